@@ -1,0 +1,57 @@
+# One entry point for people and CI. `make test` and `make demo` work from a fresh clone.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+PYTHON ?= python3.11
+VENV := .venv
+PY := $(VENV)/bin/python
+CDK := node_modules/.bin/cdk
+
+export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
+export CDK_DISABLE_CLI_TELEMETRY := true
+export PYTHONDONTWRITEBYTECODE := 1
+
+.PHONY: help setup test lint synth deploy destroy demo bench bench-gpu clean
+
+help: ## List the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
+
+$(VENV)/.installed: requirements.txt requirements-dev.txt $(wildcard client/pyproject.toml)
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
+	touch $@
+
+node_modules/.installed: package.json package-lock.json
+	npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
+setup: $(VENV)/.installed node_modules/.installed ## Create .venv and install the pinned Python deps and CDK CLI
+
+lint: setup ## ruff over the whole tree
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+test: setup ## Lint, then the whole test suite (unit, infrastructure, integration, e2e)
+	$(VENV)/bin/ruff check .
+	$(PY) -m pytest
+
+synth: setup ## CloudFormation templates into cdk.out/ (no network, no credentials), cdk-nag applied
+	PATH=$(CURDIR)/$(VENV)/bin:$$PATH $(CDK) synth --quiet
+
+deploy: setup ## Deploy to the account in your AWS credentials (needs a Docker engine)
+	PATH=$(CURDIR)/$(VENV)/bin:$$PATH $(CDK) deploy --all --require-approval broadening
+
+destroy: setup ## Remove the stacks (the stateful stack keeps its buckets unless configured otherwise)
+	PATH=$(CURDIR)/$(VENV)/bin:$$PATH $(CDK) destroy --all
+
+demo: setup ## The whole product on this machine: the local cloud, a training and two avatars
+	$(PY) -m local_cloud.demo
+
+bench: setup ## CPU benchmarks: a table on stdout, JSON in benchmarks/results/
+	$(PY) -m benchmarks
+
+bench-gpu: ## GPU benchmarks (run on a GPU machine; see benchmarks/README)
+	$(PY) -m benchmarks.gpu
+
+clean: ## Remove generated output (keeps .venv and node_modules)
+	rm -rf cdk.out demo-out .local-cloud .pytest_cache .ruff_cache
