@@ -1,0 +1,82 @@
+"""Identifiers and the S3 key layout (no dependencies).
+
+Owners are opaque hex digests of the caller's IAM identity; training and model ids are random,
+prefixed and URL/Triton-safe. Every per-user key is `<prefix><owner>/...`, so an owner's data can be
+listed, authorized and erased by prefix.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import secrets
+
+from avatar_contract.names import Prefix
+
+OWNER_RE = re.compile(r"^[0-9a-f]{32}$")
+TRAINING_ID_RE = re.compile(r"^t-[0-9a-z]{20}$")
+MODEL_ID_RE = re.compile(r"^m-[0-9a-z]{20}$")
+
+_ALPHABET = "0123456789abcdefghijklmnopqrstuvwxyz"
+
+
+def owner_of(principal: str) -> str:
+    """Stable, opaque owner id for an IAM principal (e.g. the caller's ARN as API Gateway reports it)."""
+    if not principal:
+        raise ValueError("principal must not be empty")
+    return hashlib.sha256(f"aws-iam:{principal}".encode()).hexdigest()[:32]
+
+
+def _random_id(prefix: str) -> str:
+    return prefix + "".join(secrets.choice(_ALPHABET) for _ in range(20))
+
+
+def new_training_id() -> str:
+    return _random_id("t-")
+
+
+def new_model_id() -> str:
+    return _random_id("m-")
+
+
+def _check(value: str, pattern: re.Pattern[str], what: str) -> str:
+    if not pattern.fullmatch(value):
+        raise ValueError(f"invalid {what}: {value!r}")
+    return value
+
+
+def training_prefix(owner: str, training_id: str) -> str:
+    """Data bucket prefix holding one training's input archive, record and previews."""
+    _check(owner, OWNER_RE, "owner")
+    _check(training_id, TRAINING_ID_RE, "training id")
+    return f"{Prefix.TRAININGS}{owner}/{training_id}/"
+
+
+def training_input_key(owner: str, training_id: str) -> str:
+    return training_prefix(owner, training_id) + "input.tar.gz"
+
+
+def training_record_key(owner: str, training_id: str) -> str:
+    return training_prefix(owner, training_id) + "training.json"
+
+
+def preview_prefix(owner: str, training_id: str) -> str:
+    return training_prefix(owner, training_id) + "previews/"
+
+
+def idempotency_key(owner: str, client_key: str) -> str:
+    _check(owner, OWNER_RE, "owner")
+    digest = hashlib.sha256(client_key.encode()).hexdigest()
+    return f"{Prefix.IDEMPOTENCY}{owner}/{digest}.json"
+
+
+def target_model(owner: str, model_id: str) -> str:
+    """`TargetModel` for InvokeEndpoint: the artifact key relative to the endpoint's ModelDataUrl."""
+    _check(owner, OWNER_RE, "owner")
+    _check(model_id, MODEL_ID_RE, "model id")
+    return f"{owner}/{model_id}.tar.gz"
+
+
+def model_key(owner: str, model_id: str) -> str:
+    """Hosting bucket key of a model artifact (DESIGN §4: models/<owner>/<model_id>.tar.gz)."""
+    return Prefix.MODELS + target_model(owner, model_id)

@@ -1,0 +1,59 @@
+"""Names shared by the CDK app, the handlers, the containers and the local cloud (no dependencies)."""
+
+from __future__ import annotations
+
+from typing import Final
+
+
+class Env:
+    """Environment variables the CDK app (or the local cloud) sets and the code reads."""
+
+    DATA_BUCKET: Final = "AVATAR_DATA_BUCKET"
+    HOSTING_BUCKET: Final = "AVATAR_HOSTING_BUCKET"
+    TRAINING_ENDPOINT: Final = "AVATAR_TRAINING_ENDPOINT"
+    HOSTING_ENDPOINT: Final = "AVATAR_HOSTING_ENDPOINT"
+    # Training/hosting containers: where the base model comes from (HF id, s3:// URI or a local directory).
+    BASE_MODEL: Final = "AVATAR_BASE_MODEL"
+    # Local directory the containers cache the base model and class images in.
+    CACHE_DIR: Final = "AVATAR_CACHE_DIR"
+    # boto3 reads these natively (no code change) to reach the local cloud instead of AWS.
+    AWS_ENDPOINT_URL: Final = "AWS_ENDPOINT_URL"
+
+
+class Prefix:
+    """Top-level S3 prefixes. Every per-user key below them continues with `<owner>/`."""
+
+    # Data bucket
+    TRAININGS: Final = "trainings/"  # trainings/<owner>/<training_id>/{input.tar.gz,training.json,previews/}
+    IDEMPOTENCY: Final = "idempotency/"  # idempotency/<owner>/<sha256(key)>.json
+    UPLOADS: Final = "uploads/"  # uploads/<owner>/<upload_id>/<n> (presigned selfie uploads)
+    ASYNC_OUTPUTS: Final = "async-outputs/"  # written by SageMaker async inference
+    ASYNC_FAILURES: Final = "async-failures/"  # written by SageMaker async inference
+    # Hosting bucket: the multi-model endpoint's ModelDataUrl is s3://<hosting bucket>/models/
+    MODELS: Final = "models/"
+
+
+class Triton:
+    """Names inside the Triton model repository (hosting) and the per-user model artifact."""
+
+    BASE_MODEL_NAME: Final = "sd_base"  # the shared base model, loaded at start
+    USER_TEMPLATE_DIR: Final = "user_lora"  # model_templates/<this>/ is packaged with every adapter
+    BASE_TEMPLATE_DIR: Final = "sd_base"  # model_templates/<this>/ is baked into the hosting image
+    ADAPTER_FILE: Final = "pytorch_lora_weights.safetensors"
+    METADATA_FILE: Final = "metadata.json"
+    VERSION_DIR: Final = "1"
+
+
+class Runtime:
+    """Settings the SageMaker runtime calls must use (DESIGN §5)."""
+
+    # InvokeEndpointAsync: the default is 900 s, a training takes longer.
+    ASYNC_INVOCATION_TIMEOUT_SECONDS: Final = 3600
+    # One training at a time per instance.
+    ASYNC_MAX_CONCURRENT_INVOCATIONS_PER_INSTANCE: Final = 1
+    CONTAINER_PORT: Final = 8080
+
+
+DEFAULT_BASE_MODEL_ID: Final = "stabilityai/stable-diffusion-2-1-base"
+# Placeholder clients write in prompts; the service replaces it with the model's own token + class noun.
+TOKEN_PLACEHOLDER: Final = "<<TOK>>"

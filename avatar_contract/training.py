@@ -1,0 +1,110 @@
+"""The training contract: the hyper-parameters a client may set, the full `config.json` inside the
+training input archive, and the JSON the training container returns on success (DESIGN §4).
+
+Bounds live here once: the API rejects out-of-range values with the field name, and the training
+container validates the same model again when it reads `config.json`.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from avatar_contract.names import TOKEN_PLACEHOLDER
+
+MIN_IMAGES = 10
+MAX_IMAGES = 20
+PROMPT_MAX_CHARS = 500
+
+
+class TrainingHyperparameters(BaseModel):
+    """What a client may set in `POST /trainings` (all optional; unknown keys are rejected)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    token: str = Field(
+        "sks",
+        pattern=r"^[a-z0-9]{2,16}$",
+        description="Rare identifier bound to the person; replaces <<TOK>> in prompts.",
+    )
+    class_prompt: str = Field("a photo of person", min_length=3, max_length=PROMPT_MAX_CHARS)
+    instance_prompt: str = Field(
+        f"a photo of {TOKEN_PLACEHOLDER} person", min_length=3, max_length=PROMPT_MAX_CHARS
+    )
+    max_train_steps: int = Field(800, ge=1, le=3000)
+    learning_rate: float = Field(1e-4, gt=0, le=1e-2)
+    lora_rank: int = Field(32, ge=1, le=256)
+    train_text_encoder: bool = True
+    text_encoder_lora_rank: int = Field(16, ge=1, le=256)
+    text_encoder_learning_rate: float = Field(5e-5, gt=0, le=1e-2)
+    with_prior_preservation: bool = True
+    num_class_images: int = Field(50, ge=1, le=300)
+    prior_loss_weight: float = Field(1.0, ge=0, le=10)
+    resolution: int = Field(512, ge=64, le=1024, multiple_of=8)
+    face_crop: bool = True
+    min_usable_images: int = Field(8, ge=1, le=MAX_IMAGES)
+    seed: int = Field(0, ge=0, le=2**32 - 1)
+    mixed_precision: Literal["auto", "no", "fp16", "bf16"] = "auto"
+    gradient_checkpointing: bool = True
+    use_8bit_adam: bool = True
+    validation_prompts: list[str] = Field(
+        default_factory=lambda: [f"a photo of {TOKEN_PLACEHOLDER} person"], max_length=4
+    )
+
+    @field_validator("instance_prompt")
+    @classmethod
+    def _instance_prompt_has_token(cls, value: str) -> str:
+        if TOKEN_PLACEHOLDER not in value:
+            raise ValueError(f"must contain the placeholder {TOKEN_PLACEHOLDER}")
+        return value
+
+    @field_validator("validation_prompts")
+    @classmethod
+    def _bounded_prompts(cls, value: list[str]) -> list[str]:
+        for prompt in value:
+            if not prompt.strip() or len(prompt) > PROMPT_MAX_CHARS:
+                raise ValueError(f"each validation prompt must be 1-{PROMPT_MAX_CHARS} characters")
+        return value
+
+
+class TrainingConfig(TrainingHyperparameters):
+    """`config.json` in the training input archive: the hyper-parameters plus the job's identity and
+    destinations, written by the API handler (or the reference's own keys, mapped by the container)."""
+
+    schema_version: Literal[1] = 1
+    training_id: str
+    model_id: str
+    owner: str
+    model_name: str | None = Field(None, max_length=100)
+    base_model_id: str | None = None
+    model_s3_uri: str = Field(..., pattern=r"^s3://[^/]+/.+\.tar\.gz$", description="Artifact destination")
+    preview_s3_prefix: str = Field(..., pattern=r"^s3://[^/]+/.*/$", description="Where previews go")
+
+
+class TrainingMetrics(BaseModel):
+    steps: int
+    seconds: float
+    final_loss: float
+    usable_images: int
+    rejected_images: dict[str, str] = Field(default_factory=dict, description="file name -> reason")
+    preview_image_keys: list[str] = Field(default_factory=list)
+
+
+class TrainingResult(BaseModel):
+    """What the training container returns on success (SageMaker stores it as the async output)."""
+
+    status: Literal["completed"] = "completed"
+    training_id: str
+    model_id: str
+    target_model: str
+    model_s3_uri: str
+    metrics: TrainingMetrics
+
+
+class TrainingFailure(BaseModel):
+    """What the training container returns (with a non-2xx status) when a training fails."""
+
+    status: Literal["failed"] = "failed"
+    training_id: str | None = None
+    reason: str

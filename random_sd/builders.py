@@ -1,0 +1,183 @@
+"""Builders for random-weight SD 2.x pipelines (see the package docstring)."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import tempfile
+from pathlib import Path
+
+import torch
+from diffusers import AutoencoderKL, PNDMScheduler, StableDiffusionPipeline, UNet2DConditionModel
+from tokenizers.pre_tokenizers import ByteLevel
+from transformers import CLIPTextConfig, CLIPTextModel, CLIPTokenizer
+
+# SD 2.1-base's scheduler (scheduler/scheduler_config.json of stabilityai/stable-diffusion-2-1-base).
+_SCHEDULER = dict(
+    beta_start=0.00085,
+    beta_end=0.012,
+    beta_schedule="scaled_linear",
+    num_train_timesteps=1000,
+    prediction_type="epsilon",
+    set_alpha_to_one=False,
+    skip_prk_steps=True,
+    steps_offset=1,
+)
+_WORDS = (
+    "a photo of person man woman face portrait sks in the style painting wearing hat smiling "
+    "on beach at night with glasses astronaut space suit close up high quality"
+).split()
+
+
+def _build_tokenizer(vocab_size: int | None = None) -> CLIPTokenizer:
+    """A byte-level BPE CLIP tokenizer whose vocabulary is defined here: every byte symbol, a few
+    whole words, and (for the full-size architecture) filler entries up to the real vocabulary size."""
+    symbols = sorted(ByteLevel.alphabet())
+    vocab: list[str] = [*symbols, *(s + "</w>" for s in symbols)]
+    merges: list[tuple[str, str]] = []
+    for word in _WORDS:  # merge each word left to right so common words become single tokens
+        parts = [*word[:-1], word[-1] + "</w>"]
+        while len(parts) > 1:
+            if (parts[0], parts[1]) not in merges:
+                merges.append((parts[0], parts[1]))
+            merged = parts[0] + parts[1]
+            if merged not in vocab:
+                vocab.append(merged)
+            parts = [merged, *parts[2:]]
+    vocab += ["<|startoftext|>", "<|endoftext|>"]
+    if vocab_size is not None:
+        vocab += [f"<|filler{i}|>" for i in range(vocab_size - len(vocab))]
+    return CLIPTokenizer(vocab={tok: i for i, tok in enumerate(vocab)}, merges=merges, model_max_length=77)
+
+
+def _save(
+    unet: UNet2DConditionModel,
+    vae: AutoencoderKL,
+    text_encoder: CLIPTextModel,
+    tokenizer: CLIPTokenizer,
+    out_dir: Path,
+    dtype: torch.dtype,
+) -> Path:
+    pipe = StableDiffusionPipeline(
+        unet=unet,
+        vae=vae,
+        text_encoder=text_encoder,
+        tokenizer=tokenizer,
+        scheduler=PNDMScheduler(**_SCHEDULER),
+        safety_checker=None,
+        feature_extractor=None,
+        requires_safety_checker=False,
+    )
+    pipe.to(dtype=dtype)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    pipe.save_pretrained(out_dir, safe_serialization=True)
+    return out_dir
+
+
+def build_tiny_pipeline(out_dir: Path | str, seed: int = 0) -> Path:
+    """A tiny SD 2.x-style pipeline (about 1 M parameters; 32 px latents render a 64 px image)."""
+    out_dir = Path(out_dir)
+    torch.manual_seed(seed)
+    unet = UNet2DConditionModel(
+        sample_size=8,
+        in_channels=4,
+        out_channels=4,
+        layers_per_block=1,
+        block_out_channels=(32, 64),
+        down_block_types=("CrossAttnDownBlock2D", "DownBlock2D"),
+        up_block_types=("UpBlock2D", "CrossAttnUpBlock2D"),
+        cross_attention_dim=32,
+        attention_head_dim=(2, 4),
+        use_linear_projection=True,
+        norm_num_groups=32,
+    )
+    vae = AutoencoderKL(
+        in_channels=3,
+        out_channels=3,
+        down_block_types=("DownEncoderBlock2D", "DownEncoderBlock2D"),
+        up_block_types=("UpDecoderBlock2D", "UpDecoderBlock2D"),
+        block_out_channels=(32, 64),
+        layers_per_block=1,
+        latent_channels=4,
+        norm_num_groups=32,
+        sample_size=64,
+    )
+    tokenizer = _build_tokenizer()
+    text_encoder = CLIPTextModel(
+        CLIPTextConfig(
+            vocab_size=len(tokenizer),
+            hidden_size=32,
+            intermediate_size=37,
+            num_hidden_layers=2,
+            num_attention_heads=4,
+            max_position_embeddings=77,
+            projection_dim=32,
+            hidden_act="gelu",
+            bos_token_id=tokenizer.bos_token_id,
+            eos_token_id=tokenizer.eos_token_id,
+            pad_token_id=tokenizer.pad_token_id,
+        )
+    )
+    return _save(unet, vae, text_encoder, tokenizer, out_dir, torch.float32)
+
+
+def build_full_size_pipeline(out_dir: Path | str, dtype: torch.dtype = torch.float16, seed: int = 0) -> Path:
+    """The SD 2.1-base architecture (UNet 866 M, VAE 84 M, OpenCLIP ViT-H text encoder 340 M parameters)
+    with random weights, saved in `dtype`: the same compute and memory as the real model, no download."""
+    out_dir = Path(out_dir)
+    torch.manual_seed(seed)
+    unet = UNet2DConditionModel(
+        sample_size=64,
+        in_channels=4,
+        out_channels=4,
+        layers_per_block=2,
+        block_out_channels=(320, 640, 1280, 1280),
+        down_block_types=("CrossAttnDownBlock2D",) * 3 + ("DownBlock2D",),
+        up_block_types=("UpBlock2D",) + ("CrossAttnUpBlock2D",) * 3,
+        cross_attention_dim=1024,
+        attention_head_dim=(5, 10, 20, 20),
+        use_linear_projection=True,
+    )
+    vae = AutoencoderKL(
+        in_channels=3,
+        out_channels=3,
+        down_block_types=("DownEncoderBlock2D",) * 4,
+        up_block_types=("UpDecoderBlock2D",) * 4,
+        block_out_channels=(128, 256, 512, 512),
+        layers_per_block=2,
+        latent_channels=4,
+        sample_size=512,
+    )
+    tokenizer = _build_tokenizer(vocab_size=49408)
+    text_encoder = CLIPTextModel(
+        CLIPTextConfig(
+            vocab_size=49408,
+            hidden_size=1024,
+            intermediate_size=4096,
+            num_hidden_layers=23,
+            num_attention_heads=16,
+            max_position_embeddings=77,
+            projection_dim=512,
+            hidden_act="gelu",
+            bos_token_id=tokenizer.bos_token_id,
+            eos_token_id=tokenizer.eos_token_id,
+            pad_token_id=tokenizer.pad_token_id,
+        )
+    )
+    return _save(unet, vae, text_encoder, tokenizer, out_dir, dtype)
+
+
+def ensure_tiny_pipeline(cache_dir: Path | str | None = None) -> Path:
+    """Build the tiny pipeline once into a cache directory and return its path (idempotent, safe to
+    call from parallel processes: it builds into a temporary directory and renames)."""
+    default = Path.home() / ".cache" / "avatar-tiny-sd"
+    root = Path(cache_dir or os.environ.get("AVATAR_TINY_MODEL_DIR", default))
+    target = root / "tiny-sd-v1"
+    if (target / "model_index.json").is_file():
+        return target
+    root.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(dir=root, prefix=".build-"))
+    build_tiny_pipeline(staging / "pipe")
+    with contextlib.suppress(OSError):  # another process won the race: use its copy
+        os.rename(staging / "pipe", target)
+    return target
