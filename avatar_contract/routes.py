@@ -1,0 +1,42 @@
+"""The REST API's routes and which Lambda function serves each (DESIGN §4; no dependencies).
+
+The CDK app builds API Gateway resources and integrations from this table, the handlers register the
+same paths, and the local cloud's API Gateway dispatches by it, so the three cannot drift.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Final
+
+
+@dataclass(frozen=True)
+class Function:
+    """One Lambda function: its construct id and its handler (module path inside the Lambda asset)."""
+
+    name: str
+    handler: str
+
+
+TRAININGS: Final = Function("trainings", "avatar_api.handlers.trainings.lambda_handler")
+MODELS: Final = Function("models", "avatar_api.handlers.models.lambda_handler")
+GENERATIONS: Final = Function("generations", "avatar_api.handlers.generations.lambda_handler")
+FUNCTIONS: Final = (TRAININGS, MODELS, GENERATIONS)
+
+
+@dataclass(frozen=True)
+class Route:
+    method: str
+    path: str  # API Gateway syntax: /models/{model_id}
+    function: Function
+    success_status: int
+
+
+ROUTES: Final = (
+    Route("POST", "/uploads", TRAININGS, 201),  # presigned S3 URLs for large selfie sets
+    Route("POST", "/trainings", TRAININGS, 202),
+    Route("GET", "/trainings/{training_id}", TRAININGS, 200),
+    Route("GET", "/models", MODELS, 200),
+    Route("DELETE", "/models/{model_id}", MODELS, 200),
+    Route("POST", "/models/{model_id}/generations", GENERATIONS, 200),
+)
