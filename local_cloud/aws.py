@@ -139,7 +139,7 @@ def provision(aws: MotoAws, settings: CloudSettings, images: dict[str, str]) -> 
         EndpointConfigName=settings.training_endpoint_config,
         ProductionVariants=[
             {
-                "VariantName": "AllTraffic",
+                "VariantName": settings.variant_name,
                 "ModelName": settings.training_model,
                 "InitialInstanceCount": 1,
                 "InstanceType": _moto_instance_type(settings.training_instance_type),
@@ -173,7 +173,7 @@ def provision(aws: MotoAws, settings: CloudSettings, images: dict[str, str]) -> 
         EndpointConfigName=settings.hosting_endpoint_config,
         ProductionVariants=[
             {
-                "VariantName": "AllTraffic",
+                "VariantName": settings.variant_name,
                 "ModelName": settings.hosting_model,
                 "InitialInstanceCount": 1,
                 "InstanceType": _moto_instance_type(settings.hosting_instance_type),

@@ -9,6 +9,7 @@ the real training service and the real Triton hosting container.
 from __future__ import annotations
 
 import configparser
+import contextlib
 import json
 import logging
 import os
@@ -17,7 +18,7 @@ import string
 import sys
 import threading
 import time
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from types import TracebackType
 from typing import Any
@@ -27,7 +28,7 @@ from avatar_contract.routes import FUNCTIONS
 from local_cloud.apigateway import LocalApiGateway
 from local_cloud.aws import SERVICE_ACCESS_KEY_ID, SERVICE_SECRET_ACCESS_KEY, MotoAws, Provisioned, provision
 from local_cloud.lambda_runtime import LambdaFunction
-from local_cloud.processes import ManagedProcess, free_port
+from local_cloud.processes import ManagedProcess, free_port, kill_group
 from local_cloud.sagemaker_runtime import LocalSageMakerRuntime
 from local_cloud.settings import ACCOUNT_ID, DEFAULT_REGION, CloudSettings, load_settings
 from local_cloud.sigv4 import Principal
@@ -36,6 +37,7 @@ log = logging.getLogger("local_cloud")
 REPO_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_STATE_DIR = REPO_ROOT / ".local-cloud"
 PRINCIPAL_NAMES = ("avatar-local-user-1", "avatar-local-user-2")
+CONTAINER_START_TIMEOUT = 240.0
 LOCAL_IMAGES = {"training": "local/avatar-training:latest", "hosting": "local/avatar-hosting:latest"}
 
 
@@ -77,7 +79,8 @@ class LocalCloud:
         self.aws = MotoAws(region)
         self.provisioned: Provisioned | None = None
         self.training: ManagedProcess | None = None
-        self.hosting: ManagedProcess | None = None
+        self.hosting: Any = None  # hosting_server.triton.TritonProcess
+        self._hosting_future: Future[Any] | None = None
         self.runtime: LocalSageMakerRuntime | None = None
         self.functions: dict[str, LambdaFunction] = {}
         self.api: LocalApiGateway | None = None
@@ -114,10 +117,12 @@ class LocalCloud:
         self.provisioned = provision(self.aws, self.settings, LOCAL_IMAGES)
         base_model = self._base_model()
         training_port, hosting_port = free_port(), free_port()
-        self.training = self._container("training", "training_service", training_port, base_model)
-        self.hosting = self._container("hosting", "hosting_server", hosting_port, base_model)
+        self.training = self._training_container(training_port, base_model)
         self.training.start()
-        self.hosting.start()
+        # Triton (and its base model) and the training service warm up while the rest is wired.
+        hosting_start = ThreadPoolExecutor(1, thread_name_prefix="hosting-start")
+        self._hosting_future = hosting_start.submit(self._start_hosting, hosting_port, base_model)
+        hosting_start.shutdown(wait=False)
 
         self.runtime = LocalSageMakerRuntime(
             self.aws.client,
@@ -149,13 +154,8 @@ class LocalCloud:
             access_log=logging.getLogger("local_cloud.api_gateway"),
         )
         self.api.start()
-        with ThreadPoolExecutor(2) as pool:  # both containers warm up at the same time
-            waits = [
-                pool.submit(self.training.wait_healthy, f"http://127.0.0.1:{training_port}/ping", 180),
-                pool.submit(self.hosting.wait_healthy, f"http://127.0.0.1:{hosting_port}/ping", 180),
-            ]
-            for wait in waits:
-                wait.result()
+        self.training.wait_healthy(f"http://127.0.0.1:{training_port}/ping", CONTAINER_START_TIMEOUT)
+        self.hosting = self._hosting_future.result()
         self._write_credentials()
         self._write_state()
 
@@ -165,11 +165,16 @@ class LocalCloud:
             if not self._started:
                 return
             self._started = False
+            if self.hosting is None and self._hosting_future is not None:
+                with contextlib.suppress(Exception):  # a start-up that failed midway: wait for Triton
+                    self.hosting = self._hosting_future.result()
+            hosting_pgid = self.hosting.process.pid if self.hosting else None
             steps = [
                 ("api gateway", self.api.stop if self.api else None),
                 *((f"lambda {n}", f.close) for n, f in self.functions.items()),
                 ("sagemaker runtime", self.runtime.stop if self.runtime else None),
                 ("hosting container", self.hosting.stop if self.hosting else None),
+                ("hosting processes", (lambda: kill_group(hosting_pgid)) if hosting_pgid else None),
                 ("training container", self.training.stop if self.training else None),
                 ("moto", self.aws.stop if self.aws.endpoint_url else None),
             ]
@@ -225,26 +230,54 @@ class LocalCloud:
         env["PYTHONUNBUFFERED"] = "1"
         return env
 
-    def _container(self, name: str, package: str, port: int, base_model: Path) -> ManagedProcess:
-        """A container's entry point started as a local process, with SageMaker's container env."""
-        container_root = REPO_ROOT / "containers" / name
+    def _container_env(self, name: str, base_model: Path) -> dict[str, str]:
+        """What SageMaker and the stacks give a container: AWS access (here: moto), the base model, a
+        cache folder."""
         cache_dir = self.state_dir / "cache" / name
         cache_dir.mkdir(parents=True, exist_ok=True)
         env = {
-            **self._base_env(),
             **self._aws_env(),
-            "AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME": "",
-            "PYTHONPATH": os.pathsep.join([str(container_root), str(REPO_ROOT)]),
-            "SAGEMAKER_BIND_TO_PORT": str(port),
-            "PORT": str(port),
             Env.BASE_MODEL: str(base_model),
             Env.CACHE_DIR: str(cache_dir),
-            **({"SAGEMAKER_MULTI_MODEL": "true"} if name == "hosting" else {}),
+            Env.DATA_BUCKET: self.settings.data_bucket,
+            Env.HOSTING_BUCKET: self.settings.hosting_bucket,
             **self.extra_container_env,
         }
-        env = {k: v for k, v in env.items() if v != ""}
-        return ManagedProcess(
-            name, [sys.executable, "-m", package], env, self.log_dir / f"{name}-container.log", REPO_ROOT
+        env.pop("AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME", None)
+        return env
+
+    def _training_container(self, port: int, base_model: Path) -> ManagedProcess:
+        """The training container's entry point (its HTTP app) as a local process."""
+        env = {
+            **self._base_env(),
+            "PYTHONPATH": os.pathsep.join([str(REPO_ROOT / "containers" / "training"), str(REPO_ROOT)]),
+            **self._container_env("training", base_model),
+        }
+        command = [
+            sys.executable,
+            "-m",
+            "training_service.server",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+        ]
+        return ManagedProcess("training", command, env, self.log_dir / "training-container.log", REPO_ROOT)
+
+    def _start_hosting(self, port: int, base_model: Path) -> Any:
+        """The hosting container's start-up: tritonserver in SageMaker multi-model mode, base model loaded."""
+        hosting_source = str(REPO_ROOT / "containers" / "hosting")
+        if hosting_source not in sys.path:  # `python -m local_cloud` from the repository root
+            sys.path.insert(0, hosting_source)
+        from hosting_server.triton import start_triton  # the hosting container's own launcher
+
+        return start_triton(
+            base_model=base_model,
+            http_port=port,
+            sagemaker=True,
+            log_path=self.log_dir / "hosting-triton.log",
+            env=self._container_env("hosting", base_model),
+            startup_timeout_s=CONTAINER_START_TIMEOUT,
         )
 
     def lambda_environment(self) -> dict[str, str]:

@@ -100,3 +100,8 @@ class ManagedProcess:
 def _signal_group(pgid: int, sig: signal.Signals) -> None:
     with contextlib.suppress(ProcessLookupError, PermissionError):
         os.killpg(pgid, sig)
+
+
+def kill_group(pgid: int) -> None:
+    """SIGKILL whatever is left of a process group this package started (its leader's pid)."""
+    _signal_group(pgid, signal.SIGKILL)

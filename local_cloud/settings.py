@@ -6,12 +6,17 @@ settings; this module only maps it onto the few values the local cloud needs, so
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
 
 from avatar_contract.names import Prefix, Runtime
 
 ACCOUNT_ID = "123456789012"  # moto's default account
 DEFAULT_REGION = "us-east-1"
+API_STAGE = "prod"
+CDK_JSON = Path(__file__).resolve().parent.parent / "cdk.json"
 
 
 @dataclass(frozen=True)
@@ -32,7 +37,8 @@ class CloudSettings:
     hosting_endpoint: str
     hosting_endpoint_config: str
     hosting_model: str
-    training_instance_type: str = "ml.g5.xlarge"
+    variant_name: str = "AllTraffic"
+    training_instance_type: str = "ml.g5.2xlarge"
     hosting_instance_type: str = "ml.g5.xlarge"
     max_concurrent_invocations_per_instance: int = Runtime.ASYNC_MAX_CONCURRENT_INVOCATIONS_PER_INSTANCE
     async_output_prefix: str = Prefix.ASYNC_OUTPUTS
@@ -54,34 +60,55 @@ class CloudSettings:
         return f"s3://{self.hosting_bucket}/{self.models_prefix}"
 
 
-def load_settings(region: str = DEFAULT_REGION) -> CloudSettings:
-    """Settings from the CDK app's `ServiceConfig` (cdk.json context), or the documented defaults while
-    the infrastructure package is not present (e.g. in a partial checkout)."""
+def load_settings(region: str = DEFAULT_REGION, context: dict[str, Any] | None = None) -> CloudSettings:
+    """Settings from the CDK app's `ServiceConfig` built from cdk.json's context (or `context`)."""
     try:
-        from stacks.config import ServiceConfig
-    except ImportError:
-        return _defaults(region)
-    return _from_service_config(ServiceConfig, region)
+        from stacks.config import ServiceConfig  # the CDK app's own settings module (stdlib only)
+    except ImportError:  # a checkout without the CDK app: the same defaults, written out
+        return _from_names(NamingDefaults(), region)
+    if context is None:
+        context = json.loads(CDK_JSON.read_text()).get("context", {})
+    return _from_names(ServiceConfig.from_context(context), region)
 
 
-def _from_service_config(service_config_cls: type, region: str) -> CloudSettings:  # pragma: no cover
-    raise NotImplementedError  # replaced once stacks/config.py lands
+class NamingDefaults:
+    """The naming scheme of `stacks.config.ServiceConfig` (`<prefix>-<suffix>`), used only when the CDK
+    app's package is absent."""
+
+    resource_prefix = "avatar"
+    training_instance_type = "ml.g5.2xlarge"
+    hosting_instance_type = "ml.g5.xlarge"
+    variant_name = "AllTraffic"
+
+    def name(self, suffix: str) -> str:
+        return f"{self.resource_prefix}-{suffix}"
+
+    training_endpoint_name = property(lambda self: self.name("training"))
+    hosting_endpoint_name = property(lambda self: self.name("hosting"))
+    training_success_topic_name = property(lambda self: self.name("training-success"))
+    training_error_topic_name = property(lambda self: self.name("training-error"))
+    status_queue_name = property(lambda self: self.name("training-status"))
+    data_bucket_name = property(lambda self: self.name("data"))
+    hosting_bucket_name = property(lambda self: self.name("hosting"))
 
 
-def _defaults(region: str, prefix: str = "avatar") -> CloudSettings:
+def _from_names(config: Any, region: str) -> CloudSettings:
     return CloudSettings(
         region=region,
-        stage="prod",
-        data_bucket=f"{prefix}-data-{ACCOUNT_ID}-{region}",
-        hosting_bucket=f"{prefix}-hosting-{ACCOUNT_ID}-{region}",
-        success_topic=f"{prefix}-training-success",
-        error_topic=f"{prefix}-training-error",
-        status_queue=f"{prefix}-training-status",
-        raw_message_delivery=True,
-        training_endpoint=f"{prefix}-training",
-        training_endpoint_config=f"{prefix}-training-config",
-        training_model=f"{prefix}-training-model",
-        hosting_endpoint=f"{prefix}-hosting",
-        hosting_endpoint_config=f"{prefix}-hosting-config",
-        hosting_model=f"{prefix}-hosting-model",
+        stage=API_STAGE,
+        data_bucket=config.data_bucket_name,
+        hosting_bucket=config.hosting_bucket_name,
+        success_topic=config.training_success_topic_name,
+        error_topic=config.training_error_topic_name,
+        status_queue=config.status_queue_name,
+        raw_message_delivery=True,  # as the CDK app subscribes the queue (body = SageMaker's JSON)
+        training_endpoint=config.training_endpoint_name,
+        training_endpoint_config=config.name("training-config"),
+        training_model=config.name("training-model"),
+        hosting_endpoint=config.hosting_endpoint_name,
+        hosting_endpoint_config=config.name("hosting-config"),
+        hosting_model=config.name("hosting-model"),
+        variant_name=config.variant_name,
+        training_instance_type=config.training_instance_type,
+        hosting_instance_type=config.hosting_instance_type,
     )
