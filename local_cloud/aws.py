@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import urllib.request
 from dataclasses import dataclass
 from typing import Any
 
@@ -32,7 +33,8 @@ class Provisioned:
 
 
 class MotoAws:
-    """A ThreadedMotoServer on a free port of 127.0.0.1, plus clients that talk to it."""
+    """A ThreadedMotoServer on a free port of 127.0.0.1, plus clients that talk to it. moto's state is
+    per process, so one local cloud runs per process at a time."""
 
     def __init__(self, region: str) -> None:
         self.region = region
@@ -43,6 +45,11 @@ class MotoAws:
         self._server.start()
         host, port = self._server.get_host_and_port()
         self.endpoint_url = f"http://{host}:{port}"
+        # moto keeps its backends per Python process, not per server: start from an empty account even
+        # if an earlier local cloud ran in this process (e.g. the previous test module).
+        reset = urllib.request.Request(f"{self.endpoint_url}/moto-api/reset", method="POST", data=b"")
+        with urllib.request.urlopen(reset, timeout=30) as response:
+            response.read()
 
     def stop(self) -> None:
         self._server.stop()
