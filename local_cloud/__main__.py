@@ -57,6 +57,7 @@ def _print_summary(cloud_state: dict, credentials: Path) -> None:
     print(
         f"  export AWS_ENDPOINT_URL={cloud_state['aws_endpoint_url']} AVATAR_API_URL={cloud_state['api_url']}"
     )
+    print(f"  export AVATAR_STATUS_QUEUE_URL={cloud_state['status_queue_url']}")
 
 
 def serve(state_dir: Path) -> int:
