@@ -20,6 +20,7 @@ PRINCIPALS = {PRINCIPAL.access_key_id: PRINCIPAL}
 
 def _verify(method: str, path: str, body: bytes, headers: dict[str, str], now: dt.datetime | None = None):
     raw_path, _, raw_query = path.partition("?")
+    headers = {"Host": HOST, **headers}  # what the HTTP client adds on the wire
     return verify_sigv4(
         method=method, raw_path=raw_path, raw_query=raw_query, headers=headers, body=body,
         principals=PRINCIPALS, service="execute-api", region="us-east-1", now=now,
