@@ -262,7 +262,8 @@ class LocalApiGateway:
                     self.send_header(name, value)
                 self.send_header("Content-Length", str(len(body)))
                 self.end_headers()
-                self.wfile.write(body)
+                if self.command != "HEAD":
+                    self.wfile.write(body)
                 gateway.access_log.info(
                     "%s %s -> %d (%.0f ms)",
                     self.command,

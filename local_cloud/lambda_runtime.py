@@ -27,6 +27,7 @@ from avatar_contract.routes import Function
 from local_cloud.settings import ACCOUNT_ID
 
 log = logging.getLogger(__name__)
+MAX_RESPONSE_BYTES = 6 * 1024 * 1024 + 1024  # Lambda's synchronous response limit (plus our framing)
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -67,6 +68,13 @@ class _Worker:
         if not select.select([self._out], [], [], max(0.0, deadline - time.monotonic()))[0]:
             raise LambdaTimeout("timed out")
         line = self._out.readline()
+        if len(line) > MAX_RESPONSE_BYTES:
+            raise LambdaInvocationError(
+                {
+                    "errorType": "Function.ResponseSizeTooLarge",
+                    "errorMessage": "Response payload size exceeded",
+                }
+            )
         if not line:
             raise LambdaInvocationError(
                 {"errorType": "Runtime.ExitError", "errorMessage": f"exit status {self.process.poll()}"}
