@@ -561,9 +561,10 @@ class LocalSageMakerRuntime:
         inference_id = headers.get("x-amzn-sagemaker-inference-id") or str(uuid.uuid4())
         if len(inference_id) > 64:
             raise _validation("InferenceId must be at most 64 characters.")
-        timeout = int(
+        raw_timeout = str(
             headers.get("x-amzn-sagemaker-invocationtimeoutseconds") or DEFAULT_ASYNC_INVOCATION_TIMEOUT
         )
+        timeout = int(raw_timeout) if raw_timeout.isdigit() else 0
         if not 1 <= timeout <= MAX_ASYNC_INVOCATION_TIMEOUT:
             raise _validation(
                 f"InvocationTimeoutSeconds must be between 1 and {MAX_ASYNC_INVOCATION_TIMEOUT}."
