@@ -12,7 +12,6 @@ from __future__ import annotations
 
 from aws_cdk import Duration, Fn, RemovalPolicy, Size
 from aws_cdk import aws_apigateway as apigw
-from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
 from aws_cdk import aws_wafv2 as wafv2
@@ -21,9 +20,10 @@ from constructs import Construct
 from avatar_contract import routes
 from avatar_contract.names import Env, Prefix
 from stacks.config import ServiceConfig
+from stacks.grants import grant_objects
 from stacks.hosting_endpoint import HostingEndpoint
 from stacks.lambda_code import RUNTIME, api_code
-from stacks.nag import acknowledge, acknowledge_grant_actions, acknowledge_object_prefixes
+from stacks.nag import acknowledge, acknowledge_object_prefixes
 from stacks.storage import StorageRefs, nag_bucket_name
 from stacks.training_endpoint import TrainingEndpoint
 
@@ -137,39 +137,39 @@ class Api(Construct):
         training: TrainingEndpoint,
         hosting: HostingEndpoint,
     ) -> None:
-        data, hosting_bucket = storage.data_bucket, storage.hosting_bucket
+        data, data_key = storage.data_bucket, storage.data_key
+        hosting_bucket, hosting_key = storage.hosting_bucket, storage.hosting_key
+
         trainings = self.functions[routes.TRAININGS.name]
-        # Package the input and write the record; read records, idempotency entries, uploads and
-        # SageMaker's async outputs; hand out presigned upload URLs (signed with this role).
-        for prefix in (Prefix.TRAININGS, Prefix.IDEMPOTENCY, Prefix.UPLOADS):
-            data.grant_read_write(trainings, f"{prefix}*")
-        for prefix in (Prefix.ASYNC_OUTPUTS, Prefix.ASYNC_FAILURES):
-            data.grant_read(trainings, f"{prefix}*")
-        data.grant_delete(trainings, f"{Prefix.UPLOADS}*")  # uploads are removed once a training took them
-        _grant_object_tagging(trainings, data.arn_for_objects(f"{Prefix.TRAININGS}*"))
+        # Package the input (tagged for retention) and write the record; idempotency entries; presigned
+        # upload URLs (signed with this role) and removing uploads once a training took them; read
+        # SageMaker's async outputs to report a training's result.
+        grant_objects(
+            trainings, data, data_key, [Prefix.TRAININGS, Prefix.IDEMPOTENCY], read=True, write=True
+        )
+        grant_objects(trainings, data, data_key, [Prefix.UPLOADS], read=True, write=True, delete=True)
+        grant_objects(trainings, data, data_key, [Prefix.ASYNC_OUTPUTS, Prefix.ASYNC_FAILURES], read=True)
         training.grant_invoke_async(trainings)
 
         models = self.functions[routes.MODELS.name]
         # List and erase a caller's models with their training inputs, outputs and generated images.
-        hosting_bucket.grant_read(models, f"{Prefix.MODELS}*")
-        hosting_bucket.grant_delete(models, f"{Prefix.MODELS}*")
-        for prefix in (
+        grant_objects(models, hosting_bucket, hosting_key, [Prefix.MODELS], read=True, delete=True)
+        erasable = [
             Prefix.TRAININGS,
             Prefix.IDEMPOTENCY,
             Prefix.UPLOADS,
             Prefix.ASYNC_OUTPUTS,
             Prefix.ASYNC_FAILURES,
             GENERATIONS_PREFIX,
-        ):
-            data.grant_read(models, f"{prefix}*")
-            data.grant_delete(models, f"{prefix}*")
+        ]
+        grant_objects(models, data, data_key, erasable, read=True, delete=True)
 
         generations = self.functions[routes.GENERATIONS.name]
-        # Is the model there (404/409)? Invoke the endpoint; store images too large to return inline.
-        hosting_bucket.grant_read(generations, f"{Prefix.MODELS}*")
-        data.grant_read(generations, f"{Prefix.TRAININGS}*")
-        data.grant_read(generations, f"{GENERATIONS_PREFIX}*")
-        data.grant_put(generations, f"{GENERATIONS_PREFIX}*")
+        # Is the model there (404) or still training (409)? Invoke the endpoint; store images too large to
+        # return inline and presign them.
+        grant_objects(generations, hosting_bucket, hosting_key, [Prefix.MODELS], read=True)
+        grant_objects(generations, data, data_key, [Prefix.TRAININGS], read=True)
+        grant_objects(generations, data, data_key, [GENERATIONS_PREFIX], read=True, write=True)
         hosting.grant_invoke(generations)
 
         data_name, hosting_name = nag_bucket_name(config, "data"), nag_bucket_name(config, "hosting")
@@ -214,24 +214,11 @@ class Api(Construct):
             generations, hosting_name, {Prefix.MODELS: "check the model exists (404) before invoking."}
         )
         for function in self.functions.values():
-            acknowledge_grant_actions(
-                function,
-                [
-                    "s3:GetObject*",
-                    "s3:GetBucket*",
-                    "s3:List*",
-                    "s3:Abort*",
-                    "kms:GenerateDataKey*",
-                    "kms:ReEncrypt*",
-                ],
-            )
             acknowledge(
                 function,
                 "AwsSolutions-IAM5[Resource::*]",
                 "X-Ray PutTraceSegments/PutTelemetryRecords support no resource-level permissions.",
             )
-        acknowledge_grant_actions(models, ["s3:DeleteObject*"])
-        acknowledge_grant_actions(trainings, ["s3:DeleteObject*"])
 
     # --- REST API ----------------------------------------------------------------------------------
 
@@ -421,11 +408,6 @@ class Api(Construct):
     @property
     def url(self) -> str:
         return self.rest_api.url
-
-
-def _grant_object_tagging(grantee: iam.IGrantable, objects_arn: str) -> None:
-    """PutObject with a Tagging argument (the training-input retention tag) also needs PutObjectTagging."""
-    iam.Grant.add_to_principal(grantee=grantee, actions=["s3:PutObjectTagging"], resource_arns=[objects_arn])
 
 
 def log_retention(config: ServiceConfig) -> logs.RetentionDays:

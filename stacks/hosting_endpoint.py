@@ -18,7 +18,8 @@ from constructs import Construct
 
 from avatar_contract.names import Env, Prefix
 from stacks.config import ServiceConfig
-from stacks.nag import acknowledge_grant_actions, acknowledge_object_prefixes
+from stacks.grants import grant_objects
+from stacks.nag import acknowledge_object_prefixes
 from stacks.sagemaker_common import container_image, endpoint_arn, execution_role, grant_base_model_read
 from stacks.storage import StorageRefs, nag_bucket_name
 
@@ -44,8 +45,7 @@ class HostingEndpoint(Construct):
         self.role = execution_role(
             self, "ExecutionRole", config=config, endpoint_name=self.endpoint_name, image=self.image
         )
-        storage.hosting_bucket.grant_read(self.role, f"{Prefix.MODELS}*")
-        acknowledge_grant_actions(self.role, ["s3:GetObject*", "s3:GetBucket*", "s3:List*"])
+        grant_objects(self.role, storage.hosting_bucket, storage.hosting_key, [Prefix.MODELS], read=True)
         acknowledge_object_prefixes(
             self.role, nag_bucket_name(config, "hosting"), {Prefix.MODELS: "load per-user model artifacts."}
         )

@@ -13,7 +13,8 @@ from constructs import Construct
 
 from avatar_contract.names import Env, Prefix, Runtime
 from stacks.config import ServiceConfig
-from stacks.nag import acknowledge_grant_actions, acknowledge_object_prefixes
+from stacks.grants import grant_objects
+from stacks.nag import acknowledge, acknowledge_object_prefixes
 from stacks.sagemaker_common import container_image, endpoint_arn, execution_role, grant_base_model_read
 from stacks.status import TrainingStatus
 from stacks.storage import StorageRefs, nag_bucket_name
@@ -43,14 +44,18 @@ class TrainingEndpoint(Construct):
         )
         data, hosting = storage.data_bucket, storage.hosting_bucket
         # Read the input archive, write previews; SageMaker writes async outputs/failures as this role.
-        data.grant_read(self.role, f"{Prefix.TRAININGS}*")
-        data.grant_put(self.role, f"{Prefix.TRAININGS}*")
-        data.grant_put(self.role, f"{Prefix.ASYNC_OUTPUTS}*")
-        data.grant_put(self.role, f"{Prefix.ASYNC_FAILURES}*")
+        grant_objects(self.role, data, storage.data_key, [Prefix.TRAININGS], read=True, write=True)
+        grant_objects(
+            self.role, data, storage.data_key, [Prefix.ASYNC_OUTPUTS, Prefix.ASYNC_FAILURES], write=True
+        )
         # Step 6: the trained artifact goes to the hosting bucket.
-        hosting.grant_put(self.role, f"{Prefix.MODELS}*")
+        grant_objects(self.role, hosting, storage.hosting_key, [Prefix.MODELS], write=True)
         status.grant_publish(self.role)
-        status.key.grant(self.role, "kms:GenerateDataKey*", "kms:Decrypt")
+        acknowledge(
+            self.role,
+            "AwsSolutions-IAM5[Action::kms:GenerateDataKey*]",
+            "CDK's SNS publish grant on the KMS-encrypted status topics: data keys of the messaging key.",
+        )
         grant_base_model_read(self.role, self, config)
 
         environment = {
@@ -100,19 +105,6 @@ class TrainingEndpoint(Construct):
                     ),
                 ),
             ),
-        )
-        storage.data_key.grant_encrypt_decrypt(self.role)
-        storage.hosting_key.grant(self.role, "kms:GenerateDataKey*", "kms:Encrypt")
-        acknowledge_grant_actions(
-            self.role,
-            [
-                "s3:GetObject*",
-                "s3:GetBucket*",
-                "s3:List*",
-                "s3:Abort*",
-                "kms:GenerateDataKey*",
-                "kms:ReEncrypt*",
-            ],
         )
         acknowledge_object_prefixes(
             self.role,

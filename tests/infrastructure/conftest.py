@@ -13,6 +13,9 @@ import pytest
 os.environ.setdefault("JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION", "20")
 
 
+CONSUMER_ROLE_ARN = "arn:aws:iam::123456789012:role/client-app"
+
+
 @dataclass
 class Synth:
     outdir: Path
@@ -63,7 +66,7 @@ def synthesize(outdir: Path, context: dict[str, Any] | None = None) -> Synth:
 def synth(tmp_path_factory: pytest.TempPathFactory) -> Synth:
     return synthesize(
         tmp_path_factory.mktemp("cdk.out"),
-        {"alarmEmail": "ops@example.com", "statusConsumerRoleArns": ["arn:aws:iam::123456789012:role/client-app"]},
+        {"alarmEmail": "ops@example.com", "statusConsumerRoleArns": [CONSUMER_ROLE_ARN]},
     )
 
 

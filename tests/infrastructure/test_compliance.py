@@ -25,7 +25,7 @@ def test_every_acknowledgment_names_a_specific_finding_with_a_reason(synth: Synt
             rule_id = rule.removeprefix("Annotation::")
             assert rule_id.startswith("AwsSolutions-"), (path, rule)
             if rule_id.startswith("AwsSolutions-IAM"):
-                assert "[" in rule_id, f"{path}: {rule_id} must name the finding (Action::/Resource::/Policy::)"
+                assert "[" in rule_id, f"{path}: {rule_id} must name the finding (Action/Resource/Policy)"
             assert len(reason) >= 30, (path, rule, reason)
 
 

@@ -114,7 +114,15 @@ def test_physical_names_follow_the_prefix() -> None:
 def test_config_module_imports_only_the_standard_library() -> None:
     source = (REPO / "stacks" / "config.py").read_text()
     imports = [line for line in source.splitlines() if line.startswith(("import ", "from "))]
-    allowed = ("__future__", "difflib", "re", "collections.abc", "dataclasses", "typing", "avatar_contract.names")
+    allowed = {
+        "__future__",
+        "difflib",
+        "re",
+        "collections.abc",
+        "dataclasses",
+        "typing",
+        "avatar_contract.names",
+    }
     for line in imports:
         module = line.split()[1]
         assert module in allowed, line
@@ -123,4 +131,5 @@ def test_config_module_imports_only_the_standard_library() -> None:
 def test_base_image_region_falls_back() -> None:
     assert ServiceConfig().resolved_base_image_region(None) == "us-east-1"
     assert ServiceConfig().resolved_base_image_region("eu-west-1") == "eu-west-1"
-    assert ServiceConfig(base_image_region="ap-south-1").resolved_base_image_region("eu-west-1") == "ap-south-1"
+    configured = ServiceConfig(base_image_region="ap-south-1")
+    assert configured.resolved_base_image_region("eu-west-1") == "ap-south-1"
