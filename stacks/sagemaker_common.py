@@ -8,7 +8,6 @@ from pathlib import Path
 from aws_cdk import ArnFormat, Stack
 from aws_cdk import aws_ecr_assets as ecr_assets
 from aws_cdk import aws_iam as iam
-from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
 from stacks.config import ServiceConfig
@@ -93,19 +92,28 @@ def execution_role(
 
 
 def grant_base_model_read(role: iam.IGrantable, scope: Construct, config: ServiceConfig) -> None:
-    """Read access to `baseModelS3Uri` (bucket outside this app), when configured."""
+    """Read access to `baseModelS3Uri` (a bucket outside this app), when configured. An SSE-KMS bucket
+    also needs kms:Decrypt on its key, which only its owner can grant."""
     location = config.base_model_s3_location
     if location is None:
         return
     bucket_name, prefix = location
-    bucket = s3.Bucket.from_bucket_name(scope, "BaseModelBucket", bucket_name)
-    bucket.grant_read(role, f"{prefix.rstrip('/')}/*" if prefix else "*")
+    partition = Stack.of(scope).partition
+    iam.Grant.add_to_principal(
+        grantee=role,
+        actions=["s3:GetObject"],
+        resource_arns=[f"arn:{partition}:s3:::{bucket_name}/{prefix}*"],
+    )
+    iam.Grant.add_to_principal(
+        grantee=role,
+        actions=["s3:ListBucket"],
+        resource_arns=[f"arn:{partition}:s3:::{bucket_name}"],
+        conditions={"StringLike": {"s3:prefix": [f"{prefix}*"]}},
+    )
     acknowledge(
         scope,
-        f"AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:s3:::{bucket_name}/{prefix.rstrip('/')}/*]"
-        if prefix
-        else f"AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:s3:::{bucket_name}/*]",
-        "Read the base model files under the configured baseModelS3Uri prefix.",
+        f"AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:s3:::{bucket_name}/{prefix}*]",
+        "Read the base model's files under the configured baseModelS3Uri prefix only.",
     )
 
 

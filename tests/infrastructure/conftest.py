@@ -78,3 +78,23 @@ def storage(synth: Synth) -> dict[str, Any]:
 @pytest.fixture(scope="session")
 def service(synth: Synth) -> dict[str, Any]:
     return synth.template("AvatarService")
+
+
+VARIANT_CONTEXT = {
+    "resourcePrefix": "demo",
+    "enableWaf": False,
+    "removalPolicy": "destroy",
+    "baseModelS3Uri": "s3://my-models/sd21/",
+    "lambdaArchitecture": "x86_64",
+    "trainingInstanceType": "ml.g6.2xlarge",
+    "hostingMinCapacity": 2,
+    "hostingMaxCapacity": 4,
+    "trainingInputRetentionDays": 3,
+    "baseImageRegion": "eu-west-1",
+}
+
+
+@pytest.fixture(scope="session")
+def variant(tmp_path_factory: pytest.TempPathFactory) -> Synth:
+    """The app with every non-default option that changes resources (a second, independent synth)."""
+    return synthesize(tmp_path_factory.mktemp("cdk.out.variant"), VARIANT_CONTEXT)
