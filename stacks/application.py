@@ -19,6 +19,9 @@ SERVICE_STACK_ID = "AvatarService"
 FEATURE_FLAGS = {
     # Access-log delivery through a bucket policy instead of the legacy LogDeliveryWrite ACL.
     "@aws-cdk/aws-s3:serverAccessLogsUseBucketPolicy": True,
+    # The service stack imports the storage keys' ARNs: strong references stop the stateful stack from
+    # deleting a key the service stack still uses.
+    "@aws-cdk/core:defaultCrossStackReferences": "strong",
 }
 
 

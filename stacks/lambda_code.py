@@ -39,8 +39,10 @@ _EXCLUDE = [
 ]
 
 
-def pip_platform(architecture: lambda_.Architecture) -> str:
-    return "manylinux2014_aarch64" if architecture == lambda_.Architecture.ARM_64 else "manylinux2014_x86_64"
+def pip_platforms(architecture: lambda_.Architecture) -> list[str]:
+    """Wheel tags Lambda's Python 3.12 runtime (Amazon Linux 2023, glibc 2.34) can load."""
+    machine = "aarch64" if architecture.name == lambda_.Architecture.ARM_64.name else "x86_64"
+    return [f"manylinux2014_{machine}", f"manylinux_2_28_{machine}", f"manylinux_2_34_{machine}"]
 
 
 @jsii.implements(ILocalBundling)
@@ -49,7 +51,7 @@ class LocalPipBundling:
     the asset output: wheels for Lambda's Linux and Python, whatever machine runs synth."""
 
     def __init__(self, architecture: lambda_.Architecture) -> None:
-        self._platform = pip_platform(architecture)
+        self._platforms = pip_platforms(architecture)
 
     def try_bundle(self, output_dir: str, *, image: DockerImage, **_: object) -> bool:
         out = Path(output_dir)
@@ -65,8 +67,7 @@ class LocalPipBundling:
                     "--quiet",
                     "--disable-pip-version-check",
                     "--no-compile",
-                    "--platform",
-                    self._platform,
+                    *(arg for platform in self._platforms for arg in ("--platform", platform)),
                     "--implementation",
                     "cp",
                     "--python-version",
