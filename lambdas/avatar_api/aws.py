@@ -108,11 +108,11 @@ class Bucket:
                 deleted += len(keys)
         return deleted
 
-    def presigned_put(self, key: str, content_type: str, expires: int) -> str:
+    def presigned_put(self, key: str, expires: int) -> str:
+        """A URL that lets its holder PUT exactly this key until it expires (any content type: the API
+        checks the bytes themselves before using them)."""
         return self.client.generate_presigned_url(
-            "put_object",
-            Params={"Bucket": self.name, "Key": key, "ContentType": content_type},
-            ExpiresIn=expires,
+            "put_object", Params={"Bucket": self.name, "Key": key}, ExpiresIn=expires
         )
 
     def presigned_get(self, key: str, expires: int) -> str:

@@ -53,13 +53,15 @@ def generate(
     negative_prompt: str,
     gen_args: GenArgs,
     deadline: float,
-    sleep: Callable[[float], None] = time.sleep,
-    clock: Callable[[], float] = time.monotonic,
+    sleep: Callable[[float], None] | None = None,
+    clock: Callable[[], float] | None = None,
 ) -> Generation:
     """Render `gen_args.num_images` PNGs of `prompt` with the owner's model.
 
     `deadline` is a `clock()` value: ModelNotReady is retried with exponential backoff until then,
     after which the caller gets a retryable 503."""
+    sleep = sleep or time.sleep
+    clock = clock or time.monotonic
     _record, status = find_model(services, owner, model_id)
     if status.status == "queued":
         raise Conflict(f"model {model_id!r} is still training")

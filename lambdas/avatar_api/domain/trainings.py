@@ -138,7 +138,7 @@ def create_uploads(services: Services, owner: str, count: int) -> UploadBatch:
         UploadSlot(
             index=index,
             url=services.data.presigned_put(
-                api_keys.upload_key(owner, upload_id, index), "", UPLOAD_URL_EXPIRES_SECONDS
+                api_keys.upload_key(owner, upload_id, index), UPLOAD_URL_EXPIRES_SECONDS
             ),
         )
         for index in range(count)
