@@ -10,6 +10,7 @@ from pydantic import BaseModel
 
 from avatar_api.identity import owner_from_event
 from avatar_api.routers.schemas import ErrorResponse
+from avatar_api.services import Services, get_services
 
 _ERROR_TEXT = {
     400: "Invalid request (the message names the field)",
@@ -34,8 +35,11 @@ def error_responses(*statuses: int) -> dict[int, dict[str, Any]]:
     }
 
 
-def caller_owner(router: APIGatewayRouter) -> str:
-    return owner_from_event(router.current_event.raw_event)
+def caller(router: APIGatewayRouter) -> tuple[Services, str]:
+    """The services and the caller's owner id. The identity is checked first: an unsigned request
+    gets 403 before anything else happens."""
+    owner = owner_from_event(router.current_event.raw_event)
+    return get_services(), owner
 
 
 def json_response(status: int, body: BaseModel, headers: dict[str, str] | None = None) -> Response:

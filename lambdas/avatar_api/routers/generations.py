@@ -8,10 +8,9 @@ from aws_lambda_powertools.event_handler.openapi.params import Body, Path
 from aws_lambda_powertools.event_handler.router import APIGatewayRouter
 
 from avatar_api.domain import generations
-from avatar_api.observability import count, tracer
-from avatar_api.routers.common import caller_owner, error_responses, json_response
+from avatar_api.observability import count
+from avatar_api.routers.common import caller, error_responses, json_response
 from avatar_api.routers.schemas import GenerationRequest, GenerationResponse, ImageResponse
-from avatar_api.services import get_services
 from avatar_api.settings import GENERATION_BUDGET_SECONDS
 
 router = APIGatewayRouter()
@@ -34,13 +33,11 @@ def _time_budget() -> float:
     tags=["generations"],
     responses=error_responses(404, 409, 502, 503),
 )
-@tracer.capture_method
 def create_generation(
     model_id: Annotated[str, Path()], body: Annotated[GenerationRequest, Body()]
 ) -> Response[GenerationResponse]:
     result = generations.generate(
-        get_services(),
-        caller_owner(router),
+        *caller(router),
         model_id,
         body.prompt,
         body.negative_prompt,

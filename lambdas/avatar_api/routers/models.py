@@ -7,18 +7,16 @@ from aws_lambda_powertools.event_handler.openapi.params import Path
 from aws_lambda_powertools.event_handler.router import APIGatewayRouter
 
 from avatar_api.domain import models
-from avatar_api.observability import count, logger, tracer
-from avatar_api.routers.common import caller_owner, error_responses, json_response
+from avatar_api.observability import count, logger
+from avatar_api.routers.common import caller, error_responses, json_response
 from avatar_api.routers.schemas import DeleteModelResponse, ModelListResponse, ModelResponse
-from avatar_api.services import get_services
 
 router = APIGatewayRouter()
 
 
 @router.get("/models", summary="The caller's models", tags=["models"], responses=error_responses())
-@tracer.capture_method
 def list_models() -> Response[ModelListResponse]:
-    found = models.list_models(get_services(), caller_owner(router))
+    found = models.list_models(*caller(router))
     count("ModelsListed")
     return json_response(
         200,
@@ -43,9 +41,8 @@ def list_models() -> Response[ModelListResponse]:
     tags=["models"],
     responses=error_responses(404, 409),
 )
-@tracer.capture_method
 def delete_model(model_id: Annotated[str, Path()]) -> Response[DeleteModelResponse]:
-    deletion = models.delete_model(get_services(), caller_owner(router), model_id)
+    deletion = models.delete_model(*caller(router), model_id)
     count("ModelDeleted")
     logger.info("model deleted", extra={"model_id": model_id, "deleted_objects": deletion.deleted_objects})
     return json_response(

@@ -8,8 +8,8 @@ from aws_lambda_powertools.event_handler.router import APIGatewayRouter
 
 from avatar_api.domain import trainings
 from avatar_api.errors import InvalidRequest
-from avatar_api.observability import count, logger, tracer
-from avatar_api.routers.common import caller_owner, error_responses, json_response
+from avatar_api.observability import count, logger
+from avatar_api.routers.common import caller, error_responses, json_response
 from avatar_api.routers.schemas import (
     IDEMPOTENCY_KEY_PATTERN,
     CreateTrainingRequest,
@@ -19,7 +19,6 @@ from avatar_api.routers.schemas import (
     TrainingStatusResponse,
     UploadSlotResponse,
 )
-from avatar_api.services import get_services
 from avatar_contract.training import TrainingHyperparameters
 
 router = APIGatewayRouter()
@@ -31,9 +30,8 @@ router = APIGatewayRouter()
     tags=["trainings"],
     responses={201: {"description": "Upload slots"}, **error_responses()},
 )
-@tracer.capture_method
 def create_uploads(body: Annotated[CreateUploadsRequest, Body()]) -> Response[CreateUploadsResponse]:
-    batch = trainings.create_uploads(get_services(), caller_owner(router), body.count)
+    batch = trainings.create_uploads(*caller(router), body.count)
     count("UploadsCreated")
     return json_response(
         201,
@@ -52,7 +50,6 @@ def create_uploads(body: Annotated[CreateUploadsRequest, Body()]) -> Response[Cr
     tags=["trainings"],
     responses={202: {"description": "Training queued"}, **error_responses(413, 422, 502, 503)},
 )
-@tracer.capture_method
 def create_training(
     body: Annotated[CreateTrainingRequest, Body()],
     idempotency_key: Annotated[
@@ -78,7 +75,7 @@ def create_training(
         model_name=body.model_name,
         idempotency_key=idempotency_key or body.idempotency_key,
     )
-    accepted = trainings.start_training(get_services(), caller_owner(router), request)
+    accepted = trainings.start_training(*caller(router), request)
     count("TrainingReplayed" if accepted.replayed else "TrainingStarted")
     logger.info(
         "training accepted", extra={"training_id": accepted.training_id, "replayed": accepted.replayed}
@@ -96,8 +93,7 @@ def create_training(
     tags=["trainings"],
     responses=error_responses(404),
 )
-@tracer.capture_method
 def get_training(training_id: Annotated[str, Path()]) -> Response[TrainingStatusResponse]:
-    status = trainings.get_training(get_services(), caller_owner(router), training_id)
+    status = trainings.get_training(*caller(router), training_id)
     count(f"TrainingStatus{status.status.capitalize()}")
     return json_response(200, TrainingStatusResponse(**status.__dict__))

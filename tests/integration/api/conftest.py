@@ -9,14 +9,13 @@ import uuid
 from collections.abc import Iterator
 from typing import Any
 
-import boto3
 import pytest
 from moto import mock_aws
 
 from avatar_api.aws import Bucket, HostingEndpoint, TrainingEndpoint
 from avatar_api.services import Services, use_services
 from avatar_contract.routes import ROUTES
-from tests.integration.api.support import ALICE, REGION, LambdaContext, RecordedRuntime, rest_event
+from tests.integration.api.support import ALICE, REGION, SESSION, LambdaContext, RecordedRuntime, rest_event
 
 DATA_BUCKET = "avatar-data-test"
 HOSTING_BUCKET = "avatar-hosting-test"
@@ -91,7 +90,7 @@ class Api:
 @pytest.fixture
 def api() -> Iterator[Api]:
     with mock_aws():
-        s3 = boto3.client("s3", region_name=REGION)
+        s3 = SESSION.client("s3")
         for bucket in (DATA_BUCKET, HOSTING_BUCKET):
             s3.create_bucket(Bucket=bucket)
         training, hosting = RecordedRuntime(), RecordedRuntime()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib
+import io
 import json
 import re
 
@@ -57,3 +58,32 @@ def test_openapi_documents_every_route_and_the_error_shape() -> None:
         assert operation["responses"]["400"]["content"]["application/json"]["schema"] == {
             "$ref": "#/components/schemas/ErrorResponse"
         }
+
+
+def test_logs_carry_the_correlation_id_and_each_outcome_is_a_metric(monkeypatch, capsys) -> None:
+    monkeypatch.setenv("POWERTOOLS_TRACE_DISABLED", "1")
+    from avatar_api.handlers import models
+    from avatar_api.observability import logger
+
+    log_stream = io.StringIO()
+    previous = logger.registered_handler.setStream(log_stream)
+    event = rest_event(
+        "DELETE",
+        "/models/bad",
+        resource="/models/{model_id}",
+        path_parameters={"model_id": "bad"},
+        user_arn=None,
+    )
+    try:
+        response = models.lambda_handler(event)  # no context: outside Lambda (the local cloud)
+    finally:
+        logger.registered_handler.setStream(previous)
+
+    assert response["statusCode"] == 403
+    output = log_stream.getvalue() + capsys.readouterr().out
+    lines = [json.loads(line) for line in output.splitlines() if line.startswith("{")]
+    logs = [line for line in lines if line.get("message") == "request failed"]
+    assert logs and logs[0]["correlation_id"] == event["requestContext"]["requestId"]
+    assert logs[0]["code"] == "forbidden"
+    emf = [line for line in lines if "_aws" in line]
+    assert [m["Name"] for m in emf[0]["_aws"]["CloudWatchMetrics"][0]["Metrics"]] == ["Forbidden"]
