@@ -162,6 +162,8 @@ class TrainingEndpoint:
         self, input_location: str, inference_id: str, timeout_seconds: int, content_type: str
     ) -> dict[str, str]:
         """Queue one training; returns SageMaker's `OutputLocation` / `FailureLocation`."""
+        if not self.name:
+            raise RuntimeError("AVATAR_TRAINING_ENDPOINT is not set for this function")
         try:
             response = self.client.invoke_endpoint_async(
                 EndpointName=self.name,
@@ -190,6 +192,8 @@ class HostingEndpoint:
     client: Any
 
     def invoke(self, target_model: str, payload: dict[str, Any]) -> dict[str, Any]:
+        if not self.name:
+            raise RuntimeError("AVATAR_HOSTING_ENDPOINT is not set for this function")
         try:
             response = self.client.invoke_endpoint(
                 EndpointName=self.name,

@@ -33,21 +33,17 @@ class Settings:
 
     data_bucket: str
     hosting_bucket: str
-    training_endpoint: str
-    hosting_endpoint: str
+    training_endpoint: str = ""  # only the trainings function needs it
+    hosting_endpoint: str = ""  # only the generations function needs it
 
     @classmethod
     def from_env(cls) -> Settings:
-        missing = [
-            name
-            for name in (Env.DATA_BUCKET, Env.HOSTING_BUCKET, Env.TRAINING_ENDPOINT, Env.HOSTING_ENDPOINT)
-            if not os.environ.get(name)
-        ]
+        missing = [name for name in (Env.DATA_BUCKET, Env.HOSTING_BUCKET) if not os.environ.get(name)]
         if missing:
             raise RuntimeError(f"missing environment variables: {', '.join(missing)}")
         return cls(
             data_bucket=os.environ[Env.DATA_BUCKET],
             hosting_bucket=os.environ[Env.HOSTING_BUCKET],
-            training_endpoint=os.environ[Env.TRAINING_ENDPOINT],
-            hosting_endpoint=os.environ[Env.HOSTING_ENDPOINT],
+            training_endpoint=os.environ.get(Env.TRAINING_ENDPOINT, ""),
+            hosting_endpoint=os.environ.get(Env.HOSTING_ENDPOINT, ""),
         )

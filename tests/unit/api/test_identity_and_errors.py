@@ -77,3 +77,16 @@ def _encoded(image: Image.Image, fmt: str) -> bytes:
 def test_bad_images_are_refused_with_the_field_name(data: bytes, error: type[Exception]) -> None:
     with pytest.raises(error, match=r"images\[7\]"):
         check_image(data, "images[7]")
+
+
+def test_settings_need_only_the_buckets(monkeypatch: pytest.MonkeyPatch) -> None:
+    from avatar_api.settings import Settings
+
+    monkeypatch.delenv("AVATAR_TRAINING_ENDPOINT", raising=False)
+    monkeypatch.delenv("AVATAR_HOSTING_ENDPOINT", raising=False)
+    monkeypatch.setenv("AVATAR_DATA_BUCKET", "data")
+    monkeypatch.delenv("AVATAR_HOSTING_BUCKET", raising=False)
+    with pytest.raises(RuntimeError, match="AVATAR_HOSTING_BUCKET"):
+        Settings.from_env()
+    monkeypatch.setenv("AVATAR_HOSTING_BUCKET", "hosting")
+    assert Settings.from_env() == Settings("data", "hosting", "", "")
