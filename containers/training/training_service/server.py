@@ -131,6 +131,7 @@ def main(argv: list[str] | None = None) -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     server = create_server(args.port, Settings.from_env(), args.host)
     logger.info("training service listening on %s:%d", *server.server_address[:2])
+    threading.Thread(target=server.service.warm_up, name="warm-up", daemon=True).start()
     try:
         server.serve_forever()
     finally:

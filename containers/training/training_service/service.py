@@ -39,11 +39,26 @@ class TrainingService:
         self.settings = settings
         self.store = store or S3Store()
         self._lock = threading.Lock()
+        self._base_lock = threading.Lock()
         self.current_training_id: str | None = None
 
     @property
     def busy(self) -> bool:
         return self._lock.locked()
+
+    def base_model_dir(self) -> Path:
+        """The base model's local directory, downloaded into the cache on first use."""
+        with self._base_lock:
+            return resolve_base_model(self.settings.base_model, self.settings.cache_dir, self.store)
+
+    def warm_up(self) -> None:
+        """Fetch the base model before the first request (run in a background thread at start-up)."""
+        try:
+            self.base_model_dir()
+        except Exception:
+            logger.exception(
+                "could not fetch the base model %s; the first training will retry", self.settings.base_model
+            )
 
     def run(self, archive: Path, inference_id: str | None = None) -> TrainingResult:
         """Train from the archive at `archive`; raise Busy if another training is running."""
@@ -80,7 +95,7 @@ class TrainingService:
 
         device = settings.torch_device()
         try:
-            base_dir = resolve_base_model(settings.base_model, settings.cache_dir, self.store)
+            base_dir = self.base_model_dir()
         except Exception as exc:
             raise TrainingError(f"could not load the base model {settings.base_model!r}: {exc}") from exc
         class_images = None

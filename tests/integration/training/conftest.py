@@ -12,6 +12,7 @@ from typing import Any
 
 import boto3
 import pytest
+import torch
 from moto import mock_aws
 
 from tests.unit.training.samples import user_template
@@ -53,6 +54,15 @@ class RunningService:
 
     def keys(self, bucket: str) -> list[str]:
         return [o["Key"] for o in self.s3.list_objects_v2(Bucket=bucket).get("Contents", [])]
+
+
+@pytest.fixture(autouse=True)
+def one_torch_thread() -> Iterator[None]:
+    """Torch on one thread: on a shared 2-core machine, more threads only contend."""
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(previous)
 
 
 @pytest.fixture
