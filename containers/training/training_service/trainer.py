@@ -155,13 +155,13 @@ def train_lora(
         )  # fmt: skip
 
     tokenizer = CLIPTokenizer.from_pretrained(pipeline_dir, subfolder="tokenizer")
-    text_encoder = CLIPTextModel.from_pretrained(pipeline_dir, subfolder="text_encoder")
-    vae = AutoencoderKL.from_pretrained(pipeline_dir, subfolder="vae")
-    unet = UNet2DConditionModel.from_pretrained(pipeline_dir, subfolder="unet")
+    text_encoder = CLIPTextModel.from_pretrained(pipeline_dir, subfolder="text_encoder", dtype=dtype)
+    vae = AutoencoderKL.from_pretrained(pipeline_dir, subfolder="vae", dtype=dtype)
+    unet = UNet2DConditionModel.from_pretrained(pipeline_dir, subfolder="unet", dtype=dtype)
     scheduler = DDPMScheduler.from_pretrained(pipeline_dir, subfolder="scheduler")
     for model in (text_encoder, vae, unet):
         model.requires_grad_(False)
-        model.to(device, dtype=dtype)
+        model.to(device)
 
     unet_lora = LoraConfig(
         r=config.lora_rank, lora_alpha=config.lora_rank, init_lora_weights="gaussian",
