@@ -224,6 +224,9 @@ class BaseModelEngine:
         pipe.set_progress_bar_config(disable=True)
         self.pipe = pipe.to(self.device)
         self.base_load_seconds = time.perf_counter() - started
+        # The size the base model was trained at (what diffusers renders when none is given), at least
+        # GenArgs' minimum: 512 px for SD 2.1-base.
+        self.native_size = max(64, pipe.unet.config.sample_size * pipe.vae_scale_factor)
         self.base_model = str(base_model)
         self._adapters: OrderedDict[str, ResidentAdapter] = OrderedDict()
         self._lock = threading.RLock()
@@ -380,8 +383,8 @@ class BaseModelEngine:
                         negative_prompt=[substitute_token(negative_prompt or "", phrase)] * count,
                         num_inference_steps=gen_args.num_inference_steps,
                         guidance_scale=gen_args.guidance_scale,
-                        width=gen_args.width,
-                        height=gen_args.height,
+                        width=gen_args.width or self.native_size,
+                        height=gen_args.height or self.native_size,
                         generator=generators,
                         output_type="pil",
                     )
