@@ -144,6 +144,7 @@ class LocalCloud:
                 self.log_dir,
                 self.region,
                 timeout_seconds=self.settings.lambda_timeout_seconds,
+                physical_name=self.settings.function_name(function.name),
             )
             self.functions[function.name].prewarm()
         self.api = LocalApiGateway(
@@ -292,7 +293,7 @@ class LocalCloud:
             "POWERTOOLS_SERVICE_NAME": "avatar-api",
             "POWERTOOLS_TRACE_DISABLED": "true",
             "POWERTOOLS_METRICS_NAMESPACE": "AvatarService",
-            "POWERTOOLS_DEV": "false",
+            "POWERTOOLS_LOG_LEVEL": "INFO",
             **dict(self.settings.lambda_environment),
         }
         return env

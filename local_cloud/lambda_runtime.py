@@ -120,11 +120,14 @@ class LambdaFunction:
         timeout_seconds: float = 29.0,
         memory_mb: int = 1024,
         max_concurrency: int = 3,
+        physical_name: str | None = None,
     ) -> None:
         self.function = function
+        self.name = physical_name or function.name
         self.env = {
             **env,
-            "AWS_LAMBDA_FUNCTION_NAME": function.name,
+            "AWS_LAMBDA_FUNCTION_NAME": self.name,
+            "AWS_LAMBDA_LOG_GROUP_NAME": f"/aws/lambda/{self.name}",
             "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(memory_mb),
             "AWS_LAMBDA_FUNCTION_VERSION": "$LATEST",
             "AWS_EXECUTION_ENV": "AWS_Lambda_python3.11",
@@ -172,13 +175,12 @@ class LambdaFunction:
     def invoke(self, event: dict[str, Any]) -> Any:
         request_id = str(uuid.uuid4())
         context = {
-            "function_name": self.function.name,
+            "function_name": self.name,
             "aws_request_id": request_id,
             "memory_limit_in_mb": self.memory_mb,
-            "invoked_function_arn": f"arn:aws:lambda:{self.region}:{ACCOUNT_ID}:function:"
-            + self.function.name,
+            "invoked_function_arn": f"arn:aws:lambda:{self.region}:{ACCOUNT_ID}:function:{self.name}",
             "deadline_ms": int((time.time() + self.timeout) * 1000),
-            "log_group_name": f"/aws/lambda/{self.function.name}",
+            "log_group_name": f"/aws/lambda/{self.name}",
         }
         worker = self._acquire()
         healthy = False

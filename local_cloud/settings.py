@@ -15,7 +15,7 @@ from avatar_contract.names import Prefix, Runtime
 
 ACCOUNT_ID = "123456789012"  # moto's default account
 DEFAULT_REGION = "us-east-1"
-API_STAGE = "prod"
+API_STAGE = "v1"  # stacks/api.py: StageOptions(stage_name="v1")
 CDK_JSON = Path(__file__).resolve().parent.parent / "cdk.json"
 
 
@@ -45,7 +45,12 @@ class CloudSettings:
     async_failure_prefix: str = Prefix.ASYNC_FAILURES
     models_prefix: str = Prefix.MODELS
     lambda_timeout_seconds: int = 29
+    resource_prefix: str = "avatar"
     lambda_environment: tuple[tuple[str, str], ...] = ()
+
+    def function_name(self, function: str) -> str:
+        """Physical Lambda function name (`ServiceConfig.function_name`)."""
+        return f"{self.resource_prefix}-{function}"
 
     @property
     def async_output_path(self) -> str:
@@ -111,4 +116,5 @@ def _from_names(config: Any, region: str) -> CloudSettings:
         variant_name=config.variant_name,
         training_instance_type=config.training_instance_type,
         hosting_instance_type=config.hosting_instance_type,
+        resource_prefix=config.resource_prefix,
     )

@@ -29,8 +29,8 @@ def _verify(method: str, path: str, body: bytes, headers: dict[str, str], now: d
 
 def test_botocore_signature_is_accepted() -> None:
     body = b'{"count": 3}'
-    headers = sign(PRINCIPAL, "POST", f"http://{HOST}/prod/uploads?x=1&y=a%20b", body, {"X-Note": "n"})
-    assert _verify("POST", "/prod/uploads?x=1&y=a%20b", body, headers) == PRINCIPAL
+    headers = sign(PRINCIPAL, "POST", f"http://{HOST}/v1/uploads?x=1&y=a%20b", body, {"X-Note": "n"})
+    assert _verify("POST", "/v1/uploads?x=1&y=a%20b", body, headers) == PRINCIPAL
 
 
 @pytest.mark.parametrize(
@@ -49,7 +49,7 @@ def test_botocore_signature_is_accepted() -> None:
     ],
 )
 def test_changed_or_forged_requests_are_refused(change: str, error_type: str) -> None:
-    method, path, body = "POST", "/prod/uploads?x=1", b'{"count": 3}'
+    method, path, body = "POST", "/v1/uploads?x=1", b'{"count": 3}'
     signer, region = PRINCIPAL, "us-east-1"
     if change == "unknown_key":
         signer = dataclasses.replace(PRINCIPAL, access_key_id="AKIAUNKNOWN000000000")
@@ -59,9 +59,9 @@ def test_changed_or_forged_requests_are_refused(change: str, error_type: str) ->
     if change == "body":
         body = b'{"count": 4}'
     elif change == "path":
-        path = "/prod/trainings?x=1"
+        path = "/v1/trainings?x=1"
     elif change == "query":
-        path = "/prod/uploads?x=2"
+        path = "/v1/uploads?x=2"
     elif change == "method":
         method = "PUT"
     elif change == "header":
@@ -80,10 +80,10 @@ def test_changed_or_forged_requests_are_refused(change: str, error_type: str) ->
 @pytest.mark.parametrize("minutes", [-6, 6])
 def test_signatures_outside_five_minutes_are_refused(minutes: int) -> None:
     at = dt.datetime.now(dt.UTC)
-    headers = sign(PRINCIPAL, "GET", f"http://{HOST}/prod/models", b"", {}, at=at)
-    assert _verify("GET", "/prod/models", b"", headers, now=at + dt.timedelta(minutes=4)) == PRINCIPAL
+    headers = sign(PRINCIPAL, "GET", f"http://{HOST}/v1/models", b"", {}, at=at)
+    assert _verify("GET", "/v1/models", b"", headers, now=at + dt.timedelta(minutes=4)) == PRINCIPAL
     with pytest.raises(SignatureError, match=r"Signature (expired|not yet current)"):
-        _verify("GET", "/prod/models", b"", headers, now=at + dt.timedelta(minutes=-minutes))
+        _verify("GET", "/v1/models", b"", headers, now=at + dt.timedelta(minutes=-minutes))
 
 
 def test_routes_match_the_route_table_and_decode_path_parameters() -> None:
@@ -103,7 +103,7 @@ def test_routes_match_the_route_table_and_decode_path_parameters() -> None:
 def test_proxy_event_carries_the_verified_identity() -> None:
     route = next(r for r in ROUTES if r.path == "/trainings/{training_id}")
     event = build_proxy_event(
-        route=route, method="GET", path="/trainings/t-1", stage="prod", raw_query="a=1&a=2&b=",
+        route=route, method="GET", path="/trainings/t-1", stage="v1", raw_query="a=1&a=2&b=",
         headers=[("Host", HOST), ("X-A", "1"), ("X-A", "2")], body=b"",
         path_parameters={"training_id": "t-1"},
         principal=PRINCIPAL, source_ip="127.0.0.1", api_id="abc", domain_name=HOST,
@@ -114,8 +114,8 @@ def test_proxy_event_carries_the_verified_identity() -> None:
     assert identity["caller"] == identity["user"] == PRINCIPAL.user_id
     assert identity["accountId"] == PRINCIPAL.account_id
     assert event["resource"] == event["requestContext"]["resourcePath"] == "/trainings/{training_id}"
-    assert event["requestContext"]["path"] == "/prod/trainings/t-1"
-    assert event["requestContext"]["stage"] == "prod" and event["requestContext"]["requestId"]
+    assert event["requestContext"]["path"] == "/v1/trainings/t-1"
+    assert event["requestContext"]["stage"] == "v1" and event["requestContext"]["requestId"]
     assert event["pathParameters"] == {"training_id": "t-1"}
     assert event["queryStringParameters"] == {"a": "2", "b": ""}
     assert event["multiValueQueryStringParameters"] == {"a": ["1", "2"], "b": [""]}
