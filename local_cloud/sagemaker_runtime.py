@@ -465,6 +465,13 @@ class MultiModelHost:
                 log.warning("unloading %s failed: %s", target_model, err)
         shutil.rmtree(model.directory, ignore_errors=True)
 
+    def forget_all(self) -> None:
+        """Drop the extracted models without asking the container (it is going away)."""
+        with self._lock:
+            models, self._models = list(self._models.values()), OrderedDict()
+        for model in models:
+            shutil.rmtree(model.directory, ignore_errors=True)
+
     def unload_all(self) -> None:
         with self._lock:
             models, self._models = list(self._models.items()), OrderedDict()
@@ -521,11 +528,8 @@ class LocalSageMakerRuntime:
         self.async_invoker.stop()
         with self._hosts_lock:
             hosts = list(self._hosts.values())
-        for host in hosts:
-            try:
-                host.unload_all()
-            except Exception:
-                log.exception("unloading models failed")
+        for host in hosts:  # the container is stopped next (as when an endpoint is deleted): no unloads
+            host.forget_all()
 
     # -- control plane -------------------------------------------------------------------------------
     def _describe(self, endpoint_name: str) -> tuple[dict[str, Any], dict[str, Any]]:
