@@ -9,6 +9,7 @@ local cloud down. Each of the nine steps of the architecture is printed as it ha
 from __future__ import annotations
 
 import argparse
+import datetime as dt
 import io
 import json
 import re
@@ -126,13 +127,12 @@ def wait_for_notification(
     raise TimeoutError(f"no notification for {training_id} after {timeout:.0f} s")
 
 
+def _parse_time(value: str) -> dt.datetime:
+    return dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
+
+
 def _seconds_between(start_iso: str, end_iso: str) -> float:
-    from datetime import datetime
-
-    def parse(value: str) -> datetime:
-        return datetime.fromisoformat(value.replace("Z", "+00:00"))
-
-    return (parse(end_iso) - parse(start_iso)).total_seconds()
+    return (_parse_time(end_iso) - _parse_time(start_iso)).total_seconds()
 
 
 def run_demo(
@@ -188,27 +188,20 @@ def run_demo(
         training_id, model_id = accepted["training_id"], accepted["model_id"]
         clock.step(
             1,
-            "POST /trainings through API Gateway (SigV4 verified)",
+            "client app: POST /trainings to API Gateway, SigV4 signature verified",
             time.monotonic() - t,
-            f"202 {accepted['status']}, training {training_id}",
+            f"202 {accepted['status']}, training {training_id}, model {model_id}",
         )
-        input_key = f"trainings/{training_id}"
         data_bucket = cloud.settings.data_bucket
-        inputs = [
-            obj["Key"]
-            for obj in cloud.client("s3")
-            .list_objects_v2(Bucket=data_bucket, Prefix="trainings/")
-            .get("Contents", [])
-            if training_id in obj["Key"]
-        ]
+        listing = cloud.client("s3").list_objects_v2(Bucket=data_bucket, Prefix="trainings/")
+        inputs = [obj["Key"] for obj in listing.get("Contents", []) if training_id in obj["Key"]]
         clock.step(
             2,
-            "Lambda packaged images + config.json to S3 and called InvokeEndpointAsync",
+            "Lambda 'trainings' packaged images + config.json to S3 and called InvokeEndpointAsync",
             0.0,
-            ", ".join(f"s3://{data_bucket}/{key}" for key in inputs) or input_key,
+            "within step 1's request: " + ", ".join(f"s3://{data_bucket}/{key}" for key in inputs),
         )
 
-        t = time.monotonic()
         with TrainingLogWatcher(cloud.log_dir / "training-container.log", clock):
             clock.say(
                 "step 3: the async endpoint queued the request and runs it on the training service "
@@ -217,25 +210,24 @@ def run_demo(
             notification, raw = wait_for_notification(
                 sqs, cloud.status_queue_url, training_id, parse_notification, clock, timeout=300
             )
-        waited = time.monotonic() - t
-        run_seconds = _seconds_between(raw["receivedTime"], raw["eventTime"])
+        received = dt.datetime.now(dt.UTC)
         clock.step(
             3,
             "SageMaker async endpoint ran the training",
-            run_seconds,
+            _seconds_between(raw["receivedTime"], raw["eventTime"]),
             f"{notification.status}, output {notification.output_location or notification.failure_location}",
         )
         clock.step(
             4,
-            "SageMaker published the notification to the SNS success topic",
+            "SageMaker published its notification to the SNS success topic",
             0.0,
             f"{cloud.settings.success_topic}: invocationStatus={raw['invocationStatus']}",
         )
         clock.step(
             5,
             "client app received it from the SQS status queue",
-            max(0.0, waited - run_seconds),
-            f"inferenceId={notification.training_id}",
+            max(0.0, (received - _parse_time(raw["eventTime"])).total_seconds()),
+            f"inferenceId={notification.training_id} (time from eventTime to receipt)",
         )
         if notification.status != "completed":
             raise RuntimeError(f"the training failed: {notification.failure_reason}")
@@ -247,7 +239,7 @@ def run_demo(
         )
         clock.step(
             6,
-            "model artifact is in the S3 hosting bucket",
+            "the training service uploaded the model artifact to the S3 hosting bucket",
             0.0,
             f"s3://{cloud.settings.hosting_bucket}/{cloud.settings.models_prefix}{target_model} "
             f"({head['ContentLength']} bytes); metrics {status.get('metrics')}",
@@ -261,24 +253,35 @@ def run_demo(
 
         avatars = []
         for n, prompt in enumerate(DEMO_PROMPTS, 1):
+            host = cloud.runtime.host(cloud.settings.hosting_endpoint) if cloud.runtime else None
+            cached = host is not None and target_model in host.loaded_models()
             t = time.monotonic()
             result = client.generate(model_id, prompt, seed=n, num_images=1, **DEMO_GENERATION)
             seconds = time.monotonic() - t
-            for data in result.images:
-                path = out_dir / f"avatar-{len(avatars) + 1}.png"
-                path.write_bytes(data)
-                avatars.append(Image.open(io.BytesIO(data)))
-            loaded = (
-                cloud.runtime.host(cloud.settings.hosting_endpoint).loaded_models() if cloud.runtime else []
-            )
-            label = (
-                "first call: download + load into Triton + render" if n == 1 else "cached model: render only"
+            path = out_dir / f"avatar-{n}.png"
+            path.write_bytes(result.images[0])
+            avatars.append(Image.open(io.BytesIO(result.images[0])))
+            host = cloud.runtime.host(cloud.settings.hosting_endpoint) if cloud.runtime else None
+            load_seconds = (host.load_seconds(target_model) if host else None) or 0.0
+            clock.step(
+                7,
+                f"avatar {n}/2: client app POST /models/{{id}}/generations to API Gateway (SigV4)",
+                seconds,
+                f"'{prompt}' -> {path.name}",
             )
             clock.step(
-                f"7-9 ({n}/2)",
-                "POST /models/{id}/generations -> Lambda -> InvokeEndpoint(TargetModel) -> Triton",
-                seconds,
-                f"{label}; '{prompt}' -> {path.name}; loaded models: {len(loaded)}",
+                8,
+                "Lambda 'generations' called InvokeEndpoint with TargetModel",
+                0.0,
+                f"within step 7's request: TargetModel={target_model}",
+            )
+            clock.step(
+                9,
+                "Triton multi-model endpoint served the personal model",
+                0.0 if cached else load_seconds,
+                "already loaded: cache hit"
+                if cached
+                else "fetched from the hosting bucket, extracted, loaded into Triton (POST /models), cached",
             )
 
         sheet = contact_sheet(

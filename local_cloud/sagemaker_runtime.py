@@ -275,6 +275,7 @@ class _LoadedModel:
     directory: Path
     ready: threading.Event = field(default_factory=threading.Event)
     error: RuntimeError_ | None = None
+    load_seconds: float | None = None  # download + extract + load into the container
 
 
 class MultiModelHost:
@@ -344,6 +345,12 @@ class MultiModelHost:
         with self._lock:
             return [name for name, model in self._models.items() if model.ready.is_set() and not model.error]
 
+    def load_seconds(self, target_model: str) -> float | None:
+        """How long loading `target_model` took, if it is loaded."""
+        with self._lock:
+            model = self._models.get(target_model)
+        return model.load_seconds if model is not None else None
+
     def _ensure_loaded(self, target_model: str) -> _LoadedModel:
         with self._lock:
             model = self._models.get(target_model)
@@ -368,9 +375,11 @@ class MultiModelHost:
         return model
 
     def _load(self, target_model: str, model: _LoadedModel) -> None:
+        started = time.monotonic()
         try:
             self._download_and_extract(target_model, model.directory)
             self._load_into_container(target_model, model)
+            model.load_seconds = time.monotonic() - started
         except RuntimeError_ as err:
             model.error = err
         except Exception as err:
