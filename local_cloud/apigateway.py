@@ -203,16 +203,34 @@ class LocalApiGateway:
                 region=self.region,
             )
         except SignatureError as exc:
-            return _gateway_error(403, exc.error_type, exc.message)
+            response_type = (
+                "MISSING_AUTHENTICATION_TOKEN"
+                if exc.error_type.startswith("Missing")
+                else "INVALID_SIGNATURE"
+            )
+            return _gateway_error(403, response_type, exc.message, exc.error_type)
         stage_prefix = f"/{self.stage}"
         path = unquote(raw_path)
         if not (path == stage_prefix or path.startswith(stage_prefix + "/")):
-            return _gateway_error(403, "MissingAuthenticationTokenException", "Missing Authentication Token")
+            return _gateway_error(
+                403,
+                "MISSING_AUTHENTICATION_TOKEN",
+                "Missing Authentication Token",
+                "MissingAuthenticationTokenException",
+            )
         resource_path = path[len(stage_prefix) :] or "/"
         matched = self.routes.match(method, resource_path)
         if matched is None:
-            return _gateway_error(403, "MissingAuthenticationTokenException", "Missing Authentication Token")
+            return _gateway_error(
+                403,
+                "MISSING_AUTHENTICATION_TOKEN",
+                "Missing Authentication Token",
+                "MissingAuthenticationTokenException",
+            )
         route, path_parameters = matched
+        invalid = _validate_request(route, header_map, body)
+        if invalid is not None:
+            return invalid
         event = build_proxy_event(
             route=route,
             method=method,
@@ -231,10 +249,10 @@ class LocalApiGateway:
         try:
             result = function.invoke(event)
         except LambdaTimeout:
-            return _gateway_error(504, "", "Endpoint request timed out")
+            return _gateway_error(504, "INTEGRATION_TIMEOUT", "Endpoint request timed out")
         except LambdaInvocationError as exc:
             log.error("function %s failed: %s", route.function.name, exc)
-            return _gateway_error(502, "", "Internal server error")
+            return _gateway_error(502, "INTEGRATION_FAILURE", "Internal server error")
         return _proxy_response(result, event["requestContext"]["requestId"])
 
     def _handler_class(self) -> type[BaseHTTPRequestHandler]:
@@ -249,7 +267,7 @@ class LocalApiGateway:
                 length = int(self.headers.get("Content-Length") or 0)
                 if length > MAX_PAYLOAD_BYTES:
                     status, headers, body = _gateway_error(
-                        413, "", f"HTTP content length exceeded {MAX_PAYLOAD_BYTES} bytes."
+                        413, "REQUEST_TOO_LARGE", f"HTTP content length exceeded {MAX_PAYLOAD_BYTES} bytes."
                     )
                     self.close_connection = True
                 else:
@@ -280,18 +298,58 @@ class LocalApiGateway:
         return Handler
 
 
-def _gateway_error(status: int, error_type: str, message: str) -> tuple[int, dict[str, str], bytes]:
+def _gateway_error(
+    status: int, response_type: str, message: str, error_type: str = ""
+) -> tuple[int, dict[str, str], bytes]:
+    """An error API Gateway answers itself, rendered as the stack's gateway responses render it
+    (stacks/api.py `_gateway_responses`: `{"error": {"code": $context.error.responseType, "message":
+    $context.error.messageString}}` for every 4xx/5xx, `invalid_request` for request validation)."""
     headers = {"Content-Type": "application/json", "x-amzn-RequestId": str(uuid.uuid4())}
     if error_type:
         headers["x-amzn-ErrorType"] = error_type
-    return status, headers, json.dumps({"message": message}).encode()
+    code = (
+        "invalid_request"
+        if response_type in ("BAD_REQUEST_BODY", "BAD_REQUEST_PARAMETERS")
+        else response_type
+    )
+    return status, headers, json.dumps({"error": {"code": code, "message": message}}).encode()
+
+
+def _validate_request(
+    route: Route, headers: Mapping[str, str], body: bytes
+) -> tuple[int, dict[str, str], bytes] | None:
+    """The stack's request validators: methods with a body require `Content-Type` and, for JSON, a body
+    that is a JSON object (model `JsonObject`); the function validates the fields."""
+    if route.method not in {"POST", "PUT", "PATCH"}:
+        return None
+    content_type = next((v for k, v in headers.items() if k.lower() == "content-type"), None)
+    if not content_type:
+        return _gateway_error(
+            400, "BAD_REQUEST_PARAMETERS", "Missing required request parameters: [Content-Type]"
+        )
+    if content_type.split(";")[0].strip().lower() != "application/json":
+        return None
+    try:
+        document = json.loads(body or b"null")
+    except ValueError:
+        return _gateway_error(400, "BAD_REQUEST_BODY", "Invalid request body")
+    if not isinstance(document, dict):
+        kind = {list: "array", str: "string", bool: "boolean", type(None): "null"}.get(
+            type(document), "number"
+        )
+        return _gateway_error(
+            400,
+            "BAD_REQUEST_BODY",
+            f'[instance type ({kind}) does not match any allowed primitive type (allowed: ["object"])]',
+        )
+    return None
 
 
 def _proxy_response(result: Any, request_id: str) -> tuple[int, dict[str, str], bytes]:
     """Map a proxy integration response; a malformed one is a 502, as API Gateway does."""
     if not isinstance(result, dict) or not isinstance(result.get("statusCode"), int):
         log.error("malformed Lambda proxy response: %r", result)
-        return _gateway_error(502, "", "Internal server error")
+        return _gateway_error(502, "INTEGRATION_FAILURE", "Internal server error")
     headers = {k: str(v) for k, v in (result.get("headers") or {}).items() if k.lower() not in _HOP_BY_HOP}
     for name, values in (result.get("multiValueHeaders") or {}).items():
         if name.lower() not in _HOP_BY_HOP and values:

@@ -114,7 +114,9 @@ def test_unsigned_request_is_refused_and_starts_nothing(cloud: LocalCloud) -> No
         cloud.api_url + "/trainings", json={"images": [{"data": "aGk="}] * 10}, timeout=30
     )
     assert response.status_code == 403
-    assert response.json() == {"message": "Missing Authentication Token"}
+    assert response.json() == {
+        "error": {"code": "MISSING_AUTHENTICATION_TOKEN", "message": "Missing Authentication Token"}
+    }
     assert requests.get(cloud.api_url + "/models", timeout=30).status_code == 403
     after = cloud.client("s3").list_objects_v2(Bucket=cloud.settings.data_bucket).get("KeyCount", 0)
     assert after == before
@@ -150,10 +152,25 @@ def test_tampered_or_forged_requests_are_refused(cloud: LocalCloud, tamper: str)
         url = cloud.api_url + "/models?limit=6"
     response = requests.request(method, url, data=body, headers=signed, timeout=30)
     assert response.status_code == 403, response.text
-    assert "message" in response.json()
+    assert response.json()["error"]["code"] == "INVALID_SIGNATURE"
     # the untampered request goes through
     good = sign(principal, "GET", cloud.api_url + "/models", b"", {}, cloud.region)
     assert requests.get(cloud.api_url + "/models", headers=good, timeout=30).status_code == 200
+
+
+@pytest.mark.parametrize(
+    ("body", "content_type"),
+    [(b"[1, 2]", "application/json"), (b"{not json", "application/json"), (b"{}", None)],
+)
+def test_gateway_request_validation_refuses_non_object_bodies(
+    cloud: LocalCloud, body: bytes, content_type: str | None
+) -> None:
+    url = cloud.api_url + "/trainings"
+    headers = {"Content-Type": content_type} if content_type else {}
+    signed = sign(cloud.principals[0], "POST", url, body, headers, cloud.region)
+    response = requests.post(url, data=body, headers=signed, timeout=30)
+    assert response.status_code == 400
+    assert response.json()["error"]["code"] == "invalid_request"
 
 
 def test_second_owner_cannot_see_or_use_first_owners_model(
