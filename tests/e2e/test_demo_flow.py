@@ -225,3 +225,25 @@ def test_runtime_speaks_sagemaker_errors(cloud: LocalCloud) -> None:
     with pytest.raises(ClientError) as unknown:
         runtime.invoke_endpoint_async(EndpointName="no-such-endpoint", InputLocation="s3://b/k")
     assert unknown.value.response["Error"]["Code"] == "ValidationError"
+
+
+def test_owner_deletes_model_and_its_data(
+    cloud: LocalCloud, inbox: NotificationInbox, trainings: dict[str, dict[str, Any]]
+) -> None:
+    """Runs last in this module: erasing the model removes the artifact and the training's data."""
+    accepted = trainings["good"]
+    inbox.wait_for(accepted["training_id"])
+    owner = owner_of(cloud.principals[0].arn)
+    client = client_for(cloud, cloud.principals[0])
+
+    client.delete_model(accepted["model_id"])
+
+    assert _hosting_keys(cloud, f"{cloud.settings.models_prefix}{owner}/{accepted['model_id']}") == []
+    data = cloud.client("s3").list_objects_v2(
+        Bucket=cloud.settings.data_bucket, Prefix=f"trainings/{owner}/{accepted['training_id']}/"
+    )
+    assert data.get("KeyCount", 0) == 0
+    assert accepted["model_id"] not in [m["model_id"] for m in client.list_models()]
+    with pytest.raises(AvatarApiError) as gone:
+        client.generate(accepted["model_id"], "a photo of <<TOK>> person", width=64, height=64)
+    assert gone.value.status == 404
