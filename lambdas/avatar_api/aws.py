@@ -217,10 +217,14 @@ def s3_client() -> Any:
 
 
 def runtime_client(read_timeout: float = 60.0) -> Any:
-    """sagemaker-runtime client; our own code retries ModelNotReady, so botocore retries are few."""
+    """sagemaker-runtime client without botocore retries: a retried InvokeEndpointAsync after a read
+    timeout could queue the same training twice, and ModelNotReady is retried by our own code within the
+    request's time budget. Callers retry through the idempotency key instead."""
     return boto3.client(
         "sagemaker-runtime",
         config=Config(
-            read_timeout=read_timeout, connect_timeout=5, retries={"mode": "standard", "max_attempts": 2}
+            read_timeout=read_timeout,
+            connect_timeout=5,
+            retries={"mode": "standard", "total_max_attempts": 1},
         ),
     )
