@@ -51,8 +51,11 @@ class Bucket:
     def put_bytes(self, key: str, data: bytes, content_type: str) -> None:
         self.client.put_object(Bucket=self.name, Key=key, Body=data, ContentType=content_type)
 
-    def upload_file(self, key: str, fileobj: IO[bytes], content_type: str) -> None:
-        self.client.upload_fileobj(fileobj, self.name, key, ExtraArgs={"ContentType": content_type})
+    def upload_file(
+        self, key: str, fileobj: IO[bytes], content_type: str, tagging: str | None = None
+    ) -> None:
+        extra = {"ContentType": content_type, **({"Tagging": tagging} if tagging else {})}
+        self.client.upload_fileobj(fileobj, self.name, key, ExtraArgs=extra)
 
     def get_bytes(self, key: str) -> bytes | None:
         try:
