@@ -144,10 +144,10 @@ class Api(Construct):
         trainings = self.functions[routes.TRAININGS.name]
         # Package the input (tagged for retention) and write the record; idempotency entries; presigned
         # upload URLs (signed with this role) and removing uploads once a training took them; read
-        # SageMaker's async outputs to report a training's result.
-        grant_objects(
-            trainings, data, data_key, [Prefix.TRAININGS, Prefix.IDEMPOTENCY], read=True, write=True
-        )
+        # SageMaker's async outputs to report a training's result. Delete: a failed submission rolls
+        # back what it wrote (nothing half-written).
+        records = [Prefix.TRAININGS, Prefix.IDEMPOTENCY]
+        grant_objects(trainings, data, data_key, records, read=True, write=True, delete=True)
         grant_objects(trainings, data, data_key, [Prefix.UPLOADS], read=True, write=True, delete=True)
         grant_objects(trainings, data, data_key, [Prefix.ASYNC_OUTPUTS, Prefix.ASYNC_FAILURES], read=True)
         training.grant_invoke_async(trainings)
