@@ -178,7 +178,7 @@ class Api(Construct):
             trainings,
             data_name,
             {
-                Prefix.TRAININGS: "package the input archive, write and read the training record.",
+                Prefix.TRAININGS: "write and read the input archive and record; roll back failed submissions",
                 Prefix.IDEMPOTENCY: "idempotency records of training submissions.",
                 Prefix.UPLOADS: "presigned selfie uploads (URLs signed by this role).",
                 Prefix.ASYNC_OUTPUTS: "read SageMaker's async result of a training.",

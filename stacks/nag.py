@@ -18,5 +18,6 @@ def acknowledge_object_prefixes(scope: IConstruct, bucket_name: str, prefixes: d
         acknowledge(
             scope,
             f"AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:s3:::{bucket_name}/{prefix}*]",
-            f"Objects under {prefix} only: {why}",
+            f"Objects under {prefix} only ({why.rstrip('.')}); keys there are {prefix}<owner>/..., "
+            "so a prefix wildcard is the narrowest resource IAM can name.",
         )
