@@ -12,12 +12,14 @@ from __future__ import annotations
 
 from aws_cdk import Duration, Fn, RemovalPolicy, Size
 from aws_cdk import aws_apigateway as apigw
+from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
 from aws_cdk import aws_wafv2 as wafv2
 from constructs import Construct
 
 from avatar_contract import routes
+from avatar_contract.api_keys import GENERATIONS_PREFIX
 from avatar_contract.names import Env, Prefix
 from stacks.config import ServiceConfig
 from stacks.grants import grant_objects
@@ -35,7 +37,6 @@ SERVICE_NAME = "avatar-api"
 FUNCTION_TIMEOUT = Duration.seconds(29)
 # The trainings function decodes and repackages up to 20 selfies (inline or from presigned uploads).
 FUNCTION_MEMORY_MB = {routes.TRAININGS.name: 2048, routes.MODELS.name: 512, routes.GENERATIONS.name: 1024}
-GENERATIONS_PREFIX = "generations/"  # avatar_contract.api_keys.GENERATIONS_PREFIX (api branch)
 
 
 def powertools_layer_arn(config: ServiceConfig) -> str:
@@ -78,6 +79,7 @@ class Api(Construct):
             "POWERTOOLS_LOG_LEVEL": "INFO",
         }
         self.functions: dict[str, lambda_.Function] = {}
+        self.roles: dict[str, iam.Role] = {}
         for function in routes.FUNCTIONS:
             name = config.function_name(function.name)
             log_group = logs.LogGroup(
@@ -87,10 +89,20 @@ class Api(Construct):
                 retention=log_retention(config),
                 removal_policy=RemovalPolicy.DESTROY,
             )
+            # Own role, not AWSLambdaBasicExecutionRole (logs on every group): this log group only.
+            role = iam.Role(
+                self,
+                f"{function.name.title()}Role",
+                assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"),
+                description=f"Avatar service API function {name}",
+            )
+            log_group.grant_write(role)
+            self.roles[function.name] = role
             self.functions[function.name] = lambda_.Function(
                 self,
                 f"{function.name.title()}Function",
                 function_name=name,
+                role=role,
                 description=f"Avatar service API: {function.name}",
                 runtime=RUNTIME,
                 architecture=architecture,
@@ -116,12 +128,6 @@ class Api(Construct):
                 "stage is throttled.",
             )
         for function in self.functions.values():
-            acknowledge(
-                function,
-                "AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/"
-                "AWSLambdaBasicExecutionRole]",
-                "AWS's minimal Lambda logging policy; the log group is created by this app with retention.",
-            )
             acknowledge(
                 function,
                 "AwsSolutions-L1",
@@ -175,7 +181,7 @@ class Api(Construct):
 
         data_name, hosting_name = nag_bucket_name(config, "data"), nag_bucket_name(config, "hosting")
         acknowledge_object_prefixes(
-            trainings,
+            self.roles[routes.TRAININGS.name],
             data_name,
             {
                 Prefix.TRAININGS: "write and read the input archive and record; roll back failed submissions",
@@ -186,7 +192,7 @@ class Api(Construct):
             },
         )
         acknowledge_object_prefixes(
-            models,
+            self.roles[routes.MODELS.name],
             data_name,
             {
                 prefix: "erase a deleted model's training inputs, records, outputs and images."
@@ -201,10 +207,12 @@ class Api(Construct):
             },
         )
         acknowledge_object_prefixes(
-            models, hosting_name, {Prefix.MODELS: "list and delete the caller's models."}
+            self.roles[routes.MODELS.name],
+            hosting_name,
+            {Prefix.MODELS: "list and delete the caller's models."},
         )
         acknowledge_object_prefixes(
-            generations,
+            self.roles[routes.GENERATIONS.name],
             data_name,
             {
                 Prefix.TRAININGS: "read the training record (409 while a model is still training).",
@@ -212,11 +220,13 @@ class Api(Construct):
             },
         )
         acknowledge_object_prefixes(
-            generations, hosting_name, {Prefix.MODELS: "check the model exists (404) before invoking."}
+            self.roles[routes.GENERATIONS.name],
+            hosting_name,
+            {Prefix.MODELS: "check the model exists (404) before invoking."},
         )
-        for function in self.functions.values():
+        for role in self.roles.values():
             acknowledge(
-                function,
+                role,
                 "AwsSolutions-IAM5[Resource::*]",
                 "X-Ray PutTraceSegments/PutTelemetryRecords support no resource-level permissions.",
             )
