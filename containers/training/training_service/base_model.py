@@ -35,6 +35,8 @@ def resolve_base_model(base_model: str, cache_dir: Path, store: S3Store) -> Path
     local = Path(base_model).expanduser()
     if local.is_dir():
         return local
+    if base_model.startswith(("/", ".", "~")):  # a path, not a hub id: do not go looking online
+        raise FileNotFoundError(f"no such directory: {base_model}")
     if not base_model.startswith("s3://"):
         from diffusers import DiffusionPipeline
 
