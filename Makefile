@@ -25,7 +25,12 @@ node_modules/.installed: package.json package-lock.json
 	npm ci --no-audit --no-fund --loglevel=error
 	touch $@
 
-setup: $(VENV)/.installed node_modules/.installed ## Create .venv and install the pinned Python deps and CDK CLI
+# The Lambda functions' wheels (lambdas/requirements.txt) for both architectures, so synth runs offline.
+.whl/.fetched: $(VENV)/.installed lambdas/requirements.txt
+	$(PY) -m stacks.lambda_code
+	touch $@
+
+setup: $(VENV)/.installed node_modules/.installed .whl/.fetched ## Create .venv, install pinned deps, CDK CLI, Lambda wheels
 
 lint: setup ## ruff over the whole tree
 	$(VENV)/bin/ruff check .

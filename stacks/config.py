@@ -299,7 +299,7 @@ SETTINGS: tuple[Setting, ...] = (
         "log_retention_days",
         30,
         _log_retention,
-        "Retention of every log group (API access, Lambda, endpoints).",
+        "Retention of the log groups this app creates (API access, Lambda, both endpoints).",
     ),
     Setting(
         "removalPolicy",
@@ -335,7 +335,7 @@ SETTINGS: tuple[Setting, ...] = (
         "status_consumer_role_arns",
         (),
         _role_arns,
-        "IAM roles allowed to consume the training status queue (also: the ConsumeStatusPolicy output).",
+        "Same-account IAM roles given the StatusConsumePolicyArn policy (consume the status queue).",
     ),
 )
 
