@@ -141,7 +141,7 @@ def run_demo(
     AvatarClient, parse_notification = _client_modules()
     clock = StepClock()
     out_dir.mkdir(parents=True, exist_ok=True)
-    for old in out_dir.glob("*"):
+    for old in [*out_dir.glob("*"), *out_dir.glob("selfies/*")]:
         if old.is_file():
             old.unlink()
     config = dict(DEMO_TRAINING_CONFIG)
@@ -178,9 +178,11 @@ def run_demo(
         selfies = make_selfies(10)
         selfie_bytes = [to_jpeg(image) for image in selfies]
         for n, data in enumerate(selfie_bytes, 1):
-            (out_dir / f"selfie-{n:02d}.jpg").write_bytes(data)
+            (out_dir / "selfies").mkdir(exist_ok=True)
+            (out_dir / "selfies" / f"selfie-{n:02d}.jpg").write_bytes(data)
         clock.say(
-            f"made 10 selfies from the public-domain NASA portrait (skimage.data.astronaut) -> {out_dir}/"
+            f"made 10 selfies from the public-domain NASA portrait (skimage.data.astronaut) -> "
+            f"{out_dir}/selfies/"
         )
 
         t = time.monotonic()
