@@ -7,6 +7,7 @@ import dataclasses
 import datetime as dt
 import io
 import json
+import tarfile
 from typing import Any
 
 import boto3
@@ -222,6 +223,26 @@ def test_runtime_speaks_sagemaker_errors(cloud: LocalCloud) -> None:
             EndpointName=cloud.settings.hosting_endpoint, TargetModel="../x.tar.gz", Body=b"{}"
         )
     assert traversal.value.response["Error"]["Code"] == "ValidationError"
+    # a model archive that tries to write outside its folder is refused before anything is extracted
+    archive = io.BytesIO()
+    with tarfile.open(fileobj=archive, mode="w:gz") as tar:
+        payload = b"escaped"
+        info = tarfile.TarInfo("../../escaped.txt")
+        info.size = len(payload)
+        tar.addfile(info, io.BytesIO(payload))
+    evil_target = "0" * 32 + "/m-" + "e" * 20 + ".tar.gz"
+    cloud.client("s3").put_object(
+        Bucket=cloud.settings.hosting_bucket,
+        Key=cloud.settings.models_prefix + evil_target,
+        Body=archive.getvalue(),
+    )
+    with pytest.raises(ClientError) as unsafe:
+        runtime.invoke_endpoint(
+            EndpointName=cloud.settings.hosting_endpoint, TargetModel=evil_target, Body=b"{}"
+        )
+    assert unsafe.value.response["Error"]["Code"] == "ValidationError"
+    assert "unsafe path" in unsafe.value.response["Error"]["Message"]
+    assert not list(cloud.state_dir.rglob("escaped.txt"))
     with pytest.raises(ClientError) as unknown:
         runtime.invoke_endpoint_async(EndpointName="no-such-endpoint", InputLocation="s3://b/k")
     assert unknown.value.response["Error"]["Code"] == "ValidationError"
