@@ -160,7 +160,11 @@ def provision(aws: MotoAws, settings: CloudSettings, images: dict[str, str]) -> 
             "OutputConfig": {
                 "S3OutputPath": settings.async_output_path,
                 "S3FailurePath": settings.async_failure_path,
-                "NotificationConfig": {"SuccessTopic": success_arn, "ErrorTopic": error_arn},
+                "NotificationConfig": {
+                    "SuccessTopic": success_arn,
+                    "ErrorTopic": error_arn,
+                    "IncludeInferenceResponseIn": ["SUCCESS_NOTIFICATION_TOPIC", "ERROR_NOTIFICATION_TOPIC"],
+                },
             },
         },
     )

@@ -50,6 +50,7 @@ MODEL_INVOKE_TIMEOUT_SECONDS = 60.0
 MAX_ASYNC_INVOCATION_TIMEOUT = 3600
 DEFAULT_ASYNC_INVOCATION_TIMEOUT = 900
 MAX_MODEL_ARCHIVE_BYTES = 2 * 1024**3
+MAX_INLINE_ASYNC_PAYLOAD_BYTES = 128_000
 
 
 class RuntimeError_(Exception):
@@ -91,7 +92,7 @@ def http_call(
 class AsyncJob:
     endpoint_name: str
     inference_id: str
-    input_location: str
+    input_location: str | None
     content_type: str
     accept: str | None
     custom_attributes: str | None
@@ -102,6 +103,7 @@ class AsyncJob:
     error_topic: str | None
     container_url: str
     received_time: str = field(default_factory=_iso_now)
+    inline_payload: bytes | None = None  # InvokeEndpointAsync's `Body` (instead of InputLocation)
 
 
 class AsyncInvoker:
@@ -156,11 +158,11 @@ class AsyncInvoker:
                     self._idle.notify_all()
 
     def _run(self, job: AsyncJob) -> None:
-        log.info("async %s: running %s", job.inference_id, job.input_location)
-        s3 = self._clients("s3")
-        bucket, key = _s3_split(job.input_location)
+        log.info("async %s: running %s", job.inference_id, job.input_location or "inline payload")
         try:
-            payload = s3.get_object(Bucket=bucket, Key=key)["Body"].read()
+            payload = (
+                job.inline_payload if job.inline_payload is not None else self._download(job.input_location)
+            )
         except ClientError as err:
             self._finish(
                 job,
@@ -212,6 +214,10 @@ class AsyncInvoker:
                 f"See the endpoint's logs (.local-cloud/logs/) for more information.",
             )
 
+    def _download(self, location: str) -> bytes:
+        bucket, key = _s3_split(location)
+        return self._clients("s3").get_object(Bucket=bucket, Key=key)["Body"].read()
+
     def _finish(self, job: AsyncJob, ok: bool, body: bytes, content_type: str, reason: str | None) -> None:
         """Write the output/failure object, then publish SageMaker's notification."""
         location = job.output_location if ok else job.failure_location
@@ -239,7 +245,7 @@ def async_notification(
             "accept": job.accept or "*/*",
             "contentType": job.content_type,
             "endpointName": job.endpoint_name,
-            "inputLocation": job.input_location,
+            **({"inputLocation": job.input_location} if job.input_location else {}),
         },
         "responseParameters": {"contentType": content_type},
         "inferenceId": job.inference_id,
@@ -562,15 +568,24 @@ class LocalSageMakerRuntime:
         return variant, url
 
     # -- operations ----------------------------------------------------------------------------------
-    def invoke_endpoint_async(self, endpoint_name: str, headers: Mapping[str, str]) -> dict[str, Any]:
+    def invoke_endpoint_async(
+        self, endpoint_name: str, headers: Mapping[str, str], body: bytes = b""
+    ) -> dict[str, Any]:
         _, config = self._describe(endpoint_name)
         async_config = config.get("AsyncInferenceConfig")
         if not async_config:
             raise _validation(f"Endpoint {endpoint_name} is not configured for asynchronous inference.")
         input_location = headers.get("x-amzn-sagemaker-inputlocation")
-        if not input_location:
-            raise _validation("InputLocation is required.")
-        _s3_split(input_location)
+        if input_location and body:
+            raise _validation("Body and InputLocation are mutually exclusive; set one of them.")
+        if not input_location and not body:
+            raise _validation("Either InputLocation or Body is required.")
+        if len(body) > MAX_INLINE_ASYNC_PAYLOAD_BYTES:
+            raise _validation(
+                f"Body must be at most {MAX_INLINE_ASYNC_PAYLOAD_BYTES} bytes; use InputLocation."
+            )
+        if input_location:
+            _s3_split(input_location)
         inference_id = headers.get("x-amzn-sagemaker-inference-id") or str(uuid.uuid4())
         if len(inference_id) > 64:
             raise _validation("InferenceId must be at most 64 characters.")
@@ -592,6 +607,7 @@ class LocalSageMakerRuntime:
             endpoint_name=endpoint_name,
             inference_id=inference_id,
             input_location=input_location,
+            inline_payload=body or None,
             content_type=headers.get("x-amzn-sagemaker-content-type") or "application/octet-stream",
             accept=headers.get("x-amzn-sagemaker-accept"),
             custom_attributes=headers.get("x-amzn-sagemaker-custom-attributes"),
@@ -690,7 +706,7 @@ class LocalSageMakerRuntime:
                 )
             endpoint_name, operation = unquote(segments[1]), segments[2]
             if operation == "async-invocations":
-                result = self.invoke_endpoint_async(endpoint_name, lower)
+                result = self.invoke_endpoint_async(endpoint_name, lower, body)
                 return (
                     202,
                     {

@@ -201,7 +201,7 @@ def test_second_owner_cannot_see_or_use_first_owners_model(
     assert response.status_code == 200 and response.json()["models"] == []
 
 
-def test_runtime_speaks_sagemaker_errors(cloud: LocalCloud) -> None:
+def test_runtime_speaks_sagemaker_errors(cloud: LocalCloud, inbox: NotificationInbox) -> None:
     runtime = boto3.client(
         "sagemaker-runtime",
         endpoint_url=cloud.runtime.url,
@@ -243,6 +243,20 @@ def test_runtime_speaks_sagemaker_errors(cloud: LocalCloud) -> None:
     assert unsafe.value.response["Error"]["Code"] == "ValidationError"
     assert "unsafe path" in unsafe.value.response["Error"]["Message"]
     assert not list(cloud.state_dir.rglob("escaped.txt"))
+    with pytest.raises(ClientError) as both:
+        runtime.invoke_endpoint_async(
+            EndpointName=cloud.settings.training_endpoint, InputLocation="s3://b/k", Body=b"x"
+        )
+    assert both.value.response["Error"]["Code"] == "ValidationError"
+    # an inline payload that is not a training archive: queued, then an error notification with the reason
+    queued = runtime.invoke_endpoint_async(
+        EndpointName=cloud.settings.training_endpoint, Body=b"not a tar.gz", InferenceId="inline-garbage",
+        ContentType="application/x-gzip", InvocationTimeoutSeconds=3600,
+    )  # fmt: skip
+    assert queued["InferenceId"] == "inline-garbage"
+    _, raw = inbox.wait_for("inline-garbage")
+    assert raw["invocationStatus"] == "Failed" and raw["failureReason"]
+    assert "inputLocation" not in raw["requestParameters"]
     with pytest.raises(ClientError) as unknown:
         runtime.invoke_endpoint_async(EndpointName="no-such-endpoint", InputLocation="s3://b/k")
     assert unknown.value.response["Error"]["Code"] == "ValidationError"
