@@ -25,7 +25,7 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-class ChildProcessError_(RuntimeError):
+class ContainerStartError(RuntimeError):
     """A child exited or never became healthy."""
 
 
@@ -60,7 +60,7 @@ class ManagedProcess:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
-                raise ChildProcessError_(
+                raise ContainerStartError(
                     f"{self.name} exited with status {self.process.returncode}:\n{self.log_tail()}"
                 )
             try:
@@ -70,7 +70,7 @@ class ManagedProcess:
             except (urllib.error.URLError, ConnectionError, TimeoutError, OSError):
                 pass
             time.sleep(0.25)
-        raise ChildProcessError_(
+        raise ContainerStartError(
             f"{self.name} not healthy at {url} after {timeout:.0f} s:\n{self.log_tail()}"
         )
 

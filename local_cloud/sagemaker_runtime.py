@@ -53,7 +53,7 @@ MAX_MODEL_ARCHIVE_BYTES = 2 * 1024**3
 MAX_INLINE_ASYNC_PAYLOAD_BYTES = 128_000
 
 
-class RuntimeError_(Exception):
+class RuntimeApiError(Exception):
     """An error answer of the runtime API: HTTP status, `x-amzn-ErrorType` and message."""
 
     def __init__(self, status: int, code: str, message: str, extra: dict[str, Any] | None = None) -> None:
@@ -61,8 +61,8 @@ class RuntimeError_(Exception):
         self.status, self.code, self.message, self.extra = status, code, message, extra or {}
 
 
-def _validation(message: str) -> RuntimeError_:
-    return RuntimeError_(400, "ValidationError", message)
+def _validation(message: str) -> RuntimeApiError:
+    return RuntimeApiError(400, "ValidationError", message)
 
 
 def _s3_split(uri: str) -> tuple[str, str]:
@@ -280,7 +280,7 @@ class _LoadedModel:
     name_hash: str
     directory: Path
     ready: threading.Event = field(default_factory=threading.Event)
-    error: RuntimeError_ | None = None
+    error: RuntimeApiError | None = None
     load_seconds: float | None = None  # download + extract + load into the container
 
 
@@ -328,7 +328,7 @@ class MultiModelHost:
                 MODEL_INVOKE_TIMEOUT_SECONDS,
             )
         except TimeoutError:
-            raise RuntimeError_(
+            raise RuntimeApiError(
                 424, "ModelError", "Model did not respond within 60 seconds", {"OriginalStatusCode": 504}
             ) from None
         if status == 200:
@@ -339,7 +339,7 @@ class MultiModelHost:
             self._evict(keep=target_model)
         message = response[:1000].decode("utf-8", errors="replace")
         kind = "client" if status < 500 else "server"
-        raise RuntimeError_(
+        raise RuntimeApiError(
             424,
             "ModelError",
             f'Received {kind} error ({status}) from primary with message "{message}". '
@@ -371,7 +371,7 @@ class MultiModelHost:
                 threading.Thread(target=self._load, args=(target_model, model), daemon=True).start()
             self._models.move_to_end(target_model)
         if not model.ready.wait(MODEL_LOAD_WAIT_SECONDS):
-            raise RuntimeError_(
+            raise RuntimeApiError(
                 429,
                 "ModelNotReadyException",
                 f"Model {target_model} is still loading; retry the request.",
@@ -386,11 +386,13 @@ class MultiModelHost:
             self._download_and_extract(target_model, model.directory)
             self._load_into_container(target_model, model)
             model.load_seconds = time.monotonic() - started
-        except RuntimeError_ as err:
+        except RuntimeApiError as err:
             model.error = err
         except Exception as err:
             log.exception("loading %s failed", target_model)
-            model.error = RuntimeError_(500, "InternalFailure", f"Failed to load model {target_model}: {err}")
+            model.error = RuntimeApiError(
+                500, "InternalFailure", f"Failed to load model {target_model}: {err}"
+            )
         finally:
             if model.error is not None:
                 shutil.rmtree(model.directory, ignore_errors=True)
@@ -431,7 +433,7 @@ class MultiModelHost:
             if status == 507 and attempt == 0 and self._evict(keep=target_model):
                 continue  # SageMaker unloads least recently used models and retries
             message = response[:1000].decode("utf-8", errors="replace")
-            raise RuntimeError_(
+            raise RuntimeApiError(
                 507 if status == 507 else 424,
                 "ModelError",
                 f'Failed to load model {target_model}: the container answered {status} with "{message}"',
@@ -562,7 +564,7 @@ class LocalSageMakerRuntime:
         variant = config["ProductionVariants"][0]
         url = self.containers.get(variant["ModelName"])
         if url is None:
-            raise RuntimeError_(
+            raise RuntimeApiError(
                 503, "ServiceUnavailable", f"No container serves model {variant['ModelName']}"
             )
         return variant, url
@@ -648,7 +650,7 @@ class LocalSageMakerRuntime:
                 f"{container_url}/invocations", "POST", body, {"Content-Type": content_type}, 60
             )
             if status != 200:
-                raise RuntimeError_(
+                raise RuntimeApiError(
                     424,
                     "ModelError",
                     response[:1000].decode(errors="replace"),
@@ -698,10 +700,12 @@ class LocalSageMakerRuntime:
                         region=self.region,
                     )
                 except SignatureError as exc:
-                    raise RuntimeError_(403, exc.error_type.removesuffix("Exception"), exc.message) from None
+                    raise RuntimeApiError(
+                        403, exc.error_type.removesuffix("Exception"), exc.message
+                    ) from None
             segments = parts.path.strip("/").split("/")
             if method != "POST" or len(segments) != 3 or segments[0] != "endpoints":
-                raise RuntimeError_(
+                raise RuntimeApiError(
                     404, "UnknownOperationException", f"Unknown operation {method} {parts.path}"
                 )
             endpoint_name, operation = unquote(segments[1]), segments[2]
@@ -723,8 +727,10 @@ class LocalSageMakerRuntime:
                     {"Content-Type": content_type, "x-Amzn-Invoked-Production-Variant": variant},
                     response,
                 )
-            raise RuntimeError_(404, "UnknownOperationException", f"Unknown operation {method} {parts.path}")
-        except RuntimeError_ as err:
+            raise RuntimeApiError(
+                404, "UnknownOperationException", f"Unknown operation {method} {parts.path}"
+            )
+        except RuntimeApiError as err:
             payload = {"ErrorCode": err.code, "Message": err.message, "message": err.message, **err.extra}
             if err.code == "ModelError":
                 payload["LogStreamArn"] = (
