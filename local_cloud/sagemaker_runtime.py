@@ -133,10 +133,6 @@ class AsyncInvoker:
             self.in_flight += 1
         jobs.put(job)
 
-    def wait_idle(self, timeout: float) -> bool:
-        with self._idle:
-            return self._idle.wait_for(lambda: self.in_flight == 0, timeout)
-
     def stop(self) -> None:
         with self._lock:
             for jobs in self._queues.values():
@@ -488,20 +484,6 @@ class MultiModelHost:
             models, self._models = list(self._models.values()), OrderedDict()
         for model in models:
             shutil.rmtree(model.directory, ignore_errors=True)
-
-    def unload_all(self) -> None:
-        with self._lock:
-            models, self._models = list(self._models.items()), OrderedDict()
-        for name, model in models:
-            self._unload(name, model)
-
-
-@dataclass(frozen=True)
-class EndpointBinding:
-    """Which local container serves the production variant of an endpoint (by SageMaker model name)."""
-
-    model_name: str
-    container_url: str
 
 
 class LocalSageMakerRuntime:
