@@ -298,6 +298,22 @@ class LocalCloud:
         }
         return env
 
+    def child_pids(self) -> list[int]:
+        """Every process the local cloud started (containers and Lambda sandboxes)."""
+        pids = [pid for f in self.functions.values() for pid in f.pids()]
+        if self.training is not None and self.training.process is not None:
+            pids.append(self.training.process.pid)
+        if self.hosting is not None:
+            pids.append(self.hosting.process.pid)
+        return pids
+
+    def listening_urls(self) -> list[str]:
+        """Base URLs of everything the local cloud listens on."""
+        urls = [self.aws.endpoint_url, self.api_url]
+        if self.runtime is not None:
+            urls += [self.runtime.url, *self.runtime.containers.values()]
+        return [url for url in urls if url]
+
     # -- what clients need ---------------------------------------------------------------------------
     @property
     def api_url(self) -> str:

@@ -139,6 +139,7 @@ class LambdaFunction:
         self.memory_mb = memory_mb
         self.max_concurrency = max_concurrency
         self._idle: list[_Worker] = []
+        self._all: list[_Worker] = []
         self._count = 0
         self._cond = threading.Condition()
         self._closed = False
@@ -150,7 +151,13 @@ class LambdaFunction:
 
     def _spawn(self) -> _Worker:
         self._count += 1
-        return _Worker(self.function, self.env, self.log_path)
+        worker = _Worker(self.function, self.env, self.log_path)
+        self._all.append(worker)
+        return worker
+
+    def pids(self) -> list[int]:
+        """Process ids of every sandbox this function started (running or not)."""
+        return [worker.process.pid for worker in self._all]
 
     def _acquire(self) -> _Worker:
         with self._cond:

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from local_cloud import LocalCloud
-from tests.e2e.helpers import FAST_CONTAINER_ENV, NotificationInbox
+from tests.e2e.helpers import FAST_CONTAINER_ENV, NotificationInbox, assert_stopped_cleanly
 
 
 @pytest.fixture(scope="module")
@@ -19,6 +19,8 @@ def cloud(tiny_model_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Ite
         extra_container_env=FAST_CONTAINER_ENV,
     ) as local_cloud:
         yield local_cloud
+        urls, pids = local_cloud.listening_urls(), local_cloud.child_pids()
+    assert_stopped_cleanly(urls, pids)
 
 
 @pytest.fixture(scope="module")

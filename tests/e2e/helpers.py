@@ -3,10 +3,15 @@ tamper with requests), and an inbox of the status queue's notifications."""
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import json
+import os
+import socket
 import time
+from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import requests
 from botocore.auth import SigV4Auth
@@ -118,3 +123,32 @@ class NotificationInbox:
             if time.monotonic() > deadline:
                 raise AssertionError(f"no notification for {missing} within {timeout:.0f} s")
             self._poll(5)
+
+
+def assert_stopped_cleanly(urls: list[str], pids: list[int]) -> None:
+    """After a local cloud stopped: none of its processes (nor anything in their process groups, e.g.
+    Triton's Python backend stubs) is left, and none of its ports answers."""
+    for pid in pids:
+        with contextlib.suppress(ChildProcessError):
+            os.waitpid(pid, os.WNOHANG)  # reap, in case the test process is the parent
+        alive = _live_members(pid)  # every child leads its own process group
+        assert not alive, f"process group {pid} of the local cloud still runs {alive}"
+    for url in urls:
+        host, port = urlsplit(url).hostname, urlsplit(url).port
+        with socket.socket() as probe:
+            assert probe.connect_ex((host, port)) != 0, f"{url} still accepts connections"
+
+
+def _live_members(pgid: int) -> list[int]:
+    """Processes of a process group that still run (zombies, which only wait for their new parent to
+    reap them, do not count)."""
+    members = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        state, group = fields[0], int(fields[2])
+        if group == pgid and state != "Z":
+            members.append(int(stat.parent.name))
+    return members

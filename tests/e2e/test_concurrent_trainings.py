@@ -16,7 +16,13 @@ import pytest
 from avatar_contract.keys import owner_of
 from local_cloud import LocalCloud
 from local_cloud.selfies import make_faceless_images, make_selfies, to_jpeg
-from tests.e2e.helpers import FAST_CONTAINER_ENV, FAST_TRAINING, NotificationInbox, client_for
+from tests.e2e.helpers import (
+    FAST_CONTAINER_ENV,
+    FAST_TRAINING,
+    NotificationInbox,
+    assert_stopped_cleanly,
+    client_for,
+)
 
 pytestmark = pytest.mark.slow
 # One LoRA step and no previews: this test is about the queue, not the model.
@@ -33,6 +39,8 @@ def cloud(tiny_model_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Ite
         max_loaded_models=1,
     ) as local_cloud:
         yield local_cloud
+        urls, pids = local_cloud.listening_urls(), local_cloud.child_pids()
+    assert_stopped_cleanly(urls, pids)
 
 
 @pytest.fixture(scope="module")
