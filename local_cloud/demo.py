@@ -12,6 +12,7 @@ import argparse
 import datetime as dt
 import io
 import json
+import os
 import re
 import sys
 import threading
@@ -311,6 +312,11 @@ def run_demo(
 
 
 def main(argv: list[str] | None = None) -> int:
+    # Keep the terminal to the nine steps: library notices and progress bars go nowhere (the
+    # containers' own output is in .local-cloud/logs/).
+    for name in ("TRANSFORMERS_VERBOSITY", "DIFFUSERS_VERBOSITY"):
+        os.environ.setdefault(name, "error")
+    os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
     parser = argparse.ArgumentParser(prog="python -m local_cloud.demo", description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, default=REPO_ROOT / "demo-out")
     parser.add_argument("--state-dir", type=Path, default=None, help="default: .local-cloud/")
