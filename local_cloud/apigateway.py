@@ -272,9 +272,17 @@ class LocalApiGateway:
                     self.close_connection = True
                 else:
                     payload = self.rfile.read(length) if length else b""
-                    status, headers, body = gateway.handle(
-                        self.command, self.path, list(self.headers.items()), payload, self.client_address[0]
-                    )
+                    try:
+                        status, headers, body = gateway.handle(
+                            self.command,
+                            self.path,
+                            list(self.headers.items()),
+                            payload,
+                            self.client_address[0],
+                        )
+                    except Exception:  # a bug here must still answer, as API Gateway's 5xx does
+                        log.exception("local API Gateway failed on %s %s", self.command, self.path)
+                        status, headers, body = _gateway_error(500, "DEFAULT_5XX", "Internal server error")
                 self.send_response(status)
                 for name, value in headers.items():
                     self.send_header(name, value)
