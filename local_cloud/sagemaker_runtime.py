@@ -311,26 +311,29 @@ class MultiModelHost:
         target = PurePosixPath(target_model)
         if not target_model or target.is_absolute() or ".." in target.parts or len(target_model) > 1024:
             raise _validation(f"Invalid TargetModel: {target_model!r}")
-        model = self._ensure_loaded(target_model)
         headers = {"Content-Type": content_type, "X-Amzn-SageMaker-Target-Model": target_model}
         if accept:
             headers["Accept"] = accept
-        try:
-            status, response_headers, response = http_call(
-                f"{self.container_url}/models/{model.name_hash}/invoke",
-                "POST",
-                body,
-                headers,
-                MODEL_INVOKE_TIMEOUT_SECONDS,
-            )
-        except TimeoutError:
-            raise RuntimeApiError(
-                424, "ModelError", "Model did not respond within 60 seconds", {"OriginalStatusCode": 504}
-            ) from None
-        if status == 200:
-            return response, response_headers.get("Content-Type", "application/json")
-        if status == 404:  # the container lost the model (e.g. restarted): forget it, the next call reloads
-            self._forget(target_model)
+        for attempt in range(2):
+            model = self._ensure_loaded(target_model)
+            try:
+                status, response_headers, response = http_call(
+                    f"{self.container_url}/models/{model.name_hash}/invoke",
+                    "POST",
+                    body,
+                    headers,
+                    MODEL_INVOKE_TIMEOUT_SECONDS,
+                )
+            except TimeoutError:
+                raise RuntimeApiError(
+                    424, "ModelError", "Model did not respond within 60 seconds", {"OriginalStatusCode": 504}
+                ) from None
+            if status == 200:
+                return response, response_headers.get("Content-Type", "application/json")
+            if status == 404 and attempt == 0:  # the container lost the model (e.g. restarted): reload once
+                self._forget(target_model)
+                continue
+            break
         if status == 507:  # out of memory: SageMaker unloads models to make room
             self._evict(keep=target_model)
         message = response[:1000].decode("utf-8", errors="replace")

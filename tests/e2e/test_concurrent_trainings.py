@@ -115,3 +115,18 @@ def test_multi_model_endpoint_evicts_least_recently_used_model(
 
     assert triton_holds(f"{owner}/{completed[1]['model_id']}.tar.gz")
     assert not triton_holds(f"{owner}/{completed[0]['model_id']}.tar.gz")
+
+    # if the container loses a model behind the host's back, the next call reloads it transparently
+    lost = f"{owner}/{completed[1]['model_id']}.tar.gz"
+    request = urllib.request.Request(
+        f"{host.container_url}/models/{host.name_hash(lost)}",
+        method="DELETE",
+        headers={"X-Amzn-SageMaker-Target-Model": lost},
+    )
+    with urllib.request.urlopen(request, timeout=120) as response:
+        assert response.status == 200
+    assert not triton_holds(lost)
+    again = client.generate(completed[1]["model_id"], "a photo of <<TOK>> person", width=64, height=64,
+                            num_inference_steps=1, seed=2)  # fmt: skip
+    assert len(again.images) == 1
+    assert triton_holds(lost)
