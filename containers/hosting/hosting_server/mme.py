@@ -53,8 +53,15 @@ class MultiModelClient:
         body = {"model_name": name, "url": str(url)}
         return requests.post(f"{self.base_url}/models", json=body, headers=headers, timeout=self.timeout_s)
 
-    def unload(self, name: str) -> requests.Response:
-        return requests.delete(f"{self.base_url}/models/{name}", timeout=self.timeout_s)
+    def unload(self, name: str, target_model: str | None = None) -> requests.Response:
+        """Without the TargetModel header a model loaded with one cannot be found by Triton, which then
+        waits 350 s for it to unload: always send the header the model was loaded with."""
+        target_model = target_model or self.targets.get(name)
+        headers = {TARGET_MODEL_HEADER: target_model} if target_model else {}
+        response = requests.delete(f"{self.base_url}/models/{name}", headers=headers, timeout=self.timeout_s)
+        if response.status_code == 200:
+            self.targets.pop(name, None)
+        return response
 
     def list(self) -> list[str]:
         """Names of the loaded models. Triton lists a model by name only if its Triton name equals the
