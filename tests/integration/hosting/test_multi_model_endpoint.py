@@ -181,3 +181,23 @@ def test_models_never_loaded_are_404(mme: MultiModelClient):
     assert mme.invoke("never-loaded", reference_payload()).status_code == 404
     response = mme.invoke("never-loaded", {"inputs": json.loads("[]")})
     assert response.status_code == 404
+
+
+def test_unloading_a_user_model_releases_its_adapter_from_the_base_model(
+    mme: MultiModelClient,
+    loaded: tuple[str, str],
+    user_models: tuple[UserModel, UserModel],
+    tiny_model_dir: Path,
+    hosting_work: Path,
+    triton,
+):
+    user = build_user_model(tiny_model_dir, hosting_work / "release", seed=8)
+    name = model_name_for(user.target_model)
+    assert mme.load(name, user.url, user.target_model).status_code == 200
+    assert _images(mme.invoke(name, reference_payload()))
+    assert mme.unload(name).status_code == 200
+    assert f"evicted adapter {user.model_id}" not in triton.log_path.read_text()
+    # The base model notices at its next request that the model is gone, and drops the adapter.
+    other = _images(mme.invoke(model_name_for(user_models[1].target_model), reference_payload()))
+    assert other
+    assert f"evicted adapter {user.model_id}" in triton.log_path.read_text()
