@@ -30,7 +30,13 @@ node_modules/.installed: package.json package-lock.json
 	$(PY) -m stacks.lambda_code
 	touch $@
 
-setup: $(VENV)/.installed node_modules/.installed .whl/.fetched ## Create .venv, install pinned deps, CDK CLI, Lambda wheels
+# NumPy 1.x for the Triton Python backend stub shipped in nvidia-pytriton (its pybind11 predates NumPy 2);
+# installed once, so the hosting tests and the local cloud run offline afterwards.
+$(VENV)/.triton-stub: $(VENV)/.installed
+	PYTHONPATH=containers/hosting $(PY) -c "from hosting_server.triton import stub_extra_packages; print(stub_extra_packages())"
+	touch $@
+
+setup: $(VENV)/.installed node_modules/.installed .whl/.fetched $(VENV)/.triton-stub ## Create .venv, install pinned deps, CDK CLI, Lambda wheels
 
 lint: setup ## ruff over the whole tree
 	$(VENV)/bin/ruff check .
