@@ -32,6 +32,7 @@ from local_cloud.processes import ManagedProcess, free_port, kill_group
 from local_cloud.sagemaker_runtime import LocalSageMakerRuntime
 from local_cloud.settings import ACCOUNT_ID, DEFAULT_REGION, CloudSettings, load_settings
 from local_cloud.sigv4 import Principal
+from stacks.config import POWERTOOLS_ENVIRONMENT
 
 log = logging.getLogger("local_cloud")
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -290,10 +291,8 @@ class LocalCloud:
             Env.HOSTING_BUCKET: self.settings.hosting_bucket,
             Env.TRAINING_ENDPOINT: self.settings.training_endpoint,
             Env.HOSTING_ENDPOINT: self.settings.hosting_endpoint,
-            "POWERTOOLS_SERVICE_NAME": "avatar-api",
-            "POWERTOOLS_TRACE_DISABLED": "true",
-            "POWERTOOLS_METRICS_NAMESPACE": "AvatarService",
-            "POWERTOOLS_LOG_LEVEL": "INFO",
+            **POWERTOOLS_ENVIRONMENT,
+            "POWERTOOLS_TRACE_DISABLED": "true",  # no X-Ray daemon here
             **dict(self.settings.lambda_environment),
         }
         return env

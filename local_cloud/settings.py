@@ -12,10 +12,10 @@ from pathlib import Path
 from typing import Any
 
 from avatar_contract.names import Prefix, Runtime
+from stacks.config import API_STAGE_NAME, FUNCTION_TIMEOUT_SECONDS, ServiceConfig
 
 ACCOUNT_ID = "123456789012"  # moto's default account
 DEFAULT_REGION = "us-east-1"
-API_STAGE = "v1"  # stacks/api.py: StageOptions(stage_name="v1")
 CDK_JSON = Path(__file__).resolve().parent.parent / "cdk.json"
 
 
@@ -44,7 +44,7 @@ class CloudSettings:
     async_output_prefix: str = Prefix.ASYNC_OUTPUTS
     async_failure_prefix: str = Prefix.ASYNC_FAILURES
     models_prefix: str = Prefix.MODELS
-    lambda_timeout_seconds: int = 29
+    lambda_timeout_seconds: int = FUNCTION_TIMEOUT_SECONDS
     resource_prefix: str = "avatar"
     lambda_environment: tuple[tuple[str, str], ...] = ()
 
@@ -67,40 +67,15 @@ class CloudSettings:
 
 def load_settings(region: str = DEFAULT_REGION, context: dict[str, Any] | None = None) -> CloudSettings:
     """Settings from the CDK app's `ServiceConfig` built from cdk.json's context (or `context`)."""
-    try:
-        from stacks.config import ServiceConfig  # the CDK app's own settings module (stdlib only)
-    except ImportError:  # a checkout without the CDK app: the same defaults, written out
-        return _from_names(NamingDefaults(), region)
     if context is None:
         context = json.loads(CDK_JSON.read_text()).get("context", {})
     return _from_names(ServiceConfig.from_context(context), region)
 
 
-class NamingDefaults:
-    """The naming scheme of `stacks.config.ServiceConfig` (`<prefix>-<suffix>`), used only when the CDK
-    app's package is absent."""
-
-    resource_prefix = "avatar"
-    training_instance_type = "ml.g5.2xlarge"
-    hosting_instance_type = "ml.g5.xlarge"
-    variant_name = "AllTraffic"
-
-    def name(self, suffix: str) -> str:
-        return f"{self.resource_prefix}-{suffix}"
-
-    training_endpoint_name = property(lambda self: self.name("training"))
-    hosting_endpoint_name = property(lambda self: self.name("hosting"))
-    training_success_topic_name = property(lambda self: self.name("training-success"))
-    training_error_topic_name = property(lambda self: self.name("training-error"))
-    status_queue_name = property(lambda self: self.name("training-status"))
-    data_bucket_name = property(lambda self: self.name("data"))
-    hosting_bucket_name = property(lambda self: self.name("hosting"))
-
-
-def _from_names(config: Any, region: str) -> CloudSettings:
+def _from_names(config: ServiceConfig, region: str) -> CloudSettings:
     return CloudSettings(
         region=region,
-        stage=API_STAGE,
+        stage=API_STAGE_NAME,
         data_bucket=config.data_bucket_name,
         hosting_bucket=config.hosting_bucket_name,
         success_topic=config.training_success_topic_name,

@@ -21,7 +21,7 @@ from constructs import Construct
 from avatar_contract import routes
 from avatar_contract.api_keys import GENERATIONS_PREFIX
 from avatar_contract.names import Env, Prefix
-from stacks.config import ServiceConfig
+from stacks.config import API_STAGE_NAME, FUNCTION_TIMEOUT_SECONDS, POWERTOOLS_ENVIRONMENT, ServiceConfig
 from stacks.grants import grant_objects
 from stacks.hosting_endpoint import HostingEndpoint
 from stacks.lambda_code import RUNTIME, api_code
@@ -31,10 +31,7 @@ from stacks.storage import StorageRefs, nag_bucket_name
 from stacks.training_endpoint import TrainingEndpoint
 
 POWERTOOLS_ACCOUNT = "017000801446"  # the Powertools team's public layer account (commercial partition)
-METRICS_NAMESPACE = "AvatarService"
-SERVICE_NAME = "avatar-api"
 # API Gateway's integration timeout is 29 s, so no function needs longer.
-FUNCTION_TIMEOUT = Duration.seconds(29)
 # The trainings function decodes and repackages up to 20 selfies (inline or from presigned uploads).
 FUNCTION_MEMORY_MB = {routes.TRAININGS.name: 2048, routes.MODELS.name: 512, routes.GENERATIONS.name: 1024}
 
@@ -74,9 +71,7 @@ class Api(Construct):
             Env.HOSTING_BUCKET: storage.hosting_bucket.bucket_name,
             Env.TRAINING_ENDPOINT: training.endpoint_name,
             Env.HOSTING_ENDPOINT: hosting.endpoint_name,
-            "POWERTOOLS_SERVICE_NAME": SERVICE_NAME,
-            "POWERTOOLS_METRICS_NAMESPACE": METRICS_NAMESPACE,
-            "POWERTOOLS_LOG_LEVEL": "INFO",
+            **POWERTOOLS_ENVIRONMENT,
         }
         self.functions: dict[str, lambda_.Function] = {}
         self.roles: dict[str, iam.Role] = {}
@@ -112,7 +107,7 @@ class Api(Construct):
                 environment=environment,
                 memory_size=FUNCTION_MEMORY_MB[function.name],
                 ephemeral_storage_size=Size.mebibytes(1024),
-                timeout=FUNCTION_TIMEOUT,
+                timeout=Duration.seconds(FUNCTION_TIMEOUT_SECONDS),
                 tracing=lambda_.Tracing.ACTIVE,
                 log_group=log_group,
             )
@@ -249,7 +244,7 @@ class Api(Construct):
             cloud_watch_role=True,
             cloud_watch_role_removal_policy=RemovalPolicy.DESTROY,
             deploy_options=apigw.StageOptions(
-                stage_name="v1",
+                stage_name=API_STAGE_NAME,
                 throttling_rate_limit=config.api_throttling_rate_limit,
                 throttling_burst_limit=config.api_throttling_burst_limit,
                 access_log_destination=apigw.LogGroupLogDestination(access_logs),
