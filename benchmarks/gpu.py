@@ -34,9 +34,9 @@ from benchmarks.common import (
     Result,
     Stats,
     environment,
-    peak_rss_mib,
     render_table,
     table_rows,
+    tree_rss_mib,
 )
 
 GPU_BUDGET_GIB = 24.0  # an ml.g5 instance's A10G
@@ -64,7 +64,12 @@ def _sync(torch: Any, device: str) -> None:
 
 
 def _allocated_mib(torch: Any, device: str) -> float:
-    return torch.cuda.memory_allocated() / 2**20 if device == "cuda" else peak_rss_mib()
+    """GPU memory allocated by torch; on CPU (toy runs) the process's current RSS."""
+    if device == "cuda":
+        return torch.cuda.memory_allocated() / 2**20
+    import os
+
+    return tree_rss_mib(os.getpid())
 
 
 def _synthetic_pil(count: int, resolution: int, seed: int) -> list:
@@ -195,7 +200,7 @@ def bench_hosting(result: Result, torch: Any, base: Path, device: str, toy: bool
             engine.activate(model_id)
             _sync(torch, device)
             warm.append(time.perf_counter() - t0)
-        memory_unit = "MiB (GPU)" if device == "cuda" else "MiB (RSS peak, CPU)"
+        memory_unit = "MiB (GPU)" if device == "cuda" else "MiB (RSS, CPU)"
         result.add(Figure("adapters", "cold adapter load + activate", "s", Stats(cold)))
         result.add(Figure("adapters", "warm switch", "s", Stats(warm)))
         result.add(Figure("memory", "base pipeline", memory_unit, Stats([base_mib])))
