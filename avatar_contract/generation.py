@@ -23,8 +23,9 @@ class GenArgs(BaseModel):
     guidance_scale: float = Field(7.5, ge=0, le=20)
     seed: int | None = Field(None, ge=0, le=2**32 - 1)
     num_images: int = Field(1, ge=1, le=4)
-    width: int = Field(512, ge=64, le=1024, multiple_of=8)
-    height: int = Field(512, ge=64, le=1024, multiple_of=8)
+    # None: the base model's native size (512 for SD 2.1-base; 64 for the tiny test pipeline).
+    width: int | None = Field(None, ge=64, le=1024, multiple_of=8)
+    height: int | None = Field(None, ge=64, le=1024, multiple_of=8)
     output_format: Literal["jpeg", "png"] = "jpeg"
 
 

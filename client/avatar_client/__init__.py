@@ -1,0 +1,17 @@
+"""Client SDK for the Personalized Avatar Service: SigV4-signed calls to its REST API, selfie
+preparation, waiting for trainings (SQS notifications or polling) and image generation."""
+
+from avatar_client.client import AvatarApiError, AvatarClient, GeneratedImages, TrainingTimeout
+from avatar_client.notifications import TrainingNotification, parse_notification
+from avatar_client.selfies import MAX_SIDE, prepare_selfie
+
+__all__ = [
+    "MAX_SIDE",
+    "AvatarApiError",
+    "AvatarClient",
+    "GeneratedImages",
+    "TrainingNotification",
+    "TrainingTimeout",
+    "parse_notification",
+    "prepare_selfie",
+]

@@ -1,0 +1,287 @@
+"""`AvatarClient`: the REST API of the Personalized Avatar Service as Python methods.
+
+Every call is signed with SigV4 (botocore) for API Gateway's AWS_IAM authorization. HTTP goes through
+a small `transport` callable (urllib by default) so that tests and the local cloud can plug in theirs.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import re
+import time
+import urllib.error
+import urllib.request
+import uuid
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+import boto3
+
+from avatar_client.notifications import parse_notification
+from avatar_client.selfies import prepare_selfie
+from avatar_client.signing import sign_request
+
+# (method, url, headers, body, timeout) -> (status, headers, body)
+Transport = Callable[[str, str, dict[str, str], bytes | None, float], tuple[int, dict[str, str], bytes]]
+ProgressCallback = Callable[[str, float], None]
+
+# Inline selfies travel as base64 inside the JSON body; API Gateway takes at most 10 MB per request.
+INLINE_BODY_LIMIT = 7 * 2**20
+RETRYABLE = {429, 500, 502, 503, 504}
+_REGION_IN_HOST = re.compile(r"\.execute-api\.([a-z0-9-]+)\.amazonaws\.com")
+
+
+class AvatarApiError(Exception):
+    """The API answered with an error (`{"error": {"code", "message"}}`)."""
+
+    def __init__(self, status: int, code: str, message: str, retry_after: float | None = None) -> None:
+        super().__init__(f"{status} {code}: {message}")
+        self.status = status
+        self.code = code
+        self.message = message
+        self.retry_after = retry_after
+
+
+class TrainingTimeout(TimeoutError):
+    """The training did not finish within the wait time (it may still finish later)."""
+
+
+@dataclass
+class GeneratedImages:
+    model_id: str
+    seed: int
+    images: list[bytes]  # PNG bytes
+    response: dict[str, Any] = field(repr=False, default_factory=dict)
+
+
+def urllib_transport(
+    method: str, url: str, headers: dict[str, str], body: bytes | None, timeout: float
+) -> tuple[int, dict[str, str], bytes]:
+    request = urllib.request.Request(url, data=body, headers=headers, method=method)
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as response:
+            return response.status, dict(response.headers.items()), response.read()
+    except urllib.error.HTTPError as error:
+        return error.code, dict(error.headers.items()), error.read()
+
+
+class AvatarClient:
+    """Client of one deployment's REST API.
+
+    `endpoint_url`: the API's base URL (e.g. `https://abc.execute-api.eu-west-1.amazonaws.com/prod`).
+    Credentials come from `credentials` (botocore), else `session` (boto3), else boto3's default chain.
+    `queue_url`: the status SQS queue, used by `wait_for_training` (otherwise it polls the API)."""
+
+    def __init__(
+        self,
+        endpoint_url: str,
+        region: str | None = None,
+        *,
+        session: boto3.session.Session | None = None,
+        credentials: Any = None,
+        queue_url: str | None = None,
+        timeout: float = 60.0,
+        transport: Transport | None = None,
+        sqs_client: Any = None,
+    ) -> None:
+        self.endpoint_url = endpoint_url.rstrip("/")
+        self.session = session or boto3.session.Session()
+        match = _REGION_IN_HOST.search(self.endpoint_url)
+        self.region = (
+            region
+            or self.session.region_name
+            or os.environ.get("AWS_REGION")
+            or (match.group(1) if match else None)
+            or "us-east-1"
+        )
+        self._credentials = credentials
+        self.queue_url = queue_url
+        self.timeout = timeout
+        self.transport = transport or urllib_transport
+        self._sqs = sqs_client
+
+    # ------------------------------------------------------------------------------------------ HTTP
+    def _frozen_credentials(self) -> Any:
+        credentials = self._credentials or self.session.get_credentials()
+        if credentials is None:
+            raise RuntimeError(
+                "no AWS credentials found (set AWS_PROFILE or AWS_ACCESS_KEY_ID, or pass them)"
+            )
+        return (
+            credentials.get_frozen_credentials()
+            if hasattr(credentials, "get_frozen_credentials")
+            else credentials
+        )
+
+    def request(
+        self, method: str, path: str, body: Any = None, headers: dict[str, str] | None = None
+    ) -> tuple[int, dict[str, Any]]:
+        """One signed call; returns (status, JSON body) or raises AvatarApiError."""
+        url = self.endpoint_url + path
+        data = None if body is None else json.dumps(body).encode()
+        all_headers = {"Accept": "application/json", **(headers or {})}
+        if data is not None:
+            all_headers["Content-Type"] = "application/json"
+        signed = sign_request(method, url, data, all_headers, self._frozen_credentials(), self.region)
+        status, response_headers, raw = self.transport(method, url, signed, data, self.timeout)
+        try:
+            document = json.loads(raw) if raw else {}
+        except ValueError:
+            document = {"error": {"code": "invalid_response", "message": raw[:200].decode(errors="replace")}}
+        if status >= 400:
+            error = document.get("error") if isinstance(document, dict) else None
+            error = error if isinstance(error, dict) else {}
+            retry_after = next((v for k, v in response_headers.items() if k.lower() == "retry-after"), None)
+            raise AvatarApiError(
+                status,
+                str(error.get("code", "http_error")),
+                str(error.get("message") or document.get("message") or raw[:200]),
+                float(retry_after) if retry_after else None,
+            )
+        return status, document
+
+    def _unsigned(self, method: str, url: str, body: bytes | None = None) -> bytes:
+        status, _, raw = self.transport(method, url, {}, body, self.timeout)
+        if status >= 300:
+            raise AvatarApiError(status, "storage_error", raw[:200].decode(errors="replace"))
+        return raw
+
+    # ------------------------------------------------------------------------------------- trainings
+    def create_uploads(self, count: int) -> dict[str, Any]:
+        return self.request("POST", "/uploads", {"count": count})[1]
+
+    def upload_selfies(self, selfies: Sequence[bytes]) -> list[dict[str, Any]]:
+        """PUT the selfies to presigned S3 URLs; returns the image references for `start_training`."""
+        batch = self.create_uploads(len(selfies))
+        for slot, data in zip(batch["uploads"], selfies, strict=True):
+            self._unsigned("PUT", slot["url"], data)
+        return [{"upload_id": batch["upload_id"], "index": slot["index"]} for slot in batch["uploads"]]
+
+    def start_training(
+        self,
+        selfies: Sequence[bytes | Path | str],
+        *,
+        model_name: str | None = None,
+        config: dict[str, Any] | None = None,
+        idempotency_key: str | None = None,
+        prepare: bool = True,
+        attempts: int = 3,
+    ) -> dict[str, Any]:
+        """Start a training from 10-20 selfies (files or bytes). Each is resized to at most 1024 px
+        unless `prepare` is False. Sets an idempotency key, so the retries on 5xx never start two jobs."""
+        images = [prepare_selfie(s) if prepare else _read(s) for s in selfies]
+        encoded = [base64.b64encode(data).decode() for data in images]
+        key = idempotency_key or str(uuid.uuid4())
+        if sum(len(item) for item in encoded) > INLINE_BODY_LIMIT:
+            references = self.upload_selfies(images)
+        else:
+            references = [{"data": item} for item in encoded]
+        body: dict[str, Any] = {"images": references}
+        if model_name:
+            body["model_name"] = model_name
+        if config:
+            body["config"] = config
+        for attempt in range(attempts):
+            try:
+                return self.request("POST", "/trainings", body, {"Idempotency-Key": key})[1]
+            except AvatarApiError as error:
+                if error.status not in RETRYABLE or attempt == attempts - 1:
+                    raise
+                time.sleep(min(error.retry_after or 2.0 * (attempt + 1), 30))
+        raise AssertionError("unreachable")
+
+    def get_training(self, training_id: str) -> dict[str, Any]:
+        return self.request("GET", f"/trainings/{quote(training_id, safe='')}")[1]
+
+    def wait_for_training(
+        self,
+        training_id: str,
+        *,
+        timeout: float = 7200,
+        poll_interval: float = 15,
+        on_progress: ProgressCallback | None = None,
+    ) -> dict[str, Any]:
+        """Block until the training completed or failed; returns its status (GET /trainings/{id}).
+
+        With a `queue_url`, long-polls the status queue for SageMaker's notification (and still asks
+        the API every few minutes, in case another consumer took the message); otherwise polls."""
+        started = time.monotonic()
+        api_interval = max(poll_interval, 120) if self.queue_url else poll_interval
+        next_api_check = 0.0
+        while True:
+            elapsed = time.monotonic() - started
+            if elapsed >= next_api_check:
+                status = self.get_training(training_id)
+                if status["status"] != "queued":
+                    return status
+                next_api_check = elapsed + api_interval
+            if on_progress:
+                on_progress("queued", elapsed)
+            if elapsed > timeout:
+                raise TrainingTimeout(f"training {training_id} not finished after {timeout:.0f} s")
+            if self.queue_url:
+                if self._notified(training_id, int(max(1, min(20, timeout - elapsed)))):
+                    next_api_check = 0.0  # the notification is in: ask the API for the full status
+            else:
+                time.sleep(min(poll_interval, max(0.01, timeout - elapsed)))
+
+    def _notified(self, training_id: str, wait_seconds: int) -> bool:
+        """Long-poll the queue once; True if it held this training's notification (then deleted)."""
+        if self._sqs is None:
+            self._sqs = self.session.client("sqs", region_name=self.region)
+        response = self._sqs.receive_message(
+            QueueUrl=self.queue_url, MaxNumberOfMessages=10, WaitTimeSeconds=wait_seconds
+        )
+        found = False
+        for message in response.get("Messages", []):
+            notification = parse_notification(message.get("Body", ""))
+            if notification and notification.training_id == training_id:
+                self._sqs.delete_message(QueueUrl=self.queue_url, ReceiptHandle=message["ReceiptHandle"])
+                found = True
+            else:  # someone else's: make it visible again at once
+                self._sqs.change_message_visibility(
+                    QueueUrl=self.queue_url, ReceiptHandle=message["ReceiptHandle"], VisibilityTimeout=0
+                )
+        return found
+
+    # ---------------------------------------------------------------------------------------- models
+    def list_models(self) -> list[dict[str, Any]]:
+        return self.request("GET", "/models")[1]["models"]
+
+    def delete_model(self, model_id: str) -> dict[str, Any]:
+        return self.request("DELETE", f"/models/{quote(model_id, safe='')}")[1]
+
+    def generate(
+        self, model_id: str, prompt: str, negative_prompt: str = "", *, max_wait: float = 300, **gen_args: Any
+    ) -> GeneratedImages:
+        """Generate PNG images; `gen_args`: num_inference_steps, guidance_scale, seed, num_images, width,
+        height. While the endpoint loads the model (503 + Retry-After), retries for up to `max_wait` s."""
+        body = {"prompt": prompt, "negative_prompt": negative_prompt, **gen_args}
+        path = f"/models/{quote(model_id, safe='')}/generations"
+        started = time.monotonic()
+        while True:
+            try:
+                result = self.request("POST", path, body)[1]
+                break
+            except AvatarApiError as error:
+                waited = time.monotonic() - started
+                delay = error.retry_after or 5.0
+                if error.status not in (503, 504) or waited + delay > max_wait:
+                    raise
+                time.sleep(delay)
+        images = [
+            base64.b64decode(item["data"]) if item.get("data") else self._unsigned("GET", item["url"])
+            for item in result["images"]
+        ]
+        return GeneratedImages(
+            model_id=result["model_id"], seed=result["seed"], images=images, response=result
+        )
+
+
+def _read(source: bytes | Path | str) -> bytes:
+    return source if isinstance(source, bytes) else Path(source).read_bytes()

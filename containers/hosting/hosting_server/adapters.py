@@ -1,0 +1,90 @@
+"""Random LoRA adapters in the training service's format, for tests and benchmarks.
+
+The adapter targets the same modules as the DreamBooth-LoRA training (UNet attention projections and the
+text encoder's attention projections) and is saved with `StableDiffusionPipeline.save_lora_weights`, so it
+is indistinguishable, format-wise, from a trained `pytorch_lora_weights.safetensors`.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+UNET_TARGETS = ["to_k", "to_q", "to_v", "to_out.0"]
+TEXT_ENCODER_TARGETS = ["q_proj", "k_proj", "v_proj", "out_proj"]
+
+
+def make_random_adapter(
+    base_model_dir: Path | str,
+    out_dir: Path | str,
+    seed: int,
+    unet_rank: int = 4,
+    text_encoder_rank: int = 4,
+    scale: float = 0.5,
+    dtype: Any = None,
+) -> Path:
+    """Write `<out_dir>/pytorch_lora_weights.safetensors` with random non-zero LoRA weights (UNet and
+    text encoder) for the pipeline in `base_model_dir`; returns the file."""
+    import torch
+    from diffusers import StableDiffusionPipeline
+    from peft import LoraConfig, get_peft_model_state_dict
+
+    from avatar_contract.names import Triton
+
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    pipe = StableDiffusionPipeline.from_pretrained(str(base_model_dir), safety_checker=None)
+    generator = torch.Generator().manual_seed(seed)
+    pipe.unet.add_adapter(LoraConfig(r=unet_rank, lora_alpha=unet_rank, target_modules=UNET_TARGETS))
+    pipe.text_encoder.add_adapter(
+        LoraConfig(r=text_encoder_rank, lora_alpha=text_encoder_rank, target_modules=TEXT_ENCODER_TARGETS)
+    )
+    with torch.no_grad():
+        for module in (pipe.unet, pipe.text_encoder):
+            for name, param in module.named_parameters():
+                if "lora_" in name:  # peft zero-initializes lora_B: make both factors non-zero
+                    param.copy_(torch.randn(param.shape, generator=generator) * scale)
+    unet_layers = get_peft_model_state_dict(pipe.unet)
+    text_layers = get_peft_model_state_dict(pipe.text_encoder)
+    if dtype is not None:
+        unet_layers = {k: v.to(dtype) for k, v in unet_layers.items()}
+        text_layers = {k: v.to(dtype) for k, v in text_layers.items()}
+    StableDiffusionPipeline.save_lora_weights(
+        out_dir,
+        unet_lora_layers=unet_layers,
+        text_encoder_lora_layers=text_layers,
+        weight_name=Triton.ADAPTER_FILE,
+        safe_serialization=True,
+    )
+    return out_dir / Triton.ADAPTER_FILE
+
+
+def adapter_metadata(
+    model_id: str,
+    token: str = "sks",
+    unet_rank: int = 4,
+    text_encoder_rank: int = 4,
+    base_model_id: str = "random-sd",
+    training_id: str = "t-00000000000000000000",
+) -> dict[str, Any]:
+    """The metadata the training service writes next to the adapter (`metadata.json`)."""
+    return {
+        "model_id": model_id,
+        "training_id": training_id,
+        "token": token,
+        "class_prompt": "a photo of person",
+        "base_model_id": base_model_id,
+        "lora_rank": unet_rank,
+        "text_encoder_lora_rank": text_encoder_rank,
+        "created": datetime.now(UTC).isoformat(timespec="seconds"),
+    }
+
+
+def write_metadata(adapter_file: Path, metadata: dict[str, Any]) -> Path:
+    from avatar_contract.names import Triton
+
+    path = Path(adapter_file).with_name(Triton.METADATA_FILE)
+    path.write_text(json.dumps(metadata, indent=2, sort_keys=True))
+    return path

@@ -1,0 +1,410 @@
+"""The shared base model: one SD pipeline per process and a bounded LRU cache of resident LoRA adapters.
+
+This module knows nothing of Triton: `model_templates/sd_base/1/model.py` is a thin adapter around
+`BaseModelEngine`, and the benchmarks drive the engine directly to time adapter switches.
+
+Adapters are loaded with diffusers' multi-adapter API (`load_lora_weights(..., adapter_name=...)`,
+`set_adapters`, `delete_adapters`), so UNet and text-encoder LoRA layers both stay in effect and switching
+users only changes which adapter is active (no weights are copied).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from pydantic import ValidationError
+
+from avatar_contract.generation import GenArgs
+from avatar_contract.names import TOKEN_PLACEHOLDER, Env, Triton
+
+LOG = logging.getLogger(__name__)
+
+# Cache bound settings (environment variables; Triton model parameters of the same name are the fallback).
+MAX_ADAPTERS_ENV = "AVATAR_MAX_RESIDENT_ADAPTERS"
+MAX_ADAPTER_MB_ENV = "AVATAR_MAX_ADAPTER_MEMORY_MB"
+DEVICE_ENV = "AVATAR_DEVICE"  # auto | cpu | cuda | cuda:N
+DTYPE_ENV = "AVATAR_TORCH_DTYPE"  # auto (fp16 on GPU, fp32 on CPU) | float16 | bfloat16 | float32
+DEFAULT_MAX_ADAPTERS = 32
+DEFAULT_MAX_ADAPTER_MB = 4096
+DEFAULT_CLASS_NOUN = "person"
+
+# Substrings Triton's SageMaker front end maps to HTTP 507 (sagemaker_server.cc, SageMakerMMECheckOOMError).
+_OOM_MARKERS = ("out of memory", "can't allocate memory", "failed to allocate memory", "memoryerror")
+
+
+class InvalidRequestError(ValueError):
+    """The request itself is wrong (gen_args, prompt, adapter): the client must change it."""
+
+
+class AdapterError(ValueError):
+    """An adapter file or its metadata cannot be used with this base model."""
+
+
+class OutOfMemoryError(RuntimeError):
+    """Rendering or adapter loading ran out of (GPU) memory. The message always contains the original
+    error text plus "out of memory", so Triton's SageMaker front end answers HTTP 507 and SageMaker
+    unloads models to make room."""
+
+
+def is_out_of_memory(error: BaseException) -> bool:
+    """True for torch's CUDA OOM, Python's MemoryError and CPU allocator failures."""
+    if isinstance(error, MemoryError):
+        return True
+    text = f"{type(error).__name__}: {error}".lower()
+    return any(marker in text for marker in _OOM_MARKERS)
+
+
+def parse_gen_args(raw: str | bytes | Mapping[str, Any] | None) -> GenArgs:
+    """`gen_args` JSON → GenArgs, or InvalidRequestError naming the offending field(s)."""
+    if raw is None or raw in ("", b""):
+        return GenArgs()
+    if isinstance(raw, bytes):
+        raw = raw.decode("utf-8", errors="replace")
+    if isinstance(raw, str):
+        try:
+            raw = json.loads(raw)
+        except json.JSONDecodeError as exc:
+            raise InvalidRequestError(f"gen_args is not valid JSON: {exc.msg}") from None
+    if not isinstance(raw, Mapping):
+        raise InvalidRequestError("gen_args must be a JSON object")
+    try:
+        return GenArgs.model_validate(dict(raw))
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in err['loc']) or 'gen_args'}: {err['msg']}" for err in exc.errors()
+        )
+        raise InvalidRequestError(f"invalid gen_args: {problems}") from None
+
+
+def token_phrase(metadata: Mapping[str, Any]) -> str:
+    """What `<<TOK>>` stands for in this model's prompts: its token followed by its class noun
+    (`class_noun`, else the last word of `class_prompt`, else "person"), e.g. "sks person"."""
+    token = str(metadata.get("token") or "").strip()
+    if not token:
+        raise AdapterError(f"{Triton.METADATA_FILE} has no 'token'")
+    noun = str(metadata.get("class_noun") or "").strip()
+    if not noun:
+        class_prompt = str(metadata.get("class_prompt") or "").split()
+        noun = class_prompt[-1] if class_prompt else DEFAULT_CLASS_NOUN
+    return f"{token} {noun}"
+
+
+def substitute_token(prompt: str, phrase: str | None) -> str:
+    if TOKEN_PLACEHOLDER not in prompt:
+        return prompt
+    if phrase is None:
+        raise InvalidRequestError(f"the prompt uses {TOKEN_PLACEHOLDER} but no personal model was selected")
+    return prompt.replace(TOKEN_PLACEHOLDER, phrase)
+
+
+def read_metadata(adapter_file: Path) -> dict[str, Any]:
+    path = adapter_file.with_name(Triton.METADATA_FILE)
+    try:
+        metadata = json.loads(path.read_text())
+    except FileNotFoundError:
+        raise AdapterError(f"missing {path}") from None
+    except (OSError, ValueError) as exc:
+        raise AdapterError(f"unreadable {path}: {exc}") from None
+    if not isinstance(metadata, dict):
+        raise AdapterError(f"{path} must hold a JSON object")
+    return metadata
+
+
+def _int_setting(name: str, parameters: Mapping[str, str], default: int) -> int:
+    raw = os.environ.get(name) or parameters.get(name) or default
+    try:
+        value = int(raw)
+    except (TypeError, ValueError):
+        raise ValueError(f"{name} must be an integer, got {raw!r}") from None
+    if value < 0:
+        raise ValueError(f"{name} must be >= 0, got {value}")
+    return value
+
+
+@dataclass(frozen=True)
+class CacheBound:
+    """How many adapters may stay resident, and how many MB of adapter weights in total (0 = unbounded
+    memory). The adapter in use is never evicted, so one adapter larger than the memory bound still works."""
+
+    max_adapters: int = DEFAULT_MAX_ADAPTERS
+    max_bytes: int = DEFAULT_MAX_ADAPTER_MB * 2**20
+
+    @classmethod
+    def from_settings(cls, parameters: Mapping[str, str] | None = None) -> CacheBound:
+        parameters = parameters or {}
+        count = _int_setting(MAX_ADAPTERS_ENV, parameters, DEFAULT_MAX_ADAPTERS)
+        mb = _int_setting(MAX_ADAPTER_MB_ENV, parameters, DEFAULT_MAX_ADAPTER_MB)
+        return cls(max_adapters=max(1, count), max_bytes=mb * 2**20)
+
+
+@dataclass
+class ResidentAdapter:
+    adapter_id: str
+    name: str  # the peft adapter name inside the pipeline
+    fingerprint: tuple[int, int]  # size, mtime: a changed file is loaded again (tar keeps mtimes)
+    nbytes: int
+    phrase: str
+    load_seconds: float
+
+
+def resolve_base_model(spec: str | os.PathLike[str], cache_dir: str | os.PathLike[str] | None = None) -> str:
+    """A local directory, an `s3://bucket/prefix` (downloaded once into the cache directory) or a
+    Hugging Face id (passed to `from_pretrained`, which caches it itself)."""
+    spec = str(spec)
+    if spec.startswith("s3://"):
+        import boto3  # only the S3 form needs it
+
+        bucket, _, prefix = spec[5:].partition("/")
+        prefix = prefix.rstrip("/") + "/" if prefix else ""
+        root = Path(cache_dir or os.environ.get(Env.CACHE_DIR) or "/tmp/avatar-cache")
+        target = root / "base-model" / hashlib.sha256(spec.encode()).hexdigest()[:16]
+        if (target / "model_index.json").is_file():
+            return str(target)
+        s3 = boto3.client("s3")
+        staging = target.with_name(target.name + f".part-{os.getpid()}")
+        for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
+            for obj in page.get("Contents", []):
+                relative = obj["Key"][len(prefix) :]
+                if not relative or relative.endswith("/") or ".." in Path(relative).parts:
+                    continue
+                destination = staging / relative
+                destination.parent.mkdir(parents=True, exist_ok=True)
+                s3.download_file(bucket, obj["Key"], str(destination))
+        if not (staging / "model_index.json").is_file():
+            raise FileNotFoundError(f"no diffusers pipeline (model_index.json) under {spec}")
+        staging.rename(target)
+        return str(target)
+    return spec
+
+
+class BaseModelEngine:
+    """The base SD pipeline (loaded once) and the resident adapters. Thread-safe: one render at a time."""
+
+    def __init__(
+        self,
+        base_model: str | os.PathLike[str],
+        bound: CacheBound | None = None,
+        device: str | None = None,
+        dtype: str | None = None,
+    ) -> None:
+        import torch
+        from diffusers import StableDiffusionPipeline
+        from diffusers.utils import logging as diffusers_logging
+        from transformers.utils import logging as transformers_logging
+
+        # Loading adapter B reports adapter A's weights as "missing" from B's file: noise, not a problem.
+        transformers_logging.set_verbosity_error()
+        diffusers_logging.disable_progress_bar()
+
+        self._torch = torch
+        self.bound = bound or CacheBound.from_settings()
+        device = device or os.environ.get(DEVICE_ENV, "auto")
+        if device == "auto":
+            device = "cuda" if torch.cuda.is_available() else "cpu"
+        self.device = torch.device(device)
+        dtype = dtype or os.environ.get(DTYPE_ENV, "auto")
+        if dtype == "auto":
+            dtype = "float16" if self.device.type == "cuda" else "float32"
+        self.dtype = getattr(torch, dtype)
+        source = resolve_base_model(base_model)
+        started = time.perf_counter()
+        pipe = StableDiffusionPipeline.from_pretrained(
+            source, dtype=self.dtype, safety_checker=None, requires_safety_checker=False
+        )
+        pipe.set_progress_bar_config(disable=True)
+        self.pipe = pipe.to(self.device)
+        self.base_load_seconds = time.perf_counter() - started
+        # The size the base model was trained at (what diffusers renders when none is given), at least
+        # GenArgs' minimum: 512 px for SD 2.1-base.
+        self.native_size = max(64, pipe.unet.config.sample_size * pipe.vae_scale_factor)
+        self.base_model = str(base_model)
+        self._adapters: OrderedDict[str, ResidentAdapter] = OrderedDict()
+        self._lock = threading.RLock()
+        self._lora_enabled = True
+        LOG.info("base model %s on %s/%s in %.1fs", base_model, self.device, dtype, self.base_load_seconds)
+
+    # ---- adapter cache -------------------------------------------------------------------------------
+
+    @property
+    def resident(self) -> list[str]:
+        """Adapter ids, least recently used first."""
+        return list(self._adapters)
+
+    @property
+    def resident_bytes(self) -> int:
+        return sum(a.nbytes for a in self._adapters.values())
+
+    def ensure_adapter(self, adapter_id: str, adapter_file: str | os.PathLike[str]) -> ResidentAdapter:
+        """Make the adapter resident (loading it on a miss, evicting LRU adapters beyond the bound) and
+        mark it most recently used."""
+        path = Path(adapter_file)
+        try:
+            stat = path.stat()
+        except OSError as exc:
+            raise AdapterError(f"adapter file {path} is not readable: {exc.strerror}") from None
+        fingerprint = (stat.st_size, stat.st_mtime_ns)
+        with self._lock:
+            current = self._adapters.get(adapter_id)
+            if current is not None and current.fingerprint == fingerprint:
+                self._adapters.move_to_end(adapter_id)
+                return current
+            if current is not None:
+                self.evict(adapter_id)
+            metadata = read_metadata(path)
+            phrase = token_phrase(metadata)
+            self._make_room(incoming=1)
+            try:
+                entry = self._load(adapter_id, path, fingerprint, phrase)
+            except Exception as exc:
+                if not is_out_of_memory(exc) or not self._adapters:
+                    raise
+                LOG.warning("out of memory loading %s; evicting every idle adapter and retrying", adapter_id)
+                for other in list(self._adapters):
+                    self.evict(other)
+                entry = self._load(adapter_id, path, fingerprint, phrase)
+            self._adapters[adapter_id] = entry
+            self._make_room(incoming=0, keep=adapter_id)
+            return entry
+
+    def evict(self, adapter_id: str) -> bool:
+        with self._lock:
+            entry = self._adapters.pop(adapter_id, None)
+            if entry is None:
+                return False
+            self.pipe.delete_adapters([entry.name])
+            if self.device.type == "cuda":
+                self._torch.cuda.empty_cache()
+            LOG.info("evicted adapter %s (%.1f MB)", adapter_id, entry.nbytes / 2**20)
+            return True
+
+    def _make_room(self, incoming: int, keep: str | None = None) -> None:
+        while self._adapters and (
+            len(self._adapters) + incoming > self.bound.max_adapters
+            or (self.bound.max_bytes and self.resident_bytes > self.bound.max_bytes)
+        ):
+            oldest = next(iter(self._adapters))
+            if oldest == keep:
+                break
+            self.evict(oldest)
+
+    def _load(self, adapter_id: str, path: Path, fingerprint: tuple[int, int], phrase: str):
+        name = "a" + hashlib.sha1(adapter_id.encode()).hexdigest()[:20]  # peft names: no dots or slashes
+        started = time.perf_counter()
+        try:
+            self.pipe.load_lora_weights(str(path.parent), weight_name=path.name, adapter_name=name)
+        except Exception as exc:
+            self._discard_partial(name)
+            if is_out_of_memory(exc):
+                raise
+            raise AdapterError(
+                f"adapter {path.name} does not fit base model {self.base_model}: {exc}"
+            ) from exc
+        nbytes = self._adapter_nbytes(name)
+        if nbytes == 0:
+            self._discard_partial(name)
+            raise AdapterError(f"adapter {path.name} holds no LoRA weights for this base model")
+        seconds = time.perf_counter() - started
+        LOG.info("loaded adapter %s as %s: %.1f MB in %.3fs", adapter_id, name, nbytes / 2**20, seconds)
+        return ResidentAdapter(adapter_id, name, fingerprint, nbytes, phrase, seconds)
+
+    def _discard_partial(self, name: str) -> None:
+        try:
+            if any(name in names for names in self.pipe.get_list_adapters().values()):
+                self.pipe.delete_adapters([name])
+        except Exception:  # the load failed before anything was attached
+            LOG.debug("nothing to discard for %s", name)
+
+    def _adapter_nbytes(self, name: str) -> int:
+        marker = f".{name}."
+        total = 0
+        for component in (self.pipe.unet, self.pipe.text_encoder):
+            for param_name, param in component.named_parameters():
+                if marker in param_name:
+                    total += param.numel() * param.element_size()
+        return total
+
+    def activate(self, adapter_id: str | None) -> None:
+        """Make exactly this adapter active (None: the plain base model)."""
+        with self._lock:
+            if adapter_id is None:
+                if self._adapters and self._lora_enabled:
+                    self.pipe.disable_lora()
+                    self._lora_enabled = False
+                return
+            entry = self._adapters[adapter_id]
+            if not self._lora_enabled:
+                self.pipe.enable_lora()
+                self._lora_enabled = True
+            self.pipe.set_adapters([entry.name], adapter_weights=[1.0])
+
+    # ---- rendering -----------------------------------------------------------------------------------
+
+    def generate(
+        self,
+        prompt: str,
+        negative_prompt: str = "",
+        gen_args: GenArgs | None = None,
+        adapter_id: str | None = None,
+        adapter_file: str | os.PathLike[str] | None = None,
+    ) -> list[bytes]:
+        """Render `gen_args.num_images` images; returns encoded JPEG/PNG bytes. Image i uses seed
+        `seed + i`, so the same seed and adapter always give the same images."""
+        gen_args = gen_args or GenArgs()
+        if not prompt or not prompt.strip():
+            raise InvalidRequestError("prompt must not be empty")
+        if (adapter_id is None) != (adapter_file is None):
+            raise InvalidRequestError("adapter_id and adapter_path go together")
+        torch = self._torch
+        try:
+            with self._lock:
+                phrase = None
+                if adapter_id is not None:
+                    phrase = self.ensure_adapter(adapter_id, adapter_file).phrase
+                self.activate(adapter_id)
+                seed = gen_args.seed if gen_args.seed is not None else int(torch.seed() % 2**32)
+                generators = [
+                    torch.Generator(device=self.device).manual_seed((seed + i) % 2**32)
+                    for i in range(gen_args.num_images)
+                ]
+                count = gen_args.num_images
+                with torch.inference_mode():
+                    result = self.pipe(
+                        prompt=[substitute_token(prompt, phrase)] * count,
+                        negative_prompt=[substitute_token(negative_prompt or "", phrase)] * count,
+                        num_inference_steps=gen_args.num_inference_steps,
+                        guidance_scale=gen_args.guidance_scale,
+                        width=gen_args.width or self.native_size,
+                        height=gen_args.height or self.native_size,
+                        generator=generators,
+                        output_type="pil",
+                    )
+        except (InvalidRequestError, AdapterError):
+            raise
+        except Exception as exc:
+            if is_out_of_memory(exc):
+                if self.device.type == "cuda":
+                    torch.cuda.empty_cache()
+                raise OutOfMemoryError(f"out of memory: {type(exc).__name__}: {exc}") from exc
+            raise
+        return [encode_image(image, gen_args.output_format) for image in result.images]
+
+
+def encode_image(image: Any, output_format: str) -> bytes:
+    import io
+
+    buffer = io.BytesIO()
+    if output_format == "png":
+        image.save(buffer, format="PNG")
+    else:
+        image.convert("RGB").save(buffer, format="JPEG", quality=92)
+    return buffer.getvalue()

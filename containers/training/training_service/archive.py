@@ -1,0 +1,113 @@
+"""Safe reading of the training input archive (`.tar.gz` or plain `.tar`).
+
+Nothing is extracted to disk by the member's own name: the archive is streamed once, each member is
+checked (type, path, count, sizes) before its data is read, and only image files and the root
+`config.json` are kept, in memory, under their base names. A symlink, hard link, device, FIFO, absolute
+path or `..` component rejects the whole archive — such a member has no place in a selfie upload and
+the reference sample's unfiltered `extractall` was exploitable exactly this way.
+"""
+
+from __future__ import annotations
+
+import json
+import posixpath
+import tarfile
+import zlib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, BinaryIO
+
+from training_service.errors import InvalidInput, TooLarge
+from training_service.settings import ArchiveLimits
+
+IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".webp"})
+CONFIG_NAME = "config.json"
+_READ_CHUNK = 1 << 20
+
+
+@dataclass
+class TrainingInput:
+    """What the archive holds that the training uses."""
+
+    images: dict[str, bytes] = field(default_factory=dict)  # file name -> encoded image bytes
+    config: dict[str, Any] | None = None
+    ignored: list[str] = field(default_factory=list)  # members that are neither images nor config.json
+
+
+def _check_name(name: str) -> str:
+    """The member's normalised relative path, or InvalidInput for absolute or escaping paths."""
+    if not name or "\x00" in name:
+        raise InvalidInput("archive member with an empty or invalid name")
+    if name.startswith(("/", "\\")) or (len(name) > 1 and name[1] == ":"):
+        raise InvalidInput(f"archive member {name!r} has an absolute path")
+    parts = name.replace("\\", "/").split("/")
+    if ".." in parts:
+        raise InvalidInput(f"archive member {name!r} leaves the archive ('..' in its path)")
+    return posixpath.normpath("/".join(p for p in parts if p not in ("", ".")) or ".")
+
+
+def _read_member(tar: tarfile.TarFile, member: tarfile.TarInfo, limit: int) -> bytes:
+    """Read a member's data, counting bytes as they are decompressed (never trusting the header)."""
+    stream = tar.extractfile(member)
+    if stream is None:
+        raise InvalidInput(f"archive member {member.name!r} has no data")
+    chunks: list[bytes] = []
+    total = 0
+    while chunk := stream.read(_READ_CHUNK):
+        total += len(chunk)
+        if total > limit:
+            raise TooLarge(f"archive member {member.name!r} is larger than {limit} bytes")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def read_training_archive(source: Path | BinaryIO, limits: ArchiveLimits) -> TrainingInput:
+    """Stream the archive and return its images and `config.json`; raise InvalidInput/TooLarge."""
+    result = TrainingInput()
+    members = 0
+    unpacked = 0
+    try:
+        fileobj = source.open("rb") if isinstance(source, Path) else source
+        with fileobj, tarfile.open(fileobj=fileobj, mode="r|*") as tar:
+            for member in tar:
+                members += 1
+                if members > limits.max_members:
+                    raise TooLarge(f"the archive has more than {limits.max_members} members")
+                name = _check_name(member.name)
+                if member.isdir():
+                    continue
+                if not member.isfile():
+                    kind = "link" if (member.issym() or member.islnk()) else "special file"
+                    raise InvalidInput(f"archive member {member.name!r} is a {kind}; only regular files")
+                unpacked += member.size
+                if unpacked > limits.max_unpacked_bytes:
+                    raise TooLarge(f"the archive unpacks to more than {limits.max_unpacked_bytes} bytes")
+                base = posixpath.basename(name)
+                suffix = posixpath.splitext(base)[1].lower()
+                if name == CONFIG_NAME:
+                    if member.size > limits.max_config_bytes:
+                        raise TooLarge(f"{CONFIG_NAME} is larger than {limits.max_config_bytes} bytes")
+                    result.config = _parse_config(_read_member(tar, member, limits.max_config_bytes))
+                elif suffix in IMAGE_SUFFIXES and not base.startswith("."):
+                    if member.size > limits.max_image_bytes:
+                        raise TooLarge(f"image {base!r} is larger than {limits.max_image_bytes} bytes")
+                    if base in result.images:
+                        raise InvalidInput(f"two images are named {base!r}")
+                    result.images[base] = _read_member(tar, member, limits.max_image_bytes)
+                else:
+                    result.ignored.append(name)
+    except (tarfile.TarError, EOFError, OSError, zlib.error) as exc:
+        raise InvalidInput(f"the body is not a readable tar or tar.gz archive ({exc})") from exc
+    if members == 0:
+        raise InvalidInput("the archive is empty")
+    return result
+
+
+def _parse_config(raw: bytes) -> dict[str, Any]:
+    try:
+        config = json.loads(raw)
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise InvalidInput(f"{CONFIG_NAME} is not valid JSON ({exc})") from exc
+    if not isinstance(config, dict):
+        raise InvalidInput(f"{CONFIG_NAME} must hold a JSON object")
+    return config

@@ -1,0 +1,144 @@
+"""Turn the archive's `config.json` into a `TrainingConfig`: ours as is, or the reference sample's keys.
+
+Our format is `avatar_contract.training.TrainingConfig` (written by the API). An archive whose config has
+no `training_id`/`model_id` (or has no `config.json` at all) is read as the reference sample's input:
+its keys are mapped as in `REFERENCE_KEYS`, and the destination it never had is filled in from the
+instance's buckets (`AVATAR_HOSTING_BUCKET`, `AVATAR_DATA_BUCKET`).
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from typing import Any
+
+from pydantic import ValidationError
+
+from avatar_contract.keys import (
+    TRAINING_ID_RE,
+    model_key,
+    new_model_id,
+    new_training_id,
+    owner_of,
+    preview_prefix,
+)
+from avatar_contract.names import TOKEN_PLACEHOLDER
+from avatar_contract.training import TrainingConfig
+from training_service.errors import InvalidInput
+from training_service.settings import Settings
+
+logger = logging.getLogger(__name__)
+
+# Reference key -> our key (None: accepted and ignored, with the reason in REFERENCE_IGNORED).
+REFERENCE_KEYS: dict[str, str] = {
+    "face_preprocessing": "face_crop",
+    "base_model": "base_model_id",
+    "resolution": "resolution",
+    "n_steps": "max_train_steps",
+    "concept_prompt": "instance_prompt",
+    "learning_rate": "learning_rate",
+    "use_8bit_adam": "use_8bit_adam",
+    "gradient_checkpointing": "gradient_checkpointing",
+    "train_text_encoder": "train_text_encoder",
+    "with_prior_preservation": "with_prior_preservation",
+    "prior_loss_weight": "prior_loss_weight",
+    "class_prompt": "class_prompt",
+    "num_class_images": "num_class_images",
+    "lora_r": "lora_rank",
+    "lora_text_encoder_r": "text_encoder_lora_rank",
+}
+REFERENCE_IGNORED: dict[str, str] = {
+    "gradient_accumulation": "batch size 1 without accumulation, as the reference ran it",
+    "class_data_dir": "class images are cached by the service",
+    "lora_alpha": "alpha equals the rank (scale 1), diffusers' convention",
+    "lora_text_encoder_alpha": "alpha equals the rank (scale 1), diffusers' convention",
+    "lora_bias": "LoRA without bias terms",
+    "lora_text_encoder_bias": "LoRA without bias terms",
+    "lora_dropout": "no LoRA dropout",
+    "lora_text_encoder_dropout": "no LoRA dropout",
+}
+# The reference's own defaults where they differ from ours: an archive in its layout trains as it did.
+REFERENCE_DEFAULTS: dict[str, Any] = {
+    "face_crop": False,
+    "instance_prompt": f"photo of {TOKEN_PLACEHOLDER}",
+    "max_train_steps": 1000,
+    "lora_rank": 128,
+    "text_encoder_lora_rank": 64,
+}
+# Anonymous owner of reference-layout trainings (they carry no identity).
+REFERENCE_OWNER = owner_of("reference-layout")
+
+
+def _fields_error(exc: ValidationError) -> str:
+    parts = []
+    for error in exc.errors():
+        where = ".".join(str(p) for p in error["loc"]) or "config.json"
+        parts.append(f"{where}: {error['msg']}")
+    return "invalid config.json: " + "; ".join(parts)
+
+
+def is_reference_config(raw: dict[str, Any] | None) -> bool:
+    return raw is None or not ({"training_id", "model_id"} & raw.keys())
+
+
+def map_reference_config(raw: dict[str, Any]) -> dict[str, Any]:
+    """The reference's keys as our hyper-parameters (unknown keys are errors, as in our own format)."""
+    mapped = dict(REFERENCE_DEFAULTS)
+    unknown = sorted(set(raw) - REFERENCE_KEYS.keys() - REFERENCE_IGNORED.keys() - {"fp16"})
+    if unknown:
+        raise InvalidInput(f"invalid config.json: unknown key(s) {', '.join(unknown)}")
+    for key, value in raw.items():
+        if key in REFERENCE_KEYS:
+            mapped[REFERENCE_KEYS[key]] = value
+        elif key == "fp16":  # reference: fp16 on/off; ours picks bf16/fp16 per GPU, "no" turns it off
+            if value is False:
+                mapped["mixed_precision"] = "no"
+        else:
+            logger.info("config.json key %r ignored: %s", key, REFERENCE_IGNORED[key])
+    return mapped
+
+
+def _reference_destination(settings: Settings, inference_id: str | None) -> dict[str, Any]:
+    if not settings.hosting_bucket or not settings.data_bucket:
+        raise InvalidInput(
+            "config.json has no destination (reference layout) and the service has no default buckets "
+            "(AVATAR_HOSTING_BUCKET, AVATAR_DATA_BUCKET)"
+        )
+    training_id = (
+        inference_id if inference_id and TRAINING_ID_RE.fullmatch(inference_id) else new_training_id()
+    )
+    model_id = new_model_id()
+    return {
+        "training_id": training_id,
+        "model_id": model_id,
+        "owner": REFERENCE_OWNER,
+        "model_s3_uri": f"s3://{settings.hosting_bucket}/{model_key(REFERENCE_OWNER, model_id)}",
+        "preview_s3_prefix": f"s3://{settings.data_bucket}/{preview_prefix(REFERENCE_OWNER, training_id)}",
+    }
+
+
+def load_training_config(
+    raw: dict[str, Any] | None, settings: Settings, inference_id: str | None = None
+) -> TrainingConfig:
+    """Validate the archive's config (ours or the reference's) into a `TrainingConfig`."""
+    if raw is None:
+        raw = {}
+    if is_reference_config(raw):
+        values = map_reference_config(raw)
+        values.update(_reference_destination(settings, inference_id))
+    else:
+        values = raw
+    try:
+        return TrainingConfig.model_validate(values)
+    except ValidationError as exc:
+        raise InvalidInput(_fields_error(exc)) from exc
+
+
+_S3_URI = re.compile(r"^s3://(?P<bucket>[^/]+)/(?P<key>.*)$")
+
+
+def split_s3_uri(uri: str) -> tuple[str, str]:
+    match = _S3_URI.match(uri)
+    if not match:
+        raise InvalidInput(f"not an s3:// URI: {uri!r}")
+    return match["bucket"], match["key"]

@@ -1,0 +1,101 @@
+"""The service's settings, read from environment variables (set by the CDK app or the local cloud).
+
+- `AVATAR_BASE_MODEL` (default `stabilityai/stable-diffusion-2-1-base`): a Hugging Face id, an
+  `s3://bucket/prefix/` holding a diffusers pipeline, or a local directory.
+- `AVATAR_CACHE_DIR` (default `/opt/ml/cache` when writable, else `~/.cache/avatar-training`): the base
+  model and the class images, kept across requests.
+- `AVATAR_HOSTING_BUCKET`, `AVATAR_DATA_BUCKET`: default artifact/preview buckets for inputs in the
+  reference layout (their config has no destination).
+- `AVATAR_TRAINING_DEVICE` (`auto`): `auto` (CUDA when available, else CPU), `cpu`, `cuda`, `cuda:N`.
+- `AVATAR_TRAINING_LOG_EVERY` (25): log step, loss and elapsed time every N steps.
+- `AVATAR_TRAINING_SAMPLE_STEPS` (30): denoising steps for class images and previews.
+- `AVATAR_TRAINING_MAX_BODY_BYTES` (1 GiB, the async payload limit), `AVATAR_TRAINING_MAX_MEMBERS` (200),
+  `AVATAR_TRAINING_MAX_UNPACKED_BYTES` (512 MiB), `AVATAR_TRAINING_MAX_IMAGE_BYTES` (30 MiB),
+  `AVATAR_TRAINING_MAX_IMAGE_PIXELS` (50,000,000): input limits.
+
+S3 is reached with boto3's default chain; `AWS_ENDPOINT_URL` (read by boto3 itself) points it at the local
+cloud, so no endpoint is configured here.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from avatar_contract.artifact import USER_TEMPLATE
+from avatar_contract.names import DEFAULT_BASE_MODEL_ID, Env
+
+DEVICE_VAR = "AVATAR_TRAINING_DEVICE"
+LOG_EVERY_VAR = "AVATAR_TRAINING_LOG_EVERY"
+SAMPLE_STEPS_VAR = "AVATAR_TRAINING_SAMPLE_STEPS"
+MAX_BODY_VAR = "AVATAR_TRAINING_MAX_BODY_BYTES"
+MAX_MEMBERS_VAR = "AVATAR_TRAINING_MAX_MEMBERS"
+MAX_UNPACKED_VAR = "AVATAR_TRAINING_MAX_UNPACKED_BYTES"
+MAX_IMAGE_BYTES_VAR = "AVATAR_TRAINING_MAX_IMAGE_BYTES"
+MAX_IMAGE_PIXELS_VAR = "AVATAR_TRAINING_MAX_IMAGE_PIXELS"
+
+
+@dataclass(frozen=True)
+class ArchiveLimits:
+    """Bounds on what an input archive may hold; checked while streaming, before anything is kept."""
+
+    max_members: int = 200
+    max_unpacked_bytes: int = 512 * 2**20
+    max_image_bytes: int = 30 * 2**20
+    max_config_bytes: int = 2**20
+    max_image_pixels: int = 50_000_000
+
+
+def _default_cache_dir() -> Path:
+    sagemaker_dir = Path("/opt/ml")
+    if sagemaker_dir.is_dir() and os.access(sagemaker_dir, os.W_OK):
+        return sagemaker_dir / "cache"
+    return Path.home() / ".cache" / "avatar-training"
+
+
+@dataclass(frozen=True)
+class Settings:
+    base_model: str = DEFAULT_BASE_MODEL_ID
+    cache_dir: Path = field(default_factory=_default_cache_dir)
+    hosting_bucket: str | None = None
+    data_bucket: str | None = None
+    device: str = "auto"
+    log_every: int = 25
+    sample_steps: int = 30
+    max_body_bytes: int = 2**30
+    limits: ArchiveLimits = field(default_factory=ArchiveLimits)
+    template_dir: Path = USER_TEMPLATE
+
+    @classmethod
+    def from_env(cls, environ: dict[str, str] | None = None) -> Settings:
+        env = os.environ if environ is None else environ
+
+        def integer(name: str, default: int) -> int:
+            return int(env[name]) if env.get(name) else default
+
+        limits = ArchiveLimits(
+            max_members=integer(MAX_MEMBERS_VAR, ArchiveLimits.max_members),
+            max_unpacked_bytes=integer(MAX_UNPACKED_VAR, ArchiveLimits.max_unpacked_bytes),
+            max_image_bytes=integer(MAX_IMAGE_BYTES_VAR, ArchiveLimits.max_image_bytes),
+            max_image_pixels=integer(MAX_IMAGE_PIXELS_VAR, ArchiveLimits.max_image_pixels),
+        )
+        return cls(
+            base_model=env.get(Env.BASE_MODEL) or DEFAULT_BASE_MODEL_ID,
+            cache_dir=Path(env[Env.CACHE_DIR]) if env.get(Env.CACHE_DIR) else _default_cache_dir(),
+            hosting_bucket=env.get(Env.HOSTING_BUCKET) or None,
+            data_bucket=env.get(Env.DATA_BUCKET) or None,
+            device=env.get(DEVICE_VAR) or "auto",
+            log_every=integer(LOG_EVERY_VAR, 25),
+            sample_steps=integer(SAMPLE_STEPS_VAR, 30),
+            max_body_bytes=integer(MAX_BODY_VAR, 2**30),
+            limits=limits,
+        )
+
+    def torch_device(self) -> str:
+        """The device to train on: `auto` picks CUDA when torch sees a GPU."""
+        if self.device != "auto":
+            return self.device
+        import torch
+
+        return "cuda" if torch.cuda.is_available() else "cpu"

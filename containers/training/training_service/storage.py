@@ -1,0 +1,56 @@
+"""S3 access, behind a small class the service receives (tests and the local cloud pass their own client).
+
+boto3 reads `AWS_ENDPOINT_URL` itself, so the local cloud needs no endpoint here. Standard retry mode
+retries throttling and transient errors with backoff (the reference retried its upload by hand).
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+
+import boto3
+from botocore.config import Config
+
+logger = logging.getLogger(__name__)
+
+RETRY_CONFIG = Config(retries={"max_attempts": 8, "mode": "standard"}, connect_timeout=10, read_timeout=120)
+
+
+class S3Store:
+    """Upload, delete and download-prefix operations on S3."""
+
+    def __init__(self, client: Any | None = None) -> None:
+        self._client = client
+
+    @property
+    def client(self) -> Any:
+        if self._client is None:
+            self._client = boto3.client("s3", config=RETRY_CONFIG)
+        return self._client
+
+    def upload_file(self, path: Path, bucket: str, key: str, content_type: str) -> None:
+        self.client.upload_file(
+            str(path), bucket, key, ExtraArgs={"ContentType": content_type, "ServerSideEncryption": "AES256"}
+        )
+
+    def delete(self, bucket: str, keys: list[str]) -> None:
+        for start in range(0, len(keys), 1000):
+            batch = [{"Key": key} for key in keys[start : start + 1000]]
+            self.client.delete_objects(Bucket=bucket, Delete={"Objects": batch, "Quiet": True})
+
+    def download_prefix(self, bucket: str, prefix: str, target: Path) -> int:
+        """Copy every object under `prefix` to `target` (relative paths kept); returns the count."""
+        count = 0
+        paginator = self.client.get_paginator("list_objects_v2")
+        for page in paginator.paginate(Bucket=bucket, Prefix=prefix):
+            for obj in page.get("Contents", []):
+                relative = obj["Key"][len(prefix) :].lstrip("/")
+                if not relative or relative.endswith("/") or ".." in relative.split("/"):
+                    continue
+                path = target / relative
+                path.parent.mkdir(parents=True, exist_ok=True)
+                self.client.download_file(bucket, obj["Key"], str(path))
+                count += 1
+        return count

@@ -1,0 +1,332 @@
+"""DreamBooth fine-tuning with LoRA (diffusers + peft): the training loop.
+
+The method is DreamBooth (Ruiz et al., 2022) as diffusers' `train_dreambooth_lora.py` example applies it
+to Stable Diffusion: LoRA adapters on the UNet's attention projections (and optionally the CLIP text
+encoder's), the noise-prediction MSE on the instance images, plus the same loss on images the base model
+generated for the class prompt (prior preservation) weighted by `prior_loss_weight`. Written here as one
+compact loop (no accelerate launcher: one process, one device) so the service and the benchmarks can call
+it as a function. The frozen VAE encodes every image once up front; its latent distribution is sampled
+each step, which is what encoding each step would give, at a fraction of the cost.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import math
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from diffusers import AutoencoderKL, DDPMScheduler, StableDiffusionPipeline, UNet2DConditionModel
+from diffusers.training_utils import cast_training_params
+from diffusers.utils import convert_state_dict_to_diffusers
+from peft import LoraConfig
+from peft.utils import get_peft_model_state_dict
+from PIL import Image
+from transformers import CLIPTextModel, CLIPTokenizer
+
+from avatar_contract.names import TOKEN_PLACEHOLDER, Triton
+from avatar_contract.training import TrainingHyperparameters
+from training_service.errors import TrainingDiverged
+
+logger = logging.getLogger(__name__)
+
+UNET_TARGET_MODULES = ["to_k", "to_q", "to_v", "to_out.0"]
+TEXT_ENCODER_TARGET_MODULES = ["q_proj", "k_proj", "v_proj", "out_proj"]
+MAX_GRAD_NORM = 1.0
+
+
+@dataclass
+class LoraTrainingResult:
+    adapter_file: Path
+    steps: int
+    seconds: float
+    final_loss: float
+    trained_text_encoder: bool
+    device: str
+    precision: str
+    losses: list[float] = field(default_factory=list)
+
+    @property
+    def seconds_per_step(self) -> float:
+        return self.seconds / max(self.steps, 1)
+
+
+def personalize(prompt: str, token: str) -> str:
+    """Replace the `<<TOK>>` placeholder with the model's token."""
+    return prompt.replace(TOKEN_PLACEHOLDER, token)
+
+
+def resolve_precision(mixed_precision: str, device: str) -> torch.dtype:
+    """fp32 on CPU (half precision there is slow and unstable); bf16 where the GPU has it, else fp16."""
+    if not device.startswith("cuda") or mixed_precision == "no":
+        return torch.float32
+    if mixed_precision == "auto":
+        return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+    return torch.bfloat16 if mixed_precision == "bf16" else torch.float16
+
+
+def _to_tensor(images: Sequence[Image.Image]) -> torch.Tensor:
+    """RGB images (all the same size) as a [-1, 1] float tensor (N, 3, H, W)."""
+    array = np.stack([np.asarray(img.convert("RGB"), dtype=np.float32) for img in images])
+    return torch.from_numpy(array).permute(0, 3, 1, 2) / 127.5 - 1.0
+
+
+@torch.no_grad()
+def _encode_latents(vae: AutoencoderKL, images: Sequence[Image.Image], device: str, dtype: torch.dtype):
+    """Mean and std of the VAE's latent distribution for every image (encoded once, in chunks)."""
+    means, stds = [], []
+    pixels = _to_tensor(images)
+    for chunk in pixels.split(4):
+        dist = vae.encode(chunk.to(device, dtype)).latent_dist
+        means.append(dist.mean.float())
+        stds.append(dist.std.float())
+    return torch.cat(means), torch.cat(stds)
+
+
+def _make_optimizer(groups: list[dict], use_8bit_adam: bool, device: str) -> torch.optim.Optimizer:
+    if use_8bit_adam and device.startswith("cuda"):
+        try:
+            import bitsandbytes as bnb  # optional: halves optimizer memory on GPU
+
+            return bnb.optim.AdamW8bit(groups, betas=(0.9, 0.999), weight_decay=1e-2, eps=1e-8)
+        except ImportError:
+            logger.info("bitsandbytes is not installed: using torch AdamW")
+    return torch.optim.AdamW(groups, betas=(0.9, 0.999), weight_decay=1e-2, eps=1e-8)
+
+
+def generate_class_images(
+    pipeline_dir: Path | str,
+    prompt: str,
+    count: int,
+    resolution: int,
+    device: str,
+    seed: int = 0,
+    steps: int = 30,
+    batch_size: int = 4,
+) -> list[Image.Image]:
+    """Images of the class (e.g. "a photo of person") from the base model, for prior preservation."""
+    dtype = resolve_precision("auto", device)
+    pipe = StableDiffusionPipeline.from_pretrained(pipeline_dir, dtype=dtype, safety_checker=None)
+    pipe.set_progress_bar_config(disable=True)
+    pipe.to(device)
+    generator = torch.Generator("cpu").manual_seed(seed)
+    images: list[Image.Image] = []
+    while len(images) < count:
+        n = min(batch_size, count - len(images))
+        out = pipe(
+            [prompt] * n, height=resolution, width=resolution, num_inference_steps=steps, generator=generator
+        )
+        images.extend(out.images)
+    del pipe
+    return images
+
+
+def train_lora(
+    pipeline_dir: Path | str,
+    images: Sequence[Image.Image],
+    config: TrainingHyperparameters,
+    output_dir: Path,
+    device: str = "cpu",
+    class_images: Sequence[Image.Image] | None = None,
+    log_every: int = 25,
+    sample_steps: int = 30,
+    on_log: Callable[[int, float, float], None] | None = None,
+) -> LoraTrainingResult:
+    """Fine-tune LoRA adapters on `images` (squares at `config.resolution`) and save them in diffusers
+    format as `output_dir/pytorch_lora_weights.safetensors`. With prior preservation and no
+    `class_images`, they are generated here first. Raises TrainingDiverged on a NaN/inf loss."""
+    if not images:
+        raise ValueError("no training images")
+    started = time.monotonic()
+    torch.manual_seed(config.seed)
+    generator = torch.Generator("cpu").manual_seed(config.seed)
+    dtype = resolve_precision(config.mixed_precision, device)
+    prior = config.with_prior_preservation
+    if prior and not class_images:
+        class_images = generate_class_images(
+            pipeline_dir, config.class_prompt, config.num_class_images, config.resolution, device,
+            seed=config.seed, steps=sample_steps,
+        )  # fmt: skip
+
+    tokenizer = CLIPTokenizer.from_pretrained(pipeline_dir, subfolder="tokenizer")
+    text_encoder = CLIPTextModel.from_pretrained(pipeline_dir, subfolder="text_encoder", dtype=dtype)
+    vae = AutoencoderKL.from_pretrained(pipeline_dir, subfolder="vae", dtype=dtype)
+    unet = UNet2DConditionModel.from_pretrained(pipeline_dir, subfolder="unet", dtype=dtype)
+    scheduler = DDPMScheduler.from_pretrained(pipeline_dir, subfolder="scheduler")
+    for model in (text_encoder, vae, unet):
+        model.requires_grad_(False)
+        model.to(device)
+
+    unet_lora = LoraConfig(
+        r=config.lora_rank, lora_alpha=config.lora_rank, init_lora_weights="gaussian",
+        target_modules=UNET_TARGET_MODULES,
+    )  # fmt: skip
+    unet.add_adapter(unet_lora)
+    trained = [unet]
+    text_lora = None
+    if config.train_text_encoder:
+        text_lora = LoraConfig(
+            r=config.text_encoder_lora_rank, lora_alpha=config.text_encoder_lora_rank,
+            init_lora_weights="gaussian", target_modules=TEXT_ENCODER_TARGET_MODULES,
+        )  # fmt: skip
+        text_encoder.add_adapter(text_lora)
+        trained.append(text_encoder)
+    cast_training_params(trained, dtype=torch.float32)  # LoRA weights train in fp32 under autocast
+    if config.gradient_checkpointing:
+        unet.enable_gradient_checkpointing()
+        if config.train_text_encoder:
+            text_encoder.activation_checkpointing_enable(
+                activation_checkpointing_kwargs={"use_reentrant": False}
+            )
+    unet.train()
+    text_encoder.train(config.train_text_encoder)
+
+    inst_mean, inst_std = _encode_latents(vae, images, device, dtype)
+    if prior:
+        class_mean, class_std = _encode_latents(vae, class_images, device, dtype)
+    vae.to("cpu")  # no longer needed on the device
+    scaling = vae.config.scaling_factor
+
+    prompts = [personalize(config.instance_prompt, config.token)] + ([config.class_prompt] if prior else [])
+    input_ids = tokenizer(
+        prompts, padding="max_length", max_length=tokenizer.model_max_length, truncation=True,
+        return_tensors="pt",
+    ).input_ids.to(device)  # fmt: skip
+    if not config.train_text_encoder:
+        with torch.no_grad():
+            fixed_embeddings = text_encoder(input_ids)[0]
+
+    unet_params = [p for p in unet.parameters() if p.requires_grad]
+    groups = [{"params": unet_params, "lr": config.learning_rate}]
+    params = list(unet_params)
+    if config.train_text_encoder:
+        text_params = [p for p in text_encoder.parameters() if p.requires_grad]
+        groups.append({"params": text_params, "lr": config.text_encoder_learning_rate})
+        params += text_params
+    optimizer = _make_optimizer(groups, config.use_8bit_adam, device)
+    scaler = torch.amp.GradScaler("cuda") if dtype == torch.float16 else None
+    autocast = (
+        torch.autocast(device_type="cuda", dtype=dtype)
+        if dtype != torch.float32
+        else contextlib.nullcontext()
+    )
+
+    order = torch.randperm(len(images), generator=generator)
+    losses: list[float] = []
+    loss_value = math.nan
+    for step in range(config.max_train_steps):
+        if step and step % len(images) == 0:
+            order = torch.randperm(len(images), generator=generator)
+        i = int(order[step % len(images)])
+        mean, std = inst_mean[i : i + 1], inst_std[i : i + 1]
+        if prior:
+            j = step % len(class_images)
+            mean, std = torch.cat([mean, class_mean[j : j + 1]]), torch.cat([std, class_std[j : j + 1]])
+        eps = torch.randn(mean.shape, generator=generator).to(device)
+        latents = (mean + std * eps) * scaling
+        noise = torch.randn(latents.shape, generator=generator).to(device)
+        timesteps = torch.randint(
+            0, scheduler.config.num_train_timesteps, (latents.shape[0],), generator=generator
+        ).to(device)
+        noisy = scheduler.add_noise(latents, noise, timesteps)
+        if scheduler.config.prediction_type == "v_prediction":
+            target = scheduler.get_velocity(latents, noise, timesteps)
+        else:
+            target = noise
+        with autocast:
+            embeddings = text_encoder(input_ids)[0] if config.train_text_encoder else fixed_embeddings
+            pred = unet(noisy.to(dtype), timesteps, embeddings.to(dtype)).sample
+        pred = pred.float()
+        if prior:
+            pred_inst, pred_class = pred.chunk(2)
+            target_inst, target_class = target.chunk(2)
+            loss = F.mse_loss(pred_inst, target_inst) + config.prior_loss_weight * F.mse_loss(
+                pred_class, target_class
+            )
+        else:
+            loss = F.mse_loss(pred, target)
+        loss_value = float(loss.detach())
+        if not math.isfinite(loss_value):
+            raise TrainingDiverged(f"the training loss became {loss_value} at step {step + 1}")
+        if scaler:
+            scaler.scale(loss).backward()
+            scaler.unscale_(optimizer)
+            torch.nn.utils.clip_grad_norm_(params, MAX_GRAD_NORM)
+            scaler.step(optimizer)
+            scaler.update()
+        else:
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(params, MAX_GRAD_NORM)
+            optimizer.step()
+        optimizer.zero_grad(set_to_none=True)
+        losses.append(loss_value)
+        done = step + 1
+        if done % max(log_every, 1) == 0 or done == config.max_train_steps:
+            elapsed = time.monotonic() - started
+            logger.info(
+                "step %d/%d loss %.5f elapsed %.1fs", done, config.max_train_steps, loss_value, elapsed
+            )
+            if on_log:
+                on_log(done, loss_value, elapsed)
+
+    output_dir.mkdir(parents=True, exist_ok=True)
+    StableDiffusionPipeline.save_lora_weights(
+        output_dir,
+        unet_lora_layers=convert_state_dict_to_diffusers(
+            get_peft_model_state_dict(unet, save_embedding_layers=False)
+        ),
+        text_encoder_lora_layers=(
+            convert_state_dict_to_diffusers(
+                get_peft_model_state_dict(text_encoder, save_embedding_layers=False)
+            )
+            if config.train_text_encoder
+            else None
+        ),
+        weight_name=Triton.ADAPTER_FILE,
+        safe_serialization=True,
+        unet_lora_adapter_metadata=unet_lora.to_dict(),
+        text_encoder_lora_adapter_metadata=text_lora.to_dict() if text_lora else None,
+    )
+    return LoraTrainingResult(
+        adapter_file=output_dir / Triton.ADAPTER_FILE,
+        steps=config.max_train_steps,
+        seconds=time.monotonic() - started,
+        final_loss=loss_value,
+        trained_text_encoder=config.train_text_encoder,
+        device=device,
+        precision=str(dtype).removeprefix("torch."),
+        losses=losses,
+    )
+
+
+def render_previews(
+    pipeline_dir: Path | str,
+    adapter_dir: Path,
+    prompts: Sequence[str],
+    resolution: int,
+    device: str,
+    seed: int = 0,
+    steps: int = 30,
+) -> list[Image.Image]:
+    """Render one image per prompt with the trained adapter, loaded the way hosting loads it."""
+    dtype = resolve_precision("auto", device)
+    pipe = StableDiffusionPipeline.from_pretrained(pipeline_dir, dtype=dtype, safety_checker=None)
+    pipe.set_progress_bar_config(disable=True)
+    pipe.load_lora_weights(adapter_dir, weight_name=Triton.ADAPTER_FILE)
+    pipe.to(device)
+    images = []
+    for n, prompt in enumerate(prompts):
+        generator = torch.Generator("cpu").manual_seed(seed + n)
+        images.extend(
+            pipe(
+                prompt, height=resolution, width=resolution, num_inference_steps=steps, generator=generator
+            ).images
+        )
+    del pipe
+    return images

@@ -1,0 +1,226 @@
+"""AWS access behind small classes (tests point them at moto; boto3 finds the local cloud through
+`AWS_ENDPOINT_URL*` env vars). Nothing here knows about HTTP or the domain's rules."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import IO, Any
+
+import boto3
+from botocore.config import Config
+from botocore.exceptions import ClientError, ReadTimeoutError
+from botocore.exceptions import ConnectionError as BotoConnectionError
+
+_MISSING = {"404", "NoSuchKey", "NotFound"}
+_CONDITION_FAILED = {"PreconditionFailed", "ConditionalRequestConflict", "412", "409"}
+
+
+class AlreadyExists(Exception):
+    """A conditional create found the object already there."""
+
+
+@dataclass
+class Bucket:
+    """One S3 bucket."""
+
+    name: str
+    client: Any
+
+    def put_json_if_absent(self, key: str, document: dict[str, Any]) -> None:
+        """Create `key` only if it does not exist (S3 conditional write `If-None-Match: *`): atomic,
+        so two concurrent callers cannot both win. Raises AlreadyExists for the loser."""
+        try:
+            self.client.put_object(
+                Bucket=self.name,
+                Key=key,
+                Body=json.dumps(document).encode(),
+                ContentType="application/json",
+                IfNoneMatch="*",
+            )
+        except ClientError as error:
+            if error.response.get("Error", {}).get("Code") in _CONDITION_FAILED:
+                raise AlreadyExists(key) from error
+            raise
+
+    def put_json(self, key: str, document: dict[str, Any]) -> None:
+        self.client.put_object(
+            Bucket=self.name, Key=key, Body=json.dumps(document).encode(), ContentType="application/json"
+        )
+
+    def put_bytes(self, key: str, data: bytes, content_type: str) -> None:
+        self.client.put_object(Bucket=self.name, Key=key, Body=data, ContentType=content_type)
+
+    def upload_file(self, key: str, fileobj: IO[bytes], content_type: str) -> None:
+        self.client.upload_fileobj(fileobj, self.name, key, ExtraArgs={"ContentType": content_type})
+
+    def get_bytes(self, key: str) -> bytes | None:
+        try:
+            return self.client.get_object(Bucket=self.name, Key=key)["Body"].read()
+        except ClientError as error:
+            if error.response.get("Error", {}).get("Code") in _MISSING:
+                return None
+            raise
+
+    def get_json(self, key: str) -> dict[str, Any] | None:
+        data = self.get_bytes(key)
+        return None if data is None else json.loads(data)
+
+    def size_of(self, key: str) -> int | None:
+        """The object's size in bytes, or None if it does not exist."""
+        try:
+            return int(self.client.head_object(Bucket=self.name, Key=key)["ContentLength"])
+        except ClientError as error:
+            if error.response.get("Error", {}).get("Code") in _MISSING:
+                return None
+            raise
+
+    def exists(self, key: str) -> bool:
+        return self.size_of(key) is not None
+
+    def list_subprefixes(self, prefix: str) -> list[str]:
+        """The "folders" directly below `prefix`."""
+        found: list[str] = []
+        paginator = self.client.get_paginator("list_objects_v2")
+        for page in paginator.paginate(Bucket=self.name, Prefix=prefix, Delimiter="/"):
+            found.extend(item["Prefix"] for item in page.get("CommonPrefixes", []))
+        return found
+
+    def list_keys(self, prefix: str) -> list[str]:
+        paginator = self.client.get_paginator("list_objects_v2")
+        return [
+            item["Key"]
+            for page in paginator.paginate(Bucket=self.name, Prefix=prefix)
+            for item in page.get("Contents", [])
+        ]
+
+    def delete(self, key: str) -> None:
+        self.client.delete_object(Bucket=self.name, Key=key)
+
+    def delete_prefix(self, prefix: str) -> int:
+        """Delete every object under `prefix`; returns how many."""
+        deleted = 0
+        paginator = self.client.get_paginator("list_objects_v2")
+        for page in paginator.paginate(Bucket=self.name, Prefix=prefix):
+            keys = [{"Key": item["Key"]} for item in page.get("Contents", [])]
+            if keys:
+                self.client.delete_objects(Bucket=self.name, Delete={"Objects": keys, "Quiet": True})
+                deleted += len(keys)
+        return deleted
+
+    def presigned_put(self, key: str, expires: int) -> str:
+        """A URL that lets its holder PUT exactly this key until it expires (any content type: the API
+        checks the bytes themselves before using them)."""
+        return self.client.generate_presigned_url(
+            "put_object", Params={"Bucket": self.name, "Key": key}, ExpiresIn=expires
+        )
+
+    def presigned_get(self, key: str, expires: int) -> str:
+        return self.client.generate_presigned_url(
+            "get_object", Params={"Bucket": self.name, "Key": key}, ExpiresIn=expires
+        )
+
+    def uri(self, key: str) -> str:
+        return f"s3://{self.name}/{key}"
+
+
+def split_s3_uri(uri: str) -> tuple[str, str]:
+    """`s3://bucket/key` -> (bucket, key)."""
+    if not uri.startswith("s3://") or "/" not in uri[5:]:
+        raise ValueError(f"not an S3 URI: {uri!r}")
+    bucket, key = uri[5:].split("/", 1)
+    return bucket, key
+
+
+class ModelNotReady(Exception):
+    """The multi-model endpoint is still loading the target model (retry later)."""
+
+
+class EndpointError(Exception):
+    """The SageMaker runtime refused or failed a call."""
+
+    def __init__(self, message: str, *, code: str = "", status: int = 0) -> None:
+        super().__init__(message)
+        self.code = code
+        self.status = status
+
+
+def _endpoint_error(error: ClientError) -> EndpointError:
+    info = error.response.get("Error", {})
+    status = int(error.response.get("ResponseMetadata", {}).get("HTTPStatusCode") or 0)
+    return EndpointError(info.get("Message", str(error)), code=info.get("Code", ""), status=status)
+
+
+@dataclass
+class TrainingEndpoint:
+    """The SageMaker asynchronous inference endpoint that runs trainings."""
+
+    name: str
+    client: Any
+
+    def invoke_async(
+        self, input_location: str, inference_id: str, timeout_seconds: int, content_type: str
+    ) -> dict[str, str]:
+        """Queue one training; returns SageMaker's `OutputLocation` / `FailureLocation`."""
+        if not self.name:
+            raise RuntimeError("AVATAR_TRAINING_ENDPOINT is not set for this function")
+        try:
+            response = self.client.invoke_endpoint_async(
+                EndpointName=self.name,
+                InputLocation=input_location,
+                InferenceId=inference_id,
+                InvocationTimeoutSeconds=timeout_seconds,
+                ContentType=content_type,
+                Accept="application/json",
+            )
+        except ClientError as error:
+            raise _endpoint_error(error) from error
+        except (ReadTimeoutError, BotoConnectionError) as error:
+            raise EndpointError(str(error), code="Timeout", status=504) from error
+        return {
+            "inference_id": response.get("InferenceId", inference_id),
+            "output_location": response["OutputLocation"],
+            "failure_location": response.get("FailureLocation", ""),
+        }
+
+
+@dataclass
+class HostingEndpoint:
+    """The SageMaker multi-model endpoint (Triton) that serves the per-user models."""
+
+    name: str
+    client: Any
+
+    def invoke(self, target_model: str, payload: dict[str, Any]) -> dict[str, Any]:
+        if not self.name:
+            raise RuntimeError("AVATAR_HOSTING_ENDPOINT is not set for this function")
+        try:
+            response = self.client.invoke_endpoint(
+                EndpointName=self.name,
+                TargetModel=target_model,
+                ContentType="application/json",
+                Accept="application/json",
+                Body=json.dumps(payload).encode(),
+            )
+        except ClientError as error:
+            if error.response.get("Error", {}).get("Code") == "ModelNotReadyException":
+                raise ModelNotReady(error.response["Error"].get("Message", "")) from error
+            raise _endpoint_error(error) from error
+        except (ReadTimeoutError, BotoConnectionError) as error:
+            raise EndpointError(str(error), code="Timeout", status=504) from error
+        return json.loads(response["Body"].read())
+
+
+def s3_client() -> Any:
+    # SigV4 everywhere: presigned URLs for KMS-encrypted objects need it.
+    return boto3.client("s3", config=Config(signature_version="s3v4", retries={"mode": "standard"}))
+
+
+def runtime_client(read_timeout: float = 60.0) -> Any:
+    """sagemaker-runtime client; our own code retries ModelNotReady, so botocore retries are few."""
+    return boto3.client(
+        "sagemaker-runtime",
+        config=Config(
+            read_timeout=read_timeout, connect_timeout=5, retries={"mode": "standard", "max_attempts": 2}
+        ),
+    )

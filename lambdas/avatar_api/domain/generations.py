@@ -1,0 +1,122 @@
+"""Generating images with an owner's model on the multi-model endpoint (steps 7-8)."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import logging
+import secrets
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from avatar_api.aws import EndpointError, ModelNotReady
+from avatar_api.domain.models import find_model
+from avatar_api.errors import Conflict, NotFound, ServiceUnavailable, UpstreamError
+from avatar_api.services import Services
+from avatar_api.settings import (
+    DOWNLOAD_URL_EXPIRES_SECONDS,
+    MAX_INLINE_IMAGES_BYTES,
+    MODEL_NOT_READY_RETRY_AFTER_SECONDS,
+)
+from avatar_contract import api_keys, keys
+from avatar_contract.generation import GenArgs, build_inference_request, images_from_response
+
+log = logging.getLogger(__name__)
+
+FIRST_BACKOFF_SECONDS = 1.0
+# Don't start another attempt with less time than this left: a load that is not done by then won't
+# be done within this request either.
+MIN_ATTEMPT_SECONDS = 3.0
+
+
+@dataclass(frozen=True)
+class GeneratedImage:
+    content_type: str
+    data: str | None = None  # base64 PNG, when returned inline
+    url: str | None = None  # presigned GET URL, when the images were too large to return inline
+
+
+@dataclass(frozen=True)
+class Generation:
+    model_id: str
+    seed: int
+    gen_args: GenArgs
+    images: list[GeneratedImage]
+
+
+def generate(
+    services: Services,
+    owner: str,
+    model_id: str,
+    prompt: str,
+    negative_prompt: str,
+    gen_args: GenArgs,
+    deadline: float,
+    sleep: Callable[[float], None] | None = None,
+    clock: Callable[[], float] | None = None,
+) -> Generation:
+    """Render `gen_args.num_images` PNGs of `prompt` with the owner's model.
+
+    `deadline` is a `clock()` value: ModelNotReady is retried with exponential backoff until then,
+    after which the caller gets a retryable 503."""
+    sleep = sleep or time.sleep
+    clock = clock or time.monotonic
+    _record, status = find_model(services, owner, model_id)
+    if status.status == "queued":
+        raise Conflict(f"model {model_id!r} is still training")
+    if status.status == "failed":
+        raise Conflict(f"model {model_id!r} cannot generate: its training failed ({status.reason})")
+    seed = gen_args.seed if gen_args.seed is not None else secrets.randbelow(2**32)
+    args = gen_args.model_copy(update={"seed": seed, "output_format": "png"})
+    payload = build_inference_request(prompt, negative_prompt, args)
+    target = keys.target_model(owner, model_id)
+
+    backoff = FIRST_BACKOFF_SECONDS
+    while True:
+        try:
+            response = services.hosting_endpoint.invoke(target, payload)
+            break
+        except ModelNotReady as error:
+            remaining = deadline - clock()
+            if remaining < backoff + MIN_ATTEMPT_SECONDS:
+                raise ServiceUnavailable(
+                    f"model {model_id!r} is being loaded; retry in a little while",
+                    retry_after=MODEL_NOT_READY_RETRY_AFTER_SECONDS,
+                ) from error
+            log.info("model not ready, retrying", extra={"backoff_seconds": backoff})
+            sleep(backoff)
+            backoff *= 2
+        except EndpointError as error:
+            if error.status in (429, 503, 504, 507) or error.code in ("Timeout", "ThrottlingException"):
+                raise ServiceUnavailable(
+                    f"the model endpoint is busy ({error.code or error.status}); retry",
+                    retry_after=MODEL_NOT_READY_RETRY_AFTER_SECONDS,
+                ) from error
+            if error.code == "ValidationError" and "not found" in str(error).lower():
+                raise NotFound(f"model {model_id!r} has no artifact") from error
+            raise UpstreamError(
+                f"the model endpoint failed ({error.code or error.status}): {error}"
+            ) from error
+
+    try:
+        encoded = images_from_response(response)
+        for item in encoded:
+            base64.b64decode(item, validate=True)
+    except (ValueError, binascii.Error, KeyError, TypeError) as error:
+        raise UpstreamError(f"the model endpoint returned an unreadable response: {error}") from error
+
+    if sum(len(item) for item in encoded) <= MAX_INLINE_IMAGES_BYTES:
+        images = [GeneratedImage("image/png", data=item) for item in encoded]
+    else:
+        generation_id = api_keys.new_generation_id()
+        images = []
+        for index, item in enumerate(encoded):
+            key = api_keys.generation_image_key(owner, model_id, generation_id, index)
+            services.data.put_bytes(key, base64.b64decode(item), "image/png")
+            images.append(
+                GeneratedImage(
+                    "image/png", url=services.data.presigned_get(key, DOWNLOAD_URL_EXPIRES_SECONDS)
+                )
+            )
+    return Generation(model_id=model_id, seed=seed, gen_args=args, images=images)

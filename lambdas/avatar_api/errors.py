@@ -1,0 +1,81 @@
+"""Domain errors and their single mapping to HTTP: `{"error": {"code", "message"}}`."""
+
+from __future__ import annotations
+
+
+class ApiError(Exception):
+    """An error a caller can act on. `status` and `code` are what the client sees."""
+
+    status = 500
+    code = "internal_error"
+
+    def __init__(self, message: str, *, headers: dict[str, str] | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.headers = headers or {}
+
+
+class InvalidRequest(ApiError):
+    status = 400
+    code = "invalid_request"
+
+
+class PayloadTooLarge(ApiError):
+    status = 413
+    code = "payload_too_large"
+
+
+class Forbidden(ApiError):
+    status = 403
+    code = "forbidden"
+
+
+class NotFound(ApiError):
+    status = 404
+    code = "not_found"
+
+
+class Conflict(ApiError):
+    status = 409
+    code = "conflict"
+
+
+class IdempotencyKeyReused(ApiError):
+    status = 422
+    code = "idempotency_key_reused"
+
+
+class ServiceUnavailable(ApiError):
+    """Retryable: the caller should try again after `Retry-After` seconds."""
+
+    status = 503
+    code = "service_unavailable"
+
+    def __init__(self, message: str, *, retry_after: int = 5) -> None:
+        super().__init__(message, headers={"Retry-After": str(retry_after)})
+        self.retry_after = retry_after
+
+
+class UpstreamError(ApiError):
+    status = 502
+    code = "upstream_error"
+
+
+def error_body(code: str, message: str) -> dict[str, dict[str, str]]:
+    return {"error": {"code": code, "message": message}}
+
+
+def describe_validation_errors(errors: list[dict]) -> str:
+    """One readable sentence per pydantic error, each naming its field (`images[3].data: ...`)."""
+    parts = []
+    for error in errors:
+        loc = [part for part in error.get("loc", ()) if part != "body"]
+        field = ""
+        for part in loc:
+            field += f"[{part}]" if isinstance(part, int) else (f".{part}" if field else str(part))
+        if error.get("type") == "json_invalid":
+            parts.append("request body is not valid JSON")
+            continue
+        message = error.get("msg", "invalid value")
+        parts.append(f"{field or 'body'}: {message}")
+    return "; ".join(parts) or "invalid request"

@@ -1,0 +1,44 @@
+"""Lambda entry points, one per function of `avatar_contract.routes` (each serves only its routes)."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from aws_lambda_powertools.event_handler import APIGatewayRestResolver
+from aws_lambda_powertools.logging import correlation_paths
+
+from avatar_api.observability import logger, metrics, tracer
+
+
+@dataclass
+class LocalContext:
+    """Stands in for the Lambda context when a caller outside Lambda (the local cloud) passes None."""
+
+    function_name: str = "avatar-api-local"
+    function_version: str = "$LATEST"
+    memory_limit_in_mb: int = 1024
+    invoked_function_arn: str = "arn:aws:lambda:local:000000000000:function:avatar-api-local"
+    aws_request_id: str = field(default_factory=lambda: str(uuid.uuid4()))
+    remaining_time_in_millis: int = 29_000
+
+    def get_remaining_time_in_millis(self) -> int:
+        return self.remaining_time_in_millis
+
+
+def make_handler(app: APIGatewayRestResolver) -> Callable[[dict[str, Any], Any], dict[str, Any]]:
+    """Wrap a resolver with structured logging (correlation id = API Gateway request id), tracing
+    and metrics flushing."""
+
+    @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST, clear_state=True)
+    @tracer.capture_lambda_handler
+    @metrics.log_metrics
+    def instrumented(event: dict[str, Any], context: Any) -> dict[str, Any]:
+        return app.resolve(event, context)
+
+    def lambda_handler(event: dict[str, Any], context: Any = None) -> dict[str, Any]:
+        return instrumented(event, context if context is not None else LocalContext())
+
+    return lambda_handler

@@ -1,0 +1,1 @@
+"""HTTP layer: Powertools routers, one per Lambda function of `avatar_contract.routes`."""

@@ -1,0 +1,62 @@
+"""Route of the `generations` function: POST /models/{model_id}/generations (steps 7-8)."""
+
+import time
+from typing import Annotated
+
+from aws_lambda_powertools.event_handler import Response
+from aws_lambda_powertools.event_handler.openapi.params import Body, Path
+from aws_lambda_powertools.event_handler.router import APIGatewayRouter
+
+from avatar_api.domain import generations
+from avatar_api.observability import count
+from avatar_api.routers.common import caller, error_responses, json_response
+from avatar_api.routers.schemas import GenerationRequest, GenerationResponse, ImageResponse
+from avatar_api.settings import GENERATION_BUDGET_SECONDS
+
+router = APIGatewayRouter()
+# Keep this much of the Lambda's remaining time for writing the response.
+RESPONSE_MARGIN_SECONDS = 2.0
+
+
+def _time_budget() -> float:
+    budget = GENERATION_BUDGET_SECONDS
+    context = router.lambda_context
+    remaining_ms = getattr(context, "get_remaining_time_in_millis", None)
+    if callable(remaining_ms):
+        budget = min(budget, remaining_ms() / 1000 - RESPONSE_MARGIN_SECONDS)
+    return budget
+
+
+@router.post(
+    "/models/<model_id>/generations",
+    summary="Generate images of the person with their model",
+    tags=["generations"],
+    responses=error_responses(404, 409, 502, 503),
+)
+def create_generation(
+    model_id: Annotated[str, Path()], body: Annotated[GenerationRequest, Body()]
+) -> Response[GenerationResponse]:
+    result = generations.generate(
+        *caller(router),
+        model_id,
+        body.prompt,
+        body.negative_prompt,
+        body.gen_args(),
+        deadline=time.monotonic() + _time_budget(),
+    )
+    count("GenerationSucceeded")
+    args = result.gen_args
+    return json_response(
+        200,
+        GenerationResponse(
+            model_id=result.model_id,
+            seed=result.seed,
+            num_inference_steps=args.num_inference_steps,
+            guidance_scale=args.guidance_scale,
+            width=args.width,
+            height=args.height,
+            images=[
+                ImageResponse(content_type=i.content_type, data=i.data, url=i.url) for i in result.images
+            ],
+        ),
+    )

@@ -1,0 +1,55 @@
+"""Routes of the `models` function: GET /models, DELETE /models/{model_id}."""
+
+from typing import Annotated
+
+from aws_lambda_powertools.event_handler import Response
+from aws_lambda_powertools.event_handler.openapi.params import Path
+from aws_lambda_powertools.event_handler.router import APIGatewayRouter
+
+from avatar_api.domain import models
+from avatar_api.observability import count, logger
+from avatar_api.routers.common import caller, error_responses, json_response
+from avatar_api.routers.schemas import DeleteModelResponse, ModelListResponse, ModelResponse
+
+router = APIGatewayRouter()
+
+
+@router.get("/models", summary="The caller's models", tags=["models"], responses=error_responses())
+def list_models() -> Response[ModelListResponse]:
+    found = models.list_models(*caller(router))
+    count("ModelsListed")
+    return json_response(
+        200,
+        ModelListResponse(
+            models=[
+                ModelResponse(
+                    model_id=item.model_id,
+                    name=item.name,
+                    created=item.created,
+                    training_id=item.training_id,
+                    status=item.status,
+                )
+                for item in found
+            ]
+        ),
+    )
+
+
+@router.delete(
+    "/models/<model_id>",
+    summary="Erase a model, its training inputs and outputs, and its stored images",
+    tags=["models"],
+    responses=error_responses(404, 409),
+)
+def delete_model(model_id: Annotated[str, Path()]) -> Response[DeleteModelResponse]:
+    deletion = models.delete_model(*caller(router), model_id)
+    count("ModelDeleted")
+    logger.info("model deleted", extra={"model_id": model_id, "deleted_objects": deletion.deleted_objects})
+    return json_response(
+        200,
+        DeleteModelResponse(
+            model_id=deletion.model_id,
+            training_id=deletion.training_id,
+            deleted_objects=deletion.deleted_objects,
+        ),
+    )

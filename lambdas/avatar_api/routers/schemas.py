@@ -1,0 +1,167 @@
+"""Request and response bodies (pydantic): Powertools validates requests against them and builds the
+OpenAPI document from them."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from avatar_api.settings import IDEMPOTENCY_KEY_MAX_CHARS, MAX_IMAGE_BYTES, MODEL_NAME_MAX_CHARS
+from avatar_contract.api_keys import UPLOAD_ID_RE
+from avatar_contract.generation import GenArgs
+from avatar_contract.training import MAX_IMAGES, MIN_IMAGES, PROMPT_MAX_CHARS, TrainingHyperparameters
+
+IDEMPOTENCY_KEY_PATTERN = rf"^[\x21-\x7e]{{1,{IDEMPOTENCY_KEY_MAX_CHARS}}}$"
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class ImageInput(Strict):
+    """One selfie: inline base64 (`data`) or a presigned upload (`upload_id` + `index`)."""
+
+    data: str | None = Field(None, description="Base64 JPEG or PNG bytes (standard alphabet, padded)")
+    upload_id: str | None = Field(None, pattern=UPLOAD_ID_RE.pattern, description="From POST /uploads")
+    index: int | None = Field(None, ge=0, lt=MAX_IMAGES, description="Slot index within the upload batch")
+
+    @field_validator("data")
+    @classmethod
+    def _base64(cls, value: str | None) -> str | None:
+        if value is None:
+            return value
+        if len(value) > (MAX_IMAGE_BYTES * 4) // 3 + 8:
+            return value  # too large: refused with 413 once decoded, without decoding twice here
+        try:
+            base64.b64decode(value, validate=True)
+        except (binascii.Error, ValueError) as error:
+            raise ValueError(f"not valid base64 ({error})") from None
+        return value
+
+    @model_validator(mode="after")
+    def _one_source(self) -> ImageInput:
+        inline = self.data is not None
+        uploaded = self.upload_id is not None or self.index is not None
+        if inline == uploaded:
+            raise ValueError("give either data (base64) or upload_id and index")
+        if uploaded and (self.upload_id is None or self.index is None):
+            raise ValueError("an uploaded image needs both upload_id and index")
+        return self
+
+    def decoded(self) -> bytes:
+        try:
+            return base64.b64decode(self.data or "", validate=True)
+        except (binascii.Error, ValueError):
+            return b""  # only reachable for oversized data; the size check refuses it first
+
+
+class CreateTrainingRequest(Strict):
+    images: list[ImageInput] = Field(..., min_length=MIN_IMAGES, max_length=MAX_IMAGES)
+    model_name: str | None = Field(None, min_length=1, max_length=MODEL_NAME_MAX_CHARS)
+    config: TrainingHyperparameters | None = Field(None, description="Training hyper-parameters (optional)")
+    idempotency_key: str | None = Field(
+        None, pattern=IDEMPOTENCY_KEY_PATTERN, description="Same as the Idempotency-Key header"
+    )
+
+
+class TrainingAcceptedResponse(BaseModel):
+    training_id: str
+    model_id: str
+    target_model: str
+    status: Literal["queued", "completed", "failed"]
+    created: str
+    replayed: bool = Field(False, description="True when an earlier request with this idempotency key won")
+
+
+class TrainingStatusResponse(BaseModel):
+    training_id: str
+    model_id: str
+    model_name: str | None
+    created: str
+    status: Literal["queued", "completed", "failed"]
+    target_model: str
+    reason: str | None = None
+    metrics: dict[str, Any] | None = None
+    preview_urls: list[str] = Field(default_factory=list)
+
+
+class CreateUploadsRequest(Strict):
+    count: int = Field(..., ge=1, le=MAX_IMAGES, description="How many selfies you will upload")
+
+
+class UploadSlotResponse(BaseModel):
+    index: int
+    url: str
+    method: Literal["PUT"] = "PUT"
+
+
+class CreateUploadsResponse(BaseModel):
+    upload_id: str
+    expires_in: int
+    max_bytes: int
+    uploads: list[UploadSlotResponse]
+
+
+class ModelResponse(BaseModel):
+    model_id: str
+    name: str | None
+    created: str
+    training_id: str
+    status: Literal["queued", "completed", "failed"]
+
+
+class ModelListResponse(BaseModel):
+    models: list[ModelResponse]
+
+
+class DeleteModelResponse(BaseModel):
+    model_id: str
+    training_id: str
+    deleted: bool = True
+    deleted_objects: int
+
+
+class GenerationRequest(GenArgs):
+    """Prompt plus `gen_args`; images always come back as PNG."""
+
+    prompt: str = Field(..., min_length=1, max_length=PROMPT_MAX_CHARS, description="May contain <<TOK>>")
+    negative_prompt: str = Field("", max_length=PROMPT_MAX_CHARS)
+    output_format: Literal["png"] = "png"
+
+    @field_validator("prompt")
+    @classmethod
+    def _not_blank(cls, value: str) -> str:
+        if not value.strip():
+            raise ValueError("must not be blank")
+        return value
+
+    def gen_args(self) -> GenArgs:
+        return GenArgs.model_validate(self.model_dump(exclude={"prompt", "negative_prompt"}))
+
+
+class ImageResponse(BaseModel):
+    content_type: str = "image/png"
+    data: str | None = Field(None, description="Base64 PNG (when the images fit in the response)")
+    url: str | None = Field(None, description="Presigned GET URL (when they do not), valid one hour")
+
+
+class GenerationResponse(BaseModel):
+    model_id: str
+    seed: int
+    num_inference_steps: int
+    guidance_scale: float
+    width: int
+    height: int
+    images: list[ImageResponse]
+
+
+class ErrorDetail(BaseModel):
+    code: str
+    message: str
+
+
+class ErrorResponse(BaseModel):
+    error: ErrorDetail

@@ -1,0 +1,99 @@
+"""Routes of the `trainings` function: POST /uploads, POST /trainings, GET /trainings/{training_id}."""
+
+from typing import Annotated
+
+from aws_lambda_powertools.event_handler import Response
+from aws_lambda_powertools.event_handler.openapi.params import Body, Header, Path
+from aws_lambda_powertools.event_handler.router import APIGatewayRouter
+
+from avatar_api.domain import trainings
+from avatar_api.errors import InvalidRequest
+from avatar_api.observability import count, logger
+from avatar_api.routers.common import caller, error_responses, json_response
+from avatar_api.routers.schemas import (
+    IDEMPOTENCY_KEY_PATTERN,
+    CreateTrainingRequest,
+    CreateUploadsRequest,
+    CreateUploadsResponse,
+    TrainingAcceptedResponse,
+    TrainingStatusResponse,
+    UploadSlotResponse,
+)
+from avatar_contract.training import TrainingHyperparameters
+
+router = APIGatewayRouter()
+
+
+@router.post(
+    "/uploads",
+    summary="Presigned S3 PUT URLs for selfies too large to send inline",
+    tags=["trainings"],
+    responses={201: {"description": "Upload slots"}, **error_responses()},
+)
+def create_uploads(body: Annotated[CreateUploadsRequest, Body()]) -> Response[CreateUploadsResponse]:
+    batch = trainings.create_uploads(*caller(router), body.count)
+    count("UploadsCreated")
+    return json_response(
+        201,
+        CreateUploadsResponse(
+            upload_id=batch.upload_id,
+            expires_in=batch.expires_in,
+            max_bytes=batch.max_bytes,
+            uploads=[UploadSlotResponse(index=slot.index, url=slot.url) for slot in batch.slots],
+        ),
+    )
+
+
+@router.post(
+    "/trainings",
+    summary="Start a training from 10-20 selfies",
+    tags=["trainings"],
+    responses={202: {"description": "Training queued"}, **error_responses(413, 422, 502, 503)},
+)
+def create_training(
+    body: Annotated[CreateTrainingRequest, Body()],
+    idempotency_key: Annotated[
+        str | None,
+        Header(
+            alias="Idempotency-Key",
+            pattern=IDEMPOTENCY_KEY_PATTERN,
+            description="Same key, same owner: the same training is returned and nothing new starts",
+        ),
+    ] = None,
+) -> Response[TrainingAcceptedResponse]:
+    if idempotency_key and body.idempotency_key and idempotency_key != body.idempotency_key:
+        raise InvalidRequest("idempotency_key: the body field and the Idempotency-Key header differ")
+    sources: list[trainings.ImageSource] = [
+        trainings.InlineImage(image.decoded())
+        if image.data is not None
+        else trainings.UploadedImage(image.upload_id or "", image.index or 0)
+        for image in body.images
+    ]
+    request = trainings.NewTraining(
+        images=sources,
+        hyperparameters=body.config or TrainingHyperparameters(),
+        model_name=body.model_name,
+        idempotency_key=idempotency_key or body.idempotency_key,
+    )
+    accepted = trainings.start_training(*caller(router), request)
+    count("TrainingReplayed" if accepted.replayed else "TrainingStarted")
+    logger.info(
+        "training accepted", extra={"training_id": accepted.training_id, "replayed": accepted.replayed}
+    )
+    return json_response(
+        202,
+        TrainingAcceptedResponse(**accepted.__dict__),
+        headers={"Location": f"/trainings/{accepted.training_id}"},
+    )
+
+
+@router.get(
+    "/trainings/<training_id>",
+    summary="A training's status: queued, completed or failed (with the reason)",
+    tags=["trainings"],
+    responses=error_responses(404),
+)
+def get_training(training_id: Annotated[str, Path()]) -> Response[TrainingStatusResponse]:
+    status = trainings.get_training(*caller(router), training_id)
+    count(f"TrainingStatus{status.status.capitalize()}")
+    return json_response(200, TrainingStatusResponse(**status.__dict__))

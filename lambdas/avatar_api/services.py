@@ -1,0 +1,46 @@
+"""The AWS resources the domain functions use, built once per Lambda container from the environment.
+
+Tests and the local cloud swap them with `use_services` (e.g. buckets on moto, a stubbed runtime)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from avatar_api.aws import Bucket, HostingEndpoint, TrainingEndpoint, runtime_client, s3_client
+from avatar_api.settings import GENERATION_BUDGET_SECONDS, Settings
+
+
+@dataclass
+class Services:
+    data: Bucket
+    hosting: Bucket
+    training_endpoint: TrainingEndpoint
+    hosting_endpoint: HostingEndpoint
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> Services:
+        s3 = s3_client()
+        return cls(
+            data=Bucket(settings.data_bucket, s3),
+            hosting=Bucket(settings.hosting_bucket, s3),
+            training_endpoint=TrainingEndpoint(settings.training_endpoint, runtime_client()),
+            hosting_endpoint=HostingEndpoint(
+                settings.hosting_endpoint, runtime_client(read_timeout=GENERATION_BUDGET_SECONDS)
+            ),
+        )
+
+
+_services: Services | None = None
+
+
+def get_services() -> Services:
+    global _services
+    if _services is None:
+        _services = Services.from_settings(Settings.from_env())
+    return _services
+
+
+def use_services(services: Services | None) -> None:
+    """Replace the services (None: rebuild from the environment on next use)."""
+    global _services
+    _services = services

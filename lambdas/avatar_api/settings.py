@@ -1,0 +1,49 @@
+"""Limits and environment-derived settings of the API (one place, so the README and tests agree)."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+from avatar_contract.names import Env
+
+# Per image: decoded bytes and pixels (a decompression bomb is refused before it is decoded).
+MAX_IMAGE_BYTES = 15 * 1024 * 1024
+MAX_IMAGE_PIXELS = 40_000_000
+MIN_IMAGE_SIDE = 64
+# Presigned upload URLs are valid this long; uploaded selfies are deleted once a training took them.
+UPLOAD_URL_EXPIRES_SECONDS = 900
+# Base64 image bytes returned inline; above this, images are stored and returned as presigned URLs
+# (Lambda's synchronous response limit is 6 MB, API Gateway's 10 MB).
+MAX_INLINE_IMAGES_BYTES = 4_500_000
+DOWNLOAD_URL_EXPIRES_SECONDS = 3600
+# Generation: the whole request must fit in API Gateway's 29 s integration timeout.
+GENERATION_BUDGET_SECONDS = 27.0
+MODEL_NOT_READY_RETRY_AFTER_SECONDS = 30
+IDEMPOTENCY_KEY_MAX_CHARS = 128
+MODEL_NAME_MAX_CHARS = 100
+FAILURE_REASON_MAX_CHARS = 2000
+METRICS_NAMESPACE = "AvatarService"
+SERVICE_NAME = "avatar-api"
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Where the API's resources are (set by the CDK app or the local cloud)."""
+
+    data_bucket: str
+    hosting_bucket: str
+    training_endpoint: str = ""  # only the trainings function needs it
+    hosting_endpoint: str = ""  # only the generations function needs it
+
+    @classmethod
+    def from_env(cls) -> Settings:
+        missing = [name for name in (Env.DATA_BUCKET, Env.HOSTING_BUCKET) if not os.environ.get(name)]
+        if missing:
+            raise RuntimeError(f"missing environment variables: {', '.join(missing)}")
+        return cls(
+            data_bucket=os.environ[Env.DATA_BUCKET],
+            hosting_bucket=os.environ[Env.HOSTING_BUCKET],
+            training_endpoint=os.environ.get(Env.TRAINING_ENDPOINT, ""),
+            hosting_endpoint=os.environ.get(Env.HOSTING_ENDPOINT, ""),
+        )

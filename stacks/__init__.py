@@ -1,0 +1,1 @@
+"""The CDK app's constructs (one per capability) and the thin stacks that compose them."""

@@ -1,0 +1,439 @@
+"""API (issue points 1-2, DESIGN steps 1-2 and 7-8): the REST API (IAM auth on every method, request
+validation, access logs, throttling, optional WAF) and the three Lambda functions behind it, each with a
+least-privilege role.
+
+Resources and methods come from `avatar_contract.routes.ROUTES`, so the gateway, the handlers and the
+local cloud's gateway serve the same table. Request models only check what the gateway can check well
+(a JSON object body, required path parameters, a Content-Type header); the handlers validate fields and
+answer with field-named errors.
+"""
+
+from __future__ import annotations
+
+from aws_cdk import Duration, Fn, RemovalPolicy, Size
+from aws_cdk import aws_apigateway as apigw
+from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_logs as logs
+from aws_cdk import aws_wafv2 as wafv2
+from constructs import Construct
+
+from avatar_contract import routes
+from avatar_contract.names import Env, Prefix
+from stacks.config import ServiceConfig
+from stacks.grants import grant_objects
+from stacks.hosting_endpoint import HostingEndpoint
+from stacks.lambda_code import RUNTIME, api_code
+from stacks.nag import acknowledge, acknowledge_object_prefixes
+from stacks.storage import StorageRefs, nag_bucket_name
+from stacks.training_endpoint import TrainingEndpoint
+
+POWERTOOLS_ACCOUNT = "017000801446"  # the Powertools team's public layer account (commercial partition)
+METRICS_NAMESPACE = "AvatarService"
+SERVICE_NAME = "avatar-api"
+# API Gateway's integration timeout is 29 s, so no function needs longer.
+FUNCTION_TIMEOUT = Duration.seconds(29)
+# The trainings function decodes and repackages up to 20 selfies (inline or from presigned uploads).
+FUNCTION_MEMORY_MB = {routes.TRAININGS.name: 2048, routes.MODELS.name: 512, routes.GENERATIONS.name: 1024}
+GENERATIONS_PREFIX = "generations/"  # avatar_contract.api_keys.GENERATIONS_PREFIX (api branch)
+
+
+def powertools_layer_arn(config: ServiceConfig) -> str:
+    arch = "arm64" if config.lambda_architecture == "arm64" else "x86_64"
+    python = "python" + RUNTIME.name.removeprefix("python").replace(".", "")
+    return Fn.sub(
+        f"arn:${{AWS::Partition}}:lambda:${{AWS::Region}}:{POWERTOOLS_ACCOUNT}:layer:"
+        f"AWSLambdaPowertoolsPythonV3-{python}-{arch}:{config.powertools_layer_version}"
+    )
+
+
+class Api(Construct):
+    """Lambda functions (one per `routes.FUNCTIONS` entry) behind an IAM-authorized REST API."""
+
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        config: ServiceConfig,
+        storage: StorageRefs,
+        training: TrainingEndpoint,
+        hosting: HostingEndpoint,
+    ) -> None:
+        super().__init__(scope, construct_id)
+        architecture = (
+            lambda_.Architecture.ARM_64
+            if config.lambda_architecture == "arm64"
+            else lambda_.Architecture.X86_64
+        )
+        code = api_code(architecture)
+        layer = lambda_.LayerVersion.from_layer_version_arn(self, "Powertools", powertools_layer_arn(config))
+        environment = {
+            Env.DATA_BUCKET: storage.data_bucket.bucket_name,
+            Env.HOSTING_BUCKET: storage.hosting_bucket.bucket_name,
+            Env.TRAINING_ENDPOINT: training.endpoint_name,
+            Env.HOSTING_ENDPOINT: hosting.endpoint_name,
+            "POWERTOOLS_SERVICE_NAME": SERVICE_NAME,
+            "POWERTOOLS_METRICS_NAMESPACE": METRICS_NAMESPACE,
+            "POWERTOOLS_LOG_LEVEL": "INFO",
+        }
+        self.functions: dict[str, lambda_.Function] = {}
+        for function in routes.FUNCTIONS:
+            name = config.function_name(function.name)
+            log_group = logs.LogGroup(
+                self,
+                f"{function.name.title()}Logs",
+                log_group_name=f"/aws/lambda/{name}",
+                retention=log_retention(config),
+                removal_policy=RemovalPolicy.DESTROY,
+            )
+            self.functions[function.name] = lambda_.Function(
+                self,
+                f"{function.name.title()}Function",
+                function_name=name,
+                description=f"Avatar service API: {function.name}",
+                runtime=RUNTIME,
+                architecture=architecture,
+                handler=function.handler,
+                code=code,
+                layers=[layer],
+                environment=environment,
+                memory_size=FUNCTION_MEMORY_MB[function.name],
+                ephemeral_storage_size=Size.mebibytes(1024),
+                timeout=FUNCTION_TIMEOUT,
+                tracing=lambda_.Tracing.ACTIVE,
+                log_group=log_group,
+            )
+        self._grant(config, storage, training, hosting)
+        self.rest_api = self._rest_api(config)
+        if config.enable_waf:
+            self.web_acl = self._waf(config)
+        else:
+            acknowledge(
+                self.rest_api,
+                "AwsSolutions-APIG3",
+                "WAF is switched off by context enableWaf=false; every method still requires SigV4 and the "
+                "stage is throttled.",
+            )
+        for function in self.functions.values():
+            acknowledge(
+                function,
+                "AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/"
+                "AWSLambdaBasicExecutionRole]",
+                "AWS's minimal Lambda logging policy; the log group is created by this app with retention.",
+            )
+            acknowledge(
+                function,
+                "AwsSolutions-L1",
+                f"Pinned to {RUNTIME.name}: the Powertools public layer and the bundled wheels are built for "
+                "this Python version; moving is a deliberate upgrade.",
+            )
+
+    # --- permissions -------------------------------------------------------------------------------
+
+    def _grant(
+        self,
+        config: ServiceConfig,
+        storage: StorageRefs,
+        training: TrainingEndpoint,
+        hosting: HostingEndpoint,
+    ) -> None:
+        data, data_key = storage.data_bucket, storage.data_key
+        hosting_bucket, hosting_key = storage.hosting_bucket, storage.hosting_key
+
+        trainings = self.functions[routes.TRAININGS.name]
+        # Package the input (tagged for retention) and write the record; idempotency entries; presigned
+        # upload URLs (signed with this role) and removing uploads once a training took them; read
+        # SageMaker's async outputs to report a training's result.
+        grant_objects(
+            trainings, data, data_key, [Prefix.TRAININGS, Prefix.IDEMPOTENCY], read=True, write=True
+        )
+        grant_objects(trainings, data, data_key, [Prefix.UPLOADS], read=True, write=True, delete=True)
+        grant_objects(trainings, data, data_key, [Prefix.ASYNC_OUTPUTS, Prefix.ASYNC_FAILURES], read=True)
+        training.grant_invoke_async(trainings)
+
+        models = self.functions[routes.MODELS.name]
+        # List and erase a caller's models with their training inputs, outputs and generated images.
+        grant_objects(models, hosting_bucket, hosting_key, [Prefix.MODELS], read=True, delete=True)
+        erasable = [
+            Prefix.TRAININGS,
+            Prefix.IDEMPOTENCY,
+            Prefix.UPLOADS,
+            Prefix.ASYNC_OUTPUTS,
+            Prefix.ASYNC_FAILURES,
+            GENERATIONS_PREFIX,
+        ]
+        grant_objects(models, data, data_key, erasable, read=True, delete=True)
+
+        generations = self.functions[routes.GENERATIONS.name]
+        # Is the model there (404) or still training (409)? Invoke the endpoint; store images too large to
+        # return inline and presign them.
+        grant_objects(generations, hosting_bucket, hosting_key, [Prefix.MODELS], read=True)
+        grant_objects(generations, data, data_key, [Prefix.TRAININGS], read=True)
+        grant_objects(generations, data, data_key, [GENERATIONS_PREFIX], read=True, write=True)
+        hosting.grant_invoke(generations)
+
+        data_name, hosting_name = nag_bucket_name(config, "data"), nag_bucket_name(config, "hosting")
+        acknowledge_object_prefixes(
+            trainings,
+            data_name,
+            {
+                Prefix.TRAININGS: "package the input archive, write and read the training record.",
+                Prefix.IDEMPOTENCY: "idempotency records of training submissions.",
+                Prefix.UPLOADS: "presigned selfie uploads (URLs signed by this role).",
+                Prefix.ASYNC_OUTPUTS: "read SageMaker's async result of a training.",
+                Prefix.ASYNC_FAILURES: "read SageMaker's async failure of a training.",
+            },
+        )
+        acknowledge_object_prefixes(
+            models,
+            data_name,
+            {
+                prefix: "erase a deleted model's training inputs, records, outputs and images."
+                for prefix in (
+                    Prefix.TRAININGS,
+                    Prefix.IDEMPOTENCY,
+                    Prefix.UPLOADS,
+                    Prefix.ASYNC_OUTPUTS,
+                    Prefix.ASYNC_FAILURES,
+                    GENERATIONS_PREFIX,
+                )
+            },
+        )
+        acknowledge_object_prefixes(
+            models, hosting_name, {Prefix.MODELS: "list and delete the caller's models."}
+        )
+        acknowledge_object_prefixes(
+            generations,
+            data_name,
+            {
+                Prefix.TRAININGS: "read the training record (409 while a model is still training).",
+                GENERATIONS_PREFIX: "store images too large to return inline, then presign them.",
+            },
+        )
+        acknowledge_object_prefixes(
+            generations, hosting_name, {Prefix.MODELS: "check the model exists (404) before invoking."}
+        )
+        for function in self.functions.values():
+            acknowledge(
+                function,
+                "AwsSolutions-IAM5[Resource::*]",
+                "X-Ray PutTraceSegments/PutTelemetryRecords support no resource-level permissions.",
+            )
+
+    # --- REST API ----------------------------------------------------------------------------------
+
+    def _rest_api(self, config: ServiceConfig) -> apigw.RestApi:
+        access_logs = logs.LogGroup(
+            self,
+            "AccessLogs",
+            retention=log_retention(config),
+            removal_policy=RemovalPolicy.DESTROY,
+        )
+        api = apigw.RestApi(
+            self,
+            "RestApi",
+            rest_api_name=config.api_name,
+            description="Personalized Avatar Service (every method requires AWS IAM / SigV4)",
+            endpoint_types=[apigw.EndpointType.REGIONAL],
+            cloud_watch_role=True,
+            cloud_watch_role_removal_policy=RemovalPolicy.DESTROY,
+            deploy_options=apigw.StageOptions(
+                stage_name="v1",
+                throttling_rate_limit=config.api_throttling_rate_limit,
+                throttling_burst_limit=config.api_throttling_burst_limit,
+                access_log_destination=apigw.LogGroupLogDestination(access_logs),
+                access_log_format=apigw.AccessLogFormat.json_with_standard_fields(
+                    caller=True,
+                    http_method=True,
+                    ip=True,
+                    protocol=True,
+                    request_time=True,
+                    resource_path=True,
+                    response_length=True,
+                    status=True,
+                    user=True,
+                ),
+                logging_level=apigw.MethodLoggingLevel.ERROR,
+                data_trace_enabled=False,
+                metrics_enabled=True,
+                tracing_enabled=True,
+            ),
+            default_method_options=apigw.MethodOptions(authorization_type=apigw.AuthorizationType.IAM),
+        )
+        acknowledge(
+            api,
+            "AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/"
+            "AmazonAPIGatewayPushToCloudWatchLogs]",
+            "API Gateway's account-level CloudWatch role needs exactly AWS's push-to-logs policy.",
+        )
+        acknowledge(
+            api,
+            "AwsSolutions-COG4",
+            "Callers are IAM principals (SigV4, DESIGN §4): every method uses AWS_IAM authorization.",
+        )
+        self._gateway_responses(api)
+
+        body_validator = api.add_request_validator(
+            "BodyAndParameters", validate_request_body=True, validate_request_parameters=True
+        )
+        parameter_validator = api.add_request_validator("Parameters", validate_request_parameters=True)
+        json_object = api.add_model(
+            "JsonObject",
+            content_type="application/json",
+            model_name="JsonObject",
+            schema=apigw.JsonSchema(
+                schema=apigw.JsonSchemaVersion.DRAFT4,
+                title="JsonObject",
+                type=apigw.JsonSchemaType.OBJECT,
+                description="A JSON object; the function validates its fields.",
+            ),
+        )
+        integrations = {name: apigw.LambdaIntegration(fn) for name, fn in self.functions.items()}
+        for route in routes.ROUTES:
+            resource = api.root.resource_for_path(route.path)
+            parameters = {
+                f"method.request.path.{part[1:-1]}": True
+                for part in route.path.split("/")
+                if part.startswith("{")
+            }
+            has_body = route.method in {"POST", "PUT", "PATCH"}
+            if has_body:
+                parameters["method.request.header.Content-Type"] = True
+            resource.add_method(
+                route.method,
+                integrations[route.function.name],
+                authorization_type=apigw.AuthorizationType.IAM,
+                request_parameters=parameters,
+                request_validator=body_validator if has_body else parameter_validator,
+                request_models={"application/json": json_object} if has_body else None,
+            )
+        return api
+
+    @staticmethod
+    def _gateway_responses(api: apigw.RestApi) -> None:
+        """Errors the gateway itself answers use the API's `{"error": {"code", "message"}}` shape."""
+        json_headers = {"Content-Type": "'application/json'"}
+        api.add_gateway_response(
+            "BadRequestBody",
+            type=apigw.ResponseType.BAD_REQUEST_BODY,
+            response_headers=json_headers,
+            templates={
+                "application/json": '{"error": {"code": "invalid_request", "message": '
+                '"$util.escapeJavaScript($context.error.validationErrorString)"}}'
+            },
+        )
+        api.add_gateway_response(
+            "BadRequestParameters",
+            type=apigw.ResponseType.BAD_REQUEST_PARAMETERS,
+            response_headers=json_headers,
+            templates={
+                "application/json": '{"error": {"code": "invalid_request", "message": '
+                '"$util.escapeJavaScript($context.error.validationErrorString)"}}'
+            },
+        )
+        for response_id, response_type in (
+            ("Default4xx", apigw.ResponseType.DEFAULT_4_XX),
+            ("Default5xx", apigw.ResponseType.DEFAULT_5_XX),
+        ):
+            api.add_gateway_response(
+                response_id,
+                type=response_type,
+                response_headers=json_headers,
+                templates={
+                    "application/json": '{"error": {"code": "$context.error.responseType", "message": '
+                    "$context.error.messageString}}"
+                },
+            )
+
+    def _waf(self, config: ServiceConfig) -> wafv2.CfnWebACL:
+        def visibility(name: str) -> wafv2.CfnWebACL.VisibilityConfigProperty:
+            return wafv2.CfnWebACL.VisibilityConfigProperty(
+                cloud_watch_metrics_enabled=True, metric_name=name, sampled_requests_enabled=True
+            )
+
+        def managed(priority: int, name: str, overrides: list[str] = ()) -> wafv2.CfnWebACL.RuleProperty:
+            return wafv2.CfnWebACL.RuleProperty(
+                name=name,
+                priority=priority,
+                override_action=wafv2.CfnWebACL.OverrideActionProperty(none={}),
+                statement=wafv2.CfnWebACL.StatementProperty(
+                    managed_rule_group_statement=wafv2.CfnWebACL.ManagedRuleGroupStatementProperty(
+                        vendor_name="AWS",
+                        name=name,
+                        rule_action_overrides=[
+                            wafv2.CfnWebACL.RuleActionOverrideProperty(
+                                name=rule, action_to_use=wafv2.CfnWebACL.RuleActionProperty(count={})
+                            )
+                            for rule in overrides
+                        ]
+                        or None,
+                    )
+                ),
+                visibility_config=visibility(name),
+            )
+
+        acl = wafv2.CfnWebACL(
+            self,
+            "WebAcl",
+            name=config.name("api"),
+            scope="REGIONAL",
+            default_action=wafv2.CfnWebACL.DefaultActionProperty(allow={}),
+            visibility_config=visibility(config.name("api")),
+            rules=[
+                wafv2.CfnWebACL.RuleProperty(
+                    name="RateLimitPerIp",
+                    priority=0,
+                    action=wafv2.CfnWebACL.RuleActionProperty(block={}),
+                    statement=wafv2.CfnWebACL.StatementProperty(
+                        rate_based_statement=wafv2.CfnWebACL.RateBasedStatementProperty(
+                            limit=config.waf_rate_limit, aggregate_key_type="IP"
+                        )
+                    ),
+                    visibility_config=visibility("RateLimitPerIp"),
+                ),
+                # Inline selfies make bodies of several MB: the common rule set's 8 KB body-size rule
+                # would block every training request, so it only counts.
+                managed(1, "AWSManagedRulesCommonRuleSet", ["SizeRestrictions_BODY"]),
+                managed(2, "AWSManagedRulesKnownBadInputsRuleSet"),
+            ],
+        )
+        wafv2.CfnWebACLAssociation(
+            self,
+            "WebAclAssociation",
+            resource_arn=self.rest_api.deployment_stage.stage_arn,
+            web_acl_arn=acl.attr_arn,
+        )
+        return acl
+
+    @property
+    def url(self) -> str:
+        return self.rest_api.url
+
+
+def log_retention(config: ServiceConfig) -> logs.RetentionDays:
+    """CloudWatch Logs retention from context `logRetentionDays` (validated to an allowed value)."""
+    names = {
+        1: "ONE_DAY",
+        3: "THREE_DAYS",
+        5: "FIVE_DAYS",
+        7: "ONE_WEEK",
+        14: "TWO_WEEKS",
+        30: "ONE_MONTH",
+        60: "TWO_MONTHS",
+        90: "THREE_MONTHS",
+        120: "FOUR_MONTHS",
+        150: "FIVE_MONTHS",
+        180: "SIX_MONTHS",
+        365: "ONE_YEAR",
+        400: "THIRTEEN_MONTHS",
+        545: "EIGHTEEN_MONTHS",
+        731: "TWO_YEARS",
+        1096: "THREE_YEARS",
+        1827: "FIVE_YEARS",
+        2192: "SIX_YEARS",
+        2557: "SEVEN_YEARS",
+        2922: "EIGHT_YEARS",
+        3288: "NINE_YEARS",
+        3653: "TEN_YEARS",
+    }
+    return getattr(logs.RetentionDays, names[config.log_retention_days])

@@ -1,0 +1,130 @@
+"""Hosting endpoint (issue point 6, DESIGN step 9): a SageMaker multi-model endpoint on a single-GPU
+instance running the Triton image; per-user models load from `s3://<hosting bucket>/models/`.
+
+Autoscaling tracks average GPU utilisation rather than invocations per instance: one request may ask
+for 1-4 images at 64-1024 px with 1-100 steps, so its GPU cost varies by two orders of magnitude and a
+request count says little about load. GPU utilisation measures it directly on a single-GPU instance
+(0-100 %), and model loads, which also keep the GPU busy, count too.
+"""
+
+from __future__ import annotations
+
+from aws_cdk import Duration
+from aws_cdk import aws_applicationautoscaling as appscaling
+from aws_cdk import aws_cloudwatch as cloudwatch
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_sagemaker as sagemaker
+from constructs import Construct
+
+from avatar_contract.names import Env, Prefix
+from stacks.config import ServiceConfig
+from stacks.grants import grant_objects
+from stacks.nag import acknowledge_object_prefixes
+from stacks.sagemaker_common import container_image, endpoint_arn, execution_role, grant_base_model_read
+from stacks.storage import StorageRefs, nag_bucket_name
+
+
+class HostingEndpoint(Construct):
+    """Model in MultiModel mode + endpoint config + endpoint + GPU-utilisation autoscaling."""
+
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        config: ServiceConfig,
+        storage: StorageRefs,
+        base_image: str,
+    ) -> None:
+        super().__init__(scope, construct_id)
+        self.endpoint_name = config.hosting_endpoint_name
+        self.variant_name = config.variant_name
+        self.image = container_image(
+            self, "Image", dockerfile="containers/hosting/Dockerfile", base_image=base_image
+        )
+        self.role = execution_role(
+            self, "ExecutionRole", config=config, endpoint_name=self.endpoint_name, image=self.image
+        )
+        grant_objects(self.role, storage.hosting_bucket, storage.hosting_key, [Prefix.MODELS], read=True)
+        acknowledge_object_prefixes(
+            self.role, nag_bucket_name(config, "hosting"), {Prefix.MODELS: "load per-user model artifacts."}
+        )
+        grant_base_model_read(self.role, self, config)
+
+        model = sagemaker.CfnModel(
+            self,
+            "Model",
+            execution_role_arn=self.role.role_arn,
+            primary_container=sagemaker.CfnModel.ContainerDefinitionProperty(
+                image=self.image.image_uri,
+                mode="MultiModel",
+                model_data_url=storage.model_data_url,
+                environment={Env.BASE_MODEL: config.base_model},
+                multi_model_config=sagemaker.CfnModel.MultiModelConfigProperty(model_cache_setting="Enabled"),
+            ),
+        )
+        model.node.add_dependency(self.role)
+        endpoint_config = sagemaker.CfnEndpointConfig(
+            self,
+            "EndpointConfig",
+            # No KmsKeyId: g5 (NVMe instance-store) instances reject a volume key (DESIGN §5).
+            production_variants=[
+                sagemaker.CfnEndpointConfig.ProductionVariantProperty(
+                    variant_name=self.variant_name,
+                    model_name=model.attr_model_name,
+                    instance_type=config.hosting_instance_type,
+                    initial_instance_count=config.hosting_min_capacity,
+                )
+            ],
+        )
+        self.endpoint = sagemaker.CfnEndpoint(
+            self,
+            "Endpoint",
+            endpoint_name=self.endpoint_name,
+            endpoint_config_name=endpoint_config.attr_endpoint_config_name,
+        )
+        self.endpoint_arn = endpoint_arn(self, self.endpoint_name)
+
+        target = appscaling.ScalableTarget(
+            self,
+            "ScalableTarget",
+            service_namespace=appscaling.ServiceNamespace.SAGEMAKER,
+            resource_id=f"endpoint/{self.endpoint_name}/variant/{self.variant_name}",
+            scalable_dimension="sagemaker:variant:DesiredInstanceCount",
+            min_capacity=config.hosting_min_capacity,
+            max_capacity=config.hosting_max_capacity,
+        )
+        target.node.add_dependency(self.endpoint)
+        self.scalable_target = target
+        target.scale_to_track_metric(
+            "GpuUtilizationTracking",
+            target_value=config.hosting_gpu_utilization_target,
+            custom_metric=self.instance_metric("GPUUtilization"),
+            scale_in_cooldown=Duration.minutes(10),
+            scale_out_cooldown=Duration.minutes(3),
+        )
+
+    def instance_metric(self, name: str, statistic: str = "Average") -> cloudwatch.Metric:
+        """Instance metrics (GPUUtilization, ...) in SageMaker's /aws/sagemaker/Endpoints namespace."""
+        return cloudwatch.Metric(
+            namespace="/aws/sagemaker/Endpoints",
+            metric_name=name,
+            dimensions_map={"EndpointName": self.endpoint_name, "VariantName": self.variant_name},
+            statistic=statistic,
+            period=Duration.minutes(1),
+        )
+
+    def metric(self, name: str, statistic: str = "Average") -> cloudwatch.Metric:
+        """Invocation and multi-model metrics (ModelLoadingWaitTime, ModelCacheHit, ...) in AWS/SageMaker."""
+        return cloudwatch.Metric(
+            namespace="AWS/SageMaker",
+            metric_name=name,
+            dimensions_map={"EndpointName": self.endpoint_name, "VariantName": self.variant_name},
+            statistic=statistic,
+            period=Duration.minutes(5),
+        )
+
+    def grant_invoke(self, grantee: iam.IGrantable) -> None:
+        iam.Grant.add_to_principal(
+            grantee=grantee, actions=["sagemaker:InvokeEndpoint"], resource_arns=[self.endpoint_arn]
+        )

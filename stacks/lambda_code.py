@@ -1,0 +1,111 @@
+"""The API functions' code asset: `avatar_api/` and `avatar_contract/` at the root, plus the wheels of
+`lambdas/requirements.txt` for the functions' platform, bundled locally with pip (no Docker needed).
+
+CDK skips bundling for stacks outside `aws:cdk:bundling-stacks` (the tests set it to `[]`), so synth in
+tests touches neither pip nor the network.
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import jsii
+from aws_cdk import AssetHashType, BundlingOptions, DockerImage, IgnoreMode, ILocalBundling
+from aws_cdk import aws_lambda as lambda_
+
+REPOSITORY_ROOT = Path(__file__).resolve().parent.parent
+PYTHON_VERSION = "3.12"
+RUNTIME = lambda_.Runtime.PYTHON_3_12
+_PACKAGES = {
+    "avatar_api": REPOSITORY_ROOT / "lambdas" / "avatar_api",
+    "avatar_contract": REPOSITORY_ROOT / "avatar_contract",
+}
+_REQUIREMENTS = REPOSITORY_ROOT / "lambdas" / "requirements.txt"
+# Everything under the repository root except the two packages and the requirements file is outside
+# the asset (also keeps fingerprinting away from .venv, node_modules and cdk.out).
+_EXCLUDE = [
+    "*",
+    "!lambdas",
+    "!lambdas/requirements.txt",
+    "!lambdas/avatar_api",
+    "!lambdas/avatar_api/**",
+    "!avatar_contract",
+    "!avatar_contract/**",
+    "**/__pycache__",
+    "**/*.pyc",
+]
+
+
+def pip_platforms(architecture: lambda_.Architecture) -> list[str]:
+    """Wheel tags Lambda's Python 3.12 runtime (Amazon Linux 2023, glibc 2.34) can load."""
+    machine = "aarch64" if architecture.name == lambda_.Architecture.ARM_64.name else "x86_64"
+    return [f"manylinux2014_{machine}", f"manylinux_2_28_{machine}", f"manylinux_2_34_{machine}"]
+
+
+@jsii.implements(ILocalBundling)
+class LocalPipBundling:
+    """Copy the two packages and `pip install --platform ... --only-binary=:all:` the requirements into
+    the asset output: wheels for Lambda's Linux and Python, whatever machine runs synth."""
+
+    def __init__(self, architecture: lambda_.Architecture) -> None:
+        self._platforms = pip_platforms(architecture)
+
+    def try_bundle(self, output_dir: str, *, image: DockerImage, **_: object) -> bool:
+        out = Path(output_dir)
+        for name, source in _PACKAGES.items():
+            shutil.copytree(source, out / name, ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+        if _has_requirements(_REQUIREMENTS):
+            subprocess.run(
+                [
+                    sys.executable,
+                    "-m",
+                    "pip",
+                    "install",
+                    "--quiet",
+                    "--disable-pip-version-check",
+                    "--no-compile",
+                    *(arg for platform in self._platforms for arg in ("--platform", platform)),
+                    "--implementation",
+                    "cp",
+                    "--python-version",
+                    PYTHON_VERSION,
+                    "--only-binary=:all:",
+                    "--target",
+                    str(out),
+                    "-r",
+                    str(_REQUIREMENTS),
+                ],
+                check=True,
+            )
+        return True
+
+
+def _has_requirements(path: Path) -> bool:
+    if not path.exists():
+        return False
+    lines = (line.split("#", 1)[0].strip() for line in path.read_text().splitlines())
+    return any(lines)
+
+
+def api_code(architecture: lambda_.Architecture) -> lambda_.Code:
+    """One asset shared by the three API functions (they differ only by handler)."""
+    return lambda_.Code.from_asset(
+        str(REPOSITORY_ROOT),
+        exclude=_EXCLUDE,
+        ignore_mode=IgnoreMode.GLOB,
+        asset_hash_type=AssetHashType.SOURCE,
+        bundling=BundlingOptions(
+            image=RUNTIME.bundling_image,
+            local=LocalPipBundling(architecture),
+            # Used only when local bundling is unavailable (it never is where Python runs synth).
+            command=[
+                "bash",
+                "-c",
+                "cp -r lambdas/avatar_api avatar_contract /asset-output/ && "
+                "pip install --no-compile -r lambdas/requirements.txt -t /asset-output",
+            ],
+        ),
+    )

@@ -1,0 +1,123 @@
+"""Pieces both SageMaker endpoints share: the container image asset, a scoped execution role, and the
+endpoint ARN/name helpers."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from aws_cdk import ArnFormat, Stack
+from aws_cdk import aws_ecr_assets as ecr_assets
+from aws_cdk import aws_iam as iam
+from constructs import Construct
+
+from stacks.config import ServiceConfig
+from stacks.nag import acknowledge
+
+REPOSITORY_ROOT = Path(__file__).resolve().parent.parent
+
+
+def container_image(
+    scope: Construct, construct_id: str, *, dockerfile: str, base_image: str
+) -> ecr_assets.DockerImageAsset:
+    """A Docker image built at deploy time from the repository root (the root `.dockerignore` admits
+    only what images need) with `dockerfile`, FROM `base_image` (a SageMaker image, see base_images)."""
+    return ecr_assets.DockerImageAsset(
+        scope,
+        construct_id,
+        directory=str(REPOSITORY_ROOT),
+        file=dockerfile,
+        build_args={"BASE_IMAGE": base_image},
+        platform=ecr_assets.Platform.LINUX_AMD64,
+    )
+
+
+def execution_role(
+    scope: Construct,
+    construct_id: str,
+    *,
+    config: ServiceConfig,
+    endpoint_name: str,
+    image: ecr_assets.DockerImageAsset,
+) -> iam.Role:
+    """A role SageMaker assumes for one endpoint: pull its image, write its own log group. Callers add
+    the endpoint's S3/KMS/SNS grants."""
+    stack = Stack.of(scope)
+    role = iam.Role(
+        scope,
+        construct_id,
+        assumed_by=iam.ServicePrincipal("sagemaker.amazonaws.com"),
+        description=f"Execution role of the SageMaker endpoint {endpoint_name}",
+    )
+    image.repository.grant_pull(role)
+    log_group_arn = stack.format_arn(
+        service="logs",
+        resource="log-group",
+        resource_name=f"/aws/sagemaker/Endpoints/{endpoint_name}",
+        arn_format=ArnFormat.COLON_RESOURCE_NAME,
+    )
+    role.add_to_policy(
+        iam.PolicyStatement(
+            actions=[
+                "logs:CreateLogGroup",
+                "logs:CreateLogStream",
+                "logs:PutLogEvents",
+                "logs:DescribeLogStreams",
+            ],
+            resources=[log_group_arn, f"{log_group_arn}:*"],
+        )
+    )
+    # Allowed metric namespaces only; PutMetricData has no resource-level permissions.
+    role.add_to_policy(
+        iam.PolicyStatement(
+            actions=["cloudwatch:PutMetricData"],
+            resources=["*"],
+            conditions={
+                "StringEquals": {"cloudwatch:namespace": ["/aws/sagemaker/Endpoints", "AvatarService"]}
+            },
+        )
+    )
+    acknowledge(
+        role,
+        "AwsSolutions-IAM5[Resource::*]",
+        "ecr:GetAuthorizationToken and cloudwatch:PutMetricData support no resource-level permissions "
+        "(PutMetricData is limited to the endpoint's namespaces by condition).",
+    )
+    acknowledge(
+        role,
+        "AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:logs:<AWS::Region>:<AWS::AccountId>:log-group:"
+        f"/aws/sagemaker/Endpoints/{endpoint_name}:*]",
+        "Log streams of the endpoint's own log group; SageMaker chooses their names.",
+    )
+    return role
+
+
+def grant_base_model_read(role: iam.IGrantable, scope: Construct, config: ServiceConfig) -> None:
+    """Read access to `baseModelS3Uri` (a bucket outside this app), when configured. An SSE-KMS bucket
+    also needs kms:Decrypt on its key, which only its owner can grant."""
+    location = config.base_model_s3_location
+    if location is None:
+        return
+    bucket_name, prefix = location
+    partition = Stack.of(scope).partition
+    iam.Grant.add_to_principal(
+        grantee=role,
+        actions=["s3:GetObject"],
+        resource_arns=[f"arn:{partition}:s3:::{bucket_name}/{prefix}*"],
+    )
+    iam.Grant.add_to_principal(
+        grantee=role,
+        actions=["s3:ListBucket"],
+        resource_arns=[f"arn:{partition}:s3:::{bucket_name}"],
+        conditions={"StringLike": {"s3:prefix": [f"{prefix}*"]}},
+    )
+    acknowledge(
+        scope,
+        f"AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:s3:::{bucket_name}/{prefix}*]",
+        "Read the base model's files under the configured baseModelS3Uri prefix only.",
+    )
+
+
+def endpoint_arn(scope: Construct, endpoint_name: str) -> str:
+    return Stack.of(scope).format_arn(
+        service="sagemaker", resource="endpoint", resource_name=endpoint_name.lower()
+    )

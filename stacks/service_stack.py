@@ -1,0 +1,77 @@
+"""The stateless service stack: status fan-out, both SageMaker endpoints, the API and monitoring."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aws_cdk import CfnOutput, Stack
+from constructs import Construct
+
+from stacks.api import Api
+from stacks.config import ServiceConfig
+from stacks.hosting_endpoint import HostingEndpoint
+from stacks.monitoring import Monitoring
+from stacks.status import TrainingStatus
+from stacks.storage import Storage, StorageRefs
+from stacks.training_endpoint import TrainingEndpoint
+
+
+class ServiceStack(Stack):
+    """Everything that can be deleted and recreated without losing user data."""
+
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        config: ServiceConfig,
+        storage: Storage,
+        training_base_image: str,
+        hosting_base_image: str,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(scope, construct_id, **kwargs)
+        storage_refs = StorageRefs.import_into(self, storage, config)
+        self.status = TrainingStatus(self, "Status", config=config)
+        self.training = TrainingEndpoint(
+            self,
+            "Training",
+            config=config,
+            storage=storage_refs,
+            status=self.status,
+            base_image=training_base_image,
+        )
+        self.hosting = HostingEndpoint(
+            self, "Hosting", config=config, storage=storage_refs, base_image=hosting_base_image
+        )
+        self.api = Api(
+            self, "Api", config=config, storage=storage_refs, training=self.training, hosting=self.hosting
+        )
+        self.monitoring = Monitoring(
+            self,
+            "Monitoring",
+            config=config,
+            api=self.api,
+            training=self.training,
+            hosting=self.hosting,
+            status=self.status,
+        )
+
+        outputs = {
+            "ApiUrl": (self.api.url, "Base URL of the REST API (SigV4, service execute-api)"),
+            "StatusQueueUrl": (self.status.queue.queue_url, "Training status queue: SageMaker notifications"),
+            "StatusQueueArn": (self.status.queue.queue_arn, "Training status queue ARN"),
+            "StatusConsumePolicyArn": (
+                self.status.consume_policy.managed_policy_arn,
+                "Attach to a client app's role to let it consume the status queue",
+            ),
+            "SuccessTopicArn": (self.status.success_topic.topic_arn, "SageMaker async success notifications"),
+            "ErrorTopicArn": (self.status.error_topic.topic_arn, "SageMaker async error notifications"),
+            "TrainingEndpointName": (self.training.endpoint_name, "Asynchronous training endpoint"),
+            "HostingEndpointName": (self.hosting.endpoint_name, "Multi-model hosting endpoint"),
+            "AlarmTopicArn": (self.monitoring.alarm_topic.topic_arn, "Alarm notifications"),
+            "ModelDataUrl": (storage_refs.model_data_url, "ModelDataUrl of the multi-model endpoint"),
+            "DashboardName": (config.dashboard_name, "CloudWatch dashboard"),
+        }
+        for output_id, (value, description) in outputs.items():
+            CfnOutput(self, output_id, value=value, description=description)

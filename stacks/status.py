@@ -1,0 +1,101 @@
+"""Status fan-out (issue point 5, DESIGN steps 4-5): SageMaker's async success and error topics, and the
+SQS status queue (with a dead-letter queue) that client apps consume."""
+
+from __future__ import annotations
+
+from aws_cdk import Duration, RemovalPolicy
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_kms as kms
+from aws_cdk import aws_sns as sns
+from aws_cdk import aws_sns_subscriptions as subscriptions
+from aws_cdk import aws_sqs as sqs
+from constructs import Construct
+
+from stacks.config import ServiceConfig
+
+
+class TrainingStatus(Construct):
+    """Success/error topics (KMS), a status queue subscribed to both with raw message delivery (the
+    message body is SageMaker's notification JSON, unchanged), its DLQ, and a consume policy."""
+
+    def __init__(self, scope: Construct, construct_id: str, *, config: ServiceConfig) -> None:
+        super().__init__(scope, construct_id)
+        # Messages are transient, so their key lives with them here rather than in the stateful stack;
+        # SNS must be allowed to use it to deliver into the encrypted queue (added by the subscription).
+        self.key = kms.Key(
+            self,
+            "MessagingKey",
+            alias=f"alias/{config.name('messaging')}",
+            description="Encrypts the avatar service's training status topics and queues, and its alarms.",
+            enable_key_rotation=True,
+            removal_policy=RemovalPolicy.DESTROY,
+            pending_window=Duration.days(7),
+        )
+        self.success_topic = sns.Topic(
+            self,
+            "SuccessTopic",
+            topic_name=config.training_success_topic_name,
+            display_name="Avatar training succeeded",
+            master_key=self.key,
+            enforce_ssl=True,
+        )
+        self.error_topic = sns.Topic(
+            self,
+            "ErrorTopic",
+            topic_name=config.training_error_topic_name,
+            display_name="Avatar training failed",
+            master_key=self.key,
+            enforce_ssl=True,
+        )
+        self.dead_letter_queue = sqs.Queue(
+            self,
+            "DeadLetterQueue",
+            queue_name=config.status_dead_letter_queue_name,
+            encryption=sqs.QueueEncryption.KMS,
+            encryption_master_key=self.key,
+            enforce_ssl=True,
+            retention_period=Duration.days(14),
+        )
+        self.queue = sqs.Queue(
+            self,
+            "Queue",
+            queue_name=config.status_queue_name,
+            encryption=sqs.QueueEncryption.KMS,
+            encryption_master_key=self.key,
+            data_key_reuse=Duration.hours(1),
+            enforce_ssl=True,
+            retention_period=Duration.days(14),
+            visibility_timeout=Duration.seconds(60),
+            dead_letter_queue=sqs.DeadLetterQueue(queue=self.dead_letter_queue, max_receive_count=5),
+        )
+        for topic in (self.success_topic, self.error_topic):
+            topic.add_subscription(subscriptions.SqsSubscription(self.queue, raw_message_delivery=True))
+
+        # What a client app's role needs to consume the queue: attach this managed policy (output
+        # StatusConsumePolicyArn), or list the role in context `statusConsumerRoleArns`.
+        self.consume_policy = iam.ManagedPolicy(
+            self,
+            "ConsumePolicy",
+            description="Consume the avatar service's training status queue.",
+            statements=[
+                iam.PolicyStatement(
+                    actions=[
+                        "sqs:ReceiveMessage",
+                        "sqs:DeleteMessage",
+                        "sqs:ChangeMessageVisibility",
+                        "sqs:GetQueueAttributes",
+                        "sqs:GetQueueUrl",
+                    ],
+                    resources=[self.queue.queue_arn],
+                ),
+                iam.PolicyStatement(actions=["kms:Decrypt"], resources=[self.key.key_arn]),
+            ],
+        )
+        for index, role_arn in enumerate(config.status_consumer_role_arns):
+            role = iam.Role.from_role_arn(self, f"Consumer{index}", role_arn, mutable=True)
+            self.consume_policy.attach_to_role(role)
+
+    def grant_publish(self, grantee: iam.IGrantable) -> None:
+        """SageMaker publishes async notifications with the endpoint's execution role."""
+        self.success_topic.grant_publish(grantee)
+        self.error_topic.grant_publish(grantee)

@@ -1,0 +1,159 @@
+"""Storage (issue point 3): the training-data bucket, the model hosting bucket, their KMS keys and the
+server-access-log bucket. Everything here is stateful; its removal policy comes from `removalPolicy`."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from aws_cdk import Aws, Duration, RemovalPolicy
+from aws_cdk import aws_kms as kms
+from aws_cdk import aws_s3 as s3
+from constructs import Construct
+
+from avatar_contract.lifecycle import TRAINING_INPUT_TAG_KEY, TRAINING_INPUT_TAG_VALUE
+from avatar_contract.names import Prefix
+from stacks.config import ServiceConfig
+from stacks.nag import acknowledge
+
+
+def bucket_name(config: ServiceConfig, kind: str) -> str:
+    """`<prefix>-<kind>-<account>-<region>`: unique per account and region, and known to every stack
+    without a cross-stack export (so IAM policies stay readable and the stateful stack never pins an
+    export the service stack imports). The local cloud uses `config.data_bucket_name` etc. instead."""
+    return f"{config.name(kind)}-{Aws.ACCOUNT_ID}-{Aws.REGION}"
+
+
+def nag_bucket_name(config: ServiceConfig, kind: str) -> str:
+    """How cdk-nag prints `bucket_name(config, kind)` in findings."""
+    return f"{config.name(kind)}-<AWS::AccountId>-<AWS::Region>"
+
+
+def removal_policy(config: ServiceConfig) -> RemovalPolicy:
+    return RemovalPolicy.DESTROY if config.removal_policy == "destroy" else RemovalPolicy.RETAIN
+
+
+class Storage(Construct):
+    """Data bucket (selfies, training records, async outputs), hosting bucket (`models/` = the
+    multi-model endpoint's ModelDataUrl), one customer-managed key each, and the access-log bucket."""
+
+    def __init__(self, scope: Construct, construct_id: str, *, config: ServiceConfig) -> None:
+        super().__init__(scope, construct_id)
+        policy = removal_policy(config)
+        destroy = policy == RemovalPolicy.DESTROY
+
+        self.data_key = kms.Key(
+            self,
+            "DataKey",
+            alias=f"alias/{config.name('data')}",
+            description="Encrypts the avatar service's training data (selfies, records, async outputs).",
+            enable_key_rotation=True,
+            removal_policy=policy,
+        )
+        self.hosting_key = kms.Key(
+            self,
+            "HostingKey",
+            alias=f"alias/{config.name('hosting')}",
+            description="Encrypts the avatar service's trained model artifacts.",
+            enable_key_rotation=True,
+            removal_policy=policy,
+        )
+
+        # Server access logs cannot be delivered to SSE-KMS buckets, so this one uses SSE-S3.
+        self.access_logs = s3.Bucket(
+            self,
+            "AccessLogs",
+            encryption=s3.BucketEncryption.S3_MANAGED,
+            enforce_ssl=True,
+            block_public_access=s3.BlockPublicAccess.BLOCK_ALL,
+            object_ownership=s3.ObjectOwnership.BUCKET_OWNER_ENFORCED,
+            lifecycle_rules=[s3.LifecycleRule(id="expire-logs", expiration=Duration.days(365))],
+            removal_policy=policy,
+            auto_delete_objects=destroy,
+        )
+        acknowledge(
+            self.access_logs,
+            "AwsSolutions-S1",
+            "This is the server-access-log target bucket; logging it into itself would loop.",
+        )
+
+        retention = Duration.days(config.training_input_retention_days)
+        self.data_bucket = s3.Bucket(
+            self,
+            "DataBucket",
+            bucket_name=bucket_name(config, "data"),
+            encryption=s3.BucketEncryption.KMS,
+            encryption_key=self.data_key,
+            bucket_key_enabled=True,
+            enforce_ssl=True,
+            block_public_access=s3.BlockPublicAccess.BLOCK_ALL,
+            object_ownership=s3.ObjectOwnership.BUCKET_OWNER_ENFORCED,
+            server_access_logs_bucket=self.access_logs,
+            server_access_logs_prefix="data/",
+            lifecycle_rules=[
+                # Selfies are biometric personal data: inputs expire, records and previews stay until
+                # the model is deleted through the API.
+                s3.LifecycleRule(
+                    id="expire-training-inputs",
+                    prefix=Prefix.TRAININGS,
+                    tag_filters={TRAINING_INPUT_TAG_KEY: TRAINING_INPUT_TAG_VALUE},
+                    expiration=retention,
+                ),
+                s3.LifecycleRule(id="expire-uploads", prefix=Prefix.UPLOADS, expiration=retention),
+                s3.LifecycleRule(
+                    id="abort-incomplete-uploads", abort_incomplete_multipart_upload_after=Duration.days(1)
+                ),
+            ],
+            removal_policy=policy,
+            auto_delete_objects=destroy,
+        )
+        self.hosting_bucket = s3.Bucket(
+            self,
+            "HostingBucket",
+            bucket_name=bucket_name(config, "hosting"),
+            encryption=s3.BucketEncryption.KMS,
+            encryption_key=self.hosting_key,
+            bucket_key_enabled=True,
+            enforce_ssl=True,
+            block_public_access=s3.BlockPublicAccess.BLOCK_ALL,
+            object_ownership=s3.ObjectOwnership.BUCKET_OWNER_ENFORCED,
+            server_access_logs_bucket=self.access_logs,
+            server_access_logs_prefix="hosting/",
+            lifecycle_rules=[
+                s3.LifecycleRule(
+                    id="abort-incomplete-uploads", abort_incomplete_multipart_upload_after=Duration.days(1)
+                )
+            ],
+            removal_policy=policy,
+            auto_delete_objects=destroy,
+        )
+
+
+@dataclass(frozen=True)
+class StorageRefs:
+    """The service stack's view of the storage: buckets by their known names, keys by reference."""
+
+    data_bucket: s3.IBucket
+    hosting_bucket: s3.IBucket
+    data_key: kms.IKey
+    hosting_key: kms.IKey
+
+    @classmethod
+    def import_into(cls, scope: Construct, storage: Storage, config: ServiceConfig) -> StorageRefs:
+        return cls(
+            data_bucket=s3.Bucket.from_bucket_attributes(
+                scope, "DataBucket", bucket_name=bucket_name(config, "data"), encryption_key=storage.data_key
+            ),
+            hosting_bucket=s3.Bucket.from_bucket_attributes(
+                scope,
+                "HostingBucket",
+                bucket_name=bucket_name(config, "hosting"),
+                encryption_key=storage.hosting_key,
+            ),
+            data_key=storage.data_key,
+            hosting_key=storage.hosting_key,
+        )
+
+    @property
+    def model_data_url(self) -> str:
+        """`s3://<hosting bucket>/models/`: the multi-model endpoint's ModelDataUrl."""
+        return self.hosting_bucket.s3_url_for_object(Prefix.MODELS)

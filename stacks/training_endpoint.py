@@ -1,0 +1,191 @@
+"""Training endpoint (issue point 4, DESIGN step 3): a SageMaker asynchronous inference endpoint on a GPU
+instance that runs one DreamBooth-LoRA training per invocation, scaling from zero."""
+
+from __future__ import annotations
+
+from aws_cdk import Duration
+from aws_cdk import aws_applicationautoscaling as appscaling
+from aws_cdk import aws_cloudwatch as cloudwatch
+from aws_cdk import aws_cloudwatch_actions as cw_actions
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_sagemaker as sagemaker
+from constructs import Construct
+
+from avatar_contract.names import Env, Prefix, Runtime
+from stacks.config import ServiceConfig
+from stacks.grants import grant_objects
+from stacks.nag import acknowledge, acknowledge_object_prefixes
+from stacks.sagemaker_common import container_image, endpoint_arn, execution_role, grant_base_model_read
+from stacks.status import TrainingStatus
+from stacks.storage import StorageRefs, nag_bucket_name
+
+
+class TrainingEndpoint(Construct):
+    """Model + async endpoint config + endpoint + autoscaling (min 0; backlog target tracking plus a
+    step policy on HasBacklogWithoutCapacity, the only way out of zero instances)."""
+
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        config: ServiceConfig,
+        storage: StorageRefs,
+        status: TrainingStatus,
+        base_image: str,
+    ) -> None:
+        super().__init__(scope, construct_id)
+        self.endpoint_name = config.training_endpoint_name
+        self.image = container_image(
+            self, "Image", dockerfile="containers/training/Dockerfile", base_image=base_image
+        )
+        self.role = execution_role(
+            self, "ExecutionRole", config=config, endpoint_name=self.endpoint_name, image=self.image
+        )
+        data, hosting = storage.data_bucket, storage.hosting_bucket
+        # Read the input archive, write previews; SageMaker writes async outputs/failures as this role.
+        grant_objects(self.role, data, storage.data_key, [Prefix.TRAININGS], read=True, write=True)
+        grant_objects(
+            self.role, data, storage.data_key, [Prefix.ASYNC_OUTPUTS, Prefix.ASYNC_FAILURES], write=True
+        )
+        # Step 6: the trained artifact goes to the hosting bucket.
+        grant_objects(self.role, hosting, storage.hosting_key, [Prefix.MODELS], write=True)
+        status.grant_publish(self.role)
+        acknowledge(
+            self.role,
+            "AwsSolutions-IAM5[Action::kms:GenerateDataKey*]",
+            "CDK's SNS publish grant on the KMS-encrypted status topics: data keys of the messaging key.",
+        )
+        grant_base_model_read(self.role, self, config)
+
+        environment = {
+            Env.DATA_BUCKET: data.bucket_name,
+            Env.HOSTING_BUCKET: hosting.bucket_name,
+            Env.BASE_MODEL: config.base_model,
+        }
+        model = sagemaker.CfnModel(
+            self,
+            "Model",
+            execution_role_arn=self.role.role_arn,
+            primary_container=sagemaker.CfnModel.ContainerDefinitionProperty(
+                image=self.image.image_uri, environment=environment
+            ),
+        )
+        # SageMaker checks at CreateModel that the role can pull the image.
+        model.node.add_dependency(self.role)
+
+        endpoint_config = sagemaker.CfnEndpointConfig(
+            self,
+            "EndpointConfig",
+            production_variants=[
+                sagemaker.CfnEndpointConfig.ProductionVariantProperty(
+                    variant_name=config.variant_name,
+                    model_name=model.attr_model_name,
+                    instance_type=config.training_instance_type,
+                    initial_instance_count=1,  # CreateEndpoint needs >= 1; autoscaling then goes to 0.
+                )
+            ],
+            # No KmsKeyId for the ML storage volume: g5 (and other NVMe instance-store) instances reject
+            # one; their instance storage is hardware-encrypted (DESIGN §5). Outputs are KMS-encrypted.
+            async_inference_config=sagemaker.CfnEndpointConfig.AsyncInferenceConfigProperty(
+                client_config=sagemaker.CfnEndpointConfig.AsyncInferenceClientConfigProperty(
+                    max_concurrent_invocations_per_instance=Runtime.ASYNC_MAX_CONCURRENT_INVOCATIONS_PER_INSTANCE
+                ),
+                output_config=sagemaker.CfnEndpointConfig.AsyncInferenceOutputConfigProperty(
+                    s3_output_path=data.s3_url_for_object(Prefix.ASYNC_OUTPUTS),
+                    s3_failure_path=data.s3_url_for_object(Prefix.ASYNC_FAILURES),
+                    kms_key_id=storage.data_key.key_arn,
+                    notification_config=sagemaker.CfnEndpointConfig.AsyncInferenceNotificationConfigProperty(
+                        success_topic=status.success_topic.topic_arn,
+                        error_topic=status.error_topic.topic_arn,
+                        include_inference_response_in=[
+                            "SUCCESS_NOTIFICATION_TOPIC",
+                            "ERROR_NOTIFICATION_TOPIC",
+                        ],
+                    ),
+                ),
+            ),
+        )
+        acknowledge_object_prefixes(
+            self.role,
+            nag_bucket_name(config, "data"),
+            {
+                Prefix.TRAININGS: "read a training's input archive, write its previews.",
+                Prefix.ASYNC_OUTPUTS: "SageMaker writes async results as this role.",
+                Prefix.ASYNC_FAILURES: "SageMaker writes async failures as this role.",
+            },
+        )
+        acknowledge_object_prefixes(
+            self.role,
+            nag_bucket_name(config, "hosting"),
+            {Prefix.MODELS: "publish the trained model artifact."},
+        )
+
+        self.endpoint = sagemaker.CfnEndpoint(
+            self,
+            "Endpoint",
+            endpoint_name=self.endpoint_name,
+            endpoint_config_name=endpoint_config.attr_endpoint_config_name,
+        )
+        self.endpoint_arn = endpoint_arn(self, self.endpoint_name)
+
+        self._autoscale(config)
+
+    def _metric(self, name: str) -> cloudwatch.Metric:
+        return cloudwatch.Metric(
+            namespace="AWS/SageMaker",
+            metric_name=name,
+            dimensions_map={"EndpointName": self.endpoint_name},
+            statistic="Average",
+            period=Duration.minutes(1),
+        )
+
+    def _autoscale(self, config: ServiceConfig) -> None:
+        target = appscaling.ScalableTarget(
+            self,
+            "ScalableTarget",
+            service_namespace=appscaling.ServiceNamespace.SAGEMAKER,
+            resource_id=f"endpoint/{self.endpoint_name}/variant/{config.variant_name}",
+            scalable_dimension="sagemaker:variant:DesiredInstanceCount",
+            min_capacity=0,
+            max_capacity=config.training_max_capacity,
+        )
+        target.node.add_dependency(self.endpoint)
+        self.scalable_target = target
+        target.scale_to_track_metric(
+            "BacklogTracking",
+            target_value=config.training_backlog_per_instance,
+            custom_metric=self._metric("ApproximateBacklogSizePerInstance"),
+            scale_in_cooldown=Duration.minutes(10),
+            scale_out_cooldown=Duration.minutes(5),
+        )
+        # Target tracking cannot leave zero instances (the per-instance backlog is undefined there):
+        # this step policy adds one instance when requests wait and no instance exists.
+        scale_out = appscaling.StepScalingAction(
+            self,
+            "ScaleOutFromZero",
+            scaling_target=target,
+            adjustment_type=appscaling.AdjustmentType.CHANGE_IN_CAPACITY,
+            cooldown=Duration.minutes(5),
+            metric_aggregation_type=appscaling.MetricAggregationType.AVERAGE,
+        )
+        scale_out.add_adjustment(adjustment=1, lower_bound=0)
+        alarm = cloudwatch.Alarm(
+            self,
+            "HasBacklogWithoutCapacity",
+            metric=self._metric("HasBacklogWithoutCapacity"),
+            threshold=1,
+            comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+            evaluation_periods=1,
+            treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
+            alarm_description="Training requests are queued while the endpoint has no instance: scale out.",
+        )
+        alarm.add_alarm_action(cw_actions.ApplicationScalingAction(scale_out))
+
+    def grant_invoke_async(self, grantee: iam.IGrantable) -> None:
+        iam.Grant.add_to_principal(
+            grantee=grantee, actions=["sagemaker:InvokeEndpointAsync"], resource_arns=[self.endpoint_arn]
+        )
+
+    def metric(self, name: str, statistic: str = "Average") -> cloudwatch.Metric:
+        return self._metric(name).with_(statistic=statistic)

@@ -1,0 +1,146 @@
+"""Points 1-2: the REST API (IAM on every method, validation, access logs, throttling, WAF) and the
+Lambda functions behind it (runtime, Powertools layer, environment, tracing, least privilege)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from avatar_contract import routes
+from avatar_contract.names import Env
+from tests.infrastructure.helpers import granted, of_type, one, statements, text
+
+
+def test_every_route_has_an_iam_authorized_method(service: dict[str, Any]) -> None:
+    methods = [v["Properties"] for v in of_type(service, "AWS::ApiGateway::Method").values()]
+    assert len(methods) == len(routes.ROUTES)
+    assert {m["HttpMethod"] for m in methods} == {r.method for r in routes.ROUTES}
+    for method in methods:
+        assert method["AuthorizationType"] == "AWS_IAM"
+        assert method["Integration"]["Type"] == "AWS_PROXY"
+        assert "RequestValidatorId" in method
+
+
+def test_resources_mirror_the_route_table(service: dict[str, Any]) -> None:
+    parts = {v["Properties"]["PathPart"] for v in of_type(service, "AWS::ApiGateway::Resource").values()}
+    expected = {part for r in routes.ROUTES for part in r.path.strip("/").split("/")}
+    assert parts == expected
+
+
+def test_request_validation_of_bodies_and_parameters(service: dict[str, Any]) -> None:
+    validators = [v["Properties"] for v in of_type(service, "AWS::ApiGateway::RequestValidator").values()]
+    assert any(v["ValidateRequestBody"] and v["ValidateRequestParameters"] for v in validators)
+    model = one(service, "AWS::ApiGateway::Model")
+    assert model["ContentType"] == "application/json"
+    assert model["Schema"]["type"] == "object"
+    for method in (v["Properties"] for v in of_type(service, "AWS::ApiGateway::Method").values()):
+        params = method.get("RequestParameters", {})
+        if method["HttpMethod"] == "POST":
+            assert "application/json" in method["RequestModels"]
+            assert params["method.request.header.Content-Type"] is True
+        for key in params:
+            assert params[key] is True
+    path_params = {
+        k
+        for m in (v["Properties"] for v in of_type(service, "AWS::ApiGateway::Method").values())
+        for k in m.get("RequestParameters", {})
+        if k.startswith("method.request.path.")
+    }
+    assert path_params == {"method.request.path.training_id", "method.request.path.model_id"}
+
+
+def test_gateway_errors_use_the_api_error_shape(service: dict[str, Any]) -> None:
+    responses = {
+        v["Properties"]["ResponseType"]: v["Properties"]
+        for v in of_type(service, "AWS::ApiGateway::GatewayResponse").values()
+    }
+    assert {"BAD_REQUEST_BODY", "BAD_REQUEST_PARAMETERS", "DEFAULT_4XX", "DEFAULT_5XX"} <= set(responses)
+    assert '"error"' in responses["BAD_REQUEST_BODY"]["ResponseTemplates"]["application/json"]
+
+
+def test_stage_logs_traces_and_throttles(service: dict[str, Any]) -> None:
+    stage = one(service, "AWS::ApiGateway::Stage")
+    assert stage["StageName"] == "v1"
+    assert "DestinationArn" in stage["AccessLogSetting"]
+    assert stage["TracingEnabled"] is True
+    [settings] = stage["MethodSettings"]
+    assert settings["LoggingLevel"] == "ERROR"
+    assert settings["ThrottlingRateLimit"] == 50
+    assert settings["ThrottlingBurstLimit"] == 100
+    assert settings["DataTraceEnabled"] is False
+
+
+def test_waf_protects_the_stage(service: dict[str, Any]) -> None:
+    acl = one(service, "AWS::WAFv2::WebACL")
+    assert acl["Scope"] == "REGIONAL"
+    rules = {rule["Name"]: rule for rule in acl["Rules"]}
+    assert rules["RateLimitPerIp"]["Statement"]["RateBasedStatement"]["Limit"] == 1000
+    common = rules["AWSManagedRulesCommonRuleSet"]["Statement"]["ManagedRuleGroupStatement"]
+    assert common["RuleActionOverrides"] == [{"Name": "SizeRestrictions_BODY", "ActionToUse": {"Count": {}}}]
+    association = one(service, "AWS::WAFv2::WebACLAssociation")
+    assert "stages/" in text(association["ResourceArn"])
+
+
+def test_functions_runtime_layer_environment_tracing(service: dict[str, Any]) -> None:
+    functions = {
+        v["Properties"]["FunctionName"]: v["Properties"]
+        for v in of_type(service, "AWS::Lambda::Function").values()
+    }
+    assert set(functions) == {f"avatar-{f.name}" for f in routes.FUNCTIONS}
+    for function in routes.FUNCTIONS:
+        props = functions[f"avatar-{function.name}"]
+        assert props["Handler"] == function.handler
+        assert props["Runtime"] == "python3.12"
+        assert props["Architectures"] == ["arm64"]
+        assert props["TracingConfig"] == {"Mode": "Active"}
+        assert props["Timeout"] == 29
+        [layer] = props["Layers"]
+        assert "017000801446:layer:AWSLambdaPowertoolsPythonV3-python312-arm64:" in text(layer)
+        assert "${AWS::Region}" in text(layer)
+        env = props["Environment"]["Variables"]
+        for name in (Env.DATA_BUCKET, Env.HOSTING_BUCKET, Env.TRAINING_ENDPOINT, Env.HOSTING_ENDPOINT):
+            assert name in env
+        assert env[Env.TRAINING_ENDPOINT] == "avatar-training"
+        assert env[Env.HOSTING_ENDPOINT] == "avatar-hosting"
+        assert env["POWERTOOLS_SERVICE_NAME"] == "avatar-api"
+
+
+def test_trainings_function_privileges(service: dict[str, Any]) -> None:
+    stmts = statements(service, "ApiTrainingsFunctionServiceRole")
+    assert any("endpoint/avatar-training" in r for r in granted(stmts, "sagemaker:InvokeEndpointAsync"))
+    assert not granted(stmts, "sagemaker:InvokeEndpoint")
+    writes = " ".join(granted(stmts, "s3:PutObject"))
+    assert "/trainings/*" in writes and "/idempotency/*" in writes and "/uploads/*" in writes
+    assert "/async-outputs/*" not in writes and "avatar-hosting" not in writes
+    assert "avatar-hosting" not in " ".join(granted(stmts, "s3:GetObject"))
+    assert not granted(stmts, "s3:DeleteObject") or all(
+        "/uploads/*" in r for r in granted(stmts, "s3:DeleteObject")
+    )
+
+
+def test_models_function_privileges(service: dict[str, Any]) -> None:
+    stmts = statements(service, "ApiModelsFunctionServiceRole")
+    deletes = " ".join(granted(stmts, "s3:DeleteObject"))
+    for prefix in ("/models/*", "/trainings/*", "/async-outputs/*", "/generations/*", "/uploads/*"):
+        assert prefix in deletes
+    assert not granted(stmts, "s3:PutObject")
+    assert not granted(stmts, "sagemaker:InvokeEndpoint") and not granted(
+        stmts, "sagemaker:InvokeEndpointAsync"
+    )
+
+
+def test_generations_function_privileges(service: dict[str, Any]) -> None:
+    stmts = statements(service, "ApiGenerationsFunctionServiceRole")
+    assert any("endpoint/avatar-hosting" in r for r in granted(stmts, "sagemaker:InvokeEndpoint"))
+    assert not granted(stmts, "sagemaker:InvokeEndpointAsync")
+    assert "/models/*" in " ".join(granted(stmts, "s3:GetObject"))
+    assert all("/generations/*" in r for r in granted(stmts, "s3:PutObject"))
+    assert not granted(stmts, "s3:DeleteObject")
+
+
+def test_bucket_listing_is_limited_to_the_granted_prefixes(service: dict[str, Any]) -> None:
+    for logical_id, policy in of_type(service, "AWS::IAM::Policy").items():
+        for statement in policy["Properties"]["PolicyDocument"]["Statement"]:
+            actions = statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
+            if "s3:ListBucket" in actions:
+                assert "s3:prefix" in text(statement.get("Condition")), logical_id
+            assert not any(a.startswith("s3:") and a.endswith("*") for a in actions), (logical_id, actions)

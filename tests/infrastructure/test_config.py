@@ -1,0 +1,135 @@
+"""ServiceConfig: defaults, parsing of CLI strings, clear errors naming the key, physical names."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from avatar_contract.names import DEFAULT_BASE_MODEL_ID
+from stacks.config import SETTINGS, ConfigError, ServiceConfig
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def test_cdk_json_documents_every_setting_with_its_default() -> None:
+    context = json.loads((REPO / "cdk.json").read_text())["context"]
+    for setting in SETTINGS:
+        assert setting.key in context
+        documented = context[setting.key]
+        expected = setting.default
+        if expected is None:
+            assert documented == ""
+        elif isinstance(expected, tuple):
+            assert documented == list(expected)
+        else:
+            assert documented == expected
+    assert ServiceConfig.from_context(context) == ServiceConfig()
+
+
+def test_dataclass_defaults_match_the_settings_table() -> None:
+    defaults = ServiceConfig()
+    for setting in SETTINGS:
+        assert getattr(defaults, setting.attribute) == setting.default, setting.key
+
+
+def test_defaults() -> None:
+    config = ServiceConfig.from_context({})
+    assert config.training_instance_type == "ml.g5.2xlarge"
+    assert config.hosting_instance_type == "ml.g5.xlarge"
+    assert config.base_model_id == DEFAULT_BASE_MODEL_ID == "stabilityai/stable-diffusion-2-1-base"
+    assert config.training_input_retention_days == 7
+    assert config.base_model == DEFAULT_BASE_MODEL_ID
+
+
+def test_command_line_strings_are_parsed() -> None:
+    config = ServiceConfig.from_context(
+        {
+            "trainingMaxCapacity": "4",
+            "enableWaf": "false",
+            "hostingGpuUtilizationTarget": "55.5",
+            "statusConsumerRoleArns": "arn:aws:iam::123456789012:role/a, arn:aws:iam::123456789012:role/b",
+            "baseModelS3Uri": "s3://my-models/sd21/",
+        }
+    )
+    assert config.training_max_capacity == 4
+    assert config.enable_waf is False
+    assert config.hosting_gpu_utilization_target == 55.5
+    assert len(config.status_consumer_role_arns) == 2
+    assert config.base_model == "s3://my-models/sd21/"
+    assert config.base_model_s3_location == ("my-models", "sd21/")
+
+
+@pytest.mark.parametrize(
+    ("context", "key"),
+    [
+        ({"trainingMaxCapacity": "many"}, "trainingMaxCapacity"),
+        ({"trainingMaxCapacity": 0}, "trainingMaxCapacity"),
+        ({"trainingMaxCapacity": True}, "trainingMaxCapacity"),
+        ({"trainingInstanceType": "g5.2xlarge"}, "trainingInstanceType"),
+        ({"hostingInstanceType": "ml.g5.12xlarge"}, "hostingInstanceType"),
+        ({"hostingMinCapacity": 0}, "hostingMinCapacity"),
+        ({"hostingMinCapacity": 3, "hostingMaxCapacity": 2}, "hostingMinCapacity"),
+        ({"baseModelS3Uri": "https://example.com/model"}, "baseModelS3Uri"),
+        ({"baseModelId": "../../etc"}, "baseModelId"),
+        ({"trainingInputRetentionDays": -1}, "trainingInputRetentionDays"),
+        ({"enableWaf": "yes"}, "enableWaf"),
+        ({"alarmEmail": "not-an-address"}, "alarmEmail"),
+        ({"logRetentionDays": 2}, "logRetentionDays"),
+        ({"removalPolicy": "snapshot"}, "removalPolicy"),
+        ({"resourcePrefix": "Avatar_Prod"}, "resourcePrefix"),
+        ({"statusConsumerRoleArns": ["arn:aws:iam::123:user/x"]}, "statusConsumerRoleArns"),
+        ({"baseImageRegion": "moon-1"}, "baseImageRegion"),
+        ({"trainingInstanceTyp": "ml.g5.2xlarge"}, "trainingInstanceTyp"),
+    ],
+)
+def test_invalid_values_name_the_key(context: dict, key: str) -> None:
+    with pytest.raises(ConfigError, match=f"'{key}'"):
+        ServiceConfig.from_context(context)
+
+
+def test_typo_suggests_the_right_key() -> None:
+    with pytest.raises(ConfigError, match="did you mean 'trainingInstanceType'"):
+        ServiceConfig.from_context({"trainingInstanceTyp": "ml.g5.2xlarge"})
+
+
+def test_cdk_keys_are_ignored() -> None:
+    config = ServiceConfig.from_context({"aws:cdk:bundling-stacks": [], "@aws-cdk/core:flag": True})
+    assert config == ServiceConfig()
+
+
+def test_physical_names_follow_the_prefix() -> None:
+    config = ServiceConfig.from_context({"resourcePrefix": "demo"})
+    assert config.training_endpoint_name == "demo-training"
+    assert config.hosting_endpoint_name == "demo-hosting"
+    assert config.training_success_topic_name == "demo-training-success"
+    assert config.training_error_topic_name == "demo-training-error"
+    assert config.status_queue_name == "demo-training-status"
+    assert config.status_dead_letter_queue_name == "demo-training-status-dlq"
+    assert config.function_name("trainings") == "demo-trainings"
+    assert (config.data_bucket_name, config.hosting_bucket_name) == ("demo-data", "demo-hosting")
+
+
+def test_config_module_imports_only_the_standard_library() -> None:
+    source = (REPO / "stacks" / "config.py").read_text()
+    imports = [line for line in source.splitlines() if line.startswith(("import ", "from "))]
+    allowed = {
+        "__future__",
+        "difflib",
+        "re",
+        "collections.abc",
+        "dataclasses",
+        "typing",
+        "avatar_contract.names",
+    }
+    for line in imports:
+        module = line.split()[1]
+        assert module in allowed, line
+
+
+def test_base_image_region_falls_back() -> None:
+    assert ServiceConfig().resolved_base_image_region(None) == "us-east-1"
+    assert ServiceConfig().resolved_base_image_region("eu-west-1") == "eu-west-1"
+    configured = ServiceConfig(base_image_region="ap-south-1")
+    assert configured.resolved_base_image_region("eu-west-1") == "ap-south-1"

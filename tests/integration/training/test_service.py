@@ -1,0 +1,233 @@
+"""The training service end to end over HTTP: real archives in, a real model in (moto's) S3 out."""
+
+from __future__ import annotations
+
+import http.client
+import io
+import json
+import tarfile
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+import torch
+from diffusers import StableDiffusionPipeline
+
+from avatar_contract.keys import TRAINING_ID_RE, model_key
+from avatar_contract.names import Triton
+from avatar_contract.training import TrainingFailure, TrainingResult
+from tests.integration.training.conftest import DATA_BUCKET, HOSTING_BUCKET, RunningService, start
+from tests.unit.training.samples import (
+    bomb_tar,
+    face_photos,
+    faceless_photos,
+    many_members_tar,
+    tar_bytes,
+    tar_with_member,
+    training_config,
+    with_config,
+)
+from training_service.config import REFERENCE_OWNER
+from training_service.service import TrainingService
+from training_service.storage import S3Store
+
+
+def _render(pipe: StableDiffusionPipeline) -> torch.Tensor:
+    generator = torch.Generator("cpu").manual_seed(7)
+    out = pipe("a photo of sks person", height=64, width=64, num_inference_steps=3, generator=generator,
+               output_type="pt")  # fmt: skip
+    return out.images
+
+
+def _extract_model(s3: Any, key: str, target: Path) -> Path:
+    blob = s3.get_object(Bucket=HOSTING_BUCKET, Key=key)["Body"].read()
+    with tarfile.open(fileobj=io.BytesIO(blob), mode="r:gz") as tar:
+        tar.extractall(target, filter="data")
+    return target
+
+
+@pytest.mark.slow
+def test_training_publishes_a_model_whose_adapter_changes_the_output(
+    running: RunningService, tiny_model_dir: Path, tmp_path: Path
+) -> None:
+    config = training_config(HOSTING_BUCKET, DATA_BUCKET)
+    archive = tar_bytes(with_config(face_photos(10), config))
+    replies: list = []
+    worker = threading.Thread(target=lambda: replies.append(running.post(archive)))
+    worker.start()
+    pings = []
+    while worker.is_alive():  # /ping answers while the training holds its request
+        pings.append(running.get("/ping"))
+        if pings[-1].body["training"]:
+            assert running.post(archive).status == 429  # one training at a time
+        time.sleep(0.2)
+    worker.join()
+
+    assert all(p.status == 200 for p in pings) and any(p.body["training"] for p in pings)
+    reply = replies[0]
+    assert reply.status == 200, reply.body
+    result = TrainingResult.model_validate(reply.body)
+    assert (result.training_id, result.model_id) == (config["training_id"], config["model_id"])
+    assert result.target_model == f"{config['owner']}/{config['model_id']}.tar.gz"
+    assert result.model_s3_uri == config["model_s3_uri"]
+    assert result.metrics.steps == 6 and result.metrics.usable_images == 10
+    assert result.metrics.final_loss > 0
+    assert sorted(running.keys(DATA_BUCKET)) == sorted(result.metrics.preview_image_keys)
+    assert len(result.metrics.preview_image_keys) == 1
+    key = model_key(config["owner"], config["model_id"])
+    assert running.keys(HOSTING_BUCKET) == [key]
+
+    model_dir = _extract_model(running.s3, key, tmp_path / "model") / config["model_id"]
+    assert (model_dir / "config.pbtxt").is_file()
+    version = model_dir / Triton.VERSION_DIR
+    metadata = json.loads((version / Triton.METADATA_FILE).read_text())
+    assert metadata["token"] == "sks" and metadata["training_id"] == config["training_id"]
+    assert metadata["lora_rank"] == 4 and metadata["text_encoder_lora_rank"] == 4
+
+    pipe = StableDiffusionPipeline.from_pretrained(tiny_model_dir, safety_checker=None)
+    pipe.set_progress_bar_config(disable=True)
+    before = _render(pipe)
+    pipe.load_lora_weights(version, weight_name=Triton.ADAPTER_FILE)
+    after = _render(pipe)
+    assert (after - before).abs().max() > 1e-4
+
+
+@pytest.mark.slow
+def test_reference_layout_trains(running: RunningService) -> None:
+    reference_config = {
+        "face_preprocessing": True,
+        "n_steps": 4,
+        "resolution": 64,
+        "concept_prompt": "photo of <<TOK>>",
+        "lora_r": 4,
+        "lora_alpha": 1,
+        "lora_text_encoder_r": 4,
+        "with_prior_preservation": False,
+        "fp16": True,
+        "use_8bit_adam": True,
+    }
+    files = {**face_photos(9), "config.json": json.dumps(reference_config).encode()}
+    inference_id = "t-" + "r" * 20
+    reply = running.post(tar_bytes(files), headers={"X-Amzn-SageMaker-Inference-Id": inference_id})
+
+    assert reply.status == 200, reply.body
+    result = TrainingResult.model_validate(reply.body)
+    assert result.training_id == inference_id and TRAINING_ID_RE.fullmatch(result.training_id)
+    assert result.metrics.steps == 4 and result.metrics.usable_images == 9
+    assert running.keys(HOSTING_BUCKET) == [model_key(REFERENCE_OWNER, result.model_id)]
+
+
+def _assert_failed(running: RunningService, body: bytes, status: int, *words: str) -> TrainingFailure:
+    reply = running.post(body)
+    assert reply.status == status, reply.body
+    failure = TrainingFailure.model_validate(reply.body)
+    for word in words:
+        assert word in failure.reason
+    assert running.keys(HOSTING_BUCKET) == []
+    assert running.keys(DATA_BUCKET) == []
+    return failure
+
+
+def _config() -> dict[str, Any]:
+    return training_config(HOSTING_BUCKET, DATA_BUCKET)
+
+
+def _symlink() -> tarfile.TarInfo:
+    link = tarfile.TarInfo("selfie-99.jpg")
+    link.type, link.linkname = tarfile.SYMTYPE, "/etc/passwd"
+    return link
+
+
+def _traversal() -> tarfile.TarInfo:
+    member = tarfile.TarInfo("../../outside.jpg")
+    member.size = 3
+    return member
+
+
+FAILURES = {
+    "path traversal": (
+        lambda: tar_with_member(_traversal(), with_config(face_photos(10), _config()), b"abc"),
+        400,
+        ("../../outside.jpg", "leaves the archive"),
+    ),
+    "symlink": (
+        lambda: tar_with_member(_symlink(), with_config(face_photos(10), _config())),
+        400,
+        ("selfie-99.jpg", "link"),
+    ),
+    "10,000 members": (lambda: many_members_tar(10_000), 413, ("more than 200 members",)),
+    "decompression bomb": (lambda: bomb_tar(600 * 2**20), 413, ("unpacks to more than",)),
+    "non-image files only": (
+        lambda: tar_bytes(with_config({"notes.txt": b"hello", "run.sh": b"rm -rf /"}, _config())),
+        400,
+        ("no image files", "notes.txt"),
+    ),
+    "3 images": (lambda: tar_bytes(with_config(face_photos(3), _config())), 422, ("3 usable image(s)", "8")),
+    "no faces with face crop on": (
+        lambda: tar_bytes(with_config({**face_photos(5), **faceless_photos(5)}, _config())),
+        422,
+        ("5 usable", "object-00.jpg: no face found", "object-04.jpg"),
+    ),
+    "corrupt JPEG": (
+        lambda: tar_bytes(
+            with_config({**face_photos(7), "broken.jpg": face_photos(1)["selfie-00.jpg"][:600]}, _config())
+        ),
+        422,
+        ("7 usable", "broken.jpg: not a readable image"),
+    ),
+    "not an archive": (lambda: b"\xff\xd8 this is a jpeg, not a tar", 400, ("not a readable tar",)),
+    "invalid config": (
+        lambda: tar_bytes(with_config(face_photos(10), {**_config(), "lora_rank": 0})),
+        400,
+        ("lora_rank",),
+    ),
+    "another owner's model key": (
+        lambda: tar_bytes(
+            with_config(
+                face_photos(10), {**_config(), "model_s3_uri": f"s3://{HOSTING_BUCKET}/models/x/m.tar.gz"}
+            )
+        ),
+        400,
+        ("model_s3_uri",),
+    ),
+}
+
+
+@pytest.mark.parametrize("case", list(FAILURES))
+def test_bad_input_fails_clearly_and_writes_nothing(running: RunningService, case: str) -> None:
+    make, status, words = FAILURES[case]
+    _assert_failed(running, make(), status, *words)
+
+
+def test_oversized_body_is_refused_unread(running: RunningService) -> None:
+    host, port = running.url.removeprefix("http://").split(":")
+    connection = http.client.HTTPConnection(host, int(port), timeout=10)
+    connection.putrequest("POST", "/invocations")
+    connection.putheader("Content-Length", str(65 * 2**20))  # over the 64 MiB limit; no body is sent
+    connection.endheaders()
+    reply = connection.getresponse()
+    assert reply.status == 413
+    assert "limit" in TrainingFailure.model_validate(json.loads(reply.read())).reason
+    connection.close()
+    assert running.keys(HOSTING_BUCKET) == [] and running.keys(DATA_BUCKET) == []
+
+
+class _FailingHostingUploads(S3Store):
+    def upload_file(self, path: Path, bucket: str, key: str, content_type: str) -> None:
+        if bucket == HOSTING_BUCKET:
+            raise ConnectionError("simulated network failure")
+        super().upload_file(path, bucket, key, content_type)
+
+
+@pytest.mark.slow
+def test_failed_artifact_upload_fails_and_removes_previews(aws: Any, settings: Any) -> None:
+    for running in start(TrainingService(settings, _FailingHostingUploads(aws))):
+        config = training_config(
+            HOSTING_BUCKET, DATA_BUCKET, with_prior_preservation=False, max_train_steps=2
+        )
+        failure = _assert_failed(
+            running, tar_bytes(with_config(face_photos(8), config)), 502, "could not upload the model"
+        )
+        assert failure.training_id == config["training_id"]

@@ -1,0 +1,92 @@
+"""Owner derivation from the IAM request context, validation messages, and image checks."""
+
+from __future__ import annotations
+
+import io
+
+import pytest
+from PIL import Image
+
+from avatar_api.domain.images import check_image
+from avatar_api.errors import Forbidden, InvalidRequest, PayloadTooLarge, describe_validation_errors
+from avatar_api.identity import owner_from_event, principal_of
+from avatar_contract.keys import owner_of
+from tests.integration.api.support import ALICE, BOB, image_bytes, rest_event
+
+
+def test_principal_is_the_user_arn() -> None:
+    assert principal_of({"identity": {"userArn": ALICE, "cognitoIdentityId": None}}) == ALICE
+
+
+def test_cognito_identity_wins_over_the_role_session() -> None:
+    context = {"identity": {"userArn": ALICE, "cognitoIdentityId": "us-east-1:1234"}}
+    assert principal_of(context) == "cognito:us-east-1:1234"
+
+
+@pytest.mark.parametrize("context", [None, {}, {"identity": None}, {"identity": {"userArn": None}}])
+def test_no_iam_identity_is_forbidden(context) -> None:
+    with pytest.raises(Forbidden):
+        principal_of(context)
+
+
+def test_owner_is_stable_and_distinct_per_caller() -> None:
+    alice = owner_from_event(rest_event("GET", "/models", resource="/models", user_arn=ALICE))
+    again = owner_from_event(rest_event("GET", "/models", resource="/models", user_arn=ALICE))
+    bob = owner_from_event(rest_event("GET", "/models", resource="/models", user_arn=BOB))
+    assert alice == again == owner_of(ALICE) and alice != bob
+
+
+def test_validation_messages_name_the_field() -> None:
+    message = describe_validation_errors(
+        [
+            {"type": "missing", "loc": ("body", "images", 3, "data"), "msg": "Field required"},
+            {
+                "type": "extra_forbidden",
+                "loc": ("body", "config", "foo"),
+                "msg": "Extra inputs are not permitted",
+            },
+        ]
+    )
+    assert message == "images[3].data: Field required; config.foo: Extra inputs are not permitted"
+
+
+def test_jpeg_and_png_pass() -> None:
+    assert check_image(image_bytes("JPEG"), "images[0]").extension == "jpg"
+    assert check_image(image_bytes("PNG"), "images[1]").extension == "png"
+
+
+def _encoded(image: Image.Image, fmt: str) -> bytes:
+    buffer = io.BytesIO()
+    image.save(buffer, format=fmt)
+    return buffer.getvalue()
+
+
+@pytest.mark.parametrize(
+    ("data", "error"),
+    [
+        (b"", InvalidRequest),
+        (b"hello world", InvalidRequest),
+        (_encoded(Image.new("RGB", (80, 80)), "BMP"), InvalidRequest),
+        (_encoded(Image.new("RGB", (80, 80)), "WEBP"), InvalidRequest),
+        (image_bytes("PNG")[:-40], InvalidRequest),
+        (_encoded(Image.new("1", (9000, 9000)), "PNG"), PayloadTooLarge),
+        (bytes(16 * 2**20), PayloadTooLarge),
+    ],
+    ids=["empty", "text", "bmp", "webp", "truncated-png", "bomb", "16MB"],
+)
+def test_bad_images_are_refused_with_the_field_name(data: bytes, error: type[Exception]) -> None:
+    with pytest.raises(error, match=r"images\[7\]"):
+        check_image(data, "images[7]")
+
+
+def test_settings_need_only_the_buckets(monkeypatch: pytest.MonkeyPatch) -> None:
+    from avatar_api.settings import Settings
+
+    monkeypatch.delenv("AVATAR_TRAINING_ENDPOINT", raising=False)
+    monkeypatch.delenv("AVATAR_HOSTING_ENDPOINT", raising=False)
+    monkeypatch.setenv("AVATAR_DATA_BUCKET", "data")
+    monkeypatch.delenv("AVATAR_HOSTING_BUCKET", raising=False)
+    with pytest.raises(RuntimeError, match="AVATAR_HOSTING_BUCKET"):
+        Settings.from_env()
+    monkeypatch.setenv("AVATAR_HOSTING_BUCKET", "hosting")
+    assert Settings.from_env() == Settings("data", "hosting", "", "")

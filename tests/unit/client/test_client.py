@@ -1,0 +1,224 @@
+"""`AvatarClient` and the `avatar` CLI against the real handlers (SigV4 verified on every call)."""
+
+from __future__ import annotations
+
+import io
+import json
+import sys
+import tarfile
+
+import boto3
+import pytest
+from PIL import Image
+
+from avatar_client import AvatarApiError, AvatarClient
+from avatar_client import client as client_module
+from avatar_client.cli import build_parser, output_paths, run
+from avatar_contract.training import TrainingMetrics, TrainingResult
+from tests.integration.api.conftest import DATA_BUCKET, HOSTING_BUCKET, Api
+from tests.integration.api.support import REGION, image_bytes
+from tests.unit.client.conftest import CREDENTIALS, ENDPOINT, HandlerTransport, gen_response
+from tests.unit.client.test_notifications_and_selfies import SUCCESS
+
+
+def selfie_files(tmp_path, count: int = 10):
+    folder = tmp_path / "selfies"
+    folder.mkdir()
+    for i in range(count):
+        fmt = "PNG" if i % 2 else "JPEG"
+        image = Image.merge("RGB", [Image.linear_gradient("L").resize((1500, 1200))] * 3).rotate(i * 10)
+        image.save(folder / f"{i:02d}.{fmt.lower().replace('jpeg', 'jpg')}", format=fmt)
+    (folder / "notes.txt").write_text("ignored")
+    return folder
+
+
+def complete(api: Api, accepted: dict) -> None:
+    from avatar_contract import keys
+
+    record = json.loads(
+        api.s3.get_object(
+            Bucket=DATA_BUCKET,
+            Key=keys.training_record_key(accepted["target_model"].split("/")[0], accepted["training_id"]),
+        )["Body"].read()
+    )
+    api.s3.put_object(Bucket=HOSTING_BUCKET, Key=f"models/{accepted['target_model']}", Body=b"artifact")
+    result = TrainingResult(
+        training_id=accepted["training_id"],
+        model_id=accepted["model_id"],
+        target_model=accepted["target_model"],
+        model_s3_uri=f"s3://{HOSTING_BUCKET}/models/{accepted['target_model']}",
+        metrics=TrainingMetrics(steps=1, seconds=1, final_loss=0.5, usable_images=10),
+    )
+    api.s3.put_object(
+        Bucket=DATA_BUCKET, Key=record["output_location"].split("/", 3)[3], Body=result.model_dump_json()
+    )
+
+
+def test_train_generate_list_delete(api: Api, client: AvatarClient, tmp_path) -> None:
+    folder = selfie_files(tmp_path)
+    api.queue_training()
+    accepted = client.start_training(
+        sorted(folder.glob("*.*g")), model_name="me", config={"max_train_steps": 50}
+    )
+    assert accepted["status"] == "queued"
+    assert client.get_training(accepted["training_id"])["status"] == "queued"
+    # The handler received the resized selfies (longest side 1024).
+    [(_, params)] = api.training.calls
+    assert params["InferenceId"] == accepted["training_id"]
+    archive = api.s3.get_object(Bucket=DATA_BUCKET, Key=params["InputLocation"].split("/", 3)[3])[
+        "Body"
+    ].read()
+    with tarfile.open(fileobj=io.BytesIO(archive)) as tar:
+        sizes = {Image.open(tar.extractfile(m)).size for m in tar.getmembers() if m.name.startswith("image_")}
+    assert sizes and all(max(size) == 1024 for size in sizes)
+
+    complete(api, accepted)
+    status = client.wait_for_training(accepted["training_id"], timeout=5, poll_interval=0.01)
+    assert status["status"] == "completed"
+
+    gen_response(api, 2)
+    result = client.generate(accepted["model_id"], "a photo of <<TOK>>", num_images=2, seed=7)
+    assert (
+        result.seed == 7 and len(result.images) == 2 and all(i.startswith(b"\x89PNG") for i in result.images)
+    )
+    assert [m["model_id"] for m in client.list_models()] == [accepted["model_id"]]
+    assert client.delete_model(accepted["model_id"])["deleted"] is True
+    with pytest.raises(AvatarApiError) as error:
+        client.get_training(accepted["training_id"])
+    assert (error.value.status, error.value.code) == (404, "not_found")
+
+
+def test_large_selfie_sets_go_through_presigned_uploads(
+    api: Api, client: AvatarClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(client_module, "INLINE_BODY_LIMIT", 1000)
+    api.queue_training()
+    accepted = client.start_training([image_bytes(seed=i) for i in range(10)])
+    assert accepted["status"] == "queued"
+    assert any(url.endswith("/uploads") for _, url, _, _ in client.transport.requests)
+
+
+def test_start_training_retries_with_the_same_idempotency_key(
+    api: Api, client: AvatarClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("time.sleep", lambda _: None)
+    api.training.queue_error("invoke_endpoint_async", "ThrottlingException", 503)
+    api.queue_training()
+    accepted = client.start_training([image_bytes(seed=i) for i in range(10)], prepare=False)
+    keys_sent = {
+        h["Idempotency-Key"] for _, url, h, _ in client.transport.requests if url.endswith("/trainings")
+    }
+    assert accepted["status"] == "queued" and len(keys_sent) == 1
+    assert len(api.training.calls) == 2
+
+
+def test_wait_uses_the_status_queue(api: Api, transport: HandlerTransport) -> None:
+    sqs = boto3.client("sqs", region_name=REGION)
+    queue_url = sqs.create_queue(QueueName="avatar-status")["QueueUrl"]
+    client = AvatarClient(ENDPOINT, REGION, credentials=CREDENTIALS, transport=transport, queue_url=queue_url)
+    api.queue_training()
+    accepted = client.start_training([image_bytes(seed=i) for i in range(10)], prepare=False)
+    other = {**SUCCESS, "inferenceId": "t-bbbbbbbbbbbbbbbbbbbb"}
+    mine = {**SUCCESS, "inferenceId": accepted["training_id"]}
+    sqs.send_message(QueueUrl=queue_url, MessageBody=json.dumps(other))
+    sqs.send_message(
+        QueueUrl=queue_url, MessageBody=json.dumps({"Type": "Notification", "Message": json.dumps(mine)})
+    )
+    seen: list[str] = []
+
+    def progress(status: str, _: float) -> None:
+        if not seen:  # the API said queued; now the training finishes and SageMaker notifies
+            complete(api, accepted)
+        seen.append(status)
+
+    status = client.wait_for_training(
+        accepted["training_id"], timeout=30, poll_interval=600, on_progress=progress
+    )
+
+    assert status["status"] == "completed" and seen == ["queued"]
+    left = sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=10).get("Messages", [])
+    assert [json.loads(m["Body"])["inferenceId"] for m in left] == ["t-bbbbbbbbbbbbbbbbbbbb"]
+
+
+def test_api_errors_carry_status_code_and_message(client: AvatarClient) -> None:
+    with pytest.raises(AvatarApiError) as error:
+        client.start_training([image_bytes(seed=i) for i in range(3)], prepare=False)
+    assert error.value.status == 400 and error.value.code == "invalid_request"
+    assert "images" in error.value.message
+
+
+def test_cli_generate_writes_numbered_files(api: Api, client: AvatarClient, tmp_path, capsys) -> None:
+    api.queue_training()
+    accepted = client.start_training([image_bytes(seed=i) for i in range(10)], prepare=False)
+    complete(api, accepted)
+    gen_response(api, 2)
+    args = build_parser().parse_args(
+        [
+            "--endpoint",
+            ENDPOINT,
+            "generate",
+            accepted["model_id"],
+            "hello",
+            "-o",
+            str(tmp_path / "out.png"),
+            "--num-images",
+            "2",
+            "--steps",
+            "5",
+        ]
+    )
+    assert run(args, client) == 0
+    assert (tmp_path / "out-1.png").read_bytes().startswith(b"\x89PNG")
+    assert (tmp_path / "out-2.png").exists()
+    sent = json.loads(json.loads(api.hosting.calls[0][1]["Body"])["inputs"][2]["data"][0])
+    assert sent["num_inference_steps"] == 5 and sent["num_images"] == 2
+
+    assert run(build_parser().parse_args(["models"]), client) == 0
+    assert accepted["model_id"] in capsys.readouterr().out
+
+
+def test_cli_train_waits_with_progress(api: Api, client: AvatarClient, tmp_path, capsys, monkeypatch) -> None:
+    folder = selfie_files(tmp_path)
+    api.queue_training()
+    original = client.get_training
+    calls = []
+
+    def get_training(training_id: str) -> dict:
+        calls.append(training_id)
+        if len(calls) == 2:
+            complete(api, {**original(training_id), "target_model": api_target(api, training_id)})
+        return original(training_id)
+
+    monkeypatch.setattr(client, "get_training", get_training)
+    args = build_parser().parse_args(
+        ["train", str(folder), "--name", "me", "--poll-interval", "0.01", "--timeout", "10"]
+    )
+    assert run(args, client) == 0
+    out = capsys.readouterr()
+    assert '"status": "completed"' in out.out
+    assert "training t-" in out.err  # progress line
+
+
+def api_target(api: Api, training_id: str) -> str:
+    for key in api.object_keys():
+        if key.endswith(f"{training_id}/training.json"):
+            return json.loads(api.s3.get_object(Bucket=DATA_BUCKET, Key=key)["Body"].read())["target_model"]
+    raise AssertionError(training_id)
+
+
+def test_output_paths() -> None:
+    assert output_paths(__import__("pathlib").Path("a/out.png"), 1)[0].name == "out.png"
+    assert [p.name for p in output_paths(__import__("pathlib").Path("out.png"), 3)] == [
+        "out-1.png",
+        "out-2.png",
+        "out-3.png",
+    ]
+
+
+def test_cli_requires_an_endpoint(monkeypatch) -> None:
+    monkeypatch.delenv("AVATAR_API_URL", raising=False)
+    from avatar_client.cli import main
+
+    with pytest.raises(SystemExit, match="AVATAR_API_URL"):
+        main(["models"])
+    assert sys.modules["avatar_client.cli"]

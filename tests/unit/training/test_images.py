@@ -1,0 +1,88 @@
+"""Image preparation: EXIF orientation, face-aware and center crops, rejects reported by name."""
+
+from __future__ import annotations
+
+import io
+
+import numpy as np
+import pytest
+from PIL import Image
+from skimage import data
+
+from tests.unit.training.samples import face_photos, faceless_photos, jpeg
+from training_service.errors import NotEnoughImages
+from training_service.images import center_crop_box, decode_image, detect_faces, face_crop_box, prepare_images
+
+MAX_PIXELS = 4_000_000
+
+
+def _astronaut_on_canvas() -> Image.Image:
+    """The astronaut's photo pasted at the right of a wide grey canvas: a center crop misses the face."""
+    canvas = Image.new("RGB", (1400, 512), (128, 128, 128))
+    canvas.paste(Image.fromarray(data.astronaut()), (888, 0))
+    return canvas
+
+
+def test_detects_the_astronauts_face_and_nothing_in_objects() -> None:
+    faces = detect_faces(_astronaut_on_canvas())
+    assert faces and 888 + 120 < faces[0].left + faces[0].size / 2 < 888 + 320
+    for name, blob in faceless_photos(3).items():
+        assert detect_faces(Image.open(io.BytesIO(blob))) == [], name
+
+
+def test_face_crop_keeps_the_face_where_center_crop_loses_it() -> None:
+    canvas = _astronaut_on_canvas()
+    face = detect_faces(canvas)[0]
+    left, top, right, bottom = face_crop_box(canvas.size, face)
+    assert right - left == bottom - top and left <= face.left and face.left + face.size <= right
+    _, _, c_right, _ = center_crop_box(canvas.size)
+    assert c_right <= face.left  # the center square ends before the face begins
+
+
+def test_exif_orientation_is_applied() -> None:
+    image = Image.new("RGB", (200, 100), "red")
+    exif = image.getexif()
+    exif[0x0112] = 6  # rotate 90° clockwise when displayed
+    buffer = io.BytesIO()
+    image.save(buffer, format="JPEG", exif=exif)
+    assert decode_image(buffer.getvalue(), MAX_PIXELS).size == (100, 200)
+
+
+def test_pixel_bomb_is_refused_before_decoding() -> None:
+    buffer = io.BytesIO()
+    Image.new("L", (3000, 3000)).save(buffer, format="PNG")  # 9 MP, a few KB on disk
+    with pytest.raises(ValueError, match="pixels"):
+        decode_image(buffer.getvalue(), MAX_PIXELS)
+
+
+def test_prepare_crops_to_resolution_and_reports_rejects_by_name() -> None:
+    images = {**face_photos(4), **faceless_photos(2), "broken.jpg": b"\xff\xd8\xff garbage", "tiny.png": b""}
+    tiny = io.BytesIO()
+    Image.new("RGB", (40, 40)).save(tiny, format="PNG")
+    images["tiny.png"] = tiny.getvalue()
+    prepared = prepare_images(images, 64, face_crop=True, min_usable=4, max_pixels=MAX_PIXELS)
+    assert sorted(prepared.usable) == [f"selfie-{n:02d}.jpg" for n in range(4)]
+    assert all(img.size == (64, 64) and img.mode == "RGB" for img in prepared.usable.values())
+    assert prepared.rejected["object-00.jpg"] == "no face found"
+    assert prepared.rejected["broken.jpg"].startswith("not a readable image")
+    assert prepared.rejected["tiny.png"].startswith("too small")
+
+
+def test_center_crop_uses_every_readable_image() -> None:
+    images = {**face_photos(2), **faceless_photos(2)}
+    prepared = prepare_images(images, 32, face_crop=False, min_usable=4, max_pixels=MAX_PIXELS)
+    assert len(prepared.usable) == 4 and not prepared.rejected
+
+
+def test_too_few_usable_images_fail_listing_the_rejects() -> None:
+    images = {**face_photos(2), **faceless_photos(2)}
+    with pytest.raises(NotEnoughImages) as caught:
+        prepare_images(images, 64, face_crop=True, min_usable=3, max_pixels=MAX_PIXELS)
+    reason = caught.value.reason
+    assert reason.startswith("2 usable image(s), at least 3 needed")
+    assert "object-00.jpg: no face found" in reason and "object-01.jpg: no face found" in reason
+
+
+def test_jpeg_helper_round_trips() -> None:
+    array = np.zeros((8, 8, 3), dtype=np.uint8)
+    assert Image.open(io.BytesIO(jpeg(Image.fromarray(array)))).size == (8, 8)

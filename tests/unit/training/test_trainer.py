@@ -1,0 +1,67 @@
+"""The LoRA training loop on the tiny model: reproducible, saves the adapters asked for, stops on NaN."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+import torch
+from PIL import Image
+from safetensors.torch import load_file, save_file
+from skimage import data
+
+from avatar_contract.training import TrainingHyperparameters
+from training_service.errors import TrainingDiverged
+from training_service.trainer import personalize, resolve_precision, train_lora
+
+pytestmark = pytest.mark.slow
+
+
+def _images(count: int = 4) -> list[Image.Image]:
+    base = Image.fromarray(data.astronaut()).resize((64, 64))
+    return [base.rotate(5 * n) for n in range(count)]
+
+
+def _config(**overrides) -> TrainingHyperparameters:
+    values = dict(max_train_steps=3, resolution=64, lora_rank=4, text_encoder_lora_rank=2, num_class_images=2)
+    return TrainingHyperparameters(**{**values, **overrides})
+
+
+def test_same_seed_same_adapter_and_text_encoder_lora_included(tiny_model_dir: Path, tmp_path: Path) -> None:
+    first = train_lora(
+        tiny_model_dir, _images(), _config(), tmp_path / "a", "cpu", log_every=1, sample_steps=2
+    )
+    second = train_lora(tiny_model_dir, _images(), _config(), tmp_path / "b", "cpu", sample_steps=2)
+    a, b = load_file(first.adapter_file), load_file(second.adapter_file)
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+    assert first.losses == second.losses and len(first.losses) == 3
+    assert any(k.startswith("unet.") for k in a) and any(k.startswith("text_encoder.") for k in a)
+    lora_up = [t for k, t in a.items() if "lora.up" in k or "lora_B" in k]
+    assert lora_up and any(t.abs().sum() > 0 for t in lora_up)  # B starts at zero: training moved it
+    assert first.precision == "float32" and first.seconds_per_step > 0
+
+
+def test_unet_only_without_prior_preservation(tiny_model_dir: Path, tmp_path: Path) -> None:
+    config = _config(train_text_encoder=False, with_prior_preservation=False, gradient_checkpointing=False)
+    result = train_lora(tiny_model_dir, _images(2), config, tmp_path, "cpu")
+    keys = load_file(result.adapter_file).keys()
+    assert keys and all(k.startswith("unet.") for k in keys)
+    assert not result.trained_text_encoder
+
+
+def test_nan_loss_stops_the_training(tiny_model_dir: Path, tmp_path: Path) -> None:
+    broken = shutil.copytree(tiny_model_dir, tmp_path / "broken")
+    weights = broken / "unet" / "diffusion_pytorch_model.safetensors"
+    tensors = load_file(weights)
+    tensors["conv_out.bias"] = torch.full_like(tensors["conv_out.bias"], float("nan"))
+    save_file(tensors, weights)
+    with pytest.raises(TrainingDiverged, match="loss became nan at step 1"):
+        train_lora(broken, _images(2), _config(with_prior_preservation=False), tmp_path / "out", "cpu")
+    assert not (tmp_path / "out").exists()
+
+
+def test_helpers() -> None:
+    assert personalize("a photo of <<TOK>> person", "zwx") == "a photo of zwx person"
+    assert resolve_precision("bf16", "cpu") == torch.float32
+    assert resolve_precision("no", "cuda") == torch.float32
