@@ -52,7 +52,7 @@ def cases(toy: bool) -> list[dict[str, Any]]:
 
 
 def _toy_run() -> dict[str, int]:
-    return {"warmup": 1, "steps": 2, "blocks": 1, "timeout": 300}
+    return {"warmup": 1, "steps": 1, "blocks": 1, "timeout": 300}
 
 
 def _tiny_run() -> dict[str, int]:

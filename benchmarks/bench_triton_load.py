@@ -135,7 +135,7 @@ def run(toy: bool = False) -> Result:
         result.skip("multi-model load, ours vs reference", missing)
         return result
     threads = {"OMP_NUM_THREADS": str(os.cpu_count() or 1)}
-    tiny_n = 2 if toy else 5
+    tiny_n = 1 if toy else 5
     _measure(
         result,
         "tiny",

@@ -260,7 +260,7 @@ def run_json_subprocess(
         text=True,
         timeout=timeout,
         cwd=REPO_ROOT,
-        env={**os.environ, **(env or {})},
+        env={**os.environ, "PYTHONPATH": product_pythonpath(), **(env or {})},
         check=False,
     )
     lines = [line for line in proc.stdout.splitlines() if line.strip()]
@@ -268,6 +268,13 @@ def run_json_subprocess(
         tail = (proc.stderr or proc.stdout)[-3000:]
         raise RuntimeError(f"{module} exited {proc.returncode}: {tail}")
     return json.loads(lines[-1])
+
+
+def product_pythonpath() -> str:
+    """PYTHONPATH for a child interpreter: the product's package folders, then whatever was set."""
+    from benchmarks import PRODUCT_PATHS
+
+    return os.pathsep.join([*(str(p) for p in PRODUCT_PATHS), *filter(None, [os.environ.get("PYTHONPATH")])])
 
 
 def fmt_number(value: float) -> str:

@@ -88,7 +88,7 @@ def bench_training(result: Result, torch: Any, base: Path, device: str, toy: boo
 
     defaults = TrainingHyperparameters()
     resolution = 64 if toy else 512
-    warmup, timed = (1, 2) if toy else (3, 10)
+    warmup, timed = (1, 1) if toy else (3, 10)
     config = defaults.model_copy(update={"resolution": resolution, "max_train_steps": warmup + timed})
     marks: list[float] = []
     if device == "cuda":
@@ -96,7 +96,7 @@ def bench_training(result: Result, torch: Any, base: Path, device: str, toy: boo
     with tempfile.TemporaryDirectory(prefix="bench-gpu-train-") as out:
         run = train_lora(
             base,
-            _synthetic_pil(10, resolution, 1),
+            _synthetic_pil(4 if toy else 10, resolution, 1),
             config,
             Path(out),
             device=device,
@@ -138,7 +138,7 @@ def bench_hosting(result: Result, torch: Any, base: Path, device: str, toy: bool
     from hosting_server.adapters import adapter_metadata, write_metadata
     from hosting_server.engine import BaseModelEngine, CacheBound
 
-    size, steps, repeats, count = (64, 2, 3, 3) if toy else (512, 30, 3, 8)
+    size, steps, repeats, count = (64, 2, 1, 2) if toy else (512, 30, 3, 8)
     adapter = random_adapter(base, *RANKS)
     work = Path(tempfile.mkdtemp(prefix="bench-gpu-adapters-"))
     try:
