@@ -9,13 +9,14 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import time
 import traceback
 from collections.abc import Callable
 from pathlib import Path
 
-from benchmarks.common import RESULTS_DIR, Result, environment, render_table, table_rows
+from benchmarks.common import FULL_SIZE_ENV, RESULTS_DIR, Result, environment, render_table, table_rows
 
 
 def registry() -> dict[str, Callable[[bool], Result]]:
@@ -58,6 +59,9 @@ def registry() -> dict[str, Callable[[bool], Result]]:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__.splitlines()[0])
     parser.add_argument("--toy", action="store_true", help="toy sizes: seconds, not minutes (tests)")
+    parser.add_argument(
+        "--no-full-size", action="store_true", help="skip the full-size SD 2.1 architecture cases"
+    )
     parser.add_argument("--only", default="", help="comma-separated benchmark names (default: all)")
     parser.add_argument("--results-dir", type=Path, default=RESULTS_DIR, help="where the JSON files go")
     parser.add_argument(
@@ -74,6 +78,8 @@ def main(argv: list[str] | None = None) -> int:
     if unknown:
         parser.error(f"unknown benchmark(s): {', '.join(unknown)}; known: {', '.join(benchmarks)}")
 
+    if args.no_full_size:
+        os.environ[FULL_SIZE_ENV] = "0"
     env = environment()
     results: list[Result] = []
     for name in names:

@@ -16,7 +16,7 @@ from pathlib import Path
 
 from avatar_contract.keys import new_model_id
 from avatar_contract.names import Triton
-from benchmarks.common import Figure, Result, Stats, peak_rss_mib, tree_rss_mib
+from benchmarks.common import Figure, Result, Stats, full_size_enabled, peak_rss_mib, tree_rss_mib
 
 NAME = "adapters"
 RANKS = (32, 16)
@@ -141,8 +141,8 @@ def run(toy: bool = False) -> Result:
         result.skip("adapter switch", missing)
         return result
     _measure(result, "tiny", tiny_pipeline(), "float32", count=2 if toy else 4, switches=6 if toy else 40)
-    if toy:
-        result.skip("full-size architecture", "not run with --toy")
+    if toy or not full_size_enabled():
+        result.skip("full-size architecture", "not run with --toy" if toy else "--no-full-size")
         return result
     _measure(result, "full-size SD 2.1 fp16", full_size_pipeline(), "float16", count=3, switches=15)
     return result

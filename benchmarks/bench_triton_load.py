@@ -20,7 +20,7 @@ from typing import Any
 
 from avatar_contract.generation import build_inference_request, images_from_response
 from avatar_contract.keys import new_model_id
-from benchmarks.common import Figure, Result, Stats, tree_rss_mib
+from benchmarks.common import Figure, Result, Stats, full_size_enabled, tree_rss_mib
 
 NAME = "triton_load"
 RANKS = (32, 16)  # the default training config's UNet / text-encoder LoRA ranks
@@ -144,8 +144,8 @@ def run(toy: bool = False) -> Result:
         {**threads, "AVATAR_TORCH_DTYPE": "float32"},
         {"num_inference_steps": 2, "width": 64, "height": 64, "seed": 1},
     )
-    if toy:
-        result.skip("full-size architecture", "not run with --toy")
+    if toy or not full_size_enabled():
+        result.skip("full-size architecture", "not run with --toy" if toy else "--no-full-size")
         return result
     count, note = _full_size_count(wanted=4)
     result.notes.append(note)

@@ -39,6 +39,13 @@ PACKAGES = (
 )
 
 
+FULL_SIZE_ENV = "AVATAR_BENCH_FULL_SIZE"  # "0": skip the full-size cases (`--no-full-size`)
+
+
+def full_size_enabled() -> bool:
+    return os.environ.get(FULL_SIZE_ENV, "1") != "0"
+
+
 @dataclass
 class Stats:
     """Repeated samples of one quantity: the median is the figure, min–max the spread."""
