@@ -251,6 +251,9 @@ def main(argv: list[str] | None = None) -> int:
     base = tiny_pipeline() if args.toy else full_size_pipeline()
     started = time.perf_counter()
     for part in (bench_training, bench_hosting):
+        gc.collect()
+        if device == "cuda":
+            torch.cuda.empty_cache()  # each part's memory figures start from a clean device
         try:
             part(result, torch, base, device, args.toy)
         except Exception as exc:
