@@ -47,6 +47,8 @@ class TritonPythonModel:
         if (version_dir / ADAPTER_FILE).is_file():
             pipe.load_lora_weights(str(version_dir), weight_name=ADAPTER_FILE)
         self.pipe = pipe.to(self.device)
+        if self.device == "cpu":
+            materialize(pipe)
 
     def execute(self, requests: list) -> list:
         responses = []
@@ -72,6 +74,16 @@ class TritonPythonModel:
             out = pb_utils.Tensor("generated_image", np.array([encoded], dtype=np.object_))
             responses.append(pb_utils.InferenceResponse(output_tensors=[out]))
         return responses
+
+
+def materialize(pipe: StableDiffusionPipeline) -> None:
+    """Copy every weight into this process's memory. On a GPU, `.to("cuda")` reads and copies the whole
+    pipeline; on CPU, diffusers memory-maps the safetensors files and would read them lazily at the
+    first request, hiding the load's real cost and memory. Copying makes the CPU load as real."""
+    with torch.no_grad():
+        for module in (pipe.unet, pipe.vae, pipe.text_encoder):
+            for param in module.parameters():
+                param.data = param.data.clone()
 
 
 def _text(request: object, name: str) -> str:
