@@ -58,8 +58,8 @@ def _toy_run() -> dict[str, int]:
 
 
 def _tiny_run() -> dict[str, int]:
-    # Three alternating processes per side, each 2 warm-up + 8 timed steps.
-    return {"rounds": 3, "warmup": 2, "steps": 8, "blocks": 1, "timeout": 600}
+    # Three alternating processes per side, each 2 warm-up + 6 timed steps.
+    return {"rounds": 3, "warmup": 2, "steps": 6, "blocks": 1, "timeout": 600}
 
 
 def _full_run(resolution: int) -> dict[str, int]:
