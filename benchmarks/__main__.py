@@ -91,7 +91,7 @@ def main(argv: list[str] | None = None) -> int:
             result = Result(name, name, args.toy, error=f"{type(exc).__name__}: {exc}")
             traceback.print_exc()
         result.seconds = time.perf_counter() - started
-        path = result.write(args.results_dir, env)
+        path = result.write(args.results_dir, environment())  # the load average as it was for this one
         print(f"[bench] {name}: {result.seconds:.1f} s -> {path}", file=sys.stderr, flush=True)
         results.append(result)
 
