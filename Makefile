@@ -25,7 +25,18 @@ node_modules/.installed: package.json package-lock.json
 	npm ci --no-audit --no-fund --loglevel=error
 	touch $@
 
-setup: $(VENV)/.installed node_modules/.installed ## Create .venv and install the pinned Python deps and CDK CLI
+# The Lambda functions' wheels (lambdas/requirements.txt) for both architectures, so synth runs offline.
+.whl/.fetched: $(VENV)/.installed lambdas/requirements.txt
+	$(PY) -m stacks.lambda_code
+	touch $@
+
+# NumPy 1.x for the Triton Python backend stub shipped in nvidia-pytriton (its pybind11 predates NumPy 2);
+# installed once, so the hosting tests and the local cloud run offline afterwards.
+$(VENV)/.triton-stub: $(VENV)/.installed
+	PYTHONPATH=containers/hosting $(PY) -c "from hosting_server.triton import stub_extra_packages; print(stub_extra_packages())"
+	touch $@
+
+setup: $(VENV)/.installed node_modules/.installed .whl/.fetched $(VENV)/.triton-stub ## Create .venv, install pinned deps, CDK CLI, Lambda wheels
 
 lint: setup ## ruff over the whole tree
 	$(VENV)/bin/ruff check .

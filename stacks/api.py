@@ -12,29 +12,28 @@ from __future__ import annotations
 
 from aws_cdk import Duration, Fn, RemovalPolicy, Size
 from aws_cdk import aws_apigateway as apigw
+from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
 from aws_cdk import aws_wafv2 as wafv2
 from constructs import Construct
 
 from avatar_contract import routes
+from avatar_contract.api_keys import GENERATIONS_PREFIX
 from avatar_contract.names import Env, Prefix
-from stacks.config import ServiceConfig
+from stacks.config import API_STAGE_NAME, FUNCTION_TIMEOUT_SECONDS, POWERTOOLS_ENVIRONMENT, ServiceConfig
 from stacks.grants import grant_objects
 from stacks.hosting_endpoint import HostingEndpoint
 from stacks.lambda_code import RUNTIME, api_code
+from stacks.log_groups import log_retention
 from stacks.nag import acknowledge, acknowledge_object_prefixes
 from stacks.storage import StorageRefs, nag_bucket_name
 from stacks.training_endpoint import TrainingEndpoint
 
 POWERTOOLS_ACCOUNT = "017000801446"  # the Powertools team's public layer account (commercial partition)
-METRICS_NAMESPACE = "AvatarService"
-SERVICE_NAME = "avatar-api"
 # API Gateway's integration timeout is 29 s, so no function needs longer.
-FUNCTION_TIMEOUT = Duration.seconds(29)
 # The trainings function decodes and repackages up to 20 selfies (inline or from presigned uploads).
 FUNCTION_MEMORY_MB = {routes.TRAININGS.name: 2048, routes.MODELS.name: 512, routes.GENERATIONS.name: 1024}
-GENERATIONS_PREFIX = "generations/"  # avatar_contract.api_keys.GENERATIONS_PREFIX (api branch)
 
 
 def powertools_layer_arn(config: ServiceConfig) -> str:
@@ -72,11 +71,10 @@ class Api(Construct):
             Env.HOSTING_BUCKET: storage.hosting_bucket.bucket_name,
             Env.TRAINING_ENDPOINT: training.endpoint_name,
             Env.HOSTING_ENDPOINT: hosting.endpoint_name,
-            "POWERTOOLS_SERVICE_NAME": SERVICE_NAME,
-            "POWERTOOLS_METRICS_NAMESPACE": METRICS_NAMESPACE,
-            "POWERTOOLS_LOG_LEVEL": "INFO",
+            **POWERTOOLS_ENVIRONMENT,
         }
         self.functions: dict[str, lambda_.Function] = {}
+        self.roles: dict[str, iam.Role] = {}
         for function in routes.FUNCTIONS:
             name = config.function_name(function.name)
             log_group = logs.LogGroup(
@@ -86,10 +84,20 @@ class Api(Construct):
                 retention=log_retention(config),
                 removal_policy=RemovalPolicy.DESTROY,
             )
+            # Own role, not AWSLambdaBasicExecutionRole (logs on every group): this log group only.
+            role = iam.Role(
+                self,
+                f"{function.name.title()}Role",
+                assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"),
+                description=f"Avatar service API function {name}",
+            )
+            log_group.grant_write(role)
+            self.roles[function.name] = role
             self.functions[function.name] = lambda_.Function(
                 self,
                 f"{function.name.title()}Function",
                 function_name=name,
+                role=role,
                 description=f"Avatar service API: {function.name}",
                 runtime=RUNTIME,
                 architecture=architecture,
@@ -99,7 +107,7 @@ class Api(Construct):
                 environment=environment,
                 memory_size=FUNCTION_MEMORY_MB[function.name],
                 ephemeral_storage_size=Size.mebibytes(1024),
-                timeout=FUNCTION_TIMEOUT,
+                timeout=Duration.seconds(FUNCTION_TIMEOUT_SECONDS),
                 tracing=lambda_.Tracing.ACTIVE,
                 log_group=log_group,
             )
@@ -115,12 +123,6 @@ class Api(Construct):
                 "stage is throttled.",
             )
         for function in self.functions.values():
-            acknowledge(
-                function,
-                "AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/"
-                "AWSLambdaBasicExecutionRole]",
-                "AWS's minimal Lambda logging policy; the log group is created by this app with retention.",
-            )
             acknowledge(
                 function,
                 "AwsSolutions-L1",
@@ -143,10 +145,10 @@ class Api(Construct):
         trainings = self.functions[routes.TRAININGS.name]
         # Package the input (tagged for retention) and write the record; idempotency entries; presigned
         # upload URLs (signed with this role) and removing uploads once a training took them; read
-        # SageMaker's async outputs to report a training's result.
-        grant_objects(
-            trainings, data, data_key, [Prefix.TRAININGS, Prefix.IDEMPOTENCY], read=True, write=True
-        )
+        # SageMaker's async outputs to report a training's result. Delete: a failed submission rolls
+        # back what it wrote (nothing half-written).
+        records = [Prefix.TRAININGS, Prefix.IDEMPOTENCY]
+        grant_objects(trainings, data, data_key, records, read=True, write=True, delete=True)
         grant_objects(trainings, data, data_key, [Prefix.UPLOADS], read=True, write=True, delete=True)
         grant_objects(trainings, data, data_key, [Prefix.ASYNC_OUTPUTS, Prefix.ASYNC_FAILURES], read=True)
         training.grant_invoke_async(trainings)
@@ -174,10 +176,10 @@ class Api(Construct):
 
         data_name, hosting_name = nag_bucket_name(config, "data"), nag_bucket_name(config, "hosting")
         acknowledge_object_prefixes(
-            trainings,
+            self.roles[routes.TRAININGS.name],
             data_name,
             {
-                Prefix.TRAININGS: "package the input archive, write and read the training record.",
+                Prefix.TRAININGS: "write and read the input archive and record; roll back failed submissions",
                 Prefix.IDEMPOTENCY: "idempotency records of training submissions.",
                 Prefix.UPLOADS: "presigned selfie uploads (URLs signed by this role).",
                 Prefix.ASYNC_OUTPUTS: "read SageMaker's async result of a training.",
@@ -185,7 +187,7 @@ class Api(Construct):
             },
         )
         acknowledge_object_prefixes(
-            models,
+            self.roles[routes.MODELS.name],
             data_name,
             {
                 prefix: "erase a deleted model's training inputs, records, outputs and images."
@@ -200,10 +202,12 @@ class Api(Construct):
             },
         )
         acknowledge_object_prefixes(
-            models, hosting_name, {Prefix.MODELS: "list and delete the caller's models."}
+            self.roles[routes.MODELS.name],
+            hosting_name,
+            {Prefix.MODELS: "list and delete the caller's models."},
         )
         acknowledge_object_prefixes(
-            generations,
+            self.roles[routes.GENERATIONS.name],
             data_name,
             {
                 Prefix.TRAININGS: "read the training record (409 while a model is still training).",
@@ -211,11 +215,13 @@ class Api(Construct):
             },
         )
         acknowledge_object_prefixes(
-            generations, hosting_name, {Prefix.MODELS: "check the model exists (404) before invoking."}
+            self.roles[routes.GENERATIONS.name],
+            hosting_name,
+            {Prefix.MODELS: "check the model exists (404) before invoking."},
         )
-        for function in self.functions.values():
+        for role in self.roles.values():
             acknowledge(
-                function,
+                role,
                 "AwsSolutions-IAM5[Resource::*]",
                 "X-Ray PutTraceSegments/PutTelemetryRecords support no resource-level permissions.",
             )
@@ -238,7 +244,7 @@ class Api(Construct):
             cloud_watch_role=True,
             cloud_watch_role_removal_policy=RemovalPolicy.DESTROY,
             deploy_options=apigw.StageOptions(
-                stage_name="v1",
+                stage_name=API_STAGE_NAME,
                 throttling_rate_limit=config.api_throttling_rate_limit,
                 throttling_burst_limit=config.api_throttling_burst_limit,
                 access_log_destination=apigw.LogGroupLogDestination(access_logs),
@@ -408,32 +414,3 @@ class Api(Construct):
     @property
     def url(self) -> str:
         return self.rest_api.url
-
-
-def log_retention(config: ServiceConfig) -> logs.RetentionDays:
-    """CloudWatch Logs retention from context `logRetentionDays` (validated to an allowed value)."""
-    names = {
-        1: "ONE_DAY",
-        3: "THREE_DAYS",
-        5: "FIVE_DAYS",
-        7: "ONE_WEEK",
-        14: "TWO_WEEKS",
-        30: "ONE_MONTH",
-        60: "TWO_MONTHS",
-        90: "THREE_MONTHS",
-        120: "FOUR_MONTHS",
-        150: "FIVE_MONTHS",
-        180: "SIX_MONTHS",
-        365: "ONE_YEAR",
-        400: "THIRTEEN_MONTHS",
-        545: "EIGHTEEN_MONTHS",
-        731: "TWO_YEARS",
-        1096: "THREE_YEARS",
-        1827: "FIVE_YEARS",
-        2192: "SIX_YEARS",
-        2557: "SEVEN_YEARS",
-        2922: "EIGHT_YEARS",
-        3288: "NINE_YEARS",
-        3653: "TEN_YEARS",
-    }
-    return getattr(logs.RetentionDays, names[config.log_retention_days])

@@ -25,6 +25,15 @@ class ConfigError(ValueError):
 
 
 # CloudWatch Logs accepts only these retention periods (days).
+# Fixed settings of the API tier, shared by the CDK app and the local cloud (one source for both).
+API_STAGE_NAME = "v1"
+FUNCTION_TIMEOUT_SECONDS = 29  # API Gateway's default integration timeout (DESIGN §5)
+POWERTOOLS_ENVIRONMENT = {
+    "POWERTOOLS_SERVICE_NAME": "avatar-api",
+    "POWERTOOLS_METRICS_NAMESPACE": "AvatarService",
+    "POWERTOOLS_LOG_LEVEL": "INFO",
+}
+
 LOG_RETENTION_DAYS = (
     1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653,
 )  # fmt: skip
@@ -299,7 +308,7 @@ SETTINGS: tuple[Setting, ...] = (
         "log_retention_days",
         30,
         _log_retention,
-        "Retention of every log group (API access, Lambda, endpoints).",
+        "Retention of the log groups this app creates (API access, Lambda, both endpoints).",
     ),
     Setting(
         "removalPolicy",
@@ -335,7 +344,7 @@ SETTINGS: tuple[Setting, ...] = (
         "status_consumer_role_arns",
         (),
         _role_arns,
-        "IAM roles allowed to consume the training status queue (also: the ConsumeStatusPolicy output).",
+        "Same-account IAM roles given the StatusConsumePolicyArn policy (consume the status queue).",
     ),
 )
 

@@ -20,7 +20,13 @@ from avatar_contract.names import Env, Prefix
 from stacks.config import ServiceConfig
 from stacks.grants import grant_objects
 from stacks.nag import acknowledge_object_prefixes
-from stacks.sagemaker_common import container_image, endpoint_arn, execution_role, grant_base_model_read
+from stacks.sagemaker_common import (
+    container_image,
+    endpoint_arn,
+    endpoint_log_group,
+    execution_role,
+    grant_base_model_read,
+)
 from stacks.storage import StorageRefs, nag_bucket_name
 
 
@@ -77,6 +83,7 @@ class HostingEndpoint(Construct):
                 )
             ],
         )
+        self.log_group = endpoint_log_group(self, config, self.endpoint_name)
         self.endpoint = sagemaker.CfnEndpoint(
             self,
             "Endpoint",

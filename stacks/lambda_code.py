@@ -1,6 +1,8 @@
 """The API functions' code asset: `avatar_api/` and `avatar_contract/` at the root, plus the wheels of
 `lambdas/requirements.txt` for the functions' platform, bundled locally with pip (no Docker needed).
 
+The wheels are cached in `.whl/` (git-ignored): the first synth downloads them from the package index,
+later ones install offline. `python -m stacks.lambda_code` prefetches them (for both architectures).
 CDK skips bundling for stacks outside `aws:cdk:bundling-stacks` (the tests set it to `[]`), so synth in
 tests touches neither pip nor the network.
 """
@@ -45,41 +47,62 @@ def pip_platforms(architecture: lambda_.Architecture) -> list[str]:
     return [f"manylinux2014_{machine}", f"manylinux_2_28_{machine}", f"manylinux_2_34_{machine}"]
 
 
+def wheelhouse(architecture: lambda_.Architecture) -> Path:
+    """Where the functions' wheels are kept between synths (`.whl/` is git-ignored)."""
+    return REPOSITORY_ROOT / ".whl" / f"lambda-py{PYTHON_VERSION}-{architecture.name}"
+
+
+def _pip(*args: str, quiet_failure: bool = False) -> bool:
+    result = subprocess.run(
+        [sys.executable, "-m", "pip", *args, "--quiet", "--disable-pip-version-check"],
+        check=not quiet_failure,
+        capture_output=quiet_failure,
+    )
+    return result.returncode == 0
+
+
+def _target_args(architecture: lambda_.Architecture) -> list[str]:
+    platforms = [arg for platform in pip_platforms(architecture) for arg in ("--platform", platform)]
+    return [*platforms, "--implementation", "cp", "--python-version", PYTHON_VERSION, "--only-binary=:all:"]
+
+
+def download_wheels(architecture: lambda_.Architecture) -> Path:
+    """Fetch the wheels of `lambdas/requirements.txt` for Lambda (needs the package index once)."""
+    house = wheelhouse(architecture)
+    house.mkdir(parents=True, exist_ok=True)
+    if _has_requirements(_REQUIREMENTS):
+        _pip("download", *_target_args(architecture), "--dest", str(house), "-r", str(_REQUIREMENTS))
+    return house
+
+
+def install_wheels(architecture: lambda_.Architecture, target: Path) -> None:
+    """Install the requirements into `target` from the wheelhouse, offline; download first only if the
+    wheelhouse cannot satisfy them (so synth needs no network once `python -m stacks.lambda_code` ran)."""
+    if not _has_requirements(_REQUIREMENTS):
+        return
+    offline = ["install", *_target_args(architecture), "--no-compile", "--no-index", "--target", str(target)]
+    house = wheelhouse(architecture)
+    if house.is_dir() and _pip(
+        *offline, "--find-links", str(house), "-r", str(_REQUIREMENTS), quiet_failure=True
+    ):
+        return
+    download_wheels(architecture)
+    _pip(*offline, "--find-links", str(house), "-r", str(_REQUIREMENTS))
+
+
 @jsii.implements(ILocalBundling)
 class LocalPipBundling:
-    """Copy the two packages and `pip install --platform ... --only-binary=:all:` the requirements into
-    the asset output: wheels for Lambda's Linux and Python, whatever machine runs synth."""
+    """Copy the two packages and install the requirements' Lambda wheels (`--platform manylinux...
+    --only-binary=:all:`) into the asset output: right for Lambda whatever machine runs synth."""
 
     def __init__(self, architecture: lambda_.Architecture) -> None:
-        self._platforms = pip_platforms(architecture)
+        self._architecture = architecture
 
     def try_bundle(self, output_dir: str, *, image: DockerImage, **_: object) -> bool:
         out = Path(output_dir)
         for name, source in _PACKAGES.items():
             shutil.copytree(source, out / name, ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
-        if _has_requirements(_REQUIREMENTS):
-            subprocess.run(
-                [
-                    sys.executable,
-                    "-m",
-                    "pip",
-                    "install",
-                    "--quiet",
-                    "--disable-pip-version-check",
-                    "--no-compile",
-                    *(arg for platform in self._platforms for arg in ("--platform", platform)),
-                    "--implementation",
-                    "cp",
-                    "--python-version",
-                    PYTHON_VERSION,
-                    "--only-binary=:all:",
-                    "--target",
-                    str(out),
-                    "-r",
-                    str(_REQUIREMENTS),
-                ],
-                check=True,
-            )
+        install_wheels(self._architecture, out)
         return True
 
 
@@ -109,3 +132,9 @@ def api_code(architecture: lambda_.Architecture) -> lambda_.Code:
             ],
         ),
     )
+
+
+if __name__ == "__main__":
+    # Prefetch both architectures' wheels (e.g. in `make setup`), so later synths run offline.
+    for arch in (lambda_.Architecture.ARM_64, lambda_.Architecture.X86_64):
+        print(f"wheels for {arch.name}: {download_wheels(arch)}")

@@ -12,11 +12,13 @@ def acknowledge(scope: IConstruct, rule_id: str, reason: str) -> None:
 
 
 def acknowledge_object_prefixes(scope: IConstruct, bucket_name: str, prefixes: dict[str, str]) -> None:
-    """Object ARNs `<bucket>/<prefix>*`: per-user keys are `<prefix><owner>/...` (owner = hash of the
-    caller), so a prefix wildcard is the narrowest resource IAM can express for them."""
+    """Object ARNs `<bucket>/<prefix>*`: keys are `<prefix><owner>/...` (owner = hash of the caller) or,
+    for SageMaker's async outputs, `<prefix><uuid>.out`, so a prefix wildcard is the narrowest resource
+    IAM can express for them."""
     for prefix, why in prefixes.items():
         acknowledge(
             scope,
             f"AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:s3:::{bucket_name}/{prefix}*]",
-            f"Objects under {prefix} only: {why}",
+            f"Objects under {prefix} only ({why.rstrip('.')}); their keys are made at run time (per owner, "
+            "or per invocation by SageMaker), so a prefix wildcard is the narrowest resource IAM can name.",
         )

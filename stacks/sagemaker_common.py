@@ -5,12 +5,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from aws_cdk import ArnFormat, Stack
+from aws_cdk import ArnFormat, RemovalPolicy, Stack
 from aws_cdk import aws_ecr_assets as ecr_assets
 from aws_cdk import aws_iam as iam
+from aws_cdk import aws_logs as logs
 from constructs import Construct
 
 from stacks.config import ServiceConfig
+from stacks.log_groups import log_retention
 from stacks.nag import acknowledge
 
 REPOSITORY_ROOT = Path(__file__).resolve().parent.parent
@@ -89,6 +91,17 @@ def execution_role(
         "Log streams of the endpoint's own log group; SageMaker chooses their names.",
     )
     return role
+
+
+def endpoint_log_group(scope: Construct, config: ServiceConfig, endpoint_name: str) -> logs.LogGroup:
+    """SageMaker writes to `/aws/sagemaker/Endpoints/<name>`; creating it here sets its retention."""
+    return logs.LogGroup(
+        scope,
+        "Logs",
+        log_group_name=f"/aws/sagemaker/Endpoints/{endpoint_name}",
+        retention=log_retention(config),
+        removal_policy=RemovalPolicy.DESTROY,
+    )
 
 
 def grant_base_model_read(role: iam.IGrantable, scope: Construct, config: ServiceConfig) -> None:

@@ -10,6 +10,7 @@ from aws_cdk import aws_kms as kms
 from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
+from avatar_contract.api_keys import GENERATIONS_PREFIX
 from avatar_contract.lifecycle import TRAINING_INPUT_TAG_KEY, TRAINING_INPUT_TAG_VALUE
 from avatar_contract.names import Prefix
 from stacks.config import ServiceConfig
@@ -99,6 +100,11 @@ class Storage(Construct):
                     expiration=retention,
                 ),
                 s3.LifecycleRule(id="expire-uploads", prefix=Prefix.UPLOADS, expiration=retention),
+                # Generated images too large to return inline are stored and handed out as presigned
+                # URLs valid for an hour; a day later nobody can fetch them, so they go.
+                s3.LifecycleRule(
+                    id="expire-generated-images", prefix=GENERATIONS_PREFIX, expiration=Duration.days(1)
+                ),
                 s3.LifecycleRule(
                     id="abort-incomplete-uploads", abort_incomplete_multipart_upload_after=Duration.days(1)
                 ),

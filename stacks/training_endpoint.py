@@ -15,7 +15,13 @@ from avatar_contract.names import Env, Prefix, Runtime
 from stacks.config import ServiceConfig
 from stacks.grants import grant_objects
 from stacks.nag import acknowledge, acknowledge_object_prefixes
-from stacks.sagemaker_common import container_image, endpoint_arn, execution_role, grant_base_model_read
+from stacks.sagemaker_common import (
+    container_image,
+    endpoint_arn,
+    endpoint_log_group,
+    execution_role,
+    grant_base_model_read,
+)
 from stacks.status import TrainingStatus
 from stacks.storage import StorageRefs, nag_bucket_name
 
@@ -121,6 +127,7 @@ class TrainingEndpoint(Construct):
             {Prefix.MODELS: "publish the trained model artifact."},
         )
 
+        self.log_group = endpoint_log_group(self, config, self.endpoint_name)
         self.endpoint = sagemaker.CfnEndpoint(
             self,
             "Endpoint",

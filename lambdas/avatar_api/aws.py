@@ -51,8 +51,11 @@ class Bucket:
     def put_bytes(self, key: str, data: bytes, content_type: str) -> None:
         self.client.put_object(Bucket=self.name, Key=key, Body=data, ContentType=content_type)
 
-    def upload_file(self, key: str, fileobj: IO[bytes], content_type: str) -> None:
-        self.client.upload_fileobj(fileobj, self.name, key, ExtraArgs={"ContentType": content_type})
+    def upload_file(
+        self, key: str, fileobj: IO[bytes], content_type: str, tagging: str | None = None
+    ) -> None:
+        extra = {"ContentType": content_type, **({"Tagging": tagging} if tagging else {})}
+        self.client.upload_fileobj(fileobj, self.name, key, ExtraArgs=extra)
 
     def get_bytes(self, key: str) -> bytes | None:
         try:
@@ -217,10 +220,14 @@ def s3_client() -> Any:
 
 
 def runtime_client(read_timeout: float = 60.0) -> Any:
-    """sagemaker-runtime client; our own code retries ModelNotReady, so botocore retries are few."""
+    """sagemaker-runtime client without botocore retries: a retried InvokeEndpointAsync after a read
+    timeout could queue the same training twice, and ModelNotReady is retried by our own code within the
+    request's time budget. Callers retry through the idempotency key instead."""
     return boto3.client(
         "sagemaker-runtime",
         config=Config(
-            read_timeout=read_timeout, connect_timeout=5, retries={"mode": "standard", "max_attempts": 2}
+            read_timeout=read_timeout,
+            connect_timeout=5,
+            retries={"mode": "standard", "total_max_attempts": 1},
         ),
     )

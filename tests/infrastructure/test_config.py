@@ -133,3 +133,12 @@ def test_base_image_region_falls_back() -> None:
     assert ServiceConfig().resolved_base_image_region("eu-west-1") == "eu-west-1"
     configured = ServiceConfig(base_image_region="ap-south-1")
     assert configured.resolved_base_image_region("eu-west-1") == "ap-south-1"
+
+
+def test_readme_documents_every_setting() -> None:
+    readme = (REPO / "README.md").read_text()
+    section = readme[
+        readme.index("<!-- BEGIN configuration -->") : readme.index("<!-- END configuration -->")
+    ]
+    for setting in SETTINGS:
+        assert f"| `{setting.key}` |" in section, setting.key

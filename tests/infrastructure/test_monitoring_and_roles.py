@@ -78,3 +78,14 @@ def test_no_wildcard_resource_except_where_aws_allows_none(service: dict[str, An
                     statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
                 )
                 assert set(actions) <= resourceless, (logical_id, actions)
+
+
+def test_endpoint_log_groups_have_retention(service: dict[str, Any]) -> None:
+    groups = {
+        v["Properties"].get("LogGroupName"): v["Properties"]
+        for v in of_type(service, "AWS::Logs::LogGroup").values()
+    }
+    for name in ("/aws/sagemaker/Endpoints/avatar-training", "/aws/sagemaker/Endpoints/avatar-hosting"):
+        assert groups[name]["RetentionInDays"] == 30
+    for function in ("trainings", "models", "generations"):
+        assert groups[f"/aws/lambda/avatar-{function}"]["RetentionInDays"] == 30

@@ -68,6 +68,12 @@ def test_training_inputs_and_uploads_expire_after_the_retention(storage: dict[st
     assert inputs["TagFilters"] == [{"Key": TRAINING_INPUT_TAG_KEY, "Value": TRAINING_INPUT_TAG_VALUE}]
     assert rules["expire-uploads"]["ExpirationInDays"] == 7
     assert rules["expire-uploads"]["Prefix"] == "uploads/"
+    assert rules["expire-generated-images"] == {
+        "ExpirationInDays": 1,
+        "Id": "expire-generated-images",
+        "Prefix": "generations/",
+        "Status": "Enabled",
+    }
 
 
 def test_stateful_resources_are_retained_by_default(storage: dict[str, Any]) -> None:

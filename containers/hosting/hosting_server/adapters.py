@@ -24,9 +24,11 @@ def make_random_adapter(
     text_encoder_rank: int = 4,
     scale: float = 0.5,
     dtype: Any = None,
+    pipe: Any = None,
 ) -> Path:
     """Write `<out_dir>/pytorch_lora_weights.safetensors` with random non-zero LoRA weights (UNet and
-    text encoder) for the pipeline in `base_model_dir`; returns the file."""
+    text encoder) for the pipeline in `base_model_dir`; returns the file. Pass `pipe` (that pipeline,
+    loaded) to make several adapters without loading it each time."""
     import torch
     from diffusers import StableDiffusionPipeline
     from peft import LoraConfig, get_peft_model_state_dict
@@ -35,19 +37,23 @@ def make_random_adapter(
 
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    pipe = StableDiffusionPipeline.from_pretrained(str(base_model_dir), safety_checker=None)
+    if pipe is None:
+        pipe = StableDiffusionPipeline.from_pretrained(str(base_model_dir), safety_checker=None)
     generator = torch.Generator().manual_seed(seed)
-    pipe.unet.add_adapter(LoraConfig(r=unet_rank, lora_alpha=unet_rank, target_modules=UNET_TARGETS))
-    pipe.text_encoder.add_adapter(
-        LoraConfig(r=text_encoder_rank, lora_alpha=text_encoder_rank, target_modules=TEXT_ENCODER_TARGETS)
+    adapter_name = f"random{seed}"
+    unet_config = LoraConfig(r=unet_rank, lora_alpha=unet_rank, target_modules=UNET_TARGETS)
+    text_config = LoraConfig(
+        r=text_encoder_rank, lora_alpha=text_encoder_rank, target_modules=TEXT_ENCODER_TARGETS
     )
+    pipe.unet.add_adapter(unet_config, adapter_name=adapter_name)
+    pipe.text_encoder.add_adapter(text_config, adapter_name=adapter_name)
     with torch.no_grad():
         for module in (pipe.unet, pipe.text_encoder):
             for name, param in module.named_parameters():
-                if "lora_" in name:  # peft zero-initializes lora_B: make both factors non-zero
+                if f".{adapter_name}." in name:  # peft zero-initializes lora_B: make both non-zero
                     param.copy_(torch.randn(param.shape, generator=generator) * scale)
-    unet_layers = get_peft_model_state_dict(pipe.unet)
-    text_layers = get_peft_model_state_dict(pipe.text_encoder)
+    unet_layers = get_peft_model_state_dict(pipe.unet, adapter_name=adapter_name)
+    text_layers = get_peft_model_state_dict(pipe.text_encoder, adapter_name=adapter_name)
     if dtype is not None:
         unet_layers = {k: v.to(dtype) for k, v in unet_layers.items()}
         text_layers = {k: v.to(dtype) for k, v in text_layers.items()}

@@ -17,7 +17,7 @@ import os
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -155,6 +155,7 @@ class ResidentAdapter:
     nbytes: int
     phrase: str
     load_seconds: float
+    owner: str | None = None  # the Triton model (per-user model) this adapter belongs to
 
 
 def resolve_base_model(spec: str | os.PathLike[str], cache_dir: str | os.PathLike[str] | None = None) -> str:
@@ -244,7 +245,17 @@ class BaseModelEngine:
     def resident_bytes(self) -> int:
         return sum(a.nbytes for a in self._adapters.values())
 
-    def ensure_adapter(self, adapter_id: str, adapter_file: str | os.PathLike[str]) -> ResidentAdapter:
+    def release_orphans(self, is_loaded: Callable[[str], bool]) -> list[str]:
+        """Evict the adapters whose owning per-user model is no longer loaded; returns their ids."""
+        with self._lock:
+            orphans = [a.adapter_id for a in self._adapters.values() if a.owner and not is_loaded(a.owner)]
+            for adapter_id in orphans:
+                self.evict(adapter_id)
+            return orphans
+
+    def ensure_adapter(
+        self, adapter_id: str, adapter_file: str | os.PathLike[str], owner: str | None = None
+    ) -> ResidentAdapter:
         """Make the adapter resident (loading it on a miss, evicting LRU adapters beyond the bound) and
         mark it most recently used."""
         path = Path(adapter_file)
@@ -257,6 +268,7 @@ class BaseModelEngine:
             current = self._adapters.get(adapter_id)
             if current is not None and current.fingerprint == fingerprint:
                 self._adapters.move_to_end(adapter_id)
+                current.owner = owner or current.owner
                 return current
             if current is not None:
                 self.evict(adapter_id)
@@ -272,6 +284,7 @@ class BaseModelEngine:
                 for other in list(self._adapters):
                     self.evict(other)
                 entry = self._load(adapter_id, path, fingerprint, phrase)
+            entry.owner = owner
             self._adapters[adapter_id] = entry
             self._make_room(incoming=0, keep=adapter_id)
             return entry
@@ -356,6 +369,7 @@ class BaseModelEngine:
         gen_args: GenArgs | None = None,
         adapter_id: str | None = None,
         adapter_file: str | os.PathLike[str] | None = None,
+        owner: str | None = None,
     ) -> list[bytes]:
         """Render `gen_args.num_images` images; returns encoded JPEG/PNG bytes. Image i uses seed
         `seed + i`, so the same seed and adapter always give the same images."""
@@ -369,7 +383,7 @@ class BaseModelEngine:
             with self._lock:
                 phrase = None
                 if adapter_id is not None:
-                    phrase = self.ensure_adapter(adapter_id, adapter_file).phrase
+                    phrase = self.ensure_adapter(adapter_id, adapter_file, owner).phrase
                 self.activate(adapter_id)
                 seed = gen_args.seed if gen_args.seed is not None else int(torch.seed() % 2**32)
                 generators = [

@@ -267,6 +267,60 @@ def default_model_repository() -> Path:
     return MODEL_TEMPLATES
 
 
+def triton_command(
+    install: TritonInstall,
+    model_repository: Path,
+    port: int,
+    sagemaker: bool = True,
+    load_models: tuple[str, ...] = (Triton.BASE_MODEL_NAME,),
+    exit_timeout_secs: int = 3,
+    verbose: bool = False,
+    extra_args: tuple[str, ...] = (),
+    shm_default_bytes: int = 2**24,
+    shm_growth_bytes: int = 2**20,
+) -> list[str]:
+    """The tritonserver command line (SageMaker multi-model mode unless `sagemaker` is False)."""
+    command = [
+        str(install.binary),
+        f"--model-repository={model_repository}",
+        f"--backend-directory={install.backend_dir}",
+        f"--exit-timeout-secs={exit_timeout_secs}",
+        f"--log-verbose={1 if verbose else 0}",
+        *(f"--load-model={name}" for name in load_models),
+    ]
+    if sagemaker:
+        # /ping follows server readiness, and a strict server is "not ready" once any model failed to
+        # load: one corrupt per-user model would make SageMaker replace a healthy instance. The base
+        # model is loaded before the front end starts listening (a failure there exits the server).
+        command += [*sagemaker_args(port, shm_default_bytes, shm_growth_bytes), "--strict-readiness=false"]
+    else:
+        command += [
+            "--model-control-mode=explicit",
+            "--allow-http=true",
+            f"--http-port={port}",
+            "--allow-grpc=false",
+            "--allow-metrics=false",
+        ]
+    return [*command, *extra_args]
+
+
+def triton_env(
+    install: TritonInstall, base_model: Path | str | None = None, env: dict[str, str] | None = None
+) -> dict[str, str]:
+    """The server's environment: the base model's location, and what the Python stub needs to run."""
+    run_env = {**os.environ, **(env or {})}
+    if base_model is not None:
+        run_env[Env.BASE_MODEL] = str(base_model)
+    if not run_env.get(Env.BASE_MODEL):
+        raise ValueError(f"no base model: pass base_model or set {Env.BASE_MODEL}")
+    if install.python_bin is not None:
+        run_env["PATH"] = os.pathsep.join([str(install.python_bin), run_env.get("PATH", "")])
+    if install.library_dirs:
+        extra = os.pathsep.join(str(d) for d in install.library_dirs)
+        run_env["LD_LIBRARY_PATH"] = os.pathsep.join(filter(None, [run_env.get("LD_LIBRARY_PATH"), extra]))
+    return run_env
+
+
 def start_triton(
     model_repository: Path | str | None = None,
     base_model: Path | str | None = None,
@@ -285,44 +339,21 @@ def start_triton(
     model_repository: folder holding `sd_base/` (default: model_templates/). base_model: where the base
     pipeline comes from (default: $AVATAR_BASE_MODEL). http_port: None picks a free port. sagemaker:
     SageMaker MME front end (/ping, /models, /models/{name}/invoke) instead of the KServe HTTP API.
+    Raises TritonNotAvailable where no tritonserver can run, TritonStartError (with the log tail) when
+    it exits or stays unhealthy.
     """
     model_repository = Path(model_repository or default_model_repository()).resolve()
     port = http_port or free_port()
     work_dir = Path(tempfile.mkdtemp(prefix="avatar-triton-"))
-    install = find_triton(work_dir)
-    command = [
-        str(install.binary),
-        f"--model-repository={model_repository}",
-        f"--backend-directory={install.backend_dir}",
-        f"--exit-timeout-secs={exit_timeout_secs}",
-        f"--log-verbose={1 if verbose else 0}",
-        *(f"--load-model={name}" for name in load_models),
-    ]
-    if sagemaker:
-        command += sagemaker_args(port)
-    else:
-        command += [
-            "--model-control-mode=explicit",
-            "--allow-http=true",
-            f"--http-port={port}",
-            "--allow-grpc=false",
-            "--allow-metrics=false",
-        ]
-    command += list(extra_args)
-
-    run_env = {**os.environ, **(env or {})}
-    if base_model is not None:
-        run_env[Env.BASE_MODEL] = str(base_model)
-    if not run_env.get(Env.BASE_MODEL):
-        raise ValueError(f"no base model: pass base_model or set {Env.BASE_MODEL}")
-    if install.python_bin is not None:
-        run_env["PATH"] = os.pathsep.join([str(install.python_bin), run_env.get("PATH", "")])
-    if install.library_dirs:
-        extra = os.pathsep.join(str(d) for d in install.library_dirs)
-        run_env["LD_LIBRARY_PATH"] = os.pathsep.join(filter(None, [run_env.get("LD_LIBRARY_PATH"), extra]))
-    # The stub would otherwise spend its time fighting the server for the same cores.
-    run_env.setdefault("OMP_NUM_THREADS", str(max(1, (os.cpu_count() or 2))))
-
+    try:
+        install = find_triton(work_dir)
+    except BaseException:
+        shutil.rmtree(work_dir, ignore_errors=True)
+        raise
+    command = triton_command(
+        install, model_repository, port, sagemaker, load_models, exit_timeout_secs, verbose, extra_args
+    )
+    run_env = triton_env(install, base_model, env)
     log_path = Path(log_path) if log_path else work_dir / "tritonserver.log"
     log_file = open(log_path, "ab")  # noqa: SIM115 (closed by TritonProcess.stop)
     process = subprocess.Popen(
@@ -334,7 +365,7 @@ def start_triton(
         log_path=log_path,
         sagemaker=sagemaker,
         _log_file=log_file,
-        _work_dir=None if log_path.parent == work_dir else work_dir,
+        _work_dir=work_dir,
     )
     try:
         triton.wait_ready(startup_timeout_s)

@@ -12,9 +12,10 @@ class TrainingError(Exception):
 
     status: int = 500
 
-    def __init__(self, reason: str) -> None:
+    def __init__(self, reason: str, training_id: str | None = None) -> None:
         super().__init__(reason)
         self.reason = reason
+        self.training_id = training_id  # set once config.json has been read
 
 
 class InvalidInput(TrainingError):

@@ -17,7 +17,6 @@ import json
 import logging
 import tempfile
 import threading
-from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
@@ -69,13 +68,8 @@ class _Handler(BaseHTTPRequestHandler):
                 self._receive_body(archive)
                 result = service.run(archive, self.headers.get(INFERENCE_ID_HEADER))
             except TrainingError as exc:
-                logger.warning("training %s failed: %s", service.current_training_id, exc.reason)
-                self._fail(exc.status, exc.reason, service.current_training_id)
-                return
-            except Exception as exc:
-                logger.exception("training %s failed", service.current_training_id)
-                reason = f"internal error during training: {type(exc).__name__}: {exc}"
-                self._fail(HTTPStatus.INTERNAL_SERVER_ERROR, reason, service.current_training_id)
+                logger.warning("training %s failed (%d): %s", exc.training_id, exc.status, exc.reason)
+                self._fail(exc.status, exc.reason, exc.training_id)
                 return
         self._send_json(200, result.model_dump())
 

@@ -68,7 +68,15 @@ class TrainingService:
             self.current_training_id = None
             with tempfile.TemporaryDirectory(prefix="training-") as work:
                 return self._run(archive, inference_id, Path(work))
+        except TrainingError as exc:
+            exc.training_id = self.current_training_id
+            raise
+        except Exception as exc:  # an unexpected error is still a failed training, with its reason
+            logger.exception("training %s failed", self.current_training_id)
+            reason = f"internal error during training: {type(exc).__name__}: {exc}"
+            raise TrainingError(reason, self.current_training_id) from exc
         finally:
+            self.current_training_id = None
             self._lock.release()
 
     def _run(self, archive: Path, inference_id: str | None, work: Path) -> TrainingResult:
@@ -102,7 +110,7 @@ class TrainingService:
         if config.with_prior_preservation:
             class_images = cached_class_images(
                 settings.cache_dir, settings.base_model, config.class_prompt, config.resolution,
-                config.num_class_images, config.seed,
+                config.num_class_images, config.seed, settings.sample_steps,
                 lambda: generate_class_images(
                     base_dir, config.class_prompt, config.num_class_images, config.resolution, device,
                     seed=config.seed, steps=settings.sample_steps,

@@ -11,7 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from avatar_api.aws import EndpointError, ModelNotReady
-from avatar_api.domain.models import find_model
+from avatar_api.domain.models import find_record
 from avatar_api.errors import Conflict, NotFound, ServiceUnavailable, UpstreamError
 from avatar_api.services import Services
 from avatar_api.settings import (
@@ -62,11 +62,14 @@ def generate(
     after which the caller gets a retryable 503."""
     sleep = sleep or time.sleep
     clock = clock or time.monotonic
-    _record, status = find_model(services, owner, model_id)
-    if status.status == "queued":
-        raise Conflict(f"model {model_id!r} is still training")
-    if status.status == "failed":
-        raise Conflict(f"model {model_id!r} cannot generate: its training failed ({status.reason})")
+    record = find_record(services, owner, model_id)
+    # The artifact is what the endpoint loads: a training publishes it only on success.
+    if not services.hosting.exists(keys.model_key(owner, model_id)):
+        training_id = record["training_id"]
+        raise Conflict(
+            f"model {model_id!r} is not ready: its training is still running or failed "
+            f"(see GET /trainings/{training_id})"
+        )
     seed = gen_args.seed if gen_args.seed is not None else secrets.randbelow(2**32)
     args = gen_args.model_copy(update={"seed": seed, "output_format": "png"})
     payload = build_inference_request(prompt, negative_prompt, args)

@@ -54,8 +54,8 @@ def list_models(services: Services, owner: str) -> list[ModelSummary]:
     return sorted(summaries, key=lambda item: item.created, reverse=True)
 
 
-def find_model(services: Services, owner: str, model_id: str) -> tuple[dict[str, Any], TrainingStatus]:
-    """The owner's record and status for `model_id`; NotFound for unknown and other owners' models.
+def find_record(services: Services, owner: str, model_id: str) -> dict[str, Any]:
+    """The owner's training record of `model_id`; NotFound for unknown and other owners' models.
 
     Looks through the owner's own training records (an owner has few), so there is no index that could
     disagree with them."""
@@ -63,8 +63,14 @@ def find_model(services: Services, owner: str, model_id: str) -> tuple[dict[str,
         raise NotFound(f"model {model_id!r} not found")
     for record in _records(services, owner):
         if record.get("model_id") == model_id:
-            return record, status_from_record(services, owner, record)
+            return record
     raise NotFound(f"model {model_id!r} not found")
+
+
+def find_model(services: Services, owner: str, model_id: str) -> tuple[dict[str, Any], TrainingStatus]:
+    """The owner's record of `model_id` and its training's status."""
+    record = find_record(services, owner, model_id)
+    return record, status_from_record(services, owner, record)
 
 
 @dataclass(frozen=True)

@@ -37,6 +37,7 @@ from avatar_api.settings import (
     UPLOAD_URL_EXPIRES_SECONDS,
 )
 from avatar_contract import api_keys, keys
+from avatar_contract.lifecycle import TRAINING_INPUT_TAGGING
 from avatar_contract.names import Prefix, Runtime
 from avatar_contract.training import (
     MAX_IMAGES,
@@ -244,9 +245,10 @@ def start_training(services: Services, owner: str, request: NewTraining) -> Trai
             preview_s3_prefix=services.data.uri(keys.preview_prefix(owner, training_id)),
         )
         input_key = keys.training_input_key(owner, training_id)
+        written.append(input_key)  # before the write: a half-done upload is removed too
         with _build_archive(images, config) as archive:
-            services.data.upload_file(input_key, archive, INPUT_CONTENT_TYPE)
-        written.append(input_key)
+            # Tagged: the bucket's lifecycle rule expires selfies after the configured retention.
+            services.data.upload_file(input_key, archive, INPUT_CONTENT_TYPE, tagging=TRAINING_INPUT_TAGGING)
         record = {
             "schema_version": RECORD_SCHEMA_VERSION,
             "training_id": training_id,
@@ -261,8 +263,8 @@ def start_training(services: Services, owner: str, request: NewTraining) -> Trai
             "idempotency_object": claim_key,
         }
         record_key = keys.training_record_key(owner, training_id)
-        services.data.put_json(record_key, record)
         written.append(record_key)
+        services.data.put_json(record_key, record)
         locations = services.training_endpoint.invoke_async(
             input_location=record["input_location"],
             inference_id=training_id,

@@ -153,8 +153,8 @@ class GenerationResponse(BaseModel):
     seed: int
     num_inference_steps: int
     guidance_scale: float
-    width: int
-    height: int
+    width: int | None = Field(None, description="Absent: the base model's native size")
+    height: int | None = Field(None, description="Absent: the base model's native size")
     images: list[ImageResponse]
 
 

@@ -52,7 +52,16 @@ class TritonPythonModel:
         self.engine = BaseModelEngine(base_model, bound=CacheBound.from_settings(parameters))
 
     def execute(self, requests):
+        self._release_unloaded_models()
         return [self._execute_one(request) for request in requests]
+
+    def _release_unloaded_models(self) -> None:
+        """SageMaker unloads per-user models to free memory; their adapters leave the cache with them.
+        (A Python model cannot call another model while it is being unloaded, so the base model checks.)"""
+        try:
+            self.engine.release_orphans(lambda name: pb_utils.is_model_ready(name))
+        except Exception as exc:  # never fail a request over housekeeping
+            pb_utils.Logger.log_warn(f"could not check for unloaded user models: {exc}")
 
     def _execute_one(self, request):
         try:
@@ -65,6 +74,7 @@ class TritonPythonModel:
                 gen_args,
                 adapter_id=_string(request, "adapter_id"),
                 adapter_file=_string(request, "adapter_path"),
+                owner=_string(request, "model_name"),
             )
         except (InvalidRequestError, AdapterError) as exc:
             return pb_utils.InferenceResponse(

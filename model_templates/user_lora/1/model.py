@@ -4,7 +4,8 @@ Packaged with each trained adapter (`1/pytorch_lora_weights.safetensors`, `1/met
 no torch and holds no base weights: loading it only checks that its adapter is a readable safetensors file
 with LoRA weights and that its metadata names a token, so a corrupt or missing adapter fails this model's
 load with a clear message and nothing else. Each request is forwarded to the shared base model (`sd_base`)
-through BLS, with the adapter's path and id; the base model keeps the adapter resident in its LRU cache.
+through BLS, with the adapter's path and id; the base model keeps the adapter resident in its LRU cache
+until this model is unloaded (or the cache bound evicts it first).
 """
 
 from __future__ import annotations
@@ -66,6 +67,7 @@ class TritonPythonModel:
             ]
             inputs.append(pb_utils.Tensor("adapter_path", np.array([self.adapter_path], dtype=np.object_)))
             inputs.append(pb_utils.Tensor("adapter_id", np.array([self.adapter_id], dtype=np.object_)))
+            inputs.append(pb_utils.Tensor("model_name", np.array([self.model_name], dtype=np.object_)))
             base_request = pb_utils.InferenceRequest(
                 model_name=BASE_MODEL_NAME, requested_output_names=[OUTPUT_NAME], inputs=inputs
             )

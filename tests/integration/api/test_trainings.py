@@ -49,6 +49,8 @@ def test_start_training_packages_input_and_invokes_the_async_endpoint(api: Api) 
         )
     ]
     archive = api.s3.get_object(Bucket=DATA_BUCKET, Key=input_key)["Body"].read()
+    tags = api.s3.get_object_tagging(Bucket=DATA_BUCKET, Key=input_key)["TagSet"]
+    assert tags == [{"Key": "retention", "Value": "training-input"}]  # expired by the lifecycle rule
     with tarfile.open(fileobj=io.BytesIO(archive)) as tar:
         names = sorted(tar.getnames())
         config = TrainingConfig.model_validate_json(tar.extractfile("config.json").read())

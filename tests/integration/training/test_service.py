@@ -8,6 +8,7 @@ import json
 import tarfile
 import threading
 import time
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -212,6 +213,16 @@ def test_oversized_body_is_refused_unread(running: RunningService) -> None:
     assert "limit" in TrainingFailure.model_validate(json.loads(reply.read())).reason
     connection.close()
     assert running.keys(HOSTING_BUCKET) == [] and running.keys(DATA_BUCKET) == []
+
+
+def test_missing_base_model_fails_clearly(aws: Any, settings: Any, tmp_path: Path) -> None:
+    missing = replace(settings, base_model=str(tmp_path / "no-such-model"))
+    for running in start(TrainingService(missing, S3Store(aws))):
+        config = training_config(HOSTING_BUCKET, DATA_BUCKET)
+        failure = _assert_failed(
+            running, tar_bytes(with_config(face_photos(8), config)), 500, "could not load the base model"
+        )
+        assert failure.training_id == config["training_id"]
 
 
 class _FailingHostingUploads(S3Store):

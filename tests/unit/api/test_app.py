@@ -87,3 +87,9 @@ def test_logs_carry_the_correlation_id_and_each_outcome_is_a_metric(monkeypatch,
     assert logs[0]["code"] == "forbidden"
     emf = [line for line in lines if "_aws" in line]
     assert [m["Name"] for m in emf[0]["_aws"]["CloudWatchMetrics"][0]["Metrics"]] == ["Forbidden"]
+
+
+def test_openapi_declares_sigv4_for_every_operation() -> None:
+    document = json.loads(openapi_document())
+    assert document["components"]["securitySchemes"]["sigv4"]["x-amazon-apigateway-authtype"] == "awsSigv4"
+    assert document["security"] == [{"sigv4": []}]

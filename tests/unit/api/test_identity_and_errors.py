@@ -90,3 +90,27 @@ def test_settings_need_only_the_buckets(monkeypatch: pytest.MonkeyPatch) -> None
         Settings.from_env()
     monkeypatch.setenv("AVATAR_HOSTING_BUCKET", "hosting")
     assert Settings.from_env() == Settings("data", "hosting", "", "")
+
+
+def test_services_are_built_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    from avatar_api.services import get_services, use_services
+    from avatar_api.settings import GENERATION_BUDGET_SECONDS
+
+    for name, value in {
+        "AVATAR_DATA_BUCKET": "data",
+        "AVATAR_HOSTING_BUCKET": "hosting",
+        "AVATAR_TRAINING_ENDPOINT": "train-ep",
+        "AVATAR_HOSTING_ENDPOINT": "host-ep",
+        "AWS_DEFAULT_REGION": "eu-west-1",
+    }.items():
+        monkeypatch.setenv(name, value)
+    use_services(None)
+    try:
+        services = get_services()
+        assert (services.data.name, services.hosting.name) == ("data", "hosting")
+        assert (services.training_endpoint.name, services.hosting_endpoint.name) == ("train-ep", "host-ep")
+        config = services.hosting_endpoint.client.meta.config
+        assert config.read_timeout == GENERATION_BUDGET_SECONDS and config.retries["total_max_attempts"] == 1
+        assert get_services() is services
+    finally:
+        use_services(None)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+import re
 import shutil
 from pathlib import Path
 
@@ -28,10 +30,16 @@ def _config(**overrides) -> TrainingHyperparameters:
     return TrainingHyperparameters(**{**values, **overrides})
 
 
-def test_same_seed_same_adapter_and_text_encoder_lora_included(tiny_model_dir: Path, tmp_path: Path) -> None:
-    first = train_lora(
-        tiny_model_dir, _images(), _config(), tmp_path / "a", "cpu", log_every=1, sample_steps=2
-    )
+def test_same_seed_same_adapter_and_text_encoder_lora_included(
+    tiny_model_dir: Path, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    with caplog.at_level(logging.INFO, logger="training_service.trainer"):
+        first = train_lora(
+            tiny_model_dir, _images(), _config(), tmp_path / "a", "cpu", log_every=2, sample_steps=2
+        )
+    progress = [r.getMessage() for r in caplog.records if r.getMessage().startswith("step ")]
+    assert [m.split(" loss ")[0] for m in progress] == ["step 2/3", "step 3/3"]  # every 2 steps, and the last
+    assert all(re.search(r"loss \d+\.\d+ elapsed \d+\.\ds$", m) for m in progress)
     second = train_lora(tiny_model_dir, _images(), _config(), tmp_path / "b", "cpu", sample_steps=2)
     a, b = load_file(first.adapter_file), load_file(second.adapter_file)
     assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)

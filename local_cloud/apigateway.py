@@ -1,0 +1,369 @@
+"""A local API Gateway (REST API, `AWS_IAM` on every method) in front of the real Lambda handlers.
+
+For each request it does what API Gateway does before and after a Lambda proxy integration:
+verify SigV4 (403 otherwise, with API Gateway's `{"message": ...}` body and `x-amzn-ErrorType`), match
+the route table of `avatar_contract.routes` (unknown resources answer 403 "Missing Authentication
+Token", as API Gateway does), enforce the 10 MB payload limit, build the REST proxy event with the
+verified caller in `requestContext.identity`, invoke the function and turn its proxy response into the
+HTTP response (502 on a function error or malformed response, 504 after the integration timeout).
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import json
+import logging
+import re
+import secrets
+import threading
+import time
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import parse_qsl, unquote, urlsplit
+
+from avatar_contract.routes import ROUTES, Route
+from local_cloud.lambda_runtime import LambdaFunction, LambdaInvocationError, LambdaTimeout
+from local_cloud.settings import ACCOUNT_ID
+from local_cloud.sigv4 import Principal, SignatureError, verify_sigv4
+
+log = logging.getLogger(__name__)
+MAX_PAYLOAD_BYTES = 10 * 1024 * 1024
+_HOP_BY_HOP = {"connection", "keep-alive", "transfer-encoding", "content-length", "date", "server"}
+
+
+@dataclass(frozen=True)
+class _CompiledRoute:
+    route: Route
+    pattern: re.Pattern[str]
+    names: tuple[str, ...]
+
+
+def _compile(route: Route) -> _CompiledRoute:
+    names = tuple(re.findall(r"\{([^}/]+)\}", route.path))
+    regex = re.sub(r"\\\{[^}/]+\\\}", "([^/]+)", re.escape(route.path))
+    return _CompiledRoute(route, re.compile(f"^{regex}$"), names)
+
+
+class RouteTable:
+    """The deployed API's resources: match a path and method to a route and its path parameters."""
+
+    def __init__(self, routes: tuple[Route, ...] = ROUTES) -> None:
+        self._routes = [_compile(r) for r in routes]
+
+    def match(self, method: str, path: str) -> tuple[Route, dict[str, str]] | None:
+        for compiled in self._routes:
+            found = compiled.pattern.match(path)
+            if found and compiled.route.method == method:
+                return compiled.route, {
+                    n: unquote(v) for n, v in zip(compiled.names, found.groups(), strict=True)
+                }
+        return None
+
+
+def build_proxy_event(
+    *,
+    route: Route,
+    method: str,
+    path: str,
+    stage: str,
+    raw_query: str,
+    headers: list[tuple[str, str]],
+    body: bytes,
+    path_parameters: dict[str, str],
+    principal: Principal,
+    source_ip: str,
+    api_id: str,
+    domain_name: str,
+) -> dict[str, Any]:
+    """The Lambda proxy integration event of a REST API (payload format 1.0)."""
+    single_headers: dict[str, str] = {}
+    multi_headers: dict[str, list[str]] = {}
+    for name, value in headers:
+        single_headers[name] = value
+        multi_headers.setdefault(name, []).append(value)
+    query = parse_qsl(raw_query, keep_blank_values=True)
+    single_query: dict[str, str] = {}
+    multi_query: dict[str, list[str]] = {}
+    for name, value in query:
+        single_query[name] = value
+        multi_query.setdefault(name, []).append(value)
+    try:
+        text_body: str | None = body.decode("utf-8") if body else None
+        is_base64 = False
+    except UnicodeDecodeError:
+        text_body, is_base64 = base64.b64encode(body).decode(), True
+    now = dt.datetime.now(dt.UTC)
+    request_id = str(uuid.uuid4())
+    user_agent = single_headers.get("User-Agent") or next(
+        (v for k, v in single_headers.items() if k.lower() == "user-agent"), None
+    )
+    return {
+        "resource": route.path,
+        "path": path,
+        "httpMethod": method,
+        "headers": single_headers or None,
+        "multiValueHeaders": multi_headers or None,
+        "queryStringParameters": single_query or None,
+        "multiValueQueryStringParameters": multi_query or None,
+        "pathParameters": path_parameters or None,
+        "stageVariables": None,
+        "requestContext": {
+            "resourceId": secrets.token_hex(3),
+            "resourcePath": route.path,
+            "httpMethod": method,
+            "extendedRequestId": base64.b64encode(secrets.token_bytes(12)).decode(),
+            "requestTime": now.strftime("%d/%b/%Y:%H:%M:%S +0000"),
+            "path": f"/{stage}{path}",
+            "accountId": ACCOUNT_ID,
+            "protocol": "HTTP/1.1",
+            "stage": stage,
+            "domainPrefix": domain_name.split(".")[0],
+            "requestTimeEpoch": int(now.timestamp() * 1000),
+            "requestId": request_id,
+            "identity": {
+                "cognitoIdentityPoolId": None,
+                "accountId": principal.account_id,
+                "cognitoIdentityId": None,
+                "caller": principal.user_id,
+                "sourceIp": source_ip,
+                "principalOrgId": None,
+                "accessKey": principal.access_key_id,
+                "cognitoAuthenticationType": None,
+                "cognitoAuthenticationProvider": None,
+                "userArn": principal.arn,
+                "userAgent": user_agent,
+                "user": principal.user_id,
+            },
+            "domainName": domain_name,
+            "apiId": api_id,
+        },
+        "body": text_body,
+        "isBase64Encoded": is_base64,
+    }
+
+
+class LocalApiGateway:
+    """The HTTP server. `url` is the stage's invoke URL (`http://127.0.0.1:<port>/<stage>`)."""
+
+    def __init__(
+        self,
+        functions: Mapping[str, LambdaFunction],
+        principals: Mapping[str, Principal],
+        region: str,
+        stage: str,
+        access_log: logging.Logger | None = None,
+    ) -> None:
+        self.functions = functions
+        self.principals = principals
+        self.region = region
+        self.stage = stage
+        self.api_id = secrets.token_hex(5)
+        self.routes = RouteTable()
+        self.access_log = access_log or log
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler_class())
+        self._server.daemon_threads = True
+        self._thread = threading.Thread(target=self._server.serve_forever, name="api-gateway", daemon=True)
+
+    @property
+    def port(self) -> int:
+        return self._server.server_address[1]
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/{self.stage}"
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+        self._thread.join(5)
+
+    def handle(
+        self, method: str, raw_target: str, headers: list[tuple[str, str]], body: bytes, source_ip: str
+    ) -> tuple[int, dict[str, str], bytes]:
+        """One request through API Gateway: authorize, route, invoke, map the response."""
+        parts = urlsplit(raw_target)
+        raw_path, raw_query = parts.path, parts.query
+        header_map = {name: value for name, value in headers}
+        try:
+            principal = verify_sigv4(
+                method=method,
+                raw_path=raw_path,
+                raw_query=raw_query,
+                headers=header_map,
+                body=body,
+                principals=self.principals,
+                service="execute-api",
+                region=self.region,
+            )
+        except SignatureError as exc:
+            response_type = (
+                "MISSING_AUTHENTICATION_TOKEN"
+                if exc.error_type.startswith("Missing")
+                else "INVALID_SIGNATURE"
+            )
+            return _gateway_error(403, response_type, exc.message, exc.error_type)
+        stage_prefix = f"/{self.stage}"
+        path = unquote(raw_path)
+        if not (path == stage_prefix or path.startswith(stage_prefix + "/")):
+            return _gateway_error(
+                403,
+                "MISSING_AUTHENTICATION_TOKEN",
+                "Missing Authentication Token",
+                "MissingAuthenticationTokenException",
+            )
+        resource_path = path[len(stage_prefix) :] or "/"
+        matched = self.routes.match(method, resource_path)
+        if matched is None:
+            return _gateway_error(
+                403,
+                "MISSING_AUTHENTICATION_TOKEN",
+                "Missing Authentication Token",
+                "MissingAuthenticationTokenException",
+            )
+        route, path_parameters = matched
+        invalid = _validate_request(route, header_map, body)
+        if invalid is not None:
+            return invalid
+        event = build_proxy_event(
+            route=route,
+            method=method,
+            path=resource_path,
+            stage=self.stage,
+            raw_query=raw_query,
+            headers=headers,
+            body=body,
+            path_parameters=path_parameters,
+            principal=principal,
+            source_ip=source_ip,
+            api_id=self.api_id,
+            domain_name=header_map.get("Host") or header_map.get("host") or "127.0.0.1",
+        )
+        function = self.functions[route.function.name]
+        try:
+            result = function.invoke(event)
+        except LambdaTimeout:
+            return _gateway_error(504, "INTEGRATION_TIMEOUT", "Endpoint request timed out")
+        except LambdaInvocationError as exc:
+            log.error("function %s failed: %s", route.function.name, exc)
+            return _gateway_error(502, "INTEGRATION_FAILURE", "Internal server error")
+        return _proxy_response(result, event["requestContext"]["requestId"])
+
+    def _handler_class(self) -> type[BaseHTTPRequestHandler]:
+        gateway = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+            server_version = "LocalApiGateway"
+
+            def _serve(self) -> None:
+                started = time.monotonic()
+                length = int(self.headers.get("Content-Length") or 0)
+                if length > MAX_PAYLOAD_BYTES:
+                    status, headers, body = _gateway_error(
+                        413, "REQUEST_TOO_LARGE", f"HTTP content length exceeded {MAX_PAYLOAD_BYTES} bytes."
+                    )
+                    self.close_connection = True
+                else:
+                    payload = self.rfile.read(length) if length else b""
+                    try:
+                        status, headers, body = gateway.handle(
+                            self.command,
+                            self.path,
+                            list(self.headers.items()),
+                            payload,
+                            self.client_address[0],
+                        )
+                    except Exception:  # a bug here must still answer, as API Gateway's 5xx does
+                        log.exception("local API Gateway failed on %s %s", self.command, self.path)
+                        status, headers, body = _gateway_error(500, "DEFAULT_5XX", "Internal server error")
+                self.send_response(status)
+                for name, value in headers.items():
+                    self.send_header(name, value)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                if self.command != "HEAD":
+                    self.wfile.write(body)
+                gateway.access_log.info(
+                    "%s %s -> %d (%.0f ms)",
+                    self.command,
+                    self.path,
+                    status,
+                    (time.monotonic() - started) * 1000,
+                )
+
+            do_GET = do_POST = do_PUT = do_DELETE = do_PATCH = do_HEAD = do_OPTIONS = _serve
+
+            def log_message(self, format: str, *args: Any) -> None:  # access log above instead
+                return
+
+        return Handler
+
+
+def _gateway_error(
+    status: int, response_type: str, message: str, error_type: str = ""
+) -> tuple[int, dict[str, str], bytes]:
+    """An error API Gateway answers itself, rendered as the stack's gateway responses render it
+    (stacks/api.py `_gateway_responses`: `{"error": {"code": $context.error.responseType, "message":
+    $context.error.messageString}}` for every 4xx/5xx, `invalid_request` for request validation)."""
+    headers = {"Content-Type": "application/json", "x-amzn-RequestId": str(uuid.uuid4())}
+    if error_type:
+        headers["x-amzn-ErrorType"] = error_type
+    code = (
+        "invalid_request"
+        if response_type in ("BAD_REQUEST_BODY", "BAD_REQUEST_PARAMETERS")
+        else response_type
+    )
+    return status, headers, json.dumps({"error": {"code": code, "message": message}}).encode()
+
+
+def _validate_request(
+    route: Route, headers: Mapping[str, str], body: bytes
+) -> tuple[int, dict[str, str], bytes] | None:
+    """The stack's request validators: methods with a body require `Content-Type` and, for JSON, a body
+    that is a JSON object (model `JsonObject`); the function validates the fields."""
+    if route.method not in {"POST", "PUT", "PATCH"}:
+        return None
+    content_type = next((v for k, v in headers.items() if k.lower() == "content-type"), None)
+    if not content_type:
+        return _gateway_error(
+            400, "BAD_REQUEST_PARAMETERS", "Missing required request parameters: [Content-Type]"
+        )
+    if content_type.split(";")[0].strip().lower() != "application/json":
+        return None
+    try:
+        document = json.loads(body or b"null")
+    except ValueError:
+        return _gateway_error(400, "BAD_REQUEST_BODY", "Invalid request body")
+    if not isinstance(document, dict):
+        kind = {list: "array", str: "string", bool: "boolean", type(None): "null"}.get(
+            type(document), "number"
+        )
+        return _gateway_error(
+            400,
+            "BAD_REQUEST_BODY",
+            f'[instance type ({kind}) does not match any allowed primitive type (allowed: ["object"])]',
+        )
+    return None
+
+
+def _proxy_response(result: Any, request_id: str) -> tuple[int, dict[str, str], bytes]:
+    """Map a proxy integration response; a malformed one is a 502, as API Gateway does."""
+    if not isinstance(result, dict) or not isinstance(result.get("statusCode"), int):
+        log.error("malformed Lambda proxy response: %r", result)
+        return _gateway_error(502, "INTEGRATION_FAILURE", "Internal server error")
+    headers = {k: str(v) for k, v in (result.get("headers") or {}).items() if k.lower() not in _HOP_BY_HOP}
+    for name, values in (result.get("multiValueHeaders") or {}).items():
+        if name.lower() not in _HOP_BY_HOP and values:
+            headers[name] = ", ".join(str(v) for v in values)
+    headers.setdefault("Content-Type", "application/json")
+    headers["x-amzn-RequestId"] = request_id
+    raw = result.get("body") or ""
+    body = base64.b64decode(raw) if result.get("isBase64Encoded") else str(raw).encode()
+    return result["statusCode"], headers, body

@@ -1,0 +1,199 @@
+"""moto's server on 127.0.0.1, provisioned with the resources the CDK app deploys (same names/settings)."""
+
+from __future__ import annotations
+
+import json
+import logging
+import urllib.request
+from dataclasses import dataclass
+from typing import Any
+
+import boto3
+from botocore.config import Config
+from moto.moto_server.threaded_moto_server import ThreadedMotoServer
+
+from local_cloud.settings import ACCOUNT_ID, CloudSettings
+
+log = logging.getLogger(__name__)
+
+# Credentials the local cloud's own parts (Lambda functions, the SageMaker runtime) use towards moto,
+# standing in for their IAM roles. moto accepts any key.
+SERVICE_ACCESS_KEY_ID = "AKIALOCALCLOUDSERVICE"
+SERVICE_SECRET_ACCESS_KEY = "local-cloud-service-role-not-a-secret"
+
+
+@dataclass(frozen=True)
+class Provisioned:
+    """Identifiers of what was created (ARNs/URLs the other parts need)."""
+
+    success_topic_arn: str
+    error_topic_arn: str
+    status_queue_url: str
+    status_queue_arn: str
+
+
+class MotoAws:
+    """A ThreadedMotoServer on a free port of 127.0.0.1, plus clients that talk to it. moto's state is
+    per process, so one local cloud runs per process at a time."""
+
+    def __init__(self, region: str) -> None:
+        self.region = region
+        self._server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+        self.endpoint_url = ""
+
+    def start(self) -> None:
+        self._server.start()
+        host, port = self._server.get_host_and_port()
+        self.endpoint_url = f"http://{host}:{port}"
+        # moto keeps its backends per Python process, not per server: start from an empty account even
+        # if an earlier local cloud ran in this process (e.g. the previous test module).
+        reset = urllib.request.Request(f"{self.endpoint_url}/moto-api/reset", method="POST", data=b"")
+        with urllib.request.urlopen(reset, timeout=30) as response:
+            response.read()
+
+    def stop(self) -> None:
+        self._server.stop()
+
+    def client(self, service: str) -> Any:
+        return boto3.client(
+            service,
+            endpoint_url=self.endpoint_url,
+            region_name=self.region,
+            aws_access_key_id=SERVICE_ACCESS_KEY_ID,
+            aws_secret_access_key=SERVICE_SECRET_ACCESS_KEY,
+            config=Config(retries={"max_attempts": 3, "mode": "standard"}),
+        )
+
+
+# moto validates instance types against an old list without g5/g6; the configured type is kept in a tag.
+_MOTO_KNOWN_GPU_TYPE = "ml.g4dn.xlarge"
+
+
+def _moto_instance_type(instance_type: str) -> str:
+    return (
+        instance_type if instance_type.startswith(("ml.g4dn.", "ml.p3.", "ml.m5.")) else _MOTO_KNOWN_GPU_TYPE
+    )
+
+
+def provision(aws: MotoAws, settings: CloudSettings, images: dict[str, str]) -> Provisioned:
+    """Create buckets, topics, the status queue and its subscriptions, and the two SageMaker endpoints
+    (models, endpoint configs with the async config, endpoints) exactly as the stacks declare them."""
+    s3 = aws.client("s3")
+    for bucket in (settings.data_bucket, settings.hosting_bucket):
+        kwargs: dict[str, Any] = {"Bucket": bucket}
+        if settings.region != "us-east-1":
+            kwargs["CreateBucketConfiguration"] = {"LocationConstraint": settings.region}
+        s3.create_bucket(**kwargs)
+        s3.put_bucket_encryption(
+            Bucket=bucket,
+            ServerSideEncryptionConfiguration={
+                "Rules": [{"ApplyServerSideEncryptionByDefault": {"SSEAlgorithm": "aws:kms"}}]
+            },
+        )
+        s3.put_public_access_block(
+            Bucket=bucket,
+            PublicAccessBlockConfiguration={
+                "BlockPublicAcls": True,
+                "IgnorePublicAcls": True,
+                "BlockPublicPolicy": True,
+                "RestrictPublicBuckets": True,
+            },
+        )
+
+    sns = aws.client("sns")
+    sqs = aws.client("sqs")
+    success_arn = sns.create_topic(Name=settings.success_topic)["TopicArn"]
+    error_arn = sns.create_topic(Name=settings.error_topic)["TopicArn"]
+    queue_url = sqs.create_queue(QueueName=settings.status_queue)["QueueUrl"]
+    queue_arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"][
+        "QueueArn"
+    ]
+    sqs.set_queue_attributes(
+        QueueUrl=queue_url,
+        Attributes={
+            "Policy": json.dumps(
+                {
+                    "Version": "2012-10-17",
+                    "Statement": [
+                        {
+                            "Effect": "Allow",
+                            "Principal": {"Service": "sns.amazonaws.com"},
+                            "Action": "sqs:SendMessage",
+                            "Resource": queue_arn,
+                            "Condition": {"ArnEquals": {"aws:SourceArn": [success_arn, error_arn]}},
+                        }
+                    ],
+                }
+            )
+        },
+    )
+    for topic_arn in (success_arn, error_arn):
+        sns.subscribe(
+            TopicArn=topic_arn,
+            Protocol="sqs",
+            Endpoint=queue_arn,
+            Attributes={"RawMessageDelivery": "true" if settings.raw_message_delivery else "false"},
+        )
+
+    sagemaker = aws.client("sagemaker")
+    role_arn = f"arn:aws:iam::{ACCOUNT_ID}:role/avatar-local-sagemaker"
+    sagemaker.create_model(
+        ModelName=settings.training_model,
+        PrimaryContainer={"Image": images["training"], "Mode": "SingleModel"},
+        ExecutionRoleArn=role_arn,
+    )
+    sagemaker.create_endpoint_config(
+        EndpointConfigName=settings.training_endpoint_config,
+        ProductionVariants=[
+            {
+                "VariantName": settings.variant_name,
+                "ModelName": settings.training_model,
+                "InitialInstanceCount": 1,
+                "InstanceType": _moto_instance_type(settings.training_instance_type),
+            }
+        ],
+        Tags=[{"Key": "avatar:instance-type", "Value": settings.training_instance_type}],
+        AsyncInferenceConfig={
+            "ClientConfig": {
+                "MaxConcurrentInvocationsPerInstance": settings.max_concurrent_invocations_per_instance
+            },
+            "OutputConfig": {
+                "S3OutputPath": settings.async_output_path,
+                "S3FailurePath": settings.async_failure_path,
+                "NotificationConfig": {
+                    "SuccessTopic": success_arn,
+                    "ErrorTopic": error_arn,
+                    "IncludeInferenceResponseIn": ["SUCCESS_NOTIFICATION_TOPIC", "ERROR_NOTIFICATION_TOPIC"],
+                },
+            },
+        },
+    )
+    sagemaker.create_endpoint(
+        EndpointName=settings.training_endpoint, EndpointConfigName=settings.training_endpoint_config
+    )
+    sagemaker.create_model(
+        ModelName=settings.hosting_model,
+        PrimaryContainer={
+            "Image": images["hosting"],
+            "Mode": "MultiModel",
+            "ModelDataUrl": settings.model_data_url,
+        },
+        ExecutionRoleArn=role_arn,
+    )
+    sagemaker.create_endpoint_config(
+        EndpointConfigName=settings.hosting_endpoint_config,
+        ProductionVariants=[
+            {
+                "VariantName": settings.variant_name,
+                "ModelName": settings.hosting_model,
+                "InitialInstanceCount": 1,
+                "InstanceType": _moto_instance_type(settings.hosting_instance_type),
+            }
+        ],
+        Tags=[{"Key": "avatar:instance-type", "Value": settings.hosting_instance_type}],
+    )
+    sagemaker.create_endpoint(
+        EndpointName=settings.hosting_endpoint, EndpointConfigName=settings.hosting_endpoint_config
+    )
+    log.info("provisioned %s, %s, %s", settings.data_bucket, settings.hosting_bucket, queue_url)
+    return Provisioned(success_arn, error_arn, queue_url, queue_arn)

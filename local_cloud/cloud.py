@@ -1,0 +1,383 @@
+"""`LocalCloud`: all nine steps on one machine — moto (S3, SNS, SQS, SageMaker control plane), the
+SigV4-verifying API Gateway in front of the real Lambda handlers, and the SageMaker runtime in front of
+the real training service and the real Triton hosting container.
+
+    with LocalCloud() as cloud:
+        cloud.api_url, cloud.principals, cloud.status_queue_url, cloud.client("s3"), ...
+"""
+
+from __future__ import annotations
+
+import configparser
+import contextlib
+import json
+import logging
+import os
+import secrets
+import string
+import sys
+import threading
+import time
+from concurrent.futures import Future, ThreadPoolExecutor
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+from avatar_contract.names import Env
+from avatar_contract.routes import FUNCTIONS
+from local_cloud.apigateway import LocalApiGateway
+from local_cloud.aws import SERVICE_ACCESS_KEY_ID, SERVICE_SECRET_ACCESS_KEY, MotoAws, Provisioned, provision
+from local_cloud.lambda_runtime import LambdaFunction
+from local_cloud.processes import ManagedProcess, free_port, kill_group
+from local_cloud.sagemaker_runtime import LocalSageMakerRuntime
+from local_cloud.settings import ACCOUNT_ID, DEFAULT_REGION, CloudSettings, load_settings
+from local_cloud.sigv4 import Principal
+from stacks.config import POWERTOOLS_ENVIRONMENT
+
+log = logging.getLogger("local_cloud")
+REPO_ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_STATE_DIR = REPO_ROOT / ".local-cloud"
+PRINCIPAL_NAMES = ("avatar-local-user-1", "avatar-local-user-2")
+CONTAINER_START_TIMEOUT = 240.0
+LOCAL_IMAGES = {"training": "local/avatar-training:latest", "hosting": "local/avatar-hosting:latest"}
+
+
+def _random(alphabet: str, n: int) -> str:
+    return "".join(secrets.choice(alphabet) for _ in range(n))
+
+
+def new_principal(name: str) -> Principal:
+    """Fresh long-term-style IAM user credentials (only valid against this run's local cloud)."""
+    upper = string.ascii_uppercase + "234567"
+    return Principal(
+        name=name,
+        access_key_id="AKIA" + _random(upper, 16),
+        secret_access_key=_random(string.ascii_letters + string.digits + "+/", 40),
+        user_id="AIDA" + _random(upper, 17),
+        account_id=ACCOUNT_ID,
+    )
+
+
+class LocalCloud:
+    """Start with `start()` (or `with`), stop with `stop()`; everything listens on 127.0.0.1 only."""
+
+    def __init__(
+        self,
+        state_dir: Path | None = None,
+        base_model_dir: Path | None = None,
+        region: str = DEFAULT_REGION,
+        max_loaded_models: int = 8,
+        extra_container_env: dict[str, str] | None = None,
+    ) -> None:
+        self.state_dir = Path(state_dir or DEFAULT_STATE_DIR).resolve()
+        self.log_dir = self.state_dir / "logs"
+        self.base_model_dir = base_model_dir
+        self.region = region
+        self.max_loaded_models = max_loaded_models
+        self.extra_container_env = extra_container_env or {}
+        self.settings: CloudSettings = load_settings(region)
+        self.principals: list[Principal] = [new_principal(n) for n in PRINCIPAL_NAMES]
+        self.aws = MotoAws(region)
+        self.provisioned: Provisioned | None = None
+        self.training: ManagedProcess | None = None
+        self.hosting: Any = None  # hosting_server.triton.TritonProcess
+        self._hosting_future: Future[Any] | None = None
+        self.runtime: LocalSageMakerRuntime | None = None
+        self.functions: dict[str, LambdaFunction] = {}
+        self.api: LocalApiGateway | None = None
+        self._log_handler: logging.Handler | None = None
+        self._started = False
+        self._stop_lock = threading.Lock()
+
+    # -- lifecycle -----------------------------------------------------------------------------------
+    def __enter__(self) -> LocalCloud:
+        self.start()
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.stop()
+
+    def start(self) -> LocalCloud:
+        started = time.monotonic()
+        self.log_dir.mkdir(parents=True, exist_ok=True)
+        self._setup_logging()
+        self._started = True
+        try:
+            self._start()
+        except BaseException:
+            self.stop()
+            raise
+        log.info("local cloud up in %.1f s: %s", time.monotonic() - started, self.api_url)
+        return self
+
+    def _start(self) -> None:
+        self.aws.start()
+        log.info("moto server at %s", self.aws.endpoint_url)
+        self.provisioned = provision(self.aws, self.settings, LOCAL_IMAGES)
+        base_model = self._base_model()
+        training_port, hosting_port = free_port(), free_port()
+        self.training = self._training_container(training_port, base_model)
+        self.training.start()
+        # Triton (and its base model) and the training service warm up while the rest is wired.
+        hosting_start = ThreadPoolExecutor(1, thread_name_prefix="hosting-start")
+        self._hosting_future = hosting_start.submit(self._start_hosting, hosting_port, base_model)
+        hosting_start.shutdown(wait=False)
+
+        self.runtime = LocalSageMakerRuntime(
+            self.aws.client,
+            self.region,
+            containers={
+                self.settings.training_model: f"http://127.0.0.1:{training_port}",
+                self.settings.hosting_model: f"http://127.0.0.1:{hosting_port}",
+            },
+            work_dir=self.state_dir / "sagemaker" / "models",
+            principals={SERVICE_ACCESS_KEY_ID: _service_principal()},
+            max_loaded_models=self.max_loaded_models,
+        )
+        self.runtime.start()
+        lambda_env = self.lambda_environment()
+        for function in FUNCTIONS:
+            self.functions[function.name] = LambdaFunction(
+                function,
+                lambda_env,
+                self.log_dir,
+                self.region,
+                timeout_seconds=self.settings.lambda_timeout_seconds,
+                physical_name=self.settings.function_name(function.name),
+            )
+            self.functions[function.name].prewarm()
+        self.api = LocalApiGateway(
+            self.functions,
+            {p.access_key_id: p for p in self.principals},
+            self.region,
+            self.settings.stage,
+            access_log=logging.getLogger("local_cloud.api_gateway"),
+        )
+        self.api.start()
+        self.training.wait_healthy(f"http://127.0.0.1:{training_port}/ping", CONTAINER_START_TIMEOUT)
+        self.hosting = self._hosting_future.result()
+        self._write_credentials()
+        self._write_state()
+
+    def stop(self) -> None:
+        """Stop everything that was started, in reverse order; safe to call twice."""
+        with self._stop_lock:
+            if not self._started:
+                return
+            self._started = False
+            if self.hosting is None and self._hosting_future is not None:
+                with contextlib.suppress(Exception):  # a start-up that failed midway: wait for Triton
+                    self.hosting = self._hosting_future.result()
+            hosting_pgid = self.hosting.process.pid if self.hosting else None
+            steps = [
+                ("api gateway", self.api.stop if self.api else None),
+                *((f"lambda {n}", f.close) for n, f in self.functions.items()),
+                ("sagemaker runtime", self.runtime.stop if self.runtime else None),
+                ("hosting container", self.hosting.stop if self.hosting else None),
+                ("hosting processes", (lambda: kill_group(hosting_pgid)) if hosting_pgid else None),
+                ("training container", self.training.stop if self.training else None),
+                ("moto", self.aws.stop if self.aws.endpoint_url else None),
+            ]
+            for name, step in steps:
+                if step is None:
+                    continue
+                try:
+                    step()
+                except Exception:
+                    log.exception("stopping %s failed", name)
+            (self.state_dir / "state.json").unlink(missing_ok=True)
+            log.info("local cloud stopped")
+            if self._log_handler is not None:
+                logging.getLogger().removeHandler(self._log_handler)
+                self._log_handler.close()
+                self._log_handler = None
+
+    # -- wiring --------------------------------------------------------------------------------------
+    def _setup_logging(self) -> None:
+        handler = logging.FileHandler(self.log_dir / "local-cloud.log")
+        handler.setFormatter(
+            logging.Formatter("%(asctime)s %(levelname)s %(name)s %(threadName)s: %(message)s")
+        )
+        handler.setLevel(logging.INFO)
+        root = logging.getLogger()
+        root.addHandler(handler)
+        logging.getLogger("local_cloud").setLevel(logging.INFO)
+        logging.getLogger("werkzeug").setLevel(logging.WARNING)  # moto's per-request access log
+        self._log_handler = handler
+
+    def _base_model(self) -> Path:
+        if self.base_model_dir is not None:
+            return Path(self.base_model_dir).resolve()
+        from random_sd import ensure_tiny_pipeline  # torch/diffusers: imported only when needed
+
+        return Path(ensure_tiny_pipeline(self.state_dir / "base-model")).resolve()
+
+    def _aws_env(self) -> dict[str, str]:
+        return {
+            "AWS_ACCESS_KEY_ID": SERVICE_ACCESS_KEY_ID,
+            "AWS_SECRET_ACCESS_KEY": SERVICE_SECRET_ACCESS_KEY,
+            "AWS_REGION": self.region,
+            "AWS_DEFAULT_REGION": self.region,
+            Env.AWS_ENDPOINT_URL: self.aws.endpoint_url,
+            "AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME": self.runtime.url if self.runtime else "",
+            "AWS_EC2_METADATA_DISABLED": "true",
+        }
+
+    def _base_env(self) -> dict[str, str]:
+        keep = ("PATH", "HOME", "LANG", "LC_ALL", "TMPDIR", "VIRTUAL_ENV", "LD_LIBRARY_PATH")
+        env = {k: v for k, v in os.environ.items() if k in keep}
+        env["PYTHONDONTWRITEBYTECODE"] = "1"
+        env["PYTHONUNBUFFERED"] = "1"
+        return env
+
+    def _container_env(self, name: str, base_model: Path) -> dict[str, str]:
+        """What SageMaker and the stacks give a container: AWS access (here: moto), the base model, a
+        cache folder."""
+        cache_dir = self.state_dir / "cache" / name
+        cache_dir.mkdir(parents=True, exist_ok=True)
+        env = {
+            **self._aws_env(),
+            Env.BASE_MODEL: str(base_model),
+            Env.CACHE_DIR: str(cache_dir),
+            Env.DATA_BUCKET: self.settings.data_bucket,
+            Env.HOSTING_BUCKET: self.settings.hosting_bucket,
+            **self.extra_container_env,
+        }
+        env.pop("AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME", None)
+        return env
+
+    def _training_container(self, port: int, base_model: Path) -> ManagedProcess:
+        """The training container's entry point (its HTTP app) as a local process."""
+        env = {
+            **self._base_env(),
+            "PYTHONPATH": os.pathsep.join([str(REPO_ROOT / "containers" / "training"), str(REPO_ROOT)]),
+            **self._container_env("training", base_model),
+        }
+        command = [
+            sys.executable,
+            "-m",
+            "training_service.server",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+        ]
+        return ManagedProcess("training", command, env, self.log_dir / "training-container.log", REPO_ROOT)
+
+    def _start_hosting(self, port: int, base_model: Path) -> Any:
+        """The hosting container's start-up: tritonserver in SageMaker multi-model mode, base model loaded."""
+        hosting_source = str(REPO_ROOT / "containers" / "hosting")
+        if hosting_source not in sys.path:  # `python -m local_cloud` from the repository root
+            sys.path.insert(0, hosting_source)
+        from hosting_server.triton import start_triton  # the hosting container's own launcher
+
+        return start_triton(
+            base_model=base_model,
+            http_port=port,
+            sagemaker=True,
+            log_path=self.log_dir / "hosting-triton.log",
+            env=self._container_env("hosting", base_model),
+            startup_timeout_s=CONTAINER_START_TIMEOUT,
+        )
+
+    def lambda_environment(self) -> dict[str, str]:
+        """The Lambda functions' environment: what the stack sets, plus the endpoint URLs of this cloud."""
+        env = {
+            **self._base_env(),
+            **self._aws_env(),
+            Env.DATA_BUCKET: self.settings.data_bucket,
+            Env.HOSTING_BUCKET: self.settings.hosting_bucket,
+            Env.TRAINING_ENDPOINT: self.settings.training_endpoint,
+            Env.HOSTING_ENDPOINT: self.settings.hosting_endpoint,
+            **POWERTOOLS_ENVIRONMENT,
+            "POWERTOOLS_TRACE_DISABLED": "true",  # no X-Ray daemon here
+            **dict(self.settings.lambda_environment),
+        }
+        return env
+
+    def child_pids(self) -> list[int]:
+        """Every process the local cloud started (containers and Lambda sandboxes)."""
+        pids = [pid for f in self.functions.values() for pid in f.pids()]
+        if self.training is not None and self.training.process is not None:
+            pids.append(self.training.process.pid)
+        if self.hosting is not None:
+            pids.append(self.hosting.process.pid)
+        return pids
+
+    def listening_urls(self) -> list[str]:
+        """Base URLs of everything the local cloud listens on."""
+        urls = [self.aws.endpoint_url, self.api_url]
+        if self.runtime is not None:
+            urls += [self.runtime.url, *self.runtime.containers.values()]
+        return [url for url in urls if url]
+
+    # -- what clients need ---------------------------------------------------------------------------
+    @property
+    def api_url(self) -> str:
+        return self.api.url if self.api else ""
+
+    @property
+    def status_queue_url(self) -> str:
+        return self.provisioned.status_queue_url if self.provisioned else ""
+
+    def client(self, service: str) -> Any:
+        """A boto3 client for moto's AWS (with the service role's credentials), for inspection."""
+        return self.aws.client(service)
+
+    def client_env(self, principal: Principal) -> dict[str, str]:
+        """Environment for a client app acting as `principal` (boto3 and the avatar client read it)."""
+        return {
+            "AWS_ACCESS_KEY_ID": principal.access_key_id,
+            "AWS_SECRET_ACCESS_KEY": principal.secret_access_key,
+            "AWS_REGION": self.region,
+            "AWS_DEFAULT_REGION": self.region,
+            Env.AWS_ENDPOINT_URL: self.aws.endpoint_url,
+            "AVATAR_API_URL": self.api_url,
+            "AVATAR_STATUS_QUEUE_URL": self.status_queue_url,
+        }
+
+    def _write_credentials(self) -> None:
+        parser = configparser.ConfigParser()
+        for principal in self.principals:
+            parser[principal.name] = {
+                "aws_access_key_id": principal.access_key_id,
+                "aws_secret_access_key": principal.secret_access_key,
+                "region": self.region,
+                "# arn": principal.arn,
+            }
+        path = self.state_dir / "credentials"
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as handle:
+            handle.write(f"# Local cloud credentials (valid only for this run, API {self.api_url})\n")
+            parser.write(handle)
+
+    def state(self) -> dict[str, Any]:
+        return {
+            "pid": os.getpid(),
+            "api_url": self.api_url,
+            "aws_endpoint_url": self.aws.endpoint_url,
+            "sagemaker_runtime_url": self.runtime.url if self.runtime else "",
+            "status_queue_url": self.status_queue_url,
+            "region": self.region,
+            "data_bucket": self.settings.data_bucket,
+            "hosting_bucket": self.settings.hosting_bucket,
+            "credentials_file": str(self.state_dir / "credentials"),
+            "profiles": [p.name for p in self.principals],
+            "logs": str(self.log_dir),
+        }
+
+    def _write_state(self) -> None:
+        path = self.state_dir / "state.json"
+        path.write_text(json.dumps(self.state(), indent=2))
+
+
+def _service_principal() -> Principal:
+    return Principal(
+        name="avatar-local-service-role",
+        access_key_id=SERVICE_ACCESS_KEY_ID,
+        secret_access_key=SERVICE_SECRET_ACCESS_KEY,
+        user_id="AROALOCALSERVICEROLE",
+        account_id=ACCOUNT_ID,
+    )

@@ -1,0 +1,330 @@
+"""`make demo`: the whole product on this machine, driven the way a client app drives it.
+
+Starts the local cloud, then — through the `avatar_client` SDK, every call SigV4-signed — makes 10 selfies
+from a bundled public-domain photo, starts a training, waits for SageMaker's notification on the status
+SQS queue, generates two avatars, writes everything plus a contact sheet to `demo-out/`, and shuts the
+local cloud down. Each of the nine steps of the architecture is printed as it happens, with its time.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import io
+import json
+import os
+import re
+import sys
+import threading
+import time
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import boto3
+from botocore.credentials import Credentials
+from PIL import Image
+
+from local_cloud.cloud import REPO_ROOT, LocalCloud
+from local_cloud.contact_sheet import contact_sheet
+from local_cloud.selfies import make_selfies, to_jpeg
+
+# Small and fast on a 2-core CPU: the tiny random-weight model at 64 px, a few LoRA steps.
+DEMO_TRAINING_CONFIG: dict[str, Any] = {
+    "max_train_steps": 8,
+    "resolution": 64,
+    "lora_rank": 4,
+    "train_text_encoder": False,
+    "with_prior_preservation": False,
+    "use_8bit_adam": False,
+    "gradient_checkpointing": False,
+    "mixed_precision": "no",
+    "validation_prompts": ["a photo of <<TOK>> person"],
+}
+# The training container renders previews (and prior-preservation class images) with this many steps;
+# the tiny random-weight model does not need its default of 30.
+DEMO_CONTAINER_ENV = {"AVATAR_TRAINING_SAMPLE_STEPS": "4"}
+DEMO_PROMPTS = (
+    "a photo of <<TOK>> person as an astronaut, high quality",
+    "a painting of <<TOK>> person wearing a hat, in the style of a portrait",
+)
+DEMO_GENERATION: dict[str, Any] = {"num_inference_steps": 4, "width": 64, "height": 64, "guidance_scale": 7.5}
+
+
+@dataclass
+class StepClock:
+    """Prints the nine steps as they happen and keeps their timings for the summary."""
+
+    started: float = field(default_factory=time.monotonic)
+    timings: list[tuple[str, float]] = field(default_factory=list)
+
+    def say(self, message: str) -> None:
+        print(f"[{time.monotonic() - self.started:6.1f}s] {message}", flush=True)
+
+    def step(self, number: int | str, title: str, seconds: float, detail: str = "") -> None:
+        self.timings.append((f"{number}. {title}", seconds))
+        suffix = f" — {detail}" if detail else ""
+        self.say(f"step {number}: {title} ({seconds:.1f} s){suffix}")
+
+
+class TrainingLogWatcher:
+    """Reports the training container's progress lines (step/loss) while the client waits."""
+
+    _PROGRESS = re.compile(r"(step \d+/\d+.*|training t-\S+.*)$")
+
+    def __init__(self, log_path: Path, clock: StepClock) -> None:
+        self.log_path, self.clock = log_path, clock
+        self._offset = log_path.stat().st_size if log_path.exists() else 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def __enter__(self) -> TrainingLogWatcher:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self._stop.set()
+        self._thread.join(2)
+
+    def _run(self) -> None:
+        while not self._stop.wait(1.0):
+            try:
+                with self.log_path.open("rb") as handle:
+                    handle.seek(self._offset)
+                    chunk = handle.read()
+                    self._offset = handle.tell()
+            except OSError:
+                continue
+            for line in chunk.decode(errors="replace").splitlines():
+                found = self._PROGRESS.search(line)
+                if found:
+                    self.clock.say(f"    training container: {found.group(1)[:120]}")
+
+
+def _client_modules() -> tuple[Any, Any]:
+    client_source = str(REPO_ROOT / "client")
+    if client_source not in sys.path:
+        sys.path.insert(0, client_source)
+    from avatar_client.client import AvatarClient
+    from avatar_client.notifications import parse_notification
+
+    return AvatarClient, parse_notification
+
+
+def wait_for_notification(
+    sqs: Any, queue_url: str, training_id: str, parse: Any, clock: StepClock, timeout: float
+) -> tuple[Any, dict[str, Any]]:
+    """Long-poll the status queue as a client app does, until this training's notification arrives."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        clock.say("    waiting for the training's notification on the SQS status queue (long poll) ...")
+        response = sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=10, WaitTimeSeconds=10)
+        for message in response.get("Messages", []):
+            notification = parse(message["Body"])
+            if notification and notification.training_id == training_id:
+                sqs.delete_message(QueueUrl=queue_url, ReceiptHandle=message["ReceiptHandle"])
+                return notification, json.loads(message["Body"])
+    raise TimeoutError(f"no notification for {training_id} after {timeout:.0f} s")
+
+
+def _parse_time(value: str) -> dt.datetime:
+    return dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
+
+
+def _seconds_between(start_iso: str, end_iso: str) -> float:
+    return (_parse_time(end_iso) - _parse_time(start_iso)).total_seconds()
+
+
+def run_demo(
+    out_dir: Path, state_dir: Path | None = None, training_steps: int | None = None
+) -> dict[str, Any]:
+    AvatarClient, parse_notification = _client_modules()
+    clock = StepClock()
+    out_dir.mkdir(parents=True, exist_ok=True)
+    for old in [*out_dir.glob("*"), *out_dir.glob("selfies/*")]:
+        if old.is_file():
+            old.unlink()
+    config = dict(DEMO_TRAINING_CONFIG)
+    if training_steps:
+        config["max_train_steps"] = training_steps
+
+    clock.say(
+        "starting the local cloud: moto (S3, SNS, SQS, SageMaker), API Gateway, Lambda, training service, "
+        "Triton (builds the tiny random-weight SD model on first use) ..."
+    )
+    t = time.monotonic()
+    with LocalCloud(state_dir=state_dir, extra_container_env=DEMO_CONTAINER_ENV) as cloud:
+        clock.timings.append(("local cloud start-up", time.monotonic() - t))
+        clock.say(
+            f"local cloud up in {time.monotonic() - t:.1f} s — API {cloud.api_url}, logs {cloud.log_dir}"
+        )
+        principal = cloud.principals[0]
+        credentials = Credentials(principal.access_key_id, principal.secret_access_key)
+        session = boto3.session.Session(
+            aws_access_key_id=principal.access_key_id,
+            aws_secret_access_key=principal.secret_access_key,
+            region_name=cloud.region,
+        )
+        sqs = session.client("sqs", endpoint_url=cloud.aws.endpoint_url)
+        client = AvatarClient(
+            cloud.api_url,
+            cloud.region,
+            credentials=credentials,
+            queue_url=cloud.status_queue_url,
+            sqs_client=sqs,
+        )
+        clock.say(f"client app signs as {principal.arn} (SigV4, service execute-api)")
+
+        selfies = make_selfies(10)
+        selfie_bytes = [to_jpeg(image) for image in selfies]
+        for n, data in enumerate(selfie_bytes, 1):
+            (out_dir / "selfies").mkdir(exist_ok=True)
+            (out_dir / "selfies" / f"selfie-{n:02d}.jpg").write_bytes(data)
+        clock.say(
+            f"made 10 selfies from the public-domain NASA portrait (skimage.data.astronaut) -> "
+            f"{out_dir}/selfies/"
+        )
+
+        t = time.monotonic()
+        accepted = client.start_training(selfie_bytes, model_name="demo", config=config, prepare=False)
+        training_id, model_id = accepted["training_id"], accepted["model_id"]
+        clock.step(
+            1,
+            "client app: POST /trainings to API Gateway, SigV4 signature verified",
+            time.monotonic() - t,
+            f"202 {accepted['status']}, training {training_id}, model {model_id}",
+        )
+        data_bucket = cloud.settings.data_bucket
+        listing = cloud.client("s3").list_objects_v2(Bucket=data_bucket, Prefix="trainings/")
+        inputs = [obj["Key"] for obj in listing.get("Contents", []) if training_id in obj["Key"]]
+        clock.step(
+            2,
+            "Lambda 'trainings' packaged images + config.json to S3 and called InvokeEndpointAsync",
+            0.0,
+            "within step 1's request: " + ", ".join(f"s3://{data_bucket}/{key}" for key in inputs),
+        )
+
+        with TrainingLogWatcher(cloud.log_dir / "training-container.log", clock):
+            clock.say(
+                "step 3: the async endpoint queued the request and runs it on the training service "
+                "(image preparation -> DreamBooth-LoRA -> previews + artifact) ..."
+            )
+            notification, raw = wait_for_notification(
+                sqs, cloud.status_queue_url, training_id, parse_notification, clock, timeout=300
+            )
+        received = dt.datetime.now(dt.UTC)
+        clock.step(
+            3,
+            "SageMaker async endpoint ran the training",
+            _seconds_between(raw["receivedTime"], raw["eventTime"]),
+            f"{notification.status}, output {notification.output_location or notification.failure_location}",
+        )
+        clock.step(
+            4,
+            "SageMaker published its notification to the SNS success topic",
+            0.0,
+            f"{cloud.settings.success_topic}: invocationStatus={raw['invocationStatus']}",
+        )
+        clock.step(
+            5,
+            "client app received it from the SQS status queue",
+            max(0.0, (received - _parse_time(raw["eventTime"])).total_seconds()),
+            f"inferenceId={notification.training_id} (time from eventTime to receipt)",
+        )
+        if notification.status != "completed":
+            raise RuntimeError(f"the training failed: {notification.failure_reason}")
+
+        status = client.get_training(training_id)
+        target_model = status["target_model"]
+        head = cloud.client("s3").head_object(
+            Bucket=cloud.settings.hosting_bucket, Key=cloud.settings.models_prefix + target_model
+        )
+        clock.step(
+            6,
+            "the training service uploaded the model artifact to the S3 hosting bucket",
+            0.0,
+            f"s3://{cloud.settings.hosting_bucket}/{cloud.settings.models_prefix}{target_model} "
+            f"({head['ContentLength']} bytes); metrics {status.get('metrics')}",
+        )
+        previews = []
+        for n, url in enumerate(status.get("preview_urls", []), 1):
+            with urllib.request.urlopen(url, timeout=30) as response:
+                data = response.read()
+            (out_dir / f"preview-{n}.jpg").write_bytes(data)
+            previews.append(Image.open(io.BytesIO(data)))
+
+        avatars = []
+        for n, prompt in enumerate(DEMO_PROMPTS, 1):
+            host = cloud.runtime.host(cloud.settings.hosting_endpoint) if cloud.runtime else None
+            cached = host is not None and target_model in host.loaded_models()
+            t = time.monotonic()
+            result = client.generate(model_id, prompt, seed=n, num_images=1, **DEMO_GENERATION)
+            seconds = time.monotonic() - t
+            path = out_dir / f"avatar-{n}.png"
+            path.write_bytes(result.images[0])
+            avatars.append(Image.open(io.BytesIO(result.images[0])))
+            host = cloud.runtime.host(cloud.settings.hosting_endpoint) if cloud.runtime else None
+            load_seconds = (host.load_seconds(target_model) if host else None) or 0.0
+            clock.step(
+                7,
+                f"avatar {n}/2: client app POST /models/{{id}}/generations to API Gateway (SigV4)",
+                seconds,
+                f"'{prompt}' -> {path.name}",
+            )
+            clock.step(
+                8,
+                "Lambda 'generations' called InvokeEndpoint with TargetModel",
+                0.0,
+                f"within step 7's request: TargetModel={target_model}",
+            )
+            clock.step(
+                9,
+                "Triton multi-model endpoint served the personal model",
+                0.0 if cached else load_seconds,
+                "already loaded: cache hit"
+                if cached
+                else "fetched from the hosting bucket, extracted, loaded into Triton (POST /models), cached",
+            )
+
+        sheet = contact_sheet(
+            [("selfies (inputs)", selfies), ("training previews", previews), ("avatars (outputs)", avatars)],
+            out_dir / "contact-sheet.png",
+            title=f"Personalized Avatar Service - local cloud demo (model {model_id}, tiny random-weight SD)",
+        )
+        clock.say(f"contact sheet: {sheet}")
+        clock.say("shutting the local cloud down ...")
+        t = time.monotonic()
+    clock.timings.append(("local cloud shutdown", time.monotonic() - t))
+    total = time.monotonic() - clock.started
+    summary = {
+        "total_seconds": round(total, 1),
+        "steps": [[name, round(s, 2)] for name, s in clock.timings],
+        "training_id": training_id,
+        "model_id": model_id,
+    }
+    (out_dir / "timings.json").write_text(json.dumps(summary, indent=2))
+    print("\nwall time by step:")
+    for name, seconds in clock.timings:
+        print(f"  {seconds:6.1f} s  {name}")
+    print(f"  {total:6.1f} s  total (everything written to {out_dir}/)")
+    return summary
+
+
+def main(argv: list[str] | None = None) -> int:
+    # Keep the terminal to the nine steps: library notices and progress bars go nowhere (the
+    # containers' own output is in .local-cloud/logs/).
+    for name in ("TRANSFORMERS_VERBOSITY", "DIFFUSERS_VERBOSITY"):
+        os.environ.setdefault(name, "error")
+    os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+    parser = argparse.ArgumentParser(prog="python -m local_cloud.demo", description=__doc__.splitlines()[0])
+    parser.add_argument("--out", type=Path, default=REPO_ROOT / "demo-out")
+    parser.add_argument("--state-dir", type=Path, default=None, help="default: .local-cloud/")
+    parser.add_argument("--steps", type=int, default=None, help="LoRA training steps (default 8)")
+    args = parser.parse_args(argv)
+    run_demo(args.out.resolve(), args.state_dir, args.steps)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

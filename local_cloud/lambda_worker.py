@@ -1,0 +1,65 @@
+"""A Lambda sandbox process: `python -m local_cloud.lambda_worker <module.function>`.
+
+Reads one JSON invocation per line on stdin, answers one JSON line on the original stdout; the handler's
+own output (print, Powertools logs, tracebacks) goes to stderr, i.e. the function's log file.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import os
+import sys
+import time
+import traceback
+from dataclasses import dataclass
+from pathlib import Path
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+
+@dataclass
+class LambdaContext:
+    """The attributes of Lambda's context object that handlers and Powertools read."""
+
+    function_name: str
+    aws_request_id: str
+    memory_limit_in_mb: int
+    invoked_function_arn: str
+    deadline_ms: int
+    function_version: str = "$LATEST"
+    log_group_name: str = ""
+    log_stream_name: str = "local"
+
+    def get_remaining_time_in_millis(self) -> int:
+        return max(0, self.deadline_ms - int(time.time() * 1000))
+
+
+def main(handler_path: str) -> None:
+    protocol_out = os.fdopen(os.dup(1), "wb")
+    protocol_in = sys.stdin.buffer
+    os.dup2(2, 1)  # stdout of the handler joins stderr (the log file)
+    for path in (str(REPO_ROOT / "lambdas"), str(REPO_ROOT)):
+        if path not in sys.path:
+            sys.path.insert(0, path)
+    module_name, _, function_name = handler_path.rpartition(".")
+    handler = getattr(importlib.import_module(module_name), function_name)
+
+    def answer(message: dict) -> None:
+        sys.stdout.flush()
+        protocol_out.write(json.dumps(message).encode() + b"\n")
+        protocol_out.flush()
+
+    answer({"ready": True})
+    for line in protocol_in:
+        request = json.loads(line)
+        try:
+            result = handler(request["event"], LambdaContext(**request["context"]))
+            answer({"result": result})
+        except Exception as exc:
+            traceback.print_exc()
+            answer({"error": {"errorType": type(exc).__name__, "errorMessage": str(exc)}})
+
+
+if __name__ == "__main__":
+    main(sys.argv[1])

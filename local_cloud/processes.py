@@ -1,0 +1,107 @@
+"""Child processes of the local cloud (the training service, the hosting container's Triton): started
+in their own process group with their output in the log folder, health-checked over HTTP, and stopped
+with their whole group so nothing (e.g. Triton's Python backend stubs) outlives the local cloud."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import signal
+import socket
+import subprocess
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+log = logging.getLogger(__name__)
+
+
+def free_port() -> int:
+    """A port on 127.0.0.1 that nothing listens on right now (for children that need it up front)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+class ContainerStartError(RuntimeError):
+    """A child exited or never became healthy."""
+
+
+class ManagedProcess:
+    def __init__(self, name: str, command: list[str], env: dict[str, str], log_path: Path, cwd: Path) -> None:
+        self.name = name
+        self.command = command
+        self.env = env
+        self.log_path = log_path
+        self.cwd = cwd
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        log_file = self.log_path.open("ab")
+        try:
+            self.process = subprocess.Popen(
+                self.command,
+                env=self.env,
+                cwd=self.cwd,
+                stdin=subprocess.DEVNULL,
+                stdout=log_file,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,  # its own process group: stop() takes its children down too
+            )
+        finally:
+            log_file.close()
+        log.info("started %s (pid %d): %s", self.name, self.process.pid, " ".join(self.command))
+
+    def wait_healthy(self, url: str, timeout: float) -> None:
+        """Poll `url` until it answers 200; fail early with the log's tail if the process exits."""
+        assert self.process is not None
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise ContainerStartError(
+                    f"{self.name} exited with status {self.process.returncode}:\n{self.log_tail()}"
+                )
+            try:
+                with urllib.request.urlopen(url, timeout=2) as response:
+                    if response.status == 200:
+                        return
+            except (urllib.error.URLError, ConnectionError, TimeoutError, OSError):
+                pass
+            time.sleep(0.25)
+        raise ContainerStartError(
+            f"{self.name} not healthy at {url} after {timeout:.0f} s:\n{self.log_tail()}"
+        )
+
+    def log_tail(self, lines: int = 30) -> str:
+        try:
+            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
+        except OSError:
+            return ""
+
+    def stop(self, grace: float = 10.0) -> None:
+        if self.process is None:
+            return
+        pgid = self.process.pid  # start_new_session: the group id is the child's pid
+        if self.process.poll() is None:
+            _signal_group(pgid, signal.SIGTERM)
+            try:
+                self.process.wait(grace)
+            except subprocess.TimeoutExpired:
+                log.warning("%s did not stop in %.0f s; killing it", self.name, grace)
+        _signal_group(pgid, signal.SIGKILL)  # whatever of its group is left
+        if self.process.poll() is None:
+            self.process.wait(5)
+        log.info("stopped %s", self.name)
+        self.process = None
+
+
+def _signal_group(pgid: int, sig: signal.Signals) -> None:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(pgid, sig)
+
+
+def kill_group(pgid: int) -> None:
+    """SIGKILL whatever is left of a process group this package started (its leader's pid)."""
+    _signal_group(pgid, signal.SIGKILL)

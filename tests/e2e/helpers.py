@@ -1,0 +1,154 @@
+"""Helpers of the end-to-end tests: clients acting as the local cloud's principals, raw SigV4 signing (to
+tamper with requests), and an inbox of the status queue's notifications."""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import json
+import os
+import socket
+import time
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import requests
+from botocore.auth import SigV4Auth
+from botocore.awsrequest import AWSRequest
+from botocore.credentials import Credentials
+
+from avatar_client.client import AvatarClient
+from avatar_client.notifications import TrainingNotification, parse_notification
+from local_cloud import LocalCloud
+from local_cloud.sigv4 import Principal
+
+# Trainings that finish in seconds on a 2-core CPU with the tiny random-weight model.
+FAST_TRAINING: dict[str, Any] = {
+    "max_train_steps": 2,
+    "resolution": 64,
+    "lora_rank": 4,
+    "train_text_encoder": False,
+    "with_prior_preservation": False,
+    "use_8bit_adam": False,
+    "gradient_checkpointing": False,
+    "mixed_precision": "no",
+    "validation_prompts": ["a photo of <<TOK>> person"],
+}
+FAST_CONTAINER_ENV = {"AVATAR_TRAINING_SAMPLE_STEPS": "2"}
+
+
+def client_for(cloud: LocalCloud, principal: Principal) -> AvatarClient:
+    return AvatarClient(
+        cloud.api_url,
+        cloud.region,
+        credentials=Credentials(principal.access_key_id, principal.secret_access_key),
+        queue_url=cloud.status_queue_url,
+        sqs_client=cloud.client("sqs"),
+        timeout=60,
+    )
+
+
+def sign(
+    principal: Principal,
+    method: str,
+    url: str,
+    body: bytes = b"",
+    headers: dict[str, str] | None = None,
+    region: str = "us-east-1",
+    at: dt.datetime | None = None,
+) -> dict[str, str]:
+    """SigV4 headers for a request, optionally as if signed at time `at` (for expired signatures)."""
+    request = AWSRequest(method=method, url=url, data=body, headers=dict(headers or {}))
+    signer = SigV4Auth(
+        Credentials(principal.access_key_id, principal.secret_access_key), "execute-api", region
+    )
+    if at is None:
+        signer.add_auth(request)
+        return dict(request.headers.items())
+    stamp = at.strftime("%Y%m%dT%H%M%SZ")
+    request.headers["X-Amz-Date"] = stamp
+    request.context["timestamp"] = stamp
+    canonical = signer.canonical_request(request)
+    signature = signer.signature(signer.string_to_sign(request, canonical), request)
+    signed = signer.signed_headers(signer.headers_to_sign(request))
+    request.headers["Authorization"] = (
+        f"AWS4-HMAC-SHA256 Credential={principal.access_key_id}/{signer.credential_scope(request)}, "
+        f"SignedHeaders={signed}, Signature={signature}"
+    )
+    return dict(request.headers.items())
+
+
+def signed_call(
+    cloud: LocalCloud, principal: Principal, method: str, path: str, body: Any = None
+) -> requests.Response:
+    url = cloud.api_url + path
+    data = b"" if body is None else json.dumps(body).encode()
+    headers = sign(principal, method, url, data, {"Content-Type": "application/json"}, cloud.region)
+    return requests.request(method, url, data=data, headers=headers, timeout=60)
+
+
+class NotificationInbox:
+    """Reads the status queue as a client app does, keeping every notification by training id (so that
+    tests waiting for different trainings never lose each other's messages)."""
+
+    def __init__(self, cloud: LocalCloud) -> None:
+        self.sqs = cloud.client("sqs")
+        self.queue_url = cloud.status_queue_url
+        self.received: dict[str, list[tuple[TrainingNotification, dict[str, Any]]]] = {}
+
+    def _poll(self, wait_seconds: int) -> None:
+        response = self.sqs.receive_message(
+            QueueUrl=self.queue_url, MaxNumberOfMessages=10, WaitTimeSeconds=wait_seconds
+        )
+        for message in response.get("Messages", []):
+            notification = parse_notification(message["Body"])
+            assert notification is not None, f"not a SageMaker notification: {message['Body']}"
+            self.received.setdefault(notification.training_id, []).append(
+                (notification, json.loads(message["Body"]))
+            )
+            self.sqs.delete_message(QueueUrl=self.queue_url, ReceiptHandle=message["ReceiptHandle"])
+
+    def wait_for(self, training_id: str, timeout: float = 150) -> tuple[TrainingNotification, dict[str, Any]]:
+        deadline = time.monotonic() + timeout
+        while training_id not in self.received:
+            if time.monotonic() > deadline:
+                raise AssertionError(f"no notification for {training_id} within {timeout:.0f} s")
+            self._poll(5)
+        return self.received[training_id][0]
+
+    def wait_for_all(self, training_ids: list[str], timeout: float) -> None:
+        deadline = time.monotonic() + timeout
+        while missing := [t for t in training_ids if t not in self.received]:
+            if time.monotonic() > deadline:
+                raise AssertionError(f"no notification for {missing} within {timeout:.0f} s")
+            self._poll(5)
+
+
+def assert_stopped_cleanly(urls: list[str], pids: list[int]) -> None:
+    """After a local cloud stopped: none of its processes (nor anything in their process groups, e.g.
+    Triton's Python backend stubs) is left, and none of its ports answers."""
+    for pid in pids:
+        with contextlib.suppress(ChildProcessError):
+            os.waitpid(pid, os.WNOHANG)  # reap, in case the test process is the parent
+        alive = _live_members(pid)  # every child leads its own process group
+        assert not alive, f"process group {pid} of the local cloud still runs {alive}"
+    for url in urls:
+        host, port = urlsplit(url).hostname, urlsplit(url).port
+        with socket.socket() as probe:
+            assert probe.connect_ex((host, port)) != 0, f"{url} still accepts connections"
+
+
+def _live_members(pgid: int) -> list[int]:
+    """Processes of a process group that still run (zombies, which only wait for their new parent to
+    reap them, do not count)."""
+    members = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        state, group = fields[0], int(fields[2])
+        if group == pgid and state != "Z":
+            members.append(int(stat.parent.name))
+    return members

@@ -1,0 +1,284 @@
+"""The product's journey on the local cloud, with the real handlers, training service and Triton:
+training -> SQS notification -> generation; a failing training; signatures; owner isolation."""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import io
+import json
+import tarfile
+from typing import Any
+
+import boto3
+import pytest
+import requests
+from botocore.exceptions import ClientError
+from PIL import Image
+
+from avatar_client.client import AvatarApiError
+from avatar_contract.keys import owner_of
+from local_cloud import LocalCloud
+from local_cloud.aws import SERVICE_ACCESS_KEY_ID, SERVICE_SECRET_ACCESS_KEY
+from local_cloud.selfies import make_faceless_images, make_selfies, to_jpeg
+from tests.e2e.helpers import FAST_TRAINING, NotificationInbox, client_for, sign, signed_call
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def trainings(cloud: LocalCloud) -> dict[str, dict[str, Any]]:
+    """One good and one faceless training, both submitted up front (they queue on the endpoint)."""
+    client = client_for(cloud, cloud.principals[0])
+    good = client.start_training(
+        [to_jpeg(i) for i in make_selfies(10)], model_name="e2e", config=FAST_TRAINING, prepare=False
+    )
+    faceless = client.start_training(
+        [to_jpeg(i) for i in make_faceless_images(10)],
+        model_name="no-faces",
+        config=FAST_TRAINING,
+        prepare=False,
+    )
+    return {"good": good, "faceless": faceless}
+
+
+def _hosting_keys(cloud: LocalCloud, prefix: str) -> list[str]:
+    listing = cloud.client("s3").list_objects_v2(Bucket=cloud.settings.hosting_bucket, Prefix=prefix)
+    return [item["Key"] for item in listing.get("Contents", [])]
+
+
+def test_training_completes_notifies_and_generates_pngs(
+    cloud: LocalCloud, inbox: NotificationInbox, trainings: dict[str, dict[str, Any]]
+) -> None:
+    accepted = trainings["good"]
+    assert accepted["status"] == "queued"
+    notification, raw = inbox.wait_for(accepted["training_id"])
+
+    assert raw["invocationStatus"] == "Completed"
+    assert raw["inferenceId"] == accepted["training_id"]
+    assert raw["eventSource"] == "aws:sagemaker" and raw["eventName"] == "InferenceResult"
+    assert raw["requestParameters"]["inputLocation"].endswith(f"/{accepted['training_id']}/input.tar.gz")
+    assert raw["responseParameters"]["outputLocation"] == notification.output_location
+    assert "failureReason" not in raw
+    output_bucket, output_key = notification.output_location.removeprefix("s3://").split("/", 1)
+    assert output_key.startswith(cloud.settings.async_output_prefix)
+    result = json.loads(cloud.client("s3").get_object(Bucket=output_bucket, Key=output_key)["Body"].read())
+    assert result["status"] == "completed" and result["model_id"] == accepted["model_id"]
+
+    client = client_for(cloud, cloud.principals[0])
+    status = client.get_training(accepted["training_id"])
+    assert status["status"] == "completed"
+    owner = owner_of(cloud.principals[0].arn)
+    model_key = f"{cloud.settings.models_prefix}{owner}/{accepted['model_id']}.tar.gz"
+    assert _hosting_keys(cloud, model_key) == [model_key]
+    assert [m["model_id"] for m in client.list_models()] == [accepted["model_id"]] or accepted[
+        "model_id"
+    ] in [m["model_id"] for m in client.list_models()]
+
+    generated = client.generate(
+        accepted["model_id"], "a photo of <<TOK>> person", num_images=2, width=64, height=64,
+        num_inference_steps=2, seed=7,
+    )  # fmt: skip
+    assert len(generated.images) == 2
+    for data in generated.images:
+        image = Image.open(io.BytesIO(data))
+        assert image.format == "PNG" and image.size == (64, 64)
+        image.verify()
+    # the multi-model endpoint keeps the model loaded (cached) after the first call
+    host = cloud.runtime.host(cloud.settings.hosting_endpoint)
+    assert f"{owner}/{accepted['model_id']}.tar.gz" in host.loaded_models()
+
+
+def test_failing_training_notifies_failed_with_reason_and_publishes_nothing(
+    cloud: LocalCloud, inbox: NotificationInbox, trainings: dict[str, dict[str, Any]]
+) -> None:
+    accepted = trainings["faceless"]
+    notification, raw = inbox.wait_for(accepted["training_id"])
+
+    assert raw["invocationStatus"] == "Failed"
+    assert raw["inferenceId"] == accepted["training_id"]
+    assert "face" in raw["failureReason"].lower()
+    assert notification.failure_location and notification.failure_location.endswith(
+        f"{accepted['training_id']}-error.out"
+    )
+    owner = owner_of(cloud.principals[0].arn)
+    assert _hosting_keys(cloud, f"{cloud.settings.models_prefix}{owner}/{accepted['model_id']}") == []
+
+    status = client_for(cloud, cloud.principals[0]).get_training(accepted["training_id"])
+    assert status["status"] == "failed"
+    assert "face" in status["reason"].lower()
+
+
+def test_unsigned_request_is_refused_and_starts_nothing(cloud: LocalCloud) -> None:
+    before = cloud.client("s3").list_objects_v2(Bucket=cloud.settings.data_bucket).get("KeyCount", 0)
+    response = requests.post(
+        cloud.api_url + "/trainings", json={"images": [{"data": "aGk="}] * 10}, timeout=30
+    )
+    assert response.status_code == 403
+    assert response.json() == {
+        "error": {"code": "MISSING_AUTHENTICATION_TOKEN", "message": "Missing Authentication Token"}
+    }
+    assert requests.get(cloud.api_url + "/models", timeout=30).status_code == 403
+    after = cloud.client("s3").list_objects_v2(Bucket=cloud.settings.data_bucket).get("KeyCount", 0)
+    assert after == before
+
+
+@pytest.mark.parametrize(
+    "tamper", ["body", "path", "query", "signed_header", "wrong_secret", "expired", "unknown_key"]
+)
+def test_tampered_or_forged_requests_are_refused(cloud: LocalCloud, tamper: str) -> None:
+    principal = cloud.principals[0]
+    url = cloud.api_url + "/models?limit=5"
+    body = b""
+    method = "GET"
+    headers = {"X-Client-Note": "original"}
+    at = dt.datetime.now(dt.UTC) - dt.timedelta(minutes=10) if tamper == "expired" else None
+    signer = principal
+    if tamper == "wrong_secret":
+        signer = dataclasses.replace(principal, secret_access_key="x" * 40)
+    if tamper == "unknown_key":
+        signer = dataclasses.replace(principal, access_key_id="AKIAUNKNOWNUNKNOWN00")
+    if tamper == "body":
+        method, url, body = "POST", cloud.api_url + "/uploads", json.dumps({"count": 10}).encode()
+    signed = sign(
+        signer, method, url, body, {**headers, "Content-Type": "application/json"}, cloud.region, at=at
+    )
+    if tamper == "signed_header":
+        signed["X-Client-Note"] = "changed"
+    if tamper == "body":
+        body = json.dumps({"count": 20}).encode()
+    if tamper == "path":
+        url = cloud.api_url + "/models/m-aaaaaaaaaaaaaaaaaaaa"
+    if tamper == "query":
+        url = cloud.api_url + "/models?limit=6"
+    response = requests.request(method, url, data=body, headers=signed, timeout=30)
+    assert response.status_code == 403, response.text
+    assert response.json()["error"]["code"] == "INVALID_SIGNATURE"
+    # the untampered request goes through
+    good = sign(principal, "GET", cloud.api_url + "/models", b"", {}, cloud.region)
+    assert requests.get(cloud.api_url + "/models", headers=good, timeout=30).status_code == 200
+
+
+@pytest.mark.parametrize(
+    ("body", "content_type"),
+    [(b"[1, 2]", "application/json"), (b"{not json", "application/json"), (b"{}", None)],
+)
+def test_gateway_request_validation_refuses_non_object_bodies(
+    cloud: LocalCloud, body: bytes, content_type: str | None
+) -> None:
+    url = cloud.api_url + "/trainings"
+    headers = {"Content-Type": content_type} if content_type else {}
+    signed = sign(cloud.principals[0], "POST", url, body, headers, cloud.region)
+    response = requests.post(url, data=body, headers=signed, timeout=30)
+    assert response.status_code == 400
+    assert response.json()["error"]["code"] == "invalid_request"
+
+
+def test_second_owner_cannot_see_or_use_first_owners_model(
+    cloud: LocalCloud, inbox: NotificationInbox, trainings: dict[str, dict[str, Any]]
+) -> None:
+    accepted = trainings["good"]
+    inbox.wait_for(accepted["training_id"])
+    other = client_for(cloud, cloud.principals[1])
+    model_id, training_id = accepted["model_id"], accepted["training_id"]
+
+    assert model_id not in [m["model_id"] for m in other.list_models()]
+    for call in (
+        lambda: other.get_training(training_id),
+        lambda: other.generate(
+            model_id, "a photo of <<TOK>> person", width=64, height=64, num_inference_steps=1
+        ),
+        lambda: other.delete_model(model_id),
+    ):
+        with pytest.raises(AvatarApiError) as refused:
+            call()
+        assert refused.value.status in (403, 404)
+    # the first owner still has it
+    first = client_for(cloud, cloud.principals[0])
+    assert first.get_training(training_id)["status"] == "completed"
+    # and the event the handlers saw carried each caller's own verified identity
+    response = signed_call(cloud, cloud.principals[1], "GET", "/models")
+    assert response.status_code == 200 and response.json()["models"] == []
+
+
+def test_runtime_speaks_sagemaker_errors(cloud: LocalCloud, inbox: NotificationInbox) -> None:
+    runtime = boto3.client(
+        "sagemaker-runtime",
+        endpoint_url=cloud.runtime.url,
+        region_name=cloud.region,
+        aws_access_key_id=SERVICE_ACCESS_KEY_ID,
+        aws_secret_access_key=SERVICE_SECRET_ACCESS_KEY,
+    )
+    with pytest.raises(ClientError) as missing:
+        runtime.invoke_endpoint(
+            EndpointName=cloud.settings.hosting_endpoint,
+            TargetModel="0" * 32 + "/m-" + "a" * 20 + ".tar.gz",
+            ContentType="application/json",
+            Body=b"{}",
+        )
+    assert missing.value.response["Error"]["Code"] == "ValidationError"
+    assert "Failed to download model data" in missing.value.response["Error"]["Message"]
+    with pytest.raises(ClientError) as traversal:
+        runtime.invoke_endpoint(
+            EndpointName=cloud.settings.hosting_endpoint, TargetModel="../x.tar.gz", Body=b"{}"
+        )
+    assert traversal.value.response["Error"]["Code"] == "ValidationError"
+    # a model archive that tries to write outside its folder is refused before anything is extracted
+    archive = io.BytesIO()
+    with tarfile.open(fileobj=archive, mode="w:gz") as tar:
+        payload = b"escaped"
+        info = tarfile.TarInfo("../../escaped.txt")
+        info.size = len(payload)
+        tar.addfile(info, io.BytesIO(payload))
+    evil_target = "0" * 32 + "/m-" + "e" * 20 + ".tar.gz"
+    cloud.client("s3").put_object(
+        Bucket=cloud.settings.hosting_bucket,
+        Key=cloud.settings.models_prefix + evil_target,
+        Body=archive.getvalue(),
+    )
+    with pytest.raises(ClientError) as unsafe:
+        runtime.invoke_endpoint(
+            EndpointName=cloud.settings.hosting_endpoint, TargetModel=evil_target, Body=b"{}"
+        )
+    assert unsafe.value.response["Error"]["Code"] == "ValidationError"
+    assert "unsafe path" in unsafe.value.response["Error"]["Message"]
+    assert not list(cloud.state_dir.rglob("escaped.txt"))
+    with pytest.raises(ClientError) as both:
+        runtime.invoke_endpoint_async(
+            EndpointName=cloud.settings.training_endpoint, InputLocation="s3://b/k", Body=b"x"
+        )
+    assert both.value.response["Error"]["Code"] == "ValidationError"
+    # an inline payload that is not a training archive: queued, then an error notification with the reason
+    queued = runtime.invoke_endpoint_async(
+        EndpointName=cloud.settings.training_endpoint, Body=b"not a tar.gz", InferenceId="inline-garbage",
+        ContentType="application/x-gzip", InvocationTimeoutSeconds=3600,
+    )  # fmt: skip
+    assert queued["InferenceId"] == "inline-garbage"
+    _, raw = inbox.wait_for("inline-garbage")
+    assert raw["invocationStatus"] == "Failed" and raw["failureReason"]
+    assert "inputLocation" not in raw["requestParameters"]
+    with pytest.raises(ClientError) as unknown:
+        runtime.invoke_endpoint_async(EndpointName="no-such-endpoint", InputLocation="s3://b/k")
+    assert unknown.value.response["Error"]["Code"] == "ValidationError"
+
+
+def test_owner_deletes_model_and_its_data(
+    cloud: LocalCloud, inbox: NotificationInbox, trainings: dict[str, dict[str, Any]]
+) -> None:
+    """Runs last in this module: erasing the model removes the artifact and the training's data."""
+    accepted = trainings["good"]
+    inbox.wait_for(accepted["training_id"])
+    owner = owner_of(cloud.principals[0].arn)
+    client = client_for(cloud, cloud.principals[0])
+
+    client.delete_model(accepted["model_id"])
+
+    assert _hosting_keys(cloud, f"{cloud.settings.models_prefix}{owner}/{accepted['model_id']}") == []
+    data = cloud.client("s3").list_objects_v2(
+        Bucket=cloud.settings.data_bucket, Prefix=f"trainings/{owner}/{accepted['training_id']}/"
+    )
+    assert data.get("KeyCount", 0) == 0
+    assert accepted["model_id"] not in [m["model_id"] for m in client.list_models()]
+    with pytest.raises(AvatarApiError) as gone:
+        client.generate(accepted["model_id"], "a photo of <<TOK>> person", width=64, height=64)
+    assert gone.value.status == 404

@@ -1,0 +1,56 @@
+"""Concurrent submissions with one idempotency key start exactly one training (S3 conditional write)."""
+
+from __future__ import annotations
+
+import threading
+from concurrent.futures import ThreadPoolExecutor
+
+from avatar_api.domain.trainings import InlineImage, NewTraining, start_training
+from avatar_api.services import get_services
+from avatar_contract import keys
+from avatar_contract.training import TrainingHyperparameters
+from tests.integration.api.conftest import DATA_BUCKET, Api
+from tests.integration.api.support import ALICE, image_bytes
+
+
+class CountingEndpoint:
+    name = "avatar-training"
+
+    def __init__(self) -> None:
+        self.calls: list[str] = []
+        self.lock = threading.Lock()
+
+    def invoke_async(
+        self, input_location: str, inference_id: str, timeout_seconds: int, content_type: str
+    ) -> dict:
+        with self.lock:
+            self.calls.append(inference_id)
+        return {
+            "inference_id": inference_id,
+            "output_location": f"s3://{DATA_BUCKET}/async-outputs/{inference_id}.out",
+            "failure_location": f"s3://{DATA_BUCKET}/async-failures/{inference_id}-error.out",
+        }
+
+
+def test_concurrent_requests_with_one_key_start_one_training(api: Api) -> None:
+    services = get_services()
+    endpoint = CountingEndpoint()
+    services.training_endpoint = endpoint
+    request = NewTraining(
+        images=[InlineImage(image_bytes(seed=i)) for i in range(10)],
+        hyperparameters=TrainingHyperparameters(),
+        idempotency_key="race",
+    )
+    owner = keys.owner_of(ALICE)
+    barrier = threading.Barrier(6)
+
+    def submit(_: int) -> str:
+        barrier.wait()
+        return start_training(services, owner, request).training_id
+
+    with ThreadPoolExecutor(6) as pool:
+        training_ids = set(pool.map(submit, range(6)))
+
+    assert len(training_ids) == 1
+    assert endpoint.calls == list(training_ids)
+    assert len([k for k in api.object_keys() if k.endswith("input.tar.gz")]) == 1

@@ -1,0 +1,39 @@
+"""The container's `serve` builds the command line of Triton's own SageMaker serve script."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from hosting_server.serve import serve_command
+
+
+def test_serve_uses_the_sagemaker_flags_and_loads_the_base_model(tmp_path: Path):
+    environ = {
+        "PATH": "/usr/bin",
+        "TMPDIR": str(tmp_path),
+        "AVATAR_BASE_MODEL": "s3://bucket/base/",
+        "AVATAR_MODEL_REPOSITORY": "/opt/avatar/model_repository",
+        "SAGEMAKER_BIND_TO_PORT": "9090",
+        "SAGEMAKER_SAFE_PORT_RANGE": "9000-9999",
+        "SAGEMAKER_TRITON_THREAD_COUNT": "4",
+        "SAGEMAKER_TRITON_SHM_DEFAULT_BYTE_SIZE": "33554432",
+    }
+    command, env = serve_command(environ)
+    assert command[0].endswith("tritonserver")
+    for flag in (
+        "--allow-sagemaker=true",
+        "--allow-grpc=false",
+        "--allow-http=false",
+        "--allow-metrics=false",
+        "--model-control-mode=explicit",
+        "--model-namespacing=true",
+        "--sagemaker-port=9090",
+        "--sagemaker-safe-port-range=9000-9999",
+        "--sagemaker-thread-count=4",
+        "--backend-config=python,shm-default-byte-size=33554432",
+        "--backend-config=python,shm-growth-byte-size=1048576",
+        "--model-repository=/opt/avatar/model_repository",
+        "--load-model=sd_base",
+    ):
+        assert flag in command
+    assert env["AVATAR_BASE_MODEL"] == "s3://bucket/base/"
