@@ -84,6 +84,7 @@ def main(argv: list[str] | None = None) -> int:
     results: list[Result] = []
     for name in names:
         print(f"[bench] {name} ...", file=sys.stderr, flush=True)
+        before = environment()  # the machine's load as this benchmark started
         started = time.perf_counter()
         try:
             result = benchmarks[name](args.toy)
@@ -91,7 +92,7 @@ def main(argv: list[str] | None = None) -> int:
             result = Result(name, name, args.toy, error=f"{type(exc).__name__}: {exc}")
             traceback.print_exc()
         result.seconds = time.perf_counter() - started
-        path = result.write(args.results_dir, environment())  # the load average as it was for this one
+        path = result.write(args.results_dir, before)
         print(f"[bench] {name}: {result.seconds:.1f} s -> {path}", file=sys.stderr, flush=True)
         results.append(result)
 
