@@ -1,0 +1,433 @@
+"""The cost model: `benchmarks/cost.md`, generated from the measured figures in `benchmarks/results/`
+and the public on-demand prices below (us-east-1). `python -m benchmarks.cost` regenerates it from the
+latest results; `make bench` does so after measuring.
+
+Every number that is not measured here is an assumption, listed in the document with its reason. Where a
+GPU run of `make bench-gpu` left `results/gpu.json` (device cuda, not --toy), its figures replace the
+assumptions they cover.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import sys
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from benchmarks.common import RESULTS_DIR, load_results
+
+COST_MD = Path(__file__).resolve().parent / "cost.md"
+HOURS_PER_MONTH = 730
+
+# Public on-demand prices, us-east-1 (USD). Sources are printed in the document.
+PRICES = {
+    # SageMaker real-time/async inference instances: 1x A10G 24 GB; 4 vCPU/16 GiB and 8 vCPU/32 GiB.
+    "ml.g5.xlarge_hour": 1.408,
+    "ml.g5.2xlarge_hour": 1.515,
+    "lambda_gb_second": 0.0000166667,  # x86
+    "lambda_request": 0.20 / 1e6,
+    "apigw_rest_request": 3.50 / 1e6,  # REST API, first 333 million/month
+    "s3_gb_month": 0.023,  # S3 Standard, first 50 TB
+    "s3_put": 0.005 / 1000,
+    "s3_get": 0.0004 / 1000,
+    "sns_publish": 0.50 / 1e6,
+    "sqs_request": 0.40 / 1e6,
+}
+SOURCES = [
+    (
+        "Amazon SageMaker AI pricing (on-demand, real-time and asynchronous inference)",
+        "https://aws.amazon.com/sagemaker/pricing/",
+    ),
+    ("AWS Lambda pricing", "https://aws.amazon.com/lambda/pricing/"),
+    ("Amazon API Gateway pricing (REST APIs)", "https://aws.amazon.com/api-gateway/pricing/"),
+    ("Amazon S3 pricing (S3 Standard)", "https://aws.amazon.com/s3/pricing/"),
+    ("Amazon SNS pricing", "https://aws.amazon.com/sns/pricing/"),
+    ("Amazon SQS pricing", "https://aws.amazon.com/sqs/pricing/"),
+]
+
+# The reference design's published figures (DESIGN.md §3).
+REFERENCE_TRAINING_SECONDS = 1500.0
+REFERENCE_STEPS = 1000
+REFERENCE_PIPELINE_GB = 2.6
+SCALES = (100, 10_000, 1_000_000)
+
+
+@dataclass
+class Inputs:
+    """Every quantity the model uses, each with where it came from."""
+
+    values: dict[str, float] = field(default_factory=dict)
+    sources: dict[str, str] = field(default_factory=dict)
+
+    def set(self, key: str, value: float, source: str) -> None:
+        self.values[key] = value
+        self.sources[key] = source
+
+    def __getitem__(self, key: str) -> float:
+        return self.values[key]
+
+
+def _figure(
+    results: dict[str, Any], bench: str, case_prefix: str, metric_prefix: str
+) -> dict[str, Any] | None:
+    data = results.get(bench)
+    if not data or data.get("toy"):
+        return None
+    for fig in data.get("figures", []):
+        if fig["case"].startswith(case_prefix) and fig["metric"].startswith(metric_prefix):
+            return fig
+    return None
+
+
+def _gpu(results: dict[str, Any]) -> dict[str, Any] | None:
+    data = results.get("gpu")
+    if data and not data.get("toy") and data.get("settings", {}).get("device", {}).get("device") == "cuda":
+        return data
+    return None
+
+
+def gather_inputs(results: dict[str, Any]) -> Inputs:
+    from avatar_contract.training import TrainingHyperparameters
+
+    inputs = Inputs()
+    steps = TrainingHyperparameters().max_train_steps
+    inputs.set("our_steps", steps, "default `max_train_steps` (avatar_contract.training)")
+
+    gpu = _gpu(results)
+    gpu_projected = None
+    if gpu:
+        for fig in gpu["figures"]:
+            if fig["metric"].startswith("projected training time"):
+                gpu_projected = fig["ours"]["median"]
+    loop = None
+    for case in ("full-size 512px", "full-size 256px"):  # the tiny model says nothing about a GPU
+        fig = _figure(results, "training", case, "train step")
+        if fig and fig.get("ratio_reference_over_ours"):
+            loop = (fig["ratio_reference_over_ours"]["median"], case)
+            break
+    if gpu_projected is not None:
+        inputs.set(
+            "our_training_seconds",
+            gpu_projected,
+            f"measured: `make bench-gpu` on {gpu['settings']['device']['name']}",
+        )
+    else:
+        ratio, where = loop if loop else (1.0, "assumed 1.0: no training ratio measured")
+        inputs.set(
+            "loop_speedup", ratio, f"measured on CPU: plain loop s/step ÷ service loop s/step, {where}"
+        )
+        inputs.set(
+            "our_training_seconds",
+            REFERENCE_TRAINING_SECONDS * steps / REFERENCE_STEPS / ratio,
+            "estimate: reference 1500 s × (our steps / its 1000 steps) ÷ loop speed-up "
+            "(no GPU measured here)",
+        )
+
+    gen = None
+    if gpu:
+        for fig in gpu["figures"]:
+            if fig["metric"].startswith("generation, active LoRA") and fig["case"].startswith("512px 30"):
+                gen = fig["ours"]["median"]
+    if gen is not None:
+        inputs.set("generation_seconds", gen, "measured: `make bench-gpu`, 30 steps 512 px, active LoRA")
+    else:
+        inputs.set(
+            "generation_seconds",
+            2.5,
+            "assumption: 30 steps at 512 px on an A10G in fp16 (SD 2.1-base), with a LoRA; not measured here",
+        )
+
+    ref_load = _figure(results, "triton_load", "full-size", "cold load")
+    if ref_load and ref_load.get("reference"):
+        inputs.set(
+            "ref_cold_load_seconds",
+            ref_load["reference"]["median"],
+            "measured on CPU: full-size reference per-user model, POST /models",
+        )
+        inputs.set(
+            "our_model_load_seconds",
+            ref_load["ours"]["median"],
+            "measured on CPU: our per-user model, POST /models",
+        )
+    else:
+        inputs.set("ref_cold_load_seconds", 10.0, "assumption: whole fp16 pipeline from local disk to GPU")
+        inputs.set("our_model_load_seconds", 1.0, "assumption: thin per-user model load")
+    cold = _figure(results, "adapters", "full-size", "cold adapter load")
+    if cold:
+        inputs.set(
+            "adapter_cold_load_seconds",
+            cold["ours"]["median"],
+            "measured on CPU: full-size adapter into the resident base",
+        )
+    else:
+        inputs.set("adapter_cold_load_seconds", 1.0, "assumption: LoRA adapter load into the resident base")
+    size = _figure(results, "adapters", "full-size", "adapter weights")
+    if size:
+        inputs.set(
+            "adapter_mib",
+            size["ours"]["median"],
+            "measured: LoRA weights of one resident adapter (rank 32 UNet + 16 text encoder, fp16)",
+        )
+    else:
+        inputs.set("adapter_mib", 50.0, "assumption: rank 32/16 LoRA in fp16")
+
+    fits = None
+    if gpu:
+        for fig in gpu["figures"]:
+            if fig["metric"].startswith("adapters that fit"):
+                fits = fig["ours"]["median"]
+    hosting_bound = 32
+    if fits is not None:
+        inputs.set(
+            "our_resident_per_gpu",
+            min(fits, hosting_bound),
+            "measured fit (`make bench-gpu`), capped by the cache bound",
+        )
+    else:
+        inputs.set(
+            "our_resident_per_gpu",
+            hosting_bound,
+            "the base model's default cache bound (AVATAR_MAX_RESIDENT_ADAPTERS=32); memory would allow more",
+        )
+    inputs.set(
+        "ref_resident_per_gpu",
+        math.floor((24 - 3.0) / (REFERENCE_PIPELINE_GB + 0.4)),
+        "(24 GB − 3 GB working memory) ÷ (2.6 GB pipeline + ~0.4 GB CUDA context per stub process)",
+    )
+    inputs.set("generations_per_user_month", 20, "assumption: 20 avatars per user per month")
+    inputs.set(
+        "trainings_per_user_month", 1, "assumption: every user trains one model in the month (onboarding)"
+    )
+    inputs.set("utilization", 0.5, "assumption: hosting instances are kept at 50% busy (head-room for peaks)")
+    inputs.set(
+        "ref_artifact_factor", 4.0, "the reference's ranks 128/64 vs our 32/16: 4× the LoRA parameters"
+    )
+    return inputs
+
+
+@dataclass
+class Design:
+    name: str
+    training_seconds: float
+    training_price_hour: float
+    resident_per_gpu: float
+    miss_seconds: float
+    artifact_mib: float
+
+    @property
+    def training_cost(self) -> float:
+        return self.training_seconds / 3600 * self.training_price_hour
+
+
+def designs(inputs: Inputs) -> tuple[Design, Design]:
+    ours = Design(
+        "ours",
+        inputs["our_training_seconds"],
+        PRICES["ml.g5.2xlarge_hour"],
+        inputs["our_resident_per_gpu"],
+        inputs["our_model_load_seconds"] + inputs["adapter_cold_load_seconds"],
+        inputs["adapter_mib"],
+    )
+    ref = Design(
+        "reference",
+        REFERENCE_TRAINING_SECONDS,
+        PRICES["ml.g5.xlarge_hour"],
+        inputs["ref_resident_per_gpu"],
+        inputs["ref_cold_load_seconds"],
+        inputs["adapter_mib"] * inputs["ref_artifact_factor"],
+    )
+    return ours, ref
+
+
+def api_cost_per_generation(inputs: Inputs) -> float:
+    """API Gateway + the generations Lambda (1024 MB, waits for the endpoint) per request."""
+    lambda_seconds = inputs["generation_seconds"] + 0.2
+    return (
+        PRICES["apigw_rest_request"]
+        + PRICES["lambda_request"]
+        + lambda_seconds * 1.0 * PRICES["lambda_gb_second"]
+    )
+
+
+def month(design: Design, inputs: Inputs, users: int) -> dict[str, float]:
+    gens = users * inputs["generations_per_user_month"]
+    trains = users * inputs["trainings_per_user_month"]
+    # Uniform traffic over `users` models: the share of requests whose model is not resident.
+    instances = 1
+    for _ in range(20):  # capacity grows with instances, so iterate to a fixed point
+        miss = max(0.0, 1 - design.resident_per_gpu * instances / users)
+        busy_seconds = gens * (inputs["generation_seconds"] + miss * design.miss_seconds)
+        needed = max(1, math.ceil(busy_seconds / (HOURS_PER_MONTH * 3600 * inputs["utilization"])))
+        if needed == instances:
+            break
+        instances = needed
+    hosting = instances * HOURS_PER_MONTH * PRICES["ml.g5.xlarge_hour"]
+    training = trains * design.training_cost
+    api = gens * api_cost_per_generation(inputs) + trains * (
+        PRICES["apigw_rest_request"] * 2 + PRICES["lambda_request"] + 2.0 * 2.0 * PRICES["lambda_gb_second"]
+    )
+    storage = users * design.artifact_mib / 1024 * PRICES["s3_gb_month"] + trains * 20 * PRICES["s3_put"]
+    notify = trains * (PRICES["sns_publish"] + 3 * PRICES["sqs_request"])
+    total = hosting + training + api + storage + notify
+    return {
+        "instances": instances,
+        "miss": miss,
+        "hosting": hosting,
+        "training": training,
+        "api": api,
+        "storage": storage + notify,
+        "total": total,
+        "per_user": total / users,
+        "per_1000_generations": 1000
+        * (busy_seconds / gens)
+        / 3600
+        * PRICES["ml.g5.xlarge_hour"]
+        / inputs["utilization"]
+        + 1000 * api_cost_per_generation(inputs),
+    }
+
+
+def _money(value: float) -> str:
+    if value >= 100:
+        return f"${value:,.0f}"
+    if value >= 1:
+        return f"${value:,.2f}"
+    return f"${value:.4f}" if value < 0.01 else f"${value:.3f}"
+
+
+def _price(key: str, value: float) -> str:
+    if key.endswith("_hour"):
+        return f"${value:.3f} per hour"
+    if key == "lambda_gb_second":
+        return f"${value:.10f} per GB-second"
+    if key == "s3_gb_month":
+        return f"${value} per GB-month"
+    return f"${value * 1e6:,.2f} per million"
+
+
+def render(results: dict[str, Any]) -> str:
+    inputs = gather_inputs(results)
+    ours, ref = designs(inputs)
+    idle_ours = HOURS_PER_MONTH * PRICES["ml.g5.xlarge_hour"]
+    idle_ref = HOURS_PER_MONTH * PRICES["ml.g5.xlarge_hour"]
+    lines = [
+        "# Cost model",
+        "",
+        f"Generated by `python -m benchmarks.cost` on {datetime.now(UTC):%Y-%m-%d} from "
+        "`benchmarks/results/` "
+        "(the figures of the latest `make bench`) and the public on-demand prices below. Regenerate after "
+        "`make bench` or `make bench-gpu`. All prices USD, us-east-1, on-demand, no free tier, "
+        "no savings plans.",
+        "",
+        "## Headline",
+        "",
+        "| | ours | reference design | ratio ref/ours |",
+        "|---|---|---|---|",
+        f"| cost per trained model | {_money(ours.training_cost)} "
+        f"({ours.training_seconds:.0f} s on ml.g5.2xlarge) | "
+        f"{_money(ref.training_cost)} ({ref.training_seconds:.0f} s on ml.g5.xlarge) | "
+        f"{ref.training_cost / ours.training_cost:.2f}x |",
+    ]
+    per_k = {u: (month(ours, inputs, u), month(ref, inputs, u)) for u in SCALES}
+    o, r = per_k[10_000]
+    lines.append(
+        f"| cost per 1000 generations (10,000 users) | {_money(o['per_1000_generations'])} | "
+        f"{_money(r['per_1000_generations'])} | "
+        f"{r['per_1000_generations'] / o['per_1000_generations']:.2f}x |"
+    )
+    lines.append(
+        f"| idle cost per month (no traffic) | {_money(idle_ours)} "
+        "(1 hosting instance; training scales to zero) | "
+        f"{_money(idle_ref)} (always-on hosting instance) | 1.00x |"
+    )
+    lines += [
+        f"| per-user models resident per 24 GB GPU | {ours.resident_per_gpu:.0f} | "
+        f"{ref.resident_per_gpu:.0f} | "
+        f"{ours.resident_per_gpu / ref.resident_per_gpu:.1f}x more for ours |",
+        "",
+        "## Scaling (per month)",
+        "",
+        "Each user trains once and generates "
+        f"{inputs['generations_per_user_month']:.0f} images in the month; traffic is spread evenly "
+        "over users.",
+        "",
+        "| users | design | hosting instances | share of requests that load a model | hosting | training | "
+        "API + Lambda | S3 + SNS/SQS | total | per user |",
+        "|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for users in SCALES:
+        for design, m in zip((ours, ref), per_k[users], strict=True):
+            lines.append(
+                f"| {users:,} | {design.name} | {m['instances']} | {m['miss']:.0%} | "
+                f"{_money(m['hosting'])} | "
+                f"{_money(m['training'])} | {_money(m['api'])} | {_money(m['storage'])} | "
+                f"{_money(m['total'])} | {_money(m['per_user'])} |"
+            )
+    lines += [
+        "",
+        "## How each figure is computed",
+        "",
+        "- **Training**: instance seconds × hourly price. Our async endpoint runs on ml.g5.2xlarge (the CDK "
+        "default) and scales to zero; the reference ran on ml.g5.xlarge.",
+        "- **Generations**: each request occupies the hosting GPU for the generation time, plus the model "
+        "load time when the requested user's model is not resident (share = 1 − resident models × "
+        "instances ÷ users). Instances are added until the busy time fits the utilization target; a "
+        "multi-model endpoint keeps at least one instance. Per 1000 generations = busy seconds × price ÷ "
+        "utilization + API Gateway + Lambda.",
+        "- **Idle**: both designs keep one ml.g5.xlarge hosting instance (a multi-model GPU endpoint cannot "
+        "scale to zero); ours scales training to zero (async endpoint, backlog-driven). If the reference's "
+        "training endpoint was left running, add "
+        f"{_money(HOURS_PER_MONTH * PRICES['ml.g5.xlarge_hour'])}/month to its idle cost.",
+        "- **Storage**: one model artifact per user in S3 Standard; the reference's per-user LoRA is "
+        f"{inputs['ref_artifact_factor']:.0f}× ours (ranks 128/64 vs 32/16). Selfies are deleted with "
+        "the model.",
+        "",
+        "## Inputs and assumptions",
+        "",
+        "| input | value | source |",
+        "|---|---|---|",
+    ]
+    for key, value in inputs.values.items():
+        lines.append(f"| {key} | {value:,.3f} | {inputs.sources[key]} |")
+    lines += [
+        "| reference training | 1500 s, 1000 steps, ml.g5.xlarge (≈ $0.59) | "
+        "DESIGN.md §3 (the public sample) |",
+        f"| reference per-user model | {REFERENCE_PIPELINE_GB} GB whole fp16 pipeline each | DESIGN.md §3 |",
+        "",
+        "Not modelled: data transfer (in-region), CloudWatch logs/metrics/alarms, KMS requests, X-Ray, ECR "
+        "storage of the two images, the scale-from-zero start of a training instance (minutes, billed from "
+        "InService), the once-per-instance base model and class-image preparation, Savings Plans and Spot.",
+        "",
+        "## Prices",
+        "",
+        "| item | price |",
+        "|---|---|",
+    ]
+    for key, value in PRICES.items():
+        lines.append(f"| {key} | {_price(key, value)} |")
+    lines += ["", "Sources (on-demand, us-east-1; check them before relying on these figures):", ""]
+    lines += [f"- {title}: {url}" for title, url in SOURCES]
+    lines.append("")
+    return "\n".join(lines)
+
+
+def write_cost_model(results_dir: Path = RESULTS_DIR, out: Path = COST_MD) -> Path:
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(render(load_results(results_dir)))
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.cost", description=__doc__.splitlines()[0])
+    parser.add_argument("--results-dir", type=Path, default=RESULTS_DIR)
+    parser.add_argument("--out", type=Path, default=COST_MD)
+    args = parser.parse_args(argv)
+    print(write_cost_model(args.results_dir, args.out))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
