@@ -4,41 +4,29 @@ images too large to return inline. Both live in the data bucket under the owner'
 from __future__ import annotations
 
 import re
-import secrets
 from typing import Final
 
-from avatar_contract.keys import MODEL_ID_RE, OWNER_RE
+from avatar_contract.keys import MODEL_ID_RE, OWNER_RE, check_id, random_id
 from avatar_contract.names import Prefix
 
 # generations/<owner>/<model_id>/<generation_id>/<n>.png (images larger than the response limit)
 GENERATIONS_PREFIX: Final = "generations/"
 UPLOAD_ID_RE = re.compile(r"^u-[0-9a-z]{20}$")
 GENERATION_ID_RE = re.compile(r"^g-[0-9a-z]{20}$")
-_ALPHABET = "0123456789abcdefghijklmnopqrstuvwxyz"
-
-
-def _random_id(prefix: str) -> str:
-    return prefix + "".join(secrets.choice(_ALPHABET) for _ in range(20))
 
 
 def new_upload_id() -> str:
-    return _random_id("u-")
+    return random_id("u-")
 
 
 def new_generation_id() -> str:
-    return _random_id("g-")
-
-
-def _check(value: str, pattern: re.Pattern[str], what: str) -> str:
-    if not pattern.fullmatch(value):
-        raise ValueError(f"invalid {what}: {value!r}")
-    return value
+    return random_id("g-")
 
 
 def upload_prefix(owner: str, upload_id: str) -> str:
     """`uploads/<owner>/<upload_id>/`: one batch of presigned selfie uploads."""
-    _check(owner, OWNER_RE, "owner")
-    _check(upload_id, UPLOAD_ID_RE, "upload id")
+    check_id(owner, OWNER_RE, "owner")
+    check_id(upload_id, UPLOAD_ID_RE, "upload id")
     return f"{Prefix.UPLOADS}{owner}/{upload_id}/"
 
 
@@ -50,11 +38,11 @@ def upload_key(owner: str, upload_id: str, index: int) -> str:
 
 def generation_model_prefix(owner: str, model_id: str) -> str:
     """`generations/<owner>/<model_id>/`: every stored image of one model (erased with the model)."""
-    _check(owner, OWNER_RE, "owner")
-    _check(model_id, MODEL_ID_RE, "model id")
+    check_id(owner, OWNER_RE, "owner")
+    check_id(model_id, MODEL_ID_RE, "model id")
     return f"{GENERATIONS_PREFIX}{owner}/{model_id}/"
 
 
 def generation_image_key(owner: str, model_id: str, generation_id: str, index: int) -> str:
-    _check(generation_id, GENERATION_ID_RE, "generation id")
+    check_id(generation_id, GENERATION_ID_RE, "generation id")
     return f"{generation_model_prefix(owner, model_id)}{generation_id}/{index}.png"

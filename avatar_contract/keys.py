@@ -27,19 +27,21 @@ def owner_of(principal: str) -> str:
     return hashlib.sha256(f"aws-iam:{principal}".encode()).hexdigest()[:32]
 
 
-def _random_id(prefix: str) -> str:
+def random_id(prefix: str) -> str:
+    """`prefix` + 20 random lowercase letters/digits (URL-, S3- and Triton-name-safe)."""
     return prefix + "".join(secrets.choice(_ALPHABET) for _ in range(20))
 
 
 def new_training_id() -> str:
-    return _random_id("t-")
+    return random_id("t-")
 
 
 def new_model_id() -> str:
-    return _random_id("m-")
+    return random_id("m-")
 
 
-def _check(value: str, pattern: re.Pattern[str], what: str) -> str:
+def check_id(value: str, pattern: re.Pattern[str], what: str) -> str:
+    """`value` if it matches `pattern`, else a ValueError naming `what`."""
     if not pattern.fullmatch(value):
         raise ValueError(f"invalid {what}: {value!r}")
     return value
@@ -47,8 +49,8 @@ def _check(value: str, pattern: re.Pattern[str], what: str) -> str:
 
 def training_prefix(owner: str, training_id: str) -> str:
     """Data bucket prefix holding one training's input archive, record and previews."""
-    _check(owner, OWNER_RE, "owner")
-    _check(training_id, TRAINING_ID_RE, "training id")
+    check_id(owner, OWNER_RE, "owner")
+    check_id(training_id, TRAINING_ID_RE, "training id")
     return f"{Prefix.TRAININGS}{owner}/{training_id}/"
 
 
@@ -65,15 +67,15 @@ def preview_prefix(owner: str, training_id: str) -> str:
 
 
 def idempotency_key(owner: str, client_key: str) -> str:
-    _check(owner, OWNER_RE, "owner")
+    check_id(owner, OWNER_RE, "owner")
     digest = hashlib.sha256(client_key.encode()).hexdigest()
     return f"{Prefix.IDEMPOTENCY}{owner}/{digest}.json"
 
 
 def target_model(owner: str, model_id: str) -> str:
     """`TargetModel` for InvokeEndpoint: the artifact key relative to the endpoint's ModelDataUrl."""
-    _check(owner, OWNER_RE, "owner")
-    _check(model_id, MODEL_ID_RE, "model id")
+    check_id(owner, OWNER_RE, "owner")
+    check_id(model_id, MODEL_ID_RE, "model id")
     return f"{owner}/{model_id}.tar.gz"
 
 
