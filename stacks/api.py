@@ -191,14 +191,7 @@ class Api(Construct):
             data_name,
             {
                 prefix: "erase a deleted model's training inputs, records, outputs and images."
-                for prefix in (
-                    Prefix.TRAININGS,
-                    Prefix.IDEMPOTENCY,
-                    Prefix.UPLOADS,
-                    Prefix.ASYNC_OUTPUTS,
-                    Prefix.ASYNC_FAILURES,
-                    GENERATIONS_PREFIX,
-                )
+                for prefix in erasable
             },
         )
         acknowledge_object_prefixes(
