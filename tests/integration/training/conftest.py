@@ -12,9 +12,9 @@ from typing import Any
 
 import boto3
 import pytest
-import torch
 from moto import mock_aws
 
+from tests.torch_threads import one_torch_thread  # noqa: F401  (autouse fixture for this folder)
 from tests.unit.training.samples import user_template
 from training_service.server import create_server, serve_in_thread
 from training_service.service import TrainingService
@@ -54,15 +54,6 @@ class RunningService:
 
     def keys(self, bucket: str) -> list[str]:
         return [o["Key"] for o in self.s3.list_objects_v2(Bucket=bucket).get("Contents", [])]
-
-
-@pytest.fixture(autouse=True)
-def one_torch_thread() -> Iterator[None]:
-    """Torch on one thread: on a shared 2-core machine, more threads only contend."""
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
 
 
 @pytest.fixture

@@ -1,14 +1,3 @@
-"""Training tests run torch on one thread: on a shared 2-core machine, more threads only contend."""
+"""Training tests run torch on one thread (see tests/torch_threads.py)."""
 
-from collections.abc import Iterator
-
-import pytest
-import torch
-
-
-@pytest.fixture(autouse=True)
-def one_torch_thread() -> Iterator[None]:
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
+from tests.torch_threads import one_torch_thread  # noqa: F401  (autouse fixture for this folder)
