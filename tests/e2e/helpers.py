@@ -9,6 +9,7 @@ import json
 import os
 import socket
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -114,6 +115,17 @@ class NotificationInbox:
             if time.monotonic() > deadline:
                 raise AssertionError(f"no notification for {missing} within {timeout:.0f} s")
             self._poll(5)
+
+
+@contextlib.contextmanager
+def running_cloud(state_dir: Path, base_model_dir: Path, **options: Any) -> Iterator[LocalCloud]:
+    """A local cloud with the tests' fast container settings; once it stopped, nothing of it is left."""
+    with LocalCloud(
+        state_dir=state_dir, base_model_dir=base_model_dir, extra_container_env=FAST_CONTAINER_ENV, **options
+    ) as cloud:
+        yield cloud
+        urls, pids = cloud.listening_urls(), cloud.child_pids()
+    assert_stopped_cleanly(urls, pids)
 
 
 def assert_stopped_cleanly(urls: list[str], pids: list[int]) -> None:

@@ -17,11 +17,10 @@ from avatar_contract.keys import owner_of
 from local_cloud import LocalCloud
 from local_cloud.selfies import make_faceless_images, make_selfies, to_jpeg
 from tests.e2e.helpers import (
-    FAST_CONTAINER_ENV,
     FAST_TRAINING,
     NotificationInbox,
-    assert_stopped_cleanly,
     client_for,
+    running_cloud,
 )
 
 pytestmark = pytest.mark.slow
@@ -32,15 +31,10 @@ QUEUE_TRAINING = {**FAST_TRAINING, "max_train_steps": 1, "validation_prompts": [
 @pytest.fixture(scope="module")
 def cloud(tiny_model_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalCloud]:
     """This module's local cloud keeps at most one personal model loaded, to exercise eviction."""
-    with LocalCloud(
-        state_dir=tmp_path_factory.mktemp("local-cloud"),
-        base_model_dir=tiny_model_dir,
-        extra_container_env=FAST_CONTAINER_ENV,
-        max_loaded_models=1,
+    with running_cloud(
+        tmp_path_factory.mktemp("local-cloud"), tiny_model_dir, max_loaded_models=1
     ) as local_cloud:
         yield local_cloud
-        urls, pids = local_cloud.listening_urls(), local_cloud.child_pids()
-    assert_stopped_cleanly(urls, pids)
 
 
 @pytest.fixture(scope="module")
