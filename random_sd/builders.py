@@ -50,6 +50,27 @@ def _build_tokenizer(vocab_size: int | None = None) -> CLIPTokenizer:
     return CLIPTokenizer(vocab={tok: i for i, tok in enumerate(vocab)}, merges=merges, model_max_length=77)
 
 
+def _text_encoder(
+    tokenizer: CLIPTokenizer, *, hidden: int, intermediate: int, layers: int, heads: int, projection: int
+) -> CLIPTextModel:
+    """A randomly initialised CLIP text encoder sized as given, for `tokenizer`'s vocabulary."""
+    return CLIPTextModel(
+        CLIPTextConfig(
+            vocab_size=len(tokenizer),
+            hidden_size=hidden,
+            intermediate_size=intermediate,
+            num_hidden_layers=layers,
+            num_attention_heads=heads,
+            max_position_embeddings=77,
+            projection_dim=projection,
+            hidden_act="gelu",
+            bos_token_id=tokenizer.bos_token_id,
+            eos_token_id=tokenizer.eos_token_id,
+            pad_token_id=tokenizer.pad_token_id,
+        )
+    )
+
+
 def _save(
     unet: UNet2DConditionModel,
     vae: AutoencoderKL,
@@ -103,21 +124,7 @@ def build_tiny_pipeline(out_dir: Path | str, seed: int = 0) -> Path:
         sample_size=64,
     )
     tokenizer = _build_tokenizer()
-    text_encoder = CLIPTextModel(
-        CLIPTextConfig(
-            vocab_size=len(tokenizer),
-            hidden_size=32,
-            intermediate_size=37,
-            num_hidden_layers=2,
-            num_attention_heads=4,
-            max_position_embeddings=77,
-            projection_dim=32,
-            hidden_act="gelu",
-            bos_token_id=tokenizer.bos_token_id,
-            eos_token_id=tokenizer.eos_token_id,
-            pad_token_id=tokenizer.pad_token_id,
-        )
-    )
+    text_encoder = _text_encoder(tokenizer, hidden=32, intermediate=37, layers=2, heads=4, projection=32)
     return _save(unet, vae, text_encoder, tokenizer, out_dir, torch.float32)
 
 
@@ -149,20 +156,9 @@ def build_full_size_pipeline(out_dir: Path | str, dtype: torch.dtype = torch.flo
         sample_size=512,
     )
     tokenizer = _build_tokenizer(vocab_size=49408)
-    text_encoder = CLIPTextModel(
-        CLIPTextConfig(
-            vocab_size=49408,
-            hidden_size=1024,
-            intermediate_size=4096,
-            num_hidden_layers=23,
-            num_attention_heads=16,
-            max_position_embeddings=77,
-            projection_dim=512,
-            hidden_act="gelu",
-            bos_token_id=tokenizer.bos_token_id,
-            eos_token_id=tokenizer.eos_token_id,
-            pad_token_id=tokenizer.pad_token_id,
-        )
+    # OpenCLIP ViT-H/14's text tower, as SD 2.x uses it (the last of its 24 layers is dropped).
+    text_encoder = _text_encoder(
+        tokenizer, hidden=1024, intermediate=4096, layers=23, heads=16, projection=512
     )
     return _save(unet, vae, text_encoder, tokenizer, out_dir, dtype)
 
