@@ -1,4 +1,4 @@
-"""The contracts between the product's parts (DESIGN.md §4), in one place.
+"""The contracts between the product's parts (docs/design.md §4), in one place.
 
 Everything that two parts must agree on lives here: environment variable names, S3 key layout and
 identifiers, the training configuration (`config.json`), the model artifact layout, and the generation

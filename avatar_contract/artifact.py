@@ -1,4 +1,4 @@
-"""The per-user model artifact (DESIGN §4): `models/<owner>/<model_id>.tar.gz` in the hosting bucket.
+"""The per-user model artifact (docs/design.md §4): `models/<owner>/<model_id>.tar.gz` in the hosting bucket.
 
 The archive holds one Triton model directory named after the model id (unique, so two users' models
 never collide inside one Triton server):

@@ -1,4 +1,4 @@
-"""The generation contract: `gen_args` and the KServe v2 payload of the hosted models (DESIGN §3–4).
+"""The generation contract: `gen_args` and the KServe v2 payload of the hosted models (docs/design.md §3–4).
 
 The reference's payload (BYTES inputs `prompt`, `negative_prompt`, `gen_args` with
 `num_inference_steps`, `guidance_scale`, `seed`; output `generated_image`) works unchanged; we add

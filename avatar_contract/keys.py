@@ -80,5 +80,5 @@ def target_model(owner: str, model_id: str) -> str:
 
 
 def model_key(owner: str, model_id: str) -> str:
-    """Hosting bucket key of a model artifact (DESIGN §4: models/<owner>/<model_id>.tar.gz)."""
+    """Hosting bucket key of a model artifact (docs/design.md §4: models/<owner>/<model_id>.tar.gz)."""
     return Prefix.MODELS + target_model(owner, model_id)

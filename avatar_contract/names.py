@@ -45,7 +45,7 @@ class Triton:
 
 
 class Runtime:
-    """Settings the SageMaker runtime calls must use (DESIGN §5)."""
+    """Settings the SageMaker runtime calls must use (docs/design.md §5)."""
 
     # InvokeEndpointAsync: the default is 900 s, a training takes longer.
     ASYNC_INVOCATION_TIMEOUT_SECONDS: Final = 3600

@@ -1,4 +1,4 @@
-"""The REST API's routes and which Lambda function serves each (DESIGN §4; no dependencies).
+"""The REST API's routes and which Lambda function serves each (docs/design.md §4; no dependencies).
 
 The CDK app builds API Gateway resources and integrations from this table, the handlers register the
 same paths, and the local cloud's API Gateway dispatches by it, so the three cannot drift.

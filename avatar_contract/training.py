@@ -1,5 +1,5 @@
 """The training contract: the hyper-parameters a client may set, the full `config.json` inside the
-training input archive, and the JSON the training container returns on success (DESIGN §4).
+training input archive, and the JSON the training container returns on success (docs/design.md §4).
 
 Bounds live here once: the API rejects out-of-range values with the field name, and the training
 container validates the same model again when it reads `config.json`.

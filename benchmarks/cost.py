@@ -48,7 +48,7 @@ SOURCES = [
     ("Amazon SQS pricing", "https://aws.amazon.com/sqs/pricing/"),
 ]
 
-# The reference design's published figures (DESIGN.md §3).
+# The reference design's published figures (docs/design.md §3).
 REFERENCE_TRAINING_SECONDS = 1500.0
 REFERENCE_STEPS = 1000
 REFERENCE_PIPELINE_GB = 2.6
@@ -394,8 +394,9 @@ def render(results: dict[str, Any]) -> str:
         lines.append(f"| {key} | {value:,.3f} | {inputs.sources[key]} |")
     lines += [
         "| reference training | 1500 s, 1000 steps, ml.g5.xlarge (≈ $0.59) | "
-        "DESIGN.md §3 (the public sample) |",
-        f"| reference per-user model | {REFERENCE_PIPELINE_GB} GB whole fp16 pipeline each | DESIGN.md §3 |",
+        "docs/design.md §3 (the public sample) |",
+        f"| reference per-user model | {REFERENCE_PIPELINE_GB} GB whole fp16 pipeline each | "
+        "docs/design.md §3 |",
         "",
         "Not modelled: data transfer (in-region), CloudWatch logs/metrics/alarms, KMS requests, X-Ray, ECR "
         "storage of the two images, the scale-from-zero start of a training instance (minutes, billed from "

@@ -1,4 +1,4 @@
-"""The local cloud: the whole product on one machine with no AWS account and no GPU (DESIGN §8).
+"""The local cloud: the whole product on one machine with no AWS account and no GPU (docs/design.md §8).
 
 `python -m local_cloud up` / `down` start and stop it in the background; `LocalCloud()` embeds it
 (tests, the demo). See README, section "Local cloud".

@@ -1,4 +1,4 @@
-"""API (issue points 1-2, DESIGN steps 1-2 and 7-8): the REST API (IAM auth on every method, request
+"""API (docs/design.md §2 steps 1-2 and 7-8): the REST API (IAM auth on every method, request
 validation, access logs, throttling, optional WAF) and the three Lambda functions behind it, each with a
 least-privilege role.
 
@@ -268,7 +268,7 @@ class Api(Construct):
         acknowledge(
             api,
             "AwsSolutions-COG4",
-            "Callers are IAM principals (SigV4, DESIGN §4): every method uses AWS_IAM authorization.",
+            "Callers are IAM principals (SigV4, docs/design.md §4): every method uses AWS_IAM authorization.",
         )
         self._gateway_responses(api)
 

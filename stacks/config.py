@@ -27,7 +27,7 @@ class ConfigError(ValueError):
 # CloudWatch Logs accepts only these retention periods (days).
 # Fixed settings of the API tier, shared by the CDK app and the local cloud (one source for both).
 API_STAGE_NAME = "v1"
-FUNCTION_TIMEOUT_SECONDS = 29  # API Gateway's default integration timeout (DESIGN §5)
+FUNCTION_TIMEOUT_SECONDS = 29  # API Gateway's default integration timeout (docs/design.md §5)
 POWERTOOLS_ENVIRONMENT = {
     "POWERTOOLS_SERVICE_NAME": "avatar-api",
     "POWERTOOLS_METRICS_NAMESPACE": "AvatarService",
@@ -38,7 +38,7 @@ LOG_RETENTION_DAYS = (
     1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653,
 )  # fmt: skip
 
-# Multi-model endpoints on GPU run only on single-GPU instances (DESIGN §5). These GPU sizes carry more
+# GPU multi-model endpoints run only on single-GPU instances (docs/design.md §5). These GPU sizes carry more
 # than one GPU and are rejected for hosting; unknown types pass (SageMaker is the final judge).
 MULTI_GPU_INSTANCE_TYPES = frozenset(
     {

@@ -1,4 +1,4 @@
-"""Hosting endpoint (issue point 6, DESIGN step 9): a SageMaker multi-model endpoint on a single-GPU
+"""Hosting endpoint (docs/design.md §2 step 9): a SageMaker multi-model endpoint on a single-GPU
 instance running the Triton image; per-user models load from `s3://<hosting bucket>/models/`.
 
 Autoscaling tracks average GPU utilisation rather than invocations per instance: one request may ask
@@ -73,7 +73,7 @@ class HostingEndpoint(Construct):
         endpoint_config = sagemaker.CfnEndpointConfig(
             self,
             "EndpointConfig",
-            # No KmsKeyId: g5 (NVMe instance-store) instances reject a volume key (DESIGN §5).
+            # No KmsKeyId: g5 (NVMe instance-store) instances reject a volume key (docs/design.md §5).
             production_variants=[
                 sagemaker.CfnEndpointConfig.ProductionVariantProperty(
                     variant_name=self.variant_name,

@@ -1,4 +1,4 @@
-"""Status fan-out (issue point 5, DESIGN steps 4-5): SageMaker's async success and error topics, and the
+"""Status fan-out (docs/design.md §2 steps 4-5): SageMaker's async success and error topics, and the
 SQS status queue (with a dead-letter queue) that client apps consume."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Training endpoint (issue point 4, DESIGN step 3): a SageMaker asynchronous inference endpoint on a GPU
+"""Training endpoint (docs/design.md §2 step 3): a SageMaker asynchronous inference endpoint on a GPU
 instance that runs one DreamBooth-LoRA training per invocation, scaling from zero."""
 
 from __future__ import annotations
@@ -92,7 +92,7 @@ class TrainingEndpoint(Construct):
                 )
             ],
             # No KmsKeyId for the ML storage volume: g5 (and other NVMe instance-store) instances reject
-            # one; their instance storage is hardware-encrypted (DESIGN §5). Outputs are KMS-encrypted.
+            # one; their instance storage is hardware-encrypted (docs/design.md §5); outputs use KMS.
             async_inference_config=sagemaker.CfnEndpointConfig.AsyncInferenceConfigProperty(
                 client_config=sagemaker.CfnEndpointConfig.AsyncInferenceClientConfigProperty(
                     max_concurrent_invocations_per_instance=Runtime.ASYNC_MAX_CONCURRENT_INVOCATIONS_PER_INSTANCE

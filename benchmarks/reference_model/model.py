@@ -1,4 +1,4 @@
-"""The reference design's per-user Triton model (DESIGN §3), rebuilt for comparison only.
+"""The reference design's per-user Triton model (docs/design.md §3), rebuilt for comparison only.
 
 In the public sample this product grows out of, every per-user model loaded a whole Stable Diffusion
 pipeline by itself (≈2.6 GB of fp16 weights on the GPU per user) and then applied its own fine-tuned

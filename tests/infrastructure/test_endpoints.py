@@ -24,7 +24,7 @@ def test_training_endpoint_is_asynchronous_with_both_topics(service: dict[str, A
     config = one(service, "AWS::SageMaker::EndpointConfig", "TrainingEndpointConfig")
     [variant] = config["ProductionVariants"]
     assert variant["InstanceType"] == "ml.g5.2xlarge"
-    assert "KmsKeyId" not in config  # g5 instance storage rejects a volume key (DESIGN §5)
+    assert "KmsKeyId" not in config  # g5 instance storage rejects a volume key (docs/design.md §5)
     async_config = config["AsyncInferenceConfig"]
     assert (
         async_config["ClientConfig"]["MaxConcurrentInvocationsPerInstance"]

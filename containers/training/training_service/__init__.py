@@ -1,5 +1,5 @@
 """The training service: a SageMaker async-endpoint container whose "inference" is a DreamBooth-LoRA
-training (DESIGN §2 steps 3, 4, 6).
+training (docs/design.md §2 steps 3, 4, 6).
 
 - `server`: the HTTP contract (`GET /ping`, `POST /invocations`); `create_server(port, settings)`.
 - `service`: one training end to end (archive → images → LoRA → previews → artifact in S3).

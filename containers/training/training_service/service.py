@@ -177,7 +177,7 @@ class TrainingService:
 
 
 def _check_destination(config: TrainingConfig) -> tuple[str, str]:
-    """The artifact's bucket and key; the key must be the owner's model key (DESIGN §4)."""
+    """The artifact's bucket and key; the key must be the owner's model key (docs/design.md §4)."""
     try:
         expected = model_key(config.owner, config.model_id)
     except ValueError as exc:
