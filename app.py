@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""CDK entry point (`cdk synth` / `make synth`): see stacks/application.py and README § Configuration."""
+"""CDK entry point (`cdk synth` / `make synth`): see stacks/application.py and docs/configuration.md."""
 
 import sys
 

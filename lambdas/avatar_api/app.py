@@ -18,7 +18,7 @@ API_TITLE = "Personalized Avatar Service API"
 API_VERSION = "1.0.0"
 API_DESCRIPTION = (
     "Every method requires AWS IAM (SigV4, service `execute-api`). Errors are "
-    '`{"error": {"code", "message"}}`. See README.md, section API.'
+    '`{"error": {"code", "message"}}`. See docs/api.md.'
 )
 
 

@@ -1,4 +1,4 @@
-"""Limits and environment-derived settings of the API (one place, so the README and tests agree)."""
+"""Limits and environment-derived settings of the API (one place, so docs/api.md and the tests agree)."""
 
 from __future__ import annotations
 
