@@ -122,9 +122,9 @@ class Api(Construct):
                 "WAF is switched off by context enableWaf=false; every method still requires SigV4 and the "
                 "stage is throttled.",
             )
-        for function in self.functions.values():
+        for lambda_function in self.functions.values():
             acknowledge(
-                function,
+                lambda_function,
                 "AwsSolutions-L1",
                 f"Pinned to {RUNTIME.name}: the Powertools public layer and the bundled wheels are built for "
                 "this Python version; moving is a deliberate upgrade.",
@@ -350,7 +350,9 @@ class Api(Construct):
                 cloud_watch_metrics_enabled=True, metric_name=name, sampled_requests_enabled=True
             )
 
-        def managed(priority: int, name: str, overrides: list[str] = ()) -> wafv2.CfnWebACL.RuleProperty:
+        def managed(
+            priority: int, name: str, overrides: tuple[str, ...] = ()
+        ) -> wafv2.CfnWebACL.RuleProperty:
             return wafv2.CfnWebACL.RuleProperty(
                 name=name,
                 priority=priority,
@@ -392,7 +394,7 @@ class Api(Construct):
                 ),
                 # Inline selfies make bodies of several MB: the common rule set's 8 KB body-size rule
                 # would block every training request, so it only counts.
-                managed(1, "AWSManagedRulesCommonRuleSet", ["SizeRestrictions_BODY"]),
+                managed(1, "AWSManagedRulesCommonRuleSet", ("SizeRestrictions_BODY",)),
                 managed(2, "AWSManagedRulesKnownBadInputsRuleSet"),
             ],
         )

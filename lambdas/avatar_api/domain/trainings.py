@@ -249,7 +249,7 @@ def start_training(services: Services, owner: str, request: NewTraining) -> Trai
         with _build_archive(images, config) as archive:
             # Tagged: the bucket's lifecycle rule expires selfies after the configured retention.
             services.data.upload_file(input_key, archive, INPUT_CONTENT_TYPE, tagging=TRAINING_INPUT_TAGGING)
-        record = {
+        record: dict[str, Any] = {
             "schema_version": RECORD_SCHEMA_VERSION,
             "training_id": training_id,
             "model_id": model_id,
