@@ -382,7 +382,7 @@ class BaseModelEngine:
         try:
             with self._lock:
                 phrase = None
-                if adapter_id is not None:
+                if adapter_id is not None and adapter_file is not None:  # both or neither (checked above)
                     phrase = self.ensure_adapter(adapter_id, adapter_file, owner).phrase
                 self.activate(adapter_id)
                 seed = gen_args.seed if gen_args.seed is not None else int(torch.seed() % 2**32)

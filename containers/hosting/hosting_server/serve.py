@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import sys
 from pathlib import Path
+from typing import NoReturn
 
 from avatar_contract.names import Env, Runtime
 from hosting_server.triton import find_triton, triton_command, triton_env
@@ -50,7 +51,7 @@ def serve_command(environ: dict[str, str] | None = None) -> tuple[list[str], dic
     return command, triton_env(install, environ.get(Env.BASE_MODEL), environ)
 
 
-def main() -> None:
+def main() -> NoReturn:
     command, env = serve_command()
     print("serve:", " ".join(command), flush=True)
     os.execve(command[0], command, env)

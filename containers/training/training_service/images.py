@@ -86,7 +86,7 @@ def decode_image(data: bytes, max_pixels: int) -> Image.Image:
     """Decode, check the pixel count before decoding the pixels, apply EXIF orientation; RGB out."""
     with warnings.catch_warnings():
         warnings.simplefilter("error", Image.DecompressionBombWarning)
-        image = Image.open(io.BytesIO(data))
+        image: Image.Image = Image.open(io.BytesIO(data))
         if image.width * image.height > max_pixels:
             raise ValueError(f"{image.width}x{image.height} is more than {max_pixels} pixels")
         image.load()

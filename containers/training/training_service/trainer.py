@@ -83,7 +83,7 @@ def _encode_latents(vae: AutoencoderKL, images: Sequence[Image.Image], device: s
     means, stds = [], []
     pixels = _to_tensor(images)
     for chunk in pixels.split(4):
-        dist = vae.encode(chunk.to(device, dtype)).latent_dist
+        dist = vae.encode(chunk.to(device, dtype)).latent_dist  # type: ignore[attr-defined]  # diffusers' __init__ shows type checkers its dummy class
         means.append(dist.mean.float())
         stds.append(dist.std.float())
     return torch.cat(means), torch.cat(stds)
@@ -153,13 +153,15 @@ def train_lora(
             pipeline_dir, config.class_prompt, config.num_class_images, config.resolution, device,
             seed=config.seed, steps=sample_steps,
         )  # fmt: skip
+    class_images = class_images or []
 
     tokenizer = CLIPTokenizer.from_pretrained(pipeline_dir, subfolder="tokenizer")
     text_encoder = CLIPTextModel.from_pretrained(pipeline_dir, subfolder="text_encoder", dtype=dtype)
     vae = AutoencoderKL.from_pretrained(pipeline_dir, subfolder="vae", dtype=dtype)
     unet = UNet2DConditionModel.from_pretrained(pipeline_dir, subfolder="unet", dtype=dtype)
     scheduler = DDPMScheduler.from_pretrained(pipeline_dir, subfolder="scheduler")
-    for model in (text_encoder, vae, unet):
+    models: tuple[torch.nn.Module, ...] = (text_encoder, vae, unet)
+    for model in models:
         model.requires_grad_(False)
         model.to(device)
 
