@@ -30,7 +30,7 @@ def default_settings(**overrides: Any) -> LoopSettings:
 
 def cases(toy: bool) -> list[dict[str, Any]]:
     rank = TrainingHyperparameters().lora_rank
-    tiny = [
+    tiny: list[tuple[str, dict[str, Any]]] = [
         ("tiny 64px rank 4", {"lora_rank": 4, "with_prior_preservation": False, "train_text_encoder": False}),
         ("tiny 64px rank 4 +prior +TE-LoRA", {"lora_rank": 4}),
         (

@@ -102,7 +102,7 @@ def _measure(
         result.add(
             Figure(label, "unload (DELETE /models)", "s", Stats(unload["ours"]), Stats(unload["ref"]), note)
         )
-        if latency["ours"]:
+        if invoke_args is not None and latency["ours"]:
             result.add(
                 Figure(
                     label,

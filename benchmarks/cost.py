@@ -108,7 +108,7 @@ def gather_inputs(results: dict[str, Any]) -> Inputs:
         if fig and fig.get("ratio_reference_over_ours"):
             loop = (fig["ratio_reference_over_ours"]["median"], case)
             break
-    if gpu_projected is not None:
+    if gpu is not None and gpu_projected is not None:
         inputs.set(
             "our_training_seconds",
             gpu_projected,

@@ -14,6 +14,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -77,7 +78,7 @@ class ReferenceDreamBoothLoRA:
                 target_modules=UNET_TARGETS,
             )
         )
-        groups = [
+        groups: list[dict[str, Any]] = [
             {"params": [p for p in self.unet.parameters() if p.requires_grad], "lr": settings.learning_rate}
         ]
         if settings.train_text_encoder:

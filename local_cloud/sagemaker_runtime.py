@@ -156,9 +156,12 @@ class AsyncInvoker:
     def _run(self, job: AsyncJob) -> None:
         log.info("async %s: running %s", job.inference_id, job.input_location or "inline payload")
         try:
-            payload = (
-                job.inline_payload if job.inline_payload is not None else self._download(job.input_location)
-            )
+            if job.inline_payload is not None:
+                payload = job.inline_payload
+            elif job.input_location is not None:
+                payload = self._download(job.input_location)
+            else:  # the request handler refuses a call with neither
+                raise ValueError(f"async job {job.inference_id} has no input")
         except ClientError as err:
             self._finish(
                 job,

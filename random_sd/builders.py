@@ -47,7 +47,12 @@ def _build_tokenizer(vocab_size: int | None = None) -> CLIPTokenizer:
     vocab += ["<|startoftext|>", "<|endoftext|>"]
     if vocab_size is not None:
         vocab += [f"<|filler{i}|>" for i in range(vocab_size - len(vocab))]
-    return CLIPTokenizer(vocab={tok: i for i, tok in enumerate(vocab)}, merges=merges, model_max_length=77)
+    # transformers annotates merges as strings; its tokenizers BPE model takes the pairs themselves
+    return CLIPTokenizer(
+        vocab={tok: i for i, tok in enumerate(vocab)},
+        merges=merges,  # type: ignore[arg-type]
+        model_max_length=77,
+    )
 
 
 def _text_encoder(
@@ -89,9 +94,9 @@ def _save(
         feature_extractor=None,
         requires_safety_checker=False,
     )
-    pipe.to(dtype=dtype)
+    pipe.to(dtype=dtype)  # type: ignore[attr-defined]  # diffusers' __init__ shows type checkers its dummy class
     out_dir.mkdir(parents=True, exist_ok=True)
-    pipe.save_pretrained(out_dir, safe_serialization=True)
+    pipe.save_pretrained(out_dir, safe_serialization=True)  # type: ignore[attr-defined]  # as above
     return out_dir
 
 
@@ -167,7 +172,7 @@ def ensure_tiny_pipeline(cache_dir: Path | str | None = None) -> Path:
     """Build the tiny pipeline once into a cache directory and return its path (idempotent, safe to
     call from parallel processes: it builds into a temporary directory and renames)."""
     default = Path.home() / ".cache" / "avatar-tiny-sd"
-    root = Path(cache_dir or os.environ.get("AVATAR_TINY_MODEL_DIR", default))
+    root = Path(cache_dir) if cache_dir else Path(os.environ.get("AVATAR_TINY_MODEL_DIR", default))
     target = root / "tiny-sd-v1"
     if (target / "model_index.json").is_file():
         return target

@@ -81,7 +81,7 @@ def materialize(pipe: StableDiffusionPipeline) -> None:
     pipeline; on CPU, diffusers memory-maps the safetensors files and would read them lazily at the
     first request, hiding the load's real cost and memory. Copying makes the CPU load as real."""
     with torch.no_grad():
-        for module in (pipe.unet, pipe.vae, pipe.text_encoder):
+        for module in (pipe.unet, pipe.vae, pipe.text_encoder):  # type: ignore[attr-defined]  # diffusers' __init__ shows type checkers its dummy class
             for param in module.parameters():
                 param.data = param.data.clone()
 
