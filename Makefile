@@ -11,7 +11,7 @@ export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
 export CDK_DISABLE_CLI_TELEMETRY := true
 export PYTHONDONTWRITEBYTECODE := 1
 
-.PHONY: help setup test lint synth deploy destroy demo bench bench-gpu clean
+.PHONY: help setup test lint typecheck check synth deploy destroy demo bench bench-gpu clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -42,9 +42,13 @@ lint: setup ## ruff over the whole tree
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 
-test: setup ## Lint, then the whole test suite (unit, infrastructure, integration, e2e)
-	$(VENV)/bin/ruff check .
+typecheck: setup ## mypy (pydantic plugin) over every package ([tool.mypy] in pyproject.toml)
+	$(VENV)/bin/mypy
+
+test: lint typecheck ## Lint, type check, then the whole test suite (unit, infrastructure, integration, e2e)
 	$(PY) -m pytest
+
+check: test ## Everything before a commit: lint + typecheck + tests (what CI runs)
 
 synth: setup ## CloudFormation templates into cdk.out/ (no network, no credentials), cdk-nag applied
 	PATH=$(CURDIR)/$(VENV)/bin:$$PATH $(CDK) synth --quiet
