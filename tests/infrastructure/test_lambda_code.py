@@ -1,13 +1,16 @@
-"""The Lambda code asset's local bundling: wheel platforms and requirement parsing (the bundling itself
-runs in `make synth`; tests skip it)."""
+"""The Lambda code asset: wheel platforms, requirement parsing, and what a real local bundling (as in
+`make synth`, from the `.whl/` cache) puts into the asset the functions deploy."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
+import pytest
 from aws_cdk import aws_lambda as lambda_
 
-from stacks.lambda_code import _EXCLUDE, _has_requirements, pip_platforms, wheelhouse
+from stacks.lambda_code import REPOSITORY_ROOT, _has_requirements, pip_platforms, wheelhouse
+from tests.infrastructure.conftest import Synth, synthesize
 
 
 def test_wheels_match_the_function_architecture() -> None:
@@ -26,14 +29,56 @@ def test_comment_only_requirements_need_no_pip(tmp_path: Path) -> None:
     assert _has_requirements(empty)
 
 
-def test_asset_admits_only_the_two_packages_and_the_requirements() -> None:
-    assert _EXCLUDE[0] == "*"
-    admitted = {pattern[1:] for pattern in _EXCLUDE if pattern.startswith("!")}
-    assert admitted == {
-        "lambdas",
-        "lambdas/requirements.txt",
-        "lambdas/avatar_api",
-        "lambdas/avatar_api/**",
-        "avatar_contract",
-        "avatar_contract/**",
+@pytest.fixture(scope="module")
+def bundled(tmp_path_factory: pytest.TempPathFactory) -> tuple[Synth, Path]:
+    """A synth that really bundles (local pip from the `.whl/` cache, no Docker), and the directory of
+    the asset the API functions deploy."""
+    built = synthesize(tmp_path_factory.mktemp("cdk.out.bundled"), {"aws:cdk:bundling-stacks": ["**"]})
+    functions = built.resources("AvatarService", "AWS::Lambda::Function").values()
+    keys = {function["Properties"]["Code"]["S3Key"] for function in functions}
+    assert len(keys) == 1, keys  # the three functions share one asset
+    asset_hash = keys.pop().removesuffix(".zip")
+    manifest = json.loads((built.outdir / "AvatarService.assets.json").read_text())
+    return built, built.outdir / manifest["files"][asset_hash]["source"]["path"]
+
+
+def _files(root: Path) -> set[str]:
+    return {str(path.relative_to(root)) for path in root.rglob("*") if path.is_file()}
+
+
+@pytest.mark.slow
+def test_the_built_asset_holds_the_two_packages_and_the_wheels_only(bundled: tuple[Synth, Path]) -> None:
+    _, asset = bundled
+    assert asset.is_dir() and asset != REPOSITORY_ROOT
+    for name, source in (("avatar_api", REPOSITORY_ROOT / "lambdas/avatar_api"),
+                         ("avatar_contract", REPOSITORY_ROOT / "avatar_contract")):  # fmt: skip
+        expected = {f for f in _files(source) if "__pycache__" not in f and not f.endswith(".pyc")}
+        assert _files(asset / name) == expected, name
+    installed = {
+        line.split(",", 1)[0].split("/", 1)[0]
+        for record in asset.glob("*.dist-info/RECORD")
+        for line in record.read_text().splitlines()
     }
+    wheels = {entry.name for entry in asset.iterdir()} - {"avatar_api", "avatar_contract"}
+    assert wheels and wheels <= installed  # everything else came from a requirement's wheel
+    assert "PIL" in wheels  # lambdas/requirements.txt: pillow
+    assert not [f for f in _files(asset) if "__pycache__" in f or f.endswith(".pyc")]
+
+
+@pytest.mark.slow
+def test_the_wheels_are_built_for_the_function_architecture(bundled: tuple[Synth, Path]) -> None:
+    built, asset = bundled
+    architectures = {
+        arch
+        for function in built.resources("AvatarService", "AWS::Lambda::Function").values()
+        for arch in function["Properties"]["Architectures"]
+    }
+    assert architectures == {"arm64"}  # the default lambdaArchitecture
+    tags = [
+        line.removeprefix("Tag: ")
+        for wheel in asset.glob("*.dist-info/WHEEL")
+        for line in wheel.read_text().splitlines()
+        if line.startswith("Tag: ")
+    ]
+    platform_specific = [tag for tag in tags if not tag.endswith("-any")]
+    assert platform_specific and all(tag.endswith("_aarch64") for tag in platform_specific), tags
