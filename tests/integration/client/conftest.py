@@ -3,48 +3,25 @@
 
 from __future__ import annotations
 
-import hashlib
-import hmac
+import json
 from collections.abc import Iterator
 from typing import Any
 from urllib.parse import urlsplit
 
 import pytest
 import requests
-from botocore.auth import SigV4Auth
-from botocore.awsrequest import AWSRequest
-from botocore.credentials import Credentials
 
 from avatar_client import AvatarClient
+from tests.fixtures.sigv4 import CREDENTIALS, ENDPOINT, REGION, verify_sigv4
 from tests.integration.api import conftest as api_conftest
 from tests.integration.api.conftest import Api
-from tests.integration.api.support import ALICE, REGION
+from tests.integration.api.support import ALICE
 
-# The API fixtures (moto, stubbed runtime, environment), shared with tests/integration/api.
+# The API fixtures (moto, stubbed runtime, environment) of the same layer's API tests.
 api = api_conftest.api
 _environment = api_conftest._environment
 
-ENDPOINT = "https://abc123.execute-api.us-east-1.amazonaws.com/prod"
-CREDENTIALS = Credentials("AKIDEXAMPLE", "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY", "session-token")
-
-
-def verify_sigv4(
-    method: str, url: str, headers: dict[str, str], body: bytes | None, creds: Credentials
-) -> bool:
-    """Recompute the signature of a received request with botocore's SigV4 signer and compare."""
-    authorization = headers["Authorization"]
-    signed_names = authorization.split("SignedHeaders=")[1].split(",")[0].split(";")
-    request = AWSRequest(
-        method=method,
-        url=url,
-        data=body or b"",
-        headers={k: v for k, v in headers.items() if k.lower() in signed_names},
-    )
-    request.context["timestamp"] = headers["X-Amz-Date"]
-    auth = SigV4Auth(creds, "execute-api", REGION)
-    canonical = auth.canonical_request(request)
-    expected = auth.signature(auth.string_to_sign(request, canonical), request)
-    return hmac.compare_digest(expected, authorization.rsplit("Signature=", 1)[1])
+BODY_METHODS = ("POST", "PUT", "PATCH")
 
 
 class HandlerTransport:
@@ -64,7 +41,11 @@ class HandlerTransport:
         self.requests.append((method, url, headers, body))
         if not verify_sigv4(method, url, headers, body, CREDENTIALS):
             return 403, {}, b'{"message": "signature does not match"}'
-        assert hashlib.sha256(body or b"").hexdigest()  # body is bytes
+        assert body is None or isinstance(body, bytes), type(body)  # the transport contract: raw bytes
+        if method in BODY_METHODS:
+            # What the stack's request validator admits: a JSON object with its Content-Type.
+            assert headers.get("Content-Type") == "application/json", headers
+            assert isinstance(json.loads(body or b"null"), dict), body
         path = urlsplit(url).path.removeprefix("/prod")
         result = self.api.call(
             method,
