@@ -69,4 +69,4 @@ bench-gpu: ## GPU benchmarks (run on a GPU machine; see benchmarks/README)
 	$(PY) -m benchmarks.gpu
 
 clean: ## Remove generated output (keeps .venv and node_modules)
-	rm -rf cdk.out demo-out .local-cloud .pytest_cache .ruff_cache
+	rm -rf cdk.out demo-out .local-cloud .pytest_cache .ruff_cache .mypy_cache
