@@ -33,6 +33,7 @@ from stacks.config_constants import (  # noqa: F401 - re-exported: one import si
 )
 from stacks.config_names import ResourceNames
 from stacks.config_parsers import ConfigError, Parser
+from stacks.gpu_runtime import AMI_RUNTIMES, DEFAULT_AMI
 
 __all__ = [
     "API_STAGE_NAME",
@@ -92,11 +93,25 @@ class ServiceConfig(ResourceNames):
         p.number(0.1, 1000),
         "Target queued trainings per instance (target tracking on ApproximateBacklogSizePerInstance).",
     )
+    training_inference_ami_version: str = setting(
+        "trainingInferenceAmiVersion",
+        DEFAULT_AMI,
+        p.one_of(AMI_RUNTIMES),
+        "SageMaker inference AMI (NVIDIA driver, CUDA) of the training endpoint; synth rejects one whose "
+        "CUDA is below the training image's (docs/gpu-runtime.md).",
+    )
     hosting_instance_type: str = setting(
         "hostingInstanceType",
         "ml.g5.xlarge",
         p.hosting_instance,
         "Single-GPU instance type of the Triton multi-model endpoint.",
+    )
+    hosting_inference_ami_version: str = setting(
+        "hostingInferenceAmiVersion",
+        DEFAULT_AMI,
+        p.one_of(AMI_RUNTIMES),
+        "SageMaker inference AMI (NVIDIA driver, CUDA) of the hosting endpoint; synth rejects one whose "
+        "CUDA is below the hosting image's (docs/gpu-runtime.md).",
     )
     hosting_min_capacity: int = setting(
         "hostingMinCapacity",
