@@ -18,7 +18,7 @@ from constructs import Construct
 
 from avatar_contract.names import Env, Prefix
 from stacks.config import ServiceConfig
-from stacks.gpu_runtime import variant_runtime
+from stacks.gpu_runtime import EXPECT_GPU_ENV, instance_has_gpu, variant_runtime
 from stacks.grants import grant_objects
 from stacks.nag import acknowledge_object_prefixes
 from stacks.sagemaker_common import (
@@ -66,7 +66,10 @@ class HostingEndpoint(Construct):
                 image=self.image.image_uri,
                 mode="MultiModel",
                 model_data_url=storage.model_data_url,
-                environment={Env.BASE_MODEL: config.base_model},
+                environment={
+                    Env.BASE_MODEL: config.base_model,
+                    EXPECT_GPU_ENV: str(instance_has_gpu(config.hosting_instance_type)).lower(),
+                },
                 multi_model_config=sagemaker.CfnModel.MultiModelConfigProperty(model_cache_setting="Enabled"),
             ),
         )

@@ -182,9 +182,10 @@ def test_both_variants_run_the_configured_ami_with_startup_timeouts(service: dic
     assert "ModelDataDownloadTimeoutInSeconds" not in hosting  # multi-model: models load on demand
 
 
-def test_training_container_is_told_its_instance_has_a_gpu(service: dict[str, Any]) -> None:
-    env = one(service, "AWS::SageMaker::Model", "TrainingModel")["PrimaryContainer"]["Environment"]
-    assert env[gpu_runtime.EXPECT_GPU_ENV] == "true"
+def test_both_containers_are_told_their_instance_has_a_gpu(service: dict[str, Any]) -> None:
+    for model in ("TrainingModel", "HostingModel"):
+        env = one(service, "AWS::SageMaker::Model", model)["PrimaryContainer"]["Environment"]
+        assert env[gpu_runtime.EXPECT_GPU_ENV] == "true", model
 
 
 def test_variant_app_keeps_the_ami_on_its_gpu_instance(variant: Synth) -> None:
