@@ -14,6 +14,7 @@ from typing import Any
 
 from avatar_contract.names import Prefix, Runtime
 from stacks.config import API_STAGE_NAME, FUNCTION_TIMEOUT_SECONDS, ServiceConfig
+from stacks.gpu_runtime import STARTUP_TIMEOUT_SECONDS
 
 ACCOUNT_ID = "123456789012"  # moto's default account
 DEFAULT_REGION = "us-east-1"
@@ -52,6 +53,17 @@ class CloudSettings:
     def function_name(self, function: str) -> str:
         """Physical Lambda function name (`ServiceConfig.function_name`)."""
         return self.config.function_name(function)
+
+    def variant_runtime(self, role: str) -> dict[str, Any]:
+        """The production variant's GPU runtime as the stacks declare it (stacks.gpu_runtime)."""
+        ami = {
+            "training": self.config.training_inference_ami_version,
+            "hosting": self.config.hosting_inference_ami_version,
+        }[role]
+        return {
+            "InferenceAmiVersion": ami,
+            "ContainerStartupHealthCheckTimeoutInSeconds": STARTUP_TIMEOUT_SECONDS,
+        }
 
     @property
     def async_output_path(self) -> str:

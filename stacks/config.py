@@ -307,7 +307,24 @@ def _json_default(default: Any) -> Any:
     return default
 
 
-if __name__ == "__main__":  # pragma: no cover - a maintainer's helper
-    print(json.dumps(documented_context(), indent=2))
-    print()
-    print(markdown_table())
+def doctor_arguments(context: Mapping[str, Any]) -> list[str]:
+    """`avatar doctor` flags for the deployment `context` configures (what `make smoke` passes)."""
+    config = ServiceConfig.from_context(context)
+    return [
+        "--stack", config.name("service"),
+        "--training-ami", config.training_inference_ami_version,
+        "--hosting-ami", config.hosting_inference_ami_version,
+    ]  # fmt: skip
+
+
+if __name__ == "__main__":  # pragma: no cover - a maintainer's helper and `make smoke`
+    import sys
+    from pathlib import Path
+
+    if sys.argv[1:] == ["--doctor-args"]:
+        cdk_json = Path(__file__).resolve().parent.parent / "cdk.json"
+        print(" ".join(doctor_arguments(json.loads(cdk_json.read_text()).get("context", {}))))
+    else:
+        print(json.dumps(documented_context(), indent=2))
+        print()
+        print(markdown_table())

@@ -9,7 +9,14 @@ from pathlib import Path
 import pytest
 
 from avatar_contract.names import DEFAULT_BASE_MODEL_ID
-from stacks.config import SETTINGS, ConfigError, ServiceConfig, documented_context, markdown_table
+from stacks.config import (
+    SETTINGS,
+    ConfigError,
+    ServiceConfig,
+    doctor_arguments,
+    documented_context,
+    markdown_table,
+)
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -167,3 +174,12 @@ def test_docs_table_is_the_table_of_the_definitions() -> None:
     """Defaults and meanings in docs/configuration.md are those of the definitions, row by row."""
     table = [line for line in _docs_section().splitlines() if line.startswith("|")]
     assert "\n".join(table) == markdown_table()
+
+
+def test_smoke_passes_the_configured_stack_and_amis_to_the_doctor() -> None:
+    ami = "al2-ami-sagemaker-inference-gpu-3-1"
+    assert doctor_arguments({"resourcePrefix": "demo", "trainingInferenceAmiVersion": ami}) == [
+        "--stack", "demo-service",
+        "--training-ami", ami,
+        "--hosting-ami", "al2023-ami-sagemaker-inference-gpu-4-1",
+    ]  # fmt: skip
