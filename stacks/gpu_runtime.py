@@ -183,3 +183,22 @@ def variant_runtime(
         check_ami(key, ami, image)
         properties["inference_ami_version"] = ami
     return properties
+
+
+def compatibility_table() -> str:
+    """The AMI -> NVIDIA driver / CUDA table of docs/gpu-runtime.md (checked by a test)."""
+    rows = ["| InferenceAmiVersion | NVIDIA driver | CUDA |", "|---|---|---|"]
+    entries: list[tuple[str, str | None]] = [(f"`{name}`", name) for name in AMI_RUNTIMES]
+    entries.append(("(none set: SageMaker's default)", None))
+    for shown, ami in entries:
+        runtime = ami_runtime(ami)
+        rows.append(f"| {shown} | {runtime.driver or '- (Neuron)'} | {format_cuda(runtime.cuda)} |")
+    return "\n".join(rows)
+
+
+if __name__ == "__main__":  # pragma: no cover - prints what docs/gpu-runtime.md shows
+    print(compatibility_table())
+    for image in IMAGES:
+        need = cuda_need(image)
+        fits = [name for name in AMI_RUNTIMES if provides(name, need.cuda)]
+        print(f"{need.describe()}: runs on {', '.join(fits) or 'no AMI'}")

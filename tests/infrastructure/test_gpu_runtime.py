@@ -195,3 +195,12 @@ def test_variant_app_keeps_the_ami_on_its_gpu_instance(variant: Synth) -> None:
     [training] = config["ProductionVariants"]
     assert training["InstanceType"] == "ml.g6.2xlarge"
     assert training["InferenceAmiVersion"] == gpu_runtime.DEFAULT_AMI
+
+
+def test_docs_show_the_ami_table_of_the_code() -> None:
+    docs = (REPO / "docs" / "gpu-runtime.md").read_text()
+    section = docs[docs.index("<!-- BEGIN ami-table -->") : docs.index("<!-- END ami-table -->")]
+    assert [line for line in section.splitlines() if line.startswith("|")] == (
+        gpu_runtime.compatibility_table().splitlines()
+    )
+    assert f"ContainerStartupHealthCheckTimeoutInSeconds = {gpu_runtime.STARTUP_TIMEOUT_SECONDS}" in docs
