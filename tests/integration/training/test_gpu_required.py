@@ -6,10 +6,6 @@ from __future__ import annotations
 
 import http.client
 import json
-import os
-import re
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from dataclasses import replace
@@ -20,13 +16,18 @@ import pytest
 import torch
 
 from avatar_contract.gpu import EXPECT_GPU_ENV
-from tests.integration.training.conftest import DATA_BUCKET, HOSTING_BUCKET, RunningService, start
+from tests.integration.training.conftest import (
+    DATA_BUCKET,
+    HOSTING_BUCKET,
+    RunningService,
+    serving_process,
+    start,
+)
 from tests.unit.training.samples import face_photos, tar_bytes, training_config, with_config
 from training_service.service import TrainingService
 from training_service.settings import Settings
 from training_service.storage import S3Store
 
-ROOT = Path(__file__).resolve().parents[3]
 pytestmark = pytest.mark.skipif(torch.cuda.is_available(), reason="proves the CPU-only behaviour")
 
 
@@ -95,29 +96,7 @@ def test_without_the_flag_ping_stays_healthy(running: RunningService) -> None:
 
 @pytest.mark.slow
 def test_server_process_started_with_the_flag_is_unhealthy(tiny_model_dir: Path, tmp_path: Path) -> None:
-    env = {
-        **os.environ,
-        "PYTHONPATH": os.pathsep.join([str(ROOT), str(ROOT / "containers" / "training")]),
-        "AVATAR_BASE_MODEL": str(tiny_model_dir),
-        "AVATAR_CACHE_DIR": str(tmp_path),
-        EXPECT_GPU_ENV: "true",
-    }
-    process = subprocess.Popen(
-        [sys.executable, "-m", "training_service.server", "--host", "127.0.0.1", "--port", "0"],
-        env=env, stderr=subprocess.PIPE, text=True,
-    )  # fmt: skip
-    try:
-        assert process.stderr is not None
-        port = None
-        for line in process.stderr:
-            match = re.search(r"listening on 127\.0\.0\.1:(\d+)", line)
-            if match:
-                port = int(match[1])
-                break
-        assert port, "the service did not report its port"
-        status, body = _settled_ping(f"http://127.0.0.1:{port}")
-        assert status == 503
-        _names_driver_and_torch_cuda(body["reason"])
-    finally:
-        process.terminate()
-        process.wait(timeout=20)
+    with serving_process(tiny_model_dir, tmp_path, **{EXPECT_GPU_ENV: "true"}) as url:
+        status, body = _settled_ping(url)
+    assert status == 503
+    _names_driver_and_torch_cuda(body["reason"])
