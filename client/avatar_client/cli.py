@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import boto3
+from botocore.exceptions import BotoCoreError, ClientError
 
 from avatar_client.client import AvatarApiError, AvatarClient, TrainingTimeout
 from avatar_client.doctor import Doctor, run_doctor, stack_outputs
@@ -179,7 +180,11 @@ def doctor(args: argparse.Namespace, session: Any = None) -> int:
     if args.full and not args.selfies:
         raise SystemExit("avatar doctor: --full needs --selfies DIR")
     session = session or boto3.session.Session(profile_name=args.profile, region_name=args.region)
-    outputs = stack_outputs(session.client("cloudformation"), args.stack)
+    try:
+        outputs = stack_outputs(session.client("cloudformation"), args.stack)
+    except (BotoCoreError, ClientError) as error:
+        print(f"FAIL  stack {args.stack}: cannot read its outputs: {error}")
+        return 1
     checks = Doctor(
         outputs, session.client, expected_amis={"training": args.training_ami, "hosting": args.hosting_ami}
     )

@@ -87,3 +87,13 @@ def test_unreachable_queue_fails_and_the_report_says_so(aws: Any) -> None:
     report = run_doctor(doctor, out)
     assert not report.ok
     assert "FAIL  status queue" in out.getvalue() and "FAILED: 2/4 passed" in out.getvalue()
+
+
+def test_cli_fails_clearly_when_the_stack_is_not_there(aws: Any, capsys: pytest.CaptureFixture[str]) -> None:
+    from types import SimpleNamespace
+
+    from avatar_client import cli
+
+    args = cli.build_parser().parse_args(["doctor", "--stack", "avatar-service"])
+    assert cli.doctor(args, session=SimpleNamespace(client=aws)) == 1
+    assert "FAIL  stack avatar-service: cannot read its outputs" in capsys.readouterr().out
