@@ -59,6 +59,10 @@ deploy: setup ## Deploy to the account in your AWS credentials (needs a Docker e
 destroy: setup ## Remove the stacks (the stateful stack keeps its buckets unless configured otherwise)
 	PATH=$(CURDIR)/$(VENV)/bin:$$PATH $(CDK) destroy --all
 
+.PHONY: smoke
+smoke: setup ## After a deploy: endpoints InService on the configured AMI, base model staged, queue (FULL=1 SELFIES=dir: + train, generate)
+	$(PY) -m avatar_client doctor $$($(PY) -m stacks.config --doctor-args) $(if $(FULL),--full --selfies $(SELFIES))
+
 demo: setup ## The whole product on this machine: the local cloud, a training and two avatars
 	$(PY) -m local_cloud.demo
 

@@ -150,6 +150,7 @@ def provision(aws: MotoAws, settings: CloudSettings, images: dict[str, str]) -> 
                 "ModelName": settings.training_model,
                 "InitialInstanceCount": 1,
                 "InstanceType": _moto_instance_type(settings.training_instance_type),
+                **settings.variant_runtime("training"),
             }
         ],
         Tags=[{"Key": "avatar:instance-type", "Value": settings.training_instance_type}],
@@ -188,6 +189,7 @@ def provision(aws: MotoAws, settings: CloudSettings, images: dict[str, str]) -> 
                 "ModelName": settings.hosting_model,
                 "InitialInstanceCount": 1,
                 "InstanceType": _moto_instance_type(settings.hosting_instance_type),
+                **settings.variant_runtime("hosting"),
             }
         ],
         Tags=[{"Key": "avatar:instance-type", "Value": settings.hosting_instance_type}],

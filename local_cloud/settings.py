@@ -1,7 +1,8 @@
 """Names and settings of the local cloud's resources, taken from the CDK app's own configuration.
 
 `stacks.config.ServiceConfig` (read from cdk.json's context) is the one source for physical names and
-settings; this module only maps it onto the few values the local cloud needs, so the two cannot drift.
+settings; this module only maps it onto the few values the local cloud needs and copies no default, so
+the two cannot drift.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from typing import Any
 
 from avatar_contract.names import Prefix, Runtime
 from stacks.config import API_STAGE_NAME, FUNCTION_TIMEOUT_SECONDS, ServiceConfig
+from stacks.gpu_runtime import STARTUP_TIMEOUT_SECONDS
 
 ACCOUNT_ID = "123456789012"  # moto's default account
 DEFAULT_REGION = "us-east-1"
@@ -37,20 +39,31 @@ class CloudSettings:
     hosting_endpoint: str
     hosting_endpoint_config: str
     hosting_model: str
-    variant_name: str = "AllTraffic"
-    training_instance_type: str = "ml.g5.2xlarge"
-    hosting_instance_type: str = "ml.g5.xlarge"
+    variant_name: str
+    training_instance_type: str
+    hosting_instance_type: str
+    config: ServiceConfig
     max_concurrent_invocations_per_instance: int = Runtime.ASYNC_MAX_CONCURRENT_INVOCATIONS_PER_INSTANCE
     async_output_prefix: str = Prefix.ASYNC_OUTPUTS
     async_failure_prefix: str = Prefix.ASYNC_FAILURES
     models_prefix: str = Prefix.MODELS
     lambda_timeout_seconds: int = FUNCTION_TIMEOUT_SECONDS
-    resource_prefix: str = "avatar"
     lambda_environment: tuple[tuple[str, str], ...] = ()
 
     def function_name(self, function: str) -> str:
         """Physical Lambda function name (`ServiceConfig.function_name`)."""
-        return f"{self.resource_prefix}-{function}"
+        return self.config.function_name(function)
+
+    def variant_runtime(self, role: str) -> dict[str, Any]:
+        """The production variant's GPU runtime as the stacks declare it (stacks.gpu_runtime)."""
+        ami = {
+            "training": self.config.training_inference_ami_version,
+            "hosting": self.config.hosting_inference_ami_version,
+        }[role]
+        return {
+            "InferenceAmiVersion": ami,
+            "ContainerStartupHealthCheckTimeoutInSeconds": STARTUP_TIMEOUT_SECONDS,
+        }
 
     @property
     def async_output_path(self) -> str:
@@ -91,5 +104,5 @@ def _from_names(config: ServiceConfig, region: str) -> CloudSettings:
         variant_name=config.variant_name,
         training_instance_type=config.training_instance_type,
         hosting_instance_type=config.hosting_instance_type,
-        resource_prefix=config.resource_prefix,
+        config=config,
     )

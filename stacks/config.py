@@ -1,182 +1,49 @@
 """The service's deployment settings, read from `cdk.json` context (standard library only).
 
-`ServiceConfig.from_context(...)` turns CDK context (from `cdk.json`, `cdk.context.json` or
-`cdk synth -c key=value`) into one validated, typed object. Every key has a documented default
-(`SETTINGS`); an invalid value fails synth with a message naming the key. Context values given on the
-command line arrive as strings, so numbers and booleans are parsed from strings too.
+Each context key is defined ONCE, as a field of `ServiceConfig`: its attribute and type, its cdk.json key,
+its default, its parser and its meaning (`setting(...)`). `SETTINGS` is derived from those fields;
+`cdk.json`'s context and the table in docs/configuration.md are checked against it by
+tests/infrastructure/test_config.py (`python -m stacks.config` prints both).
 
-The module imports nothing outside the standard library and `avatar_contract.names`, so the local cloud
-can import it to create the same named resources (endpoints, topics, queues) that the CDK app creates.
+`ServiceConfig.from_context(...)` turns CDK context (from `cdk.json`, `cdk.context.json` or
+`cdk synth -c key=value`) into one validated, typed object; an invalid value fails synth with a message
+naming the key. The modules `stacks.config*` import nothing outside the standard library and
+`avatar_contract.names`, so the local cloud can import them to create the same named resources.
+
+To add a key: add a field below, add it with its default to cdk.json and to docs/configuration.md
+(`python -m stacks.config` prints both), then use `config.<attribute>` in the stacks.
 """
 
 from __future__ import annotations
 
 import difflib
-import re
-from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields
 from typing import Any, Literal
 
 from avatar_contract.names import DEFAULT_BASE_MODEL_ID
-
-
-class ConfigError(ValueError):
-    """A context value is invalid; the message names the key, the value and what is expected."""
-
-
-# CloudWatch Logs accepts only these retention periods (days).
-# Fixed settings of the API tier, shared by the CDK app and the local cloud (one source for both).
-API_STAGE_NAME = "v1"
-FUNCTION_TIMEOUT_SECONDS = 29  # API Gateway's default integration timeout (docs/design.md §5)
-POWERTOOLS_ENVIRONMENT = {
-    "POWERTOOLS_SERVICE_NAME": "avatar-api",
-    "POWERTOOLS_METRICS_NAMESPACE": "AvatarService",
-    "POWERTOOLS_LOG_LEVEL": "INFO",
-}
-
-LOG_RETENTION_DAYS = (
-    1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653,
-)  # fmt: skip
-
-# GPU multi-model endpoints run only on single-GPU instances (docs/design.md §5). These GPU sizes carry more
-# than one GPU and are rejected for hosting; unknown types pass (SageMaker is the final judge).
-MULTI_GPU_INSTANCE_TYPES = frozenset(
-    {
-        "ml.g4dn.12xlarge",
-        "ml.g4dn.metal",
-        "ml.g5.12xlarge",
-        "ml.g5.24xlarge",
-        "ml.g5.48xlarge",
-        "ml.g6.12xlarge",
-        "ml.g6.24xlarge",
-        "ml.g6.48xlarge",
-        "ml.g6e.12xlarge",
-        "ml.g6e.24xlarge",
-        "ml.g6e.48xlarge",
-        "ml.p3.8xlarge",
-        "ml.p3.16xlarge",
-        "ml.p3dn.24xlarge",
-        "ml.p4d.24xlarge",
-        "ml.p4de.24xlarge",
-        "ml.p5.48xlarge",
-        "ml.p5e.48xlarge",
-    }
+from stacks import config_parsers as p
+from stacks.config_constants import (  # noqa: F401 - re-exported: one import site for the stacks
+    API_STAGE_NAME,
+    FUNCTION_TIMEOUT_SECONDS,
+    LOG_RETENTION_DAYS,
+    MULTI_GPU_INSTANCE_TYPES,
+    POWERTOOLS_ENVIRONMENT,
 )
+from stacks.config_names import ResourceNames
+from stacks.config_parsers import ConfigError, Parser
+from stacks.gpu_runtime import AMI_RUNTIMES, DEFAULT_AMI
 
-_PREFIX_RE = re.compile(r"^[a-z][a-z0-9-]{0,18}[a-z0-9]$")
-_INSTANCE_RE = re.compile(r"^ml\.[a-z0-9-]+\.[a-z0-9]+$")
-_S3_URI_RE = re.compile(r"^s3://(?P<bucket>[a-z0-9][a-z0-9.-]{1,61}[a-z0-9])(?:/(?P<key>.*))?$")
-_EMAIL_RE = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
-_REGION_RE = re.compile(r"^[a-z]{2}(-gov|-iso[a-z]*)?-[a-z]+-\d$")
-_ROLE_ARN_RE = re.compile(r"^arn:aws[a-z-]*:iam::\d{12}:role/[\w+=,.@/-]{1,512}$")
-_MODEL_ID_RE = re.compile(r"^[\w.-]+/[\w.-]+$")
-
-
-# --- value parsers: (key, raw value) -> typed value, raising ConfigError naming the key -------------
-
-
-def _fail(key: str, value: Any, expected: str) -> ConfigError:
-    return ConfigError(f"cdk.json context {key!r}: expected {expected}, got {value!r}")
-
-
-def _integer(minimum: int, maximum: int) -> Callable[[str, Any], int]:
-    def parse(key: str, value: Any) -> int:
-        expected = f"an integer from {minimum} to {maximum}"
-        if isinstance(value, bool):
-            raise _fail(key, value, expected)
-        if isinstance(value, str) and re.fullmatch(r"\s*-?\d+\s*", value):
-            value = int(value)
-        if not isinstance(value, int) or not minimum <= value <= maximum:
-            raise _fail(key, value, expected)
-        return value
-
-    return parse
-
-
-def _number(minimum: float, maximum: float) -> Callable[[str, Any], float]:
-    def parse(key: str, value: Any) -> float:
-        expected = f"a number from {minimum:g} to {maximum:g}"
-        if isinstance(value, bool):
-            raise _fail(key, value, expected)
-        if isinstance(value, str):
-            try:
-                value = float(value)
-            except ValueError:
-                raise _fail(key, value, expected) from None
-        if not isinstance(value, int | float) or not minimum <= value <= maximum:
-            raise _fail(key, value, expected)
-        return float(value)
-
-    return parse
-
-
-def _boolean(key: str, value: Any) -> bool:
-    if isinstance(value, bool):
-        return value
-    if isinstance(value, str) and value.strip().lower() in {"true", "false"}:
-        return value.strip().lower() == "true"
-    raise _fail(key, value, "true or false")
-
-
-def _matching(pattern: re.Pattern[str], expected: str) -> Callable[[str, Any], str]:
-    def parse(key: str, value: Any) -> str:
-        if not isinstance(value, str) or not pattern.fullmatch(value):
-            raise _fail(key, value, expected)
-        return value
-
-    return parse
-
-
-def _optional(parse: Callable[[str, Any], Any]) -> Callable[[str, Any], Any]:
-    """None or an empty string mean "not set"; anything else must satisfy `parse`."""
-
-    def parse_optional(key: str, value: Any) -> Any:
-        if value is None or value == "":
-            return None
-        return parse(key, value)
-
-    return parse_optional
-
-
-def _one_of(choices: Iterable[Any]) -> Callable[[str, Any], Any]:
-    allowed = tuple(choices)
-
-    def parse(key: str, value: Any) -> Any:
-        for choice in allowed:
-            if value == choice or (isinstance(value, str) and value.strip().lower() == str(choice)):
-                return choice
-        raise _fail(key, value, "one of " + ", ".join(str(c) for c in allowed))
-
-    return parse
-
-
-def _log_retention(key: str, value: Any) -> int:
-    number = _integer(1, 3653)(key, value)
-    if number not in LOG_RETENTION_DAYS:
-        raise _fail(key, value, "a CloudWatch Logs retention: " + ", ".join(map(str, LOG_RETENTION_DAYS)))
-    return number
-
-
-def _hosting_instance(key: str, value: Any) -> str:
-    instance = _matching(_INSTANCE_RE, "a SageMaker instance type such as ml.g5.xlarge")(key, value)
-    if instance in MULTI_GPU_INSTANCE_TYPES:
-        raise _fail(key, value, "a single-GPU instance type (GPU multi-model endpoints need one GPU)")
-    return instance
-
-
-def _role_arns(key: str, value: Any) -> tuple[str, ...]:
-    if isinstance(value, str):  # `-c key=arn1,arn2` on the command line
-        value = [part.strip() for part in value.split(",") if part.strip()]
-    expected = "a list of IAM role ARNs (arn:aws:iam::<account>:role/<name>)"
-    if not isinstance(value, list | tuple):
-        raise _fail(key, value, expected)
-    for arn in value:
-        if not isinstance(arn, str) or not _ROLE_ARN_RE.fullmatch(arn):
-            raise _fail(key, arn, expected)
-    return tuple(value)
-
-
-# --- the settings table ---------------------------------------------------------------------------
+__all__ = [
+    "API_STAGE_NAME",
+    "FUNCTION_TIMEOUT_SECONDS",
+    "POWERTOOLS_ENVIRONMENT",
+    "SETTINGS",
+    "ConfigError",
+    "ServiceConfig",
+    "Setting",
+]
 
 
 @dataclass(frozen=True)
@@ -186,197 +53,161 @@ class Setting:
     key: str
     attribute: str
     default: Any
-    parse: Callable[[str, Any], Any]
+    parse: Parser
     doc: str
 
 
-SETTINGS: tuple[Setting, ...] = (
-    Setting(
-        "resourcePrefix",
-        "resource_prefix",
-        "avatar",
-        _matching(_PREFIX_RE, "2-20 lowercase letters, digits or '-', starting with a letter"),
-        "Prefix of every physical name (endpoints, topics, queues, functions, alarms, dashboard).",
-    ),
-    Setting(
-        "trainingInstanceType",
-        "training_instance_type",
-        "ml.g5.2xlarge",
-        _matching(_INSTANCE_RE, "a SageMaker instance type such as ml.g5.2xlarge"),
-        "GPU instance type of the asynchronous training endpoint.",
-    ),
-    Setting(
-        "trainingMaxCapacity",
-        "training_max_capacity",
-        2,
-        _integer(1, 100),
-        "Most training instances at once (the endpoint scales from 0 to this).",
-    ),
-    Setting(
-        "trainingBacklogPerInstance",
-        "training_backlog_per_instance",
-        2.0,
-        _number(0.1, 1000),
-        "Target queued trainings per instance (target tracking on ApproximateBacklogSizePerInstance).",
-    ),
-    Setting(
-        "hostingInstanceType",
-        "hosting_instance_type",
-        "ml.g5.xlarge",
-        _hosting_instance,
-        "Single-GPU instance type of the Triton multi-model endpoint.",
-    ),
-    Setting(
-        "hostingMinCapacity",
-        "hosting_min_capacity",
-        1,
-        _integer(1, 100),
-        "Fewest hosting instances (a real-time endpoint keeps at least one).",
-    ),
-    Setting(
-        "hostingMaxCapacity",
-        "hosting_max_capacity",
-        2,
-        _integer(1, 100),
-        "Most hosting instances.",
-    ),
-    Setting(
-        "hostingGpuUtilizationTarget",
-        "hosting_gpu_utilization_target",
-        70.0,
-        _number(10, 95),
-        "Target average GPU utilisation (%) that hosting autoscaling keeps.",
-    ),
-    Setting(
-        "baseModelId",
-        "base_model_id",
-        DEFAULT_BASE_MODEL_ID,
-        _matching(_MODEL_ID_RE, "a Hugging Face model id such as stabilityai/stable-diffusion-2-1-base"),
-        "Base Stable Diffusion model the containers load when baseModelS3Uri is not set.",
-    ),
-    Setting(
-        "baseModelS3Uri",
-        "base_model_s3_uri",
-        None,
-        _optional(_matching(_S3_URI_RE, "an s3://bucket/prefix URI")),
-        "Optional s3:// prefix holding the base model in diffusers layout (read access is granted).",
-    ),
-    Setting(
-        "trainingInputRetentionDays",
-        "training_input_retention_days",
-        7,
-        _integer(1, 3650),
-        "Days before training inputs and uploaded selfies expire from the data bucket.",
-    ),
-    Setting(
-        "enableWaf",
-        "enable_waf",
-        True,
-        _boolean,
-        "Attach an AWS WAF web ACL (AWS managed common rules + rate limit) to the API stage.",
-    ),
-    Setting(
-        "wafRateLimit",
-        "waf_rate_limit",
-        1000,
-        _integer(10, 2_000_000_000),
-        "Requests per 5 minutes from one IP before WAF blocks it.",
-    ),
-    Setting(
-        "alarmEmail",
-        "alarm_email",
-        None,
-        _optional(_matching(_EMAIL_RE, "an e-mail address")),
-        "Optional e-mail address subscribed to the alarm topic.",
-    ),
-    Setting(
-        "apiThrottlingRateLimit",
-        "api_throttling_rate_limit",
-        50,
-        _integer(1, 10_000),
-        "Steady-state requests per second the API stage allows.",
-    ),
-    Setting(
-        "apiThrottlingBurstLimit",
-        "api_throttling_burst_limit",
-        100,
-        _integer(1, 5_000),
-        "Burst of requests the API stage allows.",
-    ),
-    Setting(
-        "logRetentionDays",
-        "log_retention_days",
-        30,
-        _log_retention,
-        "Retention of the log groups this app creates (API access, Lambda, both endpoints).",
-    ),
-    Setting(
-        "removalPolicy",
-        "removal_policy",
-        "retain",
-        _one_of(("retain", "destroy")),
-        "What `cdk destroy` does to buckets and keys: retain them, or destroy them (and empty buckets).",
-    ),
-    Setting(
-        "lambdaArchitecture",
-        "lambda_architecture",
-        "arm64",
-        _one_of(("arm64", "x86_64")),
-        "CPU architecture of the API functions (and of the pip wheels bundled with them).",
-    ),
-    Setting(
-        "powertoolsLayerVersion",
-        "powertools_layer_version",
-        27,
-        _integer(1, 10_000),
-        "Version of the public AWSLambdaPowertoolsPythonV3-python312 layer.",
-    ),
-    Setting(
-        "baseImageRegion",
-        "base_image_region",
-        None,
-        _optional(_matching(_REGION_RE, "an AWS region such as us-east-1")),
-        "Region whose SageMaker base images the containers build FROM; default: CDK_DEFAULT_REGION, "
-        "then us-east-1.",
-    ),
-    Setting(
-        "statusConsumerRoleArns",
-        "status_consumer_role_arns",
-        (),
-        _role_arns,
-        "Same-account IAM roles given the StatusConsumePolicyArn policy (consume the status queue).",
-    ),
-)
+_SPEC = "avatar-setting"
 
-_BY_KEY = {setting.key: setting for setting in SETTINGS}
+
+def setting(key: str, default: Any, parse: Parser, doc: str) -> Any:
+    """A `ServiceConfig` field that is the cdk.json context key `key` (the one definition of the key)."""
+    return field(default=default, metadata={_SPEC: (key, parse, doc)})
 
 
 @dataclass(frozen=True)
-class ServiceConfig:
-    """Validated deployment settings plus the physical names derived from them."""
+class ServiceConfig(ResourceNames):
+    """Validated deployment settings plus the physical names derived from them (`ResourceNames`)."""
 
-    resource_prefix: str = "avatar"
-    training_instance_type: str = "ml.g5.2xlarge"
-    training_max_capacity: int = 2
-    training_backlog_per_instance: float = 2.0
-    hosting_instance_type: str = "ml.g5.xlarge"
-    hosting_min_capacity: int = 1
-    hosting_max_capacity: int = 2
-    hosting_gpu_utilization_target: float = 70.0
-    base_model_id: str = DEFAULT_BASE_MODEL_ID
-    base_model_s3_uri: str | None = None
-    training_input_retention_days: int = 7
-    enable_waf: bool = True
-    waf_rate_limit: int = 1000
-    alarm_email: str | None = None
-    api_throttling_rate_limit: int = 50
-    api_throttling_burst_limit: int = 100
-    log_retention_days: int = 30
-    removal_policy: Literal["retain", "destroy"] = "retain"
-    lambda_architecture: Literal["arm64", "x86_64"] = "arm64"
-    powertools_layer_version: int = 27
-    base_image_region: str | None = None
-    status_consumer_role_arns: tuple[str, ...] = field(default_factory=tuple)
+    resource_prefix: str = setting(
+        "resourcePrefix",
+        "avatar",
+        p.matching(p.PREFIX_RE, "2-20 lowercase letters, digits or '-', starting with a letter"),
+        "Prefix of every physical name (endpoints, topics, queues, functions, alarms, dashboard).",
+    )
+    training_instance_type: str = setting(
+        "trainingInstanceType",
+        "ml.g5.2xlarge",
+        p.instance_type,
+        "GPU instance type of the asynchronous training endpoint.",
+    )
+    training_max_capacity: int = setting(
+        "trainingMaxCapacity",
+        2,
+        p.integer(1, 100),
+        "Most training instances at once (the endpoint scales from 0 to this).",
+    )
+    training_backlog_per_instance: float = setting(
+        "trainingBacklogPerInstance",
+        2.0,
+        p.number(0.1, 1000),
+        "Target queued trainings per instance (target tracking on ApproximateBacklogSizePerInstance).",
+    )
+    training_inference_ami_version: str = setting(
+        "trainingInferenceAmiVersion",
+        DEFAULT_AMI,
+        p.one_of(AMI_RUNTIMES),
+        "SageMaker inference AMI (NVIDIA driver, CUDA) of the training endpoint; synth rejects one whose "
+        "CUDA is below the training image's (docs/gpu-runtime.md).",
+    )
+    hosting_instance_type: str = setting(
+        "hostingInstanceType",
+        "ml.g5.xlarge",
+        p.hosting_instance,
+        "Single-GPU instance type of the Triton multi-model endpoint.",
+    )
+    hosting_inference_ami_version: str = setting(
+        "hostingInferenceAmiVersion",
+        DEFAULT_AMI,
+        p.one_of(AMI_RUNTIMES),
+        "SageMaker inference AMI (NVIDIA driver, CUDA) of the hosting endpoint; synth rejects one whose "
+        "CUDA is below the hosting image's (docs/gpu-runtime.md).",
+    )
+    hosting_min_capacity: int = setting(
+        "hostingMinCapacity",
+        1,
+        p.integer(1, 100),
+        "Fewest hosting instances (a real-time endpoint keeps at least one).",
+    )
+    hosting_max_capacity: int = setting("hostingMaxCapacity", 2, p.integer(1, 100), "Most hosting instances.")
+    hosting_gpu_utilization_target: float = setting(
+        "hostingGpuUtilizationTarget",
+        70.0,
+        p.number(10, 95),
+        "Target average GPU utilisation (%) that hosting autoscaling keeps.",
+    )
+    base_model_id: str = setting(
+        "baseModelId",
+        DEFAULT_BASE_MODEL_ID,
+        p.matching(p.MODEL_ID_RE, "a Hugging Face model id such as stabilityai/stable-diffusion-2-1-base"),
+        "Base Stable Diffusion model the containers load when baseModelS3Uri is not set.",
+    )
+    base_model_s3_uri: str | None = setting(
+        "baseModelS3Uri",
+        None,
+        p.optional(p.matching(p.S3_URI_RE, "an s3://bucket/prefix URI")),
+        "Optional s3:// prefix holding the base model in diffusers layout (read access is granted).",
+    )
+    training_input_retention_days: int = setting(
+        "trainingInputRetentionDays",
+        7,
+        p.integer(1, 3650),
+        "Days before training inputs and uploaded selfies expire from the data bucket.",
+    )
+    enable_waf: bool = setting(
+        "enableWaf",
+        True,
+        p.boolean,
+        "Attach an AWS WAF web ACL (AWS managed common rules + rate limit) to the API stage.",
+    )
+    waf_rate_limit: int = setting(
+        "wafRateLimit",
+        1000,
+        p.integer(10, 2_000_000_000),
+        "Requests per 5 minutes from one IP before WAF blocks it.",
+    )
+    alarm_email: str | None = setting(
+        "alarmEmail",
+        None,
+        p.optional(p.matching(p.EMAIL_RE, "an e-mail address")),
+        "Optional e-mail address subscribed to the alarm topic.",
+    )
+    api_throttling_rate_limit: int = setting(
+        "apiThrottlingRateLimit",
+        50,
+        p.integer(1, 10_000),
+        "Steady-state requests per second the API stage allows.",
+    )
+    api_throttling_burst_limit: int = setting(
+        "apiThrottlingBurstLimit", 100, p.integer(1, 5_000), "Burst of requests the API stage allows."
+    )
+    log_retention_days: int = setting(
+        "logRetentionDays",
+        30,
+        p.log_retention,
+        "Retention of the log groups this app creates (API access, Lambda, both endpoints).",
+    )
+    removal_policy: Literal["retain", "destroy"] = setting(
+        "removalPolicy",
+        "retain",
+        p.one_of(("retain", "destroy")),
+        "What `cdk destroy` does to buckets and keys: retain them, or destroy them (and empty buckets).",
+    )
+    lambda_architecture: Literal["arm64", "x86_64"] = setting(
+        "lambdaArchitecture",
+        "arm64",
+        p.one_of(("arm64", "x86_64")),
+        "CPU architecture of the API functions (and of the pip wheels bundled with them).",
+    )
+    powertools_layer_version: int = setting(
+        "powertoolsLayerVersion",
+        27,
+        p.integer(1, 10_000),
+        "Version of the public AWSLambdaPowertoolsPythonV3-python312 layer.",
+    )
+    base_image_region: str | None = setting(
+        "baseImageRegion",
+        None,
+        p.optional(p.matching(p.REGION_RE, "an AWS region such as us-east-1")),
+        "Region whose SageMaker base images the containers build FROM; default: CDK_DEFAULT_REGION, "
+        "then us-east-1.",
+    )
+    status_consumer_role_arns: tuple[str, ...] = setting(
+        "statusConsumerRoleArns",
+        (),
+        p.role_arns,
+        "Same-account IAM roles given the StatusConsumePolicyArn policy (consume the status queue).",
+    )
 
     def __post_init__(self) -> None:
         if self.hosting_min_capacity > self.hosting_max_capacity:
@@ -399,77 +230,15 @@ class ServiceConfig:
             hint = f"; did you mean {close[0]!r}?" if close else f"; known keys: {', '.join(_BY_KEY)}"
             raise ConfigError(f"cdk.json context {key!r} is not a setting of this app{hint}")
         values = {}
-        for setting in SETTINGS:
-            raw = context.get(setting.key)
-            values[setting.attribute] = setting.default if raw is None else setting.parse(setting.key, raw)
+        for spec in SETTINGS:
+            raw = context.get(spec.key)
+            values[spec.attribute] = spec.default if raw is None else spec.parse(spec.key, raw)
         return cls(**values)
 
     @staticmethod
     def defaults() -> dict[str, Any]:
         """Every context key with its default value (what `cdk.json` documents)."""
-        return {setting.key: setting.default for setting in SETTINGS}
-
-    # --- physical names (the CDK app and the local cloud both use these) ---------------------------
-
-    def name(self, suffix: str) -> str:
-        """`<prefix>-<suffix>`: the naming scheme of every named resource."""
-        return f"{self.resource_prefix}-{suffix}"
-
-    @property
-    def training_endpoint_name(self) -> str:
-        return self.name("training")
-
-    @property
-    def hosting_endpoint_name(self) -> str:
-        return self.name("hosting")
-
-    @property
-    def training_success_topic_name(self) -> str:
-        return self.name("training-success")
-
-    @property
-    def training_error_topic_name(self) -> str:
-        return self.name("training-error")
-
-    @property
-    def status_queue_name(self) -> str:
-        return self.name("training-status")
-
-    @property
-    def status_dead_letter_queue_name(self) -> str:
-        return self.name("training-status-dlq")
-
-    @property
-    def alarm_topic_name(self) -> str:
-        return self.name("alarms")
-
-    @property
-    def api_name(self) -> str:
-        return self.name("api")
-
-    @property
-    def dashboard_name(self) -> str:
-        return self.name("dashboard")
-
-    def function_name(self, function: str) -> str:
-        """Physical Lambda function name for an `avatar_contract.routes.Function.name`."""
-        return self.name(function)
-
-    @property
-    def data_bucket_name(self) -> str:
-        """Bucket name where names are free to choose (the local cloud). On AWS, CloudFormation
-        generates globally unique bucket names; code always reads them from `Env.DATA_BUCKET`."""
-        return self.name("data")
-
-    @property
-    def hosting_bucket_name(self) -> str:
-        """See `data_bucket_name`; on AWS the name comes from `Env.HOSTING_BUCKET`."""
-        return self.name("hosting")
-
-    @property
-    def variant_name(self) -> str:
-        """Production variant name of both endpoints."""
-        return "AllTraffic"
+        return {spec.key: spec.default for spec in SETTINGS}
 
     # --- derived values ----------------------------------------------------------------------------
 
@@ -483,7 +252,7 @@ class ServiceConfig:
         """(bucket, key prefix) of `baseModelS3Uri`, or None."""
         if not self.base_model_s3_uri:
             return None
-        match = _S3_URI_RE.fullmatch(self.base_model_s3_uri)
+        match = p.S3_URI_RE.fullmatch(self.base_model_s3_uri)
         assert match is not None  # validated in from_context
         return match["bucket"], (match["key"] or "")
 
@@ -494,5 +263,68 @@ class ServiceConfig:
         return self.base_image_region or default_region or "us-east-1"
 
 
+SETTINGS: tuple[Setting, ...] = tuple(
+    Setting(spec[0], f.name, f.default, spec[1], spec[2])
+    for f in fields(ServiceConfig)
+    if (spec := f.metadata.get(_SPEC)) is not None
+)
+_BY_KEY = {spec.key: spec for spec in SETTINGS}
+
+
 def _is_cdk_key(key: str) -> bool:
     return ":" in key or key.startswith("@")
+
+
+# --- what cdk.json and docs/configuration.md show (checked by tests/infrastructure/test_config.py) -----
+
+
+def documented_context() -> dict[str, Any]:
+    """cdk.json's `context`: every key with its default in JSON form (unset = "", tuples as lists)."""
+    return {spec.key: _json_default(spec.default) for spec in SETTINGS}
+
+
+def markdown_table() -> str:
+    """The `| key | default | meaning |` table of docs/configuration.md."""
+    rows = ["| key | default | meaning |", "|---|---|---|"]
+    for spec in SETTINGS:
+        default = spec.default
+        shown = (
+            "(unset)"
+            if default is None
+            else f"`{default}`"
+            if isinstance(default, str)
+            else f"`{json.dumps(_json_default(default))}`"
+        )
+        rows.append(f"| `{spec.key}` | {shown} | {spec.doc} |")
+    return "\n".join(rows)
+
+
+def _json_default(default: Any) -> Any:
+    if default is None:
+        return ""
+    if isinstance(default, tuple):
+        return list(default)
+    return default
+
+
+def doctor_arguments(context: Mapping[str, Any]) -> list[str]:
+    """`avatar doctor` flags for the deployment `context` configures (what `make smoke` passes)."""
+    config = ServiceConfig.from_context(context)
+    return [
+        "--stack", config.name("service"),
+        "--training-ami", config.training_inference_ami_version,
+        "--hosting-ami", config.hosting_inference_ami_version,
+    ]  # fmt: skip
+
+
+if __name__ == "__main__":  # pragma: no cover - a maintainer's helper and `make smoke`
+    import sys
+    from pathlib import Path
+
+    if sys.argv[1:] == ["--doctor-args"]:
+        cdk_json = Path(__file__).resolve().parent.parent / "cdk.json"
+        print(" ".join(doctor_arguments(json.loads(cdk_json.read_text()).get("context", {}))))
+    else:
+        print(json.dumps(documented_context(), indent=2))
+        print()
+        print(markdown_table())

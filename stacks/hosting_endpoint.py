@@ -18,6 +18,7 @@ from constructs import Construct
 
 from avatar_contract.names import Env, Prefix
 from stacks.config import ServiceConfig
+from stacks.gpu_runtime import EXPECT_GPU_ENV, instance_has_gpu, variant_runtime
 from stacks.grants import grant_objects
 from stacks.nag import acknowledge_object_prefixes
 from stacks.sagemaker_common import (
@@ -65,7 +66,10 @@ class HostingEndpoint(Construct):
                 image=self.image.image_uri,
                 mode="MultiModel",
                 model_data_url=storage.model_data_url,
-                environment={Env.BASE_MODEL: config.base_model},
+                environment={
+                    Env.BASE_MODEL: config.base_model,
+                    EXPECT_GPU_ENV: str(instance_has_gpu(config.hosting_instance_type)).lower(),
+                },
                 multi_model_config=sagemaker.CfnModel.MultiModelConfigProperty(model_cache_setting="Enabled"),
             ),
         )
@@ -80,6 +84,15 @@ class HostingEndpoint(Construct):
                     model_name=model.attr_model_name,
                     instance_type=config.hosting_instance_type,
                     initial_instance_count=config.hosting_min_capacity,
+                    # No model-data download timeout: a multi-model endpoint loads user models on demand,
+                    # not at startup; the base model is fetched by the container during its health check.
+                    **variant_runtime(
+                        "hostingInferenceAmiVersion",
+                        config.hosting_inference_ami_version,
+                        config.hosting_instance_type,
+                        "hosting",
+                        model_data_download=False,
+                    ),
                 )
             ],
         )

@@ -13,6 +13,7 @@ from constructs import Construct
 
 from avatar_contract.names import Env, Prefix, Runtime
 from stacks.config import ServiceConfig
+from stacks.gpu_runtime import EXPECT_GPU_ENV, instance_has_gpu, variant_runtime
 from stacks.grants import grant_objects
 from stacks.nag import acknowledge, acknowledge_object_prefixes
 from stacks.sagemaker_common import (
@@ -68,6 +69,8 @@ class TrainingEndpoint(Construct):
             Env.DATA_BUCKET: data.bucket_name,
             Env.HOSTING_BUCKET: hosting.bucket_name,
             Env.BASE_MODEL: config.base_model,
+            # The service refuses to train on CPU where the instance type has a GPU (docs/gpu-runtime.md).
+            EXPECT_GPU_ENV: str(instance_has_gpu(config.training_instance_type)).lower(),
         }
         model = sagemaker.CfnModel(
             self,
@@ -89,6 +92,13 @@ class TrainingEndpoint(Construct):
                     model_name=model.attr_model_name,
                     instance_type=config.training_instance_type,
                     initial_instance_count=1,  # CreateEndpoint needs >= 1; autoscaling then goes to 0.
+                    **variant_runtime(
+                        "trainingInferenceAmiVersion",
+                        config.training_inference_ami_version,
+                        config.training_instance_type,
+                        "training",
+                        model_data_download=True,
+                    ),
                 )
             ],
             # No KmsKeyId for the ML storage volume: g5 (and other NVMe instance-store) instances reject

@@ -1,5 +1,7 @@
 """`avatar`: the command line on top of `AvatarClient`.
 
+Commands: train, status, generate, models, delete, doctor (checks a deployed stack; see doctor.py).
+
 Configuration (flags win over environment variables):
   --endpoint / AVATAR_API_URL            the API's base URL (CloudFormation output of the deployment)
   --region / AWS_REGION, AWS_DEFAULT_REGION
@@ -18,8 +20,10 @@ from pathlib import Path
 from typing import Any
 
 import boto3
+from botocore.exceptions import BotoCoreError, ClientError
 
 from avatar_client.client import AvatarApiError, AvatarClient, TrainingTimeout
+from avatar_client.doctor import Doctor, run_doctor, stack_outputs
 from avatar_client.selfies import selfie_paths
 
 SPINNER = "|/-\\"
@@ -90,6 +94,16 @@ def build_parser() -> argparse.ArgumentParser:
     commands.add_parser("models", help="list your models")
     delete = commands.add_parser("delete", help="erase a model and everything it was made from")
     delete.add_argument("model_id")
+
+    doctor = commands.add_parser("doctor", help="check a deployed stack: endpoints, AMI, base model, queue")
+    doctor.add_argument(
+        "--stack", default="avatar-service", help="service stack name (default avatar-service)"
+    )
+    doctor.add_argument("--training-ami", help="InferenceAmiVersion the training endpoint must run")
+    doctor.add_argument("--hosting-ami", help="InferenceAmiVersion the hosting endpoint must run")
+    doctor.add_argument("--full", action="store_true", help="also run one short training and one generation")
+    doctor.add_argument("--selfies", type=Path, help="folder of 10-20 selfies for --full")
+    doctor.add_argument("--timeout", type=float, default=3600, help="seconds to wait for the training")
     return parser
 
 
@@ -161,9 +175,35 @@ def run(args: argparse.Namespace, client: AvatarClient) -> int:
     raise AssertionError(args.command)
 
 
+def doctor(args: argparse.Namespace, session: Any = None) -> int:
+    """`avatar doctor`: pass/fail per step on stdout; exit 1 when a step failed."""
+    if args.full and not args.selfies:
+        raise SystemExit("avatar doctor: --full needs --selfies DIR")
+    session = session or boto3.session.Session(profile_name=args.profile, region_name=args.region)
+    try:
+        outputs = stack_outputs(session.client("cloudformation"), args.stack)
+    except (BotoCoreError, ClientError) as error:
+        print(f"FAIL  stack {args.stack}: cannot read its outputs: {error}")
+        return 1
+    checks = Doctor(
+        outputs, session.client, expected_amis={"training": args.training_ami, "hosting": args.hosting_ami}
+    )
+    client = None
+    selfies: list[bytes] = []
+    if args.full:
+        args.endpoint = args.endpoint or outputs.get("ApiUrl")
+        args.queue_url = args.queue_url or outputs.get("StatusQueueUrl")
+        client = make_client(args)
+        selfies = [path.read_bytes() for path in selfie_paths(args.selfies)]
+    report = run_doctor(checks, sys.stdout, client=client, selfies=selfies, timeout=args.timeout)
+    return 0 if report.ok else 1
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
+        if args.command == "doctor":
+            return doctor(args)
         return run(args, make_client(args))
     except AvatarApiError as error:
         print(f"avatar: {error.status} {error.code}: {error.message}", file=sys.stderr)

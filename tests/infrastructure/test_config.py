@@ -1,4 +1,5 @@
-"""ServiceConfig: defaults, parsing of CLI strings, clear errors naming the key, physical names."""
+"""ServiceConfig: one definition per key, checked against cdk.json and docs/configuration.md; defaults,
+parsing of CLI strings, clear errors naming the key, physical names."""
 
 from __future__ import annotations
 
@@ -8,7 +9,14 @@ from pathlib import Path
 import pytest
 
 from avatar_contract.names import DEFAULT_BASE_MODEL_ID
-from stacks.config import SETTINGS, ConfigError, ServiceConfig
+from stacks.config import (
+    SETTINGS,
+    ConfigError,
+    ServiceConfig,
+    doctor_arguments,
+    documented_context,
+    markdown_table,
+)
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -28,10 +36,18 @@ def test_cdk_json_documents_every_setting_with_its_default() -> None:
     assert ServiceConfig.from_context(context) == ServiceConfig()
 
 
-def test_dataclass_defaults_match_the_settings_table() -> None:
+def test_cdk_json_context_is_exactly_the_documented_context() -> None:
+    context = json.loads((REPO / "cdk.json").read_text())["context"]
+    assert context == documented_context()
+
+
+def test_every_field_of_the_settings_object_is_one_setting() -> None:
     defaults = ServiceConfig()
+    assert [s.attribute for s in SETTINGS] == [f for f in ServiceConfig.__dataclass_fields__]
+    assert len({s.key for s in SETTINGS}) == len(SETTINGS)
     for setting in SETTINGS:
         assert getattr(defaults, setting.attribute) == setting.default, setting.key
+        assert setting.doc.strip(), setting.key
 
 
 def test_defaults() -> None:
@@ -111,21 +127,29 @@ def test_physical_names_follow_the_prefix() -> None:
     assert (config.data_bucket_name, config.hosting_bucket_name) == ("demo-data", "demo-hosting")
 
 
-def test_config_module_imports_only_the_standard_library() -> None:
-    source = (REPO / "stacks" / "config.py").read_text()
-    imports = [line for line in source.splitlines() if line.startswith(("import ", "from "))]
+def test_config_modules_import_only_the_standard_library() -> None:
+    """The local cloud imports these without the CDK: standard library, names and each other only."""
     allowed = {
         "__future__",
         "difflib",
+        "json",
+        "math",
+        "pathlib",
         "re",
         "collections.abc",
         "dataclasses",
         "typing",
         "avatar_contract.names",
+        "avatar_contract.gpu",
+        "stacks",
     }
-    for line in imports:
-        module = line.split()[1]
-        assert module in allowed, line
+    modules = [*sorted((REPO / "stacks").glob("config*.py")), REPO / "stacks" / "gpu_runtime.py"]
+    assert len(modules) >= 5
+    for module_path in modules:
+        for line in module_path.read_text().splitlines():
+            if line.startswith(("import ", "from ")):
+                module = line.split()[1]
+                assert module in allowed or module.startswith(("stacks.config", "stacks.gpu_runtime")), line
 
 
 def test_base_image_region_falls_back() -> None:
@@ -135,10 +159,27 @@ def test_base_image_region_falls_back() -> None:
     assert configured.resolved_base_image_region("eu-west-1") == "ap-south-1"
 
 
-def test_readme_documents_every_setting() -> None:
-    readme = (REPO / "README.md").read_text()
-    section = readme[
-        readme.index("<!-- BEGIN configuration -->") : readme.index("<!-- END configuration -->")
-    ]
+def _docs_section() -> str:
+    docs = (REPO / "docs" / "configuration.md").read_text()
+    return docs[docs.index("<!-- BEGIN configuration -->") : docs.index("<!-- END configuration -->")]
+
+
+def test_docs_document_every_setting() -> None:
+    section = _docs_section()
     for setting in SETTINGS:
         assert f"| `{setting.key}` |" in section, setting.key
+
+
+def test_docs_table_is_the_table_of_the_definitions() -> None:
+    """Defaults and meanings in docs/configuration.md are those of the definitions, row by row."""
+    table = [line for line in _docs_section().splitlines() if line.startswith("|")]
+    assert "\n".join(table) == markdown_table()
+
+
+def test_smoke_passes_the_configured_stack_and_amis_to_the_doctor() -> None:
+    ami = "al2-ami-sagemaker-inference-gpu-3-1"
+    assert doctor_arguments({"resourcePrefix": "demo", "trainingInferenceAmiVersion": ami}) == [
+        "--stack", "demo-service",
+        "--training-ami", ami,
+        "--hosting-ami", "al2023-ami-sagemaker-inference-gpu-4-1",
+    ]  # fmt: skip

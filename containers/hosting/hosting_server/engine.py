@@ -25,6 +25,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from avatar_contract.generation import GenArgs
+from avatar_contract.gpu import expect_gpu, gpu_unusable_reason
 from avatar_contract.names import TOKEN_PLACEHOLDER, Env, Triton
 
 LOG = logging.getLogger(__name__)
@@ -213,6 +214,10 @@ class BaseModelEngine:
         if device == "auto":
             device = "cuda" if torch.cuda.is_available() else "cpu"
         self.device = torch.device(device)
+        if self.device.type != "cuda" and expect_gpu():  # never serve from the CPU of a GPU instance
+            raise RuntimeError(
+                gpu_unusable_reason(torch) or f"{DEVICE_ENV}={device} on an instance with a GPU"
+            )
         dtype = dtype or os.environ.get(DTYPE_ENV, "auto")
         if dtype == "auto":
             dtype = "float16" if self.device.type == "cuda" else "float32"

@@ -52,3 +52,10 @@ class Busy(TrainingError):
     """Another training is running on this instance."""
 
     status = 429
+
+
+class GpuUnavailable(TrainingError):
+    """The instance has a GPU that torch cannot use (driver too old for torch's CUDA, or a CPU torch):
+    the service refuses to train on the CPU instead (`Settings.expect_gpu`)."""
+
+    status = 503

@@ -52,7 +52,11 @@ class _Handler(BaseHTTPRequestHandler):
 
     def do_GET(self) -> None:
         if self.path.split("?")[0] == "/ping":
-            self._send_json(200, {"status": "healthy", "training": self.server.service.busy})
+            problem = self.server.service.health_problem()
+            if problem:  # SageMaker takes any non-200 as unhealthy (docs/gpu-runtime.md)
+                self._send_json(503, {"status": "unhealthy", "reason": problem})
+            else:
+                self._send_json(200, {"status": "healthy", "training": self.server.service.busy})
         else:
             self._send_json(404, {"error": f"no route {self.path}"})
 

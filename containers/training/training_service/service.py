@@ -23,7 +23,7 @@ from avatar_contract.training import TrainingConfig, TrainingMetrics, TrainingRe
 from training_service.archive import IMAGE_SUFFIXES, read_training_archive
 from training_service.base_model import cached_class_images, resolve_base_model
 from training_service.config import load_training_config, split_s3_uri
-from training_service.errors import Busy, InvalidInput, PublishFailed, TrainingError
+from training_service.errors import Busy, GpuUnavailable, InvalidInput, PublishFailed, TrainingError
 from training_service.images import prepare_images
 from training_service.settings import Settings
 from training_service.storage import S3Store
@@ -41,6 +41,10 @@ class TrainingService:
         self._lock = threading.Lock()
         self._base_lock = threading.Lock()
         self.current_training_id: str | None = None
+        self._gpu_lock = threading.Lock()
+        self._gpu_checked = threading.Event()
+        self._gpu_check_started = False
+        self._gpu_problem: str | None = None
 
     @property
     def busy(self) -> bool:
@@ -51,8 +55,38 @@ class TrainingService:
         with self._base_lock:
             return resolve_base_model(self.settings.base_model, self.settings.cache_dir, self.store)
 
+    def check_gpu(self) -> str | None:
+        """Why the GPU this instance has cannot be used (None when it can, or none is expected); checked
+        once, since a driver that is too old stays too old."""
+        with self._gpu_lock:
+            if not self._gpu_checked.is_set():
+                try:
+                    self._gpu_problem = self.settings.gpu_problem()
+                except Exception as exc:  # the check itself failed: no usable GPU either
+                    self._gpu_problem = f"could not check the GPU: {type(exc).__name__}: {exc}"
+                self._gpu_checked.set()
+                if self._gpu_problem:
+                    logger.error("not serving: %s", self._gpu_problem)
+        return self._gpu_problem
+
+    def health_problem(self) -> str | None:
+        """What /ping reports, without blocking: None when healthy. With a GPU expected, unhealthy until
+        the (background) GPU check has passed."""
+        if not self.settings.expect_gpu:
+            return None
+        if self._gpu_checked.is_set():
+            return self._gpu_problem
+        with self._gpu_lock:
+            if not self._gpu_check_started:
+                self._gpu_check_started = True
+                threading.Thread(target=self.check_gpu, name="gpu-check", daemon=True).start()
+        return "starting: checking that torch can use the GPU"
+
     def warm_up(self) -> None:
-        """Fetch the base model before the first request (run in a background thread at start-up)."""
+        """Check the GPU, then fetch the base model before the first request (a background thread at
+        start-up)."""
+        if self.check_gpu():
+            return
         try:
             self.base_model_dir()
         except Exception:
@@ -85,6 +119,9 @@ class TrainingService:
         content = read_training_archive(archive, settings.limits)
         config = load_training_config(content.config, settings, inference_id)
         self.current_training_id = config.training_id
+        gpu_problem = self.check_gpu()
+        if gpu_problem:
+            raise GpuUnavailable(gpu_problem)
         model_bucket, model_object = _check_destination(config)
         logger.info(
             "training %s (model %s): %d image file(s)",

@@ -7,6 +7,9 @@
 - `AVATAR_HOSTING_BUCKET`, `AVATAR_DATA_BUCKET`: default artifact/preview buckets for inputs in the
   reference layout (their config has no destination).
 - `AVATAR_TRAINING_DEVICE` (`auto`): `auto` (CUDA when available, else CPU), `cpu`, `cuda`, `cuda:N`.
+- `AVATAR_EXPECT_GPU` (false; the CDK app sets it from the instance type): the instance has a GPU, so the
+  service never trains on the CPU: when torch cannot use CUDA, /ping is unhealthy and every training
+  fails, with a reason naming the NVIDIA driver and torch's CUDA (`avatar_contract.gpu`).
 - `AVATAR_TRAINING_LOG_EVERY` (25): log step, loss and elapsed time every N steps.
 - `AVATAR_TRAINING_SAMPLE_STEPS` (30): denoising steps for class images and previews.
 - `AVATAR_TRAINING_MAX_BODY_BYTES` (1 GiB, the async payload limit), `AVATAR_TRAINING_MAX_MEMBERS` (200),
@@ -24,6 +27,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from avatar_contract.artifact import USER_TEMPLATE
+from avatar_contract.gpu import expect_gpu, gpu_unusable_reason
 from avatar_contract.names import DEFAULT_BASE_MODEL_ID, Env
 
 DEVICE_VAR = "AVATAR_TRAINING_DEVICE"
@@ -61,6 +65,7 @@ class Settings:
     hosting_bucket: str | None = None
     data_bucket: str | None = None
     device: str = "auto"
+    expect_gpu: bool = False
     log_every: int = 25
     sample_steps: int = 30
     max_body_bytes: int = 2**30
@@ -86,6 +91,7 @@ class Settings:
             hosting_bucket=env.get(Env.HOSTING_BUCKET) or None,
             data_bucket=env.get(Env.DATA_BUCKET) or None,
             device=env.get(DEVICE_VAR) or "auto",
+            expect_gpu=expect_gpu(env),
             log_every=integer(LOG_EVERY_VAR, 25),
             sample_steps=integer(SAMPLE_STEPS_VAR, 30),
             max_body_bytes=integer(MAX_BODY_VAR, 2**30),
@@ -99,3 +105,12 @@ class Settings:
         import torch
 
         return "cuda" if torch.cuda.is_available() else "cpu"
+
+    def gpu_problem(self) -> str | None:
+        """Why this instance, which has a GPU (`expect_gpu`), cannot train on it; None when it can or
+        when no GPU is expected (then torch is not even imported)."""
+        if not self.expect_gpu:
+            return None
+        if self.device == "cpu":
+            return f"{DEVICE_VAR}=cpu, but the instance type has a GPU: refusing to train on the CPU"
+        return gpu_unusable_reason()

@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
+import re
+import subprocess
+import sys
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
@@ -21,6 +26,7 @@ from training_service.service import TrainingService
 from training_service.settings import ArchiveLimits, Settings
 from training_service.storage import S3Store
 
+ROOT = Path(__file__).resolve().parents[3]
 HOSTING_BUCKET = "avatar-hosting-test"
 DATA_BUCKET = "avatar-data-test"
 
@@ -108,3 +114,32 @@ def start(service: TrainingService) -> Iterator[RunningService]:
 @pytest.fixture
 def running(aws: Any, settings: Settings) -> Iterator[RunningService]:
     yield from start(TrainingService(settings, S3Store(aws)))
+
+
+@contextlib.contextmanager
+def serving_process(tiny_model_dir: Path, cache_dir: Path, **extra_env: str) -> Iterator[str]:
+    """`python -m training_service.server` on a free port; yields its base URL."""
+    env = {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join([str(ROOT), str(ROOT / "containers" / "training")]),
+        "AVATAR_BASE_MODEL": str(tiny_model_dir),
+        "AVATAR_CACHE_DIR": str(cache_dir),
+        **extra_env,
+    }
+    process = subprocess.Popen(
+        [sys.executable, "-m", "training_service.server", "--host", "127.0.0.1", "--port", "0"],
+        env=env, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        assert process.stderr is not None
+        port = None
+        for line in process.stderr:
+            match = re.search(r"listening on 127\.0\.0\.1:(\d+)", line)
+            if match:
+                port = int(match[1])
+                break
+        assert port, "the service did not report its port"
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        process.terminate()
+        process.wait(timeout=20)

@@ -1,0 +1,45 @@
+"""Fixed values of the deployment that are not configuration (standard library only).
+
+The CDK app and the local cloud both import these, so the two use one source.
+"""
+
+from __future__ import annotations
+
+# Fixed settings of the API tier.
+API_STAGE_NAME = "v1"
+FUNCTION_TIMEOUT_SECONDS = 29  # API Gateway's default integration timeout (docs/design.md §5)
+POWERTOOLS_ENVIRONMENT = {
+    "POWERTOOLS_SERVICE_NAME": "avatar-api",
+    "POWERTOOLS_METRICS_NAMESPACE": "AvatarService",
+    "POWERTOOLS_LOG_LEVEL": "INFO",
+}
+
+# CloudWatch Logs accepts only these retention periods (days).
+LOG_RETENTION_DAYS = (
+    1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653,
+)  # fmt: skip
+
+# Multi-model endpoints on GPU run only on single-GPU instances (docs/design.md §5). These GPU sizes carry more
+# than one GPU and are rejected for hosting; unknown types pass (SageMaker is the final judge).
+MULTI_GPU_INSTANCE_TYPES = frozenset(
+    {
+        "ml.g4dn.12xlarge",
+        "ml.g4dn.metal",
+        "ml.g5.12xlarge",
+        "ml.g5.24xlarge",
+        "ml.g5.48xlarge",
+        "ml.g6.12xlarge",
+        "ml.g6.24xlarge",
+        "ml.g6.48xlarge",
+        "ml.g6e.12xlarge",
+        "ml.g6e.24xlarge",
+        "ml.g6e.48xlarge",
+        "ml.p3.8xlarge",
+        "ml.p3.16xlarge",
+        "ml.p3dn.24xlarge",
+        "ml.p4d.24xlarge",
+        "ml.p4de.24xlarge",
+        "ml.p5.48xlarge",
+        "ml.p5e.48xlarge",
+    }
+)

@@ -1,0 +1,134 @@
+"""Parsers of cdk.json context values (standard library only).
+
+Each parser takes `(key, raw value)` and returns the typed value or raises `ConfigError` naming the key.
+Context values given on the command line (`cdk synth -c key=value`) arrive as strings, so numbers,
+booleans and lists are parsed from strings too.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterable
+from typing import Any
+
+from stacks.config_constants import LOG_RETENTION_DAYS, MULTI_GPU_INSTANCE_TYPES
+
+Parser = Callable[[str, Any], Any]
+
+
+class ConfigError(ValueError):
+    """A context value is invalid; the message names the key, the value and what is expected."""
+
+
+PREFIX_RE = re.compile(r"^[a-z][a-z0-9-]{0,18}[a-z0-9]$")
+INSTANCE_RE = re.compile(r"^ml\.[a-z0-9-]+\.[a-z0-9]+$")
+S3_URI_RE = re.compile(r"^s3://(?P<bucket>[a-z0-9][a-z0-9.-]{1,61}[a-z0-9])(?:/(?P<key>.*))?$")
+EMAIL_RE = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+REGION_RE = re.compile(r"^[a-z]{2}(-gov|-iso[a-z]*)?-[a-z]+-\d$")
+ROLE_ARN_RE = re.compile(r"^arn:aws[a-z-]*:iam::\d{12}:role/[\w+=,.@/-]{1,512}$")
+MODEL_ID_RE = re.compile(r"^[\w.-]+/[\w.-]+$")
+
+
+def fail(key: str, value: Any, expected: str) -> ConfigError:
+    return ConfigError(f"cdk.json context {key!r}: expected {expected}, got {value!r}")
+
+
+def integer(minimum: int, maximum: int) -> Callable[[str, Any], int]:
+    def parse(key: str, value: Any) -> int:
+        expected = f"an integer from {minimum} to {maximum}"
+        if isinstance(value, bool):
+            raise fail(key, value, expected)
+        if isinstance(value, str) and re.fullmatch(r"\s*-?\d+\s*", value):
+            value = int(value)
+        if not isinstance(value, int) or not minimum <= value <= maximum:
+            raise fail(key, value, expected)
+        return value
+
+    return parse
+
+
+def number(minimum: float, maximum: float) -> Callable[[str, Any], float]:
+    def parse(key: str, value: Any) -> float:
+        expected = f"a number from {minimum:g} to {maximum:g}"
+        if isinstance(value, bool):
+            raise fail(key, value, expected)
+        if isinstance(value, str):
+            try:
+                value = float(value)
+            except ValueError:
+                raise fail(key, value, expected) from None
+        if not isinstance(value, int | float) or not minimum <= value <= maximum:
+            raise fail(key, value, expected)
+        return float(value)
+
+    return parse
+
+
+def boolean(key: str, value: Any) -> bool:
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value.strip().lower() in {"true", "false"}:
+        return value.strip().lower() == "true"
+    raise fail(key, value, "true or false")
+
+
+def matching(pattern: re.Pattern[str], expected: str) -> Callable[[str, Any], str]:
+    def parse(key: str, value: Any) -> str:
+        if not isinstance(value, str) or not pattern.fullmatch(value):
+            raise fail(key, value, expected)
+        return value
+
+    return parse
+
+
+def optional(parse: Parser) -> Parser:
+    """None or an empty string mean "not set"; anything else must satisfy `parse`."""
+
+    def parse_optional(key: str, value: Any) -> Any:
+        if value is None or value == "":
+            return None
+        return parse(key, value)
+
+    return parse_optional
+
+
+def one_of(choices: Iterable[Any]) -> Parser:
+    allowed = tuple(choices)
+
+    def parse(key: str, value: Any) -> Any:
+        for choice in allowed:
+            if value == choice or (isinstance(value, str) and value.strip().lower() == str(choice)):
+                return choice
+        raise fail(key, value, "one of " + ", ".join(str(c) for c in allowed))
+
+    return parse
+
+
+def log_retention(key: str, value: Any) -> int:
+    days = integer(1, 3653)(key, value)
+    if days not in LOG_RETENTION_DAYS:
+        raise fail(key, value, "a CloudWatch Logs retention: " + ", ".join(map(str, LOG_RETENTION_DAYS)))
+    return days
+
+
+def instance_type(key: str, value: Any) -> str:
+    return matching(INSTANCE_RE, "a SageMaker instance type such as ml.g5.2xlarge")(key, value)
+
+
+def hosting_instance(key: str, value: Any) -> str:
+    instance = matching(INSTANCE_RE, "a SageMaker instance type such as ml.g5.xlarge")(key, value)
+    if instance in MULTI_GPU_INSTANCE_TYPES:
+        raise fail(key, value, "a single-GPU instance type (GPU multi-model endpoints need one GPU)")
+    return instance
+
+
+def role_arns(key: str, value: Any) -> tuple[str, ...]:
+    if isinstance(value, str):  # `-c key=arn1,arn2` on the command line
+        value = [part.strip() for part in value.split(",") if part.strip()]
+    expected = "a list of IAM role ARNs (arn:aws:iam::<account>:role/<name>)"
+    if not isinstance(value, list | tuple):
+        raise fail(key, value, expected)
+    for arn in value:
+        if not isinstance(arn, str) or not ROLE_ARN_RE.fullmatch(arn):
+            raise fail(key, arn, expected)
+    return tuple(value)
