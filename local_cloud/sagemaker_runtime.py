@@ -19,13 +19,13 @@ import logging
 import threading
 import uuid
 from collections.abc import Callable, Mapping
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
 from botocore.exceptions import ClientError
 
+from local_cloud.http_server import Answer, LocalHttpServer
 from local_cloud.multi_model_host import MultiModelHost
 from local_cloud.runtime_api import RuntimeApiError, http_call, s3_split, validation_error
 from local_cloud.sagemaker_async import AsyncInvoker, AsyncJob
@@ -60,23 +60,22 @@ class LocalSageMakerRuntime:
         self.async_invoker = AsyncInvoker(clients, region)
         self._hosts: dict[str, MultiModelHost] = {}
         self._hosts_lock = threading.Lock()
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler_class())
-        self._server.daemon_threads = True
-        self._thread = threading.Thread(
-            target=self._server.serve_forever, name="sagemaker-runtime", daemon=True
+        self._server = LocalHttpServer(
+            "LocalSageMakerRuntime",
+            lambda r: self.handle(r.method, r.target, dict(r.headers), r.body),
+            _internal_failure,
+            log,
         )
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self._server.server_address[1]}"
+        return f"http://127.0.0.1:{self._server.port}"
 
     def start(self) -> None:
-        self._thread.start()
+        self._server.start()
 
     def stop(self) -> None:
-        self._server.shutdown()
-        self._server.server_close()
-        self._thread.join(5)
+        self._server.stop()
         self.async_invoker.stop()
         with self._hosts_lock:
             hosts = list(self._hosts.values())
@@ -281,37 +280,11 @@ class LocalSageMakerRuntime:
                 json.dumps(payload).encode(),
             )
 
-    def _handler_class(self) -> type[BaseHTTPRequestHandler]:
-        runtime = self
 
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def _serve(self) -> None:
-                length = int(self.headers.get("Content-Length") or 0)
-                body = self.rfile.read(length) if length else b""
-                try:
-                    status, headers, payload = runtime.handle(
-                        self.command, self.path, dict(self.headers.items()), body
-                    )
-                except Exception as exc:  # never leave the client hanging
-                    log.exception("runtime request failed")
-                    status, headers, payload = (
-                        500,
-                        {"x-amzn-ErrorType": "InternalFailure"},
-                        json.dumps({"message": f"InternalFailure: {exc}"}).encode(),
-                    )
-                self.send_response(status)
-                for name, value in headers.items():
-                    self.send_header(name, value)
-                self.send_header("Content-Length", str(len(payload)))
-                self.end_headers()
-                self.wfile.write(payload)
-                log.info("%s %s -> %d", self.command, self.path, status)
-
-            do_GET = do_POST = do_PUT = do_DELETE = _serve
-
-            def log_message(self, format: str, *args: Any) -> None:
-                return
-
-        return Handler
+def _internal_failure(exc: Exception) -> Answer:
+    """What the runtime answers when it fails itself (never leave the client hanging)."""
+    return (
+        500,
+        {"x-amzn-ErrorType": "InternalFailure"},
+        json.dumps({"message": f"InternalFailure: {exc}"}).encode(),
+    )

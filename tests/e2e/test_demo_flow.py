@@ -71,9 +71,14 @@ def test_training_completes_notifies_and_generates_pngs(
     owner = owner_of(cloud.principals[0].arn)
     model_key = f"{cloud.settings.models_prefix}{owner}/{accepted['model_id']}.tar.gz"
     assert _hosting_keys(cloud, model_key) == [model_key]
-    # the faceless training published nothing; the doomed one may already be erased by its own test
-    listed = [m["model_id"] for m in client.list_models() if m["model_id"] != trainings["doomed"]["model_id"]]
-    assert listed == [accepted["model_id"]]
+    # every model the owner started training is listed with its status; the doomed one may already be
+    # erased by its own test
+    listed = {m["model_id"]: m["status"] for m in client.list_models()}
+    assert set(listed) - {trainings["doomed"]["model_id"]} == {
+        accepted["model_id"],
+        trainings["faceless"]["model_id"],
+    }
+    assert listed[accepted["model_id"]] == "completed"
 
     generated = client.generate(
         accepted["model_id"], "a photo of <<TOK>>", num_images=2, width=64, height=64,
@@ -223,5 +228,8 @@ def test_owner_deletes_model_and_its_data(
     assert gone.value.status == 404
     kept = trainings["good"]
     inbox.wait_for(kept["training_id"])
-    assert [m["model_id"] for m in client.list_models()] == [kept["model_id"]]
+    assert {m["model_id"] for m in client.list_models()} == {
+        kept["model_id"],
+        trainings["faceless"]["model_id"],
+    }
     assert client.get_training(kept["training_id"])["status"] == "completed"

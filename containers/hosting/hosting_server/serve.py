@@ -22,16 +22,10 @@ def serve_command(environ: dict[str, str] | None = None) -> tuple[list[str], dic
     settings = HostingSettings.from_env(environ)
     install = find_triton(Path(environ.get("TMPDIR") or "/tmp") / "avatar-triton")
     command = triton_command(
-        install,
-        settings.model_repository,
-        settings.port,
-        sagemaker=True,
-        exit_timeout_secs=settings.exit_timeout_secs,
-        verbose=settings.verbose,
-        extra_args=settings.triton_flags,
-        shm_default_bytes=settings.shm_default_bytes,
-        shm_growth_bytes=settings.shm_growth_bytes,
-    )
+        install, settings.model_repository, settings.port, sagemaker=True, verbose=settings.verbose,
+        exit_timeout_secs=settings.exit_timeout_secs, extra_args=settings.triton_flags,
+        shm_default_bytes=settings.shm_default_bytes, shm_growth_bytes=settings.shm_growth_bytes,
+    )  # fmt: skip
     return command, triton_env(install, settings.base_model, environ)
 
 
