@@ -1,9 +1,12 @@
 """The contracts between the product's parts (docs/design.md §4), in one place.
 
 Everything that two parts must agree on lives here: environment variable names, S3 key layout and
-identifiers, the training configuration (`config.json`), the model artifact layout, and the generation
-arguments. The CDK app, the Lambda handlers, the training container, the Triton models' packaging, the
-local cloud and the benchmarks all import it, so a name changes in one place only.
+identifiers, the training configuration (`config.json`), the model artifact layout, the generation
+arguments, what `<<TOK>>` means (`prompts`), the LoRA target modules (`lora`), safe tar members
+(`safe_tar`) and the multi-model names (`multi_model`). The CDK app, the Lambda handlers, the training
+container, the Triton models' packaging, the local cloud and the benchmarks all import it, so a name
+changes in one place only.
 
-`names` and `keys` are dependency-free (the CDK app imports them); the rest needs pydantic.
+`names`, `keys`, `prompts`, `lora`, `safe_tar` and `multi_model` are dependency-free (the CDK app imports
+the first two); the rest needs pydantic.
 """

@@ -26,12 +26,10 @@ class TrainingHyperparameters(BaseModel):
     token: str = Field(
         "sks",
         pattern=r"^[a-z0-9]{2,16}$",
-        description="Rare identifier bound to the person; replaces <<TOK>> in prompts.",
+        description="Rare identifier bound to the person; <<TOK>> stands for it and the class noun.",
     )
     class_prompt: str = Field("a photo of person", min_length=3, max_length=PROMPT_MAX_CHARS)
-    instance_prompt: str = Field(
-        f"a photo of {TOKEN_PLACEHOLDER} person", min_length=3, max_length=PROMPT_MAX_CHARS
-    )
+    instance_prompt: str = Field(f"a photo of {TOKEN_PLACEHOLDER}", min_length=3, max_length=PROMPT_MAX_CHARS)
     max_train_steps: int = Field(800, ge=1, le=3000)
     learning_rate: float = Field(1e-4, gt=0, le=1e-2)
     lora_rank: int = Field(32, ge=1, le=256)
@@ -49,7 +47,7 @@ class TrainingHyperparameters(BaseModel):
     gradient_checkpointing: bool = True
     use_8bit_adam: bool = True
     validation_prompts: list[str] = Field(
-        default_factory=lambda: [f"a photo of {TOKEN_PLACEHOLDER} person"], max_length=4
+        default_factory=lambda: [f"a photo of {TOKEN_PLACEHOLDER}"], max_length=4
     )
 
     @field_validator("instance_prompt")

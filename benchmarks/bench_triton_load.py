@@ -79,7 +79,7 @@ def _measure(
             loaded_rss = tree_rss_mib(triton.pid)
             latency: dict[str, list[float]] = {"ours": [], "ref": []}
             if invoke_args is not None:
-                body = build_inference_request("a photo of <<TOK>> person", "", invoke_args)
+                body = build_inference_request("a photo of <<TOK>>", "", invoke_args)
                 for kind, (model_id, _) in zip(("ours", "ref"), pairs[0], strict=True):
                     t0 = time.perf_counter()
                     images = images_from_response(triton.invoke(model_id, body))

@@ -168,9 +168,7 @@ def bench_hosting(result: Result, torch: Any, base: Path, device: str, toy: bool
             engine.ensure_adapter(model_id, path)
             _sync(torch, device)
             t0 = time.perf_counter()
-            engine.generate(
-                "a photo of <<TOK>> person", gen_args=args, adapter_id=model_id, adapter_file=path
-            )
+            engine.generate("a photo of <<TOK>>", gen_args=args, adapter_id=model_id, adapter_file=path)
             _sync(torch, device)
             with_lora.append(time.perf_counter() - t0)
         result.add(Figure(label, "generation, base only", "s", Stats(plain)))

@@ -22,10 +22,8 @@ from diffusers import AutoencoderKL, DDPMScheduler, UNet2DConditionModel
 from peft import LoraConfig
 from transformers import CLIPTextModel, CLIPTokenizer
 
-from avatar_contract.names import TOKEN_PLACEHOLDER
-
-UNET_TARGETS = ["to_k", "to_q", "to_v", "to_out.0"]
-TEXT_ENCODER_TARGETS = ["q_proj", "k_proj", "v_proj", "out_proj"]
+from avatar_contract.lora import TEXT_ENCODER_TARGET_MODULES, UNET_TARGET_MODULES
+from avatar_contract.prompts import personalize
 
 
 @dataclass(frozen=True)
@@ -42,7 +40,7 @@ class LoopSettings:
     text_encoder_learning_rate: float = 5e-5
     gradient_checkpointing: bool = True
     token: str = "sks"
-    instance_prompt: str = "a photo of <<TOK>> person"
+    instance_prompt: str = "a photo of <<TOK>>"
     class_prompt: str = "a photo of person"
     seed: int = 0
 
@@ -75,7 +73,7 @@ class ReferenceDreamBoothLoRA:
                 r=settings.lora_rank,
                 lora_alpha=settings.lora_rank,
                 init_lora_weights="gaussian",
-                target_modules=UNET_TARGETS,
+                target_modules=list(UNET_TARGET_MODULES),
             )
         )
         groups: list[dict[str, Any]] = [
@@ -87,7 +85,7 @@ class ReferenceDreamBoothLoRA:
                     r=settings.text_encoder_lora_rank,
                     lora_alpha=settings.text_encoder_lora_rank,
                     init_lora_weights="gaussian",
-                    target_modules=TEXT_ENCODER_TARGETS,
+                    target_modules=list(TEXT_ENCODER_TARGET_MODULES),
                 )
             )
             groups.append(
@@ -108,7 +106,9 @@ class ReferenceDreamBoothLoRA:
         self.optimizer = torch.optim.AdamW(groups, betas=(0.9, 0.999), weight_decay=1e-2, eps=1e-8)
         self.instance, self.klass = instance, klass
         self.instance_ids = self._tokenize(
-            settings.instance_prompt.replace(TOKEN_PLACEHOLDER, settings.token)
+            personalize(
+                settings.instance_prompt, {"token": settings.token, "class_prompt": settings.class_prompt}
+            )
         )
         self.class_ids = self._tokenize(settings.class_prompt)
         self.index = 0

@@ -16,16 +16,14 @@ import json
 import logging
 import re
 import secrets
-import threading
-import time
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qsl, unquote, urlsplit
 
 from avatar_contract.routes import ROUTES, Route
+from local_cloud.http_server import LocalHttpServer
 from local_cloud.lambda_runtime import LambdaFunction, LambdaInvocationError, LambdaTimeout
 from local_cloud.settings import ACCOUNT_ID
 from local_cloud.sigv4 import Principal, SignatureError, verify_sigv4
@@ -164,25 +162,30 @@ class LocalApiGateway:
         self.api_id = secrets.token_hex(5)
         self.routes = RouteTable()
         self.access_log = access_log or log
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler_class())
-        self._server.daemon_threads = True
-        self._thread = threading.Thread(target=self._server.serve_forever, name="api-gateway", daemon=True)
+        self._server = LocalHttpServer(
+            "LocalApiGateway",
+            lambda r: self.handle(r.method, r.target, r.headers, r.body, r.client_ip),
+            lambda _: _gateway_error(500, "DEFAULT_5XX", "Internal server error"),
+            self.access_log,
+            max_body_bytes=MAX_PAYLOAD_BYTES,
+            on_too_large=lambda: _gateway_error(
+                413, "REQUEST_TOO_LARGE", f"HTTP content length exceeded {MAX_PAYLOAD_BYTES} bytes."
+            ),
+        )
 
     @property
     def port(self) -> int:
-        return self._server.server_address[1]
+        return self._server.port
 
     @property
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}/{self.stage}"
 
     def start(self) -> None:
-        self._thread.start()
+        self._server.start()
 
     def stop(self) -> None:
-        self._server.shutdown()
-        self._server.server_close()
-        self._thread.join(5)
+        self._server.stop()
 
     def handle(
         self, method: str, raw_target: str, headers: list[tuple[str, str]], body: bytes, source_ip: str
@@ -254,56 +257,6 @@ class LocalApiGateway:
             log.error("function %s failed: %s", route.function.name, exc)
             return _gateway_error(502, "INTEGRATION_FAILURE", "Internal server error")
         return _proxy_response(result, event["requestContext"]["requestId"])
-
-    def _handler_class(self) -> type[BaseHTTPRequestHandler]:
-        gateway = self
-
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-            server_version = "LocalApiGateway"
-
-            def _serve(self) -> None:
-                started = time.monotonic()
-                length = int(self.headers.get("Content-Length") or 0)
-                if length > MAX_PAYLOAD_BYTES:
-                    status, headers, body = _gateway_error(
-                        413, "REQUEST_TOO_LARGE", f"HTTP content length exceeded {MAX_PAYLOAD_BYTES} bytes."
-                    )
-                    self.close_connection = True
-                else:
-                    payload = self.rfile.read(length) if length else b""
-                    try:
-                        status, headers, body = gateway.handle(
-                            self.command,
-                            self.path,
-                            list(self.headers.items()),
-                            payload,
-                            self.client_address[0],
-                        )
-                    except Exception:  # a bug here must still answer, as API Gateway's 5xx does
-                        log.exception("local API Gateway failed on %s %s", self.command, self.path)
-                        status, headers, body = _gateway_error(500, "DEFAULT_5XX", "Internal server error")
-                self.send_response(status)
-                for name, value in headers.items():
-                    self.send_header(name, value)
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                if self.command != "HEAD":
-                    self.wfile.write(body)
-                gateway.access_log.info(
-                    "%s %s -> %d (%.0f ms)",
-                    self.command,
-                    self.path,
-                    status,
-                    (time.monotonic() - started) * 1000,
-                )
-
-            do_GET = do_POST = do_PUT = do_DELETE = do_PATCH = do_HEAD = do_OPTIONS = _serve
-
-            def log_message(self, format: str, *args: Any) -> None:  # access log above instead
-                return
-
-        return Handler
 
 
 def _gateway_error(

@@ -40,14 +40,14 @@ DEMO_TRAINING_CONFIG: dict[str, Any] = {
     "use_8bit_adam": False,
     "gradient_checkpointing": False,
     "mixed_precision": "no",
-    "validation_prompts": ["a photo of <<TOK>> person"],
+    "validation_prompts": ["a photo of <<TOK>>"],
 }
 # The training container renders previews (and prior-preservation class images) with this many steps;
 # the tiny random-weight model does not need its default of 30.
 DEMO_CONTAINER_ENV = {"AVATAR_TRAINING_SAMPLE_STEPS": "4"}
 DEMO_PROMPTS = (
-    "a photo of <<TOK>> person as an astronaut, high quality",
-    "a painting of <<TOK>> person wearing a hat, in the style of a portrait",
+    "a photo of <<TOK>> as an astronaut, high quality",
+    "a painting of <<TOK>> wearing a hat, in the style of a portrait",
 )
 DEMO_GENERATION: dict[str, Any] = {"num_inference_steps": 4, "width": 64, "height": 64, "guidance_scale": 7.5}
 

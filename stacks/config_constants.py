@@ -19,8 +19,8 @@ LOG_RETENTION_DAYS = (
     1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653,
 )  # fmt: skip
 
-# Multi-model endpoints on GPU run only on single-GPU instances (docs/design.md §5). These GPU sizes carry more
-# than one GPU and are rejected for hosting; unknown types pass (SageMaker is the final judge).
+# Multi-model endpoints on GPU run only on single-GPU instances (docs/design.md §5). These GPU sizes carry
+# more than one GPU and are rejected for hosting; unknown types pass (SageMaker is the final judge).
 MULTI_GPU_INSTANCE_TYPES = frozenset(
     {
         "ml.g4dn.12xlarge",

@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 
 from avatar_contract.keys import owner_of
+from avatar_contract.multi_model import model_name_for
 from local_cloud import LocalCloud
 from local_cloud.selfies import make_faceless_images, make_selfies, to_jpeg
 from tests.e2e.helpers import (
@@ -89,7 +90,7 @@ def test_multi_model_endpoint_evicts_least_recently_used_model(
     client = client_for(cloud, cloud.principals[0])
     host = None
     for accepted in completed:
-        images = client.generate(accepted["model_id"], "a photo of <<TOK>> person", width=64, height=64,
+        images = client.generate(accepted["model_id"], "a photo of <<TOK>>", width=64, height=64,
                                  num_inference_steps=1, seed=1).images  # fmt: skip
         assert len(images) == 1
         host = cloud.runtime.host(cloud.settings.hosting_endpoint)
@@ -98,10 +99,10 @@ def test_multi_model_endpoint_evicts_least_recently_used_model(
     # Triton itself was told to unload the first model (SageMaker's DELETE /models/<name>); its
     # GET /models/<name> answers 404 for a model it does not hold
     def triton_holds(target_model: str) -> bool:
-        url = f"{host.container_url}/models/{host.name_hash(target_model)}"
+        url = f"{host.container_url}/models/{model_name_for(target_model)}"
         try:
             with urllib.request.urlopen(url, timeout=30) as response:
-                return json.loads(response.read()).get("modelName") == host.name_hash(target_model)
+                return json.loads(response.read()).get("modelName") == model_name_for(target_model)
         except urllib.error.HTTPError as error:
             if error.code == 404:
                 return False
@@ -113,14 +114,14 @@ def test_multi_model_endpoint_evicts_least_recently_used_model(
     # if the container loses a model behind the host's back, the next call reloads it transparently
     lost = f"{owner}/{completed[1]['model_id']}.tar.gz"
     request = urllib.request.Request(
-        f"{host.container_url}/models/{host.name_hash(lost)}",
+        f"{host.container_url}/models/{model_name_for(lost)}",
         method="DELETE",
         headers={"X-Amzn-SageMaker-Target-Model": lost},
     )
     with urllib.request.urlopen(request, timeout=120) as response:
         assert response.status == 200
     assert not triton_holds(lost)
-    again = client.generate(completed[1]["model_id"], "a photo of <<TOK>> person", width=64, height=64,
+    again = client.generate(completed[1]["model_id"], "a photo of <<TOK>>", width=64, height=64,
                             num_inference_steps=1, seed=2)  # fmt: skip
     assert len(again.images) == 1
     assert triton_holds(lost)

@@ -1,5 +1,6 @@
 """The shared contract: ids, key layout, config bounds, artifact layout, KServe payload."""
 
+import io
 import json
 import tarfile
 
@@ -9,7 +10,11 @@ from pydantic import ValidationError
 from avatar_contract import keys
 from avatar_contract.artifact import package_user_model
 from avatar_contract.generation import GenArgs, build_inference_request, images_from_response
+from avatar_contract.lora import TEXT_ENCODER_TARGET_MODULES, UNET_TARGET_MODULES
+from avatar_contract.multi_model import model_name_for
 from avatar_contract.names import Triton
+from avatar_contract.prompts import MissingTokenError, personalize, token_phrase
+from avatar_contract.safe_tar import UnsafeArchiveError, check_member, safe_extract
 from avatar_contract.training import TrainingHyperparameters
 
 
@@ -76,3 +81,76 @@ def test_artifact_layout(tmp_path):
         f"{mid}/1/{Triton.METADATA_FILE}",
     }
     assert meta == {"token": "sks"}
+
+
+# ---- <<TOK>>, LoRA targets, safe tar members, the multi-model name ----------------------------------
+
+
+def test_placeholder_stands_for_the_token_and_the_class_noun():
+    ours = {"token": "sks", "class_prompt": "a photo of person"}
+    assert personalize("a photo of <<TOK>>", ours) == "a photo of sks person"
+    assert personalize("photo of <<TOK>> epic portrait", ours) == "photo of sks person epic portrait"
+    assert personalize("<<TOK>> and <<TOK>>", {"token": "zwx", "class_noun": "dog"}) == "zwx dog and zwx dog"
+    assert token_phrase({"token": "zwx", "class_prompt": ""}) == "zwx person"
+    assert personalize("no placeholder", {}) == "no placeholder"
+    with pytest.raises(MissingTokenError):
+        personalize("a photo of <<TOK>>", {"class_prompt": "a photo of person"})
+
+
+def test_default_prompts_do_not_repeat_the_class_noun():
+    defaults = TrainingHyperparameters()
+    identity = {"token": defaults.token, "class_prompt": defaults.class_prompt}
+    assert personalize(defaults.instance_prompt, identity) == "a photo of sks person"
+    assert [personalize(p, identity) for p in defaults.validation_prompts] == ["a photo of sks person"]
+
+
+def test_lora_targets_are_the_attention_projections():
+    assert UNET_TARGET_MODULES == ("to_k", "to_q", "to_v", "to_out.0")
+    assert TEXT_ENCODER_TARGET_MODULES == ("q_proj", "k_proj", "v_proj", "out_proj")
+
+
+def _member(name: str, kind: bytes = tarfile.REGTYPE) -> tarfile.TarInfo:
+    info = tarfile.TarInfo(name)
+    info.type = kind
+    return info
+
+
+@pytest.mark.parametrize(
+    ("member", "reason"),
+    [
+        (_member("../evil"), "leaves the archive"),
+        (_member("a/../../evil"), "leaves the archive"),
+        (_member("/etc/passwd"), "absolute path"),
+        (_member("C:/evil"), "absolute path"),
+        (_member("link", tarfile.SYMTYPE), "is a link"),
+        (_member("hard", tarfile.LNKTYPE), "is a link"),
+        (_member("dev", tarfile.CHRTYPE), "special file"),
+        (_member("fifo", tarfile.FIFOTYPE), "special file"),
+    ],
+)
+def test_unsafe_members_are_refused(member: tarfile.TarInfo, reason: str):
+    with pytest.raises(UnsafeArchiveError, match=reason):
+        check_member(member)
+
+
+def test_safe_extract_writes_nothing_when_one_member_is_unsafe(tmp_path):
+    archive = tmp_path / "model.tar.gz"
+    with tarfile.open(archive, "w:gz") as tar:
+        for name in ("m-1/1/ok.txt", "../escaped.txt"):
+            info = tarfile.TarInfo(name)
+            info.size = 2
+            tar.addfile(info, io.BytesIO(b"hi"))
+    with pytest.raises(UnsafeArchiveError, match="leaves the archive"):
+        safe_extract(archive, tmp_path / "out")
+    assert not (tmp_path / "out").exists() and not (tmp_path / "escaped.txt").exists()
+    assert check_member(_member("./m-1//1/ok.txt")) == "m-1/1/ok.txt"
+
+
+def test_multi_model_name_is_one_stable_path_segment_per_target():
+    target = keys.target_model(keys.owner_of("x"), keys.new_model_id())
+    name = model_name_for(target)
+    assert name == model_name_for(target) and len(name) == 32 and set(name) <= set("0123456789abcdef")
+    assert "/" in target and "/" not in name
+    assert name != model_name_for(target.replace(".tar.gz", "x.tar.gz"))
+    with pytest.raises(ValueError):
+        model_name_for("")

@@ -4,5 +4,7 @@
   cloud and benchmarks all start Triton through it);
 - `hosting_server.engine`: the base pipeline and its LRU cache of LoRA adapters (used by `sd_base`);
 - `hosting_server.adapters`: random LoRA adapters in diffusers format, for tests and benchmarks;
-- `hosting_server.mme`: a small client for SageMaker's multi-model container contract.
+- `hosting_server.mme`: SageMaker's side of the multi-model container contract (tests, benchmarks and the
+  local cloud's multi-model host drive Triton with it);
+- `hosting_server.settings`: `HostingSettings`, everything the container reads from its environment.
 """

@@ -1,8 +1,8 @@
 """Random LoRA adapters in the training service's format, for tests and benchmarks.
 
-The adapter targets the same modules as the DreamBooth-LoRA training (UNet attention projections and the
-text encoder's attention projections) and is saved with `StableDiffusionPipeline.save_lora_weights`, so it
-is indistinguishable, format-wise, from a trained `pytorch_lora_weights.safetensors`.
+The adapter targets the same modules as the DreamBooth-LoRA training (`avatar_contract.lora`: the UNet's
+and the text encoder's attention projections) and is saved with `StableDiffusionPipeline.save_lora_weights`,
+so it is indistinguishable, format-wise, from a trained `pytorch_lora_weights.safetensors`.
 """
 
 from __future__ import annotations
@@ -12,8 +12,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-UNET_TARGETS = ["to_k", "to_q", "to_v", "to_out.0"]
-TEXT_ENCODER_TARGETS = ["q_proj", "k_proj", "v_proj", "out_proj"]
+from avatar_contract.lora import TEXT_ENCODER_TARGET_MODULES, UNET_TARGET_MODULES
 
 
 def make_random_adapter(
@@ -41,9 +40,9 @@ def make_random_adapter(
         pipe = StableDiffusionPipeline.from_pretrained(str(base_model_dir), safety_checker=None)
     generator = torch.Generator().manual_seed(seed)
     adapter_name = f"random{seed}"
-    unet_config = LoraConfig(r=unet_rank, lora_alpha=unet_rank, target_modules=UNET_TARGETS)
+    unet_config = LoraConfig(r=unet_rank, lora_alpha=unet_rank, target_modules=list(UNET_TARGET_MODULES))
     text_config = LoraConfig(
-        r=text_encoder_rank, lora_alpha=text_encoder_rank, target_modules=TEXT_ENCODER_TARGETS
+        r=text_encoder_rank, lora_alpha=text_encoder_rank, target_modules=list(TEXT_ENCODER_TARGET_MODULES)
     )
     pipe.unet.add_adapter(unet_config, adapter_name=adapter_name)
     pipe.text_encoder.add_adapter(text_config, adapter_name=adapter_name)

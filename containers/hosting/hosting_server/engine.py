@@ -27,17 +27,10 @@ from pydantic import ValidationError
 from avatar_contract.generation import GenArgs
 from avatar_contract.gpu import expect_gpu, gpu_unusable_reason
 from avatar_contract.names import TOKEN_PLACEHOLDER, Env, Triton
+from avatar_contract.prompts import MissingTokenError, personalize, token_phrase
+from hosting_server.settings import DEVICE_ENV, CacheBound, HostingSettings
 
 LOG = logging.getLogger(__name__)
-
-# Cache bound settings (environment variables; Triton model parameters of the same name are the fallback).
-MAX_ADAPTERS_ENV = "AVATAR_MAX_RESIDENT_ADAPTERS"
-MAX_ADAPTER_MB_ENV = "AVATAR_MAX_ADAPTER_MEMORY_MB"
-DEVICE_ENV = "AVATAR_DEVICE"  # auto | cpu | cuda | cuda:N
-DTYPE_ENV = "AVATAR_TORCH_DTYPE"  # auto (fp16 on GPU, fp32 on CPU) | float16 | bfloat16 | float32
-DEFAULT_MAX_ADAPTERS = 32
-DEFAULT_MAX_ADAPTER_MB = 4096
-DEFAULT_CLASS_NOUN = "person"
 
 # Substrings Triton's SageMaker front end maps to HTTP 507 (sagemaker_server.cc, SageMakerMMECheckOOMError).
 _OOM_MARKERS = ("out of memory", "can't allocate memory", "failed to allocate memory", "memoryerror")
@@ -87,25 +80,17 @@ def parse_gen_args(raw: str | bytes | Mapping[str, Any] | None) -> GenArgs:
         raise InvalidRequestError(f"invalid gen_args: {problems}") from None
 
 
-def token_phrase(metadata: Mapping[str, Any]) -> str:
-    """What `<<TOK>>` stands for in this model's prompts: its token followed by its class noun
-    (`class_noun`, else the last word of `class_prompt`, else "person"), e.g. "sks person"."""
-    token = str(metadata.get("token") or "").strip()
-    if not token:
-        raise AdapterError(f"{Triton.METADATA_FILE} has no 'token'")
-    noun = str(metadata.get("class_noun") or "").strip()
-    if not noun:
-        class_prompt = str(metadata.get("class_prompt") or "").split()
-        noun = class_prompt[-1] if class_prompt else DEFAULT_CLASS_NOUN
-    return f"{token} {noun}"
-
-
-def substitute_token(prompt: str, phrase: str | None) -> str:
-    if TOKEN_PLACEHOLDER not in prompt:
-        return prompt
-    if phrase is None:
+def render_prompt(template: str, metadata: Mapping[str, Any] | None) -> str:
+    """The text the pipeline renders: `<<TOK>>` personalized from the selected model's metadata exactly
+    as training personalized its prompts (`avatar_contract.prompts.personalize`)."""
+    if TOKEN_PLACEHOLDER not in template:
+        return template
+    if metadata is None:
         raise InvalidRequestError(f"the prompt uses {TOKEN_PLACEHOLDER} but no personal model was selected")
-    return prompt.replace(TOKEN_PLACEHOLDER, phrase)
+    try:
+        return personalize(template, metadata)
+    except MissingTokenError:
+        raise AdapterError(f"{Triton.METADATA_FILE} has no 'token'") from None
 
 
 def read_metadata(adapter_file: Path) -> dict[str, Any]:
@@ -121,42 +106,15 @@ def read_metadata(adapter_file: Path) -> dict[str, Any]:
     return metadata
 
 
-def _int_setting(name: str, parameters: Mapping[str, str], default: int) -> int:
-    raw = os.environ.get(name) or parameters.get(name) or default
-    try:
-        value = int(raw)
-    except (TypeError, ValueError):
-        raise ValueError(f"{name} must be an integer, got {raw!r}") from None
-    if value < 0:
-        raise ValueError(f"{name} must be >= 0, got {value}")
-    return value
-
-
-@dataclass(frozen=True)
-class CacheBound:
-    """How many adapters may stay resident, and how many MB of adapter weights in total (0 = unbounded
-    memory). The adapter in use is never evicted, so one adapter larger than the memory bound still works."""
-
-    max_adapters: int = DEFAULT_MAX_ADAPTERS
-    max_bytes: int = DEFAULT_MAX_ADAPTER_MB * 2**20
-
-    @classmethod
-    def from_settings(cls, parameters: Mapping[str, str] | None = None) -> CacheBound:
-        parameters = parameters or {}
-        count = _int_setting(MAX_ADAPTERS_ENV, parameters, DEFAULT_MAX_ADAPTERS)
-        mb = _int_setting(MAX_ADAPTER_MB_ENV, parameters, DEFAULT_MAX_ADAPTER_MB)
-        return cls(max_adapters=max(1, count), max_bytes=mb * 2**20)
-
-
 @dataclass
 class ResidentAdapter:
     adapter_id: str
     name: str  # the peft adapter name inside the pipeline
     fingerprint: tuple[int, int]  # size, mtime: a changed file is loaded again (tar keeps mtimes)
     nbytes: int
-    phrase: str
+    metadata: dict[str, Any]  # the model's metadata.json: what <<TOK>> resolves from
     load_seconds: float
-    owner: str | None = None  # the Triton model (per-user model) this adapter belongs to
+    triton_model: str | None = None  # the per-user Triton model this adapter belongs to
 
 
 def resolve_base_model(spec: str | os.PathLike[str], cache_dir: str | os.PathLike[str] | None = None) -> str:
@@ -198,7 +156,9 @@ class BaseModelEngine:
         bound: CacheBound | None = None,
         device: str | None = None,
         dtype: str | None = None,
+        settings: HostingSettings | None = None,
     ) -> None:
+        """`bound`, `device` and `dtype` override `settings` (default: read from the environment)."""
         import torch
         from diffusers import StableDiffusionPipeline
         from diffusers.utils import logging as diffusers_logging
@@ -209,8 +169,9 @@ class BaseModelEngine:
         diffusers_logging.disable_progress_bar()
 
         self._torch = torch
-        self.bound = bound or CacheBound.from_settings()
-        device = device or os.environ.get(DEVICE_ENV, "auto")
+        settings = settings or HostingSettings.from_env()
+        self.bound = bound or settings.cache_bound
+        device = device or settings.device
         if device == "auto":
             device = "cuda" if torch.cuda.is_available() else "cpu"
         self.device = torch.device(device)
@@ -218,7 +179,7 @@ class BaseModelEngine:
             raise RuntimeError(
                 gpu_unusable_reason(torch) or f"{DEVICE_ENV}={device} on an instance with a GPU"
             )
-        dtype = dtype or os.environ.get(DTYPE_ENV, "auto")
+        dtype = dtype or settings.dtype
         if dtype == "auto":
             dtype = "float16" if self.device.type == "cuda" else "float32"
         self.dtype = getattr(torch, dtype)
@@ -251,15 +212,19 @@ class BaseModelEngine:
         return sum(a.nbytes for a in self._adapters.values())
 
     def release_orphans(self, is_loaded: Callable[[str], bool]) -> list[str]:
-        """Evict the adapters whose owning per-user model is no longer loaded; returns their ids."""
+        """Evict the adapters whose per-user Triton model is no longer loaded; returns their ids."""
         with self._lock:
-            orphans = [a.adapter_id for a in self._adapters.values() if a.owner and not is_loaded(a.owner)]
+            orphans = [
+                a.adapter_id
+                for a in self._adapters.values()
+                if a.triton_model and not is_loaded(a.triton_model)
+            ]
             for adapter_id in orphans:
                 self.evict(adapter_id)
             return orphans
 
     def ensure_adapter(
-        self, adapter_id: str, adapter_file: str | os.PathLike[str], owner: str | None = None
+        self, adapter_id: str, adapter_file: str | os.PathLike[str], triton_model: str | None = None
     ) -> ResidentAdapter:
         """Make the adapter resident (loading it on a miss, evicting LRU adapters beyond the bound) and
         mark it most recently used."""
@@ -273,23 +238,26 @@ class BaseModelEngine:
             current = self._adapters.get(adapter_id)
             if current is not None and current.fingerprint == fingerprint:
                 self._adapters.move_to_end(adapter_id)
-                current.owner = owner or current.owner
+                current.triton_model = triton_model or current.triton_model
                 return current
             if current is not None:
                 self.evict(adapter_id)
             metadata = read_metadata(path)
-            phrase = token_phrase(metadata)
+            try:
+                token_phrase(metadata)  # a model whose prompts cannot be personalized is refused now
+            except MissingTokenError:
+                raise AdapterError(f"{Triton.METADATA_FILE} has no 'token'") from None
             self._make_room(incoming=1)
             try:
-                entry = self._load(adapter_id, path, fingerprint, phrase)
+                entry = self._load(adapter_id, path, fingerprint, metadata)
             except Exception as exc:
                 if not is_out_of_memory(exc) or not self._adapters:
                     raise
                 LOG.warning("out of memory loading %s; evicting every idle adapter and retrying", adapter_id)
                 for other in list(self._adapters):
                     self.evict(other)
-                entry = self._load(adapter_id, path, fingerprint, phrase)
-            entry.owner = owner
+                entry = self._load(adapter_id, path, fingerprint, metadata)
+            entry.triton_model = triton_model
             self._adapters[adapter_id] = entry
             self._make_room(incoming=0, keep=adapter_id)
             return entry
@@ -315,7 +283,9 @@ class BaseModelEngine:
                 break
             self.evict(oldest)
 
-    def _load(self, adapter_id: str, path: Path, fingerprint: tuple[int, int], phrase: str):
+    def _load(
+        self, adapter_id: str, path: Path, fingerprint: tuple[int, int], metadata: dict[str, Any]
+    ) -> ResidentAdapter:
         name = "a" + hashlib.sha1(adapter_id.encode()).hexdigest()[:20]  # peft names: no dots or slashes
         started = time.perf_counter()
         try:
@@ -333,7 +303,7 @@ class BaseModelEngine:
             raise AdapterError(f"adapter {path.name} holds no LoRA weights for this base model")
         seconds = time.perf_counter() - started
         LOG.info("loaded adapter %s as %s: %.1f MB in %.3fs", adapter_id, name, nbytes / 2**20, seconds)
-        return ResidentAdapter(adapter_id, name, fingerprint, nbytes, phrase, seconds)
+        return ResidentAdapter(adapter_id, name, fingerprint, nbytes, metadata, seconds)
 
     def _discard_partial(self, name: str) -> None:
         try:
@@ -374,7 +344,7 @@ class BaseModelEngine:
         gen_args: GenArgs | None = None,
         adapter_id: str | None = None,
         adapter_file: str | os.PathLike[str] | None = None,
-        owner: str | None = None,
+        triton_model: str | None = None,
     ) -> list[bytes]:
         """Render `gen_args.num_images` images; returns encoded JPEG/PNG bytes. Image i uses seed
         `seed + i`, so the same seed and adapter always give the same images."""
@@ -386,9 +356,9 @@ class BaseModelEngine:
         torch = self._torch
         try:
             with self._lock:
-                phrase = None
+                metadata = None
                 if adapter_id is not None and adapter_file is not None:  # both or neither (checked above)
-                    phrase = self.ensure_adapter(adapter_id, adapter_file, owner).phrase
+                    metadata = self.ensure_adapter(adapter_id, adapter_file, triton_model).metadata
                 self.activate(adapter_id)
                 seed = gen_args.seed if gen_args.seed is not None else int(torch.seed() % 2**32)
                 generators = [
@@ -398,8 +368,8 @@ class BaseModelEngine:
                 count = gen_args.num_images
                 with torch.inference_mode():
                     result = self.pipe(
-                        prompt=[substitute_token(prompt, phrase)] * count,
-                        negative_prompt=[substitute_token(negative_prompt or "", phrase)] * count,
+                        prompt=[render_prompt(prompt, metadata)] * count,
+                        negative_prompt=[render_prompt(negative_prompt or "", metadata)] * count,
                         num_inference_steps=gen_args.num_inference_steps,
                         guidance_scale=gen_args.guidance_scale,
                         width=gen_args.width or self.native_size,

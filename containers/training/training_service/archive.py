@@ -1,10 +1,9 @@
 """Safe reading of the training input archive (`.tar.gz` or plain `.tar`).
 
 Nothing is extracted to disk by the member's own name: the archive is streamed once, each member is
-checked (type, path, count, sizes) before its data is read, and only image files and the root
-`config.json` are kept, in memory, under their base names. A symlink, hard link, device, FIFO, absolute
-path or `..` component rejects the whole archive — such a member has no place in a selfie upload and
-the reference sample's unfiltered `extractall` was exploitable exactly this way.
+checked (type and path by `avatar_contract.safe_tar.check_member`, then count and sizes) before its data
+is read, and only image files and the root `config.json` are kept, in memory, under their base names.
+A symlink, hard link, device, FIFO, absolute path or `..` component rejects the whole archive.
 """
 
 from __future__ import annotations
@@ -17,6 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, BinaryIO
 
+from avatar_contract.safe_tar import UnsafeArchiveError, check_member
 from training_service.errors import InvalidInput, TooLarge
 from training_service.settings import ArchiveLimits
 
@@ -32,18 +32,6 @@ class TrainingInput:
     images: dict[str, bytes] = field(default_factory=dict)  # file name -> encoded image bytes
     config: dict[str, Any] | None = None
     ignored: list[str] = field(default_factory=list)  # members that are neither images nor config.json
-
-
-def _check_name(name: str) -> str:
-    """The member's normalised relative path, or InvalidInput for absolute or escaping paths."""
-    if not name or "\x00" in name:
-        raise InvalidInput("archive member with an empty or invalid name")
-    if name.startswith(("/", "\\")) or (len(name) > 1 and name[1] == ":"):
-        raise InvalidInput(f"archive member {name!r} has an absolute path")
-    parts = name.replace("\\", "/").split("/")
-    if ".." in parts:
-        raise InvalidInput(f"archive member {name!r} leaves the archive ('..' in its path)")
-    return posixpath.normpath("/".join(p for p in parts if p not in ("", ".")) or ".")
 
 
 def _read_member(tar: tarfile.TarFile, member: tarfile.TarInfo, limit: int) -> bytes:
@@ -73,12 +61,12 @@ def read_training_archive(source: Path | BinaryIO, limits: ArchiveLimits) -> Tra
                 members += 1
                 if members > limits.max_members:
                     raise TooLarge(f"the archive has more than {limits.max_members} members")
-                name = _check_name(member.name)
+                try:
+                    name = check_member(member)
+                except UnsafeArchiveError as exc:
+                    raise InvalidInput(str(exc)) from None
                 if member.isdir():
                     continue
-                if not member.isfile():
-                    kind = "link" if (member.issym() or member.islnk()) else "special file"
-                    raise InvalidInput(f"archive member {member.name!r} is a {kind}; only regular files")
                 unpacked += member.size
                 if unpacked > limits.max_unpacked_bytes:
                     raise TooLarge(f"the archive unpacks to more than {limits.max_unpacked_bytes} bytes")

@@ -27,7 +27,13 @@ from training_service.errors import Busy, GpuUnavailable, InvalidInput, PublishF
 from training_service.images import prepare_images
 from training_service.settings import Settings
 from training_service.storage import S3Store
-from training_service.trainer import generate_class_images, personalize, render_previews, train_lora
+from training_service.trainer import (
+    generate_class_images,
+    instance_text,
+    render_previews,
+    train_lora,
+    validation_texts,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -160,7 +166,7 @@ class TrainingService:
             class_images=class_images, log_every=settings.log_every, sample_steps=settings.sample_steps,
         )  # fmt: skip
         previews = render_previews(
-            base_dir, adapter_dir, [personalize(p, config.token) for p in config.validation_prompts],
+            base_dir, adapter_dir, validation_texts(config),
             config.resolution, device, seed=config.seed, steps=settings.sample_steps,
         )  # fmt: skip
         artifact = package_user_model(
@@ -232,7 +238,7 @@ def _metadata(config: TrainingConfig, settings: Settings, final_loss: float) -> 
         "owner": config.owner,
         "model_name": config.model_name,
         "token": config.token,
-        "instance_prompt": personalize(config.instance_prompt, config.token),
+        "instance_prompt": instance_text(config),
         "class_prompt": config.class_prompt,
         "base_model_id": config.base_model_id or settings.base_model,
         "lora_rank": config.lora_rank,

@@ -30,14 +30,14 @@ from peft.utils import get_peft_model_state_dict
 from PIL import Image
 from transformers import CLIPTextModel, CLIPTokenizer
 
-from avatar_contract.names import TOKEN_PLACEHOLDER, Triton
+from avatar_contract.lora import TEXT_ENCODER_TARGET_MODULES, UNET_TARGET_MODULES
+from avatar_contract.names import Triton
+from avatar_contract.prompts import personalize
 from avatar_contract.training import TrainingHyperparameters
 from training_service.errors import TrainingDiverged
 
 logger = logging.getLogger(__name__)
 
-UNET_TARGET_MODULES = ["to_k", "to_q", "to_v", "to_out.0"]
-TEXT_ENCODER_TARGET_MODULES = ["q_proj", "k_proj", "v_proj", "out_proj"]
 MAX_GRAD_NORM = 1.0
 
 
@@ -57,9 +57,19 @@ class LoraTrainingResult:
         return self.seconds / max(self.steps, 1)
 
 
-def personalize(prompt: str, token: str) -> str:
-    """Replace the `<<TOK>>` placeholder with the model's token."""
-    return prompt.replace(TOKEN_PLACEHOLDER, token)
+def model_identity(config: TrainingHyperparameters) -> dict[str, str]:
+    """What `<<TOK>>` resolves from: the same keys the model's `metadata.json` carries to hosting."""
+    return {"token": config.token, "class_prompt": config.class_prompt}
+
+
+def instance_text(config: TrainingHyperparameters) -> str:
+    """The instance prompt the adapter is trained on (`a photo of <<TOK>>` → `a photo of sks person`)."""
+    return personalize(config.instance_prompt, model_identity(config))
+
+
+def validation_texts(config: TrainingHyperparameters) -> list[str]:
+    """The validation prompts the previews are rendered with, personalized the same way."""
+    return [personalize(prompt, model_identity(config)) for prompt in config.validation_prompts]
 
 
 def resolve_precision(mixed_precision: str, device: str) -> torch.dtype:
@@ -167,7 +177,7 @@ def train_lora(
 
     unet_lora = LoraConfig(
         r=config.lora_rank, lora_alpha=config.lora_rank, init_lora_weights="gaussian",
-        target_modules=UNET_TARGET_MODULES,
+        target_modules=list(UNET_TARGET_MODULES),
     )  # fmt: skip
     unet.add_adapter(unet_lora)
     trained = [unet]
@@ -175,7 +185,7 @@ def train_lora(
     if config.train_text_encoder:
         text_lora = LoraConfig(
             r=config.text_encoder_lora_rank, lora_alpha=config.text_encoder_lora_rank,
-            init_lora_weights="gaussian", target_modules=TEXT_ENCODER_TARGET_MODULES,
+            init_lora_weights="gaussian", target_modules=list(TEXT_ENCODER_TARGET_MODULES),
         )  # fmt: skip
         text_encoder.add_adapter(text_lora)
         trained.append(text_encoder)
@@ -195,7 +205,7 @@ def train_lora(
     vae.to("cpu")  # no longer needed on the device
     scaling = vae.config.scaling_factor
 
-    prompts = [personalize(config.instance_prompt, config.token)] + ([config.class_prompt] if prior else [])
+    prompts = [instance_text(config)] + ([config.class_prompt] if prior else [])
     input_ids = tokenizer(
         prompts, padding="max_length", max_length=tokenizer.model_max_length, truncation=True,
         return_tensors="pt",

@@ -22,11 +22,11 @@ from avatar_contract.names import Env
 from hosting_server.engine import (
     AdapterError,
     BaseModelEngine,
-    CacheBound,
     InvalidRequestError,
     OutOfMemoryError,
     parse_gen_args,
 )
+from hosting_server.settings import HostingSettings
 
 logging.basicConfig(level=os.environ.get("AVATAR_LOG_LEVEL", "INFO"))
 
@@ -49,7 +49,7 @@ class TritonPythonModel:
         base_model = os.environ.get(Env.BASE_MODEL)
         if not base_model:
             raise RuntimeError(f"{Env.BASE_MODEL} is not set: where should the base model come from?")
-        self.engine = BaseModelEngine(base_model, bound=CacheBound.from_settings(parameters))
+        self.engine = BaseModelEngine(base_model, settings=HostingSettings.from_env(parameters=parameters))
 
     def execute(self, requests):
         self._release_unloaded_models()
@@ -74,7 +74,7 @@ class TritonPythonModel:
                 gen_args,
                 adapter_id=_string(request, "adapter_id"),
                 adapter_file=_string(request, "adapter_path"),
-                owner=_string(request, "model_name"),
+                triton_model=_string(request, "model_name"),
             )
         except (InvalidRequestError, AdapterError) as exc:
             return pb_utils.InferenceResponse(

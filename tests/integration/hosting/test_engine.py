@@ -15,8 +15,9 @@ from hosting_server.engine import (
     OutOfMemoryError,
     is_out_of_memory,
     parse_gen_args,
-    token_phrase,
+    render_prompt,
 )
+from hosting_server.settings import HostingSettings
 
 pytestmark = pytest.mark.slow
 ARGS = parse_gen_args({"num_inference_steps": 2, "seed": 3})
@@ -57,11 +58,11 @@ def test_cache_is_bounded_by_memory(tiny_model_dir: Path, adapters: list[Path]):
 def test_cache_bound_settings_come_from_env_then_parameters(monkeypatch: pytest.MonkeyPatch):
     monkeypatch.setenv("AVATAR_MAX_RESIDENT_ADAPTERS", "7")
     parameters = {"AVATAR_MAX_ADAPTER_MEMORY_MB": "5", "AVATAR_MAX_RESIDENT_ADAPTERS": "3"}
-    bound = CacheBound.from_settings(parameters)
+    bound = HostingSettings.from_env(parameters=parameters).cache_bound
     assert (bound.max_adapters, bound.max_bytes) == (7, 5 * 2**20)
     monkeypatch.setenv("AVATAR_MAX_RESIDENT_ADAPTERS", "many")
     with pytest.raises(ValueError, match="AVATAR_MAX_RESIDENT_ADAPTERS"):
-        CacheBound.from_settings()
+        HostingSettings.from_env()
 
 
 def test_out_of_memory_keeps_the_original_text(tiny_model_dir: Path, monkeypatch: pytest.MonkeyPatch):
@@ -93,7 +94,9 @@ def test_bad_requests_and_adapters_are_client_errors(tiny_model_dir: Path, tmp_p
         engine.generate("  ", "", ARGS)
     with pytest.raises(AdapterError, match="not readable"):
         engine.ensure_adapter("x", tmp_path / "missing.safetensors")
-    assert token_phrase({"token": "zwx", "class_prompt": "a photo of dog"}) == "zwx dog"
-    assert token_phrase({"token": "zwx", "class_noun": "woman"}) == "zwx woman"
+    assert render_prompt("<<TOK>> on a hill", {"token": "zwx", "class_prompt": "a photo of dog"}) == (
+        "zwx dog on a hill"
+    )
+    assert render_prompt("no placeholder", None) == "no placeholder"
     with pytest.raises(AdapterError, match="token"):
-        token_phrase({})
+        render_prompt("a photo of <<TOK>>", {})

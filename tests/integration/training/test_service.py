@@ -85,6 +85,9 @@ def test_training_publishes_a_model_whose_adapter_changes_the_output(
     version = model_dir / Triton.VERSION_DIR
     metadata = json.loads((version / Triton.METADATA_FILE).read_text())
     assert metadata["token"] == "sks" and metadata["training_id"] == config["training_id"]
+    # what the adapter was trained on: <<TOK>> is the token and the class noun (as hosting renders it)
+    assert metadata["instance_prompt"] == "a photo of sks person"
+    assert metadata["class_prompt"] == "a photo of person"
     assert metadata["lora_rank"] == 4 and metadata["text_encoder_lora_rank"] == 4
 
     pipe = StableDiffusionPipeline.from_pretrained(tiny_model_dir, safety_checker=None)

@@ -119,7 +119,7 @@ def training_config(hosting_bucket: str, data_bucket: str, **overrides: Any) -> 
         "lora_rank": 4,
         "text_encoder_lora_rank": 4,
         "num_class_images": 2,
-        "validation_prompts": ["a photo of <<TOK>> person"],
+        "validation_prompts": ["a photo of <<TOK>>"],
     }
     config.update(overrides)
     return config

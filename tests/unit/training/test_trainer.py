@@ -15,7 +15,7 @@ from skimage import data
 
 from avatar_contract.training import TrainingHyperparameters
 from training_service.errors import TrainingDiverged
-from training_service.trainer import personalize, resolve_precision, train_lora
+from training_service.trainer import instance_text, resolve_precision, train_lora, validation_texts
 
 pytestmark = pytest.mark.slow
 
@@ -70,6 +70,8 @@ def test_nan_loss_stops_the_training(tiny_model_dir: Path, tmp_path: Path) -> No
 
 
 def test_helpers() -> None:
-    assert personalize("a photo of <<TOK>> person", "zwx") == "a photo of zwx person"
+    config = _config(token="zwx", class_prompt="a photo of dog", validation_prompts=["<<TOK>> at sea"])
+    assert instance_text(config) == "a photo of zwx dog"
+    assert validation_texts(config) == ["zwx dog at sea"]
     assert resolve_precision("bf16", "cpu") == torch.float32
     assert resolve_precision("no", "cuda") == torch.float32

@@ -1,0 +1,111 @@
+"""The hosting container's settings, read once from its environment (set by the CDK app, SageMaker or the
+local cloud), with the `sd_base` model's Triton parameters of the same name as the fallback.
+
+Engine (the shared base model and its adapter cache):
+- `AVATAR_MAX_RESIDENT_ADAPTERS` (32) and `AVATAR_MAX_ADAPTER_MEMORY_MB` (4096, 0 = unbounded): how many
+  LoRA adapters stay resident, and how many MB of adapter weights in total;
+- `AVATAR_DEVICE` (`auto`: CUDA when available, else CPU; or `cpu`, `cuda`, `cuda:N`);
+- `AVATAR_TORCH_DTYPE` (`auto`: fp16 on GPU, fp32 on CPU; or `float16`, `bfloat16`, `float32`);
+- `AVATAR_BASE_MODEL`: where the base pipeline comes from (a local directory, s3:// URI or HF id).
+
+`serve` (the tritonserver command line, as Triton's own SageMaker `serve` script reads it):
+- `SAGEMAKER_BIND_TO_PORT` (8080), `AVATAR_MODEL_REPOSITORY` (/opt/avatar/model_repository),
+  `AVATAR_TRITON_EXIT_TIMEOUT_SECS` (10), `SAGEMAKER_TRITON_LOG_VERBOSE`,
+  `SAGEMAKER_TRITON_SHM_DEFAULT_BYTE_SIZE` (16 MiB), `SAGEMAKER_TRITON_SHM_GROWTH_BYTE_SIZE` (1 MiB), and
+  the variables in `TRITON_PASS_THROUGH`, each one tritonserver flag.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from avatar_contract.names import Env, Runtime
+
+MAX_ADAPTERS_ENV = "AVATAR_MAX_RESIDENT_ADAPTERS"
+MAX_ADAPTER_MB_ENV = "AVATAR_MAX_ADAPTER_MEMORY_MB"
+DEVICE_ENV = "AVATAR_DEVICE"
+DTYPE_ENV = "AVATAR_TORCH_DTYPE"
+MODEL_REPOSITORY_ENV = "AVATAR_MODEL_REPOSITORY"
+EXIT_TIMEOUT_ENV = "AVATAR_TRITON_EXIT_TIMEOUT_SECS"
+DEFAULT_MAX_ADAPTERS = 32
+DEFAULT_MAX_ADAPTER_MB = 4096
+DEFAULT_MODEL_REPOSITORY = "/opt/avatar/model_repository"
+
+# SageMaker / Triton serve-script variables that map one to one onto a tritonserver flag.
+TRITON_PASS_THROUGH = {
+    "SAGEMAKER_SAFE_PORT_RANGE": "--sagemaker-safe-port-range",
+    "SAGEMAKER_TRITON_BUFFER_MANAGER_THREAD_COUNT": "--buffer-manager-thread-count",
+    "SAGEMAKER_TRITON_THREAD_COUNT": "--sagemaker-thread-count",
+    "SAGEMAKER_TRITON_LOG_INFO": "--log-info",
+    "SAGEMAKER_TRITON_LOG_WARNING": "--log-warning",
+    "SAGEMAKER_TRITON_LOG_ERROR": "--log-error",
+}
+
+
+def _int(name: str, sources: tuple[Mapping[str, str], ...], default: int) -> int:
+    raw: object = next((source[name] for source in sources if source.get(name)), default)
+    try:
+        value = int(raw)  # type: ignore[call-overload]
+    except (TypeError, ValueError):
+        raise ValueError(f"{name} must be an integer, got {raw!r}") from None
+    if value < 0:
+        raise ValueError(f"{name} must be >= 0, got {value}")
+    return value
+
+
+@dataclass(frozen=True)
+class CacheBound:
+    """How many adapters may stay resident, and how many bytes of adapter weights in total (0 = unbounded
+    memory). The adapter in use is never evicted, so one adapter larger than the memory bound still works."""
+
+    max_adapters: int = DEFAULT_MAX_ADAPTERS
+    max_bytes: int = DEFAULT_MAX_ADAPTER_MB * 2**20
+
+
+@dataclass(frozen=True)
+class HostingSettings:
+    """Everything the hosting container reads from its environment, in one place."""
+
+    max_adapters: int = DEFAULT_MAX_ADAPTERS
+    max_adapter_mb: int = DEFAULT_MAX_ADAPTER_MB
+    device: str = "auto"
+    dtype: str = "auto"
+    base_model: str | None = None
+    port: int = Runtime.CONTAINER_PORT
+    model_repository: Path = Path(DEFAULT_MODEL_REPOSITORY)
+    exit_timeout_secs: int = 10
+    verbose: bool = False
+    shm_default_bytes: int = 2**24
+    shm_growth_bytes: int = 2**20
+    triton_flags: tuple[str, ...] = field(default=())
+
+    @property
+    def cache_bound(self) -> CacheBound:
+        return CacheBound(max_adapters=max(1, self.max_adapters), max_bytes=self.max_adapter_mb * 2**20)
+
+    @classmethod
+    def from_env(
+        cls, environ: Mapping[str, str] | None = None, parameters: Mapping[str, str] | None = None
+    ) -> HostingSettings:
+        """The settings from `environ` (default: this process's), then Triton model `parameters`."""
+        env = dict(os.environ if environ is None else environ)
+        sources = (env, dict(parameters or {}))
+        return cls(
+            max_adapters=_int(MAX_ADAPTERS_ENV, sources, DEFAULT_MAX_ADAPTERS),
+            max_adapter_mb=_int(MAX_ADAPTER_MB_ENV, sources, DEFAULT_MAX_ADAPTER_MB),
+            device=env.get(DEVICE_ENV) or "auto",
+            dtype=env.get(DTYPE_ENV) or "auto",
+            base_model=env.get(Env.BASE_MODEL) or None,
+            port=_int("SAGEMAKER_BIND_TO_PORT", (env,), Runtime.CONTAINER_PORT),
+            model_repository=Path(env.get(MODEL_REPOSITORY_ENV) or DEFAULT_MODEL_REPOSITORY),
+            exit_timeout_secs=_int(EXIT_TIMEOUT_ENV, (env,), 10),
+            verbose=env.get("SAGEMAKER_TRITON_LOG_VERBOSE", "0").lower() in ("1", "true"),
+            shm_default_bytes=_int("SAGEMAKER_TRITON_SHM_DEFAULT_BYTE_SIZE", (env,), 2**24),
+            shm_growth_bytes=_int("SAGEMAKER_TRITON_SHM_GROWTH_BYTE_SIZE", (env,), 2**20),
+            triton_flags=tuple(
+                f"{flag}={env[name]}" for name, flag in TRITON_PASS_THROUGH.items() if env.get(name)
+            ),
+        )

@@ -1,0 +1,101 @@
+"""The HTTP server under the local API Gateway and the local SageMaker runtime: a `ThreadingHTTPServer` on
+127.0.0.1 (a free port) served from a daemon thread, that hands each request to a function and sends back
+what it returns, always with a Content-Length (and no body for HEAD)."""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+Answer = tuple[int, dict[str, str], bytes]
+
+
+@dataclass(frozen=True)
+class Request:
+    method: str
+    target: str  # path and query, as sent
+    headers: list[tuple[str, str]]  # in the order they came
+    body: bytes
+    client_ip: str
+
+
+class LocalHttpServer:
+    """`respond(request)` answers every request; if it raises, `on_error(error)` does (a bug in the local
+    cloud must still answer, as the service's own 5xx would). A body over `max_body_bytes` is answered by
+    `on_too_large()` without being read. Each request is logged to `access_log` with its duration."""
+
+    def __init__(
+        self,
+        name: str,
+        respond: Callable[[Request], Answer],
+        on_error: Callable[[Exception], Answer],
+        access_log: logging.Logger,
+        max_body_bytes: int | None = None,
+        on_too_large: Callable[[], Answer] | None = None,
+    ) -> None:
+        self.name = name
+        self._respond, self._on_error, self._on_too_large = respond, on_error, on_too_large
+        self._max_body_bytes = max_body_bytes
+        self.access_log = access_log
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler_class())
+        self._server.daemon_threads = True
+        self._thread = threading.Thread(target=self._server.serve_forever, name=name, daemon=True)
+
+    @property
+    def port(self) -> int:
+        return self._server.server_address[1]
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+        self._thread.join(5)
+
+    def _answer(self, handler: BaseHTTPRequestHandler) -> Answer:
+        length = int(handler.headers.get("Content-Length") or 0)
+        if self._max_body_bytes is not None and length > self._max_body_bytes and self._on_too_large:
+            handler.close_connection = True
+            return self._on_too_large()
+        body = handler.rfile.read(length) if length else b""
+        request = Request(
+            handler.command, handler.path, list(handler.headers.items()), body, handler.client_address[0]
+        )
+        try:
+            return self._respond(request)
+        except Exception as exc:
+            self.access_log.exception("%s failed on %s %s", self.name, handler.command, handler.path)
+            return self._on_error(exc)
+
+    def _handler_class(self) -> type[BaseHTTPRequestHandler]:
+        server = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+            server_version = server.name
+
+            def _serve(self) -> None:
+                started = time.monotonic()
+                status, headers, body = server._answer(self)
+                self.send_response(status)
+                for name, value in headers.items():
+                    self.send_header(name, value)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                if self.command != "HEAD":
+                    self.wfile.write(body)
+                elapsed_ms = (time.monotonic() - started) * 1000
+                server.access_log.info("%s %s -> %d (%.0f ms)", self.command, self.path, status, elapsed_ms)
+
+            do_GET = do_POST = do_PUT = do_DELETE = do_PATCH = do_HEAD = do_OPTIONS = _serve
+
+            def log_message(self, format: str, *args: Any) -> None:  # the access log above instead
+                return
+
+        return Handler
