@@ -19,8 +19,8 @@ from aws_cdk import aws_wafv2 as wafv2
 from constructs import Construct
 
 from avatar_contract import routes
-from avatar_contract.api_keys import GENERATIONS_PREFIX
 from avatar_contract.names import Env, Prefix
+from avatar_contract.s3_keys import GENERATIONS_PREFIX
 from stacks.config import API_STAGE_NAME, FUNCTION_TIMEOUT_SECONDS, POWERTOOLS_ENVIRONMENT, ServiceConfig
 from stacks.grants import grant_objects
 from stacks.hosting_endpoint import HostingEndpoint

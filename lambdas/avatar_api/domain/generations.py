@@ -19,7 +19,7 @@ from avatar_api.settings import (
     MAX_INLINE_IMAGES_BYTES,
     MODEL_NOT_READY_RETRY_AFTER_SECONDS,
 )
-from avatar_contract import api_keys, keys
+from avatar_contract import keys, s3_keys
 from avatar_contract.generation import GenArgs, build_inference_request, images_from_response
 
 log = logging.getLogger(__name__)
@@ -112,10 +112,10 @@ def generate(
     if sum(len(item) for item in encoded) <= MAX_INLINE_IMAGES_BYTES:
         images = [GeneratedImage("image/png", data=item) for item in encoded]
     else:
-        generation_id = api_keys.new_generation_id()
+        generation_id = s3_keys.new_generation_id()
         images = []
         for index, item in enumerate(encoded):
-            key = api_keys.generation_image_key(owner, model_id, generation_id, index)
+            key = s3_keys.generation_image_key(owner, model_id, generation_id, index)
             services.data.put_bytes(key, base64.b64decode(item), "image/png")
             images.append(
                 GeneratedImage(

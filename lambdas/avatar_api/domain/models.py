@@ -10,7 +10,7 @@ from avatar_api.aws import split_s3_uri
 from avatar_api.domain.trainings import TrainingStatus, status_from_record
 from avatar_api.errors import Conflict, NotFound
 from avatar_api.services import Services
-from avatar_contract import api_keys, keys
+from avatar_contract import keys, s3_keys
 from avatar_contract.names import Prefix
 
 log = logging.getLogger(__name__)
@@ -109,7 +109,7 @@ def delete_model(services: Services, owner: str, model_id: str) -> Deletion:
             log.warning(
                 "async location outside the data bucket's async prefixes left alone", extra={"uri": location}
             )
-    deleted += services.data.delete_prefix(api_keys.generation_model_prefix(owner, model_id))
+    deleted += services.data.delete_prefix(s3_keys.generation_model_prefix(owner, model_id))
     claim = record.get("idempotency_object")
     if claim and claim.startswith(f"{Prefix.IDEMPOTENCY}{owner}/") and services.data.exists(claim):
         services.data.delete(claim)

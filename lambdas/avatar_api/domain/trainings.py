@@ -36,7 +36,7 @@ from avatar_api.settings import (
     MAX_IMAGE_BYTES,
     UPLOAD_URL_EXPIRES_SECONDS,
 )
-from avatar_contract import api_keys, keys
+from avatar_contract import keys, s3_keys
 from avatar_contract.lifecycle import TRAINING_INPUT_TAGGING
 from avatar_contract.names import Prefix, Runtime
 from avatar_contract.training import (
@@ -134,12 +134,12 @@ def create_uploads(services: Services, owner: str, count: int) -> UploadBatch:
     """Presigned PUT URLs for `count` selfies under `uploads/<owner>/<upload_id>/<n>`."""
     if not 1 <= count <= MAX_IMAGES:
         raise InvalidRequest(f"count: must be between 1 and {MAX_IMAGES}")
-    upload_id = api_keys.new_upload_id()
+    upload_id = s3_keys.new_upload_id()
     slots = [
         UploadSlot(
             index=index,
             url=services.data.presigned_put(
-                api_keys.upload_key(owner, upload_id, index), UPLOAD_URL_EXPIRES_SECONDS
+                s3_keys.upload_key(owner, upload_id, index), UPLOAD_URL_EXPIRES_SECONDS
             ),
         )
         for index in range(count)
@@ -152,7 +152,7 @@ def _load_image(services: Services, owner: str, source: ImageSource, position: i
     if isinstance(source, InlineImage):
         return check_image(source.data, field_name)
     try:
-        key = api_keys.upload_key(owner, source.upload_id, source.index)
+        key = s3_keys.upload_key(owner, source.upload_id, source.index)
     except ValueError as error:
         raise InvalidRequest(f"{field_name}: {error}") from error
     size = services.data.size_of(key)
@@ -296,7 +296,7 @@ def start_training(services: Services, owner: str, request: NewTraining) -> Trai
     for source in request.images:
         if isinstance(source, UploadedImage):
             try:
-                services.data.delete(api_keys.upload_key(owner, source.upload_id, source.index))
+                services.data.delete(s3_keys.upload_key(owner, source.upload_id, source.index))
             except Exception:
                 log.warning("could not delete an uploaded selfie (the lifecycle rule will)")
     return TrainingAccepted(training_id, model_id, record["target_model"], "queued", created)

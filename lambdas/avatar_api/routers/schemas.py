@@ -10,8 +10,8 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from avatar_api.settings import IDEMPOTENCY_KEY_MAX_CHARS, MAX_IMAGE_BYTES, MODEL_NAME_MAX_CHARS
-from avatar_contract.api_keys import UPLOAD_ID_RE
 from avatar_contract.generation import GenArgs
+from avatar_contract.s3_keys import UPLOAD_ID_RE
 from avatar_contract.training import MAX_IMAGES, MIN_IMAGES, PROMPT_MAX_CHARS, TrainingHyperparameters
 
 IDEMPOTENCY_KEY_PATTERN = rf"^[\x21-\x7e]{{1,{IDEMPOTENCY_KEY_MAX_CHARS}}}$"

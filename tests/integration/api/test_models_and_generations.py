@@ -10,7 +10,7 @@ import json
 import pytest
 from PIL import Image
 
-from avatar_contract import api_keys, keys
+from avatar_contract import keys, s3_keys
 from avatar_contract.training import TrainingFailure, TrainingMetrics, TrainingResult
 from tests.integration.api.conftest import DATA_BUCKET, HOSTING_BUCKET, Api
 from tests.integration.api.support import ALICE, BOB, header, image_bytes, response_json, selfies
@@ -179,7 +179,7 @@ def test_images_larger_than_the_response_limit_come_back_as_presigned_urls(
 
     result = response_json(api.call("POST", f"/models/{model['model_id']}/generations", {"prompt": "hi"}))
 
-    prefix = api_keys.generation_model_prefix(ALICE_OWNER, model["model_id"])
+    prefix = s3_keys.generation_model_prefix(ALICE_OWNER, model["model_id"])
     stored = [k for k in api.object_keys() if k.startswith(prefix)]
     assert len(stored) == 2
     assert all(i["data"] is None and prefix in i["url"] for i in result["images"])
