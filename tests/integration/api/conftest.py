@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 from moto import mock_aws
 
-from avatar_api.aws import Bucket, HostingEndpoint, TrainingEndpoint
+from avatar_api.aws import Bucket, HostingEndpointClient, TrainingEndpointClient
 from avatar_api.services import Services, use_services
 from avatar_contract.routes import ROUTES
 from tests.integration.api.support import ALICE, REGION, SESSION, LambdaContext, RecordedRuntime, rest_event
@@ -98,8 +98,8 @@ def api() -> Iterator[Api]:
             Services(
                 data=Bucket(DATA_BUCKET, s3),
                 hosting=Bucket(HOSTING_BUCKET, s3),
-                training_endpoint=TrainingEndpoint("avatar-training", training.client),
-                hosting_endpoint=HostingEndpoint("avatar-hosting", hosting.client),
+                training_endpoint=TrainingEndpointClient("avatar-training", training.client),
+                hosting_endpoint=HostingEndpointClient("avatar-hosting", hosting.client),
             )
         )
         try:

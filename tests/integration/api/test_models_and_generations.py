@@ -279,6 +279,7 @@ def test_delete_erases_everything_of_the_model_and_nothing_else(
     assert any(k.startswith("idempotency/") for k in gone)
     assert any(k.startswith("generations/") for k in gone)
     assert set(before_hosting) - set(after_hosting) == {keys.model_key(ALICE_OWNER, mine["model_id"])}
+    assert response_json(response)["deleted_objects"] == len(gone) + 1
     for survivor in (other, bobs):
         assert any(survivor["training_id"] in k for k in after_data)
     assert api.call("DELETE", f"/models/{mine['model_id']}")["statusCode"] == 404
