@@ -11,8 +11,8 @@ import requests
 
 from avatar_contract import keys
 from avatar_contract.training import TrainingConfig, TrainingFailure, TrainingMetrics, TrainingResult
-from tests.integration.api.conftest import DATA_BUCKET, HOSTING_BUCKET, Api
-from tests.integration.api.support import ALICE, BOB, b64, header, image_bytes, response_json, selfies
+from tests.fixtures.api import ALICE, BOB, b64, header, image_bytes, response_json, selfies
+from tests.fixtures.api_backend import DATA_BUCKET, HOSTING_BUCKET, Api
 
 ALICE_OWNER = keys.owner_of(ALICE)
 

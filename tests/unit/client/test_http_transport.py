@@ -11,7 +11,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 
 from avatar_client import AvatarApiError, AvatarClient
-from tests.unit.client.conftest import CREDENTIALS, verify_sigv4
+from tests.fixtures.sigv4 import CREDENTIALS, verify_sigv4
 
 
 class _Handler(BaseHTTPRequestHandler):

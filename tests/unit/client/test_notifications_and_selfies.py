@@ -9,35 +9,7 @@ import pytest
 from PIL import Image
 
 from avatar_client import MAX_SIDE, parse_notification, prepare_selfie
-
-SUCCESS = {
-    "awsRegion": "us-east-1",
-    "eventTime": "2026-01-01T10:00:00.000Z",
-    "receivedTime": "2026-01-01T09:35:00.000Z",
-    "invocationStatus": "Completed",
-    "requestParameters": {
-        "contentType": "application/x-gzip",
-        "endpointName": "avatar-training",
-        "inputLocation": "s3://data/trainings/o/t-1/input.tar.gz",
-    },
-    "responseParameters": {
-        "contentType": "application/json",
-        "outputLocation": "s3://data/async-outputs/x.out",
-    },
-    "inferenceId": "t-aaaaaaaaaaaaaaaaaaaa",
-    "eventVersion": "1.0",
-    "eventSource": "aws:sagemaker",
-    "eventName": "InferenceResult",
-}
-FAILURE = {
-    **SUCCESS,
-    "invocationStatus": "Failed",
-    "failureReason": "ClientError: Received server error (500) from model: only 3 usable faces",
-    "responseParameters": {
-        "contentType": "text/plain",
-        "failureLocation": "s3://data/async-failures/x-error.out",
-    },
-}
+from tests.fixtures.notifications import FAILURE, SUCCESS
 
 
 def test_raw_success_notification() -> None:

@@ -7,7 +7,7 @@ import json
 from botocore.credentials import Credentials
 
 from avatar_client.signing import sign_request
-from tests.unit.client.conftest import CREDENTIALS, ENDPOINT, verify_sigv4
+from tests.fixtures.sigv4 import CREDENTIALS, ENDPOINT, verify_sigv4
 
 
 def test_signature_matches_botocores_signer() -> None:

@@ -15,10 +15,11 @@ from avatar_client import AvatarApiError, AvatarClient
 from avatar_client import client as client_module
 from avatar_client.cli import build_parser, output_paths, run
 from avatar_contract.training import TrainingMetrics, TrainingResult
-from tests.integration.api.conftest import DATA_BUCKET, HOSTING_BUCKET, Api
-from tests.integration.api.support import REGION, image_bytes
-from tests.unit.client.conftest import CREDENTIALS, ENDPOINT, HandlerTransport, gen_response
-from tests.unit.client.test_notifications_and_selfies import SUCCESS
+from tests.fixtures.api import REGION, image_bytes
+from tests.fixtures.api_backend import DATA_BUCKET, HOSTING_BUCKET, Api
+from tests.fixtures.notifications import SUCCESS
+from tests.fixtures.sigv4 import CREDENTIALS, ENDPOINT
+from tests.integration.client.conftest import HandlerTransport, gen_response
 
 
 def selfie_files(tmp_path, count: int = 10):

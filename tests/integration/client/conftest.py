@@ -3,48 +3,21 @@
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 from collections.abc import Iterator
-from typing import Any
 from urllib.parse import urlsplit
 
 import pytest
 import requests
-from botocore.auth import SigV4Auth
-from botocore.awsrequest import AWSRequest
-from botocore.credentials import Credentials
 
 from avatar_client import AvatarClient
-from tests.integration.api import conftest as api_conftest
-from tests.integration.api.conftest import Api
-from tests.integration.api.support import ALICE, REGION
+from tests.fixtures import api_backend
+from tests.fixtures.api import ALICE, REGION, png
+from tests.fixtures.api_backend import Api
+from tests.fixtures.sigv4 import CREDENTIALS, ENDPOINT, verify_sigv4
 
-# The API fixtures (moto, stubbed runtime, environment), shared with tests/integration/api.
-api = api_conftest.api
-_environment = api_conftest._environment
-
-ENDPOINT = "https://abc123.execute-api.us-east-1.amazonaws.com/prod"
-CREDENTIALS = Credentials("AKIDEXAMPLE", "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY", "session-token")
-
-
-def verify_sigv4(
-    method: str, url: str, headers: dict[str, str], body: bytes | None, creds: Credentials
-) -> bool:
-    """Recompute the signature of a received request with botocore's SigV4 signer and compare."""
-    authorization = headers["Authorization"]
-    signed_names = authorization.split("SignedHeaders=")[1].split(",")[0].split(";")
-    request = AWSRequest(
-        method=method,
-        url=url,
-        data=body or b"",
-        headers={k: v for k, v in headers.items() if k.lower() in signed_names},
-    )
-    request.context["timestamp"] = headers["X-Amz-Date"]
-    auth = SigV4Auth(creds, "execute-api", REGION)
-    canonical = auth.canonical_request(request)
-    expected = auth.signature(auth.string_to_sign(request, canonical), request)
-    return hmac.compare_digest(expected, authorization.rsplit("Signature=", 1)[1])
+# The API on moto (shared with tests/integration/api).
+api = api_backend.api
+aws_test_environment = api_backend.aws_test_environment
 
 
 class HandlerTransport:
@@ -64,7 +37,6 @@ class HandlerTransport:
         self.requests.append((method, url, headers, body))
         if not verify_sigv4(method, url, headers, body, CREDENTIALS):
             return 403, {}, b'{"message": "signature does not match"}'
-        assert hashlib.sha256(body or b"").hexdigest()  # body is bytes
         path = urlsplit(url).path.removeprefix("/prod")
         result = self.api.call(
             method,
@@ -88,7 +60,5 @@ def client(transport: HandlerTransport) -> Iterator[AvatarClient]:
     yield AvatarClient(ENDPOINT, REGION, credentials=CREDENTIALS, transport=transport)
 
 
-def gen_response(backend: Api, count: int = 1) -> Any:
-    from tests.integration.api.test_models_and_generations import png
-
+def gen_response(backend: Api, count: int = 1) -> None:
     backend.hosting.queue_images([png(seed=i) for i in range(count)])
