@@ -11,7 +11,7 @@ export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
 export CDK_DISABLE_CLI_TELEMETRY := true
 export PYTHONDONTWRITEBYTECODE := 1
 
-.PHONY: help setup test lint synth deploy destroy demo bench bench-gpu clean
+.PHONY: help setup test test-lambda lint synth deploy destroy demo bench bench-gpu clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -38,13 +38,30 @@ $(VENV)/.triton-stub: $(VENV)/.installed
 
 setup: $(VENV)/.installed node_modules/.installed .whl/.fetched $(VENV)/.triton-stub ## Create .venv, install pinned deps, CDK CLI, Lambda wheels
 
+# The Lambda code on the Lambda runtime's Python (3.12), torch-free, with exactly the bundled packages.
+# The first CPython 3.12 that runs: python3.12 on PATH, else a pyenv install.
+PYTHON_LAMBDA ?= $(shell for p in python3.12 $(wildcard $(HOME)/.pyenv/versions/3.12*/bin/python3.12 /root/.pyenv/versions/3.12*/bin/python3.12); do \
+	$$p -c 'import sys; sys.exit(sys.version_info[:2] != (3, 12))' 2>/dev/null && { command -v $$p; break; }; done)
+LAMBDA_VENV := .venv-lambda
+LAMBDA_TESTS := tests/unit/api tests/integration/api tests/unit/client tests/integration/client tests/unit/test_contract.py
+
+$(LAMBDA_VENV)/.installed: lambdas/requirements.txt lambdas/requirements-test.txt
+	@test -n "$(PYTHON_LAMBDA)" || { echo "make test-lambda needs CPython 3.12 (the Lambda runtime's Python): install it or set PYTHON_LAMBDA=/path/to/python3.12" >&2; exit 1; }
+	test -x $(LAMBDA_VENV)/bin/python || $(PYTHON_LAMBDA) -m venv $(LAMBDA_VENV)
+	$(LAMBDA_VENV)/bin/python -m pip install --quiet --disable-pip-version-check -r lambdas/requirements-test.txt
+	touch $@
+
+test-lambda: $(LAMBDA_VENV)/.installed ## The handler, contract and client tests on Python 3.12 (.venv-lambda)
+	$(LAMBDA_VENV)/bin/python -m pytest -p no:cacheprovider $(LAMBDA_TESTS)
+
 lint: setup ## ruff over the whole tree
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 
-test: setup ## Lint, then the whole test suite (unit, infrastructure, integration, e2e)
+test: setup ## Lint, then the whole test suite (unit, infrastructure, integration, e2e), then test-lambda
 	$(VENV)/bin/ruff check .
 	$(PY) -m pytest
+	$(MAKE) test-lambda
 
 synth: setup ## CloudFormation templates into cdk.out/ (no network, no credentials), cdk-nag applied
 	PATH=$(CURDIR)/$(VENV)/bin:$$PATH $(CDK) synth --quiet
