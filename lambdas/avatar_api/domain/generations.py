@@ -119,12 +119,5 @@ def generate(
             key = s3_keys.generation_image_key(owner, model_id, generation_id, index)
             services.data.put_bytes(key, base64.b64decode(item), "image/png")
             images.append(GeneratedImage(url=services.data.presigned_get(key, DOWNLOAD_URL_EXPIRES_SECONDS)))
-    return Generation(
-        model_id=model_id,
-        seed=seed,
-        num_inference_steps=args.num_inference_steps,
-        guidance_scale=args.guidance_scale,
-        width=args.width,
-        height=args.height,
-        images=images,
-    )
+    used = args.model_dump(include={"num_inference_steps", "guidance_scale", "width", "height"})
+    return Generation(model_id=model_id, seed=seed, images=images, **used)
