@@ -9,6 +9,7 @@ import json
 import pytest
 
 from avatar_contract import keys, s3_keys
+from avatar_contract.keys import split_s3_uri
 from avatar_contract.training import TrainingFailure, TrainingMetrics, TrainingResult
 from tests.fixtures.api import ALICE, BOB, header, image_bytes, png, response_json, selfies
 from tests.fixtures.api_backend import DATA_BUCKET, HOSTING_BUCKET, Api
@@ -38,11 +39,11 @@ def train(api: Api, *, outcome: str = "completed", user: str = ALICE, name: str 
                 steps=5, seconds=1.0, final_loss=0.2, usable_images=10, preview_image_keys=[preview]
             ),
         )
-        api.s3.put_object(Bucket=DATA_BUCKET, Key=output.split("/", 3)[3], Body=result.model_dump_json())
+        api.s3.put_object(Bucket=DATA_BUCKET, Key=split_s3_uri(output)[1], Body=result.model_dump_json())
     elif outcome == "failed":
         failure_doc = TrainingFailure(training_id=tid, reason="no faces found")
         api.s3.put_object(
-            Bucket=DATA_BUCKET, Key=failure.split("/", 3)[3], Body=failure_doc.model_dump_json()
+            Bucket=DATA_BUCKET, Key=split_s3_uri(failure)[1], Body=failure_doc.model_dump_json()
         )
     return accepted
 
