@@ -106,6 +106,8 @@ class LocalPipBundling:
         for name, source in _PACKAGES.items():
             shutil.copytree(source, out / name, ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
         install_wheels(self._architecture, out)
+        # Console scripts pip writes for some requirements (jmespath's jp.py, ...): nothing runs them.
+        shutil.rmtree(out / "bin", ignore_errors=True)
         return True
 
 

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from urllib.parse import urlsplit
 
@@ -11,13 +12,15 @@ import requests
 
 from avatar_client import AvatarClient
 from tests.fixtures import api_backend
-from tests.fixtures.api import ALICE, REGION, png
+from tests.fixtures.api import ALICE, png
 from tests.fixtures.api_backend import Api
-from tests.fixtures.sigv4 import CREDENTIALS, ENDPOINT, verify_sigv4
+from tests.fixtures.sigv4 import CREDENTIALS, ENDPOINT, REGION, verify_sigv4
 
-# The API on moto (shared with tests/integration/api).
+# The API on moto (moto, stubbed runtime, environment), shared with tests/integration/api.
 api = api_backend.api
 aws_test_environment = api_backend.aws_test_environment
+
+BODY_METHODS = ("POST", "PUT", "PATCH")
 
 
 class HandlerTransport:
@@ -37,6 +40,11 @@ class HandlerTransport:
         self.requests.append((method, url, headers, body))
         if not verify_sigv4(method, url, headers, body, CREDENTIALS):
             return 403, {}, b'{"message": "signature does not match"}'
+        assert body is None or isinstance(body, bytes), type(body)  # the transport contract: raw bytes
+        if method in BODY_METHODS:
+            # What the stack's request validator admits: a JSON object with its Content-Type.
+            assert headers.get("Content-Type") == "application/json", headers
+            assert isinstance(json.loads(body or b"null"), dict), body
         path = urlsplit(url).path.removeprefix("/prod")
         result = self.api.call(
             method,

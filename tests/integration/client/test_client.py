@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import io
 import json
-import sys
 import tarfile
 
 import boto3
@@ -13,13 +12,13 @@ from PIL import Image
 
 from avatar_client import AvatarApiError, AvatarClient
 from avatar_client import client as client_module
-from avatar_client.cli import build_parser, output_paths, run
+from avatar_client.cli import build_parser, run
 from avatar_contract.keys import split_s3_uri
 from avatar_contract.training import TrainingMetrics, TrainingResult
-from tests.fixtures.api import REGION, image_bytes
+from tests.fixtures.api import image_bytes
 from tests.fixtures.api_backend import DATA_BUCKET, HOSTING_BUCKET, Api
 from tests.fixtures.notifications import SUCCESS
-from tests.fixtures.sigv4 import CREDENTIALS, ENDPOINT
+from tests.fixtures.sigv4 import CREDENTIALS, ENDPOINT, REGION
 from tests.integration.client.conftest import HandlerTransport, gen_response
 
 
@@ -206,21 +205,3 @@ def api_target(api: Api, training_id: str) -> str:
         if key.endswith(f"{training_id}/training.json"):
             return json.loads(api.s3.get_object(Bucket=DATA_BUCKET, Key=key)["Body"].read())["target_model"]
     raise AssertionError(training_id)
-
-
-def test_output_paths() -> None:
-    assert output_paths(__import__("pathlib").Path("a/out.png"), 1)[0].name == "out.png"
-    assert [p.name for p in output_paths(__import__("pathlib").Path("out.png"), 3)] == [
-        "out-1.png",
-        "out-2.png",
-        "out-3.png",
-    ]
-
-
-def test_cli_requires_an_endpoint(monkeypatch) -> None:
-    monkeypatch.delenv("AVATAR_API_URL", raising=False)
-    from avatar_client.cli import main
-
-    with pytest.raises(SystemExit, match="AVATAR_API_URL"):
-        main(["models"])
-    assert sys.modules["avatar_client.cli"]
