@@ -74,7 +74,7 @@ class TrainingRecords:
         record = self.load(owner, training_id)
         return record if record is not None and record.model_id == model_id else None
 
-    def list(self, owner: str) -> list[TrainingRecord]:
+    def list_for(self, owner: str) -> list[TrainingRecord]:
         """Every record of the owner (one listing, one read per training)."""
         records = []
         for prefix in self.bucket.list_subprefixes(f"{Prefix.TRAININGS}{owner}/"):

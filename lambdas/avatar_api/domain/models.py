@@ -50,7 +50,7 @@ def list_models(services: Services, owner: str) -> ModelList:
             training_id=record.training_id,
             status=training_state(services, owner, record).status,
         )
-        for record in services.records.list(owner)
+        for record in services.records.list_for(owner)
     ]
     return ModelList(models=sorted(summaries, key=lambda item: item.created, reverse=True))
 

@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from aws_lambda_powertools.event_handler import Response, content_types
+from aws_lambda_powertools.event_handler.openapi.types import OpenAPIResponse
 from aws_lambda_powertools.event_handler.router import APIGatewayRouter
 from pydantic import BaseModel
 
@@ -24,7 +23,7 @@ _ERROR_TEXT = {
 }
 
 
-def error_responses(*statuses: int) -> dict[int, dict[str, Any]]:
+def error_responses(*statuses: int) -> dict[int, OpenAPIResponse]:
     """OpenAPI entries for the errors a route can answer (all share `{"error": {"code", "message"}}`)."""
     return {
         status: {

@@ -76,7 +76,7 @@ def test_list_returns_each_record_of_the_owner_once(api: Api, records: TrainingR
         records.create(OWNER, item)
     bobs = record()
     records.create(keys.owner_of(BOB), bobs)
-    listed = records.list(OWNER)
+    listed = records.list_for(OWNER)
     assert sorted(r.training_id for r in listed) == sorted(r.training_id for r in mine)
     assert any("/by-model/" in key for key in api.object_keys())  # the model entries are not listed
 
