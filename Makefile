@@ -11,7 +11,7 @@ export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
 export CDK_DISABLE_CLI_TELEMETRY := true
 export PYTHONDONTWRITEBYTECODE := 1
 
-.PHONY: help setup test test-lambda lint synth deploy destroy demo bench bench-gpu clean
+.PHONY: help setup test lint synth deploy destroy demo bench bench-gpu clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -43,6 +43,7 @@ setup: $(VENV)/.installed node_modules/.installed .whl/.fetched $(VENV)/.triton-
 PYTHON_LAMBDA ?= $(shell for p in python3.12 $(wildcard $(HOME)/.pyenv/versions/3.12*/bin/python3.12 /root/.pyenv/versions/3.12*/bin/python3.12); do \
 	$$p -c 'import sys; sys.exit(sys.version_info[:2] != (3, 12))' 2>/dev/null && { command -v $$p; break; }; done)
 LAMBDA_VENV := .venv-lambda
+.PHONY: test-lambda
 LAMBDA_TESTS := tests/unit/api tests/integration/api tests/unit/client tests/integration/client tests/unit/test_contract.py
 
 $(LAMBDA_VENV)/.installed: lambdas/requirements.txt lambdas/requirements-test.txt
@@ -58,7 +59,7 @@ lint: setup ## ruff over the whole tree
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 
-test: setup ## Lint, then the whole test suite (unit, infrastructure, integration, e2e), then test-lambda
+test: setup ## Lint, then the whole test suite (unit, infrastructure, integration, e2e)
 	$(VENV)/bin/ruff check .
 	$(PY) -m pytest
 	$(MAKE) test-lambda
