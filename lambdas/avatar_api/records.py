@@ -85,12 +85,17 @@ class TrainingRecords:
         return records
 
     def create(self, owner: str, record: TrainingRecord) -> str:
-        """Store a new record and its model entry; AlreadyExists if either is there. Returns the
-        record's ETag (for `replace`)."""
-        self.bucket.put_json_if_absent(
-            keys.model_entry_key(owner, record.model_id), {"training_id": record.training_id}
-        )
-        return self.bucket.put_json_if_absent(self.record_key(owner, record), record.model_dump(mode="json"))
+        """Store a new record and its model entry, both or neither; AlreadyExists if either is there
+        (then nothing of another training is touched). Returns the record's ETag (for `replace`)."""
+        entry_key = keys.model_entry_key(owner, record.model_id)
+        self.bucket.put_json_if_absent(entry_key, {"training_id": record.training_id})
+        try:
+            return self.bucket.put_json_if_absent(
+                self.record_key(owner, record), record.model_dump(mode="json")
+            )
+        except Exception:
+            self.bucket.delete(entry_key)
+            raise
 
     def replace(self, owner: str, record: TrainingRecord, etag: str) -> str:
         """Overwrite the record only if it is still the version with `etag` (Changed otherwise)."""
@@ -106,7 +111,7 @@ class TrainingRecords:
         return 2
 
     def written_keys(self, owner: str, record: TrainingRecord) -> list[str]:
-        """The objects `create` writes, in order (to roll a failed submission back)."""
+        """The objects a successful `create` wrote, in order (to roll a failed submission back)."""
         return [keys.model_entry_key(owner, record.model_id), self.record_key(owner, record)]
 
     @staticmethod

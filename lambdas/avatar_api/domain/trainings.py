@@ -136,8 +136,8 @@ def start_training(services: Services, owner: str, request: NewTraining) -> Trai
             image_count=len(images),
             idempotency_object=claim_key,
         )
-        written.extend(services.records.written_keys(owner, record))
         etag = services.records.create(owner, record)
+        written.extend(services.records.written_keys(owner, record))
         locations = services.training_endpoint.invoke_async(
             input_location=record.input_location,
             inference_id=training_id,

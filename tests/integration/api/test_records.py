@@ -95,3 +95,17 @@ def test_delete_removes_the_record_and_its_model_entry(api: Api, records: Traini
     records.create(OWNER, stored)
     assert records.delete(OWNER, stored) == 2
     assert api.object_keys() == []
+
+
+def test_a_colliding_create_leaves_the_other_trainings_objects_alone(
+    api: Api, records: TrainingRecords
+) -> None:
+    first = record()
+    records.create(OWNER, first)
+    before = api.object_keys()
+    with pytest.raises(AlreadyExists):  # same model id, another training
+        records.create(OWNER, record(model_id=first.model_id))
+    with pytest.raises(AlreadyExists):  # same training id, another model: the new entry is removed again
+        records.create(OWNER, first.model_copy(update={"model_id": keys.new_model_id()}))
+    assert api.object_keys() == before
+    assert records.find_by_model(OWNER, first.model_id) == first
