@@ -325,6 +325,13 @@ SETTINGS: tuple[Setting, ...] = (
         "CPU architecture of the API functions (and of the pip wheels bundled with them).",
     ),
     Setting(
+        "powertoolsLayerVersion",
+        "powertools_layer_version",
+        27,
+        _integer(1, 10_000),
+        "Version of the public AWSLambdaPowertoolsPythonV3-python312 layer.",
+    ),
+    Setting(
         "baseImageRegion",
         "base_image_region",
         None,
@@ -367,6 +374,7 @@ class ServiceConfig:
     log_retention_days: int = 30
     removal_policy: Literal["retain", "destroy"] = "retain"
     lambda_architecture: Literal["arm64", "x86_64"] = "arm64"
+    powertools_layer_version: int = 27
     base_image_region: str | None = None
     status_consumer_role_arns: tuple[str, ...] = field(default_factory=tuple)
 
