@@ -38,6 +38,23 @@ $(VENV)/.triton-stub: $(VENV)/.installed
 
 setup: $(VENV)/.installed node_modules/.installed .whl/.fetched $(VENV)/.triton-stub ## Create .venv, install pinned deps, CDK CLI, Lambda wheels
 
+# The Lambda code on the Lambda runtime's Python (3.12), torch-free, with exactly the bundled packages.
+# The first CPython 3.12 that runs: python3.12 on PATH, else a pyenv install.
+PYTHON_LAMBDA ?= $(shell for p in python3.12 $(wildcard $(HOME)/.pyenv/versions/3.12*/bin/python3.12 /root/.pyenv/versions/3.12*/bin/python3.12); do \
+	$$p -c 'import sys; sys.exit(sys.version_info[:2] != (3, 12))' 2>/dev/null && { command -v $$p; break; }; done)
+LAMBDA_VENV := .venv-lambda
+.PHONY: test-lambda
+LAMBDA_TESTS := tests/unit/api tests/integration/api tests/unit/client tests/integration/client tests/unit/test_contract.py
+
+$(LAMBDA_VENV)/.installed: lambdas/requirements.txt lambdas/requirements-test.txt
+	@test -n "$(PYTHON_LAMBDA)" || { echo "make test-lambda needs CPython 3.12 (the Lambda runtime's Python): install it or set PYTHON_LAMBDA=/path/to/python3.12" >&2; exit 1; }
+	test -x $(LAMBDA_VENV)/bin/python || $(PYTHON_LAMBDA) -m venv $(LAMBDA_VENV)
+	$(LAMBDA_VENV)/bin/python -m pip install --quiet --disable-pip-version-check -r lambdas/requirements-test.txt
+	touch $@
+
+test-lambda: $(LAMBDA_VENV)/.installed ## The handler, contract and client tests on Python 3.12 (.venv-lambda)
+	$(LAMBDA_VENV)/bin/python -m pytest -p no:cacheprovider $(LAMBDA_TESTS)
+
 lint: setup ## ruff over the whole tree
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
@@ -47,6 +64,7 @@ typecheck: setup ## mypy (pydantic plugin) over every package ([tool.mypy] in py
 
 test: lint typecheck ## Lint, type check, then the whole test suite (unit, infrastructure, integration, e2e)
 	$(PY) -m pytest
+	$(MAKE) test-lambda
 
 check: test ## Everything before a commit: lint + typecheck + tests (what CI runs)
 

@@ -62,6 +62,13 @@ def training_record_key(owner: str, training_id: str) -> str:
     return training_prefix(owner, training_id) + "training.json"
 
 
+def model_entry_key(owner: str, model_id: str) -> str:
+    """`trainings/<owner>/by-model/<model_id>.json`: names the training that makes `model_id`."""
+    check_id(owner, OWNER_RE, "owner")
+    check_id(model_id, MODEL_ID_RE, "model id")
+    return f"{Prefix.TRAININGS}{owner}/by-model/{model_id}.json"
+
+
 def preview_prefix(owner: str, training_id: str) -> str:
     return training_prefix(owner, training_id) + "previews/"
 
@@ -82,3 +89,15 @@ def target_model(owner: str, model_id: str) -> str:
 def model_key(owner: str, model_id: str) -> str:
     """Hosting bucket key of a model artifact (docs/design.md §4: models/<owner>/<model_id>.tar.gz)."""
     return Prefix.MODELS + target_model(owner, model_id)
+
+
+def split_s3_uri(uri: str) -> tuple[str, str]:
+    """`s3://bucket/key` -> (bucket, key); `s3://bucket` and `s3://bucket/` give an empty key.
+
+    The one parser of S3 URIs for the API, the containers and the local cloud (ValueError otherwise)."""
+    if not uri.startswith("s3://"):
+        raise ValueError(f"not an S3 URI: {uri!r}")
+    bucket, _, key = uri[len("s3://") :].partition("/")
+    if not bucket:
+        raise ValueError(f"not an S3 URI (no bucket): {uri!r}")
+    return bucket, key

@@ -24,7 +24,9 @@ class Prefix:
     """Top-level S3 prefixes. Every per-user key below them continues with `<owner>/`."""
 
     # Data bucket
-    TRAININGS: Final = "trainings/"  # trainings/<owner>/<training_id>/{input.tar.gz,training.json,previews/}
+    # trainings/<owner>/<training_id>/{input.tar.gz,training.json,previews/} and
+    # trainings/<owner>/by-model/<model_id>.json (which training makes the model)
+    TRAININGS: Final = "trainings/"
     IDEMPOTENCY: Final = "idempotency/"  # idempotency/<owner>/<sha256(key)>.json
     UPLOADS: Final = "uploads/"  # uploads/<owner>/<upload_id>/<n> (presigned selfie uploads)
     ASYNC_OUTPUTS: Final = "async-outputs/"  # written by SageMaker async inference

@@ -10,7 +10,7 @@ answer with field-named errors.
 
 from __future__ import annotations
 
-from aws_cdk import Duration, Fn, RemovalPolicy, Size
+from aws_cdk import Duration, RemovalPolicy, Size
 from aws_cdk import aws_apigateway as apigw
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
@@ -19,8 +19,8 @@ from aws_cdk import aws_wafv2 as wafv2
 from constructs import Construct
 
 from avatar_contract import routes
-from avatar_contract.api_keys import GENERATIONS_PREFIX
 from avatar_contract.names import Env, Prefix
+from avatar_contract.s3_keys import GENERATIONS_PREFIX
 from stacks.config import API_STAGE_NAME, FUNCTION_TIMEOUT_SECONDS, POWERTOOLS_ENVIRONMENT, ServiceConfig
 from stacks.grants import grant_objects
 from stacks.hosting_endpoint import HostingEndpoint
@@ -30,19 +30,9 @@ from stacks.nag import acknowledge, acknowledge_object_prefixes
 from stacks.storage import StorageRefs, nag_bucket_name
 from stacks.training_endpoint import TrainingEndpoint
 
-POWERTOOLS_ACCOUNT = "017000801446"  # the Powertools team's public layer account (commercial partition)
 # API Gateway's integration timeout is 29 s, so no function needs longer.
 # The trainings function decodes and repackages up to 20 selfies (inline or from presigned uploads).
 FUNCTION_MEMORY_MB = {routes.TRAININGS.name: 2048, routes.MODELS.name: 512, routes.GENERATIONS.name: 1024}
-
-
-def powertools_layer_arn(config: ServiceConfig) -> str:
-    arch = "arm64" if config.lambda_architecture == "arm64" else "x86_64"
-    python = "python" + RUNTIME.name.removeprefix("python").replace(".", "")
-    return Fn.sub(
-        f"arn:${{AWS::Partition}}:lambda:${{AWS::Region}}:{POWERTOOLS_ACCOUNT}:layer:"
-        f"AWSLambdaPowertoolsPythonV3-{python}-{arch}:{config.powertools_layer_version}"
-    )
 
 
 class Api(Construct):
@@ -65,7 +55,6 @@ class Api(Construct):
             else lambda_.Architecture.X86_64
         )
         code = api_code(architecture)
-        layer = lambda_.LayerVersion.from_layer_version_arn(self, "Powertools", powertools_layer_arn(config))
         environment = {
             Env.DATA_BUCKET: storage.data_bucket.bucket_name,
             Env.HOSTING_BUCKET: storage.hosting_bucket.bucket_name,
@@ -102,8 +91,7 @@ class Api(Construct):
                 runtime=RUNTIME,
                 architecture=architecture,
                 handler=function.handler,
-                code=code,
-                layers=[layer],
+                code=code,  # Powertools and every other dependency bundled (stacks/lambda_code.py)
                 environment=environment,
                 memory_size=FUNCTION_MEMORY_MB[function.name],
                 ephemeral_storage_size=Size.mebibytes(1024),
@@ -126,8 +114,8 @@ class Api(Construct):
             acknowledge(
                 lambda_function,
                 "AwsSolutions-L1",
-                f"Pinned to {RUNTIME.name}: the Powertools public layer and the bundled wheels are built for "
-                "this Python version; moving is a deliberate upgrade.",
+                f"Pinned to {RUNTIME.name}: the bundled wheels are built, and the code is tested, for this "
+                "Python version; moving is a deliberate upgrade.",
             )
 
     # --- permissions -------------------------------------------------------------------------------

@@ -189,12 +189,6 @@ class ServiceConfig(ResourceNames):
         p.one_of(("arm64", "x86_64")),
         "CPU architecture of the API functions (and of the pip wheels bundled with them).",
     )
-    powertools_layer_version: int = setting(
-        "powertoolsLayerVersion",
-        27,
-        p.integer(1, 10_000),
-        "Version of the public AWSLambdaPowertoolsPythonV3-python312 layer.",
-    )
     base_image_region: str | None = setting(
         "baseImageRegion",
         None,

@@ -32,7 +32,10 @@ ProgressCallback = Callable[[str, float], None]
 
 # Inline selfies travel as base64 inside the JSON body; API Gateway takes at most 10 MB per request.
 INLINE_BODY_LIMIT = 7 * 2**20
-RETRYABLE = {429, 500, 502, 503, 504}
+# The API's answers that a later attempt can get past: 503 (`service_unavailable`, with Retry-After: a
+# SageMaker endpoint busy, scaling or loading the model), and API Gateway's own 429 (throttled) and 504
+# (integration timeout). Everything else (400-422, 500, 502 `upstream_error`) fails the same way again.
+RETRYABLE_STATUSES = frozenset({429, 503, 504})
 _REGION_IN_HOST = re.compile(r"\.execute-api\.([a-z0-9-]+)\.amazonaws\.com")
 
 
@@ -45,6 +48,11 @@ class AvatarApiError(Exception):
         self.code = code
         self.message = message
         self.retry_after = retry_after
+
+    @property
+    def retryable(self) -> bool:
+        """Worth sending again (after `retry_after` seconds when the API names them)."""
+        return self.status in RETRYABLE_STATUSES
 
 
 class TrainingTimeout(TimeoutError):
@@ -173,7 +181,8 @@ class AvatarClient:
         attempts: int = 3,
     ) -> dict[str, Any]:
         """Start a training from 10-20 selfies (files or bytes). Each is resized to at most 1024 px
-        unless `prepare` is False. Sets an idempotency key, so the retries on 5xx never start two jobs."""
+        unless `prepare` is False. Sets an idempotency key, so retrying a retryable answer (up to
+        `attempts` tries) never starts two jobs."""
         images = [prepare_selfie(s) if prepare else _read(s) for s in selfies]
         encoded = [base64.b64encode(data).decode() for data in images]
         key = idempotency_key or str(uuid.uuid4())
@@ -190,7 +199,7 @@ class AvatarClient:
             try:
                 return self.request("POST", "/trainings", body, {"Idempotency-Key": key})[1]
             except AvatarApiError as error:
-                if error.status not in RETRYABLE or attempt == attempts - 1:
+                if not error.retryable or attempt == attempts - 1:
                     raise
                 time.sleep(min(error.retry_after or 2.0 * (attempt + 1), 30))
         raise AssertionError("unreachable")
@@ -271,7 +280,7 @@ class AvatarClient:
             except AvatarApiError as error:
                 waited = time.monotonic() - started
                 delay = error.retry_after or 5.0
-                if error.status not in (503, 504) or waited + delay > max_wait:
+                if not error.retryable or waited + delay > max_wait:
                     raise
                 time.sleep(delay)
         images = [

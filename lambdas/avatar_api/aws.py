@@ -20,6 +20,10 @@ class AlreadyExists(Exception):
     """A conditional create found the object already there."""
 
 
+class Changed(Exception):
+    """A conditional replace found the object changed (or gone) since it was read or written."""
+
+
 @dataclass
 class Bucket:
     """One S3 bucket."""
@@ -27,26 +31,38 @@ class Bucket:
     name: str
     client: Any
 
-    def put_json_if_absent(self, key: str, document: dict[str, Any]) -> None:
+    def put_json_if_absent(self, key: str, document: dict[str, Any]) -> str:
         """Create `key` only if it does not exist (S3 conditional write `If-None-Match: *`): atomic,
-        so two concurrent callers cannot both win. Raises AlreadyExists for the loser."""
+        so two concurrent callers cannot both win. Raises AlreadyExists for the loser; returns the ETag."""
         try:
-            self.client.put_object(
-                Bucket=self.name,
-                Key=key,
-                Body=json.dumps(document).encode(),
-                ContentType="application/json",
-                IfNoneMatch="*",
-            )
+            return self._put_json(key, document, IfNoneMatch="*")
         except ClientError as error:
             if error.response.get("Error", {}).get("Code") in _CONDITION_FAILED:
                 raise AlreadyExists(key) from error
             raise
 
-    def put_json(self, key: str, document: dict[str, Any]) -> None:
-        self.client.put_object(
-            Bucket=self.name, Key=key, Body=json.dumps(document).encode(), ContentType="application/json"
+    def put_json_if_unchanged(self, key: str, document: dict[str, Any], etag: str) -> str:
+        """Replace `key` only if it still has `etag` (S3 conditional write `If-Match`). Raises Changed
+        when someone else wrote or deleted it in between; returns the new ETag."""
+        try:
+            return self._put_json(key, document, IfMatch=etag)
+        except ClientError as error:
+            if error.response.get("Error", {}).get("Code") in _CONDITION_FAILED | _MISSING:
+                raise Changed(key) from error
+            raise
+
+    def put_json(self, key: str, document: dict[str, Any]) -> str:
+        return self._put_json(key, document)
+
+    def _put_json(self, key: str, document: dict[str, Any], **conditions: str) -> str:
+        response = self.client.put_object(
+            Bucket=self.name,
+            Key=key,
+            Body=json.dumps(document).encode(),
+            ContentType="application/json",
+            **conditions,
         )
+        return str(response.get("ETag", ""))
 
     def put_bytes(self, key: str, data: bytes, content_type: str) -> None:
         self.client.put_object(Bucket=self.name, Key=key, Body=data, ContentType=content_type)
@@ -127,25 +143,30 @@ class Bucket:
         return f"s3://{self.name}/{key}"
 
 
-def split_s3_uri(uri: str) -> tuple[str, str]:
-    """`s3://bucket/key` -> (bucket, key)."""
-    if not uri.startswith("s3://") or "/" not in uri[5:]:
-        raise ValueError(f"not an S3 URI: {uri!r}")
-    bucket, key = uri[5:].split("/", 1)
-    return bucket, key
-
-
 class ModelNotReady(Exception):
     """The multi-model endpoint is still loading the target model (retry later)."""
 
 
+# The SageMaker runtime's answers that a later attempt can get past: throttling, the service or the
+# container briefly unavailable, out of memory (507, the model server's answer while it is full), and
+# timeouts. Everything else (ValidationError, ModelError 424, ...) fails the same way again.
+RETRYABLE_STATUSES = frozenset({429, 500, 502, 503, 504, 507})
+THROTTLING_CODES = frozenset({"ThrottlingException", "Throttling", "TooManyRequestsException"})
+TIMEOUT_CODE = "Timeout"
+
+
 class EndpointError(Exception):
-    """The SageMaker runtime refused or failed a call."""
+    """The SageMaker runtime refused or failed a call. `retryable` is the one classification of which
+    failures are worth retrying (the API answers them with 503 and Retry-After, the others with 502)."""
 
     def __init__(self, message: str, *, code: str = "", status: int = 0) -> None:
         super().__init__(message)
         self.code = code
         self.status = status
+
+    @property
+    def retryable(self) -> bool:
+        return self.status in RETRYABLE_STATUSES or self.code in THROTTLING_CODES or self.code == TIMEOUT_CODE
 
 
 def _endpoint_error(error: ClientError) -> EndpointError:
@@ -155,7 +176,7 @@ def _endpoint_error(error: ClientError) -> EndpointError:
 
 
 @dataclass
-class TrainingEndpoint:
+class TrainingEndpointClient:
     """The SageMaker asynchronous inference endpoint that runs trainings."""
 
     name: str
@@ -179,7 +200,7 @@ class TrainingEndpoint:
         except ClientError as error:
             raise _endpoint_error(error) from error
         except (ReadTimeoutError, BotoConnectionError) as error:
-            raise EndpointError(str(error), code="Timeout", status=504) from error
+            raise EndpointError(str(error), code=TIMEOUT_CODE, status=504) from error
         return {
             "inference_id": response.get("InferenceId", inference_id),
             "output_location": response["OutputLocation"],
@@ -188,7 +209,7 @@ class TrainingEndpoint:
 
 
 @dataclass
-class HostingEndpoint:
+class HostingEndpointClient:
     """The SageMaker multi-model endpoint (Triton) that serves the per-user models."""
 
     name: str
@@ -210,7 +231,7 @@ class HostingEndpoint:
                 raise ModelNotReady(error.response["Error"].get("Message", "")) from error
             raise _endpoint_error(error) from error
         except (ReadTimeoutError, BotoConnectionError) as error:
-            raise EndpointError(str(error), code="Timeout", status=504) from error
+            raise EndpointError(str(error), code=TIMEOUT_CODE, status=504) from error
         return json.loads(response["Body"].read())
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from avatar_api.aws import EndpointError
+
 
 class ApiError(Exception):
     """An error a caller can act on. `status` and `code` are what the client sees."""
@@ -59,6 +61,17 @@ class ServiceUnavailable(ApiError):
 class UpstreamError(ApiError):
     status = 502
     code = "upstream_error"
+
+
+def endpoint_failure(error: EndpointError, endpoint: str, *, retry_after: int = 5) -> ApiError:
+    """The one mapping of a SageMaker runtime failure to what the caller sees: retryable ones (see
+    `EndpointError.retryable`) are 503 with Retry-After, the others 502."""
+    reason = error.code or str(error.status)
+    if error.retryable:
+        return ServiceUnavailable(
+            f"the {endpoint} is busy or unavailable ({reason}); retry", retry_after=retry_after
+        )
+    return UpstreamError(f"the {endpoint} failed ({reason}): {error}")
 
 
 def error_body(code: str, message: str) -> dict[str, dict[str, str]]:

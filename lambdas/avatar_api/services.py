@@ -6,7 +6,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from avatar_api.aws import Bucket, HostingEndpoint, TrainingEndpoint, runtime_client, s3_client
+from avatar_api.aws import Bucket, HostingEndpointClient, TrainingEndpointClient, runtime_client, s3_client
+from avatar_api.records import TrainingRecords
 from avatar_api.settings import GENERATION_BUDGET_SECONDS, Settings
 
 
@@ -14,8 +15,13 @@ from avatar_api.settings import GENERATION_BUDGET_SECONDS, Settings
 class Services:
     data: Bucket
     hosting: Bucket
-    training_endpoint: TrainingEndpoint
-    hosting_endpoint: HostingEndpoint
+    training_endpoint: TrainingEndpointClient
+    hosting_endpoint: HostingEndpointClient
+
+    @property
+    def records(self) -> TrainingRecords:
+        """The training records, in the data bucket."""
+        return TrainingRecords(self.data)
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Services:
@@ -23,8 +29,8 @@ class Services:
         return cls(
             data=Bucket(settings.data_bucket, s3),
             hosting=Bucket(settings.hosting_bucket, s3),
-            training_endpoint=TrainingEndpoint(settings.training_endpoint, runtime_client()),
-            hosting_endpoint=HostingEndpoint(
+            training_endpoint=TrainingEndpointClient(settings.training_endpoint, runtime_client()),
+            hosting_endpoint=HostingEndpointClient(
                 settings.hosting_endpoint, runtime_client(read_timeout=GENERATION_BUDGET_SECONDS)
             ),
         )

@@ -4,13 +4,19 @@
 from __future__ import annotations
 
 import json
+import re
+from importlib import metadata
 from pathlib import Path
 
 import pytest
 from aws_cdk import aws_lambda as lambda_
 
+from stacks.lambda_code import _REQUIREMENTS as REQUIREMENTS
 from stacks.lambda_code import REPOSITORY_ROOT, _has_requirements, pip_platforms, wheelhouse
 from tests.infrastructure.conftest import Synth, synthesize
+
+# Function code and layers together, unzipped (Lambda quotas).
+LAMBDA_UNZIPPED_LIMIT_BYTES = 250 * 2**20
 
 
 def test_wheels_match_the_function_architecture() -> None:
@@ -82,3 +88,27 @@ def test_the_wheels_are_built_for_the_function_architecture(bundled: tuple[Synth
     ]
     platform_specific = [tag for tag in tags if not tag.endswith("-any")]
     assert platform_specific and all(tag.endswith("_aarch64") for tag in platform_specific), tags
+
+
+def _pinned(name: str) -> str:
+    """The version `lambdas/requirements.txt` pins for `name` (extras allowed)."""
+    lines = (line.split("#", 1)[0].strip() for line in REQUIREMENTS.read_text().splitlines())
+    [pin] = [line for line in lines if re.match(rf"{name}(\[[a-z,]+\])?==", line)]
+    return pin.rsplit("==", 1)[1]
+
+
+@pytest.mark.slow
+def test_the_built_asset_bundles_the_tested_powertools_release(bundled: tuple[Synth, Path]) -> None:
+    _, asset = bundled
+    [dist_info] = asset.glob("aws_lambda_powertools-*.dist-info")
+    bundled_version = metadata.Distribution.at(dist_info).version
+    # The release the tests run (this environment and make test-lambda's), and no layer besides it.
+    assert bundled_version == _pinned("aws-lambda-powertools") == metadata.version("aws-lambda-powertools")
+    assert (asset / "aws_lambda_powertools" / "__init__.py").is_file()
+
+
+@pytest.mark.slow
+def test_the_built_asset_fits_lambdas_size_limit(bundled: tuple[Synth, Path]) -> None:
+    _, asset = bundled
+    size = sum(path.stat().st_size for path in asset.rglob("*") if path.is_file())
+    assert size < LAMBDA_UNZIPPED_LIMIT_BYTES, f"{size / 2**20:.0f} MiB unzipped"

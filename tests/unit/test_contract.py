@@ -32,6 +32,25 @@ def test_key_layout_is_under_the_owner_prefix():
     assert keys.target_model(owner, mid) == f"{owner}/{mid}.tar.gz"
 
 
+@pytest.mark.parametrize(
+    ("uri", "parts"),
+    [
+        ("s3://bucket/a/b.tar.gz", ("bucket", "a/b.tar.gz")),
+        ("s3://bucket/prefix/", ("bucket", "prefix/")),
+        ("s3://bucket/", ("bucket", "")),
+        ("s3://bucket", ("bucket", "")),
+    ],
+)
+def test_split_s3_uri(uri: str, parts: tuple[str, str]) -> None:
+    assert keys.split_s3_uri(uri) == parts
+
+
+@pytest.mark.parametrize("bad", ["bucket/key", "s3:/bucket/key", "s3:///key", "", "https://bucket/key"])
+def test_split_s3_uri_refuses_what_is_not_an_s3_uri(bad: str) -> None:
+    with pytest.raises(ValueError, match="not an S3 URI"):
+        keys.split_s3_uri(bad)
+
+
 @pytest.mark.parametrize("bad", ["../etc", "m-ABC", "", "m-" + "a" * 21])
 def test_ids_are_validated_before_building_keys(bad):
     with pytest.raises(ValueError):

@@ -26,6 +26,7 @@ from pydantic import ValidationError
 
 from avatar_contract.generation import GenArgs
 from avatar_contract.gpu import expect_gpu, gpu_unusable_reason
+from avatar_contract.keys import split_s3_uri
 from avatar_contract.names import TOKEN_PLACEHOLDER, Env, Triton
 from avatar_contract.prompts import MissingTokenError, personalize, token_phrase
 from hosting_server.settings import DEVICE_ENV, CacheBound, HostingSettings
@@ -124,7 +125,7 @@ def resolve_base_model(spec: str | os.PathLike[str], cache_dir: str | os.PathLik
     if spec.startswith("s3://"):
         import boto3  # only the S3 form needs it
 
-        bucket, _, prefix = spec[5:].partition("/")
+        bucket, prefix = split_s3_uri(spec)
         prefix = prefix.rstrip("/") + "/" if prefix else ""
         root = Path(cache_dir or os.environ.get(Env.CACHE_DIR) or "/tmp/avatar-cache")
         target = root / "base-model" / hashlib.sha256(spec.encode()).hexdigest()[:16]

@@ -18,7 +18,7 @@ from pathlib import Path
 
 from PIL import Image
 
-from training_service.config import split_s3_uri
+from avatar_contract.keys import split_s3_uri
 from training_service.storage import S3Store
 
 logger = logging.getLogger(__name__)

@@ -9,7 +9,6 @@ instance's buckets (`AVATAR_HOSTING_BUCKET`, `AVATAR_DATA_BUCKET`).
 from __future__ import annotations
 
 import logging
-import re
 from typing import Any
 
 from pydantic import ValidationError
@@ -132,13 +131,3 @@ def load_training_config(
         return TrainingConfig.model_validate(values)
     except ValidationError as exc:
         raise InvalidInput(_fields_error(exc)) from exc
-
-
-_S3_URI = re.compile(r"^s3://(?P<bucket>[^/]+)/(?P<key>.*)$")
-
-
-def split_s3_uri(uri: str) -> tuple[str, str]:
-    match = _S3_URI.match(uri)
-    if not match:
-        raise InvalidInput(f"not an s3:// URI: {uri!r}")
-    return match["bucket"], match["key"]

@@ -18,11 +18,11 @@ from pathlib import Path
 from typing import Any
 
 from avatar_contract.artifact import package_user_model
-from avatar_contract.keys import model_key, target_model
+from avatar_contract.keys import model_key, split_s3_uri, target_model
 from avatar_contract.training import TrainingConfig, TrainingMetrics, TrainingResult
 from training_service.archive import IMAGE_SUFFIXES, read_training_archive
 from training_service.base_model import cached_class_images, resolve_base_model
-from training_service.config import load_training_config, split_s3_uri
+from training_service.config import load_training_config
 from training_service.errors import Busy, GpuUnavailable, InvalidInput, PublishFailed, TrainingError
 from training_service.images import prepare_images
 from training_service.settings import Settings

@@ -8,18 +8,19 @@ import logging
 import secrets
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+
+from pydantic import BaseModel, Field
 
 from avatar_api.aws import EndpointError, ModelNotReady
 from avatar_api.domain.models import find_record
-from avatar_api.errors import Conflict, NotFound, ServiceUnavailable, UpstreamError
+from avatar_api.errors import Conflict, NotFound, ServiceUnavailable, UpstreamError, endpoint_failure
 from avatar_api.services import Services
 from avatar_api.settings import (
     DOWNLOAD_URL_EXPIRES_SECONDS,
     MAX_INLINE_IMAGES_BYTES,
     MODEL_NOT_READY_RETRY_AFTER_SECONDS,
 )
-from avatar_contract import api_keys, keys
+from avatar_contract import keys, s3_keys
 from avatar_contract.generation import GenArgs, build_inference_request, images_from_response
 
 log = logging.getLogger(__name__)
@@ -30,18 +31,21 @@ FIRST_BACKOFF_SECONDS = 1.0
 MIN_ATTEMPT_SECONDS = 3.0
 
 
-@dataclass(frozen=True)
-class GeneratedImage:
-    content_type: str
-    data: str | None = None  # base64 PNG, when returned inline
-    url: str | None = None  # presigned GET URL, when the images were too large to return inline
+class GeneratedImage(BaseModel):
+    content_type: str = "image/png"
+    data: str | None = Field(None, description="Base64 PNG (when the images fit in the response)")
+    url: str | None = Field(None, description="Presigned GET URL (when they do not), valid one hour")
 
 
-@dataclass(frozen=True)
-class Generation:
+class Generation(BaseModel):
+    """What POST /models/{model_id}/generations answers: the images and the arguments they were made with."""
+
     model_id: str
     seed: int
-    gen_args: GenArgs
+    num_inference_steps: int
+    guidance_scale: float
+    width: int | None = Field(None, description="Absent: the base model's native size")
+    height: int | None = Field(None, description="Absent: the base model's native size")
     images: list[GeneratedImage]
 
 
@@ -62,13 +66,15 @@ def generate(
     after which the caller gets a retryable 503."""
     sleep = sleep or time.sleep
     clock = clock or time.monotonic
-    record = find_record(services, owner, model_id)
-    # The artifact is what the endpoint loads: a training publishes it only on success.
-    if not services.hosting.exists(keys.model_key(owner, model_id)):
-        training_id = record["training_id"]
+    # The artifact is what the endpoint loads: a training publishes it only on success. Only without
+    # it is the record read, to tell an unknown model (404) from one still training or failed (409).
+    if not keys.MODEL_ID_RE.fullmatch(model_id) or not services.hosting.exists(
+        keys.model_key(owner, model_id)
+    ):
+        record = find_record(services, owner, model_id)
         raise Conflict(
             f"model {model_id!r} is not ready: its training is still running or failed "
-            f"(see GET /trainings/{training_id})"
+            f"(see GET /trainings/{record.training_id})"
         )
     seed = gen_args.seed if gen_args.seed is not None else secrets.randbelow(2**32)
     args = gen_args.model_copy(update={"seed": seed, "output_format": "png"})
@@ -91,15 +97,10 @@ def generate(
             sleep(backoff)
             backoff *= 2
         except EndpointError as error:
-            if error.status in (429, 503, 504, 507) or error.code in ("Timeout", "ThrottlingException"):
-                raise ServiceUnavailable(
-                    f"the model endpoint is busy ({error.code or error.status}); retry",
-                    retry_after=MODEL_NOT_READY_RETRY_AFTER_SECONDS,
-                ) from error
             if error.code == "ValidationError" and "not found" in str(error).lower():
                 raise NotFound(f"model {model_id!r} has no artifact") from error
-            raise UpstreamError(
-                f"the model endpoint failed ({error.code or error.status}): {error}"
+            raise endpoint_failure(
+                error, "model endpoint", retry_after=MODEL_NOT_READY_RETRY_AFTER_SECONDS
             ) from error
 
     try:
@@ -110,16 +111,13 @@ def generate(
         raise UpstreamError(f"the model endpoint returned an unreadable response: {error}") from error
 
     if sum(len(item) for item in encoded) <= MAX_INLINE_IMAGES_BYTES:
-        images = [GeneratedImage("image/png", data=item) for item in encoded]
+        images = [GeneratedImage(data=item) for item in encoded]
     else:
-        generation_id = api_keys.new_generation_id()
+        generation_id = s3_keys.new_generation_id()
         images = []
         for index, item in enumerate(encoded):
-            key = api_keys.generation_image_key(owner, model_id, generation_id, index)
+            key = s3_keys.generation_image_key(owner, model_id, generation_id, index)
             services.data.put_bytes(key, base64.b64decode(item), "image/png")
-            images.append(
-                GeneratedImage(
-                    "image/png", url=services.data.presigned_get(key, DOWNLOAD_URL_EXPIRES_SECONDS)
-                )
-            )
-    return Generation(model_id=model_id, seed=seed, gen_args=args, images=images)
+            images.append(GeneratedImage(url=services.data.presigned_get(key, DOWNLOAD_URL_EXPIRES_SECONDS)))
+    used = args.model_dump(include={"num_inference_steps", "guidance_scale", "width", "height"})
+    return Generation(model_id=model_id, seed=seed, images=images, **used)

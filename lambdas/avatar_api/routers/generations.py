@@ -8,9 +8,10 @@ from aws_lambda_powertools.event_handler.openapi.params import Body, Path
 from aws_lambda_powertools.event_handler.router import APIGatewayRouter
 
 from avatar_api.domain import generations
+from avatar_api.domain.generations import Generation
 from avatar_api.observability import count
 from avatar_api.routers.common import caller, error_responses, json_response
-from avatar_api.routers.schemas import GenerationRequest, GenerationResponse, ImageResponse
+from avatar_api.routers.schemas import GenerationRequest
 from avatar_api.settings import GENERATION_BUDGET_SECONDS
 
 router = APIGatewayRouter()
@@ -35,7 +36,7 @@ def _time_budget() -> float:
 )
 def create_generation(
     model_id: Annotated[str, Path()], body: Annotated[GenerationRequest, Body()]
-) -> Response[GenerationResponse]:
+) -> Response[Generation]:
     result = generations.generate(
         *caller(router),
         model_id,
@@ -45,18 +46,4 @@ def create_generation(
         deadline=time.monotonic() + _time_budget(),
     )
     count("GenerationSucceeded")
-    args = result.gen_args
-    return json_response(
-        200,
-        GenerationResponse(
-            model_id=result.model_id,
-            seed=result.seed,
-            num_inference_steps=args.num_inference_steps,
-            guidance_scale=args.guidance_scale,
-            width=args.width,
-            height=args.height,
-            images=[
-                ImageResponse(content_type=i.content_type, data=i.data, url=i.url) for i in result.images
-            ],
-        ),
-    )
+    return json_response(200, result)

@@ -7,32 +7,18 @@ from aws_lambda_powertools.event_handler.openapi.params import Path
 from aws_lambda_powertools.event_handler.router import APIGatewayRouter
 
 from avatar_api.domain import models
+from avatar_api.domain.models import ModelDeletion, ModelList
 from avatar_api.observability import count, logger
 from avatar_api.routers.common import caller, error_responses, json_response
-from avatar_api.routers.schemas import DeleteModelResponse, ModelListResponse, ModelResponse
 
 router = APIGatewayRouter()
 
 
 @router.get("/models", summary="The caller's models", tags=["models"], responses=error_responses())
-def list_models() -> Response[ModelListResponse]:
+def list_models() -> Response[ModelList]:
     found = models.list_models(*caller(router))
     count("ModelsListed")
-    return json_response(
-        200,
-        ModelListResponse(
-            models=[
-                ModelResponse(
-                    model_id=item.model_id,
-                    name=item.name,
-                    created=item.created,
-                    training_id=item.training_id,
-                    status=item.status,
-                )
-                for item in found
-            ]
-        ),
-    )
+    return json_response(200, found)
 
 
 @router.delete(
@@ -41,15 +27,8 @@ def list_models() -> Response[ModelListResponse]:
     tags=["models"],
     responses=error_responses(404, 409),
 )
-def delete_model(model_id: Annotated[str, Path()]) -> Response[DeleteModelResponse]:
+def delete_model(model_id: Annotated[str, Path()]) -> Response[ModelDeletion]:
     deletion = models.delete_model(*caller(router), model_id)
     count("ModelDeleted")
     logger.info("model deleted", extra={"model_id": model_id, "deleted_objects": deletion.deleted_objects})
-    return json_response(
-        200,
-        DeleteModelResponse(
-            model_id=deletion.model_id,
-            training_id=deletion.training_id,
-            deleted_objects=deletion.deleted_objects,
-        ),
-    )
+    return json_response(200, deletion)

@@ -1,17 +1,17 @@
-"""Request and response bodies (pydantic): Powertools validates requests against them and builds the
-OpenAPI document from them."""
+"""Request bodies and the error body (pydantic): Powertools validates requests against them and builds
+the OpenAPI document from them. Success bodies are the domain's own results (`domain.*`), sent as they are."""
 
 from __future__ import annotations
 
 import base64
 import binascii
-from typing import Any, Literal
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from avatar_api.settings import IDEMPOTENCY_KEY_MAX_CHARS, MAX_IMAGE_BYTES, MODEL_NAME_MAX_CHARS
-from avatar_contract.api_keys import UPLOAD_ID_RE
 from avatar_contract.generation import GenArgs
+from avatar_contract.s3_keys import UPLOAD_ID_RE
 from avatar_contract.training import MAX_IMAGES, MIN_IMAGES, PROMPT_MAX_CHARS, TrainingHyperparameters
 
 IDEMPOTENCY_KEY_PATTERN = rf"^[\x21-\x7e]{{1,{IDEMPOTENCY_KEY_MAX_CHARS}}}$"
@@ -67,61 +67,8 @@ class CreateTrainingRequest(Strict):
     )
 
 
-class TrainingAcceptedResponse(BaseModel):
-    training_id: str
-    model_id: str
-    target_model: str
-    status: Literal["queued", "completed", "failed"]
-    created: str
-    replayed: bool = Field(False, description="True when an earlier request with this idempotency key won")
-
-
-class TrainingStatusResponse(BaseModel):
-    training_id: str
-    model_id: str
-    model_name: str | None
-    created: str
-    status: Literal["queued", "completed", "failed"]
-    target_model: str
-    reason: str | None = None
-    metrics: dict[str, Any] | None = None
-    preview_urls: list[str] = Field(default_factory=list)
-
-
 class CreateUploadsRequest(Strict):
     count: int = Field(..., ge=1, le=MAX_IMAGES, description="How many selfies you will upload")
-
-
-class UploadSlotResponse(BaseModel):
-    index: int
-    url: str
-    method: Literal["PUT"] = "PUT"
-
-
-class CreateUploadsResponse(BaseModel):
-    upload_id: str
-    expires_in: int
-    max_bytes: int
-    uploads: list[UploadSlotResponse]
-
-
-class ModelResponse(BaseModel):
-    model_id: str
-    name: str | None
-    created: str
-    training_id: str
-    status: Literal["queued", "completed", "failed"]
-
-
-class ModelListResponse(BaseModel):
-    models: list[ModelResponse]
-
-
-class DeleteModelResponse(BaseModel):
-    model_id: str
-    training_id: str
-    deleted: bool = True
-    deleted_objects: int
 
 
 class GenerationRequest(GenArgs):
@@ -140,22 +87,6 @@ class GenerationRequest(GenArgs):
 
     def gen_args(self) -> GenArgs:
         return GenArgs.model_validate(self.model_dump(exclude={"prompt", "negative_prompt"}))
-
-
-class ImageResponse(BaseModel):
-    content_type: str = "image/png"
-    data: str | None = Field(None, description="Base64 PNG (when the images fit in the response)")
-    url: str | None = Field(None, description="Presigned GET URL (when they do not), valid one hour")
-
-
-class GenerationResponse(BaseModel):
-    model_id: str
-    seed: int
-    num_inference_steps: int
-    guidance_scale: float
-    width: int | None = Field(None, description="Absent: the base model's native size")
-    height: int | None = Field(None, description="Absent: the base model's native size")
-    images: list[ImageResponse]
 
 
 class ErrorDetail(BaseModel):

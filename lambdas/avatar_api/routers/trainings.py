@@ -6,19 +6,14 @@ from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.openapi.params import Body, Header, Path
 from aws_lambda_powertools.event_handler.router import APIGatewayRouter
 
-from avatar_api.domain import trainings
+from avatar_api.domain import status, trainings, uploads
+from avatar_api.domain.status import TrainingState
+from avatar_api.domain.trainings import TrainingAccepted
+from avatar_api.domain.uploads import UploadBatch
 from avatar_api.errors import InvalidRequest
 from avatar_api.observability import count, logger
 from avatar_api.routers.common import caller, error_responses, json_response
-from avatar_api.routers.schemas import (
-    IDEMPOTENCY_KEY_PATTERN,
-    CreateTrainingRequest,
-    CreateUploadsRequest,
-    CreateUploadsResponse,
-    TrainingAcceptedResponse,
-    TrainingStatusResponse,
-    UploadSlotResponse,
-)
+from avatar_api.routers.schemas import IDEMPOTENCY_KEY_PATTERN, CreateTrainingRequest, CreateUploadsRequest
 from avatar_contract.training import TrainingHyperparameters
 
 router = APIGatewayRouter()
@@ -30,18 +25,10 @@ router = APIGatewayRouter()
     tags=["trainings"],
     responses={201: {"description": "Upload slots"}, **error_responses()},
 )
-def create_uploads(body: Annotated[CreateUploadsRequest, Body()]) -> Response[CreateUploadsResponse]:
-    batch = trainings.create_uploads(*caller(router), body.count)
+def create_uploads(body: Annotated[CreateUploadsRequest, Body()]) -> Response[UploadBatch]:
+    batch = uploads.create_uploads(*caller(router), body.count)
     count("UploadsCreated")
-    return json_response(
-        201,
-        CreateUploadsResponse(
-            upload_id=batch.upload_id,
-            expires_in=batch.expires_in,
-            max_bytes=batch.max_bytes,
-            uploads=[UploadSlotResponse(index=slot.index, url=slot.url) for slot in batch.slots],
-        ),
-    )
+    return json_response(201, batch)
 
 
 @router.post(
@@ -60,13 +47,13 @@ def create_training(
             description="Same key, same owner: the same training is returned and nothing new starts",
         ),
     ] = None,
-) -> Response[TrainingAcceptedResponse]:
+) -> Response[TrainingAccepted]:
     if idempotency_key and body.idempotency_key and idempotency_key != body.idempotency_key:
         raise InvalidRequest("idempotency_key: the body field and the Idempotency-Key header differ")
-    sources: list[trainings.ImageSource] = [
-        trainings.InlineImage(image.decoded())
+    sources: list[uploads.ImageSource] = [
+        uploads.InlineImage(image.decoded())
         if image.data is not None
-        else trainings.UploadedImage(image.upload_id or "", image.index or 0)
+        else uploads.UploadedImage(image.upload_id or "", image.index or 0)
         for image in body.images
     ]
     request = trainings.NewTraining(
@@ -80,11 +67,7 @@ def create_training(
     logger.info(
         "training accepted", extra={"training_id": accepted.training_id, "replayed": accepted.replayed}
     )
-    return json_response(
-        202,
-        TrainingAcceptedResponse(**accepted.__dict__),
-        headers={"Location": f"/trainings/{accepted.training_id}"},
-    )
+    return json_response(202, accepted, headers={"Location": f"/trainings/{accepted.training_id}"})
 
 
 @router.get(
@@ -93,7 +76,7 @@ def create_training(
     tags=["trainings"],
     responses=error_responses(404),
 )
-def get_training(training_id: Annotated[str, Path()]) -> Response[TrainingStatusResponse]:
-    status = trainings.get_training(*caller(router), training_id)
-    count(f"TrainingStatus{status.status.capitalize()}")
-    return json_response(200, TrainingStatusResponse(**status.__dict__))
+def get_training(training_id: Annotated[str, Path()]) -> Response[TrainingState]:
+    state = status.get_training(*caller(router), training_id)
+    count(f"TrainingStatus{state.status.capitalize()}")
+    return json_response(200, state)

@@ -5,12 +5,13 @@ from __future__ import annotations
 import threading
 from concurrent.futures import ThreadPoolExecutor
 
-from avatar_api.domain.trainings import InlineImage, NewTraining, start_training
+from avatar_api.domain.trainings import NewTraining, start_training
+from avatar_api.domain.uploads import InlineImage
 from avatar_api.services import get_services
 from avatar_contract import keys
 from avatar_contract.training import TrainingHyperparameters
-from tests.integration.api.conftest import DATA_BUCKET, Api
-from tests.integration.api.support import ALICE, image_bytes
+from tests.fixtures.api import ALICE, image_bytes
+from tests.fixtures.api_backend import DATA_BUCKET, Api
 
 
 class CountingEndpoint:

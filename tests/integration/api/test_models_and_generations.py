@@ -4,16 +4,15 @@ function), including owner isolation: Bob can neither see, generate with nor del
 from __future__ import annotations
 
 import base64
-import io
 import json
 
 import pytest
-from PIL import Image
 
-from avatar_contract import api_keys, keys
+from avatar_contract import keys, s3_keys
+from avatar_contract.keys import split_s3_uri
 from avatar_contract.training import TrainingFailure, TrainingMetrics, TrainingResult
-from tests.integration.api.conftest import DATA_BUCKET, HOSTING_BUCKET, Api
-from tests.integration.api.support import ALICE, BOB, header, image_bytes, response_json, selfies
+from tests.fixtures.api import ALICE, BOB, header, image_bytes, png, response_json, selfies
+from tests.fixtures.api_backend import DATA_BUCKET, HOSTING_BUCKET, Api
 
 ALICE_OWNER = keys.owner_of(ALICE)
 
@@ -40,20 +39,13 @@ def train(api: Api, *, outcome: str = "completed", user: str = ALICE, name: str 
                 steps=5, seconds=1.0, final_loss=0.2, usable_images=10, preview_image_keys=[preview]
             ),
         )
-        api.s3.put_object(Bucket=DATA_BUCKET, Key=output.split("/", 3)[3], Body=result.model_dump_json())
+        api.s3.put_object(Bucket=DATA_BUCKET, Key=split_s3_uri(output)[1], Body=result.model_dump_json())
     elif outcome == "failed":
         failure_doc = TrainingFailure(training_id=tid, reason="no faces found")
         api.s3.put_object(
-            Bucket=DATA_BUCKET, Key=failure.split("/", 3)[3], Body=failure_doc.model_dump_json()
+            Bucket=DATA_BUCKET, Key=split_s3_uri(failure)[1], Body=failure_doc.model_dump_json()
         )
     return accepted
-
-
-def png(size: int = 64, seed: int = 1) -> bytes:
-    image = Image.frombytes("RGB", (size, size), bytes((seed * 7 + i) % 256 for i in range(size * size * 3)))
-    buffer = io.BytesIO()
-    image.save(buffer, format="PNG")
-    return buffer.getvalue()
 
 
 def test_list_models_shows_only_the_callers_models(api: Api) -> None:
@@ -179,7 +171,7 @@ def test_images_larger_than_the_response_limit_come_back_as_presigned_urls(
 
     result = response_json(api.call("POST", f"/models/{model['model_id']}/generations", {"prompt": "hi"}))
 
-    prefix = api_keys.generation_model_prefix(ALICE_OWNER, model["model_id"])
+    prefix = s3_keys.generation_model_prefix(ALICE_OWNER, model["model_id"])
     stored = [k for k in api.object_keys() if k.startswith(prefix)]
     assert len(stored) == 2
     assert all(i["data"] is None and prefix in i["url"] for i in result["images"])
@@ -279,6 +271,7 @@ def test_delete_erases_everything_of_the_model_and_nothing_else(
     assert any(k.startswith("idempotency/") for k in gone)
     assert any(k.startswith("generations/") for k in gone)
     assert set(before_hosting) - set(after_hosting) == {keys.model_key(ALICE_OWNER, mine["model_id"])}
+    assert response_json(response)["deleted_objects"] == len(gone) + 1
     for survivor in (other, bobs):
         assert any(survivor["training_id"] in k for k in after_data)
     assert api.call("DELETE", f"/models/{mine['model_id']}")["statusCode"] == 404
@@ -306,3 +299,28 @@ def test_foreign_unknown_and_training_models_cannot_be_deleted(api: Api) -> None
     busy = api.call("DELETE", f"/models/{queued['model_id']}")
     assert busy["statusCode"] == 409
     assert (api.object_keys(), api.object_keys(HOSTING_BUCKET)) == before
+
+
+def test_generation_reads_only_the_record_it_needs(api: Api) -> None:
+    for index in range(4):
+        train(api, name=f"other-{index}")
+    done = train(api, name="done")
+    queued = train(api, outcome="queued", name="waiting")
+    calls: list[tuple[str, str]] = []
+
+    def record_call(params, model, **_) -> None:
+        calls.append((model.name, params.get("Key", params.get("Prefix", ""))))
+
+    api.s3.meta.events.register("provide-client-params.s3", record_call)
+    api.hosting.queue_images([png()])
+    assert api.call("POST", f"/models/{done['model_id']}/generations", {"prompt": "hi"})["statusCode"] == 200
+    assert calls == [("HeadObject", keys.model_key(ALICE_OWNER, done["model_id"]))]  # no record read at all
+
+    calls.clear()
+    response = api.call("POST", f"/models/{queued['model_id']}/generations", {"prompt": "hi"})
+    assert response["statusCode"] == 409
+    assert calls == [
+        ("HeadObject", keys.model_key(ALICE_OWNER, queued["model_id"])),
+        ("GetObject", keys.model_entry_key(ALICE_OWNER, queued["model_id"])),
+        ("GetObject", keys.training_record_key(ALICE_OWNER, queued["training_id"])),
+    ]

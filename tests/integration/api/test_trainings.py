@@ -10,9 +10,10 @@ import pytest
 import requests
 
 from avatar_contract import keys
+from avatar_contract.keys import split_s3_uri
 from avatar_contract.training import TrainingConfig, TrainingFailure, TrainingMetrics, TrainingResult
-from tests.integration.api.conftest import DATA_BUCKET, HOSTING_BUCKET, Api
-from tests.integration.api.support import ALICE, BOB, b64, header, image_bytes, response_json, selfies
+from tests.fixtures.api import ALICE, BOB, b64, header, image_bytes, response_json, selfies
+from tests.fixtures.api_backend import DATA_BUCKET, HOSTING_BUCKET, Api
 
 ALICE_OWNER = keys.owner_of(ALICE)
 
@@ -95,7 +96,7 @@ def test_status_follows_the_async_output(api: Api) -> None:
             preview_image_keys=[preview, "../../escape"],
         ),
     )
-    api.s3.put_object(Bucket=DATA_BUCKET, Key=output.split("/", 3)[3], Body=result.model_dump_json())
+    api.s3.put_object(Bucket=DATA_BUCKET, Key=split_s3_uri(output)[1], Body=result.model_dump_json())
 
     status = response_json(api.call("GET", f"/trainings/{tid}"))
 
@@ -117,7 +118,7 @@ def test_status_follows_the_async_output(api: Api) -> None:
 def test_status_reports_the_failure_reason(api: Api, failure_body: str, reason: str) -> None:
     _, failure = api.queue_training()
     tid = response_json(api.call("POST", "/trainings", {"images": selfies()}))["training_id"]
-    api.s3.put_object(Bucket=DATA_BUCKET, Key=failure.split("/", 3)[3], Body=failure_body.encode())
+    api.s3.put_object(Bucket=DATA_BUCKET, Key=split_s3_uri(failure)[1], Body=failure_body.encode())
 
     status = response_json(api.call("GET", f"/trainings/{tid}"))
 

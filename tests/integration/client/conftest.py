@@ -5,21 +5,20 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
-from typing import Any
 from urllib.parse import urlsplit
 
 import pytest
 import requests
 
 from avatar_client import AvatarClient
+from tests.fixtures import api_backend
+from tests.fixtures.api import ALICE, png
+from tests.fixtures.api_backend import Api
 from tests.fixtures.sigv4 import CREDENTIALS, ENDPOINT, REGION, verify_sigv4
-from tests.integration.api import conftest as api_conftest
-from tests.integration.api.conftest import Api
-from tests.integration.api.support import ALICE
 
-# The API fixtures (moto, stubbed runtime, environment) of the same layer's API tests.
-api = api_conftest.api
-_environment = api_conftest._environment
+# The API on moto (moto, stubbed runtime, environment), shared with tests/integration/api.
+api = api_backend.api
+aws_test_environment = api_backend.aws_test_environment
 
 BODY_METHODS = ("POST", "PUT", "PATCH")
 
@@ -69,7 +68,5 @@ def client(transport: HandlerTransport) -> Iterator[AvatarClient]:
     yield AvatarClient(ENDPOINT, REGION, credentials=CREDENTIALS, transport=transport)
 
 
-def gen_response(backend: Api, count: int = 1) -> Any:
-    from tests.integration.api.test_models_and_generations import png
-
+def gen_response(backend: Api, count: int = 1) -> None:
     backend.hosting.queue_images([png(seed=i) for i in range(count)])

@@ -13,11 +13,12 @@ from PIL import Image
 from avatar_client import AvatarApiError, AvatarClient
 from avatar_client import client as client_module
 from avatar_client.cli import build_parser, run
+from avatar_contract.keys import split_s3_uri
 from avatar_contract.training import TrainingMetrics, TrainingResult
+from tests.fixtures.api import image_bytes
+from tests.fixtures.api_backend import DATA_BUCKET, HOSTING_BUCKET, Api
 from tests.fixtures.notifications import SUCCESS
 from tests.fixtures.sigv4 import CREDENTIALS, ENDPOINT, REGION
-from tests.integration.api.conftest import DATA_BUCKET, HOSTING_BUCKET, Api
-from tests.integration.api.support import image_bytes
 from tests.integration.client.conftest import HandlerTransport, gen_response
 
 
@@ -50,7 +51,7 @@ def complete(api: Api, accepted: dict) -> None:
         metrics=TrainingMetrics(steps=1, seconds=1, final_loss=0.5, usable_images=10),
     )
     api.s3.put_object(
-        Bucket=DATA_BUCKET, Key=record["output_location"].split("/", 3)[3], Body=result.model_dump_json()
+        Bucket=DATA_BUCKET, Key=split_s3_uri(record["output_location"])[1], Body=result.model_dump_json()
     )
 
 
@@ -65,7 +66,7 @@ def test_train_generate_list_delete(api: Api, client: AvatarClient, tmp_path) ->
     # The handler received the resized selfies (longest side 1024).
     [(_, params)] = api.training.calls
     assert params["InferenceId"] == accepted["training_id"]
-    archive = api.s3.get_object(Bucket=DATA_BUCKET, Key=params["InputLocation"].split("/", 3)[3])[
+    archive = api.s3.get_object(Bucket=DATA_BUCKET, Key=split_s3_uri(params["InputLocation"])[1])[
         "Body"
     ].read()
     with tarfile.open(fileobj=io.BytesIO(archive)) as tar:

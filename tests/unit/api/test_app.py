@@ -12,7 +12,7 @@ import pytest
 from avatar_api.app import app
 from avatar_api.openapi import DEFAULT_PATH, openapi_document
 from avatar_contract.routes import FUNCTIONS, ROUTES
-from tests.integration.api.support import LambdaContext, rest_event
+from tests.fixtures.api import LambdaContext, rest_event
 
 
 def _registered(resolver) -> set[tuple[str, str]]:

@@ -11,7 +11,7 @@ from avatar_api.domain.images import check_image
 from avatar_api.errors import Forbidden, InvalidRequest, PayloadTooLarge, describe_validation_errors
 from avatar_api.identity import owner_from_event, principal_of
 from avatar_contract.keys import owner_of
-from tests.integration.api.support import ALICE, BOB, image_bytes, rest_event
+from tests.fixtures.api import ALICE, BOB, image_bytes, rest_event
 
 
 def test_principal_is_the_user_arn() -> None:

@@ -1,4 +1,4 @@
-"""S3 keys the API adds on top of `keys` (no dependencies): presigned selfie uploads and generated
+"""The S3 keys the API adds on top of `keys` (no dependencies): presigned selfie uploads and generated
 images too large to return inline. Both live in the data bucket under the owner's prefix."""
 
 from __future__ import annotations

@@ -1,0 +1,113 @@
+"""A training's status (step 6): derived from what SageMaker's async endpoint wrote.
+
+Status has one source of truth: the objects the async endpoint writes (output on success, failure on
+error). The training record only says where those objects will appear.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field, ValidationError
+
+from avatar_api.aws import Bucket
+from avatar_api.errors import NotFound
+from avatar_api.records import TrainingRecord
+from avatar_api.services import Services
+from avatar_api.settings import DOWNLOAD_URL_EXPIRES_SECONDS, FAILURE_REASON_MAX_CHARS
+from avatar_contract import keys
+from avatar_contract.keys import split_s3_uri
+from avatar_contract.names import Prefix
+from avatar_contract.training import TrainingFailure, TrainingResult
+
+StatusName = Literal["queued", "completed", "failed"]
+
+
+class TrainingState(BaseModel):
+    """What GET /trainings/{training_id} answers."""
+
+    training_id: str
+    model_id: str
+    model_name: str | None
+    created: str
+    status: StatusName
+    target_model: str
+    reason: str | None = None
+    metrics: dict[str, Any] | None = None
+    preview_urls: list[str] = Field(default_factory=list)
+
+
+def get_training(services: Services, owner: str, training_id: str) -> TrainingState:
+    record = services.records.load(owner, training_id)
+    if record is None:
+        raise NotFound(f"training {training_id!r} not found")
+    return training_state(services, owner, record)
+
+
+def training_state(services: Services, owner: str, record: TrainingRecord) -> TrainingState:
+    """Output -> completed, failure -> failed, neither -> queued."""
+    base = record.model_dump(include={"training_id", "model_id", "model_name", "created", "target_model"})
+    output = _read_location(services, record.output_location)
+    if output is not None:
+        try:
+            result = TrainingResult.model_validate_json(output)
+        except ValidationError:
+            return TrainingState(**base, status="failed", reason="the training returned an unreadable result")
+        return TrainingState(
+            **base,
+            status="completed",
+            metrics=result.metrics.model_dump(exclude={"preview_image_keys"}),
+            preview_urls=_preview_urls(services, owner, record, result.metrics.preview_image_keys),
+        )
+    failure = _read_location(services, record.failure_location)
+    if failure is not None:
+        return TrainingState(**base, status="failed", reason=_failure_reason(failure))
+    return TrainingState(**base, status="queued")
+
+
+def is_async_location(services: Services, uri: str) -> bool:
+    """True for `s3://<data bucket>/async-outputs/...` and `.../async-failures/...` (what the
+    endpoint's AsyncInferenceConfig names); the API reads and erases nothing else through a record."""
+    bucket_name, key = split_s3_uri(uri)
+    return bucket_name == services.data.name and key.startswith((Prefix.ASYNC_OUTPUTS, Prefix.ASYNC_FAILURES))
+
+
+def _read_location(services: Services, uri: str | None) -> bytes | None:
+    if not uri:
+        return None
+    bucket_name, key = split_s3_uri(uri)
+    if not key.startswith((Prefix.ASYNC_OUTPUTS, Prefix.ASYNC_FAILURES)):
+        return None
+    bucket = services.data if bucket_name == services.data.name else Bucket(bucket_name, services.data.client)
+    return bucket.get_bytes(key)
+
+
+def _failure_reason(body: bytes) -> str:
+    text = body.decode("utf-8", errors="replace")
+    try:
+        reason = TrainingFailure.model_validate_json(text).reason
+    except ValidationError:
+        try:
+            document = json.loads(text)
+            reason = str(document.get("reason") or document.get("message") or document.get("error") or text)
+        except (ValueError, AttributeError):
+            reason = text
+    return reason.strip()[:FAILURE_REASON_MAX_CHARS] or "training failed"
+
+
+def _preview_urls(
+    services: Services, owner: str, record: TrainingRecord, preview_keys: list[str]
+) -> list[str]:
+    """Presigned URLs of the previews, only for keys inside this training's preview prefix."""
+    allowed = keys.preview_prefix(owner, record.training_id)
+    urls = []
+    for entry in preview_keys:
+        key = entry
+        if entry.startswith("s3://"):
+            bucket_name, key = split_s3_uri(entry)
+            if bucket_name != services.data.name:
+                continue
+        if key.startswith(allowed) and ".." not in key:
+            urls.append(services.data.presigned_get(key, DOWNLOAD_URL_EXPIRES_SECONDS))
+    return urls
