@@ -9,6 +9,8 @@ import urllib.request
 from collections.abc import Mapping
 from typing import Any
 
+from avatar_contract.keys import split_s3_uri
+
 
 class RuntimeApiError(Exception):
     """An error answer of the runtime API: HTTP status, `x-amzn-ErrorType` and message."""
@@ -24,9 +26,12 @@ def validation_error(message: str) -> RuntimeApiError:
 
 def s3_split(uri: str) -> tuple[str, str]:
     """`s3://bucket/key` → (bucket, key), or the ValidationError SageMaker answers for a bad URI."""
-    if not uri.startswith("s3://") or "/" not in uri[5:]:
+    try:
+        bucket, key = split_s3_uri(uri)
+    except ValueError:
+        raise validation_error(f"Invalid S3 URI: {uri}") from None
+    if not key:
         raise validation_error(f"Invalid S3 URI: {uri}")
-    bucket, key = uri[5:].split("/", 1)
     return bucket, key
 
 
