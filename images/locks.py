@@ -4,7 +4,8 @@ For each image, `uv pip compile` resolves containers/<image>/requirements.txt wi
 requirements-dev.txt (and requirements.txt) as a constraint, so a package shared by development and an
 image gets the development version; `--universal --fork-strategy fewest` with Python 3.11 as the floor
 picks one version per package that installs on the deployed Python 3.12 and on Python 3.11 (development
-and the stand-in bases of `make images`) alike.
+and the stand-in bases of `make images`) alike; each lock is then resolved again, wheels only, for
+CPython 3.12 on manylinux x86_64, and must come out the same.
 
 Each image also gets a stand-in lock (images/standin/<image>.lock) for `make images`: the same versions and
 hashes, resolved for Python 3.11 on Linux x86_64 with the CPU build of torch 2.13.0 from a local wheel
@@ -33,6 +34,7 @@ WORK_DIR = Path(".images/locks")
 DEFAULT_TORCH_WHEELS = Path(os.environ.get("AVATAR_TORCH_WHEELS", "/opt/wheels"))
 CPU_TORCH = "torch==2.13.0+cpu"
 FLOOR_PYTHON = "3.11"
+DEPLOYED_PYTHON = "3.12"
 STANDIN_PLATFORM = "x86_64-manylinux_2_28"
 
 _PIN = re.compile(r"^\s*([A-Za-z0-9][A-Za-z0-9._-]*)(\[[^\]]*\])?\s*==\s*([^\s;#\\]+)")
@@ -108,6 +110,24 @@ def compile_standin_lock(image: str, uv: str, torch_wheels: Path, work: Path) ->
     return output
 
 
+def check_deployed_platform(image: str, uv: str, work: Path) -> None:
+    """The locked versions resolve, wheels only, for the deployed CPython 3.12 on manylinux x86_64."""
+    entries = [line.rstrip(" \\") for line in (REPO_ROOT / lock_path(image)).read_text().splitlines()]
+    pins = [line for line in entries if _PIN.match(line)]
+    source, output = work / f"{image}-deployed.in", work / f"{image}-deployed.txt"
+    (REPO_ROOT / source).write_text("\n".join(pins) + "\n")
+    _uv(uv, str(source), "--python-version", DEPLOYED_PYTHON, "--python-platform", STANDIN_PLATFORM,
+        "--only-binary", ":all:", "--no-annotate", "--output-file", str(output))  # fmt: skip
+    resolved, locked = read_pins(output), read_pins(lock_path(image))
+    unmarked = {normalize(_PIN.match(line)[1]) for line in pins if ";" not in line}  # type: ignore[index]
+    wrong = {n: (v, locked.get(n)) for n, v in resolved.items() if locked.get(n) != v}
+    missing = unmarked - set(resolved)
+    if wrong or missing:
+        raise SystemExit(
+            f"{lock_path(image)} does not install on Python {DEPLOYED_PYTHON}: {wrong} {missing}"
+        )
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -121,6 +141,10 @@ def main(argv: list[str] | None = None) -> int:
     for image in IMAGES:
         print(f"locks: {compile_image_lock(image, args.uv, work)}", flush=True)
         print(f"locks: {compile_standin_lock(image, args.uv, args.torch_wheels, work)}", flush=True)
+        check_deployed_platform(image, args.uv, work)
+        print(
+            f"locks: {lock_path(image)} installs on CPython {DEPLOYED_PYTHON} {STANDIN_PLATFORM}", flush=True
+        )
     return 0
 
 
