@@ -281,7 +281,7 @@ def smoke_hosting(
         def ping() -> str:
             reply = _wait_http(f"{url}/ping", 600, container.alive)
             assert reply.status_code == 200, f"/ping answered {reply.status_code}: {reply.text[:300]}"
-            return "base model loaded"
+            return "200 (Triton answers /ping once sd_base has loaded)"
 
         def load() -> str:
             # SageMaker downloads <ModelDataUrl><TargetModel> and extracts it before POST /models.
