@@ -90,5 +90,26 @@ bench: setup ## CPU benchmarks: a table on stdout, JSON in benchmarks/results/
 bench-gpu: ## GPU benchmarks (run on a GPU machine; see benchmarks/README)
 	$(PY) -m benchmarks.gpu
 
+# The images (docs/images.md): `make locks` resolves each image's requirements.txt into its hash-pinned
+# requirements.lock (uv, in a tools venv of its own); `make images` builds both images from their
+# Dockerfiles with buildah on Debian stand-in bases (no Docker engine) and smoke-runs them. The cache
+# (stand-in root, wheels) lives in IMAGES_CACHE; buildah's layer cache in its own storage.
+.PHONY: locks images
+IMAGES_CACHE ?= .images
+UV_VERSION := 0.13.9
+UV := $(IMAGES_CACHE)/tools/bin/uv
+
+$(UV):
+	$(PYTHON) -m venv $(IMAGES_CACHE)/tools
+	$(IMAGES_CACHE)/tools/bin/pip install --quiet --disable-pip-version-check uv==$(UV_VERSION)
+
+locks: $(UV) ## Regenerate the images' lock files from the top-level pins
+	$(PYTHON) -m images.locks --uv $(UV)
+
+images: setup ## Build both images with buildah on Debian stand-in bases, smoke-run them
+	command -v buildah >/dev/null && command -v debootstrap >/dev/null || \
+		{ apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq buildah debootstrap; }
+	$(PY) -m images --cache $(IMAGES_CACHE)
+
 clean: ## Remove generated output (keeps .venv and node_modules)
 	rm -rf cdk.out demo-out .local-cloud .pytest_cache .ruff_cache .mypy_cache

@@ -36,7 +36,9 @@ def test_dockerfile_takes_the_base_image_as_an_argument_and_runs_serve() -> None
     ]
     assert lines[0].startswith("ARG BASE_IMAGE=") and lines[1] == "FROM ${BASE_IMAGE}"
     assert 'ENTRYPOINT ["/usr/local/bin/serve"]' in lines
+    defaults = dict(re.findall(r"^ARG (\w+)=(\S*)$", "\n".join(lines), flags=re.M))
     for source in re.findall(r"^COPY (?:--\S+ )*(\S+)", "\n".join(lines), flags=re.M):
+        source = re.sub(r"\$\{(\w+)\}", lambda m: defaults[m[1]], source)  # build arguments' defaults
         assert (ROOT / source).exists(), source  # build context is the repository root
 
 

@@ -1,0 +1,61 @@
+"""Build both images from the real Dockerfiles with `buildah bud` (chroot isolation, no daemon).
+
+The Dockerfiles are used as they are; only their build arguments differ from a deployment's build:
+BASE_IMAGE (a stand-in base, see images/standin.py), LOCK (the stand-in lock, images/standin/<image>.lock)
+and WHEELS (a wheel folder downloaded once into the cache and mounted read-only into the build, so pip
+installs offline and verifies every hash). `--layers` keeps buildah's layer cache between builds.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from images import buildah as bh
+from images.locks import REPO_ROOT, standin_lock_path
+
+WHEELS_MOUNT = "/wheels"
+
+
+@dataclass(frozen=True)
+class Built:
+    image: str
+    tag: str
+    seconds: float
+    size_bytes: int
+
+
+def tag(image: str) -> str:
+    return f"localhost/avatar/{image}:standin"
+
+
+def wheelhouse(image: str, cache: Path) -> Path:
+    """Every wheel of the image's stand-in lock, downloaded once (hashes checked) into the cache."""
+    lock = REPO_ROOT / standin_lock_path(image)
+    folder = cache / "wheels"
+    stamp = folder / f".{image}-{hashlib.sha256(lock.read_bytes()).hexdigest()[:16]}"
+    if stamp.is_file():
+        return folder
+    folder.mkdir(parents=True, exist_ok=True)
+    command = [sys.executable, "-m", "pip", "download", "--quiet", "--disable-pip-version-check", "--no-deps"]
+    command += ["--require-hashes", "--only-binary", ":all:", "-d", str(folder), "-r", str(lock)]
+    subprocess.run(command, check=True)
+    stamp.touch()
+    return folder
+
+
+def build(image: str, base_image: str, cache: Path) -> Built:
+    started = time.monotonic()  # the wheel download (cold only) counts as part of the build
+    wheels = wheelhouse(image, cache).resolve()
+    command = ["bud", "--isolation", bh.ISOLATION, "--layers", "--quiet"]
+    command += ["-f", f"containers/{image}/Dockerfile", "-t", tag(image)]
+    command += ["--build-arg", f"BASE_IMAGE={base_image}", "--build-arg", f"LOCK={standin_lock_path(image)}"]
+    command += ["--build-arg", f"WHEELS={WHEELS_MOUNT}", "--volume", f"{wheels}:{WHEELS_MOUNT}:ro"]
+    result = subprocess.run(["buildah", *command, str(REPO_ROOT)], capture_output=True, text=True)
+    if result.returncode != 0:
+        raise bh.BuildahError(f"building {image} failed:\n{(result.stdout + result.stderr)[-6000:]}")
+    return Built(image, tag(image), time.monotonic() - started, bh.image_size_bytes(tag(image)))

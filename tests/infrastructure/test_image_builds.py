@@ -1,0 +1,57 @@
+"""Both Dockerfiles: hadolint clean, hash-locked installs, changed by build arguments only."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+HADOLINT = Path(sys.executable).parent / "hadolint"
+IMAGES = ("training", "hosting")
+BUILD_ARGS = {"BASE_IMAGE", "LOCK", "WHEELS"}
+
+
+def dockerfile(image: str) -> str:
+    return (ROOT / "containers" / image / "Dockerfile").read_text()
+
+
+def instructions(image: str) -> list[str]:
+    """The Dockerfile's instructions, continuation lines joined, comments dropped."""
+    text = re.sub(r"\\\n\s*", " ", dockerfile(image))
+    return [line for line in text.splitlines() if line.strip() and not line.lstrip().startswith("#")]
+
+
+@pytest.mark.parametrize("image", IMAGES)
+def test_dockerfile_passes_hadolint(image: str) -> None:
+    path = ROOT / "containers" / image / "Dockerfile"
+    result = subprocess.run([str(HADOLINT), str(path)], capture_output=True, text=True, check=False)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+@pytest.mark.parametrize("image", IMAGES)
+def test_build_arguments_are_the_base_image_the_lock_and_a_wheel_folder(image: str) -> None:
+    args = dict(re.findall(r"^ARG (\w+)=?(\S*)$", "\n".join(instructions(image)), flags=re.M))
+    assert set(args) == BUILD_ARGS
+    assert args["LOCK"] == f"containers/{image}/requirements.lock" and (ROOT / args["LOCK"]).is_file()
+    assert args["WHEELS"] == ""  # a deployment's build installs from the package index
+
+
+@pytest.mark.parametrize("image", IMAGES)
+def test_python_packages_come_from_the_lock_with_hashes_only(image: str) -> None:
+    installs = [line for line in instructions(image) if re.search(r"pip install", line)]
+    assert len(installs) == 1, installs
+    install = installs[0]
+    assert "--require-hashes" in install and "--no-deps" in install
+    assert re.search(r"-r /opt/\w+/requirements\.lock$", install), install
+    assert re.search(r"^COPY \$\{LOCK\} /opt/\w+/requirements\.lock$", "\n".join(instructions(image)), re.M)
+
+
+@pytest.mark.parametrize("image", IMAGES)
+def test_no_branch_on_how_the_image_is_built(image: str) -> None:
+    """Stand-in and deployed builds run the same instructions; only the arguments' values differ."""
+    runs = [line for line in instructions(image) if line.startswith("RUN ")]
+    assert not [run for run in runs if re.search(r"\b(if|then|case|test)\b|\[ ", run)], runs

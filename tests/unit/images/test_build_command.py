@@ -1,0 +1,38 @@
+"""`make images` builds the real Dockerfiles: only the build arguments differ from a deployment's build."""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from images import build as build_module
+from images.locks import REPO_ROOT
+
+
+def test_buildah_gets_the_real_dockerfile_and_only_the_three_build_arguments(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    calls: list[list[str]] = []
+
+    def run(command: list[str], **_: Any) -> subprocess.CompletedProcess[str]:
+        calls.append(command)
+        return subprocess.CompletedProcess(command, 0, "", "")
+
+    monkeypatch.setattr(build_module, "wheelhouse", lambda image, cache: tmp_path)
+    monkeypatch.setattr(build_module.subprocess, "run", run)
+    monkeypatch.setattr(build_module.bh, "image_size_bytes", lambda tag: 42)
+    built = build_module.build("hosting", "localhost/standin:1", tmp_path)
+    (command,) = calls
+    assert command[:4] == ["buildah", "bud", "--isolation", "chroot"] and command[-1] == str(REPO_ROOT)
+    assert command[command.index("-f") + 1] == "containers/hosting/Dockerfile"
+    build_args = [command[i + 1] for i, arg in enumerate(command) if arg == "--build-arg"]
+    assert build_args == [
+        "BASE_IMAGE=localhost/standin:1",
+        "LOCK=images/standin/hosting.lock",
+        "WHEELS=/wheels",
+    ]
+    assert command[command.index("--volume") + 1] == f"{tmp_path}:/wheels:ro"
+    assert (built.tag, built.size_bytes) == ("localhost/avatar/hosting:standin", 42)
