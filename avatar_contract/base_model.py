@@ -146,9 +146,9 @@ class Manifest:
         found = self.problems()
         if found:
             raise ManifestError(
-                f"{origin} is not pinned: {'; '.join(found)}. Record it from a pinned revision with "
-                f"`{RECORD_COMMAND} --repo-id <org/name> --revision <commit>` (needs Hub access), "
-                "and commit it."
+                f"{origin} is not pinned: {'; '.join(found)}. On a machine with Hub access, record it with "
+                f"`{RECORD_COMMAND} --repo-id <org/name> --revision <commit or branch> --output <manifest>`, "
+                "review the recorded commit and checksums, and commit the file."
             )
 
 

@@ -65,6 +65,10 @@ def main(argv: list[str] | None = None) -> int:
         command.add_argument("--manifest", help="manifest file (default: cdk.json baseModelManifest)")
         command.add_argument("--bucket", help="target bucket (default: the storage stack's data bucket)")
         command.add_argument("--cdk-json", type=Path, default=REPO_ROOT / "cdk.json", help=argparse.SUPPRESS)
+        if name == "check":
+            command.add_argument(
+                "--manifest-only", action="store_true", help="only check that the manifest is pinned (no AWS)"
+            )
         if name == "stage":
             command.add_argument(
                 "--hf-cache", type=Path, help="Hugging Face cache directory (default: its own)"
@@ -100,6 +104,9 @@ def main(argv: list[str] | None = None) -> int:
         path = _manifest_path(args)
         manifest = Manifest.load(path)
         manifest.require_pinned(str(path))
+        if args.command == "check" and args.manifest_only:
+            print(f"{path} is pinned: {len(manifest.files)} files, digest {manifest.digest}")
+            return 0
         s3 = _s3()
         bucket = _bucket(args, s3)
         if args.command == "check":

@@ -17,8 +17,6 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from avatar_contract.names import DEFAULT_BASE_MODEL_ID
-
 
 class ConfigError(ValueError):
     """A context value is invalid; the message names the key, the value and what is expected."""
@@ -65,11 +63,11 @@ MULTI_GPU_INSTANCE_TYPES = frozenset(
 
 _PREFIX_RE = re.compile(r"^[a-z][a-z0-9-]{0,18}[a-z0-9]$")
 _INSTANCE_RE = re.compile(r"^ml\.[a-z0-9-]+\.[a-z0-9]+$")
-_S3_URI_RE = re.compile(r"^s3://(?P<bucket>[a-z0-9][a-z0-9.-]{1,61}[a-z0-9])(?:/(?P<key>.*))?$")
 _EMAIL_RE = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 _REGION_RE = re.compile(r"^[a-z]{2}(-gov|-iso[a-z]*)?-[a-z]+-\d$")
 _ROLE_ARN_RE = re.compile(r"^arn:aws[a-z-]*:iam::\d{12}:role/[\w+=,.@/-]{1,512}$")
-_MODEL_ID_RE = re.compile(r"^[\w.-]+/[\w.-]+$")
+_MANIFEST_RE = re.compile(r"^[\w./-]+\.json$")
+DEFAULT_BASE_MODEL_MANIFEST = "base_models/sd21-base.json"  # avatar_contract.base_model's format
 
 
 # --- value parsers: (key, raw value) -> typed value, raising ConfigError naming the key -------------
@@ -248,18 +246,13 @@ SETTINGS: tuple[Setting, ...] = (
         "Target average GPU utilisation (%) that hosting autoscaling keeps.",
     ),
     Setting(
-        "baseModelId",
-        "base_model_id",
-        DEFAULT_BASE_MODEL_ID,
-        _matching(_MODEL_ID_RE, "a Hugging Face model id such as stabilityai/stable-diffusion-2-1-base"),
-        "Base Stable Diffusion model the containers load when baseModelS3Uri is not set.",
-    ),
-    Setting(
-        "baseModelS3Uri",
-        "base_model_s3_uri",
-        None,
-        _optional(_matching(_S3_URI_RE, "an s3://bucket/prefix URI")),
-        "Optional s3:// prefix holding the base model in diffusers layout (read access is granted).",
+        "baseModelManifest",
+        "base_model_manifest",
+        DEFAULT_BASE_MODEL_MANIFEST,
+        _matching(_MANIFEST_RE, "a manifest file such as base_models/sd21-base.json"),
+        "Base model manifest (path from the repository root): both containers load the copy "
+        "`make stage-base-model` staged from it to the data bucket's base-models/<digest>/ (read access on "
+        "exactly that prefix).",
     ),
     Setting(
         "trainingInputRetentionDays",
@@ -363,8 +356,7 @@ class ServiceConfig:
     hosting_min_capacity: int = 1
     hosting_max_capacity: int = 2
     hosting_gpu_utilization_target: float = 70.0
-    base_model_id: str = DEFAULT_BASE_MODEL_ID
-    base_model_s3_uri: str | None = None
+    base_model_manifest: str = DEFAULT_BASE_MODEL_MANIFEST
     training_input_retention_days: int = 7
     enable_waf: bool = True
     waf_rate_limit: int = 1000
@@ -472,20 +464,6 @@ class ServiceConfig:
         return "AllTraffic"
 
     # --- derived values ----------------------------------------------------------------------------
-
-    @property
-    def base_model(self) -> str:
-        """What the containers load (`Env.BASE_MODEL`): the S3 URI when set, else the model id."""
-        return self.base_model_s3_uri or self.base_model_id
-
-    @property
-    def base_model_s3_location(self) -> tuple[str, str] | None:
-        """(bucket, key prefix) of `baseModelS3Uri`, or None."""
-        if not self.base_model_s3_uri:
-            return None
-        match = _S3_URI_RE.fullmatch(self.base_model_s3_uri)
-        assert match is not None  # validated in from_context
-        return match["bucket"], (match["key"] or "")
 
     def resolved_base_image_region(self, default_region: str | None) -> str:
         """Region for the containers' base images: `baseImageRegion`, else `default_region`
