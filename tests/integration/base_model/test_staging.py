@@ -121,3 +121,13 @@ def test_a_revision_missing_from_the_source_fails_clearly(
     with pytest.raises(LocalEntryNotFoundError):
         staging.stage(other, BUCKET, s3, fetch, progress=False)
     assert _keys(s3) == []
+
+
+def test_the_default_bucket_is_the_storage_stacks_data_bucket(
+    s3: Any, manifest: Manifest, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "tiny.json"
+    path.write_text(manifest.dumps())
+    assert main(["stage", "--manifest", str(path)]) == 0  # <resourcePrefix>-data-<account>-<region>
+    assert f"s3://{BUCKET}/base-models/{manifest.digest}/" in capsys.readouterr().out
+    assert main(["check", "--manifest", str(path)]) == 0
