@@ -80,6 +80,10 @@ class ServiceStack(Stack):
             "AlarmTopicArn": (self.monitoring.alarm_topic.topic_arn, "Alarm notifications"),
             "ModelDataUrl": (storage_refs.model_data_url, "ModelDataUrl of the multi-model endpoint"),
             "DashboardName": (config.dashboard_name, "CloudWatch dashboard"),
+            "BaseModelUri": (
+                self.base_model.uri,
+                "Staged base model the endpoints load (make stage-base-model)",
+            ),
         }
         for output_id, (value, description) in outputs.items():
             CfnOutput(self, output_id, value=value, description=description)

@@ -25,6 +25,11 @@ def test_both_containers_get_the_staged_uri_its_digest_and_no_hub(service: dict[
         assert env["HF_HUB_OFFLINE"] == "1"
 
 
+def test_the_service_stack_outputs_the_staged_uri(service: dict[str, Any]) -> None:
+    output = service["Outputs"]["BaseModelUri"]
+    assert text(output["Value"]).endswith(f'/{PREFIX}"]]}}') and "stage-base-model" in output["Description"]
+
+
 def test_each_role_reads_exactly_the_staged_prefix(service: dict[str, Any]) -> None:
     for role in ("TrainingExecutionRole", "HostingExecutionRole"):
         stmts = statements(service, role)
