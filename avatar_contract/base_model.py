@@ -131,7 +131,7 @@ class Manifest:
         if self.source.kind == "huggingface":
             if not self.source.repo_id:
                 found.append("source.repo_id is missing")
-            if not _COMMIT_RE.fullmatch(self.source.revision or ""):
+            if not is_commit(self.source.revision):
                 found.append(f"source.revision {self.source.revision!r} is not a 40-hex commit revision")
         if not self.files:
             found.append("it lists no files")
@@ -150,6 +150,11 @@ class Manifest:
                 f"`{RECORD_COMMAND} --repo-id <org/name> --revision <commit or branch> --output <manifest>`, "
                 "review the recorded commit and checksums, and commit the file."
             )
+
+
+def is_commit(revision: str | None) -> bool:
+    """A 40-hex commit revision (immutable), not a branch or tag."""
+    return bool(revision and _COMMIT_RE.fullmatch(revision))
 
 
 def sha256_file(path: Path, progress: Callable[[int], Any] | None = None) -> str:

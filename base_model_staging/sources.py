@@ -14,7 +14,7 @@ from pathlib import Path
 
 from tqdm.auto import tqdm
 
-from avatar_contract.base_model import Manifest, ManifestError, ManifestFile, Source, sha256_file
+from avatar_contract.base_model import Manifest, ManifestError, ManifestFile, Source, is_commit, sha256_file
 
 # What a diffusers pipeline needs: configs, tokenizer files and safetensors weights (full precision).
 # Not the single-file checkpoints (.ckpt), the .bin duplicates or the fp16 variants.
@@ -53,11 +53,10 @@ def fetch(
 
 def resolve_revision(repo_id: str, revision: str) -> str:
     """The commit a branch or tag points at now (needs the Hub); a commit is returned as it is."""
-    from huggingface_hub import HfApi
-    from huggingface_hub.constants import REGEX_COMMIT_HASH
-
-    if REGEX_COMMIT_HASH.fullmatch(revision):
+    if is_commit(revision):
         return revision
+    from huggingface_hub import HfApi
+
     sha = HfApi().model_info(repo_id, revision=revision).sha
     if not sha:
         raise ManifestError(f"the Hub returned no commit for {repo_id}@{revision}")
@@ -67,15 +66,18 @@ def resolve_revision(repo_id: str, revision: str) -> str:
 def record(source: Source, name: str, *, cache_dir: Path | None = None, offline: bool = False) -> Manifest:
     """A manifest of every diffusers file of `source` (a Hub revision is resolved to its commit first)."""
     if source.kind == "huggingface":
-        if not source.repo_id or not source.revision:
+        repo_id, revision = source.repo_id, source.revision
+        if not repo_id or not revision:
             raise ManifestError("recording from the Hub needs --repo-id and --revision")
-        commit = source.revision if offline else resolve_revision(source.repo_id, source.revision)
-        source = Source("huggingface", source.repo_id, commit)
+        if offline and not is_commit(revision):
+            raise ManifestError(f"offline, {revision!r} cannot be resolved to a commit: pass the commit")
+        commit = resolve_revision(repo_id, revision)
+        source = Source("huggingface", repo_id, commit)
         from huggingface_hub import snapshot_download
 
         root = Path(
             snapshot_download(
-                repo_id=source.repo_id,
+                repo_id=repo_id,
                 revision=commit,
                 allow_patterns=list(DIFFUSERS_PATTERNS),
                 ignore_patterns=list(EXCLUDED_PATTERNS),

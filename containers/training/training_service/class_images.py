@@ -44,7 +44,7 @@ def _read_local(target: Path) -> list[Image.Image] | None:
     return [Image.open(path).convert("RGB") for path in sorted(target.glob("*.png"))]
 
 
-def _keep_local(target: Path, write: Callable[[Path], None]) -> None:
+def _keep_local(target: Path, write: Callable[[Path], object]) -> None:
     target.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(dir=target.parent, prefix=".class-"))
     write(staging)
@@ -65,7 +65,12 @@ def _read_s3(client: Any, bucket: str, prefix: str, count: int, target: Path) ->
     if len(files) != count or any("/" in name or not name.endswith(".png") for name in files):
         logger.warning("ignoring the class-image set s3://%s/%s: its index does not match", bucket, prefix)
         return False
-    _keep_local(target, lambda d: [client.download_file(bucket, prefix + n, str(d / n)) for n in files])
+
+    def download(folder: Path) -> None:
+        for name in files:
+            client.download_file(bucket, prefix + name, str(folder / name))
+
+    _keep_local(target, download)
     return True
 
 
@@ -106,7 +111,12 @@ def cached_class_images(
         except Exception:
             logger.exception("could not read class images from s3://%s/%s; generating them", bucket, prefix)
     images = generate()
-    _keep_local(target, lambda d: [image.save(d / f"{n:04d}.png") for n, image in enumerate(images)])
+
+    def save(folder: Path) -> None:
+        for n, image in enumerate(images):
+            image.save(folder / f"{n:04d}.png")
+
+    _keep_local(target, save)
     if store is not None and bucket:
         about = {
             "base_model": base_model_identity(base_model),

@@ -131,3 +131,9 @@ def test_the_default_bucket_is_the_storage_stacks_data_bucket(
     assert main(["stage", "--manifest", str(path)]) == 0  # <resourcePrefix>-data-<account>-<region>
     assert f"s3://{BUCKET}/base-models/{manifest.digest}/" in capsys.readouterr().out
     assert main(["check", "--manifest", str(path)]) == 0
+
+
+def test_a_commit_needs_no_resolution_and_a_branch_offline_is_refused(hf_cache: Path) -> None:
+    assert sources.resolve_revision(REPO_ID, COMMIT) == COMMIT  # no Hub call for an immutable revision
+    with pytest.raises(ValueError, match="cannot be resolved to a commit"):
+        sources.record(Source("huggingface", REPO_ID, "main"), "tiny", cache_dir=hf_cache, offline=True)
