@@ -12,6 +12,7 @@ export CDK_DISABLE_CLI_TELEMETRY := true
 export PYTHONDONTWRITEBYTECODE := 1
 
 .PHONY: help setup test lint typecheck check synth deploy destroy demo bench bench-gpu clean
+.PHONY: stage-base-model check-base-model
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -71,8 +72,18 @@ check: test ## Everything before a commit: lint + typecheck + tests (what CI run
 synth: setup ## CloudFormation templates into cdk.out/ (no network, no credentials), cdk-nag applied
 	PATH=$(CURDIR)/$(VENV)/bin:$$PATH $(CDK) synth --quiet
 
-deploy: setup ## Deploy to the account in your AWS credentials (needs a Docker engine)
+deploy: setup stage-base-model ## Deploy to the account in your AWS credentials (needs a Docker engine)
+	$(PY) -m base_model_staging check
 	PATH=$(CURDIR)/$(VENV)/bin:$$PATH $(CDK) deploy --all --require-approval broadening
+
+# The storage stack first (its data bucket), then the pinned base model into it (docs/base-model.md).
+stage-base-model: setup ## Stage the pinned base model into the data bucket (idempotent, resumable)
+	$(PY) -m base_model_staging check --manifest-only
+	PATH=$(CURDIR)/$(VENV)/bin:$$PATH $(CDK) deploy AvatarStorage --require-approval broadening
+	$(PY) -m base_model_staging stage
+
+check-base-model: setup ## Fail unless the configured base model is staged (what `make deploy` checks)
+	$(PY) -m base_model_staging check
 
 destroy: setup ## Remove the stacks (the stateful stack keeps its buckets unless configured otherwise)
 	PATH=$(CURDIR)/$(VENV)/bin:$$PATH $(CDK) destroy --all

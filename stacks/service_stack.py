@@ -8,6 +8,7 @@ from aws_cdk import CfnOutput, Stack
 from constructs import Construct
 
 from stacks.api import Api
+from stacks.base_model import StagedBaseModel
 from stacks.config import ServiceConfig
 from stacks.hosting_endpoint import HostingEndpoint
 from stacks.monitoring import Monitoring
@@ -33,6 +34,7 @@ class ServiceStack(Stack):
         super().__init__(scope, construct_id, **kwargs)
         storage_refs = StorageRefs.import_into(self, storage, config)
         self.status = TrainingStatus(self, "Status", config=config)
+        self.base_model = StagedBaseModel(self, config, storage_refs)
         self.training = TrainingEndpoint(
             self,
             "Training",
@@ -40,9 +42,15 @@ class ServiceStack(Stack):
             storage=storage_refs,
             status=self.status,
             base_image=training_base_image,
+            base_model=self.base_model,
         )
         self.hosting = HostingEndpoint(
-            self, "Hosting", config=config, storage=storage_refs, base_image=hosting_base_image
+            self,
+            "Hosting",
+            config=config,
+            storage=storage_refs,
+            base_image=hosting_base_image,
+            base_model=self.base_model,
         )
         self.api = Api(
             self, "Api", config=config, storage=storage_refs, training=self.training, hosting=self.hosting
@@ -72,6 +80,10 @@ class ServiceStack(Stack):
             "AlarmTopicArn": (self.monitoring.alarm_topic.topic_arn, "Alarm notifications"),
             "ModelDataUrl": (storage_refs.model_data_url, "ModelDataUrl of the multi-model endpoint"),
             "DashboardName": (config.dashboard_name, "CloudWatch dashboard"),
+            "BaseModelUri": (
+                self.base_model.uri,
+                "Staged base model the endpoints load (make stage-base-model)",
+            ),
         }
         for output_id, (value, description) in outputs.items():
             CfnOutput(self, output_id, value=value, description=description)

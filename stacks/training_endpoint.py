@@ -12,6 +12,7 @@ from aws_cdk import aws_sagemaker as sagemaker
 from constructs import Construct
 
 from avatar_contract.names import Env, Prefix, Runtime
+from stacks.base_model import StagedBaseModel
 from stacks.config import ServiceConfig
 from stacks.gpu_runtime import EXPECT_GPU_ENV, instance_has_gpu, variant_runtime
 from stacks.grants import grant_objects
@@ -21,7 +22,6 @@ from stacks.sagemaker_common import (
     endpoint_arn,
     endpoint_log_group,
     execution_role,
-    grant_base_model_read,
 )
 from stacks.status import TrainingStatus
 from stacks.storage import StorageRefs, nag_bucket_name
@@ -40,6 +40,7 @@ class TrainingEndpoint(Construct):
         storage: StorageRefs,
         status: TrainingStatus,
         base_image: str,
+        base_model: StagedBaseModel,
     ) -> None:
         super().__init__(scope, construct_id)
         self.endpoint_name = config.training_endpoint_name
@@ -63,12 +64,14 @@ class TrainingEndpoint(Construct):
             "AwsSolutions-IAM5[Action::kms:GenerateDataKey*]",
             "CDK's SNS publish grant on the KMS-encrypted status topics: data keys of the messaging key.",
         )
-        grant_base_model_read(self.role, self, config)
+        base_model.grant_read(self.role)
+        # Prior-preservation class images, shared by every instance (read, and written on a miss).
+        grant_objects(self.role, data, storage.data_key, [Prefix.CLASS_IMAGES], read=True, write=True)
 
         environment = {
             Env.DATA_BUCKET: data.bucket_name,
             Env.HOSTING_BUCKET: hosting.bucket_name,
-            Env.BASE_MODEL: config.base_model,
+            **base_model.environment,
             # The service refuses to train on CPU where the instance type has a GPU (docs/gpu-runtime.md).
             EXPECT_GPU_ENV: str(instance_has_gpu(config.training_instance_type)).lower(),
         }
@@ -129,6 +132,7 @@ class TrainingEndpoint(Construct):
                 Prefix.TRAININGS: "read a training's input archive, write its previews.",
                 Prefix.ASYNC_OUTPUTS: "SageMaker writes async results as this role.",
                 Prefix.ASYNC_FAILURES: "SageMaker writes async failures as this role.",
+                Prefix.CLASS_IMAGES: "read and cache prior-preservation class images.",
             },
         )
         acknowledge_object_prefixes(

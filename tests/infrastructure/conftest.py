@@ -84,7 +84,6 @@ VARIANT_CONTEXT = {
     "resourcePrefix": "demo",
     "enableWaf": False,
     "removalPolicy": "destroy",
-    "baseModelS3Uri": "s3://my-models/sd21/",
     "lambdaArchitecture": "x86_64",
     "trainingInstanceType": "ml.g6.2xlarge",
     "hostingMinCapacity": 2,
@@ -97,4 +96,17 @@ VARIANT_CONTEXT = {
 @pytest.fixture(scope="session")
 def variant(tmp_path_factory: pytest.TempPathFactory) -> Synth:
     """The app with every non-default option that changes resources (a second, independent synth)."""
-    return synthesize(tmp_path_factory.mktemp("cdk.out.variant"), VARIANT_CONTEXT)
+    manifest = pinned_manifest(tmp_path_factory.mktemp("manifest") / "private-mirror.json")
+    context = {**VARIANT_CONTEXT, "baseModelManifest": str(manifest)}
+    return synthesize(tmp_path_factory.mktemp("cdk.out.variant"), context)
+
+
+def pinned_manifest(path: Path) -> Path:
+    """A well-formed, pinned manifest (format test data: its checksums are of these stand-in bytes)."""
+    import hashlib
+
+    files = {"model_index.json": b"{}", "unet/diffusion_pytorch_model.safetensors": b"weights"}
+    entries = [{"path": k, "size": len(v), "sha256": hashlib.sha256(v).hexdigest()} for k, v in files.items()]
+    source = {"kind": "huggingface", "repo_id": "example-org/sd21-mirror", "revision": "a" * 40}
+    path.write_text(json.dumps({"format": 1, "name": "mirror", "source": source, "files": entries}))
+    return path

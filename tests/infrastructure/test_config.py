@@ -8,7 +8,6 @@ from pathlib import Path
 
 import pytest
 
-from avatar_contract.names import DEFAULT_BASE_MODEL_ID
 from stacks.config import (
     SETTINGS,
     ConfigError,
@@ -54,9 +53,8 @@ def test_defaults() -> None:
     config = ServiceConfig.from_context({})
     assert config.training_instance_type == "ml.g5.2xlarge"
     assert config.hosting_instance_type == "ml.g5.xlarge"
-    assert config.base_model_id == DEFAULT_BASE_MODEL_ID == "stabilityai/stable-diffusion-2-1-base"
+    assert config.base_model_manifest == "base_models/sd21-base.json"
     assert config.training_input_retention_days == 7
-    assert config.base_model == DEFAULT_BASE_MODEL_ID
 
 
 def test_command_line_strings_are_parsed() -> None:
@@ -66,15 +64,14 @@ def test_command_line_strings_are_parsed() -> None:
             "enableWaf": "false",
             "hostingGpuUtilizationTarget": "55.5",
             "statusConsumerRoleArns": "arn:aws:iam::123456789012:role/a, arn:aws:iam::123456789012:role/b",
-            "baseModelS3Uri": "s3://my-models/sd21/",
+            "baseModelManifest": "base_models/private-mirror.json",
         }
     )
     assert config.training_max_capacity == 4
     assert config.enable_waf is False
     assert config.hosting_gpu_utilization_target == 55.5
     assert len(config.status_consumer_role_arns) == 2
-    assert config.base_model == "s3://my-models/sd21/"
-    assert config.base_model_s3_location == ("my-models", "sd21/")
+    assert config.base_model_manifest == "base_models/private-mirror.json"
 
 
 @pytest.mark.parametrize(
@@ -87,8 +84,9 @@ def test_command_line_strings_are_parsed() -> None:
         ({"hostingInstanceType": "ml.g5.12xlarge"}, "hostingInstanceType"),
         ({"hostingMinCapacity": 0}, "hostingMinCapacity"),
         ({"hostingMinCapacity": 3, "hostingMaxCapacity": 2}, "hostingMinCapacity"),
-        ({"baseModelS3Uri": "https://example.com/model"}, "baseModelS3Uri"),
-        ({"baseModelId": "../../etc"}, "baseModelId"),
+        ({"baseModelManifest": "s3://bucket/manifest.json"}, "baseModelManifest"),
+        ({"baseModelManifest": "base_models/sd21-base.yaml"}, "baseModelManifest"),
+        ({"baseModelId": "stabilityai/stable-diffusion-2-1-base"}, "baseModelId"),  # replaced by the manifest
         ({"trainingInputRetentionDays": -1}, "trainingInputRetentionDays"),
         ({"enableWaf": "yes"}, "enableWaf"),
         ({"alarmEmail": "not-an-address"}, "alarmEmail"),

@@ -9,10 +9,11 @@ import subprocess
 import sys
 from pathlib import Path
 
+from avatar_contract.base_model import Manifest
 from avatar_contract.names import Env
 from stacks.base_images import hosting_base_image, training_base_image
 from tests.infrastructure.conftest import Synth
-from tests.infrastructure.helpers import granted, of_type, one, statements
+from tests.infrastructure.helpers import granted, of_type, one, statements, text
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -55,13 +56,21 @@ def test_settings_reach_the_resources(variant: Synth) -> None:
     assert "Layers" not in function  # Powertools is bundled with the code
 
 
-def test_base_model_from_s3_is_readable_by_both_endpoints(variant: Synth) -> None:
+def test_another_manifest_is_another_staged_prefix(variant: Synth) -> None:
     service = variant.template("AvatarService")
-    for prefix in ("TrainingModel", "HostingModel"):
-        env = one(service, "AWS::SageMaker::Model", prefix)["PrimaryContainer"]["Environment"]
-        assert env[Env.BASE_MODEL] == "s3://my-models/sd21/"
+    envs = [
+        one(service, "AWS::SageMaker::Model", prefix)["PrimaryContainer"]["Environment"]
+        for prefix in ("TrainingModel", "HostingModel")
+    ]
+    digest = envs[0][Env.BASE_MODEL_SHA256]
+    assert digest != Manifest.load(REPO / "base_models" / "sd21-base.json").digest
+    for env in envs:
+        assert env[Env.BASE_MODEL_SHA256] == digest
+        assert text(env[Env.BASE_MODEL]).endswith(f'/base-models/{digest}/"]]}}')
     for role in ("TrainingExecutionRole", "HostingExecutionRole"):
-        assert any("my-models/sd21/*" in r for r in granted(statements(service, role), "s3:GetObject"))
+        assert any(
+            f"/base-models/{digest}/*" in r for r in granted(statements(service, role), "s3:GetObject")
+        )
 
 
 def test_base_image_region_is_configurable(variant: Synth) -> None:

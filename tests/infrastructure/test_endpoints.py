@@ -7,15 +7,19 @@ from typing import Any
 
 from avatar_contract.names import Env, Runtime
 from stacks.base_images import hosting_base_image, training_base_image
+from stacks.base_model import load_manifest
+from stacks.config import ServiceConfig
 from tests.infrastructure.conftest import Synth
 from tests.infrastructure.helpers import of_type, one, text
+
+DEFAULT_DIGEST = load_manifest(ServiceConfig()).digest
 
 
 def test_training_model_uses_the_training_image_and_environment(service: dict[str, Any]) -> None:
     container = one(service, "AWS::SageMaker::Model", "TrainingModel")["PrimaryContainer"]
     assert "container-assets" in text(container["Image"])
     env = container["Environment"]
-    assert env[Env.BASE_MODEL] == "stabilityai/stable-diffusion-2-1-base"
+    assert text(env[Env.BASE_MODEL]).endswith(f'/base-models/{DEFAULT_DIGEST}/"]]}}')
     assert "avatar-data-" in text(env[Env.DATA_BUCKET])
     assert "avatar-hosting-" in text(env[Env.HOSTING_BUCKET])
 
@@ -72,7 +76,7 @@ def test_hosting_model_is_multi_model_on_the_models_prefix(service: dict[str, An
     assert container["Mode"] == "MultiModel"
     assert text(container["ModelDataUrl"]).startswith('{"Fn::Join": ["", ["s3://avatar-hosting-')
     assert text(container["ModelDataUrl"]).endswith('/models/"]]}')
-    assert container["Environment"][Env.BASE_MODEL] == "stabilityai/stable-diffusion-2-1-base"
+    assert text(container["Environment"][Env.BASE_MODEL]).endswith(f'/base-models/{DEFAULT_DIGEST}/"]]}}')
     config = one(service, "AWS::SageMaker::EndpointConfig", "HostingEndpointConfig")
     assert config["ProductionVariants"][0]["InstanceType"] == "ml.g5.xlarge"
     assert one(service, "AWS::SageMaker::Endpoint", "HostingEndpoint")["EndpointName"] == "avatar-hosting"

