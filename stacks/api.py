@@ -60,6 +60,8 @@ class Api(Construct):
             Env.HOSTING_BUCKET: storage.hosting_bucket.bucket_name,
             Env.TRAINING_ENDPOINT: training.endpoint_name,
             Env.HOSTING_ENDPOINT: hosting.endpoint_name,
+            Env.TRAINING_INSTANCE_TYPE: config.training_instance_type,
+            Env.HOSTING_INSTANCE_TYPE: config.hosting_instance_type,
             **POWERTOOLS_ENVIRONMENT,
         }
         self.functions: dict[str, lambda_.Function] = {}

@@ -4,7 +4,8 @@
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from typing import IO, Any
 
 import boto3
@@ -183,7 +184,12 @@ class TrainingEndpointClient:
     client: Any
 
     def invoke_async(
-        self, input_location: str, inference_id: str, timeout_seconds: int, content_type: str
+        self,
+        input_location: str,
+        inference_id: str,
+        timeout_seconds: int,
+        content_type: str,
+        queue_ttl_seconds: int | None = None,
     ) -> dict[str, str]:
         """Queue one training; returns SageMaker's `OutputLocation` / `FailureLocation`."""
         if not self.name:
@@ -196,6 +202,7 @@ class TrainingEndpointClient:
                 InvocationTimeoutSeconds=timeout_seconds,
                 ContentType=content_type,
                 Accept="application/json",
+                **({"RequestTTLSeconds": queue_ttl_seconds} if queue_ttl_seconds else {}),
             )
         except ClientError as error:
             raise _endpoint_error(error) from error
@@ -214,12 +221,26 @@ class HostingEndpointClient:
 
     name: str
     client: Any
+    # Builds a client with another read timeout (None: always use `client`, as the tests' stubs do).
+    make_client: Callable[[float], Any] | None = None
+    _by_timeout: dict[int, Any] = field(default_factory=dict)
 
-    def invoke(self, target_model: str, payload: dict[str, Any]) -> dict[str, Any]:
+    def _client_for(self, read_timeout: float | None) -> Any:
+        if read_timeout is None or self.make_client is None:
+            return self.client
+        seconds = max(1, int(read_timeout))  # rounded down: never waits past the caller's deadline
+        if seconds not in self._by_timeout:
+            self._by_timeout[seconds] = self.make_client(seconds)
+        return self._by_timeout[seconds]
+
+    def invoke(
+        self, target_model: str, payload: dict[str, Any], read_timeout: float | None = None
+    ) -> dict[str, Any]:
+        """One InvokeEndpoint; `read_timeout` (seconds) is how long the caller can still wait."""
         if not self.name:
             raise RuntimeError("AVATAR_HOSTING_ENDPOINT is not set for this function")
         try:
-            response = self.client.invoke_endpoint(
+            response = self._client_for(read_timeout).invoke_endpoint(
                 EndpointName=self.name,
                 TargetModel=target_model,
                 ContentType="application/json",

@@ -46,6 +46,7 @@ def test_start_training_packages_input_and_invokes_the_async_endpoint(api: Api) 
                 "InvocationTimeoutSeconds": 3600,
                 "ContentType": "application/x-gzip",
                 "Accept": "application/json",
+                "RequestTTLSeconds": 6 * 3600,
             },
         )
     ]
