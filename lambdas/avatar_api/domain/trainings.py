@@ -155,13 +155,17 @@ def start_training(services: Services, owner: str, request: NewTraining) -> Trai
         _roll_back(services, written)
         raise
 
-    # The training is queued now: from here on, failures must not undo it.
-    try:
-        services.records.replace(owner, record.model_copy(update=locations), etag)
-    except Exception:
-        log.exception(
-            "could not store the output locations of a queued training", extra={"training_id": training_id}
-        )
+    # The training is queued now: from here on, failures must not undo it. Without the locations its
+    # status still follows S3 (the artifact, then the deadline: domain.status).
+    for attempt in (1, 2):
+        try:
+            services.records.replace(owner, record.model_copy(update=locations), etag)
+            break
+        except Exception:
+            log.exception(
+                "could not store the output locations of a queued training",
+                extra={"training_id": training_id, "attempt": attempt},
+            )
     delete_uploaded(services, owner, request.images)
     return TrainingAccepted(
         training_id=training_id,
