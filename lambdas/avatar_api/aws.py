@@ -128,12 +128,46 @@ class Bucket:
                 deleted += len(keys)
         return deleted
 
-    def presigned_put(self, key: str, expires: int) -> str:
-        """A URL that lets its holder PUT exactly this key until it expires (any content type: the API
-        checks the bytes themselves before using them)."""
-        return self.client.generate_presigned_url(
-            "put_object", Params={"Bucket": self.name, "Key": key}, ExpiresIn=expires
+    def presigned_post(
+        self, key: str, expires: int, max_bytes: int, content_type_prefix: str
+    ) -> dict[str, Any]:
+        """A presigned POST (`url` and form `fields`) that lets its holder upload exactly this key until it
+        expires: S3 refuses a body outside 1..`max_bytes` (`content-length-range`) or a Content-Type that
+        does not start with `content_type_prefix`. (moto enforces neither; the API checks the bytes too.)"""
+        return dict(
+            self.client.generate_presigned_post(
+                Bucket=self.name,
+                Key=key,
+                Conditions=[
+                    ["content-length-range", 1, max_bytes],
+                    ["starts-with", "$Content-Type", content_type_prefix],
+                ],
+                ExpiresIn=expires,
+            )
         )
+
+    def head(self, key: str) -> tuple[int, str] | None:
+        """The object's size and ETag, or None if it does not exist."""
+        try:
+            response = self.client.head_object(Bucket=self.name, Key=key)
+        except ClientError as error:
+            if error.response.get("Error", {}).get("Code") in _MISSING:
+                return None
+            raise
+        return int(response["ContentLength"]), str(response["ETag"])
+
+    def get_bounded(self, key: str, etag: str, max_bytes: int) -> bytes:
+        """At most `max_bytes + 1` bytes of the object, only if it still has `etag` (Changed otherwise):
+        a re-upload between a size check and this read can neither grow the read nor swap the bytes."""
+        try:
+            response = self.client.get_object(
+                Bucket=self.name, Key=key, IfMatch=etag, Range=f"bytes=0-{max_bytes}"
+            )
+        except ClientError as error:
+            if error.response.get("Error", {}).get("Code") in _CONDITION_FAILED | _MISSING:
+                raise Changed(key) from error
+            raise
+        return bytes(response["Body"].read(max_bytes + 1))
 
     def presigned_get(self, key: str, expires: int) -> str:
         return self.client.generate_presigned_url(

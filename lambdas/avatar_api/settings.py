@@ -13,6 +13,10 @@ MAX_IMAGE_PIXELS = 40_000_000
 MIN_IMAGE_SIDE = 64
 # Presigned upload URLs are valid this long; uploaded selfies are deleted once a training took them.
 UPLOAD_URL_EXPIRES_SECONDS = 900
+# Presigned POSTs accept only this Content-Type prefix (the API still checks the bytes are JPEG/PNG), and
+# an owner may hold at most this many unexpired upload slots (two full trainings' worth).
+UPLOAD_CONTENT_TYPE_PREFIX = "image/"
+MAX_OPEN_UPLOAD_SLOTS = 40
 # Base64 image bytes returned inline; above this, images are stored and returned as presigned URLs
 # (Lambda's synchronous response limit is 6 MB, API Gateway's 10 MB).
 MAX_INLINE_IMAGES_BYTES = 4_500_000
