@@ -12,6 +12,9 @@ class Env:
     HOSTING_BUCKET: Final = "AVATAR_HOSTING_BUCKET"
     TRAINING_ENDPOINT: Final = "AVATAR_TRAINING_ENDPOINT"
     HOSTING_ENDPOINT: Final = "AVATAR_HOSTING_ENDPOINT"
+    # The endpoints' instance types: what the API's cost bounds are computed for (docs/limits.md).
+    TRAINING_INSTANCE_TYPE: Final = "AVATAR_TRAINING_INSTANCE_TYPE"
+    HOSTING_INSTANCE_TYPE: Final = "AVATAR_HOSTING_INSTANCE_TYPE"
     # Training/hosting containers: where the base model comes from (HF id, s3:// URI or a local directory).
     BASE_MODEL: Final = "AVATAR_BASE_MODEL"
     # The staged base model's manifest digest (avatar_contract.base_model): what the download must match.

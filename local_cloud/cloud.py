@@ -291,6 +291,8 @@ class LocalCloud:
             Env.HOSTING_BUCKET: self.settings.hosting_bucket,
             Env.TRAINING_ENDPOINT: self.settings.training_endpoint,
             Env.HOSTING_ENDPOINT: self.settings.hosting_endpoint,
+            Env.TRAINING_INSTANCE_TYPE: self.settings.training_instance_type,
+            Env.HOSTING_INSTANCE_TYPE: self.settings.hosting_instance_type,
             **POWERTOOLS_ENVIRONMENT,
             "POWERTOOLS_TRACE_DISABLED": "true",  # no X-Ray daemon here
             **dict(self.settings.lambda_environment),

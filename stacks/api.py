@@ -14,7 +14,6 @@ from aws_cdk import Duration, RemovalPolicy, Size
 from aws_cdk import aws_apigateway as apigw
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
-from aws_cdk import aws_logs as logs
 from aws_cdk import aws_wafv2 as wafv2
 from constructs import Construct
 
@@ -25,7 +24,7 @@ from stacks.config import API_STAGE_NAME, FUNCTION_TIMEOUT_SECONDS, POWERTOOLS_E
 from stacks.grants import grant_objects
 from stacks.hosting_endpoint import HostingEndpoint
 from stacks.lambda_code import RUNTIME, api_code
-from stacks.log_groups import log_retention
+from stacks.log_groups import encrypted_log_group
 from stacks.nag import acknowledge, acknowledge_object_prefixes
 from stacks.storage import StorageRefs, nag_bucket_name
 from stacks.training_endpoint import TrainingEndpoint
@@ -60,18 +59,16 @@ class Api(Construct):
             Env.HOSTING_BUCKET: storage.hosting_bucket.bucket_name,
             Env.TRAINING_ENDPOINT: training.endpoint_name,
             Env.HOSTING_ENDPOINT: hosting.endpoint_name,
+            Env.TRAINING_INSTANCE_TYPE: config.training_instance_type,
+            Env.HOSTING_INSTANCE_TYPE: config.hosting_instance_type,
             **POWERTOOLS_ENVIRONMENT,
         }
         self.functions: dict[str, lambda_.Function] = {}
         self.roles: dict[str, iam.Role] = {}
         for function in routes.FUNCTIONS:
             name = config.function_name(function.name)
-            log_group = logs.LogGroup(
-                self,
-                f"{function.name.title()}Logs",
-                log_group_name=f"/aws/lambda/{name}",
-                retention=log_retention(config),
-                removal_policy=RemovalPolicy.DESTROY,
+            log_group = encrypted_log_group(
+                self, f"{function.name.title()}Logs", config, log_group_name=f"/aws/lambda/{name}"
             )
             # Own role, not AWSLambdaBasicExecutionRole (logs on every group): this log group only.
             role = iam.Role(
@@ -210,12 +207,7 @@ class Api(Construct):
     # --- REST API ----------------------------------------------------------------------------------
 
     def _rest_api(self, config: ServiceConfig) -> apigw.RestApi:
-        access_logs = logs.LogGroup(
-            self,
-            "AccessLogs",
-            retention=log_retention(config),
-            removal_policy=RemovalPolicy.DESTROY,
-        )
+        access_logs = encrypted_log_group(self, "AccessLogs", config)
         api = apigw.RestApi(
             self,
             "RestApi",

@@ -12,6 +12,9 @@ POWERTOOLS_ENVIRONMENT = {
     "POWERTOOLS_SERVICE_NAME": "avatar-api",
     "POWERTOOLS_METRICS_NAMESPACE": "AvatarService",
     "POWERTOOLS_LOG_LEVEL": "INFO",
+    # X-Ray never records handler responses (presigned URLs, inline images) or exception messages.
+    "POWERTOOLS_TRACER_CAPTURE_RESPONSE": "false",
+    "POWERTOOLS_TRACER_CAPTURE_ERROR": "false",
 }
 
 # CloudWatch Logs accepts only these retention periods (days).

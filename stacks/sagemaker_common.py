@@ -5,14 +5,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from aws_cdk import ArnFormat, RemovalPolicy, Stack
+from aws_cdk import ArnFormat, Stack
 from aws_cdk import aws_ecr_assets as ecr_assets
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_logs as logs
 from constructs import Construct
 
 from stacks.config import ServiceConfig
-from stacks.log_groups import log_retention
+from stacks.log_groups import encrypted_log_group
 from stacks.nag import acknowledge
 
 REPOSITORY_ROOT = Path(__file__).resolve().parent.parent
@@ -95,12 +95,8 @@ def execution_role(
 
 def endpoint_log_group(scope: Construct, config: ServiceConfig, endpoint_name: str) -> logs.LogGroup:
     """SageMaker writes to `/aws/sagemaker/Endpoints/<name>`; creating it here sets its retention."""
-    return logs.LogGroup(
-        scope,
-        "Logs",
-        log_group_name=f"/aws/sagemaker/Endpoints/{endpoint_name}",
-        retention=log_retention(config),
-        removal_policy=RemovalPolicy.DESTROY,
+    return encrypted_log_group(
+        scope, "Logs", config, log_group_name=f"/aws/sagemaker/Endpoints/{endpoint_name}"
     )
 
 

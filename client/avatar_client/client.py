@@ -21,6 +21,7 @@ from typing import Any
 from urllib.parse import quote
 
 import boto3
+from urllib3 import encode_multipart_formdata
 
 from avatar_client.notifications import parse_notification
 from avatar_client.selfies import prepare_selfie
@@ -37,6 +38,21 @@ INLINE_BODY_LIMIT = 7 * 2**20
 # (integration timeout). Everything else (400-422, 500, 502 `upstream_error`) fails the same way again.
 RETRYABLE_STATUSES = frozenset({429, 503, 504})
 _REGION_IN_HOST = re.compile(r"\.execute-api\.([a-z0-9-]+)\.amazonaws\.com")
+
+
+def image_content_type(data: bytes) -> str:
+    """image/jpeg or image/png from the magic bytes (the upload policy admits image/* only)."""
+    if data.startswith(b"\x89PNG\r\n\x1a\n"):
+        return "image/png"
+    return "image/jpeg" if data.startswith(b"\xff\xd8") else "application/octet-stream"
+
+
+def upload_form(fields: dict[str, str], data: bytes) -> tuple[bytes, str]:
+    """The multipart body of a presigned POST and its Content-Type header (the file goes last, as S3
+    requires)."""
+    form: list[tuple[str, Any]] = [*fields.items(), ("Content-Type", image_content_type(data))]
+    form.append(("file", ("selfie", data, image_content_type(data))))
+    return encode_multipart_formdata(form)
 
 
 class AvatarApiError(Exception):
@@ -153,8 +169,10 @@ class AvatarClient:
             )
         return status, document
 
-    def _unsigned(self, method: str, url: str, body: bytes | None = None) -> bytes:
-        status, _, raw = self.transport(method, url, {}, body, self.timeout)
+    def _unsigned(
+        self, method: str, url: str, body: bytes | None = None, headers: dict[str, str] | None = None
+    ) -> bytes:
+        status, _, raw = self.transport(method, url, headers or {}, body, self.timeout)
         if status >= 300:
             raise AvatarApiError(status, "storage_error", raw[:200].decode(errors="replace"))
         return raw
@@ -164,10 +182,12 @@ class AvatarClient:
         return self.request("POST", "/uploads", {"count": count})[1]
 
     def upload_selfies(self, selfies: Sequence[bytes]) -> list[dict[str, Any]]:
-        """PUT the selfies to presigned S3 URLs; returns the image references for `start_training`."""
+        """POST the selfies to their presigned S3 POSTs (multipart/form-data: the slot's fields, the
+        Content-Type, then the file); returns the image references for `start_training`."""
         batch = self.create_uploads(len(selfies))
         for slot, data in zip(batch["uploads"], selfies, strict=True):
-            self._unsigned("PUT", slot["url"], data)
+            body, content_type = upload_form(slot["fields"], data)
+            self._unsigned("POST", slot["url"], body, {"Content-Type": content_type})
         return [{"upload_id": batch["upload_id"], "index": slot["index"]} for slot in batch["uploads"]]
 
     def start_training(

@@ -4,7 +4,8 @@
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from typing import IO, Any
 
 import boto3
@@ -127,12 +128,46 @@ class Bucket:
                 deleted += len(keys)
         return deleted
 
-    def presigned_put(self, key: str, expires: int) -> str:
-        """A URL that lets its holder PUT exactly this key until it expires (any content type: the API
-        checks the bytes themselves before using them)."""
-        return self.client.generate_presigned_url(
-            "put_object", Params={"Bucket": self.name, "Key": key}, ExpiresIn=expires
+    def presigned_post(
+        self, key: str, expires: int, max_bytes: int, content_type_prefix: str
+    ) -> dict[str, Any]:
+        """A presigned POST (`url` and form `fields`) that lets its holder upload exactly this key until it
+        expires: S3 refuses a body outside 1..`max_bytes` (`content-length-range`) or a Content-Type that
+        does not start with `content_type_prefix`. (moto enforces neither; the API checks the bytes too.)"""
+        return dict(
+            self.client.generate_presigned_post(
+                Bucket=self.name,
+                Key=key,
+                Conditions=[
+                    ["content-length-range", 1, max_bytes],
+                    ["starts-with", "$Content-Type", content_type_prefix],
+                ],
+                ExpiresIn=expires,
+            )
         )
+
+    def head(self, key: str) -> tuple[int, str] | None:
+        """The object's size and ETag, or None if it does not exist."""
+        try:
+            response = self.client.head_object(Bucket=self.name, Key=key)
+        except ClientError as error:
+            if error.response.get("Error", {}).get("Code") in _MISSING:
+                return None
+            raise
+        return int(response["ContentLength"]), str(response["ETag"])
+
+    def get_bounded(self, key: str, etag: str, max_bytes: int) -> bytes:
+        """At most `max_bytes + 1` bytes of the object, only if it still has `etag` (Changed otherwise):
+        a re-upload between a size check and this read can neither grow the read nor swap the bytes."""
+        try:
+            response = self.client.get_object(
+                Bucket=self.name, Key=key, IfMatch=etag, Range=f"bytes=0-{max_bytes}"
+            )
+        except ClientError as error:
+            if error.response.get("Error", {}).get("Code") in _CONDITION_FAILED | _MISSING:
+                raise Changed(key) from error
+            raise
+        return bytes(response["Body"].read(max_bytes + 1))
 
     def presigned_get(self, key: str, expires: int) -> str:
         return self.client.generate_presigned_url(
@@ -183,7 +218,12 @@ class TrainingEndpointClient:
     client: Any
 
     def invoke_async(
-        self, input_location: str, inference_id: str, timeout_seconds: int, content_type: str
+        self,
+        input_location: str,
+        inference_id: str,
+        timeout_seconds: int,
+        content_type: str,
+        queue_ttl_seconds: int | None = None,
     ) -> dict[str, str]:
         """Queue one training; returns SageMaker's `OutputLocation` / `FailureLocation`."""
         if not self.name:
@@ -196,6 +236,7 @@ class TrainingEndpointClient:
                 InvocationTimeoutSeconds=timeout_seconds,
                 ContentType=content_type,
                 Accept="application/json",
+                **({"RequestTTLSeconds": queue_ttl_seconds} if queue_ttl_seconds else {}),
             )
         except ClientError as error:
             raise _endpoint_error(error) from error
@@ -214,12 +255,26 @@ class HostingEndpointClient:
 
     name: str
     client: Any
+    # Builds a client with another read timeout (None: always use `client`, as the tests' stubs do).
+    make_client: Callable[[float], Any] | None = None
+    _by_timeout: dict[int, Any] = field(default_factory=dict)
 
-    def invoke(self, target_model: str, payload: dict[str, Any]) -> dict[str, Any]:
+    def _client_for(self, read_timeout: float | None) -> Any:
+        if read_timeout is None or self.make_client is None:
+            return self.client
+        seconds = max(1, int(read_timeout))  # rounded down: never waits past the caller's deadline
+        if seconds not in self._by_timeout:
+            self._by_timeout[seconds] = self.make_client(seconds)
+        return self._by_timeout[seconds]
+
+    def invoke(
+        self, target_model: str, payload: dict[str, Any], read_timeout: float | None = None
+    ) -> dict[str, Any]:
+        """One InvokeEndpoint; `read_timeout` (seconds) is how long the caller can still wait."""
         if not self.name:
             raise RuntimeError("AVATAR_HOSTING_ENDPOINT is not set for this function")
         try:
-            response = self.client.invoke_endpoint(
+            response = self._client_for(read_timeout).invoke_endpoint(
                 EndpointName=self.name,
                 TargetModel=target_model,
                 ContentType="application/json",

@@ -58,6 +58,16 @@ class ServiceUnavailable(ApiError):
         self.retry_after = retry_after
 
 
+class TooManyUploads(ApiError):
+    """Too many open upload slots: retry after `Retry-After` seconds (or use the open ones)."""
+
+    status = 429
+    code = "too_many_uploads"
+
+    def __init__(self, message: str, *, retry_after: int) -> None:
+        super().__init__(message, headers={"Retry-After": str(retry_after)})
+
+
 class UpstreamError(ApiError):
     status = 502
     code = "upstream_error"

@@ -17,6 +17,9 @@ class Services:
     hosting: Bucket
     training_endpoint: TrainingEndpointClient
     hosting_endpoint: HostingEndpointClient
+    # The endpoints' instance types, for the cost bounds (domain.limits); empty: not configured.
+    training_instance_type: str = ""
+    hosting_instance_type: str = ""
 
     @property
     def records(self) -> TrainingRecords:
@@ -31,8 +34,12 @@ class Services:
             hosting=Bucket(settings.hosting_bucket, s3),
             training_endpoint=TrainingEndpointClient(settings.training_endpoint, runtime_client()),
             hosting_endpoint=HostingEndpointClient(
-                settings.hosting_endpoint, runtime_client(read_timeout=GENERATION_BUDGET_SECONDS)
+                settings.hosting_endpoint,
+                runtime_client(read_timeout=GENERATION_BUDGET_SECONDS),
+                make_client=lambda seconds: runtime_client(read_timeout=seconds),
             ),
+            training_instance_type=settings.training_instance_type,
+            hosting_instance_type=settings.hosting_instance_type,
         )
 
 

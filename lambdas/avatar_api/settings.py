@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 
-from avatar_contract.names import Env
+from avatar_contract.names import Env, Runtime
 
 # Per image: decoded bytes and pixels (a decompression bomb is refused before it is decoded).
 MAX_IMAGE_BYTES = 15 * 1024 * 1024
@@ -13,6 +13,10 @@ MAX_IMAGE_PIXELS = 40_000_000
 MIN_IMAGE_SIDE = 64
 # Presigned upload URLs are valid this long; uploaded selfies are deleted once a training took them.
 UPLOAD_URL_EXPIRES_SECONDS = 900
+# Presigned POSTs accept only this Content-Type prefix (the API still checks the bytes are JPEG/PNG), and
+# an owner may hold at most this many unexpired upload slots (two full trainings' worth).
+UPLOAD_CONTENT_TYPE_PREFIX = "image/"
+MAX_OPEN_UPLOAD_SLOTS = 40
 # Base64 image bytes returned inline; above this, images are stored and returned as presigned URLs
 # (Lambda's synchronous response limit is 6 MB, API Gateway's 10 MB).
 MAX_INLINE_IMAGES_BYTES = 4_500_000
@@ -20,6 +24,18 @@ DOWNLOAD_URL_EXPIRES_SECONDS = 3600
 # Generation: the whole request must fit in API Gateway's 29 s integration timeout.
 GENERATION_BUDGET_SECONDS = 27.0
 MODEL_NOT_READY_RETRY_AFTER_SECONDS = 30
+# Of that budget, what a request's rendering may not use: model load retries, text encoding, VAE decode,
+# image encoding and the transfers (the cost bound is computed for the rest; docs/limits.md).
+GENERATION_OVERHEAD_SECONDS = 7.0
+# SageMaker's real-time response limit is 6 MB; this leaves room for the JSON around the images.
+MAX_ENDPOINT_RESPONSE_BYTES = 5_800_000
+# Trainings: the estimate must fit the async invocation timeout minus this margin (startup, upload).
+TRAINING_BUDGET_MARGIN_SECONDS = 300
+TRAINING_BUDGET_SECONDS = Runtime.ASYNC_INVOCATION_TIMEOUT_SECONDS - TRAINING_BUDGET_MARGIN_SECONDS
+# How long a queued training may wait for an instance (InvokeEndpointAsync RequestTTLSeconds).
+TRAINING_QUEUE_TTL_SECONDS = 6 * 3600
+# A training with no outcome this long after it was queued died without a notification: it is failed.
+TRAINING_DEADLINE_SECONDS = TRAINING_QUEUE_TTL_SECONDS + Runtime.ASYNC_INVOCATION_TIMEOUT_SECONDS + 600
 IDEMPOTENCY_KEY_MAX_CHARS = 128
 MODEL_NAME_MAX_CHARS = 100
 FAILURE_REASON_MAX_CHARS = 2000
@@ -35,6 +51,9 @@ class Settings:
     hosting_bucket: str
     training_endpoint: str = ""  # only the trainings function needs it
     hosting_endpoint: str = ""  # only the generations function needs it
+    # What the cost bounds are computed for (docs/limits.md); empty: not configured (no bound applies).
+    training_instance_type: str = ""
+    hosting_instance_type: str = ""
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -46,4 +65,6 @@ class Settings:
             hosting_bucket=os.environ[Env.HOSTING_BUCKET],
             training_endpoint=os.environ.get(Env.TRAINING_ENDPOINT, ""),
             hosting_endpoint=os.environ.get(Env.HOSTING_ENDPOINT, ""),
+            training_instance_type=os.environ.get(Env.TRAINING_INSTANCE_TYPE, ""),
+            hosting_instance_type=os.environ.get(Env.HOSTING_INSTANCE_TYPE, ""),
         )

@@ -100,6 +100,11 @@ def test_functions_runtime_layer_environment_tracing(service: dict[str, Any]) ->
         assert env[Env.TRAINING_ENDPOINT] == "avatar-training"
         assert env[Env.HOSTING_ENDPOINT] == "avatar-hosting"
         assert env["POWERTOOLS_SERVICE_NAME"] == "avatar-api"
+        # The cost bounds are computed for the configured instance types (docs/limits.md).
+        assert env[Env.TRAINING_INSTANCE_TYPE] == "ml.g5.2xlarge"
+        assert env[Env.HOSTING_INSTANCE_TYPE] == "ml.g5.xlarge"
+        # X-Ray records no responses (presigned URLs, images) and no error texts.
+        assert env["POWERTOOLS_TRACER_CAPTURE_RESPONSE"] == env["POWERTOOLS_TRACER_CAPTURE_ERROR"] == "false"
 
 
 def test_trainings_function_privileges(service: dict[str, Any]) -> None:

@@ -29,6 +29,13 @@ from avatar_contract.generation import GenArgs
 from avatar_contract.gpu import expect_gpu, gpu_unusable_reason
 from avatar_contract.names import TOKEN_PLACEHOLDER, Env, Triton
 from avatar_contract.prompts import MissingTokenError, personalize, token_phrase
+from hosting_server.deadline import (
+    DeadlineExceededError,
+    ResponseTooLargeError,
+    encode_within_limit,
+    step_callback,
+)
+from hosting_server.deadline import check as deadline_check
 from hosting_server.settings import DEVICE_ENV, CacheBound, HostingSettings
 
 LOG = logging.getLogger(__name__)
@@ -324,9 +331,11 @@ class BaseModelEngine:
         adapter_id: str | None = None,
         adapter_file: str | os.PathLike[str] | None = None,
         triton_model: str | None = None,
+        deadline: float | None = None,
     ) -> list[bytes]:
         """Render `gen_args.num_images` images; returns encoded JPEG/PNG bytes. Image i uses seed
-        `seed + i`, so the same seed and adapter always give the same images."""
+        `seed + i`, so the same seed and adapter always give the same images. Past `deadline` (Unix
+        seconds, `hosting_server.deadline`) the render stops with DeadlineExceededError."""
         gen_args = gen_args or GenArgs()
         if not prompt or not prompt.strip():
             raise InvalidRequestError("prompt must not be empty")
@@ -335,6 +344,7 @@ class BaseModelEngine:
         torch = self._torch
         try:
             with self._lock:
+                deadline_check(deadline, "before rendering")  # it may have waited behind another render
                 metadata = None
                 if adapter_id is not None and adapter_file is not None:  # both or neither (checked above)
                     metadata = self.ensure_adapter(adapter_id, adapter_file, triton_model).metadata
@@ -355,8 +365,12 @@ class BaseModelEngine:
                         height=gen_args.height or self.native_size,
                         generator=generators,
                         output_type="pil",
+                        callback_on_step_end=step_callback(deadline, gen_args.num_inference_steps),
                     )
-        except (InvalidRequestError, AdapterError):
+            return encode_within_limit(result.images, gen_args.output_format)
+        except ResponseTooLargeError as exc:
+            raise InvalidRequestError(str(exc)) from None
+        except (InvalidRequestError, AdapterError, DeadlineExceededError):
             raise
         except Exception as exc:
             if is_out_of_memory(exc):
@@ -364,15 +378,3 @@ class BaseModelEngine:
                     torch.cuda.empty_cache()
                 raise OutOfMemoryError(f"out of memory: {type(exc).__name__}: {exc}") from exc
             raise
-        return [encode_image(image, gen_args.output_format) for image in result.images]
-
-
-def encode_image(image: Any, output_format: str) -> bytes:
-    import io
-
-    buffer = io.BytesIO()
-    if output_format == "png":
-        image.save(buffer, format="PNG")
-    else:
-        image.convert("RGB").save(buffer, format="JPEG", quality=92)
-    return buffer.getvalue()

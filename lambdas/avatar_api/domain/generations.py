@@ -12,6 +12,7 @@ from collections.abc import Callable
 from pydantic import BaseModel, Field
 
 from avatar_api.aws import EndpointError, ModelNotReady
+from avatar_api.domain import limits
 from avatar_api.domain.models import find_record
 from avatar_api.errors import Conflict, NotFound, ServiceUnavailable, UpstreamError, endpoint_failure
 from avatar_api.services import Services
@@ -29,11 +30,20 @@ FIRST_BACKOFF_SECONDS = 1.0
 # Don't start another attempt with less time than this left: a load that is not done by then won't
 # be done within this request either.
 MIN_ATTEMPT_SECONDS = 3.0
+CONTENT_TYPES = {"png": "image/png", "jpeg": "image/jpeg"}
+# The gen_args key that carries the caller's deadline (Unix seconds) to the engine (not a GenArgs field:
+# callers cannot set it; hosting_server.engine strips it before validating gen_args).
+DEADLINE_ARG = "deadline_unix"
+
+
+def engine_args(args: GenArgs, remaining: float) -> dict[str, object]:
+    """`gen_args` as sent to the endpoint: the arguments plus when the caller stops waiting."""
+    return {**args.model_dump(exclude_none=True), DEADLINE_ARG: round(time.time() + remaining, 3)}
 
 
 class GeneratedImage(BaseModel):
     content_type: str = "image/png"
-    data: str | None = Field(None, description="Base64 PNG (when the images fit in the response)")
+    data: str | None = Field(None, description="Base64 image (when the images fit in the response)")
     url: str | None = Field(None, description="Presigned GET URL (when they do not), valid one hour")
 
 
@@ -60,12 +70,14 @@ def generate(
     sleep: Callable[[float], None] | None = None,
     clock: Callable[[], float] | None = None,
 ) -> Generation:
-    """Render `gen_args.num_images` PNGs of `prompt` with the owner's model.
+    """Render `gen_args.num_images` images (`gen_args.output_format`) of `prompt` with the owner's model.
 
     `deadline` is a `clock()` value: ModelNotReady is retried with exponential backoff until then,
-    after which the caller gets a retryable 503."""
+    after which the caller gets a retryable 503. Each attempt waits only for the time left, and the
+    engine is told the deadline (it stops rendering for a caller that has given up)."""
     sleep = sleep or time.sleep
     clock = clock or time.monotonic
+    limits.check_generation(gen_args, services.hosting_instance_type)
     # The artifact is what the endpoint loads: a training publishes it only on success. Only without
     # it is the record read, to tell an unknown model (404) from one still training or failed (409).
     if not keys.MODEL_ID_RE.fullmatch(model_id) or not services.hosting.exists(
@@ -77,14 +89,21 @@ def generate(
             f"(see GET /trainings/{record.training_id})"
         )
     seed = gen_args.seed if gen_args.seed is not None else secrets.randbelow(2**32)
-    args = gen_args.model_copy(update={"seed": seed, "output_format": "png"})
-    payload = build_inference_request(prompt, negative_prompt, args)
+    args = gen_args.model_copy(update={"seed": seed})
     target = keys.target_model(owner, model_id)
+    content_type = CONTENT_TYPES[args.output_format]
 
     backoff = FIRST_BACKOFF_SECONDS
     while True:
+        remaining = deadline - clock()
+        if remaining <= 0:
+            raise ServiceUnavailable(
+                f"model {model_id!r} did not answer in time; retry",
+                retry_after=MODEL_NOT_READY_RETRY_AFTER_SECONDS,
+            )
+        payload = build_inference_request(prompt, negative_prompt, engine_args(args, remaining))
         try:
-            response = services.hosting_endpoint.invoke(target, payload)
+            response = services.hosting_endpoint.invoke(target, payload, read_timeout=remaining)
             break
         except ModelNotReady as error:
             remaining = deadline - clock()
@@ -111,13 +130,18 @@ def generate(
         raise UpstreamError(f"the model endpoint returned an unreadable response: {error}") from error
 
     if sum(len(item) for item in encoded) <= MAX_INLINE_IMAGES_BYTES:
-        images = [GeneratedImage(data=item) for item in encoded]
+        images = [GeneratedImage(content_type=content_type, data=item) for item in encoded]
     else:
         generation_id = s3_keys.new_generation_id()
         images = []
         for index, item in enumerate(encoded):
             key = s3_keys.generation_image_key(owner, model_id, generation_id, index)
-            services.data.put_bytes(key, base64.b64decode(item), "image/png")
-            images.append(GeneratedImage(url=services.data.presigned_get(key, DOWNLOAD_URL_EXPIRES_SECONDS)))
+            services.data.put_bytes(key, base64.b64decode(item), content_type)
+            images.append(
+                GeneratedImage(
+                    content_type=content_type,
+                    url=services.data.presigned_get(key, DOWNLOAD_URL_EXPIRES_SECONDS),
+                )
+            )
     used = args.model_dump(include={"num_inference_steps", "guidance_scale", "width", "height"})
     return Generation(model_id=model_id, seed=seed, images=images, **used)

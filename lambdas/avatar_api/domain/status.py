@@ -1,12 +1,16 @@
 """A training's status (step 6): derived from what SageMaker's async endpoint wrote.
 
 Status has one source of truth: the objects the async endpoint writes (output on success, failure on
-error). The training record only says where those objects will appear.
+error). The training record only says where those objects will appear. When it cannot say (the rewrite
+after InvokeEndpointAsync failed, or the function timed out there), S3 still does: a published artifact
+means completed, and a training with no outcome after `TRAINING_DEADLINE_SECONDS` died without a
+notification and is failed (docs/limits.md).
 """
 
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime
 from typing import Any, Literal
 
 from pydantic import BaseModel, Field, ValidationError
@@ -15,7 +19,11 @@ from avatar_api.aws import Bucket
 from avatar_api.errors import NotFound
 from avatar_api.records import TrainingRecord
 from avatar_api.services import Services
-from avatar_api.settings import DOWNLOAD_URL_EXPIRES_SECONDS, FAILURE_REASON_MAX_CHARS
+from avatar_api.settings import (
+    DOWNLOAD_URL_EXPIRES_SECONDS,
+    FAILURE_REASON_MAX_CHARS,
+    TRAINING_DEADLINE_SECONDS,
+)
 from avatar_contract import keys
 from avatar_contract.keys import split_s3_uri
 from avatar_contract.names import Prefix
@@ -63,7 +71,26 @@ def training_state(services: Services, owner: str, record: TrainingRecord) -> Tr
     failure = _read_location(services, record.failure_location)
     if failure is not None:
         return TrainingState(**base, status="failed", reason=_failure_reason(failure))
+    if services.hosting.exists(keys.model_key(owner, record.model_id)):
+        return TrainingState(**base, status="completed")  # published; its output is not (yet) readable
+    if _age_seconds(record.created) > TRAINING_DEADLINE_SECONDS:
+        return TrainingState(
+            **base,
+            status="failed",
+            reason=f"no outcome {TRAINING_DEADLINE_SECONDS} s after the training was queued: its job ended "
+            "without a notification",
+        )
     return TrainingState(**base, status="queued")
+
+
+def _age_seconds(created: str) -> float:
+    try:
+        started = datetime.fromisoformat(created)
+    except ValueError:
+        return 0.0
+    if started.tzinfo is None:
+        started = started.replace(tzinfo=UTC)
+    return (datetime.now(UTC) - started).total_seconds()
 
 
 def is_async_location(services: Services, uri: str) -> bool:

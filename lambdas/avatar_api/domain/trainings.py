@@ -16,13 +16,14 @@ from datetime import UTC, datetime
 from pydantic import BaseModel, Field
 
 from avatar_api.aws import EndpointError
-from avatar_api.domain import idempotency
+from avatar_api.domain import idempotency, limits
 from avatar_api.domain.images import CheckedImage
 from avatar_api.domain.status import StatusName, get_training
 from avatar_api.domain.uploads import ImageSource, InlineImage, delete_uploaded, load_image
 from avatar_api.errors import InvalidRequest, NotFound, endpoint_failure
 from avatar_api.records import TrainingRecord
 from avatar_api.services import Services
+from avatar_api.settings import TRAINING_QUEUE_TTL_SECONDS
 from avatar_contract import keys
 from avatar_contract.lifecycle import TRAINING_INPUT_TAGGING
 from avatar_contract.names import Runtime
@@ -95,6 +96,7 @@ def start_training(services: Services, owner: str, request: NewTraining) -> Trai
         raise InvalidRequest(
             f"images: {len(request.images)} given; send between {MIN_IMAGES} and {MAX_IMAGES}"
         )
+    limits.check_training(request.hyperparameters, services.training_instance_type)
     training_id, model_id = keys.new_training_id(), keys.new_model_id()
     created = _now()
     claim_key = None
@@ -143,6 +145,7 @@ def start_training(services: Services, owner: str, request: NewTraining) -> Trai
             inference_id=training_id,
             timeout_seconds=Runtime.ASYNC_INVOCATION_TIMEOUT_SECONDS,
             content_type=INPUT_CONTENT_TYPE,
+            queue_ttl_seconds=TRAINING_QUEUE_TTL_SECONDS,
         )
     except EndpointError as error:
         _roll_back(services, written)
@@ -152,13 +155,17 @@ def start_training(services: Services, owner: str, request: NewTraining) -> Trai
         _roll_back(services, written)
         raise
 
-    # The training is queued now: from here on, failures must not undo it.
-    try:
-        services.records.replace(owner, record.model_copy(update=locations), etag)
-    except Exception:
-        log.exception(
-            "could not store the output locations of a queued training", extra={"training_id": training_id}
-        )
+    # The training is queued now: from here on, failures must not undo it. Without the locations its
+    # status still follows S3 (the artifact, then the deadline: domain.status).
+    for attempt in (1, 2):
+        try:
+            services.records.replace(owner, record.model_copy(update=locations), etag)
+            break
+        except Exception:
+            log.exception(
+                "could not store the output locations of a queued training",
+                extra={"training_id": training_id, "attempt": attempt},
+            )
     delete_uploaded(services, owner, request.images)
     return TrainingAccepted(
         training_id=training_id,

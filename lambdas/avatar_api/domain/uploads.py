@@ -4,25 +4,40 @@
 from __future__ import annotations
 
 import logging
+import time
 from dataclasses import dataclass
 from typing import Literal
 
 from pydantic import BaseModel
 
+from avatar_api.aws import Changed
 from avatar_api.domain.images import CheckedImage, check_image
-from avatar_api.errors import InvalidRequest, PayloadTooLarge
+from avatar_api.errors import InvalidRequest, PayloadTooLarge, TooManyUploads
 from avatar_api.services import Services
-from avatar_api.settings import MAX_IMAGE_BYTES, UPLOAD_URL_EXPIRES_SECONDS
+from avatar_api.settings import (
+    MAX_IMAGE_BYTES,
+    MAX_OPEN_UPLOAD_SLOTS,
+    UPLOAD_CONTENT_TYPE_PREFIX,
+    UPLOAD_URL_EXPIRES_SECONDS,
+)
 from avatar_contract import s3_keys
+from avatar_contract.names import Prefix
 from avatar_contract.training import MAX_IMAGES
 
 log = logging.getLogger(__name__)
 
+# uploads/<owner>/<upload_id>/slots.json: how many slots the batch has and when its URLs expire.
+SLOTS_OBJECT = "slots.json"
+
 
 class UploadSlot(BaseModel):
+    """One selfie's presigned POST: send `fields` and then the file (form field `file`) as
+    multipart/form-data to `url`, with a Content-Type field of image/jpeg or image/png."""
+
     index: int
     url: str
-    method: Literal["PUT"] = "PUT"
+    fields: dict[str, str]
+    method: Literal["POST"] = "POST"
 
 
 class UploadBatch(BaseModel):
@@ -46,27 +61,55 @@ class UploadedImage:
 ImageSource = InlineImage | UploadedImage
 
 
+def _slots_key(owner: str, upload_id: str) -> str:
+    return f"{s3_keys.upload_prefix(owner, upload_id)}{SLOTS_OBJECT}"
+
+
+def open_slots(services: Services, owner: str, now: float) -> int:
+    """Upload slots of the owner whose URLs have not expired yet (one small object per batch)."""
+    total = 0
+    for key in services.data.list_keys(f"{Prefix.UPLOADS}{owner}/"):
+        if key.endswith(f"/{SLOTS_OBJECT}"):
+            batch = services.data.get_json(key) or {}
+            if float(batch.get("expires", 0)) > now:
+                total += int(batch.get("count", 0))
+    return total
+
+
 def create_uploads(services: Services, owner: str, count: int) -> UploadBatch:
-    """Presigned PUT URLs for `count` selfies under `uploads/<owner>/<upload_id>/<n>`."""
+    """Presigned POSTs for `count` selfies under `uploads/<owner>/<upload_id>/<n>`, each bounded to
+    MAX_IMAGE_BYTES and an image/* Content-Type; at most MAX_OPEN_UPLOAD_SLOTS open per owner."""
     if not 1 <= count <= MAX_IMAGES:
         raise InvalidRequest(f"count: must be between 1 and {MAX_IMAGES}")
-    upload_id = s3_keys.new_upload_id()
-    slots = [
-        UploadSlot(
-            index=index,
-            url=services.data.presigned_put(
-                s3_keys.upload_key(owner, upload_id, index), UPLOAD_URL_EXPIRES_SECONDS
-            ),
+    now = time.time()
+    already = open_slots(services, owner, now)
+    if already + count > MAX_OPEN_UPLOAD_SLOTS:
+        raise TooManyUploads(
+            f"count: {already} upload slots are still open and at most {MAX_OPEN_UPLOAD_SLOTS} may be; "
+            f"use them or retry once they expire (at most {UPLOAD_URL_EXPIRES_SECONDS} s)",
+            retry_after=UPLOAD_URL_EXPIRES_SECONDS,
         )
-        for index in range(count)
-    ]
+    upload_id = s3_keys.new_upload_id()
+    services.data.put_json(
+        _slots_key(owner, upload_id), {"count": count, "expires": now + UPLOAD_URL_EXPIRES_SECONDS}
+    )
+    slots = []
+    for index in range(count):
+        post = services.data.presigned_post(
+            s3_keys.upload_key(owner, upload_id, index),
+            UPLOAD_URL_EXPIRES_SECONDS,
+            max_bytes=MAX_IMAGE_BYTES,
+            content_type_prefix=UPLOAD_CONTENT_TYPE_PREFIX,
+        )
+        slots.append(UploadSlot(index=index, url=post["url"], fields=post["fields"]))
     return UploadBatch(
         upload_id=upload_id, expires_in=UPLOAD_URL_EXPIRES_SECONDS, max_bytes=MAX_IMAGE_BYTES, uploads=slots
     )
 
 
 def load_image(services: Services, owner: str, source: ImageSource, position: int) -> CheckedImage:
-    """The checked image at `images[position]` of a training request."""
+    """The checked image at `images[position]` of a training request. An upload is read with a GET pinned
+    to the ETag its size was checked on and bounded to MAX_IMAGE_BYTES + 1 bytes."""
     field_name = f"images[{position}]"
     if isinstance(source, InlineImage):
         return check_image(source.data, field_name)
@@ -74,24 +117,32 @@ def load_image(services: Services, owner: str, source: ImageSource, position: in
         key = s3_keys.upload_key(owner, source.upload_id, source.index)
     except ValueError as error:
         raise InvalidRequest(f"{field_name}: {error}") from error
-    size = services.data.size_of(key)
-    if size is None:
+    found = services.data.head(key)
+    if found is None:
         raise InvalidRequest(
             f"{field_name}: nothing was uploaded for upload_id {source.upload_id} index {source.index}"
         )
+    size, etag = found
     if size > MAX_IMAGE_BYTES:
         raise PayloadTooLarge(
             f"{field_name}: image is {size / 2**20:.1f} MiB; the limit is {MAX_IMAGE_BYTES // 2**20} MiB"
         )
-    data = services.data.get_bytes(key) or b""
-    return check_image(data, field_name)
+    try:
+        data = services.data.get_bounded(key, etag, MAX_IMAGE_BYTES)
+    except Changed as error:
+        raise InvalidRequest(
+            f"{field_name}: the upload changed while it was read; send the request again"
+        ) from error
+    return check_image(data, field_name)  # over MAX_IMAGE_BYTES (at most one byte over): 413
 
 
 def delete_uploaded(services: Services, owner: str, sources: list[ImageSource]) -> None:
     """Remove the uploaded selfies a queued training took (best effort: the lifecycle rule expires them)."""
-    for source in sources:
-        if isinstance(source, UploadedImage):
-            try:
-                services.data.delete(s3_keys.upload_key(owner, source.upload_id, source.index))
-            except Exception:
-                log.warning("could not delete an uploaded selfie (the lifecycle rule will)")
+    uploaded = [source for source in sources if isinstance(source, UploadedImage)]
+    keys = [s3_keys.upload_key(owner, source.upload_id, source.index) for source in uploaded]
+    keys += [_slots_key(owner, upload_id) for upload_id in sorted({source.upload_id for source in uploaded})]
+    for key in keys:
+        try:
+            services.data.delete(key)
+        except Exception:
+            log.warning("could not delete an uploaded selfie (the lifecycle rule will)")

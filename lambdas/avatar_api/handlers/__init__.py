@@ -33,7 +33,8 @@ def make_handler(app: APIGatewayRestResolver) -> Callable[[dict[str, Any], Any],
     and metrics flushing."""
 
     @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST, clear_state=True)
-    @tracer.capture_lambda_handler
+    # Never record the response (presigned URLs, inline images) or the error text in X-Ray.
+    @tracer.capture_lambda_handler(capture_response=False, capture_error=False)
     @metrics.log_metrics
     def instrumented(event: dict[str, Any], context: Any) -> dict[str, Any]:
         return app.resolve(event, context)

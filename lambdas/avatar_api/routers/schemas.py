@@ -72,11 +72,13 @@ class CreateUploadsRequest(Strict):
 
 
 class GenerationRequest(GenArgs):
-    """Prompt plus `gen_args`; images always come back as PNG."""
+    """Prompt plus `gen_args`; images come back as PNG (default) or JPEG (`output_format`)."""
 
     prompt: str = Field(..., min_length=1, max_length=PROMPT_MAX_CHARS, description="May contain <<TOK>>")
     negative_prompt: str = Field("", max_length=PROMPT_MAX_CHARS)
-    output_format: Literal["png"] = "png"
+    output_format: Literal["png", "jpeg"] = Field(
+        "png", description="jpeg: smaller answers (large PNG batches are refused, see docs/limits.md)"
+    )
 
     @field_validator("prompt")
     @classmethod

@@ -21,9 +21,9 @@ router = APIGatewayRouter()
 
 @router.post(
     "/uploads",
-    summary="Presigned S3 PUT URLs for selfies too large to send inline",
+    summary="Presigned S3 POSTs (size- and type-bounded) for selfies too large to send inline",
     tags=["trainings"],
-    responses={201: {"description": "Upload slots"}, **error_responses()},
+    responses={201: {"description": "Upload slots"}, **error_responses(429)},
 )
 def create_uploads(body: Annotated[CreateUploadsRequest, Body()]) -> Response[UploadBatch]:
     batch = uploads.create_uploads(*caller(router), body.count)

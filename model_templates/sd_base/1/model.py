@@ -19,6 +19,7 @@ import triton_python_backend_utils as pb_utils
 
 from avatar_contract.generation import OUTPUT_NAME
 from avatar_contract.names import Env
+from hosting_server.deadline import split_deadline
 from hosting_server.engine import (
     AdapterError,
     BaseModelEngine,
@@ -67,7 +68,8 @@ class TritonPythonModel:
         try:
             prompt = _string(request, "prompt") or ""
             negative = _string(request, "negative_prompt") or ""
-            gen_args = parse_gen_args(_string(request, "gen_args"))
+            raw_args, deadline = split_deadline(_string(request, "gen_args"))
+            gen_args = parse_gen_args(raw_args)
             images = self.engine.generate(
                 prompt,
                 negative,
@@ -75,6 +77,7 @@ class TritonPythonModel:
                 adapter_id=_string(request, "adapter_id"),
                 adapter_file=_string(request, "adapter_path"),
                 triton_model=_string(request, "model_name"),
+                deadline=deadline,
             )
         except (InvalidRequestError, AdapterError) as exc:
             return pb_utils.InferenceResponse(

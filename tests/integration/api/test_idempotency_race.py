@@ -22,7 +22,12 @@ class CountingEndpoint:
         self.lock = threading.Lock()
 
     def invoke_async(
-        self, input_location: str, inference_id: str, timeout_seconds: int, content_type: str
+        self,
+        input_location: str,
+        inference_id: str,
+        timeout_seconds: int,
+        content_type: str,
+        queue_ttl_seconds: int | None = None,
     ) -> dict:
         with self.lock:
             self.calls.append(inference_id)

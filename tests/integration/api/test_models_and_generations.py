@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 import json
+import time
 
 import pytest
 
@@ -96,7 +97,10 @@ def test_generation_sends_the_kserve_request_and_returns_pngs(api: Api) -> None:
     ]
     assert sent["inputs"][0]["data"] == ["a portrait of <<TOK>> as an astronaut"]
     assert sent["inputs"][1]["data"] == ["blurry"]
-    assert json.loads(sent["inputs"][2]["data"][0]) == {
+    engine_args = json.loads(sent["inputs"][2]["data"][0])
+    # The caller's deadline goes to the engine (Unix seconds), within the function's 27 s budget.
+    assert 0 < engine_args.pop("deadline_unix") - time.time() <= 27
+    assert engine_args == {
         "num_inference_steps": 20,
         "guidance_scale": 6.0,
         "seed": 42,
@@ -226,7 +230,7 @@ def test_generation_errors(api: Api) -> None:
         (
             ALICE,
             done["model_id"],
-            {"prompt": "hi", "output_format": "jpeg"},
+            {"prompt": "hi", "output_format": "webp"},
             400,
             "invalid_request",
             "output_format",

@@ -35,7 +35,7 @@ class HandlerTransport:
         self, method: str, url: str, headers: dict[str, str], body: bytes | None, timeout: float
     ) -> tuple[int, dict[str, str], bytes]:
         if not url.startswith(ENDPOINT):
-            response = requests.request(method, url, data=body, timeout=timeout)
+            response = requests.request(method, url, data=body, headers=headers, timeout=timeout)
             return response.status_code, dict(response.headers), response.content
         self.requests.append((method, url, headers, body))
         if not verify_sigv4(method, url, headers, body, CREDENTIALS):

@@ -13,9 +13,10 @@ from PIL import Image
 from avatar_client import AvatarApiError, AvatarClient
 from avatar_client import client as client_module
 from avatar_client.cli import build_parser, run
+from avatar_contract import keys
 from avatar_contract.keys import split_s3_uri
 from avatar_contract.training import TrainingMetrics, TrainingResult
-from tests.fixtures.api import image_bytes
+from tests.fixtures.api import ALICE, image_bytes
 from tests.fixtures.api_backend import DATA_BUCKET, HOSTING_BUCKET, Api
 from tests.fixtures.notifications import SUCCESS
 from tests.fixtures.sigv4 import CREDENTIALS, ENDPOINT, REGION
@@ -205,3 +206,15 @@ def api_target(api: Api, training_id: str) -> str:
         if key.endswith(f"{training_id}/training.json"):
             return json.loads(api.s3.get_object(Bucket=DATA_BUCKET, Key=key)["Body"].read())["target_model"]
     raise AssertionError(training_id)
+
+
+def test_upload_selfies_posts_each_file_to_its_presigned_post(api: Api, client: AvatarClient) -> None:
+    selfies = [image_bytes("PNG", seed=1), image_bytes("JPEG", seed=2)]
+
+    references = client.upload_selfies(selfies)
+
+    assert [r["index"] for r in references] == [0, 1]
+    for reference, data, content_type in zip(references, selfies, ("image/png", "image/jpeg"), strict=True):
+        key = f"uploads/{keys.owner_of(ALICE)}/{reference['upload_id']}/{reference['index']}"
+        stored = api.s3.get_object(Bucket=DATA_BUCKET, Key=key)
+        assert stored["Body"].read() == data and stored["ContentType"] == content_type

@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import io
 import json
+import time
 from pathlib import Path
 
 import pytest
@@ -201,3 +202,18 @@ def test_unloading_a_user_model_releases_its_adapter_from_the_base_model(
     other = _images(mme.invoke(model_name_for(user_models[1].target_model), reference_payload()))
     assert other
     assert f"evicted adapter {user.model_id}" in triton.log_path.read_text()
+
+
+def test_a_request_past_its_deadline_is_not_rendered(
+    mme: MultiModelClient, loaded: tuple[str, str], user_models: tuple[UserModel, UserModel]
+):
+    """The API's `deadline_unix` reaches the engine through the user model's BLS call."""
+    args = {"num_inference_steps": 2, "seed": 5, "deadline_unix": time.time() - 5}
+    body = build_inference_request("a photo of <<TOK>>", "", args)
+    response = mme.invoke(loaded[0], body, user_models[0].target_model)
+    assert response.status_code != 200 and "the caller has gone" in response.text
+    args["deadline_unix"] = time.time() + 600
+    in_time = mme.invoke(
+        loaded[0], build_inference_request("a photo of <<TOK>>", "", args), user_models[0].target_model
+    )
+    assert in_time.status_code == 200, in_time.text

@@ -1,0 +1,116 @@
+"""Cost bounds a request must stay under to finish within its platform limit (docs/limits.md).
+
+* A training must be estimated to finish within the async endpoint's invocation timeout minus a margin on
+  the configured training instance type. The estimate is `avatar_contract.training_budget`'s cost model
+  (imported when first needed: it is the one model the API and the training container share).
+* A generation's cost (images x pixels x steps) must fit the generations function's time budget on the
+  configured hosting instance type, and its worst-case response must fit SageMaker's 6 MB response limit.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from typing import Any
+
+from avatar_api.errors import InvalidRequest
+from avatar_api.settings import (
+    GENERATION_BUDGET_SECONDS,
+    GENERATION_OVERHEAD_SECONDS,
+    MAX_ENDPOINT_RESPONSE_BYTES,
+    TRAINING_BUDGET_SECONDS,
+)
+from avatar_contract.generation import GenArgs
+from avatar_contract.training import TrainingHyperparameters
+
+log = logging.getLogger(__name__)
+
+# Denoising throughput of the hosting instance's GPU (SD 2.1-base, fp16, classifier-free guidance) in
+# pixel-steps per second: one 512x512 image at one step is 262,144 pixel-steps. Estimates from public
+# figures until `make bench-gpu` measures them (docs/limits.md), rounded down.
+PIXEL_STEPS_PER_SECOND = {
+    "ml.g4dn.xlarge": 1.0e6,  # T4
+    "ml.g4dn.2xlarge": 1.0e6,
+    "ml.g5.xlarge": 2.5e6,  # A10G
+    "ml.g5.2xlarge": 2.5e6,
+    "ml.g5.4xlarge": 2.5e6,
+    "ml.g6.xlarge": 2.0e6,  # L4
+    "ml.g6.2xlarge": 2.0e6,
+    "ml.g6e.xlarge": 4.0e6,  # L40S
+    "ml.p3.2xlarge": 2.5e6,  # V100
+}
+# An instance type not in the table gets the slowest figure (a bound that is too strict, never too loose).
+FALLBACK_PIXEL_STEPS_PER_SECOND = min(PIXEL_STEPS_PER_SECOND.values())
+# Worst case of the encoded images in the endpoint's JSON answer, bytes per pixel after base64: PNG never
+# exceeds raw RGB (3 B/px) by more than its few header bytes; x4/3 for base64. JPEG answers are re-encoded
+# by the engine until they fit, so only PNG needs the bound here.
+PNG_RESPONSE_BYTES_PER_PIXEL = 4
+
+
+def generation_cost(args: GenArgs, native_size: int) -> int:
+    """Pixel-steps of a request: images x width x height x steps."""
+    width, height = args.width or native_size, args.height or native_size
+    return args.num_images * width * height * args.num_inference_steps
+
+
+def max_generation_cost(instance_type: str) -> int:
+    """The largest cost that finishes within the generation budget on `instance_type`."""
+    throughput = PIXEL_STEPS_PER_SECOND.get(instance_type)
+    if throughput is None:
+        log.warning("no throughput figure for %s; using the slowest known", instance_type)
+        throughput = FALLBACK_PIXEL_STEPS_PER_SECOND
+    return int(throughput * (GENERATION_BUDGET_SECONDS - GENERATION_OVERHEAD_SECONDS))
+
+
+def check_generation(args: GenArgs, instance_type: str, native_size: int = 512) -> None:
+    """InvalidRequest (400, naming the limit) for a request that cannot finish or cannot be answered.
+
+    `native_size` is the size used when width/height are absent (SD 2.1-base: 512)."""
+    cost = generation_cost(args, native_size)
+    if instance_type:
+        limit = max_generation_cost(instance_type)
+        if cost > limit:
+            raise InvalidRequest(
+                f"num_images x width x height x num_inference_steps is {cost:,}; the limit on "
+                f"{instance_type} is {limit:,} (what renders within {GENERATION_BUDGET_SECONDS:.0f} s): "
+                "fewer images, steps or pixels"
+            )
+    if args.output_format == "png":
+        width, height = args.width or native_size, args.height or native_size
+        size = args.num_images * width * height * PNG_RESPONSE_BYTES_PER_PIXEL
+        if size > MAX_ENDPOINT_RESPONSE_BYTES:
+            raise InvalidRequest(
+                f"output_format png: {args.num_images} image(s) of {width}x{height} can reach {size:,} "
+                f"bytes; the endpoint's response limit is {MAX_ENDPOINT_RESPONSE_BYTES:,} bytes: "
+                "use output_format jpeg or fewer/smaller images"
+            )
+
+
+def _contract_estimator() -> Callable[[Any, str], float] | None:
+    """The contract's cost model, imported when first needed (None, logged as an error, while a build
+    lacks `avatar_contract.training_budget`)."""
+    try:
+        from avatar_contract.training_budget import estimate_seconds  # type: ignore[import-not-found,unused-ignore]
+    except ImportError:
+        log.error("avatar_contract.training_budget is missing: trainings are not checked against the budget")
+        return None
+    return estimate_seconds  # type: ignore[no-any-return,unused-ignore]
+
+
+# Tests replace it; in production it is the contract's cost model.
+estimator: Callable[[], Callable[[Any, str], float] | None] = _contract_estimator
+
+
+def check_training(hyperparameters: TrainingHyperparameters, instance_type: str) -> float | None:
+    """The estimated seconds of this training on `instance_type`; InvalidRequest (400, with the estimate)
+    when they exceed the budget. None when no instance type is configured (nothing to estimate for)."""
+    estimate = estimator() if instance_type else None
+    if estimate is None:
+        return None
+    seconds = float(estimate(hyperparameters, instance_type))
+    if seconds > TRAINING_BUDGET_SECONDS:
+        raise InvalidRequest(
+            f"config: this training is estimated at {seconds:,.0f} s on {instance_type}; the limit is "
+            f"{TRAINING_BUDGET_SECONDS} s (fewer max_train_steps, num_class_images or a lower resolution)"
+        )
+    return seconds

@@ -1,0 +1,91 @@
+"""The cost bounds' arithmetic (domain.limits) and what the handlers let X-Ray record."""
+
+from __future__ import annotations
+
+from unittest import mock
+
+import pytest
+
+from avatar_api import handlers
+from avatar_api.domain import limits
+from avatar_api.errors import InvalidRequest
+from avatar_api.settings import (
+    GENERATION_BUDGET_SECONDS,
+    GENERATION_OVERHEAD_SECONDS,
+    TRAINING_BUDGET_SECONDS,
+)
+from avatar_contract.generation import GenArgs
+from avatar_contract.names import Runtime
+from avatar_contract.training import TrainingHyperparameters
+
+
+def test_generation_cost_is_images_times_pixels_times_steps() -> None:
+    assert limits.generation_cost(GenArgs(), native_size=512) == 512 * 512 * 30
+    args = GenArgs(num_images=3, width=640, height=512, num_inference_steps=20)
+    assert limits.generation_cost(args, native_size=64) == 3 * 640 * 512 * 20
+
+
+def test_the_bound_is_the_instances_throughput_over_the_rendering_budget() -> None:
+    seconds = GENERATION_BUDGET_SECONDS - GENERATION_OVERHEAD_SECONDS
+    assert limits.max_generation_cost("ml.g5.xlarge") == int(2.5e6 * seconds)
+    # Unknown instance types get the slowest figure: too strict, never too loose.
+    assert limits.max_generation_cost("ml.unknown.xlarge") == int(
+        limits.FALLBACK_PIXEL_STEPS_PER_SECOND * seconds
+    )
+    assert min(limits.PIXEL_STEPS_PER_SECOND.values()) == limits.FALLBACK_PIXEL_STEPS_PER_SECOND
+
+
+@pytest.mark.parametrize(
+    ("args", "allowed"),
+    [
+        (GenArgs(output_format="png"), True),  # the default request: 7.9 M pixel-steps
+        (GenArgs(num_images=4, num_inference_steps=30, output_format="jpeg"), True),
+        (GenArgs(width=1024, height=1024, num_inference_steps=47, output_format="jpeg"), True),
+        (GenArgs(width=1024, height=1024, num_inference_steps=48, output_format="jpeg"), False),
+        (GenArgs(num_images=4, width=1024, height=1024, num_inference_steps=100), False),
+        (GenArgs(width=1024, height=1024, num_inference_steps=10, output_format="png"), True),
+        (GenArgs(num_images=2, width=1024, height=1024, num_inference_steps=10, output_format="png"), False),
+    ],
+)
+def test_generation_bounds_on_an_a10g(args: GenArgs, allowed: bool) -> None:
+    if allowed:
+        limits.check_generation(args, "ml.g5.xlarge")
+    else:
+        with pytest.raises(InvalidRequest):
+            limits.check_generation(args, "ml.g5.xlarge")
+
+
+def test_without_a_hosting_instance_type_only_the_response_size_is_bounded() -> None:
+    limits.check_generation(GenArgs(num_images=4, width=1024, height=1024, num_inference_steps=100), "")
+    with pytest.raises(InvalidRequest, match="response limit"):
+        limits.check_generation(GenArgs(num_images=4, width=1024, height=1024, output_format="png"), "")
+
+
+def test_the_training_budget_is_the_invocation_timeout_minus_a_margin(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    assert 0 < TRAINING_BUDGET_SECONDS < Runtime.ASYNC_INVOCATION_TIMEOUT_SECONDS
+    answers = iter([float(TRAINING_BUDGET_SECONDS), TRAINING_BUDGET_SECONDS + 1.0])
+    monkeypatch.setattr(limits, "estimator", lambda: lambda hp, it: next(answers))
+    assert limits.check_training(TrainingHyperparameters(), "ml.g5.2xlarge") == TRAINING_BUDGET_SECONDS
+    with pytest.raises(InvalidRequest, match=r"estimated at 3,301 s on ml\.g5\.2xlarge"):
+        limits.check_training(TrainingHyperparameters(), "ml.g5.2xlarge")
+    assert limits.check_training(TrainingHyperparameters(), "") is None
+
+
+def test_x_ray_records_neither_responses_nor_errors(monkeypatch: pytest.MonkeyPatch) -> None:
+    tracer = mock.Mock()
+    tracer.capture_lambda_handler.return_value = lambda function: function
+    monkeypatch.setattr(handlers, "tracer", tracer)
+    handlers.make_handler(mock.Mock())
+    tracer.capture_lambda_handler.assert_called_once_with(capture_response=False, capture_error=False)
+
+
+def test_the_contracts_cost_model_is_what_the_api_asks() -> None:
+    """Runs once `avatar_contract.training_budget` is part of the build (the container side writes it)."""
+    pytest.importorskip("avatar_contract.training_budget")
+    estimate = limits.estimator()
+    assert estimate is not None
+    seconds = estimate(TrainingHyperparameters(), "ml.g5.2xlarge")
+    assert 0 < seconds <= TRAINING_BUDGET_SECONDS  # the default configuration fits
+    assert limits.check_training(TrainingHyperparameters(), "ml.g5.2xlarge") == seconds
