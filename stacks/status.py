@@ -14,6 +14,20 @@ from constructs import Construct
 from stacks.config import ServiceConfig
 
 
+def encrypted_topic(
+    scope: Construct, construct_id: str, topic_name: str, display_name: str, key: kms.IKey
+) -> sns.Topic:
+    """An SNS topic encrypted with `key` that refuses publishers not using TLS (the service's topics)."""
+    return sns.Topic(
+        scope,
+        construct_id,
+        topic_name=topic_name,
+        display_name=display_name,
+        master_key=key,
+        enforce_ssl=True,
+    )
+
+
 class TrainingStatus(Construct):
     """Success/error topics (KMS), a status queue subscribed to both with raw message delivery (the
     message body is SageMaker's notification JSON, unchanged), its DLQ, and a consume policy."""
@@ -31,21 +45,11 @@ class TrainingStatus(Construct):
             removal_policy=RemovalPolicy.DESTROY,
             pending_window=Duration.days(7),
         )
-        self.success_topic = sns.Topic(
-            self,
-            "SuccessTopic",
-            topic_name=config.training_success_topic_name,
-            display_name="Avatar training succeeded",
-            master_key=self.key,
-            enforce_ssl=True,
+        self.success_topic = encrypted_topic(
+            self, "SuccessTopic", config.training_success_topic_name, "Avatar training succeeded", self.key
         )
-        self.error_topic = sns.Topic(
-            self,
-            "ErrorTopic",
-            topic_name=config.training_error_topic_name,
-            display_name="Avatar training failed",
-            master_key=self.key,
-            enforce_ssl=True,
+        self.error_topic = encrypted_topic(
+            self, "ErrorTopic", config.training_error_topic_name, "Avatar training failed", self.key
         )
         self.dead_letter_queue = sqs.Queue(
             self,
