@@ -10,8 +10,6 @@ service's loop cost compared with the obvious implementation?".
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -157,15 +155,3 @@ class ReferenceDreamBoothLoRA:
         self.optimizer.zero_grad(set_to_none=True)
         self.last_loss = float(loss.detach())
         return self.last_loss
-
-
-def time_steps(step: Callable[[], float], warmup: int, steps: int) -> list[float]:
-    """Seconds of each of `steps` steps after `warmup` untimed ones."""
-    for _ in range(warmup):
-        step()
-    durations = []
-    for _ in range(steps):
-        start = time.perf_counter()
-        step()
-        durations.append(time.perf_counter() - start)
-    return durations
