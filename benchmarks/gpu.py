@@ -148,10 +148,7 @@ def bench_training(result: Result, torch: Any, base: Path, device: str, toy: boo
 
 def bench_hosting(result: Result, torch: Any, base: Path, device: str, toy: bool) -> None:
     from avatar_contract.generation import GenArgs
-    from avatar_contract.keys import new_model_id
-    from avatar_contract.names import Triton
-    from benchmarks.artifacts import random_adapter
-    from hosting_server.adapters import adapter_metadata, write_metadata
+    from benchmarks.artifacts import adapter_copies, random_adapter
     from hosting_server.engine import BaseModelEngine, CacheBound
 
     size, steps, repeats, count = (64, 2, 1, 2) if toy else (512, 30, 3, 8)
@@ -164,14 +161,7 @@ def bench_hosting(result: Result, torch: Any, base: Path, device: str, toy: bool
         base_mib = _allocated_mib(torch, device) - before
         label = f"{size}px {steps} steps ({str(engine.dtype).removeprefix('torch.')})"
         args = GenArgs(num_inference_steps=steps, width=size, height=size, seed=1)
-        ids = []
-        for _ in range(count):
-            model_id = new_model_id()
-            (work / model_id).mkdir()
-            path = work / model_id / Triton.ADAPTER_FILE
-            shutil.copy2(adapter, path)
-            write_metadata(path, adapter_metadata(model_id, unet_rank=RANKS[0], text_encoder_rank=RANKS[1]))
-            ids.append((model_id, path))
+        ids = adapter_copies(adapter, RANKS, count, work)
         engine.generate("a photo of a person", gen_args=args)  # warm-up (kernels, allocator)
         plain, with_lora = [], []
         for _ in range(repeats):
