@@ -3,6 +3,8 @@ SQS status queue (with a dead-letter queue) that client apps consume."""
 
 from __future__ import annotations
 
+from typing import Any
+
 from aws_cdk import Duration, RemovalPolicy
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
@@ -51,24 +53,11 @@ class TrainingStatus(Construct):
         self.error_topic = encrypted_topic(
             self, "ErrorTopic", config.training_error_topic_name, "Avatar training failed", self.key
         )
-        self.dead_letter_queue = sqs.Queue(
-            self,
-            "DeadLetterQueue",
-            queue_name=config.status_dead_letter_queue_name,
-            encryption=sqs.QueueEncryption.KMS,
-            encryption_master_key=self.key,
-            enforce_ssl=True,
-            retention_period=Duration.days(14),
-        )
-        self.queue = sqs.Queue(
-            self,
+        self.dead_letter_queue = self._queue("DeadLetterQueue", config.status_dead_letter_queue_name)
+        self.queue = self._queue(
             "Queue",
-            queue_name=config.status_queue_name,
-            encryption=sqs.QueueEncryption.KMS,
-            encryption_master_key=self.key,
+            config.status_queue_name,
             data_key_reuse=Duration.hours(1),
-            enforce_ssl=True,
-            retention_period=Duration.days(14),
             visibility_timeout=Duration.seconds(60),
             dead_letter_queue=sqs.DeadLetterQueue(queue=self.dead_letter_queue, max_receive_count=5),
         )
@@ -98,6 +87,19 @@ class TrainingStatus(Construct):
         for index, role_arn in enumerate(config.status_consumer_role_arns):
             role = iam.Role.from_role_arn(self, f"Consumer{index}", role_arn, mutable=True)
             self.consume_policy.attach_to_role(role)
+
+    def _queue(self, construct_id: str, queue_name: str, **options: Any) -> sqs.Queue:
+        """A queue encrypted with the messaging key, TLS only, keeping messages 14 days."""
+        return sqs.Queue(
+            self,
+            construct_id,
+            queue_name=queue_name,
+            encryption=sqs.QueueEncryption.KMS,
+            encryption_master_key=self.key,
+            enforce_ssl=True,
+            retention_period=Duration.days(14),
+            **options,
+        )
 
     def grant_publish(self, grantee: iam.IGrantable) -> None:
         """SageMaker publishes async notifications with the endpoint's execution role."""
