@@ -61,14 +61,9 @@ def cold_import_seconds(module: str) -> float:
         "PYTHONPATH": os.pathsep.join([str(REPO_ROOT / "lambdas"), str(REPO_ROOT)]),
         "PYTHONDONTWRITEBYTECODE": "1",
     }
+    command = [sys.executable, "-c", IMPORT_SNIPPET, module]
     out = subprocess.run(
-        [sys.executable, "-c", IMPORT_SNIPPET, module],
-        capture_output=True,
-        text=True,
-        env=env,
-        cwd=REPO_ROOT,
-        timeout=120,
-        check=False,
+        command, capture_output=True, text=True, env=env, cwd=REPO_ROOT, timeout=120, check=False
     )
     if out.returncode != 0:
         raise RuntimeError(f"importing {module} failed: {out.stderr.strip()[-1500:]}")
