@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shutil
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 
 import torch
@@ -168,17 +170,24 @@ def build_full_size_pipeline(out_dir: Path | str, dtype: torch.dtype = torch.flo
     return _save(unet, vae, text_encoder, tokenizer, Path(out_dir), dtype)
 
 
-def ensure_tiny_pipeline(cache_dir: Path | str | None = None) -> Path:
-    """Build the tiny pipeline once into a cache directory and return its path (idempotent, safe to
-    call from parallel processes: it builds into a temporary directory and renames)."""
-    default = Path.home() / ".cache" / "avatar-tiny-sd"
-    root = Path(cache_dir) if cache_dir else Path(os.environ.get("AVATAR_TINY_MODEL_DIR", default))
-    target = root / "tiny-sd-v1"
+def ensure_built(target: Path, build: Callable[[Path], object]) -> Path:
+    """`target`, made by `build(folder)` unless it already holds a pipeline (idempotent, safe to call
+    from parallel processes: it builds into a temporary directory beside `target` and renames)."""
     if (target / "model_index.json").is_file():
         return target
-    root.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(dir=root, prefix=".build-"))
-    build_tiny_pipeline(staging / "pipe")
-    with contextlib.suppress(OSError):  # another process won the race: use its copy
-        os.rename(staging / "pipe", target)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(dir=target.parent, prefix=".build-"))
+    try:
+        build(staging / "pipe")
+        with contextlib.suppress(OSError):  # another process won the race: use its copy
+            os.rename(staging / "pipe", target)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
     return target
+
+
+def ensure_tiny_pipeline(cache_dir: Path | str | None = None) -> Path:
+    """Build the tiny pipeline once into a cache directory and return its path (see `ensure_built`)."""
+    default = Path.home() / ".cache" / "avatar-tiny-sd"
+    root = Path(cache_dir) if cache_dir else Path(os.environ.get("AVATAR_TINY_MODEL_DIR", default))
+    return ensure_built(root / "tiny-sd-v1", build_tiny_pipeline)
