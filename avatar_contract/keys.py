@@ -47,11 +47,14 @@ def check_id(value: str, pattern: re.Pattern[str], what: str) -> str:
     return value
 
 
+def _trainings_of(owner: str) -> str:
+    """`trainings/<owner>/`: the data bucket prefix of everything one owner's trainings write."""
+    return f"{Prefix.TRAININGS}{check_id(owner, OWNER_RE, 'owner')}/"
+
+
 def training_prefix(owner: str, training_id: str) -> str:
     """Data bucket prefix holding one training's input archive, record and previews."""
-    check_id(owner, OWNER_RE, "owner")
-    check_id(training_id, TRAINING_ID_RE, "training id")
-    return f"{Prefix.TRAININGS}{owner}/{training_id}/"
+    return f"{_trainings_of(owner)}{check_id(training_id, TRAINING_ID_RE, 'training id')}/"
 
 
 def training_input_key(owner: str, training_id: str) -> str:
@@ -64,9 +67,7 @@ def training_record_key(owner: str, training_id: str) -> str:
 
 def model_entry_key(owner: str, model_id: str) -> str:
     """`trainings/<owner>/by-model/<model_id>.json`: names the training that makes `model_id`."""
-    check_id(owner, OWNER_RE, "owner")
-    check_id(model_id, MODEL_ID_RE, "model id")
-    return f"{Prefix.TRAININGS}{owner}/by-model/{model_id}.json"
+    return f"{_trainings_of(owner)}by-model/{check_id(model_id, MODEL_ID_RE, 'model id')}.json"
 
 
 def preview_prefix(owner: str, training_id: str) -> str:

@@ -11,6 +11,7 @@ import tempfile
 from pathlib import Path
 
 from avatar_contract.artifact import package_user_model
+from avatar_contract.keys import new_model_id
 from avatar_contract.names import Triton
 from benchmarks.models import CACHE
 
@@ -41,6 +42,22 @@ def random_adapter(pipeline_dir: Path, unet_rank: int, text_encoder_rank: int, s
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     return adapter
+
+
+def adapter_copies(adapter: Path, ranks: tuple[int, int], count: int, work: Path) -> list[tuple[str, Path]]:
+    """`count` per-user adapters under `work` (each in its own folder, with its metadata.json) made from
+    one adapter file: the cost of loading and switching does not depend on the weights' values."""
+    from hosting_server.adapters import write_metadata
+
+    copies = []
+    for _ in range(count):
+        model_id = new_model_id()
+        target = work / model_id / Triton.ADAPTER_FILE
+        target.parent.mkdir(parents=True)
+        shutil.copy2(adapter, target)
+        write_metadata(target, _metadata(model_id, *ranks))
+        copies.append((model_id, target))
+    return copies
 
 
 def _metadata(model_id: str, unet_rank: int, text_encoder_rank: int) -> dict:

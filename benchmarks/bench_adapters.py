@@ -14,8 +14,6 @@ import tempfile
 import time
 from pathlib import Path
 
-from avatar_contract.keys import new_model_id
-from avatar_contract.names import Triton
 from benchmarks.common import Figure, Result, Stats, full_size_enabled, peak_rss_mib, tree_rss_mib
 
 NAME = "adapters"
@@ -28,23 +26,6 @@ def engine_unavailable_reason() -> str | None:
     except ImportError as exc:
         return f"hosting_server is not importable here ({exc}); merge main for the hosting engine"
     return None
-
-
-def _adapter_copies(adapter: Path, count: int, work: Path) -> list[tuple[str, Path]]:
-    """`count` per-user adapters (own folder, own metadata.json) from one adapter file: the cost of
-    loading and switching does not depend on the weights' values."""
-    from hosting_server.adapters import adapter_metadata, write_metadata
-
-    copies = []
-    for _ in range(count):
-        model_id = new_model_id()
-        folder = work / model_id
-        folder.mkdir(parents=True)
-        target = folder / Triton.ADAPTER_FILE
-        shutil.copy2(adapter, target)
-        write_metadata(target, adapter_metadata(model_id, unet_rank=RANKS[0], text_encoder_rank=RANKS[1]))
-        copies.append((model_id, target))
-    return copies
 
 
 def _reference_load(base: Path, adapter: Path, dtype_name: str) -> float:
@@ -71,13 +52,13 @@ def _reference_load(base: Path, adapter: Path, dtype_name: str) -> float:
 def _measure(result: Result, label: str, base: Path, dtype_name: str, count: int, switches: int) -> None:
     import os
 
-    from benchmarks.artifacts import random_adapter
+    from benchmarks.artifacts import adapter_copies, random_adapter
     from hosting_server.engine import BaseModelEngine, CacheBound
 
     adapter = random_adapter(base, *RANKS)
     work = Path(tempfile.mkdtemp(prefix="bench-adapters-"))
     try:
-        copies = _adapter_copies(adapter, count, work)
+        copies = adapter_copies(adapter, RANKS, count, work)
         rss0 = tree_rss_mib(os.getpid())
         engine = BaseModelEngine(
             base, bound=CacheBound(max_adapters=count + 1, max_bytes=0), dtype=dtype_name

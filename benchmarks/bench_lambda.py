@@ -14,7 +14,7 @@ import time
 from pathlib import Path
 
 from avatar_contract.routes import FUNCTIONS
-from benchmarks.common import REPO_ROOT, Figure, Result, Stats
+from benchmarks.common import REPO_ROOT, Figure, Result, Stats, repeat_timed
 
 NAME = "lambda"
 IMPORT_SNIPPET = (
@@ -61,27 +61,13 @@ def cold_import_seconds(module: str) -> float:
         "PYTHONPATH": os.pathsep.join([str(REPO_ROOT / "lambdas"), str(REPO_ROOT)]),
         "PYTHONDONTWRITEBYTECODE": "1",
     }
+    command = [sys.executable, "-c", IMPORT_SNIPPET, module]
     out = subprocess.run(
-        [sys.executable, "-c", IMPORT_SNIPPET, module],
-        capture_output=True,
-        text=True,
-        env=env,
-        cwd=REPO_ROOT,
-        timeout=120,
-        check=False,
+        command, capture_output=True, text=True, env=env, cwd=REPO_ROOT, timeout=120, check=False
     )
     if out.returncode != 0:
         raise RuntimeError(f"importing {module} failed: {out.stderr.strip()[-1500:]}")
     return float(out.stdout.strip().splitlines()[-1])
-
-
-def _latencies(call, count: int) -> list[float]:
-    samples = []
-    for _ in range(count):
-        t0 = time.perf_counter()
-        call()
-        samples.append(time.perf_counter() - t0)
-    return samples
 
 
 def measure_latency(result: Result, count: int) -> None:
@@ -128,7 +114,7 @@ def measure_latency(result: Result, count: int) -> None:
             }
             for route, call in routes.items():
                 call()  # the first request warms the function (its cold start is the import figure)
-                samples = Stats([seconds * 1000 for seconds in _latencies(call, count)])
+                samples = Stats([seconds * 1000 for seconds in repeat_timed(call, count)])
                 p95 = Stats([samples.quantile(0.95)])
                 result.add(Figure(route, "latency, median = p50", "ms", samples, note=f"{count} requests"))
                 result.add(Figure(route, "latency p95", "ms", p95, note=f"{count} requests"))

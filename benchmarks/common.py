@@ -255,6 +255,11 @@ def timed(fn: Callable[[], Any]) -> tuple[float, Any]:
     return time.perf_counter() - start, value
 
 
+def repeat_timed(call: Callable[[], Any], count: int) -> list[float]:
+    """Seconds of each of `count` successive calls of `call`."""
+    return [timed(call)[0] for _ in range(count)]
+
+
 def run_json_subprocess(
     module: str, payload: dict[str, Any], timeout: float, env: dict[str, str] | None = None
 ) -> dict[str, Any]:

@@ -66,6 +66,15 @@ class Inputs:
         self.values[key] = value
         self.sources[key] = source
 
+    def set_measured(
+        self, key: str, measured: float | None, source: str, assumed: float, assumption: str
+    ) -> None:
+        """`measured` (from `source`) where a results file holds it, else `assumed` for `assumption`."""
+        if measured is None:
+            self.set(key, assumed, assumption)
+        else:
+            self.set(key, measured, source)
+
     def __getitem__(self, key: str) -> float:
         return self.values[key]
 
@@ -80,6 +89,19 @@ def _figure(
         if fig["case"].startswith(case_prefix) and fig["metric"].startswith(metric_prefix):
             return fig
     return None
+
+
+def _median(figure: dict[str, Any] | None, side: str = "ours") -> float | None:
+    return figure[side]["median"] if figure else None
+
+
+def _gpu_median(gpu: dict[str, Any] | None, metric_prefix: str, case_prefix: str = "") -> float | None:
+    """Our median in the last figure of a GPU run (`_gpu`) whose metric and case start so, or None."""
+    found = None
+    for fig in gpu["figures"] if gpu else []:
+        if fig["metric"].startswith(metric_prefix) and fig["case"].startswith(case_prefix):
+            found = fig["ours"]["median"]
+    return found
 
 
 def _gpu(results: dict[str, Any]) -> dict[str, Any] | None:
@@ -97,11 +119,7 @@ def gather_inputs(results: dict[str, Any]) -> Inputs:
     inputs.set("our_steps", steps, "default `max_train_steps` (avatar_contract.training)")
 
     gpu = _gpu(results)
-    gpu_projected = None
-    if gpu:
-        for fig in gpu["figures"]:
-            if fig["metric"].startswith("projected training time"):
-                gpu_projected = fig["ours"]["median"]
+    gpu_projected = _gpu_median(gpu, "projected training time")
     loop = None
     for case in ("full-size 512px", "full-size 256px"):  # the tiny model says nothing about a GPU
         fig = _figure(results, "training", case, "train step")
@@ -126,72 +144,55 @@ def gather_inputs(results: dict[str, Any]) -> Inputs:
             "(no GPU measured here)",
         )
 
-    gen = None
-    if gpu:
-        for fig in gpu["figures"]:
-            if fig["metric"].startswith("generation, active LoRA") and fig["case"].startswith("512px 30"):
-                gen = fig["ours"]["median"]
-    if gen is not None:
-        inputs.set("generation_seconds", gen, "measured: `make bench-gpu`, 30 steps 512 px, active LoRA")
-    else:
-        inputs.set(
-            "generation_seconds",
-            2.5,
-            "assumption: 30 steps at 512 px on an A10G in fp16 (SD 2.1-base), with a LoRA; not measured here",
-        )
+    inputs.set_measured(
+        "generation_seconds",
+        _gpu_median(gpu, "generation, active LoRA", "512px 30"),
+        "measured: `make bench-gpu`, 30 steps 512 px, active LoRA",
+        2.5,
+        "assumption: 30 steps at 512 px on an A10G in fp16 (SD 2.1-base), with a LoRA; not measured here",
+    )
 
-    ref_load = _figure(results, "triton_load", "full-size", "cold load")
-    if ref_load and ref_load.get("reference"):
-        inputs.set(
-            "ref_cold_load_seconds",
-            ref_load["reference"]["median"],
-            "measured on CPU: full-size reference per-user model, POST /models",
-        )
-        inputs.set(
-            "our_model_load_seconds",
-            ref_load["ours"]["median"],
-            "measured on CPU: our per-user model, POST /models",
-        )
-    else:
-        inputs.set("ref_cold_load_seconds", 10.0, "assumption: whole fp16 pipeline from local disk to GPU")
-        inputs.set("our_model_load_seconds", 1.0, "assumption: thin per-user model load")
-    cold = _figure(results, "adapters", "full-size", "cold adapter load")
-    if cold:
-        inputs.set(
-            "adapter_cold_load_seconds",
-            cold["ours"]["median"],
-            "measured on CPU: full-size adapter into the resident base",
-        )
-    else:
-        inputs.set("adapter_cold_load_seconds", 1.0, "assumption: LoRA adapter load into the resident base")
-    size = _figure(results, "adapters", "full-size", "adapter weights")
-    if size:
-        inputs.set(
-            "adapter_mib",
-            size["ours"]["median"],
-            "measured: LoRA weights of one resident adapter (rank 32 UNet + 16 text encoder, fp16)",
-        )
-    else:
-        inputs.set("adapter_mib", 50.0, "assumption: rank 32/16 LoRA in fp16")
+    load = _figure(results, "triton_load", "full-size", "cold load")
+    if not (load and load.get("reference")):
+        load = None  # ours and the reference's are measured side by side: take both or neither
+    inputs.set_measured(
+        "ref_cold_load_seconds",
+        _median(load, "reference"),
+        "measured on CPU: full-size reference per-user model, POST /models",
+        10.0,
+        "assumption: whole fp16 pipeline from local disk to GPU",
+    )
+    inputs.set_measured(
+        "our_model_load_seconds",
+        _median(load),
+        "measured on CPU: our per-user model, POST /models",
+        1.0,
+        "assumption: thin per-user model load",
+    )
+    inputs.set_measured(
+        "adapter_cold_load_seconds",
+        _median(_figure(results, "adapters", "full-size", "cold adapter load")),
+        "measured on CPU: full-size adapter into the resident base",
+        1.0,
+        "assumption: LoRA adapter load into the resident base",
+    )
+    inputs.set_measured(
+        "adapter_mib",
+        _median(_figure(results, "adapters", "full-size", "adapter weights")),
+        "measured: LoRA weights of one resident adapter (rank 32 UNet + 16 text encoder, fp16)",
+        50.0,
+        "assumption: rank 32/16 LoRA in fp16",
+    )
 
-    fits = None
-    if gpu:
-        for fig in gpu["figures"]:
-            if fig["metric"].startswith("adapters that fit"):
-                fits = fig["ours"]["median"]
+    fits = _gpu_median(gpu, "adapters that fit")
     hosting_bound = 32
-    if fits is not None:
-        inputs.set(
-            "our_resident_per_gpu",
-            min(fits, hosting_bound),
-            "measured fit (`make bench-gpu`), capped by the cache bound",
-        )
-    else:
-        inputs.set(
-            "our_resident_per_gpu",
-            hosting_bound,
-            "the base model's default cache bound (AVATAR_MAX_RESIDENT_ADAPTERS=32); memory would allow more",
-        )
+    inputs.set_measured(
+        "our_resident_per_gpu",
+        None if fits is None else min(fits, hosting_bound),
+        "measured fit (`make bench-gpu`), capped by the cache bound",
+        hosting_bound,
+        "the base model's default cache bound (AVATAR_MAX_RESIDENT_ADAPTERS=32); memory would allow more",
+    )
     inputs.set(
         "ref_resident_per_gpu",
         math.floor((24 - 3.0) / (REFERENCE_PIPELINE_GB + 0.4)),

@@ -25,6 +25,7 @@ import statistics
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -61,6 +62,21 @@ def _device_record(torch: Any, device: str) -> dict[str, Any]:
 def _sync(torch: Any, device: str) -> None:
     if device == "cuda":
         torch.cuda.synchronize()
+
+
+def _seconds(torch: Any, device: str, call: Callable[..., Any], *args: Any, **kwargs: Any) -> float:
+    """Wall seconds of `call(*args, **kwargs)`, the device's queued work finished before and after."""
+    _sync(torch, device)
+    started = time.perf_counter()
+    call(*args, **kwargs)
+    _sync(torch, device)
+    return time.perf_counter() - started
+
+
+def _switch(engine: Any, model_id: str, path: Path) -> None:
+    """What a request for an adapter costs before rendering: make it resident (a hit if it is), activate."""
+    engine.ensure_adapter(model_id, path)
+    engine.activate(model_id)
 
 
 def _allocated_mib(torch: Any, device: str) -> float:
@@ -132,10 +148,7 @@ def bench_training(result: Result, torch: Any, base: Path, device: str, toy: boo
 
 def bench_hosting(result: Result, torch: Any, base: Path, device: str, toy: bool) -> None:
     from avatar_contract.generation import GenArgs
-    from avatar_contract.keys import new_model_id
-    from avatar_contract.names import Triton
-    from benchmarks.artifacts import random_adapter
-    from hosting_server.adapters import adapter_metadata, write_metadata
+    from benchmarks.artifacts import adapter_copies, random_adapter
     from hosting_server.engine import BaseModelEngine, CacheBound
 
     size, steps, repeats, count = (64, 2, 1, 2) if toy else (512, 30, 3, 8)
@@ -148,29 +161,24 @@ def bench_hosting(result: Result, torch: Any, base: Path, device: str, toy: bool
         base_mib = _allocated_mib(torch, device) - before
         label = f"{size}px {steps} steps ({str(engine.dtype).removeprefix('torch.')})"
         args = GenArgs(num_inference_steps=steps, width=size, height=size, seed=1)
-        ids = []
-        for _ in range(count):
-            model_id = new_model_id()
-            (work / model_id).mkdir()
-            path = work / model_id / Triton.ADAPTER_FILE
-            shutil.copy2(adapter, path)
-            write_metadata(path, adapter_metadata(model_id, unet_rank=RANKS[0], text_encoder_rank=RANKS[1]))
-            ids.append((model_id, path))
+        ids = adapter_copies(adapter, RANKS, count, work)
         engine.generate("a photo of a person", gen_args=args)  # warm-up (kernels, allocator)
         plain, with_lora = [], []
         for _ in range(repeats):
-            _sync(torch, device)
-            t0 = time.perf_counter()
-            engine.generate("a photo of a person", gen_args=args)
-            _sync(torch, device)
-            plain.append(time.perf_counter() - t0)
+            plain.append(_seconds(torch, device, engine.generate, "a photo of a person", gen_args=args))
             model_id, path = ids[0]
             engine.ensure_adapter(model_id, path)
-            _sync(torch, device)
-            t0 = time.perf_counter()
-            engine.generate("a photo of <<TOK>>", gen_args=args, adapter_id=model_id, adapter_file=path)
-            _sync(torch, device)
-            with_lora.append(time.perf_counter() - t0)
+            with_lora.append(
+                _seconds(
+                    torch,
+                    device,
+                    engine.generate,
+                    "a photo of <<TOK>>",
+                    gen_args=args,
+                    adapter_id=model_id,
+                    adapter_file=path,
+                )
+            )
         result.add(Figure(label, "generation, base only", "s", Stats(plain)))
         result.add(Figure(label, "generation, active LoRA (resident)", "s", Stats(with_lora)))
         if device == "cuda":
@@ -182,22 +190,12 @@ def bench_hosting(result: Result, torch: Any, base: Path, device: str, toy: bool
         cold, per_adapter = [], []
         for model_id, path in ids[1:]:
             mem0 = _allocated_mib(torch, device)
-            _sync(torch, device)
-            t0 = time.perf_counter()
-            engine.ensure_adapter(model_id, path)
-            engine.activate(model_id)
-            _sync(torch, device)
-            cold.append(time.perf_counter() - t0)
+            cold.append(_seconds(torch, device, _switch, engine, model_id, path))
             per_adapter.append(_allocated_mib(torch, device) - mem0)
         warm = []
         for index in range(count * 3):
             model_id, path = ids[index % count]
-            _sync(torch, device)
-            t0 = time.perf_counter()
-            engine.ensure_adapter(model_id, path)
-            engine.activate(model_id)
-            _sync(torch, device)
-            warm.append(time.perf_counter() - t0)
+            warm.append(_seconds(torch, device, _switch, engine, model_id, path))
         memory_unit = "MiB (GPU)" if device == "cuda" else "MiB (RSS, CPU)"
         result.add(Figure("adapters", "cold adapter load + activate", "s", Stats(cold)))
         result.add(Figure("adapters", "warm switch", "s", Stats(warm)))

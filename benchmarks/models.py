@@ -3,10 +3,7 @@ git): the tiny SD 2.x pipeline and the full-size SD 2.1-base architecture with f
 
 from __future__ import annotations
 
-import contextlib
 import os
-import shutil
-import tempfile
 from pathlib import Path
 
 from benchmarks.common import REPO_ROOT
@@ -25,17 +22,8 @@ def full_size_pipeline() -> Path:
     minute on 2 cores, peak memory about 6 GB)."""
     import torch
 
-    from random_sd import build_full_size_pipeline
+    from random_sd import build_full_size_pipeline, ensure_built
 
-    target = CACHE / "sd21-base-random-fp16"
-    if (target / "model_index.json").is_file():
-        return target
-    CACHE.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(dir=CACHE, prefix=".build-"))
-    try:
-        build_full_size_pipeline(staging / "pipe", dtype=torch.float16)
-        with contextlib.suppress(OSError):
-            os.rename(staging / "pipe", target)
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
-    return target
+    return ensure_built(
+        CACHE / "sd21-base-random-fp16", lambda out: build_full_size_pipeline(out, dtype=torch.float16)
+    )

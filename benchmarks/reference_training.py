@@ -10,8 +10,7 @@ service's loop cost compared with the obvious implementation?".
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -51,6 +50,13 @@ def synthetic_images(count: int, resolution: int, seed: int) -> torch.Tensor:
     return torch.rand(count, 3, resolution, resolution, generator=generator) * 2 - 1
 
 
+def _lora(rank: int, target_modules: Iterable[str]) -> LoraConfig:
+    """The example script's LoRA: alpha = rank, Gaussian initialisation."""
+    return LoraConfig(
+        r=rank, lora_alpha=rank, init_lora_weights="gaussian", target_modules=list(target_modules)
+    )
+
+
 class ReferenceDreamBoothLoRA:
     """The plain loop: `step()` runs one optimisation step on the next image (and class image)."""
 
@@ -68,26 +74,12 @@ class ReferenceDreamBoothLoRA:
         self.scheduler = DDPMScheduler.from_pretrained(pipeline_dir, subfolder="scheduler")
         for module in (self.text_encoder, self.vae, self.unet):
             module.requires_grad_(False)
-        self.unet.add_adapter(
-            LoraConfig(
-                r=settings.lora_rank,
-                lora_alpha=settings.lora_rank,
-                init_lora_weights="gaussian",
-                target_modules=list(UNET_TARGET_MODULES),
-            )
-        )
+        self.unet.add_adapter(_lora(settings.lora_rank, UNET_TARGET_MODULES))
         groups: list[dict[str, Any]] = [
             {"params": [p for p in self.unet.parameters() if p.requires_grad], "lr": settings.learning_rate}
         ]
         if settings.train_text_encoder:
-            self.text_encoder.add_adapter(
-                LoraConfig(
-                    r=settings.text_encoder_lora_rank,
-                    lora_alpha=settings.text_encoder_lora_rank,
-                    init_lora_weights="gaussian",
-                    target_modules=list(TEXT_ENCODER_TARGET_MODULES),
-                )
-            )
+            self.text_encoder.add_adapter(_lora(settings.text_encoder_lora_rank, TEXT_ENCODER_TARGET_MODULES))
             groups.append(
                 {
                     "params": [p for p in self.text_encoder.parameters() if p.requires_grad],
@@ -157,15 +149,3 @@ class ReferenceDreamBoothLoRA:
         self.optimizer.zero_grad(set_to_none=True)
         self.last_loss = float(loss.detach())
         return self.last_loss
-
-
-def time_steps(step: Callable[[], float], warmup: int, steps: int) -> list[float]:
-    """Seconds of each of `steps` steps after `warmup` untimed ones."""
-    for _ in range(warmup):
-        step()
-    durations = []
-    for _ in range(steps):
-        start = time.perf_counter()
-        step()
-        durations.append(time.perf_counter() - start)
-    return durations

@@ -15,8 +15,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-from benchmarks.common import peak_rss_mib
-from benchmarks.reference_training import LoopSettings, ReferenceDreamBoothLoRA, synthetic_images, time_steps
+from benchmarks.common import peak_rss_mib, repeat_timed
+from benchmarks.reference_training import LoopSettings, ReferenceDreamBoothLoRA, synthetic_images
 
 IMAGES = 4  # distinct instance (and class) images cycled through
 
@@ -32,7 +32,7 @@ def run(job: dict[str, Any]) -> dict[str, Any]:
     started = time.perf_counter()
     if job["impl"] == "reference":
         trainer = ReferenceDreamBoothLoRA(Path(job["pipeline_dir"]), settings, instance, klass)
-        durations = time_steps(trainer.step, 0, total)
+        durations = repeat_timed(trainer.step, total)
         last_loss = trainer.last_loss
     elif job["impl"] == "service":
         from benchmarks.service_training import service_step_seconds

@@ -136,24 +136,11 @@ def provision(aws: MotoAws, settings: CloudSettings, images: dict[str, str]) -> 
         )
 
     sagemaker = aws.client("sagemaker")
-    role_arn = f"arn:aws:iam::{ACCOUNT_ID}:role/avatar-local-sagemaker"
-    sagemaker.create_model(
-        ModelName=settings.training_model,
-        PrimaryContainer={"Image": images["training"], "Mode": "SingleModel"},
-        ExecutionRoleArn=role_arn,
-    )
-    sagemaker.create_endpoint_config(
-        EndpointConfigName=settings.training_endpoint_config,
-        ProductionVariants=[
-            {
-                "VariantName": settings.variant_name,
-                "ModelName": settings.training_model,
-                "InitialInstanceCount": 1,
-                "InstanceType": _moto_instance_type(settings.training_instance_type),
-                **settings.variant_runtime("training"),
-            }
-        ],
-        Tags=[{"Key": "avatar:instance-type", "Value": settings.training_instance_type}],
+    _create_endpoint(
+        sagemaker,
+        settings,
+        "training",
+        {"Image": images["training"], "Mode": "SingleModel"},
         AsyncInferenceConfig={
             "ClientConfig": {
                 "MaxConcurrentInvocationsPerInstance": settings.max_concurrent_invocations_per_instance
@@ -169,33 +156,52 @@ def provision(aws: MotoAws, settings: CloudSettings, images: dict[str, str]) -> 
             },
         },
     )
-    sagemaker.create_endpoint(
-        EndpointName=settings.training_endpoint, EndpointConfigName=settings.training_endpoint_config
-    )
-    sagemaker.create_model(
-        ModelName=settings.hosting_model,
-        PrimaryContainer={
-            "Image": images["hosting"],
-            "Mode": "MultiModel",
-            "ModelDataUrl": settings.model_data_url,
-        },
-        ExecutionRoleArn=role_arn,
-    )
-    sagemaker.create_endpoint_config(
-        EndpointConfigName=settings.hosting_endpoint_config,
-        ProductionVariants=[
-            {
-                "VariantName": settings.variant_name,
-                "ModelName": settings.hosting_model,
-                "InitialInstanceCount": 1,
-                "InstanceType": _moto_instance_type(settings.hosting_instance_type),
-                **settings.variant_runtime("hosting"),
-            }
-        ],
-        Tags=[{"Key": "avatar:instance-type", "Value": settings.hosting_instance_type}],
-    )
-    sagemaker.create_endpoint(
-        EndpointName=settings.hosting_endpoint, EndpointConfigName=settings.hosting_endpoint_config
+    _create_endpoint(
+        sagemaker,
+        settings,
+        "hosting",
+        {"Image": images["hosting"], "Mode": "MultiModel", "ModelDataUrl": settings.model_data_url},
     )
     log.info("provisioned %s, %s, %s", settings.data_bucket, settings.hosting_bucket, queue_url)
     return Provisioned(success_arn, error_arn, queue_url, queue_arn)
+
+
+def _create_endpoint(
+    sagemaker: Any, settings: CloudSettings, role: str, container: dict[str, str], **config: Any
+) -> None:
+    """The `role` ("training" or "hosting") endpoint's model, endpoint config (one production variant;
+    the configured instance type in a tag, see `_moto_instance_type`, plus `config`) and endpoint."""
+    model, endpoint_config, endpoint, instance_type = {
+        "training": (
+            settings.training_model,
+            settings.training_endpoint_config,
+            settings.training_endpoint,
+            settings.training_instance_type,
+        ),
+        "hosting": (
+            settings.hosting_model,
+            settings.hosting_endpoint_config,
+            settings.hosting_endpoint,
+            settings.hosting_instance_type,
+        ),
+    }[role]
+    sagemaker.create_model(
+        ModelName=model,
+        PrimaryContainer=container,
+        ExecutionRoleArn=f"arn:aws:iam::{ACCOUNT_ID}:role/avatar-local-sagemaker",
+    )
+    sagemaker.create_endpoint_config(
+        EndpointConfigName=endpoint_config,
+        ProductionVariants=[
+            {
+                "VariantName": settings.variant_name,
+                "ModelName": model,
+                "InitialInstanceCount": 1,
+                "InstanceType": _moto_instance_type(instance_type),
+                **settings.variant_runtime(role),
+            }
+        ],
+        Tags=[{"Key": "avatar:instance-type", "Value": instance_type}],
+        **config,
+    )
+    sagemaker.create_endpoint(EndpointName=endpoint, EndpointConfigName=endpoint_config)

@@ -6,6 +6,11 @@ the local cloud); `build_full_size_pipeline` makes the real SD 2.1-base architec
 through the same `from_pretrained` path as the real model.
 """
 
-from random_sd.builders import build_full_size_pipeline, build_tiny_pipeline, ensure_tiny_pipeline
+from random_sd.builders import (
+    build_full_size_pipeline,
+    build_tiny_pipeline,
+    ensure_built,
+    ensure_tiny_pipeline,
+)
 
-__all__ = ["build_full_size_pipeline", "build_tiny_pipeline", "ensure_tiny_pipeline"]
+__all__ = ["build_full_size_pipeline", "build_tiny_pipeline", "ensure_built", "ensure_tiny_pipeline"]

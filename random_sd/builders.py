@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shutil
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 
 import torch
@@ -100,85 +102,92 @@ def _save(
     return out_dir
 
 
-def build_tiny_pipeline(out_dir: Path | str, seed: int = 0) -> Path:
-    """A tiny SD 2.x-style pipeline (about 1 M parameters; 32 px latents render a 64 px image)."""
-    out_dir = Path(out_dir)
-    torch.manual_seed(seed)
-    unet = UNet2DConditionModel(
-        sample_size=8,
+def _unet(
+    *,
+    sample_size: int,
+    widths: tuple[int, ...],
+    head_dims: tuple[int, ...],
+    layers_per_block: int,
+    cross_attention_dim: int,
+) -> UNet2DConditionModel:
+    """A randomly initialised SD 2.x UNet: one block per width, cross-attention in all but the deepest."""
+    attention_blocks = len(widths) - 1
+    return UNet2DConditionModel(
+        sample_size=sample_size,
         in_channels=4,
         out_channels=4,
-        layers_per_block=1,
-        block_out_channels=(32, 64),
-        down_block_types=("CrossAttnDownBlock2D", "DownBlock2D"),
-        up_block_types=("UpBlock2D", "CrossAttnUpBlock2D"),
-        cross_attention_dim=32,
-        attention_head_dim=(2, 4),
+        layers_per_block=layers_per_block,
+        block_out_channels=widths,
+        down_block_types=("CrossAttnDownBlock2D",) * attention_blocks + ("DownBlock2D",),
+        up_block_types=("UpBlock2D",) + ("CrossAttnUpBlock2D",) * attention_blocks,
+        cross_attention_dim=cross_attention_dim,
+        attention_head_dim=head_dims,
         use_linear_projection=True,
-        norm_num_groups=32,
     )
-    vae = AutoencoderKL(
+
+
+def _vae(*, sample_size: int, widths: tuple[int, ...], layers_per_block: int) -> AutoencoderKL:
+    """A randomly initialised SD 2.x VAE (4 latent channels): one encoder and one decoder block per width."""
+    return AutoencoderKL(
         in_channels=3,
         out_channels=3,
-        down_block_types=("DownEncoderBlock2D", "DownEncoderBlock2D"),
-        up_block_types=("UpDecoderBlock2D", "UpDecoderBlock2D"),
-        block_out_channels=(32, 64),
-        layers_per_block=1,
+        down_block_types=("DownEncoderBlock2D",) * len(widths),
+        up_block_types=("UpDecoderBlock2D",) * len(widths),
+        block_out_channels=widths,
+        layers_per_block=layers_per_block,
         latent_channels=4,
-        norm_num_groups=32,
-        sample_size=64,
+        sample_size=sample_size,
     )
+
+
+def build_tiny_pipeline(out_dir: Path | str, seed: int = 0) -> Path:
+    """A tiny SD 2.x-style pipeline (about 1 M parameters; 32 px latents render a 64 px image)."""
+    torch.manual_seed(seed)
+    unet = _unet(sample_size=8, widths=(32, 64), head_dims=(2, 4), layers_per_block=1, cross_attention_dim=32)
+    vae = _vae(sample_size=64, widths=(32, 64), layers_per_block=1)
     tokenizer = _build_tokenizer()
     text_encoder = _text_encoder(tokenizer, hidden=32, intermediate=37, layers=2, heads=4, projection=32)
-    return _save(unet, vae, text_encoder, tokenizer, out_dir, torch.float32)
+    return _save(unet, vae, text_encoder, tokenizer, Path(out_dir), torch.float32)
 
 
 def build_full_size_pipeline(out_dir: Path | str, dtype: torch.dtype = torch.float16, seed: int = 0) -> Path:
     """The SD 2.1-base architecture (UNet 866 M, VAE 84 M, OpenCLIP ViT-H text encoder 340 M parameters)
     with random weights, saved in `dtype`: the same compute and memory as the real model, no download."""
-    out_dir = Path(out_dir)
     torch.manual_seed(seed)
-    unet = UNet2DConditionModel(
+    unet = _unet(
         sample_size=64,
-        in_channels=4,
-        out_channels=4,
+        widths=(320, 640, 1280, 1280),
+        head_dims=(5, 10, 20, 20),
         layers_per_block=2,
-        block_out_channels=(320, 640, 1280, 1280),
-        down_block_types=("CrossAttnDownBlock2D",) * 3 + ("DownBlock2D",),
-        up_block_types=("UpBlock2D",) + ("CrossAttnUpBlock2D",) * 3,
         cross_attention_dim=1024,
-        attention_head_dim=(5, 10, 20, 20),
-        use_linear_projection=True,
     )
-    vae = AutoencoderKL(
-        in_channels=3,
-        out_channels=3,
-        down_block_types=("DownEncoderBlock2D",) * 4,
-        up_block_types=("UpDecoderBlock2D",) * 4,
-        block_out_channels=(128, 256, 512, 512),
-        layers_per_block=2,
-        latent_channels=4,
-        sample_size=512,
-    )
+    vae = _vae(sample_size=512, widths=(128, 256, 512, 512), layers_per_block=2)
     tokenizer = _build_tokenizer(vocab_size=49408)
     # OpenCLIP ViT-H/14's text tower, as SD 2.x uses it (the last of its 24 layers is dropped).
     text_encoder = _text_encoder(
         tokenizer, hidden=1024, intermediate=4096, layers=23, heads=16, projection=512
     )
-    return _save(unet, vae, text_encoder, tokenizer, out_dir, dtype)
+    return _save(unet, vae, text_encoder, tokenizer, Path(out_dir), dtype)
+
+
+def ensure_built(target: Path, build: Callable[[Path], object]) -> Path:
+    """`target`, made by `build(folder)` unless it already holds a pipeline (idempotent, safe to call
+    from parallel processes: it builds into a temporary directory beside `target` and renames)."""
+    if (target / "model_index.json").is_file():
+        return target
+    target.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(dir=target.parent, prefix=".build-"))
+    try:
+        build(staging / "pipe")
+        with contextlib.suppress(OSError):  # another process won the race: use its copy
+            os.rename(staging / "pipe", target)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return target
 
 
 def ensure_tiny_pipeline(cache_dir: Path | str | None = None) -> Path:
-    """Build the tiny pipeline once into a cache directory and return its path (idempotent, safe to
-    call from parallel processes: it builds into a temporary directory and renames)."""
+    """Build the tiny pipeline once into a cache directory and return its path (see `ensure_built`)."""
     default = Path.home() / ".cache" / "avatar-tiny-sd"
     root = Path(cache_dir) if cache_dir else Path(os.environ.get("AVATAR_TINY_MODEL_DIR", default))
-    target = root / "tiny-sd-v1"
-    if (target / "model_index.json").is_file():
-        return target
-    root.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(dir=root, prefix=".build-"))
-    build_tiny_pipeline(staging / "pipe")
-    with contextlib.suppress(OSError):  # another process won the race: use its copy
-        os.rename(staging / "pipe", target)
-    return target
+    return ensure_built(root / "tiny-sd-v1", build_tiny_pipeline)

@@ -9,6 +9,16 @@ from __future__ import annotations
 VARIANT_NAME = "AllTraffic"  # production variant name of both endpoints
 
 
+class _Named:
+    """A read-only attribute of `ResourceNames` whose value is `<prefix>-<suffix>`."""
+
+    def __init__(self, suffix: str) -> None:
+        self.suffix = suffix
+
+    def __get__(self, names: ResourceNames, owner: type | None = None) -> str:
+        return names.name(self.suffix)
+
+
 class ResourceNames:
     """`<prefix>-<suffix>` names; mixed into `ServiceConfig`, which supplies `resource_prefix`."""
 
@@ -18,56 +28,24 @@ class ResourceNames:
         """`<prefix>-<suffix>`: the naming scheme of every named resource."""
         return f"{self.resource_prefix}-{suffix}"
 
-    @property
-    def training_endpoint_name(self) -> str:
-        return self.name("training")
-
-    @property
-    def hosting_endpoint_name(self) -> str:
-        return self.name("hosting")
-
-    @property
-    def training_success_topic_name(self) -> str:
-        return self.name("training-success")
-
-    @property
-    def training_error_topic_name(self) -> str:
-        return self.name("training-error")
-
-    @property
-    def status_queue_name(self) -> str:
-        return self.name("training-status")
-
-    @property
-    def status_dead_letter_queue_name(self) -> str:
-        return self.name("training-status-dlq")
-
-    @property
-    def alarm_topic_name(self) -> str:
-        return self.name("alarms")
-
-    @property
-    def api_name(self) -> str:
-        return self.name("api")
-
-    @property
-    def dashboard_name(self) -> str:
-        return self.name("dashboard")
+    training_endpoint_name = _Named("training")
+    hosting_endpoint_name = _Named("hosting")
+    training_success_topic_name = _Named("training-success")
+    training_error_topic_name = _Named("training-error")
+    status_queue_name = _Named("training-status")
+    status_dead_letter_queue_name = _Named("training-status-dlq")
+    alarm_topic_name = _Named("alarms")
+    api_name = _Named("api")
+    dashboard_name = _Named("dashboard")
+    # The buckets' names where names are free to choose (the local cloud). On AWS, CloudFormation
+    # generates globally unique bucket names; code always reads them from `Env.DATA_BUCKET` and
+    # `Env.HOSTING_BUCKET`.
+    data_bucket_name = _Named("data")
+    hosting_bucket_name = _Named("hosting")
 
     def function_name(self, function: str) -> str:
         """Physical Lambda function name for an `avatar_contract.routes.Function.name`."""
         return self.name(function)
-
-    @property
-    def data_bucket_name(self) -> str:
-        """Bucket name where names are free to choose (the local cloud). On AWS, CloudFormation
-        generates globally unique bucket names; code always reads them from `Env.DATA_BUCKET`."""
-        return self.name("data")
-
-    @property
-    def hosting_bucket_name(self) -> str:
-        """See `data_bucket_name`; on AWS the name comes from `Env.HOSTING_BUCKET`."""
-        return self.name("hosting")
 
     @property
     def variant_name(self) -> str:

@@ -3,6 +3,8 @@ SQS status queue (with a dead-letter queue) that client apps consume."""
 
 from __future__ import annotations
 
+from typing import Any
+
 from aws_cdk import Duration, RemovalPolicy
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
@@ -12,6 +14,20 @@ from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
 from stacks.config import ServiceConfig
+
+
+def encrypted_topic(
+    scope: Construct, construct_id: str, topic_name: str, display_name: str, key: kms.IKey
+) -> sns.Topic:
+    """An SNS topic encrypted with `key` that refuses publishers not using TLS (the service's topics)."""
+    return sns.Topic(
+        scope,
+        construct_id,
+        topic_name=topic_name,
+        display_name=display_name,
+        master_key=key,
+        enforce_ssl=True,
+    )
 
 
 class TrainingStatus(Construct):
@@ -31,40 +47,17 @@ class TrainingStatus(Construct):
             removal_policy=RemovalPolicy.DESTROY,
             pending_window=Duration.days(7),
         )
-        self.success_topic = sns.Topic(
-            self,
-            "SuccessTopic",
-            topic_name=config.training_success_topic_name,
-            display_name="Avatar training succeeded",
-            master_key=self.key,
-            enforce_ssl=True,
+        self.success_topic = encrypted_topic(
+            self, "SuccessTopic", config.training_success_topic_name, "Avatar training succeeded", self.key
         )
-        self.error_topic = sns.Topic(
-            self,
-            "ErrorTopic",
-            topic_name=config.training_error_topic_name,
-            display_name="Avatar training failed",
-            master_key=self.key,
-            enforce_ssl=True,
+        self.error_topic = encrypted_topic(
+            self, "ErrorTopic", config.training_error_topic_name, "Avatar training failed", self.key
         )
-        self.dead_letter_queue = sqs.Queue(
-            self,
-            "DeadLetterQueue",
-            queue_name=config.status_dead_letter_queue_name,
-            encryption=sqs.QueueEncryption.KMS,
-            encryption_master_key=self.key,
-            enforce_ssl=True,
-            retention_period=Duration.days(14),
-        )
-        self.queue = sqs.Queue(
-            self,
+        self.dead_letter_queue = self._queue("DeadLetterQueue", config.status_dead_letter_queue_name)
+        self.queue = self._queue(
             "Queue",
-            queue_name=config.status_queue_name,
-            encryption=sqs.QueueEncryption.KMS,
-            encryption_master_key=self.key,
+            config.status_queue_name,
             data_key_reuse=Duration.hours(1),
-            enforce_ssl=True,
-            retention_period=Duration.days(14),
             visibility_timeout=Duration.seconds(60),
             dead_letter_queue=sqs.DeadLetterQueue(queue=self.dead_letter_queue, max_receive_count=5),
         )
@@ -94,6 +87,19 @@ class TrainingStatus(Construct):
         for index, role_arn in enumerate(config.status_consumer_role_arns):
             role = iam.Role.from_role_arn(self, f"Consumer{index}", role_arn, mutable=True)
             self.consume_policy.attach_to_role(role)
+
+    def _queue(self, construct_id: str, queue_name: str, **options: Any) -> sqs.Queue:
+        """A queue encrypted with the messaging key, TLS only, keeping messages 14 days."""
+        return sqs.Queue(
+            self,
+            construct_id,
+            queue_name=queue_name,
+            encryption=sqs.QueueEncryption.KMS,
+            encryption_master_key=self.key,
+            enforce_ssl=True,
+            retention_period=Duration.days(14),
+            **options,
+        )
 
     def grant_publish(self, grantee: iam.IGrantable) -> None:
         """SageMaker publishes async notifications with the endpoint's execution role."""

@@ -83,15 +83,8 @@ def test_base_image_region_is_configurable(variant: Synth) -> None:
 
 def test_invalid_context_fails_synth_naming_the_key() -> None:
     env = {**os.environ, "CDK_CONTEXT_JSON": json.dumps({"trainingMaxCapacity": "lots"})}
-    result = subprocess.run(
-        [sys.executable, "app.py"],
-        cwd=REPO,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+    app = [sys.executable, "app.py"]
+    result = subprocess.run(app, cwd=REPO, env=env, capture_output=True, text=True, timeout=120, check=False)
     assert result.returncode != 0
     assert "'trainingMaxCapacity'" in result.stderr
     assert "Traceback" not in result.stderr

@@ -20,20 +20,16 @@ def test_serve_uses_the_sagemaker_flags_and_loads_the_base_model(tmp_path: Path)
     }
     command, env = serve_command(environ)
     assert command[0].endswith("tritonserver")
-    for flag in (
-        "--allow-sagemaker=true",
-        "--allow-grpc=false",
-        "--allow-http=false",
-        "--allow-metrics=false",
-        "--model-control-mode=explicit",
-        "--model-namespacing=true",
-        "--sagemaker-port=9090",
-        "--sagemaker-safe-port-range=9000-9999",
-        "--sagemaker-thread-count=4",
-        "--backend-config=python,shm-default-byte-size=33554432",
-        "--backend-config=python,shm-growth-byte-size=1048576",
-        "--model-repository=/opt/avatar/model_repository",
-        "--load-model=sd_base",
-    ):
-        assert flag in command
+    # Only the SageMaker front end, explicit model control with namespaces, what SageMaker's environment
+    # sets (port, port range, threads, shared memory; the growth size is the default), the base model.
+    expected = """
+        --allow-sagemaker=true --allow-grpc=false --allow-http=false --allow-metrics=false
+        --model-control-mode=explicit --model-namespacing=true
+        --sagemaker-port=9090 --sagemaker-safe-port-range=9000-9999 --sagemaker-thread-count=4
+        --backend-config=python,shm-default-byte-size=33554432
+        --backend-config=python,shm-growth-byte-size=1048576
+        --model-repository=/opt/avatar/model_repository --load-model=sd_base
+    """.split()
+    missing = [flag for flag in expected if flag not in command]
+    assert not missing, missing
     assert env["AVATAR_BASE_MODEL"] == "s3://bucket/base/"
