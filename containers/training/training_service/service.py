@@ -18,11 +18,11 @@ from pathlib import Path
 from typing import Any
 
 from avatar_contract.artifact import package_user_model
-from avatar_contract.keys import model_key, split_s3_uri, target_model
+from avatar_contract.keys import target_model
 from avatar_contract.training import TrainingConfig, TrainingMetrics, TrainingResult
 from training_service.archive import IMAGE_SUFFIXES, read_training_archive
 from training_service.base_model import cached_class_images, resolve_base_model
-from training_service.config import load_training_config
+from training_service.config import check_destinations, load_training_config
 from training_service.errors import Busy, GpuUnavailable, InvalidInput, PublishFailed, TrainingError
 from training_service.images import prepare_images
 from training_service.settings import Settings
@@ -125,10 +125,10 @@ class TrainingService:
         content = read_training_archive(archive, settings.limits)
         config = load_training_config(content.config, settings, inference_id)
         self.current_training_id = config.training_id
+        destinations = check_destinations(config, settings)
         gpu_problem = self.check_gpu()
         if gpu_problem:
             raise GpuUnavailable(gpu_problem)
-        model_bucket, model_object = _check_destination(config)
         logger.info(
             "training %s (model %s): %d image file(s)",
             config.training_id,
@@ -174,10 +174,12 @@ class TrainingService:
             work / f"{config.model_id}.tar.gz", template_dir=settings.template_dir,
         )  # fmt: skip
 
-        preview_bucket, preview_prefix = split_s3_uri(config.preview_s3_prefix)
-        preview_keys = self._upload_previews(previews, preview_bucket, preview_prefix, work)
+        preview_bucket = destinations.preview_bucket
+        preview_keys = self._upload_previews(previews, preview_bucket, destinations.preview_prefix, work)
         try:
-            self.store.upload_file(artifact, model_bucket, model_object, "application/gzip")
+            self.store.upload_file(
+                artifact, destinations.model_bucket, destinations.model_key, "application/gzip"
+            )
         except Exception as exc:
             self._delete_quietly(preview_bucket, preview_keys)
             raise PublishFailed(f"could not upload the model to {config.model_s3_uri}: {exc}") from exc
@@ -217,18 +219,6 @@ class TrainingService:
                 self.store.delete(bucket, keys)
         except Exception:
             logger.exception("could not delete previews %s from %s", keys, bucket)
-
-
-def _check_destination(config: TrainingConfig) -> tuple[str, str]:
-    """The artifact's bucket and key; the key must be the owner's model key (docs/design.md §4)."""
-    try:
-        expected = model_key(config.owner, config.model_id)
-    except ValueError as exc:
-        raise InvalidInput(f"invalid config.json: {exc}") from exc
-    bucket, key = split_s3_uri(config.model_s3_uri)
-    if key != expected:
-        raise InvalidInput(f"invalid config.json: model_s3_uri must end with {expected}, got {key!r}")
-    return bucket, key
 
 
 def _metadata(config: TrainingConfig, settings: Settings, final_loss: float) -> dict[str, Any]:
