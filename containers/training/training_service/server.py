@@ -15,12 +15,14 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import sys
 import tempfile
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 from avatar_contract.names import Runtime
+from avatar_contract.safe_tar import python_has_tarfile_fixes
 from avatar_contract.training import TrainingFailure
 from training_service.errors import InvalidInput, TooLarge, TrainingError
 from training_service.service import TrainingService
@@ -129,6 +131,8 @@ def main(argv: list[str] | None = None) -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     server = create_server(args.port, Settings.from_env(), args.host)
     logger.info("training service listening on %s:%d", *server.server_address[:2])
+    if not python_has_tarfile_fixes(sys.version_info[:3]):  # docs/limits-training.md
+        logger.warning("Python %s predates the tarfile security fixes", sys.version.split()[0])
     threading.Thread(target=server.service.warm_up, name="warm-up", daemon=True).start()
     try:
         server.serve_forever()
