@@ -14,6 +14,7 @@ import logging
 import tempfile
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +24,7 @@ from avatar_contract.training import TrainingConfig, TrainingMetrics, TrainingRe
 from training_service.archive import IMAGE_SUFFIXES, read_training_archive
 from training_service.base_model import cached_class_images, resolve_base_model
 from training_service.config import check_destinations, load_training_config
+from training_service.deadline import JobControl
 from training_service.errors import Busy, GpuUnavailable, InvalidInput, PublishFailed, TrainingError
 from training_service.images import prepare_images
 from training_service.settings import Settings
@@ -47,6 +49,7 @@ class TrainingService:
         self._lock = threading.Lock()
         self._base_lock = threading.Lock()
         self.current_training_id: str | None = None
+        self.current_control: JobControl | None = None
         self._gpu_lock = threading.Lock()
         self._gpu_checked = threading.Event()
         self._gpu_check_started = False
@@ -100,14 +103,37 @@ class TrainingService:
                 "could not fetch the base model %s; the first training will retry", self.settings.base_model
             )
 
-    def run(self, archive: Path, inference_id: str | None = None) -> TrainingResult:
-        """Train from the archive at `archive`; raise Busy if another training is running."""
-        if not self._lock.acquire(blocking=False):
-            raise Busy("another training is running on this instance; retry later")
+    def new_control(self, probe: Callable[[], bool] | None = None) -> JobControl:
+        """A job control with this service's time budget, starting now (`probe`: has the caller gone?)."""
+        return JobControl(
+            self.settings.time_budget_seconds, probe if self.settings.cancel_on_disconnect else None
+        )
+
+    def _acquire(self) -> None:
+        """Take the instance; a job nobody waits for any more (cancelled, disconnected, past its deadline)
+        is cancelled and given `cancel_grace_seconds` to stop first. Busy otherwise."""
+        if self._lock.acquire(blocking=False):
+            return
+        current = self.current_control
+        if current is not None and current.is_dead():
+            current.cancel("a new invocation arrived and nobody waits for this one")
+            logger.warning("cancelling training %s for the next invocation", self.current_training_id)
+            if self._lock.acquire(timeout=self.settings.cancel_grace_seconds):
+                return
+        raise Busy("another training is running on this instance; retry later")
+
+    def run(
+        self, archive: Path, inference_id: str | None = None, control: JobControl | None = None
+    ) -> TrainingResult:
+        """Train from the archive at `archive` within `control`'s budget; raise Busy if another training
+        is running (and still wanted)."""
+        control = control or self.new_control()
+        self._acquire()
         try:
             self.current_training_id = None
+            self.current_control = control
             with tempfile.TemporaryDirectory(prefix="training-") as work:
-                return self._run(archive, inference_id, Path(work))
+                return self._run(archive, inference_id, Path(work), control)
         except TrainingError as exc:
             exc.training_id = self.current_training_id
             raise
@@ -117,14 +143,18 @@ class TrainingService:
             raise TrainingError(reason, self.current_training_id) from exc
         finally:
             self.current_training_id = None
+            self.current_control = None
             self._lock.release()
 
-    def _run(self, archive: Path, inference_id: str | None, work: Path) -> TrainingResult:
+    def _run(
+        self, archive: Path, inference_id: str | None, work: Path, control: JobControl
+    ) -> TrainingResult:
         started = time.monotonic()
         settings = self.settings
         content = read_training_archive(archive, settings.limits)
         config = load_training_config(content.config, settings, inference_id)
         self.current_training_id = config.training_id
+        control.total_steps = config.max_train_steps
         destinations = check_destinations(config, settings)
         gpu_problem = self.check_gpu()
         if gpu_problem:
@@ -145,6 +175,7 @@ class TrainingService:
         )  # fmt: skip
 
         device = settings.torch_device()
+        control.check(0)
         try:
             base_dir = self.base_model_dir()
         except Exception as exc:
@@ -156,7 +187,7 @@ class TrainingService:
                 config.num_class_images, config.seed, settings.sample_steps,
                 lambda: generate_class_images(
                     base_dir, config.class_prompt, config.num_class_images, config.resolution, device,
-                    seed=config.seed, steps=settings.sample_steps,
+                    seed=config.seed, steps=settings.sample_steps, check=control.check,
                 ),
             )  # fmt: skip
 
@@ -164,16 +195,19 @@ class TrainingService:
         trained = train_lora(
             base_dir, list(prepared.usable.values()), config, adapter_dir, device,
             class_images=class_images, log_every=settings.log_every, sample_steps=settings.sample_steps,
+            check=control.check,
         )  # fmt: skip
+        control.check(trained.steps)
         previews = render_previews(
             base_dir, adapter_dir, validation_texts(config),
-            config.resolution, device, seed=config.seed, steps=settings.sample_steps,
+            config.resolution, device, seed=config.seed, steps=settings.sample_steps, check=control.check,
         )  # fmt: skip
         artifact = package_user_model(
             config.model_id, trained.adapter_file, _metadata(config, settings, trained.final_loss),
             work / f"{config.model_id}.tar.gz", template_dir=settings.template_dir,
         )  # fmt: skip
 
+        control.check()  # the last point where stopping costs nothing: nothing is published yet
         preview_bucket = destinations.preview_bucket
         preview_keys = self._upload_previews(previews, preview_bucket, destinations.preview_prefix, work)
         try:
