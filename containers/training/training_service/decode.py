@@ -16,6 +16,7 @@
 from __future__ import annotations
 
 import io
+import struct
 import warnings
 from typing import Final
 
@@ -47,6 +48,8 @@ def _open(data: bytes, max_pixels: int) -> Image.Image:
             raise UnusableImage("not a readable image (not a JPEG, PNG or WebP file)") from None
         except (Image.DecompressionBombError, Image.DecompressionBombWarning):
             raise UnusableImage(f"too many pixels (limit {max_pixels})") from None
+        except (OSError, ValueError, SyntaxError, EOFError, struct.error) as exc:  # a truncated header
+            raise UnusableImage(f"not a readable image ({exc})") from None
         if image.width * image.height > max_pixels:
             raise UnusableImage(
                 f"too many pixels: {image.width}x{image.height} is more than {max_pixels} pixels"

@@ -82,3 +82,10 @@ def test_one_bad_file_is_rejected_by_name_and_the_rest_are_used() -> None:
         assert prepared.rejected[name].startswith("malformed EXIF metadata"), name
     for name in OTHER_FORMATS:
         assert "not a JPEG, PNG or WebP" in prepared.rejected[name], name
+
+
+def test_a_truncated_jpeg_is_rejected_with_a_reason() -> None:
+    whole = face_photos(1)["selfie-00.jpg"]
+    for cut in (600, len(whole) // 2):
+        with pytest.raises(UnusableImage, match="not a readable image"):
+            decode_image(whole[:cut], MAX_PIXELS)
