@@ -4,7 +4,8 @@ Knows nothing of HTTP: `TrainingService.run` takes the archive's path and return
 raises a `TrainingError` whose reason and status the server passes on. The order of the side effects is
 what makes a failure leave nothing behind: everything is computed locally first, previews go to the data
 bucket next, and the model artifact is written to the hosting bucket last; if that upload fails, the
-previews are deleted again.
+previews are deleted again. The destinations are checked against the service's buckets first, and the
+job's `JobControl` (time budget, cancellation) is checked throughout, last before the first upload.
 """
 
 from __future__ import annotations
