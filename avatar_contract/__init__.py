@@ -3,10 +3,11 @@
 Everything that two parts must agree on lives here: environment variable names, S3 key layout and
 identifiers, the training configuration (`config.json`), the model artifact layout, the generation
 arguments, what `<<TOK>>` means (`prompts`), the LoRA target modules (`lora`), safe tar members
-(`safe_tar`) and the multi-model names (`multi_model`). The CDK app, the Lambda handlers, the training
+(`safe_tar`), the multi-model names (`multi_model`) and the training time budget and cost model
+(`training_budget`). The CDK app, the Lambda handlers, the training
 container, the Triton models' packaging, the local cloud and the benchmarks all import it, so a name
 changes in one place only.
 
-`names`, `keys`, `prompts`, `lora`, `safe_tar` and `multi_model` are dependency-free (the CDK app imports
-the first two); the rest needs pydantic.
+`names`, `keys`, `prompts`, `lora`, `safe_tar`, `multi_model` and `training_budget` are dependency-free
+(the CDK app imports the first two and `training_budget`); the rest needs pydantic.
 """

@@ -12,6 +12,7 @@ from aws_cdk import aws_sagemaker as sagemaker
 from constructs import Construct
 
 from avatar_contract.names import Env, Prefix, Runtime
+from avatar_contract.training_budget import TIME_BUDGET_ENV, TRAINING_TIME_BUDGET_SECONDS
 from stacks.base_model import StagedBaseModel
 from stacks.config import ServiceConfig
 from stacks.gpu_runtime import EXPECT_GPU_ENV, instance_has_gpu, variant_runtime
@@ -74,6 +75,8 @@ class TrainingEndpoint(Construct):
             **base_model.environment,
             # The service refuses to train on CPU where the instance type has a GPU (docs/gpu-runtime.md).
             EXPECT_GPU_ENV: str(instance_has_gpu(config.training_instance_type)).lower(),
+            # Stop before SageMaker's async invocation timeout (docs/limits-training.md).
+            TIME_BUDGET_ENV: str(TRAINING_TIME_BUDGET_SECONDS),
         }
         model = sagemaker.CfnModel(
             self,

@@ -3,12 +3,15 @@
 Nothing is extracted to disk by the member's own name: the archive is streamed once, each member is
 checked (type and path by `avatar_contract.safe_tar.check_member`, then count and sizes) before its data
 is read, and only image files and the root `config.json` are kept, in memory, under their base names.
-A symlink, hard link, device, FIFO, absolute path or `..` component rejects the whole archive.
+A symlink, hard link, device, FIFO, sparse file, absolute path or `..` component rejects the whole
+archive. The count and size limits cover every header block, pax and GNU long-name ones included, and
+the decompressed stream as a whole (`avatar_contract.safe_tar.TarBudget`, `open_stream`).
 """
 
 from __future__ import annotations
 
 import json
+import lzma
 import posixpath
 import tarfile
 import zlib
@@ -16,7 +19,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, BinaryIO
 
-from avatar_contract.safe_tar import UnsafeArchiveError, check_member
+from avatar_contract.safe_tar import (
+    ArchiveLimitError,
+    TarBudget,
+    UnsafeArchiveError,
+    check_member,
+    open_stream,
+)
 from training_service.errors import InvalidInput, TooLarge
 from training_service.settings import ArchiveLimits
 
@@ -52,24 +61,15 @@ def _read_member(tar: tarfile.TarFile, member: tarfile.TarInfo, limit: int) -> b
 def read_training_archive(source: Path | BinaryIO, limits: ArchiveLimits) -> TrainingInput:
     """Stream the archive and return its images and `config.json`; raise InvalidInput/TooLarge."""
     result = TrainingInput()
-    members = 0
-    unpacked = 0
+    budget = TarBudget(max_members=limits.max_members, max_bytes=limits.max_unpacked_bytes)
     try:
         fileobj = source.open("rb") if isinstance(source, Path) else source
-        with fileobj, tarfile.open(fileobj=fileobj, mode="r|*") as tar:
+        with fileobj, open_stream(fileobj, budget) as tar:
             for member in tar:
-                members += 1
-                if members > limits.max_members:
-                    raise TooLarge(f"the archive has more than {limits.max_members} members")
-                try:
-                    name = check_member(member)
-                except UnsafeArchiveError as exc:
-                    raise InvalidInput(str(exc)) from None
+                name = check_member(member)
                 if member.isdir():
                     continue
-                unpacked += member.size
-                if unpacked > limits.max_unpacked_bytes:
-                    raise TooLarge(f"the archive unpacks to more than {limits.max_unpacked_bytes} bytes")
+                budget.add(member.size)
                 base = posixpath.basename(name)
                 suffix = posixpath.splitext(base)[1].lower()
                 if name == CONFIG_NAME:
@@ -84,9 +84,13 @@ def read_training_archive(source: Path | BinaryIO, limits: ArchiveLimits) -> Tra
                     result.images[base] = _read_member(tar, member, limits.max_image_bytes)
                 else:
                     result.ignored.append(name)
-    except (tarfile.TarError, EOFError, OSError, zlib.error) as exc:
+    except ArchiveLimitError as exc:
+        raise TooLarge(str(exc)) from None
+    except UnsafeArchiveError as exc:
+        raise InvalidInput(str(exc)) from None
+    except (tarfile.TarError, EOFError, OSError, zlib.error, lzma.LZMAError) as exc:
         raise InvalidInput(f"the body is not a readable tar or tar.gz archive ({exc})") from exc
-    if members == 0:
+    if budget.members == 0:
         raise InvalidInput("the archive is empty")
     return result
 

@@ -4,17 +4,26 @@ Our format is `avatar_contract.training.TrainingConfig` (written by the API). An
 no `training_id`/`model_id` (or has no `config.json` at all) is read as the reference sample's input:
 its keys are mapped as in `REFERENCE_KEYS`, and the destination it never had is filled in from the
 instance's buckets (`AVATAR_HOSTING_BUCKET`, `AVATAR_DATA_BUCKET`).
+
+`check_destinations` then holds every config to those same buckets: the artifact goes only to
+`s3://<hosting bucket>/models/<owner>/<model_id>.tar.gz` and the previews only under
+`s3://<data bucket>/trainings/<owner>/<training_id>/previews/`, built from the config's own `owner`,
+`training_id` and `model_id`; anything else is a 400 before any work (docs/limits-training.md).
 """
 
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 from typing import Any
 
 from pydantic import ValidationError
 
 from avatar_contract.keys import (
+    MODEL_ID_RE,
+    OWNER_RE,
     TRAINING_ID_RE,
+    check_id,
     model_key,
     new_model_id,
     new_training_id,
@@ -23,7 +32,7 @@ from avatar_contract.keys import (
 )
 from avatar_contract.names import TOKEN_PLACEHOLDER
 from avatar_contract.training import TrainingConfig
-from training_service.errors import InvalidInput
+from training_service.errors import InvalidInput, TrainingError
 from training_service.settings import Settings
 
 logger = logging.getLogger(__name__)
@@ -131,3 +140,47 @@ def load_training_config(
         return TrainingConfig.model_validate(values)
     except ValidationError as exc:
         raise InvalidInput(_fields_error(exc)) from exc
+
+
+@dataclass(frozen=True)
+class Destinations:
+    """Where one training may write: its artifact object and its preview prefix."""
+
+    model_bucket: str
+    model_key: str
+    preview_bucket: str
+    preview_prefix: str
+
+
+def check_destinations(config: TrainingConfig, settings: Settings) -> Destinations:
+    """The config's destinations, when they are exactly this training's own places in this service's
+    buckets; InvalidInput (400) naming the field otherwise."""
+    if not settings.hosting_bucket or not settings.data_bucket:
+        raise TrainingError(
+            "the service has no configured buckets (AVATAR_HOSTING_BUCKET, AVATAR_DATA_BUCKET): "
+            "refusing to write anywhere"
+        )
+    try:
+        check_id(config.owner, OWNER_RE, "owner")
+        check_id(config.training_id, TRAINING_ID_RE, "training_id")
+        check_id(config.model_id, MODEL_ID_RE, "model_id")
+    except ValueError as exc:
+        raise InvalidInput(f"invalid config.json: {exc}") from exc
+    destinations = Destinations(
+        settings.hosting_bucket,
+        model_key(config.owner, config.model_id),
+        settings.data_bucket,
+        preview_prefix(config.owner, config.training_id),
+    )
+    expected_model = f"s3://{destinations.model_bucket}/{destinations.model_key}"
+    if config.model_s3_uri != expected_model:
+        raise InvalidInput(
+            f"invalid config.json: model_s3_uri must be {expected_model}, got {config.model_s3_uri!r}"
+        )
+    expected_previews = f"s3://{destinations.preview_bucket}/{destinations.preview_prefix}"
+    if config.preview_s3_prefix != expected_previews:
+        raise InvalidInput(
+            f"invalid config.json: preview_s3_prefix must be {expected_previews}, "
+            f"got {config.preview_s3_prefix!r}"
+        )
+    return destinations

@@ -59,3 +59,17 @@ class GpuUnavailable(TrainingError):
     the service refuses to train on the CPU instead (`Settings.expect_gpu`)."""
 
     status = 503
+
+
+class TimeBudgetExceeded(TrainingError):
+    """The training would outlive its time budget (SageMaker's invocation timeout minus a margin): it
+    stopped and published nothing."""
+
+    status = 504
+
+
+class Cancelled(TrainingError):
+    """The training was stopped because its caller has gone (nobody would receive its result).
+    499: "client closed request" (nginx's code); nobody reads it, the logs do."""
+
+    status = 499

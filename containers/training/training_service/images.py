@@ -8,15 +8,14 @@ heavy and platform-limited; scikit-image is already a dependency and its cascade
 
 from __future__ import annotations
 
-import io
 import logging
-import warnings
 from dataclasses import dataclass, field
 from functools import lru_cache
 
 import numpy as np
-from PIL import Image, ImageOps, UnidentifiedImageError
+from PIL import Image
 
+from training_service.decode import UnusableImage, decode_image
 from training_service.errors import NotEnoughImages
 
 logger = logging.getLogger(__name__)
@@ -82,18 +81,6 @@ def center_crop_box(image_size: tuple[int, int]) -> tuple[int, int, int, int]:
     return left, top, left + side, top + side
 
 
-def decode_image(data: bytes, max_pixels: int) -> Image.Image:
-    """Decode, check the pixel count before decoding the pixels, apply EXIF orientation; RGB out."""
-    with warnings.catch_warnings():
-        warnings.simplefilter("error", Image.DecompressionBombWarning)
-        image: Image.Image = Image.open(io.BytesIO(data))
-        if image.width * image.height > max_pixels:
-            raise ValueError(f"{image.width}x{image.height} is more than {max_pixels} pixels")
-        image.load()
-    image = ImageOps.exif_transpose(image)
-    return image.convert("RGB")
-
-
 def prepare_images(
     images: dict[str, bytes], resolution: int, face_crop: bool, min_usable: int, max_pixels: int
 ) -> PreparedImages:
@@ -102,17 +89,8 @@ def prepare_images(
     for name in sorted(images):
         try:
             image = decode_image(images[name], max_pixels)
-        except (
-            UnidentifiedImageError,
-            OSError,
-            ValueError,
-            SyntaxError,
-            Image.DecompressionBombError,
-        ) as exc:
-            prepared.rejected[name] = f"not a readable image ({exc})"
-            continue
-        except Image.DecompressionBombWarning:
-            prepared.rejected[name] = f"too many pixels (limit {max_pixels})"
+        except UnusableImage as exc:  # unreadable, too many pixels, malformed EXIF (training_service.decode)
+            prepared.rejected[name] = exc.reason
             continue
         if min(image.size) < 64:
             prepared.rejected[name] = f"too small ({image.width}x{image.height}, need at least 64 px)"

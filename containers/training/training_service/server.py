@@ -15,13 +15,16 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import sys
 import tempfile
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 from avatar_contract.names import Runtime
+from avatar_contract.safe_tar import python_has_tarfile_fixes
 from avatar_contract.training import TrainingFailure
+from training_service.deadline import peer_closed
 from training_service.errors import InvalidInput, TooLarge, TrainingError
 from training_service.service import TrainingService
 from training_service.settings import Settings
@@ -41,11 +44,15 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _send_json(self, status: int, body: dict) -> None:
         data = json.dumps(body).encode()
-        self.send_response(status)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data)
+        try:
+            self.send_response(status)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+        except (BrokenPipeError, ConnectionResetError):  # the caller has gone (a cancelled training)
+            self.close_connection = True
+            logger.info("the caller closed the connection before the %d answer", status)
 
     def _fail(self, status: int, reason: str, training_id: str | None = None) -> None:
         self._send_json(status, TrainingFailure(reason=reason, training_id=training_id).model_dump())
@@ -66,11 +73,13 @@ class _Handler(BaseHTTPRequestHandler):
             self._send_json(404, {"error": f"no route {self.path}"})
             return
         service = self.server.service
+        # The budget counts from the request's arrival; the probe tells the job when its caller has gone.
+        control = service.new_control(lambda: peer_closed(self.connection))
         with tempfile.TemporaryDirectory(prefix="invocation-") as tmp:
             archive = Path(tmp) / "input.tar"
             try:
                 self._receive_body(archive)
-                result = service.run(archive, self.headers.get(INFERENCE_ID_HEADER))
+                result = service.run(archive, self.headers.get(INFERENCE_ID_HEADER), control)
             except TrainingError as exc:
                 logger.warning("training %s failed (%d): %s", exc.training_id, exc.status, exc.reason)
                 self._fail(exc.status, exc.reason, exc.training_id)
@@ -129,6 +138,8 @@ def main(argv: list[str] | None = None) -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     server = create_server(args.port, Settings.from_env(), args.host)
     logger.info("training service listening on %s:%d", *server.server_address[:2])
+    if not python_has_tarfile_fixes(sys.version_info[:3]):  # docs/limits-training.md
+        logger.warning("Python %s predates the tarfile security fixes", sys.version.split()[0])
     threading.Thread(target=server.service.warm_up, name="warm-up", daemon=True).start()
     try:
         server.serve_forever()

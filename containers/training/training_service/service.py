@@ -4,7 +4,8 @@ Knows nothing of HTTP: `TrainingService.run` takes the archive's path and return
 raises a `TrainingError` whose reason and status the server passes on. The order of the side effects is
 what makes a failure leave nothing behind: everything is computed locally first, previews go to the data
 bucket next, and the model artifact is written to the hosting bucket last; if that upload fails, the
-previews are deleted again.
+previews are deleted again. The destinations are checked against the service's buckets first, and the
+job's `JobControl` (time budget, cancellation) is checked throughout, last before the first upload.
 """
 
 from __future__ import annotations
@@ -14,16 +15,18 @@ import logging
 import tempfile
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from avatar_contract.artifact import package_user_model
-from avatar_contract.keys import model_key, split_s3_uri, target_model
+from avatar_contract.keys import target_model
 from avatar_contract.training import TrainingConfig, TrainingMetrics, TrainingResult
 from training_service.archive import IMAGE_SUFFIXES, read_training_archive
 from training_service.base_model import resolve_base_model
 from training_service.class_images import cached_class_images
-from training_service.config import load_training_config
+from training_service.config import check_destinations, load_training_config
+from training_service.deadline import JobControl
 from training_service.errors import Busy, GpuUnavailable, InvalidInput, PublishFailed, TrainingError
 from training_service.images import prepare_images
 from training_service.settings import Settings
@@ -48,6 +51,7 @@ class TrainingService:
         self._lock = threading.Lock()
         self._base_lock = threading.Lock()
         self.current_training_id: str | None = None
+        self.current_control: JobControl | None = None
         self._gpu_lock = threading.Lock()
         self._gpu_checked = threading.Event()
         self._gpu_check_started = False
@@ -101,14 +105,37 @@ class TrainingService:
                 "could not fetch the base model %s; the first training will retry", self.settings.base_model
             )
 
-    def run(self, archive: Path, inference_id: str | None = None) -> TrainingResult:
-        """Train from the archive at `archive`; raise Busy if another training is running."""
-        if not self._lock.acquire(blocking=False):
-            raise Busy("another training is running on this instance; retry later")
+    def new_control(self, probe: Callable[[], bool] | None = None) -> JobControl:
+        """A job control with this service's time budget, starting now (`probe`: has the caller gone?)."""
+        return JobControl(
+            self.settings.time_budget_seconds, probe if self.settings.cancel_on_disconnect else None
+        )
+
+    def _acquire(self) -> None:
+        """Take the instance; a job nobody waits for any more (cancelled, disconnected, past its deadline)
+        is cancelled and given `cancel_grace_seconds` to stop first. Busy otherwise."""
+        if self._lock.acquire(blocking=False):
+            return
+        current = self.current_control
+        if current is not None and current.is_dead():
+            current.cancel("a new invocation arrived and nobody waits for this one")
+            logger.warning("cancelling training %s for the next invocation", self.current_training_id)
+            if self._lock.acquire(timeout=self.settings.cancel_grace_seconds):
+                return
+        raise Busy("another training is running on this instance; retry later")
+
+    def run(
+        self, archive: Path, inference_id: str | None = None, control: JobControl | None = None
+    ) -> TrainingResult:
+        """Train from the archive at `archive` within `control`'s budget; raise Busy if another training
+        is running (and still wanted)."""
+        control = control or self.new_control()
+        self._acquire()
         try:
             self.current_training_id = None
+            self.current_control = control
             with tempfile.TemporaryDirectory(prefix="training-") as work:
-                return self._run(archive, inference_id, Path(work))
+                return self._run(archive, inference_id, Path(work), control)
         except TrainingError as exc:
             exc.training_id = self.current_training_id
             raise
@@ -118,18 +145,22 @@ class TrainingService:
             raise TrainingError(reason, self.current_training_id) from exc
         finally:
             self.current_training_id = None
+            self.current_control = None
             self._lock.release()
 
-    def _run(self, archive: Path, inference_id: str | None, work: Path) -> TrainingResult:
+    def _run(
+        self, archive: Path, inference_id: str | None, work: Path, control: JobControl
+    ) -> TrainingResult:
         started = time.monotonic()
         settings = self.settings
         content = read_training_archive(archive, settings.limits)
         config = load_training_config(content.config, settings, inference_id)
         self.current_training_id = config.training_id
+        control.total_steps = config.max_train_steps
+        destinations = check_destinations(config, settings)
         gpu_problem = self.check_gpu()
         if gpu_problem:
             raise GpuUnavailable(gpu_problem)
-        model_bucket, model_object = _check_destination(config)
         logger.info(
             "training %s (model %s): %d image file(s)",
             config.training_id,
@@ -146,6 +177,7 @@ class TrainingService:
         )  # fmt: skip
 
         device = settings.torch_device()
+        control.check(0)
         try:
             base_dir = self.base_model_dir()
         except Exception as exc:
@@ -157,7 +189,7 @@ class TrainingService:
                 config.num_class_images, config.seed, settings.sample_steps,
                 lambda: generate_class_images(
                     base_dir, config.class_prompt, config.num_class_images, config.resolution, device,
-                    seed=config.seed, steps=settings.sample_steps,
+                    seed=config.seed, steps=settings.sample_steps, check=control.check,
                 ),
                 store=self.store, bucket=settings.data_bucket,
             )  # fmt: skip
@@ -166,20 +198,25 @@ class TrainingService:
         trained = train_lora(
             base_dir, list(prepared.usable.values()), config, adapter_dir, device,
             class_images=class_images, log_every=settings.log_every, sample_steps=settings.sample_steps,
+            check=control.check,
         )  # fmt: skip
+        control.check(trained.steps)
         previews = render_previews(
             base_dir, adapter_dir, validation_texts(config),
-            config.resolution, device, seed=config.seed, steps=settings.sample_steps,
+            config.resolution, device, seed=config.seed, steps=settings.sample_steps, check=control.check,
         )  # fmt: skip
         artifact = package_user_model(
             config.model_id, trained.adapter_file, _metadata(config, settings, trained.final_loss),
             work / f"{config.model_id}.tar.gz", template_dir=settings.template_dir,
         )  # fmt: skip
 
-        preview_bucket, preview_prefix = split_s3_uri(config.preview_s3_prefix)
-        preview_keys = self._upload_previews(previews, preview_bucket, preview_prefix, work)
+        control.check()  # the last point where stopping costs nothing: nothing is published yet
+        preview_bucket = destinations.preview_bucket
+        preview_keys = self._upload_previews(previews, preview_bucket, destinations.preview_prefix, work)
         try:
-            self.store.upload_file(artifact, model_bucket, model_object, "application/gzip")
+            self.store.upload_file(
+                artifact, destinations.model_bucket, destinations.model_key, "application/gzip"
+            )
         except Exception as exc:
             self._delete_quietly(preview_bucket, preview_keys)
             raise PublishFailed(f"could not upload the model to {config.model_s3_uri}: {exc}") from exc
@@ -219,18 +256,6 @@ class TrainingService:
                 self.store.delete(bucket, keys)
         except Exception:
             logger.exception("could not delete previews %s from %s", keys, bucket)
-
-
-def _check_destination(config: TrainingConfig) -> tuple[str, str]:
-    """The artifact's bucket and key; the key must be the owner's model key (docs/design.md §4)."""
-    try:
-        expected = model_key(config.owner, config.model_id)
-    except ValueError as exc:
-        raise InvalidInput(f"invalid config.json: {exc}") from exc
-    bucket, key = split_s3_uri(config.model_s3_uri)
-    if key != expected:
-        raise InvalidInput(f"invalid config.json: model_s3_uri must end with {expected}, got {key!r}")
-    return bucket, key
 
 
 def _metadata(config: TrainingConfig, settings: Settings, final_loss: float) -> dict[str, Any]:

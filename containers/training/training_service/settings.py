@@ -16,6 +16,12 @@
 - `AVATAR_TRAINING_MAX_BODY_BYTES` (1 GiB, the async payload limit), `AVATAR_TRAINING_MAX_MEMBERS` (200),
   `AVATAR_TRAINING_MAX_UNPACKED_BYTES` (512 MiB), `AVATAR_TRAINING_MAX_IMAGE_BYTES` (30 MiB),
   `AVATAR_TRAINING_MAX_IMAGE_PIXELS` (50,000,000): input limits.
+- `AVATAR_TRAINING_TIME_BUDGET_SECONDS` (3300: SageMaker's 3600 s invocation timeout minus a 300 s
+  margin, `avatar_contract.training_budget`; the CDK app sets it): a training still running then stops,
+  publishes nothing and fails (504, "training exceeded its time budget (N of M steps)").
+- `AVATAR_TRAINING_CANCEL_ON_DISCONNECT` (true): cancel a training whose caller closed the connection.
+- `AVATAR_TRAINING_CANCEL_GRACE_SECONDS` (120): how long a new invocation waits for a dead job (cancelled,
+  disconnected or past its deadline) to stop before answering 429.
 
 S3 is reached with boto3's default chain; `AWS_ENDPOINT_URL` (read by boto3 itself) points it at the local
 cloud, so no endpoint is configured here.
@@ -30,6 +36,7 @@ from pathlib import Path
 from avatar_contract.artifact import USER_TEMPLATE
 from avatar_contract.gpu import expect_gpu, gpu_unusable_reason
 from avatar_contract.names import DEFAULT_BASE_MODEL_ID, Env
+from avatar_contract.training_budget import TIME_BUDGET_ENV, TRAINING_TIME_BUDGET_SECONDS
 
 DEVICE_VAR = "AVATAR_TRAINING_DEVICE"
 LOG_EVERY_VAR = "AVATAR_TRAINING_LOG_EVERY"
@@ -39,6 +46,8 @@ MAX_MEMBERS_VAR = "AVATAR_TRAINING_MAX_MEMBERS"
 MAX_UNPACKED_VAR = "AVATAR_TRAINING_MAX_UNPACKED_BYTES"
 MAX_IMAGE_BYTES_VAR = "AVATAR_TRAINING_MAX_IMAGE_BYTES"
 MAX_IMAGE_PIXELS_VAR = "AVATAR_TRAINING_MAX_IMAGE_PIXELS"
+CANCEL_ON_DISCONNECT_VAR = "AVATAR_TRAINING_CANCEL_ON_DISCONNECT"
+CANCEL_GRACE_VAR = "AVATAR_TRAINING_CANCEL_GRACE_SECONDS"
 
 
 @dataclass(frozen=True)
@@ -72,6 +81,9 @@ class Settings:
     max_body_bytes: int = 2**30
     limits: ArchiveLimits = field(default_factory=ArchiveLimits)
     template_dir: Path = USER_TEMPLATE
+    time_budget_seconds: float = TRAINING_TIME_BUDGET_SECONDS
+    cancel_on_disconnect: bool = True
+    cancel_grace_seconds: float = 120.0
 
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None) -> Settings:
@@ -97,6 +109,10 @@ class Settings:
             sample_steps=integer(SAMPLE_STEPS_VAR, 30),
             max_body_bytes=integer(MAX_BODY_VAR, 2**30),
             limits=limits,
+            time_budget_seconds=float(env.get(TIME_BUDGET_ENV) or TRAINING_TIME_BUDGET_SECONDS),
+            cancel_on_disconnect=(env.get(CANCEL_ON_DISCONNECT_VAR) or "true").lower()
+            not in ("0", "false", "no"),
+            cancel_grace_seconds=float(env.get(CANCEL_GRACE_VAR) or 120),
         )
 
     def torch_device(self) -> str:

@@ -2,6 +2,10 @@
 
 boto3 reads `AWS_ENDPOINT_URL` itself, so the local cloud needs no endpoint here. Standard retry mode
 retries throttling and transient errors with backoff (the reference retried its upload by hand).
+
+Uploads name no `ServerSideEncryption`: every object takes its bucket's default encryption, which the CDK
+app sets to the bucket's own KMS key (stacks/storage.py), so adapters and previews stay under that key's
+policy and are shredded with it. An explicit `AES256` would override the bucket key (docs/limits-training.md).
 """
 
 from __future__ import annotations
@@ -31,9 +35,7 @@ class S3Store:
         return self._client
 
     def upload_file(self, path: Path, bucket: str, key: str, content_type: str) -> None:
-        self.client.upload_file(
-            str(path), bucket, key, ExtraArgs={"ContentType": content_type, "ServerSideEncryption": "AES256"}
-        )
+        self.client.upload_file(str(path), bucket, key, ExtraArgs={"ContentType": content_type})
 
     def delete(self, bucket: str, keys: list[str]) -> None:
         for start in range(0, len(keys), 1000):

@@ -34,6 +34,7 @@ from avatar_contract.lora import TEXT_ENCODER_TARGET_MODULES, UNET_TARGET_MODULE
 from avatar_contract.names import Triton
 from avatar_contract.prompts import personalize
 from avatar_contract.training import TrainingHyperparameters
+from training_service.deadline import denoising_callback
 from training_service.errors import TrainingDiverged
 
 logger = logging.getLogger(__name__)
@@ -110,6 +111,9 @@ def _make_optimizer(groups: list[dict], use_8bit_adam: bool, device: str) -> tor
     return torch.optim.AdamW(groups, betas=(0.9, 0.999), weight_decay=1e-2, eps=1e-8)
 
 
+Check = Callable[[int | None], None]  # raises to stop the training (training_service.deadline)
+
+
 def generate_class_images(
     pipeline_dir: Path | str,
     prompt: str,
@@ -119,6 +123,7 @@ def generate_class_images(
     seed: int = 0,
     steps: int = 30,
     batch_size: int = 4,
+    check: Check | None = None,
 ) -> list[Image.Image]:
     """Images of the class (e.g. "a photo of person") from the base model, for prior preservation."""
     dtype = resolve_precision("auto", device)
@@ -130,8 +135,9 @@ def generate_class_images(
     while len(images) < count:
         n = min(batch_size, count - len(images))
         out = pipe(
-            [prompt] * n, height=resolution, width=resolution, num_inference_steps=steps, generator=generator
-        )
+            [prompt] * n, height=resolution, width=resolution, num_inference_steps=steps, generator=generator,
+            callback_on_step_end=denoising_callback(check),
+        )  # fmt: skip
         images.extend(out.images)
     del pipe
     return images
@@ -147,10 +153,12 @@ def train_lora(
     log_every: int = 25,
     sample_steps: int = 30,
     on_log: Callable[[int, float, float], None] | None = None,
+    check: Check | None = None,
 ) -> LoraTrainingResult:
     """Fine-tune LoRA adapters on `images` (squares at `config.resolution`) and save them in diffusers
     format as `output_dir/pytorch_lora_weights.safetensors`. With prior preservation and no
-    `class_images`, they are generated here first. Raises TrainingDiverged on a NaN/inf loss."""
+    `class_images`, they are generated here first. Raises TrainingDiverged on a NaN/inf loss; `check`
+    is called with the steps done before every step (and between denoising steps) and may raise."""
     if not images:
         raise ValueError("no training images")
     started = time.monotonic()
@@ -161,7 +169,7 @@ def train_lora(
     if prior and not class_images:
         class_images = generate_class_images(
             pipeline_dir, config.class_prompt, config.num_class_images, config.resolution, device,
-            seed=config.seed, steps=sample_steps,
+            seed=config.seed, steps=sample_steps, check=check,
         )  # fmt: skip
     class_images = class_images or []
 
@@ -233,6 +241,8 @@ def train_lora(
     losses: list[float] = []
     loss_value = math.nan
     for step in range(config.max_train_steps):
+        if check:
+            check(step)
         if step and step % len(images) == 0:
             order = torch.randperm(len(images), generator=generator)
         i = int(order[step % len(images)])
@@ -325,6 +335,7 @@ def render_previews(
     device: str,
     seed: int = 0,
     steps: int = 30,
+    check: Check | None = None,
 ) -> list[Image.Image]:
     """Render one image per prompt with the trained adapter, loaded the way hosting loads it."""
     dtype = resolve_precision("auto", device)
@@ -335,10 +346,10 @@ def render_previews(
     images = []
     for n, prompt in enumerate(prompts):
         generator = torch.Generator("cpu").manual_seed(seed + n)
-        images.extend(
-            pipe(
-                prompt, height=resolution, width=resolution, num_inference_steps=steps, generator=generator
-            ).images
-        )
+        out = pipe(
+            prompt, height=resolution, width=resolution, num_inference_steps=steps, generator=generator,
+            callback_on_step_end=denoising_callback(check),
+        )  # fmt: skip
+        images.extend(out.images)
     del pipe
     return images

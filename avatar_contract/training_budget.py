@@ -1,0 +1,223 @@
+"""How long a training may run, and how long one is expected to run (standard library only).
+
+**The budget.** SageMaker gives an asynchronous invocation `InvocationTimeoutSeconds` (3600 s,
+`Runtime.ASYNC_INVOCATION_TIMEOUT_SECONDS`); a training must end, answer and publish before that. The
+training container stops at `TRAINING_TIME_BUDGET_SECONDS` (3600 − 300 s margin for publishing, the
+answer and SageMaker's own overhead), or at `TIME_BUDGET_ENV` when the CDK app sets it, and fails with
+"training exceeded its time budget (N of M steps)". The API refuses, before anything is queued, a
+configuration whose estimate (below) exceeds the budget, so a user learns it at once, not after an hour.
+
+**The cost model** (`estimate`), per instance type, for the SD 2.1-base architecture and the training
+service's loop (bf16/fp16, gradient checkpointing, batch 1)::
+
+    seconds = fixed
+            + steps × step_512 × area(resolution) × (PRIOR_FACTOR if prior) × (TE_FACTOR if text encoder)
+            + class images × image_512 × area(resolution) × sample_steps / 30   (prior preservation only)
+            + validation prompts × image_512 × area(resolution) × sample_steps / 30
+
+    area(r) = p × (1 − a + a × p),  p = (r / 512)²,  a = ATTENTION_SHARE
+
+`area` is the pixel count relative to 512², plus the self-attention part that grows with its square.
+Class images are counted as generated (a fresh instance has none cached), which is the worst case.
+
+**Calibration** (docs/limits-training.md has the derivation): no GPU has run `make bench-gpu` for this
+repository yet, so the A10G constants come from the figures docs/performance.md and benchmarks/cost.md
+already use — the reference sample's 1500 s for 1000 steps at 512 px with prior preservation (50 class
+images) and text-encoder training on ml.g5.xlarge (A10G), 2.5 s per 30-step 512 px image on an A10G, and
+the measured speed-up of our loop over the reference's (1.071, full-size 512 px on CPU) — and the CPU
+measurement of the full-size architecture sets nothing but a sanity check (256 → 512 px: 3.5× the time
+for 4× the pixels, where `area` gives 4.4×: the model errs long). Other GPUs are scaled from the A10G by
+an estimated relative throughput. When `make bench-gpu` runs, replace `A10G` by its figures.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Final
+
+from avatar_contract.names import Runtime
+
+TIME_BUDGET_ENV: Final = "AVATAR_TRAINING_TIME_BUDGET_SECONDS"
+TRAINING_TIME_MARGIN_SECONDS: Final = 300
+TRAINING_TIME_BUDGET_SECONDS: Final = Runtime.ASYNC_INVOCATION_TIMEOUT_SECONDS - TRAINING_TIME_MARGIN_SECONDS
+
+# Share of a 512 px UNet step spent in self-attention (FLOP count of SD 2.x's UNet: ~12% at 64×64
+# latents, growing with the square of the token count).
+ATTENTION_SHARE: Final = 0.12
+# Prior preservation trains on an instance and a class image per step: the UNet's batch doubles
+# (a little less than 2× on a GPU that batch 1 does not fill).
+PRIOR_FACTOR: Final = 1.9
+# The text encoder's LoRA adds its forward and backward pass (77 tokens; ~5% of the UNet's FLOPs),
+# counted as 10%.
+TE_FACTOR: Final = 1.1
+SAMPLE_STEPS_REFERENCE: Final = 30
+
+# The reference figures the A10G constants are derived from (docs/design.md §3, benchmarks/cost.py).
+REFERENCE_SECONDS: Final = 1500.0  # 1000 steps, 512 px, prior (50 class images), text encoder, ml.g5.xlarge
+REFERENCE_STEPS: Final = 1000
+REFERENCE_CLASS_IMAGES: Final = 50
+REFERENCE_CLASS_IMAGE_STEPS: Final = 50  # diffusers' default num_inference_steps, which the sample used
+A10G_IMAGE_512_SECONDS: Final = 2.5  # 30 steps at 512 px, fp16 (benchmarks/cost.py's generation figure)
+LOOP_SPEEDUP: Final = 1.071  # reference loop ÷ our loop, measured (docs/performance.md, full-size 512 px)
+FIXED_SECONDS: Final = 60.0  # three pipeline loads from local disk, VAE latents, packaging, upload
+
+
+@dataclass(frozen=True)
+class InstanceCost:
+    """Per-GPU constants of the cost model."""
+
+    gpu: str
+    step_512_seconds: float  # one training step at 512 px: UNet LoRA, no prior, no text encoder
+    image_512_seconds: float  # one 30-step 512 px image (class images, previews)
+    fixed_seconds: float = FIXED_SECONDS
+    source: str = "estimate"
+
+
+def _a10g() -> InstanceCost:
+    class_seconds = REFERENCE_CLASS_IMAGES * A10G_IMAGE_512_SECONDS * REFERENCE_CLASS_IMAGE_STEPS / 30
+    reference_step = (REFERENCE_SECONDS - FIXED_SECONDS - class_seconds) / REFERENCE_STEPS
+    # ≈ 1.23 s/step for the reference's loop; ours is LOOP_SPEEDUP faster; without prior and text encoder
+    ours_default = reference_step / LOOP_SPEEDUP
+    return InstanceCost(
+        gpu="A10G",
+        step_512_seconds=ours_default / (PRIOR_FACTOR * TE_FACTOR),
+        image_512_seconds=A10G_IMAGE_512_SECONDS,
+        source="calibrated: reference sample 1500 s / 1000 steps on ml.g5.xlarge, loop speed-up measured",
+    )
+
+
+A10G: Final = _a10g()
+# Estimated throughput relative to the A10G for SD 2.x training in bf16/fp16 (public spec sheets:
+# tensor FLOPS and memory bandwidth); not measured here.
+RELATIVE_THROUGHPUT: Final = {
+    "T4": 0.35,
+    "L4": 0.8,
+    "V100": 0.9,
+    "A10G": 1.0,
+    "L40S": 2.0,
+    "A100": 2.5,
+    "H100": 4.0,
+}
+# Instance family -> the GPU one training uses (one process, one device, whatever the instance size).
+FAMILY_GPU: Final = {
+    "ml.g4dn": "T4",
+    "ml.g5": "A10G",
+    "ml.g6": "L4",
+    "ml.g6e": "L40S",
+    "ml.p3": "V100",
+    "ml.p4d": "A100",
+    "ml.p4de": "A100",
+    "ml.p5": "H100",
+}
+
+
+def instance_cost(instance_type: str) -> InstanceCost:
+    """The cost constants for a SageMaker instance type (ValueError for one without a known GPU)."""
+    family = instance_type.rsplit(".", 1)[0]
+    gpu = FAMILY_GPU.get(family)
+    if gpu is None:
+        raise ValueError(f"no training cost model for instance type {instance_type!r}")
+    if gpu == A10G.gpu:
+        return A10G
+    speed = RELATIVE_THROUGHPUT[gpu]
+    return InstanceCost(
+        gpu=gpu,
+        step_512_seconds=A10G.step_512_seconds / speed,
+        image_512_seconds=A10G.image_512_seconds / speed,
+        source=f"estimate: A10G figures ÷ {speed} (relative throughput)",
+    )
+
+
+def area(resolution: int) -> float:
+    """Work of one UNet pass at `resolution` relative to 512 px."""
+    pixels = (resolution / 512) ** 2
+    return pixels * (1 - ATTENTION_SHARE + ATTENTION_SHARE * pixels)
+
+
+@dataclass(frozen=True)
+class TrainingEstimate:
+    instance_type: str
+    fixed: float
+    training: float
+    class_images: float
+    previews: float
+
+    @property
+    def total(self) -> float:
+        return self.fixed + self.training + self.class_images + self.previews
+
+
+_FIELDS: Final = (
+    "max_train_steps",
+    "resolution",
+    "train_text_encoder",
+    "with_prior_preservation",
+    "num_class_images",
+    "validation_prompts",
+)
+
+
+def _values(hyperparameters: Mapping[str, object] | object) -> dict[str, object]:
+    get = hyperparameters.get if isinstance(hyperparameters, Mapping) else None
+    values: dict[str, object] = {}
+    for name in _FIELDS:
+        value = get(name) if get else getattr(hyperparameters, name, None)
+        if value is None:
+            raise ValueError(f"the training estimate needs {name!r}")
+        values[name] = value
+    return values
+
+
+def estimate(
+    hyperparameters: Mapping[str, object] | object,
+    instance_type: str,
+    sample_steps: int = SAMPLE_STEPS_REFERENCE,
+) -> TrainingEstimate:
+    """The cost model's parts for one training: `hyperparameters` is a `TrainingHyperparameters` (or its
+    `model_dump()`); `sample_steps` the service's denoising steps for class images and previews."""
+    values = _values(hyperparameters)
+    cost = instance_cost(instance_type)
+    scale = area(int(values["resolution"]))  # type: ignore[call-overload]
+    step = cost.step_512_seconds * scale
+    if values["with_prior_preservation"]:
+        step *= PRIOR_FACTOR
+    if values["train_text_encoder"]:
+        step *= TE_FACTOR
+    image = cost.image_512_seconds * scale * sample_steps / SAMPLE_STEPS_REFERENCE
+    classes = int(values["num_class_images"]) if values["with_prior_preservation"] else 0  # type: ignore[call-overload]
+    prompts = values["validation_prompts"]
+    return TrainingEstimate(
+        instance_type=instance_type,
+        fixed=cost.fixed_seconds,
+        training=int(values["max_train_steps"]) * step,  # type: ignore[call-overload]
+        class_images=classes * image,
+        previews=len(prompts) * image,  # type: ignore[arg-type]
+    )
+
+
+def estimate_seconds(
+    hyperparameters: Mapping[str, object] | object,
+    instance_type: str,
+    sample_steps: int = SAMPLE_STEPS_REFERENCE,
+) -> float:
+    """Estimated wall-clock seconds of one training on `instance_type` (see the module docstring)."""
+    return estimate(hyperparameters, instance_type, sample_steps).total
+
+
+def over_budget_reason(
+    hyperparameters: Mapping[str, object] | object,
+    instance_type: str,
+    budget_seconds: float = TRAINING_TIME_BUDGET_SECONDS,
+    sample_steps: int = SAMPLE_STEPS_REFERENCE,
+) -> str | None:
+    """None when the training fits `budget_seconds`; otherwise why not, with the estimate."""
+    parts = estimate(hyperparameters, instance_type, sample_steps)
+    if parts.total <= budget_seconds:
+        return None
+    return (
+        f"the training is estimated at {parts.total:.0f} s on {instance_type} "
+        f"({parts.training:.0f} s of steps, {parts.class_images:.0f} s of class images, "
+        f"{parts.previews + parts.fixed:.0f} s of previews and loading); "
+        f"the limit is {budget_seconds:.0f} s: use fewer steps, a lower resolution or fewer class images"
+    )

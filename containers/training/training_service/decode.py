@@ -1,0 +1,101 @@
+"""Decoding one selfie into an 8-bit RGB image, or a reason why it cannot be used.
+
+- Only the formats the API accepts are decoded (`ACCEPTED_FORMATS`: `Image.open(..., formats=...)`), so
+  a `.jpg` that is really a TIFF, PSD or EPS never reaches another of Pillow's decoders.
+- The pixel count is checked from the header, before the pixels are decoded (decompression bombs).
+- EXIF orientation is applied; EXIF that Pillow cannot parse or write back (a tag of the wrong type
+  makes `exif_transpose` raise `struct.error` or `TypeError`) rejects that image, not the training.
+- Every mode becomes RGB with its meaning kept: 16-bit grey is scaled to 8 bits (a plain conversion
+  clips it to white), palette, grey+alpha and RGBA images are composited on white (dropping alpha makes
+  transparent regions black), CMYK goes through Pillow's conversion (Adobe's inverted CMYK is undone by
+  its JPEG decoder).
+
+`decode_image` raises `UnusableImage` (a ValueError) whose `reason` is written for the user.
+"""
+
+from __future__ import annotations
+
+import io
+import struct
+import warnings
+from typing import Final
+
+import numpy as np
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+# Pillow format ids for the archive's image suffixes (.jpg/.jpeg/.png/.webp). The multi-picture JPEGs
+# phone cameras write come through the JPEG opener (Pillow hands them its MPO class).
+ACCEPTED_FORMATS: Final = ("JPEG", "PNG", "WEBP")
+_WHITE: Final = (255, 255, 255, 255)
+_SIXTEEN_BIT_MODES: Final = frozenset({"I;16", "I;16L", "I;16B", "I;16N", "I"})
+_ALPHA_MODES: Final = frozenset({"LA", "La", "PA", "RGBA", "RGBa"})
+
+
+class UnusableImage(ValueError):
+    """This image cannot be used; `reason` says why (the training goes on without it)."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+def _open(data: bytes, max_pixels: int) -> Image.Image:
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", Image.DecompressionBombWarning)
+        try:
+            image: Image.Image = Image.open(io.BytesIO(data), formats=list(ACCEPTED_FORMATS))
+        except UnidentifiedImageError:
+            raise UnusableImage("not a readable image (not a JPEG, PNG or WebP file)") from None
+        except (Image.DecompressionBombError, Image.DecompressionBombWarning):
+            raise UnusableImage(f"too many pixels (limit {max_pixels})") from None
+        except (OSError, ValueError, SyntaxError, EOFError, struct.error) as exc:  # a truncated header
+            raise UnusableImage(f"not a readable image ({exc})") from None
+        if image.width * image.height > max_pixels:
+            raise UnusableImage(
+                f"too many pixels: {image.width}x{image.height} is more than {max_pixels} pixels"
+            )
+        try:
+            image.load()
+        except (Image.DecompressionBombError, Image.DecompressionBombWarning):
+            raise UnusableImage(f"too many pixels (limit {max_pixels})") from None
+        except (OSError, ValueError, SyntaxError, EOFError) as exc:
+            raise UnusableImage(f"not a readable image ({exc})") from None
+    return image
+
+
+def _oriented(image: Image.Image) -> Image.Image:
+    try:
+        return ImageOps.exif_transpose(image)
+    except Exception as exc:  # Pillow's EXIF reader/writer fails in many ways on hostile tags
+        raise UnusableImage(f"malformed EXIF metadata ({type(exc).__name__}: {exc})") from None
+
+
+def _on_white(image: Image.Image) -> Image.Image:
+    background = Image.new("RGBA", image.size, _WHITE)
+    return Image.alpha_composite(background, image.convert("RGBA")).convert("RGB")
+
+
+def to_rgb(image: Image.Image) -> Image.Image:
+    """8-bit RGB with the image's meaning kept (see the module docstring)."""
+    if image.mode in _SIXTEEN_BIT_MODES:
+        # PNG's 16-bit grey opens as I;16 (or I): 0..65535, which 8-bit conversion would clip to 255.
+        grey = np.asarray(image, dtype=np.float64)
+        eight = np.clip(np.rint(grey / 257.0), 0, 255).astype(np.uint8)
+        return Image.fromarray(eight, mode="L").convert("RGB")
+    if image.mode == "F":
+        grey = np.clip(np.asarray(image, dtype=np.float64), 0.0, 1.0) * 255.0
+        return Image.fromarray(np.rint(grey).astype(np.uint8), mode="L").convert("RGB")
+    if image.mode in _ALPHA_MODES or "transparency" in image.info:
+        return _on_white(image)
+    return image.convert("RGB")
+
+
+def decode_image(data: bytes, max_pixels: int) -> Image.Image:
+    """Decode (accepted formats only, pixel count checked first), orient, and convert to RGB."""
+    image = _open(data, max_pixels)
+    try:
+        return to_rgb(_oriented(image))
+    except UnusableImage:
+        raise
+    except (OSError, ValueError) as exc:
+        raise UnusableImage(f"not a readable image ({exc})") from None

@@ -1,0 +1,78 @@
+"""The training time budget and the cost model the API refuses configurations with."""
+
+from __future__ import annotations
+
+import pytest
+
+from avatar_contract import training_budget as budget
+from avatar_contract.names import Runtime
+from avatar_contract.training import TrainingHyperparameters
+
+G5 = "ml.g5.2xlarge"
+
+
+def _seconds(instance_type: str = G5, **overrides: object) -> float:
+    return budget.estimate_seconds(TrainingHyperparameters(**overrides), instance_type)
+
+
+def test_the_budget_is_the_async_limit_minus_the_margin() -> None:
+    assert budget.TRAINING_TIME_BUDGET_SECONDS == Runtime.ASYNC_INVOCATION_TIMEOUT_SECONDS - 300
+
+
+def test_the_a10g_constants_reproduce_the_reference_figure() -> None:
+    """The reference's own run (its loop, 50-step class images) comes out at its 1500 s."""
+    reference = TrainingHyperparameters(max_train_steps=1000, num_class_images=50)
+    parts = budget.estimate(reference, "ml.g5.xlarge", sample_steps=50)
+    as_reference = parts.fixed + parts.training * budget.LOOP_SPEEDUP + parts.class_images
+    assert as_reference == pytest.approx(budget.REFERENCE_SECONDS, abs=1)
+
+
+def test_the_default_configuration_fits_and_matches_the_cost_page() -> None:
+    seconds = _seconds()
+    assert seconds < budget.TRAINING_TIME_BUDGET_SECONDS / 2
+    assert seconds == pytest.approx(1120, rel=0.05)  # benchmarks/cost.md's "1120 s on ml.g5.2xlarge"
+
+
+def test_the_accepted_maxima_are_refused_with_the_estimate() -> None:
+    maxima = TrainingHyperparameters(max_train_steps=3000, resolution=1024, num_class_images=300)
+    reason = budget.over_budget_reason(maxima, G5)
+    assert reason is not None
+    assert f"on {G5}" in reason and "the limit is 3300 s" in reason
+    estimate = round(budget.estimate_seconds(maxima, G5))
+    assert f"estimated at {estimate} s" in reason and estimate > 3 * 3600
+    assert budget.over_budget_reason(TrainingHyperparameters(), G5) is None
+
+
+def test_each_factor_raises_the_estimate() -> None:
+    base = _seconds(with_prior_preservation=False, train_text_encoder=False)
+    assert _seconds(with_prior_preservation=False) == pytest.approx(
+        base + (budget.TE_FACTOR - 1) * budget.estimate(TrainingHyperparameters(
+            with_prior_preservation=False, train_text_encoder=False), G5).training
+    )  # fmt: skip
+    assert _seconds(max_train_steps=1600) > _seconds(max_train_steps=800)
+    assert _seconds(resolution=768) > _seconds(resolution=512) > _seconds(resolution=256)
+    assert _seconds(num_class_images=300) > _seconds(num_class_images=50)
+    assert _seconds(num_class_images=300, with_prior_preservation=False) == _seconds(
+        with_prior_preservation=False
+    )
+    assert _seconds(validation_prompts=["a"] * 4) > _seconds(validation_prompts=["a"])
+
+
+def test_resolution_errs_long_of_the_cpu_measurement() -> None:
+    """Full-size 256 → 512 px measured 3.53× per step on CPU (docs/performance.md); the model says more."""
+    assert budget.area(512) / budget.area(256) > 32.9 / 9.31
+    assert budget.area(512) == 1.0 and budget.area(1024) > 4.0
+
+
+def test_instance_types() -> None:
+    assert _seconds("ml.g5.xlarge") == _seconds("ml.g5.12xlarge") == _seconds(G5)  # one A10G each
+    assert _seconds("ml.g4dn.xlarge") > _seconds(G5) > _seconds("ml.p4d.24xlarge")
+    with pytest.raises(ValueError, match=r"ml\.m5\.large"):
+        _seconds("ml.m5.large")
+
+
+def test_a_mapping_and_the_model_give_the_same_estimate() -> None:
+    model = TrainingHyperparameters(max_train_steps=1200, resolution=640)
+    assert budget.estimate_seconds(model.model_dump(), G5) == budget.estimate_seconds(model, G5)
+    with pytest.raises(ValueError, match="resolution"):
+        budget.estimate_seconds({"max_train_steps": 5}, G5)

@@ -1,0 +1,91 @@
+"""Decoding selfies: malformed EXIF rejects one image, every mode converts to what it shows, and only
+JPEG, PNG and WebP are decoded (the corpus is generated in tests/unit/training/image_corpus.py)."""
+
+from __future__ import annotations
+
+import io
+
+import pytest
+from PIL import Image, ImageOps
+
+from tests.unit.training.image_corpus import (
+    CONVERSIONS,
+    MALFORMED_EXIF,
+    ODD_EXIF,
+    OTHER_FORMATS,
+    SIDE,
+)
+from tests.unit.training.samples import face_photos
+from training_service.decode import UnusableImage, decode_image
+from training_service.images import prepare_images
+
+MAX_PIXELS = 4_000_000
+
+
+@pytest.mark.parametrize("name", list(MALFORMED_EXIF))
+def test_malformed_exif_rejects_that_image_with_a_reason(name: str) -> None:
+    data = MALFORMED_EXIF[name]
+    image = Image.open(io.BytesIO(data))
+    with pytest.raises(Exception) as plain:  # what crashed the whole training before
+        ImageOps.exif_transpose(image)
+    with pytest.raises(UnusableImage) as caught:
+        decode_image(data, MAX_PIXELS)
+    assert caught.value.reason.startswith("malformed EXIF metadata")
+    assert type(plain.value).__name__ in caught.value.reason
+
+
+@pytest.mark.parametrize("name", list(ODD_EXIF))
+def test_harmless_odd_exif_is_decoded(name: str) -> None:
+    assert decode_image(ODD_EXIF[name], MAX_PIXELS).size == (2 * SIDE, SIDE)
+
+
+@pytest.mark.parametrize("name", list(CONVERSIONS))
+def test_modes_convert_to_what_the_image_shows(name: str) -> None:
+    data, left, right = CONVERSIONS[name]
+    image = decode_image(data, MAX_PIXELS)
+    assert image.mode == "RGB" and image.size == (SIDE, SIDE)
+    for (x, y), expected in (((SIDE // 4, SIDE // 2), left), ((3 * SIDE // 4, SIDE // 2), right)):
+        got = image.getpixel((x, y))
+        assert max(abs(a - b) for a, b in zip(got, expected, strict=True)) <= 3, (name, (x, y), got)
+
+
+def test_plain_conversion_would_have_been_wrong() -> None:
+    """The corpus shows the bugs: Pillow's own convert() clips 16-bit grey to white and turns
+    transparency black."""
+    grey = Image.open(io.BytesIO(CONVERSIONS["grey16-mid.png"][0]))
+    assert grey.convert("RGB").getpixel((0, 0)) == (255, 255, 255)
+    rgba = Image.open(io.BytesIO(CONVERSIONS["rgba.png"][0]))
+    assert rgba.convert("RGB").getpixel((3 * SIDE // 4, SIDE // 2)) == (0, 0, 0)
+
+
+@pytest.mark.parametrize("name", list(OTHER_FORMATS))
+def test_only_jpeg_png_and_webp_are_decoded(name: str) -> None:
+    with pytest.raises(UnusableImage, match="not a JPEG, PNG or WebP"):
+        decode_image(OTHER_FORMATS[name], MAX_PIXELS)
+
+
+def test_pillow_alone_would_decode_the_other_formats() -> None:
+    for name in ("really-a-tiff.jpg", "really-a-bmp.png", "really-a-gif.webp"):
+        assert Image.open(io.BytesIO(OTHER_FORMATS[name])).format in {"TIFF", "BMP", "GIF"}
+
+
+def test_one_bad_file_is_rejected_by_name_and_the_rest_are_used() -> None:
+    images = {
+        **face_photos(3),
+        **MALFORMED_EXIF,
+        **OTHER_FORMATS,
+        "grey16.png": CONVERSIONS["grey16-mid.png"][0],
+    }
+    prepared = prepare_images(images, 64, face_crop=False, min_usable=4, max_pixels=MAX_PIXELS)
+    assert sorted(prepared.usable) == sorted([*face_photos(3), "grey16.png"])
+    for name in MALFORMED_EXIF:
+        assert prepared.rejected[name].startswith("malformed EXIF metadata"), name
+    for name in OTHER_FORMATS:
+        assert "not a JPEG, PNG or WebP" in prepared.rejected[name], name
+
+
+def test_a_truncated_jpeg_is_rejected_with_a_reason() -> None:
+    whole = face_photos(1)["selfie-00.jpg"]
+    for cut in (600, len(whole) // 2):
+        with pytest.raises(UnusableImage, match="not a readable image"):
+            decode_image(whole[:cut], MAX_PIXELS)
