@@ -43,6 +43,7 @@ class S3FaultProxy:
         self.upstream = ""
         self.prefix: str | None = None
         self.cut: list[str] = []
+        self.passed: list[str] = []  # the PUTs passed on
         proxy = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -60,6 +61,8 @@ class S3FaultProxy:
                     self.connection.shutdown(2)  # no answer: the connection just ends
                     return
                 body = self.rfile.read(length) if length else None
+                if self.command == "PUT":
+                    proxy.passed.append(self.path)
                 headers = {k: v for k, v in self.headers.items() if k.lower() not in ("expect", "connection")}
                 upstream = http.client.HTTPConnection(proxy.upstream.split("//", 1)[1], timeout=120)
                 upstream.request(self.command, self.path, body=body, headers=headers)
@@ -202,6 +205,8 @@ def test_a_model_upload_cut_half_way_publishes_nothing_and_removes_the_previews(
     assert status["status"] == "failed" and "could not upload the model" in status["reason"]
     _assert_left_nothing(cloud, owner, accepted)
     assert _scratch_files(cloud) == []
+    previews = f"/{cloud.settings.data_bucket}/{keys.preview_prefix(owner, accepted['training_id'])}"
+    assert any(path.startswith(previews) for path in proxy.passed)  # uploaded, then removed again
     # the input archive and the record stay (the training is reported failed, not lost)
     kept = _objects(cloud, cloud.settings.data_bucket, keys.training_prefix(owner, accepted["training_id"]))
     assert keys.training_input_key(owner, accepted["training_id"]) in kept
