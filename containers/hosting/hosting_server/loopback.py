@@ -23,6 +23,8 @@ import psutil
 
 SHIM_SOURCE = Path(__file__).with_name("loopback_bind.c")
 CACHE_ENV = "AVATAR_TRITON_STUB_DEPS"  # the cache folder of the other things built for a local Triton
+ALL_INTERFACES = "0.0.0.0"  # what SageMaker needs in the deployed container
+LOOPBACK = "127.0.0.1"  # everywhere else (tests, benchmarks, the local cloud)
 
 
 class LoopbackUnavailable(RuntimeError):
@@ -31,6 +33,14 @@ class LoopbackUnavailable(RuntimeError):
 
 def is_loopback(address: str) -> bool:
     return ipaddress.ip_address(address).is_loopback
+
+
+def check_bind_address(bind_address: str) -> str:
+    """0.0.0.0 (the deployed container) or a loopback address: Triton's SageMaker front end cannot bind
+    to one particular interface, so any other address would silently mean every interface."""
+    if bind_address != ALL_INTERFACES and not is_loopback(bind_address):
+        raise ValueError(f"Triton binds {ALL_INTERFACES} or a loopback address, not {bind_address!r}")
+    return bind_address
 
 
 def loopback_shim() -> Path:

@@ -10,7 +10,8 @@ Engine (the shared base model and its adapter cache):
 
 `serve` (the tritonserver command line, as Triton's own SageMaker `serve` script reads it):
 - `SAGEMAKER_BIND_TO_PORT` (8080), `AVATAR_TRITON_BIND_ADDRESS` (0.0.0.0, what SageMaker needs; a
-  loopback address keeps every front end on loopback: hosting_server.loopback), `AVATAR_MODEL_REPOSITORY` (/opt/avatar/model_repository),
+  loopback address keeps every front end on loopback: hosting_server.loopback),
+  `AVATAR_MODEL_REPOSITORY` (/opt/avatar/model_repository),
   `AVATAR_TRITON_EXIT_TIMEOUT_SECS` (10), `SAGEMAKER_TRITON_LOG_VERBOSE`,
   `SAGEMAKER_TRITON_SHM_DEFAULT_BYTE_SIZE` (16 MiB), `SAGEMAKER_TRITON_SHM_GROWTH_BYTE_SIZE` (1 MiB), and
   the variables in `TRITON_PASS_THROUGH`, each one tritonserver flag.

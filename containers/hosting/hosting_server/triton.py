@@ -31,13 +31,18 @@ from typing import IO
 import requests
 
 from avatar_contract.names import Env, Runtime, Triton
-from hosting_server.loopback import LoopbackUnavailable, is_loopback, non_loopback_listeners, preload_env
+from hosting_server.loopback import (
+    ALL_INTERFACES,
+    LOOPBACK,
+    LoopbackUnavailable,
+    check_bind_address,
+    non_loopback_listeners,
+    preload_env,
+)
 
 SYSTEM_TRITON_HOME = Path("/opt/tritonserver")
 REPO_ROOT = Path(__file__).resolve().parents[3]
 MODEL_TEMPLATES = REPO_ROOT / "model_templates"
-ALL_INTERFACES = "0.0.0.0"  # what SageMaker needs in the deployed container
-LOOPBACK = "127.0.0.1"  # everywhere else (tests, benchmarks, the local cloud): see hosting_server.loopback
 
 
 class TritonNotAvailable(RuntimeError):
@@ -308,14 +313,6 @@ def triton_command(
             "--allow-metrics=false",
         ]
     return [*command, *extra_args]
-
-
-def check_bind_address(bind_address: str) -> str:
-    """0.0.0.0 (the deployed container) or a loopback address: Triton's SageMaker front end cannot bind
-    to one particular interface, so any other address would silently mean every interface."""
-    if bind_address != ALL_INTERFACES and not is_loopback(bind_address):
-        raise ValueError(f"Triton binds {ALL_INTERFACES} or a loopback address, not {bind_address!r}")
-    return bind_address
 
 
 def triton_env(
