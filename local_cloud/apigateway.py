@@ -14,11 +14,9 @@ import base64
 import datetime as dt
 import json
 import logging
-import re
 import secrets
 import uuid
 from collections.abc import Mapping
-from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qsl, unquote, urlsplit
 
@@ -33,32 +31,29 @@ MAX_PAYLOAD_BYTES = 10 * 1024 * 1024
 _HOP_BY_HOP = {"connection", "keep-alive", "transfer-encoding", "content-length", "date", "server"}
 
 
-@dataclass(frozen=True)
-class _CompiledRoute:
-    route: Route
-    pattern: re.Pattern[str]
-    names: tuple[str, ...]
-
-
-def _compile(route: Route) -> _CompiledRoute:
-    names = tuple(re.findall(r"\{([^}/]+)\}", route.path))
-    regex = re.sub(r"\\\{[^}/]+\\\}", "([^/]+)", re.escape(route.path))
-    return _CompiledRoute(route, re.compile(f"^{regex}$"), names)
-
-
 class RouteTable:
     """The deployed API's resources: match a path and method to a route and its path parameters."""
 
     def __init__(self, routes: tuple[Route, ...] = ROUTES) -> None:
-        self._routes = [_compile(r) for r in routes]
+        self._routes = [(route, route.path.split("/")) for route in routes]
 
-    def match(self, method: str, path: str) -> tuple[Route, dict[str, str]] | None:
-        for compiled in self._routes:
-            found = compiled.pattern.match(path)
-            if found and compiled.route.method == method:
-                return compiled.route, {
-                    n: unquote(v) for n, v in zip(compiled.names, found.groups(), strict=True)
-                }
+    def match(self, method: str, raw_path: str) -> tuple[Route, dict[str, str]] | None:
+        """Match the path as sent (percent-encoded): each segment is decoded exactly once, so `a%2Fb` is
+        the parameter `a/b` and `a%252F` is `a%2F`, never `a/`."""
+        segments = [unquote(segment) for segment in raw_path.split("/")]
+        for route, template in self._routes:
+            if route.method != method or len(template) != len(segments):
+                continue
+            parameters: dict[str, str] = {}
+            for part, segment in zip(template, segments, strict=True):
+                if part.startswith("{") and part.endswith("}"):
+                    if not segment:
+                        break
+                    parameters[part[1:-1]] = segment
+                elif part != segment:
+                    break
+            else:
+                return route, parameters
         return None
 
 
@@ -204,8 +199,11 @@ class LocalApiGateway:
                 principals=self.principals,
                 service="execute-api",
                 region=self.region,
+                hosts=(f"127.0.0.1:{self.port}", f"localhost:{self.port}"),
             )
         except SignatureError as exc:
+            if exc.error_type == "ForbiddenException":  # not this API's host: no API, no gateway response
+                return _forbidden()
             response_type = (
                 "MISSING_AUTHENTICATION_TOKEN"
                 if exc.error_type.startswith("Missing")
@@ -213,16 +211,16 @@ class LocalApiGateway:
             )
             return _gateway_error(403, response_type, exc.message, exc.error_type)
         stage_prefix = f"/{self.stage}"
-        path = unquote(raw_path)
-        if not (path == stage_prefix or path.startswith(stage_prefix + "/")):
+        if not (raw_path == stage_prefix or raw_path.startswith(stage_prefix + "/")):
             return _gateway_error(
                 403,
                 "MISSING_AUTHENTICATION_TOKEN",
                 "Missing Authentication Token",
                 "MissingAuthenticationTokenException",
             )
-        resource_path = path[len(stage_prefix) :] or "/"
-        matched = self.routes.match(method, resource_path)
+        raw_resource_path = raw_path[len(stage_prefix) :] or "/"
+        resource_path = unquote(raw_resource_path)
+        matched = self.routes.match(method, raw_resource_path)
         if matched is None:
             return _gateway_error(
                 403,
@@ -257,6 +255,12 @@ class LocalApiGateway:
             log.error("function %s failed: %s", route.function.name, exc)
             return _gateway_error(502, "INTEGRATION_FAILURE", "Internal server error")
         return _proxy_response(result, event["requestContext"]["requestId"])
+
+
+def _forbidden() -> tuple[int, dict[str, str], bytes]:
+    """What AWS answers a request for a host that no API of it serves."""
+    headers = {"Content-Type": "application/json", "x-amzn-ErrorType": "ForbiddenException"}
+    return 403, {**headers, "x-amzn-RequestId": str(uuid.uuid4())}, b'{"message":"Forbidden"}'
 
 
 def _gateway_error(

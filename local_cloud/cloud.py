@@ -32,6 +32,7 @@ from local_cloud.processes import ManagedProcess, free_port, kill_group
 from local_cloud.sagemaker_runtime import LocalSageMakerRuntime
 from local_cloud.settings import ACCOUNT_ID, DEFAULT_REGION, CloudSettings, load_settings
 from local_cloud.sigv4 import Principal
+from local_cloud.supervisor import Supervisor
 from stacks.config import POWERTOOLS_ENVIRONMENT
 
 log = logging.getLogger("local_cloud")
@@ -86,6 +87,7 @@ class LocalCloud:
         self.functions: dict[str, LambdaFunction] = {}
         self.api: LocalApiGateway | None = None
         self._log_handler: logging.Handler | None = None
+        self.supervisor = Supervisor()
         self._started = False
         self._stop_lock = threading.Lock()
 
@@ -158,8 +160,33 @@ class LocalCloud:
         self.api.start()
         self.training.wait_healthy(f"http://127.0.0.1:{training_port}/ping", CONTAINER_START_TIMEOUT)
         self.hosting = self._hosting_future.result()
+        self._supervise(training_port, hosting_port, base_model)
         self._write_credentials()
         self._write_state()
+
+    def _supervise(self, training_port: int, hosting_port: int, base_model: Path) -> None:
+        """Restart a container that dies, as SageMaker does; the multi-model host forgets the models
+        the dead Triton had loaded (the next call loads them again)."""
+        training = self.training
+        assert training is not None
+
+        def restart_training() -> None:
+            training.stop()
+            training.start()
+            training.wait_healthy(f"http://127.0.0.1:{training_port}/ping", CONTAINER_START_TIMEOUT)
+
+        def restart_hosting() -> None:
+            host = self.runtime.host(self.settings.hosting_endpoint) if self.runtime else None
+            if host is not None:
+                host.forget_all()
+            old = self.hosting
+            old.stop()
+            kill_group(old.process.pid)  # its Python backend stubs, if they outlived it
+            self.hosting = self._start_hosting(hosting_port, base_model)
+
+        self.supervisor.watch("training", training.exited, restart_training)
+        self.supervisor.watch("hosting", lambda: not self.hosting.is_running(), restart_hosting)
+        self.supervisor.start()
 
     def stop(self) -> None:
         """Stop everything that was started, in reverse order; safe to call twice."""
@@ -167,6 +194,7 @@ class LocalCloud:
             if not self._started:
                 return
             self._started = False
+            self.supervisor.stop()  # first: nothing is restarted while the cloud stops
             if self.hosting is None and self._hosting_future is not None:
                 with contextlib.suppress(Exception):  # a start-up that failed midway: wait for Triton
                     self.hosting = self._hosting_future.result()
@@ -264,7 +292,8 @@ class LocalCloud:
             "--port",
             str(port),
         ]
-        return ManagedProcess("training", command, env, self.log_dir / "training-container.log", REPO_ROOT)
+        log_path, scratch = self.log_dir / "training-container.log", self.state_dir / "tmp" / "training"
+        return ManagedProcess("training", command, env, log_path, REPO_ROOT, scratch_dir=scratch)
 
     def _start_hosting(self, port: int, base_model: Path) -> Any:
         """The hosting container's start-up: tritonserver in SageMaker multi-model mode, base model loaded."""

@@ -109,6 +109,12 @@ class MultiModelHost:
                 raise RuntimeApiError(
                     424, "ModelError", "Model did not respond within 60 seconds", {"OriginalStatusCode": 504}
                 ) from None
+            except requests.ConnectionError as err:  # the container died (SageMaker starts it again)
+                log.warning("the container dropped the call to %s: %s", target_model, err)
+                self.forget_all()  # and every model it had loaded with it: the next call loads again
+                raise RuntimeApiError(
+                    503, "ServiceUnavailable", "The model container is unavailable; retry the request."
+                ) from None
             if response.status_code == 200:
                 return response.content, response.headers.get("Content-Type", "application/json")
             if response.status_code == 404 and attempt == 0:  # the container lost the model: reload once

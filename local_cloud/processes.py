@@ -7,6 +7,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -30,15 +31,34 @@ class ContainerStartError(RuntimeError):
 
 
 class ManagedProcess:
-    def __init__(self, name: str, command: list[str], env: dict[str, str], log_path: Path, cwd: Path) -> None:
+    """One container's process. `scratch_dir`, when given, is its TMPDIR: emptied at every start, as a
+    restarted container starts from its image's clean filesystem."""
+
+    def __init__(
+        self,
+        name: str,
+        command: list[str],
+        env: dict[str, str],
+        log_path: Path,
+        cwd: Path,
+        scratch_dir: Path | None = None,
+    ) -> None:
         self.name = name
         self.command = command
-        self.env = env
+        self.env = env if scratch_dir is None else {**env, "TMPDIR": str(scratch_dir)}
         self.log_path = log_path
         self.cwd = cwd
+        self.scratch_dir = scratch_dir
         self.process: subprocess.Popen[bytes] | None = None
 
+    def exited(self) -> bool:
+        """Started, and no longer running."""
+        return self.process is not None and self.process.poll() is not None
+
     def start(self) -> None:
+        if self.scratch_dir is not None:
+            shutil.rmtree(self.scratch_dir, ignore_errors=True)
+            self.scratch_dir.mkdir(parents=True)
         log_file = self.log_path.open("ab")
         try:
             self.process = subprocess.Popen(

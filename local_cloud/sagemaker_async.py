@@ -22,6 +22,7 @@ from botocore.exceptions import ClientError
 from local_cloud.runtime_api import http_call, iso_now, s3_split
 
 log = logging.getLogger(__name__)
+HEALTHY_WAIT_SECONDS = 300  # as long as a container may take to start (its startup health check)
 
 
 @dataclass
@@ -113,6 +114,12 @@ class AsyncInvoker:
             headers["Accept"] = job.accept
         if job.custom_attributes:
             headers["X-Amzn-SageMaker-Custom-Attributes"] = job.custom_attributes
+        if not self._wait_healthy(job.container_url):
+            self._finish(
+                job, False, b"", "text/plain",
+                f"ModelError: the container failed its /ping health check for {HEALTHY_WAIT_SECONDS} s",
+            )  # fmt: skip
+            return
         started = time.monotonic()
         try:
             status, response_headers, body = http_call(
@@ -129,7 +136,12 @@ class AsyncInvoker:
             )
             return
         except (urllib.error.URLError, ConnectionError, OSError) as err:
-            self._finish(job, False, b"", "text/plain", f"ModelError: the container is unreachable ({err})")
+            reason = (
+                "the container exited before it answered"
+                if isinstance(err, ConnectionError)
+                else "the container is unreachable"
+            )
+            self._finish(job, False, b"", "text/plain", f"ModelError: {reason} ({err})")
             return
         content_type = response_headers.get("Content-Type", "application/octet-stream")
         log.info(
@@ -148,6 +160,20 @@ class AsyncInvoker:
                 f'ClientError: Received {kind} error ({status}) from primary with message "{message}". '
                 f"See the endpoint's logs (.local-cloud/logs/) for more information.",
             )
+
+    @staticmethod
+    def _wait_healthy(container_url: str) -> bool:
+        """SageMaker sends a job only to a container that answers /ping (one being restarted does not)."""
+        deadline = time.monotonic() + HEALTHY_WAIT_SECONDS
+        while True:
+            try:
+                if http_call(f"{container_url}/ping", "GET", None, {}, 5)[0] == 200:
+                    return True
+            except (urllib.error.URLError, ConnectionError, OSError):
+                pass
+            if time.monotonic() > deadline:
+                return False
+            time.sleep(0.5)
 
     def _download(self, location: str) -> bytes:
         bucket, key = s3_split(location)

@@ -232,6 +232,7 @@ class LocalSageMakerRuntime:
                         principals=self.principals,
                         service="sagemaker",
                         region=self.region,
+                        hosts=(f"127.0.0.1:{self._server.port}", f"localhost:{self._server.port}"),
                     )
                 except SignatureError as exc:
                     raise RuntimeApiError(

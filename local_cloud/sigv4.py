@@ -3,10 +3,12 @@
 API Gateway with `AWS_IAM` authorization recomputes the caller's signature and rejects the request with
 403 before any Lambda function runs. We do the same by rebuilding the request from what arrived (method,
 raw path and query, the body, and only the headers the caller says it signed) and asking botocore's own
-`SigV4Auth` for the signature under the caller's X-Amz-Date, so the canonicalisation is exactly the one
-every AWS SDK uses. Hand-written parts are limited to parsing the Authorization header and the checks
-AWS makes around the signature (key known, scope, clock skew, payload hash), which botocore does not do
-because it only signs.
+signer for the signature under the caller's X-Amz-Date, so the canonicalisation is exactly the one every
+AWS SDK uses: `SigV4Auth` for an Authorization header, `SigV4QueryAuth` for a presigned URL (the
+`X-Amz-*` query parameters, canonical query without `X-Amz-Signature`). Hand-written parts are limited
+to parsing the signature's parameters and the checks AWS makes around it, which botocore does not do
+because it only signs: key known, scope, clock skew or expiry, the Host the request was sent to, and the
+payload hash, always that of the body received (API Gateway signs payloads: `UNSIGNED-PAYLOAD` is S3's).
 """
 
 from __future__ import annotations
@@ -15,10 +17,11 @@ import datetime as dt
 import hashlib
 import hmac
 import re
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass
+from urllib.parse import parse_qsl
 
-from botocore.auth import SigV4Auth
+from botocore.auth import UNSIGNED_PAYLOAD, SigV4Auth, SigV4QueryAuth
 from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
 
@@ -28,6 +31,11 @@ _AUTH_RE = re.compile(
     r"\s*Signature=(?P<signature>[0-9a-f]{64})\s*$"
 )
 _AMZ_DATE_FORMAT = "%Y%m%dT%H%M%SZ"
+MAX_PRESIGNED_EXPIRES = 7 * 24 * 3600  # SigV4's limit for X-Amz-Expires
+_MISMATCH = (
+    "The request signature we calculated does not match the signature you provided. Check your AWS "
+    "Secret Access Key and signing method. Consult the service documentation for details."
+)
 
 
 @dataclass(frozen=True)
@@ -64,10 +72,89 @@ def verify_sigv4(
     principals: Mapping[str, Principal],
     service: str,
     region: str,
+    hosts: Collection[str] | None = None,
     now: dt.datetime | None = None,
 ) -> Principal:
-    """Return the principal whose key signed this request, or raise `SignatureError`."""
+    """Return the principal whose key signed this request, or raise `SignatureError`.
+
+    `hosts`: the Host header values this server answers to (None: any). A request signed for another
+    host (e.g. the deployed API) is refused as AWS refuses a request for a host it does not serve."""
     lower = {k.lower(): v for k, v in headers.items()}
+    query = parse_qsl(raw_query, keep_blank_values=True)
+    presigned = any(name in ("X-Amz-Algorithm", "X-Amz-Signature") for name, _ in query)
+    if presigned and "authorization" in lower:
+        raise SignatureError(
+            "IncompleteSignatureException",
+            "Only one auth mechanism allowed; only the X-Amz-Algorithm query parameter or the "
+            "Authorization header should be specified.",
+        )
+    signed = _from_query(dict(query)) if presigned else _from_header(lower)
+    credential_parts = signed.credential.split("/")
+    if len(credential_parts) != 5 or credential_parts[4] != "aws4_request":
+        raise SignatureError("IncompleteSignatureException", "Credential should be scoped correctly.")
+    access_key_id, scope_date, scope_region, scope_service, _ = credential_parts
+    principal = principals.get(access_key_id)
+    if principal is None or signed.has_token:  # local principals are long-term keys: no session tokens
+        raise SignatureError(
+            "UnrecognizedClientException", "The security token included in the request is invalid."
+        )
+    _check_time(signed, now or dt.datetime.now(dt.UTC))
+    if scope_date != signed.amz_date[:8] or scope_region != region or scope_service != service:
+        raise SignatureError(
+            "InvalidSignatureException",
+            f"Credential should be scoped to a valid region and service ('{region}', '{service}'), "
+            f"and to the request date; got '{scope_date}/{scope_region}/{scope_service}'.",
+        )
+    signed_names = signed.signed_headers.split(";")
+    if "host" not in signed_names:
+        raise SignatureError("InvalidSignatureException", "'Host' must be a signed header.")
+    missing = [name for name in signed_names if name not in lower]
+    if missing:
+        raise SignatureError("InvalidSignatureException", f"Signed header(s) missing: {', '.join(missing)}")
+    if hosts is not None and lower["host"] not in hosts:
+        raise SignatureError("ForbiddenException", "Forbidden")
+    content_sha = lower.get("x-amz-content-sha256")
+    if content_sha == UNSIGNED_PAYLOAD:  # API Gateway hashes the body it received: this cannot match
+        raise SignatureError("InvalidSignatureException", _MISMATCH)
+    if content_sha and content_sha != hashlib.sha256(body).hexdigest():
+        raise SignatureError(
+            "InvalidSignatureException", "The provided 'x-amz-content-sha256' header does not match the body."
+        )
+
+    # Rebuild the request as the client signed it: only the signed headers, its own timestamp, and for a
+    # presigned URL the query as sent less X-Amz-Signature.
+    if presigned:
+        pairs = [pair for pair in raw_query.split("&") if pair.partition("=")[0] != "X-Amz-Signature"]
+        raw_query = "&".join(pairs)
+    url = f"http://{lower['host']}{raw_path}" + (f"?{raw_query}" if raw_query else "")
+    request = AWSRequest(method=method, url=url, data=body, headers={n: lower[n] for n in signed_names})
+    request.context["timestamp"] = signed.amz_date
+    credentials = Credentials(principal.access_key_id, principal.secret_access_key)
+    signer = (
+        SigV4QueryAuth(credentials, scope_service, scope_region, expires=signed.expires or 0)
+        if presigned
+        else SigV4Auth(credentials, scope_service, scope_region)
+    )
+    canonical = signer.canonical_request(request)
+    expected = signer.signature(signer.string_to_sign(request, canonical), request)
+    if not hmac.compare_digest(expected, signed.signature):
+        raise SignatureError("InvalidSignatureException", _MISMATCH)
+    return principal
+
+
+@dataclass(frozen=True)
+class _Signed:
+    """The signature's parameters, from the Authorization header or a presigned URL's query."""
+
+    credential: str
+    signed_headers: str
+    signature: str
+    amz_date: str
+    has_token: bool
+    expires: int | None = None  # presigned URLs only
+
+
+def _from_header(lower: Mapping[str, str]) -> _Signed:
     authorization = lower.get("authorization")
     if not authorization:
         raise SignatureError("MissingAuthenticationTokenException", "Missing Authentication Token")
@@ -78,70 +165,66 @@ def verify_sigv4(
             "Authorization header requires 'Credential', 'SignedHeaders' and 'Signature' parameters "
             "of the AWS4-HMAC-SHA256 scheme.",
         )
-    credential_parts = match["credential"].split("/")
-    if len(credential_parts) != 5 or credential_parts[4] != "aws4_request":
-        raise SignatureError("IncompleteSignatureException", "Credential should be scoped correctly.")
-    access_key_id, scope_date, scope_region, scope_service, _ = credential_parts
-    principal = principals.get(access_key_id)
-    if principal is None:
-        raise SignatureError(
-            "UnrecognizedClientException", "The security token included in the request is invalid."
-        )
-    if "x-amz-security-token" in lower:  # local principals are long-term keys: no session tokens
-        raise SignatureError(
-            "UnrecognizedClientException", "The security token included in the request is invalid."
-        )
+    return _Signed(
+        match["credential"],
+        match["signed"],
+        match["signature"],
+        lower.get("x-amz-date", ""),
+        "x-amz-security-token" in lower,
+    )
 
-    amz_date = lower.get("x-amz-date", "")
+
+def _from_query(query: Mapping[str, str]) -> _Signed:
+    required = ("X-Amz-Algorithm", "X-Amz-Credential", "X-Amz-Date", "X-Amz-Expires")
+    missing = [name for name in (*required, "X-Amz-SignedHeaders", "X-Amz-Signature") if not query.get(name)]
+    if missing or query["X-Amz-Algorithm"] != "AWS4-HMAC-SHA256":
+        raise SignatureError(
+            "IncompleteSignatureException",
+            f"AWS query-string parameters must include {', '.join(required)}, X-Amz-SignedHeaders and "
+            f"X-Amz-Signature, with X-Amz-Algorithm AWS4-HMAC-SHA256; missing: {', '.join(missing) or '-'}.",
+        )
+    expires = query["X-Amz-Expires"]
+    if not expires.isdigit() or not 0 < int(expires) <= MAX_PRESIGNED_EXPIRES:
+        raise SignatureError(
+            "IncompleteSignatureException",
+            f"X-Amz-Expires must be between 1 and {MAX_PRESIGNED_EXPIRES} seconds, got '{expires}'.",
+        )
+    if not re.fullmatch(r"[0-9a-f]{64}", query["X-Amz-Signature"]):
+        raise SignatureError("IncompleteSignatureException", "X-Amz-Signature must be 64 hex digits.")
+    return _Signed(
+        query["X-Amz-Credential"],
+        query["X-Amz-SignedHeaders"],
+        query["X-Amz-Signature"],
+        query["X-Amz-Date"],
+        "X-Amz-Security-Token" in query,
+        int(expires),
+    )
+
+
+def _check_time(signed: _Signed, now: dt.datetime) -> None:
+    """Within five minutes of X-Amz-Date (a header), or from then until X-Amz-Expires (a presigned URL)."""
     try:
-        signed_at = dt.datetime.strptime(amz_date, _AMZ_DATE_FORMAT).replace(tzinfo=dt.UTC)
+        signed_at = dt.datetime.strptime(signed.amz_date, _AMZ_DATE_FORMAT).replace(tzinfo=dt.UTC)
     except ValueError:
         raise SignatureError(
             "IncompleteSignatureException", "Authorization header requires existence of a valid X-Amz-Date."
         ) from None
-    now = now or dt.datetime.now(dt.UTC)
-    if abs(now - signed_at) > MAX_CLOCK_SKEW:
-        stamp = now.strftime(_AMZ_DATE_FORMAT)
+    stamp = now.strftime(_AMZ_DATE_FORMAT)
+    if signed_at - now > MAX_CLOCK_SKEW:
         raise SignatureError(
             "InvalidSignatureException",
-            f"Signature expired: {amz_date} is now earlier than "
-            f"{(now - MAX_CLOCK_SKEW).strftime(_AMZ_DATE_FORMAT)} ({stamp} - 5 min.)"
-            if signed_at < now
-            else f"Signature not yet current: {amz_date} is still later than "
+            f"Signature not yet current: {signed.amz_date} is still later than "
             f"{(now + MAX_CLOCK_SKEW).strftime(_AMZ_DATE_FORMAT)} ({stamp} + 5 min.)",
         )
-    if scope_date != amz_date[:8] or scope_region != region or scope_service != service:
+    valid_for = MAX_CLOCK_SKEW if signed.expires is None else dt.timedelta(seconds=signed.expires)
+    if now - signed_at > valid_for:
         raise SignatureError(
             "InvalidSignatureException",
-            f"Credential should be scoped to a valid region and service ('{region}', '{service}'), "
-            f"and to the request date; got '{scope_date}/{scope_region}/{scope_service}'.",
+            f"Signature expired: {signed.amz_date} is now earlier than "
+            f"{(now - valid_for).strftime(_AMZ_DATE_FORMAT)} ({stamp} - {_duration(valid_for)}.)",
         )
 
-    signed_names = match["signed"].split(";")
-    if "host" not in signed_names:
-        raise SignatureError("InvalidSignatureException", "'Host' must be a signed header.")
-    missing = [name for name in signed_names if name not in lower]
-    if missing:
-        raise SignatureError("InvalidSignatureException", f"Signed header(s) missing: {', '.join(missing)}")
-    content_sha = lower.get("x-amz-content-sha256")
-    if content_sha and content_sha != "UNSIGNED-PAYLOAD" and content_sha != hashlib.sha256(body).hexdigest():
-        raise SignatureError(
-            "InvalidSignatureException", "The provided 'x-amz-content-sha256' header does not match the body."
-        )
 
-    # Rebuild the request as the client signed it: only the signed headers, its own timestamp.
-    url = f"http://{lower['host']}{raw_path}" + (f"?{raw_query}" if raw_query else "")
-    request = AWSRequest(method=method, url=url, data=body, headers={n: lower[n] for n in signed_names})
-    request.context["timestamp"] = amz_date
-    signer = SigV4Auth(
-        Credentials(principal.access_key_id, principal.secret_access_key), scope_service, scope_region
-    )
-    canonical = signer.canonical_request(request)
-    expected = signer.signature(signer.string_to_sign(request, canonical), request)
-    if not hmac.compare_digest(expected, match["signature"]):
-        raise SignatureError(
-            "InvalidSignatureException",
-            "The request signature we calculated does not match the signature you provided. Check your "
-            "AWS Secret Access Key and signing method. Consult the service documentation for details.",
-        )
-    return principal
+def _duration(delta: dt.timedelta) -> str:
+    seconds = int(delta.total_seconds())
+    return f"{seconds // 60} min" if seconds % 60 == 0 else f"{seconds} sec"

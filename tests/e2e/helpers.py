@@ -120,9 +120,8 @@ class NotificationInbox:
 @contextlib.contextmanager
 def running_cloud(state_dir: Path, base_model_dir: Path, **options: Any) -> Iterator[LocalCloud]:
     """A local cloud with the tests' fast container settings; once it stopped, nothing of it is left."""
-    with LocalCloud(
-        state_dir=state_dir, base_model_dir=base_model_dir, extra_container_env=FAST_CONTAINER_ENV, **options
-    ) as cloud:
+    options.setdefault("extra_container_env", FAST_CONTAINER_ENV)
+    with LocalCloud(state_dir=state_dir, base_model_dir=base_model_dir, **options) as cloud:
         yield cloud
         urls, pids = cloud.listening_urls(), cloud.child_pids()
     assert_stopped_cleanly(urls, pids)

@@ -26,8 +26,9 @@ def serve_command(environ: dict[str, str] | None = None) -> tuple[list[str], dic
         install, settings.model_repository, settings.port, sagemaker=True, verbose=settings.verbose,
         exit_timeout_secs=settings.exit_timeout_secs, extra_args=settings.triton_flags,
         shm_default_bytes=settings.shm_default_bytes, shm_growth_bytes=settings.shm_growth_bytes,
+        bind_address=settings.bind_address,
     )  # fmt: skip
-    return command, triton_env(install, settings.base_model, environ)
+    return command, triton_env(install, settings.base_model, environ, settings.bind_address)
 
 
 def main() -> NoReturn:

@@ -31,6 +31,14 @@ from typing import IO
 import requests
 
 from avatar_contract.names import Env, Runtime, Triton
+from hosting_server.loopback import (
+    ALL_INTERFACES,
+    LOOPBACK,
+    LoopbackUnavailable,
+    check_bind_address,
+    non_loopback_listeners,
+    preload_env,
+)
 
 SYSTEM_TRITON_HOME = Path("/opt/tritonserver")
 REPO_ROOT = Path(__file__).resolve().parents[3]
@@ -278,8 +286,10 @@ def triton_command(
     extra_args: tuple[str, ...] = (),
     shm_default_bytes: int = 2**24,
     shm_growth_bytes: int = 2**20,
+    bind_address: str = ALL_INTERFACES,
 ) -> list[str]:
-    """The tritonserver command line (SageMaker multi-model mode unless `sagemaker` is False)."""
+    """The tritonserver command line (SageMaker multi-model mode unless `sagemaker` is False). The
+    SageMaker front end ignores `bind_address` (it has no address flag): `triton_env` handles it."""
     command = [
         str(install.binary),
         f"--model-repository={model_repository}",
@@ -287,6 +297,7 @@ def triton_command(
         f"--exit-timeout-secs={exit_timeout_secs}",
         f"--log-verbose={1 if verbose else 0}",
         *(f"--load-model={name}" for name in load_models),
+        *(f"--{front_end}-address={bind_address}" for front_end in ("http", "grpc", "metrics")),
     ]
     if sagemaker:
         # /ping follows server readiness, and a strict server is "not ready" once any model failed to
@@ -305,10 +316,17 @@ def triton_command(
 
 
 def triton_env(
-    install: TritonInstall, base_model: Path | str | None = None, env: dict[str, str] | None = None
+    install: TritonInstall,
+    base_model: Path | str | None = None,
+    env: dict[str, str] | None = None,
+    bind_address: str = ALL_INTERFACES,
 ) -> dict[str, str]:
-    """The server's environment: the base model's location, and what the Python stub needs to run."""
+    """The server's environment: the base model's location, what the Python stub needs to run, and for a
+    loopback `bind_address` the shim that keeps the SageMaker front end on loopback (LoopbackUnavailable
+    where it cannot be built)."""
     run_env = {**os.environ, **(env or {})}
+    if check_bind_address(bind_address) != ALL_INTERFACES:
+        run_env = preload_env(run_env)
     if base_model is not None:
         run_env[Env.BASE_MODEL] = str(base_model)
     if not run_env.get(Env.BASE_MODEL):
@@ -333,27 +351,33 @@ def start_triton(
     env: dict[str, str] | None = None,
     verbose: bool = False,
     extra_args: tuple[str, ...] = (),
+    bind_address: str = LOOPBACK,
 ) -> TritonProcess:
     """Start tritonserver and wait until it answers its health check (the base model is loaded by then).
 
     model_repository: folder holding `sd_base/` (default: model_templates/). base_model: where the base
     pipeline comes from (default: $AVATAR_BASE_MODEL). http_port: None picks a free port. sagemaker:
     SageMaker MME front end (/ping, /models, /models/{name}/invoke) instead of the KServe HTTP API.
-    Raises TritonNotAvailable where no tritonserver can run, TritonStartError (with the log tail) when
-    it exits or stays unhealthy.
+    bind_address: loopback unless told otherwise; a loopback server found listening anywhere else is
+    stopped. Raises TritonNotAvailable where no tritonserver can run, TritonStartError (with the log
+    tail) when it exits, stays unhealthy or listens beyond loopback.
     """
     model_repository = Path(model_repository or default_model_repository()).resolve()
     port = http_port or free_port()
     work_dir = Path(tempfile.mkdtemp(prefix="avatar-triton-"))
     try:
         install = find_triton(work_dir)
+        run_env = triton_env(install, base_model, env, bind_address)
+    except LoopbackUnavailable as exc:
+        shutil.rmtree(work_dir, ignore_errors=True)
+        raise TritonNotAvailable(str(exc)) from exc
     except BaseException:
         shutil.rmtree(work_dir, ignore_errors=True)
         raise
     command = triton_command(
-        install, model_repository, port, sagemaker, load_models, exit_timeout_secs, verbose, extra_args
-    )
-    run_env = triton_env(install, base_model, env)
+        install, model_repository, port, sagemaker, load_models, exit_timeout_secs, verbose, extra_args,
+        bind_address=bind_address,
+    )  # fmt: skip
     log_path = Path(log_path) if log_path else work_dir / "tritonserver.log"
     log_file = open(log_path, "ab")  # noqa: SIM115 (closed by TritonProcess.stop)
     process = subprocess.Popen(
@@ -369,6 +393,9 @@ def start_triton(
     )
     try:
         triton.wait_ready(startup_timeout_s)
+        exposed = non_loopback_listeners(process.pid) if bind_address != ALL_INTERFACES else []
+        if exposed:
+            raise TritonStartError(f"tritonserver listens beyond loopback on {exposed}; stopped it")
     except BaseException:
         triton.stop()
         raise

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from hosting_server.serve import serve_command
 
 
@@ -33,3 +35,17 @@ def test_serve_uses_the_sagemaker_flags_and_loads_the_base_model(tmp_path: Path)
     missing = [flag for flag in expected if flag not in command]
     assert not missing, missing
     assert env["AVATAR_BASE_MODEL"] == "s3://bucket/base/"
+
+
+def test_serve_binds_every_interface_by_default_and_loopback_when_told(tmp_path: Path):
+    environ = {"PATH": "/usr/bin", "TMPDIR": str(tmp_path), "AVATAR_BASE_MODEL": "/base"}
+    command, env = serve_command(environ)  # deployed: SageMaker calls the container on 0.0.0.0:8080
+    assert "--http-address=0.0.0.0" in command and "--sagemaker-port=8080" in command
+    assert "LD_PRELOAD" not in env
+    command, env = serve_command({**environ, "AVATAR_TRITON_BIND_ADDRESS": "127.0.0.1"})
+    for front_end in ("http", "grpc", "metrics"):
+        assert f"--{front_end}-address=127.0.0.1" in command
+    # the SageMaker front end has no address flag: the loopback shim is preloaded instead
+    assert Path(env["LD_PRELOAD"].split()[0]).name.startswith("loopback-bind-")
+    with pytest.raises(ValueError, match="loopback"):
+        serve_command({**environ, "AVATAR_TRITON_BIND_ADDRESS": "192.168.1.5"})
