@@ -54,6 +54,11 @@ class ResourceNames:
     def dashboard_name(self) -> str:
         return self.name("dashboard")
 
+    @property
+    def moderation_deny_list_parameter_name(self) -> str:
+        """SSM parameter holding the prompt deny list (docs/moderation.md)."""
+        return f"/{self.resource_prefix}/moderation/deny-list"
+
     def function_name(self, function: str) -> str:
         """Physical Lambda function name for an `avatar_contract.routes.Function.name`."""
         return self.name(function)

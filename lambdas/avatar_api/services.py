@@ -5,10 +5,14 @@ Tests and the local cloud swap them with `use_services` (e.g. buckets on moto, a
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from avatar_api.aws import Bucket, HostingEndpointClient, TrainingEndpointClient, runtime_client, s3_client
 from avatar_api.records import TrainingRecords
 from avatar_api.settings import GENERATION_BUDGET_SECONDS, Settings
+
+if TYPE_CHECKING:
+    from avatar_api.domain.moderation import Moderator
 
 
 @dataclass
@@ -17,6 +21,7 @@ class Services:
     hosting: Bucket
     training_endpoint: TrainingEndpointClient
     hosting_endpoint: HostingEndpointClient
+    moderation: Moderator | None = None  # None: no moderation (docs/moderation.md)
 
     @property
     def records(self) -> TrainingRecords:
@@ -25,6 +30,8 @@ class Services:
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Services:
+        from avatar_api.domain.moderation import Moderator
+
         s3 = s3_client()
         return cls(
             data=Bucket(settings.data_bucket, s3),
@@ -33,6 +40,7 @@ class Services:
             hosting_endpoint=HostingEndpointClient(
                 settings.hosting_endpoint, runtime_client(read_timeout=GENERATION_BUDGET_SECONDS)
             ),
+            moderation=Moderator.from_environment(),
         )
 
 
