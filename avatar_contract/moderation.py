@@ -48,6 +48,10 @@ IMAGE_CATEGORIES: Final = (
     "Hate Symbols",
 )
 DENY_LIST_CATEGORY: Final = "DENY_LIST"
+# The deny-list parameter's first value; deployers edit it (one term or /regex/ per line, # comments).
+INITIAL_DENY_LIST: Final = (
+    "# One term or /regular expression/ per line; prompts containing one are refused.\n"
+)
 
 
 def _default_thresholds() -> dict[str, float]:

@@ -10,12 +10,10 @@ from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_ssm as ssm
 from constructs import Construct
 
-from avatar_contract.moderation import ENV_VAR
+from avatar_contract.moderation import ENV_VAR, INITIAL_DENY_LIST
 from stacks.config import ServiceConfig
 from stacks.nag import acknowledge
 
-# The parameter's first value; deployers edit it afterwards (one term or /regex/ per line, # comments).
-INITIAL_DENY_LIST = "# One term or /regular expression/ per line; prompts containing one are refused.\n"
 TEXT_ACTION = "comprehend:DetectToxicContent"
 IMAGE_ACTION = "rekognition:DetectModerationLabels"
 
