@@ -134,7 +134,7 @@ def _on_failure(raw: dict[str, Any], default: FailureMode) -> FailureMode:
     value = raw.get("on_failure", default)
     if value not in FAILURE_MODES:
         raise PolicyError(f"'on_failure' must be one of {', '.join(FAILURE_MODES)}")
-    return value  # type: ignore[no-any-return]
+    return value
 
 
 def _fraction(name: str, value: Any, low: float, high: float) -> float:

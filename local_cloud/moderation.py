@@ -69,11 +69,9 @@ class StandInError(Exception):
 def classify_text(text: str) -> dict[str, Any]:
     """One DetectToxicContent result for `text` under the stand-in's keyword policy."""
     words = {word.lower() for word in re.findall(r"\w+", text)}
-    labels = [
-        {"Name": name, "Score": FLAGGED_SCORE if words & set(terms) else CLEAN_SCORE}
-        for name, terms in LEXICON.items()
-    ]
-    return {"Labels": labels, "Toxicity": max(label["Score"] for label in labels)}
+    scores = {name: FLAGGED_SCORE if words & set(terms) else CLEAN_SCORE for name, terms in LEXICON.items()}
+    labels = [{"Name": name, "Score": score} for name, score in scores.items()]
+    return {"Labels": labels, "Toxicity": max(scores.values())}
 
 
 def image_marker(data: bytes) -> str | None:

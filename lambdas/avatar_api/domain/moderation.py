@@ -170,14 +170,19 @@ class Moderator:
         for result in results:
             scores = {label["Name"]: float(label["Score"]) for label in result.get("Labels", [])}
             scores["TOXICITY"] = float(result.get("Toxicity", 0.0))
-            for category, threshold in sorted(stage.thresholds.items()):
-                if scores.get(category, 0.0) >= threshold:
-                    raise self._blocked(
-                        "prompt",
-                        category,
-                        f"{field}: blocked by content moderation ({category} "
-                        f"{scores[category]:.2f} >= {threshold:g})",
-                    )
+            over = [
+                (category != "TOXICITY", scores.get(category, 0.0), category)
+                for category, threshold in stage.thresholds.items()
+                if scores.get(category, 0.0) >= threshold
+            ]
+            if over:  # name the most certain specific category; the overall TOXICITY only without one
+                _, score, category = max(over)
+                raise self._blocked(
+                    "prompt",
+                    category,
+                    f"{field}: blocked by content moderation ({category} {score:.2f} >= "
+                    f"{stage.thresholds[category]:g})",
+                )
 
     def screen_images(self, images: list[bytes], stage_name: str) -> list[list[Label]]:
         """Per image, the labels that block it (empty: the image may be shown). `stage_name` is
@@ -219,7 +224,7 @@ def withhold_blocked(
     if moderator is None or not encoded:
         return {}
     verdicts = moderator.screen_images([base64.b64decode(item) for item in encoded], "output")
-    blocked = {
+    blocked: dict[int, list[dict[str, str | float]]] = {
         index: [{"name": x.name, "category": x.category, "confidence": round(x.confidence, 2)} for x in found]
         for index, found in enumerate(verdicts)
         if found
