@@ -47,12 +47,18 @@ def registry() -> dict[str, Callable[[bool], Result]]:
 
         return bench_demo.run(toy)
 
+    def moderation(toy: bool) -> Result:
+        from benchmarks import bench_moderation
+
+        return bench_moderation.run(toy)
+
     return {
         "training": training,
         "triton_load": triton_load,
         "adapters": adapters,
         "lambda": lambdas,
         "demo": demo,
+        "moderation": moderation,
     }
 
 
