@@ -89,7 +89,9 @@ class ModerationClients:
     @classmethod
     def from_environment(cls, deny_list_parameter: str) -> ModerationClients:
         # Few, quick retries: moderation runs inside the generation's 29 s budget.
-        config = Config(connect_timeout=3, read_timeout=5, retries={"mode": "standard", "max_attempts": 2})
+        config = Config(
+            connect_timeout=3, read_timeout=5, retries={"mode": "standard", "total_max_attempts": 2}
+        )
         return cls(
             comprehend=boto3.client("comprehend", config=config),
             rekognition=boto3.client("rekognition", config=config),
