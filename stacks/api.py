@@ -103,8 +103,8 @@ class Api(Construct):
                 log_group=log_group,
             )
         self._grant(config, storage, training, hosting)
-        self.moderation.grant(self.functions[routes.TRAININGS.name], prompts=True, images=True)
-        self.moderation.grant(self.functions[routes.GENERATIONS.name], prompts=True, images=True)
+        self.moderation.grant(self.functions[routes.TRAININGS.name], image_stage="inputs")
+        self.moderation.grant(self.functions[routes.GENERATIONS.name], image_stage="outputs")
         self.rest_api = self._rest_api(config)
         if config.enable_waf:
             self.web_acl = self._waf(config)

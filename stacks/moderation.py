@@ -5,6 +5,8 @@ the one deny-list parameter."""
 
 from __future__ import annotations
 
+from typing import Literal
+
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_ssm as ssm
@@ -28,23 +30,21 @@ class ContentModeration(Construct):
             string_value=INITIAL_DENY_LIST,
             description="Avatar service prompt deny list (docs/moderation.md)",
         )
-        # The name, not a token: `parameter_name` is fixed, and the ARN below is built from it.
+        # The name itself, not a token: the policy goes into the environment as JSON text.
         policy = config.moderation_policy(config.moderation_deny_list_parameter_name)
         self.environment = {ENV_VAR: policy.to_json()}
         self._policy = policy
 
-    def grant(self, function: lambda_.Function, *, prompts: bool, images: bool) -> None:
-        """Let `function` moderate prompts (Comprehend + the deny list) and/or images (Rekognition)."""
+    def grant(self, function: lambda_.Function, *, image_stage: Literal["inputs", "outputs"]) -> None:
+        """Let `function` moderate prompts (Comprehend + the deny list) and the images of `image_stage`
+        (Rekognition), each only where that stage is enabled."""
         statements = []
-        if prompts and self._policy.prompts.enabled:
+        if self._policy.prompts.enabled:
             statements.append(iam.PolicyStatement(actions=[TEXT_ACTION], resources=["*"]))
             statements.append(
-                iam.PolicyStatement(
-                    actions=["ssm:GetParameter"],
-                    resources=[self.deny_list.parameter_arn],
-                )
+                iam.PolicyStatement(actions=["ssm:GetParameter"], resources=[self.deny_list.parameter_arn])
             )
-        if images:
+        if getattr(self._policy, image_stage).enabled:
             statements.append(iam.PolicyStatement(actions=[IMAGE_ACTION], resources=["*"]))
         if not statements or function.role is None:
             return

@@ -96,3 +96,22 @@ def test_settings_are_parsed_and_validated() -> None:
         with pytest.raises(ConfigError, match=key) as raised:
             ServiceConfig.from_context({key: value})
         assert says in str(raised.value)
+
+
+def test_disabled_stages_grant_nothing(tmp_path: Any) -> None:
+    from tests.infrastructure.conftest import synthesize
+
+    synth = synthesize(
+        tmp_path, {"moderationPrompts": {"enabled": False}, "moderationInputs": {"enabled": False}}
+    )
+    service = synth.template("AvatarService")
+    policies = [
+        logical_id for logical_id in of_type(service, "AWS::IAM::Policy") if "Moderation" in logical_id
+    ]
+    assert [p for p in policies if p.startswith("ApiModerationTrainings")] == []  # nothing to moderate
+    stmts = statements(service, "ApiModerationGenerationsModeration")
+    assert [action for s in stmts for action in actions_of(s)] == ["rekognition:DetectModerationLabels"]
+    policy = ModerationPolicy.from_json(
+        next(iter(_functions(service).values()))["Environment"]["Variables"][ENV_VAR]
+    )
+    assert not policy.prompts.enabled and not policy.inputs.enabled and policy.outputs.enabled

@@ -196,3 +196,32 @@ def test_policy_round_trips_through_the_environment_and_rejects_typos() -> None:
     assert ModerationPolicy.from_json(policy.to_json()) == policy
     with pytest.raises(PolicyError, match="unknown category"):
         ModerationPolicy.from_json('{"outputs": {"categories": ["Nudes"]}}')
+
+
+def test_images_are_screened_concurrently_and_verdicts_keep_their_order() -> None:
+    import threading
+    import time
+
+    from avatar_api.domain.moderation import Moderator
+
+    class SlowRekognition:
+        def __init__(self) -> None:
+            self.in_flight = self.most = 0
+            self.lock = threading.Lock()
+
+        def moderation_labels(self, image: bytes, min_confidence: float) -> list[dict]:
+            with self.lock:
+                self.in_flight += 1
+                self.most = max(self.most, self.in_flight)
+            time.sleep(0.05)
+            with self.lock:
+                self.in_flight -= 1
+            flagged = image.endswith(b"!")
+            return [{"Name": "Explicit", "ParentName": "", "Confidence": 99.0}] if flagged else []
+
+    clients = SlowRekognition()
+    moderator = Moderator(ModerationPolicy(), clients, lambda _: None, max_concurrent_images=4)  # type: ignore[arg-type]
+    images = [b"a", b"b!", b"c", b"d", b"e!", b"f", b"g", b"h"]
+    verdicts = moderator.screen_images(images, "input")
+    assert [bool(found) for found in verdicts] == [image.endswith(b"!") for image in images]
+    assert clients.most == 4
