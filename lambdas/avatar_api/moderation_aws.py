@@ -7,6 +7,7 @@ boto3 finds the local cloud's stand-ins through `AWS_ENDPOINT_URL_COMPREHEND` /
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -37,12 +38,27 @@ def _unavailable(service: str, error: Exception) -> ModerationUnavailable:
 
 @dataclass
 class ModerationClients:
-    comprehend: Any
-    rekognition: Any
-    ssm: Any
+    """The three clients; `None` ones are made by `make_client(service)` on first use (a function that
+    never moderates, or only text, never loads the other services' models)."""
+
+    comprehend: Any = None
+    rekognition: Any = None
+    ssm: Any = None
     deny_list_parameter: str = ""
     clock: Callable[[], float] = time.monotonic
+    make_client: Callable[[str], Any] | None = None
     _deny_list: tuple[float, list[str]] | None = field(default=None, init=False, repr=False)
+    _lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False)
+
+    def _client(self, service: str) -> Any:
+        with self._lock:  # images are screened from several threads; making a client is not thread-safe
+            client = getattr(self, service)
+            if client is None:
+                if self.make_client is None:
+                    raise RuntimeError(f"no {service} client")
+                client = self.make_client(service)
+                setattr(self, service, client)
+            return client
 
     def toxic_content(self, segments: list[str]) -> list[dict[str, Any]]:
         """One DetectToxicContent result (`Labels`, `Toxicity`) per segment, in order."""
@@ -50,7 +66,7 @@ class ModerationClients:
         for start in range(0, len(segments), MAX_SEGMENTS_PER_CALL):
             batch = segments[start : start + MAX_SEGMENTS_PER_CALL]
             try:
-                response = self.comprehend.detect_toxic_content(
+                response = self._client("comprehend").detect_toxic_content(
                     TextSegments=[{"Text": text} for text in batch], LanguageCode="en"
                 )
             except (ClientError, BotoCoreError) as error:
@@ -61,7 +77,7 @@ class ModerationClients:
     def moderation_labels(self, image: bytes, min_confidence: float) -> list[dict[str, Any]]:
         """DetectModerationLabels' `ModerationLabels` for `image` (at most 5 MB)."""
         try:
-            response = self.rekognition.detect_moderation_labels(
+            response = self._client("rekognition").detect_moderation_labels(
                 Image={"Bytes": image}, MinConfidence=min_confidence
             )
         except (ClientError, BotoCoreError) as error:
@@ -76,7 +92,7 @@ class ModerationClients:
         if self._deny_list is not None and now - self._deny_list[0] < DENY_LIST_TTL_SECONDS:
             return self._deny_list[1]
         try:
-            value = self.ssm.get_parameter(Name=self.deny_list_parameter)["Parameter"]["Value"]
+            value = self._client("ssm").get_parameter(Name=self.deny_list_parameter)["Parameter"]["Value"]
         except (ClientError, BotoCoreError) as error:
             if self._deny_list is not None:  # keep the last good list over an outage
                 return self._deny_list[1]
@@ -93,8 +109,6 @@ class ModerationClients:
             connect_timeout=3, read_timeout=5, retries={"mode": "standard", "total_max_attempts": 2}
         )
         return cls(
-            comprehend=boto3.client("comprehend", config=config),
-            rekognition=boto3.client("rekognition", config=config),
-            ssm=boto3.client("ssm", config=config),
             deny_list_parameter=deny_list_parameter,
+            make_client=lambda service: boto3.client(service, config=config),
         )

@@ -225,3 +225,19 @@ def test_images_are_screened_concurrently_and_verdicts_keep_their_order() -> Non
     verdicts = moderator.screen_images(images, "input")
     assert [bool(found) for found in verdicts] == [image.endswith(b"!") for image in images]
     assert clients.most == 4
+
+
+def test_clients_are_made_on_first_use_only() -> None:
+    from avatar_api.moderation_aws import ModerationClients
+
+    made: list[str] = []
+
+    class Comprehend:
+        def detect_toxic_content(self, TextSegments: list, LanguageCode: str) -> dict:
+            return {"ResultList": [{"Labels": [], "Toxicity": 0.0} for _ in TextSegments]}
+
+    clients = ModerationClients(make_client=lambda service: made.append(service) or Comprehend())
+    assert made == []
+    assert len(clients.toxic_content(["a"] * 12)) == 12  # two calls: at most 10 segments each
+    assert clients.toxic_content(["b"])
+    assert made == ["comprehend"]  # made once; Rekognition and SSM never loaded
