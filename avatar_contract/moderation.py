@@ -16,6 +16,7 @@ with Retry-After, `open` lets the content through (logged and counted).
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import asdict, dataclass, field
 from typing import Any, Final, Literal
 
@@ -48,6 +49,7 @@ IMAGE_CATEGORIES: Final = (
     "Hate Symbols",
 )
 DENY_LIST_CATEGORY: Final = "DENY_LIST"
+_REGION_RE = re.compile(r"^[a-z]{2}(-gov|-iso[a-z]*)?-[a-z]+-\d$")
 # The deny-list parameter's first value; deployers edit it (one term or /regex/ per line, # comments).
 INITIAL_DENY_LIST: Final = (
     "# One term or /regular expression/ per line; prompts containing one are refused.\n"
@@ -72,6 +74,8 @@ class PromptModeration:
     enabled: bool = True
     thresholds: dict[str, float] = field(default_factory=_default_thresholds)
     on_failure: FailureMode = "closed"
+    # DetectToxicContent is offered in a few regions only; empty: the functions' own region.
+    region: str = ""
 
 
 @dataclass(frozen=True)
@@ -146,7 +150,10 @@ def _fraction(name: str, value: Any, low: float, high: float) -> float:
 def parse_prompts(raw: Any, default: PromptModeration | None = None) -> PromptModeration:
     """A `prompts` stage from JSON-like data (missing fields keep their defaults)."""
     default = default or PromptModeration()
-    data = _keys(raw, {"enabled", "thresholds", "on_failure"})
+    data = _keys(raw, {"enabled", "thresholds", "on_failure", "region"})
+    region = data.get("region", default.region)
+    if not isinstance(region, str) or (region and not _REGION_RE.fullmatch(region)):
+        raise PolicyError("'region' must be empty or an AWS region such as us-east-1")
     thresholds = dict(default.thresholds)
     given = data.get("thresholds", {})
     if not isinstance(given, dict):
@@ -159,6 +166,7 @@ def parse_prompts(raw: Any, default: PromptModeration | None = None) -> PromptMo
         enabled=_enabled(data, default.enabled),
         thresholds=thresholds,
         on_failure=_on_failure(data, default.on_failure),
+        region=region,
     )
 
 

@@ -209,7 +209,8 @@ class ServiceConfig(ResourceNames):
         mod.PromptModeration(),
         p.moderation_stage(mod.parse_prompts),
         "Prompt moderation (Comprehend DetectToxicContent + the deny list): `enabled`, per-category "
-        "`thresholds` (0-1), `on_failure` closed|open (docs/moderation.md).",
+        "`thresholds` (0-1), `on_failure` closed|open, Comprehend `region` (empty: the stack's) "
+        "(docs/moderation.md).",
     )
     moderation_outputs: mod.ImageModeration = setting(  # noqa: RUF009 - a frozen dataclass
         "moderationOutputs",

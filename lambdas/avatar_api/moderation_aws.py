@@ -103,12 +103,15 @@ class ModerationClients:
         return terms
 
     @classmethod
-    def from_environment(cls, deny_list_parameter: str) -> ModerationClients:
+    def from_environment(cls, deny_list_parameter: str, comprehend_region: str = "") -> ModerationClients:
+        """Clients in the function's region (Comprehend in `comprehend_region` when set)."""
         # Few, quick retries: moderation runs inside the generation's 29 s budget.
         config = Config(
             connect_timeout=3, read_timeout=5, retries={"mode": "standard", "total_max_attempts": 2}
         )
-        return cls(
-            deny_list_parameter=deny_list_parameter,
-            make_client=lambda service: boto3.client(service, config=config),
-        )
+
+        def make(service: str) -> Any:
+            region = comprehend_region if service == "comprehend" and comprehend_region else None
+            return boto3.client(service, config=config, region_name=region)
+
+        return cls(deny_list_parameter=deny_list_parameter, make_client=make)

@@ -74,7 +74,9 @@ def test_the_wildcard_is_acknowledged_with_its_reason(synth: Any) -> None:
 def test_settings_are_parsed_and_validated() -> None:
     config = ServiceConfig.from_context(
         {
-            "moderationPrompts": json.dumps({"thresholds": {"PROFANITY": 0.2}, "on_failure": "open"}),
+            "moderationPrompts": json.dumps(
+                {"thresholds": {"PROFANITY": 0.2}, "on_failure": "open", "region": "eu-west-1"}
+            ),
             "moderationOutputs": {"min_confidence": 60, "categories": ["Explicit"]},
             "moderationInputs": {"enabled": False},
         }
@@ -82,6 +84,7 @@ def test_settings_are_parsed_and_validated() -> None:
     assert config.moderation_prompts.thresholds["PROFANITY"] == 0.2
     assert config.moderation_prompts.thresholds["HATE_SPEECH"] == 0.5  # the default kept
     assert config.moderation_prompts.on_failure == "open"
+    assert config.moderation_prompts.region == "eu-west-1"
     assert config.moderation_outputs.min_confidence == 60.0
     assert config.moderation_outputs.on_failure == "closed"
     assert not config.moderation_inputs.enabled
@@ -92,6 +95,7 @@ def test_settings_are_parsed_and_validated() -> None:
         ("moderationOutputs", {"on_failure": "maybe"}, "on_failure"),
         ("moderationInputs", {"min_confidence": 101}, "from 0 to 100"),
         ("moderationInputs", {"enable": True}, "unknown field 'enable'"),
+        ("moderationPrompts", {"region": "mars-1"}, "an AWS region"),
     ]:
         with pytest.raises(ConfigError, match=key) as raised:
             ServiceConfig.from_context({key: value})

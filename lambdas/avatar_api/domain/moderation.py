@@ -142,7 +142,8 @@ class Moderator:
         from avatar_api.observability import count  # Powertools: only where a function runs
 
         policy = ModerationPolicy.from_json(text)
-        return cls(policy, ModerationClients.from_environment(policy.deny_list_parameter), count)
+        clients = ModerationClients.from_environment(policy.deny_list_parameter, policy.prompts.region)
+        return cls(policy, clients, count)
 
     def _unavailable(self, stage: str, mode: FailureMode, error: ModerationUnavailable) -> None:
         self.count(f"ModerationUnavailable{stage.title()}")

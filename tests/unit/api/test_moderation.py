@@ -241,3 +241,26 @@ def test_clients_are_made_on_first_use_only() -> None:
     assert len(clients.toxic_content(["a"] * 12)) == 12  # two calls: at most 10 segments each
     assert clients.toxic_content(["b"])
     assert made == ["comprehend"]  # made once; Rekognition and SSM never loaded
+
+
+def test_comprehend_can_be_called_in_another_region(monkeypatch: pytest.MonkeyPatch) -> None:
+    from avatar_api.moderation_aws import ModerationClients
+
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "eu-central-1")
+    clients = ModerationClients.from_environment("", comprehend_region="eu-west-1")
+    assert clients._client("comprehend").meta.region_name == "eu-west-1"
+    assert clients._client("rekognition").meta.region_name == "eu-central-1"
+
+
+def test_the_moderator_comes_from_the_stacks_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    from avatar_api.domain.moderation import Moderator
+    from avatar_contract.moderation import ENV_VAR
+
+    monkeypatch.delenv(ENV_VAR, raising=False)
+    assert Moderator.from_environment() is None  # no policy set: nothing is moderated
+    policy = ModerationPolicy(prompts=PromptModeration(region="eu-west-1"), deny_list_parameter="/x/deny")
+    monkeypatch.setenv(ENV_VAR, policy.to_json())
+    moderator = Moderator.from_environment()
+    assert moderator is not None and moderator.policy == policy
+    assert moderator.clients.deny_list_parameter == "/x/deny"
+    assert moderator.clients._client("comprehend").meta.region_name == "eu-west-1"
