@@ -52,6 +52,11 @@ def registry() -> dict[str, Callable[[bool], Result]]:
 
         return bench_class_images.run(toy)
 
+    def moderation(toy: bool) -> Result:
+        from benchmarks import bench_moderation
+
+        return bench_moderation.run(toy)
+
     return {
         "training": training,
         "triton_load": triton_load,
@@ -59,6 +64,7 @@ def registry() -> dict[str, Callable[[bool], Result]]:
         "lambda": lambdas,
         "demo": demo,
         "class_images": class_images,
+        "moderation": moderation,
     }
 
 

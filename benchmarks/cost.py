@@ -35,6 +35,10 @@ PRICES = {
     "s3_get": 0.0004 / 1000,
     "sns_publish": 0.50 / 1e6,
     "sqs_request": 0.40 / 1e6,
+    # Content moderation (docs/moderation.md): Comprehend bills units of 100 characters (at least 3 per
+    # request); Rekognition image moderation per image, first 1 million images a month.
+    "comprehend_toxicity_unit": 0.0001,
+    "rekognition_moderation_image": 0.001,
 }
 SOURCES = [
     (
@@ -46,6 +50,8 @@ SOURCES = [
     ("Amazon S3 pricing (S3 Standard)", "https://aws.amazon.com/s3/pricing/"),
     ("Amazon SNS pricing", "https://aws.amazon.com/sns/pricing/"),
     ("Amazon SQS pricing", "https://aws.amazon.com/sqs/pricing/"),
+    ("Amazon Comprehend pricing (toxicity detection)", "https://aws.amazon.com/comprehend/pricing/"),
+    ("Amazon Rekognition pricing (image moderation)", "https://aws.amazon.com/rekognition/pricing/"),
 ]
 
 # The reference design's published figures (docs/design.md §3).
@@ -198,6 +204,7 @@ def gather_inputs(results: dict[str, Any]) -> Inputs:
         math.floor((24 - 3.0) / (REFERENCE_PIPELINE_GB + 0.4)),
         "(24 GB − 3 GB working memory) ÷ (2.6 GB pipeline + ~0.4 GB CUDA context per stub process)",
     )
+    _moderation_inputs(inputs, results)
     inputs.set("generations_per_user_month", 20, "assumption: 20 avatars per user per month")
     inputs.set(
         "trainings_per_user_month", 1, "assumption: every user trains one model in the month (onboarding)"
@@ -243,13 +250,42 @@ def designs(inputs: Inputs) -> tuple[Design, Design]:
     return ours, ref
 
 
+def _moderation_inputs(inputs: Inputs, results: dict[str, Any]) -> None:
+    inputs.set("prompt_chars", 120, "assumption: a typical prompt (Comprehend bills at least 300 characters)")
+    inputs.set("images_per_generation", 1, "the API's default num_images")
+    inputs.set(
+        "moderation_seconds_aws",
+        0.15 + 0.25,
+        "assumption: DetectToxicContent ~0.15 s + DetectModerationLabels ~0.25 s per image in-region; "
+        "not measured here (the local stand-in's figure is benchmarks/results/moderation.json)",
+    )
+    local = _figure(results, "moderation", "prompt + 1 image", "latency, median")
+    if local:
+        inputs.set(
+            "moderation_seconds_local",
+            local["ours"]["median"] / 1000,
+            "measured: against the local stand-ins",
+        )
+
+
+def moderation_cost_per_generation(inputs: Inputs) -> float:
+    """Comprehend for the prompt + Rekognition per image + the Lambda time the calls add."""
+    units = max(3, math.ceil(inputs["prompt_chars"] / 100))
+    return (
+        units * PRICES["comprehend_toxicity_unit"]
+        + inputs["images_per_generation"] * PRICES["rekognition_moderation_image"]
+        + inputs["moderation_seconds_aws"] * 1.0 * PRICES["lambda_gb_second"]
+    )
+
+
 def api_cost_per_generation(inputs: Inputs) -> float:
-    """API Gateway + the generations Lambda (1024 MB, waits for the endpoint) per request."""
+    """API Gateway + the generations Lambda (1024 MB, waits for the endpoint) + moderation per request."""
     lambda_seconds = inputs["generation_seconds"] + 0.2
     return (
         PRICES["apigw_rest_request"]
         + PRICES["lambda_request"]
         + lambda_seconds * 1.0 * PRICES["lambda_gb_second"]
+        + moderation_cost_per_generation(inputs)
     )
 
 
@@ -340,6 +376,12 @@ def render(results: dict[str, Any]) -> str:
         f"{r['per_1000_generations'] / o['per_1000_generations']:.2f}x |"
     )
     lines.append(
+        f"| of which content moderation, per 1000 generations | "
+        f"{_money(1000 * moderation_cost_per_generation(inputs))} (+{inputs['moderation_seconds_aws']:.2f} s "
+        f"per request, estimated) | {_money(1000 * moderation_cost_per_generation(inputs))} (same checks) | "
+        "1.00x |"
+    )
+    lines.append(
         f"| idle cost per month (no traffic) | {_money(idle_ours)} "
         "(1 hosting instance; training scales to zero) | "
         f"{_money(idle_ref)} (always-on hosting instance) | 1.00x |"
@@ -377,7 +419,8 @@ def render(results: dict[str, Any]) -> str:
         "load time when the requested user's model is not resident (share = 1 − resident models × "
         "instances ÷ users). Instances are added until the busy time fits the utilization target; a "
         "multi-model endpoint keeps at least one instance. Per 1000 generations = busy seconds × price ÷ "
-        "utilization + API Gateway + Lambda.",
+        "utilization + API Gateway + Lambda + content moderation (Comprehend units for the prompt, one "
+        "Rekognition image per generated image, and the Lambda seconds the calls add).",
         "- **Idle**: both designs keep one ml.g5.xlarge hosting instance (a multi-model GPU endpoint cannot "
         "scale to zero); ours scales training to zero (async endpoint, backlog-driven). If the reference's "
         "training endpoint was left running, add "

@@ -23,11 +23,13 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
+from avatar_contract.moderation import ENV_VAR, INITIAL_DENY_LIST
 from avatar_contract.names import Env
 from avatar_contract.routes import FUNCTIONS
 from local_cloud.apigateway import LocalApiGateway
 from local_cloud.aws import SERVICE_ACCESS_KEY_ID, SERVICE_SECRET_ACCESS_KEY, MotoAws, Provisioned, provision
 from local_cloud.lambda_runtime import LambdaFunction
+from local_cloud.moderation import ModerationStandIns
 from local_cloud.processes import ManagedProcess, free_port, kill_group
 from local_cloud.sagemaker_runtime import LocalSageMakerRuntime
 from local_cloud.settings import ACCOUNT_ID, DEFAULT_REGION, CloudSettings, load_settings
@@ -84,6 +86,7 @@ class LocalCloud:
         self.hosting: Any = None  # hosting_server.triton.TritonProcess
         self._hosting_future: Future[Any] | None = None
         self.runtime: LocalSageMakerRuntime | None = None
+        self.moderation: ModerationStandIns | None = None
         self.functions: dict[str, LambdaFunction] = {}
         self.api: LocalApiGateway | None = None
         self._log_handler: logging.Handler | None = None
@@ -118,6 +121,13 @@ class LocalCloud:
         self.aws.start()
         log.info("moto server at %s", self.aws.endpoint_url)
         self.provisioned = provision(self.aws, self.settings, LOCAL_IMAGES)
+        self.moderation = ModerationStandIns(self.region, {SERVICE_ACCESS_KEY_ID: _service_principal()})
+        self.moderation.start()
+        self.aws.client("ssm").put_parameter(
+            Name=self.settings.config.moderation_deny_list_parameter_name,
+            Value=INITIAL_DENY_LIST,
+            Type="String",
+        )
         base_model = self._base_model()
         training_port, hosting_port = free_port(), free_port()
         self.training = self._training_container(training_port, base_model)
@@ -203,6 +213,7 @@ class LocalCloud:
                 ("api gateway", self.api.stop if self.api else None),
                 *((f"lambda {n}", f.close) for n, f in self.functions.items()),
                 ("sagemaker runtime", self.runtime.stop if self.runtime else None),
+                ("moderation stand-ins", self.moderation.stop if self.moderation else None),
                 ("hosting container", self.hosting.stop if self.hosting else None),
                 ("hosting processes", (lambda: kill_group(hosting_pgid)) if hosting_pgid else None),
                 ("training container", self.training.stop if self.training else None),
@@ -250,6 +261,8 @@ class LocalCloud:
             "AWS_DEFAULT_REGION": self.region,
             Env.AWS_ENDPOINT_URL: self.aws.endpoint_url,
             "AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME": self.runtime.url if self.runtime else "",
+            "AWS_ENDPOINT_URL_COMPREHEND": self.moderation.url if self.moderation else "",
+            "AWS_ENDPOINT_URL_REKOGNITION": self.moderation.url if self.moderation else "",
             "AWS_EC2_METADATA_DISABLED": "true",
         }
 
@@ -273,7 +286,8 @@ class LocalCloud:
             Env.HOSTING_BUCKET: self.settings.hosting_bucket,
             **self.extra_container_env,
         }
-        env.pop("AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME", None)
+        for service in ("SAGEMAKER_RUNTIME", "COMPREHEND", "REKOGNITION"):
+            env.pop(f"AWS_ENDPOINT_URL_{service}", None)
         return env
 
     def _training_container(self, port: int, base_model: Path) -> ManagedProcess:
@@ -313,6 +327,7 @@ class LocalCloud:
 
     def lambda_environment(self) -> dict[str, str]:
         """The Lambda functions' environment: what the stack sets, plus the endpoint URLs of this cloud."""
+        config = self.settings.config
         env = {
             **self._base_env(),
             **self._aws_env(),
@@ -323,6 +338,7 @@ class LocalCloud:
             Env.TRAINING_INSTANCE_TYPE: self.settings.training_instance_type,
             Env.HOSTING_INSTANCE_TYPE: self.settings.hosting_instance_type,
             **POWERTOOLS_ENVIRONMENT,
+            ENV_VAR: config.moderation_policy(config.moderation_deny_list_parameter_name).to_json(),
             "POWERTOOLS_TRACE_DISABLED": "true",  # no X-Ray daemon here
             **dict(self.settings.lambda_environment),
         }
@@ -342,6 +358,8 @@ class LocalCloud:
         urls = [self.aws.endpoint_url, self.api_url]
         if self.runtime is not None:
             urls += [self.runtime.url, *self.runtime.containers.values()]
+        if self.moderation is not None:
+            urls.append(self.moderation.url)
         return [url for url in urls if url]
 
     # -- what clients need ---------------------------------------------------------------------------
@@ -390,6 +408,7 @@ class LocalCloud:
             "api_url": self.api_url,
             "aws_endpoint_url": self.aws.endpoint_url,
             "sagemaker_runtime_url": self.runtime.url if self.runtime else "",
+            "moderation_stand_ins_url": self.moderation.url if self.moderation else "",
             "status_queue_url": self.status_queue_url,
             "region": self.region,
             "data_bucket": self.settings.data_bucket,

@@ -78,6 +78,7 @@ class LocalHttpServer:
 
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
+            disable_nagle_algorithm = True  # headers and body are two writes: no 40 ms delayed-ACK stall
             server_version = server.name
 
             def _serve(self) -> None:

@@ -25,6 +25,7 @@ from stacks.grants import grant_objects
 from stacks.hosting_endpoint import HostingEndpoint
 from stacks.lambda_code import RUNTIME, api_code
 from stacks.log_groups import encrypted_log_group
+from stacks.moderation import ContentModeration
 from stacks.nag import acknowledge, acknowledge_object_prefixes
 from stacks.storage import StorageRefs, nag_bucket_name
 from stacks.training_endpoint import TrainingEndpoint
@@ -54,7 +55,9 @@ class Api(Construct):
             else lambda_.Architecture.X86_64
         )
         code = api_code(architecture)
+        self.moderation = ContentModeration(self, "Moderation", config=config)
         environment = {
+            **self.moderation.environment,
             Env.DATA_BUCKET: storage.data_bucket.bucket_name,
             Env.HOSTING_BUCKET: storage.hosting_bucket.bucket_name,
             Env.TRAINING_ENDPOINT: training.endpoint_name,
@@ -97,6 +100,8 @@ class Api(Construct):
                 log_group=log_group,
             )
         self._grant(config, storage, training, hosting)
+        self.moderation.grant(self.functions[routes.TRAININGS.name], image_stage="inputs")
+        self.moderation.grant(self.functions[routes.GENERATIONS.name], image_stage="outputs")
         self.rest_api = self._rest_api(config)
         if config.enable_waf:
             self.web_acl = self._waf(config)

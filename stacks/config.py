@@ -19,9 +19,10 @@ from __future__ import annotations
 import difflib
 import json
 from collections.abc import Mapping
-from dataclasses import dataclass, field, fields
+from dataclasses import asdict, dataclass, field, fields, is_dataclass
 from typing import Any, Literal
 
+import avatar_contract.moderation as mod
 from stacks import config_parsers as p
 from stacks.config_constants import (  # noqa: F401 - re-exported: one import site for the stacks
     API_STAGE_NAME,
@@ -200,6 +201,29 @@ class ServiceConfig(ResourceNames):
         "Same-account IAM roles given the StatusConsumePolicyArn policy (consume the status queue).",
     )
 
+    moderation_prompts: mod.PromptModeration = setting(  # noqa: RUF009 - a frozen dataclass
+        "moderationPrompts",
+        mod.PromptModeration(),
+        p.moderation_stage(mod.parse_prompts),
+        "Prompt moderation (Comprehend DetectToxicContent + the deny list): `enabled`, per-category "
+        "`thresholds` (0-1), `on_failure` closed|open, Comprehend `region` (empty: the stack's) "
+        "(docs/moderation.md).",
+    )
+    moderation_outputs: mod.ImageModeration = setting(  # noqa: RUF009 - a frozen dataclass
+        "moderationOutputs",
+        mod.ImageModeration(),
+        p.moderation_stage(lambda raw: mod.parse_images(raw, mod.ImageModeration())),
+        "Generated-image moderation (Rekognition DetectModerationLabels): `enabled`, `min_confidence` "
+        "(0-100), `categories`, `on_failure` closed|open (docs/moderation.md).",
+    )
+    moderation_inputs: mod.ImageModeration = setting(  # noqa: RUF009 - a frozen dataclass
+        "moderationInputs",
+        mod.ModerationPolicy().inputs,
+        p.moderation_stage(lambda raw: mod.parse_images(raw, mod.ModerationPolicy().inputs)),
+        "Selfie moderation at training submission (Rekognition DetectModerationLabels), same fields as "
+        "moderationOutputs (docs/moderation.md).",
+    )
+
     def __post_init__(self) -> None:
         if self.hosting_min_capacity > self.hosting_max_capacity:
             raise ConfigError(
@@ -232,6 +256,12 @@ class ServiceConfig(ResourceNames):
         return {spec.key: spec.default for spec in SETTINGS}
 
     # --- derived values ----------------------------------------------------------------------------
+
+    def moderation_policy(self, deny_list_parameter: str) -> mod.ModerationPolicy:
+        """The three moderation stages and the deny list's SSM parameter (the functions' environment)."""
+        return mod.ModerationPolicy(
+            self.moderation_prompts, self.moderation_outputs, self.moderation_inputs, deny_list_parameter
+        )
 
     def resolved_base_image_region(self, default_region: str | None) -> str:
         """Region for the containers' base images: `baseImageRegion`, else `default_region`
@@ -281,6 +311,8 @@ def _json_default(default: Any) -> Any:
         return ""
     if isinstance(default, tuple):
         return list(default)
+    if is_dataclass(default) and not isinstance(default, type):
+        return json.loads(json.dumps(asdict(default)))
     return default
 
 

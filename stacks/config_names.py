@@ -43,6 +43,11 @@ class ResourceNames:
     data_bucket_name = _Named("data")
     hosting_bucket_name = _Named("hosting")
 
+    @property
+    def moderation_deny_list_parameter_name(self) -> str:
+        """SSM parameter holding the prompt deny list (docs/moderation.md)."""
+        return f"/{self.resource_prefix}/moderation/deny-list"
+
     def function_name(self, function: str) -> str:
         """Physical Lambda function name for an `avatar_contract.routes.Function.name`."""
         return self.name(function)

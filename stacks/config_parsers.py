@@ -131,3 +131,15 @@ def role_arns(key: str, value: Any) -> tuple[str, ...]:
         if not isinstance(arn, str) or not ROLE_ARN_RE.fullmatch(arn):
             raise fail(key, arn, expected)
     return tuple(value)
+
+
+def moderation_stage(parse_stage: Callable[[Any], Any]) -> Parser:
+    """A content-moderation stage (avatar_contract.moderation): an object, or its JSON on the command line."""
+
+    def parse(key: str, value: Any) -> Any:
+        try:
+            return parse_stage(value)
+        except ValueError as error:  # PolicyError
+            raise ConfigError(f"cdk.json context {key!r}: {error}") from None
+
+    return parse

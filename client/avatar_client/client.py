@@ -303,9 +303,10 @@ class AvatarClient:
                 if not error.retryable or waited + delay > max_wait:
                     raise
                 time.sleep(delay)
-        images = [
+        images = [  # images withheld by content moderation (`blocked`) stay in `response` only
             base64.b64decode(item["data"]) if item.get("data") else self._unsigned("GET", item["url"])
             for item in result["images"]
+            if not item.get("blocked")
         ]
         return GeneratedImages(
             model_id=result["model_id"], seed=result["seed"], images=images, response=result

@@ -47,6 +47,17 @@ class IdempotencyKeyReused(ApiError):
     code = "idempotency_key_reused"
 
 
+class ContentBlocked(ApiError):
+    """Content moderation refused a prompt, an image or every generated image; `category` names why."""
+
+    status = 422
+    code = "content_blocked"
+
+    def __init__(self, message: str, *, category: str) -> None:
+        super().__init__(message)
+        self.category = category
+
+
 class ServiceUnavailable(ApiError):
     """Retryable: the caller should try again after `Retry-After` seconds."""
 

@@ -5,10 +5,14 @@ Tests and the local cloud swap them with `use_services` (e.g. buckets on moto, a
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from avatar_api.aws import Bucket, HostingEndpointClient, TrainingEndpointClient, runtime_client, s3_client
 from avatar_api.records import TrainingRecords
 from avatar_api.settings import GENERATION_BUDGET_SECONDS, Settings
+
+if TYPE_CHECKING:
+    from avatar_api.domain.moderation import Moderator
 
 
 @dataclass
@@ -20,6 +24,7 @@ class Services:
     # The endpoints' instance types, for the cost bounds (domain.limits); empty: not configured.
     training_instance_type: str = ""
     hosting_instance_type: str = ""
+    moderation: Moderator | None = None  # None: no moderation (docs/moderation.md)
 
     @property
     def records(self) -> TrainingRecords:
@@ -28,6 +33,8 @@ class Services:
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Services:
+        from avatar_api.domain.moderation import Moderator
+
         s3 = s3_client()
         return cls(
             data=Bucket(settings.data_bucket, s3),
@@ -40,6 +47,7 @@ class Services:
             ),
             training_instance_type=settings.training_instance_type,
             hosting_instance_type=settings.hosting_instance_type,
+            moderation=Moderator.from_environment(),
         )
 
 

@@ -70,6 +70,8 @@ def test_no_wildcard_resource_except_where_aws_allows_none(service: dict[str, An
         "cloudwatch:PutMetricData",
         "xray:PutTraceSegments",
         "xray:PutTelemetryRecords",
+        "comprehend:DetectToxicContent",
+        "rekognition:DetectModerationLabels",
     }
     for logical_id, policy in of_type(service, "AWS::IAM::Policy").items():
         for statement in policy["Properties"]["PolicyDocument"]["Statement"]:

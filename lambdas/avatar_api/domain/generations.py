@@ -14,6 +14,7 @@ from pydantic import BaseModel, Field
 from avatar_api.aws import EndpointError, ModelNotReady
 from avatar_api.domain import limits
 from avatar_api.domain.models import find_record
+from avatar_api.domain.moderation import withhold_blocked
 from avatar_api.errors import Conflict, NotFound, ServiceUnavailable, UpstreamError, endpoint_failure
 from avatar_api.services import Services
 from avatar_api.settings import (
@@ -41,10 +42,20 @@ def engine_args(args: GenArgs, remaining: float) -> dict[str, object]:
     return {**args.model_dump(exclude_none=True), DEADLINE_ARG: round(time.time() + remaining, 3)}
 
 
+class BlockedImage(BaseModel):
+    """In place of an image that content moderation withheld (docs/moderation.md)."""
+
+    reason: str = "content_blocked"
+    labels: list[dict[str, str | float]] = Field(
+        description="The moderation labels: name, category, confidence"
+    )
+
+
 class GeneratedImage(BaseModel):
     content_type: str = "image/png"
     data: str | None = Field(None, description="Base64 image (when the images fit in the response)")
     url: str | None = Field(None, description="Presigned GET URL (when they do not), valid one hour")
+    blocked: BlockedImage | None = Field(None, description="Set (and no data or url) when withheld")
 
 
 class Generation(BaseModel):
@@ -90,6 +101,8 @@ def generate(
         )
     seed = gen_args.seed if gen_args.seed is not None else secrets.randbelow(2**32)
     args = gen_args.model_copy(update={"seed": seed})
+    if services.moderation is not None:  # before anything reaches the GPU
+        services.moderation.check_prompts([prompt])
     target = keys.target_model(owner, model_id)
     content_type = CONTENT_TYPES[args.output_format]
 
@@ -129,12 +142,16 @@ def generate(
     except (ValueError, binascii.Error, KeyError, TypeError) as error:
         raise UpstreamError(f"the model endpoint returned an unreadable response: {error}") from error
 
+    blocked = withhold_blocked(services.moderation, encoded)
     if sum(len(item) for item in encoded) <= MAX_INLINE_IMAGES_BYTES:
         images = [GeneratedImage(content_type=content_type, data=item) for item in encoded]
     else:
         generation_id = s3_keys.new_generation_id()
         images = []
         for index, item in enumerate(encoded):
+            if index in blocked:
+                images.append(GeneratedImage())
+                continue
             key = s3_keys.generation_image_key(owner, model_id, generation_id, index)
             services.data.put_bytes(key, base64.b64decode(item), content_type)
             images.append(
@@ -143,5 +160,7 @@ def generate(
                     url=services.data.presigned_get(key, DOWNLOAD_URL_EXPIRES_SECONDS),
                 )
             )
+    for index, labels in blocked.items():
+        images[index] = GeneratedImage(data=None, url=None, blocked=BlockedImage(labels=labels))
     used = args.model_dump(include={"num_inference_steps", "guidance_scale", "width", "height"})
     return Generation(model_id=model_id, seed=seed, images=images, **used)

@@ -97,6 +97,11 @@ def start_training(services: Services, owner: str, request: NewTraining) -> Trai
             f"images: {len(request.images)} given; send between {MIN_IMAGES} and {MAX_IMAGES}"
         )
     limits.check_training(request.hyperparameters, services.training_instance_type)
+    if services.moderation is not None:  # docs/moderation.md: before anything is written or queued
+        hyper = request.hyperparameters
+        services.moderation.check_prompts(
+            [hyper.instance_prompt, hyper.class_prompt, *hyper.validation_prompts], "hyperparameters"
+        )
     training_id, model_id = keys.new_training_id(), keys.new_model_id()
     created = _now()
     claim_key = None
@@ -112,6 +117,8 @@ def start_training(services: Services, owner: str, request: NewTraining) -> Trai
     written: list[str] = [claim_key] if claim_key else []
     try:
         images = [load_image(services, owner, source, i) for i, source in enumerate(request.images)]
+        if services.moderation is not None:
+            services.moderation.check_selfies([image.data for image in images])
         config = TrainingConfig(
             **request.hyperparameters.model_dump(),
             training_id=training_id,

@@ -17,7 +17,7 @@ _ERROR_TEXT = {
     404: "Unknown id, or it belongs to another caller",
     409: "The model is still training, or its training failed",
     413: "An image is larger than the limits",
-    422: "Idempotency key reused for a different request",
+    422: "Idempotency key reused for a different request, or content blocked by moderation (content_blocked)",
     429: "Too many open upload slots; retry after Retry-After seconds",
     502: "The SageMaker endpoint failed",
     503: "Temporarily unavailable; retry after Retry-After seconds",

@@ -1,0 +1,58 @@
+"""Content moderation (docs/moderation.md): the deny list's SSM parameter, the policy the API functions read
+from their environment, and exactly the grants moderation needs: comprehend:DetectToxicContent and
+rekognition:DetectModerationLabels (neither supports resource-level permissions) and ssm:GetParameter on
+the one deny-list parameter."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_ssm as ssm
+from constructs import Construct
+
+from avatar_contract.moderation import ENV_VAR, INITIAL_DENY_LIST
+from stacks.config import ServiceConfig
+from stacks.nag import acknowledge
+
+TEXT_ACTION = "comprehend:DetectToxicContent"
+IMAGE_ACTION = "rekognition:DetectModerationLabels"
+
+
+class ContentModeration(Construct):
+    def __init__(self, scope: Construct, construct_id: str, *, config: ServiceConfig) -> None:
+        super().__init__(scope, construct_id)
+        self.deny_list = ssm.StringParameter(
+            self,
+            "DenyList",
+            parameter_name=config.moderation_deny_list_parameter_name,
+            string_value=INITIAL_DENY_LIST,
+            description="Avatar service prompt deny list (docs/moderation.md)",
+        )
+        # The name itself, not a token: the policy goes into the environment as JSON text.
+        policy = config.moderation_policy(config.moderation_deny_list_parameter_name)
+        self.environment = {ENV_VAR: policy.to_json()}
+        self._policy = policy
+
+    def grant(self, function: lambda_.Function, *, image_stage: Literal["inputs", "outputs"]) -> None:
+        """Let `function` moderate prompts (Comprehend + the deny list) and the images of `image_stage`
+        (Rekognition), each only where that stage is enabled."""
+        statements = []
+        if self._policy.prompts.enabled:
+            statements.append(iam.PolicyStatement(actions=[TEXT_ACTION], resources=["*"]))
+            statements.append(
+                iam.PolicyStatement(actions=["ssm:GetParameter"], resources=[self.deny_list.parameter_arn])
+            )
+        if getattr(self._policy, image_stage).enabled:
+            statements.append(iam.PolicyStatement(actions=[IMAGE_ACTION], resources=["*"]))
+        if not statements or function.role is None:
+            return
+        name = function.node.id.removesuffix("Function")
+        policy = iam.Policy(self, f"{name}Moderation", statements=statements, roles=[function.role])
+        acknowledge(
+            policy,
+            "AwsSolutions-IAM5[Resource::*]",
+            f"{TEXT_ACTION} and {IMAGE_ACTION} support no resource-level permissions (the IAM service "
+            "authorization reference lists no resource type for them); the actions are exactly these.",
+        )
