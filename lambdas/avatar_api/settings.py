@@ -6,6 +6,7 @@ import os
 from dataclasses import dataclass
 
 from avatar_contract.names import Env, Runtime
+from avatar_contract.training_budget import TRAINING_TIME_BUDGET_SECONDS
 
 # Per image: decoded bytes and pixels (a decompression bomb is refused before it is decoded).
 MAX_IMAGE_BYTES = 15 * 1024 * 1024
@@ -29,9 +30,9 @@ MODEL_NOT_READY_RETRY_AFTER_SECONDS = 30
 GENERATION_OVERHEAD_SECONDS = 7.0
 # SageMaker's real-time response limit is 6 MB; this leaves room for the JSON around the images.
 MAX_ENDPOINT_RESPONSE_BYTES = 5_800_000
-# Trainings: the estimate must fit the async invocation timeout minus this margin (startup, upload).
-TRAINING_BUDGET_MARGIN_SECONDS = 300
-TRAINING_BUDGET_SECONDS = Runtime.ASYNC_INVOCATION_TIMEOUT_SECONDS - TRAINING_BUDGET_MARGIN_SECONDS
+# Trainings: the estimate must fit the async invocation timeout minus a margin (startup, upload); the
+# training container stops at the same budget (avatar_contract.training_budget).
+TRAINING_BUDGET_SECONDS = TRAINING_TIME_BUDGET_SECONDS
 # How long a queued training may wait for an instance (InvokeEndpointAsync RequestTTLSeconds).
 TRAINING_QUEUE_TTL_SECONDS = 6 * 3600
 # A training with no outcome this long after it was queued died without a notification: it is failed.

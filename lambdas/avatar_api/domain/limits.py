@@ -2,7 +2,7 @@
 
 * A training must be estimated to finish within the async endpoint's invocation timeout minus a margin on
   the configured training instance type. The estimate is `avatar_contract.training_budget`'s cost model
-  (imported when first needed: it is the one model the API and the training container share).
+  (the one model the API and the training container share).
 * A generation's cost (images x pixels x steps) must fit the generations function's time budget on the
   configured hosting instance type, and its worst-case response must fit SageMaker's 6 MB response limit.
 """
@@ -22,6 +22,7 @@ from avatar_api.settings import (
 )
 from avatar_contract.generation import GenArgs
 from avatar_contract.training import TrainingHyperparameters
+from avatar_contract.training_budget import estimate_seconds
 
 log = logging.getLogger(__name__)
 
@@ -86,28 +87,21 @@ def check_generation(args: GenArgs, instance_type: str, native_size: int = 512) 
             )
 
 
-def _contract_estimator() -> Callable[[Any, str], float] | None:
-    """The contract's cost model, imported when first needed (None, logged as an error, while a build
-    lacks `avatar_contract.training_budget`)."""
-    try:
-        from avatar_contract.training_budget import estimate_seconds  # type: ignore[import-not-found,unused-ignore]
-    except ImportError:
-        log.error("avatar_contract.training_budget is missing: trainings are not checked against the budget")
-        return None
-    return estimate_seconds  # type: ignore[no-any-return,unused-ignore]
+def _contract_estimator() -> Callable[[Any, str], float]:
+    """The contract's cost model (avatar_contract.training_budget), shared with the training container."""
+    return estimate_seconds
 
 
 # Tests replace it; in production it is the contract's cost model.
-estimator: Callable[[], Callable[[Any, str], float] | None] = _contract_estimator
+estimator: Callable[[], Callable[[Any, str], float]] = _contract_estimator
 
 
 def check_training(hyperparameters: TrainingHyperparameters, instance_type: str) -> float | None:
     """The estimated seconds of this training on `instance_type`; InvalidRequest (400, with the estimate)
     when they exceed the budget. None when no instance type is configured (nothing to estimate for)."""
-    estimate = estimator() if instance_type else None
-    if estimate is None:
+    if not instance_type:
         return None
-    seconds = float(estimate(hyperparameters, instance_type))
+    seconds = float(estimator()(hyperparameters, instance_type))
     if seconds > TRAINING_BUDGET_SECONDS:
         raise InvalidRequest(
             f"config: this training is estimated at {seconds:,.0f} s on {instance_type}; the limit is "
