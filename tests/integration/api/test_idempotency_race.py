@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import threading
 from concurrent.futures import ThreadPoolExecutor
+from typing import Any
 
+from avatar_api.aws import TrainingEndpointClient
 from avatar_api.domain.trainings import NewTraining, start_training
 from avatar_api.domain.uploads import InlineImage
 from avatar_api.services import get_services
@@ -14,34 +16,27 @@ from tests.fixtures.api import ALICE, image_bytes
 from tests.fixtures.api_backend import DATA_BUCKET, Api
 
 
-class CountingEndpoint:
-    name = "avatar-training"
+class CountingSageMakerRuntime:
+    """Answers InvokeEndpointAsync as SageMaker does and records each InferenceId it is sent."""
 
     def __init__(self) -> None:
         self.calls: list[str] = []
         self.lock = threading.Lock()
 
-    def invoke_async(
-        self,
-        input_location: str,
-        inference_id: str,
-        timeout_seconds: int,
-        content_type: str,
-        queue_ttl_seconds: int | None = None,
-    ) -> dict:
+    def invoke_endpoint_async(self, *, InferenceId: str, **_: Any) -> dict[str, str]:
         with self.lock:
-            self.calls.append(inference_id)
+            self.calls.append(InferenceId)
         return {
-            "inference_id": inference_id,
-            "output_location": f"s3://{DATA_BUCKET}/async-outputs/{inference_id}.out",
-            "failure_location": f"s3://{DATA_BUCKET}/async-failures/{inference_id}-error.out",
+            "InferenceId": InferenceId,
+            "OutputLocation": f"s3://{DATA_BUCKET}/async-outputs/{InferenceId}.out",
+            "FailureLocation": f"s3://{DATA_BUCKET}/async-failures/{InferenceId}-error.out",
         }
 
 
 def test_concurrent_requests_with_one_key_start_one_training(api: Api) -> None:
     services = get_services()
-    endpoint = CountingEndpoint()
-    services.training_endpoint = endpoint
+    runtime = CountingSageMakerRuntime()
+    services.training_endpoint = TrainingEndpointClient("avatar-training", runtime)
     request = NewTraining(
         images=[InlineImage(image_bytes(seed=i)) for i in range(10)],
         hyperparameters=TrainingHyperparameters(),
@@ -58,5 +53,5 @@ def test_concurrent_requests_with_one_key_start_one_training(api: Api) -> None:
         training_ids = set(pool.map(submit, range(6)))
 
     assert len(training_ids) == 1
-    assert endpoint.calls == list(training_ids)
+    assert runtime.calls == list(training_ids)
     assert len([k for k in api.object_keys() if k.endswith("input.tar.gz")]) == 1
