@@ -9,12 +9,12 @@ from typing import Any
 
 import boto3
 import pytest
-from moto import mock_aws
 
 from avatar_contract.base_model import BaseModelError, Source
 from avatar_contract.names import Env
 from base_model_staging import sources, staging
 from hosting_server.engine import BaseModelEngine, resolve_base_model
+from tests.fixtures.moto_aws import mocked_aws
 
 BUCKET = "avatar-data-test"
 
@@ -23,14 +23,9 @@ BUCKET = "avatar-data-test"
 def staged(
     monkeypatch: pytest.MonkeyPatch, tiny_model_dir: Path, tmp_path: Path
 ) -> Iterator[tuple[Any, str]]:
-    for name in ("AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_S3", "AWS_PROFILE"):
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
-    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
     monkeypatch.setenv(Env.CACHE_DIR, str(tmp_path / "cache"))
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
-    with mock_aws():
+    with mocked_aws(monkeypatch):
         s3 = boto3.client("s3", region_name="us-east-1")
         s3.create_bucket(Bucket=BUCKET)
         manifest = sources.record(Source("directory", path=str(tiny_model_dir)), "tiny-sd")

@@ -17,8 +17,8 @@ from typing import Any
 
 import boto3
 import pytest
-from moto import mock_aws
 
+from tests.fixtures.moto_aws import mocked_aws
 from tests.torch_threads import one_torch_thread  # noqa: F401  (autouse fixture for this folder)
 from tests.unit.training.samples import user_template
 from training_service.server import create_server, serve_in_thread
@@ -64,12 +64,7 @@ class RunningService:
 
 @pytest.fixture
 def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
-    for name in ("AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_S3", "AWS_PROFILE"):
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
-    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
-    with mock_aws():
+    with mocked_aws(monkeypatch):
         s3 = boto3.client("s3", region_name="us-east-1")
         s3.create_bucket(Bucket=HOSTING_BUCKET)
         s3.create_bucket(Bucket=DATA_BUCKET)
