@@ -14,6 +14,7 @@ from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
 from stacks.config import ServiceConfig
+from stacks.keys import service_key
 
 
 def encrypted_topic(
@@ -38,12 +39,12 @@ class TrainingStatus(Construct):
         super().__init__(scope, construct_id)
         # Messages are transient, so their key lives with them here rather than in the stateful stack;
         # SNS must be allowed to use it to deliver into the encrypted queue (added by the subscription).
-        self.key = kms.Key(
+        self.key = service_key(
             self,
             "MessagingKey",
-            alias=f"alias/{config.name('messaging')}",
+            config=config,
+            purpose="messaging",
             description="Encrypts the avatar service's training status topics and queues, and its alarms.",
-            enable_key_rotation=True,
             removal_policy=RemovalPolicy.DESTROY,
             pending_window=Duration.days(7),
         )

@@ -14,6 +14,7 @@ from avatar_contract.lifecycle import TRAINING_INPUT_TAG_KEY, TRAINING_INPUT_TAG
 from avatar_contract.names import Prefix
 from avatar_contract.s3_keys import GENERATIONS_PREFIX
 from stacks.config import ServiceConfig
+from stacks.keys import service_key
 from stacks.nag import acknowledge
 
 
@@ -42,20 +43,20 @@ class Storage(Construct):
         policy = removal_policy(config)
         destroy = policy == RemovalPolicy.DESTROY
 
-        self.data_key = kms.Key(
+        self.data_key = service_key(
             self,
             "DataKey",
-            alias=f"alias/{config.name('data')}",
+            config=config,
+            purpose="data",
             description="Encrypts the avatar service's training data (selfies, records, async outputs).",
-            enable_key_rotation=True,
             removal_policy=policy,
         )
-        self.hosting_key = kms.Key(
+        self.hosting_key = service_key(
             self,
             "HostingKey",
-            alias=f"alias/{config.name('hosting')}",
+            config=config,
+            purpose="hosting",
             description="Encrypts the avatar service's trained model artifacts.",
-            enable_key_rotation=True,
             removal_policy=policy,
         )
 
