@@ -79,19 +79,12 @@ class Storage(Construct):
         )
 
         retention = Duration.days(config.training_input_retention_days)
-        self.data_bucket = s3.Bucket(
-            self,
+        self.data_bucket = self._encrypted_bucket(
             "DataBucket",
-            bucket_name=bucket_name(config, "data"),
-            encryption=s3.BucketEncryption.KMS,
-            encryption_key=self.data_key,
-            bucket_key_enabled=True,
-            enforce_ssl=True,
-            block_public_access=s3.BlockPublicAccess.BLOCK_ALL,
-            object_ownership=s3.ObjectOwnership.BUCKET_OWNER_ENFORCED,
-            server_access_logs_bucket=self.access_logs,
-            server_access_logs_prefix="data/",
-            lifecycle_rules=[
+            config,
+            "data",
+            self.data_key,
+            [
                 # Selfies are biometric personal data: inputs expire, records and previews stay until
                 # the model is deleted through the API.
                 s3.LifecycleRule(
@@ -110,28 +103,45 @@ class Storage(Construct):
                     id="abort-incomplete-uploads", abort_incomplete_multipart_upload_after=Duration.days(1)
                 ),
             ],
-            removal_policy=policy,
-            auto_delete_objects=destroy,
         )
-        self.hosting_bucket = s3.Bucket(
-            self,
+        self.hosting_bucket = self._encrypted_bucket(
             "HostingBucket",
-            bucket_name=bucket_name(config, "hosting"),
+            config,
+            "hosting",
+            self.hosting_key,
+            [
+                s3.LifecycleRule(
+                    id="abort-incomplete-uploads", abort_incomplete_multipart_upload_after=Duration.days(1)
+                )
+            ],
+        )
+
+    def _encrypted_bucket(
+        self,
+        construct_id: str,
+        config: ServiceConfig,
+        kind: str,
+        key: kms.IKey,
+        lifecycle_rules: list[s3.LifecycleRule],
+    ) -> s3.Bucket:
+        """`bucket_name(config, kind)`, encrypted with `key` (S3 Bucket Keys on), TLS only, private,
+        owner-enforced, logged into the access-log bucket under `<kind>/`."""
+        policy = removal_policy(config)
+        return s3.Bucket(
+            self,
+            construct_id,
+            bucket_name=bucket_name(config, kind),
             encryption=s3.BucketEncryption.KMS,
-            encryption_key=self.hosting_key,
+            encryption_key=key,
             bucket_key_enabled=True,
             enforce_ssl=True,
             block_public_access=s3.BlockPublicAccess.BLOCK_ALL,
             object_ownership=s3.ObjectOwnership.BUCKET_OWNER_ENFORCED,
             server_access_logs_bucket=self.access_logs,
-            server_access_logs_prefix="hosting/",
-            lifecycle_rules=[
-                s3.LifecycleRule(
-                    id="abort-incomplete-uploads", abort_incomplete_multipart_upload_after=Duration.days(1)
-                )
-            ],
+            server_access_logs_prefix=f"{kind}/",
+            lifecycle_rules=lifecycle_rules,
             removal_policy=policy,
-            auto_delete_objects=destroy,
+            auto_delete_objects=policy == RemovalPolicy.DESTROY,
         )
 
 
