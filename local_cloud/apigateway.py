@@ -21,7 +21,7 @@ from typing import Any
 from urllib.parse import parse_qsl, unquote, urlsplit
 
 from avatar_contract.routes import ROUTES, Route
-from local_cloud.http_server import LocalHttpServer
+from local_cloud.http_server import LocalHttpServer, ServedOverHttp
 from local_cloud.lambda_runtime import LambdaFunction, LambdaInvocationError, LambdaTimeout
 from local_cloud.settings import ACCOUNT_ID
 from local_cloud.sigv4 import Principal, SignatureError, verify_sigv4
@@ -139,7 +139,7 @@ def build_proxy_event(
     }
 
 
-class LocalApiGateway:
+class LocalApiGateway(ServedOverHttp):
     """The HTTP server. `url` is the stage's invoke URL (`http://127.0.0.1:<port>/<stage>`)."""
 
     def __init__(
@@ -174,13 +174,7 @@ class LocalApiGateway:
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}/{self.stage}"
-
-    def start(self) -> None:
-        self._server.start()
-
-    def stop(self) -> None:
-        self._server.stop()
+        return f"{self._server.url}/{self.stage}"
 
     def handle(
         self, method: str, raw_target: str, headers: list[tuple[str, str]], body: bytes, source_ip: str

@@ -1,4 +1,4 @@
-"""The HTTP server under the local API Gateway and the local SageMaker runtime: a `ThreadingHTTPServer` on
+"""The HTTP server under the local cloud's stand-ins (`ServedOverHttp`): a `ThreadingHTTPServer` on
 127.0.0.1 (a free port) served from a daemon thread, that hands each request to a function and sends back
 what it returns, always with a Content-Length (and no body for HEAD)."""
 
@@ -50,6 +50,10 @@ class LocalHttpServer:
     def port(self) -> int:
         return self._server.server_address[1]
 
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
     def start(self) -> None:
         self._thread.start()
 
@@ -100,3 +104,19 @@ class LocalHttpServer:
                 return
 
         return Handler
+
+
+class ServedOverHttp:
+    """A local stand-in for an AWS service, answered by the `LocalHttpServer` its `__init__` sets."""
+
+    _server: LocalHttpServer
+
+    @property
+    def url(self) -> str:
+        return self._server.url
+
+    def start(self) -> None:
+        self._server.start()
+
+    def stop(self) -> None:
+        self._server.stop()

@@ -32,7 +32,7 @@ from botocore.parsers import RpcV2CBORParser
 from botocore.serialize import CBORSerializer
 from PIL import Image, UnidentifiedImageError
 
-from local_cloud.http_server import Answer, LocalHttpServer
+from local_cloud.http_server import Answer, LocalHttpServer, ServedOverHttp
 from local_cloud.sigv4 import Principal, SignatureError, verify_sigv4
 
 log = logging.getLogger(__name__)
@@ -87,7 +87,7 @@ def image_marker(data: bytes) -> str | None:
     return str(value) if value else None
 
 
-class ModerationStandIns:
+class ModerationStandIns(ServedOverHttp):
     """One HTTP server for both stand-ins (each request is routed by its protocol and signed service)."""
 
     def __init__(self, region: str, principals: Mapping[str, Principal]) -> None:
@@ -102,16 +102,6 @@ class ModerationStandIns:
         self._server = LocalHttpServer(
             "LocalModerationStandIns", self.handle, _internal_failure, log, max_body_bytes=8 * 2**20
         )
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self._server.port}"
-
-    def start(self) -> None:
-        self._server.start()
-
-    def stop(self) -> None:
-        self._server.stop()
 
     def flag_image(self, data: bytes, label: str = "Explicit") -> None:
         """Report `label` for exactly these bytes from now on (the e2e tests' marker for outputs)."""

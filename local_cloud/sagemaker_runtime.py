@@ -25,7 +25,7 @@ from urllib.parse import unquote, urlsplit
 
 from botocore.exceptions import ClientError
 
-from local_cloud.http_server import Answer, LocalHttpServer
+from local_cloud.http_server import Answer, LocalHttpServer, ServedOverHttp
 from local_cloud.multi_model_host import MultiModelHost
 from local_cloud.runtime_api import RuntimeApiError, http_call, s3_split, validation_error
 from local_cloud.sagemaker_async import AsyncInvoker, AsyncJob
@@ -39,7 +39,7 @@ DEFAULT_ASYNC_INVOCATION_TIMEOUT = 900
 MAX_INLINE_ASYNC_PAYLOAD_BYTES = 128_000
 
 
-class LocalSageMakerRuntime:
+class LocalSageMakerRuntime(ServedOverHttp):
     """The HTTP server for the runtime API; endpoint configs are read from moto's control plane."""
 
     def __init__(
@@ -67,15 +67,8 @@ class LocalSageMakerRuntime:
             log,
         )
 
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self._server.port}"
-
-    def start(self) -> None:
-        self._server.start()
-
     def stop(self) -> None:
-        self._server.stop()
+        super().stop()
         self.async_invoker.stop()
         with self._hosts_lock:
             hosts = list(self._hosts.values())
