@@ -127,22 +127,21 @@ class HostingEndpoint(Construct):
 
     def instance_metric(self, name: str, statistic: str = "Average") -> cloudwatch.Metric:
         """Instance metrics (GPUUtilization, ...) in SageMaker's /aws/sagemaker/Endpoints namespace."""
-        return cloudwatch.Metric(
-            namespace="/aws/sagemaker/Endpoints",
-            metric_name=name,
-            dimensions_map={"EndpointName": self.endpoint_name, "VariantName": self.variant_name},
-            statistic=statistic,
-            period=Duration.minutes(1),
-        )
+        return self._variant_metric("/aws/sagemaker/Endpoints", name, statistic, Duration.minutes(1))
 
     def metric(self, name: str, statistic: str = "Average") -> cloudwatch.Metric:
         """Invocation and multi-model metrics (ModelLoadingWaitTime, ModelCacheHit, ...) in AWS/SageMaker."""
+        return self._variant_metric("AWS/SageMaker", name, statistic, Duration.minutes(5))
+
+    def _variant_metric(
+        self, namespace: str, name: str, statistic: str, period: Duration
+    ) -> cloudwatch.Metric:
         return cloudwatch.Metric(
-            namespace="AWS/SageMaker",
+            namespace=namespace,
             metric_name=name,
             dimensions_map={"EndpointName": self.endpoint_name, "VariantName": self.variant_name},
             statistic=statistic,
-            period=Duration.minutes(5),
+            period=period,
         )
 
     def grant_invoke(self, grantee: iam.IGrantable) -> None:
