@@ -297,36 +297,25 @@ class Api(Construct):
     def _gateway_responses(api: apigw.RestApi) -> None:
         """Errors the gateway itself answers use the API's `{"error": {"code", "message"}}` shape."""
         json_headers = {"Content-Type": "'application/json'"}
-        api.add_gateway_response(
-            "BadRequestBody",
-            type=apigw.ResponseType.BAD_REQUEST_BODY,
-            response_headers=json_headers,
-            templates={
-                "application/json": '{"error": {"code": "invalid_request", "message": '
-                '"$util.escapeJavaScript($context.error.validationErrorString)"}}'
-            },
+        # Request validation failures name the offending field; other errors keep the gateway's message.
+        invalid_request = (
+            '{"error": {"code": "invalid_request", "message": '
+            '"$util.escapeJavaScript($context.error.validationErrorString)"}}'
         )
-        api.add_gateway_response(
-            "BadRequestParameters",
-            type=apigw.ResponseType.BAD_REQUEST_PARAMETERS,
-            response_headers=json_headers,
-            templates={
-                "application/json": '{"error": {"code": "invalid_request", "message": '
-                '"$util.escapeJavaScript($context.error.validationErrorString)"}}'
-            },
+        gateway_error = (
+            '{"error": {"code": "$context.error.responseType", "message": $context.error.messageString}}'
         )
-        for response_id, response_type in (
-            ("Default4xx", apigw.ResponseType.DEFAULT_4_XX),
-            ("Default5xx", apigw.ResponseType.DEFAULT_5_XX),
+        for response_id, response_type, template in (
+            ("BadRequestBody", apigw.ResponseType.BAD_REQUEST_BODY, invalid_request),
+            ("BadRequestParameters", apigw.ResponseType.BAD_REQUEST_PARAMETERS, invalid_request),
+            ("Default4xx", apigw.ResponseType.DEFAULT_4_XX, gateway_error),
+            ("Default5xx", apigw.ResponseType.DEFAULT_5_XX, gateway_error),
         ):
             api.add_gateway_response(
                 response_id,
                 type=response_type,
                 response_headers=json_headers,
-                templates={
-                    "application/json": '{"error": {"code": "$context.error.responseType", "message": '
-                    "$context.error.messageString}}"
-                },
+                templates={"application/json": template},
             )
 
     def _waf(self, config: ServiceConfig) -> wafv2.CfnWebACL:
