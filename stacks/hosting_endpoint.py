@@ -10,7 +10,6 @@ request count says little about load. GPU utilisation measures it directly on a 
 from __future__ import annotations
 
 from aws_cdk import Duration
-from aws_cdk import aws_applicationautoscaling as appscaling
 from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_sagemaker as sagemaker
@@ -22,16 +21,11 @@ from stacks.config import ServiceConfig
 from stacks.gpu_runtime import EXPECT_GPU_ENV, instance_has_gpu, variant_runtime
 from stacks.grants import grant_objects
 from stacks.nag import acknowledge_object_prefixes
-from stacks.sagemaker_common import (
-    container_image,
-    endpoint_arn,
-    endpoint_log_group,
-    execution_role,
-)
+from stacks.sagemaker_common import SageMakerEndpoint
 from stacks.storage import StorageRefs, nag_bucket_name
 
 
-class HostingEndpoint(Construct):
+class HostingEndpoint(SageMakerEndpoint):
     """Model in MultiModel mode + endpoint config + endpoint + GPU-utilisation autoscaling."""
 
     def __init__(
@@ -44,15 +38,15 @@ class HostingEndpoint(Construct):
         base_image: str,
         base_model: StagedBaseModel,
     ) -> None:
-        super().__init__(scope, construct_id)
-        self.endpoint_name = config.hosting_endpoint_name
+        super().__init__(
+            scope,
+            construct_id,
+            config=config,
+            endpoint_name=config.hosting_endpoint_name,
+            dockerfile="containers/hosting/Dockerfile",
+            base_image=base_image,
+        )
         self.variant_name = config.variant_name
-        self.image = container_image(
-            self, "Image", dockerfile="containers/hosting/Dockerfile", base_image=base_image
-        )
-        self.role = execution_role(
-            self, "ExecutionRole", config=config, endpoint_name=self.endpoint_name, image=self.image
-        )
         grant_objects(self.role, storage.hosting_bucket, storage.hosting_key, [Prefix.MODELS], read=True)
         acknowledge_object_prefixes(
             self.role, nag_bucket_name(config, "hosting"), {Prefix.MODELS: "load per-user model artifacts."}
@@ -97,26 +91,11 @@ class HostingEndpoint(Construct):
                 )
             ],
         )
-        self.log_group = endpoint_log_group(self, config, self.endpoint_name)
-        self.endpoint = sagemaker.CfnEndpoint(
-            self,
-            "Endpoint",
-            endpoint_name=self.endpoint_name,
-            endpoint_config_name=endpoint_config.attr_endpoint_config_name,
-        )
-        self.endpoint_arn = endpoint_arn(self, self.endpoint_name)
+        self._create_endpoint(config, endpoint_config)
 
-        target = appscaling.ScalableTarget(
-            self,
-            "ScalableTarget",
-            service_namespace=appscaling.ServiceNamespace.SAGEMAKER,
-            resource_id=f"endpoint/{self.endpoint_name}/variant/{self.variant_name}",
-            scalable_dimension="sagemaker:variant:DesiredInstanceCount",
-            min_capacity=config.hosting_min_capacity,
-            max_capacity=config.hosting_max_capacity,
+        target = self._scalable_target(
+            self.variant_name, config.hosting_min_capacity, config.hosting_max_capacity
         )
-        target.node.add_dependency(self.endpoint)
-        self.scalable_target = target
         target.scale_to_track_metric(
             "GpuUtilizationTracking",
             target_value=config.hosting_gpu_utilization_target,
@@ -145,6 +124,4 @@ class HostingEndpoint(Construct):
         )
 
     def grant_invoke(self, grantee: iam.IGrantable) -> None:
-        iam.Grant.add_to_principal(
-            grantee=grantee, actions=["sagemaker:InvokeEndpoint"], resource_arns=[self.endpoint_arn]
-        )
+        self._grant(grantee, "sagemaker:InvokeEndpoint")

@@ -1,14 +1,16 @@
-"""Pieces both SageMaker endpoints share: the container image asset, a scoped execution role, and the
-endpoint ARN/name helpers."""
+"""Pieces both SageMaker endpoints share: the container image asset, a scoped execution role, the
+endpoint ARN/name helpers, and `SageMakerEndpoint`, the construct both endpoints build on."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 from aws_cdk import ArnFormat, Stack
+from aws_cdk import aws_applicationautoscaling as appscaling
 from aws_cdk import aws_ecr_assets as ecr_assets
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_logs as logs
+from aws_cdk import aws_sagemaker as sagemaker
 from constructs import Construct
 
 from stacks.config import ServiceConfig
@@ -104,3 +106,55 @@ def endpoint_arn(scope: Construct, endpoint_name: str) -> str:
     return Stack.of(scope).format_arn(
         service="sagemaker", resource="endpoint", resource_name=endpoint_name.lower()
     )
+
+
+class SageMakerEndpoint(Construct):
+    """An endpoint's image (built from `dockerfile` FROM `base_image`) and execution role; subclasses add
+    their grants and model, then `_create_endpoint` and `_scalable_target`."""
+
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        config: ServiceConfig,
+        endpoint_name: str,
+        dockerfile: str,
+        base_image: str,
+    ) -> None:
+        super().__init__(scope, construct_id)
+        self.endpoint_name = endpoint_name
+        self.image = container_image(self, "Image", dockerfile=dockerfile, base_image=base_image)
+        self.role = execution_role(
+            self, "ExecutionRole", config=config, endpoint_name=endpoint_name, image=self.image
+        )
+
+    def _create_endpoint(self, config: ServiceConfig, endpoint_config: sagemaker.CfnEndpointConfig) -> None:
+        """The endpoint itself, with its log group, from `endpoint_config`."""
+        self.log_group = endpoint_log_group(self, config, self.endpoint_name)
+        self.endpoint = sagemaker.CfnEndpoint(
+            self,
+            "Endpoint",
+            endpoint_name=self.endpoint_name,
+            endpoint_config_name=endpoint_config.attr_endpoint_config_name,
+        )
+        self.endpoint_arn = endpoint_arn(self, self.endpoint_name)
+
+    def _scalable_target(
+        self, variant_name: str, min_capacity: int, max_capacity: int
+    ) -> appscaling.ScalableTarget:
+        """The variant's instance count as an Application Auto Scaling target (after the endpoint)."""
+        self.scalable_target = appscaling.ScalableTarget(
+            self,
+            "ScalableTarget",
+            service_namespace=appscaling.ServiceNamespace.SAGEMAKER,
+            resource_id=f"endpoint/{self.endpoint_name}/variant/{variant_name}",
+            scalable_dimension="sagemaker:variant:DesiredInstanceCount",
+            min_capacity=min_capacity,
+            max_capacity=max_capacity,
+        )
+        self.scalable_target.node.add_dependency(self.endpoint)
+        return self.scalable_target
+
+    def _grant(self, grantee: iam.IGrantable, action: str) -> None:
+        iam.Grant.add_to_principal(grantee=grantee, actions=[action], resource_arns=[self.endpoint_arn])

@@ -18,17 +18,12 @@ from stacks.config import ServiceConfig
 from stacks.gpu_runtime import EXPECT_GPU_ENV, instance_has_gpu, variant_runtime
 from stacks.grants import grant_objects
 from stacks.nag import acknowledge, acknowledge_object_prefixes
-from stacks.sagemaker_common import (
-    container_image,
-    endpoint_arn,
-    endpoint_log_group,
-    execution_role,
-)
+from stacks.sagemaker_common import SageMakerEndpoint
 from stacks.status import TrainingStatus
 from stacks.storage import StorageRefs, nag_bucket_name
 
 
-class TrainingEndpoint(Construct):
+class TrainingEndpoint(SageMakerEndpoint):
     """Model + async endpoint config + endpoint + autoscaling (min 0; backlog target tracking plus a
     step policy on HasBacklogWithoutCapacity, the only way out of zero instances)."""
 
@@ -43,13 +38,13 @@ class TrainingEndpoint(Construct):
         base_image: str,
         base_model: StagedBaseModel,
     ) -> None:
-        super().__init__(scope, construct_id)
-        self.endpoint_name = config.training_endpoint_name
-        self.image = container_image(
-            self, "Image", dockerfile="containers/training/Dockerfile", base_image=base_image
-        )
-        self.role = execution_role(
-            self, "ExecutionRole", config=config, endpoint_name=self.endpoint_name, image=self.image
+        super().__init__(
+            scope,
+            construct_id,
+            config=config,
+            endpoint_name=config.training_endpoint_name,
+            dockerfile="containers/training/Dockerfile",
+            base_image=base_image,
         )
         data, hosting = storage.data_bucket, storage.hosting_bucket
         # Read the input archive, write previews; SageMaker writes async outputs/failures as this role.
@@ -144,14 +139,7 @@ class TrainingEndpoint(Construct):
             {Prefix.MODELS: "publish the trained model artifact."},
         )
 
-        self.log_group = endpoint_log_group(self, config, self.endpoint_name)
-        self.endpoint = sagemaker.CfnEndpoint(
-            self,
-            "Endpoint",
-            endpoint_name=self.endpoint_name,
-            endpoint_config_name=endpoint_config.attr_endpoint_config_name,
-        )
-        self.endpoint_arn = endpoint_arn(self, self.endpoint_name)
+        self._create_endpoint(config, endpoint_config)
 
         self._autoscale(config)
 
@@ -165,17 +153,7 @@ class TrainingEndpoint(Construct):
         )
 
     def _autoscale(self, config: ServiceConfig) -> None:
-        target = appscaling.ScalableTarget(
-            self,
-            "ScalableTarget",
-            service_namespace=appscaling.ServiceNamespace.SAGEMAKER,
-            resource_id=f"endpoint/{self.endpoint_name}/variant/{config.variant_name}",
-            scalable_dimension="sagemaker:variant:DesiredInstanceCount",
-            min_capacity=0,
-            max_capacity=config.training_max_capacity,
-        )
-        target.node.add_dependency(self.endpoint)
-        self.scalable_target = target
+        target = self._scalable_target(config.variant_name, 0, config.training_max_capacity)
         target.scale_to_track_metric(
             "BacklogTracking",
             target_value=config.training_backlog_per_instance,
@@ -207,9 +185,7 @@ class TrainingEndpoint(Construct):
         alarm.add_alarm_action(cw_actions.ApplicationScalingAction(scale_out))
 
     def grant_invoke_async(self, grantee: iam.IGrantable) -> None:
-        iam.Grant.add_to_principal(
-            grantee=grantee, actions=["sagemaker:InvokeEndpointAsync"], resource_arns=[self.endpoint_arn]
-        )
+        self._grant(grantee, "sagemaker:InvokeEndpointAsync")
 
     def metric(self, name: str, statistic: str = "Average") -> cloudwatch.Metric:
         return self._metric(name).with_(statistic=statistic)
