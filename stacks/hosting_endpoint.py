@@ -53,22 +53,15 @@ class HostingEndpoint(SageMakerEndpoint):
         )
         base_model.grant_read(self.role)
 
-        model = sagemaker.CfnModel(
-            self,
-            "Model",
-            execution_role_arn=self.role.role_arn,
-            primary_container=sagemaker.CfnModel.ContainerDefinitionProperty(
-                image=self.image.image_uri,
-                mode="MultiModel",
-                model_data_url=storage.model_data_url,
-                environment={
-                    **base_model.environment,
-                    EXPECT_GPU_ENV: str(instance_has_gpu(config.hosting_instance_type)).lower(),
-                },
-                multi_model_config=sagemaker.CfnModel.MultiModelConfigProperty(model_cache_setting="Enabled"),
-            ),
+        model = self._create_model(
+            mode="MultiModel",
+            model_data_url=storage.model_data_url,
+            environment={
+                **base_model.environment,
+                EXPECT_GPU_ENV: str(instance_has_gpu(config.hosting_instance_type)).lower(),
+            },
+            multi_model_config=sagemaker.CfnModel.MultiModelConfigProperty(model_cache_setting="Enabled"),
         )
-        model.node.add_dependency(self.role)
         endpoint_config = sagemaker.CfnEndpointConfig(
             self,
             "EndpointConfig",

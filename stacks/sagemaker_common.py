@@ -4,6 +4,7 @@ endpoint ARN/name helpers, and `SageMakerEndpoint`, the construct both endpoints
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from aws_cdk import ArnFormat, Stack
 from aws_cdk import aws_applicationautoscaling as appscaling
@@ -128,6 +129,20 @@ class SageMakerEndpoint(Construct):
         self.role = execution_role(
             self, "ExecutionRole", config=config, endpoint_name=endpoint_name, image=self.image
         )
+
+    def _create_model(self, **container: Any) -> sagemaker.CfnModel:
+        """The SageMaker model: this endpoint's image, run as its execution role."""
+        model = sagemaker.CfnModel(
+            self,
+            "Model",
+            execution_role_arn=self.role.role_arn,
+            primary_container=sagemaker.CfnModel.ContainerDefinitionProperty(
+                image=self.image.image_uri, **container
+            ),
+        )
+        # SageMaker checks at CreateModel that the role can pull the image.
+        model.node.add_dependency(self.role)
+        return model
 
     def _create_endpoint(self, config: ServiceConfig, endpoint_config: sagemaker.CfnEndpointConfig) -> None:
         """The endpoint itself, with its log group, from `endpoint_config`."""

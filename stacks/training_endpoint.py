@@ -73,16 +73,7 @@ class TrainingEndpoint(SageMakerEndpoint):
             # Stop before SageMaker's async invocation timeout (docs/limits-training.md).
             TIME_BUDGET_ENV: str(TRAINING_TIME_BUDGET_SECONDS),
         }
-        model = sagemaker.CfnModel(
-            self,
-            "Model",
-            execution_role_arn=self.role.role_arn,
-            primary_container=sagemaker.CfnModel.ContainerDefinitionProperty(
-                image=self.image.image_uri, environment=environment
-            ),
-        )
-        # SageMaker checks at CreateModel that the role can pull the image.
-        model.node.add_dependency(self.role)
+        model = self._create_model(environment=environment)
 
         endpoint_config = sagemaker.CfnEndpointConfig(
             self,
