@@ -24,7 +24,7 @@ from avatar_contract.routes import ROUTES, Route
 from local_cloud.http_server import LocalHttpServer, ServedOverHttp
 from local_cloud.lambda_runtime import LambdaFunction, LambdaInvocationError, LambdaTimeout
 from local_cloud.settings import ACCOUNT_ID
-from local_cloud.sigv4 import Principal, SignatureError, verify_sigv4
+from local_cloud.sigv4 import Principal, SignatureError
 
 log = logging.getLogger(__name__)
 MAX_PAYLOAD_BYTES = 10 * 1024 * 1024
@@ -184,17 +184,7 @@ class LocalApiGateway(ServedOverHttp):
         raw_path, raw_query = parts.path, parts.query
         header_map = {name: value for name, value in headers}
         try:
-            principal = verify_sigv4(
-                method=method,
-                raw_path=raw_path,
-                raw_query=raw_query,
-                headers=header_map,
-                body=body,
-                principals=self.principals,
-                service="execute-api",
-                region=self.region,
-                hosts=(f"127.0.0.1:{self.port}", f"localhost:{self.port}"),
-            )
+            principal = self._verify_signed_for_this_host(method, parts, header_map, body, "execute-api")
         except SignatureError as exc:
             if exc.error_type == "ForbiddenException":  # not this API's host: no API, no gateway response
                 return _forbidden()

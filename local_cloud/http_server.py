@@ -7,10 +7,13 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
+from urllib.parse import SplitResult
+
+from local_cloud.sigv4 import Principal, verify_sigv4
 
 Answer = tuple[int, dict[str, str], bytes]
 
@@ -107,9 +110,12 @@ class LocalHttpServer:
 
 
 class ServedOverHttp:
-    """A local stand-in for an AWS service, answered by the `LocalHttpServer` its `__init__` sets."""
+    """A local stand-in for an AWS service, answered by the `LocalHttpServer` its `__init__` sets, that
+    accepts requests SigV4-signed by one of `principals` for `region`."""
 
     _server: LocalHttpServer
+    principals: Mapping[str, Principal]
+    region: str
 
     @property
     def url(self) -> str:
@@ -120,3 +126,20 @@ class ServedOverHttp:
 
     def stop(self) -> None:
         self._server.stop()
+
+    def _verify_signed_for_this_host(
+        self, method: str, target: SplitResult, headers: Mapping[str, str], body: bytes, service: str
+    ) -> Principal:
+        """The signer of a request addressed to this server (127.0.0.1 or localhost, its port)."""
+        port = self._server.port
+        return verify_sigv4(
+            method=method,
+            raw_path=target.path,
+            raw_query=target.query,
+            headers=headers,
+            body=body,
+            principals=self.principals,
+            service=service,
+            region=self.region,
+            hosts=(f"127.0.0.1:{port}", f"localhost:{port}"),
+        )

@@ -30,7 +30,7 @@ from local_cloud.multi_model_host import MultiModelHost
 from local_cloud.runtime_api import RuntimeApiError, http_call, s3_split, validation_error
 from local_cloud.sagemaker_async import AsyncInvoker, AsyncJob
 from local_cloud.settings import ACCOUNT_ID
-from local_cloud.sigv4 import Principal, SignatureError, verify_sigv4
+from local_cloud.sigv4 import Principal, SignatureError
 
 log = logging.getLogger(__name__)
 
@@ -216,17 +216,7 @@ class LocalSageMakerRuntime(ServedOverHttp):
         try:
             if self.principals:
                 try:
-                    verify_sigv4(
-                        method=method,
-                        raw_path=parts.path,
-                        raw_query=parts.query,
-                        headers=headers,
-                        body=body,
-                        principals=self.principals,
-                        service="sagemaker",
-                        region=self.region,
-                        hosts=(f"127.0.0.1:{self._server.port}", f"localhost:{self._server.port}"),
-                    )
+                    self._verify_signed_for_this_host(method, parts, headers, body, "sagemaker")
                 except SignatureError as exc:
                     raise RuntimeApiError(
                         403, exc.error_type.removesuffix("Exception"), exc.message
