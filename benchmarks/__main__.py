@@ -9,6 +9,7 @@
 from __future__ import annotations
 
 import argparse
+import importlib
 import os
 import sys
 import time
@@ -18,54 +19,29 @@ from pathlib import Path
 
 from benchmarks.common import FULL_SIZE_ENV, RESULTS_DIR, Result, environment, render_table, table_rows
 
+# Benchmark name -> its module in this package, whose `run(toy)` returns the `Result`.
+MODULES = {
+    "training": "bench_training",
+    "triton_load": "bench_triton_load",
+    "adapters": "bench_adapters",
+    "lambda": "bench_lambda",
+    "demo": "bench_demo",
+    "class_images": "bench_class_images",
+    "moderation": "bench_moderation",
+}
+
 
 def registry() -> dict[str, Callable[[bool], Result]]:
     """Benchmark name -> run(toy). Imported lazily so `--only` pays only for what it runs."""
 
-    def training(toy: bool) -> Result:
-        from benchmarks import bench_training
+    def lazy(module: str) -> Callable[[bool], Result]:
+        def run(toy: bool) -> Result:
+            result: Result = importlib.import_module(f"benchmarks.{module}").run(toy)
+            return result
 
-        return bench_training.run(toy)
+        return run
 
-    def triton_load(toy: bool) -> Result:
-        from benchmarks import bench_triton_load
-
-        return bench_triton_load.run(toy)
-
-    def adapters(toy: bool) -> Result:
-        from benchmarks import bench_adapters
-
-        return bench_adapters.run(toy)
-
-    def lambdas(toy: bool) -> Result:
-        from benchmarks import bench_lambda
-
-        return bench_lambda.run(toy)
-
-    def demo(toy: bool) -> Result:
-        from benchmarks import bench_demo
-
-        return bench_demo.run(toy)
-
-    def class_images(toy: bool) -> Result:
-        from benchmarks import bench_class_images
-
-        return bench_class_images.run(toy)
-
-    def moderation(toy: bool) -> Result:
-        from benchmarks import bench_moderation
-
-        return bench_moderation.run(toy)
-
-    return {
-        "training": training,
-        "triton_load": triton_load,
-        "adapters": adapters,
-        "lambda": lambdas,
-        "demo": demo,
-        "class_images": class_images,
-        "moderation": moderation,
-    }
+    return {name: lazy(module) for name, module in MODULES.items()}
 
 
 def main(argv: list[str] | None = None) -> int:
