@@ -18,6 +18,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -114,6 +115,15 @@ def _make_optimizer(groups: list[dict], use_8bit_adam: bool, device: str) -> tor
 Check = Callable[[int | None], None]  # raises to stop the training (training_service.deadline)
 
 
+def _rendering_pipeline(pipeline_dir: Path | str, device: str) -> Any:
+    """The base pipeline that renders class images and previews: `device`'s precision, no safety
+    checker, no progress bars."""
+    dtype = resolve_precision("auto", device)
+    pipe = StableDiffusionPipeline.from_pretrained(pipeline_dir, dtype=dtype, safety_checker=None)
+    pipe.set_progress_bar_config(disable=True)
+    return pipe
+
+
 def generate_class_images(
     pipeline_dir: Path | str,
     prompt: str,
@@ -126,9 +136,7 @@ def generate_class_images(
     check: Check | None = None,
 ) -> list[Image.Image]:
     """Images of the class (e.g. "a photo of person") from the base model, for prior preservation."""
-    dtype = resolve_precision("auto", device)
-    pipe = StableDiffusionPipeline.from_pretrained(pipeline_dir, dtype=dtype, safety_checker=None)
-    pipe.set_progress_bar_config(disable=True)
+    pipe = _rendering_pipeline(pipeline_dir, device)
     pipe.to(device)
     generator = torch.Generator("cpu").manual_seed(seed)
     images: list[Image.Image] = []
@@ -338,9 +346,7 @@ def render_previews(
     check: Check | None = None,
 ) -> list[Image.Image]:
     """Render one image per prompt with the trained adapter, loaded the way hosting loads it."""
-    dtype = resolve_precision("auto", device)
-    pipe = StableDiffusionPipeline.from_pretrained(pipeline_dir, dtype=dtype, safety_checker=None)
-    pipe.set_progress_bar_config(disable=True)
+    pipe = _rendering_pipeline(pipeline_dir, device)
     pipe.load_lora_weights(adapter_dir, weight_name=Triton.ADAPTER_FILE)
     pipe.to(device)
     images = []
