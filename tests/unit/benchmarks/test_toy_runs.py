@@ -22,6 +22,7 @@ TOY_OMISSIONS: dict[str, set[str]] = {
     "lambda": {"latency through the local cloud"},
     "demo": {"make demo"},  # the whole local cloud and a training: it measures nothing at toy size
     "moderation": set(),
+    "class_images": set(),
 }
 TIME_UNITS = {"s", "ms", "s/step"}
 
