@@ -47,12 +47,18 @@ def registry() -> dict[str, Callable[[bool], Result]]:
 
         return bench_demo.run(toy)
 
+    def faces(toy: bool) -> Result:
+        from benchmarks import bench_faces
+
+        return bench_faces.run(toy)
+
     return {
         "training": training,
         "triton_load": triton_load,
         "adapters": adapters,
         "lambda": lambdas,
         "demo": demo,
+        "faces": faces,
     }
 
 

@@ -25,6 +25,7 @@ from training_service.base_model import cached_class_images, resolve_base_model
 from training_service.config import load_training_config
 from training_service.errors import Busy, GpuUnavailable, InvalidInput, PublishFailed, TrainingError
 from training_service.images import prepare_images
+from training_service.likeness import score_previews
 from training_service.settings import Settings
 from training_service.storage import S3Store
 from training_service.trainer import (
@@ -174,6 +175,7 @@ class TrainingService:
             work / f"{config.model_id}.tar.gz", template_dir=settings.template_dir,
         )  # fmt: skip
 
+        likeness = score_previews(previews, prepared.screening, config.min_identity_similarity)
         preview_bucket, preview_prefix = split_s3_uri(config.preview_s3_prefix)
         preview_keys = self._upload_previews(previews, preview_bucket, preview_prefix, work)
         try:
@@ -194,6 +196,9 @@ class TrainingService:
                 usable_images=len(prepared.usable),
                 rejected_images=prepared.rejected,
                 preview_image_keys=preview_keys,
+                identity_similarity=likeness.scores if likeness else [],
+                identity_similarity_median=likeness.median if likeness else None,
+                identity_similarity_threshold=likeness.threshold if likeness else None,
             ),
         )
 
