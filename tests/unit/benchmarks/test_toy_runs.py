@@ -21,6 +21,7 @@ TOY_OMISSIONS: dict[str, set[str]] = {
     "adapters": {"full-size architecture"},
     "lambda": {"latency through the local cloud"},
     "demo": {"make demo"},  # the whole local cloud and a training: it measures nothing at toy size
+    "faces": {"Lambda asset size"},  # bundles every wheel of the Lambda asset
 }
 TIME_UNITS = {"s", "ms", "s/step"}
 
