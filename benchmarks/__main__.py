@@ -57,6 +57,11 @@ def registry() -> dict[str, Callable[[bool], Result]]:
 
         return bench_moderation.run(toy)
 
+    def faces(toy: bool) -> Result:
+        from benchmarks import bench_faces
+
+        return bench_faces.run(toy)
+
     return {
         "training": training,
         "triton_load": triton_load,
@@ -65,6 +70,7 @@ def registry() -> dict[str, Callable[[bool], Result]]:
         "demo": demo,
         "class_images": class_images,
         "moderation": moderation,
+        "faces": faces,
     }
 
 

@@ -173,7 +173,7 @@ FAILURES = {
     "no faces with face crop on": (
         lambda: tar_bytes(with_config({**face_photos(5), **faceless_photos(5)}, _config())),
         422,
-        ("5 usable", "object-00.jpg: no face found", "object-04.jpg"),
+        ("5 usable", "object-00.jpg: no_face (no face found", "object-04.jpg"),
     ),
     "corrupt JPEG": (
         lambda: tar_bytes(
