@@ -9,7 +9,7 @@ import pytest
 from PIL import Image
 from skimage import data
 
-from tests.unit.training.samples import face_photos, faceless_photos, jpeg
+from tests.fixtures.training_samples import face_photos, faceless_photos, jpeg
 from training_service.errors import NotEnoughImages
 from training_service.images import center_crop_box, decode_image, prepare_images
 
