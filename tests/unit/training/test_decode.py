@@ -1,5 +1,5 @@
 """Decoding selfies: malformed EXIF rejects one image, every mode converts to what it shows, and only
-JPEG, PNG and WebP are decoded (the corpus is generated in tests/unit/training/image_corpus.py)."""
+JPEG, PNG and WebP are decoded (the corpus is generated in tests/fixtures/image_corpus.py)."""
 
 from __future__ import annotations
 
