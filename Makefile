@@ -17,9 +17,10 @@ export PYTHONDONTWRITEBYTECODE := 1
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
 
-$(VENV)/.installed: requirements.txt requirements-dev.txt $(wildcard client/pyproject.toml)
+$(VENV)/.installed: requirements.txt requirements-dev.txt requirements-triton.txt $(wildcard client/pyproject.toml)
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
+	$(PY) -m pip install --quiet --disable-pip-version-check --no-deps -r requirements-triton.txt
 	touch $@
 
 node_modules/.installed: package.json package-lock.json

@@ -49,6 +49,9 @@ class TrainingHyperparameters(BaseModel):
     validation_prompts: list[str] = Field(
         default_factory=lambda: [f"a photo of {TOKEN_PLACEHOLDER}"], max_length=4
     )
+    min_identity_similarity: float | None = Field(
+        None, ge=0, le=1, description="Fail the training when the previews' median likeness is below this"
+    )
 
     @field_validator("instance_prompt")
     @classmethod
@@ -87,6 +90,11 @@ class TrainingMetrics(BaseModel):
     usable_images: int
     rejected_images: dict[str, str] = Field(default_factory=dict, description="file name -> reason")
     preview_image_keys: list[str] = Field(default_factory=list)
+    identity_similarity: list[float | None] = Field(
+        default_factory=list, description="Per preview: 1 - face distance to the selfies; null: no face"
+    )
+    identity_similarity_median: float | None = None
+    identity_similarity_threshold: float | None = Field(None, description="Same person above this (0.4)")
 
 
 class TrainingResult(BaseModel):

@@ -28,6 +28,7 @@ MODULES = {
     "demo": "bench_demo",
     "class_images": "bench_class_images",
     "moderation": "bench_moderation",
+    "faces": "bench_faces",
 }
 
 

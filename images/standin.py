@@ -4,7 +4,7 @@
   Python (and unlike Debian's), pip may install into the system interpreter.
 - `triton` stand-in (for SageMaker's Triton image): the `python` stand-in plus `tritonserver`, its
   Python backend and the stub for Python 3.11 where the Triton image keeps them (/opt/tritonserver), from
-  the nvidia-pytriton wheel pinned in requirements-dev.txt, and an entry point that execs its arguments
+  the nvidia-pytriton wheel pinned in requirements-triton.txt, and an entry point that execs its arguments
   (as the Triton image's /opt/nvidia/nvidia_entrypoint.sh does).
 
 The debootstrap root is cached as a tarball in the cache folder; each stand-in image carries a label with
@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from images import buildah as bh
-from images.locks import DEV_REQUIREMENTS, REPO_ROOT, read_pins
+from images.locks import REPO_ROOT, read_pins
 
 SUITE = "bookworm"
 MIRROR = "http://deb.debian.org/debian"
@@ -31,6 +31,7 @@ MIRROR = "http://deb.debian.org/debian"
 PACKAGES = ("python3", "python3-pip", "python-is-python3", "ca-certificates", "libpython3.11")
 PYTHON_IMAGE = "localhost/avatar-standin/python:bookworm"
 TRITON_IMAGE = "localhost/avatar-standin/tritonserver:bookworm"
+TRITON_REQUIREMENTS = Path("requirements-triton.txt")  # the nvidia-pytriton pin (installed --no-deps)
 KEY_LABEL = "avatar.standin.key"
 SYSTEM_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 STUB_PYTHON = "3.11"
@@ -101,8 +102,8 @@ def build_python(cache: Path) -> bool:
 
 
 def pytriton_wheel(cache: Path) -> Path:
-    """The nvidia-pytriton wheel of requirements-dev.txt, downloaded once and unpacked (modes kept)."""
-    version = read_pins(DEV_REQUIREMENTS)["nvidia-pytriton"]
+    """The nvidia-pytriton wheel of requirements-triton.txt, downloaded once and unpacked (modes kept)."""
+    version = read_pins(TRITON_REQUIREMENTS)["nvidia-pytriton"]
     unpacked = cache / f"nvidia-pytriton-{version}"
     if (unpacked / ".complete").is_file():
         return unpacked
@@ -122,7 +123,7 @@ def pytriton_wheel(cache: Path) -> Path:
 
 
 def triton_key(python: str) -> str:
-    return _key(python, read_pins(DEV_REQUIREMENTS)["nvidia-pytriton"], STUB_PYTHON, ENTRYPOINT_SCRIPT)
+    return _key(python, read_pins(TRITON_REQUIREMENTS)["nvidia-pytriton"], STUB_PYTHON, ENTRYPOINT_SCRIPT)
 
 
 def build_triton(cache: Path) -> bool:

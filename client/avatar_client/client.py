@@ -203,14 +203,8 @@ class AvatarClient:
         """Start a training from 10-20 selfies (files or bytes). Each is resized to at most 1024 px
         unless `prepare` is False. Sets an idempotency key, so retrying a retryable answer (up to
         `attempts` tries) never starts two jobs."""
-        images = [prepare_selfie(s) if prepare else _read(s) for s in selfies]
-        encoded = [base64.b64encode(data).decode() for data in images]
         key = idempotency_key or str(uuid.uuid4())
-        if sum(len(item) for item in encoded) > INLINE_BODY_LIMIT:
-            references = self.upload_selfies(images)
-        else:
-            references = [{"data": item} for item in encoded]
-        body: dict[str, Any] = {"images": references}
+        body: dict[str, Any] = {"images": self._image_references(selfies, prepare)}
         if model_name:
             body["model_name"] = model_name
         if config:
@@ -223,6 +217,28 @@ class AvatarClient:
                     raise
                 time.sleep(min(error.retry_after or 2.0 * (attempt + 1), 30))
         raise AssertionError("unreachable")
+
+    def screen_selfies(
+        self,
+        selfies: Sequence[bytes | Path | str],
+        *,
+        config: dict[str, Any] | None = None,
+        prepare: bool = True,
+    ) -> dict[str, Any]:
+        """The dry run of `start_training`: each selfie's verdict (usable, reason, message, crop box) from
+        the same face screening a training applies; nothing is stored and nothing starts."""
+        body: dict[str, Any] = {"images": self._image_references(selfies, prepare), "dry_run": True}
+        if config:
+            body["config"] = config
+        return self.request("POST", "/trainings", body)[1]
+
+    def _image_references(self, selfies: Sequence[bytes | Path | str], prepare: bool) -> list[dict[str, Any]]:
+        """Inline base64 images, or upload slots when the set would not fit API Gateway's body limit."""
+        images = [prepare_selfie(s) if prepare else _read(s) for s in selfies]
+        encoded = [base64.b64encode(data).decode() for data in images]
+        if sum(len(item) for item in encoded) > INLINE_BODY_LIMIT:
+            return self.upload_selfies(images)
+        return [{"data": item} for item in encoded]
 
     def get_training(self, training_id: str) -> dict[str, Any]:
         return self.request("GET", f"/trainings/{quote(training_id, safe='')}")[1]

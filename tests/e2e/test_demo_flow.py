@@ -24,18 +24,20 @@ pytestmark = pytest.mark.slow
 
 @pytest.fixture(scope="module")
 def trainings(cloud: LocalCloud) -> dict[str, dict[str, Any]]:
-    """A good, a faceless and a doomed training (the one the deletion test erases), all submitted up
-    front (they queue on the endpoint); no test depends on another having run first."""
+    """A good and a doomed training (the one the deletion test erases), submitted up front (they queue
+    on the endpoint), and the refusal of a faceless set; no test depends on another having run first."""
     client = client_for(cloud, cloud.principals[0])
     good = client.start_training(
         [to_jpeg(i) for i in make_selfies(10)], model_name="e2e", config=FAST_TRAINING, prepare=False
     )
-    faceless = client.start_training(
-        [to_jpeg(i) for i in make_faceless_images(10)],
-        model_name="no-faces",
-        config=FAST_TRAINING,
-        prepare=False,
-    )
+    with pytest.raises(AvatarApiError) as refused:  # screened at submission: never queued
+        client.start_training(
+            [to_jpeg(i) for i in make_faceless_images(10)],
+            model_name="no-faces",
+            config=FAST_TRAINING,
+            prepare=False,
+        )
+    faceless = {"status": refused.value.status, "code": refused.value.code, "message": refused.value.message}
     doomed = client.start_training(
         [to_jpeg(i) for i in make_selfies(10)], model_name="doomed", config=FAST_TRAINING, prepare=False
     )
@@ -74,10 +76,7 @@ def test_training_completes_notifies_and_generates_pngs(
     # every model the owner started training is listed with its status; the doomed one may already be
     # erased by its own test
     listed = {m["model_id"]: m["status"] for m in client.list_models()}
-    assert set(listed) - {trainings["doomed"]["model_id"]} == {
-        accepted["model_id"],
-        trainings["faceless"]["model_id"],
-    }
+    assert set(listed) - {trainings["doomed"]["model_id"]} == {accepted["model_id"]}
     assert listed[accepted["model_id"]] == "completed"
 
     generated = client.generate(
@@ -94,24 +93,21 @@ def test_training_completes_notifies_and_generates_pngs(
     assert f"{owner}/{accepted['model_id']}.tar.gz" in host.loaded_models()
 
 
-def test_failing_training_notifies_failed_with_reason_and_publishes_nothing(
-    cloud: LocalCloud, inbox: NotificationInbox, trainings: dict[str, dict[str, Any]]
+def test_faceless_selfies_are_refused_at_submission_with_every_reason(
+    cloud: LocalCloud, trainings: dict[str, dict[str, Any]]
 ) -> None:
-    accepted = trainings["faceless"]
-    notification, raw = inbox.wait_for(accepted["training_id"])
-
-    assert raw["invocationStatus"] == "Failed"
-    assert raw["inferenceId"] == accepted["training_id"]
-    assert "face" in raw["failureReason"].lower()
-    assert notification.failure_location and notification.failure_location.endswith(
-        f"{accepted['training_id']}-error.out"
-    )
+    """The trainings function screens the faces (docs/faces.md): a set the training would refuse is
+    refused before anything is queued or paid for, each image with its reason."""
+    refused = trainings["faceless"]
+    assert (refused["status"], refused["code"]) == (422, "not_enough_usable_images")
+    assert refused["message"].startswith("0 usable image(s), at least")
+    assert all(f"images[{n}]: no_face" in refused["message"] for n in range(10))
     owner = owner_of(cloud.principals[0].arn)
-    assert _hosting_keys(cloud, f"{cloud.settings.models_prefix}{owner}/{accepted['model_id']}") == []
-
-    status = client_for(cloud, cloud.principals[0]).get_training(accepted["training_id"])
-    assert status["status"] == "failed"
-    assert "face" in status["reason"].lower()
+    models = {m["name"] for m in client_for(cloud, cloud.principals[0]).list_models()}
+    assert "no-faces" not in models
+    assert all(
+        "no-faces" not in key for key in _hosting_keys(cloud, f"{cloud.settings.models_prefix}{owner}/")
+    )
 
 
 def test_unsigned_request_is_refused_and_starts_nothing(cloud: LocalCloud) -> None:
@@ -228,8 +224,5 @@ def test_owner_deletes_model_and_its_data(
     assert gone.value.status == 404
     kept = trainings["good"]
     inbox.wait_for(kept["training_id"])
-    assert {m["model_id"] for m in client.list_models()} == {
-        kept["model_id"],
-        trainings["faceless"]["model_id"],
-    }
+    assert {m["model_id"] for m in client.list_models()} == {kept["model_id"]}  # faceless never started
     assert client.get_training(kept["training_id"])["status"] == "completed"

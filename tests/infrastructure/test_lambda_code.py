@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 from importlib import metadata
@@ -11,6 +12,7 @@ from pathlib import Path
 import pytest
 from aws_cdk import aws_lambda as lambda_
 
+from face_analysis.models import SHA256
 from stacks.lambda_code import _REQUIREMENTS as REQUIREMENTS
 from stacks.lambda_code import REPOSITORY_ROOT, _has_requirements, pip_platforms, wheelhouse
 from tests.infrastructure.conftest import Synth, synthesize
@@ -53,11 +55,12 @@ def _files(root: Path) -> set[str]:
 
 
 @pytest.mark.slow
-def test_the_built_asset_holds_the_two_packages_and_the_wheels_only(bundled: tuple[Synth, Path]) -> None:
+def test_the_built_asset_holds_the_three_packages_and_the_wheels_only(bundled: tuple[Synth, Path]) -> None:
     _, asset = bundled
     assert asset.is_dir() and asset != REPOSITORY_ROOT
     for name, source in (("avatar_api", REPOSITORY_ROOT / "lambdas/avatar_api"),
-                         ("avatar_contract", REPOSITORY_ROOT / "avatar_contract")):  # fmt: skip
+                         ("avatar_contract", REPOSITORY_ROOT / "avatar_contract"),
+                         ("face_analysis", REPOSITORY_ROOT / "face_analysis")):  # fmt: skip
         expected = {f for f in _files(source) if "__pycache__" not in f and not f.endswith(".pyc")}
         assert _files(asset / name) == expected, name
     installed = {
@@ -65,10 +68,22 @@ def test_the_built_asset_holds_the_two_packages_and_the_wheels_only(bundled: tup
         for record in asset.glob("*.dist-info/RECORD")
         for line in record.read_text().splitlines()
     }
-    wheels = {entry.name for entry in asset.iterdir()} - {"avatar_api", "avatar_contract"}
+    wheels = {entry.name for entry in asset.iterdir()} - {"avatar_api", "avatar_contract", "face_analysis"}
     assert wheels and wheels <= installed  # everything else came from a requirement's wheel
     assert "PIL" in wheels  # lambdas/requirements.txt: pillow
     assert not [f for f in _files(asset) if "__pycache__" in f or f.endswith(".pyc")]
+
+
+@pytest.mark.slow
+def test_the_asset_carries_the_face_models_it_loads_and_not_the_68_point_model(
+    bundled: tuple[Synth, Path],
+) -> None:
+    _, asset = bundled
+    models = asset / "face_recognition_models" / "models"
+    assert sorted(path.name for path in models.iterdir()) == sorted(SHA256)  # face_analysis.models
+    for name, digest in SHA256.items():
+        assert hashlib.sha256((models / name).read_bytes()).hexdigest() == digest
+    assert any(asset.glob("_dlib_pybind11*.so")) or any(asset.glob("dlib/*.so")), "no dlib binary"
 
 
 @pytest.mark.slow

@@ -14,6 +14,7 @@ Where the binary comes from:
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import shutil
 import signal
@@ -115,11 +116,12 @@ def stub_python_env(stub: Path, work_dir: Path) -> Path:
     return env_dir / "bin"
 
 
-# The Python backend stub of nvidia-pytriton 0.5.7 (Triton 24.04) is built with a pybind11 that predates
-# NumPy 2: under NumPy 2 it misreads dtype sizes and corrupts every tensor it hands to Python (a BYTES input
-# becomes its first byte repeated). The stub therefore gets NumPy 1.26 first on its path, in a folder of
-# its own; everything else (torch, diffusers, ...) comes from this interpreter's site-packages and works
-# with NumPy 1.26. The hosting image has no such problem: its Python backend matches its NumPy.
+# The Python backend stub of nvidia-pytriton (0.5.7 / Triton 24.04; 0.7.0 / Triton 24.10, whose wheel
+# declares numpy<2) is built with a pybind11 that predates NumPy 2: under NumPy 2 it misreads dtype sizes
+# and corrupts every tensor it hands to Python (a BYTES input becomes its first byte repeated). The stub
+# therefore gets NumPy 1.26 first on its path, in a folder of its own; everything else (torch, diffusers,
+# ...) comes from this interpreter's site-packages and works with NumPy 1.26. The hosting image has no such
+# problem: its Python backend matches its NumPy.
 STUB_NUMPY = "numpy==1.26.4"
 STUB_DEPS_ENV = "AVATAR_TRITON_STUB_DEPS"
 
@@ -160,13 +162,15 @@ def find_triton(work_dir: Path | None = None) -> TritonInstall:
     system_binary = SYSTEM_TRITON_HOME / "bin" / "tritonserver"
     if system_binary.is_file() and os.environ.get("AVATAR_TRITON_FROM_WHEEL") != "1":
         return TritonInstall(system_binary, SYSTEM_TRITON_HOME / "backends")
-    try:
-        import pytriton
-    except ImportError as exc:
-        raise TritonNotAvailable("no /opt/tritonserver and no nvidia-pytriton wheel installed") from exc
+    # Located, not imported: the wheel is installed with --no-deps (requirements-triton.txt), so the
+    # pytriton library's own imports need not resolve; only its binaries are used.
+    spec = importlib.util.find_spec("pytriton")
+    if spec is None or not spec.submodule_search_locations:
+        raise TritonNotAvailable("no /opt/tritonserver and no nvidia-pytriton wheel installed")
     if sys.platform != "linux":
         raise TritonNotAvailable(f"the nvidia-pytriton tritonserver runs on Linux only, not {sys.platform}")
-    dist = Path(pytriton.__file__).parent / "tritonserver"
+    package = Path(next(iter(spec.submodule_search_locations)))
+    dist = package / "tritonserver"
     version = f"{sys.version_info.major}.{sys.version_info.minor}"
     stub = dist / "python_backend_stubs" / version / "triton_python_backend_stub"
     binary = dist / "bin" / "tritonserver"
@@ -180,7 +184,7 @@ def find_triton(work_dir: Path | None = None) -> TritonInstall:
         target = python_backend / source.name
         if not target.exists():
             target.symlink_to(source)
-    libs = Path(pytriton.__file__).parent.parent / "nvidia_pytriton.libs"
+    libs = package.parent / "nvidia_pytriton.libs"
     return TritonInstall(binary, backends, (libs,), stub_python_env(stub, backends.parent))
 
 

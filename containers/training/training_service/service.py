@@ -29,6 +29,7 @@ from training_service.config import check_destinations, load_training_config
 from training_service.deadline import JobControl
 from training_service.errors import Busy, GpuUnavailable, InvalidInput, PublishFailed, TrainingError
 from training_service.images import prepare_images
+from training_service.likeness import score_previews
 from training_service.settings import Settings
 from training_service.storage import S3Store
 from training_service.trainer import (
@@ -210,6 +211,7 @@ class TrainingService:
             work / f"{config.model_id}.tar.gz", template_dir=settings.template_dir,
         )  # fmt: skip
 
+        likeness = score_previews(previews, prepared.screening, config.min_identity_similarity)
         control.check()  # the last point where stopping costs nothing: nothing is published yet
         preview_bucket = destinations.preview_bucket
         preview_keys = self._upload_previews(previews, preview_bucket, destinations.preview_prefix, work)
@@ -233,6 +235,9 @@ class TrainingService:
                 usable_images=len(prepared.usable),
                 rejected_images=prepared.rejected,
                 preview_image_keys=preview_keys,
+                identity_similarity=likeness.scores if likeness else [],
+                identity_similarity_median=likeness.median if likeness else None,
+                identity_similarity_threshold=likeness.threshold if likeness else None,
             ),
         )
 

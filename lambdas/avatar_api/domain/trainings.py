@@ -16,7 +16,7 @@ from datetime import UTC, datetime
 from pydantic import BaseModel, Field
 
 from avatar_api.aws import EndpointError
-from avatar_api.domain import idempotency, limits
+from avatar_api.domain import idempotency, limits, screening
 from avatar_api.domain.images import CheckedImage
 from avatar_api.domain.status import StatusName, get_training
 from avatar_api.domain.uploads import ImageSource, InlineImage, delete_uploaded, load_image
@@ -119,6 +119,7 @@ def start_training(services: Services, owner: str, request: NewTraining) -> Trai
         images = [load_image(services, owner, source, i) for i, source in enumerate(request.images)]
         if services.moderation is not None:
             services.moderation.check_selfies([image.data for image in images])
+        screening.require_enough(images, request.hyperparameters)  # 422 with every reason
         config = TrainingConfig(
             **request.hyperparameters.model_dump(),
             training_id=training_id,

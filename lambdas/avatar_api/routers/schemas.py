@@ -65,6 +65,9 @@ class CreateTrainingRequest(Strict):
     idempotency_key: str | None = Field(
         None, pattern=IDEMPOTENCY_KEY_PATTERN, description="Same as the Idempotency-Key header"
     )
+    dry_run: bool = Field(
+        False, description="Only screen the selfies (200, each image's verdict): nothing is stored or started"
+    )
 
 
 class CreateUploadsRequest(Strict):

@@ -6,7 +6,8 @@ from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.openapi.params import Body, Header, Path
 from aws_lambda_powertools.event_handler.router import APIGatewayRouter
 
-from avatar_api.domain import status, trainings, uploads
+from avatar_api.domain import screening, status, trainings, uploads
+from avatar_api.domain.screening import ScreeningReport
 from avatar_api.domain.status import TrainingState
 from avatar_api.domain.trainings import TrainingAccepted
 from avatar_api.domain.uploads import UploadBatch
@@ -33,9 +34,13 @@ def create_uploads(body: Annotated[CreateUploadsRequest, Body()]) -> Response[Up
 
 @router.post(
     "/trainings",
-    summary="Start a training from 10-20 selfies",
+    summary="Start a training from 10-20 selfies (or, with dry_run, only screen them)",
     tags=["trainings"],
-    responses={202: {"description": "Training queued"}, **error_responses(413, 422, 502, 503)},
+    responses={
+        200: {"description": "dry_run: each image's verdict, reason and crop box; nothing started"},
+        202: {"description": "Training queued"},
+        **error_responses(413, 422, 502, 503),
+    },
 )
 def create_training(
     body: Annotated[CreateTrainingRequest, Body()],
@@ -47,7 +52,7 @@ def create_training(
             description="Same key, same owner: the same training is returned and nothing new starts",
         ),
     ] = None,
-) -> Response[TrainingAccepted]:
+) -> Response[TrainingAccepted | ScreeningReport]:
     if idempotency_key and body.idempotency_key and idempotency_key != body.idempotency_key:
         raise InvalidRequest("idempotency_key: the body field and the Idempotency-Key header differ")
     sources: list[uploads.ImageSource] = [
@@ -56,9 +61,14 @@ def create_training(
         else uploads.UploadedImage(image.upload_id or "", image.index or 0)
         for image in body.images
     ]
+    hyperparameters = body.config or TrainingHyperparameters()
+    if body.dry_run:
+        report = screening.dry_run(*caller(router), sources, hyperparameters)
+        count("TrainingDryRun")
+        return json_response(200, report)
     request = trainings.NewTraining(
         images=sources,
-        hyperparameters=body.config or TrainingHyperparameters(),
+        hyperparameters=hyperparameters,
         model_name=body.model_name,
         idempotency_key=idempotency_key or body.idempotency_key,
     )

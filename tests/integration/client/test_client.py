@@ -18,6 +18,7 @@ from avatar_contract.keys import split_s3_uri
 from avatar_contract.training import TrainingMetrics, TrainingResult
 from tests.fixtures.api import ALICE, image_bytes
 from tests.fixtures.api_backend import DATA_BUCKET, HOSTING_BUCKET, Api
+from tests.fixtures.faces import face_variant
 from tests.fixtures.notifications import SUCCESS
 from tests.fixtures.sigv4 import CREDENTIALS, ENDPOINT, REGION
 from tests.integration.client.conftest import HandlerTransport, gen_response
@@ -28,7 +29,8 @@ def selfie_files(tmp_path, count: int = 10):
     folder.mkdir()
     for i in range(count):
         fmt = "PNG" if i % 2 else "JPEG"
-        image = Image.merge("RGB", [Image.linear_gradient("L").resize((1500, 1200))] * 3).rotate(i * 10)
+        image = Image.new("RGB", (1500, 1200), (120, 120, 120))  # larger than the client sends
+        image.paste(face_variant(i, (1200, 1200)), (150, 0))  # a real face: the function screens them
         image.save(folder / f"{i:02d}.{fmt.lower().replace('jpeg', 'jpg')}", format=fmt)
     (folder / "notes.txt").write_text("ignored")
     return folder

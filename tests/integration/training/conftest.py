@@ -19,8 +19,8 @@ import boto3
 import pytest
 
 from tests.fixtures.moto_aws import mocked_aws
+from tests.fixtures.training_samples import user_template
 from tests.torch_threads import one_torch_thread  # noqa: F401  (autouse fixture for this folder)
-from tests.unit.training.samples import user_template
 from training_service.server import create_server, serve_in_thread
 from training_service.service import TrainingService
 from training_service.settings import ArchiveLimits, Settings

@@ -14,9 +14,9 @@ import pytest
 
 from avatar_contract.keys import model_key, preview_prefix
 from avatar_contract.training import TrainingFailure, TrainingResult
+from tests.fixtures.image_corpus import CONVERSIONS, MALFORMED_EXIF, OTHER_FORMATS
+from tests.fixtures.training_samples import face_photos, tar_bytes, training_config, with_config
 from tests.integration.training.conftest import DATA_BUCKET, HOSTING_BUCKET, RunningService, start
-from tests.unit.training.image_corpus import CONVERSIONS, MALFORMED_EXIF, OTHER_FORMATS
-from tests.unit.training.samples import face_photos, tar_bytes, training_config, with_config
 from training_service.service import TrainingService
 from training_service.settings import Settings
 from training_service.storage import S3Store

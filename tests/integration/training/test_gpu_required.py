@@ -16,6 +16,7 @@ import pytest
 import torch
 
 from avatar_contract.gpu import EXPECT_GPU_ENV
+from tests.fixtures.training_samples import face_photos, tar_bytes, training_config, with_config
 from tests.integration.training.conftest import (
     DATA_BUCKET,
     HOSTING_BUCKET,
@@ -23,7 +24,6 @@ from tests.integration.training.conftest import (
     serving_process,
     start,
 )
-from tests.unit.training.samples import face_photos, tar_bytes, training_config, with_config
 from training_service.service import TrainingService
 from training_service.settings import Settings
 from training_service.storage import S3Store

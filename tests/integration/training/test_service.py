@@ -19,8 +19,7 @@ from diffusers import StableDiffusionPipeline
 from avatar_contract.keys import TRAINING_ID_RE, model_key
 from avatar_contract.names import Prefix, Triton
 from avatar_contract.training import TrainingFailure, TrainingResult
-from tests.integration.training.conftest import DATA_BUCKET, HOSTING_BUCKET, RunningService, start
-from tests.unit.training.samples import (
+from tests.fixtures.training_samples import (
     bomb_tar,
     face_photos,
     faceless_photos,
@@ -30,6 +29,7 @@ from tests.unit.training.samples import (
     training_config,
     with_config,
 )
+from tests.integration.training.conftest import DATA_BUCKET, HOSTING_BUCKET, RunningService, start
 from training_service.config import REFERENCE_OWNER
 from training_service.service import TrainingService
 from training_service.storage import S3Store
@@ -173,7 +173,7 @@ FAILURES = {
     "no faces with face crop on": (
         lambda: tar_bytes(with_config({**face_photos(5), **faceless_photos(5)}, _config())),
         422,
-        ("5 usable", "object-00.jpg: no face found", "object-04.jpg"),
+        ("5 usable", "object-00.jpg: no_face (no face found", "object-04.jpg"),
     ),
     "corrupt JPEG": (
         lambda: tar_bytes(

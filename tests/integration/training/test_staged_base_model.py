@@ -15,8 +15,8 @@ from PIL import Image
 from avatar_contract.base_model import Manifest, Source
 from avatar_contract.names import Prefix
 from base_model_staging import sources, staging
+from tests.fixtures.training_samples import face_photos, tar_bytes, training_config, with_config
 from tests.integration.training.conftest import DATA_BUCKET, HOSTING_BUCKET, start
-from tests.unit.training.samples import face_photos, tar_bytes, training_config, with_config
 from training_service.service import TrainingService
 from training_service.settings import Settings
 from training_service.storage import S3Store

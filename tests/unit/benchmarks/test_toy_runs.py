@@ -22,6 +22,8 @@ TOY_OMISSIONS: dict[str, set[str]] = {
     "lambda": {"latency through the local cloud"},
     "demo": {"make demo"},  # the whole local cloud and a training: it measures nothing at toy size
     "moderation": set(),
+    "class_images": set(),
+    "faces": {"Lambda asset size"},  # bundles every wheel of the Lambda asset
 }
 TIME_UNITS = {"s", "ms", "s/step"}
 

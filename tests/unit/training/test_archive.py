@@ -8,7 +8,7 @@ import tarfile
 
 import pytest
 
-from tests.unit.training.samples import bomb_tar, many_members_tar, tar_bytes, tar_with_member
+from tests.fixtures.training_samples import bomb_tar, many_members_tar, tar_bytes, tar_with_member
 from training_service.archive import read_training_archive
 from training_service.errors import InvalidInput, TooLarge
 from training_service.settings import ArchiveLimits

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from avatar_contract.keys import model_key, preview_prefix
-from tests.unit.training.samples import training_config
+from tests.fixtures.training_samples import training_config
 from training_service.config import REFERENCE_OWNER, load_training_config
 from training_service.errors import InvalidInput
 from training_service.settings import Settings

@@ -1,5 +1,5 @@
 """Decoding selfies: malformed EXIF rejects one image, every mode converts to what it shows, and only
-JPEG, PNG and WebP are decoded (the corpus is generated in tests/unit/training/image_corpus.py)."""
+JPEG, PNG and WebP are decoded (the corpus is generated in tests/fixtures/image_corpus.py)."""
 
 from __future__ import annotations
 
@@ -8,14 +8,14 @@ import io
 import pytest
 from PIL import Image, ImageOps
 
-from tests.unit.training.image_corpus import (
+from tests.fixtures.image_corpus import (
     CONVERSIONS,
     MALFORMED_EXIF,
     ODD_EXIF,
     OTHER_FORMATS,
     SIDE,
 )
-from tests.unit.training.samples import face_photos
+from tests.fixtures.training_samples import face_photos
 from training_service.decode import UnusableImage, decode_image
 from training_service.images import prepare_images
 

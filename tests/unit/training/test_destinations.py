@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 
 from avatar_contract.keys import model_key, new_model_id, new_training_id, owner_of, preview_prefix
-from tests.unit.training.samples import training_config
+from tests.fixtures.training_samples import training_config
 from training_service.config import check_destinations, load_training_config
 from training_service.errors import InvalidInput, TrainingError
 from training_service.settings import Settings

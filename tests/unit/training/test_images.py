@@ -1,4 +1,4 @@
-"""Image preparation: EXIF orientation, face-aware and center crops, rejects reported by name."""
+"""Image preparation: EXIF orientation, face screening and crops, center crops, rejects by name."""
 
 from __future__ import annotations
 
@@ -9,9 +9,9 @@ import pytest
 from PIL import Image
 from skimage import data
 
-from tests.unit.training.samples import face_photos, faceless_photos, jpeg
+from tests.fixtures.training_samples import face_photos, faceless_photos, jpeg
 from training_service.errors import NotEnoughImages
-from training_service.images import center_crop_box, decode_image, detect_faces, face_crop_box, prepare_images
+from training_service.images import center_crop_box, decode_image, prepare_images
 
 MAX_PIXELS = 4_000_000
 
@@ -23,20 +23,24 @@ def _astronaut_on_canvas() -> Image.Image:
     return canvas
 
 
-def test_detects_the_astronauts_face_and_nothing_in_objects() -> None:
-    faces = detect_faces(_astronaut_on_canvas())
-    assert faces and 888 + 120 < faces[0].left + faces[0].size / 2 < 888 + 320
-    for name, blob in faceless_photos(3).items():
-        assert detect_faces(Image.open(io.BytesIO(blob))) == [], name
+def _encoded(image: Image.Image) -> bytes:
+    return jpeg(image)
 
 
 def test_face_crop_keeps_the_face_where_center_crop_loses_it() -> None:
     canvas = _astronaut_on_canvas()
-    face = detect_faces(canvas)[0]
-    left, top, right, bottom = face_crop_box(canvas.size, face)
-    assert right - left == bottom - top and left <= face.left and face.left + face.size <= right
+    prepared = prepare_images(
+        {"wide.jpg": _encoded(canvas)}, 64, face_crop=True, min_usable=1, max_pixels=MAX_PIXELS
+    )
+    assert prepared.screening is not None
+    [verdict] = prepared.screening.verdicts
+    assert verdict.crop is not None and verdict.face is not None
+    # The face (x about 1060-1150) is inside the square; the center square ends before it begins.
+    assert verdict.crop.center_x - verdict.crop.size / 2 <= verdict.face.left
+    assert verdict.face.left + verdict.face.side <= verdict.crop.center_x + verdict.crop.size / 2
     _, _, c_right, _ = center_crop_box(canvas.size)
-    assert c_right <= face.left  # the center square ends before the face begins
+    assert c_right <= verdict.face.left
+    assert prepared.usable["wide.jpg"].size == (64, 64)
 
 
 def test_exif_orientation_is_applied() -> None:
@@ -63,7 +67,7 @@ def test_prepare_crops_to_resolution_and_reports_rejects_by_name() -> None:
     prepared = prepare_images(images, 64, face_crop=True, min_usable=4, max_pixels=MAX_PIXELS)
     assert sorted(prepared.usable) == [f"selfie-{n:02d}.jpg" for n in range(4)]
     assert all(img.size == (64, 64) and img.mode == "RGB" for img in prepared.usable.values())
-    assert prepared.rejected["object-00.jpg"] == "no face found"
+    assert prepared.rejected["object-00.jpg"].startswith("no_face (no face found")
     assert prepared.rejected["broken.jpg"].startswith("not a readable image")
     assert prepared.rejected["tiny.png"].startswith("too small")
 
@@ -80,7 +84,7 @@ def test_too_few_usable_images_fail_listing_the_rejects() -> None:
         prepare_images(images, 64, face_crop=True, min_usable=3, max_pixels=MAX_PIXELS)
     reason = caught.value.reason
     assert reason.startswith("2 usable image(s), at least 3 needed")
-    assert "object-00.jpg: no face found" in reason and "object-01.jpg: no face found" in reason
+    assert "object-00.jpg: no_face (no face found" in reason and "object-01.jpg: no_face" in reason
 
 
 def test_jpeg_helper_round_trips() -> None:

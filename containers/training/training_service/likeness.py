@@ -1,0 +1,36 @@
+"""Scoring the previews against the selfies' identity (face_analysis.likeness) and the optional
+`min_identity_similarity` gate."""
+
+from __future__ import annotations
+
+import logging
+
+from PIL import Image
+
+from face_analysis.likeness import Likeness, score
+from face_analysis.screening import Screening
+from training_service.errors import TrainingError
+
+logger = logging.getLogger(__name__)
+
+
+class NotLikeTheSelfies(TrainingError):
+    """The previews' median likeness is below `min_identity_similarity`."""
+
+    status = 422
+
+
+def score_previews(
+    previews: list[Image.Image], screening: Screening | None, minimum: float | None
+) -> Likeness | None:
+    """The previews' likeness (None without a face screening); raise NotLikeTheSelfies below `minimum`."""
+    if screening is None or screening.identity is None:
+        return None
+    likeness = score(previews, screening.identity)
+    logger.info("preview likeness %s (median %s)", likeness.scores, likeness.median)
+    if minimum is not None and (likeness.median is None or likeness.median < minimum):
+        raise NotLikeTheSelfies(
+            f"the previews do not look like the selfies: median identity similarity {likeness.median} "
+            f"(per preview {likeness.scores}; null: no face), at least {minimum} required"
+        )
+    return likeness
