@@ -51,19 +51,28 @@ def _extract_model(s3: Any, key: str, target: Path) -> Path:
 
 @pytest.mark.slow
 def test_training_publishes_a_model_whose_adapter_changes_the_output(
-    running: RunningService, tiny_model_dir: Path, tmp_path: Path
+    running: RunningService, tiny_model_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     config = training_config(HOSTING_BUCKET, DATA_BUCKET)
     archive = tar_bytes(with_config(face_photos(10), config))
+    # Hold the training at its first upload, so the second request surely meets it still running.
+    release = threading.Event()
+    upload = running.service.store.upload_file
+
+    def held_upload(*args: Any, **kwargs: Any) -> Any:
+        release.wait(120)
+        return upload(*args, **kwargs)
+
+    monkeypatch.setattr(running.service.store, "upload_file", held_upload)
     replies: list = []
     worker = threading.Thread(target=lambda: replies.append(running.post(archive)))
     worker.start()
-    pings = []
-    while worker.is_alive():  # /ping answers while the training holds its request
+    pings = [running.get("/ping")]  # /ping answers while the training holds its request
+    while not pings[-1].body["training"] and worker.is_alive():
+        time.sleep(0.1)
         pings.append(running.get("/ping"))
-        if pings[-1].body["training"]:
-            assert running.post(archive).status == 429  # one training at a time
-        time.sleep(0.2)
+    assert running.post(archive).status == 429  # one training at a time
+    release.set()
     worker.join()
 
     assert all(p.status == 200 for p in pings) and any(p.body["training"] for p in pings)
