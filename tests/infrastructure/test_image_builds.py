@@ -55,3 +55,33 @@ def test_no_branch_on_how_the_image_is_built(image: str) -> None:
     """Stand-in and deployed builds run the same instructions; only the arguments' values differ."""
     runs = [line for line in instructions(image) if line.startswith("RUN ")]
     assert not [run for run in runs if re.search(r"\b(if|then|case|test)\b|\[ ", run)], runs
+
+
+def _admitted_by_dockerignore(path: str) -> bool:
+    """Whether the build context keeps `path`: the last .dockerignore pattern that matches it decides
+    (this file's patterns are `*`, `!<folder>/` and `**/<name>`)."""
+    admitted = True
+    for raw in (ROOT / ".dockerignore").read_text().splitlines():
+        line = raw.strip()
+        if not line or line.startswith("#"):
+            continue
+        pattern = line.removeprefix("!").rstrip("/")
+        top = path.split("/")[0]
+        if pattern == "*" or path == pattern or path.startswith(pattern + "/") or top == pattern:
+            admitted = line.startswith("!")
+    return admitted
+
+
+@pytest.mark.parametrize("image", IMAGES)
+def test_every_copied_source_is_in_the_build_context(image: str) -> None:
+    sources = [
+        source
+        for line in instructions(image)
+        if line.split()[0].upper() == "COPY"
+        for source in line.split()[1:-1]
+        if not source.startswith(("--", "$"))
+    ]
+    assert sources
+    for source in sources:
+        assert (ROOT / source).exists(), source
+        assert _admitted_by_dockerignore(source.rstrip("/")), f"{source} is filtered out by .dockerignore"
