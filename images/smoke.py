@@ -33,15 +33,16 @@ import numpy as np
 import requests
 from PIL import Image, ImageEnhance, ImageOps
 
+from avatar_contract.base_model import Source
 from avatar_contract.generation import build_inference_request, images_from_response
 from avatar_contract.keys import model_key, new_model_id, new_training_id, owner_of, preview_prefix
 from avatar_contract.names import Env, Runtime
+from base_model_staging import sources, staging
 from images import buildah as bh
 
 REGION = "us-east-1"
 DATA_BUCKET = "avatar-smoke-data"
 HOSTING_BUCKET = "avatar-smoke-hosting"
-BASE_MODEL_PREFIX = "base-models/tiny-sd/"
 PORT = Runtime.CONTAINER_PORT
 TARGET_HEADER = "X-Amzn-SageMaker-Target-Model"
 
@@ -169,12 +170,10 @@ def container_env(endpoint_url: str, base_model: str) -> dict[str, str]:
 
 
 def stage_base_model(s3: Any, pipeline_dir: Path) -> str:
-    """The tiny pipeline in moto's S3 (diffusers layout), as a deployment stages its base model."""
-    for path in sorted(pipeline_dir.rglob("*")):
-        if path.is_file():
-            key = BASE_MODEL_PREFIX + path.relative_to(pipeline_dir).as_posix()
-            s3.upload_file(str(path), DATA_BUCKET, key)
-    return f"s3://{DATA_BUCKET}/{BASE_MODEL_PREFIX}"
+    """The tiny pipeline staged into moto's S3 as `make stage-base-model` stages a deployment's base model:
+    a manifest recorded from the folder, the verified files under `base-models/<digest>/`."""
+    manifest = sources.record(Source("directory", path=str(pipeline_dir)), "tiny-sd")
+    return staging.stage(manifest, DATA_BUCKET, s3, lambda _paths: pipeline_dir, progress=False).uri
 
 
 def face_photos(count: int, seed: int = 0) -> dict[str, bytes]:
@@ -203,7 +202,7 @@ def input_archive() -> tuple[bytes, dict[str, Any]]:
         "model_s3_uri": f"s3://{HOSTING_BUCKET}/{model_key(owner, model_id)}",
         "preview_s3_prefix": f"s3://{DATA_BUCKET}/{preview_prefix(owner, training_id)}",
         "max_train_steps": 4, "resolution": 64, "lora_rank": 4, "text_encoder_lora_rank": 4,
-        "num_class_images": 2, "validation_prompts": ["a photo of <<TOK>> person"],
+        "num_class_images": 2, "validation_prompts": ["a photo of <<TOK>>"],
     }  # fmt: skip
     buffer = io.BytesIO()
     with tarfile.open(fileobj=buffer, mode="w:gz") as tar:
