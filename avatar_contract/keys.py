@@ -1,13 +1,14 @@
 """Identifiers and the S3 key layout (no dependencies).
 
-Owners are opaque hex digests of the caller's IAM identity; training and model ids are random,
-prefixed and URL/Triton-safe. Every per-user key is `<prefix><owner>/...`, so an owner's data can be
-listed, authorized and erased by prefix.
+Owners are keyed digests (HMAC-SHA256 under a per-deployment secret) of the caller's identity;
+training and model ids are random, prefixed and URL/Triton-safe. Every per-user key is
+`<prefix><owner>/...`, so an owner's data can be listed, authorized and erased by prefix.
 """
 
 from __future__ import annotations
 
 import hashlib
+import hmac
 import re
 import secrets
 
@@ -20,11 +21,17 @@ MODEL_ID_RE = re.compile(r"^m-[0-9a-z]{20}$")
 _ALPHABET = "0123456789abcdefghijklmnopqrstuvwxyz"
 
 
-def owner_of(principal: str) -> str:
-    """Stable, opaque owner id for an IAM principal (e.g. the caller's ARN as API Gateway reports it)."""
+MIN_OWNER_KEY_BYTES = 32
+
+
+def owner_of(principal: str, key: bytes) -> str:
+    """Stable, opaque owner id for a principal (see avatar_api.identity for which one): an HMAC under the
+    deployment's owner-id key, so nobody can compute another caller's owner id from a known ARN."""
     if not principal:
         raise ValueError("principal must not be empty")
-    return hashlib.sha256(f"aws-iam:{principal}".encode()).hexdigest()[:32]
+    if len(key) < MIN_OWNER_KEY_BYTES:
+        raise ValueError(f"the owner-id key must be at least {MIN_OWNER_KEY_BYTES} bytes")
+    return hmac.new(key, f"owner:{principal}".encode(), hashlib.sha256).hexdigest()[:32]
 
 
 def random_id(prefix: str) -> str:

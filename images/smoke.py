@@ -16,6 +16,7 @@ import hashlib
 import io
 import json
 import os
+import secrets
 import signal
 import socket
 import subprocess
@@ -35,7 +36,7 @@ from PIL import Image, ImageEnhance, ImageOps
 
 from avatar_contract.base_model import Source
 from avatar_contract.generation import build_inference_request, images_from_response
-from avatar_contract.keys import model_key, new_model_id, new_training_id, owner_of, preview_prefix
+from avatar_contract.keys import model_key, new_model_id, new_training_id, preview_prefix
 from avatar_contract.names import Env, Runtime
 from base_model_staging import sources, staging
 from images import buildah as bh
@@ -195,7 +196,7 @@ def face_photos(count: int, seed: int = 0) -> dict[str, bytes]:
 
 def input_archive() -> tuple[bytes, dict[str, Any]]:
     """A training input archive as the API writes it: photos and a config.json for a fast tiny training."""
-    owner = owner_of("arn:aws:iam::123456789012:user/smoke")
+    owner = secrets.token_hex(16)  # any owner id: the API makes them (keyed HMACs)
     training_id, model_id = new_training_id(), new_model_id()
     config = {
         "training_id": training_id, "model_id": model_id, "owner": owner, "model_name": "smoke",

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import logging
+import secrets
+import string
 import urllib.request
 from dataclasses import dataclass
 from typing import Any
@@ -30,6 +32,7 @@ class Provisioned:
     error_topic_arn: str
     status_queue_url: str
     status_queue_arn: str
+    owner_key_secret_arn: str
 
 
 class MotoAws:
@@ -76,8 +79,8 @@ def _moto_instance_type(instance_type: str) -> str:
 
 
 def provision(aws: MotoAws, settings: CloudSettings, images: dict[str, str]) -> Provisioned:
-    """Create buckets, topics, the status queue and its subscriptions, and the two SageMaker endpoints
-    (models, endpoint configs with the async config, endpoints) exactly as the stacks declare them."""
+    """Create buckets, the owner-id key, topics, the status queue and its subscriptions, and the two
+    SageMaker endpoints (models, endpoint configs with the async config, endpoints) as the stacks do."""
     s3 = aws.client("s3")
     for bucket in (settings.data_bucket, settings.hosting_bucket):
         kwargs: dict[str, Any] = {"Bucket": bucket}
@@ -99,6 +102,12 @@ def provision(aws: MotoAws, settings: CloudSettings, images: dict[str, str]) -> 
                 "RestrictPublicBuckets": True,
             },
         )
+
+    # A fresh owner-id key per local cloud, as the stateful stack generates one per deployment.
+    owner_key_arn = aws.client("secretsmanager").create_secret(
+        Name=settings.owner_key_secret,
+        SecretString="".join(secrets.choice(string.ascii_letters + string.digits) for _ in range(64)),
+    )["ARN"]
 
     sns = aws.client("sns")
     sqs = aws.client("sqs")
@@ -163,7 +172,7 @@ def provision(aws: MotoAws, settings: CloudSettings, images: dict[str, str]) -> 
         {"Image": images["hosting"], "Mode": "MultiModel", "ModelDataUrl": settings.model_data_url},
     )
     log.info("provisioned %s, %s, %s", settings.data_bucket, settings.hosting_bucket, queue_url)
-    return Provisioned(success_arn, error_arn, queue_url, queue_arn)
+    return Provisioned(success_arn, error_arn, queue_url, queue_arn, owner_key_arn)
 
 
 def _create_endpoint(

@@ -23,6 +23,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
+from avatar_contract.keys import owner_of
 from avatar_contract.moderation import ENV_VAR, INITIAL_DENY_LIST
 from avatar_contract.names import Env
 from avatar_contract.routes import FUNCTIONS
@@ -333,6 +334,7 @@ class LocalCloud:
             **self._aws_env(),
             Env.DATA_BUCKET: self.settings.data_bucket,
             Env.HOSTING_BUCKET: self.settings.hosting_bucket,
+            Env.OWNER_KEY_SECRET: self.provisioned.owner_key_secret_arn if self.provisioned else "",
             Env.TRAINING_ENDPOINT: self.settings.training_endpoint,
             Env.HOSTING_ENDPOINT: self.settings.hosting_endpoint,
             Env.TRAINING_INSTANCE_TYPE: self.settings.training_instance_type,
@@ -374,6 +376,15 @@ class LocalCloud:
     def client(self, service: str) -> Any:
         """A boto3 client for moto's AWS (with the service role's credentials), for inspection."""
         return self.aws.client(service)
+
+    def owner_id(self, principal: Principal) -> str:
+        """The owner id this cloud's API files `principal`'s trainings and models under (for inspection)."""
+        if self.provisioned is None:
+            raise RuntimeError("the local cloud is not started")
+        secret = self.client("secretsmanager").get_secret_value(
+            SecretId=self.provisioned.owner_key_secret_arn
+        )
+        return owner_of(principal.arn, secret["SecretString"].encode())
 
     def client_env(self, principal: Principal) -> dict[str, str]:
         """Environment for a client app acting as `principal` (boto3 and the avatar client read it)."""

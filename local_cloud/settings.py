@@ -32,6 +32,7 @@ class CloudSettings:
     success_topic: str
     error_topic: str
     status_queue: str
+    owner_key_secret: str
     raw_message_delivery: bool
     training_endpoint: str
     training_endpoint_config: str
@@ -94,6 +95,7 @@ def _from_names(config: ServiceConfig, region: str) -> CloudSettings:
         success_topic=config.training_success_topic_name,
         error_topic=config.training_error_topic_name,
         status_queue=config.status_queue_name,
+        owner_key_secret=config.name("owner-key"),
         raw_message_delivery=True,  # as the CDK app subscribes the queue (body = SageMaker's JSON)
         training_endpoint=config.training_endpoint_name,
         training_endpoint_config=config.name("training-config"),

@@ -10,10 +10,11 @@ answer with field-named errors.
 
 from __future__ import annotations
 
-from aws_cdk import Duration, RemovalPolicy, Size
+from aws_cdk import Aws, Duration, RemovalPolicy, Size
 from aws_cdk import aws_apigateway as apigw
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_secretsmanager as secretsmanager
 from aws_cdk import aws_wafv2 as wafv2
 from constructs import Construct
 
@@ -45,6 +46,7 @@ class Api(Construct):
         *,
         config: ServiceConfig,
         storage: StorageRefs,
+        owner_key: secretsmanager.ISecret,
         training: TrainingEndpoint,
         hosting: HostingEndpoint,
     ) -> None:
@@ -55,11 +57,15 @@ class Api(Construct):
             else lambda_.Architecture.X86_64
         )
         code = api_code(architecture)
+        # By ARN and without its key: a grant through the stateful stack's key would edit that key's policy
+        # and make the two stacks depend on each other. The functions' decrypt grant is below.
+        owner_key = secretsmanager.Secret.from_secret_complete_arn(self, "OwnerIdKey", owner_key.secret_arn)
         self.moderation = ContentModeration(self, "Moderation", config=config)
         environment = {
             **self.moderation.environment,
             Env.DATA_BUCKET: storage.data_bucket.bucket_name,
             Env.HOSTING_BUCKET: storage.hosting_bucket.bucket_name,
+            Env.OWNER_KEY_SECRET: owner_key.secret_arn,
             Env.TRAINING_ENDPOINT: training.endpoint_name,
             Env.HOSTING_ENDPOINT: hosting.endpoint_name,
             Env.TRAINING_INSTANCE_TYPE: config.training_instance_type,
@@ -81,6 +87,17 @@ class Api(Construct):
                 description=f"Avatar service API function {name}",
             )
             log_group.grant_write(role)
+            # Every route derives the caller's owner id from this key (avatar_api.identity).
+            owner_key.grant_read(role)
+            role.add_to_policy(
+                iam.PolicyStatement(
+                    actions=["kms:Decrypt"],
+                    resources=[storage.data_key.key_arn],
+                    conditions={
+                        "StringEquals": {"kms:ViaService": f"secretsmanager.{Aws.REGION}.amazonaws.com"}
+                    },
+                )
+            )
             self.roles[function.name] = role
             self.functions[function.name] = lambda_.Function(
                 self,

@@ -12,7 +12,7 @@ def acknowledge(scope: IConstruct, rule_id: str, reason: str) -> None:
 
 
 def acknowledge_object_prefixes(scope: IConstruct, bucket_name: str, prefixes: dict[str, str]) -> None:
-    """Object ARNs `<bucket>/<prefix>*`: keys are `<prefix><owner>/...` (owner = hash of the caller) or,
+    """Object ARNs `<bucket>/<prefix>*`: keys are `<prefix><owner>/...` (owner = keyed hash of the caller) or,
     for SageMaker's async outputs, `<prefix><uuid>.out`, so a prefix wildcard is the narrowest resource
     IAM can express for them."""
     for prefix, why in prefixes.items():

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from aws_cdk import CfnOutput, Stack
+from aws_cdk import aws_secretsmanager as secretsmanager
 from constructs import Construct
 
 from stacks.api import Api
@@ -27,6 +28,7 @@ class ServiceStack(Stack):
         *,
         config: ServiceConfig,
         storage: Storage,
+        owner_key: secretsmanager.ISecret,
         training_base_image: str,
         hosting_base_image: str,
         **kwargs: Any,
@@ -53,7 +55,13 @@ class ServiceStack(Stack):
             base_model=self.base_model,
         )
         self.api = Api(
-            self, "Api", config=config, storage=storage_refs, training=self.training, hosting=self.hosting
+            self,
+            "Api",
+            config=config,
+            storage=storage_refs,
+            owner_key=owner_key,
+            training=self.training,
+            hosting=self.hosting,
         )
         self.monitoring = Monitoring(
             self,

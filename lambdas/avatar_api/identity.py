@@ -1,25 +1,71 @@
-"""Who is calling: the owner id derived from the IAM identity API Gateway puts in the request context."""
+"""Who is calling: the owner rule (docs/api.md, "Owners").
+
+API Gateway reports the SigV4 caller in `requestContext.identity`. The principal an owner id is derived
+from is chosen so that no caller can pick it:
+
+- a Cognito identity-pool caller → its identity id (the pool's role is shared by every end user);
+- an IAM user (or the account root) → its ARN;
+- an assumed role → the role, i.e. the ARN without the session name, since whoever may assume the role
+  chooses the session name (`--role-session-name alice`): all sessions of one role are one owner.
+
+Federated-user sessions (`sts:GetFederationToken`) name themselves too and carry no parent identity, so
+they are refused. The owner id is an HMAC of the principal under a per-deployment key kept in Secrets
+Manager (`OwnerIds`), so it cannot be computed from a known ARN.
+"""
 
 from __future__ import annotations
 
+import re
 from typing import Any
+
+from aws_lambda_powertools.utilities import parameters
 
 from avatar_api.errors import Forbidden
 from avatar_contract.keys import owner_of
 
+# arn:<partition>:sts::<account>:assumed-role/<role name>/<session name>
+_ASSUMED_ROLE = re.compile(r"^(arn:[a-z-]+:sts::\d{12}:assumed-role/[^/]+)/[^/]+$")
+_FEDERATED_USER = re.compile(r"^arn:[a-z-]+:sts::\d{12}:federated-user/")
+# The key never changes (a new key would re-own every model), so the cached copy never goes stale.
+_SECRET_MAX_AGE_SECONDS = 24 * 3600
+
 
 def principal_of(request_context: dict[str, Any] | None) -> str:
-    """The caller's stable IAM identity: the Cognito identity id when the caller came through an
-    identity pool (its role session name changes between sessions), else the caller's ARN."""
+    """The principal the caller's owner id is derived from (the rule above); Forbidden without one."""
     identity = (request_context or {}).get("identity") or {}
     cognito_id = identity.get("cognitoIdentityId")
     if cognito_id:
         return f"cognito:{cognito_id}"
     user_arn = identity.get("userArn")
-    if user_arn:
-        return user_arn
-    raise Forbidden("the request carries no IAM identity; sign it with AWS SigV4")
+    if not user_arn:
+        raise Forbidden("the request carries no IAM identity; sign it with AWS SigV4")
+    if _FEDERATED_USER.match(user_arn):
+        raise Forbidden(
+            "federated-user sessions are not accepted (they name themselves); call with an IAM user, "
+            "a role, or an end user signed in through the Cognito identity pool"
+        )
+    assumed = _ASSUMED_ROLE.match(user_arn)
+    return assumed.group(1) if assumed else user_arn
 
 
-def owner_from_event(raw_event: dict[str, Any]) -> str:
-    return owner_of(principal_of(raw_event.get("requestContext")))
+class OwnerIds:
+    """Owner ids under this deployment's key."""
+
+    def __init__(self, key: bytes) -> None:
+        self._key = key
+
+    @classmethod
+    def from_secret(cls, secret_id: str) -> OwnerIds:
+        """The key in Secrets Manager (created and retained by the stateful stack), fetched once per
+        container by Powertools Parameters."""
+        value = parameters.get_secret(secret_id, max_age=_SECRET_MAX_AGE_SECONDS)
+        if not isinstance(value, str) or not value:
+            raise RuntimeError(f"secret {secret_id} holds no owner-id key")
+        return cls(value.encode())
+
+    def owner_of(self, principal: str) -> str:
+        return owner_of(principal, self._key)
+
+    def of_event(self, raw_event: dict[str, Any]) -> str:
+        """The owner id of the caller of an API Gateway proxy event."""
+        return self.owner_of(principal_of(raw_event.get("requestContext")))

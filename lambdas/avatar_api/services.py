@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from avatar_api.aws import Bucket, HostingEndpointClient, TrainingEndpointClient, runtime_client, s3_client
+from avatar_api.identity import OwnerIds
 from avatar_api.records import TrainingRecords
 from avatar_api.settings import GENERATION_BUDGET_SECONDS, Settings
 
@@ -21,6 +22,7 @@ class Services:
     hosting: Bucket
     training_endpoint: TrainingEndpointClient
     hosting_endpoint: HostingEndpointClient
+    owner_ids: OwnerIds
     # The endpoints' instance types, for the cost bounds (domain.limits); empty: not configured.
     training_instance_type: str = ""
     hosting_instance_type: str = ""
@@ -46,6 +48,7 @@ class Services:
                 make_client=lambda seconds: runtime_client(read_timeout=seconds),
             ),
             training_instance_type=settings.training_instance_type,
+            owner_ids=OwnerIds.from_secret(settings.owner_key_secret),
             hosting_instance_type=settings.hosting_instance_type,
             moderation=Moderator.from_environment(),
         )

@@ -50,6 +50,7 @@ class Settings:
 
     data_bucket: str
     hosting_bucket: str
+    owner_key_secret: str  # Secrets Manager name or ARN of the owner-id key (avatar_api.identity)
     training_endpoint: str = ""  # only the trainings function needs it
     hosting_endpoint: str = ""  # only the generations function needs it
     # What the cost bounds are computed for (docs/limits.md); empty: not configured (no bound applies).
@@ -58,12 +59,17 @@ class Settings:
 
     @classmethod
     def from_env(cls) -> Settings:
-        missing = [name for name in (Env.DATA_BUCKET, Env.HOSTING_BUCKET) if not os.environ.get(name)]
+        missing = [
+            name
+            for name in (Env.DATA_BUCKET, Env.HOSTING_BUCKET, Env.OWNER_KEY_SECRET)
+            if not os.environ.get(name)
+        ]
         if missing:
             raise RuntimeError(f"missing environment variables: {', '.join(missing)}")
         return cls(
             data_bucket=os.environ[Env.DATA_BUCKET],
             hosting_bucket=os.environ[Env.HOSTING_BUCKET],
+            owner_key_secret=os.environ[Env.OWNER_KEY_SECRET],
             training_endpoint=os.environ.get(Env.TRAINING_ENDPOINT, ""),
             hosting_endpoint=os.environ.get(Env.HOSTING_ENDPOINT, ""),
             training_instance_type=os.environ.get(Env.TRAINING_INSTANCE_TYPE, ""),

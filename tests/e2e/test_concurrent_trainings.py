@@ -15,7 +15,6 @@ from typing import Any
 import pytest
 
 from avatar_client.client import AvatarApiError
-from avatar_contract.keys import owner_of
 from avatar_contract.multi_model import model_name_for
 from local_cloud import LocalCloud
 from local_cloud.selfies import make_faceless_images, make_selfies, to_jpeg
@@ -81,7 +80,7 @@ def test_ten_trainings_at_once_all_finish(
         assert len(notifications) == 1, f"{accepted['training_id']} notified {len(notifications)} times"
         _, raw = notifications[0]
         status = client_for(cloud, cloud.principals[n % 2]).get_training(accepted["training_id"])
-        owner = owner_of(cloud.principals[n % 2].arn)
+        owner = cloud.owner_id(cloud.principals[n % 2])
         key = f"{cloud.settings.models_prefix}{owner}/{accepted['model_id']}.tar.gz"
         listing = cloud.client("s3").list_objects_v2(Bucket=cloud.settings.hosting_bucket, Prefix=key)
         assert raw["invocationStatus"] == "Completed", raw.get("failureReason")
@@ -93,7 +92,7 @@ def test_ten_trainings_at_once_all_finish(
 def test_multi_model_endpoint_evicts_least_recently_used_model(
     cloud: LocalCloud, finished: list[tuple[int, dict[str, Any]]]
 ) -> None:
-    owner = owner_of(cloud.principals[0].arn)
+    owner = cloud.owner_id(cloud.principals[0])
     completed = [a for n, a in finished if n % 2 == 0 and a["plan"] == "selfies"][:2]
     client = client_for(cloud, cloud.principals[0])
     host = None

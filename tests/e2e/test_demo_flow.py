@@ -14,7 +14,7 @@ import requests
 from PIL import Image
 
 from avatar_client.client import AvatarApiError
-from avatar_contract.keys import owner_of, split_s3_uri
+from avatar_contract.keys import split_s3_uri
 from local_cloud import LocalCloud
 from local_cloud.selfies import make_faceless_images, make_selfies, to_jpeg
 from tests.e2e.helpers import FAST_TRAINING, NotificationInbox, client_for, sign, signed_call
@@ -70,7 +70,7 @@ def test_training_completes_notifies_and_generates_pngs(
     client = client_for(cloud, cloud.principals[0])
     status = client.get_training(accepted["training_id"])
     assert status["status"] == "completed"
-    owner = owner_of(cloud.principals[0].arn)
+    owner = cloud.owner_id(cloud.principals[0])
     model_key = f"{cloud.settings.models_prefix}{owner}/{accepted['model_id']}.tar.gz"
     assert _hosting_keys(cloud, model_key) == [model_key]
     # every model the owner started training is listed with its status; the doomed one may already be
@@ -102,7 +102,7 @@ def test_faceless_selfies_are_refused_at_submission_with_every_reason(
     assert (refused["status"], refused["code"]) == (422, "not_enough_usable_images")
     assert refused["message"].startswith("0 usable image(s), at least")
     assert all(f"images[{n}]: no_face" in refused["message"] for n in range(10))
-    owner = owner_of(cloud.principals[0].arn)
+    owner = cloud.owner_id(cloud.principals[0])
     models = {m["name"] for m in client_for(cloud, cloud.principals[0]).list_models()}
     assert "no-faces" not in models
     assert all(
@@ -208,7 +208,7 @@ def test_owner_deletes_model_and_its_data(
     accepted = trainings["doomed"]
     _, raw = inbox.wait_for(accepted["training_id"])
     assert raw["invocationStatus"] == "Completed", raw.get("failureReason")
-    owner = owner_of(cloud.principals[0].arn)
+    owner = cloud.owner_id(cloud.principals[0])
     client = client_for(cloud, cloud.principals[0])
 
     client.delete_model(accepted["model_id"])

@@ -162,7 +162,7 @@ def test_killing_the_training_container_mid_training_fails_that_job_and_the_next
     cloud: LocalCloud, inbox: NotificationInbox
 ) -> None:
     client = client_for(cloud, cloud.principals[0])
-    owner = keys.owner_of(cloud.principals[0].arn)
+    owner = cloud.owner_id(cloud.principals[0])
     accepted = client.start_training(SELFIES, model_name="killed", config=LONG_TRAINING, prepare=False)
     _wait(lambda: _training_busy(cloud), 120, "the training container took the job")
     time.sleep(2)  # into the training loop
@@ -191,7 +191,7 @@ def test_killing_the_training_container_mid_training_fails_that_job_and_the_next
 def test_a_model_upload_cut_half_way_publishes_nothing_and_removes_the_previews(
     cloud: LocalCloud, inbox: NotificationInbox, proxy: S3FaultProxy
 ) -> None:
-    owner = keys.owner_of(cloud.principals[0].arn)
+    owner = cloud.owner_id(cloud.principals[0])
     proxy.prefix = f"/{cloud.settings.hosting_bucket}/{cloud.settings.models_prefix}"
     try:
         accepted, raw = _train(cloud, inbox, "cut-upload", FAST_TRAINING)
@@ -215,7 +215,7 @@ def test_a_model_upload_cut_half_way_publishes_nothing_and_removes_the_previews(
 def test_a_triton_crash_mid_request_is_retryable_and_the_model_reloads(
     cloud: LocalCloud, inbox: NotificationInbox
 ) -> None:
-    owner = keys.owner_of(cloud.principals[0].arn)
+    owner = cloud.owner_id(cloud.principals[0])
     accepted, raw = _train(cloud, inbox, "served", FAST_TRAINING)
     assert raw["invocationStatus"] == "Completed", raw.get("failureReason")
     model_id = accepted["model_id"]

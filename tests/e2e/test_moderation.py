@@ -11,7 +11,6 @@ import pytest
 from PIL import Image, PngImagePlugin
 
 from avatar_client.client import AvatarApiError
-from avatar_contract.keys import owner_of
 from local_cloud import LocalCloud
 from local_cloud.moderation import IMAGE_MARKER_KEY
 from local_cloud.selfies import make_selfies, to_jpeg
@@ -70,7 +69,7 @@ def test_blocked_prompts_never_reach_the_endpoint(cloud: LocalCloud, model: dict
         assert raised.value.status == 422 and raised.value.code == "content_blocked"
         assert says in str(raised.value)
     host = cloud.runtime.host(cloud.settings.hosting_endpoint) if cloud.runtime else None
-    target = f"{owner_of(cloud.principals[0].arn)}/{model['model_id']}.tar.gz"
+    target = f"{cloud.owner_id(cloud.principals[0])}/{model['model_id']}.tar.gz"
     assert host is None or target not in host.loaded_models()  # nothing was invoked, nothing loaded
 
 

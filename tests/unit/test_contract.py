@@ -17,16 +17,20 @@ from avatar_contract.prompts import MissingTokenError, personalize, token_phrase
 from avatar_contract.safe_tar import UnsafeArchiveError, check_member, safe_extract
 from avatar_contract.training import TrainingHyperparameters
 
+KEY = b"k" * 32
+OWNER = keys.owner_of("x", KEY)
 
-def test_owner_is_stable_opaque_and_distinct():
-    a = keys.owner_of("arn:aws:iam::111122223333:user/alice")
-    assert a == keys.owner_of("arn:aws:iam::111122223333:user/alice")
-    assert a != keys.owner_of("arn:aws:iam::111122223333:user/bob")
+
+def test_owner_is_stable_opaque_distinct_and_keyed():
+    a = keys.owner_of("arn:aws:iam::111122223333:user/alice", KEY)
+    assert a == keys.owner_of("arn:aws:iam::111122223333:user/alice", KEY)
+    assert a != keys.owner_of("arn:aws:iam::111122223333:user/bob", KEY)
+    assert a != keys.owner_of("arn:aws:iam::111122223333:user/alice", b"j" * 32)
     assert keys.OWNER_RE.fullmatch(a) and "alice" not in a
 
 
 def test_key_layout_is_under_the_owner_prefix():
-    owner, tid, mid = keys.owner_of("x"), keys.new_training_id(), keys.new_model_id()
+    owner, tid, mid = OWNER, keys.new_training_id(), keys.new_model_id()
     assert keys.training_input_key(owner, tid) == f"trainings/{owner}/{tid}/input.tar.gz"
     assert keys.model_key(owner, mid) == f"models/{owner}/{mid}.tar.gz"
     assert keys.target_model(owner, mid) == f"{owner}/{mid}.tar.gz"
@@ -54,7 +58,7 @@ def test_split_s3_uri_refuses_what_is_not_an_s3_uri(bad: str) -> None:
 @pytest.mark.parametrize("bad", ["../etc", "m-ABC", "", "m-" + "a" * 21])
 def test_ids_are_validated_before_building_keys(bad):
     with pytest.raises(ValueError):
-        keys.model_key(keys.owner_of("x"), bad)
+        keys.model_key(OWNER, bad)
 
 
 def test_hyperparameters_reject_unknown_keys_and_out_of_range_values():
@@ -166,7 +170,7 @@ def test_safe_extract_writes_nothing_when_one_member_is_unsafe(tmp_path):
 
 
 def test_multi_model_name_is_one_stable_path_segment_per_target():
-    target = keys.target_model(keys.owner_of("x"), keys.new_model_id())
+    target = keys.target_model(OWNER, keys.new_model_id())
     name = model_name_for(target)
     assert name == model_name_for(target) and len(name) == 32 and set(name) <= set("0123456789abcdef")
     assert "/" in target and "/" not in name

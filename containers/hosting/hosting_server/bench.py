@@ -78,7 +78,7 @@ def prepare_users(base: Path, work: Path, count: int, unet_rank: int, te_rank: i
         metadata = adapter_metadata(model_id, unet_rank=unet_rank, text_encoder_rank=te_rank)
         write_metadata(adapter, metadata)
         archive = package_user_model(model_id, adapter, metadata, work / f"{model_id}.tar.gz")
-        target = keys.target_model(keys.owner_of(f"bench-user-{seed}"), model_id)
+        target = keys.target_model(f"{seed:032x}", model_id)
         users.append((target, extract_model_archive(archive, work / "opt-ml-models", target)))
     del pipe
     gc.collect()

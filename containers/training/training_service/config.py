@@ -13,6 +13,7 @@ instance's buckets (`AVATAR_HOSTING_BUCKET`, `AVATAR_DATA_BUCKET`).
 
 from __future__ import annotations
 
+import hashlib
 import logging
 from dataclasses import dataclass
 from typing import Any
@@ -27,7 +28,6 @@ from avatar_contract.keys import (
     model_key,
     new_model_id,
     new_training_id,
-    owner_of,
     preview_prefix,
 )
 from avatar_contract.names import TOKEN_PLACEHOLDER
@@ -73,8 +73,9 @@ REFERENCE_DEFAULTS: dict[str, Any] = {
     "lora_rank": 128,
     "text_encoder_lora_rank": 64,
 }
-# Anonymous owner of reference-layout trainings (they carry no identity).
-REFERENCE_OWNER = owner_of("reference-layout")
+# Anonymous owner of reference-layout trainings (they carry no identity): a fixed id no API caller can get,
+# since theirs are keyed HMACs (avatar_contract.keys.owner_of).
+REFERENCE_OWNER = hashlib.sha256(b"reference-layout").hexdigest()[:32]
 
 
 def _fields_error(exc: ValidationError) -> str:

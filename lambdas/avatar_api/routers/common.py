@@ -7,7 +7,7 @@ from aws_lambda_powertools.event_handler.openapi.types import OpenAPIResponse
 from aws_lambda_powertools.event_handler.router import APIGatewayRouter
 from pydantic import BaseModel
 
-from avatar_api.identity import owner_from_event
+from avatar_api.identity import principal_of
 from avatar_api.routers.schemas import ErrorResponse
 from avatar_api.services import Services, get_services
 
@@ -38,8 +38,9 @@ def error_responses(*statuses: int) -> dict[int, OpenAPIResponse]:
 def caller(router: APIGatewayRouter) -> tuple[Services, str]:
     """The services and the caller's owner id. The identity is checked first: an unsigned request
     gets 403 before anything else happens."""
-    owner = owner_from_event(router.current_event.raw_event)
-    return get_services(), owner
+    principal = principal_of(router.current_event.raw_event.get("requestContext"))
+    services = get_services()
+    return services, services.owner_ids.owner_of(principal)
 
 
 def json_response(status: int, body: BaseModel, headers: dict[str, str] | None = None) -> Response:

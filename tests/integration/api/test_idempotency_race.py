@@ -10,9 +10,8 @@ from avatar_api.aws import TrainingEndpointClient
 from avatar_api.domain.trainings import NewTraining, start_training
 from avatar_api.domain.uploads import InlineImage
 from avatar_api.services import get_services
-from avatar_contract import keys
 from avatar_contract.training import TrainingHyperparameters
-from tests.fixtures.api import ALICE, image_bytes
+from tests.fixtures.api import ALICE, image_bytes, owner_id
 from tests.fixtures.api_backend import DATA_BUCKET, Api
 
 
@@ -42,7 +41,7 @@ def test_concurrent_requests_with_one_key_start_one_training(api: Api) -> None:
         hyperparameters=TrainingHyperparameters(),
         idempotency_key="race",
     )
-    owner = keys.owner_of(ALICE)
+    owner = owner_id(ALICE)
     barrier = threading.Barrier(6)
 
     def submit(_: int) -> str:

@@ -16,10 +16,10 @@ from avatar_api.services import get_services
 from avatar_contract import keys
 from avatar_contract.generation import GenArgs
 from avatar_contract.training import TrainingHyperparameters
-from tests.fixtures.api import ALICE, response_json, selfies
+from tests.fixtures.api import ALICE, owner_id, response_json, selfies
 from tests.fixtures.api_backend import DATA_BUCKET, HOSTING_BUCKET, Api
 
-ALICE_OWNER = keys.owner_of(ALICE)
+ALICE_OWNER = owner_id(ALICE)
 
 
 @pytest.fixture

@@ -12,10 +12,10 @@ import pytest
 from avatar_contract import keys, s3_keys
 from avatar_contract.keys import split_s3_uri
 from avatar_contract.training import TrainingFailure, TrainingMetrics, TrainingResult
-from tests.fixtures.api import ALICE, BOB, header, image_bytes, png, response_json, selfies
+from tests.fixtures.api import ALICE, BOB, header, image_bytes, owner_id, png, response_json, selfies
 from tests.fixtures.api_backend import DATA_BUCKET, HOSTING_BUCKET, Api
 
-ALICE_OWNER = keys.owner_of(ALICE)
+ALICE_OWNER = owner_id(ALICE)
 
 
 def train(api: Api, *, outcome: str = "completed", user: str = ALICE, name: str | None = "me") -> dict:
@@ -25,7 +25,7 @@ def train(api: Api, *, outcome: str = "completed", user: str = ALICE, name: str 
     accepted = response_json(
         api.call("POST", "/trainings", body, user=user, headers={"Idempotency-Key": name or "k"})
     )
-    owner = keys.owner_of(user)
+    owner = owner_id(user)
     tid, mid = accepted["training_id"], accepted["model_id"]
     if outcome == "completed":
         preview = keys.preview_prefix(owner, tid) + "0.png"

@@ -11,11 +11,11 @@ import pytest
 from avatar_api.services import get_services
 from avatar_contract import keys
 from avatar_contract.moderation import ImageModeration, ModerationPolicy
-from tests.fixtures.api import ALICE, header, png, response_json, selfies
+from tests.fixtures.api import ALICE, header, owner_id, png, response_json, selfies
 from tests.fixtures.api_backend import HOSTING_BUCKET, Api
 from tests.fixtures.moderation import StubbedModeration
 
-OWNER = keys.owner_of(ALICE)
+OWNER = owner_id(ALICE)
 
 
 @pytest.fixture

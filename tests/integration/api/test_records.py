@@ -10,10 +10,10 @@ from avatar_api.aws import AlreadyExists, Changed
 from avatar_api.records import TrainingRecord, TrainingRecords
 from avatar_api.services import get_services
 from avatar_contract import keys
-from tests.fixtures.api import ALICE, BOB
+from tests.fixtures.api import ALICE, BOB, owner_id
 from tests.fixtures.api_backend import DATA_BUCKET, Api
 
-OWNER = keys.owner_of(ALICE)
+OWNER = owner_id(ALICE)
 
 
 def record(**changes: object) -> TrainingRecord:
@@ -42,8 +42,8 @@ def test_a_created_record_loads_by_training_and_by_model(records: TrainingRecord
     assert records.load(OWNER, stored.training_id) == stored
     assert records.find_by_model(OWNER, stored.model_id) == stored
     # another owner's ids, unknown and malformed ids are not found
-    assert records.load(keys.owner_of(BOB), stored.training_id) is None
-    assert records.find_by_model(keys.owner_of(BOB), stored.model_id) is None
+    assert records.load(owner_id(BOB), stored.training_id) is None
+    assert records.find_by_model(owner_id(BOB), stored.model_id) is None
     assert records.find_by_model(OWNER, keys.new_model_id()) is None
     assert records.load(OWNER, "../../x") is None and records.find_by_model(OWNER, "m-../x") is None
 
@@ -75,7 +75,7 @@ def test_list_returns_each_record_of_the_owner_once(api: Api, records: TrainingR
     for item in mine:
         records.create(OWNER, item)
     bobs = record()
-    records.create(keys.owner_of(BOB), bobs)
+    records.create(owner_id(BOB), bobs)
     listed = records.list_for(OWNER)
     assert sorted(r.training_id for r in listed) == sorted(r.training_id for r in mine)
     assert any("/by-model/" in key for key in api.object_keys())  # the model entries are not listed

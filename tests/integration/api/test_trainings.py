@@ -12,10 +12,10 @@ import requests
 from avatar_contract import keys
 from avatar_contract.keys import split_s3_uri
 from avatar_contract.training import TrainingConfig, TrainingFailure, TrainingMetrics, TrainingResult
-from tests.fixtures.api import ALICE, BOB, b64, header, image_bytes, response_json, selfies
+from tests.fixtures.api import ALICE, BOB, b64, header, image_bytes, owner_id, response_json, selfies
 from tests.fixtures.api_backend import DATA_BUCKET, HOSTING_BUCKET, Api
 
-ALICE_OWNER = keys.owner_of(ALICE)
+ALICE_OWNER = owner_id(ALICE)
 
 
 def post_upload(slot: dict, data: bytes, content_type: str = "image/jpeg") -> requests.Response:

@@ -12,12 +12,11 @@ import pytest
 
 from avatar_api.aws import Bucket
 from avatar_api.settings import MAX_IMAGE_BYTES, MAX_OPEN_UPLOAD_SLOTS, UPLOAD_URL_EXPIRES_SECONDS
-from avatar_contract import keys
-from tests.fixtures.api import ALICE, BOB, header, image_bytes, response_json
+from tests.fixtures.api import ALICE, BOB, header, image_bytes, owner_id, response_json
 from tests.fixtures.api_backend import DATA_BUCKET, Api
 from tests.integration.api.test_trainings import post_upload, start
 
-ALICE_OWNER = keys.owner_of(ALICE)
+ALICE_OWNER = owner_id(ALICE)
 
 
 def policy_of(slot: dict) -> dict:

@@ -16,7 +16,7 @@ from avatar_client.cli import build_parser, run
 from avatar_contract import keys
 from avatar_contract.keys import split_s3_uri
 from avatar_contract.training import TrainingMetrics, TrainingResult
-from tests.fixtures.api import ALICE, image_bytes
+from tests.fixtures.api import ALICE, image_bytes, owner_id
 from tests.fixtures.api_backend import DATA_BUCKET, HOSTING_BUCKET, Api
 from tests.fixtures.faces import face_variant
 from tests.fixtures.notifications import SUCCESS
@@ -37,7 +37,6 @@ def selfie_files(tmp_path, count: int = 10):
 
 
 def complete(api: Api, accepted: dict) -> None:
-    from avatar_contract import keys
 
     record = json.loads(
         api.s3.get_object(
@@ -217,6 +216,6 @@ def test_upload_selfies_posts_each_file_to_its_presigned_post(api: Api, client: 
 
     assert [r["index"] for r in references] == [0, 1]
     for reference, data, content_type in zip(references, selfies, ("image/png", "image/jpeg"), strict=True):
-        key = f"uploads/{keys.owner_of(ALICE)}/{reference['upload_id']}/{reference['index']}"
+        key = f"uploads/{owner_id(ALICE)}/{reference['upload_id']}/{reference['index']}"
         stored = api.s3.get_object(Bucket=DATA_BUCKET, Key=key)
         assert stored["Body"].read() == data and stored["ContentType"] == content_type

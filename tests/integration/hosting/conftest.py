@@ -15,6 +15,7 @@ from avatar_contract.artifact import package_user_model
 from hosting_server.adapters import adapter_metadata, make_random_adapter
 from hosting_server.mme import MultiModelClient, extract_model_archive
 from hosting_server.triton import TritonNotAvailable, TritonProcess, start_triton
+from tests.fixtures.api import owner_id
 
 
 @dataclass
@@ -30,7 +31,7 @@ def build_user_model(
 ) -> UserModel:
     """A per-user model exactly as the training service packages it (random adapter for the tiny base)."""
     model_id = keys.new_model_id()
-    owner = keys.owner_of(f"arn:aws:iam::111122223333:user/u{seed}")
+    owner = owner_id(f"arn:aws:iam::111122223333:user/u{seed}")
     adapter = make_random_adapter(base_model_dir, work / f"adapter-{seed}", seed=seed)
     if corrupt is not None:
         adapter.write_bytes(corrupt)

@@ -1,39 +1,18 @@
-"""Owner derivation from the IAM request context, validation messages, and image checks."""
+"""Validation messages, image checks, settings and services from the environment."""
 
 from __future__ import annotations
 
 import io
 
+import boto3
 import pytest
+from moto import mock_aws
 from PIL import Image
 
 from avatar_api.domain.images import check_image
-from avatar_api.errors import Forbidden, InvalidRequest, PayloadTooLarge, describe_validation_errors
-from avatar_api.identity import owner_from_event, principal_of
+from avatar_api.errors import InvalidRequest, PayloadTooLarge, describe_validation_errors
 from avatar_contract.keys import owner_of
-from tests.fixtures.api import ALICE, BOB, image_bytes, rest_event
-
-
-def test_principal_is_the_user_arn() -> None:
-    assert principal_of({"identity": {"userArn": ALICE, "cognitoIdentityId": None}}) == ALICE
-
-
-def test_cognito_identity_wins_over_the_role_session() -> None:
-    context = {"identity": {"userArn": ALICE, "cognitoIdentityId": "us-east-1:1234"}}
-    assert principal_of(context) == "cognito:us-east-1:1234"
-
-
-@pytest.mark.parametrize("context", [None, {}, {"identity": None}, {"identity": {"userArn": None}}])
-def test_no_iam_identity_is_forbidden(context) -> None:
-    with pytest.raises(Forbidden):
-        principal_of(context)
-
-
-def test_owner_is_stable_and_distinct_per_caller() -> None:
-    alice = owner_from_event(rest_event("GET", "/models", resource="/models", user_arn=ALICE))
-    again = owner_from_event(rest_event("GET", "/models", resource="/models", user_arn=ALICE))
-    bob = owner_from_event(rest_event("GET", "/models", resource="/models", user_arn=BOB))
-    assert alice == again == owner_of(ALICE) and alice != bob
+from tests.fixtures.api import image_bytes
 
 
 def test_validation_messages_name_the_field() -> None:
@@ -79,7 +58,7 @@ def test_bad_images_are_refused_with_the_field_name(data: bytes, error: type[Exc
         check_image(data, "images[7]")
 
 
-def test_settings_need_only_the_buckets(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_settings_need_the_buckets_and_the_owner_key(monkeypatch: pytest.MonkeyPatch) -> None:
     from avatar_api.settings import Settings
 
     monkeypatch.delenv("AVATAR_TRAINING_ENDPOINT", raising=False)
@@ -89,7 +68,11 @@ def test_settings_need_only_the_buckets(monkeypatch: pytest.MonkeyPatch) -> None
     with pytest.raises(RuntimeError, match="AVATAR_HOSTING_BUCKET"):
         Settings.from_env()
     monkeypatch.setenv("AVATAR_HOSTING_BUCKET", "hosting")
-    assert Settings.from_env() == Settings("data", "hosting", "", "")
+    monkeypatch.delenv("AVATAR_OWNER_KEY_SECRET", raising=False)
+    with pytest.raises(RuntimeError, match="AVATAR_OWNER_KEY_SECRET"):
+        Settings.from_env()
+    monkeypatch.setenv("AVATAR_OWNER_KEY_SECRET", "owner-key")
+    assert Settings.from_env() == Settings("data", "hosting", "owner-key", "", "")
 
 
 def test_services_are_built_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -101,16 +84,27 @@ def test_services_are_built_from_the_environment(monkeypatch: pytest.MonkeyPatch
         "AVATAR_HOSTING_BUCKET": "hosting",
         "AVATAR_TRAINING_ENDPOINT": "train-ep",
         "AVATAR_HOSTING_ENDPOINT": "host-ep",
+        "AVATAR_OWNER_KEY_SECRET": "owner-key",
         "AWS_DEFAULT_REGION": "eu-west-1",
     }.items():
         monkeypatch.setenv(name, value)
     use_services(None)
     try:
-        services = get_services()
-        assert (services.data.name, services.hosting.name) == ("data", "hosting")
-        assert (services.training_endpoint.name, services.hosting_endpoint.name) == ("train-ep", "host-ep")
-        config = services.hosting_endpoint.client.meta.config
-        assert config.read_timeout == GENERATION_BUDGET_SECONDS and config.retries["total_max_attempts"] == 1
-        assert get_services() is services
+        with mock_aws():
+            boto3.client("secretsmanager").create_secret(Name="owner-key", SecretString="k" * 64)
+            services = get_services()
+            assert services.owner_ids.owner_of("arn:aws:iam::123456789012:user/a") == owner_of(
+                "arn:aws:iam::123456789012:user/a", b"k" * 64
+            )
+            assert (services.data.name, services.hosting.name) == ("data", "hosting")
+            assert (services.training_endpoint.name, services.hosting_endpoint.name) == (
+                "train-ep",
+                "host-ep",
+            )
+            config = services.hosting_endpoint.client.meta.config
+            assert (
+                config.read_timeout == GENERATION_BUDGET_SECONDS and config.retries["total_max_attempts"] == 1
+            )
+            assert get_services() is services
     finally:
         use_services(None)

@@ -6,14 +6,15 @@ from typing import Any
 
 import pytest
 
-from avatar_contract.keys import model_key, new_model_id, new_training_id, owner_of, preview_prefix
+from avatar_contract.keys import model_key, new_model_id, new_training_id, preview_prefix
+from tests.fixtures.api import owner_id
 from tests.fixtures.training_samples import training_config
 from training_service.config import check_destinations, load_training_config
 from training_service.errors import InvalidInput, TrainingError
 from training_service.settings import Settings
 
 SETTINGS = Settings(hosting_bucket="hosting", data_bucket="data")
-MALLORY = owner_of("arn:aws:iam::123456789012:user/mallory")
+MALLORY = owner_id("arn:aws:iam::123456789012:user/mallory")
 
 
 def _config(**overrides: Any):

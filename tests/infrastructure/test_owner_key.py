@@ -1,0 +1,42 @@
+"""The owner-id key: a generated secret in the stateful stack, retained, KMS-encrypted, read by the API."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from avatar_contract import routes
+from avatar_contract.names import Env
+from tests.infrastructure.helpers import of_type, statements, text
+
+
+def test_the_owner_key_is_generated_retained_and_encrypted_with_the_data_key(storage: dict[str, Any]) -> None:
+    [(logical_id, secret)] = of_type(storage, "AWS::SecretsManager::Secret").items()
+    assert logical_id.startswith("OwnerIdKey")
+    assert secret["DeletionPolicy"] == "Retain" and secret["UpdateReplacePolicy"] == "Retain"
+    props = secret["Properties"]
+    assert "StorageDataKey" in text(props["KmsKeyId"])
+    generated = props["GenerateSecretString"]
+    assert generated["PasswordLength"] == 64 and generated["ExcludePunctuation"] is True
+    assert "SecretString" not in props  # never a value in the template
+
+
+def test_every_api_function_reads_the_owner_key_and_nothing_else_does(service: dict[str, Any]) -> None:
+    functions = of_type(service, "AWS::Lambda::Function")
+    api_functions = [
+        f
+        for f in functions.values()
+        if Env.OWNER_KEY_SECRET in f["Properties"].get("Environment", {}).get("Variables", {})
+    ]
+    assert len(api_functions) == len(routes.FUNCTIONS)
+    for function in routes.FUNCTIONS:
+        stmts = statements(service, f"Api{function.name.title()}RoleDefaultPolicy")
+        reads = [s for s in stmts if "secretsmanager:GetSecretValue" in s["Action"]]
+        assert reads and all("OwnerIdKey" in text(s["Resource"]) for s in reads)
+        decrypt = [s for s in stmts if s.get("Condition", {}).get("StringEquals", {}).get("kms:ViaService")]
+        assert decrypt and all(s["Action"] == "kms:Decrypt" for s in decrypt)
+    everyone = [
+        logical_id
+        for logical_id in of_type(service, "AWS::IAM::Policy")
+        if any("secretsmanager:GetSecretValue" in s["Action"] for s in statements(service, logical_id))
+    ]
+    assert all(logical_id.startswith("Api") for logical_id in everyone)

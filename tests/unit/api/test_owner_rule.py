@@ -1,0 +1,106 @@
+"""The owner rule (docs/api.md, Owners) on the request contexts API Gateway sends for each caller type."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from avatar_api.errors import Forbidden
+from avatar_api.identity import OwnerIds, principal_of
+from tests.fixtures.api import ACCOUNT, OWNER_KEY, owner_id, rest_event
+
+ROLE_SESSION = f"arn:aws:sts::{ACCOUNT}:assumed-role/AppUsers/alice"
+COGNITO_ROLE = f"arn:aws:sts::{ACCOUNT}:assumed-role/avatar-end-users/CognitoIdentityCredentials"
+
+
+def _identity(**fields: Any) -> dict[str, Any]:
+    """`requestContext.identity` with every key API Gateway sends (unset ones are null)."""
+    keys = (
+        "cognitoIdentityPoolId accountId cognitoIdentityId caller sourceIp principalOrgId accessKey "
+        "cognitoAuthenticationType cognitoAuthenticationProvider userArn userAgent user"
+    ).split()
+    return {"identity": {key: fields.get(key) for key in keys}}
+
+
+IAM_USER = _identity(
+    accountId=ACCOUNT, caller="AIDAEXAMPLEALICE", user="AIDAEXAMPLEALICE", accessKey="AKIAEXAMPLE",
+    userArn=f"arn:aws:iam::{ACCOUNT}:user/alice",
+)  # fmt: skip
+ROOT = _identity(accountId=ACCOUNT, caller=ACCOUNT, user=ACCOUNT, userArn=f"arn:aws:iam::{ACCOUNT}:root")
+
+
+def _role_session(session: str, role: str = "AppUsers") -> dict[str, Any]:
+    caller = f"AROAEXAMPLE:{session}"
+    arn = f"arn:aws:sts::{ACCOUNT}:assumed-role/{role}/{session}"
+    return _identity(accountId=ACCOUNT, caller=caller, user=caller, accessKey="ASIAEXAMPLE", userArn=arn)
+
+
+def _cognito_user(identity_id: str) -> dict[str, Any]:
+    caller = "AROAEXAMPLE:CognitoIdentityCredentials"
+    return _identity(
+        cognitoIdentityPoolId="us-east-1:0f6c8e9a-1111-2222-3333-444455556666",
+        accountId=ACCOUNT,
+        cognitoIdentityId=identity_id,
+        caller=caller,
+        user=caller,
+        accessKey="ASIAEXAMPLE",
+        cognitoAuthenticationType="authenticated",
+        cognitoAuthenticationProvider="cognito-idp.us-east-1.amazonaws.com/us-east-1_Example,...",
+        userArn=COGNITO_ROLE,
+    )
+
+
+def test_an_iam_user_is_its_arn() -> None:
+    assert principal_of(IAM_USER) == f"arn:aws:iam::{ACCOUNT}:user/alice"
+    assert principal_of(ROOT) == f"arn:aws:iam::{ACCOUNT}:root"
+
+
+def test_a_role_session_is_its_role_so_naming_a_session_picks_no_owner() -> None:
+    alice, mallory_as_alice = _role_session("alice"), _role_session("alice-from-mallory")
+    assert (
+        principal_of(alice)
+        == principal_of(mallory_as_alice)
+        == f"arn:aws:sts::{ACCOUNT}:assumed-role/AppUsers"
+    )
+    assert principal_of(_role_session("alice", role="OtherApp")) != principal_of(alice)
+
+
+def test_a_cognito_end_user_is_its_identity_id_not_the_shared_role() -> None:
+    one, two = _cognito_user("us-east-1:aaaa-1111"), _cognito_user("us-east-1:bbbb-2222")
+    assert principal_of(one) == "cognito:us-east-1:aaaa-1111"
+    assert principal_of(one) != principal_of(two)
+
+
+def test_federated_user_sessions_are_refused() -> None:
+    federated = _identity(accountId=ACCOUNT, userArn=f"arn:aws:sts::{ACCOUNT}:federated-user/alice")
+    with pytest.raises(Forbidden, match="federated-user"):
+        principal_of(federated)
+
+
+@pytest.mark.parametrize("context", [None, {}, {"identity": None}, _identity()])
+def test_no_iam_identity_is_forbidden(context: Any) -> None:
+    with pytest.raises(Forbidden):
+        principal_of(context)
+
+
+def test_owner_ids_are_keyed_stable_and_distinct() -> None:
+    ids = OwnerIds(OWNER_KEY)
+    alice = ids.of_event(
+        rest_event("GET", "/models", resource="/models", user_arn=f"arn:aws:iam::{ACCOUNT}:user/a")
+    )
+    again = ids.of_event(
+        rest_event("GET", "/models", resource="/models", user_arn=f"arn:aws:iam::{ACCOUNT}:user/a")
+    )
+    bob = ids.of_event(
+        rest_event("GET", "/models", resource="/models", user_arn=f"arn:aws:iam::{ACCOUNT}:user/b")
+    )
+    assert alice == again == owner_id(f"arn:aws:iam::{ACCOUNT}:user/a") and alice != bob
+    # Another deployment (another key) gives the same caller an unrelated id.
+    other = OwnerIds(b"another-deployment-key-0123456789ab")
+    assert other.owner_of(f"arn:aws:iam::{ACCOUNT}:user/a") != alice
+
+
+def test_a_short_key_is_refused() -> None:
+    with pytest.raises(ValueError, match="at least 32 bytes"):
+        OwnerIds(b"short").owner_of("arn:aws:iam::123456789012:user/a")
