@@ -131,6 +131,6 @@ def test_destroy_policy_deletes_the_user_pool() -> None:
     api = apigw.RestApi(stack, "Api", deploy_options=apigw.StageOptions(stage_name=API_STAGE_NAME))
     api.root.add_method("GET")
     EndUsers(stack, "EndUsers", config=ServiceConfig(removal_policy="destroy"), api=api)
-    [pool] = of_type(Template.from_stack(stack).to_json(), "AWS::Cognito::UserPool").values()
+    [pool] = of_type(dict(Template.from_stack(stack).to_json()), "AWS::Cognito::UserPool").values()
     assert pool["DeletionPolicy"] == "Delete"
     assert pool["Properties"].get("DeletionProtection", "INACTIVE") == "INACTIVE"
