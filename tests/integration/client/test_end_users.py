@@ -84,7 +84,12 @@ def test_a_totp_challenge_is_answered_by_the_callback(pool: EndUserPool) -> None
     with pytest.raises(SignInError, match="MFA"):
         EndUserSession.sign_in(pool, EMAIL, PASSWORD)
     asked: list[str] = []
-    user = EndUserSession.sign_in(pool, EMAIL, PASSWORD, mfa_code=lambda: asked.append("code") or "123456")
+
+    def code() -> str:
+        asked.append("code")
+        return "123456"
+
+    user = EndUserSession.sign_in(pool, EMAIL, PASSWORD, mfa_code=code)
     assert asked == ["code"] and user.tokens.id_token
 
 
