@@ -21,7 +21,9 @@ from joserfc.jwk import RSAKey
 from moto.utilities.utils import load_resource
 
 from avatar_client.signing import sign_request
+from avatar_contract.routes import ROUTES
 from local_cloud import end_users
+from local_cloud.apigateway import build_proxy_event
 from local_cloud.aws import MotoAws
 from local_cloud.identity_pool import LocalIdentityPool
 from local_cloud.settings import load_settings
@@ -210,3 +212,23 @@ def test_expired_credentials_are_forgotten(pools: Pools) -> None:
     assert key in pools.stand_in.principals
     time.sleep(1.1)
     assert key not in pools.stand_in.principals
+
+
+def test_the_gateway_reports_the_identity_as_api_gateway_does(pools: Pools) -> None:
+    token = pools.id_token(pools.users[1])
+    identity_id = _get_id(pools, token)
+    answer = pools.identity().get_credentials_for_identity(IdentityId=identity_id, Logins=pools.logins(token))
+    principal = pools.stand_in.principals[answer["Credentials"]["AccessKeyId"]]
+    route = next(r for r in ROUTES if r.path == "/models")
+    event = build_proxy_event(
+        route=route, method="GET", path="/models", stage="v1", raw_query="", headers=[], body=b"",
+        path_parameters={}, principal=principal, source_ip="127.0.0.1", api_id="abc", domain_name="localhost",
+    )  # fmt: skip
+    identity = event["requestContext"]["identity"]
+    assert identity["cognitoIdentityId"] == identity_id
+    assert identity["cognitoIdentityPoolId"] == pools.stand_in.identity_pool_id
+    assert identity["cognitoAuthenticationType"] == "authenticated"
+    provider = pools.stand_in.provider
+    assert identity["cognitoAuthenticationProvider"].startswith(f"{provider},{provider}:CognitoSignIn:")
+    assert identity["userArn"] == principal.arn and ":assumed-role/" in principal.arn
+    assert identity["caller"] == identity["user"] == f"{pools.stand_in.role_id}:CognitoIdentityCredentials"
