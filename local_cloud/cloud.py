@@ -93,7 +93,7 @@ class LocalCloud:
         self.functions: dict[str, LambdaFunction] = {}
         self.api: LocalApiGateway | None = None
         self.end_users: list[end_users.EndUser] = []  # demo end users of the user pool
-        self.end_user_pool: end_users.LocalSignIn | None = None
+        self.end_user_pool: end_users.EndUserPool | None = None
         self.identity_pool: LocalIdentityPool | None = None
         self._log_handler: logging.Handler | None = None
         self.supervisor = Supervisor()
@@ -192,10 +192,14 @@ class LocalCloud:
             self.settings, self.aws.endpoint_url, user_pool_id, client_id
         )
         self.identity_pool.start()
-        pool = end_users.EndUserPool(
-            self.region, user_pool_id, client_id, self.identity_pool.identity_pool_id
+        self.end_user_pool = end_users.EndUserPool(
+            self.region,
+            user_pool_id,
+            client_id,
+            self.identity_pool.identity_pool_id,
+            self.aws.endpoint_url,
+            self.identity_pool.url,
         )
-        self.end_user_pool = end_users.LocalSignIn(pool, self.aws.endpoint_url, self.identity_pool.url)
 
     def _supervise(self, training_port: int, hosting_port: int, base_model: Path) -> None:
         """Restart a container that dies, as SageMaker does; the multi-model host forgets the models
@@ -416,15 +420,15 @@ class LocalCloud:
 
     def end_user_env(self) -> dict[str, str]:
         """Where an end user's app signs in (boto3 reads the AWS_ENDPOINT_URL_<SERVICE> variables)."""
-        local = self.end_user_pool
-        if local is None:
+        pool = self.end_user_pool
+        if pool is None:
             return {}
         return {
-            "AWS_ENDPOINT_URL_COGNITO_IDENTITY_PROVIDER": local.cognito_idp_url,
-            "AWS_ENDPOINT_URL_COGNITO_IDENTITY": local.cognito_identity_url,
-            "AVATAR_USER_POOL_ID": local.pool.user_pool_id,
-            "AVATAR_USER_POOL_CLIENT_ID": local.pool.client_id,
-            "AVATAR_IDENTITY_POOL_ID": local.pool.identity_pool_id,
+            "AWS_ENDPOINT_URL_COGNITO_IDENTITY_PROVIDER": pool.cognito_idp_url,
+            "AWS_ENDPOINT_URL_COGNITO_IDENTITY": pool.cognito_identity_url,
+            "AVATAR_USER_POOL_ID": pool.user_pool_id,
+            "AVATAR_USER_POOL_CLIENT_ID": pool.client_id,
+            "AVATAR_IDENTITY_POOL_ID": pool.identity_pool_id,
         }
 
     def _write_credentials(self) -> None:

@@ -11,7 +11,6 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
-from avatar_client.end_users import EndUserPool
 from local_cloud.identity_pool import LocalIdentityPool
 from local_cloud.settings import ACCOUNT_ID, CloudSettings
 from stacks import config_end_users as end_users
@@ -28,11 +27,15 @@ class EndUser:
 
 
 @dataclass(frozen=True)
-class LocalSignIn:
-    """What an app needs to sign its users in here: the pool ids (the stack outputs UserPoolId,
-    UserPoolClientId and IdentityPoolId) and where the two Cognito services answer locally."""
+class EndUserPool:
+    """What an app needs to sign its users in: the stack's outputs UserPoolId, UserPoolClientId and
+    IdentityPoolId, plus (locally) where the two Cognito services answer. (Not the SDK's
+    `avatar_client.end_users.EndUserPool`: the Lambda sandboxes import local_cloud without the client.)"""
 
-    pool: EndUserPool
+    region: str
+    user_pool_id: str
+    client_id: str
+    identity_pool_id: str
     cognito_idp_url: str  # moto
     cognito_identity_url: str  # the identity pool's stand-in
 

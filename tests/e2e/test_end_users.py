@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 
 from avatar_client.client import AvatarApiError, AvatarClient
+from avatar_client.end_users import EndUserPool
 from local_cloud import LocalCloud
 from local_cloud.selfies import make_selfies, to_jpeg
 from tests.e2e.helpers import FAST_TRAINING, client_for
@@ -33,10 +34,11 @@ def endpoints(cloud: LocalCloud) -> Iterator[None]:
 
 def sign_in(cloud: LocalCloud, user: int) -> AvatarClient:
     assert cloud.end_user_pool is not None
+    pool = cloud.end_user_pool
     account = cloud.end_users[user]
     return AvatarClient.for_user(
         cloud.api_url,
-        cloud.end_user_pool.pool,  # the stack outputs' ids
+        EndUserPool(pool.region, pool.user_pool_id, pool.client_id, pool.identity_pool_id),
         account.email,
         account.password,
         timeout=60,
