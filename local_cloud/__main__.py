@@ -58,6 +58,9 @@ def _print_summary(cloud_state: dict, credentials: Path) -> None:
         f"  export AWS_ENDPOINT_URL={cloud_state['aws_endpoint_url']} AVATAR_API_URL={cloud_state['api_url']}"
     )
     print(f"  export AVATAR_STATUS_QUEUE_URL={cloud_state['status_queue_url']}")
+    if cloud_state.get("end_users"):  # docs/end-users.md: `avatar login alice@example.com --password-stdin`
+        print(f"End users (passwords in {cloud_state['end_users_file']}):")
+        print("  export " + " ".join(f"{k}={v}" for k, v in cloud_state["end_users"].items()))
 
 
 def serve(state_dir: Path) -> int:

@@ -118,15 +118,12 @@ def build_proxy_event(
             "requestTimeEpoch": int(now.timestamp() * 1000),
             "requestId": request_id,
             "identity": {
-                "cognitoIdentityPoolId": None,
+                **_cognito_identity(principal),
                 "accountId": principal.account_id,
-                "cognitoIdentityId": None,
                 "caller": principal.user_id,
                 "sourceIp": source_ip,
                 "principalOrgId": None,
                 "accessKey": principal.access_key_id,
-                "cognitoAuthenticationType": None,
-                "cognitoAuthenticationProvider": None,
                 "userArn": principal.arn,
                 "userAgent": user_agent,
                 "user": principal.user_id,
@@ -136,6 +133,30 @@ def build_proxy_event(
         },
         "body": text_body,
         "isBase64Encoded": is_base64,
+    }
+
+
+def _cognito_identity(principal: Principal) -> dict[str, str | None]:
+    """The identity-pool fields of `requestContext.identity`: all None for an IAM user; for credentials of
+    an identity pool's authenticated role, what API Gateway reports (provider: `<user pool provider>,
+    <user pool provider>:CognitoSignIn:<sub>`)."""
+    cognito = principal.cognito
+    if cognito is None:
+        return dict.fromkeys(
+            (
+                "cognitoIdentityPoolId",
+                "cognitoIdentityId",
+                "cognitoAuthenticationType",
+                "cognitoAuthenticationProvider",
+            )
+        )
+    return {
+        "cognitoIdentityPoolId": cognito.identity_pool_id,
+        "cognitoIdentityId": cognito.identity_id,
+        "cognitoAuthenticationType": "authenticated",
+        "cognitoAuthenticationProvider": (
+            f"{cognito.provider},{cognito.provider}:CognitoSignIn:{cognito.subject}"
+        ),
     }
 
 

@@ -8,6 +8,7 @@ the real training service and the real Triton hosting container.
 
 from __future__ import annotations
 
+import collections
 import configparser
 import contextlib
 import json
@@ -27,8 +28,10 @@ from avatar_contract.keys import owner_of
 from avatar_contract.moderation import ENV_VAR, INITIAL_DENY_LIST
 from avatar_contract.names import Env
 from avatar_contract.routes import FUNCTIONS
+from local_cloud import end_users
 from local_cloud.apigateway import LocalApiGateway
 from local_cloud.aws import SERVICE_ACCESS_KEY_ID, SERVICE_SECRET_ACCESS_KEY, MotoAws, Provisioned, provision
+from local_cloud.identity_pool import LocalIdentityPool
 from local_cloud.lambda_runtime import LambdaFunction
 from local_cloud.moderation import ModerationStandIns
 from local_cloud.processes import ManagedProcess, free_port, kill_group
@@ -90,6 +93,9 @@ class LocalCloud:
         self.moderation: ModerationStandIns | None = None
         self.functions: dict[str, LambdaFunction] = {}
         self.api: LocalApiGateway | None = None
+        self.end_users: list[end_users.EndUser] = []  # demo end users of the user pool
+        self.end_user_pool: end_users.EndUserPool | None = None
+        self.identity_pool: LocalIdentityPool | None = None
         self._log_handler: logging.Handler | None = None
         self.supervisor = Supervisor()
         self._started = False
@@ -122,6 +128,7 @@ class LocalCloud:
         self.aws.start()
         log.info("moto server at %s", self.aws.endpoint_url)
         self.provisioned = provision(self.aws, self.settings, LOCAL_IMAGES)
+        self._start_end_users()
         self.moderation = ModerationStandIns(self.region, {SERVICE_ACCESS_KEY_ID: _service_principal()})
         self.moderation.start()
         self.aws.client("ssm").put_parameter(
@@ -161,9 +168,11 @@ class LocalCloud:
                 physical_name=self.settings.function_name(function.name),
             )
             self.functions[function.name].prewarm()
+        iam_users = {p.access_key_id: p for p in self.principals}
+        assert self.identity_pool is not None
         self.api = LocalApiGateway(
             self.functions,
-            {p.access_key_id: p for p in self.principals},
+            collections.ChainMap(iam_users, self.identity_pool.principals),  # type: ignore[arg-type]
             self.region,
             self.settings.stage,
             access_log=logging.getLogger("local_cloud.api_gateway"),
@@ -174,6 +183,24 @@ class LocalCloud:
         self._supervise(training_port, hosting_port, base_model)
         self._write_credentials()
         self._write_state()
+
+    def _start_end_users(self) -> None:
+        """The user pool and its app client in moto, the demo end users, the identity pool's stand-in."""
+        cognito_idp = self.aws.client("cognito-idp")
+        user_pool_id, client_id = end_users.provision_user_pool(cognito_idp, self.settings)
+        self.end_users = [end_users.add_user(cognito_idp, user_pool_id, e) for e in end_users.DEMO_USERS]
+        self.identity_pool = end_users.identity_pool(
+            self.settings, self.aws.endpoint_url, user_pool_id, client_id
+        )
+        self.identity_pool.start()
+        self.end_user_pool = end_users.EndUserPool(
+            self.region,
+            user_pool_id,
+            client_id,
+            self.identity_pool.identity_pool_id,
+            self.aws.endpoint_url,
+            self.identity_pool.url,
+        )
 
     def _supervise(self, training_port: int, hosting_port: int, base_model: Path) -> None:
         """Restart a container that dies, as SageMaker does; the multi-model host forgets the models
@@ -215,6 +242,7 @@ class LocalCloud:
                 *((f"lambda {n}", f.close) for n, f in self.functions.items()),
                 ("sagemaker runtime", self.runtime.stop if self.runtime else None),
                 ("moderation stand-ins", self.moderation.stop if self.moderation else None),
+                ("identity pool stand-in", self.identity_pool.stop if self.identity_pool else None),
                 ("hosting container", self.hosting.stop if self.hosting else None),
                 ("hosting processes", (lambda: kill_group(hosting_pgid)) if hosting_pgid else None),
                 ("training container", self.training.stop if self.training else None),
@@ -362,6 +390,8 @@ class LocalCloud:
             urls += [self.runtime.url, *self.runtime.containers.values()]
         if self.moderation is not None:
             urls.append(self.moderation.url)
+        if self.identity_pool is not None:
+            urls.append(self.identity_pool.url)
         return [url for url in urls if url]
 
     # -- what clients need ---------------------------------------------------------------------------
@@ -396,6 +426,20 @@ class LocalCloud:
             Env.AWS_ENDPOINT_URL: self.aws.endpoint_url,
             "AVATAR_API_URL": self.api_url,
             "AVATAR_STATUS_QUEUE_URL": self.status_queue_url,
+            **self.end_user_env(),
+        }
+
+    def end_user_env(self) -> dict[str, str]:
+        """Where an end user's app signs in (boto3 reads the AWS_ENDPOINT_URL_<SERVICE> variables)."""
+        pool = self.end_user_pool
+        if pool is None:
+            return {}
+        return {
+            "AWS_ENDPOINT_URL_COGNITO_IDENTITY_PROVIDER": pool.cognito_idp_url,
+            "AWS_ENDPOINT_URL_COGNITO_IDENTITY": pool.cognito_identity_url,
+            "AVATAR_USER_POOL_ID": pool.user_pool_id,
+            "AVATAR_USER_POOL_CLIENT_ID": pool.client_id,
+            "AVATAR_IDENTITY_POOL_ID": pool.identity_pool_id,
         }
 
     def _write_credentials(self) -> None:
@@ -412,6 +456,10 @@ class LocalCloud:
         with os.fdopen(fd, "w") as handle:
             handle.write(f"# Local cloud credentials (valid only for this run, API {self.api_url})\n")
             parser.write(handle)
+        users = {user.email: user.password for user in self.end_users}
+        fd = os.open(self.state_dir / "end-users", os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as handle:  # the demo end users' passwords (valid only for this run)
+            json.dump(users, handle, indent=2)
 
     def state(self) -> dict[str, Any]:
         return {
@@ -426,6 +474,8 @@ class LocalCloud:
             "hosting_bucket": self.settings.hosting_bucket,
             "credentials_file": str(self.state_dir / "credentials"),
             "profiles": [p.name for p in self.principals],
+            "end_users": self.end_user_env(),
+            "end_users_file": str(self.state_dir / "end-users"),
             "logs": str(self.log_dir),
         }
 

@@ -39,17 +39,38 @@ _MISMATCH = (
 
 
 @dataclass(frozen=True)
+class CognitoIdentity:
+    """Who holds temporary credentials of an identity pool's authenticated role (local_cloud.identity_pool):
+    what API Gateway reports as `cognitoIdentityId`, `cognitoIdentityPoolId` and the provider."""
+
+    identity_id: str
+    identity_pool_id: str
+    provider: str  # cognito-idp.<region>.amazonaws.com/<user pool id>
+    subject: str  # the user pool's `sub`
+    role_name: str
+    role_id: str  # the role's unique id (AROA...)
+
+
+@dataclass(frozen=True)
 class Principal:
-    """A local IAM identity: what API Gateway would report in `requestContext.identity`."""
+    """A local IAM identity: what API Gateway would report in `requestContext.identity`.
+
+    Long-term keys of an IAM user, or (with `session_token`) temporary credentials of a Cognito identity,
+    which only sign with their session token and only until `expires_at`."""
 
     name: str
     access_key_id: str
     secret_access_key: str
     user_id: str  # the IAM unique id (AIDA...), reported as `caller` and `user`
     account_id: str
+    session_token: str | None = None
+    expires_at: dt.datetime | None = None
+    cognito: CognitoIdentity | None = None
 
     @property
     def arn(self) -> str:
+        if self.cognito is not None:
+            return f"arn:aws:sts::{self.account_id}:assumed-role/{self.cognito.role_name}/{self.name}"
         return f"arn:aws:iam::{self.account_id}:user/{self.name}"
 
 
@@ -94,11 +115,15 @@ def verify_sigv4(
         raise SignatureError("IncompleteSignatureException", "Credential should be scoped correctly.")
     access_key_id, scope_date, scope_region, scope_service, _ = credential_parts
     principal = principals.get(access_key_id)
-    if principal is None or signed.has_token:  # local principals are long-term keys: no session tokens
+    # Long-term keys sign without a session token; temporary ones only with their own.
+    if principal is None or signed.token != principal.session_token:
         raise SignatureError(
             "UnrecognizedClientException", "The security token included in the request is invalid."
         )
-    _check_time(signed, now or dt.datetime.now(dt.UTC))
+    now = now or dt.datetime.now(dt.UTC)
+    if principal.expires_at is not None and now >= principal.expires_at:
+        raise SignatureError("ExpiredTokenException", "The security token included in the request is expired")
+    _check_time(signed, now)
     if scope_date != signed.amz_date[:8] or scope_region != region or scope_service != service:
         raise SignatureError(
             "InvalidSignatureException",
@@ -129,7 +154,7 @@ def verify_sigv4(
     url = f"http://{lower['host']}{raw_path}" + (f"?{raw_query}" if raw_query else "")
     request = AWSRequest(method=method, url=url, data=body, headers={n: lower[n] for n in signed_names})
     request.context["timestamp"] = signed.amz_date
-    credentials = Credentials(principal.access_key_id, principal.secret_access_key)
+    credentials = Credentials(principal.access_key_id, principal.secret_access_key, principal.session_token)
     signer = (
         SigV4QueryAuth(credentials, scope_service, scope_region, expires=signed.expires or 0)
         if presigned
@@ -150,7 +175,7 @@ class _Signed:
     signed_headers: str
     signature: str
     amz_date: str
-    has_token: bool
+    token: str | None  # X-Amz-Security-Token, if any
     expires: int | None = None  # presigned URLs only
 
 
@@ -170,7 +195,7 @@ def _from_header(lower: Mapping[str, str]) -> _Signed:
         match["signed"],
         match["signature"],
         lower.get("x-amz-date", ""),
-        "x-amz-security-token" in lower,
+        lower.get("x-amz-security-token"),
     )
 
 
@@ -196,7 +221,7 @@ def _from_query(query: Mapping[str, str]) -> _Signed:
         query["X-Amz-SignedHeaders"],
         query["X-Amz-Signature"],
         query["X-Amz-Date"],
-        "X-Amz-Security-Token" in query,
+        query.get("X-Amz-Security-Token"),
         int(expires),
     )
 

@@ -148,6 +148,13 @@ class ServiceConfig(ResourceNames):
         p.boolean,
         "Attach an AWS WAF web ACL (AWS managed common rules + rate limit) to the API stage.",
     )
+    enable_end_users: bool = setting(
+        "enableEndUsers",
+        True,
+        p.boolean,
+        "Cognito sign-in for an app's end users: user pool, public app client, identity pool whose role "
+        "may only invoke this API (docs/end-users.md).",
+    )
     waf_rate_limit: int = setting(
         "wafRateLimit",
         1000,

@@ -11,6 +11,7 @@ from constructs import Construct
 from stacks.api import Api
 from stacks.base_model import StagedBaseModel
 from stacks.config import ServiceConfig
+from stacks.end_users import EndUsers
 from stacks.hosting_endpoint import HostingEndpoint
 from stacks.monitoring import Monitoring
 from stacks.status import TrainingStatus
@@ -63,6 +64,8 @@ class ServiceStack(Stack):
             training=self.training,
             hosting=self.hosting,
         )
+        if config.enable_end_users:  # its stack outputs: UserPoolId, UserPoolClientId, IdentityPoolId
+            self.end_users = EndUsers(self, "EndUsers", config=config, api=self.api.rest_api)
         self.monitoring = Monitoring(
             self,
             "Monitoring",

@@ -1,17 +1,22 @@
 """`avatar`: the command line on top of `AvatarClient`.
 
-Commands: train, status, generate, models, delete, doctor (checks a deployed stack; see doctor.py).
+Commands: login, logout, train, status, generate, models, delete, doctor (checks a deployed stack; see
+doctor.py).
 
 Configuration (flags win over environment variables):
   --endpoint / AVATAR_API_URL            the API's base URL (CloudFormation output of the deployment)
   --region / AWS_REGION, AWS_DEFAULT_REGION
   --queue-url / AVATAR_STATUS_QUEUE_URL  status SQS queue (optional; without it `train` polls the API)
   --profile / AWS_PROFILE                credentials, as for the AWS CLI
+  --login-file / AVATAR_LOGIN_FILE       where `avatar login` keeps an end user's sign-in (default
+                                         ~/.config/avatar/login.json, mode 0600); while it exists, the
+                                         other commands act as that end user unless --profile is given
 """
 
 from __future__ import annotations
 
 import argparse
+import getpass
 import json
 import os
 import sys
@@ -24,6 +29,14 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from avatar_client.client import AvatarApiError, AvatarClient, TrainingTimeout
 from avatar_client.doctor import Doctor, run_doctor, stack_outputs
+from avatar_client.end_users import (
+    EndUserPool,
+    EndUserSession,
+    SignInError,
+    load_login,
+    login_file,
+    save_login,
+)
 from avatar_client.selfies import selfie_paths
 
 SPINNER = "|/-\\"
@@ -62,7 +75,22 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--region", default=None, help="AWS region of the API")
     parser.add_argument("--queue-url", default=os.environ.get("AVATAR_STATUS_QUEUE_URL"), help="status queue")
     parser.add_argument("--profile", default=None, help="AWS profile for credentials")
+    parser.add_argument("--login-file", type=Path, default=None, help="an end user's saved sign-in")
     commands = parser.add_subparsers(dest="command", required=True)
+
+    login = commands.add_parser("login", help="sign an end user in (the stack's Cognito user pool)")
+    login.add_argument("email")
+    login.add_argument("--user-pool-id", default=os.environ.get("AVATAR_USER_POOL_ID"), help="UserPoolId")
+    login.add_argument(
+        "--client-id", default=os.environ.get("AVATAR_USER_POOL_CLIENT_ID"), help="UserPoolClientId"
+    )
+    login.add_argument(
+        "--identity-pool-id", default=os.environ.get("AVATAR_IDENTITY_POOL_ID"), help="IdentityPoolId"
+    )
+    login.add_argument(
+        "--password-stdin", action="store_true", help="read the password from stdin (else: a prompt)"
+    )
+    commands.add_parser("logout", help="forget the saved end-user sign-in")
 
     train = commands.add_parser("train", help="start a training from a folder of 10-20 selfies")
     train.add_argument("directory", type=Path)
@@ -108,6 +136,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def make_client(args: argparse.Namespace) -> AvatarClient:
+    saved = None if args.profile else load_login(login_file(args.login_file))
+    if saved is not None:  # an end user: the identity pool's credentials; waiting polls the API
+        session = boto3.session.Session(region_name=args.region)
+        user = EndUserSession.from_saved(saved, session=session)
+        return AvatarClient.for_session(args.endpoint or saved["endpoint_url"], user)
     if not args.endpoint:
         raise SystemExit("avatar: set --endpoint or AVATAR_API_URL")
     session = boto3.session.Session(profile_name=args.profile, region_name=args.region)
@@ -199,11 +232,49 @@ def doctor(args: argparse.Namespace, session: Any = None) -> int:
     return 0 if report.ok else 1
 
 
+def login(args: argparse.Namespace) -> int:
+    """`avatar login`: sign in, get the first credentials, keep the refresh token (never printed)."""
+    missing = [
+        flag
+        for flag, value in (
+            ("--endpoint", args.endpoint),
+            ("--user-pool-id", args.user_pool_id),
+            ("--client-id", args.client_id),
+            ("--identity-pool-id", args.identity_pool_id),
+        )
+        if not value
+    ]
+    if missing:
+        raise SystemExit(f"avatar login: set {', '.join(missing)} (the stack's outputs)")
+    region = args.region or args.user_pool_id.split("_", 1)[0]
+    pool = EndUserPool(region, args.user_pool_id, args.client_id, args.identity_pool_id)
+    password = sys.stdin.readline().rstrip("\n") if args.password_stdin else getpass.getpass("password: ")
+    try:
+        user = EndUserSession.sign_in(
+            pool, args.email, password, mfa_code=lambda: input("authenticator code: ").strip()
+        )
+        user.fetch_credentials()  # the identity id, and proof that the identity pool accepts the user
+    except (SignInError, ClientError) as error:
+        print(f"avatar login: {error}", file=sys.stderr)
+        return 1
+    path = login_file(args.login_file)
+    save_login(user, path, args.endpoint)
+    print(f"signed in as {args.email} (identity {user.identity_id}); saved to {path}", file=sys.stderr)
+    return 0
+
+
+def logout(args: argparse.Namespace) -> int:
+    login_file(args.login_file).unlink(missing_ok=True)
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         if args.command == "doctor":
             return doctor(args)
+        if args.command in ("login", "logout"):
+            return login(args) if args.command == "login" else logout(args)
         return run(args, make_client(args))
     except AvatarApiError as error:
         print(f"avatar: {error.status} {error.code}: {error.message}", file=sys.stderr)

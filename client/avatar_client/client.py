@@ -23,6 +23,7 @@ from urllib.parse import quote
 import boto3
 from urllib3 import encode_multipart_formdata
 
+from avatar_client.end_users import EndUserPool, EndUserSession
 from avatar_client.notifications import parse_notification
 from avatar_client.selfies import prepare_selfie
 from avatar_client.signing import sign_request
@@ -128,6 +129,29 @@ class AvatarClient:
         self.timeout = timeout
         self.transport = transport or urllib_transport
         self._sqs = sqs_client
+
+    @classmethod
+    def for_user(
+        cls,
+        endpoint_url: str,
+        pool: EndUserPool,
+        username: str,
+        password: str,
+        *,
+        mfa_code: Callable[[], str] | None = None,
+        session: boto3.session.Session | None = None,
+        **options: Any,
+    ) -> AvatarClient:
+        """A client acting as an end user of the stack's user pool (docs/end-users.md): signed in with
+        e-mail and password, calling with the identity pool's temporary credentials, refreshed before
+        they expire. `options`: as for `AvatarClient` (timeout, transport, ...)."""
+        user = EndUserSession.sign_in(pool, username, password, mfa_code=mfa_code, session=session)
+        return cls.for_session(endpoint_url, user, **options)
+
+    @classmethod
+    def for_session(cls, endpoint_url: str, user: EndUserSession, **options: Any) -> AvatarClient:
+        """A client acting as the signed-in end user `user` (e.g. a saved `avatar login`)."""
+        return cls(endpoint_url, user.pool.region, credentials=user.credentials(), **options)
 
     # ------------------------------------------------------------------------------------------ HTTP
     def _frozen_credentials(self) -> Any:

@@ -83,6 +83,7 @@ def service(synth: Synth) -> dict[str, Any]:
 VARIANT_CONTEXT = {
     "resourcePrefix": "demo",
     "enableWaf": False,
+    "enableEndUsers": False,
     "removalPolicy": "destroy",
     "lambdaArchitecture": "x86_64",
     "trainingInstanceType": "ml.g6.2xlarge",
