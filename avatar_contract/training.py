@@ -9,13 +9,15 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from avatar_contract.names import TOKEN_PLACEHOLDER
 
 MIN_IMAGES = 10
 MAX_IMAGES = 20
 PROMPT_MAX_CHARS = 500
+# Checkpoint selection: at most this many checkpoints (the last one included) are rendered and scored.
+MAX_CHECKPOINTS = 10
 
 
 class TrainingHyperparameters(BaseModel):
@@ -52,6 +54,18 @@ class TrainingHyperparameters(BaseModel):
     min_identity_similarity: float | None = Field(
         None, ge=0, le=1, description="Fail the training when the previews' median likeness is below this"
     )
+    checkpoint_every_steps: int = Field(
+        0,
+        ge=0,
+        le=3000,
+        description="Save the adapter every K steps and keep the checkpoint whose previews look most like "
+        "the selfies (0: off, the last one is kept)",
+    )
+    checkpoint_selection: Literal["best_identity", "last"] = Field(
+        "best_identity",
+        description="With checkpoints: keep the best median identity similarity (ties and no faces: the "
+        "later one), or score them all and keep the last",
+    )
 
     @field_validator("instance_prompt")
     @classmethod
@@ -68,6 +82,33 @@ class TrainingHyperparameters(BaseModel):
                 raise ValueError(f"each validation prompt must be 1-{PROMPT_MAX_CHARS} characters")
         return value
 
+    @model_validator(mode="after")
+    def _checkpoints_fit(self) -> TrainingHyperparameters:
+        if not self.checkpoint_every_steps:
+            return self
+        if not self.face_crop:
+            raise ValueError(
+                "checkpoint_every_steps needs face_crop: checkpoints are scored against the screened selfies"
+            )
+        if checkpoint_count(self) > MAX_CHECKPOINTS:
+            raise ValueError(
+                f"checkpoint_every_steps: {self.max_train_steps} steps every {self.checkpoint_every_steps} "
+                f"make {checkpoint_count(self)} checkpoints; at most {MAX_CHECKPOINTS}"
+            )
+        return self
+
+
+def checkpoint_steps(hyperparameters: TrainingHyperparameters) -> list[int]:
+    """The steps a checkpoint is taken at (every K steps and the last step); [] when selection is off."""
+    every, last = hyperparameters.checkpoint_every_steps, hyperparameters.max_train_steps
+    if not every:
+        return []
+    return [*range(every, last, every), last]
+
+
+def checkpoint_count(hyperparameters: TrainingHyperparameters) -> int:
+    return len(checkpoint_steps(hyperparameters))
+
 
 class TrainingConfig(TrainingHyperparameters):
     """`config.json` in the training input archive: the hyper-parameters plus the job's identity and
@@ -83,6 +124,14 @@ class TrainingConfig(TrainingHyperparameters):
     preview_s3_prefix: str = Field(..., pattern=r"^s3://[^/]+/.*/$", description="Where previews go")
 
 
+class CheckpointLikeness(BaseModel):
+    """One checkpoint's previews scored against the selfies (checkpoint selection)."""
+
+    step: int
+    identity_similarity: list[float | None] = Field(default_factory=list, description="Per preview")
+    identity_similarity_median: float | None = Field(None, description="null: no preview has a face")
+
+
 class TrainingMetrics(BaseModel):
     steps: int
     seconds: float
@@ -95,6 +144,12 @@ class TrainingMetrics(BaseModel):
     )
     identity_similarity_median: float | None = None
     identity_similarity_threshold: float | None = Field(None, description="Same person above this (0.4)")
+    checkpoint_step: int | None = Field(
+        None, description="The step of the checkpoint kept (checkpoint selection on); null: off, the last"
+    )
+    checkpoints: list[CheckpointLikeness] = Field(
+        default_factory=list, description="Every checkpoint scored (checkpoint selection on)"
+    )
 
 
 class TrainingResult(BaseModel):

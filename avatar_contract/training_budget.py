@@ -14,11 +14,14 @@ service's loop (bf16/fp16, gradient checkpointing, batch 1)::
             + steps × step_512 × area(resolution) × (PRIOR_FACTOR if prior) × (TE_FACTOR if text encoder)
             + class images × image_512 × area(resolution) × sample_steps / 30   (prior preservation only)
             + validation prompts × image_512 × area(resolution) × sample_steps / 30
+            + (checkpoints − 1) × (validation prompts × image + CHECKPOINT_SECONDS)   (selection only)
 
     area(r) = p × (1 − a + a × p),  p = (r / 512)²,  a = ATTENTION_SHARE
 
 `area` is the pixel count relative to 512², plus the self-attention part that grows with its square.
 Class images are counted as generated (a fresh instance has none cached), which is the worst case.
+With checkpoint selection (`checkpoint_every_steps`) every checkpoint but the last renders its own
+previews too, and is saved, loaded into the rendering pipeline and its faces scored (`CHECKPOINT_SECONDS`).
 
 **Calibration** (docs/limits-training.md has the derivation): no GPU has run `make bench-gpu` for this
 repository yet, so the A10G constants come from the figures docs/performance.md and benchmarks/cost.md
@@ -61,6 +64,9 @@ REFERENCE_CLASS_IMAGE_STEPS: Final = 50  # diffusers' default num_inference_step
 A10G_IMAGE_512_SECONDS: Final = 2.5  # 30 steps at 512 px, fp16 (benchmarks/cost.py's generation figure)
 LOOP_SPEEDUP: Final = 1.071  # reference loop ÷ our loop, measured (docs/performance.md, full-size 512 px)
 FIXED_SECONDS: Final = 60.0  # three pipeline loads from local disk, VAE latents, packaging, upload
+# Per extra checkpoint: save the adapter (37 MiB), load it into the rendering pipeline, score the faces
+# of its previews on the CPU (dlib, about 0.2 s each at 512 px): an estimate, not measured on a GPU.
+CHECKPOINT_SECONDS: Final = 5.0
 
 
 @dataclass(frozen=True)
@@ -142,10 +148,11 @@ class TrainingEstimate:
     training: float
     class_images: float
     previews: float
+    checkpoints: float = 0.0  # the extra checkpoints' previews, saving and scoring
 
     @property
     def total(self) -> float:
-        return self.fixed + self.training + self.class_images + self.previews
+        return self.fixed + self.training + self.class_images + self.previews + self.checkpoints
 
 
 _FIELDS: Final = (
@@ -166,7 +173,14 @@ def _values(hyperparameters: Mapping[str, object] | object) -> dict[str, object]
         if value is None:
             raise ValueError(f"the training estimate needs {name!r}")
         values[name] = value
+    every = get("checkpoint_every_steps") if get else getattr(hyperparameters, "checkpoint_every_steps", 0)
+    values["checkpoint_every_steps"] = every or 0
     return values
+
+
+def _extra_checkpoints(steps: int, every: int) -> int:
+    """Checkpoints besides the last one (every K steps before the last step)."""
+    return len(range(every, steps, every)) if every > 0 else 0
 
 
 def estimate(
@@ -186,13 +200,16 @@ def estimate(
         step *= TE_FACTOR
     image = cost.image_512_seconds * scale * sample_steps / SAMPLE_STEPS_REFERENCE
     classes = int(values["num_class_images"]) if values["with_prior_preservation"] else 0  # type: ignore[call-overload]
-    prompts = values["validation_prompts"]
+    prompts = len(values["validation_prompts"])  # type: ignore[arg-type]
+    steps = int(values["max_train_steps"])  # type: ignore[call-overload]
+    extra = _extra_checkpoints(steps, int(values["checkpoint_every_steps"]))  # type: ignore[call-overload]
     return TrainingEstimate(
         instance_type=instance_type,
         fixed=cost.fixed_seconds,
-        training=int(values["max_train_steps"]) * step,  # type: ignore[call-overload]
+        training=steps * step,
         class_images=classes * image,
-        previews=len(prompts) * image,  # type: ignore[arg-type]
+        previews=prompts * image,
+        checkpoints=extra * (prompts * image + CHECKPOINT_SECONDS),
     )
 
 
@@ -218,6 +235,8 @@ def over_budget_reason(
     return (
         f"the training is estimated at {parts.total:.0f} s on {instance_type} "
         f"({parts.training:.0f} s of steps, {parts.class_images:.0f} s of class images, "
-        f"{parts.previews + parts.fixed:.0f} s of previews and loading); "
-        f"the limit is {budget_seconds:.0f} s: use fewer steps, a lower resolution or fewer class images"
+        f"{parts.previews + parts.fixed:.0f} s of previews and loading"
+        + (f", {parts.checkpoints:.0f} s of checkpoint previews" if parts.checkpoints else "")
+        + f"); the limit is {budget_seconds:.0f} s: use fewer steps, a lower resolution or fewer class images"
+        + (" or checkpoints" if parts.checkpoints else "")
     )

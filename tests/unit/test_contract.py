@@ -177,3 +177,19 @@ def test_multi_model_name_is_one_stable_path_segment_per_target():
     assert name != model_name_for(target.replace(".tar.gz", "x.tar.gz"))
     with pytest.raises(ValueError):
         model_name_for("")
+
+
+def test_checkpoint_selection_is_off_by_default_and_bounded():
+    from avatar_contract.training import MAX_CHECKPOINTS, checkpoint_steps
+
+    assert TrainingHyperparameters().checkpoint_every_steps == 0
+    assert checkpoint_steps(TrainingHyperparameters()) == []
+    on = TrainingHyperparameters(max_train_steps=800, checkpoint_every_steps=200)
+    assert checkpoint_steps(on) == [200, 400, 600, 800] and on.checkpoint_selection == "best_identity"
+    assert checkpoint_steps(TrainingHyperparameters(max_train_steps=100, checkpoint_every_steps=500)) == [100]
+    with pytest.raises(ValidationError, match="needs face_crop"):
+        TrainingHyperparameters(checkpoint_every_steps=200, face_crop=False)
+    with pytest.raises(ValidationError, match=f"make 11 checkpoints; at most {MAX_CHECKPOINTS}"):
+        TrainingHyperparameters(max_train_steps=1100, checkpoint_every_steps=100)
+    with pytest.raises(ValidationError, match="checkpoint_selection"):
+        TrainingHyperparameters(checkpoint_every_steps=200, checkpoint_selection="first")

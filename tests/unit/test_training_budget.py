@@ -76,3 +76,16 @@ def test_a_mapping_and_the_model_give_the_same_estimate() -> None:
     assert budget.estimate_seconds(model.model_dump(), G5) == budget.estimate_seconds(model, G5)
     with pytest.raises(ValueError, match="resolution"):
         budget.estimate_seconds({"max_train_steps": 5}, G5)
+
+
+def test_checkpoints_add_their_previews_to_the_estimate_and_the_refusal_says_so() -> None:
+    plain = budget.estimate(TrainingHyperparameters(), G5)
+    checked = budget.estimate(TrainingHyperparameters(checkpoint_every_steps=200), G5)  # 200/400/600/800
+    image = plain.previews / 1  # one validation prompt
+    assert plain.checkpoints == 0
+    assert checked.checkpoints == pytest.approx(3 * (image + budget.CHECKPOINT_SECONDS))
+    assert checked.total == pytest.approx(plain.total + checked.checkpoints)
+    long = {"max_train_steps": 2600, "validation_prompts": ["a"] * 4}  # fits without checkpoints
+    assert budget.over_budget_reason(TrainingHyperparameters(**long), G5) is None
+    reason = budget.over_budget_reason(TrainingHyperparameters(**long, checkpoint_every_steps=260), G5)
+    assert reason is not None and "s of checkpoint previews" in reason and reason.endswith("or checkpoints")

@@ -1,6 +1,6 @@
-"""Image preparation: decode safely (`decode`: accepted formats, EXIF orientation, modes), then either
-screen the faces and crop square around each aligned face (`screening`, face_analysis: docs/faces.md) or
-center-crop; resize."""
+"""Image preparation: decode safely (`face_analysis.decode`, the API's decoder too: accepted formats, EXIF
+orientation, modes), then either screen the faces and crop square around each aligned face (`screening`,
+face_analysis: docs/faces.md) or center-crop; resize."""
 
 from __future__ import annotations
 
@@ -9,8 +9,8 @@ from dataclasses import dataclass, field
 
 from PIL import Image
 
+from face_analysis.decode import UnusableImage, decode_image
 from face_analysis.screening import Screening
-from training_service.decode import UnusableImage, decode_image
 from training_service.errors import NotEnoughImages
 from training_service.screening import screen_and_crop
 
@@ -40,7 +40,7 @@ def prepare_images(
     for name in sorted(images):
         try:
             image = decode_image(images[name], max_pixels)
-        except UnusableImage as exc:  # unreadable, too many pixels, malformed EXIF (training_service.decode)
+        except UnusableImage as exc:  # unreadable, too many pixels, malformed EXIF (face_analysis.decode)
             prepared.rejected[name] = exc.reason
             continue
         if min(image.size) < 64:

@@ -28,6 +28,11 @@ def score_previews(
         return None
     likeness = score(previews, screening.identity)
     logger.info("preview likeness %s (median %s)", likeness.scores, likeness.median)
+    return require_likeness(likeness, minimum)
+
+
+def require_likeness(likeness: Likeness, minimum: float | None) -> Likeness:
+    """`likeness`, or NotLikeTheSelfies when its median is below `minimum` (or no preview has a face)."""
     if minimum is not None and (likeness.median is None or likeness.median < minimum):
         raise NotLikeTheSelfies(
             f"the previews do not look like the selfies: median identity similarity {likeness.median} "

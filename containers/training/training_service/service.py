@@ -21,15 +21,17 @@ from typing import Any
 
 from avatar_contract.artifact import package_user_model
 from avatar_contract.keys import target_model
+from avatar_contract.names import Triton
 from avatar_contract.training import TrainingConfig, TrainingMetrics, TrainingResult
 from training_service.archive import IMAGE_SUFFIXES, read_training_archive
 from training_service.base_model import resolve_base_model
+from training_service.checkpoints import Checkpoints, choose_checkpoint
 from training_service.class_images import cached_class_images
 from training_service.config import check_destinations, load_training_config
 from training_service.deadline import JobControl
 from training_service.errors import Busy, GpuUnavailable, InvalidInput, PublishFailed, TrainingError
 from training_service.images import prepare_images
-from training_service.likeness import score_previews
+from training_service.likeness import require_likeness, score_previews
 from training_service.settings import Settings
 from training_service.storage import S3Store
 from training_service.trainer import (
@@ -196,22 +198,35 @@ class TrainingService:
             )  # fmt: skip
 
         adapter_dir = work / "adapter"
+        plan = Checkpoints(config, work / "checkpoints") if config.checkpoint_every_steps else None
         trained = train_lora(
             base_dir, list(prepared.usable.values()), config, adapter_dir, device,
             class_images=class_images, log_every=settings.log_every, sample_steps=settings.sample_steps,
-            check=control.check,
+            check=control.check, checkpoints=plan,
         )  # fmt: skip
         control.check(trained.steps)
-        previews = render_previews(
-            base_dir, adapter_dir, validation_texts(config),
-            config.resolution, device, seed=config.seed, steps=settings.sample_steps, check=control.check,
-        )  # fmt: skip
+        choice = None
+        if plan is None:
+            previews = render_previews(
+                base_dir, adapter_dir, validation_texts(config),
+                config.resolution, device, seed=config.seed, steps=settings.sample_steps, check=control.check,
+            )  # fmt: skip
+        else:  # checkpoint selection: the kept checkpoint's adapter, previews and likeness
+            choice = choose_checkpoint(
+                base_dir, plan.adapters(adapter_dir), config, prepared.screening, device,
+                settings.sample_steps, control.check,
+            )  # fmt: skip
+            adapter_dir, previews = choice.adapter_dir, choice.previews
+        kept_loss = trained.losses[choice.step - 1] if choice else trained.final_loss
         artifact = package_user_model(
-            config.model_id, trained.adapter_file, _metadata(config, settings, trained.final_loss),
+            config.model_id, adapter_dir / Triton.ADAPTER_FILE, _metadata(config, settings, kept_loss),
             work / f"{config.model_id}.tar.gz", template_dir=settings.template_dir,
         )  # fmt: skip
 
-        likeness = score_previews(previews, prepared.screening, config.min_identity_similarity)
+        if choice is None:
+            likeness = score_previews(previews, prepared.screening, config.min_identity_similarity)
+        else:
+            likeness = require_likeness(choice.likeness, config.min_identity_similarity)
         control.check()  # the last point where stopping costs nothing: nothing is published yet
         preview_bucket = destinations.preview_bucket
         preview_keys = self._upload_previews(previews, preview_bucket, destinations.preview_prefix, work)
@@ -238,6 +253,8 @@ class TrainingService:
                 identity_similarity=likeness.scores if likeness else [],
                 identity_similarity_median=likeness.median if likeness else None,
                 identity_similarity_threshold=likeness.threshold if likeness else None,
+                checkpoint_step=choice.step if choice else None,
+                checkpoints=choice.scored if choice else [],
             ),
         )
 

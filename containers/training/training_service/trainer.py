@@ -25,9 +25,7 @@ import torch
 import torch.nn.functional as F
 from diffusers import AutoencoderKL, DDPMScheduler, StableDiffusionPipeline, UNet2DConditionModel
 from diffusers.training_utils import cast_training_params
-from diffusers.utils import convert_state_dict_to_diffusers
 from peft import LoraConfig
-from peft.utils import get_peft_model_state_dict
 from PIL import Image
 from transformers import CLIPTextModel, CLIPTokenizer
 
@@ -35,6 +33,7 @@ from avatar_contract.lora import TEXT_ENCODER_TARGET_MODULES, UNET_TARGET_MODULE
 from avatar_contract.names import Triton
 from avatar_contract.prompts import personalize
 from avatar_contract.training import TrainingHyperparameters
+from training_service.checkpoints import Checkpoints, save_adapter
 from training_service.deadline import denoising_callback
 from training_service.errors import TrainingDiverged
 
@@ -162,11 +161,13 @@ def train_lora(
     sample_steps: int = 30,
     on_log: Callable[[int, float, float], None] | None = None,
     check: Check | None = None,
+    checkpoints: Checkpoints | None = None,
 ) -> LoraTrainingResult:
     """Fine-tune LoRA adapters on `images` (squares at `config.resolution`) and save them in diffusers
     format as `output_dir/pytorch_lora_weights.safetensors`. With prior preservation and no
     `class_images`, they are generated here first. Raises TrainingDiverged on a NaN/inf loss; `check`
-    is called with the steps done before every step (and between denoising steps) and may raise."""
+    is called with the steps done before every step (and between denoising steps) and may raise. With
+    `checkpoints`, the adapter is also saved at each of its steps before the last (checkpoint selection)."""
     if not images:
         raise ValueError("no training images")
     started = time.monotonic()
@@ -304,25 +305,10 @@ def train_lora(
             )
             if on_log:
                 on_log(done, loss_value, elapsed)
+        if checkpoints is not None and checkpoints.due(done):
+            save_adapter(checkpoints.directory(done), unet, text_encoder, unet_lora, text_lora)
 
-    output_dir.mkdir(parents=True, exist_ok=True)
-    StableDiffusionPipeline.save_lora_weights(
-        output_dir,
-        unet_lora_layers=convert_state_dict_to_diffusers(
-            get_peft_model_state_dict(unet, save_embedding_layers=False)
-        ),
-        text_encoder_lora_layers=(
-            convert_state_dict_to_diffusers(
-                get_peft_model_state_dict(text_encoder, save_embedding_layers=False)
-            )
-            if config.train_text_encoder
-            else None
-        ),
-        weight_name=Triton.ADAPTER_FILE,
-        safe_serialization=True,
-        unet_lora_adapter_metadata=unet_lora.to_dict(),
-        text_encoder_lora_adapter_metadata=text_lora.to_dict() if text_lora else None,
-    )
+    save_adapter(output_dir, unet, text_encoder, unet_lora, text_lora)
     return LoraTrainingResult(
         adapter_file=output_dir / Triton.ADAPTER_FILE,
         steps=config.max_train_steps,

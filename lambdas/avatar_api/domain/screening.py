@@ -5,12 +5,9 @@ images than `min_usable_images` is refused with 422 listing every reason."""
 
 from __future__ import annotations
 
-import io
-
-from PIL import Image, ImageOps
 from pydantic import BaseModel, Field
 
-from avatar_api.domain.images import CheckedImage
+from avatar_api.domain.images import CheckedImage, decoded
 from avatar_api.domain.uploads import ImageSource, load_image
 from avatar_api.errors import ApiError
 from avatar_api.services import Services
@@ -52,19 +49,13 @@ class ScreeningReport(BaseModel):
     images: list[ImageVerdict]
 
 
-def _decoded(image: CheckedImage) -> Image.Image:
-    """The RGB image as the training sees it: EXIF orientation applied."""
-    with Image.open(io.BytesIO(image.data)) as opened:
-        return ImageOps.exif_transpose(opened).convert("RGB")
-
-
 def _name(index: int) -> str:
     return f"images[{index}]"
 
 
 def screen_images(images: list[CheckedImage]) -> Screening:
     """The face screening, images named as in the request (`images[3]`)."""
-    return screen({_name(i): _decoded(image) for i, image in enumerate(images)})
+    return screen({_name(i): decoded(image) for i, image in enumerate(images)})
 
 
 def report(images: list[CheckedImage], hyperparameters: TrainingHyperparameters) -> ScreeningReport:

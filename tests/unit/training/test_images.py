@@ -9,6 +9,7 @@ import pytest
 from PIL import Image
 from skimage import data
 
+from tests.fixtures.image_corpus import CONVERSIONS, MALFORMED_EXIF, OTHER_FORMATS
 from tests.fixtures.training_samples import face_photos, faceless_photos, jpeg
 from training_service.errors import NotEnoughImages
 from training_service.images import center_crop_box, decode_image, prepare_images
@@ -90,3 +91,18 @@ def test_too_few_usable_images_fail_listing_the_rejects() -> None:
 def test_jpeg_helper_round_trips() -> None:
     array = np.zeros((8, 8, 3), dtype=np.uint8)
     assert Image.open(io.BytesIO(jpeg(Image.fromarray(array)))).size == (8, 8)
+
+
+def test_one_bad_file_is_rejected_by_name_and_the_rest_are_used() -> None:
+    images = {
+        **face_photos(3),
+        **MALFORMED_EXIF,
+        **OTHER_FORMATS,
+        "grey16.png": CONVERSIONS["grey16-mid.png"][0],
+    }
+    prepared = prepare_images(images, 64, face_crop=False, min_usable=4, max_pixels=MAX_PIXELS)
+    assert sorted(prepared.usable) == sorted([*face_photos(3), "grey16.png"])
+    for name in MALFORMED_EXIF:
+        assert prepared.rejected[name].startswith("malformed EXIF metadata"), name
+    for name in OTHER_FORMATS:
+        assert "not a JPEG, PNG or WebP" in prepared.rejected[name], name

@@ -1,5 +1,6 @@
-"""Decoding selfies: malformed EXIF rejects one image, every mode converts to what it shows, and only
-JPEG, PNG and WebP are decoded (the corpus is generated in tests/fixtures/image_corpus.py)."""
+"""Decoding selfies (face_analysis.decode, shared by the API and the training container): malformed EXIF
+rejects one image, every mode converts to what it shows, and only the accepted formats are decoded (the
+corpus is generated in tests/fixtures/image_corpus.py)."""
 
 from __future__ import annotations
 
@@ -8,16 +9,23 @@ import io
 import pytest
 from PIL import Image, ImageOps
 
+from face_analysis.decode import (
+    NotAcceptedFormat,
+    TooManyPixels,
+    UnusableImage,
+    decode,
+    decode_image,
+    sniff,
+)
 from tests.fixtures.image_corpus import (
     CONVERSIONS,
     MALFORMED_EXIF,
     ODD_EXIF,
     OTHER_FORMATS,
     SIDE,
+    encoded,
 )
 from tests.fixtures.training_samples import face_photos
-from training_service.decode import UnusableImage, decode_image
-from training_service.images import prepare_images
 
 MAX_PIXELS = 4_000_000
 
@@ -69,23 +77,32 @@ def test_pillow_alone_would_decode_the_other_formats() -> None:
         assert Image.open(io.BytesIO(OTHER_FORMATS[name])).format in {"TIFF", "BMP", "GIF"}
 
 
-def test_one_bad_file_is_rejected_by_name_and_the_rest_are_used() -> None:
-    images = {
-        **face_photos(3),
-        **MALFORMED_EXIF,
-        **OTHER_FORMATS,
-        "grey16.png": CONVERSIONS["grey16-mid.png"][0],
-    }
-    prepared = prepare_images(images, 64, face_crop=False, min_usable=4, max_pixels=MAX_PIXELS)
-    assert sorted(prepared.usable) == sorted([*face_photos(3), "grey16.png"])
-    for name in MALFORMED_EXIF:
-        assert prepared.rejected[name].startswith("malformed EXIF metadata"), name
-    for name in OTHER_FORMATS:
-        assert "not a JPEG, PNG or WebP" in prepared.rejected[name], name
-
-
 def test_a_truncated_jpeg_is_rejected_with_a_reason() -> None:
     whole = face_photos(1)["selfie-00.jpg"]
     for cut in (600, len(whole) // 2):
         with pytest.raises(UnusableImage, match="not a readable image"):
             decode_image(whole[:cut], MAX_PIXELS)
+
+
+@pytest.mark.parametrize(
+    ("name", "kind"),
+    [("really-a-tiff.jpg", "TIFF"), ("really-a-bmp.png", "BMP"), ("really-a-gif.webp", "GIF")],
+)
+def test_a_refused_format_is_named(name: str, kind: str) -> None:
+    assert sniff(OTHER_FORMATS[name]) == kind
+    with pytest.raises(NotAcceptedFormat, match=f"not a JPEG or PNG file: it is a {kind} file"):
+        decode(OTHER_FORMATS[name], MAX_PIXELS, formats=("JPEG", "PNG"))
+
+
+def test_the_caller_chooses_the_formats() -> None:
+    webp, _, _ = CONVERSIONS["rgba.webp"]
+    assert decode(webp, MAX_PIXELS).format == "WEBP"
+    with pytest.raises(NotAcceptedFormat, match="not a JPEG or PNG file: it is a WebP file"):
+        decode(webp, MAX_PIXELS, formats=("JPEG", "PNG"))
+    assert decode(CONVERSIONS["cmyk.jpg"][0], MAX_PIXELS, formats=("JPEG", "PNG")).format == "JPEG"
+
+
+def test_too_many_pixels_is_its_own_kind() -> None:
+    big = encoded(Image.new("L", (3000, 3000)), "PNG")  # 9 MP, a few KB on disk
+    with pytest.raises(TooManyPixels, match="3000x3000"):
+        decode(big, MAX_PIXELS)

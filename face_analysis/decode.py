@@ -1,7 +1,10 @@
-"""Decoding one selfie into an 8-bit RGB image, or a reason why it cannot be used.
+"""Decoding one selfie into an 8-bit RGB image, or a reason why it cannot be used. One decoder for the
+trainings function (`avatar_api.domain.images`, screening) and the training container
+(`training_service.images`), so both see the same pixels.
 
-- Only the formats the API accepts are decoded (`ACCEPTED_FORMATS`: `Image.open(..., formats=...)`), so
-  a `.jpg` that is really a TIFF, PSD or EPS never reaches another of Pillow's decoders.
+- Only the formats asked for are decoded (`formats`, default `ACCEPTED_FORMATS`:
+  `Image.open(..., formats=...)`), so a `.jpg` that is really a TIFF, PSD or EPS never reaches another of
+  Pillow's decoders; the refusal names what the file looks like (`sniff`).
 - The pixel count is checked from the header, before the pixels are decoded (decompression bombs).
 - EXIF orientation is applied; EXIF that Pillow cannot parse or write back (a tag of the wrong type
   makes `exif_transpose` raise `struct.error` or `TypeError`) rejects that image, not the training.
@@ -10,7 +13,8 @@
   transparent regions black), CMYK goes through Pillow's conversion (Adobe's inverted CMYK is undone by
   its JPEG decoder).
 
-`decode_image` raises `UnusableImage` (a ValueError) whose `reason` is written for the user.
+`decode` raises `UnusableImage` (a ValueError) whose `reason` is written for the user; `TooManyPixels`
+and `NotAcceptedFormat` are the kinds a caller may answer differently (the API: 413 and 400).
 """
 
 from __future__ import annotations
@@ -18,6 +22,8 @@ from __future__ import annotations
 import io
 import struct
 import warnings
+from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Final
 
 import numpy as np
@@ -26,9 +32,22 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 # Pillow format ids for the archive's image suffixes (.jpg/.jpeg/.png/.webp). The multi-picture JPEGs
 # phone cameras write come through the JPEG opener (Pillow hands them its MPO class).
 ACCEPTED_FORMATS: Final = ("JPEG", "PNG", "WEBP")
+_NAMES: Final = {"JPEG": "JPEG", "PNG": "PNG", "WEBP": "WebP"}
 _WHITE: Final = (255, 255, 255, 255)
 _SIXTEEN_BIT_MODES: Final = frozenset({"I;16", "I;16L", "I;16B", "I;16N", "I"})
 _ALPHA_MODES: Final = frozenset({"LA", "La", "PA", "RGBA", "RGBa"})
+# Leading bytes of formats a user may send instead (for the refusal's wording only; nothing is decoded).
+_SIGNATURES: Final = (
+    (b"\xff\xd8\xff", "JPEG"),
+    (b"\x89PNG\r\n\x1a\n", "PNG"),
+    (b"II*\x00", "TIFF"),
+    (b"MM\x00*", "TIFF"),
+    (b"BM", "BMP"),
+    (b"GIF8", "GIF"),
+    (b"8BPS", "PSD"),
+    (b"%PDF", "PDF"),
+    (b"\x00\x00\x00\x0cjP  ", "JPEG 2000"),
+)
 
 
 class UnusableImage(ValueError):
@@ -39,25 +58,61 @@ class UnusableImage(ValueError):
         self.reason = reason
 
 
-def _open(data: bytes, max_pixels: int) -> Image.Image:
+class TooManyPixels(UnusableImage):
+    """More pixels than allowed (found from the header, before decoding)."""
+
+
+class NotAcceptedFormat(UnusableImage):
+    """Not one of the formats asked for (whatever Pillow could decode); `found`: what it looks like."""
+
+    def __init__(self, reason: str, found: str | None) -> None:
+        super().__init__(reason)
+        self.found = found
+
+
+@dataclass(frozen=True)
+class Decoded:
+    image: Image.Image  # 8-bit RGB, EXIF orientation applied
+    format: str  # the Pillow format id it was decoded as: one of `formats`
+
+
+def sniff(data: bytes) -> str | None:
+    """What the file looks like from its first bytes (JPEG, PNG, WebP, TIFF, BMP, GIF, HEIC, ...)."""
+    if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
+        return "WebP"
+    if data[4:8] == b"ftyp":
+        brand = data[8:12]
+        return "HEIC" if brand in {b"heic", b"heix", b"mif1", b"msf1", b"hevc"} else "AVIF/HEIF"
+    return next((kind for signature, kind in _SIGNATURES if data.startswith(signature)), None)
+
+
+def _listing(formats: Sequence[str]) -> str:
+    names = [_NAMES.get(kind, kind) for kind in formats]
+    return names[0] if len(names) == 1 else f"{', '.join(names[:-1])} or {names[-1]}"
+
+
+def _open(data: bytes, max_pixels: int, formats: Sequence[str]) -> Image.Image:
     with warnings.catch_warnings():
         warnings.simplefilter("error", Image.DecompressionBombWarning)
         try:
-            image: Image.Image = Image.open(io.BytesIO(data), formats=list(ACCEPTED_FORMATS))
+            image: Image.Image = Image.open(io.BytesIO(data), formats=list(formats))
         except UnidentifiedImageError:
-            raise UnusableImage("not a readable image (not a JPEG, PNG or WebP file)") from None
+            kind = sniff(data)
+            looks = f": it is a {kind} file" if kind else ""
+            reason = f"not a readable image (not a {_listing(formats)} file{looks})"
+            raise NotAcceptedFormat(reason, kind) from None
         except (Image.DecompressionBombError, Image.DecompressionBombWarning):
-            raise UnusableImage(f"too many pixels (limit {max_pixels})") from None
+            raise TooManyPixels(f"too many pixels (limit {max_pixels})") from None
         except (OSError, ValueError, SyntaxError, EOFError, struct.error) as exc:  # a truncated header
             raise UnusableImage(f"not a readable image ({exc})") from None
         if image.width * image.height > max_pixels:
-            raise UnusableImage(
+            raise TooManyPixels(
                 f"too many pixels: {image.width}x{image.height} is more than {max_pixels} pixels"
             )
         try:
             image.load()
         except (Image.DecompressionBombError, Image.DecompressionBombWarning):
-            raise UnusableImage(f"too many pixels (limit {max_pixels})") from None
+            raise TooManyPixels(f"too many pixels (limit {max_pixels})") from None
         except (OSError, ValueError, SyntaxError, EOFError) as exc:
             raise UnusableImage(f"not a readable image ({exc})") from None
     return image
@@ -90,12 +145,20 @@ def to_rgb(image: Image.Image) -> Image.Image:
     return image.convert("RGB")
 
 
-def decode_image(data: bytes, max_pixels: int) -> Image.Image:
-    """Decode (accepted formats only, pixel count checked first), orient, and convert to RGB."""
-    image = _open(data, max_pixels)
+def decode(data: bytes, max_pixels: int, formats: Sequence[str] = ACCEPTED_FORMATS) -> Decoded:
+    """Decode (`formats` only, pixel count checked first), orient, and convert to RGB."""
+    image = _open(data, max_pixels, formats)
+    kind = str(image.format)
+    if kind == "MPO":  # Pillow's class for the multi-picture JPEGs cameras write
+        kind = "JPEG"
     try:
-        return to_rgb(_oriented(image))
+        return Decoded(to_rgb(_oriented(image)), kind)
     except UnusableImage:
         raise
     except (OSError, ValueError) as exc:
         raise UnusableImage(f"not a readable image ({exc})") from None
+
+
+def decode_image(data: bytes, max_pixels: int, formats: Sequence[str] = ACCEPTED_FORMATS) -> Image.Image:
+    """The decoded RGB image alone (see `decode`)."""
+    return decode(data, max_pixels, formats).image
