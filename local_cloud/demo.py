@@ -25,6 +25,7 @@ import boto3
 from botocore.credentials import Credentials
 from PIL import Image
 
+from avatar_contract.keys import progress_key
 from local_cloud.cloud import REPO_ROOT, LocalCloud
 from local_cloud.contact_sheet import contact_sheet
 from local_cloud.selfies import make_selfies, to_jpeg
@@ -102,6 +103,16 @@ class ProgressWatcher:
             if not self.phases or self.phases[-1] != progress["phase"]:
                 self.phases.append(progress["phase"])
             self.clock.say(f"    progress: {describe(status)}")
+
+    def say_last(self, cloud: LocalCloud, bucket: str, key: str) -> None:
+        """The progress object as the training left it (the API returns none once it has an outcome)."""
+        from avatar_client.progress import describe
+
+        body = cloud.client("s3").get_object(Bucket=bucket, Key=key)["Body"].read()
+        progress = json.loads(body)
+        if not self.phases or self.phases[-1] != progress["phase"]:
+            self.phases.append(progress["phase"])
+        self.clock.say(f"    progress, as the training container left it: {describe({'progress': progress})}")
 
 
 def _client_modules() -> tuple[Any, Any]:
@@ -216,6 +227,8 @@ def run_demo(
                 sqs, cloud.status_queue_url, training_id, parse_notification, clock, timeout=300
             )
         received = dt.datetime.now(dt.UTC)
+        owner = accepted["target_model"].split("/")[0]
+        watcher.say_last(cloud, data_bucket, progress_key(owner, training_id))
         clock.step(
             3,
             "SageMaker async endpoint ran the training",

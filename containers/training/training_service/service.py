@@ -161,6 +161,9 @@ class TrainingService:
         self.current_training_id = config.training_id
         control.total_steps = config.max_train_steps
         destinations = check_destinations(config, settings)
+        gpu_problem = self.check_gpu()
+        if gpu_problem:
+            raise GpuUnavailable(gpu_problem)
         progress = self._progress_reporter(config, destinations.preview_bucket, started)
         try:
             result = self._train(started, content, config, destinations, work, control, progress)
@@ -185,9 +188,6 @@ class TrainingService:
     ) -> TrainingResult:  # fmt: skip
         settings = self.settings
         progress.enter("preparing_images")
-        gpu_problem = self.check_gpu()
-        if gpu_problem:
-            raise GpuUnavailable(gpu_problem)
         logger.info(
             "training %s (model %s): %d image file(s)",
             config.training_id,
