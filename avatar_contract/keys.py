@@ -72,6 +72,11 @@ def training_record_key(owner: str, training_id: str) -> str:
     return training_prefix(owner, training_id) + "training.json"
 
 
+def progress_key(owner: str, training_id: str) -> str:
+    """The training's progress object (`avatar_contract.progress`), overwritten while it runs."""
+    return training_prefix(owner, training_id) + "progress.json"
+
+
 def model_entry_key(owner: str, model_id: str) -> str:
     """`trainings/<owner>/by-model/<model_id>.json`: names the training that makes `model_id`."""
     return f"{_trainings_of(owner)}by-model/{check_id(model_id, MODEL_ID_RE, 'model id')}.json"

@@ -13,7 +13,6 @@ import datetime as dt
 import io
 import json
 import os
-import re
 import sys
 import threading
 import time
@@ -26,6 +25,7 @@ import boto3
 from botocore.credentials import Credentials
 from PIL import Image
 
+from avatar_contract.keys import progress_key
 from local_cloud.cloud import REPO_ROOT, LocalCloud
 from local_cloud.contact_sheet import contact_sheet
 from local_cloud.selfies import make_selfies, to_jpeg
@@ -68,38 +68,51 @@ class StepClock:
         self.say(f"step {number}: {title} ({seconds:.1f} s){suffix}")
 
 
-class TrainingLogWatcher:
-    """Reports the training container's progress lines (step/loss) while the client waits."""
+class ProgressWatcher:
+    """Prints the training's progress while the demo waits for its notification: `GET /trainings/{id}`
+    through the SDK, in the CLI's words (`avatar_client.progress.describe`), a line per change."""
 
-    _PROGRESS = re.compile(r"(step \d+/\d+.*|training t-\S+.*)$")
-
-    def __init__(self, log_path: Path, clock: StepClock) -> None:
-        self.log_path, self.clock = log_path, clock
-        self._offset = log_path.stat().st_size if log_path.exists() else 0
+    def __init__(self, client: Any, training_id: str, clock: StepClock, interval: float = 1.0) -> None:
+        self.client, self.training_id, self.clock, self.interval = client, training_id, clock, interval
+        self.phases: list[str] = []
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
 
-    def __enter__(self) -> TrainingLogWatcher:
+    def __enter__(self) -> ProgressWatcher:
         self._thread.start()
         return self
 
     def __exit__(self, *_: object) -> None:
         self._stop.set()
-        self._thread.join(2)
+        self._thread.join(self.interval + 60)
 
     def _run(self) -> None:
-        while not self._stop.wait(1.0):
+        from avatar_client.progress import describe
+
+        last: tuple[Any, ...] | None = None
+        while not self._stop.wait(self.interval):
             try:
-                with self.log_path.open("rb") as handle:
-                    handle.seek(self._offset)
-                    chunk = handle.read()
-                    self._offset = handle.tell()
-            except OSError:
+                status = self.client.get_training(self.training_id)
+            except Exception as exc:  # the demo goes on; the notification decides
+                self.clock.say(f"    progress: unavailable ({type(exc).__name__}: {exc})")
                 continue
-            for line in chunk.decode(errors="replace").splitlines():
-                found = self._PROGRESS.search(line)
-                if found:
-                    self.clock.say(f"    training container: {found.group(1)[:120]}")
+            progress = status.get("progress")
+            if not progress or (progress["phase"], progress["step"]) == last:
+                continue
+            last = (progress["phase"], progress["step"])
+            if not self.phases or self.phases[-1] != progress["phase"]:
+                self.phases.append(progress["phase"])
+            self.clock.say(f"    progress: {describe(status)}")
+
+    def say_last(self, cloud: LocalCloud, bucket: str, key: str) -> None:
+        """The progress object as the training left it (the API returns none once it has an outcome)."""
+        from avatar_client.progress import describe
+
+        body = cloud.client("s3").get_object(Bucket=bucket, Key=key)["Body"].read()
+        progress = json.loads(body)
+        if not self.phases or self.phases[-1] != progress["phase"]:
+            self.phases.append(progress["phase"])
+        self.clock.say(f"    progress, as the training container left it: {describe({'progress': progress})}")
 
 
 def _client_modules() -> tuple[Any, Any]:
@@ -205,7 +218,7 @@ def run_demo(
             "within step 1's request: " + ", ".join(f"s3://{data_bucket}/{key}" for key in inputs),
         )
 
-        with TrainingLogWatcher(cloud.log_dir / "training-container.log", clock):
+        with ProgressWatcher(client, training_id, clock) as watcher:
             clock.say(
                 "step 3: the async endpoint queued the request and runs it on the training service "
                 "(image preparation -> DreamBooth-LoRA -> previews + artifact) ..."
@@ -214,6 +227,8 @@ def run_demo(
                 sqs, cloud.status_queue_url, training_id, parse_notification, clock, timeout=300
             )
         received = dt.datetime.now(dt.UTC)
+        owner = accepted["target_model"].split("/")[0]
+        watcher.say_last(cloud, data_bucket, progress_key(owner, training_id))
         clock.step(
             3,
             "SageMaker async endpoint ran the training",
@@ -302,6 +317,7 @@ def run_demo(
         "steps": [[name, round(s, 2)] for name, s in clock.timings],
         "training_id": training_id,
         "model_id": model_id,
+        "progress_phases": watcher.phases,
     }
     (out_dir / "timings.json").write_text(json.dumps(summary, indent=2))
     print("\nwall time by step:")

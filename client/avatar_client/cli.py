@@ -37,36 +37,8 @@ from avatar_client.end_users import (
     login_file,
     save_login,
 )
+from avatar_client.progress import ProgressDisplay
 from avatar_client.selfies import selfie_paths
-
-SPINNER = "|/-\\"
-
-
-class Progress:
-    """One self-overwriting status line on a terminal; a line a minute otherwise (logs, CI)."""
-
-    def __init__(self, label: str, stream: Any = None) -> None:
-        self.label = label
-        self.stream = stream or sys.stderr
-        self.tty = hasattr(stream, "isatty") and stream.isatty()
-        self.ticks = 0
-        self.last_line = -60.0
-
-    def __call__(self, status: str, elapsed: float) -> None:
-        minutes, seconds = divmod(int(elapsed), 60)
-        text = f"{self.label}: {status} ({minutes}m{seconds:02d}s)"
-        if self.tty:
-            self.stream.write(f"\r{SPINNER[self.ticks % len(SPINNER)]} {text}\033[K")
-            self.stream.flush()
-        elif elapsed - self.last_line >= 60:
-            self.stream.write(text + "\n")
-            self.last_line = elapsed
-        self.ticks += 1
-
-    def done(self) -> None:
-        if self.tty:
-            self.stream.write("\r\033[K")
-            self.stream.flush()
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -152,7 +124,7 @@ def _print(document: Any) -> None:
 
 
 def _wait(client: AvatarClient, training_id: str, args: argparse.Namespace) -> int:
-    progress = Progress(f"training {training_id}")
+    progress = ProgressDisplay(f"training {training_id}")
     try:
         status = client.wait_for_training(
             training_id, timeout=args.timeout, poll_interval=args.poll_interval, on_progress=progress

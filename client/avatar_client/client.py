@@ -30,7 +30,8 @@ from avatar_client.signing import sign_request
 
 # (method, url, headers, body, timeout) -> (status, headers, body)
 Transport = Callable[[str, str, dict[str, str], bytes | None, float], tuple[int, dict[str, str], bytes]]
-ProgressCallback = Callable[[str, float], None]
+# (the training's status document, as `get_training` returns it, seconds waited so far)
+ProgressCallback = Callable[[dict[str, Any], float], None]
 
 # Inline selfies travel as base64 inside the JSON body; API Gateway takes at most 10 MB per request.
 INLINE_BODY_LIMIT = 7 * 2**20
@@ -265,6 +266,9 @@ class AvatarClient:
         return [{"data": item} for item in encoded]
 
     def get_training(self, training_id: str) -> dict[str, Any]:
+        """The training's status: `status` (queued, completed, failed), `reason`, `metrics`,
+        `preview_urls`, and while queued `progress` (phase, step, total_steps, loss, elapsed_seconds,
+        eta_seconds, updated, queue_position; None until the training container starts it)."""
         return self.request("GET", f"/trainings/{quote(training_id, safe='')}")[1]
 
     def wait_for_training(
@@ -277,11 +281,15 @@ class AvatarClient:
     ) -> dict[str, Any]:
         """Block until the training completed or failed; returns its status (GET /trainings/{id}).
 
-        With a `queue_url`, long-polls the status queue for SageMaker's notification (and still asks
-        the API every few minutes, in case another consumer took the message); otherwise polls."""
+        `on_progress(status, elapsed)` is called on every round while the training is queued, with the
+        latest status (its `progress`: see `get_training`). With a `queue_url`, long-polls the status
+        queue for SageMaker's notification (and still asks the API every few minutes, in case another
+        consumer took the message; every `poll_interval` with `on_progress`, for the progress);
+        otherwise polls."""
         started = time.monotonic()
-        api_interval = max(poll_interval, 120) if self.queue_url else poll_interval
+        api_interval = max(poll_interval, 120) if self.queue_url and not on_progress else poll_interval
         next_api_check = 0.0
+        status: dict[str, Any] = {}
         while True:
             elapsed = time.monotonic() - started
             if elapsed >= next_api_check:
@@ -290,7 +298,7 @@ class AvatarClient:
                     return status
                 next_api_check = elapsed + api_interval
             if on_progress:
-                on_progress("queued", elapsed)
+                on_progress(status, elapsed)
             if elapsed > timeout:
                 raise TrainingTimeout(f"training {training_id} not finished after {timeout:.0f} s")
             if self.queue_url:

@@ -14,7 +14,8 @@ import requests
 from PIL import Image
 
 from avatar_client.client import AvatarApiError
-from avatar_contract.keys import split_s3_uri
+from avatar_contract.keys import progress_key, split_s3_uri
+from avatar_contract.progress import TrainingProgress
 from local_cloud import LocalCloud
 from local_cloud.selfies import make_faceless_images, make_selfies, to_jpeg
 from tests.e2e.helpers import FAST_TRAINING, NotificationInbox, client_for, sign, signed_call
@@ -73,6 +74,13 @@ def test_training_completes_notifies_and_generates_pngs(
     owner = cloud.owner_id(cloud.principals[0])
     model_key = f"{cloud.settings.models_prefix}{owner}/{accepted['model_id']}.tar.gz"
     assert _hosting_keys(cloud, model_key) == [model_key]
+    # the training container (the same code as on SageMaker) wrote its progress up to the end
+    written = cloud.client("s3").get_object(
+        Bucket=cloud.settings.data_bucket, Key=progress_key(owner, accepted["training_id"])
+    )
+    progress = TrainingProgress.model_validate_json(written["Body"].read())
+    assert progress.phase == "completed" and status.get("progress") is None
+    assert progress.step == progress.total_steps == FAST_TRAINING["max_train_steps"]
     # every model the owner started training is listed with its status; the doomed one may already be
     # erased by its own test
     listed = {m["model_id"]: m["status"] for m in client.list_models()}

@@ -20,18 +20,20 @@ from pathlib import Path
 from typing import Any
 
 from avatar_contract.artifact import package_user_model
-from avatar_contract.keys import target_model
+from avatar_contract.keys import progress_key, target_model
 from avatar_contract.names import Triton
+from avatar_contract.progress import TrainingProgress
 from avatar_contract.training import TrainingConfig, TrainingMetrics, TrainingResult
-from training_service.archive import IMAGE_SUFFIXES, read_training_archive
+from training_service.archive import IMAGE_SUFFIXES, TrainingInput, read_training_archive
 from training_service.base_model import resolve_base_model
 from training_service.checkpoints import Checkpoints, choose_checkpoint
 from training_service.class_images import cached_class_images
-from training_service.config import check_destinations, load_training_config
+from training_service.config import Destinations, check_destinations, load_training_config
 from training_service.deadline import JobControl
 from training_service.errors import Busy, GpuUnavailable, InvalidInput, PublishFailed, TrainingError
 from training_service.images import prepare_images
 from training_service.likeness import require_likeness, score_previews
+from training_service.progress import ProgressReporter
 from training_service.settings import Settings
 from training_service.storage import S3Store
 from training_service.trainer import (
@@ -164,6 +166,30 @@ class TrainingService:
         gpu_problem = self.check_gpu()
         if gpu_problem:
             raise GpuUnavailable(gpu_problem)
+        progress = self._progress_reporter(config, destinations.preview_bucket, started)
+        try:
+            result = self._train(started, content, config, destinations, work, control, progress)
+        except BaseException:
+            progress.finish("failed")
+            raise
+        progress.finish("completed")
+        return result
+
+    def _progress_reporter(self, config: TrainingConfig, bucket: str, started: float) -> ProgressReporter:
+        """The training's progress object, `keys.progress_key` in the data bucket (docs/training.md)."""
+        key = progress_key(config.owner, config.training_id)
+
+        def write(progress: TrainingProgress) -> None:
+            self.store.put_bytes(progress.model_dump_json().encode(), bucket, key, "application/json")
+
+        return ProgressReporter(write, config.max_train_steps, started=started)
+
+    def _train(
+        self, started: float, content: TrainingInput, config: TrainingConfig, destinations: Destinations,
+        work: Path, control: JobControl, progress: ProgressReporter,
+    ) -> TrainingResult:  # fmt: skip
+        settings = self.settings
+        progress.enter("preparing_images")
         logger.info(
             "training %s (model %s): %d image file(s)",
             config.training_id,
@@ -187,6 +213,7 @@ class TrainingService:
             raise TrainingError(f"could not load the base model {settings.base_model!r}: {exc}") from exc
         class_images = None
         if config.with_prior_preservation:
+            progress.enter("class_images")
             class_images = cached_class_images(
                 settings.cache_dir, settings.base_model, config.class_prompt, config.resolution,
                 config.num_class_images, config.seed, settings.sample_steps,
@@ -199,13 +226,15 @@ class TrainingService:
 
         adapter_dir = work / "adapter"
         plan = Checkpoints(config, work / "checkpoints") if config.checkpoint_every_steps else None
+        progress.enter("training")
         trained = train_lora(
             base_dir, list(prepared.usable.values()), config, adapter_dir, device,
             class_images=class_images, log_every=settings.log_every, sample_steps=settings.sample_steps,
-            check=control.check, checkpoints=plan,
+            check=control.check, checkpoints=plan, on_step=progress.on_step,
         )  # fmt: skip
         control.check(trained.steps)
         choice = None
+        progress.enter("previews")
         if plan is None:
             previews = render_previews(
                 base_dir, adapter_dir, validation_texts(config),
@@ -218,6 +247,7 @@ class TrainingService:
             )  # fmt: skip
             adapter_dir, previews = choice.adapter_dir, choice.previews
         kept_loss = trained.losses[choice.step - 1] if choice else trained.final_loss
+        progress.enter("publishing")
         artifact = package_user_model(
             config.model_id, adapter_dir / Triton.ADAPTER_FILE, _metadata(config, settings, kept_loss),
             work / f"{config.model_id}.tar.gz", template_dir=settings.template_dir,

@@ -37,6 +37,9 @@ class S3Store:
     def upload_file(self, path: Path, bucket: str, key: str, content_type: str) -> None:
         self.client.upload_file(str(path), bucket, key, ExtraArgs={"ContentType": content_type})
 
+    def put_bytes(self, data: bytes, bucket: str, key: str, content_type: str) -> None:
+        self.client.put_object(Bucket=bucket, Key=key, Body=data, ContentType=content_type)
+
     def delete(self, bucket: str, keys: list[str]) -> None:
         for start in range(0, len(keys), 1000):
             batch = [{"Key": key} for key in keys[start : start + 1000]]

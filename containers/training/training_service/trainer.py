@@ -162,6 +162,7 @@ def train_lora(
     on_log: Callable[[int, float, float], None] | None = None,
     check: Check | None = None,
     checkpoints: Checkpoints | None = None,
+    on_step: Callable[[int, float], None] | None = None,  # (steps done, loss) after every step
 ) -> LoraTrainingResult:
     """Fine-tune LoRA adapters on `images` (squares at `config.resolution`) and save them in diffusers
     format as `output_dir/pytorch_lora_weights.safetensors`. With prior preservation and no
@@ -298,6 +299,8 @@ def train_lora(
         optimizer.zero_grad(set_to_none=True)
         losses.append(loss_value)
         done = step + 1
+        if on_step:
+            on_step(done, loss_value)
         if done % max(log_every, 1) == 0 or done == config.max_train_steps:
             elapsed = time.monotonic() - started
             logger.info(

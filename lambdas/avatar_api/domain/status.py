@@ -10,6 +10,7 @@ notification and is failed (docs/limits.md).
 from __future__ import annotations
 
 import json
+import logging
 from datetime import UTC, datetime
 from typing import Any, Literal
 
@@ -27,7 +28,10 @@ from avatar_api.settings import (
 from avatar_contract import keys
 from avatar_contract.keys import split_s3_uri
 from avatar_contract.names import Prefix
+from avatar_contract.progress import TrainingProgress
 from avatar_contract.training import TrainingFailure, TrainingResult
+
+log = logging.getLogger(__name__)
 
 StatusName = Literal["queued", "completed", "failed"]
 
@@ -44,13 +48,34 @@ class TrainingState(BaseModel):
     reason: str | None = None
     metrics: dict[str, Any] | None = None
     preview_urls: list[str] = Field(default_factory=list)
+    progress: TrainingProgress | None = Field(
+        None, description="While queued: what the training container last wrote; null before it starts"
+    )
 
 
 def get_training(services: Services, owner: str, training_id: str) -> TrainingState:
     record = services.records.load(owner, training_id)
     if record is None:
         raise NotFound(f"training {training_id!r} not found")
-    return training_state(services, owner, record)
+    state = training_state(services, owner, record)
+    if state.status != "queued":
+        return state
+    return state.model_copy(update={"progress": read_progress(services, owner, record.training_id)})
+
+
+def read_progress(services: Services, owner: str, training_id: str) -> TrainingProgress | None:
+    """The progress object of a training (None when none was written yet, or it is unreadable).
+
+    `queue_position` stays null: SageMaker's async queue cannot be inspected per request (docs/api.md)."""
+    key = keys.progress_key(owner, training_id)
+    body = services.data.get_bytes(key)
+    if body is None:
+        return None
+    try:
+        return TrainingProgress.model_validate_json(body)
+    except ValidationError:
+        log.warning("unreadable training progress (ignored)", extra={"key": key})
+        return None
 
 
 def training_state(services: Services, owner: str, record: TrainingRecord) -> TrainingState:

@@ -15,6 +15,7 @@ from avatar_client import client as client_module
 from avatar_client.cli import build_parser, run
 from avatar_contract import keys
 from avatar_contract.keys import split_s3_uri
+from avatar_contract.progress import TrainingProgress
 from avatar_contract.training import TrainingMetrics, TrainingResult
 from tests.fixtures.api import ALICE, image_bytes, owner_id
 from tests.fixtures.api_backend import DATA_BUCKET, HOSTING_BUCKET, Api
@@ -129,10 +130,10 @@ def test_wait_uses_the_status_queue(api: Api, transport: HandlerTransport) -> No
     )
     seen: list[str] = []
 
-    def progress(status: str, _: float) -> None:
+    def progress(status: dict, _: float) -> None:
         if not seen:  # the API said queued; now the training finishes and SageMaker notifies
             complete(api, accepted)
-        seen.append(status)
+        seen.append(status["status"])
 
     status = client.wait_for_training(
         accepted["training_id"], timeout=30, poll_interval=600, on_progress=progress
@@ -219,3 +220,31 @@ def test_upload_selfies_posts_each_file_to_its_presigned_post(api: Api, client: 
         key = f"uploads/{owner_id(ALICE)}/{reference['upload_id']}/{reference['index']}"
         stored = api.s3.get_object(Bucket=DATA_BUCKET, Key=key)
         assert stored["Body"].read() == data and stored["ContentType"] == content_type
+
+
+def test_get_and_wait_expose_the_training_progress(api: Api, client: AvatarClient) -> None:
+    api.queue_training()
+    accepted = client.start_training([image_bytes(seed=i) for i in range(10)], prepare=False)
+    owner = accepted["target_model"].split("/")[0]
+    progress = TrainingProgress(
+        phase="training", step=3, total_steps=8, loss=0.2, elapsed_seconds=12.5, eta_seconds=9.0,
+        updated="2026-12-01T23:00:00+00:00",
+    )  # fmt: skip
+    api.s3.put_object(
+        Bucket=DATA_BUCKET,
+        Key=keys.progress_key(owner, accepted["training_id"]),
+        Body=progress.model_dump_json(),
+    )
+    assert client.get_training(accepted["training_id"])["progress"]["step"] == 3
+    seen: list[dict | None] = []
+
+    def on_progress(status: dict, _: float) -> None:
+        seen.append(status["progress"])
+        complete(api, accepted)
+
+    status = client.wait_for_training(
+        accepted["training_id"], timeout=10, poll_interval=0.01, on_progress=on_progress
+    )
+
+    assert status["status"] == "completed" and status["progress"] is None
+    assert seen == [{**progress.model_dump(), "queue_position": None}]

@@ -12,7 +12,8 @@ from typing import Any
 
 import pytest
 
-from avatar_contract.keys import model_key, preview_prefix
+from avatar_contract.keys import model_key, preview_prefix, progress_key
+from avatar_contract.progress import TrainingProgress
 from avatar_contract.training import TrainingFailure, TrainingResult
 from tests.fixtures.image_corpus import CONVERSIONS, MALFORMED_EXIF, OTHER_FORMATS
 from tests.fixtures.training_samples import face_photos, tar_bytes, training_config, with_config
@@ -35,6 +36,12 @@ def _no_objects(running: RunningService, *buckets: str) -> None:
         assert running.keys(bucket) == [], bucket
 
 
+def _progress(running: RunningService, config: dict[str, Any]) -> TrainingProgress:
+    key = progress_key(config["owner"], config["training_id"])
+    body = running.s3.get_object(Bucket=DATA_BUCKET, Key=key)["Body"].read()
+    return TrainingProgress.model_validate_json(body)
+
+
 @pytest.mark.slow
 def test_a_training_over_its_budget_stops_and_publishes_nothing(aws: Any, settings: Settings) -> None:
     for running in start(TrainingService(replace(settings, time_budget_seconds=8), S3Store(aws))):
@@ -48,7 +55,10 @@ def test_a_training_over_its_budget_stops_and_publishes_nothing(aws: Any, settin
         assert match and 0 < int(match[1]) < 3000, failure.reason
         assert failure.training_id == config["training_id"]
         assert elapsed < 8 + 5  # stopped at the budget, not after 3000 steps
-        _no_objects(running, HOSTING_BUCKET, DATA_BUCKET)
+        _no_objects(running, HOSTING_BUCKET)
+        assert running.keys(DATA_BUCKET) == [progress_key(config["owner"], config["training_id"])]
+        progress = _progress(running, config)  # nothing else: its progress, ended failed
+        assert progress.phase == "failed" and 0 < progress.step < 3000
         assert running.get("/ping").body["training"] is False
 
 
@@ -76,8 +86,9 @@ def test_a_job_whose_caller_has_gone_is_cancelled_and_the_next_one_runs(running:
     assert reply.status == 200, reply.body  # not 429: the dead job gave way
     assert TrainingResult.model_validate(reply.body).model_id == nxt["model_id"]
     assert running.keys(HOSTING_BUCKET) == [model_key(nxt["owner"], nxt["model_id"])]
-    previews = running.keys(DATA_BUCKET)
+    previews = [k for k in running.keys(DATA_BUCKET) if not k.endswith("/progress.json")]
     assert previews and all(k.startswith(preview_prefix(nxt["owner"], nxt["training_id"])) for k in previews)
+    assert (_progress(running, abandoned).phase, _progress(running, nxt).phase) == ("failed", "completed")
 
 
 def _kms_buckets(aws: Any) -> dict[str, str]:
@@ -120,7 +131,8 @@ def test_objects_keep_the_bucket_kms_key_and_awkward_images_are_rejected_by_name
     assert result.metrics.usable_images == 4 + len(CONVERSIONS)
 
     written = {HOSTING_BUCKET: running.keys(HOSTING_BUCKET), DATA_BUCKET: running.keys(DATA_BUCKET)}
-    assert written[HOSTING_BUCKET] and written[DATA_BUCKET]
+    assert written[HOSTING_BUCKET]
+    assert progress_key(config["owner"], config["training_id"]) in written[DATA_BUCKET]  # KMS too
     for bucket, objects in written.items():
         for key in objects:
             head = aws.head_object(Bucket=bucket, Key=key)

@@ -16,8 +16,9 @@ import pytest
 import torch
 from diffusers import StableDiffusionPipeline
 
-from avatar_contract.keys import TRAINING_ID_RE, model_key
+from avatar_contract.keys import TRAINING_ID_RE, model_key, progress_key
 from avatar_contract.names import Prefix, Triton
+from avatar_contract.progress import TrainingProgress
 from avatar_contract.training import TrainingFailure, TrainingResult
 from tests.fixtures.training_samples import (
     bomb_tar,
@@ -59,7 +60,10 @@ def test_training_publishes_a_model_whose_adapter_changes_the_output(
     release = threading.Event()
     upload = running.service.store.upload_file
 
+    held_keys: list[str] = []
+
     def held_upload(*args: Any, **kwargs: Any) -> Any:
+        held_keys.append(args[2])
         release.wait(120)
         return upload(*args, **kwargs)
 
@@ -72,6 +76,15 @@ def test_training_publishes_a_model_whose_adapter_changes_the_output(
         time.sleep(0.1)
         pings.append(running.get("/ping"))
     assert running.post(archive).status == 429  # one training at a time
+    # held at its first upload (previews, or the class images' cache): the progress object says so
+    while not held_keys:
+        assert worker.is_alive(), replies
+        time.sleep(0.1)
+    phase = "publishing" if "/previews/" in held_keys[0] else "class_images"
+    deadline = time.monotonic() + 60  # written by a background thread
+    while (held := _progress(running, config)) is None or held.phase != phase:
+        assert time.monotonic() < deadline, held
+        time.sleep(0.1)
     release.set()
     worker.join()
 
@@ -85,7 +98,12 @@ def test_training_publishes_a_model_whose_adapter_changes_the_output(
     assert result.metrics.steps == 6 and result.metrics.usable_images == 10
     assert result.metrics.final_loss > 0
     written = [k for k in running.keys(DATA_BUCKET) if not k.startswith(Prefix.CLASS_IMAGES)]  # shared cache
-    assert sorted(written) == sorted(result.metrics.preview_image_keys)
+    progress = progress_key(config["owner"], config["training_id"])
+    assert sorted(written) == sorted([*result.metrics.preview_image_keys, progress])
+    final = _progress(running, config)
+    assert final is not None and final.phase == "completed"
+    assert (final.step, final.total_steps, final.eta_seconds) == (6, 6, 0.0)
+    assert held.elapsed_seconds > 0 and held.step == (6 if phase == "publishing" else 0)
     assert len(result.metrics.preview_image_keys) == 1
     key = model_key(config["owner"], config["model_id"])
     assert running.keys(HOSTING_BUCKET) == [key]
@@ -133,14 +151,29 @@ def test_reference_layout_trains(running: RunningService) -> None:
     assert running.keys(HOSTING_BUCKET) == [model_key(REFERENCE_OWNER, result.model_id)]
 
 
+def _progress(running: RunningService, config: dict[str, Any]) -> TrainingProgress | None:
+    key = progress_key(config["owner"], config["training_id"])
+    if key not in running.keys(DATA_BUCKET):
+        return None
+    body = running.s3.get_object(Bucket=DATA_BUCKET, Key=key)["Body"].read()
+    return TrainingProgress.model_validate_json(body)
+
+
 def _assert_failed(running: RunningService, body: bytes, status: int, *words: str) -> TrainingFailure:
+    """The failure, and nothing written but (once the destinations were checked) its progress object."""
     reply = running.post(body)
     assert reply.status == status, reply.body
     failure = TrainingFailure.model_validate(reply.body)
     for word in words:
         assert word in failure.reason
     assert running.keys(HOSTING_BUCKET) == []
-    assert running.keys(DATA_BUCKET) == []
+    written = running.keys(DATA_BUCKET)
+    assert all(key.endswith("/progress.json") for key in written), written
+    for key in written:
+        progress = TrainingProgress.model_validate_json(
+            running.s3.get_object(Bucket=DATA_BUCKET, Key=key)["Body"].read()
+        )
+        assert progress.phase == "failed"
     return failure
 
 
@@ -236,6 +269,8 @@ def test_missing_base_model_fails_clearly(aws: Any, settings: Any, tmp_path: Pat
             running, tar_bytes(with_config(face_photos(8), config)), 500, "could not load the base model"
         )
         assert failure.training_id == config["training_id"]
+        progress = _progress(running, config)  # it had started: its progress ends failed
+        assert progress is not None and progress.phase == "failed" and progress.step == 0
 
 
 class _FailingHostingUploads(S3Store):

@@ -52,7 +52,11 @@ def test_same_seed_same_adapter_and_text_encoder_lora_included(
 
 def test_unet_only_without_prior_preservation(tiny_model_dir: Path, tmp_path: Path) -> None:
     config = _config(train_text_encoder=False, with_prior_preservation=False, gradient_checkpointing=False)
-    result = train_lora(tiny_model_dir, _images(2), config, tmp_path, "cpu")
+    steps: list[tuple[int, float]] = []
+    result = train_lora(
+        tiny_model_dir, _images(2), config, tmp_path, "cpu", on_step=lambda n, loss: steps.append((n, loss))
+    )
+    assert steps == list(enumerate(result.losses, 1))  # after every step: steps done and its loss
     keys = load_file(result.adapter_file).keys()
     assert keys and all(k.startswith("unet.") for k in keys)
     assert not result.trained_text_encoder

@@ -1,0 +1,113 @@
+"""A training's progress as text: one line (`describe`) and a display that redraws it (`ProgressDisplay`).
+
+The `progress` of `GET /trainings/{id}` (what the training container last wrote; docs/training.md,
+"Progress") carries phase, step, total_steps, loss, elapsed_seconds, eta_seconds, updated and
+queue_position. The CLI and `make demo` show it through this module.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from collections.abc import Callable, Mapping
+from typing import Any
+
+SPINNER = "|/-\\"
+PHASE_NAMES = {
+    "preparing_images": "preparing images",
+    "class_images": "class images",
+    "training": "training",
+    "previews": "previews",
+    "publishing": "publishing",
+    "completed": "completed",
+    "failed": "failed",
+}
+
+
+def duration(seconds: float) -> str:
+    """`1h02m03s`, `2m05s`, `42s`."""
+    minutes, secs = divmod(round(seconds), 60)
+    hours, minutes = divmod(minutes, 60)
+    if hours:
+        return f"{hours}h{minutes:02d}m{secs:02d}s"
+    return f"{minutes}m{secs:02d}s" if minutes else f"{secs}s"
+
+
+def fraction(progress: Mapping[str, Any]) -> float:
+    """How far the training is, 0-1: the training steps; previews and publishing come after all of them."""
+    if progress.get("phase") in ("previews", "publishing", "completed"):
+        return 1.0
+    total = progress.get("total_steps") or 0
+    return min(max((progress.get("step") or 0) / total, 0.0), 1.0) if total else 0.0
+
+
+def bar(done: float, width: int = 24) -> str:
+    filled = round(done * width)
+    return "[" + "#" * filled + "." * (width - filled) + "]"
+
+
+def describe(status: Mapping[str, Any], elapsed: float | None = None) -> str:
+    """One line for a training's status document, e.g. `training step 120/800 loss 0.1234 ETA 3m20s`."""
+    progress = status.get("progress")
+    if not progress:
+        text = str(status.get("status", "queued"))
+        if text == "queued":
+            text = "queued, waiting for a training instance"
+        return text if elapsed is None else f"{text} ({duration(elapsed)})"
+    parts = [PHASE_NAMES.get(progress.get("phase", ""), str(progress.get("phase")))]
+    if progress.get("queue_position") is not None:
+        parts.append(f"queue position {progress['queue_position']}")
+    if progress.get("total_steps"):
+        parts.append(f"step {progress.get('step') or 0}/{progress['total_steps']}")
+    if progress.get("loss") is not None:
+        parts.append(f"loss {progress['loss']:.4f}")
+    if progress.get("eta_seconds") is not None:
+        parts.append(f"ETA {duration(progress['eta_seconds'])}")
+    parts.append(f"(elapsed {duration(progress.get('elapsed_seconds') or 0)})")
+    return " ".join(parts)
+
+
+class ProgressDisplay:
+    """On a terminal: a bar with the phase, step N/M and ETA, redrawn in place. Otherwise (logs, CI): a
+    plain line whenever the progress changes, at most one per `min_interval` seconds (a new phase always
+    gets its line). Call it as `wait_for_training`'s `on_progress`; `done()` clears the bar."""
+
+    def __init__(
+        self,
+        label: str,
+        stream: Any = None,
+        *,
+        min_interval: float = 10.0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.label = label
+        self.stream = stream or sys.stderr
+        isatty = getattr(self.stream, "isatty", None)
+        self.tty = bool(isatty and isatty())
+        self.min_interval = min_interval
+        self._clock = clock
+        self.ticks = 0
+        self._last_key: tuple[Any, ...] | None = None
+        self._last_phase: Any = None
+        self._last_line = -float("inf")
+
+    def __call__(self, status: Mapping[str, Any], elapsed: float) -> None:
+        progress = status.get("progress") or {}
+        if self.tty:
+            head = bar(fraction(progress)) if progress else SPINNER[self.ticks % len(SPINNER)]
+            self.stream.write(f"\r{head} {self.label}: {describe(status, elapsed)}\033[K")
+            self.stream.flush()
+            self.ticks += 1
+            return
+        key = (status.get("status"), progress.get("phase"), progress.get("step"))
+        now = self._clock()
+        new_phase = progress.get("phase") != self._last_phase
+        if key != self._last_key and (new_phase or now - self._last_line >= self.min_interval):
+            self.stream.write(f"{self.label}: {describe(status, elapsed)}\n")
+            self.stream.flush()
+            self._last_key, self._last_phase, self._last_line = key, progress.get("phase"), now
+
+    def done(self) -> None:
+        if self.tty:
+            self.stream.write("\r\033[K")
+            self.stream.flush()
