@@ -40,9 +40,10 @@ from local_cloud.http_server import Answer, LocalHttpServer, Request
 log = logging.getLogger("local_cloud.s3_post_policy")
 ALGORITHM = "AWS4-HMAC-SHA256"
 UNCHECKED_FIELDS = frozenset({"policy", "x-amz-signature", "file"})
-# Headers that belong to one hop, not to the request forwarded to moto (or to its answer).
+# Headers that belong to one hop, not to the request forwarded to moto (or to its answer). A request's
+# Content-Encoding (aws-chunked) is S3's and is kept; an answer's is undone by requests, so it goes.
 HOP_HEADERS = frozenset({"host", "content-length", "connection", "transfer-encoding", "accept-encoding",
-                         "keep-alive", "content-encoding"})  # fmt: skip
+                         "keep-alive"})  # fmt: skip
 MAX_FORM_BYTES = 64 * 2**20  # what this stand-in reads at all (S3's own POST limit is 5 GB)
 
 
@@ -236,7 +237,9 @@ class S3PostPolicyFront:
             request.method, self.moto_url + request.target, data=request.body, headers=forwarded,
             allow_redirects=False, timeout=300,
         )  # fmt: skip
-        answer_headers = {n: v for n, v in response.headers.items() if n.lower() not in HOP_HEADERS}
+        answer_headers = {
+            n: v for n, v in response.headers.items() if n.lower() not in HOP_HEADERS | {"content-encoding"}
+        }
         if request.method == "HEAD" and "Content-Length" in response.headers:
             answer_headers["Content-Length"] = response.headers["Content-Length"]
         return response.status_code, answer_headers, response.content
