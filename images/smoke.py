@@ -40,6 +40,7 @@ from avatar_contract.keys import model_key, new_model_id, new_training_id, previ
 from avatar_contract.names import Env, Runtime
 from base_model_staging import sources, staging
 from images import buildah as bh
+from images.tarfile_check import tarfile_check
 
 REGION = "us-east-1"
 DATA_BUCKET = "avatar-smoke-data"
@@ -323,9 +324,13 @@ def smoke_hosting(
         container.stop()
 
 
-def smoke(training_image: str, hosting_image: str, pipeline_dir: Path, log_dir: Path) -> Report:
+def smoke(
+    training_image: str, hosting_image: str, pipeline_dir: Path, log_dir: Path, waiver: str = ""
+) -> Report:
     report = Report()
     log_dir.mkdir(parents=True, exist_ok=True)
+    tarfile_check(report, training_image, "python", waiver)
+    tarfile_check(report, hosting_image, "python3", waiver)
     with moto_server(log_dir) as endpoint_url:
         s3 = boto3.client("s3", region_name=REGION, endpoint_url=endpoint_url,
                           aws_access_key_id="smoke", aws_secret_access_key="smoke")  # fmt: skip

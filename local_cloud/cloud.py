@@ -35,6 +35,7 @@ from local_cloud.identity_pool import LocalIdentityPool
 from local_cloud.lambda_runtime import LambdaFunction
 from local_cloud.moderation import ModerationStandIns
 from local_cloud.processes import ManagedProcess, free_port, kill_group
+from local_cloud.s3_post_policy import S3PostPolicyFront
 from local_cloud.sagemaker_runtime import LocalSageMakerRuntime
 from local_cloud.settings import ACCOUNT_ID, DEFAULT_REGION, CloudSettings, load_settings
 from local_cloud.sigv4 import Principal
@@ -96,6 +97,7 @@ class LocalCloud:
         self.end_users: list[end_users.EndUser] = []  # demo end users of the user pool
         self.end_user_pool: end_users.EndUserPool | None = None
         self.identity_pool: LocalIdentityPool | None = None
+        self.s3_front: S3PostPolicyFront | None = None  # what S3 enforces on presigned POSTs
         self._log_handler: logging.Handler | None = None
         self.supervisor = Supervisor()
         self._started = False
@@ -157,6 +159,11 @@ class LocalCloud:
             max_loaded_models=self.max_loaded_models,
         )
         self.runtime.start()
+        # The functions' S3 (and so the presigned POSTs they hand out) goes through the policy front.
+        self.s3_front = S3PostPolicyFront(
+            self.aws.endpoint_url, {SERVICE_ACCESS_KEY_ID: SERVICE_SECRET_ACCESS_KEY}, self.region
+        )
+        self.s3_front.start()
         lambda_env = self.lambda_environment()
         for function in FUNCTIONS:
             self.functions[function.name] = LambdaFunction(
@@ -241,6 +248,7 @@ class LocalCloud:
                 ("api gateway", self.api.stop if self.api else None),
                 *((f"lambda {n}", f.close) for n, f in self.functions.items()),
                 ("sagemaker runtime", self.runtime.stop if self.runtime else None),
+                ("s3 post-policy front", self.s3_front.stop if self.s3_front else None),
                 ("moderation stand-ins", self.moderation.stop if self.moderation else None),
                 ("identity pool stand-in", self.identity_pool.stop if self.identity_pool else None),
                 ("hosting container", self.hosting.stop if self.hosting else None),
@@ -370,6 +378,7 @@ class LocalCloud:
             **POWERTOOLS_ENVIRONMENT,
             ENV_VAR: config.moderation_policy(config.moderation_deny_list_parameter_name).to_json(),
             "POWERTOOLS_TRACE_DISABLED": "true",  # no X-Ray daemon here
+            "AWS_ENDPOINT_URL_S3": self.s3_front.url if self.s3_front else "",
             **dict(self.settings.lambda_environment),
         }
         return env
@@ -392,6 +401,8 @@ class LocalCloud:
             urls.append(self.moderation.url)
         if self.identity_pool is not None:
             urls.append(self.identity_pool.url)
+        if self.s3_front is not None:
+            urls.append(self.s3_front.url)
         return [url for url in urls if url]
 
     # -- what clients need ---------------------------------------------------------------------------

@@ -93,8 +93,11 @@ class LocalHttpServer:
                 status, headers, body = server._answer(self)
                 self.send_response(status)
                 for name, value in headers.items():
-                    self.send_header(name, value)
-                self.send_header("Content-Length", str(len(body)))
+                    if name.lower() != "content-length":
+                        self.send_header(name, value)
+                # A HEAD answer may declare the length its GET would have (S3's HEAD Object does).
+                declared = headers.get("Content-Length") if self.command == "HEAD" else None
+                self.send_header("Content-Length", declared or str(len(body)))
                 self.end_headers()
                 if self.command != "HEAD":
                     self.wfile.write(body)

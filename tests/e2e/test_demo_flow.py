@@ -3,20 +3,25 @@ training -> SQS notification -> generation; a failing training; signatures; owne
 
 from __future__ import annotations
 
+import base64
 import dataclasses
 import datetime as dt
 import io
 import json
 from typing import Any
 
+import boto3
 import pytest
 import requests
+from botocore.config import Config
 from PIL import Image
+from urllib3 import encode_multipart_formdata
 
-from avatar_client.client import AvatarApiError
+from avatar_client.client import AvatarApiError, upload_form
 from avatar_contract.keys import progress_key, split_s3_uri
 from avatar_contract.progress import TrainingProgress
 from local_cloud import LocalCloud
+from local_cloud.aws import SERVICE_ACCESS_KEY_ID, SERVICE_SECRET_ACCESS_KEY
 from local_cloud.selfies import make_faceless_images, make_selfies, to_jpeg
 from tests.e2e.helpers import FAST_TRAINING, NotificationInbox, client_for, sign, signed_call
 
@@ -234,3 +239,84 @@ def test_owner_deletes_model_and_its_data(
     inbox.wait_for(kept["training_id"])
     assert {m["model_id"] for m in client.list_models()} == {kept["model_id"]}  # faceless never started
     assert client.get_training(kept["training_id"])["status"] == "completed"
+
+
+# -- presigned POST uploads through the local S3's policy check (local_cloud/s3_post_policy.py) -----------
+def _upload_keys(cloud: LocalCloud, fields: dict[str, str]) -> list[str]:
+    """What the upload batch of `fields`' key holds in moto (slots.json, and any selfie stored)."""
+    batch = fields["key"].rsplit("/", 1)[0] + "/"
+    s3 = cloud.client("s3")
+    assert s3.list_multipart_uploads(Bucket=cloud.settings.data_bucket).get("Uploads", []) == []
+    listing = s3.list_objects_v2(Bucket=cloud.settings.data_bucket, Prefix=batch)
+    return sorted(item["Key"].removeprefix(batch) for item in listing.get("Contents", []))
+
+
+def test_selfies_uploaded_through_presigned_posts_train_a_model(
+    cloud: LocalCloud, inbox: NotificationInbox
+) -> None:
+    """The SDK posts each selfie to its presigned POST (checked by the local S3 as S3 checks it), the
+    training reads them from S3, and the uploads are removed once the training is queued."""
+    client = client_for(cloud, cloud.principals[1])
+    refused_before = len(cloud.s3_front.refused) if cloud.s3_front else 0
+    references = client.upload_selfies([to_jpeg(i) for i in make_selfies(10)])
+    assert cloud.s3_front is not None and len(cloud.s3_front.refused) == refused_before
+    _, accepted = client.request(
+        "POST", "/trainings", {"images": references, "model_name": "uploaded", "config": FAST_TRAINING}
+    )
+    _, raw = inbox.wait_for(accepted["training_id"])
+    assert raw["invocationStatus"] == "Completed", raw.get("failureReason")
+    assert client.get_training(accepted["training_id"])["status"] == "completed"
+    owner = cloud.owner_id(cloud.principals[1])
+    uploads = cloud.client("s3").list_objects_v2(
+        Bucket=cloud.settings.data_bucket, Prefix=f"uploads/{owner}/{references[0]['upload_id']}/"
+    )
+    assert uploads.get("KeyCount", 0) == 0  # taken by the training, then deleted
+    client.delete_model(accepted["model_id"])  # the other tests expect this owner to have no model
+
+
+@pytest.mark.parametrize("hostile", ["oversized", "wrong_type", "tampered_policy", "expired"])
+def test_the_local_s3_refuses_a_form_outside_its_policy(cloud: LocalCloud, hostile: str) -> None:
+    """As S3 does: too large, not an image/* Content-Type, a policy changed after signing, a form past its
+    expiry (validly signed by the API's role). Nothing is stored; the untampered form then works."""
+    client = client_for(cloud, cloud.principals[1])
+    slot = client.create_uploads(1)["uploads"][0]
+    url, fields, data = slot["url"], dict(slot["fields"]), to_jpeg(make_selfies(1)[0])
+    content_type = "image/jpeg"
+    if hostile == "oversized":
+        data += b"\0" * (15 * 2**20)
+    if hostile == "wrong_type":
+        content_type = "text/html"
+    if hostile == "tampered_policy":
+        policy = json.loads(base64.b64decode(fields["policy"]))
+        policy["conditions"] = [c for c in policy["conditions"] if "content-length-range" not in c]
+        fields["policy"] = base64.b64encode(json.dumps(policy).encode()).decode()
+    if hostile == "expired":
+        role = boto3.client("s3", region_name=cloud.region, endpoint_url=url.rsplit("/", 1)[0],
+                            aws_access_key_id=SERVICE_ACCESS_KEY_ID,
+                            aws_secret_access_key=SERVICE_SECRET_ACCESS_KEY,
+                            config=Config(signature_version="s3v4"))  # fmt: skip
+        conditions = [["content-length-range", 1, 15 * 2**20], ["starts-with", "$Content-Type", "image/"]]
+        fields = role.generate_presigned_post(
+            cloud.settings.data_bucket, fields["key"], Conditions=conditions, ExpiresIn=-60
+        )["fields"]
+    form = [*fields.items(), ("Content-Type", content_type), ("file", ("selfie", data, content_type))]
+    body, form_type = encode_multipart_formdata(form)
+    response = requests.post(url, data=body, headers={"Content-Type": form_type}, timeout=60)
+    expected = {
+        "oversized": (400, "EntityTooLarge"),
+        "wrong_type": (403, "AccessDenied"),
+        "tampered_policy": (403, "SignatureDoesNotMatch"),
+        "expired": (403, "AccessDenied"),
+    }[hostile]
+    assert (response.status_code, _s3_error_code(response.text)) == expected, response.text
+    if hostile == "expired":
+        assert "Policy expired" in response.text
+    assert _upload_keys(cloud, fields) == ["slots.json"]  # nothing stored, nothing partial
+
+    good_body, good_type = upload_form(slot["fields"], to_jpeg(make_selfies(1)[0]))
+    assert requests.post(url, data=good_body, headers={"Content-Type": good_type}, timeout=60).ok
+    assert _upload_keys(cloud, slot["fields"]) == ["0", "slots.json"]
+
+
+def _s3_error_code(xml: str) -> str:
+    return xml.split("<Code>", 1)[-1].split("</Code>", 1)[0]

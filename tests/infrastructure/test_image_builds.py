@@ -12,7 +12,7 @@ import pytest
 ROOT = Path(__file__).resolve().parents[2]
 HADOLINT = Path(sys.executable).parent / "hadolint"
 IMAGES = ("training", "hosting")
-BUILD_ARGS = {"BASE_IMAGE", "LOCK", "WHEELS"}
+BUILD_ARGS = {"BASE_IMAGE", "LOCK", "WHEELS", "TARFILE_WAIVER"}
 
 
 def dockerfile(image: str) -> str:
@@ -38,6 +38,23 @@ def test_build_arguments_are_the_base_image_the_lock_and_a_wheel_folder(image: s
     assert set(args) == BUILD_ARGS
     assert args["LOCK"] == f"containers/{image}/requirements.lock" and (ROOT / args["LOCK"]).is_file()
     assert args["WHEELS"] == ""  # a deployment's build installs from the package index
+    assert args["TARFILE_WAIVER"] == ""  # a deployment's build waives nothing
+
+
+@pytest.mark.parametrize("image", IMAGES)
+def test_the_build_refuses_a_python_without_the_tarfile_fixes(image: str) -> None:
+    """The check runs after our code is copied in, and is given the waiver argument only."""
+    lines = instructions(image)
+    check = [n for n, line in enumerate(lines) if "-m avatar_contract.tarfile_fixes" in line]
+    assert len(check) == 1, lines
+    assert lines[check[0]].endswith('--waive "${TARFILE_WAIVER}"'), lines[check[0]]
+    copied = [n for n, line in enumerate(lines) if line.startswith("COPY avatar_contract/")]
+    assert copied and copied[0] < check[0]
+
+
+def test_a_deployment_passes_no_tarfile_waiver() -> None:
+    source = (ROOT / "stacks" / "sagemaker_common.py").read_text()
+    assert "TARFILE_WAIVER" not in source and 'build_args={"BASE_IMAGE": base_image}' in source
 
 
 @pytest.mark.parametrize("image", IMAGES)

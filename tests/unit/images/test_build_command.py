@@ -12,7 +12,7 @@ from images import build as build_module
 from images.locks import REPO_ROOT
 
 
-def test_buildah_gets_the_real_dockerfile_and_only_the_three_build_arguments(
+def test_buildah_gets_the_real_dockerfile_and_only_the_four_build_arguments(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
     calls: list[list[str]] = []
@@ -33,6 +33,7 @@ def test_buildah_gets_the_real_dockerfile_and_only_the_three_build_arguments(
         "BASE_IMAGE=localhost/standin:1",
         "LOCK=images/standin/hosting.lock",
         "WHEELS=/wheels",
+        f"TARFILE_WAIVER={build_module.STANDIN_TARFILE_WAIVER}",  # the Debian stand-in's Python only
     ]
     assert command[command.index("--volume") + 1] == f"{tmp_path}:/wheels:ro"
     assert (built.tag, built.size_bytes) == ("localhost/avatar/hosting:standin", 42)
