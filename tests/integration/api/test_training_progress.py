@@ -6,10 +6,10 @@ from avatar_contract import keys
 from avatar_contract.keys import split_s3_uri
 from avatar_contract.progress import TrainingProgress
 from avatar_contract.training import TrainingFailure
-from tests.fixtures.api import ALICE, response_json, selfies
+from tests.fixtures.api import ALICE, owner_id, response_json, selfies
 from tests.fixtures.api_backend import DATA_BUCKET, Api
 
-ALICE_OWNER = keys.owner_of(ALICE)
+ALICE_OWNER = owner_id(ALICE)
 RUNNING = TrainingProgress(
     phase="training",
     step=120,
