@@ -23,6 +23,7 @@ import argparse
 import io
 import json
 import os
+import re
 import subprocess
 import sys
 import tarfile
@@ -86,14 +87,32 @@ def decide(interpreter: Interpreter, probe_failures: dict[str, str | None]) -> l
     return findings
 
 
+_DEBIAN_REVISION = re.compile(r"^(?P<series>.+\+deb\d+u)(?P<n>\d+)$")
+
+
+def waived(waive: str, package: str | None) -> bool:
+    """Whether `waive` (`name=revision`) covers `package`: the same revision, or a later security revision
+    of the same Debian series (`…+deb12u8` covers `…+deb12u9`: it only adds patches), so a Debian point
+    release does not break the stand-in's build. Anything else (another upstream version) is not covered."""
+    if not waive or not package:
+        return False
+    if waive == package:
+        return True
+    named, found = _DEBIAN_REVISION.match(waive), _DEBIAN_REVISION.match(package)
+    return bool(named and found and named["series"] == found["series"] and int(found["n"]) >= int(named["n"]))
+
+
 def verdict(findings: list[Finding], interpreter: Interpreter, waive: str = "") -> tuple[bool, str]:
-    """(accepted, why): accepted when every family is fixed, or when `waive` names exactly this
-    interpreter's package revision (the stand-in of `make images`, never a deployed base)."""
+    """(accepted, why): accepted when every family is fixed, or when `waive` covers this interpreter's
+    package revision (the stand-in of `make images`, never a deployed base; see `waived`)."""
     missing = [f.family for f in findings if not f.fixed]
     if not missing:
         return True, "every tarfile fix is present"
-    if waive and waive == interpreter.package:
-        return True, f"WAIVED for {waive} (a stand-in base, not deployed): lacks {', '.join(missing)}"
+    if waived(waive, interpreter.package):
+        return (
+            True,
+            f"WAIVED for {interpreter.package} (a stand-in base, not deployed): lacks {', '.join(missing)}",
+        )
     return False, f"refused: lacks {', '.join(missing)}"
 
 

@@ -66,11 +66,15 @@ def test_an_unprobed_family_is_missing() -> None:
     assert not decide(Interpreter((3, 13, 9)), {PAX_REDOS: None})[1].fixed
 
 
-def test_the_waiver_lets_by_only_the_exact_revision_it_names() -> None:
+def test_the_waiver_lets_by_only_its_revision_and_later_ones_of_its_debian_series() -> None:
     interpreter = Interpreter((3, 11, 2), STANDIN)
     findings = decide(interpreter, {**PASSED, FILTER_BYPASS: "no filters"})
     assert verdict(findings, interpreter) == (False, f"refused: lacks {FILTER_BYPASS}")
-    assert verdict(findings, interpreter, "libpython3.11-stdlib=3.11.2-6+deb12u7")[0] is False
+    assert verdict(findings, interpreter, "libpython3.11-stdlib=3.11.2-6+deb12u9")[0] is False  # older one
+    later = Interpreter((3, 11, 2), STANDIN.replace("deb12u8", "deb12u10"))
+    assert verdict(decide(later, {**PASSED, FILTER_BYPASS: "no filters"}), later, STANDIN)[0] is True
+    other = Interpreter((3, 11, 4), "libpython3.11-stdlib=3.11.4-1+deb12u8")
+    assert verdict(decide(other, {**PASSED, FILTER_BYPASS: "no filters"}), other, STANDIN)[0] is False
     accepted, why = verdict(findings, interpreter, STANDIN)
     assert accepted and why.startswith(f"WAIVED for {STANDIN}")
     upstream = Interpreter((3, 11, 7))
