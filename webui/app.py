@@ -212,6 +212,7 @@ def build(target: Target, poll_interval: float = 2.0) -> gr.Blocks:
                     file_types=["image"],
                     label="Selfies (10–20 photos of one person)",
                     elem_id="selfies",
+                    height=200,
                 )
                 screening = gr.Markdown(
                     "Add 10–20 selfies.", elem_id="screening-status", elem_classes="status-line"
@@ -233,7 +234,12 @@ def build(target: Target, poll_interval: float = 2.0) -> gr.Blocks:
                     "defaults; best: more steps and capacity",
                 )
                 with gr.Accordion("Advanced configuration", open=False):
-                    advanced = [_field_input(field) for field in FIELDS]
+                    advanced = []
+                    for first in range(
+                        0, len(FIELDS), 3
+                    ):  # three a row on a wide screen, wrapping on a phone
+                        with gr.Row():
+                            advanced += [_field_input(field) for field in FIELDS[first : first + 3]]
                 train_button = gr.Button("Start training", variant="primary", elem_id="train-button")
                 progress = gr.HTML("", elem_id="training-progress")
                 train_status = gr.Markdown("", elem_id="train-status", elem_classes="status-line")

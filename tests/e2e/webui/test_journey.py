@@ -154,7 +154,7 @@ def test_the_whole_journey_in_a_browser(page: Page, cloud: LocalCloud, tmp_path:
     _at_phone_width(page, "avatars")
 
     # An API error is a sentence, not a stack trace
-    page.get_by_label("Prompt", exact=True).fill("")
+    page.locator("#prompt textarea").fill("")
     page.get_by_role("button", name="Generate").click()
     expect(page.locator("#models-status")).to_contain_text("The service refused this (400 invalid_request)")
     expect(page.locator("body")).not_to_contain_text("Traceback")
