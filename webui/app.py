@@ -34,14 +34,9 @@ CSS = """
 """
 
 
-class NotSignedIn(Exception):
-    def __str__(self) -> str:
-        return "Sign in first (the Sign in tab)."
-
-
 def _client(target: Target, who: SignedIn | None) -> AvatarClient:
     if who is None:
-        raise NotSignedIn
+        raise views.NotSignedIn
     return client_for(target, who)
 
 
@@ -244,7 +239,12 @@ def build(target: Target, poll_interval: float = 2.0) -> gr.Blocks:
                 progress = gr.HTML("", elem_id="training-progress")
                 train_status = gr.Markdown("", elem_id="train-status", elem_classes="status-line")
                 previews = gr.Gallery(
-                    label="Previews", columns=4, height="auto", format="png", elem_id="previews"
+                    label="Previews",
+                    columns=4,
+                    height=320,
+                    object_fit="contain",
+                    format="png",
+                    elem_id="previews",
                 )
             with gr.Tab("3. My models and avatars", id="models"):
                 model = gr.Dropdown([], label="Model", elem_id="model")

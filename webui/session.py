@@ -18,6 +18,10 @@ from botocore.credentials import Credentials
 
 from avatar_client import AvatarClient
 
+# Against a deployed stack: boto3's default chain (environment variables, SSO, instance role) as a choice
+# besides the named profiles.
+DEFAULT_CHAIN = "(default credentials)"
+
 
 @dataclass(frozen=True)
 class Target:
@@ -54,7 +58,7 @@ class Target:
             parser = configparser.ConfigParser()
             parser.read(self.credentials_file)
             return parser.sections()
-        return list(boto3.session.Session().available_profiles)
+        return [DEFAULT_CHAIN, *boto3.session.Session().available_profiles]
 
 
 @dataclass(frozen=True)
@@ -80,7 +84,8 @@ def client_for(target: Target, who: SignedIn) -> AvatarClient:
         section = parser[who.name]
         credentials = Credentials(section["aws_access_key_id"], section["aws_secret_access_key"])
         return AvatarClient(target.api_url, target.region or section.get("region"), credentials=credentials)
-    session = boto3.session.Session(profile_name=who.name, region_name=target.region)
+    profile = None if who.name == DEFAULT_CHAIN else who.name
+    session = boto3.session.Session(profile_name=profile, region_name=target.region)
     return AvatarClient(target.api_url, target.region, session=session)
 
 

@@ -24,6 +24,11 @@ _PHASES = {
 }
 
 
+class NotSignedIn(Exception):
+    def __str__(self) -> str:
+        return "Sign in first (the Sign in tab)."
+
+
 def readable_error(error: BaseException) -> str:
     """One sentence for a person: the API's code and message, or what went wrong on the way; never a
     stack trace."""
@@ -31,6 +36,8 @@ def readable_error(error: BaseException) -> str:
         hint = f" Try again in {error.retry_after:.0f} s." if error.retry_after else ""
         message = error.message.rstrip(".")
         return f"The service refused this ({error.status} {error.code}): {message}.{hint}"
+    if isinstance(error, NotSignedIn):
+        return str(error)
     if isinstance(error, urllib.error.URLError):
         return f"Could not reach the API: {error.reason}"
     if isinstance(error, TimeoutError):

@@ -21,6 +21,7 @@ def test_api_errors_read_as_a_sentence_with_code_and_message() -> None:
     )
     assert "Traceback" not in views.readable_error(urllib.error.URLError("connection refused"))
     assert views.readable_error(urllib.error.URLError("refused")) == "Could not reach the API: refused"
+    assert views.readable_error(views.NotSignedIn()) == "Sign in first (the Sign in tab)."
 
 
 @pytest.mark.parametrize("angle", [0.0, 12.0, -20.0])
