@@ -23,6 +23,7 @@ from webui.presets import DEFAULT_PRESET, FIELDS, PRESETS, config_from_values, p
 from webui.session import SignedIn, Target, client_for
 
 MIN_SELFIES, MAX_SELFIES = 10, 20
+PREVIEW_RETRIES = 15
 SIZES = list(range(64, 1025, 64))
 # Generation defaults: the local cloud's tiny random-weight model at its size and a few steps; a deployed
 # stack's SD 2.1-base at its native 512 px and the API's 30 steps.
@@ -112,6 +113,13 @@ def build(target: Target, poll_interval: float = 2.0) -> gr.Blocks:
         previews: list[Any] = []
         message = f"Training {status['status']}."
         try:
+            # "completed" can come from the published artifact a moment before the endpoint's output
+            # (metrics, preview URLs) is written: ask again for a little while
+            for _ in range(PREVIEW_RETRIES):
+                if status["status"] != "completed" or status.get("preview_urls"):
+                    break
+                time.sleep(poll_interval)
+                status = client.get_training(training_id)
             previews = [views.thumbnail(_fetch(url), None) for url in status.get("preview_urls", [])]
             models = client.list_models()
         except Exception as error:
