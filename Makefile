@@ -4,6 +4,7 @@ SHELL := /bin/bash
 
 PYTHON ?= python3.11
 VENV := .venv
+WEBUI_VENV := .venv-webui
 PY := $(VENV)/bin/python
 CDK := node_modules/.bin/cdk
 
@@ -13,6 +14,7 @@ export PYTHONDONTWRITEBYTECODE := 1
 
 .PHONY: help setup test lint typecheck check synth deploy destroy demo bench bench-gpu clean
 .PHONY: stage-base-model check-base-model
+.PHONY: ui
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -64,7 +66,7 @@ lint: setup ## ruff over the whole tree
 typecheck: setup ## mypy (pydantic plugin) over every package ([tool.mypy] in pyproject.toml)
 	$(VENV)/bin/mypy
 
-test: lint typecheck ## Lint, type check, then the whole test suite (unit, infrastructure, integration, e2e)
+test: lint typecheck $(WEBUI_VENV)/.installed ## Lint, type check, then the whole test suite (unit, infrastructure, integration, e2e)
 	$(PY) -m pytest
 	$(MAKE) test-lambda
 
@@ -95,6 +97,17 @@ smoke: setup ## After a deploy: endpoints InService on the configured AMI, base 
 
 demo: setup ## The whole product on this machine: the local cloud, a training and two avatars
 	$(PY) -m local_cloud.demo
+
+# The web app (docs/webui.md) in its own environment: it needs only the SDK and gradio, and every gradio
+# release pins pillow<13 where the main environment pins pillow 13.
+$(WEBUI_VENV)/.installed: webui/requirements.txt client/pyproject.toml
+	test -x $(WEBUI_VENV)/bin/python || $(PYTHON) -m venv $(WEBUI_VENV)
+	$(WEBUI_VENV)/bin/python -m pip install --quiet --disable-pip-version-check -r webui/requirements.txt
+	touch $@
+
+ui: setup $(WEBUI_VENV)/.installed ## The web app on http://127.0.0.1:7860/ over the local cloud (Ctrl-C stops both)
+	$(PY) -m local_cloud up
+	trap '$(PY) -m local_cloud down' EXIT; $(WEBUI_VENV)/bin/python -m webui --local-cloud .local-cloud
 
 bench: setup ## CPU benchmarks: a table on stdout, JSON in benchmarks/results/
 	$(PY) -m benchmarks

@@ -1,0 +1,45 @@
+"""The web app's presets and advanced panel: documented keys only, valid for the API, and the panel's
+values turn back into exactly the preset's configuration."""
+
+from __future__ import annotations
+
+import pytest
+
+from avatar_contract.training import TrainingHyperparameters
+from local_cloud.demo import DEMO_TRAINING_CONFIG
+from webui.presets import FIELDS, PRESETS, config_from_values, preset_values
+
+
+@pytest.mark.parametrize("name", sorted(PRESETS))
+def test_each_preset_is_a_valid_configuration_of_documented_keys(name: str) -> None:
+    TrainingHyperparameters.model_validate(PRESETS[name])  # extra="forbid": unknown keys fail
+    assert set(PRESETS[name]) <= {field.key for field in FIELDS}
+
+
+@pytest.mark.parametrize("name", sorted(PRESETS))
+def test_the_panel_shows_a_preset_and_sends_back_exactly_it(name: str) -> None:
+    assert config_from_values(preset_values(name)) == PRESETS[name]
+
+
+def test_the_panel_defaults_are_the_apis_defaults() -> None:
+    defaults = TrainingHyperparameters()
+    for field in FIELDS:
+        assert getattr(defaults, field.key) == field.default, field.key
+
+
+def test_fast_is_what_the_tiny_model_trains_in_seconds() -> None:
+    demo = {key: value for key, value in DEMO_TRAINING_CONFIG.items() if key != "validation_prompts"}
+    assert PRESETS["fast"] == demo
+
+
+def test_an_edited_panel_sends_the_edits_parsed() -> None:
+    values = preset_values("standard")
+    keys = [field.key for field in FIELDS]
+    values[keys.index("max_train_steps")] = 12.0  # a number input may answer a float
+    values[keys.index("validation_prompts")] = "a photo of <<TOK>>\n\n a painting of <<TOK>> "
+    config = config_from_values(values)
+    assert config == {
+        "max_train_steps": 12,
+        "validation_prompts": ["a photo of <<TOK>>", "a painting of <<TOK>>"],
+    }
+    TrainingHyperparameters.model_validate(config)
