@@ -15,6 +15,11 @@ class Env:
     # The endpoints' instance types: what the API's cost bounds are computed for (docs/limits.md).
     TRAINING_INSTANCE_TYPE: Final = "AVATAR_TRAINING_INSTANCE_TYPE"
     HOSTING_INSTANCE_TYPE: Final = "AVATAR_HOSTING_INSTANCE_TYPE"
+    # The state table (DynamoDB): per-owner quotas and idempotency records (docs/limits.md), and the quotas.
+    STATE_TABLE: Final = "AVATAR_STATE_TABLE"
+    QUOTA_CONCURRENT_TRAININGS: Final = "AVATAR_QUOTA_CONCURRENT_TRAININGS"
+    QUOTA_TRAININGS_PER_DAY: Final = "AVATAR_QUOTA_TRAININGS_PER_DAY"
+    QUOTA_GENERATIONS_PER_MINUTE: Final = "AVATAR_QUOTA_GENERATIONS_PER_MINUTE"
     # Training/hosting containers: where the base model comes from (HF id, s3:// URI or a local directory).
     BASE_MODEL: Final = "AVATAR_BASE_MODEL"
     # The staged base model's manifest digest (avatar_contract.base_model): what the download must match.
@@ -32,7 +37,6 @@ class Prefix:
     # trainings/<owner>/<training_id>/{input.tar.gz,training.json,previews/} and
     # trainings/<owner>/by-model/<model_id>.json (which training makes the model)
     TRAININGS: Final = "trainings/"
-    IDEMPOTENCY: Final = "idempotency/"  # idempotency/<owner>/<sha256(key)>.json
     UPLOADS: Final = "uploads/"  # uploads/<owner>/<upload_id>/<n> (presigned selfie uploads)
     ASYNC_OUTPUTS: Final = "async-outputs/"  # written by SageMaker async inference
     ASYNC_FAILURES: Final = "async-failures/"  # written by SageMaker async inference
@@ -40,6 +44,15 @@ class Prefix:
     CLASS_IMAGES: Final = "class-images/"  # class-images/<sha256 of base, prompt, size, count, seed>/
     # Hosting bucket: the multi-model endpoint's ModelDataUrl is s3://<hosting bucket>/models/
     MODELS: Final = "models/"
+
+
+class StateTable:
+    """The DynamoDB table of per-owner quotas (`quota#<owner>#...`) and the idempotency records of training
+    submissions (`idempotency#trainings#<hash>`, Powertools Idempotency): one string partition key, one TTL
+    attribute (docs/limits.md)."""
+
+    KEY_ATTRIBUTE: Final = "pk"
+    TTL_ATTRIBUTE: Final = "expiration"  # Powertools Idempotency's default expiry attribute
 
 
 class Triton:

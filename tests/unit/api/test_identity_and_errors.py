@@ -79,17 +79,19 @@ def test_bad_images_are_refused_with_the_field_name(data: bytes, error: type[Exc
         check_image(data, "images[7]")
 
 
-def test_settings_need_only_the_buckets(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_settings_need_only_the_buckets_and_the_state_table(monkeypatch: pytest.MonkeyPatch) -> None:
     from avatar_api.settings import Settings
 
     monkeypatch.delenv("AVATAR_TRAINING_ENDPOINT", raising=False)
     monkeypatch.delenv("AVATAR_HOSTING_ENDPOINT", raising=False)
     monkeypatch.setenv("AVATAR_DATA_BUCKET", "data")
     monkeypatch.delenv("AVATAR_HOSTING_BUCKET", raising=False)
-    with pytest.raises(RuntimeError, match="AVATAR_HOSTING_BUCKET"):
+    monkeypatch.delenv("AVATAR_STATE_TABLE", raising=False)
+    with pytest.raises(RuntimeError, match="AVATAR_HOSTING_BUCKET, AVATAR_STATE_TABLE"):
         Settings.from_env()
     monkeypatch.setenv("AVATAR_HOSTING_BUCKET", "hosting")
-    assert Settings.from_env() == Settings("data", "hosting", "", "")
+    monkeypatch.setenv("AVATAR_STATE_TABLE", "state")
+    assert Settings.from_env() == Settings("data", "hosting", "", "", state_table="state")
 
 
 def test_services_are_built_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -101,6 +103,8 @@ def test_services_are_built_from_the_environment(monkeypatch: pytest.MonkeyPatch
         "AVATAR_HOSTING_BUCKET": "hosting",
         "AVATAR_TRAINING_ENDPOINT": "train-ep",
         "AVATAR_HOSTING_ENDPOINT": "host-ep",
+        "AVATAR_STATE_TABLE": "state",
+        "AVATAR_QUOTA_TRAININGS_PER_DAY": "7",
         "AWS_DEFAULT_REGION": "eu-west-1",
     }.items():
         monkeypatch.setenv(name, value)
@@ -109,6 +113,9 @@ def test_services_are_built_from_the_environment(monkeypatch: pytest.MonkeyPatch
         services = get_services()
         assert (services.data.name, services.hosting.name) == ("data", "hosting")
         assert (services.training_endpoint.name, services.hosting_endpoint.name) == ("train-ep", "host-ep")
+        assert services.quotas.table == services.submissions.table == "state"
+        limits = services.quotas.limits
+        assert limits.trainings_per_day == 7 and limits.concurrent_trainings == 1
         config = services.hosting_endpoint.client.meta.config
         assert config.read_timeout == GENERATION_BUDGET_SECONDS and config.retries["total_max_attempts"] == 1
         assert get_services() is services
