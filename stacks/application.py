@@ -48,6 +48,7 @@ def create_app(context: dict[str, Any] | None = None, outdir: str | None = None)
         SERVICE_STACK_ID,
         config=config,
         storage=stateful.storage,
+        state=stateful.state,
         training_base_image=training_base_image(region),
         hosting_base_image=hosting_base_image(region),
         stack_name=config.name("service"),

@@ -12,6 +12,7 @@ from stacks.base_model import StagedBaseModel
 from stacks.config import ServiceConfig
 from stacks.hosting_endpoint import HostingEndpoint
 from stacks.monitoring import Monitoring
+from stacks.state_table import StateTable, StateTableRefs
 from stacks.status import TrainingStatus
 from stacks.storage import Storage, StorageRefs
 from stacks.training_endpoint import TrainingEndpoint
@@ -27,6 +28,7 @@ class ServiceStack(Stack):
         *,
         config: ServiceConfig,
         storage: Storage,
+        state: StateTable,
         training_base_image: str,
         hosting_base_image: str,
         **kwargs: Any,
@@ -53,7 +55,13 @@ class ServiceStack(Stack):
             base_model=self.base_model,
         )
         self.api = Api(
-            self, "Api", config=config, storage=storage_refs, training=self.training, hosting=self.hosting
+            self,
+            "Api",
+            config=config,
+            storage=storage_refs,
+            state=StateTableRefs.import_into(self, state, config),
+            training=self.training,
+            hosting=self.hosting,
         )
         self.monitoring = Monitoring(
             self,

@@ -1,4 +1,5 @@
-"""The stateful stack: KMS keys and buckets, whose retention is set deliberately (`removalPolicy`)."""
+"""The stateful stack: KMS keys, buckets and the state table, whose retention is set deliberately
+(`removalPolicy`)."""
 
 from __future__ import annotations
 
@@ -8,14 +9,18 @@ from aws_cdk import CfnOutput, Stack
 from constructs import Construct
 
 from stacks.config import ServiceConfig
+from stacks.state_table import StateTable
 from stacks.storage import Storage
 
 
 class StatefulStack(Stack):
-    """Buckets and their keys. Deploy once; the service stack can be replaced freely on top of it."""
+    """Buckets, the state table and their keys. Deploy once; the service stack can be replaced freely on
+    top of it."""
 
     def __init__(self, scope: Construct, construct_id: str, *, config: ServiceConfig, **kwargs: Any) -> None:
         super().__init__(scope, construct_id, **kwargs)
         self.storage = Storage(self, "Storage", config=config)
         CfnOutput(self, "DataBucketName", value=self.storage.data_bucket.bucket_name)
         CfnOutput(self, "HostingBucketName", value=self.storage.hosting_bucket.bucket_name)
+        self.state = StateTable(self, "State", config=config)
+        CfnOutput(self, "StateTableName", value=self.state.table.table_name)
