@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Final
+from typing import Any, Final
 
 
 class Env:
@@ -53,6 +53,24 @@ class StateTable:
 
     KEY_ATTRIBUTE: Final = "pk"
     TTL_ATTRIBUTE: Final = "expiration"  # Powertools Idempotency's default expiry attribute
+
+    @classmethod
+    def create(cls, dynamodb: Any, name: str) -> None:
+        """Create the table with `dynamodb` (a boto3 client) as stacks/state_table.py declares it (the local
+        cloud and the tests, on moto): the key, on-demand, TTL, point-in-time recovery."""
+        key = cls.KEY_ATTRIBUTE
+        dynamodb.create_table(
+            TableName=name,
+            KeySchema=[{"AttributeName": key, "KeyType": "HASH"}],
+            AttributeDefinitions=[{"AttributeName": key, "AttributeType": "S"}],
+            BillingMode="PAY_PER_REQUEST",
+        )
+        dynamodb.update_time_to_live(
+            TableName=name, TimeToLiveSpecification={"Enabled": True, "AttributeName": cls.TTL_ATTRIBUTE}
+        )
+        dynamodb.update_continuous_backups(
+            TableName=name, PointInTimeRecoverySpecification={"PointInTimeRecoveryEnabled": True}
+        )
 
 
 class Triton:

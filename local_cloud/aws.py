@@ -12,6 +12,7 @@ import boto3
 from botocore.config import Config
 from moto.moto_server.threaded_moto_server import ThreadedMotoServer
 
+from avatar_contract.names import StateTable
 from local_cloud.settings import ACCOUNT_ID, CloudSettings
 
 log = logging.getLogger(__name__)
@@ -76,8 +77,9 @@ def _moto_instance_type(instance_type: str) -> str:
 
 
 def provision(aws: MotoAws, settings: CloudSettings, images: dict[str, str]) -> Provisioned:
-    """Create buckets, topics, the status queue and its subscriptions, and the two SageMaker endpoints
-    (models, endpoint configs with the async config, endpoints) exactly as the stacks declare them."""
+    """Create buckets, the state table, topics, the status queue and its subscriptions, and the two
+    SageMaker endpoints (models, endpoint configs with the async config, endpoints) exactly as the stacks
+    declare them."""
     s3 = aws.client("s3")
     for bucket in (settings.data_bucket, settings.hosting_bucket):
         kwargs: dict[str, Any] = {"Bucket": bucket}
@@ -99,6 +101,8 @@ def provision(aws: MotoAws, settings: CloudSettings, images: dict[str, str]) -> 
                 "RestrictPublicBuckets": True,
             },
         )
+
+    StateTable.create(aws.client("dynamodb"), settings.state_table)
 
     sns = aws.client("sns")
     sqs = aws.client("sqs")

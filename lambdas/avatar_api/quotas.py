@@ -173,7 +173,7 @@ class Quotas:
             limit,
             until=now + hold_seconds,
             refusal=f"at most {limit} upload slots may be open per owner; use them or retry once they expire",
-            retry_after=lambda soonest: max(1, math.ceil(soonest - now)) if soonest else hold_seconds,
+            retry_after=lambda soonest: max(1, math.ceil(soonest - now)) if soonest else int(hold_seconds),
         )
 
     def release_upload_slots(self, owner: str, upload_id: str) -> None:
