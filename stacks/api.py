@@ -27,7 +27,7 @@ from stacks.lambda_code import RUNTIME, api_code
 from stacks.log_groups import encrypted_log_group
 from stacks.moderation import ContentModeration
 from stacks.nag import acknowledge, acknowledge_object_prefixes
-from stacks.state_table import IDEMPOTENCY_KEYS, QUOTA_KEYS, StateTableRefs
+from stacks.state_table import StateTableRefs
 from stacks.storage import StorageRefs, nag_bucket_name
 from stacks.training_endpoint import TrainingEndpoint
 
@@ -106,13 +106,7 @@ class Api(Construct):
                 log_group=log_group,
             )
         self._grant(config, storage, training, hosting)
-        # The state table: trainings take quotas (windows, slots) and run Powertools Idempotency; models
-        # frees a deleted model's idempotency key; generations counts its per-minute window.
-        functions = self.functions
-        table_actions = ["GetItem", "PutItem", "UpdateItem", "DeleteItem"]
-        state.grant(functions[routes.TRAININGS.name], table_actions, [QUOTA_KEYS, IDEMPOTENCY_KEYS])
-        state.grant(functions[routes.MODELS.name], ["DeleteItem"], [IDEMPOTENCY_KEYS])
-        state.grant(functions[routes.GENERATIONS.name], ["UpdateItem"], [QUOTA_KEYS])
+        state.grant_api(self.functions)
         self.moderation.grant(self.functions[routes.TRAININGS.name], image_stage="inputs")
         self.moderation.grant(self.functions[routes.GENERATIONS.name], image_stage="outputs")
         self.rest_api = self._rest_api(config)

@@ -10,6 +10,7 @@ taking quotas and idempotency down with it. Retention follows `removalPolicy`, a
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 from aws_cdk import Aws
@@ -18,6 +19,7 @@ from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from constructs import Construct
 
+from avatar_contract import routes
 from avatar_contract.names import StateTable as Names
 from stacks.config import ServiceConfig
 from stacks.keys import service_key
@@ -72,6 +74,15 @@ class StateTableRefs:
             scope, "StateTable", table_name=config.state_table_name, encryption_key=state.key
         )
         return cls(table=table, key=state.key)
+
+    def grant_api(self, functions: Mapping[str, iam.IGrantable]) -> None:
+        """The API functions (by `avatar_contract.routes` name): trainings takes quotas (windows, slots) and
+        runs Powertools Idempotency; models frees a deleted model's idempotency key; generations counts
+        its per-minute window."""
+        read_write = ["GetItem", "PutItem", "UpdateItem", "DeleteItem"]
+        self.grant(functions[routes.TRAININGS.name], read_write, [QUOTA_KEYS, IDEMPOTENCY_KEYS])
+        self.grant(functions[routes.MODELS.name], ["DeleteItem"], [IDEMPOTENCY_KEYS])
+        self.grant(functions[routes.GENERATIONS.name], ["UpdateItem"], [QUOTA_KEYS])
 
     def grant(self, grantee: iam.IGrantable, actions: list[str], key_prefixes: list[str]) -> None:
         """Exactly `actions` on the table, only on items whose key starts with one of `key_prefixes`, and
