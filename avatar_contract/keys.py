@@ -86,12 +86,6 @@ def preview_prefix(owner: str, training_id: str) -> str:
     return training_prefix(owner, training_id) + "previews/"
 
 
-def idempotency_key(owner: str, client_key: str) -> str:
-    check_id(owner, OWNER_RE, "owner")
-    digest = hashlib.sha256(client_key.encode()).hexdigest()
-    return f"{Prefix.IDEMPOTENCY}{owner}/{digest}.json"
-
-
 def target_model(owner: str, model_id: str) -> str:
     """`TargetModel` for InvokeEndpoint: the artifact key relative to the endpoint's ModelDataUrl."""
     check_id(owner, OWNER_RE, "owner")

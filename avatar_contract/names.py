@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Final
+from typing import Any, Final
 
 
 class Env:
@@ -17,6 +17,11 @@ class Env:
     HOSTING_INSTANCE_TYPE: Final = "AVATAR_HOSTING_INSTANCE_TYPE"
     # The Secrets Manager secret (name or ARN) holding the per-deployment owner-id key (avatar_api.identity).
     OWNER_KEY_SECRET: Final = "AVATAR_OWNER_KEY_SECRET"
+    # The state table (DynamoDB): per-owner quotas and idempotency records (docs/limits.md), and the quotas.
+    STATE_TABLE: Final = "AVATAR_STATE_TABLE"
+    QUOTA_CONCURRENT_TRAININGS: Final = "AVATAR_QUOTA_CONCURRENT_TRAININGS"
+    QUOTA_TRAININGS_PER_DAY: Final = "AVATAR_QUOTA_TRAININGS_PER_DAY"
+    QUOTA_GENERATIONS_PER_MINUTE: Final = "AVATAR_QUOTA_GENERATIONS_PER_MINUTE"
     # Training/hosting containers: where the base model comes from (HF id, s3:// URI or a local directory).
     BASE_MODEL: Final = "AVATAR_BASE_MODEL"
     # The staged base model's manifest digest (avatar_contract.base_model): what the download must match.
@@ -34,7 +39,6 @@ class Prefix:
     # trainings/<owner>/<training_id>/{input.tar.gz,training.json,previews/} and
     # trainings/<owner>/by-model/<model_id>.json (which training makes the model)
     TRAININGS: Final = "trainings/"
-    IDEMPOTENCY: Final = "idempotency/"  # idempotency/<owner>/<sha256(key)>.json
     UPLOADS: Final = "uploads/"  # uploads/<owner>/<upload_id>/<n> (presigned selfie uploads)
     ASYNC_OUTPUTS: Final = "async-outputs/"  # written by SageMaker async inference
     ASYNC_FAILURES: Final = "async-failures/"  # written by SageMaker async inference
@@ -42,6 +46,33 @@ class Prefix:
     CLASS_IMAGES: Final = "class-images/"  # class-images/<sha256 of base, prompt, size, count, seed>/
     # Hosting bucket: the multi-model endpoint's ModelDataUrl is s3://<hosting bucket>/models/
     MODELS: Final = "models/"
+
+
+class StateTable:
+    """The DynamoDB table of per-owner quotas (`quota#<owner>#...`) and the idempotency records of training
+    submissions (`idempotency#trainings#<hash>`, Powertools Idempotency): one string partition key, one TTL
+    attribute (docs/limits.md)."""
+
+    KEY_ATTRIBUTE: Final = "pk"
+    TTL_ATTRIBUTE: Final = "expiration"  # Powertools Idempotency's default expiry attribute
+
+    @classmethod
+    def create(cls, dynamodb: Any, name: str) -> None:
+        """Create the table with `dynamodb` (a boto3 client) as stacks/state_table.py declares it (the local
+        cloud and the tests, on moto): the key, on-demand, TTL, point-in-time recovery."""
+        key = cls.KEY_ATTRIBUTE
+        dynamodb.create_table(
+            TableName=name,
+            KeySchema=[{"AttributeName": key, "KeyType": "HASH"}],
+            AttributeDefinitions=[{"AttributeName": key, "AttributeType": "S"}],
+            BillingMode="PAY_PER_REQUEST",
+        )
+        dynamodb.update_time_to_live(
+            TableName=name, TimeToLiveSpecification={"Enabled": True, "AttributeName": cls.TTL_ATTRIBUTE}
+        )
+        dynamodb.update_continuous_backups(
+            TableName=name, PointInTimeRecoverySpecification={"PointInTimeRecoveryEnabled": True}
+        )
 
 
 class Triton:

@@ -14,6 +14,7 @@ import boto3
 from botocore.config import Config
 from moto.moto_server.threaded_moto_server import ThreadedMotoServer
 
+from avatar_contract.names import StateTable
 from local_cloud.settings import ACCOUNT_ID, CloudSettings
 
 log = logging.getLogger(__name__)
@@ -79,8 +80,9 @@ def _moto_instance_type(instance_type: str) -> str:
 
 
 def provision(aws: MotoAws, settings: CloudSettings, images: dict[str, str]) -> Provisioned:
-    """Create buckets, the owner-id key, topics, the status queue and its subscriptions, and the two
-    SageMaker endpoints (models, endpoint configs with the async config, endpoints) as the stacks do."""
+    """Create buckets, the owner-id key, the state table, topics, the status queue and its subscriptions,
+    and the two SageMaker endpoints (models, endpoint configs with the async config, endpoints) as the
+    stacks declare them."""
     s3 = aws.client("s3")
     for bucket in (settings.data_bucket, settings.hosting_bucket):
         kwargs: dict[str, Any] = {"Bucket": bucket}
@@ -108,6 +110,7 @@ def provision(aws: MotoAws, settings: CloudSettings, images: dict[str, str]) -> 
         Name=settings.owner_key_secret,
         SecretString="".join(secrets.choice(string.ascii_letters + string.digits) for _ in range(64)),
     )["ARN"]
+    StateTable.create(aws.client("dynamodb"), settings.state_table)
 
     sns = aws.client("sns")
     sqs = aws.client("sqs")

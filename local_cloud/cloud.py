@@ -76,6 +76,7 @@ class LocalCloud:
         region: str = DEFAULT_REGION,
         max_loaded_models: int = 8,
         extra_container_env: dict[str, str] | None = None,
+        extra_lambda_env: dict[str, str] | None = None,
     ) -> None:
         self.state_dir = Path(state_dir or DEFAULT_STATE_DIR).resolve()
         self.log_dir = self.state_dir / "logs"
@@ -83,6 +84,7 @@ class LocalCloud:
         self.region = region
         self.max_loaded_models = max_loaded_models
         self.extra_container_env = extra_container_env or {}
+        self.extra_lambda_env = extra_lambda_env or {}  # e.g. other quotas (avatar_contract.names.Env)
         self.settings: CloudSettings = load_settings(region)
         self.principals: list[Principal] = [new_principal(n) for n in PRINCIPAL_NAMES]
         self.aws = MotoAws(region)
@@ -375,11 +377,14 @@ class LocalCloud:
             Env.HOSTING_ENDPOINT: self.settings.hosting_endpoint,
             Env.TRAINING_INSTANCE_TYPE: self.settings.training_instance_type,
             Env.HOSTING_INSTANCE_TYPE: self.settings.hosting_instance_type,
+            Env.STATE_TABLE: self.settings.state_table,
+            **config.quota_environment(),
             **POWERTOOLS_ENVIRONMENT,
             ENV_VAR: config.moderation_policy(config.moderation_deny_list_parameter_name).to_json(),
             "POWERTOOLS_TRACE_DISABLED": "true",  # no X-Ray daemon here
             "AWS_ENDPOINT_URL_S3": self.s3_front.url if self.s3_front else "",
             **dict(self.settings.lambda_environment),
+            **self.extra_lambda_env,
         }
         return env
 

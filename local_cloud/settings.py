@@ -29,6 +29,7 @@ class CloudSettings:
     stage: str
     data_bucket: str
     hosting_bucket: str
+    state_table: str
     success_topic: str
     error_topic: str
     status_queue: str
@@ -92,6 +93,7 @@ def _from_names(config: ServiceConfig, region: str) -> CloudSettings:
         stage=API_STAGE_NAME,
         data_bucket=config.data_bucket_name,
         hosting_bucket=config.hosting_bucket_name,
+        state_table=config.state_table_name,
         success_topic=config.training_success_topic_name,
         error_topic=config.training_error_topic_name,
         status_queue=config.status_queue_name,

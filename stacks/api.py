@@ -28,6 +28,7 @@ from stacks.lambda_code import RUNTIME, api_code
 from stacks.log_groups import encrypted_log_group
 from stacks.moderation import ContentModeration
 from stacks.nag import acknowledge, acknowledge_object_prefixes
+from stacks.state_table import StateTableRefs
 from stacks.storage import StorageRefs, nag_bucket_name
 from stacks.training_endpoint import TrainingEndpoint
 
@@ -47,6 +48,7 @@ class Api(Construct):
         config: ServiceConfig,
         storage: StorageRefs,
         owner_key: secretsmanager.ISecret,
+        state: StateTableRefs,
         training: TrainingEndpoint,
         hosting: HostingEndpoint,
     ) -> None:
@@ -70,6 +72,8 @@ class Api(Construct):
             Env.HOSTING_ENDPOINT: hosting.endpoint_name,
             Env.TRAINING_INSTANCE_TYPE: config.training_instance_type,
             Env.HOSTING_INSTANCE_TYPE: config.hosting_instance_type,
+            Env.STATE_TABLE: config.state_table_name,  # known name: no cross-stack export
+            **config.quota_environment(),
             **POWERTOOLS_ENVIRONMENT,
         }
         self.functions: dict[str, lambda_.Function] = {}
@@ -113,10 +117,13 @@ class Api(Construct):
                 memory_size=FUNCTION_MEMORY_MB[function.name],
                 ephemeral_storage_size=Size.mebibytes(1024),
                 timeout=Duration.seconds(FUNCTION_TIMEOUT_SECONDS),
+                # One route cannot take the account's whole concurrency from the others (None: unreserved).
+                reserved_concurrent_executions=config.reserved_concurrency(function.name),
                 tracing=lambda_.Tracing.ACTIVE,
                 log_group=log_group,
             )
         self._grant(config, storage, training, hosting)
+        state.grant_api(self.functions)
         self.moderation.grant(self.functions[routes.TRAININGS.name], image_stage="inputs")
         self.moderation.grant(self.functions[routes.GENERATIONS.name], image_stage="outputs")
         self.rest_api = self._rest_api(config)
@@ -150,12 +157,11 @@ class Api(Construct):
         hosting_bucket, hosting_key = storage.hosting_bucket, storage.hosting_key
 
         trainings = self.functions[routes.TRAININGS.name]
-        # Package the input (tagged for retention) and write the record; idempotency entries; presigned
+        # Package the input (tagged for retention) and write the record; presigned
         # upload URLs (signed with this role) and removing uploads once a training took them; read
         # SageMaker's async outputs to report a training's result. Delete: a failed submission rolls
         # back what it wrote (nothing half-written).
-        records = [Prefix.TRAININGS, Prefix.IDEMPOTENCY]
-        grant_objects(trainings, data, data_key, records, read=True, write=True, delete=True)
+        grant_objects(trainings, data, data_key, [Prefix.TRAININGS], read=True, write=True, delete=True)
         grant_objects(trainings, data, data_key, [Prefix.UPLOADS], read=True, write=True, delete=True)
         grant_objects(trainings, data, data_key, [Prefix.ASYNC_OUTPUTS, Prefix.ASYNC_FAILURES], read=True)
         training.grant_invoke_async(trainings)
@@ -165,7 +171,6 @@ class Api(Construct):
         grant_objects(models, hosting_bucket, hosting_key, [Prefix.MODELS], read=True, delete=True)
         erasable = [
             Prefix.TRAININGS,
-            Prefix.IDEMPOTENCY,
             Prefix.UPLOADS,
             Prefix.ASYNC_OUTPUTS,
             Prefix.ASYNC_FAILURES,
@@ -187,7 +192,6 @@ class Api(Construct):
             data_name,
             {
                 Prefix.TRAININGS: "write and read the input archive and record; roll back failed submissions",
-                Prefix.IDEMPOTENCY: "idempotency records of training submissions.",
                 Prefix.UPLOADS: "presigned selfie uploads (URLs signed by this role).",
                 Prefix.ASYNC_OUTPUTS: "read SageMaker's async result of a training.",
                 Prefix.ASYNC_FAILURES: "read SageMaker's async failure of a training.",

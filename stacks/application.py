@@ -49,6 +49,7 @@ def create_app(context: dict[str, Any] | None = None, outdir: str | None = None)
         config=config,
         storage=stateful.storage,
         owner_key=stateful.owner_key.secret,
+        state=stateful.state,
         training_base_image=training_base_image(region),
         hosting_base_image=hosting_base_image(region),
         stack_name=config.name("service"),

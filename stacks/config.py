@@ -23,6 +23,7 @@ from dataclasses import asdict, dataclass, field, fields, is_dataclass
 from typing import Any, Literal
 
 import avatar_contract.moderation as mod
+from avatar_contract.names import Env
 from stacks import config_parsers as p
 from stacks.config_constants import (  # noqa: F401 - re-exported: one import site for the stacks
     API_STAGE_NAME,
@@ -208,6 +209,44 @@ class ServiceConfig(ResourceNames):
         "Same-account IAM roles given the StatusConsumePolicyArn policy (consume the status queue).",
     )
 
+    quota_concurrent_trainings: int = setting(
+        "quotaConcurrentTrainings",
+        1,
+        p.integer(1, 100),
+        "Trainings one owner may have queued or running at once (429 quota_exceeded beyond; docs/limits.md).",
+    )
+    quota_trainings_per_day: int = setting(
+        "quotaTrainingsPerDay",
+        5,
+        p.integer(1, 10_000),
+        "Trainings one owner may start per UTC day (429 quota_exceeded beyond; docs/limits.md).",
+    )
+    quota_generations_per_minute: int = setting(
+        "quotaGenerationsPerMinute",
+        20,
+        p.integer(1, 100_000),
+        "Generation requests one owner may make per minute (429 quota_exceeded beyond; docs/limits.md).",
+    )
+    reserved_concurrency_trainings: int | None = setting(
+        "reservedConcurrencyTrainings",
+        10,
+        p.optional(p.integer(0, 1000)),
+        "Reserved concurrency of the trainings function (0 or unset: unreserved; an account whose "
+        "concurrency limit was lowered may refuse any reservation).",
+    )
+    reserved_concurrency_models: int | None = setting(
+        "reservedConcurrencyModels",
+        5,
+        p.optional(p.integer(0, 1000)),
+        "Reserved concurrency of the models function (0 or unset: unreserved).",
+    )
+    reserved_concurrency_generations: int | None = setting(
+        "reservedConcurrencyGenerations",
+        10,
+        p.optional(p.integer(0, 1000)),
+        "Reserved concurrency of the generations function (0 or unset: unreserved).",
+    )
+
     moderation_prompts: mod.PromptModeration = setting(  # noqa: RUF009 - a frozen dataclass
         "moderationPrompts",
         mod.PromptModeration(),
@@ -232,6 +271,12 @@ class ServiceConfig(ResourceNames):
     )
 
     def __post_init__(self) -> None:
+        functions = ("trainings", "models", "generations")
+        reserved = sum(self.reserved_concurrency(name) or 0 for name in functions)
+        if reserved > 900:  # Lambda keeps 100 of an account's (default 1000) concurrency unreserved
+            raise ConfigError(
+                f"cdk.json context 'reservedConcurrency*' reserve {reserved} executions in total; at most 900"
+            )
         if self.hosting_min_capacity > self.hosting_max_capacity:
             raise ConfigError(
                 f"cdk.json context 'hostingMinCapacity' ({self.hosting_min_capacity}) must not exceed "
@@ -269,6 +314,19 @@ class ServiceConfig(ResourceNames):
         return mod.ModerationPolicy(
             self.moderation_prompts, self.moderation_outputs, self.moderation_inputs, deny_list_parameter
         )
+
+    def reserved_concurrency(self, function: str) -> int | None:
+        """`reservedConcurrency<Function>` for an `avatar_contract.routes.Function.name`; None: unreserved."""
+        value = getattr(self, f"reserved_concurrency_{function}")
+        return value or None
+
+    def quota_environment(self) -> dict[str, str]:
+        """The per-owner quotas as the API functions read them (avatar_api.quotas.QuotaLimits)."""
+        return {
+            Env.QUOTA_CONCURRENT_TRAININGS: str(self.quota_concurrent_trainings),
+            Env.QUOTA_TRAININGS_PER_DAY: str(self.quota_trainings_per_day),
+            Env.QUOTA_GENERATIONS_PER_MINUTE: str(self.quota_generations_per_minute),
+        }
 
     def resolved_base_image_region(self, default_region: str | None) -> str:
         """Region for the containers' base images: `baseImageRegion`, else `default_region`

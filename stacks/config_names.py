@@ -37,6 +37,8 @@ class ResourceNames:
     alarm_topic_name = _Named("alarms")
     api_name = _Named("api")
     dashboard_name = _Named("dashboard")
+    # DynamoDB: per-owner quotas and idempotency records (names are per account and region).
+    state_table_name = _Named("state")
     # The buckets' names where names are free to choose (the local cloud). On AWS, CloudFormation
     # generates globally unique bucket names; code always reads them from `Env.DATA_BUCKET` and
     # `Env.HOSTING_BUCKET`.

@@ -14,6 +14,7 @@ from stacks.config import ServiceConfig
 from stacks.end_users import EndUsers
 from stacks.hosting_endpoint import HostingEndpoint
 from stacks.monitoring import Monitoring
+from stacks.state_table import StateTable, StateTableRefs
 from stacks.status import TrainingStatus
 from stacks.storage import Storage, StorageRefs
 from stacks.training_endpoint import TrainingEndpoint
@@ -30,6 +31,7 @@ class ServiceStack(Stack):
         config: ServiceConfig,
         storage: Storage,
         owner_key: secretsmanager.ISecret,
+        state: StateTable,
         training_base_image: str,
         hosting_base_image: str,
         **kwargs: Any,
@@ -61,6 +63,7 @@ class ServiceStack(Stack):
             config=config,
             storage=storage_refs,
             owner_key=owner_key,
+            state=StateTableRefs.import_into(self, state, config),
             training=self.training,
             hosting=self.hosting,
         )

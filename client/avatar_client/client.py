@@ -39,6 +39,11 @@ INLINE_BODY_LIMIT = 7 * 2**20
 # SageMaker endpoint busy, scaling or loading the model), and API Gateway's own 429 (throttled) and 504
 # (integration timeout). Everything else (400-422, 500, 502 `upstream_error`) fails the same way again.
 RETRYABLE_STATUSES = frozenset({429, 503, 504})
+# By code: 409 `request_in_progress` (the same Idempotency-Key is still running) is worth retrying; 429
+# `quota_exceeded` (a per-owner quota, docs/limits.md) is not retried automatically: its Retry-After can be
+# hours, so the caller decides (the error carries `retry_after`).
+RETRYABLE_CODES = frozenset({"request_in_progress"})
+NOT_RETRYABLE_CODES = frozenset({"quota_exceeded"})
 _REGION_IN_HOST = re.compile(r"\.execute-api\.([a-z0-9-]+)\.amazonaws\.com")
 
 
@@ -70,7 +75,9 @@ class AvatarApiError(Exception):
     @property
     def retryable(self) -> bool:
         """Worth sending again (after `retry_after` seconds when the API names them)."""
-        return self.status in RETRYABLE_STATUSES
+        if self.code in NOT_RETRYABLE_CODES:
+            return False
+        return self.status in RETRYABLE_STATUSES or self.code in RETRYABLE_CODES
 
 
 class TrainingTimeout(TimeoutError):

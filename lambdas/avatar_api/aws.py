@@ -295,6 +295,13 @@ def s3_client() -> Any:
     return boto3.client("s3", config=Config(signature_version="s3v4", retries={"mode": "standard"}))
 
 
+def dynamodb_client() -> Any:
+    """The state table's client (quotas and idempotency records): short timeouts, standard retries."""
+    return boto3.client(
+        "dynamodb", config=Config(connect_timeout=2, read_timeout=3, retries={"mode": "standard"})
+    )
+
+
 def runtime_client(read_timeout: float = 60.0) -> Any:
     """sagemaker-runtime client without botocore retries: a retried InvokeEndpointAsync after a read
     timeout could queue the same training twice, and ModelNotReady is retried by our own code within the

@@ -79,6 +79,28 @@ class TooManyUploads(ApiError):
         super().__init__(message, headers={"Retry-After": str(retry_after)})
 
 
+class QuotaExceeded(ApiError):
+    """A per-owner quota (docs/limits.md): the message names the limit; retry after `Retry-After` s."""
+
+    status = 429
+    code = "quota_exceeded"
+
+    def __init__(self, message: str, *, retry_after: int) -> None:
+        super().__init__(message, headers={"Retry-After": str(retry_after)})
+        self.retry_after = retry_after
+
+
+class RequestInProgress(ApiError):
+    """Retryable: a request with the same Idempotency-Key is still being processed."""
+
+    status = 409
+    code = "request_in_progress"
+
+    def __init__(self, message: str, *, retry_after: int) -> None:
+        super().__init__(message, headers={"Retry-After": str(retry_after)})
+        self.retry_after = retry_after
+
+
 class UpstreamError(ApiError):
     status = 502
     code = "upstream_error"

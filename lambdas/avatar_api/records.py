@@ -37,7 +37,8 @@ class TrainingRecord(BaseModel):
     model_s3_uri: str
     preview_s3_prefix: str
     image_count: int
-    idempotency_object: str | None = None
+    # The state table key of the idempotency record that started it (deleting the model frees the key).
+    idempotency_record: str | None = None
     # Set once InvokeEndpointAsync has queued the training (SageMaker's OutputLocation/FailureLocation).
     inference_id: str | None = None
     output_location: str | None = None

@@ -7,8 +7,17 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from avatar_api.aws import Bucket, HostingEndpointClient, TrainingEndpointClient, runtime_client, s3_client
+from avatar_api.aws import (
+    Bucket,
+    HostingEndpointClient,
+    TrainingEndpointClient,
+    dynamodb_client,
+    runtime_client,
+    s3_client,
+)
+from avatar_api.idempotency import Submissions
 from avatar_api.identity import OwnerIds
+from avatar_api.quotas import QuotaLimits, Quotas
 from avatar_api.records import TrainingRecords
 from avatar_api.settings import GENERATION_BUDGET_SECONDS, Settings
 
@@ -23,6 +32,9 @@ class Services:
     training_endpoint: TrainingEndpointClient
     hosting_endpoint: HostingEndpointClient
     owner_ids: OwnerIds
+    # The state table: per-owner quotas, and the idempotency records of training submissions.
+    quotas: Quotas
+    submissions: Submissions
     # The endpoints' instance types, for the cost bounds (domain.limits); empty: not configured.
     training_instance_type: str = ""
     hosting_instance_type: str = ""
@@ -37,7 +49,7 @@ class Services:
     def from_settings(cls, settings: Settings) -> Services:
         from avatar_api.domain.moderation import Moderator
 
-        s3 = s3_client()
+        s3, dynamodb = s3_client(), dynamodb_client()
         return cls(
             data=Bucket(settings.data_bucket, s3),
             hosting=Bucket(settings.hosting_bucket, s3),
@@ -47,8 +59,10 @@ class Services:
                 runtime_client(read_timeout=GENERATION_BUDGET_SECONDS),
                 make_client=lambda seconds: runtime_client(read_timeout=seconds),
             ),
-            training_instance_type=settings.training_instance_type,
             owner_ids=OwnerIds.from_secret(settings.owner_key_secret),
+            quotas=Quotas(settings.state_table, dynamodb, QuotaLimits.from_env()),
+            submissions=Submissions(settings.state_table, dynamodb),
+            training_instance_type=settings.training_instance_type,
             hosting_instance_type=settings.hosting_instance_type,
             moderation=Moderator.from_environment(),
         )

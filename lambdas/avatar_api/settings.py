@@ -56,14 +56,12 @@ class Settings:
     # What the cost bounds are computed for (docs/limits.md); empty: not configured (no bound applies).
     training_instance_type: str = ""
     hosting_instance_type: str = ""
+    state_table: str = ""  # quotas and idempotency records (DynamoDB)
 
     @classmethod
     def from_env(cls) -> Settings:
-        missing = [
-            name
-            for name in (Env.DATA_BUCKET, Env.HOSTING_BUCKET, Env.OWNER_KEY_SECRET)
-            if not os.environ.get(name)
-        ]
+        required = (Env.DATA_BUCKET, Env.HOSTING_BUCKET, Env.OWNER_KEY_SECRET, Env.STATE_TABLE)
+        missing = [name for name in required if not os.environ.get(name)]
         if missing:
             raise RuntimeError(f"missing environment variables: {', '.join(missing)}")
         return cls(
@@ -74,4 +72,5 @@ class Settings:
             hosting_endpoint=os.environ.get(Env.HOSTING_ENDPOINT, ""),
             training_instance_type=os.environ.get(Env.TRAINING_INSTANCE_TYPE, ""),
             hosting_instance_type=os.environ.get(Env.HOSTING_INSTANCE_TYPE, ""),
+            state_table=os.environ[Env.STATE_TABLE],
         )

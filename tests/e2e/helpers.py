@@ -21,6 +21,7 @@ from botocore.credentials import Credentials
 
 from avatar_client.client import AvatarClient
 from avatar_client.notifications import TrainingNotification, parse_notification
+from avatar_contract.names import Env
 from local_cloud import LocalCloud
 from local_cloud.demo import DEMO_TRAINING_CONFIG
 from local_cloud.sigv4 import Principal
@@ -117,10 +118,19 @@ class NotificationInbox:
             self._poll(5)
 
 
+E2E_QUOTAS = {
+    Env.QUOTA_CONCURRENT_TRAININGS: "100",
+    Env.QUOTA_TRAININGS_PER_DAY: "1000",
+    Env.QUOTA_GENERATIONS_PER_MINUTE: "1000",
+}
+
+
 @contextlib.contextmanager
 def running_cloud(state_dir: Path, base_model_dir: Path, **options: Any) -> Iterator[LocalCloud]:
     """A local cloud with the tests' fast container settings; once it stopped, nothing of it is left."""
     options.setdefault("extra_container_env", FAST_CONTAINER_ENV)
+    # These tests start many trainings per owner; the quotas themselves are tested on the API.
+    options.setdefault("extra_lambda_env", E2E_QUOTAS)
     with LocalCloud(state_dir=state_dir, base_model_dir=base_model_dir, **options) as cloud:
         yield cloud
         urls, pids = cloud.listening_urls(), cloud.child_pids()

@@ -19,7 +19,7 @@ def _bucket(storage: dict[str, Any], prefix: str) -> dict[str, Any]:
 
 def test_data_and_hosting_buckets_use_their_own_kms_keys(storage: dict[str, Any]) -> None:
     keys = of_type(storage, "AWS::KMS::Key")
-    assert len(keys) == 2
+    assert len(keys) == 3  # data, hosting, and the state table's (tests/infrastructure/test_state_table.py)
     assert all(key["Properties"]["EnableKeyRotation"] for key in keys.values())
     for prefix, key_prefix in (
         ("StorageDataBucket", "StorageDataKey"),

@@ -103,6 +103,7 @@ def generate(
     args = gen_args.model_copy(update={"seed": seed})
     if services.moderation is not None:  # before anything reaches the GPU
         services.moderation.check_prompts([prompt])
+    services.quotas.take_generation(owner)  # counted once it is headed for the GPU
     target = keys.target_model(owner, model_id)
     content_type = CONTENT_TYPES[args.output_format]
 

@@ -12,7 +12,6 @@ from avatar_api.records import TrainingRecord
 from avatar_api.services import Services
 from avatar_contract import keys, s3_keys
 from avatar_contract.keys import split_s3_uri
-from avatar_contract.names import Prefix
 
 log = logging.getLogger(__name__)
 
@@ -71,7 +70,8 @@ def find_model(services: Services, owner: str, model_id: str) -> tuple[TrainingR
 
 def delete_model(services: Services, owner: str, model_id: str) -> ModelDeletion:
     """Erase the artifact, the training input/record/previews, the async output and failure objects,
-    stored generations and the idempotency claim. The record goes last, so a failed delete can be retried."""
+    stored generations and the idempotency record (its key is free again). The record goes last, so a
+    failed delete can be retried."""
     record, state = find_model(services, owner, model_id)
     if state.status == "queued":
         raise Conflict(
@@ -96,9 +96,7 @@ def delete_model(services: Services, owner: str, model_id: str) -> ModelDeletion
                 "async location outside the data bucket's async prefixes left alone", extra={"uri": location}
             )
     deleted += services.data.delete_prefix(s3_keys.generation_model_prefix(owner, model_id))
-    claim = record.idempotency_object
-    if claim and claim.startswith(f"{Prefix.IDEMPOTENCY}{owner}/") and services.data.exists(claim):
-        services.data.delete(claim)
+    if record.idempotency_record and services.submissions.forget(record.idempotency_record):
         deleted += 1
     # Everything under trainings/<owner>/<training_id>/ (input, previews), then the record and its entry.
     record_key = services.records.record_key(owner, record)

@@ -1,5 +1,6 @@
 """Starting a training (steps 1-2): check the selfies, package the input, queue it on the async
-endpoint. Uploads live in `uploads`, the idempotency claim in `idempotency`, the status in `status`."""
+endpoint. Uploads live in `uploads`, the status in `status`; quotas and idempotency records are in the state
+table (`services.quotas`, `services.submissions`)."""
 
 from __future__ import annotations
 
@@ -16,14 +17,14 @@ from datetime import UTC, datetime
 from pydantic import BaseModel, Field
 
 from avatar_api.aws import EndpointError
-from avatar_api.domain import idempotency, limits, screening
+from avatar_api.domain import limits, screening
 from avatar_api.domain.images import CheckedImage
 from avatar_api.domain.status import StatusName, get_training
 from avatar_api.domain.uploads import ImageSource, InlineImage, delete_uploaded, load_image
-from avatar_api.errors import InvalidRequest, NotFound, endpoint_failure
+from avatar_api.errors import InvalidRequest, endpoint_failure
 from avatar_api.records import TrainingRecord
 from avatar_api.services import Services
-from avatar_api.settings import TRAINING_QUEUE_TTL_SECONDS
+from avatar_api.settings import TRAINING_DEADLINE_SECONDS, TRAINING_QUEUE_TTL_SECONDS
 from avatar_contract import keys
 from avatar_contract.lifecycle import TRAINING_INPUT_TAGGING
 from avatar_contract.names import Runtime
@@ -102,19 +103,29 @@ def start_training(services: Services, owner: str, request: NewTraining) -> Trai
         services.moderation.check_prompts(
             [hyper.instance_prompt, hyper.class_prompt, *hyper.validation_prompts], "hyperparameters"
         )
+    if request.idempotency_key is None:
+        return _start(services, owner, request, None)
+    record_key = services.submissions.record_key(owner, request.idempotency_key)
+    result, replayed = services.submissions.once(
+        owner,
+        request.idempotency_key,
+        request.fingerprint(),
+        lambda: _start(services, owner, request, record_key).model_dump(mode="json"),
+    )
+    accepted = TrainingAccepted.model_validate(result)
+    return _replay(services, owner, accepted) if replayed else accepted
+
+
+def _start(
+    services: Services, owner: str, request: NewTraining, idempotency_record: str | None
+) -> TrainingAccepted:
+    """Take the owner's training quota, then package, record and queue the training. Until it is queued
+    the concurrency slot lasts only as long as this attempt may run (a crashed attempt's slot is
+    reclaimed); once queued it lasts until the status consumer releases it (or the training's deadline)."""
     training_id, model_id = keys.new_training_id(), keys.new_model_id()
     created = _now()
-    claim_key = None
-    if request.idempotency_key is not None:
-        wanted = idempotency.IdempotencyClaim(
-            training_id=training_id, model_id=model_id, fingerprint=request.fingerprint(), created=created
-        )
-        existing = idempotency.claim(services, owner, request.idempotency_key, wanted)
-        if existing is not None:
-            return _replay(services, owner, existing)
-        claim_key = keys.idempotency_key(owner, request.idempotency_key)
-
-    written: list[str] = [claim_key] if claim_key else []
+    services.quotas.take_training(owner, training_id, hold_seconds=services.submissions.attempt_seconds())
+    written: list[str] = []
     try:
         images = [load_image(services, owner, source, i) for i, source in enumerate(request.images)]
         if services.moderation is not None:
@@ -144,7 +155,7 @@ def start_training(services: Services, owner: str, request: NewTraining) -> Trai
             model_s3_uri=config.model_s3_uri,
             preview_s3_prefix=config.preview_s3_prefix,
             image_count=len(images),
-            idempotency_object=claim_key,
+            idempotency_record=idempotency_record,
         )
         etag = services.records.create(owner, record)
         written.extend(services.records.written_keys(owner, record))
@@ -156,15 +167,19 @@ def start_training(services: Services, owner: str, request: NewTraining) -> Trai
             queue_ttl_seconds=TRAINING_QUEUE_TTL_SECONDS,
         )
     except EndpointError as error:
-        _roll_back(services, written)
+        _roll_back(services, owner, training_id, written)
         log.error("InvokeEndpointAsync failed", extra={"code": error.code, "status": error.status})
         raise endpoint_failure(error, "training endpoint") from error
     except Exception:
-        _roll_back(services, written)
+        _roll_back(services, owner, training_id, written)
         raise
 
     # The training is queued now: from here on, failures must not undo it. Without the locations its
     # status still follows S3 (the artifact, then the deadline: domain.status).
+    try:
+        services.quotas.keep_training(owner, training_id, hold_seconds=TRAINING_DEADLINE_SECONDS)
+    except Exception:
+        log.exception("could not extend the slot of a queued training", extra={"training_id": training_id})
     for attempt in (1, 2):
         try:
             services.records.replace(owner, record.model_copy(update=locations), etag)
@@ -184,24 +199,20 @@ def start_training(services: Services, owner: str, request: NewTraining) -> Trai
     )
 
 
-def _roll_back(services: Services, written: list[str]) -> None:
+def _roll_back(services: Services, owner: str, training_id: str, written: list[str]) -> None:
     for key in reversed(written):
         try:
             services.data.delete(key)
         except Exception:
             log.exception("rollback could not delete an object", extra={"key": key})
-
-
-def _replay(services: Services, owner: str, claim: idempotency.IdempotencyClaim) -> TrainingAccepted:
     try:
-        status = get_training(services, owner, claim.training_id).status
-    except NotFound:
-        status = "queued"  # the first request is still being processed
-    return TrainingAccepted(
-        training_id=claim.training_id,
-        model_id=claim.model_id,
-        target_model=keys.target_model(owner, claim.model_id),
-        status=status,
-        created=claim.created,
-        replayed=True,
-    )
+        services.quotas.give_back_training(owner, training_id)
+    except Exception:  # the slot is reclaimed once this attempt's time is up
+        log.exception("rollback could not give back the training quota", extra={"training_id": training_id})
+
+
+def _replay(services: Services, owner: str, accepted: TrainingAccepted) -> TrainingAccepted:
+    """The first request's answer, with the training's current status (a deleted model's key was freed,
+    so its training exists)."""
+    status = get_training(services, owner, accepted.training_id).status
+    return accepted.model_copy(update={"status": status, "replayed": True})

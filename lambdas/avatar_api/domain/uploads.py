@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import logging
-import time
 from dataclasses import dataclass
 from typing import Literal
 
@@ -12,7 +11,7 @@ from pydantic import BaseModel
 
 from avatar_api.aws import Changed
 from avatar_api.domain.images import CheckedImage, check_image
-from avatar_api.errors import InvalidRequest, PayloadTooLarge, TooManyUploads
+from avatar_api.errors import InvalidRequest, PayloadTooLarge, QuotaExceeded, TooManyUploads
 from avatar_api.services import Services
 from avatar_api.settings import (
     MAX_IMAGE_BYTES,
@@ -21,13 +20,9 @@ from avatar_api.settings import (
     UPLOAD_URL_EXPIRES_SECONDS,
 )
 from avatar_contract import s3_keys
-from avatar_contract.names import Prefix
 from avatar_contract.training import MAX_IMAGES
 
 log = logging.getLogger(__name__)
-
-# uploads/<owner>/<upload_id>/slots.json: how many slots the batch has and when its URLs expire.
-SLOTS_OBJECT = "slots.json"
 
 
 class UploadSlot(BaseModel):
@@ -61,38 +56,23 @@ class UploadedImage:
 ImageSource = InlineImage | UploadedImage
 
 
-def _slots_key(owner: str, upload_id: str) -> str:
-    return f"{s3_keys.upload_prefix(owner, upload_id)}{SLOTS_OBJECT}"
-
-
-def open_slots(services: Services, owner: str, now: float) -> int:
-    """Upload slots of the owner whose URLs have not expired yet (one small object per batch)."""
-    total = 0
-    for key in services.data.list_keys(f"{Prefix.UPLOADS}{owner}/"):
-        if key.endswith(f"/{SLOTS_OBJECT}"):
-            batch = services.data.get_json(key) or {}
-            if float(batch.get("expires", 0)) > now:
-                total += int(batch.get("count", 0))
-    return total
-
-
 def create_uploads(services: Services, owner: str, count: int) -> UploadBatch:
     """Presigned POSTs for `count` selfies under `uploads/<owner>/<upload_id>/<n>`, each bounded to
-    MAX_IMAGE_BYTES and an image/* Content-Type; at most MAX_OPEN_UPLOAD_SLOTS open per owner."""
+    MAX_IMAGE_BYTES and an image/* Content-Type; at most MAX_OPEN_UPLOAD_SLOTS open per owner (counted
+    atomically in the state table: concurrent requests cannot overshoot)."""
     if not 1 <= count <= MAX_IMAGES:
         raise InvalidRequest(f"count: must be between 1 and {MAX_IMAGES}")
-    now = time.time()
-    already = open_slots(services, owner, now)
-    if already + count > MAX_OPEN_UPLOAD_SLOTS:
-        raise TooManyUploads(
-            f"count: {already} upload slots are still open and at most {MAX_OPEN_UPLOAD_SLOTS} may be; "
-            f"use them or retry once they expire (at most {UPLOAD_URL_EXPIRES_SECONDS} s)",
-            retry_after=UPLOAD_URL_EXPIRES_SECONDS,
-        )
     upload_id = s3_keys.new_upload_id()
-    services.data.put_json(
-        _slots_key(owner, upload_id), {"count": count, "expires": now + UPLOAD_URL_EXPIRES_SECONDS}
-    )
+    try:
+        services.quotas.take_upload_slots(
+            owner, upload_id, count, MAX_OPEN_UPLOAD_SLOTS, hold_seconds=UPLOAD_URL_EXPIRES_SECONDS
+        )
+    except QuotaExceeded as refused:
+        raise TooManyUploads(
+            f"count: {count} more would exceed the {MAX_OPEN_UPLOAD_SLOTS} upload slots an owner may hold "
+            f"open; use them or retry once they expire (at most {UPLOAD_URL_EXPIRES_SECONDS} s)",
+            retry_after=refused.retry_after,
+        ) from None
     slots = []
     for index in range(count):
         post = services.data.presigned_post(
@@ -139,10 +119,13 @@ def load_image(services: Services, owner: str, source: ImageSource, position: in
 def delete_uploaded(services: Services, owner: str, sources: list[ImageSource]) -> None:
     """Remove the uploaded selfies a queued training took (best effort: the lifecycle rule expires them)."""
     uploaded = [source for source in sources if isinstance(source, UploadedImage)]
-    keys = [s3_keys.upload_key(owner, source.upload_id, source.index) for source in uploaded]
-    keys += [_slots_key(owner, upload_id) for upload_id in sorted({source.upload_id for source in uploaded})]
-    for key in keys:
+    for key in [s3_keys.upload_key(owner, source.upload_id, source.index) for source in uploaded]:
         try:
             services.data.delete(key)
         except Exception:
             log.warning("could not delete an uploaded selfie (the lifecycle rule will)")
+    for upload_id in sorted({source.upload_id for source in uploaded}):
+        try:
+            services.quotas.release_upload_slots(owner, upload_id)
+        except Exception:
+            log.warning("could not release upload slots (they are reclaimed once their URLs expire)")

@@ -15,10 +15,12 @@ _ERROR_TEXT = {
     400: "Invalid request (the message names the field)",
     403: "No IAM identity in the request",
     404: "Unknown id, or it belongs to another caller",
-    409: "The model is still training, or its training failed",
+    409: "The model is still training or its training failed (conflict), or a request with the same "
+    "Idempotency-Key is still running (request_in_progress: retry after Retry-After seconds)",
     413: "An image is larger than the limits",
     422: "Idempotency key reused for a different request, or content blocked by moderation (content_blocked)",
-    429: "Too many open upload slots; retry after Retry-After seconds",
+    429: "A per-owner quota (quota_exceeded, the message names it) or too many open upload slots "
+    "(too_many_uploads); retry after Retry-After seconds",
     502: "The SageMaker endpoint failed",
     503: "Temporarily unavailable; retry after Retry-After seconds",
 }

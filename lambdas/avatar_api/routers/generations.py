@@ -32,7 +32,7 @@ def _time_budget() -> float:
     "/models/<model_id>/generations",
     summary="Generate images of the person with their model",
     tags=["generations"],
-    responses=error_responses(404, 409, 422, 502, 503),
+    responses=error_responses(404, 409, 422, 429, 502, 503),
 )
 def create_generation(
     model_id: Annotated[str, Path()], body: Annotated[GenerationRequest, Body()]

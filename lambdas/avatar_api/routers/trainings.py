@@ -39,7 +39,7 @@ def create_uploads(body: Annotated[CreateUploadsRequest, Body()]) -> Response[Up
     responses={
         200: {"description": "dry_run: each image's verdict, reason and crop box; nothing started"},
         202: {"description": "Training queued"},
-        **error_responses(413, 422, 502, 503),
+        **error_responses(409, 413, 422, 429, 502, 503),
     },
 )
 def create_training(
@@ -72,7 +72,9 @@ def create_training(
         model_name=body.model_name,
         idempotency_key=idempotency_key or body.idempotency_key,
     )
-    accepted = trainings.start_training(*caller(router), request)
+    services, owner = caller(router)
+    services.submissions.register(router.lambda_context)  # the in-progress expiry: this invocation's time
+    accepted = trainings.start_training(services, owner, request)
     count("TrainingReplayed" if accepted.replayed else "TrainingStarted")
     logger.info(
         "training accepted", extra={"training_id": accepted.training_id, "replayed": accepted.replayed}

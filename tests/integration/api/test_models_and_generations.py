@@ -13,9 +13,13 @@ from avatar_contract import keys, s3_keys
 from avatar_contract.keys import split_s3_uri
 from avatar_contract.training import TrainingFailure, TrainingMetrics, TrainingResult
 from tests.fixtures.api import ALICE, BOB, header, image_bytes, owner_id, png, response_json, selfies
-from tests.fixtures.api_backend import DATA_BUCKET, HOSTING_BUCKET, Api
+from tests.fixtures.api_backend import DATA_BUCKET, HOSTING_BUCKET, STATE_TABLE, Api
 
 ALICE_OWNER = owner_id(ALICE)
+
+
+def state_keys(api: Api) -> set[str]:
+    return {item["pk"]["S"] for item in api.dynamodb.scan(TableName=STATE_TABLE)["Items"]}
 
 
 def train(api: Api, *, outcome: str = "completed", user: str = ALICE, name: str | None = "me") -> dict:
@@ -263,6 +267,7 @@ def test_delete_erases_everything_of_the_model_and_nothing_else(
     api.hosting.queue_images([png()])
     api.call("POST", f"/models/{mine['model_id']}/generations", {"prompt": "hi"})
     before_data, before_hosting = api.object_keys(), api.object_keys(HOSTING_BUCKET)
+    before_records = state_keys(api)
 
     response = api.call("DELETE", f"/models/{mine['model_id']}")
 
@@ -272,10 +277,11 @@ def test_delete_erases_everything_of_the_model_and_nothing_else(
     gone = set(before_data) - set(after_data)
     assert not [k for k in after_data if mine["training_id"] in k or mine["model_id"] in k]
     assert any(k.startswith("async-outputs/") for k in gone)
-    assert any(k.startswith("idempotency/") for k in gone)
+    forgotten = before_records - state_keys(api)  # the idempotency record of its submission
+    assert len(forgotten) == 1 and next(iter(forgotten)).startswith("idempotency#trainings#")
     assert any(k.startswith("generations/") for k in gone)
     assert set(before_hosting) - set(after_hosting) == {keys.model_key(ALICE_OWNER, mine["model_id"])}
-    assert response_json(response)["deleted_objects"] == len(gone) + 1
+    assert response_json(response)["deleted_objects"] == len(gone) + 1 + len(forgotten)
     for survivor in (other, bobs):
         assert any(survivor["training_id"] in k for k in after_data)
     assert api.call("DELETE", f"/models/{mine['model_id']}")["statusCode"] == 404

@@ -6,11 +6,14 @@ from __future__ import annotations
 
 import base64
 import json
+import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
 from avatar_api.aws import Bucket
+from avatar_api.services import get_services
 from avatar_api.settings import MAX_IMAGE_BYTES, MAX_OPEN_UPLOAD_SLOTS, UPLOAD_URL_EXPIRES_SECONDS
 from tests.fixtures.api import ALICE, BOB, header, image_bytes, owner_id, response_json
 from tests.fixtures.api_backend import DATA_BUCKET, Api
@@ -59,9 +62,25 @@ def test_open_upload_slots_are_capped_per_owner(api: Api) -> None:
 def test_expired_slots_do_not_count(api: Api, monkeypatch: pytest.MonkeyPatch) -> None:
     for _ in range(2):
         api.call("POST", "/uploads", {"count": 20})
+    assert api.call("POST", "/uploads", {"count": 1})["statusCode"] == 429
     later = time.time() + UPLOAD_URL_EXPIRES_SECONDS + 1
-    monkeypatch.setattr("avatar_api.domain.uploads.time.time", lambda: later)
+    monkeypatch.setattr(get_services().quotas, "clock", lambda: later)
     assert api.call("POST", "/uploads", {"count": 20})["statusCode"] == 201
+    assert api.call("POST", "/uploads", {"count": 20})["statusCode"] == 201  # both expired batches freed
+    assert api.call("POST", "/uploads", {"count": 1})["statusCode"] == 429
+
+
+def test_concurrent_upload_requests_cannot_overshoot_the_cap(api: Api) -> None:
+    barrier = threading.Barrier(6)
+
+    def request(_: int) -> int:
+        barrier.wait()
+        return api.call("POST", "/uploads", {"count": 20})["statusCode"]
+
+    with ThreadPoolExecutor(6) as pool:
+        statuses = sorted(pool.map(request, range(6)))
+
+    assert statuses == [201, 201, 429, 429, 429, 429]
 
 
 def uploaded_batch(api: Api) -> tuple[dict, list[dict]]:

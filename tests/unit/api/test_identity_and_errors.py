@@ -58,21 +58,23 @@ def test_bad_images_are_refused_with_the_field_name(data: bytes, error: type[Exc
         check_image(data, "images[7]")
 
 
-def test_settings_need_the_buckets_and_the_owner_key(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_settings_need_the_buckets_the_owner_key_and_the_state_table(monkeypatch: pytest.MonkeyPatch) -> None:
     from avatar_api.settings import Settings
 
     monkeypatch.delenv("AVATAR_TRAINING_ENDPOINT", raising=False)
     monkeypatch.delenv("AVATAR_HOSTING_ENDPOINT", raising=False)
     monkeypatch.setenv("AVATAR_DATA_BUCKET", "data")
     monkeypatch.delenv("AVATAR_HOSTING_BUCKET", raising=False)
-    with pytest.raises(RuntimeError, match="AVATAR_HOSTING_BUCKET"):
+    monkeypatch.delenv("AVATAR_STATE_TABLE", raising=False)
+    with pytest.raises(RuntimeError, match="AVATAR_HOSTING_BUCKET, AVATAR_STATE_TABLE"):
         Settings.from_env()
     monkeypatch.setenv("AVATAR_HOSTING_BUCKET", "hosting")
+    monkeypatch.setenv("AVATAR_STATE_TABLE", "state")
     monkeypatch.delenv("AVATAR_OWNER_KEY_SECRET", raising=False)
     with pytest.raises(RuntimeError, match="AVATAR_OWNER_KEY_SECRET"):
         Settings.from_env()
     monkeypatch.setenv("AVATAR_OWNER_KEY_SECRET", "owner-key")
-    assert Settings.from_env() == Settings("data", "hosting", "owner-key", "", "")
+    assert Settings.from_env() == Settings("data", "hosting", "owner-key", "", "", state_table="state")
 
 
 def test_services_are_built_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -85,6 +87,8 @@ def test_services_are_built_from_the_environment(monkeypatch: pytest.MonkeyPatch
         "AVATAR_TRAINING_ENDPOINT": "train-ep",
         "AVATAR_HOSTING_ENDPOINT": "host-ep",
         "AVATAR_OWNER_KEY_SECRET": "owner-key",
+        "AVATAR_STATE_TABLE": "state",
+        "AVATAR_QUOTA_TRAININGS_PER_DAY": "7",
         "AWS_DEFAULT_REGION": "eu-west-1",
     }.items():
         monkeypatch.setenv(name, value)
@@ -101,6 +105,9 @@ def test_services_are_built_from_the_environment(monkeypatch: pytest.MonkeyPatch
                 "train-ep",
                 "host-ep",
             )
+            assert services.quotas.table == services.submissions.table == "state"
+            limits = services.quotas.limits
+            assert limits.trainings_per_day == 7 and limits.concurrent_trainings == 1
             config = services.hosting_endpoint.client.meta.config
             assert (
                 config.read_timeout == GENERATION_BUDGET_SECONDS and config.retries["total_max_attempts"] == 1

@@ -78,3 +78,17 @@ def test_generation_is_retried_on_503_and_not_on_502() -> None:
     with pytest.raises(AvatarApiError):
         client(transport).generate("m-x", "hi")
     assert len(transport.sent) == 1
+
+
+def test_training_in_progress_is_retried_with_the_same_key_and_a_quota_is_not() -> None:
+    accepted = {"training_id": "t-x", "status": "queued", "replayed": True}
+    transport = ScriptedTransport(error(409, "request_in_progress"), (202, accepted))
+    assert client(transport).start_training([b"x"] * 10, prepare=False) == accepted
+    assert len({headers["Idempotency-Key"] for headers in transport.sent}) == 1 and len(transport.sent) == 2
+    transport = ScriptedTransport(error(429, "quota_exceeded"), (202, accepted))
+    with pytest.raises(AvatarApiError) as refused:
+        client(transport).start_training([b"x"] * 10, prepare=False)
+    assert refused.value.code == "quota_exceeded" and not refused.value.retryable and len(transport.sent) == 1
+    transport = ScriptedTransport(error(409, "conflict"), (202, accepted))
+    with pytest.raises(AvatarApiError):
+        client(transport).start_training([b"x"] * 10, prepare=False)

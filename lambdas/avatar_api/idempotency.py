@@ -1,0 +1,128 @@
+"""Idempotent training submissions: Powertools Idempotency on the state table (DynamoDB).
+
+The record's key is a hash of the owner and the client's Idempotency-Key (`idempotency#trainings#<sha256>`),
+so an owner never meets another owner's record; the request's fingerprint is validated against the
+record (a different request under the same key is refused). While the first attempt runs its record is
+`INPROGRESS` until the function's remaining time has passed (`register`); a crashed attempt's key is
+usable again after that. Completed records replay their answer for `RECORD_SECONDS` (then TTL removes
+them)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from aws_lambda_powertools.utilities.idempotency import (
+    DynamoDBPersistenceLayer,
+    IdempotencyConfig,
+    idempotent_function,
+)
+from aws_lambda_powertools.utilities.idempotency.exceptions import (
+    IdempotencyAlreadyInProgressError,
+    IdempotencyInconsistentStateError,
+    IdempotencyPersistenceLayerError,
+    IdempotencyValidationError,
+)
+
+from avatar_api.errors import IdempotencyKeyReused, RequestInProgress, ServiceUnavailable
+from avatar_api.quotas import KEY_ATTRIBUTE, TTL_ATTRIBUTE
+
+KEY_PREFIX = "idempotency#trainings"
+# How long the same key replays the same training (then it may start a new one).
+RECORD_SECONDS = 24 * 3600
+# Without a Lambda context (tests, scripts): how long an attempt counts as running.
+DEFAULT_ATTEMPT_SECONDS = 29.0
+IN_PROGRESS_RETRY_AFTER_SECONDS = 5
+
+
+class Submissions:
+    """Runs a submission at most once per (owner, idempotency key)."""
+
+    def __init__(self, table: str, client: Any, *, record_seconds: int = RECORD_SECONDS) -> None:
+        self.table = table
+        self.client = client
+        self.persistence = DynamoDBPersistenceLayer(
+            table_name=table, key_attr=KEY_ATTRIBUTE, expiry_attr=TTL_ATTRIBUTE, boto3_client=client
+        )
+        self.config = IdempotencyConfig(
+            event_key_jmespath="[owner, key]",
+            payload_validation_jmespath="fingerprint",
+            raise_on_no_idempotency_key=True,
+            expires_after_seconds=record_seconds,
+            hash_function="sha256",
+        )
+        self.persistence.configure(self.config, key_prefix=KEY_PREFIX)
+
+    def register(self, lambda_context: Any) -> None:
+        """Tie the in-progress expiry to this invocation's remaining time."""
+        self.config.register_lambda_context(lambda_context)
+
+    def attempt_seconds(self) -> float:
+        """How long the current attempt may still run (its in-progress record lasts this long)."""
+        context = self.config.lambda_context
+        remaining = getattr(context, "get_remaining_time_in_millis", None)
+        return remaining() / 1000 if callable(remaining) else DEFAULT_ATTEMPT_SECONDS
+
+    def record_key(self, owner: str, client_key: str) -> str:
+        """The table key of (owner, client_key)'s record (stored with the training, so that deleting the
+        model frees the key). Computed by Powertools itself, as it does for every submission."""
+        key = self.persistence._get_hashed_idempotency_key(_payload(owner, client_key, ""))
+        if key is None:  # unreachable: raise_on_no_idempotency_key
+            raise ValueError("no idempotency key")
+        return key
+
+    def once(
+        self, owner: str, client_key: str, fingerprint: str, submit: Callable[[], dict[str, Any]]
+    ) -> tuple[dict[str, Any], bool]:
+        """`submit()`'s result and False, or, when an earlier identical request already ran under this
+        key, its stored result and True. A different request under the key: IdempotencyKeyReused; the
+        first attempt still running: RequestInProgress (retryable). If `submit` raises, the record is
+        removed and the key is free again."""
+        if self.config.lambda_context is None:  # never run without an in-progress expiry
+            self.register(_Attempt())
+        ran: list[bool] = []
+
+        def run(submission: dict[str, Any]) -> dict[str, Any]:
+            ran.append(True)
+            return submit()
+
+        once = idempotent_function(
+            data_keyword_argument="submission",
+            persistence_store=self.persistence,
+            config=self.config,
+            key_prefix=KEY_PREFIX,
+        )(run)
+        try:
+            result = once(submission=_payload(owner, client_key, fingerprint))
+        except IdempotencyValidationError:
+            raise IdempotencyKeyReused(
+                "Idempotency-Key was already used for a different training request"
+            ) from None
+        except IdempotencyAlreadyInProgressError:
+            raise RequestInProgress(
+                "a request with the same Idempotency-Key is still being processed; retry",
+                retry_after=IN_PROGRESS_RETRY_AFTER_SECONDS,
+            ) from None
+        except (IdempotencyPersistenceLayerError, IdempotencyInconsistentStateError) as error:
+            raise ServiceUnavailable(
+                "the idempotency store is unavailable; retry with the same Idempotency-Key"
+            ) from error
+        return result, not ran
+
+    def forget(self, record_key: str) -> bool:
+        """Delete a submission's record (its model was deleted). Only keys of this kind are touched."""
+        if not record_key.startswith(f"{KEY_PREFIX}#"):
+            return False
+        self.client.delete_item(TableName=self.table, Key={KEY_ATTRIBUTE: {"S": record_key}})
+        return True
+
+
+class _Attempt:
+    """Stands in for a Lambda context where there is none: the attempt may run DEFAULT_ATTEMPT_SECONDS."""
+
+    def get_remaining_time_in_millis(self) -> int:
+        return int(DEFAULT_ATTEMPT_SECONDS * 1000)
+
+
+def _payload(owner: str, client_key: str, fingerprint: str) -> dict[str, str]:
+    return {"owner": owner, "key": client_key, "fingerprint": fingerprint}

@@ -1,0 +1,132 @@
+"""Issue 12 points 4-5: the state table (quotas, idempotency records) and who may do what on it; the
+quotas in the functions' environment; reserved concurrency per function."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from avatar_contract import routes
+from avatar_contract.names import Env, StateTable
+from stacks.config import ConfigError, ServiceConfig
+from tests.infrastructure.conftest import Synth, synthesize
+from tests.infrastructure.helpers import actions_of, of_type, one, statements, text
+
+
+def _table(storage: dict[str, Any]) -> dict[str, Any]:
+    return one(storage, "AWS::DynamoDB::Table")
+
+
+def test_table_is_on_demand_with_pitr_ttl_and_a_string_key(storage: dict[str, Any]) -> None:
+    table = _table(storage)
+    assert table["TableName"] == "avatar-state"
+    assert table["BillingMode"] == "PAY_PER_REQUEST"
+    assert table["KeySchema"] == [{"AttributeName": StateTable.KEY_ATTRIBUTE, "KeyType": "HASH"}]
+    assert table["PointInTimeRecoverySpecification"] == {"PointInTimeRecoveryEnabled": True}
+    assert table["TimeToLiveSpecification"] == {"AttributeName": StateTable.TTL_ATTRIBUTE, "Enabled": True}
+
+
+def test_table_is_encrypted_with_its_own_rotating_customer_managed_key(storage: dict[str, Any]) -> None:
+    sse = _table(storage)["SSESpecification"]
+    assert sse["SSEEnabled"] is True and sse["SSEType"] == "KMS"
+    keys = of_type(storage, "AWS::KMS::Key")
+    (key_id,) = [logical for logical in keys if logical.startswith("StateStateKey")]
+    assert sse["KMSMasterKeyId"] == {"Fn::GetAtt": [key_id, "Arn"]}
+    assert keys[key_id]["Properties"]["EnableKeyRotation"] is True
+    aliases = [a["Properties"]["AliasName"] for a in of_type(storage, "AWS::KMS::Alias").values()]
+    assert "alias/avatar-state" in aliases
+
+
+def test_table_and_key_are_retained_by_default(storage: dict[str, Any]) -> None:
+    for logical_id, resource in storage["Resources"].items():
+        if logical_id.startswith("State") and resource["Type"] in {"AWS::DynamoDB::Table", "AWS::KMS::Key"}:
+            assert resource["DeletionPolicy"] == "Retain", logical_id
+
+
+def _table_statements(service: dict[str, Any], role: str) -> list[dict[str, Any]]:
+    return [s for s in statements(service, role) if any(a.startswith("dynamodb:") for a in actions_of(s))]
+
+
+@pytest.mark.parametrize(
+    ("role", "actions", "prefixes"),
+    [
+        (
+            "ApiTrainingsRole",
+            {"GetItem", "PutItem", "UpdateItem", "DeleteItem"},
+            ["quota#*", "idempotency#*"],
+        ),
+        ("ApiModelsRole", {"DeleteItem"}, ["idempotency#*"]),
+        ("ApiGenerationsRole", {"UpdateItem"}, ["quota#*"]),
+    ],
+)
+def test_each_function_gets_exactly_its_table_actions_on_its_key_prefixes(
+    service: dict[str, Any], role: str, actions: set[str], prefixes: list[str]
+) -> None:
+    (statement,) = _table_statements(service, role)
+    assert set(actions_of(statement)) == {f"dynamodb:{action}" for action in actions}
+    assert "avatar-state" in text(statement["Resource"]) and "*" not in text(statement["Resource"])
+    assert statement["Condition"] == {"ForAllValues:StringLike": {"dynamodb:LeadingKeys": prefixes}}
+    (kms,) = [s for s in statements(service, role) if "StateStateKey" in text(s["Resource"])]
+    assert set(actions_of(kms)) == {"kms:Decrypt", "kms:Encrypt", "kms:GenerateDataKey", "kms:DescribeKey"}
+    assert "dynamodb." in text(kms["Condition"]["StringEquals"]["kms:ViaService"])
+
+
+def test_no_wildcard_table_actions(service: dict[str, Any]) -> None:
+    for policy in of_type(service, "AWS::IAM::Policy").values():
+        for statement in policy["Properties"]["PolicyDocument"]["Statement"]:
+            assert not [a for a in actions_of(statement) if a.startswith("dynamodb:") and "*" in a]
+
+
+def _functions(template: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    return {
+        v["Properties"]["FunctionName"]: v["Properties"]
+        for v in of_type(template, "AWS::Lambda::Function").values()
+    }
+
+
+def test_functions_know_the_table_by_name_and_the_quotas(service: dict[str, Any]) -> None:
+    for props in _functions(service).values():
+        env = props["Environment"]["Variables"]
+        assert env[Env.STATE_TABLE] == "avatar-state"  # a plain name: no cross-stack import
+        assert env[Env.QUOTA_CONCURRENT_TRAININGS] == "1"
+        assert env[Env.QUOTA_TRAININGS_PER_DAY] == "5"
+        assert env[Env.QUOTA_GENERATIONS_PER_MINUTE] == "20"
+
+
+def test_each_function_has_its_reserved_concurrency(service: dict[str, Any]) -> None:
+    functions = _functions(service)
+    assert {
+        f.name: functions[f"avatar-{f.name}"].get("ReservedConcurrentExecutions") for f in routes.FUNCTIONS
+    } == {
+        "trainings": 10,
+        "models": 5,
+        "generations": 10,
+    }
+
+
+def test_configured_quotas_and_unreserved_functions(tmp_path: Any) -> None:
+    variant: Synth = synthesize(
+        tmp_path,
+        {
+            "quotaTrainingsPerDay": 2,
+            "quotaGenerationsPerMinute": 7,
+            "reservedConcurrencyModels": 0,
+            "reservedConcurrencyGenerations": "",
+        },
+    )
+    functions = _functions(variant.template("AvatarService"))
+    assert "ReservedConcurrentExecutions" not in functions["avatar-models"]
+    assert "ReservedConcurrentExecutions" not in functions["avatar-generations"]
+    assert functions["avatar-trainings"]["ReservedConcurrentExecutions"] == 10
+    env = functions["avatar-generations"]["Environment"]["Variables"]
+    assert (env[Env.QUOTA_TRAININGS_PER_DAY], env[Env.QUOTA_GENERATIONS_PER_MINUTE]) == ("2", "7")
+
+
+def test_reservations_leave_the_account_its_unreserved_hundred() -> None:
+    with pytest.raises(ConfigError, match="reservedConcurrency"):
+        ServiceConfig.from_context(
+            {"reservedConcurrencyTrainings": 500, "reservedConcurrencyGenerations": 500}
+        )
+    with pytest.raises(ConfigError, match="quotaConcurrentTrainings"):
+        ServiceConfig.from_context({"quotaConcurrentTrainings": 0})
