@@ -6,6 +6,7 @@ import json
 import logging
 import secrets
 import string
+import threading
 import urllib.request
 from dataclasses import dataclass
 from typing import Any
@@ -13,6 +14,8 @@ from typing import Any
 import boto3
 from botocore.config import Config
 from moto.moto_server.threaded_moto_server import ThreadedMotoServer
+from moto.moto_server.werkzeug_app import DomainDispatcherApplication, MotoRequestHandler, create_backend_app
+from werkzeug.serving import make_server
 
 from avatar_contract.names import StateTable
 from local_cloud.settings import ACCOUNT_ID, CloudSettings
@@ -36,13 +39,42 @@ class Provisioned:
     owner_key_secret_arn: str
 
 
+class OneDynamoDbRequestAtATime:
+    """WSGI middleware: DynamoDB applies each request (its condition and its write) atomically; moto checks
+    and writes in separate steps that its server threads interleave, so two conditional updates (a quota,
+    docs/limits.md) could both pass. Its DynamoDB requests therefore run one at a time."""
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+        self._lock = threading.Lock()
+
+    def __call__(self, environ: dict[str, Any], start_response: Any) -> Any:
+        if not environ.get("HTTP_X_AMZ_TARGET", "").startswith("DynamoDB_"):
+            return self.app(environ, start_response)
+        with self._lock:
+            return list(self.app(environ, start_response))
+
+
+class _MotoServer(ThreadedMotoServer):
+    """moto's threaded server with `OneDynamoDbRequestAtATime` in front of its app (the same construction
+    as `ThreadedMotoServer._server_entry`)."""
+
+    def _server_entry(self) -> None:
+        app = OneDynamoDbRequestAtATime(DomainDispatcherApplication(create_backend_app))
+        self._server = make_server(
+            self._ip_address, self._port, app, True, request_handler=MotoRequestHandler
+        )
+        self._server_ready_event.set()
+        self._server.serve_forever()
+
+
 class MotoAws:
-    """A ThreadedMotoServer on a free port of 127.0.0.1, plus clients that talk to it. moto's state is
+    """moto's threaded server on a free port of 127.0.0.1, plus clients that talk to it. moto's state is
     per process, so one local cloud runs per process at a time."""
 
     def __init__(self, region: str) -> None:
         self.region = region
-        self._server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+        self._server = _MotoServer(ip_address="127.0.0.1", port=0, verbose=False)
         self.endpoint_url = ""
 
     def start(self) -> None:

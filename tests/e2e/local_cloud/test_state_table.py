@@ -4,6 +4,7 @@ functions its name and the configured quotas. Fast: starts only moto."""
 from __future__ import annotations
 
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -44,3 +45,28 @@ def test_functions_get_the_table_and_the_quotas(cloud: LocalCloud) -> None:
     assert env[Env.QUOTA_CONCURRENT_TRAININGS] == "1"  # cdk.json's
     assert env[Env.QUOTA_GENERATIONS_PER_MINUTE] == "20"
     assert env[Env.QUOTA_TRAININGS_PER_DAY] == "9"  # extra_lambda_env wins
+
+
+def test_concurrent_conditional_updates_cannot_overshoot(cloud: LocalCloud) -> None:
+    """As in DynamoDB, each conditional update is atomic: 40 racing increments under a cap of 5 succeed 5
+    times (moto alone interleaves check and write across its server threads)."""
+    dynamodb, table = cloud.aws.client("dynamodb"), cloud.settings.state_table
+    key = {StateTable.KEY_ATTRIBUTE: {"S": "quota#race"}}
+
+    def take(_: int) -> bool:
+        try:
+            dynamodb.update_item(
+                TableName=table,
+                Key=key,
+                UpdateExpression="ADD used :one",
+                ConditionExpression="attribute_not_exists(used) OR used < :cap",
+                ExpressionAttributeValues={":one": {"N": "1"}, ":cap": {"N": "5"}},
+            )
+            return True
+        except dynamodb.exceptions.ConditionalCheckFailedException:
+            return False
+
+    with ThreadPoolExecutor(max_workers=16) as pool:
+        taken = sum(pool.map(take, range(40)))
+    assert taken == 5
+    assert dynamodb.get_item(TableName=table, Key=key)["Item"]["used"] == {"N": "5"}
