@@ -17,6 +17,8 @@ class Env:
     HOSTING_INSTANCE_TYPE: Final = "AVATAR_HOSTING_INSTANCE_TYPE"
     # The Secrets Manager secret (name or ARN) holding the per-deployment owner-id key (avatar_api.identity).
     OWNER_KEY_SECRET: Final = "AVATAR_OWNER_KEY_SECRET"
+    # The training events topic the status consumer publishes to (docs/events.md).
+    EVENTS_TOPIC_ARN: Final = "AVATAR_EVENTS_TOPIC_ARN"
     # Training/hosting containers: where the base model comes from (HF id, s3:// URI or a local directory).
     BASE_MODEL: Final = "AVATAR_BASE_MODEL"
     # The staged base model's manifest digest (avatar_contract.base_model): what the download must match.

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 
 from avatar_api.aws import Bucket, HostingEndpointClient, TrainingEndpointClient, runtime_client, s3_client
 from avatar_api.identity import OwnerIds
+from avatar_api.messaging import EventsTopic
 from avatar_api.records import TrainingRecords
 from avatar_api.settings import GENERATION_BUDGET_SECONDS, Settings
 
@@ -27,6 +28,7 @@ class Services:
     training_instance_type: str = ""
     hosting_instance_type: str = ""
     moderation: Moderator | None = None  # None: no moderation (docs/moderation.md)
+    events: EventsTopic | None = None  # the training events topic (only the status consumer publishes)
 
     @property
     def records(self) -> TrainingRecords:
@@ -51,6 +53,7 @@ class Services:
             owner_ids=OwnerIds.from_secret(settings.owner_key_secret),
             hosting_instance_type=settings.hosting_instance_type,
             moderation=Moderator.from_environment(),
+            events=EventsTopic.from_arn(settings.events_topic_arn) if settings.events_topic_arn else None,
         )
 
 

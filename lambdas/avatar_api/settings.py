@@ -56,6 +56,7 @@ class Settings:
     # What the cost bounds are computed for (docs/limits.md); empty: not configured (no bound applies).
     training_instance_type: str = ""
     hosting_instance_type: str = ""
+    events_topic_arn: str = ""  # only the status consumer needs it (docs/events.md)
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -74,4 +75,5 @@ class Settings:
             hosting_endpoint=os.environ.get(Env.HOSTING_ENDPOINT, ""),
             training_instance_type=os.environ.get(Env.TRAINING_INSTANCE_TYPE, ""),
             hosting_instance_type=os.environ.get(Env.HOSTING_INSTANCE_TYPE, ""),
+            events_topic_arn=os.environ.get(Env.EVENTS_TOPIC_ARN, ""),
         )
