@@ -16,6 +16,7 @@ from stacks.monitoring import Monitoring
 from stacks.status import TrainingStatus
 from stacks.storage import Storage, StorageRefs
 from stacks.training_endpoint import TrainingEndpoint
+from stacks.training_events import TrainingEvents
 
 
 class ServiceStack(Stack):
@@ -63,6 +64,14 @@ class ServiceStack(Stack):
             training=self.training,
             hosting=self.hosting,
         )
+        self.events = TrainingEvents(
+            self,
+            "Events",
+            config=config,
+            storage=storage_refs,
+            status=self.status,
+            owner_key_arn=owner_key.secret_arn,
+        )
         self.monitoring = Monitoring(
             self,
             "Monitoring",
@@ -71,6 +80,7 @@ class ServiceStack(Stack):
             training=self.training,
             hosting=self.hosting,
             status=self.status,
+            events=self.events,
         )
 
         outputs = {
@@ -83,6 +93,14 @@ class ServiceStack(Stack):
             ),
             "SuccessTopicArn": (self.status.success_topic.topic_arn, "SageMaker async success notifications"),
             "ErrorTopicArn": (self.status.error_topic.topic_arn, "SageMaker async error notifications"),
+            "TrainingEventsTopicArn": (
+                self.events.topic.topic_arn,
+                "Training events per owner (docs/events.md)",
+            ),
+            "TrainingEventsSubscribePolicyArn": (
+                self.events.subscribe_policy.managed_policy_arn,
+                "Attach to a client app's role to let it subscribe (with a filter policy) to training events",
+            ),
             "TrainingEndpointName": (self.training.endpoint_name, "Asynchronous training endpoint"),
             "HostingEndpointName": (self.hosting.endpoint_name, "Multi-model hosting endpoint"),
             "AlarmTopicArn": (self.monitoring.alarm_topic.topic_arn, "Alarm notifications"),

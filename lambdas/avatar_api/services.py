@@ -50,7 +50,7 @@ class Services:
                 make_client=lambda seconds: runtime_client(read_timeout=seconds),
             ),
             training_instance_type=settings.training_instance_type,
-            owner_ids=OwnerIds.from_secret(settings.owner_key_secret),
+            owner_ids=OwnerIds.deferred(settings.owner_key_secret),
             hosting_instance_type=settings.hosting_instance_type,
             moderation=Moderator.from_environment(),
             events=EventsTopic.from_arn(settings.events_topic_arn) if settings.events_topic_arn else None,
