@@ -22,6 +22,8 @@ class Env:
     QUOTA_CONCURRENT_TRAININGS: Final = "AVATAR_QUOTA_CONCURRENT_TRAININGS"
     QUOTA_TRAININGS_PER_DAY: Final = "AVATAR_QUOTA_TRAININGS_PER_DAY"
     QUOTA_GENERATIONS_PER_MINUTE: Final = "AVATAR_QUOTA_GENERATIONS_PER_MINUTE"
+    # The training events topic the status consumer publishes to (docs/events.md).
+    EVENTS_TOPIC_ARN: Final = "AVATAR_EVENTS_TOPIC_ARN"
     # Training/hosting containers: where the base model comes from (HF id, s3:// URI or a local directory).
     BASE_MODEL: Final = "AVATAR_BASE_MODEL"
     # The staged base model's manifest digest (avatar_contract.base_model): what the download must match.

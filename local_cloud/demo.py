@@ -184,8 +184,6 @@ def run_demo(
             cloud.api_url,
             cloud.region,
             credentials=credentials,
-            queue_url=cloud.status_queue_url,
-            sqs_client=sqs,
         )
         clock.say(f"client app signs as {principal.arn} (SigV4, service execute-api)")
 

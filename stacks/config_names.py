@@ -35,6 +35,11 @@ class ResourceNames:
     status_queue_name = _Named("training-status")
     status_dead_letter_queue_name = _Named("training-status-dlq")
     alarm_topic_name = _Named("alarms")
+    # The status consumer (docs/events.md): its queue on the success/error topics, and the events topic.
+    training_events_topic_name = _Named("training-events")
+    status_events_queue_name = _Named("status-events")
+    status_events_dead_letter_queue_name = _Named("status-events-dlq")
+    status_events_function_name = _Named("status-events")
     api_name = _Named("api")
     dashboard_name = _Named("dashboard")
     # DynamoDB: per-owner quotas and idempotency records (names are per account and region).

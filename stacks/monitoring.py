@@ -16,6 +16,7 @@ from stacks.config import ServiceConfig
 from stacks.hosting_endpoint import HostingEndpoint
 from stacks.status import TrainingStatus
 from stacks.training_endpoint import TrainingEndpoint
+from stacks.training_events import TrainingEvents
 
 
 class Monitoring(Construct):
@@ -32,6 +33,7 @@ class Monitoring(Construct):
         training: TrainingEndpoint,
         hosting: HostingEndpoint,
         status: TrainingStatus,
+        events: TrainingEvents | None = None,
     ) -> None:
         super().__init__(scope, construct_id)
         self.alarm_topic = sns.Topic(
@@ -125,6 +127,7 @@ class Monitoring(Construct):
             ),
             "TrainingFailures": (failed, 1, "A training invocation failed."),
             "StatusDeadLetters": (dlq_depth, 1, "Training status messages reached the dead-letter queue."),
+            **(events.alarms(five_min) if events is not None else {}),
             "HostingErrors": (
                 hosting.metric("Invocation5XXErrors", "Sum"),
                 5,

@@ -18,6 +18,7 @@ from stacks.state_table import StateTable, StateTableRefs
 from stacks.status import TrainingStatus
 from stacks.storage import Storage, StorageRefs
 from stacks.training_endpoint import TrainingEndpoint
+from stacks.training_events import TrainingEvents
 
 
 class ServiceStack(Stack):
@@ -57,18 +58,28 @@ class ServiceStack(Stack):
             base_image=hosting_base_image,
             base_model=self.base_model,
         )
+        state_refs = StateTableRefs.import_into(self, state, config)
         self.api = Api(
             self,
             "Api",
             config=config,
             storage=storage_refs,
             owner_key=owner_key,
-            state=StateTableRefs.import_into(self, state, config),
+            state=state_refs,
             training=self.training,
             hosting=self.hosting,
         )
         if config.enable_end_users:  # its stack outputs: UserPoolId, UserPoolClientId, IdentityPoolId
             self.end_users = EndUsers(self, "EndUsers", config=config, api=self.api.rest_api)
+        self.events = TrainingEvents(
+            self,
+            "Events",
+            config=config,
+            storage=storage_refs,
+            status=self.status,
+            owner_key_arn=owner_key.secret_arn,
+            state=state_refs,
+        )
         self.monitoring = Monitoring(
             self,
             "Monitoring",
@@ -77,6 +88,7 @@ class ServiceStack(Stack):
             training=self.training,
             hosting=self.hosting,
             status=self.status,
+            events=self.events,
         )
 
         outputs = {
@@ -89,6 +101,14 @@ class ServiceStack(Stack):
             ),
             "SuccessTopicArn": (self.status.success_topic.topic_arn, "SageMaker async success notifications"),
             "ErrorTopicArn": (self.status.error_topic.topic_arn, "SageMaker async error notifications"),
+            "TrainingEventsTopicArn": (
+                self.events.topic.topic_arn,
+                "Training events per owner (docs/events.md)",
+            ),
+            "TrainingEventsSubscribePolicyArn": (
+                self.events.subscribe_policy.managed_policy_arn,
+                "Attach to a client app's role to let it subscribe (with a filter policy) to training events",
+            ),
             "TrainingEndpointName": (self.training.endpoint_name, "Asynchronous training endpoint"),
             "HostingEndpointName": (self.hosting.endpoint_name, "Multi-model hosting endpoint"),
             "AlarmTopicArn": (self.monitoring.alarm_topic.topic_arn, "Alarm notifications"),

@@ -6,7 +6,6 @@ doctor.py).
 Configuration (flags win over environment variables):
   --endpoint / AVATAR_API_URL            the API's base URL (CloudFormation output of the deployment)
   --region / AWS_REGION, AWS_DEFAULT_REGION
-  --queue-url / AVATAR_STATUS_QUEUE_URL  status SQS queue (optional; without it `train` polls the API)
   --profile / AWS_PROFILE                credentials, as for the AWS CLI
   --login-file / AVATAR_LOGIN_FILE       where `avatar login` keeps an end user's sign-in (default
                                          ~/.config/avatar/login.json, mode 0600); while it exists, the
@@ -45,7 +44,6 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="avatar", description="Personalized Avatar Service client")
     parser.add_argument("--endpoint", default=os.environ.get("AVATAR_API_URL"), help="API base URL")
     parser.add_argument("--region", default=None, help="AWS region of the API")
-    parser.add_argument("--queue-url", default=os.environ.get("AVATAR_STATUS_QUEUE_URL"), help="status queue")
     parser.add_argument("--profile", default=None, help="AWS profile for credentials")
     parser.add_argument("--login-file", type=Path, default=None, help="an end user's saved sign-in")
     commands = parser.add_subparsers(dest="command", required=True)
@@ -116,7 +114,7 @@ def make_client(args: argparse.Namespace) -> AvatarClient:
     if not args.endpoint:
         raise SystemExit("avatar: set --endpoint or AVATAR_API_URL")
     session = boto3.session.Session(profile_name=args.profile, region_name=args.region)
-    return AvatarClient(args.endpoint, args.region, session=session, queue_url=args.queue_url)
+    return AvatarClient(args.endpoint, args.region, session=session)
 
 
 def _print(document: Any) -> None:
@@ -197,7 +195,6 @@ def doctor(args: argparse.Namespace, session: Any = None) -> int:
     selfies: list[bytes] = []
     if args.full:
         args.endpoint = args.endpoint or outputs.get("ApiUrl")
-        args.queue_url = args.queue_url or outputs.get("StatusQueueUrl")
         client = make_client(args)
         selfies = [path.read_bytes() for path in selfie_paths(args.selfies)]
     report = run_doctor(checks, sys.stdout, client=client, selfies=selfies, timeout=args.timeout)

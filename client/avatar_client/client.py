@@ -24,7 +24,6 @@ import boto3
 from urllib3 import encode_multipart_formdata
 
 from avatar_client.end_users import EndUserPool, EndUserSession
-from avatar_client.notifications import parse_notification
 from avatar_client.selfies import prepare_selfie
 from avatar_client.signing import sign_request
 
@@ -108,7 +107,9 @@ class AvatarClient:
 
     `endpoint_url`: the API's base URL (e.g. `https://abc.execute-api.eu-west-1.amazonaws.com/prod`).
     Credentials come from `credentials` (botocore), else `session` (boto3), else boto3's default chain.
-    `queue_url`: the status SQS queue, used by `wait_for_training` (otherwise it polls the API)."""
+    `wait_for_training` polls the API: it never reads the status queue, which holds every owner's
+    notifications (an app backend consumes that queue, or subscribes to its owners' training events:
+    docs/events.md)."""
 
     def __init__(
         self,
@@ -117,10 +118,8 @@ class AvatarClient:
         *,
         session: boto3.session.Session | None = None,
         credentials: Any = None,
-        queue_url: str | None = None,
         timeout: float = 60.0,
         transport: Transport | None = None,
-        sqs_client: Any = None,
     ) -> None:
         self.endpoint_url = endpoint_url.rstrip("/")
         self.session = session or boto3.session.Session()
@@ -133,10 +132,8 @@ class AvatarClient:
             or "us-east-1"
         )
         self._credentials = credentials
-        self.queue_url = queue_url
         self.timeout = timeout
         self.transport = transport or urllib_transport
-        self._sqs = sqs_client
 
     @classmethod
     def for_user(
@@ -284,54 +281,36 @@ class AvatarClient:
         *,
         timeout: float = 7200,
         poll_interval: float = 15,
+        max_poll_interval: float = 120,
         on_progress: ProgressCallback | None = None,
     ) -> dict[str, Any]:
         """Block until the training completed or failed; returns its status (GET /trainings/{id}).
 
+        Polls the API, first after `poll_interval` seconds, then backing off (x1.5) up to
+        `max_poll_interval`; a retryable API error (429, 5xx) is waited out like a `queued` answer.
         `on_progress(status, elapsed)` is called on every round while the training is queued, with the
-        latest status (its `progress`: see `get_training`). With a `queue_url`, long-polls the status
-        queue for SageMaker's notification (and still asks the API every few minutes, in case another
-        consumer took the message; every `poll_interval` with `on_progress`, for the progress);
-        otherwise polls."""
+        latest status (its `progress`: see `get_training`); with it the API is asked every
+        `poll_interval`, without backing off, so the progress stays current.
+        TrainingTimeout after `timeout` seconds in all."""
         started = time.monotonic()
-        api_interval = max(poll_interval, 120) if self.queue_url and not on_progress else poll_interval
-        next_api_check = 0.0
-        status: dict[str, Any] = {}
+        interval = poll_interval
         while True:
             elapsed = time.monotonic() - started
-            if elapsed >= next_api_check:
+            try:
                 status = self.get_training(training_id)
-                if status["status"] != "queued":
-                    return status
-                next_api_check = elapsed + api_interval
+            except AvatarApiError as error:
+                if not error.retryable:
+                    raise
+                status = {"status": "queued"}
+            if status["status"] != "queued":
+                return status
             if on_progress:
                 on_progress(status, elapsed)
-            if elapsed > timeout:
+            if elapsed >= timeout:
                 raise TrainingTimeout(f"training {training_id} not finished after {timeout:.0f} s")
-            if self.queue_url:
-                if self._notified(training_id, int(max(1, min(20, timeout - elapsed)))):
-                    next_api_check = 0.0  # the notification is in: ask the API for the full status
-            else:
-                time.sleep(min(poll_interval, max(0.01, timeout - elapsed)))
-
-    def _notified(self, training_id: str, wait_seconds: int) -> bool:
-        """Long-poll the queue once; True if it held this training's notification (then deleted)."""
-        if self._sqs is None:
-            self._sqs = self.session.client("sqs", region_name=self.region)
-        response = self._sqs.receive_message(
-            QueueUrl=self.queue_url, MaxNumberOfMessages=10, WaitTimeSeconds=wait_seconds
-        )
-        found = False
-        for message in response.get("Messages", []):
-            notification = parse_notification(message.get("Body", ""))
-            if notification and notification.training_id == training_id:
-                self._sqs.delete_message(QueueUrl=self.queue_url, ReceiptHandle=message["ReceiptHandle"])
-                found = True
-            else:  # someone else's: make it visible again at once
-                self._sqs.change_message_visibility(
-                    QueueUrl=self.queue_url, ReceiptHandle=message["ReceiptHandle"], VisibilityTimeout=0
-                )
-        return found
+            time.sleep(max(0.01, min(interval, timeout - elapsed)))
+            if on_progress is None:
+                interval = min(max_poll_interval, interval * 1.5)
 
     # ---------------------------------------------------------------------------------------- models
     def list_models(self) -> list[dict[str, Any]]:

@@ -86,6 +86,16 @@ class Bucket:
         data = self.get_bytes(key)
         return None if data is None else json.loads(data)
 
+    def get_json_versioned(self, key: str) -> tuple[dict[str, Any], str] | None:
+        """The document and its ETag (for `put_json_if_unchanged`), or None if it does not exist."""
+        try:
+            response = self.client.get_object(Bucket=self.name, Key=key)
+        except ClientError as error:
+            if error.response.get("Error", {}).get("Code") in _MISSING:
+                return None
+            raise
+        return json.loads(response["Body"].read()), str(response.get("ETag", ""))
+
     def size_of(self, key: str) -> int | None:
         """The object's size in bytes, or None if it does not exist."""
         try:

@@ -63,9 +63,23 @@ class OwnerIds:
             raise RuntimeError(f"secret {secret_id} holds no owner-id key")
         return cls(value.encode())
 
+    @classmethod
+    def deferred(cls, secret_id: str) -> OwnerIds:
+        """Like `from_secret`, but the key is fetched on first use: a function that never derives an
+        owner id (the status consumer) needs no access to the secret."""
+        return _DeferredOwnerIds(secret_id)
+
     def owner_of(self, principal: str) -> str:
         return owner_of(principal, self._key)
 
     def of_event(self, raw_event: dict[str, Any]) -> str:
         """The owner id of the caller of an API Gateway proxy event."""
         return self.owner_of(principal_of(raw_event.get("requestContext")))
+
+
+class _DeferredOwnerIds(OwnerIds):
+    def __init__(self, secret_id: str) -> None:
+        self._secret_id = secret_id
+
+    def owner_of(self, principal: str) -> str:
+        return OwnerIds.from_secret(self._secret_id).owner_of(principal)  # cached by Powertools

@@ -22,6 +22,16 @@ log = logging.getLogger(__name__)
 RECORD_SCHEMA_VERSION = 2
 
 
+class TrainingEventMark(BaseModel):
+    """The training event the status consumer derived for this record, and whether it went out."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    event_id: str
+    status: str
+    published: bool = False
+
+
 class TrainingRecord(BaseModel):
     """What the API stores about one training (and so about the model it makes)."""
 
@@ -43,6 +53,9 @@ class TrainingRecord(BaseModel):
     inference_id: str | None = None
     output_location: str | None = None
     failure_location: str | None = None
+    # Set by the status consumer (domain.events) from SageMaker's notification and the async output it
+    # names: a copy for deduplication and webhooks, never read as the status (domain.status reads S3).
+    event: TrainingEventMark | None = None
 
 
 class _ModelEntry(BaseModel):
@@ -60,6 +73,20 @@ class TrainingRecords:
         if not keys.TRAINING_ID_RE.fullmatch(training_id):
             return None
         return self._read(keys.training_record_key(owner, training_id))
+
+    def load_versioned(self, owner: str, training_id: str) -> tuple[TrainingRecord, str] | None:
+        """The owner's record of `training_id` and its ETag (for `replace`); None as for `load`."""
+        if not keys.TRAINING_ID_RE.fullmatch(training_id):
+            return None
+        key = keys.training_record_key(owner, training_id)
+        found = self.bucket.get_json_versioned(key)
+        if found is None:
+            return None
+        try:
+            return TrainingRecord.model_validate(found[0]), found[1]
+        except ValidationError:
+            log.error("unreadable training record (treated as absent)", extra={"key": key})
+            return None
 
     def find_by_model(self, owner: str, model_id: str) -> TrainingRecord | None:
         """The owner's record of the training that makes `model_id` (two reads at most)."""

@@ -17,6 +17,7 @@ from avatar_api.aws import (
 )
 from avatar_api.idempotency import Submissions
 from avatar_api.identity import OwnerIds
+from avatar_api.messaging import EventsTopic
 from avatar_api.quotas import QuotaLimits, Quotas
 from avatar_api.records import TrainingRecords
 from avatar_api.settings import GENERATION_BUDGET_SECONDS, Settings
@@ -39,6 +40,7 @@ class Services:
     training_instance_type: str = ""
     hosting_instance_type: str = ""
     moderation: Moderator | None = None  # None: no moderation (docs/moderation.md)
+    events: EventsTopic | None = None  # the training events topic (only the status consumer publishes)
 
     @property
     def records(self) -> TrainingRecords:
@@ -59,12 +61,13 @@ class Services:
                 runtime_client(read_timeout=GENERATION_BUDGET_SECONDS),
                 make_client=lambda seconds: runtime_client(read_timeout=seconds),
             ),
-            owner_ids=OwnerIds.from_secret(settings.owner_key_secret),
+            owner_ids=OwnerIds.deferred(settings.owner_key_secret),
             quotas=Quotas(settings.state_table, dynamodb, QuotaLimits.from_env()),
             submissions=Submissions(settings.state_table, dynamodb),
             training_instance_type=settings.training_instance_type,
             hosting_instance_type=settings.hosting_instance_type,
             moderation=Moderator.from_environment(),
+            events=EventsTopic.from_arn(settings.events_topic_arn) if settings.events_topic_arn else None,
         )
 
 

@@ -57,6 +57,7 @@ class Settings:
     training_instance_type: str = ""
     hosting_instance_type: str = ""
     state_table: str = ""  # quotas and idempotency records (DynamoDB)
+    events_topic_arn: str = ""  # only the status consumer needs it (docs/events.md)
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -73,4 +74,5 @@ class Settings:
             training_instance_type=os.environ.get(Env.TRAINING_INSTANCE_TYPE, ""),
             hosting_instance_type=os.environ.get(Env.HOSTING_INSTANCE_TYPE, ""),
             state_table=os.environ[Env.STATE_TABLE],
+            events_topic_arn=os.environ.get(Env.EVENTS_TOPIC_ARN, ""),
         )

@@ -36,8 +36,6 @@ def client_for(cloud: LocalCloud, principal: Principal) -> AvatarClient:
         cloud.api_url,
         cloud.region,
         credentials=Credentials(principal.access_key_id, principal.secret_access_key),
-        queue_url=cloud.status_queue_url,
-        sqs_client=cloud.client("sqs"),
         timeout=60,
     )
 

@@ -108,6 +108,17 @@ def training_state(services: Services, owner: str, record: TrainingRecord) -> Tr
     return TrainingState(**base, status="queued")
 
 
+def read_result(services: Services, record: TrainingRecord) -> TrainingResult | None:
+    """The training's async output as the container wrote it (None: absent or unreadable)."""
+    output = _read_location(services, record.output_location)
+    if output is None:
+        return None
+    try:
+        return TrainingResult.model_validate_json(output)
+    except ValidationError:
+        return None
+
+
 def _age_seconds(created: str) -> float:
     try:
         started = datetime.fromisoformat(created)

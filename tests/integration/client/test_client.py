@@ -6,13 +6,13 @@ import io
 import json
 import tarfile
 
-import boto3
 import pytest
 from PIL import Image
 
 from avatar_client import AvatarApiError, AvatarClient
 from avatar_client import client as client_module
 from avatar_client.cli import build_parser, run
+from avatar_client.client import TrainingTimeout
 from avatar_contract import keys
 from avatar_contract.keys import split_s3_uri
 from avatar_contract.progress import TrainingProgress
@@ -20,9 +20,8 @@ from avatar_contract.training import TrainingMetrics, TrainingResult
 from tests.fixtures.api import ALICE, image_bytes, owner_id
 from tests.fixtures.api_backend import DATA_BUCKET, HOSTING_BUCKET, Api
 from tests.fixtures.faces import face_variant
-from tests.fixtures.notifications import SUCCESS
-from tests.fixtures.sigv4 import CREDENTIALS, ENDPOINT, REGION
-from tests.integration.client.conftest import HandlerTransport, gen_response
+from tests.fixtures.sigv4 import ENDPOINT
+from tests.integration.client.conftest import gen_response
 
 
 def selfie_files(tmp_path, count: int = 10):
@@ -116,32 +115,40 @@ def test_start_training_retries_with_the_same_idempotency_key(
     assert len(api.training.calls) == 2
 
 
-def test_wait_uses_the_status_queue(api: Api, transport: HandlerTransport) -> None:
-    sqs = boto3.client("sqs", region_name=REGION)
-    queue_url = sqs.create_queue(QueueName="avatar-status")["QueueUrl"]
-    client = AvatarClient(ENDPOINT, REGION, credentials=CREDENTIALS, transport=transport, queue_url=queue_url)
+def test_wait_polls_the_api_with_backoff_and_never_reads_a_queue(
+    api: Api, client: AvatarClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    sleeps: list[float] = []
     api.queue_training()
     accepted = client.start_training([image_bytes(seed=i) for i in range(10)], prepare=False)
-    other = {**SUCCESS, "inferenceId": "t-bbbbbbbbbbbbbbbbbbbb"}
-    mine = {**SUCCESS, "inferenceId": accepted["training_id"]}
-    sqs.send_message(QueueUrl=queue_url, MessageBody=json.dumps(other))
-    sqs.send_message(
-        QueueUrl=queue_url, MessageBody=json.dumps({"Type": "Notification", "Message": json.dumps(mine)})
-    )
-    seen: list[str] = []
 
-    def progress(status: dict, _: float) -> None:
-        if not seen:  # the API said queued; now the training finishes and SageMaker notifies
+    def sleep(seconds: float) -> None:
+        sleeps.append(seconds)
+        if len(sleeps) == 4:  # the training finishes while the client waits
             complete(api, accepted)
-        seen.append(status["status"])
 
+    monkeypatch.setattr("time.sleep", sleep)
     status = client.wait_for_training(
-        accepted["training_id"], timeout=30, poll_interval=600, on_progress=progress
+        accepted["training_id"], timeout=3600, poll_interval=10, max_poll_interval=20
     )
 
-    assert status["status"] == "completed" and seen == ["queued"]
-    left = sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=10).get("Messages", [])
-    assert [json.loads(m["Body"])["inferenceId"] for m in left] == ["t-bbbbbbbbbbbbbbbbbbbb"]
+    assert status["status"] == "completed"
+    assert sleeps == [10, 15, 20, 20]
+    assert not hasattr(client, "queue_url")
+
+
+def test_wait_gives_up_after_its_timeout(
+    api: Api, client: AvatarClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    api.queue_training()
+    accepted = client.start_training([image_bytes(seed=i) for i in range(10)], prepare=False)
+    clock = [0.0]
+    monkeypatch.setattr("time.monotonic", lambda: clock[0])
+    monkeypatch.setattr("time.sleep", lambda seconds: clock.__setitem__(0, clock[0] + seconds))
+
+    with pytest.raises(TrainingTimeout):
+        client.wait_for_training(accepted["training_id"], timeout=100, poll_interval=10)
+    assert clock[0] == pytest.approx(100)
 
 
 def test_api_errors_carry_status_code_and_message(client: AvatarClient) -> None:

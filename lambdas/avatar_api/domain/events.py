@@ -1,0 +1,182 @@
+"""Training events (docs/events.md): SageMaker's notification → an event for the training's owner.
+
+The notification names the training (`inferenceId`) and its input archive, whose key
+`trainings/<owner>/<training_id>/input.tar.gz` names the owner; the owner's record must agree (same
+input, and the same outcome location once the record knows it), so nobody can address an event to an
+owner by publishing a crafted notification. The event's content comes from what `domain.status` reads
+(the async output in S3 stays the one truth); the record keeps a copy of the event's id and whether it
+was published, so a redelivered notification updates nothing and publishes nothing again.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from typing import Literal
+
+from pydantic import BaseModel, Field
+
+from avatar_api.domain.status import is_async_location, read_result, training_state
+from avatar_api.records import TrainingEventMark, TrainingRecord
+from avatar_api.services import Services
+from avatar_api.settings import FAILURE_REASON_MAX_CHARS
+from avatar_contract import keys
+from avatar_contract.keys import split_s3_uri
+from avatar_contract.notifications import AsyncInferenceNotification
+
+log = logging.getLogger(__name__)
+
+EVENT_SCHEMA_VERSION = 1
+# The SNS message attributes an app's filter policy matches (docs/events.md).
+OWNER_ATTRIBUTE = "owner"
+STATUS_ATTRIBUTE = "status"
+
+
+class NotYetReadable(Exception):
+    """The notification arrived but its outcome cannot be read yet (retried by the queue)."""
+
+
+class TrainingEvent(BaseModel):
+    """What the events topic carries for one finished training."""
+
+    schema_version: int = EVENT_SCHEMA_VERSION
+    event_id: str = Field(description="Same for every delivery of one training's outcome")
+    owner: str
+    training_id: str
+    model_id: str
+    model_name: str | None = None
+    status: Literal["completed", "failed"]
+    reason: str | None = None
+    preview_keys: list[str] = Field(default_factory=list, description="Data bucket keys of the previews")
+    identity_similarity: list[float | None] = Field(default_factory=list)
+    identity_similarity_median: float | None = None
+    identity_similarity_threshold: float | None = None
+    event_time: str | None = None
+
+    def attributes(self) -> dict[str, str]:
+        return {OWNER_ATTRIBUTE: self.owner, STATUS_ATTRIBUTE: self.status}
+
+
+def event_id(training_id: str, status: str) -> str:
+    return hashlib.sha256(f"training-event:{training_id}:{status}".encode()).hexdigest()[:32]
+
+
+def owner_of_notification(services: Services, notification: AsyncInferenceNotification) -> str | None:
+    """The owner whose input archive the notification names (None: not one of this service's trainings)."""
+    location = notification.request_parameters.input_location
+    training_id = notification.inference_id
+    if not location or not keys.TRAINING_ID_RE.fullmatch(training_id):
+        return None
+    try:
+        bucket, key = split_s3_uri(location)
+    except ValueError:
+        return None
+    parts = key.split("/")
+    if bucket != services.data.name or len(parts) != 4:
+        return None
+    owner = parts[1]
+    if not keys.OWNER_RE.fullmatch(owner) or key != keys.training_input_key(owner, training_id):
+        return None
+    return owner
+
+
+def handle_notification(services: Services, notification: AsyncInferenceNotification) -> TrainingEvent | None:
+    """Record and publish the event of one notification; None when there is nothing (more) to do.
+
+    Raises for what the queue should retry: an outcome not readable yet, a record changed concurrently
+    (`aws.Changed`), a failed publish."""
+    owner = owner_of_notification(services, notification)
+    if owner is None:
+        log.warning(
+            "notification of no known training dropped", extra={"inference_id": notification.inference_id}
+        )
+        return None
+    loaded = services.records.load_versioned(owner, notification.inference_id)
+    if loaded is None:
+        log.info(
+            "notification of a deleted training dropped", extra={"training_id": notification.inference_id}
+        )
+        return None
+    record, etag = loaded
+    if not _matches(services, record, notification):
+        log.warning(
+            "notification disagrees with the training record", extra={"training_id": record.training_id}
+        )
+        return None
+    event = derive_event(services, owner, record, notification)
+    if record.event is not None and record.event.event_id == event.event_id and record.event.published:
+        return None  # redelivered: recorded and published already
+    on_training_finished(services, event)
+    if services.events is not None:
+        services.events.publish(event.model_dump(mode="json"), event.attributes())
+    mark = TrainingEventMark(event_id=event.event_id, status=event.status, published=True)
+    services.records.replace(owner, record.model_copy(update={"event": mark}), etag)
+    return event
+
+
+def on_training_finished(services: Services, event: TrainingEvent) -> None:
+    """Runs for each delivery of a training's outcome until its event is recorded as published (so
+    at least once; a crash or a concurrent redelivery may run it again): gives the owner's
+    concurrent-training slot back, which `Quotas.release_training` does idempotently."""
+    services.quotas.release_training(event.owner, event.training_id)
+
+
+def derive_event(
+    services: Services, owner: str, record: TrainingRecord, notification: AsyncInferenceNotification
+) -> TrainingEvent:
+    """The event from what `domain.status` reads for the record (the notification only says when)."""
+    response = notification.response_parameters
+    located = record.model_copy(
+        update={
+            "output_location": record.output_location or response.output_location,
+            "failure_location": record.failure_location or response.failure_location,
+        }
+    )
+    state = training_state(services, owner, located)
+    if state.status == "queued" and notification.status == "failed" and not located.failure_location:
+        # SageMaker failed the invocation itself (e.g. its timeout) and wrote no failure object.
+        reason = (notification.failure_reason or "training failed")[:FAILURE_REASON_MAX_CHARS]
+        state = state.model_copy(update={"status": "failed", "reason": reason})
+    if state.status == "queued":
+        raise NotYetReadable(f"the outcome of {record.training_id} is not readable yet")
+    result = read_result(services, located) if state.status == "completed" else None
+    metrics = result.metrics if result is not None else None
+    allowed = keys.preview_prefix(owner, record.training_id)
+    return TrainingEvent(
+        event_id=event_id(record.training_id, state.status),
+        owner=owner,
+        training_id=record.training_id,
+        model_id=record.model_id,
+        model_name=record.model_name,
+        status=state.status,
+        reason=state.reason,
+        preview_keys=[
+            key
+            for key in (_key_of(services, entry) for entry in (metrics.preview_image_keys if metrics else []))
+            if key and key.startswith(allowed) and ".." not in key
+        ],
+        identity_similarity=metrics.identity_similarity if metrics else [],
+        identity_similarity_median=metrics.identity_similarity_median if metrics else None,
+        identity_similarity_threshold=metrics.identity_similarity_threshold if metrics else None,
+        event_time=notification.event_time,
+    )
+
+
+def _key_of(services: Services, entry: str) -> str | None:
+    if not entry.startswith("s3://"):
+        return entry
+    bucket, key = split_s3_uri(entry)
+    return key if bucket == services.data.name else None
+
+
+def _matches(services: Services, record: TrainingRecord, notification: AsyncInferenceNotification) -> bool:
+    """Same input; the outcome where the record says SageMaker writes it (or, before the record knows,
+    in the async prefixes of the data bucket)."""
+    if notification.request_parameters.input_location != record.input_location:
+        return False
+    response = notification.response_parameters
+    location = response.output_location if notification.status == "completed" else response.failure_location
+    expected = record.output_location if notification.status == "completed" else record.failure_location
+    if location is None:
+        return expected is None or notification.status == "failed"
+    return location == expected if expected else is_async_location(services, location)
