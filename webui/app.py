@@ -20,7 +20,7 @@ from avatar_client import AvatarClient, prepare_selfie
 from avatar_client.client import GeneratedImages
 from webui import views
 from webui.presets import DEFAULT_PRESET, FIELDS, PRESETS, config_from_values, preset_values
-from webui.session import SignedIn, Target, client_for
+from webui.session import SignedIn, Target, client_for, sign_in_end_user
 
 MIN_SELFIES, MAX_SELFIES = 10, 20
 PREVIEW_RETRIES = 15
@@ -63,6 +63,15 @@ def build(target: Target, poll_interval: float = 2.0) -> gr.Blocks:
         except Exception as error:
             return None, views.readable_error(error), gr.update()
         return who, f"{who.describe(target)} ({len(models)} models)", gr.update(choices=_choices(models))
+
+    def sign_in_user(email: str, password: str, code: str) -> tuple[Any, str, Any, str, str]:
+        try:  # the password and code fields are emptied either way; the session stays on the server
+            who = sign_in_end_user(target, email, password, code)
+            models = client_for(target, who).list_models()
+        except Exception as error:
+            return None, views.readable_error(error), gr.update(), "", ""
+        status = f"{who.describe(target)} ({len(models)} models)"
+        return who, status, gr.update(choices=_choices(models), value=None), "", ""
 
     def check_selfies(files: list[str] | None, who: SignedIn | None) -> tuple[list[bytes], Any, str]:
         if not files:
@@ -204,11 +213,15 @@ def build(target: Target, poll_interval: float = 2.0) -> gr.Blocks:
                     info=f"API {target.api_url}" + (" (the local cloud)" if target.local else ""),
                 )
                 sign_in_button = gr.Button("Sign in", variant="primary", elem_id="sign-in-button")
+                with gr.Group(visible=target.end_user_pool is not None):  # the stack's Cognito user pool
+                    gr.Markdown("Or sign in as an **end user (e-mail and password)**:")
+                    email = gr.Textbox(label="E-mail address", type="email", elem_id="end-user-email")
+                    password = gr.Textbox(label="Password", type="password", elem_id="end-user-password")
+                    code = gr.Textbox(label="Authenticator code (if MFA is on)", elem_id="end-user-code")
+                    user_button = gr.Button("Sign in as end user", elem_id="end-user-sign-in-button")
                 signed_in = gr.Markdown(
                     "Not signed in.", elem_id="sign-in-status", elem_classes="status-line"
                 )
-                # Cognito user-pool sign-in plugs in here once the SDK has AvatarClient.for_user
-                # (webui.session.cognito_client); until then no control is shown for it.
             with gr.Tab("2. Selfies and training", id="train"):
                 files = gr.File(
                     file_count="multiple",
@@ -294,6 +307,8 @@ def build(target: Target, poll_interval: float = 2.0) -> gr.Blocks:
                 models_status = gr.Markdown("", elem_id="models-status", elem_classes="status-line")
 
         sign_in_button.click(sign_in, [profile], [who, signed_in, model])
+        user_button.click(sign_in_user, [email, password, code], [who, signed_in, model, password, code])
+        password.submit(sign_in_user, [email, password, code], [who, signed_in, model, password, code])
         files.change(check_selfies, [files, who], [selfies, thumbnails, screening])
         preset.change(preset_values, [preset], advanced)
         train_button.click(

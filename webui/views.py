@@ -12,6 +12,7 @@ from typing import Any
 from PIL import Image, ImageDraw, ImageOps
 
 from avatar_client import AvatarApiError
+from avatar_client.end_users import SignInError
 
 THUMBNAIL_SIDE = 192
 FINISHED = ("completed", "failed")
@@ -36,7 +37,7 @@ def readable_error(error: BaseException) -> str:
         hint = f" Try again in {error.retry_after:.0f} s." if error.retry_after else ""
         message = error.message.rstrip(".")
         return f"The service refused this ({error.status} {error.code}): {message}.{hint}"
-    if isinstance(error, NotSignedIn):
+    if isinstance(error, NotSignedIn | SignInError):
         return str(error)
     if isinstance(error, urllib.error.URLError):
         return f"Could not reach the API: {error.reason}"

@@ -1,6 +1,8 @@
 """The web app in a real browser (Playwright driving Debian's Chromium) against the local cloud: sign in,
 upload the demo selfies, train with the fast preset, watch the progress reach the end, generate two
-avatars, see them in the gallery, read an API error as a sentence, delete the model after a confirmation.
+avatars, see them in the gallery, read an API error as a sentence, delete the model after a confirmation;
+then sign in as a demo end user of the local cloud's user pool (e-mail and password) and be refused with a
+wrong password.
 
 The app runs as `python -m webui` in its own environment (.venv-webui, `make test` builds it). Screenshots
 at desktop width and at 390 px go to .webui-screenshots/ (gitignored). Skipped only when Chromium is not
@@ -8,6 +10,7 @@ installed (`apt-get install chromium`)."""
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -41,8 +44,14 @@ def web_app(cloud: LocalCloud, tmp_path_factory: pytest.TempPathFactory) -> Iter
     port = free_port()
     log = (tmp_path_factory.mktemp("webui") / "webui.log").open("wb")
     command = [str(WEBUI_PYTHON), "-m", "webui", "--local-cloud", str(cloud.state_dir), "--port", str(port)]
+    # This checkout's SDK, whichever checkout .venv-webui's editable install points at
+    path = os.pathsep.join(filter(None, [str(REPO_ROOT / "client"), os.environ.get("PYTHONPATH")]))
     process = subprocess.Popen(
-        [*command, "--poll-interval", "1"], cwd=REPO_ROOT, stdout=log, stderr=subprocess.STDOUT
+        [*command, "--poll-interval", "1"],
+        cwd=REPO_ROOT,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        env={**os.environ, "PYTHONPATH": path},
     )
     url = f"http://127.0.0.1:{port}/"
     try:
@@ -93,7 +102,7 @@ def test_the_whole_journey_in_a_browser(page: Page, cloud: LocalCloud, tmp_path:
 
     # Sign in: the local cloud's first principal is preselected
     expect(page.get_by_role("combobox", name="Local cloud principal")).to_have_value(principal.name)
-    page.get_by_role("button", name="Sign in").click()
+    page.get_by_role("button", name="Sign in", exact=True).click()
     expect(page.locator("#sign-in-status")).to_contain_text(
         f"Signed in as local cloud principal {principal.name}"
     )
@@ -165,3 +174,33 @@ def test_the_whole_journey_in_a_browser(page: Page, cloud: LocalCloud, tmp_path:
     page.get_by_role("button", name="Yes, delete it").click()
     expect(page.locator("#models-status")).to_contain_text(f"Deleted model {model_id}")
     assert model_id not in [model["model_id"] for model in api.list_models()]
+
+
+def test_an_end_user_signs_in_with_e_mail_and_password(page: Page, web_app: str, cloud: LocalCloud) -> None:
+    page.goto(web_app)  # a new browser session: nobody signed in
+    email = "alice@example.com"
+    password = json.loads((cloud.state_dir / "end-users").read_text())[email]
+    password_field = page.get_by_label("Password", exact=True)
+    expect(password_field).to_have_attribute("type", "password")
+    page.get_by_label("E-mail address").fill(email)
+    password_field.fill(password)
+    page.get_by_role("button", name="Sign in as end user").click()
+    expect(page.locator("#sign-in-status")).to_contain_text(f"Signed in as end user {email}", timeout=30_000)
+    expect(password_field).to_have_value("")  # not kept in the page
+    _screenshot(page, "end-user")
+
+    # Her models: only her own (none yet), not the principal's
+    page.get_by_role("tab", name="3. My models and avatars").click()
+    page.get_by_role("button", name="Refresh my models").click()
+    expect(page.locator("#models-status")).to_contain_text("0 model(s).")
+    expect(page.locator("#models-table")).to_contain_text("No models yet")
+
+    # A wrong password: a sentence, and signed out
+    page.get_by_role("tab", name="1. Sign in").click()
+    password_field.fill(password + "-wrong")
+    page.get_by_role("button", name="Sign in as end user").click()
+    expect(page.locator("#sign-in-status")).to_contain_text("Sign-in refused: Incorrect username or password")
+    expect(page.locator("body")).not_to_contain_text("Traceback")
+    page.get_by_role("tab", name="3. My models and avatars").click()
+    page.get_by_role("button", name="Refresh my models").click()
+    expect(page.locator("#models-status")).to_contain_text("Sign in first")
