@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 
+from avatar_contract import routes
 from avatar_contract.moderation import ENV_VAR, ModerationPolicy
 from stacks.config import ConfigError, ServiceConfig
 from tests.infrastructure.helpers import actions_of, of_type, one, statements, text
@@ -17,9 +18,12 @@ RULE = "Annotation::AwsSolutions-IAM5[Resource::*]"
 
 
 def _functions(service: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """The API's functions (not the status consumer), by name."""
+    handlers = {function.handler for function in routes.FUNCTIONS}
     return {
         v["Properties"]["FunctionName"]: v["Properties"]
         for v in of_type(service, "AWS::Lambda::Function").values()
+        if v["Properties"]["Handler"] in handlers
     }
 
 

@@ -33,7 +33,11 @@ def test_every_api_function_reads_the_owner_key_and_nothing_else_does(service: d
         stmts = statements(service, f"Api{function.name.title()}RoleDefaultPolicy")
         reads = [s for s in stmts if "secretsmanager:GetSecretValue" in s["Action"]]
         assert reads and all("OwnerIdKey" in text(s["Resource"]) for s in reads)
-        decrypt = [s for s in stmts if s.get("Condition", {}).get("StringEquals", {}).get("kms:ViaService")]
+        decrypt = [
+            s
+            for s in stmts
+            if "secretsmanager" in text(s.get("Condition", {}).get("StringEquals", {}).get("kms:ViaService"))
+        ]
         assert decrypt and all(s["Action"] == "kms:Decrypt" for s in decrypt)
     everyone = [
         logical_id

@@ -79,9 +79,12 @@ def test_no_wildcard_table_actions(service: dict[str, Any]) -> None:
 
 
 def _functions(template: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """The API's functions (not the status consumer), by name."""
+    handlers = {function.handler for function in routes.FUNCTIONS}
     return {
         v["Properties"]["FunctionName"]: v["Properties"]
         for v in of_type(template, "AWS::Lambda::Function").values()
+        if v["Properties"]["Handler"] in handlers
     }
 
 
@@ -130,3 +133,16 @@ def test_reservations_leave_the_account_its_unreserved_hundred() -> None:
         )
     with pytest.raises(ConfigError, match="quotaConcurrentTrainings"):
         ServiceConfig.from_context({"quotaConcurrentTrainings": 0})
+
+
+def test_the_status_consumer_may_only_give_quota_slots_back(service: dict[str, Any]) -> None:
+    [consumer] = [
+        v["Properties"]
+        for v in of_type(service, "AWS::Lambda::Function").values()
+        if v["Properties"]["Handler"].endswith("status_events.lambda_handler")
+    ]
+    assert consumer["Environment"]["Variables"][Env.STATE_TABLE] == "avatar-state"
+    stmts = statements(service, "EventsRoleDefaultPolicy")
+    dynamo = [s for s in stmts if any(a.startswith("dynamodb:") for a in actions_of(s))]
+    assert [sorted(actions_of(s)) for s in dynamo] == [["dynamodb:GetItem", "dynamodb:UpdateItem"]]
+    assert dynamo[0]["Condition"] == {"ForAllValues:StringLike": {"dynamodb:LeadingKeys": ["quota#*"]}}

@@ -15,7 +15,7 @@ from avatar_contract.artifact import package_user_model
 from hosting_server.adapters import adapter_metadata, make_random_adapter
 from hosting_server.mme import MultiModelClient, extract_model_archive
 from hosting_server.triton import TritonNotAvailable, TritonProcess, start_triton
-from tests.fixtures.api import owner_id
+from tests.fixtures.owners import owner_id
 
 
 @dataclass

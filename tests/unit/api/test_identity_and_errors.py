@@ -66,6 +66,7 @@ def test_settings_need_the_buckets_the_owner_key_and_the_state_table(monkeypatch
     monkeypatch.setenv("AVATAR_DATA_BUCKET", "data")
     monkeypatch.delenv("AVATAR_HOSTING_BUCKET", raising=False)
     monkeypatch.delenv("AVATAR_STATE_TABLE", raising=False)
+    monkeypatch.setenv("AVATAR_OWNER_KEY_SECRET", "owner-key")
     with pytest.raises(RuntimeError, match="AVATAR_HOSTING_BUCKET, AVATAR_STATE_TABLE"):
         Settings.from_env()
     monkeypatch.setenv("AVATAR_HOSTING_BUCKET", "hosting")

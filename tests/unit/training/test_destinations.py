@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 
 from avatar_contract.keys import model_key, new_model_id, new_training_id, preview_prefix
-from tests.fixtures.api import owner_id
+from tests.fixtures.owners import owner_id
 from tests.fixtures.training_samples import training_config
 from training_service.config import check_destinations, load_training_config
 from training_service.errors import InvalidInput, TrainingError

@@ -70,6 +70,8 @@ def test_a_deployed_stack_offers_the_default_chain_and_the_profiles(
     config.write_text("[profile alice]\nregion = eu-west-1\n")
     monkeypatch.setenv("AWS_CONFIG_FILE", str(config))
     monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "none"))
+    for name in ("AWS_DEFAULT_REGION", "AWS_REGION", "AWS_PROFILE"):  # the profile's region must decide
+        monkeypatch.delenv(name, raising=False)
     target = Target("https://abc.execute-api.eu-west-1.amazonaws.com/prod")
     assert target.profiles() == [DEFAULT_CHAIN, "alice"]
     assert client_for(target, SignedIn("profile", "alice")).region == "eu-west-1"
