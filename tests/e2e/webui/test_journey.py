@@ -127,7 +127,8 @@ def test_the_whole_journey_in_a_browser(page: Page, cloud: LocalCloud, tmp_path:
     expect(page.get_by_label("Resolution (px)")).to_have_value("64")
     page.get_by_role("button", name="Start training").click()
 
-    # Progress: the bar until the end; step N/M is asserted only where the API reports `progress`
+    # Progress: the bar until the end; step N/M is asserted whenever the API reported a progress object
+    # while the UI polled (a tiny training can be over between two polls)
     progress = page.locator("#training-progress")
     expect(progress.locator("p[data-status]")).to_be_visible(timeout=60_000)
     training_id = progress.inner_text().split("Training ", 1)[1].split(":", 1)[0]
@@ -139,11 +140,11 @@ def test_the_whole_journey_in_a_browser(page: Page, cloud: LocalCloud, tmp_path:
     ):
         assert time.monotonic() < deadline, f"training {training_id} did not finish: {progress.inner_text()}"
         shown.add(progress.inner_text())
-        api_reports_progress |= "progress" in api.get_training(training_id)
+        api_reports_progress |= api.get_training(training_id).get("progress") is not None
         page.wait_for_timeout(500)
     assert state == "completed", progress.inner_text()
     expect(progress.locator("progress")).to_have_attribute("value", "1")
-    if api_reports_progress:  # the progress issue's field: the UI showed its steps
+    if api_reports_progress:  # the UI showed its steps
         assert any("step " in text for text in shown), shown
     expect(page.locator("#previews img").first).to_be_visible()
     _screenshot(page, "training")
