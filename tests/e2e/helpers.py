@@ -21,7 +21,7 @@ from botocore.credentials import Credentials
 
 from avatar_client.client import AvatarClient
 from avatar_client.notifications import TrainingNotification, parse_notification
-from avatar_contract.names import Env
+from avatar_contract.names import Env, StateTable
 from local_cloud import LocalCloud
 from local_cloud.demo import DEMO_TRAINING_CONFIG
 from local_cloud.sigv4 import Principal
@@ -152,6 +152,15 @@ class EventQueue:
                 raise AssertionError(f"no training event for {training_id} within {timeout:.0f} s")
             self.poll(5)
         return self.received[training_id][0]
+
+
+def training_slots(cloud: LocalCloud, principal: Principal) -> dict[str, Any]:
+    """The owner's concurrent-training pool item in the state table (avatar_api.quotas' key layout)."""
+    key = f"quota#{cloud.owner_id(principal)}#training-slots"
+    found = cloud.client("dynamodb").get_item(
+        TableName=cloud.settings.state_table, Key={StateTable.KEY_ATTRIBUTE: {"S": key}}
+    )
+    return dict(found.get("Item", {}))
 
 
 E2E_QUOTAS = {

@@ -19,12 +19,19 @@ from urllib3 import encode_multipart_formdata
 
 from avatar_client.client import AvatarApiError, upload_form
 from avatar_contract.keys import progress_key, split_s3_uri
-from avatar_contract.names import StateTable
 from avatar_contract.progress import TrainingProgress
 from local_cloud import LocalCloud
 from local_cloud.aws import SERVICE_ACCESS_KEY_ID, SERVICE_SECRET_ACCESS_KEY
 from local_cloud.selfies import make_faceless_images, make_selfies, to_jpeg
-from tests.e2e.helpers import FAST_TRAINING, EventQueue, NotificationInbox, client_for, sign, signed_call
+from tests.e2e.helpers import (
+    FAST_TRAINING,
+    EventQueue,
+    NotificationInbox,
+    client_for,
+    sign,
+    signed_call,
+    training_slots,
+)
 
 pytestmark = pytest.mark.slow
 
@@ -35,15 +42,6 @@ def event_queues(cloud: LocalCloud) -> list[EventQueue]:
     return [EventQueue(cloud, cloud.owner_id(p), f"e2e-events-{n}") for n, p in enumerate(cloud.principals)]
 
 
-def _training_slots(cloud: LocalCloud, principal: Any) -> dict[str, Any]:
-    """The owner's concurrent-training pool item in the state table (avatar_api.quotas' key layout)."""
-    key = f"quota#{cloud.owner_id(principal)}#training-slots"
-    found = cloud.client("dynamodb").get_item(
-        TableName=cloud.settings.state_table, Key={StateTable.KEY_ATTRIBUTE: {"S": key}}
-    )
-    return dict(found.get("Item", {}))
-
-
 @pytest.fixture(scope="module")
 def trainings(cloud: LocalCloud, event_queues: list[EventQueue]) -> dict[str, dict[str, Any]]:
     """A good and a doomed training (the one the deletion test erases), submitted up front (they queue
@@ -52,7 +50,7 @@ def trainings(cloud: LocalCloud, event_queues: list[EventQueue]) -> dict[str, di
     good = client.start_training(
         [to_jpeg(i) for i in make_selfies(10)], model_name="e2e", config=FAST_TRAINING, prepare=False
     )
-    held = {"good": f"slot:{good['training_id']}" in _training_slots(cloud, cloud.principals[0])}
+    held = {"good": f"slot:{good['training_id']}" in training_slots(cloud, cloud.principals[0])}
     with pytest.raises(AvatarApiError) as refused:  # screened at submission: never queued
         client.start_training(
             [to_jpeg(i) for i in make_faceless_images(10)],
@@ -136,7 +134,7 @@ def test_the_training_event_reaches_only_its_owners_queue_and_frees_the_slot(
     assert all(e["owner"] != owner for got in event_queues[1].received.values() for e, _ in got)
     # the owner's concurrency slot: taken at submission, given back by the status consumer
     assert trainings["slot_held_at_submission"]["good"]
-    assert f"slot:{accepted['training_id']}" not in _training_slots(cloud, cloud.principals[0])
+    assert f"slot:{accepted['training_id']}" not in training_slots(cloud, cloud.principals[0])
 
 
 def test_faceless_selfies_are_refused_at_submission_with_every_reason(
