@@ -48,6 +48,8 @@ def _print_summary(cloud_state: dict, credentials: Path) -> None:
     print(f"AWS services (moto: S3, SNS, SQS, SageMaker): {cloud_state['aws_endpoint_url']}")
     print(f"SageMaker runtime: {cloud_state['sagemaker_runtime_url']}")
     print(f"Training status queue (SQS): {cloud_state['status_queue_url']}")
+    if cloud_state.get("events_topic_arn"):  # docs/events.md: subscribe with a filter policy on `owner`
+        print(f"Training events topic (SNS): {cloud_state['events_topic_arn']}")
     print(f"Buckets: {cloud_state['data_bucket']}, {cloud_state['hosting_bucket']}")
     print(f"Logs: {cloud_state['logs']}")
     print(f"Credentials (profiles {', '.join(cloud_state['profiles'])}): {credentials}")

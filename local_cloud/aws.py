@@ -19,6 +19,7 @@ from werkzeug.serving import make_server
 
 from avatar_contract.names import StateTable
 from local_cloud.settings import ACCOUNT_ID, CloudSettings
+from stacks.config_constants import STATUS_EVENTS_MAX_RECEIVE_COUNT, STATUS_EVENTS_VISIBILITY_TIMEOUT_SECONDS
 
 log = logging.getLogger(__name__)
 
@@ -37,6 +38,8 @@ class Provisioned:
     status_queue_url: str
     status_queue_arn: str
     owner_key_secret_arn: str
+    events_topic_arn: str = ""
+    status_events_queue_url: str = ""
 
 
 class OneDynamoDbRequestAtATime:
@@ -149,28 +152,8 @@ def provision(aws: MotoAws, settings: CloudSettings, images: dict[str, str]) -> 
     success_arn = sns.create_topic(Name=settings.success_topic)["TopicArn"]
     error_arn = sns.create_topic(Name=settings.error_topic)["TopicArn"]
     queue_url = sqs.create_queue(QueueName=settings.status_queue)["QueueUrl"]
-    queue_arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"][
-        "QueueArn"
-    ]
-    sqs.set_queue_attributes(
-        QueueUrl=queue_url,
-        Attributes={
-            "Policy": json.dumps(
-                {
-                    "Version": "2012-10-17",
-                    "Statement": [
-                        {
-                            "Effect": "Allow",
-                            "Principal": {"Service": "sns.amazonaws.com"},
-                            "Action": "sqs:SendMessage",
-                            "Resource": queue_arn,
-                            "Condition": {"ArnEquals": {"aws:SourceArn": [success_arn, error_arn]}},
-                        }
-                    ],
-                }
-            )
-        },
-    )
+    queue_arn = _queue_arn(sqs, queue_url)
+    _allow_topics(sqs, queue_url, queue_arn, [success_arn, error_arn])
     for topic_arn in (success_arn, error_arn):
         sns.subscribe(
             TopicArn=topic_arn,
@@ -178,6 +161,10 @@ def provision(aws: MotoAws, settings: CloudSettings, images: dict[str, str]) -> 
             Endpoint=queue_arn,
             Attributes={"RawMessageDelivery": "true" if settings.raw_message_delivery else "false"},
         )
+
+    events_topic_arn, status_events_queue_url = _provision_training_events(
+        sns, sqs, settings, (success_arn, error_arn)
+    )
 
     sagemaker = aws.client("sagemaker")
     _create_endpoint(
@@ -207,7 +194,69 @@ def provision(aws: MotoAws, settings: CloudSettings, images: dict[str, str]) -> 
         {"Image": images["hosting"], "Mode": "MultiModel", "ModelDataUrl": settings.model_data_url},
     )
     log.info("provisioned %s, %s, %s", settings.data_bucket, settings.hosting_bucket, queue_url)
-    return Provisioned(success_arn, error_arn, queue_url, queue_arn, owner_key_arn)
+    return Provisioned(
+        success_arn, error_arn, queue_url, queue_arn, owner_key_arn, events_topic_arn, status_events_queue_url
+    )
+
+
+def _queue_arn(sqs: Any, queue_url: str) -> str:
+    return str(
+        sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    )
+
+
+def _provision_training_events(
+    sns: Any, sqs: Any, settings: CloudSettings, status_topic_arns: tuple[str, str]
+) -> tuple[str, str]:
+    """As `stacks.training_events.TrainingEvents` declares them: the events topic, and the status
+    consumer's queue (visibility timeout, dead-letter queue after the same number of receives) subscribed
+    with raw delivery to the success/error topics. Returns the topic's ARN and the queue's URL."""
+    topic_arn = str(sns.create_topic(Name=settings.events_topic)["TopicArn"])
+    dead_letter_url = sqs.create_queue(
+        QueueName=settings.status_events_dead_letter_queue,
+        Attributes={"MessageRetentionPeriod": str(14 * 86400)},
+    )["QueueUrl"]
+    redrive = {
+        "deadLetterTargetArn": _queue_arn(sqs, dead_letter_url),
+        "maxReceiveCount": STATUS_EVENTS_MAX_RECEIVE_COUNT,
+    }
+    queue_url = str(
+        sqs.create_queue(
+            QueueName=settings.status_events_queue,
+            Attributes={
+                "MessageRetentionPeriod": str(14 * 86400),
+                "VisibilityTimeout": str(STATUS_EVENTS_VISIBILITY_TIMEOUT_SECONDS),
+                "RedrivePolicy": json.dumps(redrive),
+            },
+        )["QueueUrl"]
+    )
+    queue_arn = _queue_arn(sqs, queue_url)
+    _allow_topics(sqs, queue_url, queue_arn, list(status_topic_arns))
+    for status_topic_arn in status_topic_arns:
+        sns.subscribe(
+            TopicArn=status_topic_arn,
+            Protocol="sqs",
+            Endpoint=queue_arn,
+            Attributes={"RawMessageDelivery": "true"},
+        )
+    return topic_arn, queue_url
+
+
+def _allow_topics(sqs: Any, queue_url: str, queue_arn: str, topic_arns: list[str]) -> None:
+    """The queue policy that lets only these topics send to the queue (as the SNS subscription sets)."""
+    policy = {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Effect": "Allow",
+                "Principal": {"Service": "sns.amazonaws.com"},
+                "Action": "sqs:SendMessage",
+                "Resource": queue_arn,
+                "Condition": {"ArnEquals": {"aws:SourceArn": topic_arns}},
+            }
+        ],
+    }
+    sqs.set_queue_attributes(QueueUrl=queue_url, Attributes={"Policy": json.dumps(policy)})
 
 
 def _create_endpoint(

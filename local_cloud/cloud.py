@@ -27,10 +27,11 @@ from typing import Any
 from avatar_contract.keys import owner_of
 from avatar_contract.moderation import ENV_VAR, INITIAL_DENY_LIST
 from avatar_contract.names import Env
-from avatar_contract.routes import FUNCTIONS
+from avatar_contract.routes import FUNCTIONS, Function
 from local_cloud import end_users
 from local_cloud.apigateway import LocalApiGateway
 from local_cloud.aws import SERVICE_ACCESS_KEY_ID, SERVICE_SECRET_ACCESS_KEY, MotoAws, Provisioned, provision
+from local_cloud.event_source import SqsEventSource
 from local_cloud.identity_pool import LocalIdentityPool
 from local_cloud.lambda_runtime import LambdaFunction
 from local_cloud.moderation import ModerationStandIns
@@ -41,12 +42,18 @@ from local_cloud.settings import ACCOUNT_ID, DEFAULT_REGION, CloudSettings, load
 from local_cloud.sigv4 import Principal
 from local_cloud.supervisor import Supervisor
 from stacks.config import POWERTOOLS_ENVIRONMENT
+from stacks.config_constants import (
+    STATUS_EVENTS_BATCH_SIZE,
+    STATUS_EVENTS_HANDLER,
+    STATUS_EVENTS_TIMEOUT_SECONDS,
+)
 
 log = logging.getLogger("local_cloud")
 REPO_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_STATE_DIR = REPO_ROOT / ".local-cloud"
 PRINCIPAL_NAMES = ("avatar-local-user-1", "avatar-local-user-2")
 CONTAINER_START_TIMEOUT = 240.0
+STATUS_EVENTS = Function("status-events", STATUS_EVENTS_HANDLER)  # stacks/training_events.py
 LOCAL_IMAGES = {"training": "local/avatar-training:latest", "hosting": "local/avatar-hosting:latest"}
 
 
@@ -96,6 +103,7 @@ class LocalCloud:
         self.moderation: ModerationStandIns | None = None
         self.functions: dict[str, LambdaFunction] = {}
         self.api: LocalApiGateway | None = None
+        self.status_events: SqsEventSource | None = None  # the status consumer's SQS event source
         self.end_users: list[end_users.EndUser] = []  # demo end users of the user pool
         self.end_user_pool: end_users.EndUserPool | None = None
         self.identity_pool: LocalIdentityPool | None = None
@@ -177,6 +185,7 @@ class LocalCloud:
                 physical_name=self.settings.function_name(function.name),
             )
             self.functions[function.name].prewarm()
+        self._start_status_consumer(lambda_env)
         iam_users = {p.access_key_id: p for p in self.principals}
         assert self.identity_pool is not None
         self.api = LocalApiGateway(
@@ -192,6 +201,31 @@ class LocalCloud:
         self._supervise(training_port, hosting_port, base_model)
         self._write_credentials()
         self._write_state()
+
+    def _start_status_consumer(self, lambda_env: dict[str, str]) -> None:
+        """The status consumer as stacks/training_events.py deploys it: its environment (the events
+        topic), its timeout, and an SQS event source on its queue with the stack's batch size."""
+        assert self.provisioned is not None
+        consumer = LambdaFunction(
+            STATUS_EVENTS,
+            {**lambda_env, Env.EVENTS_TOPIC_ARN: self.provisioned.events_topic_arn},
+            self.log_dir,
+            self.region,
+            timeout_seconds=STATUS_EVENTS_TIMEOUT_SECONDS,
+            max_concurrency=1,  # one poller: one batch at a time
+            physical_name=self.settings.status_events_function,
+        )
+        self.functions[STATUS_EVENTS.name] = consumer
+        source = SqsEventSource(
+            self.aws.client("sqs"),
+            self.provisioned.status_events_queue_url,
+            consumer,
+            self.region,
+            batch_size=STATUS_EVENTS_BATCH_SIZE,
+        )
+        source.start()
+        self.status_events = source
+        self.supervisor.watch("status consumer", lambda: not source.is_running(), source.restart)
 
     def _start_end_users(self) -> None:
         """The user pool and its app client in moto, the demo end users, the identity pool's stand-in."""
@@ -248,6 +282,7 @@ class LocalCloud:
             hosting_pgid = self.hosting.process.pid if self.hosting else None
             steps = [
                 ("api gateway", self.api.stop if self.api else None),
+                ("status consumer", self.status_events.stop if self.status_events else None),
                 *((f"lambda {n}", f.close) for n, f in self.functions.items()),
                 ("sagemaker runtime", self.runtime.stop if self.runtime else None),
                 ("s3 post-policy front", self.s3_front.stop if self.s3_front else None),
@@ -419,6 +454,11 @@ class LocalCloud:
     def status_queue_url(self) -> str:
         return self.provisioned.status_queue_url if self.provisioned else ""
 
+    @property
+    def events_topic_arn(self) -> str:
+        """The training events topic (docs/events.md): subscribe with a filter policy on `owner`."""
+        return self.provisioned.events_topic_arn if self.provisioned else ""
+
     def client(self, service: str) -> Any:
         """A boto3 client for moto's AWS (with the service role's credentials), for inspection."""
         return self.aws.client(service)
@@ -485,6 +525,7 @@ class LocalCloud:
             "sagemaker_runtime_url": self.runtime.url if self.runtime else "",
             "moderation_stand_ins_url": self.moderation.url if self.moderation else "",
             "status_queue_url": self.status_queue_url,
+            "events_topic_arn": self.events_topic_arn,
             "region": self.region,
             "data_bucket": self.settings.data_bucket,
             "hosting_bucket": self.settings.hosting_bucket,

@@ -33,6 +33,10 @@ class CloudSettings:
     success_topic: str
     error_topic: str
     status_queue: str
+    events_topic: str  # the training events topic and the status consumer (stacks/training_events.py)
+    status_events_queue: str
+    status_events_dead_letter_queue: str
+    status_events_function: str
     owner_key_secret: str
     raw_message_delivery: bool
     training_endpoint: str
@@ -97,6 +101,10 @@ def _from_names(config: ServiceConfig, region: str) -> CloudSettings:
         success_topic=config.training_success_topic_name,
         error_topic=config.training_error_topic_name,
         status_queue=config.status_queue_name,
+        events_topic=config.training_events_topic_name,
+        status_events_queue=config.status_events_queue_name,
+        status_events_dead_letter_queue=config.status_events_dead_letter_queue_name,
+        status_events_function=config.status_events_function_name,
         owner_key_secret=config.name("owner-key"),
         raw_message_delivery=True,  # as the CDK app subscribes the queue (body = SageMaker's JSON)
         training_endpoint=config.training_endpoint_name,

@@ -17,6 +17,14 @@ POWERTOOLS_ENVIRONMENT = {
     "POWERTOOLS_TRACER_CAPTURE_ERROR": "false",
 }
 
+# The status consumer (stacks/training_events.py; the local cloud runs it the same way).
+STATUS_EVENTS_HANDLER = "avatar_api.handlers.status_events.lambda_handler"
+STATUS_EVENTS_TIMEOUT_SECONDS = 60
+STATUS_EVENTS_BATCH_SIZE = 10  # records per invocation (the SQS event source)
+STATUS_EVENTS_MAX_RECEIVE_COUNT = 5  # receives before a record moves to the dead-letter queue
+# AWS's advice for an SQS event source: six times the function's timeout.
+STATUS_EVENTS_VISIBILITY_TIMEOUT_SECONDS = STATUS_EVENTS_TIMEOUT_SECONDS * 6
+
 # CloudWatch Logs accepts only these retention periods (days).
 LOG_RETENTION_DAYS = (
     1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653,

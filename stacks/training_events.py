@@ -15,6 +15,13 @@ from constructs import Construct
 
 from avatar_contract.names import Env, Prefix
 from stacks.config import POWERTOOLS_ENVIRONMENT, ServiceConfig
+from stacks.config_constants import (
+    STATUS_EVENTS_BATCH_SIZE,
+    STATUS_EVENTS_HANDLER,
+    STATUS_EVENTS_MAX_RECEIVE_COUNT,
+    STATUS_EVENTS_TIMEOUT_SECONDS,
+    STATUS_EVENTS_VISIBILITY_TIMEOUT_SECONDS,
+)
 from stacks.grants import grant_objects
 from stacks.lambda_code import RUNTIME, api_code
 from stacks.log_groups import encrypted_log_group
@@ -23,10 +30,10 @@ from stacks.state_table import QUOTA_KEYS, StateTableRefs
 from stacks.status import TrainingStatus, encrypted_topic
 from stacks.storage import StorageRefs, nag_bucket_name
 
-HANDLER = "avatar_api.handlers.status_events.lambda_handler"
-FUNCTION_TIMEOUT = Duration.seconds(60)
-BATCH_SIZE = 10
-MAX_RECEIVE_COUNT = 5
+HANDLER = STATUS_EVENTS_HANDLER
+FUNCTION_TIMEOUT = Duration.seconds(STATUS_EVENTS_TIMEOUT_SECONDS)
+BATCH_SIZE = STATUS_EVENTS_BATCH_SIZE
+MAX_RECEIVE_COUNT = STATUS_EVENTS_MAX_RECEIVE_COUNT
 
 
 class TrainingEvents(Construct):
@@ -66,8 +73,7 @@ class TrainingEvents(Construct):
             data_key_reuse=Duration.hours(1),
             enforce_ssl=True,
             retention_period=Duration.days(14),
-            # AWS's advice for an SQS event source: six times the function's timeout.
-            visibility_timeout=Duration.seconds(FUNCTION_TIMEOUT.to_seconds() * 6),
+            visibility_timeout=Duration.seconds(STATUS_EVENTS_VISIBILITY_TIMEOUT_SECONDS),
             dead_letter_queue=sqs.DeadLetterQueue(
                 queue=self.dead_letter_queue, max_receive_count=MAX_RECEIVE_COUNT
             ),

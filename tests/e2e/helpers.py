@@ -21,7 +21,7 @@ from botocore.credentials import Credentials
 
 from avatar_client.client import AvatarClient
 from avatar_client.notifications import TrainingNotification, parse_notification
-from avatar_contract.names import Env
+from avatar_contract.names import Env, StateTable
 from local_cloud import LocalCloud
 from local_cloud.demo import DEMO_TRAINING_CONFIG
 from local_cloud.sigv4 import Principal
@@ -114,6 +114,53 @@ class NotificationInbox:
             if time.monotonic() > deadline:
                 raise AssertionError(f"no notification for {missing} within {timeout:.0f} s")
             self._poll(5)
+
+
+class EventQueue:
+    """An app's SQS queue subscribed to the training events topic with a filter policy on one owner
+    (docs/events.md), keeping every event it received by training id."""
+
+    def __init__(self, cloud: LocalCloud, owner: str, name: str) -> None:
+        self.sqs = cloud.client("sqs")
+        self.url = self.sqs.create_queue(QueueName=name)["QueueUrl"]
+        arn = self.sqs.get_queue_attributes(QueueUrl=self.url, AttributeNames=["QueueArn"])["Attributes"]
+        cloud.client("sns").subscribe(
+            TopicArn=cloud.events_topic_arn,
+            Protocol="sqs",
+            Endpoint=arn["QueueArn"],
+            Attributes={"RawMessageDelivery": "true", "FilterPolicy": json.dumps({"owner": [owner]})},
+        )
+        self.received: dict[str, list[tuple[dict[str, Any], dict[str, str]]]] = {}
+
+    def poll(self, wait_seconds: int = 0) -> None:
+        response = self.sqs.receive_message(
+            QueueUrl=self.url,
+            MaxNumberOfMessages=10,
+            WaitTimeSeconds=wait_seconds,
+            MessageAttributeNames=["All"],
+        )
+        for message in response.get("Messages", []):
+            event = json.loads(message["Body"])
+            attributes = {k: v["StringValue"] for k, v in message.get("MessageAttributes", {}).items()}
+            self.received.setdefault(event["training_id"], []).append((event, attributes))
+            self.sqs.delete_message(QueueUrl=self.url, ReceiptHandle=message["ReceiptHandle"])
+
+    def wait_for(self, training_id: str, timeout: float = 150) -> tuple[dict[str, Any], dict[str, str]]:
+        deadline = time.monotonic() + timeout
+        while training_id not in self.received:
+            if time.monotonic() > deadline:
+                raise AssertionError(f"no training event for {training_id} within {timeout:.0f} s")
+            self.poll(5)
+        return self.received[training_id][0]
+
+
+def training_slots(cloud: LocalCloud, principal: Principal) -> dict[str, Any]:
+    """The owner's concurrent-training pool item in the state table (avatar_api.quotas' key layout)."""
+    key = f"quota#{cloud.owner_id(principal)}#training-slots"
+    found = cloud.client("dynamodb").get_item(
+        TableName=cloud.settings.state_table, Key={StateTable.KEY_ATTRIBUTE: {"S": key}}
+    )
+    return dict(found.get("Item", {}))
 
 
 E2E_QUOTAS = {

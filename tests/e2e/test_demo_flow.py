@@ -23,19 +23,34 @@ from avatar_contract.progress import TrainingProgress
 from local_cloud import LocalCloud
 from local_cloud.aws import SERVICE_ACCESS_KEY_ID, SERVICE_SECRET_ACCESS_KEY
 from local_cloud.selfies import make_faceless_images, make_selfies, to_jpeg
-from tests.e2e.helpers import FAST_TRAINING, NotificationInbox, client_for, sign, signed_call
+from tests.e2e.helpers import (
+    FAST_TRAINING,
+    EventQueue,
+    NotificationInbox,
+    client_for,
+    sign,
+    signed_call,
+    training_slots,
+)
 
 pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope="module")
-def trainings(cloud: LocalCloud) -> dict[str, dict[str, Any]]:
+def event_queues(cloud: LocalCloud) -> list[EventQueue]:
+    """Each owner's app queue on the events topic (filtered on that owner), subscribed before any training."""
+    return [EventQueue(cloud, cloud.owner_id(p), f"e2e-events-{n}") for n, p in enumerate(cloud.principals)]
+
+
+@pytest.fixture(scope="module")
+def trainings(cloud: LocalCloud, event_queues: list[EventQueue]) -> dict[str, dict[str, Any]]:
     """A good and a doomed training (the one the deletion test erases), submitted up front (they queue
     on the endpoint), and the refusal of a faceless set; no test depends on another having run first."""
     client = client_for(cloud, cloud.principals[0])
     good = client.start_training(
         [to_jpeg(i) for i in make_selfies(10)], model_name="e2e", config=FAST_TRAINING, prepare=False
     )
+    held = {"good": f"slot:{good['training_id']}" in training_slots(cloud, cloud.principals[0])}
     with pytest.raises(AvatarApiError) as refused:  # screened at submission: never queued
         client.start_training(
             [to_jpeg(i) for i in make_faceless_images(10)],
@@ -47,7 +62,7 @@ def trainings(cloud: LocalCloud) -> dict[str, dict[str, Any]]:
     doomed = client.start_training(
         [to_jpeg(i) for i in make_selfies(10)], model_name="doomed", config=FAST_TRAINING, prepare=False
     )
-    return {"good": good, "faceless": faceless, "doomed": doomed}
+    return {"good": good, "faceless": faceless, "doomed": doomed, "slot_held_at_submission": held}
 
 
 def _hosting_keys(cloud: LocalCloud, prefix: str) -> list[str]:
@@ -104,6 +119,22 @@ def test_training_completes_notifies_and_generates_pngs(
     # the multi-model endpoint keeps the model loaded (cached) after the first call
     host = cloud.runtime.host(cloud.settings.hosting_endpoint)
     assert f"{owner}/{accepted['model_id']}.tar.gz" in host.loaded_models()
+
+
+def test_the_training_event_reaches_only_its_owners_queue_and_frees_the_slot(
+    cloud: LocalCloud, event_queues: list[EventQueue], trainings: dict[str, dict[str, Any]]
+) -> None:
+    accepted, owner = trainings["good"], cloud.owner_id(cloud.principals[0])
+    event, attributes = event_queues[0].wait_for(accepted["training_id"])
+    assert attributes == {"owner": owner, "status": "completed"}
+    assert (event["owner"], event["status"], event["model_id"]) == (owner, "completed", accepted["model_id"])
+    assert event["model_name"] == "e2e" and event["reason"] is None and event["event_id"]
+    event_queues[1].poll()  # SNS delivered to every matching subscription at once
+    assert accepted["training_id"] not in event_queues[1].received
+    assert all(e["owner"] != owner for got in event_queues[1].received.values() for e, _ in got)
+    # the owner's concurrency slot: taken at submission, given back by the status consumer
+    assert trainings["slot_held_at_submission"]["good"]
+    assert f"slot:{accepted['training_id']}" not in training_slots(cloud, cloud.principals[0])
 
 
 def test_faceless_selfies_are_refused_at_submission_with_every_reason(
