@@ -140,7 +140,7 @@ class WebhookSender:
         target = parts.path or "/"
         if parts.query:
             target += f"?{parts.query}"
-        host_header = host if parts.port in (None, 443) else f"{host}:{port}"
+        host_header = parts.netloc  # as written: the name (or bracketed literal) and any port
         last: Exception | None = None
         for address in addresses:
             try:

@@ -2,9 +2,10 @@
 training's event is published: a signed POST of the event, up to `MAX_ATTEMPTS` with backoff, each
 attempt recorded on the training record (conditionally, so a concurrent redelivery cannot double it).
 
-2xx is delivered; a refused URL or address, or a 4xx other than 408/429, ends the webhook without
-retry; anything else is retried. When the invocation has no time left for another attempt the record
-is handed back to the queue (`WebhookPending`), whose redelivery continues where the record says.
+2xx is delivered; a refused URL or address, a 3xx (not followed) or a 4xx other than 408/429 ends the
+webhook without retry; anything else is retried. When the invocation has no time left for another
+attempt the record is handed back to the queue (`WebhookPending`), whose redelivery continues where
+the record says.
 """
 
 from __future__ import annotations
@@ -110,7 +111,8 @@ def _attempt(
         return WebhookAttempt(time=now, error=str(error)), True
     except WebhookFailed as error:
         return WebhookAttempt(time=now, error=str(error)), False
-    final = 200 <= status < 300 or (400 <= status < 500 and status not in RETRIED_CLIENT_ERRORS)
+    # 3xx: redirects are not followed (the target would escape the address check), so it ends too.
+    final = 200 <= status < 500 and status not in RETRIED_CLIENT_ERRORS
     return WebhookAttempt(time=now, status_code=status), final
 
 
