@@ -38,6 +38,7 @@ from tests.integration.api.test_status_events import complete, notification, sqs
 __all__ = ["topic"]  # the events topic fixture
 ALICE_OWNER = owner_id(ALICE)
 HOST = "hooks.test"
+OTHER_HOST = "other.test"  # resolves to the same server, whose certificate does not name it
 LOOPBACK = (ipaddress.ip_network("127.0.0.1/32"),)
 
 
@@ -106,7 +107,7 @@ class Receiver:
             read_timeout_seconds=2,
             allowed_networks=LOOPBACK if allowed else (),
             ca_certs=str(self.ca) if trusted else None,
-            resolver=lambda host, port: ["127.0.0.1"] if host == HOST else [],
+            resolver=lambda host, port: ["127.0.0.1"] if host in (HOST, OTHER_HOST) else [],
         )
 
 
@@ -253,6 +254,16 @@ def test_an_untrusted_certificate_is_not_delivered_to(api: Api, topic: str, rece
     webhook = webhook_of(api, accepted["training_id"])
     assert len(webhook["attempts"]) == 3 and not webhook["delivered"]
     assert all("SSL" in attempt["error"] for attempt in webhook["attempts"])
+
+
+def test_the_certificate_must_name_the_urls_host(api: Api, topic: str, receiver: Receiver) -> None:
+    """The connection goes to the checked address, but TLS checks the URL's name (SNI, hostname)."""
+    accepted, _ = finish(api, f"https://{OTHER_HOST}:{receiver.port}/hook")
+
+    assert receiver.received == []
+    webhook = webhook_of(api, accepted["training_id"])
+    assert len(webhook["attempts"]) == 3 and not webhook["delivered"]
+    assert all("SSL" in attempt["error"] or "match" in attempt["error"] for attempt in webhook["attempts"])
 
 
 def test_out_of_time_the_record_goes_back_to_the_queue_and_continues(
