@@ -36,6 +36,7 @@ ROUTES: Final = (
     Route("POST", "/uploads", TRAININGS, 201),  # presigned S3 URLs for large selfie sets
     Route("POST", "/trainings", TRAININGS, 202),
     Route("GET", "/trainings/{training_id}", TRAININGS, 200),
+    Route("GET", "/webhooks/secret", TRAININGS, 200),  # the caller's webhook signing secret
     Route("GET", "/models", MODELS, 200),
     Route("DELETE", "/models/{model_id}", MODELS, 200),
     Route("POST", "/models/{model_id}/generations", GENERATIONS, 200),

@@ -4,11 +4,12 @@ publishes per-owner events to (message attributes `owner`, `status`: apps filter
 
 from __future__ import annotations
 
-from aws_cdk import Duration
+from aws_cdk import Aws, Duration
 from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_lambda_event_sources as sources
+from aws_cdk import aws_secretsmanager as secretsmanager
 from aws_cdk import aws_sns_subscriptions as subscriptions
 from aws_cdk import aws_sqs as sqs
 from constructs import Construct
@@ -109,7 +110,7 @@ class TrainingEvents(Construct):
             environment={
                 Env.DATA_BUCKET: storage.data_bucket.bucket_name,
                 Env.HOSTING_BUCKET: storage.hosting_bucket.bucket_name,
-                # Named, not granted: the consumer derives no owner id (avatar_api.identity, deferred key).
+                # Read only to sign webhooks (the owner's secret derives from it; avatar_api.identity).
                 Env.OWNER_KEY_SECRET: owner_key_arn,
                 Env.EVENTS_TOPIC_ARN: self.topic.topic_arn,
                 # The consumer gives a finished training's concurrency slot back (avatar_api.quotas).
@@ -125,6 +126,7 @@ class TrainingEvents(Construct):
             sources.SqsEventSource(self.queue, batch_size=BATCH_SIZE, report_batch_item_failures=True)
         )
         self._grant(config, storage)
+        self._grant_owner_key(owner_key_arn, storage)
         state.grant(self.function, ["GetItem", "UpdateItem"], [QUOTA_KEYS])
         acknowledge(
             self.function,
@@ -176,6 +178,19 @@ class TrainingEvents(Construct):
                 "The status consumer function raised errors.",
             ),
         }
+
+    def _grant_owner_key(self, owner_key_arn: str, storage: StorageRefs) -> None:
+        """Read the owner-id key to sign webhooks: by ARN and decrypt through Secrets Manager only, as the
+        API functions do (stacks.api)."""
+        owner_key = secretsmanager.Secret.from_secret_complete_arn(self, "OwnerIdKey", owner_key_arn)
+        owner_key.grant_read(self.role)
+        self.role.add_to_policy(
+            iam.PolicyStatement(
+                actions=["kms:Decrypt"],
+                resources=[storage.data_key.key_arn],
+                conditions={"StringEquals": {"kms:ViaService": f"secretsmanager.{Aws.REGION}.amazonaws.com"}},
+            )
+        )
 
     def _grant(self, config: ServiceConfig, storage: StorageRefs) -> None:
         data, hosting = storage.data_bucket, storage.hosting_bucket

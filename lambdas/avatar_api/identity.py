@@ -15,6 +15,8 @@ Manager (`OwnerIds`), so it cannot be computed from a known ARN.
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import re
 from typing import Any
 
@@ -65,12 +67,17 @@ class OwnerIds:
 
     @classmethod
     def deferred(cls, secret_id: str) -> OwnerIds:
-        """Like `from_secret`, but the key is fetched on first use: a function that never derives an
-        owner id (the status consumer) needs no access to the secret."""
+        """Like `from_secret`, but the key is fetched on first use (the status consumer reads it only to
+        sign a training's webhook)."""
         return _DeferredOwnerIds(secret_id)
 
     def owner_of(self, principal: str) -> str:
         return owner_of(principal, self._key)
+
+    def webhook_key(self, owner: str) -> str:
+        """The owner's webhook signing secret (hex): derived from the key, so nothing more is stored, and
+        one owner's secret says nothing about another's (docs/events.md, "Webhooks")."""
+        return hmac.new(self._key, f"webhook:{owner}".encode(), hashlib.sha256).hexdigest()
 
     def of_event(self, raw_event: dict[str, Any]) -> str:
         """The owner id of the caller of an API Gateway proxy event."""
@@ -83,3 +90,6 @@ class _DeferredOwnerIds(OwnerIds):
 
     def owner_of(self, principal: str) -> str:
         return OwnerIds.from_secret(self._secret_id).owner_of(principal)  # cached by Powertools
+
+    def webhook_key(self, owner: str) -> str:
+        return OwnerIds.from_secret(self._secret_id).webhook_key(owner)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from avatar_api.aws import Bucket
 from avatar_contract import keys
@@ -30,6 +30,27 @@ class TrainingEventMark(BaseModel):
     event_id: str
     status: str
     published: bool = False
+
+
+class WebhookAttempt(BaseModel):
+    """One POST of a training's webhook: when, and the answer's status code or why there was none."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    time: str
+    status_code: int | None = None
+    error: str | None = None
+
+
+class Webhook(BaseModel):
+    """A training's webhook (docs/events.md, "Webhooks"): its URL and every delivery attempt."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    url: str
+    attempts: tuple[WebhookAttempt, ...] = ()
+    delivered: bool = Field(False, description="A 2xx answer came back")
+    done: bool = Field(False, description="No more attempts: delivered, refused, or out of attempts")
 
 
 class TrainingRecord(BaseModel):
@@ -56,6 +77,8 @@ class TrainingRecord(BaseModel):
     # Set by the status consumer (domain.events) from SageMaker's notification and the async output it
     # names: a copy for deduplication and webhooks, never read as the status (domain.status reads S3).
     event: TrainingEventMark | None = None
+    # Given at submission; its attempts are recorded by the status consumer (domain.webhooks).
+    webhook: Webhook | None = None
 
 
 class _ModelEntry(BaseModel):

@@ -21,6 +21,7 @@ from avatar_api.messaging import EventsTopic
 from avatar_api.quotas import QuotaLimits, Quotas
 from avatar_api.records import TrainingRecords
 from avatar_api.settings import GENERATION_BUDGET_SECONDS, Settings
+from avatar_api.webhooks import WebhookSender
 
 if TYPE_CHECKING:
     from avatar_api.domain.moderation import Moderator
@@ -41,6 +42,7 @@ class Services:
     hosting_instance_type: str = ""
     moderation: Moderator | None = None  # None: no moderation (docs/moderation.md)
     events: EventsTopic | None = None  # the training events topic (only the status consumer publishes)
+    webhooks: WebhookSender | None = None  # None: webhooks are recorded but not sent
 
     @property
     def records(self) -> TrainingRecords:
@@ -68,6 +70,7 @@ class Services:
             hosting_instance_type=settings.hosting_instance_type,
             moderation=Moderator.from_environment(),
             events=EventsTopic.from_arn(settings.events_topic_arn) if settings.events_topic_arn else None,
+            webhooks=WebhookSender(),  # the product's rules; tests inject their own (tests/fixtures)
         )
 
 

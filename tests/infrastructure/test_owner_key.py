@@ -1,4 +1,5 @@
-"""The owner-id key: a generated secret in the stateful stack, retained, KMS-encrypted, read by the API."""
+"""The owner-id key: a generated secret in the stateful stack, retained, KMS-encrypted, read by the API
+and the status consumer (webhook secrets)."""
 
 from __future__ import annotations
 
@@ -20,28 +21,35 @@ def test_the_owner_key_is_generated_retained_and_encrypted_with_the_data_key(sto
     assert "SecretString" not in props  # never a value in the template
 
 
-def test_every_api_function_reads_the_owner_key_and_nothing_else_does(service: dict[str, Any]) -> None:
+def _reads_the_key_through_secrets_manager_only(service: dict[str, Any], policy_prefix: str) -> None:
+    stmts = statements(service, policy_prefix)
+    reads = [s for s in stmts if "secretsmanager:GetSecretValue" in s["Action"]]
+    assert reads and all("OwnerIdKey" in text(s["Resource"]) for s in reads)
+    decrypt = [
+        s
+        for s in stmts
+        if "secretsmanager." in text(s.get("Condition", {}).get("StringEquals", {}).get("kms:ViaService", ""))
+    ]
+    assert decrypt and all(s["Action"] == "kms:Decrypt" for s in decrypt)
+
+
+def test_the_api_functions_and_the_status_consumer_read_the_owner_key_and_nothing_else_does(
+    service: dict[str, Any],
+) -> None:
+    """The API derives owner ids from it; the status consumer derives each owner's webhook secret."""
     functions = of_type(service, "AWS::Lambda::Function")
-    api_functions = [
+    named = [
         f
         for f in functions.values()
         if Env.OWNER_KEY_SECRET in f["Properties"].get("Environment", {}).get("Variables", {})
-        and f["Properties"].get("FunctionName") != "avatar-status-events"  # named, never read (deferred)
     ]
-    assert len(api_functions) == len(routes.FUNCTIONS)
+    assert len(named) == len(routes.FUNCTIONS) + 1
     for function in routes.FUNCTIONS:
-        stmts = statements(service, f"Api{function.name.title()}RoleDefaultPolicy")
-        reads = [s for s in stmts if "secretsmanager:GetSecretValue" in s["Action"]]
-        assert reads and all("OwnerIdKey" in text(s["Resource"]) for s in reads)
-        decrypt = [
-            s
-            for s in stmts
-            if "secretsmanager" in text(s.get("Condition", {}).get("StringEquals", {}).get("kms:ViaService"))
-        ]
-        assert decrypt and all(s["Action"] == "kms:Decrypt" for s in decrypt)
+        _reads_the_key_through_secrets_manager_only(service, f"Api{function.name.title()}RoleDefaultPolicy")
+    _reads_the_key_through_secrets_manager_only(service, "EventsRoleDefaultPolicy")
     everyone = [
         logical_id
         for logical_id in of_type(service, "AWS::IAM::Policy")
         if any("secretsmanager:GetSecretValue" in s["Action"] for s in statements(service, logical_id))
     ]
-    assert all(logical_id.startswith("Api") for logical_id in everyone)
+    assert everyone and all(logical_id.startswith(("Api", "EventsRole")) for logical_id in everyone)

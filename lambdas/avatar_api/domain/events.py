@@ -16,6 +16,7 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
+from avatar_api.domain import webhooks
 from avatar_api.domain.status import is_async_location, read_result, training_state
 from avatar_api.records import TrainingEventMark, TrainingRecord
 from avatar_api.services import Services
@@ -80,11 +81,14 @@ def owner_of_notification(services: Services, notification: AsyncInferenceNotifi
     return owner
 
 
-def handle_notification(services: Services, notification: AsyncInferenceNotification) -> TrainingEvent | None:
-    """Record and publish the event of one notification; None when there is nothing (more) to do.
+def handle_notification(
+    services: Services, notification: AsyncInferenceNotification, *, deadline: float | None = None
+) -> TrainingEvent | None:
+    """Record and publish the event of one notification, then deliver the training's webhook (if any,
+    by `deadline`, a `time.monotonic()` value); None when there is nothing (more) to publish.
 
     Raises for what the queue should retry: an outcome not readable yet, a record changed concurrently
-    (`aws.Changed`), a failed publish."""
+    (`aws.Changed`), a failed publish, a webhook with attempts left but no time (`WebhookPending`)."""
     owner = owner_of_notification(services, notification)
     if owner is None:
         log.warning(
@@ -104,14 +108,19 @@ def handle_notification(services: Services, notification: AsyncInferenceNotifica
         )
         return None
     event = derive_event(services, owner, record, notification)
-    if record.event is not None and record.event.event_id == event.event_id and record.event.published:
-        return None  # redelivered: recorded and published already
-    on_training_finished(services, event)
-    if services.events is not None:
-        services.events.publish(event.model_dump(mode="json"), event.attributes())
-    mark = TrainingEventMark(event_id=event.event_id, status=event.status, published=True)
-    services.records.replace(owner, record.model_copy(update={"event": mark}), etag)
-    return event
+    published = (
+        record.event is not None and record.event.event_id == event.event_id and record.event.published
+    )
+    if not published:
+        on_training_finished(services, event)
+        if services.events is not None:
+            services.events.publish(event.model_dump(mode="json"), event.attributes())
+        mark = TrainingEventMark(event_id=event.event_id, status=event.status, published=True)
+        record = record.model_copy(update={"event": mark})
+        etag = services.records.replace(owner, record, etag)
+    # A delivered (or given up) webhook is done and not sent again; a pending one continues.
+    webhooks.deliver(services, owner, record, etag, event.model_dump_json().encode(), deadline=deadline)
+    return None if published else event  # redelivered: recorded and published already
 
 
 def on_training_finished(services: Services, event: TrainingEvent) -> None:

@@ -18,7 +18,7 @@ from pydantic import BaseModel, Field, ValidationError
 
 from avatar_api.aws import Bucket
 from avatar_api.errors import NotFound
-from avatar_api.records import TrainingRecord
+from avatar_api.records import TrainingRecord, Webhook
 from avatar_api.services import Services
 from avatar_api.settings import (
     DOWNLOAD_URL_EXPIRES_SECONDS,
@@ -51,6 +51,7 @@ class TrainingState(BaseModel):
     progress: TrainingProgress | None = Field(
         None, description="While queued: what the training container last wrote; null before it starts"
     )
+    webhook: Webhook | None = Field(None, description="The webhook given at submission and its attempts")
 
 
 def get_training(services: Services, owner: str, training_id: str) -> TrainingState:
@@ -81,6 +82,7 @@ def read_progress(services: Services, owner: str, training_id: str) -> TrainingP
 def training_state(services: Services, owner: str, record: TrainingRecord) -> TrainingState:
     """Output -> completed, failure -> failed, neither -> queued."""
     base = record.model_dump(include={"training_id", "model_id", "model_name", "created", "target_model"})
+    base["webhook"] = record.webhook
     output = _read_location(services, record.output_location)
     if output is not None:
         try:

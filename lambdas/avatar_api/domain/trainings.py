@@ -22,7 +22,7 @@ from avatar_api.domain.images import CheckedImage
 from avatar_api.domain.status import StatusName, get_training
 from avatar_api.domain.uploads import ImageSource, InlineImage, delete_uploaded, load_image
 from avatar_api.errors import InvalidRequest, endpoint_failure
-from avatar_api.records import TrainingRecord
+from avatar_api.records import TrainingRecord, Webhook
 from avatar_api.services import Services
 from avatar_api.settings import TRAINING_DEADLINE_SECONDS, TRAINING_QUEUE_TTL_SECONDS
 from avatar_contract import keys
@@ -41,6 +41,7 @@ class NewTraining:
     hyperparameters: TrainingHyperparameters
     model_name: str | None = None
     idempotency_key: str | None = None
+    webhook_url: str | None = None
 
     def fingerprint(self) -> str:
         """Digest of everything that defines the request (reusing a key for another request is refused)."""
@@ -52,6 +53,8 @@ class NewTraining:
                 digest.update(f"upload:{image.upload_id}/{image.index}".encode())
         digest.update(json.dumps(self.model_name).encode())
         digest.update(self.hyperparameters.model_dump_json().encode())
+        if self.webhook_url is not None:  # absent: the same digest as before webhooks existed
+            digest.update(b"webhook:" + self.webhook_url.encode())
         return digest.hexdigest()
 
 
@@ -156,6 +159,7 @@ def _start(
             preview_s3_prefix=config.preview_s3_prefix,
             image_count=len(images),
             idempotency_record=idempotency_record,
+            webhook=Webhook(url=request.webhook_url) if request.webhook_url else None,
         )
         etag = services.records.create(owner, record)
         written.extend(services.records.written_keys(owner, record))

@@ -4,6 +4,7 @@ reported back as a partial batch failure, so SQS redelivers only it (then its de
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
@@ -22,10 +23,13 @@ class NotificationRecord(SqsRecordModel):
 
 
 processor = BatchProcessor(event_type=EventType.SQS, model=NotificationRecord)
+# Kept free at the end of the invocation for the records still to handle and the batch response.
+RESERVE_SECONDS = 10.0
 
 
-def record_handler(record: NotificationRecord) -> None:
-    handle_notification(get_services(), record.body)
+def record_handler(record: NotificationRecord, lambda_context: Any) -> None:
+    remaining = lambda_context.get_remaining_time_in_millis() / 1000
+    handle_notification(get_services(), record.body, deadline=time.monotonic() + remaining - RESERVE_SECONDS)
 
 
 @logger.inject_lambda_context(clear_state=True)

@@ -10,6 +10,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from avatar_api.settings import IDEMPOTENCY_KEY_MAX_CHARS, MAX_IMAGE_BYTES, MODEL_NAME_MAX_CHARS
+from avatar_api.webhooks import URL_MAX_CHARS, check_url
 from avatar_contract.generation import GenArgs
 from avatar_contract.s3_keys import UPLOAD_ID_RE
 from avatar_contract.training import MAX_IMAGES, MIN_IMAGES, PROMPT_MAX_CHARS, TrainingHyperparameters
@@ -68,6 +69,18 @@ class CreateTrainingRequest(Strict):
     dry_run: bool = Field(
         False, description="Only screen the selfies (200, each image's verdict): nothing is stored or started"
     )
+    webhook_url: str | None = Field(
+        None,
+        max_length=URL_MAX_CHARS,
+        description="https URL that receives the training's event, signed (docs/events.md, Webhooks)",
+    )
+
+    @field_validator("webhook_url")
+    @classmethod
+    def _webhook_url(cls, value: str | None) -> str | None:
+        if value is not None:
+            check_url(value)
+        return value
 
 
 class CreateUploadsRequest(Strict):

@@ -1,4 +1,5 @@
-"""Routes of the `trainings` function: POST /uploads, POST /trainings, GET /trainings/{training_id}."""
+"""Routes of the `trainings` function: POST /uploads, POST /trainings, GET /trainings/{training_id},
+GET /webhooks/secret."""
 
 from typing import Annotated
 
@@ -6,11 +7,12 @@ from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.openapi.params import Body, Header, Path
 from aws_lambda_powertools.event_handler.router import APIGatewayRouter
 
-from avatar_api.domain import screening, status, trainings, uploads
+from avatar_api.domain import screening, status, trainings, uploads, webhooks
 from avatar_api.domain.screening import ScreeningReport
 from avatar_api.domain.status import TrainingState
 from avatar_api.domain.trainings import TrainingAccepted
 from avatar_api.domain.uploads import UploadBatch
+from avatar_api.domain.webhooks import WebhookSecret
 from avatar_api.errors import InvalidRequest
 from avatar_api.observability import count, logger
 from avatar_api.routers.common import caller, error_responses, json_response
@@ -71,6 +73,7 @@ def create_training(
         hyperparameters=hyperparameters,
         model_name=body.model_name,
         idempotency_key=idempotency_key or body.idempotency_key,
+        webhook_url=body.webhook_url,
     )
     services, owner = caller(router)
     services.submissions.register(router.lambda_context)  # the in-progress expiry: this invocation's time
@@ -92,3 +95,13 @@ def get_training(training_id: Annotated[str, Path()]) -> Response[TrainingState]
     state = status.get_training(*caller(router), training_id)
     count(f"TrainingStatus{state.status.capitalize()}")
     return json_response(200, state)
+
+
+@router.get(
+    "/webhooks/secret",
+    summary="Your webhook signing secret (the same for all your trainings; docs/events.md, Webhooks)",
+    tags=["trainings"],
+    responses=error_responses(),
+)
+def get_webhook_secret() -> Response[WebhookSecret]:
+    return json_response(200, webhooks.secret_of(*caller(router)), headers={"Cache-Control": "no-store"})
