@@ -226,18 +226,22 @@ class AvatarClient:
         model_name: str | None = None,
         config: dict[str, Any] | None = None,
         idempotency_key: str | None = None,
+        webhook_url: str | None = None,
         prepare: bool = True,
         attempts: int = 3,
     ) -> dict[str, Any]:
         """Start a training from 10-20 selfies (files or bytes). Each is resized to at most 1024 px
         unless `prepare` is False. Sets an idempotency key, so retrying a retryable answer (up to
-        `attempts` tries) never starts two jobs."""
+        `attempts` tries) never starts two jobs. `webhook_url`: an HTTPS URL the outcome is POSTed to,
+        signed with `webhook_secret()` (docs/events.md)."""
         key = idempotency_key or str(uuid.uuid4())
         body: dict[str, Any] = {"images": self._image_references(selfies, prepare)}
         if model_name:
             body["model_name"] = model_name
         if config:
             body["config"] = config
+        if webhook_url:
+            body["webhook_url"] = webhook_url
         for attempt in range(attempts):
             try:
                 return self.request("POST", "/trainings", body, {"Idempotency-Key": key})[1]
@@ -246,6 +250,10 @@ class AvatarClient:
                     raise
                 time.sleep(min(error.retry_after or 2.0 * (attempt + 1), 30))
         raise AssertionError("unreachable")
+
+    def webhook_secret(self) -> str:
+        """This caller's webhook signing secret (GET /webhooks/secret)."""
+        return self.request("GET", "/webhooks/secret")[1]["secret"]
 
     def screen_selfies(
         self,

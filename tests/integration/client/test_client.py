@@ -255,3 +255,12 @@ def test_get_and_wait_expose_the_training_progress(api: Api, client: AvatarClien
 
     assert status["status"] == "completed" and status["progress"] is None
     assert seen == [{**progress.model_dump(), "queue_position": None}]
+
+
+def test_a_training_can_carry_a_webhook_and_the_secret_is_the_callers(api: Api, client: AvatarClient) -> None:
+    api.queue_training()
+    url = "https://hooks.example.com/avatar"
+    accepted = client.start_training([image_bytes(seed=i) for i in range(10)], prepare=False, webhook_url=url)
+    assert client.get_training(accepted["training_id"])["webhook"]["url"] == url
+    secret = client.webhook_secret()
+    assert len(secret) == 64 and int(secret, 16) >= 0
