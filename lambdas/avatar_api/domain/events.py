@@ -17,13 +17,14 @@ from typing import Literal
 from pydantic import BaseModel, Field
 
 from avatar_api.domain import webhooks
-from avatar_api.domain.status import is_async_location, read_result, training_state
+from avatar_api.domain.status import is_async_location, read_progress, read_result, training_state
 from avatar_api.records import TrainingEventMark, TrainingRecord
 from avatar_api.services import Services
 from avatar_api.settings import FAILURE_REASON_MAX_CHARS
 from avatar_contract import keys
 from avatar_contract.keys import split_s3_uri
 from avatar_contract.notifications import AsyncInferenceNotification
+from avatar_contract.progress import TrainingProgress
 
 log = logging.getLogger(__name__)
 
@@ -52,6 +53,9 @@ class TrainingEvent(BaseModel):
     identity_similarity: list[float | None] = Field(default_factory=list)
     identity_similarity_median: float | None = None
     identity_similarity_threshold: float | None = None
+    progress: TrainingProgress | None = Field(
+        default=None, description="The training's last progress object (phase completed/failed, steps)"
+    )
     event_time: str | None = None
 
     def attributes(self) -> dict[str, str]:
@@ -167,6 +171,7 @@ def derive_event(
         identity_similarity=metrics.identity_similarity if metrics else [],
         identity_similarity_median=metrics.identity_similarity_median if metrics else None,
         identity_similarity_threshold=metrics.identity_similarity_threshold if metrics else None,
+        progress=read_progress(services, owner, record.training_id),
         event_time=notification.event_time,
     )
 

@@ -14,6 +14,7 @@ from avatar_api.messaging import EventsTopic
 from avatar_api.services import get_services
 from avatar_contract import keys
 from avatar_contract.keys import split_s3_uri
+from avatar_contract.progress import TrainingProgress
 from avatar_contract.training import TrainingFailure, TrainingMetrics, TrainingResult
 from tests.fixtures.api import ALICE, BOB, SESSION, LambdaContext, owner_id, response_json, selfies
 from tests.fixtures.api_backend import DATA_BUCKET, HOSTING_BUCKET, Api
@@ -196,3 +197,19 @@ def test_an_outcome_gives_the_owners_training_slot_back(api: Api, topic: str) ->
 
     again = api.call("POST", "/trainings", {"images": selfies()})
     assert again["statusCode"] == 202, again["body"]
+
+
+def test_the_event_carries_the_trainings_last_progress(api: Api, topic: str) -> None:
+    alice = Subscriber(topic, ALICE_OWNER)
+    accepted, output, _ = submit(api)
+    complete(api, accepted, output)
+    final = TrainingProgress(
+        phase="completed", step=10, total_steps=10, loss=0.1, elapsed_seconds=42.0, eta_seconds=0,
+        updated="2026-12-02T00:00:00Z",
+    )  # fmt: skip
+    key = keys.progress_key(ALICE_OWNER, accepted["training_id"])
+    api.s3.put_object(Bucket=DATA_BUCKET, Key=key, Body=final.model_dump_json())
+    message = notification(accepted, ALICE_OWNER, output)
+    assert lambda_handler(sqs_event(message), LambdaContext()) == {"batchItemFailures": []}
+    [event] = alice.messages()
+    assert TrainingProgress.model_validate(event["progress"]) == final
