@@ -25,6 +25,7 @@ import boto3
 from botocore.credentials import Credentials
 from PIL import Image
 
+from avatar_client.presets import TRAINING_PRESETS
 from avatar_contract.keys import progress_key
 from local_cloud.cloud import REPO_ROOT, LocalCloud
 from local_cloud.contact_sheet import contact_sheet
@@ -32,14 +33,7 @@ from local_cloud.selfies import make_selfies, to_jpeg
 
 # Small and fast on a 2-core CPU: the tiny random-weight model at 64 px, a few LoRA steps.
 DEMO_TRAINING_CONFIG: dict[str, Any] = {
-    "max_train_steps": 8,
-    "resolution": 64,
-    "lora_rank": 4,
-    "train_text_encoder": False,
-    "with_prior_preservation": False,
-    "use_8bit_adam": False,
-    "gradient_checkpointing": False,
-    "mixed_precision": "no",
+    **TRAINING_PRESETS["fast"],
     "validation_prompts": ["a photo of <<TOK>>"],
 }
 # The training container renders previews (and prior-preservation class images) with this many steps;

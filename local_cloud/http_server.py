@@ -112,13 +112,10 @@ class LocalHttpServer:
         return Handler
 
 
-class ServedOverHttp:
-    """A local stand-in for an AWS service, answered by the `LocalHttpServer` its `__init__` sets, that
-    accepts requests SigV4-signed by one of `principals` for `region`."""
+class HttpService:
+    """A local stand-in answered by the `LocalHttpServer` its `__init__` sets: its URL, start and stop."""
 
     _server: LocalHttpServer
-    principals: Mapping[str, Principal]
-    region: str
 
     @property
     def url(self) -> str:
@@ -129,6 +126,14 @@ class ServedOverHttp:
 
     def stop(self) -> None:
         self._server.stop()
+
+
+class ServedOverHttp(HttpService):
+    """A local stand-in for an AWS service that accepts requests SigV4-signed by one of `principals` for
+    `region`."""
+
+    principals: Mapping[str, Principal]
+    region: str
 
     def _verify_signed_for_this_host(
         self, method: str, target: SplitResult, headers: Mapping[str, str], body: bytes, service: str

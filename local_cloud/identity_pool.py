@@ -36,7 +36,7 @@ from joserfc import jwt
 from joserfc.errors import JoseError
 from joserfc.jwk import KeySet
 
-from local_cloud.http_server import Answer, LocalHttpServer
+from local_cloud.http_server import Answer, HttpService, LocalHttpServer
 from local_cloud.sigv4 import CognitoIdentity, Principal
 
 log = logging.getLogger(__name__)
@@ -82,7 +82,7 @@ class IssuedCredentials(Mapping[str, Principal]):
         return len(self._by_key)
 
 
-class LocalIdentityPool:
+class LocalIdentityPool(HttpService):
     """The HTTP server (`url`) of one identity pool whose only login provider is one user pool's app
     client."""
 
@@ -117,16 +117,6 @@ class LocalIdentityPool:
             lambda _: _error(500, "InternalErrorException", "internal error"),
             logging.getLogger("local_cloud.identity_pool"),
         )
-
-    @property
-    def url(self) -> str:
-        return self._server.url
-
-    def start(self) -> None:
-        self._server.start()
-
-    def stop(self) -> None:
-        self._server.stop()
 
     # -- the protocol --------------------------------------------------------------------------------
     def handle(self, headers: list[tuple[str, str]], body: bytes) -> Answer:

@@ -35,7 +35,7 @@ from xml.sax.saxutils import escape
 
 import requests
 
-from local_cloud.http_server import Answer, LocalHttpServer, Request
+from local_cloud.http_server import Answer, HttpService, LocalHttpServer, Request
 
 log = logging.getLogger("local_cloud.s3_post_policy")
 ALGORITHM = "AWS4-HMAC-SHA256"
@@ -180,7 +180,7 @@ def check_form(
         )
 
 
-class S3PostPolicyFront:
+class S3PostPolicyFront(HttpService):
     """An HTTP front for moto's S3 on 127.0.0.1: POST form uploads checked (`check_form`) before they
     are forwarded; every other request forwarded as it is. `secrets`: access key id -> secret."""
 
@@ -199,15 +199,8 @@ class S3PostPolicyFront:
             ).answer,
         )
 
-    @property
-    def url(self) -> str:
-        return self._server.url
-
-    def start(self) -> None:
-        self._server.start()
-
     def stop(self) -> None:
-        self._server.stop()
+        super().stop()
         self._session.close()
 
     def _respond(self, request: Request) -> Answer:

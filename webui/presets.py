@@ -6,30 +6,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Literal
 
-# "fast": what the tiny random-weight model of the local cloud trains in seconds on a CPU (the demo's
-# configuration, `local_cloud.demo.DEMO_TRAINING_CONFIG`); on a real GPU and base model it is a smoke test.
-# "standard": the service's documented defaults (800 steps at 512 px, UNet rank 32, text encoder, prior
-# preservation). "best": the upper end of the HF DreamBooth blog's 800-1200 steps for faces, higher ranks
-# and more class images.
-PRESETS: dict[str, dict[str, Any]] = {
-    "fast": {
-        "max_train_steps": 8,
-        "resolution": 64,
-        "lora_rank": 4,
-        "train_text_encoder": False,
-        "with_prior_preservation": False,
-        "use_8bit_adam": False,
-        "gradient_checkpointing": False,
-        "mixed_precision": "no",
-    },
-    "standard": {},
-    "best": {
-        "max_train_steps": 1200,
-        "lora_rank": 64,
-        "text_encoder_lora_rank": 32,
-        "num_class_images": 100,
-    },
-}
+from avatar_client.presets import TRAINING_PRESETS
+
+# The SDK's presets (avatar_client.presets): fast, standard, best.
+PRESETS: dict[str, dict[str, Any]] = TRAINING_PRESETS
 DEFAULT_PRESET = "standard"
 
 
