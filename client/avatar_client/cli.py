@@ -36,6 +36,7 @@ from avatar_client.end_users import (
     login_file,
     save_login,
 )
+from avatar_client.presets import TRAINING_PRESETS
 from avatar_client.progress import ProgressDisplay
 from avatar_client.selfies import selfie_paths
 
@@ -66,6 +67,10 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("directory", type=Path)
     train.add_argument("--name", help="model name")
     train.add_argument("--config", type=Path, help="JSON file of training hyper-parameters")
+    train.add_argument(
+        "--preset", choices=sorted(TRAINING_PRESETS), help="a named configuration (--config keys win over it)"
+    )
+    train.add_argument("--webhook-url", help="HTTPS URL the outcome is POSTed to, signed (docs/events.md)")
     train.add_argument("--idempotency-key", help="retrying with the same key never starts a second training")
     train.add_argument("--no-wait", action="store_true", help="return once the training is queued")
     train.add_argument("--timeout", type=float, default=7200, help="seconds to wait (default 7200)")
@@ -143,10 +148,17 @@ def output_paths(output: Path, count: int) -> list[Path]:
 def run(args: argparse.Namespace, client: AvatarClient) -> int:
     if args.command == "train":
         paths = selfie_paths(args.directory)
-        config = json.loads(args.config.read_text()) if args.config else None
+        config = {
+            **(TRAINING_PRESETS[args.preset] if args.preset else {}),
+            **(json.loads(args.config.read_text()) if args.config else {}),
+        }
         print(f"uploading {len(paths)} selfies from {args.directory}", file=sys.stderr)
         accepted = client.start_training(
-            paths, model_name=args.name, config=config, idempotency_key=args.idempotency_key
+            paths,
+            model_name=args.name,
+            config=config or None,
+            idempotency_key=args.idempotency_key,
+            webhook_url=args.webhook_url,
         )
         _print(accepted)
         return 0 if args.no_wait else _wait(client, accepted["training_id"], args)

@@ -202,12 +202,25 @@ def test_cli_train_waits_with_progress(api: Api, client: AvatarClient, tmp_path,
 
     monkeypatch.setattr(client, "get_training", get_training)
     args = build_parser().parse_args(
-        ["train", str(folder), "--name", "me", "--poll-interval", "0.01", "--timeout", "10"]
+        [
+            "train",
+            str(folder),
+            "--name",
+            "me",
+            "--preset",
+            "fast",
+            "--poll-interval",
+            "0.01",
+            "--timeout",
+            "10",
+        ]
     )
     assert run(args, client) == 0
     out = capsys.readouterr()
     assert '"status": "completed"' in out.out
     assert "training t-" in out.err  # progress line
+    [(_, _url, _, body)] = [r for r in client.transport.requests if r[1].endswith("/trainings")]
+    assert json.loads(body)["config"]["max_train_steps"] == 8  # the fast preset
 
 
 def api_target(api: Api, training_id: str) -> str:
