@@ -10,7 +10,7 @@ answer with field-named errors.
 
 from __future__ import annotations
 
-from aws_cdk import Aws, Duration, RemovalPolicy, Size
+from aws_cdk import Duration, RemovalPolicy, Size
 from aws_cdk import aws_apigateway as apigw
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
@@ -28,6 +28,7 @@ from stacks.lambda_code import RUNTIME, api_code
 from stacks.log_groups import encrypted_log_group
 from stacks.moderation import ContentModeration
 from stacks.nag import acknowledge, acknowledge_object_prefixes
+from stacks.owner_key import grant_read_owner_key
 from stacks.state_table import StateTableRefs
 from stacks.storage import StorageRefs, nag_bucket_name
 from stacks.training_endpoint import TrainingEndpoint
@@ -59,9 +60,6 @@ class Api(Construct):
             else lambda_.Architecture.X86_64
         )
         code = api_code(architecture)
-        # By ARN and without its key: a grant through the stateful stack's key would edit that key's policy
-        # and make the two stacks depend on each other. The functions' decrypt grant is below.
-        owner_key = secretsmanager.Secret.from_secret_complete_arn(self, "OwnerIdKey", owner_key.secret_arn)
         self.moderation = ContentModeration(self, "Moderation", config=config)
         environment = {
             **self.moderation.environment,
@@ -92,16 +90,7 @@ class Api(Construct):
             )
             log_group.grant_write(role)
             # Every route derives the caller's owner id from this key (avatar_api.identity).
-            owner_key.grant_read(role)
-            role.add_to_policy(
-                iam.PolicyStatement(
-                    actions=["kms:Decrypt"],
-                    resources=[storage.data_key.key_arn],
-                    conditions={
-                        "StringEquals": {"kms:ViaService": f"secretsmanager.{Aws.REGION}.amazonaws.com"}
-                    },
-                )
-            )
+            grant_read_owner_key(role, owner_key.secret_arn, storage.data_key)
             self.roles[function.name] = role
             self.functions[function.name] = lambda_.Function(
                 self,

@@ -3,7 +3,8 @@ principals with, so owner ids cannot be computed from a known ARN."""
 
 from __future__ import annotations
 
-from aws_cdk import RemovalPolicy
+from aws_cdk import Aws, RemovalPolicy
+from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_secretsmanager as secretsmanager
 from constructs import Construct
@@ -12,6 +13,21 @@ from stacks.config import ServiceConfig
 from stacks.nag import acknowledge
 
 OWNER_KEY_CHARS = 64  # letters and digits: about 380 bits
+
+
+def grant_read_owner_key(role: iam.Role, owner_key_arn: str, data_key: kms.IKey) -> None:
+    """Let `role` read the owner-id key: by ARN and without its key (a grant through the stateful stack's
+    key would edit that key's policy and make the two stacks depend on each other), plus decrypting with
+    the data key through Secrets Manager only."""
+    secret = secretsmanager.Secret.from_secret_complete_arn(role, "OwnerIdKey", owner_key_arn)
+    secret.grant_read(role)
+    role.add_to_principal_policy(
+        iam.PolicyStatement(
+            actions=["kms:Decrypt"],
+            resources=[data_key.key_arn],
+            conditions={"StringEquals": {"kms:ViaService": f"secretsmanager.{Aws.REGION}.amazonaws.com"}},
+        )
+    )
 
 
 class OwnerIdKey(Construct):

@@ -4,12 +4,11 @@ publishes per-owner events to (message attributes `owner`, `status`: apps filter
 
 from __future__ import annotations
 
-from aws_cdk import Aws, Duration
+from aws_cdk import Duration
 from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_lambda_event_sources as sources
-from aws_cdk import aws_secretsmanager as secretsmanager
 from aws_cdk import aws_sns_subscriptions as subscriptions
 from aws_cdk import aws_sqs as sqs
 from constructs import Construct
@@ -27,6 +26,7 @@ from stacks.grants import grant_objects
 from stacks.lambda_code import RUNTIME, api_code
 from stacks.log_groups import encrypted_log_group
 from stacks.nag import acknowledge, acknowledge_object_prefixes
+from stacks.owner_key import grant_read_owner_key
 from stacks.state_table import QUOTA_KEYS, StateTableRefs
 from stacks.status import TrainingStatus, encrypted_topic
 from stacks.storage import StorageRefs, nag_bucket_name
@@ -126,7 +126,7 @@ class TrainingEvents(Construct):
             sources.SqsEventSource(self.queue, batch_size=BATCH_SIZE, report_batch_item_failures=True)
         )
         self._grant(config, storage)
-        self._grant_owner_key(owner_key_arn, storage)
+        grant_read_owner_key(self.role, owner_key_arn, storage.data_key)  # to sign webhooks
         state.grant(self.function, ["GetItem", "UpdateItem"], [QUOTA_KEYS])
         acknowledge(
             self.function,
@@ -178,19 +178,6 @@ class TrainingEvents(Construct):
                 "The status consumer function raised errors.",
             ),
         }
-
-    def _grant_owner_key(self, owner_key_arn: str, storage: StorageRefs) -> None:
-        """Read the owner-id key to sign webhooks: by ARN and decrypt through Secrets Manager only, as the
-        API functions do (stacks.api)."""
-        owner_key = secretsmanager.Secret.from_secret_complete_arn(self, "OwnerIdKey", owner_key_arn)
-        owner_key.grant_read(self.role)
-        self.role.add_to_policy(
-            iam.PolicyStatement(
-                actions=["kms:Decrypt"],
-                resources=[storage.data_key.key_arn],
-                conditions={"StringEquals": {"kms:ViaService": f"secretsmanager.{Aws.REGION}.amazonaws.com"}},
-            )
-        )
 
     def _grant(self, config: ServiceConfig, storage: StorageRefs) -> None:
         data, hosting = storage.data_bucket, storage.hosting_bucket
