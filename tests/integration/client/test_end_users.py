@@ -17,40 +17,16 @@ from typing import Any
 import boto3
 import pytest
 from botocore.exceptions import ClientError
-from moto import mock_aws
 
 from avatar_client.cli import build_parser, main, make_client
 from avatar_client.end_users import EndUserPool, EndUserSession, SignInError, load_login
-
-REGION = "us-east-1"
-EMAIL = "carol@example.com"
-PASSWORD = "Corr3ct-Horse-Battery!"
+from tests.fixtures.end_users import EMAIL, PASSWORD, REGION, moto_end_user_pool
 
 
 @pytest.fixture
 def pool(monkeypatch: pytest.MonkeyPatch) -> Iterator[EndUserPool]:
-    monkeypatch.setenv("AWS_DEFAULT_REGION", REGION)
-    for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_PROFILE", "AWS_ENDPOINT_URL"):
-        monkeypatch.delenv(name, raising=False)  # end users have no AWS credentials of their own
-    with mock_aws():
-        idp = boto3.client("cognito-idp", region_name=REGION)
-        user_pool_id = idp.create_user_pool(PoolName="end-users", UsernameAttributes=["email"])["UserPool"][
-            "Id"
-        ]
-        client_id = idp.create_user_pool_client(
-            UserPoolId=user_pool_id,
-            ClientName="app",
-            GenerateSecret=False,
-            ExplicitAuthFlows=["ALLOW_USER_PASSWORD_AUTH", "ALLOW_REFRESH_TOKEN_AUTH"],
-        )["UserPoolClient"]["ClientId"]
-        idp.admin_create_user(UserPoolId=user_pool_id, Username=EMAIL, MessageAction="SUPPRESS")
-        idp.admin_set_user_password(
-            UserPoolId=user_pool_id, Username=EMAIL, Password=PASSWORD, Permanent=True
-        )
-        identity_pool_id = boto3.client("cognito-identity", region_name=REGION).create_identity_pool(
-            IdentityPoolName="end_users", AllowUnauthenticatedIdentities=False
-        )["IdentityPoolId"]
-        yield EndUserPool(REGION, user_pool_id, client_id, identity_pool_id)
+    with moto_end_user_pool(monkeypatch) as end_user_pool:
+        yield end_user_pool
 
 
 def test_sign_in_gives_temporary_credentials_with_a_session_token(pool: EndUserPool) -> None:

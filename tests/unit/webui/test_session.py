@@ -11,14 +11,11 @@ from pathlib import Path
 
 import boto3
 import pytest
-from moto import mock_aws
 
 from avatar_client.end_users import EndUserPool, SignInError
+from tests.fixtures.end_users import EMAIL, PASSWORD, REGION, moto_end_user_pool
 from webui.__main__ import build_parser, target_from
 from webui.session import DEFAULT_CHAIN, SignedIn, Target, client_for, sign_in_end_user
-
-REGION = "us-east-1"
-EMAIL, PASSWORD = "carol@example.com", "Corr3ct-Horse-Battery!"
 
 
 def _local_cloud_state(tmp_path: Path) -> Path:
@@ -112,25 +109,7 @@ def test_a_deployed_stack_takes_its_pool_from_the_command_line(monkeypatch: pyte
 @pytest.fixture
 def pool_target(monkeypatch: pytest.MonkeyPatch) -> Iterator[Target]:
     """A deployed-stack target whose user pool and identity pool are moto's (AWS's endpoints)."""
-    monkeypatch.setenv("AWS_DEFAULT_REGION", REGION)
-    for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_PROFILE", "AWS_ENDPOINT_URL"):
-        monkeypatch.delenv(name, raising=False)  # end users have no AWS credentials of their own
-    with mock_aws():
-        idp = boto3.client("cognito-idp", region_name=REGION)
-        user_pool_id = idp.create_user_pool(PoolName="p", UsernameAttributes=["email"])["UserPool"]["Id"]
-        client_id = idp.create_user_pool_client(
-            UserPoolId=user_pool_id,
-            ClientName="app",
-            ExplicitAuthFlows=["ALLOW_USER_PASSWORD_AUTH", "ALLOW_REFRESH_TOKEN_AUTH"],
-        )["UserPoolClient"]["ClientId"]
-        idp.admin_create_user(UserPoolId=user_pool_id, Username=EMAIL, MessageAction="SUPPRESS")
-        idp.admin_set_user_password(
-            UserPoolId=user_pool_id, Username=EMAIL, Password=PASSWORD, Permanent=True
-        )
-        identity_pool_id = boto3.client("cognito-identity", region_name=REGION).create_identity_pool(
-            IdentityPoolName="end_users", AllowUnauthenticatedIdentities=False
-        )["IdentityPoolId"]
-        pool = EndUserPool(REGION, user_pool_id, client_id, identity_pool_id)
+    with moto_end_user_pool(monkeypatch) as pool:
         yield Target("https://x.example/prod", REGION, end_user_pool=pool)
 
 
