@@ -19,24 +19,32 @@ export PYTHONDONTWRITEBYTECODE := 1
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
 
-$(VENV)/.installed: requirements.txt requirements-dev.txt requirements-triton.txt $(wildcard client/pyproject.toml)
+# Every environment installs exactly its lock (hashes, no resolver): `make locks` writes them from the
+# top-level pins (docs/development.md#locks). The CPU build of torch comes from TORCH_CPU_WHEELS.
+TORCH_CPU_WHEELS ?= /opt/wheels
+PIP_SYNC = --quiet --disable-pip-version-check --require-hashes --no-deps
+# The SDK itself (pure Python, from this tree): editable, no index, no build isolation.
+PIP_CLIENT = --quiet --disable-pip-version-check --no-deps --no-index --no-build-isolation -e ./client
+
+$(VENV)/.installed: requirements-dev.lock requirements-triton.lock client/pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
-	$(PY) -m pip install --quiet --disable-pip-version-check --no-deps -r requirements-triton.txt
+	$(PY) -m pip install $(PIP_SYNC) --find-links $(TORCH_CPU_WHEELS) -r requirements-dev.lock
+	$(PY) -m pip install $(PIP_SYNC) -r requirements-triton.lock
+	$(PY) -m pip install $(PIP_CLIENT)
 	touch $@
 
 node_modules/.installed: package.json package-lock.json
 	npm ci --no-audit --no-fund --loglevel=error
 	touch $@
 
-# The Lambda functions' wheels (lambdas/requirements.txt) for both architectures, so synth runs offline.
-.whl/.fetched: $(VENV)/.installed lambdas/requirements.txt
+# The Lambda functions' wheels (lambdas/requirements.lock) for both architectures, so synth runs offline.
+.whl/.fetched: $(VENV)/.installed lambdas/requirements.lock
 	$(PY) -m stacks.lambda_code
 	touch $@
 
 # NumPy 1.x for the Triton Python backend stub shipped in nvidia-pytriton (its pybind11 predates NumPy 2);
 # installed once, so the hosting tests and the local cloud run offline afterwards.
-$(VENV)/.triton-stub: $(VENV)/.installed
+$(VENV)/.triton-stub: $(VENV)/.installed containers/hosting/triton-stub.lock
 	PYTHONPATH=containers/hosting $(PY) -c "from hosting_server.triton import stub_extra_packages; print(stub_extra_packages())"
 	touch $@
 
@@ -50,16 +58,17 @@ LAMBDA_VENV := .venv-lambda
 .PHONY: test-lambda
 LAMBDA_TESTS := tests/unit/api tests/integration/api tests/unit/client tests/integration/client tests/unit/test_contract.py
 
-$(LAMBDA_VENV)/.installed: lambdas/requirements.txt lambdas/requirements-test.txt
+$(LAMBDA_VENV)/.installed: lambdas/requirements-test.lock
 	@test -n "$(PYTHON_LAMBDA)" || { echo "make test-lambda needs CPython 3.12 (the Lambda runtime's Python): install it or set PYTHON_LAMBDA=/path/to/python3.12" >&2; exit 1; }
 	test -x $(LAMBDA_VENV)/bin/python || $(PYTHON_LAMBDA) -m venv $(LAMBDA_VENV)
-	$(LAMBDA_VENV)/bin/python -m pip install --quiet --disable-pip-version-check -r lambdas/requirements-test.txt
+	$(LAMBDA_VENV)/bin/python -m pip install $(PIP_SYNC) -r lambdas/requirements-test.lock
 	touch $@
 
 test-lambda: $(LAMBDA_VENV)/.installed ## The handler, contract and client tests on Python 3.12 (.venv-lambda)
 	$(LAMBDA_VENV)/bin/python -m pytest -p no:cacheprovider $(LAMBDA_TESTS)
 
-lint: setup ## ruff over the whole tree
+lint: setup ## ruff over the whole tree; every lock current with its pins
+	$(PY) -m locks --check
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 
@@ -100,9 +109,10 @@ demo: setup ## The whole product on this machine: the local cloud, a training an
 
 # The web app (docs/webui.md) in its own environment: it needs only the SDK and gradio, and every gradio
 # release pins pillow<13 where the main environment pins pillow 13.
-$(WEBUI_VENV)/.installed: webui/requirements.txt client/pyproject.toml
+$(WEBUI_VENV)/.installed: webui/requirements.lock client/pyproject.toml
 	test -x $(WEBUI_VENV)/bin/python || $(PYTHON) -m venv $(WEBUI_VENV)
-	$(WEBUI_VENV)/bin/python -m pip install --quiet --disable-pip-version-check -r webui/requirements.txt
+	$(WEBUI_VENV)/bin/python -m pip install $(PIP_SYNC) -r webui/requirements.lock
+	$(WEBUI_VENV)/bin/python -m pip install $(PIP_CLIENT)
 	touch $@
 
 ui: setup $(WEBUI_VENV)/.installed ## The web app on http://127.0.0.1:7860/ over the local cloud (Ctrl-C stops both)
@@ -115,21 +125,21 @@ bench: setup ## CPU benchmarks: a table on stdout, JSON in benchmarks/results/
 bench-gpu: ## GPU benchmarks (run on a GPU machine; see benchmarks/README)
 	$(PY) -m benchmarks.gpu
 
-# The images (docs/images.md): `make locks` resolves each image's requirements.txt into its hash-pinned
-# requirements.lock (uv, in a tools venv of its own); `make images` builds both images from their
-# Dockerfiles with buildah on Debian stand-in bases (no Docker engine) and smoke-runs them. The cache
+# `make locks` (docs/development.md#locks) resolves every environment's top-level pins into its
+# hash-pinned lock with uv, itself installed from locks/tools.lock; `make images` builds both images from
+# their Dockerfiles with buildah on Debian stand-in bases (no Docker engine) and smoke-runs them. The cache
 # (stand-in root, wheels) lives in IMAGES_CACHE; buildah's layer cache in its own storage.
 .PHONY: locks images
 IMAGES_CACHE ?= .images
-UV_VERSION := 0.13.9
-UV := $(IMAGES_CACHE)/tools/bin/uv
+UV := .images/tools/bin/uv
 
-$(UV):
-	$(PYTHON) -m venv $(IMAGES_CACHE)/tools
-	$(IMAGES_CACHE)/tools/bin/pip install --quiet --disable-pip-version-check uv==$(UV_VERSION)
+$(UV): locks/tools.lock
+	test -x .images/tools/bin/python || $(PYTHON) -m venv .images/tools
+	.images/tools/bin/pip install $(PIP_SYNC) -r locks/tools.lock
+	touch $@
 
-locks: $(UV) ## Regenerate the images' lock files from the top-level pins
-	$(PYTHON) -m images.locks --uv $(UV)
+locks: $(UV) ## Regenerate every lock file from the top-level pins (needs the package index)
+	$(PYTHON) -m locks --uv $(UV) --torch-wheels $(TORCH_CPU_WHEELS)
 
 images: setup ## Build both images with buildah on Debian stand-in bases, smoke-run them
 	command -v buildah >/dev/null && command -v debootstrap >/dev/null || \

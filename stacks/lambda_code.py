@@ -1,5 +1,6 @@
 """The API functions' code asset: `avatar_api/`, `avatar_contract/` and `face_analysis/` at the root,
-plus the wheels of `lambdas/requirements.txt` for the functions' platform, bundled locally with pip
+plus the wheels of `lambdas/requirements.lock` (hash-pinned, `make locks`) for the functions' platform,
+bundled locally with pip
 (no Docker needed).
 Everything the code imports is bundled, Powertools and boto3 included (no layer, not the runtime's own
 boto3): the functions run exactly the releases `make test-lambda` tests on Python 3.12 (about 60 MiB
@@ -37,13 +38,13 @@ _UNUSED_MODEL_FILES = [
     "face_recognition_models/models/shape_predictor_68_face_landmarks.dat",
     "face_recognition_models/models/mmod_human_face_detector.dat",
 ]
-_REQUIREMENTS = REPOSITORY_ROOT / "lambdas" / "requirements.txt"
+_REQUIREMENTS = REPOSITORY_ROOT / "lambdas" / "requirements.lock"
 # Everything under the repository root except the two packages and the requirements file is outside
 # the asset (also keeps fingerprinting away from .venv, node_modules and cdk.out).
 _EXCLUDE = [
     "*",
     "!lambdas",
-    "!lambdas/requirements.txt",
+    "!lambdas/requirements.lock",
     "!lambdas/avatar_api",
     "!lambdas/avatar_api/**",
     "!avatar_contract",
@@ -77,11 +78,12 @@ def _pip(*args: str, quiet_failure: bool = False) -> bool:
 
 def _target_args(architecture: lambda_.Architecture) -> list[str]:
     platforms = [arg for platform in pip_platforms(architecture) for arg in ("--platform", platform)]
-    return [*platforms, "--implementation", "cp", "--python-version", PYTHON_VERSION, "--only-binary=:all:"]
+    return [*platforms, "--implementation", "cp", "--python-version", PYTHON_VERSION, "--only-binary=:all:",
+            "--require-hashes", "--no-deps"]  # fmt: skip
 
 
 def download_wheels(architecture: lambda_.Architecture) -> Path:
-    """Fetch the wheels of `lambdas/requirements.txt` for Lambda (needs the package index once)."""
+    """Fetch the wheels of `lambdas/requirements.lock` for Lambda (needs the package index once)."""
     house = wheelhouse(architecture)
     house.mkdir(parents=True, exist_ok=True)
     if _has_requirements(_REQUIREMENTS):
@@ -146,7 +148,7 @@ def api_code(architecture: lambda_.Architecture) -> lambda_.Code:
                 "bash",
                 "-c",
                 "cp -r lambdas/avatar_api avatar_contract face_analysis /asset-output/ && "
-                "pip install --no-compile -r lambdas/requirements.txt -t /asset-output && "
+                "pip install --no-compile --require-hashes --no-deps -r lambdas/requirements.lock -t /asset-output && "
                 "rm -f " + " ".join(f"/asset-output/{unused}" for unused in _UNUSED_MODEL_FILES),
             ],
         ),

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import importlib.util
 import os
+import re
 import shutil
 import signal
 import socket
@@ -121,8 +122,9 @@ def stub_python_env(stub: Path, work_dir: Path) -> Path:
 # and corrupts every tensor it hands to Python (a BYTES input becomes its first byte repeated). The stub
 # therefore gets NumPy 1.26 first on its path, in a folder of its own; everything else (torch, diffusers,
 # ...) comes from this interpreter's site-packages and works with NumPy 1.26. The hosting image has no such
-# problem: its Python backend matches its NumPy.
-STUB_NUMPY = "numpy==1.26.4"
+# problem: its Python backend matches its NumPy. Its version: containers/hosting/triton-stub.txt, installed
+# from its hash-pinned lock (`make locks`).
+STUB_LOCK = Path(__file__).resolve().parents[1] / "triton-stub.lock"
 STUB_DEPS_ENV = "AVATAR_TRITON_STUB_DEPS"
 
 
@@ -133,21 +135,22 @@ def stub_extra_packages() -> list[Path]:
     if int(numpy.__version__.split(".")[0]) < 2:
         return []
     tag = f"cp{sys.version_info.major}{sys.version_info.minor}"
+    [pin] = re.findall(r"^numpy==[^\s;]+", STUB_LOCK.read_text(), re.MULTILINE)
     root = Path(os.environ.get(STUB_DEPS_ENV) or Path.home() / ".cache" / "avatar-triton-stub")
-    target = root / f"{STUB_NUMPY.replace('==', '-')}-{tag}"
+    target = root / f"{pin.replace('==', '-')}-{tag}"
     if (target / "numpy" / "__init__.py").is_file():
         return [target]
     root.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(dir=root, prefix=".install-"))
     command = [sys.executable, "-m", "pip", "install", "--quiet", "--disable-pip-version-check", "--no-deps"]
-    command += ["--only-binary", ":all:", "--target", str(staging), STUB_NUMPY]
+    command += ["--require-hashes", "--only-binary", ":all:", "--target", str(staging), "-r", str(STUB_LOCK)]
     result = subprocess.run(command, capture_output=True, text=True, timeout=300)
     if result.returncode != 0:
         shutil.rmtree(staging, ignore_errors=True)
         raise TritonNotAvailable(
-            f"the Triton Python stub needs {STUB_NUMPY} (its pybind11 predates NumPy 2) and pip could not "
-            f"install it into {target}; pre-install it with: {' '.join(command[:-3])} --target {target} "
-            f"{STUB_NUMPY}\n{result.stderr[-2000:]}"
+            f"the Triton Python stub needs {pin} (its pybind11 predates NumPy 2) and pip could not "
+            f"install it into {target}; pre-install it with: {' '.join(command[:-4])} --target {target} "
+            f"-r {STUB_LOCK}\n{result.stderr[-2000:]}"
         )
     try:
         staging.rename(target)
