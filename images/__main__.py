@@ -17,8 +17,8 @@ from pathlib import Path
 
 from images import buildah as bh
 from images.build import STANDIN_TARFILE_WAIVER, build
-from images.locks import REPO_ROOT
 from images.standin import ensure_standins
+from locks.environments import REPO_ROOT
 
 TOOLS = ("buildah", "debootstrap")
 

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from images import buildah as bh
-from images.locks import REPO_ROOT, standin_lock_path
+from locks.environments import REPO_ROOT, standin_lock_path
 
 WHEELS_MOUNT = "/wheels"
 # The Debian stand-ins' Python: 3.11.2 with Debian's patches. Its changelog (through 3.11.2-6+deb12u9)

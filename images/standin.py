@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from images import buildah as bh
-from images.locks import REPO_ROOT, read_pins
+from locks.environments import REPO_ROOT, read_pins
 
 SUITE = "bookworm"
 MIRROR = "http://deb.debian.org/debian"

@@ -55,7 +55,13 @@ def inputs_digest(env: Environment, root: Path = REPO_ROOT) -> str:
         texts.append(text)
         for editable in _EDITABLE.findall(text):
             texts.append((root / editable / "pyproject.toml").read_text())  # pip: relative to the cwd
-    options = [env.python, env.platform or "universal", *env.options, f"cpu_torch={env.cpu_torch}", EXCLUDE_NEWER]
+    options = [
+        env.python,
+        env.platform or "universal",
+        *env.options,
+        f"cpu_torch={env.cpu_torch}",
+        EXCLUDE_NEWER,
+    ]
     return _digest(*texts, *constraints(env, root), *options)
 
 
@@ -83,7 +89,14 @@ def _uv(uv: str, *args: str) -> None:
 
 
 def compile_lock(env: Environment, uv: str, torch_wheels: str) -> None:
-    args = [str(env.requirements), "--python-version", env.python, *env.options, "--output-file", str(env.lock)]
+    args = [
+        str(env.requirements),
+        "--python-version",
+        env.python,
+        *env.options,
+        "--output-file",
+        str(env.lock),
+    ]
     args += ["--python-platform", env.platform] if env.platform else ["--universal"]
     args += ["--find-links", torch_wheels] if env.cpu_torch else []
     if env.constrained_by:
@@ -102,7 +115,9 @@ def compile_standin_lock(image: str, uv: str, torch_wheels: str) -> None:
     (REPO_ROOT / requirements).write_text("\n".join(lines) + "\n")
     pins = WORK_DIR / f"{image}-lock-pins.txt"
     locked = read_pins(env.lock)
-    (REPO_ROOT / pins).write_text("\n".join(f"{n}=={v}" for n, v in sorted(locked.items()) if n != "torch") + "\n")
+    (REPO_ROOT / pins).write_text(
+        "\n".join(f"{n}=={v}" for n, v in sorted(locked.items()) if n != "torch") + "\n"
+    )
     output = standin_lock_path(image)
     _uv(uv, str(requirements), "--constraint", str(pins), "--find-links", torch_wheels,
         "--python-version", "3.11", "--python-platform", LINUX_X86_64, "--no-annotate",
@@ -144,7 +159,9 @@ def stale_locks(root: Path = REPO_ROOT) -> list[str]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--uv", default=shutil.which("uv") or "uv", help="the uv binary")
     parser.add_argument("--torch-wheels", default=TORCH_CPU_WHEELS, help="where the CPU torch wheel lies")
     parser.add_argument("--check", action="store_true", help="only check that every lock is current")
@@ -163,7 +180,10 @@ def main(argv: list[str] | None = None) -> int:
     for image in IMAGES:
         compile_standin_lock(image, args.uv, args.torch_wheels)
         check_deployed_platform(image, args.uv)
-        print(f"locks: {standin_lock_path(image)}; {environment(image).lock} installs on CPython 3.12", flush=True)
+        print(
+            f"locks: {standin_lock_path(image)}; {environment(image).lock} installs on CPython 3.12",
+            flush=True,
+        )
     return 0
 
 

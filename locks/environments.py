@@ -58,8 +58,8 @@ ENVIRONMENTS: tuple[Environment, ...] = (
         ("--no-deps",), installs="`make setup`: the local Triton's binaries into .venv (--no-deps)",
     ),
     Environment(
-        "triton-stub", Path("containers/hosting/triton-stub.txt"), Path("containers/hosting/triton-stub.lock"),
-        "3.11", None, (), ("--no-deps",),
+        "triton-stub", Path("containers/hosting/triton-stub.txt"),
+        Path("containers/hosting/triton-stub.lock"), "3.11", None, (), ("--no-deps",),
         installs="the Triton Python stub's NumPy 1.x (hosting_server.triton, a folder of its own)",
     ),
     Environment(
@@ -77,8 +77,9 @@ ENVIRONMENTS: tuple[Environment, ...] = (
         options=("--no-emit-package", "avatar-client"), installs="`make ui`: .venv-webui",
     ),
     Environment(
-        "training", Path("containers/training/requirements.txt"), Path("containers/training/requirements.lock"),
-        "3.11", None, options=("--fork-strategy", "fewest", "--no-strip-markers"),
+        "training", Path("containers/training/requirements.txt"),
+        Path("containers/training/requirements.lock"), "3.11", None,
+        options=("--fork-strategy", "fewest", "--no-strip-markers"),
         installs="the training image (CUDA torch; deployed on CPython 3.12)",
     ),
     Environment(

@@ -148,7 +148,8 @@ def api_code(architecture: lambda_.Architecture) -> lambda_.Code:
                 "bash",
                 "-c",
                 "cp -r lambdas/avatar_api avatar_contract face_analysis /asset-output/ && "
-                "pip install --no-compile --require-hashes --no-deps -r lambdas/requirements.lock -t /asset-output && "
+                "pip install --no-compile --require-hashes --no-deps -r lambdas/requirements.lock "
+                "-t /asset-output && "
                 "rm -f " + " ".join(f"/asset-output/{unused}" for unused in _UNUSED_MODEL_FILES),
             ],
         ),

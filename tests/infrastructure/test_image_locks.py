@@ -13,7 +13,6 @@ from packaging.markers import Marker
 from packaging.utils import canonicalize_name
 from packaging.version import Version
 
-
 ROOT = Path(__file__).resolve().parents[2]
 IMAGES = ("training", "hosting")
 # What only CUDA torch needs; the stand-in locks (CPU torch) leave exactly these out.

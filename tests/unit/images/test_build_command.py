@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from images import build as build_module
-from images.locks import REPO_ROOT
+from locks.environments import REPO_ROOT
 
 
 def test_buildah_gets_the_real_dockerfile_and_only_the_four_build_arguments(
