@@ -106,8 +106,8 @@ def test_the_wheels_are_built_for_the_function_architecture(bundled: tuple[Synth
 
 
 def _pinned(name: str) -> str:
-    """The version `lambdas/requirements.txt` pins for `name` (extras allowed)."""
-    lines = (line.split("#", 1)[0].strip() for line in REQUIREMENTS.read_text().splitlines())
+    """The version `lambdas/requirements.lock` locks for `name` (extras allowed)."""
+    lines = (line.split("#", 1)[0].strip(" \\") for line in REQUIREMENTS.read_text().splitlines())
     [pin] = [line for line in lines if re.match(rf"{name}(\[[a-z,]+\])?==", line)]
     return pin.rsplit("==", 1)[1]
 
