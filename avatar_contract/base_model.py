@@ -35,6 +35,9 @@ _PATH_RE = re.compile(r"^[A-Za-z0-9_.+-]+(/[A-Za-z0-9_.+-]+)*$")
 _STAGED_RE = re.compile(
     rf"^s3://(?P<bucket>[^/]+)/(?P<prefix>{Prefix.BASE_MODELS}(?P<digest>[0-9a-f]{{64}})/)$"
 )
+# A diffusers/transformers weight file: `model.safetensors`, `diffusion_pytorch_model.safetensors`, or a
+# variant of one (`diffusion_pytorch_model.fp16.safetensors`).
+_WEIGHTS_RE = re.compile(r"^(?:model|diffusion_pytorch_model)(?:\.(?P<variant>[A-Za-z0-9_]+))?\.safetensors$")
 _CHUNK = 8 * 2**20
 _VERIFIED = ".verified"  # marker in a cached copy: its content is the digest it was checked against
 
@@ -185,6 +188,16 @@ def verify_tree(root: Path, manifest: Manifest, files: Iterable[ManifestFile] | 
     reasons = [r for f in (manifest.files if files is None else files) if (r := check_file(root / f.path, f))]
     if reasons:
         raise BaseModelError(f"base model {manifest.name} ({manifest.digest[:12]}): " + "; ".join(reasons))
+
+
+def weights_variant(pipeline_dir: str | os.PathLike[str]) -> str | None:
+    """The `variant=` to pass to `from_pretrained` for the pipeline in `pipeline_dir`: `"fp16"` when its
+    weight files are all `*.fp16.safetensors` (the staged default, docs/base-model.md), None when it has
+    full-precision weights (a Hub download, the tiny random models) or is not a local directory."""
+    root = Path(pipeline_dir)
+    found = {m["variant"] for p in root.glob("*/*.safetensors") if (m := _WEIGHTS_RE.fullmatch(p.name))}
+    variants = found - {None}
+    return variants.pop() if len(variants) == 1 and None not in found else None
 
 
 def base_model_identity(spec: str) -> str:

@@ -8,7 +8,13 @@ from typing import Any
 
 import pytest
 
-from avatar_contract.base_model import Manifest, ManifestError, base_model_identity, check_file
+from avatar_contract.base_model import (
+    Manifest,
+    ManifestError,
+    base_model_identity,
+    check_file,
+    weights_variant,
+)
 
 REPO = Path(__file__).resolve().parents[2]
 COMMIT = "0123456789abcdef0123456789abcdef01234567"
@@ -118,3 +124,26 @@ def test_make_deploys_pre_check_accepts_the_default_manifest(capsys: pytest.Capt
 
     assert main(["check", "--manifest-only"]) == 0, capsys.readouterr().err  # cdk.json's baseModelManifest
     assert "sd21-base.json is pinned: 13 files" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(
+    ("files", "variant"),
+    [
+        (["unet/diffusion_pytorch_model.fp16.safetensors", "text_encoder/model.fp16.safetensors"], "fp16"),
+        (["unet/diffusion_pytorch_model.safetensors", "text_encoder/model.safetensors"], None),
+        (["unet/diffusion_pytorch_model.safetensors", "unet/diffusion_pytorch_model.fp16.safetensors"], None),
+        (
+            ["unet/diffusion_pytorch_model.fp16.safetensors", "vae/diffusion_pytorch_model.bf16.safetensors"],
+            None,
+        ),
+        (["unet/config.json"], None),
+    ],
+)
+def test_the_weights_variant_is_fp16_only_when_every_weight_file_is_one(
+    tmp_path: Path, files: list[str], variant: str | None
+) -> None:
+    for name in files:
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_bytes(b"")
+    assert weights_variant(tmp_path) == variant
+    assert weights_variant(tmp_path / "missing") is None
