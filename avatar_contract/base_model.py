@@ -28,10 +28,11 @@ FORMAT_VERSION = 1
 MANIFEST_OBJECT = "base-model-manifest.json"  # next to the staged files; written last
 STAGE_COMMAND = "make stage-base-model"
 RECORD_COMMAND = "python -m base_model_staging record"
-SOURCE_KINDS = ("huggingface", "directory")
+SOURCE_KINDS = ("huggingface", "directory", "s3")
 _COMMIT_RE = re.compile(r"^[0-9a-f]{40}$")
 _SHA256_RE = re.compile(r"^[0-9a-f]{64}$")
 _PATH_RE = re.compile(r"^[A-Za-z0-9_.+-]+(/[A-Za-z0-9_.+-]+)*$")
+_S3_URI_RE = re.compile(r"^s3://[a-z0-9][a-z0-9.-]{1,61}[a-z0-9](/.*)?$")
 _STAGED_RE = re.compile(
     rf"^s3://(?P<bucket>[^/]+)/(?P<prefix>{Prefix.BASE_MODELS}(?P<digest>[0-9a-f]{{64}})/)$"
 )
@@ -59,10 +60,11 @@ class ManifestFile:
 
 @dataclass(frozen=True)
 class Source:
-    kind: str  # "huggingface" (repo_id + revision) or "directory" (path)
+    kind: str  # "huggingface" (repo_id + revision), "directory" (path) or "s3" (uri: a private mirror)
     repo_id: str | None = None
     revision: str | None = None  # a 40-hex commit: a branch or tag is not a pin
     path: str | None = None
+    uri: str | None = None  # s3://bucket/prefix/ holding the files under their paths
 
 
 @dataclass(frozen=True)
@@ -90,7 +92,13 @@ class Manifest:
             raise ManifestError("the manifest lists a file twice")
         return cls(
             name=str(data.get("name") or "base-model"),
-            source=Source(source["kind"], source.get("repo_id"), source.get("revision"), source.get("path")),
+            source=Source(
+                source["kind"],
+                source.get("repo_id"),
+                source.get("revision"),
+                source.get("path"),
+                source.get("uri"),
+            ),
             files=tuple(sorted(files, key=lambda f: f.path)),
             note=str(data.get("note") or ""),
         )
@@ -136,6 +144,8 @@ class Manifest:
                 found.append("source.repo_id is missing")
             if not is_commit(self.source.revision):
                 found.append(f"source.revision {self.source.revision!r} is not a 40-hex commit revision")
+        if self.source.kind == "s3" and not _S3_URI_RE.fullmatch(self.source.uri or ""):
+            found.append(f"source.uri {self.source.uri!r} is not an s3://bucket/prefix URI")
         if not self.files:
             found.append("it lists no files")
         if not any(f.path == "model_index.json" for f in self.files):
