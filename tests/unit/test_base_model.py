@@ -42,6 +42,10 @@ def test_the_digest_is_the_content_not_the_order_or_the_source() -> None:
     reordered = dict(reversed(list(FILES.items())))
     assert Manifest.from_json(_data(reordered)).digest == digest
     assert Manifest.from_json(_data(FILES, kind="directory", path="/mirror")).digest == digest
+    mirror = Manifest.from_json(_data(FILES, kind="s3", uri="s3://private-mirror/sd21/"))
+    assert (
+        mirror.digest == digest and mirror.problems() == [] and Manifest.from_json(mirror.to_json()) == mirror
+    )
     assert Manifest.from_json(_data({**FILES, "unet/w.safetensors": b"weightz"})).digest != digest
 
 
@@ -51,6 +55,8 @@ def test_the_digest_is_the_content_not_the_order_or_the_source() -> None:
         ({"revision": "main"}, "'main' is not a 40-hex commit"),
         ({"revision": None}, "None is not a 40-hex commit"),
         ({"repo_id": None}, "repo_id is missing"),
+        ({"kind": "s3", "uri": "https://bucket/prefix"}, "is not an s3://bucket/prefix URI"),
+        ({"kind": "s3", "uri": None}, "None is not an s3://bucket/prefix URI"),
     ],
 )
 def test_a_branch_or_missing_revision_is_not_a_pin(change: dict[str, Any], problem: str) -> None:
