@@ -28,13 +28,17 @@ FORMAT_VERSION = 1
 MANIFEST_OBJECT = "base-model-manifest.json"  # next to the staged files; written last
 STAGE_COMMAND = "make stage-base-model"
 RECORD_COMMAND = "python -m base_model_staging record"
-SOURCE_KINDS = ("huggingface", "directory")
+SOURCE_KINDS = ("huggingface", "directory", "s3")
 _COMMIT_RE = re.compile(r"^[0-9a-f]{40}$")
 _SHA256_RE = re.compile(r"^[0-9a-f]{64}$")
 _PATH_RE = re.compile(r"^[A-Za-z0-9_.+-]+(/[A-Za-z0-9_.+-]+)*$")
+_S3_URI_RE = re.compile(r"^s3://[a-z0-9][a-z0-9.-]{1,61}[a-z0-9](/.*)?$")
 _STAGED_RE = re.compile(
     rf"^s3://(?P<bucket>[^/]+)/(?P<prefix>{Prefix.BASE_MODELS}(?P<digest>[0-9a-f]{{64}})/)$"
 )
+# A diffusers/transformers weight file: `model.safetensors`, `diffusion_pytorch_model.safetensors`, or a
+# variant of one (`diffusion_pytorch_model.fp16.safetensors`).
+_WEIGHTS_RE = re.compile(r"^(?:model|diffusion_pytorch_model)(?:\.(?P<variant>[A-Za-z0-9_]+))?\.safetensors$")
 _CHUNK = 8 * 2**20
 _VERIFIED = ".verified"  # marker in a cached copy: its content is the digest it was checked against
 
@@ -56,10 +60,11 @@ class ManifestFile:
 
 @dataclass(frozen=True)
 class Source:
-    kind: str  # "huggingface" (repo_id + revision) or "directory" (path)
+    kind: str  # "huggingface" (repo_id + revision), "directory" (path) or "s3" (uri: a private mirror)
     repo_id: str | None = None
     revision: str | None = None  # a 40-hex commit: a branch or tag is not a pin
     path: str | None = None
+    uri: str | None = None  # s3://bucket/prefix/ holding the files under their paths
 
 
 @dataclass(frozen=True)
@@ -87,7 +92,13 @@ class Manifest:
             raise ManifestError("the manifest lists a file twice")
         return cls(
             name=str(data.get("name") or "base-model"),
-            source=Source(source["kind"], source.get("repo_id"), source.get("revision"), source.get("path")),
+            source=Source(
+                source["kind"],
+                source.get("repo_id"),
+                source.get("revision"),
+                source.get("path"),
+                source.get("uri"),
+            ),
             files=tuple(sorted(files, key=lambda f: f.path)),
             note=str(data.get("note") or ""),
         )
@@ -133,6 +144,8 @@ class Manifest:
                 found.append("source.repo_id is missing")
             if not is_commit(self.source.revision):
                 found.append(f"source.revision {self.source.revision!r} is not a 40-hex commit revision")
+        if self.source.kind == "s3" and not _S3_URI_RE.fullmatch(self.source.uri or ""):
+            found.append(f"source.uri {self.source.uri!r} is not an s3://bucket/prefix URI")
         if not self.files:
             found.append("it lists no files")
         if not any(f.path == "model_index.json" for f in self.files):
@@ -185,6 +198,16 @@ def verify_tree(root: Path, manifest: Manifest, files: Iterable[ManifestFile] | 
     reasons = [r for f in (manifest.files if files is None else files) if (r := check_file(root / f.path, f))]
     if reasons:
         raise BaseModelError(f"base model {manifest.name} ({manifest.digest[:12]}): " + "; ".join(reasons))
+
+
+def weights_variant(pipeline_dir: str | os.PathLike[str]) -> str | None:
+    """The `variant=` to pass to `from_pretrained` for the pipeline in `pipeline_dir`: `"fp16"` when its
+    weight files are all `*.fp16.safetensors` (the staged default, docs/base-model.md), None when it has
+    full-precision weights (a Hub download, the tiny random models) or is not a local directory."""
+    root = Path(pipeline_dir)
+    found = {m["variant"] for p in root.glob("*/*.safetensors") if (m := _WEIGHTS_RE.fullmatch(p.name))}
+    variants = found - {None}
+    return variants.pop() if len(variants) == 1 and None not in found else None
 
 
 def base_model_identity(spec: str) -> str:

