@@ -41,12 +41,16 @@ def shown_previews(
     """Presigned URLs of the previews that may be shown, and the withheld ones. `preview_keys` are the
     training's own (already held to its preview prefix); `etag` is the record's, to keep new verdicts."""
     moderator = services.moderation
+    if moderator is None or not moderator.policy.outputs.enabled:
+        urls = [services.data.presigned_get(key, DOWNLOAD_URL_EXPIRES_SECONDS) for key in preview_keys]
+        return urls, []
     verdicts = dict(record.preview_labels or {})
     unscreened = [key for key in preview_keys if key not in verdicts]
     unavailable: set[str] = set()
-    if moderator is not None and unscreened:
-        images = {key: services.data.get_bytes(key) for key in unscreened}
-        present = [key for key, data in images.items() if data is not None]
+    images = {key: services.data.get_bytes(key) for key in unscreened}
+    present = [key for key, data in images.items() if data is not None]
+    missing = set(unscreened) - set(present)  # nothing to screen or show
+    if present:
         found = moderator.screen_previews([images[key] or b"" for key in present])
         if found is None:
             if moderator.policy.outputs.on_failure == "closed":
@@ -57,6 +61,8 @@ def shown_previews(
     urls: list[str] = []
     withheld: list[WithheldPreview] = []
     for index, key in enumerate(preview_keys):
+        if key in missing:
+            continue
         if key in unavailable:
             withheld.append(WithheldPreview(index=index, reason=UNAVAILABLE))
         elif verdicts.get(key):

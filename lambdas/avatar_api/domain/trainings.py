@@ -30,7 +30,13 @@ from avatar_contract.instance_tokens import pick_token
 from avatar_contract.lifecycle import TRAINING_INPUT_TAGGING
 from avatar_contract.names import Runtime
 from avatar_contract.prompts import class_noun, training_prompts
-from avatar_contract.training import MAX_IMAGES, MIN_IMAGES, TrainingConfig, TrainingHyperparameters
+from avatar_contract.training import (
+    MAX_IMAGES,
+    MIN_IMAGES,
+    REFERENCE_TOKEN,
+    TrainingConfig,
+    TrainingHyperparameters,
+)
 
 log = logging.getLogger(__name__)
 
@@ -54,7 +60,10 @@ class NewTraining:
             else:
                 digest.update(f"upload:{image.upload_id}/{image.index}".encode())
         digest.update(json.dumps(self.model_name).encode())
-        digest.update(self.hyperparameters.model_dump_json().encode())
+        hyper = self.hyperparameters
+        if hyper.token is None:  # the service picks it: the same digest as when `sks` was the default
+            hyper = hyper.model_copy(update={"token": REFERENCE_TOKEN})
+        digest.update(hyper.model_dump_json().encode())
         if self.webhook_url is not None:  # absent: the same digest as before webhooks existed
             digest.update(b"webhook:" + self.webhook_url.encode())
         return digest.hexdigest()

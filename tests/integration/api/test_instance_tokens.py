@@ -10,10 +10,12 @@ from collections.abc import Iterator
 
 import pytest
 
+from avatar_api.domain.trainings import NewTraining
+from avatar_api.domain.uploads import ImageSource, InlineImage
 from avatar_api.services import get_services
 from avatar_contract import keys
 from avatar_contract.instance_tokens import CANDIDATES, pick_token
-from avatar_contract.training import TrainingConfig
+from avatar_contract.training import TrainingConfig, TrainingHyperparameters
 from tests.fixtures.api import ALICE, owner_id, response_json, selfies
 from tests.fixtures.api_backend import DATA_BUCKET, Api
 from tests.fixtures.moderation import StubbedModeration, ready_model
@@ -140,3 +142,13 @@ def test_a_model_without_a_readable_token_is_not_generated_from(
     response = api.call("POST", f"/models/{model_id}/generations", {"prompt": "<<TOK>> smiling", "seed": 1})
     assert response["statusCode"] == 502 and api.hosting.calls == []
     assert json.loads(response["body"])["error"]["code"] == "upstream_error"
+
+
+def test_an_idempotency_key_used_before_the_service_picked_tokens_still_replays() -> None:
+    # Before, a request without `token` was fingerprinted with the default `sks` filled in.
+    images: list[ImageSource] = [InlineImage(b"selfie")]
+    without = NewTraining(images=images, hyperparameters=TrainingHyperparameters())
+    with_sks = NewTraining(images=images, hyperparameters=TrainingHyperparameters(token="sks"))
+    assert without.fingerprint() == with_sks.fingerprint()
+    other = NewTraining(images=images, hyperparameters=TrainingHyperparameters(token="wud"))
+    assert other.fingerprint() != without.fingerprint()
