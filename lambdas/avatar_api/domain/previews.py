@@ -42,8 +42,7 @@ def shown_previews(
     training's own (already held to its preview prefix); `etag` is the record's, to keep new verdicts."""
     moderator = services.moderation
     if moderator is None or not moderator.policy.outputs.enabled:
-        urls = [services.data.presigned_get(key, DOWNLOAD_URL_EXPIRES_SECONDS) for key in preview_keys]
-        return urls, []
+        return [services.data.presigned_get(key, DOWNLOAD_URL_EXPIRES_SECONDS) for key in preview_keys], []
     verdicts = dict(record.preview_labels or {})
     unscreened = [key for key in preview_keys if key not in verdicts]
     unavailable: set[str] = set()
