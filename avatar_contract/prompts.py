@@ -46,3 +46,16 @@ def personalize(template: str, metadata: Mapping[str, Any]) -> str:
     if TOKEN_PLACEHOLDER not in template:
         return template
     return template.replace(TOKEN_PLACEHOLDER, token_phrase(metadata))
+
+
+def training_prompts(
+    token: str, instance_prompt: str, class_prompt: str, validation_prompts: list[str]
+) -> list[str]:
+    """Every prompt a training renders, as the trainer renders it: the instance prompt and the
+    validation prompts personalized, the class prompt as written (class images show no one)."""
+    identity = {"token": token, "class_prompt": class_prompt}
+    return [
+        personalize(instance_prompt, identity),
+        class_prompt,
+        *(personalize(prompt, identity) for prompt in validation_prompts),
+    ]

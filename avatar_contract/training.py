@@ -16,6 +16,9 @@ from avatar_contract.names import TOKEN_PLACEHOLDER
 MIN_IMAGES = 10
 MAX_IMAGES = 20
 PROMPT_MAX_CHARS = 500
+TOKEN_PATTERN = r"^[a-z0-9]{2,16}$"
+# The reference sample's identifier: a `config.json` without `token` (the reference's layout) trains with it.
+REFERENCE_TOKEN = "sks"
 # Checkpoint selection: at most this many checkpoints (the last one included) are rendered and scored.
 MAX_CHECKPOINTS = 10
 
@@ -25,10 +28,11 @@ class TrainingHyperparameters(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    token: str = Field(
-        "sks",
-        pattern=r"^[a-z0-9]{2,16}$",
-        description="Rare identifier bound to the person; <<TOK>> stands for it and the class noun.",
+    token: str | None = Field(
+        None,
+        pattern=TOKEN_PATTERN,
+        description="Rare identifier bound to the person; <<TOK>> stands for it and the class noun. Left "
+        "out: the service picks a rare one (docs/training.md); one you choose is moderated like the prompts.",
     )
     class_prompt: str = Field("a photo of person", min_length=3, max_length=PROMPT_MAX_CHARS)
     instance_prompt: str = Field(f"a photo of {TOKEN_PLACEHOLDER}", min_length=3, max_length=PROMPT_MAX_CHARS)
@@ -115,6 +119,11 @@ class TrainingConfig(TrainingHyperparameters):
     destinations, written by the API handler (or the reference's own keys, mapped by the container)."""
 
     schema_version: Literal[1] = 1
+    token: str = Field(
+        REFERENCE_TOKEN,
+        pattern=TOKEN_PATTERN,
+        description="The identifier <<TOK>> renders with (the API always writes it; the reference's without)",
+    )
     training_id: str
     model_id: str
     owner: str

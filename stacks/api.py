@@ -113,8 +113,9 @@ class Api(Construct):
             )
         self._grant(config, storage, training, hosting)
         state.grant_api(self.functions)
-        self.moderation.grant(self.functions[routes.TRAININGS.name], image_stage="inputs")
-        self.moderation.grant(self.functions[routes.GENERATIONS.name], image_stage="outputs")
+        # The trainings function screens selfies (inputs) and, in GET /trainings/{id}, previews (outputs).
+        self.moderation.grant(self.functions[routes.TRAININGS.name], image_stages=("inputs", "outputs"))
+        self.moderation.grant(self.functions[routes.GENERATIONS.name], image_stages=("outputs",))
         self.rest_api = self._rest_api(config)
         if config.enable_waf:
             self.web_acl = self._waf(config)

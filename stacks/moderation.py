@@ -35,8 +35,10 @@ class ContentModeration(Construct):
         self.environment = {ENV_VAR: policy.to_json()}
         self._policy = policy
 
-    def grant(self, function: lambda_.Function, *, image_stage: Literal["inputs", "outputs"]) -> None:
-        """Let `function` moderate prompts (Comprehend + the deny list) and the images of `image_stage`
+    def grant(
+        self, function: lambda_.Function, *, image_stages: tuple[Literal["inputs", "outputs"], ...]
+    ) -> None:
+        """Let `function` moderate prompts (Comprehend + the deny list) and the images of `image_stages`
         (Rekognition), each only where that stage is enabled."""
         statements = []
         if self._policy.prompts.enabled:
@@ -44,7 +46,7 @@ class ContentModeration(Construct):
             statements.append(
                 iam.PolicyStatement(actions=["ssm:GetParameter"], resources=[self.deny_list.parameter_arn])
             )
-        if getattr(self._policy, image_stage).enabled:
+        if any(getattr(self._policy, stage).enabled for stage in image_stages):
             statements.append(iam.PolicyStatement(actions=[IMAGE_ACTION], resources=["*"]))
         if not statements or function.role is None:
             return

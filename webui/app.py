@@ -125,7 +125,11 @@ def build(target: Target, poll_interval: float = 2.0) -> gr.Blocks:
             # "completed" can come from the published artifact a moment before the endpoint's output
             # (metrics, preview URLs) is written: ask again for a little while
             for _ in range(PREVIEW_RETRIES):
-                if status["status"] != "completed" or status.get("preview_urls"):
+                if (
+                    status["status"] != "completed"
+                    or status.get("preview_urls")
+                    or status.get("previews_withheld")
+                ):
                     break
                 time.sleep(poll_interval)
                 status = client.get_training(training_id)
@@ -136,6 +140,8 @@ def build(target: Target, poll_interval: float = 2.0) -> gr.Blocks:
             return
         if status["status"] == "completed":
             message += " Your model is ready in the My models tab."
+            if status.get("previews_withheld"):
+                message += f" {len(status['previews_withheld'])} preview(s) withheld by content moderation."
         selected = accepted["model_id"] if status["status"] == "completed" else None
         yield (
             views.progress_html(status, 0),

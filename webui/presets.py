@@ -46,7 +46,13 @@ FIELDS: tuple[Field, ...] = (
     Field("mixed_precision", "Mixed precision", "choice", "auto", choices=("auto", "no", "fp16", "bf16")),
     Field("gradient_checkpointing", "Gradient checkpointing", "bool", True),
     Field("use_8bit_adam", "8-bit Adam", "bool", True),
-    Field("token", "Identifier token", "text", "sks", info="2-16 lowercase letters or digits"),
+    Field(
+        "token",
+        "Identifier token",
+        "text",
+        None,
+        info="empty: the service picks a rare one; else 2-16 lowercase letters or digits (moderated)",
+    ),
     Field("instance_prompt", "Instance prompt", "text", "a photo of <<TOK>>", info="must contain <<TOK>>"),
     Field("class_prompt", "Class prompt", "text", "a photo of person"),
     Field("validation_prompts", "Preview prompts (one a line, at most 4)", "lines", ["a photo of <<TOK>>"]),
@@ -84,4 +90,5 @@ def _parsed(field: Field, value: Any) -> Any:
         return bool(value)
     if field.kind == "lines":
         return [line.strip() for line in str(value or "").splitlines() if line.strip()]
-    return str(value).strip() if value is not None else field.default
+    text = str(value).strip() if value is not None else ""
+    return text or field.default  # an emptied box: the API's default (for the token, the service's pick)

@@ -279,7 +279,8 @@ class AvatarClient:
 
     def get_training(self, training_id: str) -> dict[str, Any]:
         """The training's status: `status` (queued, completed, failed), `reason`, `metrics`,
-        `preview_urls`, and while queued `progress` (phase, step, total_steps, loss, elapsed_seconds,
+        `preview_urls` (the previews content moderation let through), `previews_withheld` (index, reason,
+        labels of the others), and while queued `progress` (phase, step, total_steps, loss, elapsed_seconds,
         eta_seconds, updated, queue_position; None until the training container starts it)."""
         return self.request("GET", f"/trainings/{quote(training_id, safe='')}")[1]
 

@@ -68,6 +68,10 @@ class TrainingRecord(BaseModel):
     model_s3_uri: str
     preview_s3_prefix: str
     image_count: int
+    # What `<<TOK>>` renders as in this model's prompts (moderation renders generation prompts with them);
+    # absent in records from before the service picked tokens: the artifact's metadata.json names them.
+    token: str | None = None
+    class_noun: str | None = None
     # The state table key of the idempotency record that started it (deleting the model frees the key).
     idempotency_record: str | None = None
     # Set once InvokeEndpointAsync has queued the training (SageMaker's OutputLocation/FailureLocation).
@@ -79,6 +83,8 @@ class TrainingRecord(BaseModel):
     event: TrainingEventMark | None = None
     # Given at submission; its attempts are recorded by the status consumer (domain.webhooks).
     webhook: Webhook | None = None
+    # Preview key -> the moderation labels that withhold it (empty: shown), once screened (domain.previews).
+    preview_labels: dict[str, list[dict[str, str | float]]] | None = None
 
 
 class _ModelEntry(BaseModel):

@@ -88,3 +88,32 @@ def test_a_flagged_output_is_withheld_and_the_other_returned(
     assert first["data"] is None and first["blocked"]["labels"][0]["category"] == "Explicit"
     assert second["blocked"] is None
     assert again.images == [clean.images[1]]  # same seed, same pixels: the unflagged one is returned
+
+
+def test_an_app_chosen_token_is_moderated_where_the_model_reads_it(cloud: LocalCloud) -> None:
+    client = client_for(cloud, cloud.principals[0])
+    with pytest.raises(AvatarApiError) as raised:  # "a photo of naked person": the stand-in's SEXUAL
+        client.start_training(
+            [to_jpeg(i) for i in make_selfies(10)], config={**FAST_TRAINING, "token": "naked"}, prepare=False
+        )
+    assert raised.value.status == 422 and raised.value.code == "content_blocked"
+    assert "SEXUAL" in str(raised.value)
+
+
+def test_a_flagged_preview_is_withheld_with_its_labels(cloud: LocalCloud, model: dict[str, Any]) -> None:
+    assert model["token"]  # the service picked the token
+    s3 = cloud.client("s3")
+    prefix = f"trainings/{cloud.owner_id(cloud.principals[0])}/{model['training_id']}/previews/"
+    listed = s3.list_objects_v2(Bucket=cloud.settings.data_bucket, Prefix=prefix).get("Contents", [])
+    first = sorted(item["Key"] for item in listed)[0]
+    assert cloud.moderation is not None  # flagged before the status is first read: screened then
+    cloud.moderation.flag_image(
+        s3.get_object(Bucket=cloud.settings.data_bucket, Key=first)["Body"].read(), "Explicit"
+    )
+
+    status = client_for(cloud, cloud.principals[0]).get_training(model["training_id"])
+
+    assert status["status"] == "completed"
+    assert [item["index"] for item in status["previews_withheld"]] == [0]
+    assert status["previews_withheld"][0]["labels"][0]["category"] == "Explicit"
+    assert all(first not in url for url in status["preview_urls"])

@@ -2,6 +2,7 @@
 
 import io
 import json
+import re
 import tarfile
 
 import pytest
@@ -10,12 +11,13 @@ from pydantic import ValidationError
 from avatar_contract import keys
 from avatar_contract.artifact import package_user_model
 from avatar_contract.generation import GenArgs, build_inference_request, images_from_response
+from avatar_contract.instance_tokens import CANDIDATES, NoTokenLeft, pick_token
 from avatar_contract.lora import TEXT_ENCODER_TARGET_MODULES, UNET_TARGET_MODULES
 from avatar_contract.multi_model import model_name_for
 from avatar_contract.names import Triton
-from avatar_contract.prompts import MissingTokenError, personalize, token_phrase
+from avatar_contract.prompts import MissingTokenError, personalize, token_phrase, training_prompts
 from avatar_contract.safe_tar import UnsafeArchiveError, check_member, safe_extract
-from avatar_contract.training import TrainingHyperparameters
+from avatar_contract.training import TrainingConfig, TrainingHyperparameters
 
 KEY = b"k" * 32
 OWNER = keys.owner_of("x", KEY)
@@ -122,9 +124,37 @@ def test_placeholder_stands_for_the_token_and_the_class_noun():
 
 def test_default_prompts_do_not_repeat_the_class_noun():
     defaults = TrainingHyperparameters()
-    identity = {"token": defaults.token, "class_prompt": defaults.class_prompt}
-    assert personalize(defaults.instance_prompt, identity) == "a photo of sks person"
-    assert [personalize(p, identity) for p in defaults.validation_prompts] == ["a photo of sks person"]
+    assert defaults.token is None  # the service picks one (avatar_contract.instance_tokens)
+    rendered = training_prompts(
+        "wud", defaults.instance_prompt, defaults.class_prompt, defaults.validation_prompts
+    )
+    assert rendered == ["a photo of wud person", "a photo of person", "a photo of wud person"]
+
+
+def test_the_training_config_always_names_its_token():
+    config = {
+        "training_id": "t",
+        "model_id": "m",
+        "owner": "o",
+        "model_s3_uri": "s3://b/models/o/m.tar.gz",
+        "preview_s3_prefix": "s3://b/p/",
+    }
+    assert TrainingConfig(**config).token == "sks"  # the reference's layout names none
+    assert TrainingConfig(**config, token="wud").token == "wud"
+    with pytest.raises(ValidationError, match="token"):
+        TrainingConfig(**config, token=None)
+
+
+def test_instance_token_candidates_are_short_and_the_pick_is_per_owner():
+    assert all(
+        re.fullmatch(r"[a-z]{3}", token) and 40000 < clip_id < 49408 for token, clip_id in CANDIDATES.items()
+    )
+    assert pick_token("owner-a") == pick_token("owner-a") in CANDIDATES
+    assert len({pick_token(f"owner-{n}") for n in range(200)}) == len(CANDIDATES)  # spread over all
+    first = pick_token("owner-a")
+    assert pick_token("owner-a", refused=lambda token: token == first) != first
+    with pytest.raises(NoTokenLeft):
+        pick_token("owner-a", refused=lambda _: True)
 
 
 def test_lora_targets_are_the_attention_projections():

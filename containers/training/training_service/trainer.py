@@ -33,7 +33,7 @@ from avatar_contract.base_model import weights_variant
 from avatar_contract.lora import TEXT_ENCODER_TARGET_MODULES, UNET_TARGET_MODULES
 from avatar_contract.names import Triton
 from avatar_contract.prompts import personalize
-from avatar_contract.training import TrainingHyperparameters
+from avatar_contract.training import REFERENCE_TOKEN, TrainingHyperparameters
 from training_service.checkpoints import Checkpoints, save_adapter
 from training_service.deadline import denoising_callback
 from training_service.errors import TrainingDiverged
@@ -60,8 +60,9 @@ class LoraTrainingResult:
 
 
 def model_identity(config: TrainingHyperparameters) -> dict[str, str]:
-    """What `<<TOK>>` resolves from: the same keys the model's `metadata.json` carries to hosting."""
-    return {"token": config.token, "class_prompt": config.class_prompt}
+    """What `<<TOK>>` resolves from: the same keys the model's `metadata.json` carries to hosting (a
+    `TrainingConfig` always names its token; bare hyper-parameters, as measurements use, the reference's)."""
+    return {"token": config.token or REFERENCE_TOKEN, "class_prompt": config.class_prompt}
 
 
 def instance_text(config: TrainingHyperparameters) -> str:

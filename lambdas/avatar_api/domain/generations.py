@@ -13,6 +13,7 @@ from pydantic import BaseModel, Field
 
 from avatar_api.aws import EndpointError, ModelNotReady
 from avatar_api.domain import limits
+from avatar_api.domain.model_identity import model_identity
 from avatar_api.domain.models import find_record
 from avatar_api.domain.moderation import withhold_blocked
 from avatar_api.errors import Conflict, NotFound, ServiceUnavailable, UpstreamError, endpoint_failure
@@ -24,6 +25,8 @@ from avatar_api.settings import (
 )
 from avatar_contract import keys, s3_keys
 from avatar_contract.generation import GenArgs, build_inference_request, images_from_response
+from avatar_contract.names import TOKEN_PLACEHOLDER
+from avatar_contract.prompts import personalize
 
 log = logging.getLogger(__name__)
 
@@ -101,8 +104,11 @@ def generate(
         )
     seed = gen_args.seed if gen_args.seed is not None else secrets.randbelow(2**32)
     args = gen_args.model_copy(update={"seed": seed})
-    if services.moderation is not None:  # before anything reaches the GPU
-        services.moderation.check_prompts([prompt])
+    if services.moderation is not None:  # before anything reaches the GPU, as the engine renders it
+        rendered = prompt
+        if TOKEN_PLACEHOLDER in prompt:
+            rendered = personalize(prompt, model_identity(services, owner, model_id))
+        services.moderation.check_prompts([rendered])
     services.quotas.take_generation(owner)  # counted once it is headed for the GPU
     target = keys.target_model(owner, model_id)
     content_type = CONTENT_TYPES[args.output_format]

@@ -18,6 +18,7 @@ from typing import Any
 
 from PIL import Image
 
+from avatar_api.domain import prompt_text
 from avatar_api.errors import ContentBlocked, ServiceUnavailable
 from avatar_api.moderation_aws import ModerationClients, ModerationUnavailable
 from avatar_contract.moderation import (
@@ -69,17 +70,17 @@ def segments(text: str, limit: int = MAX_SEGMENT_BYTES) -> list[str]:
 
 
 def deny_list_match(prompt: str, entries: list[str]) -> str | None:
-    """The first entry that `prompt` contains: a term (case-insensitive, whole words) or `/regex/`."""
+    """The first entry that `prompt` contains, matched on its normalised forms (`prompt_text`): a term
+    case-insensitively as a whole word, with or without separators between its letters; `/regex/` on
+    the NFKC text and on its skeleton."""
+    forms = (prompt_text.normalized(prompt), prompt_text.skeleton(prompt))
     for entry in entries:
-        if len(entry) > 2 and entry.startswith("/") and entry.endswith("/"):
-            try:
-                pattern = re.compile(entry[1:-1], re.IGNORECASE)
-            except re.error:
+        pattern = prompt_text.deny_list_pattern(entry)
+        if pattern is None:
+            if entry.startswith("/") and entry.endswith("/"):
                 log.warning("deny-list pattern is not a valid regular expression", extra={"entry": entry})
-                continue
-        else:
-            pattern = re.compile(r"(?<!\w)" + re.escape(entry) + r"(?!\w)", re.IGNORECASE)
-        if pattern.search(prompt):
+            continue
+        if any(pattern.search(form) for form in forms):
             return entry
     return None
 
@@ -159,8 +160,20 @@ class Moderator:
         self.count(metric_name(stage, category))
         return ContentBlocked(message, category=category)
 
+    def deny_listed(self, text: str) -> bool:
+        """Whether `text` is on the deny list (False when the list cannot be read: `check_prompts`
+        decides then)."""
+        if not self.policy.prompts.enabled:
+            return False
+        try:
+            return deny_list_match(text, self.clients.deny_list()) is not None
+        except ModerationUnavailable:
+            return False
+
     def check_prompts(self, prompts: list[str], field: str = "prompt") -> None:
-        """Raise ContentBlocked when a prompt is on the deny list or scores at or above a threshold."""
+        """Raise ContentBlocked when a prompt is on the deny list or scores at or above a threshold.
+        `prompts` are rendered (`<<TOK>>` substituted as the model reads it); the deny list sees each
+        whole prompt normalised, Comprehend the part the text encoder reads (`prompt_text`)."""
         stage = self.policy.prompts
         if not stage.enabled:
             return
@@ -170,7 +183,8 @@ class Moderator:
             for prompt in texts:
                 if deny_list_match(prompt, entries) is not None:
                     raise self._blocked("prompt", DENY_LIST_CATEGORY, f"{field}: blocked by the deny list")
-            pieces = [piece for prompt in texts for piece in segments(prompt)]
+            read = [prompt_text.moderated_text(prompt) for prompt in texts]
+            pieces = [piece for text in read if text for piece in segments(text)]
             results = self.clients.toxic_content(pieces) if pieces else []
         except ModerationUnavailable as error:
             self._unavailable("prompt", stage.on_failure, error)
@@ -198,17 +212,33 @@ class Moderator:
         stage = self.policy.outputs if stage_name == "output" else self.policy.inputs
         if not stage.enabled:
             return [[] for _ in images]
+        try:
+            return self._screen(images, stage, stage_name)
+        except ModerationUnavailable as error:
+            self._unavailable(stage_name, stage.on_failure, error)
+            return [[] for _ in images]
 
+    def screen_previews(self, images: list[bytes]) -> list[list[Label]] | None:
+        """A training's previews screened as generated images are (the `outputs` stage); None when
+        Rekognition failed (counted; the caller withholds them under `closed`, shows them under `open`)."""
+        stage = self.policy.outputs
+        if not stage.enabled:
+            return [[] for _ in images]
+        try:
+            return self._screen(images, stage, "preview")
+        except ModerationUnavailable as error:
+            self.count("ModerationUnavailablePreview")
+            log.warning("moderation unavailable for previews", extra={"error": str(error)})
+            return None
+
+    def _screen(self, images: list[bytes], stage: ImageModeration, stage_name: str) -> list[list[Label]]:
         def screen(image: bytes) -> list[Label]:
             labels = self.clients.moderation_labels(fit_for_rekognition(image), stage.min_confidence)
             return blocking_labels(labels, stage)
 
-        try:  # concurrently: 20 selfies one after the other would take seconds of the 29 s budget
-            with ThreadPoolExecutor(min(self.max_concurrent_images, max(1, len(images)))) as pool:
-                verdicts = list(pool.map(screen, images))
-        except ModerationUnavailable as error:
-            self._unavailable(stage_name, stage.on_failure, error)
-            return [[] for _ in images]
+        # concurrently: 20 selfies one after the other would take seconds of the 29 s budget
+        with ThreadPoolExecutor(min(self.max_concurrent_images, max(1, len(images)))) as pool:
+            verdicts = list(pool.map(screen, images))
         for found in verdicts:
             for category in sorted({label.category for label in found}):
                 self.count(metric_name(stage_name, category))
@@ -227,6 +257,11 @@ class Moderator:
             raise ContentBlocked(reasons, category=flagged[0][1][0].category)
 
 
+def label_entries(found: list[Label]) -> list[dict[str, str | float]]:
+    """Labels as the API shows them: name, category, confidence."""
+    return [{"name": x.name, "category": x.category, "confidence": round(x.confidence, 2)} for x in found]
+
+
 def withhold_blocked(
     moderator: Moderator | None, encoded: list[str]
 ) -> dict[int, list[dict[str, str | float]]]:
@@ -235,11 +270,7 @@ def withhold_blocked(
     if moderator is None or not encoded:
         return {}
     verdicts = moderator.screen_images([base64.b64decode(item) for item in encoded], "output")
-    blocked: dict[int, list[dict[str, str | float]]] = {
-        index: [{"name": x.name, "category": x.category, "confidence": round(x.confidence, 2)} for x in found]
-        for index, found in enumerate(verdicts)
-        if found
-    }
+    blocked = {index: label_entries(found) for index, found in enumerate(verdicts) if found}
     if len(blocked) == len(encoded):
         categories = sorted({label.category for found in verdicts for label in found})
         raise ContentBlocked(

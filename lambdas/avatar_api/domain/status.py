@@ -17,14 +17,11 @@ from typing import Any, Literal
 from pydantic import BaseModel, Field, ValidationError
 
 from avatar_api.aws import Bucket
+from avatar_api.domain.previews import WithheldPreview, shown_previews
 from avatar_api.errors import NotFound
 from avatar_api.records import TrainingRecord, Webhook
 from avatar_api.services import Services
-from avatar_api.settings import (
-    DOWNLOAD_URL_EXPIRES_SECONDS,
-    FAILURE_REASON_MAX_CHARS,
-    TRAINING_DEADLINE_SECONDS,
-)
+from avatar_api.settings import FAILURE_REASON_MAX_CHARS, TRAINING_DEADLINE_SECONDS
 from avatar_contract import keys
 from avatar_contract.keys import split_s3_uri
 from avatar_contract.names import Prefix
@@ -47,7 +44,12 @@ class TrainingState(BaseModel):
     target_model: str
     reason: str | None = None
     metrics: dict[str, Any] | None = None
-    preview_urls: list[str] = Field(default_factory=list)
+    preview_urls: list[str] = Field(
+        default_factory=list, description="Presigned URLs of the previews content moderation let through"
+    )
+    previews_withheld: list[WithheldPreview] = Field(
+        default_factory=list, description="Previews not shown: flagged (with the labels) or not screened yet"
+    )
     progress: TrainingProgress | None = Field(
         None, description="While queued: what the training container last wrote; null before it starts"
     )
@@ -55,10 +57,11 @@ class TrainingState(BaseModel):
 
 
 def get_training(services: Services, owner: str, training_id: str) -> TrainingState:
-    record = services.records.load(owner, training_id)
-    if record is None:
+    loaded = services.records.load_versioned(owner, training_id)
+    if loaded is None:
         raise NotFound(f"training {training_id!r} not found")
-    state = training_state(services, owner, record)
+    record, etag = loaded
+    state = training_state(services, owner, record, previews_etag=etag)
     if state.status != "queued":
         return state
     return state.model_copy(update={"progress": read_progress(services, owner, record.training_id)})
@@ -79,8 +82,11 @@ def read_progress(services: Services, owner: str, training_id: str) -> TrainingP
         return None
 
 
-def training_state(services: Services, owner: str, record: TrainingRecord) -> TrainingState:
-    """Output -> completed, failure -> failed, neither -> queued."""
+def training_state(
+    services: Services, owner: str, record: TrainingRecord, *, previews_etag: str | None = None
+) -> TrainingState:
+    """Output -> completed, failure -> failed, neither -> queued. The previews only with `previews_etag`
+    (the record's ETag: they are screened first, and the verdicts kept, `domain.previews`)."""
     base = record.model_dump(include={"training_id", "model_id", "model_name", "created", "target_model"})
     base["webhook"] = record.webhook
     output = _read_location(services, record.output_location)
@@ -89,11 +95,17 @@ def training_state(services: Services, owner: str, record: TrainingRecord) -> Tr
             result = TrainingResult.model_validate_json(output)
         except ValidationError:
             return TrainingState(**base, status="failed", reason="the training returned an unreadable result")
+        urls: list[str] = []
+        withheld: list[WithheldPreview] = []
+        if previews_etag is not None:
+            preview_keys = _preview_keys(services, owner, record, result.metrics.preview_image_keys)
+            urls, withheld = shown_previews(services, owner, record, previews_etag, preview_keys)
         return TrainingState(
             **base,
             status="completed",
             metrics=result.metrics.model_dump(exclude={"preview_image_keys"}),
-            preview_urls=_preview_urls(services, owner, record, result.metrics.preview_image_keys),
+            preview_urls=urls,
+            previews_withheld=withheld,
         )
     failure = _read_location(services, record.failure_location)
     if failure is not None:
@@ -161,12 +173,12 @@ def _failure_reason(body: bytes) -> str:
     return reason.strip()[:FAILURE_REASON_MAX_CHARS] or "training failed"
 
 
-def _preview_urls(
+def _preview_keys(
     services: Services, owner: str, record: TrainingRecord, preview_keys: list[str]
 ) -> list[str]:
-    """Presigned URLs of the previews, only for keys inside this training's preview prefix."""
+    """The previews' keys, only those inside this training's preview prefix."""
     allowed = keys.preview_prefix(owner, record.training_id)
-    urls = []
+    found = []
     for entry in preview_keys:
         key = entry
         if entry.startswith("s3://"):
@@ -174,5 +186,5 @@ def _preview_urls(
             if bucket_name != services.data.name:
                 continue
         if key.startswith(allowed) and ".." not in key:
-            urls.append(services.data.presigned_get(key, DOWNLOAD_URL_EXPIRES_SECONDS))
-    return urls
+            found.append(key)
+    return found

@@ -26,9 +26,17 @@ from avatar_api.records import TrainingRecord, Webhook
 from avatar_api.services import Services
 from avatar_api.settings import TRAINING_DEADLINE_SECONDS, TRAINING_QUEUE_TTL_SECONDS
 from avatar_contract import keys
+from avatar_contract.instance_tokens import pick_token
 from avatar_contract.lifecycle import TRAINING_INPUT_TAGGING
 from avatar_contract.names import Runtime
-from avatar_contract.training import MAX_IMAGES, MIN_IMAGES, TrainingConfig, TrainingHyperparameters
+from avatar_contract.prompts import class_noun, training_prompts
+from avatar_contract.training import (
+    MAX_IMAGES,
+    MIN_IMAGES,
+    REFERENCE_TOKEN,
+    TrainingConfig,
+    TrainingHyperparameters,
+)
 
 log = logging.getLogger(__name__)
 
@@ -52,7 +60,10 @@ class NewTraining:
             else:
                 digest.update(f"upload:{image.upload_id}/{image.index}".encode())
         digest.update(json.dumps(self.model_name).encode())
-        digest.update(self.hyperparameters.model_dump_json().encode())
+        hyper = self.hyperparameters
+        if hyper.token is None:  # the service picks it: the same digest as when `sks` was the default
+            hyper = hyper.model_copy(update={"token": REFERENCE_TOKEN})
+        digest.update(hyper.model_dump_json().encode())
         if self.webhook_url is not None:  # absent: the same digest as before webhooks existed
             digest.update(b"webhook:" + self.webhook_url.encode())
         return digest.hexdigest()
@@ -67,6 +78,11 @@ class TrainingAccepted(BaseModel):
     status: StatusName
     created: str
     replayed: bool = Field(False, description="True when an earlier request with this idempotency key won")
+    token: str | None = Field(
+        None,
+        description="The identifier <<TOK>> stands for (with the class noun); null in answers replayed "
+        "from before the service picked tokens",
+    )
 
 
 def _now() -> str:
@@ -101,26 +117,36 @@ def start_training(services: Services, owner: str, request: NewTraining) -> Trai
             f"images: {len(request.images)} given; send between {MIN_IMAGES} and {MAX_IMAGES}"
         )
     limits.check_training(request.hyperparameters, services.training_instance_type)
+    hyper = request.hyperparameters
+    token = hyper.token or _pick_token(services, owner)
     if services.moderation is not None:  # docs/moderation.md: before anything is written or queued
-        hyper = request.hyperparameters
-        services.moderation.check_prompts(
-            [hyper.instance_prompt, hyper.class_prompt, *hyper.validation_prompts], "hyperparameters"
+        # What the trainer renders (the token is in every personalized prompt, so it is moderated too).
+        rendered = training_prompts(
+            token, hyper.instance_prompt, hyper.class_prompt, hyper.validation_prompts
         )
+        services.moderation.check_prompts(rendered, "hyperparameters")
     if request.idempotency_key is None:
-        return _start(services, owner, request, None)
+        return _start(services, owner, request, token, None)
     record_key = services.submissions.record_key(owner, request.idempotency_key)
     result, replayed = services.submissions.once(
         owner,
         request.idempotency_key,
         request.fingerprint(),
-        lambda: _start(services, owner, request, record_key).model_dump(mode="json"),
+        lambda: _start(services, owner, request, token, record_key).model_dump(mode="json"),
     )
     accepted = TrainingAccepted.model_validate(result)
     return _replay(services, owner, accepted) if replayed else accepted
 
 
+def _pick_token(services: Services, owner: str) -> str:
+    """The service's instance token for the owner (`avatar_contract.instance_tokens`), skipping any on the
+    deny list."""
+    moderation = services.moderation
+    return pick_token(owner, refused=moderation.deny_listed if moderation is not None else lambda _: False)
+
+
 def _start(
-    services: Services, owner: str, request: NewTraining, idempotency_record: str | None
+    services: Services, owner: str, request: NewTraining, token: str, idempotency_record: str | None
 ) -> TrainingAccepted:
     """Take the owner's training quota, then package, record and queue the training. Until it is queued
     the concurrency slot lasts only as long as this attempt may run (a crashed attempt's slot is
@@ -135,7 +161,8 @@ def _start(
             services.moderation.check_selfies([image.data for image in images])
         screening.require_enough(images, request.hyperparameters)  # 422 with every reason
         config = TrainingConfig(
-            **request.hyperparameters.model_dump(),
+            **request.hyperparameters.model_dump(exclude={"token"}),
+            token=token,
             training_id=training_id,
             model_id=model_id,
             owner=owner,
@@ -158,6 +185,8 @@ def _start(
             model_s3_uri=config.model_s3_uri,
             preview_s3_prefix=config.preview_s3_prefix,
             image_count=len(images),
+            token=token,
+            class_noun=class_noun({"class_prompt": config.class_prompt}),
             idempotency_record=idempotency_record,
             webhook=Webhook(url=request.webhook_url) if request.webhook_url else None,
         )
@@ -200,6 +229,7 @@ def _start(
         target_model=record.target_model,
         status="queued",
         created=created,
+        token=token,
     )
 
 

@@ -9,11 +9,11 @@ from collections.abc import Iterator
 import pytest
 
 from avatar_api.services import get_services
-from avatar_contract import keys
 from avatar_contract.moderation import ImageModeration, ModerationPolicy
 from tests.fixtures.api import ALICE, header, owner_id, png, response_json, selfies
-from tests.fixtures.api_backend import HOSTING_BUCKET, Api
+from tests.fixtures.api_backend import Api
 from tests.fixtures.moderation import StubbedModeration
+from tests.fixtures.moderation import ready_model as fixture_ready_model
 
 OWNER = owner_id(ALICE)
 
@@ -28,9 +28,7 @@ def moderation(api: Api) -> Iterator[StubbedModeration]:
 
 
 def ready_model(api: Api) -> str:
-    model_id = keys.new_model_id()
-    api.s3.put_object(Bucket=HOSTING_BUCKET, Key=keys.model_key(OWNER, model_id), Body=b"artifact")
-    return model_id
+    return fixture_ready_model(api, OWNER)
 
 
 def generate(api: Api, model_id: str, prompt: str = "a portrait of <<TOK>>", images: int = 1) -> dict:

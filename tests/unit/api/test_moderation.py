@@ -41,6 +41,31 @@ def test_segments_hold_every_word_within_one_kilobyte(text: str) -> None:
         assert pieces == [text.strip()]
 
 
+@pytest.mark.parametrize(
+    "prompt",
+    [
+        "a photo of NAKED person",
+        "a photo of n a k e d person",
+        "a photo of n.a.k.e.d person",
+        "a photo of na_ked person",
+        "a photo of na\u200bked person",  # zero-width space
+        "a photo of ｎａｋｅｄ person",  # fullwidth
+        "a photo of 𝐧𝐚𝐤𝐞𝐝 person",  # mathematical bold
+        "a photo of nаkеd person",  # Cyrillic а and е
+        "a photo of näked person",
+    ],
+)
+def test_deny_list_terms_match_through_case_width_spacing_and_look_alikes(prompt: str) -> None:
+    assert deny_list_match(prompt, ["naked"]) == "naked"
+
+
+def test_deny_list_normalising_keeps_whole_words() -> None:
+    assert deny_list_match("snaked through the hills", ["naked"]) is None
+    assert deny_list_match("a nak edition", ["naked"]) is None
+    assert deny_list_match("c++ code", ["c++"]) == "c++" and deny_list_match("a c program", ["c++"]) is None
+    assert deny_list_match("white-power", ["white power"]) == "white power"
+
+
 def test_deny_list_terms_are_whole_words_and_patterns_are_regexes() -> None:
     entries = ["# comment lines never reach here", "Sparkle", "/\\bgun(s)?\\b/", "/[unbalanced/"]
     assert deny_list_match("a SPARKLE unicorn", entries) == "Sparkle"
@@ -89,11 +114,23 @@ def test_a_clean_prompt_passes_and_is_sent_in_segments() -> None:
     stub = StubbedModeration()
     stub.queue_deny_list("# nothing yet\n")
     stub.queue_scores({}, {})
-    stub.moderator.check_prompts(["a portrait " * 150])  # 1650 bytes: two segments
+    stub.moderator.check_prompts(["a portrait of " + "жжжжжжжжжж " * 60])  # 63 words, 1.3 KB: two segments
     assert stub.operations() == ["GetParameter", "DetectToxicContent"]
     sent = stub.calls[1][1]
     assert sent["LanguageCode"] == "en" and len(sent["TextSegments"]) == 2
     assert stub.metrics == []
+
+
+def test_comprehend_reads_what_the_text_encoder_reads_normalised() -> None:
+    stub = StubbedModeration()
+    stub.queue_deny_list("")
+    stub.queue_scores({})
+    padding = " ".join(["calm"] * 200)  # past CLIP's 77 tokens: the model never reads it
+    stub.moderator.check_prompts(["ａ ｐｈｏｔｏ of ki\u200bll\u00adme  now, " + padding])
+    sent = [segment["Text"] for segment in stub.calls[1][1]["TextSegments"]]
+    # The cut is counted on the text as the model reads it: the zero-width space and the soft hyphen are
+    # tokens there, so 10 tokens before the padding, then 65 of it.
+    assert sent == ["a photo of killme now, " + " ".join(["calm"] * 65)]
 
 
 def test_the_threshold_of_each_category_decides() -> None:

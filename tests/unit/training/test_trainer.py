@@ -13,6 +13,7 @@ from PIL import Image
 from safetensors.torch import load_file, save_file
 from skimage import data
 
+from avatar_contract.prompts import training_prompts
 from avatar_contract.training import TrainingHyperparameters
 from training_service.errors import TrainingDiverged
 from training_service.trainer import instance_text, resolve_precision, train_lora, validation_texts
@@ -88,5 +89,10 @@ def test_helpers() -> None:
     config = _config(token="zwx", class_prompt="a photo of dog", validation_prompts=["<<TOK>> at sea"])
     assert instance_text(config) == "a photo of zwx dog"
     assert validation_texts(config) == ["zwx dog at sea"]
+    # The API moderates exactly what the trainer renders.
+    moderated = training_prompts(
+        "zwx", config.instance_prompt, config.class_prompt, config.validation_prompts
+    )
+    assert moderated == [instance_text(config), config.class_prompt, *validation_texts(config)]
     assert resolve_precision("bf16", "cpu") == torch.float32
     assert resolve_precision("no", "cuda") == torch.float32

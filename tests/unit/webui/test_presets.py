@@ -43,3 +43,13 @@ def test_an_edited_panel_sends_the_edits_parsed() -> None:
         "validation_prompts": ["a photo of <<TOK>>", "a painting of <<TOK>>"],
     }
     TrainingHyperparameters.model_validate(config)
+
+
+def test_an_empty_token_box_leaves_the_token_to_the_service() -> None:
+    values = preset_values("standard")
+    keys = [field.key for field in FIELDS]
+    assert values[keys.index("token")] is None
+    values[keys.index("token")] = "  "
+    assert "token" not in config_from_values(values)
+    values[keys.index("token")] = "zwx"
+    assert config_from_values(values)["token"] == "zwx"
