@@ -1,6 +1,7 @@
 """API (docs/design.md §2 steps 1-2 and 7-8): the REST API (IAM auth on every method, request
-validation, access logs, throttling, optional WAF) and the three Lambda functions behind it, each with a
-least-privilege role.
+validation, access logs, throttling, optional WAF) and the Lambda functions behind it (one per
+`routes.FUNCTIONS` entry: the read-only routes apart from the heavy submissions), each with a
+least-privilege role and its own reserved concurrency.
 
 Resources and methods come from `avatar_contract.routes.ROUTES`, so the gateway, the handlers and the
 local cloud's gateway serve the same table. Request models only check what the gateway can check well
@@ -35,7 +36,12 @@ from stacks.training_endpoint import TrainingEndpoint
 
 # API Gateway's integration timeout is 29 s, so no function needs longer.
 # The trainings function decodes and repackages up to 20 selfies (inline or from presigned uploads).
-FUNCTION_MEMORY_MB = {routes.TRAININGS.name: 2048, routes.MODELS.name: 512, routes.GENERATIONS.name: 1024}
+FUNCTION_MEMORY_MB = {
+    routes.TRAININGS.name: 2048,
+    routes.READS.name: 512,
+    routes.MODELS.name: 512,
+    routes.GENERATIONS.name: 1024,
+}
 
 
 class Api(Construct):
@@ -146,14 +152,26 @@ class Api(Construct):
         hosting_bucket, hosting_key = storage.hosting_bucket, storage.hosting_key
 
         trainings = self.functions[routes.TRAININGS.name]
-        # Package the input (tagged for retention) and write the record; presigned
-        # upload URLs (signed with this role) and removing uploads once a training took them; read
-        # SageMaker's async outputs to report a training's result. Delete: a failed submission rolls
-        # back what it wrote (nothing half-written).
+        # Package the input (tagged for retention) and write the record; read and remove uploads once a
+        # training took them; read SageMaker's async outputs to report a replayed training's result.
+        # Delete: a failed submission rolls back what it wrote (nothing half-written).
         grant_objects(trainings, data, data_key, [Prefix.TRAININGS], read=True, write=True, delete=True)
-        grant_objects(trainings, data, data_key, [Prefix.UPLOADS], read=True, write=True, delete=True)
+        grant_objects(trainings, data, data_key, [Prefix.UPLOADS], read=True, delete=True)
         grant_objects(trainings, data, data_key, [Prefix.ASYNC_OUTPUTS, Prefix.ASYNC_FAILURES], read=True)
         training.grant_invoke_async(trainings)
+
+        reads = self.functions[routes.READS.name]
+        # A training's status (record, progress, SageMaker's async outputs, the published model) and the
+        # model list; presigned upload URLs (signed with this role, so it may put uploads).
+        grant_objects(
+            reads,
+            data,
+            data_key,
+            [Prefix.TRAININGS, Prefix.ASYNC_OUTPUTS, Prefix.ASYNC_FAILURES],
+            read=True,
+        )
+        grant_objects(reads, data, data_key, [Prefix.UPLOADS], write=True)
+        grant_objects(reads, hosting_bucket, hosting_key, [Prefix.MODELS], read=True)
 
         models = self.functions[routes.MODELS.name]
         # List and erase a caller's models with their training inputs, outputs and generated images.
@@ -181,10 +199,25 @@ class Api(Construct):
             data_name,
             {
                 Prefix.TRAININGS: "write and read the input archive and record; roll back failed submissions",
+                Prefix.UPLOADS: "read the uploaded selfies, remove them once a training took them.",
+                Prefix.ASYNC_OUTPUTS: "read SageMaker's async result of a training.",
+                Prefix.ASYNC_FAILURES: "read SageMaker's async failure of a training.",
+            },
+        )
+        acknowledge_object_prefixes(
+            self.roles[routes.READS.name],
+            data_name,
+            {
+                Prefix.TRAININGS: "read the caller's training records, progress and previews.",
                 Prefix.UPLOADS: "presigned selfie uploads (URLs signed by this role).",
                 Prefix.ASYNC_OUTPUTS: "read SageMaker's async result of a training.",
                 Prefix.ASYNC_FAILURES: "read SageMaker's async failure of a training.",
             },
+        )
+        acknowledge_object_prefixes(
+            self.roles[routes.READS.name],
+            hosting_name,
+            {Prefix.MODELS: "is a training's model published (its status)."},
         )
         acknowledge_object_prefixes(
             self.roles[routes.MODELS.name],
