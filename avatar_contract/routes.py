@@ -19,9 +19,12 @@ class Function:
 
 
 TRAININGS: Final = Function("trainings", "avatar_api.handlers.trainings.lambda_handler")
+# The light, read-only routes (and upload slots), apart from the submissions' decoding and screening, so
+# that a flood of submissions cannot take their concurrency (docs/limits.md).
+READS: Final = Function("reads", "avatar_api.handlers.reads.lambda_handler")
 MODELS: Final = Function("models", "avatar_api.handlers.models.lambda_handler")
 GENERATIONS: Final = Function("generations", "avatar_api.handlers.generations.lambda_handler")
-FUNCTIONS: Final = (TRAININGS, MODELS, GENERATIONS)
+FUNCTIONS: Final = (TRAININGS, READS, MODELS, GENERATIONS)
 
 
 @dataclass(frozen=True)
@@ -33,11 +36,11 @@ class Route:
 
 
 ROUTES: Final = (
-    Route("POST", "/uploads", TRAININGS, 201),  # presigned S3 URLs for large selfie sets
+    Route("POST", "/uploads", READS, 201),  # presigned S3 URLs for large selfie sets
     Route("POST", "/trainings", TRAININGS, 202),
-    Route("GET", "/trainings/{training_id}", TRAININGS, 200),
-    Route("GET", "/webhooks/secret", TRAININGS, 200),  # the caller's webhook signing secret
-    Route("GET", "/models", MODELS, 200),
+    Route("GET", "/trainings/{training_id}", READS, 200),
+    Route("GET", "/webhooks/secret", READS, 200),  # the caller's webhook signing secret
+    Route("GET", "/models", READS, 200),
     Route("DELETE", "/models/{model_id}", MODELS, 200),
     Route("POST", "/models/{model_id}/generations", GENERATIONS, 200),
 )

@@ -13,6 +13,10 @@ trainings function (`avatar_api.domain.images`, screening) and the training cont
   transparent regions black), CMYK goes through Pillow's conversion (Adobe's inverted CMYK is undone by
   its JPEG decoder).
 
+`decode_reduced` decodes at a working size instead (the API's screening): a JPEG through `draft()` (the
+decoder scales by 1/2, 1/4 or 1/8 while decoding, so the full-size bitmap never exists), any other format
+only if its full size is within `max_decoded_pixels` (checked from the header) and reduced right after.
+
 `decode` raises `UnusableImage` (a ValueError) whose `reason` is written for the user; `TooManyPixels`
 and `NotAcceptedFormat` are the kinds a caller may answer differently (the API: 413 and 400).
 """
@@ -20,6 +24,7 @@ and `NotAcceptedFormat` are the kinds a caller may answer differently (the API: 
 from __future__ import annotations
 
 import io
+import math
 import struct
 import warnings
 from collections.abc import Sequence
@@ -92,6 +97,17 @@ def _listing(formats: Sequence[str]) -> str:
 
 
 def _open(data: bytes, max_pixels: int, formats: Sequence[str]) -> Image.Image:
+    return _open_sized(data, max_pixels, formats)[0]
+
+
+def _open_sized(
+    data: bytes,
+    max_pixels: int,
+    formats: Sequence[str],
+    draft_side: int | None = None,
+    max_decoded_pixels: int | None = None,
+) -> tuple[Image.Image, tuple[int, int]]:
+    """The loaded image (DCT-scaled for `draft_side` when it is a JPEG) and its size in the header."""
     with warnings.catch_warnings():
         warnings.simplefilter("error", Image.DecompressionBombWarning)
         try:
@@ -109,13 +125,23 @@ def _open(data: bytes, max_pixels: int, formats: Sequence[str]) -> Image.Image:
             raise TooManyPixels(
                 f"too many pixels: {image.width}x{image.height} is more than {max_pixels} pixels"
             )
+        header_size = image.size
+        if draft_side is not None and max(image.size) > draft_side:
+            factor = draft_side / max(image.size)
+            # JPEG: decode at the smallest DCT scale that still covers draft_side (others: no effect).
+            image.draft(None, (math.ceil(image.width * factor), math.ceil(image.height * factor)))
+        if max_decoded_pixels is not None and image.width * image.height > max_decoded_pixels:
+            raise TooManyPixels(
+                f"too many pixels: {image.width}x{image.height} {image.format} images are decoded in full, "
+                f"and the limit for that is {max_decoded_pixels} pixels"
+            )
         try:
             image.load()
         except (Image.DecompressionBombError, Image.DecompressionBombWarning):
             raise TooManyPixels(f"too many pixels (limit {max_pixels})") from None
         except (OSError, ValueError, SyntaxError, EOFError) as exc:
             raise UnusableImage(f"not a readable image ({exc})") from None
-    return image
+    return image, header_size
 
 
 def _oriented(image: Image.Image) -> Image.Image:
@@ -153,6 +179,54 @@ def decode(data: bytes, max_pixels: int, formats: Sequence[str] = ACCEPTED_FORMA
         kind = "JPEG"
     try:
         return Decoded(to_rgb(_oriented(image)), kind)
+    except UnusableImage:
+        raise
+    except (OSError, ValueError) as exc:
+        raise UnusableImage(f"not a readable image ({exc})") from None
+
+
+@dataclass(frozen=True)
+class Reduced:
+    image: Image.Image  # 8-bit RGB, EXIF orientation applied, longer side at most the working side
+    format: str  # as Decoded.format
+    size: tuple[int, int]  # the full image's (width, height), orientation applied
+
+
+def _reduced(image: Image.Image, factor: int) -> Image.Image:
+    if factor < 2:
+        return image
+    try:
+        return image.reduce(factor)  # box average, no full-size copy (modes it supports)
+    except ValueError:  # palette and the rarer modes: converted at full size first
+        return to_rgb(image).reduce(factor)
+
+
+def decode_reduced(
+    data: bytes,
+    max_pixels: int,
+    side: int,
+    max_decoded_pixels: int,
+    formats: Sequence[str] = ACCEPTED_FORMATS,
+) -> Reduced:
+    """Decode (as `decode`) at a working size: the longer side at most `side`, scaled as
+    `face_analysis.faces.find_faces` scales. Pixels are bounded before decoding: `max_pixels` for the
+    image and `max_decoded_pixels` for what is actually decoded (a JPEG's reduced DCT scale; other formats
+    in full)."""
+    image, (full_width, full_height) = _open_sized(
+        data, max_pixels, formats, draft_side=side, max_decoded_pixels=max_decoded_pixels
+    )
+    kind = "JPEG" if image.format == "MPO" else str(image.format)
+    try:
+        image = _reduced(image, math.floor(max(image.size) / side))
+        before = image.size
+        oriented = to_rgb(_oriented(image))
+        if oriented.size != before and oriented.size == before[::-1]:  # EXIF rotated it by 90 degrees
+            full_width, full_height = full_height, full_width
+        scale = min(1.0, side / max(full_width, full_height))
+        target = (round(full_width * scale), round(full_height * scale))
+        if oriented.size != target:
+            oriented = oriented.resize(target, Image.Resampling.BICUBIC)
+        return Reduced(oriented, kind, (full_width, full_height))
     except UnusableImage:
         raise
     except (OSError, ValueError) as exc:

@@ -4,14 +4,14 @@ the kept faces are measured against, reused to score the likeness of the preview
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Literal
 
 import numpy as np
 from PIL import Image
 
 from face_analysis import quality
-from face_analysis.faces import CropBox, Face, crop_box, find_faces
+from face_analysis.faces import CropBox, Face, Point, crop_box, find_faces
 
 Reason = Literal[
     "unreadable",
@@ -72,8 +72,22 @@ def refuse(verdict: Verdict, reason: Reason, message: str) -> None:
     verdict.usable, verdict.reason, verdict.message, verdict.crop = False, reason, message, None
 
 
-def _check_image(name: str, image: Image.Image, limits: Thresholds) -> Verdict:
-    faces = find_faces(image)
+def _scaled(face: Face, factor: float) -> Face:
+    """The face in coordinates `factor` times larger (a working-size image's face in the full image)."""
+    if factor == 1.0:
+        return face
+    points = tuple(Point(p.x * factor, p.y * factor) for p in face.landmarks)
+    return replace(
+        face, left=face.left * factor, top=face.top * factor, side=face.side * factor, landmarks=points
+    )
+
+
+def _check_image(
+    name: str, image: Image.Image, limits: Thresholds, full_size: tuple[int, int] | None = None
+) -> Verdict:
+    size = full_size or image.size
+    factor = size[0] / image.width
+    faces = [_scaled(face, factor) for face in find_faces(image)]
     verdict = Verdict(name=name, usable=True, faces=len(faces))
     if not faces:
         refuse(verdict, "no_face", "no face found: use a photo where your face is clearly visible")
@@ -104,16 +118,16 @@ def _check_image(name: str, image: Image.Image, limits: Thresholds) -> Verdict:
             f"the face is blurred (sharpness {sharp:.0f}, {limits.min_sharpness:.0f} needed)",
         )
         return verdict
-    verdict.crop = crop_box(image.size, face, limits.crop_margin)
+    verdict.crop = crop_box(size, face, limits.crop_margin)
     return verdict
 
 
-def _mark_duplicates(images: dict[str, Image.Image], verdicts: list[Verdict], limits: Thresholds) -> None:
+def _mark_duplicates(digests: dict[str, np.ndarray], verdicts: list[Verdict], limits: Thresholds) -> None:
     kept: list[tuple[str, np.ndarray]] = []
     for verdict in verdicts:
         if not verdict.usable:
             continue
-        digest = quality.difference_hash(images[verdict.name])
+        digest = digests[verdict.name]
         twin = next(
             (n for n, d in kept if quality.hash_distance(d, digest) <= limits.max_duplicate_bits), None
         )
@@ -152,19 +166,39 @@ def _mark_other_people(verdicts: list[Verdict], limits: Thresholds) -> np.ndarra
     return np.mean(kept, axis=0) if kept else None
 
 
+class SetScreener:
+    """Screen a set one image at a time: `add` looks at an image and keeps only its verdict and its
+    256-bit hash (not the image), `finish` compares them (near duplicates, other people). The image may
+    be a working-size copy (`full_size`: the full image's size; faces and crops are given in it)."""
+
+    def __init__(self, limits: Thresholds | None = None) -> None:
+        self.limits = limits or Thresholds()
+        self.verdicts: list[Verdict] = []
+        self.digests: dict[str, np.ndarray] = {}
+
+    def add(self, name: str, image: Image.Image, full_size: tuple[int, int] | None = None) -> None:
+        self.verdicts.append(_check_image(name, image, self.limits, full_size))
+        self.digests[name] = quality.difference_hash(image)
+
+    def finish(self, unreadable: dict[str, str] | None = None) -> Screening:
+        verdicts = sorted(self.verdicts, key=lambda v: v.name)
+        _mark_duplicates(self.digests, verdicts, self.limits)
+        identity = _mark_other_people(verdicts, self.limits)
+        for name, why in (unreadable or {}).items():
+            verdicts.append(Verdict(name=name, usable=False, reason="unreadable", message=why))
+        verdicts.sort(key=lambda v: v.name)
+        return Screening(verdicts=verdicts, identity=identity)
+
+
 def screen(
     images: dict[str, Image.Image], unreadable: dict[str, str] | None = None, limits: Thresholds | None = None
 ) -> Screening:
     """Screen decoded RGB images (file name -> image); `unreadable` (name -> why) are refused as such.
     Verdicts come back in file-name order."""
-    limits = limits or Thresholds()
-    verdicts = [_check_image(name, images[name], limits) for name in sorted(images)]
-    _mark_duplicates(images, verdicts, limits)
-    identity = _mark_other_people(verdicts, limits)
-    for name, why in (unreadable or {}).items():
-        verdicts.append(Verdict(name=name, usable=False, reason="unreadable", message=why))
-    verdicts.sort(key=lambda v: v.name)
-    return Screening(verdicts=verdicts, identity=identity)
+    screener = SetScreener(limits)
+    for name in sorted(images):
+        screener.add(name, images[name])
+    return screener.finish(unreadable)
 
 
 def summary(screening: Screening, min_usable: int) -> str | None:

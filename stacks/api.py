@@ -1,6 +1,7 @@
 """API (docs/design.md §2 steps 1-2 and 7-8): the REST API (IAM auth on every method, request
-validation, access logs, throttling, optional WAF) and the three Lambda functions behind it, each with a
-least-privilege role.
+validation, access logs, throttling, optional WAF) and the Lambda functions behind it (one per
+`routes.FUNCTIONS` entry: the read-only routes apart from the heavy submissions), each with a
+least-privilege role and its own reserved concurrency.
 
 Resources and methods come from `avatar_contract.routes.ROUTES`, so the gateway, the handlers and the
 local cloud's gateway serve the same table. Request models only check what the gateway can check well
@@ -35,7 +36,16 @@ from stacks.training_endpoint import TrainingEndpoint
 
 # API Gateway's integration timeout is 29 s, so no function needs longer.
 # The trainings function decodes and repackages up to 20 selfies (inline or from presigned uploads).
-FUNCTION_MEMORY_MB = {routes.TRAININGS.name: 2048, routes.MODELS.name: 512, routes.GENERATIONS.name: 1024}
+FUNCTION_MEMORY_MB = {
+    routes.TRAININGS.name: 2048,
+    routes.READS.name: 512,
+    routes.MODELS.name: 512,
+    routes.GENERATIONS.name: 1024,
+}
+
+
+# Training records: trainings/<owner>/<training id>/training.json (avatar_contract.keys).
+TRAINING_RECORDS = f"{Prefix.TRAININGS}*/training.json"
 
 
 class Api(Construct):
@@ -113,8 +123,10 @@ class Api(Construct):
             )
         self._grant(config, storage, training, hosting)
         state.grant_api(self.functions)
-        # The trainings function screens selfies (inputs) and, in GET /trainings/{id}, previews (outputs).
+        # The trainings function screens selfies (inputs) and, replaying a submission, its previews
+        # (outputs); the reads function screens previews in GET /trainings/{id}.
         self.moderation.grant(self.functions[routes.TRAININGS.name], image_stages=("inputs", "outputs"))
+        self.moderation.grant(self.functions[routes.READS.name], image_stages=("outputs",))
         self.moderation.grant(self.functions[routes.GENERATIONS.name], image_stages=("outputs",))
         self.rest_api = self._rest_api(config)
         if config.enable_waf:
@@ -147,14 +159,29 @@ class Api(Construct):
         hosting_bucket, hosting_key = storage.hosting_bucket, storage.hosting_key
 
         trainings = self.functions[routes.TRAININGS.name]
-        # Package the input (tagged for retention) and write the record; presigned
-        # upload URLs (signed with this role) and removing uploads once a training took them; read
-        # SageMaker's async outputs to report a training's result. Delete: a failed submission rolls
-        # back what it wrote (nothing half-written).
+        # Package the input (tagged for retention) and write the record; read and remove uploads once a
+        # training took them; read SageMaker's async outputs to report a replayed training's result.
+        # Delete: a failed submission rolls back what it wrote (nothing half-written).
         grant_objects(trainings, data, data_key, [Prefix.TRAININGS], read=True, write=True, delete=True)
-        grant_objects(trainings, data, data_key, [Prefix.UPLOADS], read=True, write=True, delete=True)
+        grant_objects(trainings, data, data_key, [Prefix.UPLOADS], read=True, delete=True)
         grant_objects(trainings, data, data_key, [Prefix.ASYNC_OUTPUTS, Prefix.ASYNC_FAILURES], read=True)
         training.grant_invoke_async(trainings)
+
+        reads = self.functions[routes.READS.name]
+        # A training's status (record, progress, SageMaker's async outputs, the published model) and the
+        # model list; presigned upload URLs (signed with this role, so it may put uploads).
+        grant_objects(
+            reads,
+            data,
+            data_key,
+            [Prefix.TRAININGS, Prefix.ASYNC_OUTPUTS, Prefix.ASYNC_FAILURES],
+            read=True,
+        )
+        grant_objects(reads, data, data_key, [Prefix.UPLOADS], write=True)
+        grant_objects(reads, hosting_bucket, hosting_key, [Prefix.MODELS], read=True)
+        # GET /trainings/{id} keeps its preview verdicts in the training record (a conditional overwrite
+        # of that one object; nothing else under the training's prefix).
+        grant_objects(reads, data, data_key, [TRAINING_RECORDS], write=True)
 
         models = self.functions[routes.MODELS.name]
         # List and erase a caller's models with their training inputs, outputs and generated images.
@@ -182,10 +209,26 @@ class Api(Construct):
             data_name,
             {
                 Prefix.TRAININGS: "write and read the input archive and record; roll back failed submissions",
-                Prefix.UPLOADS: "presigned selfie uploads (URLs signed by this role).",
+                Prefix.UPLOADS: "read the uploaded selfies, remove them once a training took them.",
                 Prefix.ASYNC_OUTPUTS: "read SageMaker's async result of a training.",
                 Prefix.ASYNC_FAILURES: "read SageMaker's async failure of a training.",
             },
+        )
+        acknowledge_object_prefixes(
+            self.roles[routes.READS.name],
+            data_name,
+            {
+                Prefix.TRAININGS: "read the caller's training records, progress and previews.",
+                Prefix.UPLOADS: "presigned selfie uploads (URLs signed by this role).",
+                Prefix.ASYNC_OUTPUTS: "read SageMaker's async result of a training.",
+                Prefix.ASYNC_FAILURES: "read SageMaker's async failure of a training.",
+                TRAINING_RECORDS: "store the preview moderation verdicts in the caller's training record.",
+            },
+        )
+        acknowledge_object_prefixes(
+            self.roles[routes.READS.name],
+            hosting_name,
+            {Prefix.MODELS: "is a training's model published (its status)."},
         )
         acknowledge_object_prefixes(
             self.roles[routes.MODELS.name],

@@ -28,8 +28,11 @@ from stacks import config_parsers as p
 from stacks.config_constants import (  # noqa: F401 - re-exported: one import site for the stacks
     API_STAGE_NAME,
     FUNCTION_TIMEOUT_SECONDS,
+    GENERATION_RENDER_SECONDS,
     LOG_RETENTION_DAYS,
     MULTI_GPU_INSTANCE_TYPES,
+    OWNER_FLEET_SHARE,
+    OWNER_INSTANCE_SHARE,
     POWERTOOLS_ENVIRONMENT,
 )
 from stacks.config_names import ResourceNames
@@ -227,12 +230,47 @@ class ServiceConfig(ResourceNames):
         p.integer(1, 100_000),
         "Generation requests one owner may make per minute (429 quota_exceeded beyond; docs/limits.md).",
     )
+    quota_generation_gpu_seconds_per_minute: float | None = setting(
+        "quotaGenerationGpuSecondsPerMinute",
+        None,
+        p.optional(p.number(1, 1_000_000)),
+        "GPU-seconds of generations one owner may start per minute, metered in pixel-steps by the hosting "
+        "instance's throughput (429 quota_exceeded beyond). Unset: a quarter of the fleet "
+        "(hostingMaxCapacity x 60 s / 4), at least 20 s (docs/limits.md).",
+    )
+    quota_generations_in_flight: int | None = setting(
+        "quotaGenerationsInFlight",
+        None,
+        p.optional(p.integer(1, 10_000)),
+        "Generations one owner may have in flight at once (429 quota_exceeded beyond). Unset: half of "
+        "hostingMaxCapacity, at least 1 (docs/limits.md).",
+    )
+    quota_dry_runs_per_hour: int = setting(
+        "quotaDryRunsPerHour",
+        30,
+        p.integer(1, 100_000),
+        "`POST /trainings` dry runs one owner may make per hour (429 quota_exceeded beyond; docs/limits.md).",
+    )
+    quota_refused_trainings_per_day: int = setting(
+        "quotaRefusedTrainingsPerDay",
+        10,
+        p.integer(1, 100_000),
+        "Training submissions of one owner that may be refused (4xx after decoding, screening or moderation "
+        "began) per UTC day; beyond, submissions get 429 quota_exceeded (docs/limits.md).",
+    )
     reserved_concurrency_trainings: int | None = setting(
         "reservedConcurrencyTrainings",
         10,
         p.optional(p.integer(0, 1000)),
         "Reserved concurrency of the trainings function (0 or unset: unreserved; an account whose "
         "concurrency limit was lowered may refuse any reservation).",
+    )
+    reserved_concurrency_reads: int | None = setting(
+        "reservedConcurrencyReads",
+        10,
+        p.optional(p.integer(0, 1000)),
+        "Reserved concurrency of the reads function: training status, model list, webhook secret, upload "
+        "slots (0 or unset: unreserved).",
     )
     reserved_concurrency_models: int | None = setting(
         "reservedConcurrencyModels",
@@ -271,7 +309,7 @@ class ServiceConfig(ResourceNames):
     )
 
     def __post_init__(self) -> None:
-        functions = ("trainings", "models", "generations")
+        functions = ("trainings", "reads", "models", "generations")
         reserved = sum(self.reserved_concurrency(name) or 0 for name in functions)
         if reserved > 900:  # Lambda keeps 100 of an account's (default 1000) concurrency unreserved
             raise ConfigError(
@@ -326,7 +364,25 @@ class ServiceConfig(ResourceNames):
             Env.QUOTA_CONCURRENT_TRAININGS: str(self.quota_concurrent_trainings),
             Env.QUOTA_TRAININGS_PER_DAY: str(self.quota_trainings_per_day),
             Env.QUOTA_GENERATIONS_PER_MINUTE: str(self.quota_generations_per_minute),
+            Env.QUOTA_GENERATION_GPU_SECONDS_PER_MINUTE: f"{self.generation_gpu_seconds_per_minute():g}",
+            Env.QUOTA_GENERATIONS_IN_FLIGHT: str(self.generations_in_flight()),
+            Env.QUOTA_DRY_RUNS_PER_HOUR: str(self.quota_dry_runs_per_hour),
+            Env.QUOTA_REFUSED_TRAININGS_PER_DAY: str(self.quota_refused_trainings_per_day),
         }
+
+    def generation_gpu_seconds_per_minute(self) -> float:
+        """`quotaGenerationGpuSecondsPerMinute`, or the owner's share of the fleet's GPU-seconds per
+        minute, never below one largest request (docs/limits.md)."""
+        if self.quota_generation_gpu_seconds_per_minute is not None:
+            return self.quota_generation_gpu_seconds_per_minute
+        fleet = self.hosting_max_capacity * 60.0
+        return max(GENERATION_RENDER_SECONDS, fleet * OWNER_FLEET_SHARE)
+
+    def generations_in_flight(self) -> int:
+        """`quotaGenerationsInFlight`, or the owner's share of the fleet's instances (at least 1)."""
+        if self.quota_generations_in_flight is not None:
+            return self.quota_generations_in_flight
+        return max(1, int(self.hosting_max_capacity * OWNER_INSTANCE_SHARE))
 
     def resolved_base_image_region(self, default_region: str | None) -> str:
         """Region for the containers' base images: `baseImageRegion`, else `default_region`

@@ -25,6 +25,15 @@ STATUS_EVENTS_MAX_RECEIVE_COUNT = 5  # receives before a record moves to the dea
 # AWS's advice for an SQS event source: six times the function's timeout.
 STATUS_EVENTS_VISIBILITY_TIMEOUT_SECONDS = STATUS_EVENTS_TIMEOUT_SECONDS * 6
 
+# Per-owner generation quotas sized to the hosting fleet when cdk.json leaves them unset (docs/limits.md):
+# one owner may use this share of the fleet's GPU-seconds per minute (hostingMaxCapacity x 60 s), but
+# never less than one largest request renders in (avatar_api.settings: GENERATION_BUDGET_SECONDS minus
+# GENERATION_OVERHEAD_SECONDS, checked by tests/unit/api/test_limits.py), and hold this share of its
+# instances at once.
+OWNER_FLEET_SHARE = 0.25
+OWNER_INSTANCE_SHARE = 0.5
+GENERATION_RENDER_SECONDS = 20.0
+
 # CloudWatch Logs accepts only these retention periods (days).
 LOG_RETENTION_DAYS = (
     1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653,

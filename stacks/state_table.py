@@ -77,12 +77,13 @@ class StateTableRefs:
 
     def grant_api(self, functions: Mapping[str, iam.IGrantable]) -> None:
         """The API functions (by `avatar_contract.routes` name): trainings takes quotas (windows, slots) and
-        runs Powertools Idempotency; models frees a deleted model's idempotency key; generations counts
-        its per-minute window."""
+        runs Powertools Idempotency; reads takes upload slots; models frees a deleted model's idempotency
+        key; generations counts its per-minute windows and holds its slot in flight."""
         read_write = ["GetItem", "PutItem", "UpdateItem", "DeleteItem"]
         self.grant(functions[routes.TRAININGS.name], read_write, [QUOTA_KEYS, IDEMPOTENCY_KEYS])
+        self.grant(functions[routes.READS.name], ["GetItem", "UpdateItem"], [QUOTA_KEYS])
         self.grant(functions[routes.MODELS.name], ["DeleteItem"], [IDEMPOTENCY_KEYS])
-        self.grant(functions[routes.GENERATIONS.name], ["UpdateItem"], [QUOTA_KEYS])
+        self.grant(functions[routes.GENERATIONS.name], ["GetItem", "UpdateItem"], [QUOTA_KEYS])
 
     def grant(self, grantee: iam.IGrantable, actions: list[str], key_prefixes: list[str]) -> None:
         """Exactly `actions` on the table, only on items whose key starts with one of `key_prefixes`, and

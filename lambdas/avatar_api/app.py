@@ -13,7 +13,13 @@ from avatar_api.errors import ApiError, describe_validation_errors, error_body
 from avatar_api.observability import count, logger
 from avatar_api.routers import generations, models, trainings
 
-ALL_ROUTERS = (trainings.router, models.router, generations.router)
+ALL_ROUTERS = (
+    trainings.router,
+    trainings.read_router,
+    models.read_router,
+    models.router,
+    generations.router,
+)
 API_TITLE = "Personalized Avatar Service API"
 API_VERSION = "1.0.0"
 API_DESCRIPTION = (

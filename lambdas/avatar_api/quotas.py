@@ -10,6 +10,11 @@ Two kinds of item, both under `quota#<owner>#...` (the idempotency records share
   released by removing exactly that entry (conditional on it, so releasing twice is a no-op), and a
   slot past its `until` (its owner crashed, or the training died unseen) is reclaimed by the next take.
 
+Windows also meter what costs the service without starting a training (docs/limits.md): dry runs
+(`...#dry-runs-hour#<unix hour>`), refused submissions (`...#refused-trainings-day#<date>`: taken up front,
+given back once the training is queued) and the GPU cost of generations (`...#generation-cost-minute#<unix
+minute>`, pixel-steps); the pool `...#generation-slots` caps an owner's generations in flight.
+
 The limits come from the environment (`Env.QUOTA_*`, set from cdk.json by the stacks)."""
 
 from __future__ import annotations
@@ -24,15 +29,20 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from avatar_api.errors import QuotaExceeded
-from avatar_contract.names import Env, StateTable
+from avatar_api.quota_items import (
+    KEY_ATTRIBUTE,
+    SLOT_ATTRIBUTE_PREFIX,
+    TTL_ATTRIBUTE,
+    WINDOW_TTL_MARGIN_SECONDS,
+    QuotaItems,
+    conditional_failure,
+    decimal_seconds,
+)
+from avatar_contract.names import Env
+
+__all__ = ["KEY_ATTRIBUTE", "QUOTA_PREFIX", "TTL_ATTRIBUTE", "QuotaLimits", "Quotas"]
 
 QUOTA_PREFIX = "quota#"
-KEY_ATTRIBUTE = StateTable.KEY_ATTRIBUTE
-TTL_ATTRIBUTE = StateTable.TTL_ATTRIBUTE
-SLOT_ATTRIBUTE_PREFIX = "slot:"
-# How long a window's item outlives its window (TTL deletion is lazy; the key already names the window).
-WINDOW_TTL_MARGIN_SECONDS = 3600
 # A refused training slot: when to look again (a training takes minutes to hours).
 TRAINING_SLOT_RETRY_AFTER_SECONDS = 60
 
@@ -44,6 +54,13 @@ class QuotaLimits:
     concurrent_trainings: int = 1
     trainings_per_day: int = 5
     generations_per_minute: int = 20
+    # GPU-seconds of generations one owner may start per minute (turned into pixel-steps by the hosting
+    # instance's throughput, domain.limits) and generations one owner may have in flight. The stacks size
+    # both to the hosting fleet (stacks.config.ServiceConfig.generation_quota_*); these are cdk.json's.
+    generation_gpu_seconds_per_minute: float = 30.0
+    generations_in_flight: int = 1
+    dry_runs_per_hour: int = 30
+    refused_trainings_per_day: int = 10
 
     @classmethod
     def from_env(cls) -> QuotaLimits:
@@ -56,14 +73,19 @@ class QuotaLimits:
             concurrent_trainings=limit(Env.QUOTA_CONCURRENT_TRAININGS, default.concurrent_trainings),
             trainings_per_day=limit(Env.QUOTA_TRAININGS_PER_DAY, default.trainings_per_day),
             generations_per_minute=limit(Env.QUOTA_GENERATIONS_PER_MINUTE, default.generations_per_minute),
+            generation_gpu_seconds_per_minute=float(
+                os.environ.get(Env.QUOTA_GENERATION_GPU_SECONDS_PER_MINUTE)
+                or default.generation_gpu_seconds_per_minute
+            ),
+            generations_in_flight=limit(Env.QUOTA_GENERATIONS_IN_FLIGHT, default.generations_in_flight),
+            dry_runs_per_hour=limit(Env.QUOTA_DRY_RUNS_PER_HOUR, default.dry_runs_per_hour),
+            refused_trainings_per_day=limit(
+                Env.QUOTA_REFUSED_TRAININGS_PER_DAY, default.refused_trainings_per_day
+            ),
         )
 
 
-def _conditional_failure(error: ClientError) -> bool:
-    return error.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException"
-
-
-class Quotas:
+class Quotas(QuotaItems):
     """Take and give back an owner's quota. Every decision is one conditional write."""
 
     def __init__(
@@ -73,10 +95,8 @@ class Quotas:
         limits: QuotaLimits | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
-        self.table = table
-        self.client = client
+        super().__init__(table, client, clock)
         self.limits = limits or QuotaLimits()
-        self.clock = clock
 
     # --- trainings ---------------------------------------------------------------------------------
 
@@ -96,6 +116,20 @@ class Quotas:
             retry_after=math.ceil(day_end - now),
         )
         try:
+            # A refusal costs the service (decoding, screening, moderation): one of the day's refusals is
+            # taken now and given back once the training is queued (`training_queued`).
+            self._count(
+                self._refusals_key(owner, now),
+                self.limits.refused_trainings_per_day,
+                expires=day_end,
+                refusal=f"at most {self.limits.refused_trainings_per_day} refused training submissions per "
+                "owner per UTC day",
+                retry_after=math.ceil(day_end - now),
+            )
+        except Exception:
+            self._uncount(day_key)
+            raise
+        try:
             self._hold(
                 self._training_pool(owner),
                 training_id,
@@ -107,7 +141,12 @@ class Quotas:
             )
         except Exception:
             self._uncount(day_key)
+            self._uncount(self._refusals_key(owner, now))
             raise
+
+    def training_queued(self, owner: str) -> None:
+        """The submission was not refused: give back the refusal `take_training` took."""
+        self._uncount(self._refusals_key(owner, self.clock()))
 
     def keep_training(self, owner: str, training_id: str, hold_seconds: float) -> None:
         """The training is queued: hold its slot until `release_training` or for `hold_seconds`."""
@@ -124,20 +163,36 @@ class Quotas:
                     "#ttl": TTL_ATTRIBUTE,
                 },
                 ExpressionAttributeValues={
-                    ":until": {"N": _seconds(until)},
+                    ":until": {"N": decimal_seconds(until)},
                     ":ttl": {"N": str(int(until) + WINDOW_TTL_MARGIN_SECONDS)},
                 },
             )
         except ClientError as error:
-            if not _conditional_failure(error):
+            if not conditional_failure(error):
                 raise
             raise RuntimeError(f"training {training_id}'s slot was reclaimed before it was kept") from None
 
-    def give_back_training(self, owner: str, training_id: str) -> None:
-        """A submission that rolled back: its slot and its count for the day (it never started)."""
+    def give_back_training(self, owner: str, training_id: str, *, refused: bool = False) -> None:
+        """A submission that rolled back: its slot and its count for the day (it never started). A
+        submission the caller caused to fail (`refused`: 4xx) keeps its refusal; one the service failed
+        (5xx, an endpoint error) gets it back."""
         self.release_training(owner, training_id)
         now = self.clock()
         self._uncount(f"{QUOTA_PREFIX}{owner}#trainings-day#{datetime.fromtimestamp(now, UTC):%Y-%m-%d}")
+        if not refused:
+            self._uncount(self._refusals_key(owner, now))
+
+    def take_dry_run(self, owner: str) -> None:
+        """One of the owner's dry runs this hour (decoding and screening up to 20 selfies)."""
+        now = self.clock()
+        hour = math.floor(now / 3600)
+        self._count(
+            f"{QUOTA_PREFIX}{owner}#dry-runs-hour#{hour}",
+            self.limits.dry_runs_per_hour,
+            expires=(hour + 1) * 3600,
+            refusal=f"at most {self.limits.dry_runs_per_hour} dry runs per owner per hour",
+            retry_after=max(1, math.ceil((hour + 1) * 3600 - now)),
+        )
 
     def release_training(self, owner: str, training_id: str) -> None:
         """The training completed or failed: free its concurrency slot. Idempotent (a second release,
@@ -148,18 +203,64 @@ class Quotas:
     def _training_pool(owner: str) -> str:
         return f"{QUOTA_PREFIX}{owner}#training-slots"
 
+    @staticmethod
+    def _refusals_key(owner: str, now: float) -> str:
+        return f"{QUOTA_PREFIX}{owner}#refused-trainings-day#{datetime.fromtimestamp(now, UTC):%Y-%m-%d}"
+
     # --- generations and uploads -------------------------------------------------------------------
 
-    def take_generation(self, owner: str) -> None:
+    def take_generation(
+        self, owner: str, generation_id: str, cost: int, cost_limit: int | None, hold_seconds: float
+    ) -> None:
+        """One of the owner's generations this minute, `cost` pixel-steps of the minute's `cost_limit`
+        (None: no cost quota), and one of the owner's slots for generations in flight, held until
+        `release_generation` (or for `hold_seconds`). Nothing is taken when one of them refuses."""
         now = self.clock()
         minute = math.floor(now / 60)
+        retry_after = max(1, math.ceil((minute + 1) * 60 - now))
+        count_key = f"{QUOTA_PREFIX}{owner}#generations-minute#{minute}"
+        cost_key = f"{QUOTA_PREFIX}{owner}#generation-cost-minute#{minute}"
         self._count(
-            f"{QUOTA_PREFIX}{owner}#generations-minute#{minute}",
+            count_key,
             self.limits.generations_per_minute,
             expires=(minute + 1) * 60,
             refusal=f"at most {self.limits.generations_per_minute} generations per owner per minute",
-            retry_after=max(1, math.ceil((minute + 1) * 60 - now)),
+            retry_after=retry_after,
         )
+        taken = [(count_key, 1)]
+        try:
+            if cost_limit is not None:
+                self._count(
+                    cost_key,
+                    cost_limit,
+                    n=cost,
+                    expires=(minute + 1) * 60,
+                    refusal=f"at most {cost_limit:,} pixel-steps (num_images x width x height x "
+                    "num_inference_steps) of generations per owner per minute",
+                    retry_after=retry_after,
+                )
+                taken.append((cost_key, cost))
+            self._hold(
+                self._generation_pool(owner),
+                generation_id,
+                1,
+                self.limits.generations_in_flight,
+                until=now + hold_seconds,
+                refusal=f"at most {self.limits.generations_in_flight} generation(s) per owner at a time",
+                retry_after=lambda soonest: max(1, math.ceil(soonest - now)) if soonest else 1,
+            )
+        except Exception:
+            for key, n in taken:
+                self._uncount(key, n)
+            raise
+
+    def release_generation(self, owner: str, generation_id: str) -> None:
+        """The generation answered or failed: free its slot (idempotent)."""
+        self._release(self._generation_pool(owner), generation_id)
+
+    @staticmethod
+    def _generation_pool(owner: str) -> str:
+        return f"{QUOTA_PREFIX}{owner}#generation-slots"
 
     def take_upload_slots(
         self, owner: str, upload_id: str, count: int, limit: int, hold_seconds: float
@@ -179,132 +280,3 @@ class Quotas:
     def release_upload_slots(self, owner: str, upload_id: str) -> None:
         """A training took the batch's uploads (idempotent)."""
         self._release(f"{QUOTA_PREFIX}{owner}#upload-slots", upload_id)
-
-    # --- windows -----------------------------------------------------------------------------------
-
-    def _count(self, key: str, limit: int, *, expires: float, refusal: str, retry_after: int) -> None:
-        try:
-            self.client.update_item(
-                TableName=self.table,
-                Key={KEY_ATTRIBUTE: {"S": key}},
-                UpdateExpression="ADD used :one SET #ttl = :ttl",
-                ConditionExpression="attribute_not_exists(used) OR used < :limit",
-                ExpressionAttributeNames={"#ttl": TTL_ATTRIBUTE},
-                ExpressionAttributeValues={
-                    ":one": {"N": "1"},
-                    ":limit": {"N": str(limit)},
-                    ":ttl": {"N": str(int(expires) + WINDOW_TTL_MARGIN_SECONDS)},
-                },
-            )
-        except ClientError as error:
-            if _conditional_failure(error):
-                raise QuotaExceeded(f"quota exceeded: {refusal}", retry_after=retry_after) from None
-            raise
-
-    def _uncount(self, key: str) -> None:
-        try:
-            self.client.update_item(
-                TableName=self.table,
-                Key={KEY_ATTRIBUTE: {"S": key}},
-                UpdateExpression="ADD used :minus_one",
-                ConditionExpression="used > :zero",
-                ExpressionAttributeValues={":minus_one": {"N": "-1"}, ":zero": {"N": "0"}},
-            )
-        except ClientError as error:
-            if not _conditional_failure(error):
-                raise
-
-    # --- pools -------------------------------------------------------------------------------------
-
-    def _hold(
-        self,
-        key: str,
-        slot_id: str,
-        n: int,
-        limit: int,
-        *,
-        until: float,
-        refusal: str,
-        retry_after: Callable[[float | None], int],
-    ) -> None:
-        for attempt in (1, 2):
-            try:
-                self.client.update_item(
-                    TableName=self.table,
-                    Key={KEY_ATTRIBUTE: {"S": key}},
-                    UpdateExpression="ADD used :n SET #slot = :slot, #ttl = :ttl",
-                    ConditionExpression=(
-                        "attribute_not_exists(#slot) AND (attribute_not_exists(used) OR used <= :room)"
-                    ),
-                    ExpressionAttributeNames={
-                        "#slot": SLOT_ATTRIBUTE_PREFIX + slot_id,
-                        "#ttl": TTL_ATTRIBUTE,
-                    },
-                    ExpressionAttributeValues={
-                        ":n": {"N": str(n)},
-                        ":room": {"N": str(limit - n)},
-                        ":slot": _slot_value(n, until),
-                        # The pool outlives its longest slot; an idle owner's item goes by TTL.
-                        ":ttl": {"N": str(int(until) + WINDOW_TTL_MARGIN_SECONDS)},
-                    },
-                )
-                return
-            except ClientError as error:
-                if not _conditional_failure(error):
-                    raise
-            soonest = self._reclaim_expired(key)
-            if attempt == 2 or soonest is not None:  # None: a stale slot was freed, take again
-                raise QuotaExceeded(f"quota exceeded: {refusal}", retry_after=retry_after(soonest))
-
-    def _release(self, key: str, slot_id: str) -> None:
-        item = self._get(key)
-        slot = item.get(SLOT_ATTRIBUTE_PREFIX + slot_id)
-        if slot is not None:
-            self._remove_slot(key, slot_id, slot)
-
-    def _remove_slot(self, key: str, slot_id: str, slot: dict[str, Any]) -> None:
-        """Remove exactly this entry and its count (a concurrent release of it changes nothing)."""
-        try:
-            self.client.update_item(
-                TableName=self.table,
-                Key={KEY_ATTRIBUTE: {"S": key}},
-                UpdateExpression="REMOVE #slot ADD used :minus",
-                ConditionExpression="#slot = :slot",
-                ExpressionAttributeNames={"#slot": SLOT_ATTRIBUTE_PREFIX + slot_id},
-                ExpressionAttributeValues={":slot": slot, ":minus": {"N": str(-int(slot["M"]["n"]["N"]))}},
-            )
-        except ClientError as error:
-            if not _conditional_failure(error):
-                raise
-
-    def _reclaim_expired(self, key: str) -> float | None:
-        """Free the pool's slots whose `until` has passed. Returns when the soonest remaining slot
-        expires (None when something was reclaimed, so that taking again may succeed)."""
-        now = self.clock()
-        reclaimed, soonest = False, math.inf
-        for name, slot in self._get(key).items():
-            if not name.startswith(SLOT_ATTRIBUTE_PREFIX):
-                continue
-            until = float(slot["M"]["until"]["N"])
-            if until <= now:
-                self._remove_slot(key, name[len(SLOT_ATTRIBUTE_PREFIX) :], slot)
-                reclaimed = True
-            else:
-                soonest = min(soonest, until)
-        if reclaimed:
-            return None
-        return soonest if soonest != math.inf else 0.0
-
-    def _get(self, key: str) -> dict[str, Any]:
-        response = self.client.get_item(
-            TableName=self.table, Key={KEY_ATTRIBUTE: {"S": key}}, ConsistentRead=True
-        )
-        return dict(response.get("Item", {}))
-
-
-def _seconds(moment: float) -> str:
-    return f"{moment:.3f}"
-
-
-def _slot_value(n: int, until: float) -> dict[str, Any]:
-    return {"M": {"n": {"N": str(n)}, "until": {"N": _seconds(until)}}}

@@ -11,6 +11,10 @@ from avatar_contract.training_budget import TRAINING_TIME_BUDGET_SECONDS
 # Per image: decoded bytes and pixels (a decompression bomb is refused before it is decoded).
 MAX_IMAGE_BYTES = 15 * 1024 * 1024
 MAX_IMAGE_PIXELS = 40_000_000
+# What one image may decode to at full size (checked from the header): a JPEG is decoded at a reduced DCT
+# scale (at most 1/8 of MAX_IMAGE_PIXELS), a PNG cannot be, so this bounds a PNG (64 MiB as RGBA; a flat
+# 6300x6300 PNG is 131 KB and would decode to 159 MiB). docs/limits.md.
+MAX_DECODED_PIXELS = 4096 * 4096
 MIN_IMAGE_SIDE = 64
 # Presigned upload URLs are valid this long; uploaded selfies are deleted once a training took them.
 UPLOAD_URL_EXPIRES_SECONDS = 900
@@ -25,6 +29,9 @@ DOWNLOAD_URL_EXPIRES_SECONDS = 3600
 # Generation: the whole request must fit in API Gateway's 29 s integration timeout.
 GENERATION_BUDGET_SECONDS = 27.0
 MODEL_NOT_READY_RETRY_AFTER_SECONDS = 30
+# A generation's in-flight slot (per-owner cap, docs/limits.md) is released when it answers; one whose
+# function died is reclaimed after this (longer than any invocation: the function's timeout is 29 s).
+GENERATION_SLOT_SECONDS = 60.0
 # Of that budget, what a request's rendering may not use: model load retries, text encoding, VAE decode,
 # image encoding and the transfers (the cost bound is computed for the rest; docs/limits.md).
 GENERATION_OVERHEAD_SECONDS = 7.0

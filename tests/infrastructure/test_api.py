@@ -112,11 +112,39 @@ def test_trainings_function_privileges(service: dict[str, Any]) -> None:
     assert any("endpoint/avatar-training" in r for r in granted(stmts, "sagemaker:InvokeEndpointAsync"))
     assert not granted(stmts, "sagemaker:InvokeEndpoint")
     writes = " ".join(granted(stmts, "s3:PutObject"))
-    assert "/trainings/*" in writes and "/uploads/*" in writes and "/idempotency/" not in writes
+    # Upload URLs are signed by the reads function now: the trainings function only reads and removes them.
+    assert "/trainings/*" in writes and "/uploads/*" not in writes and "/idempotency/" not in writes
     assert "/async-outputs/*" not in writes and "avatar-hosting" not in writes
     assert "avatar-hosting" not in " ".join(granted(stmts, "s3:GetObject"))
     deletes = " ".join(granted(stmts, "s3:DeleteObject"))  # rollback of a failed submission, used uploads
     assert "/trainings/*" in deletes and "/uploads/*" in deletes and "/async-outputs/*" not in deletes
+
+
+def test_reads_function_privileges(service: dict[str, Any]) -> None:
+    """Issue 21 M3: status, lists, the webhook secret and upload slots, apart from the submissions."""
+    functions = {
+        v["Properties"]["FunctionName"]: v["Properties"]
+        for v in of_type(service, "AWS::Lambda::Function").values()
+    }
+    assert functions["avatar-reads"]["MemorySize"] == 512
+    stmts = statements(service, "ApiReadsRole")
+    reads = " ".join(granted(stmts, "s3:GetObject"))
+    for prefix in ("/trainings/*", "/async-outputs/*", "/async-failures/*", "/models/*"):
+        assert prefix in reads
+    assert "/uploads/*" not in reads
+    assert [r for r in granted(stmts, "s3:PutObject")] and all(
+        "/uploads/*" in r for r in granted(stmts, "s3:PutObject")
+    )  # presigned upload URLs, signed with this role
+    assert not granted(stmts, "s3:DeleteObject")
+    assert not granted(stmts, "sagemaker:InvokeEndpoint") and not granted(
+        stmts, "sagemaker:InvokeEndpointAsync"
+    )
+    assert not [s for s in stmts if any(a.startswith(("rekognition:", "comprehend:")) for a in actions(s))]
+
+
+def actions(statement: dict[str, Any]) -> list[str]:
+    found = statement["Action"]
+    return found if isinstance(found, list) else [found]
 
 
 def test_models_function_privileges(service: dict[str, Any]) -> None:
@@ -149,7 +177,7 @@ def test_bucket_listing_is_limited_to_the_granted_prefixes(service: dict[str, An
 
 
 def test_functions_write_only_their_own_log_group(service: dict[str, Any]) -> None:
-    for name in ("Trainings", "Models", "Generations"):
+    for name in ("Trainings", "Reads", "Models", "Generations"):
         role = one(service, "AWS::IAM::Role", f"Api{name}Role")
         assert "ManagedPolicyArns" not in role  # no AWSLambdaBasicExecutionRole (logs on every group)
         logs = granted(statements(service, f"Api{name}Role"), "logs:PutLogEvents")

@@ -185,3 +185,32 @@ def test_smoke_passes_the_configured_stack_and_amis_to_the_doctor() -> None:
         "--training-ami", ami,
         "--hosting-ami", "al2023-ami-sagemaker-inference-gpu-4-1",
     ]  # fmt: skip
+
+
+def test_generation_quotas_follow_the_hosting_fleet() -> None:
+    """Issue 21 M4: unset, an owner gets a quarter of the fleet's GPU-seconds a minute (at least one
+    largest request's 20 s) and half its instances in flight (at least 1); set, the key wins."""
+    from avatar_contract.names import Env
+
+    default = ServiceConfig.from_context({})
+    assert (default.generation_gpu_seconds_per_minute(), default.generations_in_flight()) == (30.0, 1)
+    env = default.quota_environment()
+    assert (env[Env.QUOTA_GENERATION_GPU_SECONDS_PER_MINUTE], env[Env.QUOTA_GENERATIONS_IN_FLIGHT]) == (
+        "30",
+        "1",
+    )
+    assert (env[Env.QUOTA_DRY_RUNS_PER_HOUR], env[Env.QUOTA_REFUSED_TRAININGS_PER_DAY]) == ("30", "10")
+    one = ServiceConfig.from_context({"hostingMaxCapacity": 1})
+    assert (one.generation_gpu_seconds_per_minute(), one.generations_in_flight()) == (20.0, 1)
+    eight = ServiceConfig.from_context({"hostingMaxCapacity": 8})
+    assert (eight.generation_gpu_seconds_per_minute(), eight.generations_in_flight()) == (120.0, 4)
+    chosen = ServiceConfig.from_context(
+        {
+            "hostingMaxCapacity": 8,
+            "quotaGenerationGpuSecondsPerMinute": "12.5",
+            "quotaGenerationsInFlight": "2",
+        }
+    )
+    assert (chosen.generation_gpu_seconds_per_minute(), chosen.generations_in_flight()) == (12.5, 2)
+    with pytest.raises(ConfigError, match="quotaGenerationsInFlight"):
+        ServiceConfig.from_context({"quotaGenerationsInFlight": 0})

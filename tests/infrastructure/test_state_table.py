@@ -56,8 +56,9 @@ def _table_statements(service: dict[str, Any], role: str) -> list[dict[str, Any]
             {"GetItem", "PutItem", "UpdateItem", "DeleteItem"},
             ["quota#*", "idempotency#*"],
         ),
+        ("ApiReadsRole", {"GetItem", "UpdateItem"}, ["quota#*"]),  # upload slots
         ("ApiModelsRole", {"DeleteItem"}, ["idempotency#*"]),
-        ("ApiGenerationsRole", {"UpdateItem"}, ["quota#*"]),
+        ("ApiGenerationsRole", {"GetItem", "UpdateItem"}, ["quota#*"]),  # windows, slots in flight
     ],
 )
 def test_each_function_gets_exactly_its_table_actions_on_its_key_prefixes(
@@ -95,6 +96,11 @@ def test_functions_know_the_table_by_name_and_the_quotas(service: dict[str, Any]
         assert env[Env.QUOTA_CONCURRENT_TRAININGS] == "1"
         assert env[Env.QUOTA_TRAININGS_PER_DAY] == "5"
         assert env[Env.QUOTA_GENERATIONS_PER_MINUTE] == "20"
+        # Issue 21: dry runs, refusals, and generations by cost and in flight (sized to the fleet).
+        assert env[Env.QUOTA_DRY_RUNS_PER_HOUR] == "30"
+        assert env[Env.QUOTA_REFUSED_TRAININGS_PER_DAY] == "10"
+        assert env[Env.QUOTA_GENERATION_GPU_SECONDS_PER_MINUTE] == "30"
+        assert env[Env.QUOTA_GENERATIONS_IN_FLIGHT] == "1"
 
 
 def test_each_function_has_its_reserved_concurrency(service: dict[str, Any]) -> None:
@@ -103,6 +109,7 @@ def test_each_function_has_its_reserved_concurrency(service: dict[str, Any]) -> 
         f.name: functions[f"avatar-{f.name}"].get("ReservedConcurrentExecutions") for f in routes.FUNCTIONS
     } == {
         "trainings": 10,
+        "reads": 10,  # the read-only routes apart from the submissions (issue 21 M3)
         "models": 5,
         "generations": 10,
     }

@@ -20,6 +20,7 @@ from avatar_api.errors import Conflict, NotFound, ServiceUnavailable, UpstreamEr
 from avatar_api.services import Services
 from avatar_api.settings import (
     DOWNLOAD_URL_EXPIRES_SECONDS,
+    GENERATION_SLOT_SECONDS,
     MAX_INLINE_IMAGES_BYTES,
     MODEL_NOT_READY_RETRY_AFTER_SECONDS,
 )
@@ -92,6 +93,9 @@ def generate(
     sleep = sleep or time.sleep
     clock = clock or time.monotonic
     limits.check_generation(gen_args, services.hosting_instance_type)
+    cost, cost_limit = limits.owner_cost(
+        gen_args, services.hosting_instance_type, services.quotas.limits.generation_gpu_seconds_per_minute
+    )
     # The artifact is what the endpoint loads: a training publishes it only on success. Only without
     # it is the record read, to tell an unknown model (404) from one still training or failed (409).
     if not keys.MODEL_ID_RE.fullmatch(model_id) or not services.hosting.exists(
@@ -109,7 +113,34 @@ def generate(
         if TOKEN_PLACEHOLDER in prompt:
             rendered = personalize(prompt, model_identity(services, owner, model_id))
         services.moderation.check_prompts([rendered])
-    services.quotas.take_generation(owner)  # counted once it is headed for the GPU
+    # Counted once it is headed for the GPU: one of the minute's requests, its cost of the owner's
+    # pixel-steps per minute, and one of the owner's slots in flight (released whatever happens).
+    generation_id = secrets.token_hex(8)
+    services.quotas.take_generation(owner, generation_id, cost, cost_limit, GENERATION_SLOT_SECONDS)
+    try:
+        return _render(
+            services, owner, model_id, (prompt, negative_prompt), args, seed, deadline, sleep, clock
+        )
+    finally:
+        try:
+            services.quotas.release_generation(owner, generation_id)
+        except Exception:  # reclaimed once GENERATION_SLOT_SECONDS have passed
+            log.exception("could not release a generation slot")
+
+
+def _render(
+    services: Services,
+    owner: str,
+    model_id: str,
+    prompts: tuple[str, str],
+    args: GenArgs,
+    seed: int,
+    deadline: float,
+    sleep: Callable[[float], None],
+    clock: Callable[[], float],
+) -> Generation:
+    """Invoke the endpoint (a model being loaded is retried until `deadline`) and answer the images."""
+    prompt, negative_prompt = prompts
     target = keys.target_model(owner, model_id)
     content_type = CONTENT_TYPES[args.output_format]
 

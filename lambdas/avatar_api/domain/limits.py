@@ -54,13 +54,37 @@ def generation_cost(args: GenArgs, native_size: int) -> int:
     return args.num_images * width * height * args.num_inference_steps
 
 
+def throughput(instance_type: str) -> float:
+    """Pixel-steps per second on `instance_type` (the slowest known figure for an unknown type)."""
+    figure = PIXEL_STEPS_PER_SECOND.get(instance_type)
+    if figure is None:
+        log.warning("no throughput figure for %s; using the slowest known", instance_type)
+        return FALLBACK_PIXEL_STEPS_PER_SECOND
+    return figure
+
+
 def max_generation_cost(instance_type: str) -> int:
     """The largest cost that finishes within the generation budget on `instance_type`."""
-    throughput = PIXEL_STEPS_PER_SECOND.get(instance_type)
-    if throughput is None:
-        log.warning("no throughput figure for %s; using the slowest known", instance_type)
-        throughput = FALLBACK_PIXEL_STEPS_PER_SECOND
-    return int(throughput * (GENERATION_BUDGET_SECONDS - GENERATION_OVERHEAD_SECONDS))
+    return int(throughput(instance_type) * (GENERATION_BUDGET_SECONDS - GENERATION_OVERHEAD_SECONDS))
+
+
+def owner_cost(
+    args: GenArgs, instance_type: str, gpu_seconds_per_minute: float, native_size: int = 512
+) -> tuple[int, int | None]:
+    """The request's cost and the owner's quota of pixel-steps per minute: `gpu_seconds_per_minute` of the
+    instance's throughput, the cost model of `max_generation_cost` (None: no instance type configured, no
+    cost quota). InvalidRequest (400) for a request that alone exceeds the quota (waiting cannot help)."""
+    cost = generation_cost(args, native_size)
+    if not instance_type:
+        return cost, None
+    quota = int(throughput(instance_type) * gpu_seconds_per_minute)
+    if cost > quota:
+        raise InvalidRequest(
+            f"num_images x width x height x num_inference_steps is {cost:,}; an owner may use at most "
+            f"{quota:,} per minute on {instance_type} ({gpu_seconds_per_minute:g} GPU-seconds): "
+            "fewer images, steps or pixels"
+        )
+    return cost, quota
 
 
 def check_generation(args: GenArgs, instance_type: str, native_size: int = 512) -> None:

@@ -1,18 +1,22 @@
 """Screening the selfies before a training is paid for (face_analysis, docs/faces.md): every image's
 verdict, the reason an app can show its user, and the square crop the training will use. `POST
 /trainings` with `dry_run` answers the report and starts nothing; a real request with fewer usable
-images than `min_usable_images` is refused with 422 listing every reason."""
+images than `min_usable_images` is refused with 422 listing every reason.
+
+The images are loaded, checked and screened one at a time at the working size (domain.images): each is
+decoded once, and only its verdict stays. Dry runs are metered per owner (docs/limits.md)."""
 
 from __future__ import annotations
 
+from PIL import Image
 from pydantic import BaseModel, Field
 
-from avatar_api.domain.images import CheckedImage, decoded
+from avatar_api.domain.images import CheckedImage
 from avatar_api.domain.uploads import ImageSource, load_image
 from avatar_api.errors import ApiError
 from avatar_api.services import Services
 from avatar_contract.training import TrainingHyperparameters
-from face_analysis.screening import Reason, Screening, screen, summary
+from face_analysis.screening import Reason, Screening, SetScreener, summary
 
 
 class NotEnoughUsableImages(ApiError):
@@ -53,14 +57,29 @@ def _name(index: int) -> str:
     return f"images[{index}]"
 
 
-def screen_images(images: list[CheckedImage]) -> Screening:
-    """The face screening, images named as in the request (`images[3]`)."""
-    return screen({_name(i): decoded(image) for i, image in enumerate(images)})
+def load_and_screen(
+    services: Services, owner: str, sources: list[ImageSource], hyperparameters: TrainingHyperparameters
+) -> tuple[list[CheckedImage], Screening | None]:
+    """Load and check every image, screening each (with `face_crop`) while its working-size copy exists.
+    The screening is None when `face_crop` is off (faces are not screened: center crops, any subject)."""
+    screener = SetScreener() if hyperparameters.face_crop else None
+    images = []
+    for i, source in enumerate(sources):
+        name = _name(i)
+
+        def inspect(image: Image.Image, full_size: tuple[int, int], name: str = name) -> None:
+            if screener is not None:
+                screener.add(name, image, full_size)
+
+        images.append(load_image(services, owner, source, i, inspect))
+    return images, screener.finish() if screener is not None else None
 
 
-def report(images: list[CheckedImage], hyperparameters: TrainingHyperparameters) -> ScreeningReport:
+def report(
+    images: list[CheckedImage], screening: Screening | None, hyperparameters: TrainingHyperparameters
+) -> ScreeningReport:
     """Every image's verdict. With `face_crop` off, faces are not screened (center crops, any subject)."""
-    if not hyperparameters.face_crop:
+    if screening is None:
         verdicts = [ImageVerdict(index=i, usable=True) for i in range(len(images))]
         return ScreeningReport(
             usable_images=len(images),
@@ -68,7 +87,6 @@ def report(images: list[CheckedImage], hyperparameters: TrainingHyperparameters)
             would_train=len(images) >= hyperparameters.min_usable_images,
             images=verdicts,
         )
-    screening = screen_images(images)
     index = {_name(i): i for i in range(len(images))}
     verdicts = [
         ImageVerdict(
@@ -92,11 +110,11 @@ def report(images: list[CheckedImage], hyperparameters: TrainingHyperparameters)
     )
 
 
-def require_enough(images: list[CheckedImage], hyperparameters: TrainingHyperparameters) -> None:
+def require_enough(screening: Screening | None, hyperparameters: TrainingHyperparameters) -> None:
     """Refuse (422, every reason listed by position) a set the training would refuse."""
-    if not hyperparameters.face_crop:
+    if screening is None:
         return
-    problem = summary(screen_images(images), hyperparameters.min_usable_images)
+    problem = summary(screening, hyperparameters.min_usable_images)
     if problem is not None:
         raise NotEnoughUsableImages(problem)
 
@@ -105,6 +123,7 @@ def dry_run(
     services: Services, owner: str, sources: list[ImageSource], hyperparameters: TrainingHyperparameters
 ) -> ScreeningReport:
     """Load and check the images as `POST /trainings` would (uploads stay for the real request) and
-    screen them: no GPU, no job, nothing stored."""
-    images = [load_image(services, owner, source, i) for i, source in enumerate(sources)]
-    return report(images, hyperparameters)
+    screen them: no GPU, no job, nothing stored. One of the owner's dry runs this hour (429 beyond)."""
+    services.quotas.take_dry_run(owner)
+    images, screening = load_and_screen(services, owner, sources, hyperparameters)
+    return report(images, screening, hyperparameters)

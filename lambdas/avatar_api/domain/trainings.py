@@ -20,8 +20,8 @@ from avatar_api.aws import EndpointError
 from avatar_api.domain import limits, screening
 from avatar_api.domain.images import CheckedImage
 from avatar_api.domain.status import StatusName, get_training
-from avatar_api.domain.uploads import ImageSource, InlineImage, delete_uploaded, load_image
-from avatar_api.errors import InvalidRequest, endpoint_failure
+from avatar_api.domain.uploads import ImageSource, InlineImage, delete_uploaded
+from avatar_api.errors import ApiError, InvalidRequest, endpoint_failure
 from avatar_api.records import TrainingRecord, Webhook
 from avatar_api.services import Services
 from avatar_api.settings import TRAINING_DEADLINE_SECONDS, TRAINING_QUEUE_TTL_SECONDS
@@ -156,10 +156,12 @@ def _start(
     services.quotas.take_training(owner, training_id, hold_seconds=services.submissions.attempt_seconds())
     written: list[str] = []
     try:
-        images = [load_image(services, owner, source, i) for i, source in enumerate(request.images)]
+        # Checked and screened one image at a time; a set the screening refuses (422 with every reason)
+        # is refused before any image moderation is paid for.
+        images, screened = screening.load_and_screen(services, owner, request.images, request.hyperparameters)
+        screening.require_enough(screened, request.hyperparameters)
         if services.moderation is not None:
             services.moderation.check_selfies([image.data for image in images])
-        screening.require_enough(images, request.hyperparameters)  # 422 with every reason
         config = TrainingConfig(
             **request.hyperparameters.model_dump(exclude={"token"}),
             token=token,
@@ -200,11 +202,13 @@ def _start(
             queue_ttl_seconds=TRAINING_QUEUE_TTL_SECONDS,
         )
     except EndpointError as error:
-        _roll_back(services, owner, training_id, written)
+        _roll_back(services, owner, training_id, written, refused=False)
         log.error("InvokeEndpointAsync failed", extra={"code": error.code, "status": error.status})
         raise endpoint_failure(error, "training endpoint") from error
-    except Exception:
-        _roll_back(services, owner, training_id, written)
+    except Exception as error:
+        # The caller's refusals (4xx) are metered (docs/limits.md); the service's own failures are not.
+        refused = isinstance(error, ApiError) and error.status < 500
+        _roll_back(services, owner, training_id, written, refused=refused)
         raise
 
     # The training is queued now: from here on, failures must not undo it. Without the locations its
@@ -213,6 +217,10 @@ def _start(
         services.quotas.keep_training(owner, training_id, hold_seconds=TRAINING_DEADLINE_SECONDS)
     except Exception:
         log.exception("could not extend the slot of a queued training", extra={"training_id": training_id})
+    try:
+        services.quotas.training_queued(owner)
+    except Exception:
+        log.exception("could not give back a queued training's refusal", extra={"training_id": training_id})
     for attempt in (1, 2):
         try:
             services.records.replace(owner, record.model_copy(update=locations), etag)
@@ -233,14 +241,16 @@ def _start(
     )
 
 
-def _roll_back(services: Services, owner: str, training_id: str, written: list[str]) -> None:
+def _roll_back(
+    services: Services, owner: str, training_id: str, written: list[str], *, refused: bool
+) -> None:
     for key in reversed(written):
         try:
             services.data.delete(key)
         except Exception:
             log.exception("rollback could not delete an object", extra={"key": key})
     try:
-        services.quotas.give_back_training(owner, training_id)
+        services.quotas.give_back_training(owner, training_id, refused=refused)
     except Exception:  # the slot is reclaimed once this attempt's time is up
         log.exception("rollback could not give back the training quota", extra={"training_id": training_id})
 

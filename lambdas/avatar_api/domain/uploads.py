@@ -10,7 +10,7 @@ from typing import Literal
 from pydantic import BaseModel
 
 from avatar_api.aws import Changed
-from avatar_api.domain.images import CheckedImage, check_image
+from avatar_api.domain.images import CheckedImage, Inspect, check_image
 from avatar_api.errors import InvalidRequest, PayloadTooLarge, QuotaExceeded, TooManyUploads
 from avatar_api.services import Services
 from avatar_api.settings import (
@@ -87,12 +87,14 @@ def create_uploads(services: Services, owner: str, count: int) -> UploadBatch:
     )
 
 
-def load_image(services: Services, owner: str, source: ImageSource, position: int) -> CheckedImage:
-    """The checked image at `images[position]` of a training request. An upload is read with a GET pinned
-    to the ETag its size was checked on and bounded to MAX_IMAGE_BYTES + 1 bytes."""
+def load_image(
+    services: Services, owner: str, source: ImageSource, position: int, inspect: Inspect | None = None
+) -> CheckedImage:
+    """The checked image at `images[position]` of a training request (`inspect`: domain.images). An upload
+    is read with a GET pinned to the ETag its size was checked on and bounded to MAX_IMAGE_BYTES + 1 bytes."""
     field_name = f"images[{position}]"
     if isinstance(source, InlineImage):
-        return check_image(source.data, field_name)
+        return check_image(source.data, field_name, inspect)
     try:
         key = s3_keys.upload_key(owner, source.upload_id, source.index)
     except ValueError as error:
@@ -113,7 +115,7 @@ def load_image(services: Services, owner: str, source: ImageSource, position: in
         raise InvalidRequest(
             f"{field_name}: the upload changed while it was read; send the request again"
         ) from error
-    return check_image(data, field_name)  # over MAX_IMAGE_BYTES (at most one byte over): 413
+    return check_image(data, field_name, inspect)  # over MAX_IMAGE_BYTES (at most one byte over): 413
 
 
 def delete_uploaded(services: Services, owner: str, sources: list[ImageSource]) -> None:

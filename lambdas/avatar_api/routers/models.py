@@ -1,4 +1,5 @@
-"""Routes of the `models` function: GET /models, DELETE /models/{model_id}."""
+"""Routes of the `models` function (`router`: DELETE /models/{model_id}) and, on `read_router`, of the
+`reads` function: GET /models."""
 
 from typing import Annotated
 
@@ -12,11 +13,12 @@ from avatar_api.observability import count, logger
 from avatar_api.routers.common import caller, error_responses, json_response
 
 router = APIGatewayRouter()
+read_router = APIGatewayRouter()
 
 
-@router.get("/models", summary="The caller's models", tags=["models"], responses=error_responses())
+@read_router.get("/models", summary="The caller's models", tags=["models"], responses=error_responses())
 def list_models() -> Response[ModelList]:
-    found = models.list_models(*caller(router))
+    found = models.list_models(*caller(read_router))
     count("ModelsListed")
     return json_response(200, found)
 

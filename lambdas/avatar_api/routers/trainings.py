@@ -1,5 +1,5 @@
-"""Routes of the `trainings` function: POST /uploads, POST /trainings, GET /trainings/{training_id},
-GET /webhooks/secret."""
+"""Routes of the `trainings` function (`router`: POST /trainings) and, on `read_router`, of the `reads`
+function: POST /uploads, GET /trainings/{training_id}, GET /webhooks/secret."""
 
 from typing import Annotated
 
@@ -20,16 +20,17 @@ from avatar_api.routers.schemas import IDEMPOTENCY_KEY_PATTERN, CreateTrainingRe
 from avatar_contract.training import TrainingHyperparameters
 
 router = APIGatewayRouter()
+read_router = APIGatewayRouter()
 
 
-@router.post(
+@read_router.post(
     "/uploads",
     summary="Presigned S3 POSTs (size- and type-bounded) for selfies too large to send inline",
     tags=["trainings"],
     responses={201: {"description": "Upload slots"}, **error_responses(429)},
 )
 def create_uploads(body: Annotated[CreateUploadsRequest, Body()]) -> Response[UploadBatch]:
-    batch = uploads.create_uploads(*caller(router), body.count)
+    batch = uploads.create_uploads(*caller(read_router), body.count)
     count("UploadsCreated")
     return json_response(201, batch)
 
@@ -85,23 +86,23 @@ def create_training(
     return json_response(202, accepted, headers={"Location": f"/trainings/{accepted.training_id}"})
 
 
-@router.get(
+@read_router.get(
     "/trainings/<training_id>",
     summary="A training's status: queued, completed or failed (with the reason)",
     tags=["trainings"],
     responses=error_responses(404),
 )
 def get_training(training_id: Annotated[str, Path()]) -> Response[TrainingState]:
-    state = status.get_training(*caller(router), training_id)
+    state = status.get_training(*caller(read_router), training_id)
     count(f"TrainingStatus{state.status.capitalize()}")
     return json_response(200, state)
 
 
-@router.get(
+@read_router.get(
     "/webhooks/secret",
     summary="Your webhook signing secret (the same for all your trainings; docs/events.md, Webhooks)",
     tags=["trainings"],
     responses=error_responses(),
 )
 def get_webhook_secret() -> Response[WebhookSecret]:
-    return json_response(200, webhooks.secret_of(*caller(router)), headers={"Cache-Control": "no-store"})
+    return json_response(200, webhooks.secret_of(*caller(read_router)), headers={"Cache-Control": "no-store"})

@@ -86,3 +86,27 @@ def test_the_contracts_cost_model_is_what_the_api_asks() -> None:
     seconds = estimate(TrainingHyperparameters(), "ml.g5.2xlarge")
     assert 0 < seconds <= TRAINING_BUDGET_SECONDS  # the default configuration fits
     assert limits.check_training(TrainingHyperparameters(), "ml.g5.2xlarge") == seconds
+
+
+# --- issue 21 M4: the per-owner cost quota uses the same cost model ---------------------------------
+
+
+def test_the_owners_pixel_steps_per_minute_are_gpu_seconds_of_the_instances_throughput() -> None:
+    cost, quota = limits.owner_cost(GenArgs(), "ml.g5.xlarge", gpu_seconds_per_minute=30)
+    assert (cost, quota) == (512 * 512 * 30, int(2.5e6 * 30))
+    assert limits.owner_cost(GenArgs(), "ml.g6e.xlarge", 30)[1] == int(4.0e6 * 30)
+    assert limits.owner_cost(GenArgs(), "", 30) == (512 * 512 * 30, None)  # no instance type: no quota
+
+
+def test_a_request_that_alone_exceeds_the_owners_minute_is_a_400() -> None:
+    largest = GenArgs(num_images=4, num_inference_steps=47)  # 49.3 M
+    limits.owner_cost(largest, "ml.g5.xlarge", gpu_seconds_per_minute=20)  # 50 M: fits
+    with pytest.raises(InvalidRequest, match=r"at most 47,500,000 per minute on ml\.g5\.xlarge \(19 GPU"):
+        limits.owner_cost(largest, "ml.g5.xlarge", gpu_seconds_per_minute=19)
+
+
+def test_the_stacks_floor_is_one_largest_request() -> None:
+    """stacks.config_constants cannot import the API's settings: its copy must stay equal."""
+    from stacks.config_constants import GENERATION_RENDER_SECONDS
+
+    assert GENERATION_RENDER_SECONDS == GENERATION_BUDGET_SECONDS - GENERATION_OVERHEAD_SECONDS

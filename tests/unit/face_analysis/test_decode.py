@@ -106,3 +106,71 @@ def test_too_many_pixels_is_its_own_kind() -> None:
     big = encoded(Image.new("L", (3000, 3000)), "PNG")  # 9 MP, a few KB on disk
     with pytest.raises(TooManyPixels, match="3000x3000"):
         decode(big, MAX_PIXELS)
+
+
+# --- decode_reduced: the API's bounded decoding (issue 21 M3) ---------------------------------------
+
+
+def _encoded(image, fmt: str, **options) -> bytes:  # type: ignore[no-untyped-def]
+    import io
+
+    buffer = io.BytesIO()
+    image.save(buffer, format=fmt, **options)
+    return buffer.getvalue()
+
+
+def test_a_large_jpeg_is_decoded_at_a_reduced_dct_scale() -> None:
+    from unittest import mock
+
+    from PIL import Image, JpegImagePlugin
+
+    from face_analysis.decode import decode_reduced
+
+    data = _encoded(Image.new("RGB", (4800, 3200), (200, 150, 100)), "JPEG")
+    decoded_sizes = []
+    load = JpegImagePlugin.JpegImageFile.load
+
+    def spy(self):  # type: ignore[no-untyped-def]
+        decoded_sizes.append(self.size)
+        return load(self)
+
+    with mock.patch.object(JpegImagePlugin.JpegImageFile, "load", spy):
+        reduced = decode_reduced(data, 40_000_000, 800, 1_000_000)
+    assert set(decoded_sizes) == {(1200, 800)}  # 1/4: the full 15 M-pixel bitmap never existed
+    assert (reduced.image.size, reduced.size, reduced.format) == ((800, 533), (4800, 3200), "JPEG")
+    assert reduced.image.mode == "RGB" and reduced.image.getpixel((400, 266))[0] in range(195, 206)
+
+
+def test_a_png_over_the_decoded_pixel_cap_is_refused_from_its_header() -> None:
+    from unittest import mock
+
+    import pytest
+    from PIL import Image, PngImagePlugin
+
+    from face_analysis.decode import TooManyPixels, decode_reduced
+
+    bomb = _encoded(Image.new("RGB", (6300, 6300), (200, 180, 160)), "PNG")
+    assert len(bomb) < 140_000  # 131 KB that would decode to 6300 x 6300 x 4 B = 159 MiB
+    with (
+        mock.patch.object(PngImagePlugin.PngImageFile, "load", side_effect=AssertionError("decoded")),
+        pytest.raises(TooManyPixels, match=r"6300x6300 PNG images are decoded in full.*16777216"),
+    ):
+        decode_reduced(bomb, 40_000_000, 800, 4096 * 4096)
+
+
+def test_reduced_decoding_keeps_orientation_and_modes() -> None:
+    from PIL import Image
+
+    from face_analysis.decode import decode_reduced
+
+    image = Image.new("RGB", (2000, 1000), "red")
+    exif = image.getexif()
+    exif[0x0112] = 6  # shown rotated: 1000 x 2000
+    reduced = decode_reduced(_encoded(image, "JPEG", exif=exif), 40_000_000, 800, 16_000_000)
+    assert (reduced.image.size, reduced.size) == ((400, 800), (1000, 2000))
+    palette = Image.new("P", (1700, 900))
+    reduced = decode_reduced(_encoded(palette, "PNG"), 40_000_000, 800, 16_000_000)
+    assert (reduced.image.mode, reduced.image.size, reduced.size) == ("RGB", (800, 424), (1700, 900))
+    grey16 = Image.new("I;16", (1700, 900), 65535)
+    reduced = decode_reduced(_encoded(grey16, "PNG"), 40_000_000, 800, 16_000_000)
+    assert reduced.image.getpixel((10, 10)) == (255, 255, 255)

@@ -80,3 +80,26 @@ def test_a_clearly_larger_face_is_taken_and_the_thresholds_are_configurable() ->
     assert verdict.crop.center_x < 512  # around Grace Hopper
     [strict] = screen({"group.jpg": image}, limits=Thresholds(dominance=3.0)).verdicts
     assert strict.reason == "several_faces"
+
+
+def test_a_working_size_copy_gets_the_full_images_verdict_crop_and_face_size() -> None:
+    """Issue 21 M3: the API screens each image at the detector's working size, one at a time; faces,
+    face sizes and crops come back in the full image's pixels, as screening the full image gives them."""
+    from face_analysis.faces import DETECT_SIDE
+    from face_analysis.screening import SetScreener
+
+    full = {name: image.resize((1600, 1600)) for name, image in selfies("astronaut", 3, seed=0).items()}
+    expected = screen(full)
+    screener = SetScreener()
+    for name in sorted(full):
+        working = full[name].resize((DETECT_SIDE, DETECT_SIDE))
+        screener.add(name, working, full[name].size)
+    got = screener.finish()
+    assert _reasons(got) == _reasons(expected)
+    for mine, theirs in zip(got.verdicts, expected.verdicts, strict=True):
+        assert mine.crop is not None and theirs.crop is not None
+        assert abs(mine.crop.size - theirs.crop.size) <= 0.02 * theirs.crop.size
+        assert abs(mine.crop.center_x - theirs.crop.center_x) <= 8
+        assert abs(mine.crop.center_y - theirs.crop.center_y) <= 8
+        assert mine.face is not None and theirs.face is not None
+        assert abs(mine.face.side - theirs.face.side) <= 0.02 * theirs.face.side
