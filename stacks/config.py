@@ -246,6 +246,14 @@ class ServiceConfig(ResourceNames):
         p.optional(p.integer(0, 1000)),
         "Reserved concurrency of the generations function (0 or unset: unreserved).",
     )
+    status_events_max_concurrency: int = setting(
+        "statusEventsMaxConcurrency",
+        5,
+        p.integer(2, 1000),
+        "Most concurrent status-consumer invocations (the maximum concurrency of its SQS event source; "
+        "SQS's floor is 2): a burst of notifications waits in the queue instead of taking the account's "
+        "unreserved concurrency (docs/events.md).",
+    )
 
     moderation_prompts: mod.PromptModeration = setting(  # noqa: RUF009 - a frozen dataclass
         "moderationPrompts",
