@@ -156,6 +156,14 @@ class ServiceConfig(ResourceNames):
         "Cognito sign-in for an app's end users: user pool, public app client, identity pool whose role "
         "may only invoke this API (docs/end-users.md).",
     )
+    end_user_oauth_callback_urls: tuple[str, ...] = setting(
+        "endUserOAuthCallbackUrls",
+        (),
+        p.oauth_urls,
+        "OAuth redirect URLs of the end users' app client; empty (the default): the client allows no OAuth "
+        "flow and no callback URL (sign-in through the Cognito API only). Set: the authorization-code "
+        "grant (PKCE) with the openid and email scopes, to these URLs only (docs/end-users.md).",
+    )
     waf_rate_limit: int = setting(
         "wafRateLimit",
         1000,

@@ -10,6 +10,7 @@ stacks/config_end_users.py, which the local cloud provisions too.
 from __future__ import annotations
 
 import re
+from typing import Any
 
 from aws_cdk import CfnOutput, Duration, Stack
 from aws_cdk import aws_apigateway as apigw
@@ -29,6 +30,20 @@ IDENTITY_SERVICE = "cognito-identity.amazonaws.com"
 def _resource_path(path: str) -> str:
     """An execute-api resource path of a route: each `{parameter}` any one value (`*`)."""
     return re.sub(r"\{[^}]+\}", "*", path)
+
+
+def _oauth(callback_urls: tuple[str, ...]) -> dict[str, Any]:
+    """The app client's OAuth settings: none unless `endUserOAuthCallbackUrls` names redirect URLs (CDK's
+    default would allow the code and implicit grants, every scope and https://example.com)."""
+    if not callback_urls:
+        return {"disable_o_auth": True}
+    return {
+        "o_auth": cognito.OAuthSettings(
+            flows=cognito.OAuthFlows(authorization_code_grant=True),
+            scopes=[cognito.OAuthScope.OPENID, cognito.OAuthScope.EMAIL],
+            callback_urls=list(callback_urls),
+        )
+    }
 
 
 class EndUsers(Construct):
@@ -69,6 +84,7 @@ class EndUsers(Construct):
             user_pool_client_name=config.name(settings.APP_CLIENT_SUFFIX),
             generate_secret=False,  # a public client: web and mobile apps cannot keep a secret
             auth_flows=cognito.AuthFlow(user_srp=True, user_password=True),
+            **_oauth(config.end_user_oauth_callback_urls),
             prevent_user_existence_errors=True,
             enable_token_revocation=True,
             id_token_validity=Duration.minutes(settings.ID_TOKEN_MINUTES),
