@@ -22,6 +22,10 @@ class Env:
     QUOTA_CONCURRENT_TRAININGS: Final = "AVATAR_QUOTA_CONCURRENT_TRAININGS"
     QUOTA_TRAININGS_PER_DAY: Final = "AVATAR_QUOTA_TRAININGS_PER_DAY"
     QUOTA_GENERATIONS_PER_MINUTE: Final = "AVATAR_QUOTA_GENERATIONS_PER_MINUTE"
+    # This stack's Cognito identity pool and its authenticated role (docs/end-users.md): the only identity
+    # pool whose callers are accepted, and the role accepted only with a Cognito identity (unset: none).
+    IDENTITY_POOL_ID: Final = "AVATAR_IDENTITY_POOL_ID"
+    END_USER_ROLE_ARN: Final = "AVATAR_END_USER_ROLE_ARN"
     # The training events topic the status consumer publishes to (docs/events.md).
     EVENTS_TOPIC_ARN: Final = "AVATAR_EVENTS_TOPIC_ARN"
     # Training/hosting containers: where the base model comes from (HF id, s3:// URI or a local directory).

@@ -10,14 +10,17 @@ stacks/config_end_users.py, which the local cloud provisions too.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from typing import Any
 
 from aws_cdk import CfnOutput, Duration, Stack
 from aws_cdk import aws_apigateway as apigw
 from aws_cdk import aws_cognito as cognito
 from aws_cdk import aws_iam as iam
+from aws_cdk import aws_lambda as lambda_
 from constructs import Construct
 
+from avatar_contract.names import Env
 from avatar_contract.routes import ROUTES
 from stacks import config_end_users as settings
 from stacks.config import API_STAGE_NAME, ServiceConfig
@@ -144,6 +147,13 @@ class EndUsers(Construct):
         }
         for output_id, (value, description) in outputs.items():
             CfnOutput(Stack.of(self), output_id, value=value, description=description)
+
+    def tell(self, functions: Iterable[lambda_.Function]) -> None:
+        """Give the API functions this identity pool's id and the end users' role ARN: they accept Cognito
+        callers of this pool only, and the role only with a Cognito identity (avatar_api.identity)."""
+        for function in functions:
+            function.add_environment(Env.IDENTITY_POOL_ID, self.identity_pool.ref)
+            function.add_environment(Env.END_USER_ROLE_ARN, self.authenticated_role.role_arn)
 
     def _acknowledge(self, api: apigw.RestApi) -> None:
         acknowledge(

@@ -167,3 +167,18 @@ def test_callback_urls_must_be_https_or_loopback() -> None:
     for bad in ("http://app.example.org/cb", "https://app.example.org/cb#x", "javascript:alert(1)"):
         with pytest.raises(ConfigError, match="endUserOAuthCallbackUrls"):
             ServiceConfig.from_context({"endUserOAuthCallbackUrls": [bad]})
+
+
+def test_api_functions_know_this_identity_pool_and_the_end_user_role(service: dict[str, Any]) -> None:
+    """Issue 21 L1: the functions accept Cognito callers of this pool only (avatar_api.identity)."""
+    functions = [
+        v["Properties"]
+        for v in of_type(service, "AWS::Lambda::Function").values()
+        if v["Properties"]["Handler"].startswith("avatar_api.handlers.")
+        and "status_events" not in v["Properties"]["Handler"]
+    ]
+    assert len(functions) == len({route.function for route in ROUTES})
+    for function in functions:
+        variables = function["Environment"]["Variables"]
+        assert "EndUsersIdentityPool" in text(variables["AVATAR_IDENTITY_POOL_ID"])
+        assert "EndUsersAuthenticatedRole" in text(variables["AVATAR_END_USER_ROLE_ARN"])
