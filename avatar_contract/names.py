@@ -26,6 +26,8 @@ class Env:
     # pool whose callers are accepted, and the role accepted only with a Cognito identity (unset: none).
     IDENTITY_POOL_ID: Final = "AVATAR_IDENTITY_POOL_ID"
     END_USER_ROLE_ARN: Final = "AVATAR_END_USER_ROLE_ARN"
+    # The ports a webhook URL may name, comma-separated (cdk.json `webhookPorts`; docs/events.md).
+    WEBHOOK_PORTS: Final = "AVATAR_WEBHOOK_PORTS"
     # The training events topic the status consumer publishes to (docs/events.md).
     EVENTS_TOPIC_ARN: Final = "AVATAR_EVENTS_TOPIC_ARN"
     # Training/hosting containers: where the base model comes from (HF id, s3:// URI or a local directory).

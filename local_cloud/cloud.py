@@ -415,6 +415,7 @@ class LocalCloud:
             Env.STATE_TABLE: self.settings.state_table,
             **self._end_user_trust(),
             **config.quota_environment(),
+            **config.webhook_environment(),
             **POWERTOOLS_ENVIRONMENT,
             ENV_VAR: config.moderation_policy(config.moderation_deny_list_parameter_name).to_json(),
             "POWERTOOLS_TRACE_DISABLED": "true",  # no X-Ray daemon here

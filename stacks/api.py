@@ -73,6 +73,7 @@ class Api(Construct):
             Env.HOSTING_INSTANCE_TYPE: config.hosting_instance_type,
             Env.STATE_TABLE: config.state_table_name,  # known name: no cross-stack export
             **config.quota_environment(),
+            **config.webhook_environment(),
             **POWERTOOLS_ENVIRONMENT,
         }
         self.functions: dict[str, lambda_.Function] = {}

@@ -254,6 +254,13 @@ class ServiceConfig(ResourceNames):
         p.optional(p.integer(0, 1000)),
         "Reserved concurrency of the generations function (0 or unset: unreserved).",
     )
+    webhook_ports: tuple[int, ...] = setting(
+        "webhookPorts",
+        (443,),
+        p.ports,
+        "Ports a training's webhook URL may name (checked at submission and again at delivery; "
+        "docs/events.md).",
+    )
     status_events_max_concurrency: int = setting(
         "statusEventsMaxConcurrency",
         5,
@@ -343,6 +350,10 @@ class ServiceConfig(ResourceNames):
             Env.QUOTA_TRAININGS_PER_DAY: str(self.quota_trainings_per_day),
             Env.QUOTA_GENERATIONS_PER_MINUTE: str(self.quota_generations_per_minute),
         }
+
+    def webhook_environment(self) -> dict[str, str]:
+        """The webhook ports as the trainings function and the status consumer read them."""
+        return {Env.WEBHOOK_PORTS: ",".join(map(str, self.webhook_ports))}
 
     def resolved_base_image_region(self, default_region: str | None) -> str:
         """Region for the containers' base images: `baseImageRegion`, else `default_region`

@@ -150,6 +150,15 @@ def oauth_urls(key: str, value: Any) -> tuple[str, ...]:
     return tuple(value)
 
 
+def ports(key: str, value: Any) -> tuple[int, ...]:
+    """A non-empty list of TCP ports (`-c key=443,8443` on the command line)."""
+    if isinstance(value, str):
+        value = [part.strip() for part in value.split(",") if part.strip()]
+    if not isinstance(value, list | tuple) or not value:
+        raise fail(key, value, "a non-empty list of ports from 1 to 65535")
+    return tuple(sorted({integer(1, 65535)(key, port) for port in value}))
+
+
 def moderation_stage(parse_stage: Callable[[Any], Any]) -> Parser:
     """A content-moderation stage (avatar_contract.moderation): an object, or its JSON on the command line."""
 

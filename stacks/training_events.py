@@ -117,6 +117,7 @@ class TrainingEvents(Construct):
                 Env.EVENTS_TOPIC_ARN: self.topic.topic_arn,
                 # The consumer gives a finished training's concurrency slot back (avatar_api.quotas).
                 Env.STATE_TABLE: config.state_table_name,
+                **config.webhook_environment(),
                 **POWERTOOLS_ENVIRONMENT,
             },
             memory_size=512,

@@ -31,6 +31,7 @@ from avatar_api.domain import webhooks as webhook_delivery
 from avatar_api.handlers.status_events import lambda_handler
 from avatar_api.services import get_services
 from avatar_api.webhooks import WebhookSender
+from avatar_contract.names import Env
 from tests.fixtures.api import ALICE, LambdaContext, owner_id, response_json, selfies
 from tests.fixtures.api_backend import Api
 from tests.integration.api.test_status_events import complete, notification, sqs_event, topic
@@ -136,6 +137,7 @@ def receiver(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Receiv
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     monkeypatch.setattr(webhook_delivery, "BACKOFF_SECONDS", (0.0, 0.0))
+    monkeypatch.setenv(Env.WEBHOOK_PORTS, f"443,{box['r'].port}")  # webhookPorts: this server's port too
     get_services().webhooks = box["r"].sender()
     yield box["r"]
     server.shutdown()
