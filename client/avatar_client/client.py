@@ -18,7 +18,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import quote, urlencode
 
 import boto3
 from urllib3 import encode_multipart_formdata
@@ -321,8 +321,18 @@ class AvatarClient:
                 interval = min(max_poll_interval, interval * 1.5)
 
     # ---------------------------------------------------------------------------------------- models
-    def list_models(self) -> list[dict[str, Any]]:
-        return self.request("GET", "/models")[1]["models"]
+    def list_models(self, page_size: int = 50) -> list[dict[str, Any]]:
+        """Every model of the caller, newest first: follows GET /models's pages (`next_cursor`) to the end,
+        `page_size` (1-50) models a request."""
+        models: list[dict[str, Any]] = []
+        cursor: str | None = None
+        while True:
+            query = urlencode({"limit": page_size, **({"cursor": cursor} if cursor else {})})
+            page = self.request("GET", f"/models?{query}")[1]
+            models += page["models"]
+            cursor = page.get("next_cursor")
+            if not cursor:
+                return sorted(models, key=lambda model: model.get("created", ""), reverse=True)
 
     def delete_model(self, model_id: str) -> dict[str, Any]:
         return self.request("DELETE", f"/models/{quote(model_id, safe='')}")[1]

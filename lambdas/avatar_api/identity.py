@@ -112,6 +112,10 @@ class OwnerIds:
     def owner_of(self, principal: str) -> str:
         return owner_of(principal, self._key)
 
+    def mac(self, message: str) -> str:
+        """Hex HMAC-SHA256 of `message` under the key (page cursors: avatar_api.cursors)."""
+        return hmac.new(self._key, message.encode(), hashlib.sha256).hexdigest()
+
     def webhook_key(self, owner: str) -> str:
         """The owner's webhook signing secret (hex): derived from the key, so nothing more is stored, and
         one owner's secret says nothing about another's (docs/events.md, "Webhooks")."""
@@ -131,3 +135,6 @@ class _DeferredOwnerIds(OwnerIds):
 
     def webhook_key(self, owner: str) -> str:
         return OwnerIds.from_secret(self._secret_id).webhook_key(owner)
+
+    def mac(self, message: str) -> str:
+        return OwnerIds.from_secret(self._secret_id).mac(message)
