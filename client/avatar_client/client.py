@@ -253,7 +253,16 @@ class AvatarClient:
 
     def webhook_secret(self) -> str:
         """This caller's webhook signing secret (GET /webhooks/secret)."""
-        return self.request("GET", "/webhooks/secret")[1]["secret"]
+        return self.webhook_secrets()["secret"]
+
+    def webhook_secrets(self) -> dict[str, Any]:
+        """GET /webhooks/secret: `secret`, and `previous_secret` with `previous_valid_until` while a
+        rotated-out secret still signs deliveries."""
+        return self.request("GET", "/webhooks/secret")[1]
+
+    def rotate_webhook_secret(self) -> dict[str, Any]:
+        """POST /webhooks/secret/rotate: a new secret; the old one signs too for `grace_seconds`."""
+        return self.request("POST", "/webhooks/secret/rotate", {})[1]
 
     def screen_selfies(
         self,

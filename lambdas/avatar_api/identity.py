@@ -116,10 +116,12 @@ class OwnerIds:
         """Hex HMAC-SHA256 of `message` under the key (page cursors: avatar_api.cursors)."""
         return hmac.new(self._key, message.encode(), hashlib.sha256).hexdigest()
 
-    def webhook_key(self, owner: str) -> str:
-        """The owner's webhook signing secret (hex): derived from the key, so nothing more is stored, and
-        one owner's secret says nothing about another's (docs/events.md, "Webhooks")."""
-        return hmac.new(self._key, f"webhook:{owner}".encode(), hashlib.sha256).hexdigest()
+    def webhook_key(self, owner: str, generation: int = 0) -> str:
+        """The owner's webhook signing secret (hex) of `generation` (0 until the first rotation): derived
+        from the key, so only the generation is stored, and one owner's secret says nothing about another's
+        (docs/events.md, "Webhooks")."""
+        message = f"webhook:{owner}" if generation == 0 else f"webhook:{owner}:{generation}"
+        return hmac.new(self._key, message.encode(), hashlib.sha256).hexdigest()
 
     def of_event(self, raw_event: dict[str, Any]) -> str:
         """The owner id of the caller of an API Gateway proxy event."""
@@ -133,8 +135,8 @@ class _DeferredOwnerIds(OwnerIds):
     def owner_of(self, principal: str) -> str:
         return OwnerIds.from_secret(self._secret_id).owner_of(principal)  # cached by Powertools
 
-    def webhook_key(self, owner: str) -> str:
-        return OwnerIds.from_secret(self._secret_id).webhook_key(owner)
+    def webhook_key(self, owner: str, generation: int = 0) -> str:
+        return OwnerIds.from_secret(self._secret_id).webhook_key(owner, generation)
 
     def mac(self, message: str) -> str:
         return OwnerIds.from_secret(self._secret_id).mac(message)

@@ -294,3 +294,25 @@ def test_list_models_follows_every_page_newest_first(api: Api, client: AvatarCli
     assert [m["model_id"] for m in listed] == made[::-1]  # every model once, newest first
     pages = [url for method, url, _, _ in transport.requests if method == "GET" and "/models" in url]
     assert len(pages) == 3 and "cursor=" in pages[1] and "limit=2" in pages[0]
+
+
+def test_the_webhook_secret_rotates_from_the_sdk_and_the_cli(
+    api: Api, client: AvatarClient, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Issue 21 L3: the SDK's rotate_webhook_secret() and `avatar webhook-secret --rotate`."""
+    first = client.webhook_secret()
+    rotated = client.rotate_webhook_secret()
+    assert rotated["secret"] != first and rotated["previous_secret"] == first
+    assert client.webhook_secret() == rotated["secret"]
+    capsys.readouterr()
+    assert run(build_parser().parse_args(["webhook-secret", "--rotate"]), client) == 0
+    printed = _cli_json(capsys.readouterr().out)
+    assert printed["previous_secret"] == rotated["secret"]
+    assert printed["secret"] not in (first, rotated["secret"])
+    assert run(build_parser().parse_args(["webhook-secret"]), client) == 0
+    assert _cli_json(capsys.readouterr().out)["secret"] == printed["secret"]
+
+
+def _cli_json(out: str) -> dict[str, Any]:
+    """What the CLI printed, without the handlers' metric lines (EMF on stdout) in between."""
+    return dict(json.loads("\n".join(line for line in out.splitlines() if not line.startswith('{"_aws"'))))

@@ -203,3 +203,6 @@ def test_each_owner_has_its_own_secret_derived_from_the_owner_key() -> None:
     expected = hmac.new(OWNER_KEY, b"webhook:" + b"a" * 32, hashlib.sha256).hexdigest()
     assert alice == expected and len(alice) == 64 and alice != bob
     assert OwnerIds(OWNER_KEY + b"-other").webhook_key("a" * 32) != alice
+    # Rotations (issue 21 L3): each generation is another secret; generation 0 is the original one.
+    assert ids.webhook_key("a" * 32, 0) == alice
+    assert len({alice, ids.webhook_key("a" * 32, 1), ids.webhook_key("a" * 32, 2)}) == 3
