@@ -47,7 +47,7 @@ def bind_trust(role: iam.IRole, service: str, resource: str | None = None) -> No
     cfn = role.node.default_child
     assert isinstance(cfn, iam.CfnRole), f"{role.node.path} is not a role created in this app"
     cfn.add_property_override(
-        "AssumeRolePolicyDocument.Statement.0.Condition", source_conditions(role, service, resource)
+        "AssumeRolePolicyDocument.Statement.0.Condition", source_conditions(cfn, service, resource)
     )
 
 
