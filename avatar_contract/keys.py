@@ -82,6 +82,12 @@ def model_entry_key(owner: str, model_id: str) -> str:
     return f"{_trainings_of(owner)}by-model/{check_id(model_id, MODEL_ID_RE, 'model id')}.json"
 
 
+def webhook_secret_key(owner: str) -> str:
+    """`trainings/<owner>/_webhook-secret.json`: which generation of the owner's webhook secret is current
+    (and until when the previous one is still accepted). Sorts before `t-`, so listings skip it."""
+    return f"{_trainings_of(owner)}_webhook-secret.json"
+
+
 def preview_prefix(owner: str, training_id: str) -> str:
     return training_prefix(owner, training_id) + "previews/"
 

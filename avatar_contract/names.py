@@ -26,6 +26,12 @@ class Env:
     QUOTA_GENERATIONS_IN_FLIGHT: Final = "AVATAR_QUOTA_GENERATIONS_IN_FLIGHT"
     QUOTA_DRY_RUNS_PER_HOUR: Final = "AVATAR_QUOTA_DRY_RUNS_PER_HOUR"
     QUOTA_REFUSED_TRAININGS_PER_DAY: Final = "AVATAR_QUOTA_REFUSED_TRAININGS_PER_DAY"
+    # This stack's Cognito identity pool and its authenticated role (docs/end-users.md): the only identity
+    # pool whose callers are accepted, and the role accepted only with a Cognito identity (unset: none).
+    IDENTITY_POOL_ID: Final = "AVATAR_IDENTITY_POOL_ID"
+    END_USER_ROLE_ARN: Final = "AVATAR_END_USER_ROLE_ARN"
+    # The ports a webhook URL may name, comma-separated (cdk.json `webhookPorts`; docs/events.md).
+    WEBHOOK_PORTS: Final = "AVATAR_WEBHOOK_PORTS"
     # The training events topic the status consumer publishes to (docs/events.md).
     EVENTS_TOPIC_ARN: Final = "AVATAR_EVENTS_TOPIC_ARN"
     # Training/hosting containers: where the base model comes from (HF id, s3:// URI or a local directory).

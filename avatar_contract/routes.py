@@ -40,6 +40,7 @@ ROUTES: Final = (
     Route("POST", "/trainings", TRAININGS, 202),
     Route("GET", "/trainings/{training_id}", READS, 200),
     Route("GET", "/webhooks/secret", READS, 200),  # the caller's webhook signing secret
+    Route("POST", "/webhooks/secret/rotate", TRAININGS, 200),  # a new one; the old one signs for a grace
     Route("GET", "/models", READS, 200),
     Route("DELETE", "/models/{model_id}", MODELS, 200),
     Route("POST", "/models/{model_id}/generations", GENERATIONS, 200),

@@ -413,7 +413,9 @@ class LocalCloud:
             Env.TRAINING_INSTANCE_TYPE: self.settings.training_instance_type,
             Env.HOSTING_INSTANCE_TYPE: self.settings.hosting_instance_type,
             Env.STATE_TABLE: self.settings.state_table,
+            **self._end_user_trust(),
             **config.quota_environment(),
+            **config.webhook_environment(),
             **POWERTOOLS_ENVIRONMENT,
             ENV_VAR: config.moderation_policy(config.moderation_deny_list_parameter_name).to_json(),
             "POWERTOOLS_TRACE_DISABLED": "true",  # no X-Ray daemon here
@@ -483,6 +485,16 @@ class LocalCloud:
             "AVATAR_API_URL": self.api_url,
             "AVATAR_STATUS_QUEUE_URL": self.status_queue_url,
             **self.end_user_env(),
+        }
+
+    def _end_user_trust(self) -> dict[str, str]:
+        """What stacks/end_users.py tells the functions: the identity pool and the end users' role."""
+        pool = self.identity_pool
+        if pool is None:
+            return {}
+        return {
+            Env.IDENTITY_POOL_ID: pool.identity_pool_id,
+            Env.END_USER_ROLE_ARN: f"arn:aws:iam::{pool.account_id}:role/{pool.role_name}",
         }
 
     def end_user_env(self) -> dict[str, str]:

@@ -30,6 +30,7 @@ from stacks.log_groups import encrypted_log_group
 from stacks.moderation import ContentModeration
 from stacks.nag import acknowledge, acknowledge_object_prefixes
 from stacks.owner_key import grant_read_owner_key
+from stacks.service_principals import bind_trust, trusted_service
 from stacks.state_table import StateTableRefs
 from stacks.storage import StorageRefs, nag_bucket_name
 from stacks.training_endpoint import TrainingEndpoint
@@ -82,6 +83,7 @@ class Api(Construct):
             Env.HOSTING_INSTANCE_TYPE: config.hosting_instance_type,
             Env.STATE_TABLE: config.state_table_name,  # known name: no cross-stack export
             **config.quota_environment(),
+            **config.webhook_environment(),
             **POWERTOOLS_ENVIRONMENT,
         }
         self.functions: dict[str, lambda_.Function] = {}
@@ -95,7 +97,7 @@ class Api(Construct):
             role = iam.Role(
                 self,
                 f"{function.name.title()}Role",
-                assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"),
+                assumed_by=trusted_service(self, "lambda.amazonaws.com", "lambda"),
                 description=f"Avatar service API function {name}",
             )
             log_group.grant_write(role)
@@ -304,6 +306,9 @@ class Api(Construct):
             "AmazonAPIGatewayPushToCloudWatchLogs]",
             "API Gateway's account-level CloudWatch role needs exactly AWS's push-to-logs policy.",
         )
+        cloud_watch_role = api.node.find_child("CloudWatchRole")
+        assert isinstance(cloud_watch_role, iam.Role)
+        bind_trust(cloud_watch_role, "apigateway")  # API Gateway writes this account's logs only
         acknowledge(
             api,
             "AwsSolutions-COG4",

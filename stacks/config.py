@@ -159,6 +159,14 @@ class ServiceConfig(ResourceNames):
         "Cognito sign-in for an app's end users: user pool, public app client, identity pool whose role "
         "may only invoke this API (docs/end-users.md).",
     )
+    end_user_oauth_callback_urls: tuple[str, ...] = setting(
+        "endUserOAuthCallbackUrls",
+        (),
+        p.oauth_urls,
+        "OAuth redirect URLs of the end users' app client; empty (the default): the client allows no OAuth "
+        "flow and no callback URL (sign-in through the Cognito API only). Set: the authorization-code "
+        "grant (PKCE) with the openid and email scopes, to these URLs only (docs/end-users.md).",
+    )
     waf_rate_limit: int = setting(
         "wafRateLimit",
         1000,
@@ -284,6 +292,21 @@ class ServiceConfig(ResourceNames):
         p.optional(p.integer(0, 1000)),
         "Reserved concurrency of the generations function (0 or unset: unreserved).",
     )
+    webhook_ports: tuple[int, ...] = setting(
+        "webhookPorts",
+        (443,),
+        p.ports,
+        "Ports a training's webhook URL may name (checked at submission and again at delivery; "
+        "docs/events.md).",
+    )
+    status_events_max_concurrency: int = setting(
+        "statusEventsMaxConcurrency",
+        5,
+        p.integer(2, 1000),
+        "Most concurrent status-consumer invocations (the maximum concurrency of its SQS event source; "
+        "SQS's floor is 2): a burst of notifications waits in the queue instead of taking the account's "
+        "unreserved concurrency (docs/events.md).",
+    )
 
     moderation_prompts: mod.PromptModeration = setting(  # noqa: RUF009 - a frozen dataclass
         "moderationPrompts",
@@ -383,6 +406,10 @@ class ServiceConfig(ResourceNames):
         if self.quota_generations_in_flight is not None:
             return self.quota_generations_in_flight
         return max(1, int(self.hosting_max_capacity * OWNER_INSTANCE_SHARE))
+
+    def webhook_environment(self) -> dict[str, str]:
+        """The webhook ports as the trainings function and the status consumer read them."""
+        return {Env.WEBHOOK_PORTS: ",".join(map(str, self.webhook_ports))}
 
     def resolved_base_image_region(self, default_region: str | None) -> str:
         """Region for the containers' base images: `baseImageRegion`, else `default_region`

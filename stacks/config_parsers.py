@@ -133,6 +133,32 @@ def role_arns(key: str, value: Any) -> tuple[str, ...]:
     return tuple(value)
 
 
+# An OAuth redirect URL Cognito accepts: https, or http only for a loopback host (native apps, RFC 8252).
+OAUTH_URL_RE = re.compile(r"^(https://[^\s/?#]+|http://(localhost|127\.0\.0\.1)(:\d+)?)(/[^\s#]*)?$")
+
+
+def oauth_urls(key: str, value: Any) -> tuple[str, ...]:
+    """A list of OAuth callback URLs (`-c key=url1,url2` on the command line); empty: OAuth off."""
+    if isinstance(value, str):
+        value = [part.strip() for part in value.split(",") if part.strip()]
+    expected = "a list of https:// URLs (http:// only for localhost), without fragments"
+    if not isinstance(value, list | tuple):
+        raise fail(key, value, expected)
+    for url in value:
+        if not isinstance(url, str) or len(url) > 1024 or not OAUTH_URL_RE.fullmatch(url):
+            raise fail(key, url, expected)
+    return tuple(value)
+
+
+def ports(key: str, value: Any) -> tuple[int, ...]:
+    """A non-empty list of TCP ports (`-c key=443,8443` on the command line)."""
+    if isinstance(value, str):
+        value = [part.strip() for part in value.split(",") if part.strip()]
+    if not isinstance(value, list | tuple) or not value:
+        raise fail(key, value, "a non-empty list of ports from 1 to 65535")
+    return tuple(sorted({integer(1, 65535)(key, port) for port in value}))
+
+
 def moderation_stage(parse_stage: Callable[[Any], Any]) -> Parser:
     """A content-moderation stage (avatar_contract.moderation): an object, or its JSON on the command line."""
 

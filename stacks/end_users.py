@@ -10,13 +10,17 @@ stacks/config_end_users.py, which the local cloud provisions too.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
+from typing import Any
 
 from aws_cdk import CfnOutput, Duration, Stack
 from aws_cdk import aws_apigateway as apigw
 from aws_cdk import aws_cognito as cognito
 from aws_cdk import aws_iam as iam
+from aws_cdk import aws_lambda as lambda_
 from constructs import Construct
 
+from avatar_contract.names import Env
 from avatar_contract.routes import ROUTES
 from stacks import config_end_users as settings
 from stacks.config import API_STAGE_NAME, ServiceConfig
@@ -29,6 +33,20 @@ IDENTITY_SERVICE = "cognito-identity.amazonaws.com"
 def _resource_path(path: str) -> str:
     """An execute-api resource path of a route: each `{parameter}` any one value (`*`)."""
     return re.sub(r"\{[^}]+\}", "*", path)
+
+
+def _oauth(callback_urls: tuple[str, ...]) -> dict[str, Any]:
+    """The app client's OAuth settings: none unless `endUserOAuthCallbackUrls` names redirect URLs (CDK's
+    default would allow the code and implicit grants, every scope and https://example.com)."""
+    if not callback_urls:
+        return {"disable_o_auth": True}
+    return {
+        "o_auth": cognito.OAuthSettings(
+            flows=cognito.OAuthFlows(authorization_code_grant=True),
+            scopes=[cognito.OAuthScope.OPENID, cognito.OAuthScope.EMAIL],
+            callback_urls=list(callback_urls),
+        )
+    }
 
 
 class EndUsers(Construct):
@@ -69,6 +87,7 @@ class EndUsers(Construct):
             user_pool_client_name=config.name(settings.APP_CLIENT_SUFFIX),
             generate_secret=False,  # a public client: web and mobile apps cannot keep a secret
             auth_flows=cognito.AuthFlow(user_srp=True, user_password=True),
+            **_oauth(config.end_user_oauth_callback_urls),
             prevent_user_existence_errors=True,
             enable_token_revocation=True,
             id_token_validity=Duration.minutes(settings.ID_TOKEN_MINUTES),
@@ -128,6 +147,13 @@ class EndUsers(Construct):
         }
         for output_id, (value, description) in outputs.items():
             CfnOutput(Stack.of(self), output_id, value=value, description=description)
+
+    def tell(self, functions: Iterable[lambda_.Function]) -> None:
+        """Give the API functions this identity pool's id and the end users' role ARN: they accept Cognito
+        callers of this pool only, and the role only with a Cognito identity (avatar_api.identity)."""
+        for function in functions:
+            function.add_environment(Env.IDENTITY_POOL_ID, self.identity_pool.ref)
+            function.add_environment(Env.END_USER_ROLE_ARN, self.authenticated_role.role_arn)
 
     def _acknowledge(self, api: apigw.RestApi) -> None:
         acknowledge(

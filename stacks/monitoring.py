@@ -14,6 +14,7 @@ from constructs import Construct
 from stacks.api import Api
 from stacks.config import ServiceConfig
 from stacks.hosting_endpoint import HostingEndpoint
+from stacks.service_principals import source_conditions
 from stacks.status import TrainingStatus
 from stacks.training_endpoint import TrainingEndpoint
 from stacks.training_events import TrainingEvents
@@ -50,6 +51,7 @@ class Monitoring(Construct):
                 principals=[iam.ServicePrincipal("cloudwatch.amazonaws.com")],
                 actions=["kms:Decrypt", "kms:GenerateDataKey*"],
                 resources=["*"],
+                conditions=source_conditions(self, "cloudwatch", "alarm:*"),  # this account's alarms
             )
         )
         if config.alarm_email:

@@ -17,6 +17,7 @@ from constructs import Construct
 from stacks.config import ServiceConfig
 from stacks.log_groups import encrypted_log_group
 from stacks.nag import acknowledge
+from stacks.service_principals import bind_trust, trusted_service
 
 REPOSITORY_ROOT = Path(__file__).resolve().parent.parent
 
@@ -50,7 +51,7 @@ def execution_role(
     role = iam.Role(
         scope,
         construct_id,
-        assumed_by=iam.ServicePrincipal("sagemaker.amazonaws.com"),
+        assumed_by=trusted_service(scope, "sagemaker.amazonaws.com", "sagemaker", "*"),
         description=f"Execution role of the SageMaker endpoint {endpoint_name}",
     )
     image.repository.grant_pull(role)
@@ -169,6 +170,7 @@ class SageMakerEndpoint(Construct):
             max_capacity=max_capacity,
         )
         self.scalable_target.node.add_dependency(self.endpoint)
+        bind_trust(self.scalable_target.role, "application-autoscaling", "scalable-target/*")
         return self.scalable_target
 
     def _grant(self, grantee: iam.IGrantable, action: str) -> None:

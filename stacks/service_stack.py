@@ -71,6 +71,7 @@ class ServiceStack(Stack):
         )
         if config.enable_end_users:  # its stack outputs: UserPoolId, UserPoolClientId, IdentityPoolId
             self.end_users = EndUsers(self, "EndUsers", config=config, api=self.api.rest_api)
+            self.end_users.tell(self.api.functions.values())
         self.events = TrainingEvents(
             self,
             "Events",

@@ -15,6 +15,7 @@ from constructs import Construct
 
 from stacks.config import ServiceConfig
 from stacks.keys import service_key
+from stacks.service_principals import bind_key_statements
 
 
 def encrypted_topic(
@@ -54,6 +55,8 @@ class TrainingStatus(Construct):
         self.error_topic = encrypted_topic(
             self, "ErrorTopic", config.training_error_topic_name, "Avatar training failed", self.key
         )
+        # SNS delivers into the encrypted queues with this key: only from this account's topics of this app.
+        bind_key_statements(self.key, "sns.amazonaws.com", "sns", f"{config.resource_prefix}-*")
         self.dead_letter_queue = self._queue("DeadLetterQueue", config.status_dead_letter_queue_name)
         self.queue = self._queue(
             "Queue",

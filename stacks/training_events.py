@@ -27,6 +27,7 @@ from stacks.lambda_code import RUNTIME, api_code
 from stacks.log_groups import encrypted_log_group
 from stacks.nag import acknowledge, acknowledge_object_prefixes
 from stacks.owner_key import grant_read_owner_key
+from stacks.service_principals import trusted_service
 from stacks.state_table import QUOTA_KEYS, StateTableRefs
 from stacks.status import TrainingStatus, encrypted_topic
 from stacks.storage import StorageRefs, nag_bucket_name
@@ -87,7 +88,7 @@ class TrainingEvents(Construct):
         self.role = iam.Role(
             self,
             "Role",
-            assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"),
+            assumed_by=trusted_service(self, "lambda.amazonaws.com", "lambda"),
             description=f"Avatar service status consumer {name}",
         )
         log_group.grant_write(self.role)
@@ -96,7 +97,8 @@ class TrainingEvents(Construct):
             if config.lambda_architecture == "arm64"
             else lambda_.Architecture.X86_64
         )
-        # The API's code asset; reserved concurrency is left unset here (a cdk.json key of the quotas work).
+        # The API's code asset; bounded by its event source's maximum concurrency
+        # (statusEventsMaxConcurrency), not by reserved concurrency.
         self.function = lambda_.Function(
             self,
             "Function",
@@ -115,6 +117,7 @@ class TrainingEvents(Construct):
                 Env.EVENTS_TOPIC_ARN: self.topic.topic_arn,
                 # The consumer gives a finished training's concurrency slot back (avatar_api.quotas).
                 Env.STATE_TABLE: config.state_table_name,
+                **config.webhook_environment(),
                 **POWERTOOLS_ENVIRONMENT,
             },
             memory_size=512,
@@ -123,7 +126,12 @@ class TrainingEvents(Construct):
             log_group=log_group,
         )
         self.function.add_event_source(
-            sources.SqsEventSource(self.queue, batch_size=BATCH_SIZE, report_batch_item_failures=True)
+            sources.SqsEventSource(
+                self.queue,
+                batch_size=BATCH_SIZE,
+                report_batch_item_failures=True,
+                max_concurrency=config.status_events_max_concurrency,
+            )
         )
         self._grant(config, storage)
         grant_read_owner_key(self.role, owner_key_arn, storage.data_key)  # to sign webhooks

@@ -8,8 +8,10 @@ import argparse
 import os
 import sys
 from pathlib import Path
+from typing import Any
 
 from avatar_client.end_users import EndUserPool
+from webui.access import MAX_UPLOAD_BYTES, bind_problem, read_auth_file
 from webui.session import Target
 
 DEFAULT_PORT = 7860
@@ -32,7 +34,18 @@ def build_parser() -> argparse.ArgumentParser:
     )
     for flag, variable in POOL_ARGS:
         pool.add_argument(flag, default=os.environ.get(variable), metavar="ID")
-    parser.add_argument("--host", default="127.0.0.1", help="listen address (default 127.0.0.1)")
+    parser.add_argument(
+        "--host",
+        default="127.0.0.1",
+        help="listen address (default 127.0.0.1; any other than loopback needs --auth-file)",
+    )
+    parser.add_argument(
+        "--auth-file",
+        type=Path,
+        default=os.environ.get("AVATAR_WEBUI_AUTH_FILE") or None,
+        metavar="FILE",
+        help="the app's own sign-in: user:password lines, chmod 600 (default: AVATAR_WEBUI_AUTH_FILE)",
+    )
     parser.add_argument("--port", type=int, default=DEFAULT_PORT, help=f"default {DEFAULT_PORT}")
     parser.add_argument("--poll-interval", type=float, default=2.0, help="seconds between status checks")
     return parser
@@ -52,14 +65,36 @@ def target_from(parser: argparse.ArgumentParser, args: argparse.Namespace) -> Ta
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    options = launch_options(parser, args)
     target = target_from(parser, args)
     os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")  # nothing leaves this machine
     from webui.app import build  # gradio: imported once the arguments are known to be good
 
     app = build(target, args.poll_interval)
     print(f"web app: http://{args.host}:{args.port}/ (API {target.api_url}; Ctrl-C to stop)", flush=True)
-    app.launch(server_name=args.host, server_port=args.port, show_error=False, quiet=True, css=app_css())
+    app.launch(**options, show_error=False, quiet=True, css=app_css())
     return 0
+
+
+def launch_options(parser: argparse.ArgumentParser, args: argparse.Namespace) -> dict[str, Any]:
+    """Gradio's `launch` arguments: the address (loopback unless the app has its own sign-in), the
+    sign-in, the upload limit (webui.access). A usage error before anything starts otherwise."""
+    auth = None
+    if args.auth_file is not None:
+        try:
+            auth = read_auth_file(args.auth_file)
+        except (OSError, ValueError) as error:
+            parser.error(f"--auth-file: {error}")
+    problem = bind_problem(args.host, auth)
+    if problem:
+        parser.error(problem)
+    return {
+        "server_name": args.host,
+        "server_port": args.port,
+        "auth": auth,
+        "auth_message": "Sign in to the avatar web app" if auth else None,
+        "max_file_size": MAX_UPLOAD_BYTES,
+    }
 
 
 def end_user_pool(parser: argparse.ArgumentParser, args: argparse.Namespace) -> EndUserPool | None:

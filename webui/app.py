@@ -19,6 +19,7 @@ import gradio as gr
 from avatar_client import AvatarClient, prepare_selfie
 from avatar_client.client import GeneratedImages
 from webui import views
+from webui.access import upload_problem
 from webui.presets import DEFAULT_PRESET, FIELDS, PRESETS, config_from_values, preset_values
 from webui.session import SignedIn, Target, client_for, sign_in_end_user
 
@@ -78,6 +79,9 @@ def build(target: Target, poll_interval: float = 2.0) -> gr.Blocks:
             return [], [], "Add 10–20 selfies."
         if not MIN_SELFIES <= len(files) <= MAX_SELFIES:
             return [], [], f"{len(files)} photos: a training takes {MIN_SELFIES}–{MAX_SELFIES}."
+        problem = upload_problem(files, MAX_SELFIES)  # Gradio bounds each file too (max_file_size)
+        if problem:
+            return [], [], problem
         try:
             prepared = [prepare_selfie(Path(path)) for path in files]
             report = _client(target, who).screen_selfies(prepared, prepare=False)

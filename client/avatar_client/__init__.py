@@ -4,6 +4,7 @@ preparation, waiting for trainings (SQS notifications or polling) and image gene
 from avatar_client.client import AvatarApiError, AvatarClient, GeneratedImages, TrainingTimeout
 from avatar_client.notifications import TrainingNotification, parse_notification
 from avatar_client.selfies import MAX_SIDE, prepare_selfie
+from avatar_client.webhooks import verify_webhook
 
 __all__ = [
     "MAX_SIDE",
@@ -14,4 +15,5 @@ __all__ = [
     "TrainingTimeout",
     "parse_notification",
     "prepare_selfie",
+    "verify_webhook",
 ]

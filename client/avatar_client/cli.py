@@ -95,6 +95,10 @@ def build_parser() -> argparse.ArgumentParser:
     generate.add_argument("--height", type=int)
 
     commands.add_parser("models", help="list your models")
+    secret = commands.add_parser("webhook-secret", help="your webhook signing secret (docs/events.md)")
+    secret.add_argument(
+        "--rotate", action="store_true", help="a new secret; the old one still signs for the grace period"
+    )
     delete = commands.add_parser("delete", help="erase a model and everything it was made from")
     delete.add_argument("model_id")
 
@@ -186,6 +190,9 @@ def run(args: argparse.Namespace, client: AvatarClient) -> int:
         return 0
     if args.command == "delete":
         _print(client.delete_model(args.model_id))
+        return 0
+    if args.command == "webhook-secret":
+        _print(client.rotate_webhook_secret() if args.rotate else client.webhook_secrets())
         return 0
     raise AssertionError(args.command)
 

@@ -18,7 +18,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import quote, urlencode
 
 import boto3
 from urllib3 import encode_multipart_formdata
@@ -253,7 +253,16 @@ class AvatarClient:
 
     def webhook_secret(self) -> str:
         """This caller's webhook signing secret (GET /webhooks/secret)."""
-        return self.request("GET", "/webhooks/secret")[1]["secret"]
+        return self.webhook_secrets()["secret"]
+
+    def webhook_secrets(self) -> dict[str, Any]:
+        """GET /webhooks/secret: `secret`, and `previous_secret` with `previous_valid_until` while a
+        rotated-out secret still signs deliveries."""
+        return self.request("GET", "/webhooks/secret")[1]
+
+    def rotate_webhook_secret(self) -> dict[str, Any]:
+        """POST /webhooks/secret/rotate: a new secret; the old one signs too for `grace_seconds`."""
+        return self.request("POST", "/webhooks/secret/rotate", {})[1]
 
     def screen_selfies(
         self,
@@ -322,8 +331,18 @@ class AvatarClient:
                 interval = min(max_poll_interval, interval * 1.5)
 
     # ---------------------------------------------------------------------------------------- models
-    def list_models(self) -> list[dict[str, Any]]:
-        return self.request("GET", "/models")[1]["models"]
+    def list_models(self, page_size: int = 50) -> list[dict[str, Any]]:
+        """Every model of the caller, newest first: follows GET /models's pages (`next_cursor`) to the end,
+        `page_size` (1-50) models a request."""
+        models: list[dict[str, Any]] = []
+        cursor: str | None = None
+        while True:
+            query = urlencode({"limit": page_size, **({"cursor": cursor} if cursor else {})})
+            page = self.request("GET", f"/models?{query}")[1]
+            models += page["models"]
+            cursor = page.get("next_cursor")
+            if not cursor:
+                return sorted(models, key=lambda model: model.get("created", ""), reverse=True)
 
     def delete_model(self, model_id: str) -> dict[str, Any]:
         return self.request("DELETE", f"/models/{quote(model_id, safe='')}")[1]

@@ -9,7 +9,7 @@ from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
 from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
 from aws_lambda_powertools.event_handler.router import APIGatewayRouter
 
-from avatar_api.errors import ApiError, describe_validation_errors, error_body
+from avatar_api.errors import ApiError, describe_validation_errors, error_body, redact
 from avatar_api.observability import count, logger
 from avatar_api.routers import generations, models, trainings
 
@@ -47,7 +47,9 @@ def build_app(*routers: APIGatewayRouter) -> APIGatewayRestResolver:
         count(type(error).__name__)
         log = logger.warning if error.status < 500 else logger.error
         log("request failed", extra={"status": error.status, "code": error.code, "reason": error.message})
-        return _error(error.status, error.code, error.message, error.headers)
+        if error.status >= 500 and error.__cause__ is not None:  # what the caller is not told
+            log("caused by", exc_info=error.__cause__)
+        return _error(error.status, error.code, redact(error.message), error.headers)
 
     @app.exception_handler(RequestValidationError)
     def _invalid(error: RequestValidationError) -> Response:

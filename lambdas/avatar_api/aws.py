@@ -116,6 +116,15 @@ class Bucket:
             found.extend(item["Prefix"] for item in page.get("CommonPrefixes", []))
         return found
 
+    def subprefixes_page(self, prefix: str, start_after: str, max_keys: int) -> tuple[list[str], bool]:
+        """Up to `max_keys` "folders" directly below `prefix` whose names sort after `start_after` (one
+        ListObjectsV2 call), and whether more follow."""
+        page = self.client.list_objects_v2(
+            Bucket=self.name, Prefix=prefix, Delimiter="/", StartAfter=start_after, MaxKeys=max_keys
+        )
+        found = [item["Prefix"] for item in page.get("CommonPrefixes", [])]
+        return found, bool(page.get("IsTruncated"))
+
     def list_keys(self, prefix: str) -> list[str]:
         paginator = self.client.get_paginator("list_objects_v2")
         return [

@@ -1,8 +1,47 @@
-"""Domain errors and their single mapping to HTTP: `{"error": {"code", "message"}}`."""
+"""Domain errors and their single mapping to HTTP: `{"error": {"code", "message"}}`.
+
+What a caller reads — an error message, a training's failure reason — never names this deployment's
+internals: `redact` replaces ARNs (roles, functions, endpoints), account ids, S3 URIs and bucket names,
+AWS console and service URLs, file-system paths and object reprs, and drops a traceback; the full text
+stays in the logs. Messages are written without exception text in the first place; `redact` is the net
+under them, applied by the one error mapping (`avatar_api.app`) and to failure reasons (`domain.status`,
+`domain.events`).
+"""
 
 from __future__ import annotations
 
+import os
+import re
+
 from avatar_api.aws import EndpointError
+from avatar_contract.names import Env
+
+_REDACTIONS = (
+    (re.compile(r"Traceback \(most recent call last\).*", re.DOTALL), ""),
+    (re.compile(r"\barn:[a-z0-9-]+:[^\s\"'(),;]*"), "<resource>"),
+    (re.compile(r"\bs3://[^\s\"'(),;]*"), "<s3 location>"),
+    (re.compile(r"\bhttps?://[^\s\"']*(amazonaws|aws\.amazon)\.com[^\s\"']*"), "<aws url>"),
+    (re.compile(r"(?<!\w)\d{12}(?!\w)"), "<account>"),
+    (re.compile(r"<[^<>]* at 0x[0-9a-fA-F]+>"), "<object>"),
+    # Absolute paths under the roots a container or function writes to (API routes are left alone).
+    (
+        re.compile(
+            r"(?<![\w.~-])/(?:opt|tmp|var|usr|home|root|etc|proc|mnt|srv|lib|lib64|sys|dev|run|workspace|"
+            r"app|aws|asset-input|asset-output|cache)(?:/[^\s\"'(),;:]*)?"
+        ),
+        "<path>",
+    ),
+)
+
+
+def redact(text: str) -> str:
+    """`text` without this deployment's internals (the module docstring says which)."""
+    for bucket in (os.environ.get(Env.DATA_BUCKET), os.environ.get(Env.HOSTING_BUCKET)):
+        if bucket:
+            text = text.replace(bucket, "<bucket>")
+    for pattern, replacement in _REDACTIONS:
+        text = pattern.sub(replacement, text)
+    return text.strip()
 
 
 class ApiError(Exception):
@@ -114,7 +153,7 @@ def endpoint_failure(error: EndpointError, endpoint: str, *, retry_after: int = 
         return ServiceUnavailable(
             f"the {endpoint} is busy or unavailable ({reason}); retry", retry_after=retry_after
         )
-    return UpstreamError(f"the {endpoint} failed ({reason}): {error}")
+    return UpstreamError(f"the {endpoint} failed ({reason})")  # its message (an account, a log URL): logs
 
 
 def error_body(code: str, message: str) -> dict[str, dict[str, str]]:

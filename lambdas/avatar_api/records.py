@@ -131,15 +131,22 @@ class TrainingRecords:
         record = self.load(owner, training_id)
         return record if record is not None and record.model_id == model_id else None
 
-    def list_for(self, owner: str) -> list[TrainingRecord]:
-        """Every record of the owner (one listing, one read per training)."""
+    def page_for(self, owner: str, after: str | None, limit: int) -> tuple[list[TrainingRecord], str | None]:
+        """Up to `limit` records of the owner in training-id order, starting after the training `after`
+        (None: from the first), and the training id to continue after (None: no more). One listing and
+        at most `limit` reads, however many trainings the owner has."""
+        prefix = f"{Prefix.TRAININGS}{owner}/"
+        # `t-` skips `by-model/`; `<id>/~` sorts after every object of that training, before the next.
+        start_after = f"{prefix}{after}/~" if after else f"{prefix}t-"
+        folders, more = self.bucket.subprefixes_page(prefix, start_after, limit)
         records = []
-        for prefix in self.bucket.list_subprefixes(f"{Prefix.TRAININGS}{owner}/"):
-            training_id = prefix.rstrip("/").rsplit("/", 1)[-1]
+        training_id = None
+        for folder in folders:
+            training_id = folder.rstrip("/").rsplit("/", 1)[-1]
             record = self.load(owner, training_id)
             if record is not None:
                 records.append(record)
-        return records
+        return records, (training_id if more and training_id else None)
 
     def create(self, owner: str, record: TrainingRecord) -> str:
         """Store a new record and its model entry, both or neither; AlreadyExists if either is there

@@ -21,6 +21,7 @@ from avatar_api.messaging import EventsTopic
 from avatar_api.quotas import QuotaLimits, Quotas
 from avatar_api.records import TrainingRecords
 from avatar_api.settings import GENERATION_BUDGET_SECONDS, Settings
+from avatar_api.webhook_secrets import WebhookSecrets
 from avatar_api.webhooks import WebhookSender
 
 if TYPE_CHECKING:
@@ -48,6 +49,11 @@ class Services:
     def records(self) -> TrainingRecords:
         """The training records, in the data bucket."""
         return TrainingRecords(self.data)
+
+    @property
+    def webhook_secrets(self) -> WebhookSecrets:
+        """Which generation of each owner's webhook secret is current (in the data bucket)."""
+        return WebhookSecrets(self.data, self.owner_ids)
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Services:

@@ -45,6 +45,11 @@ TRAINING_QUEUE_TTL_SECONDS = 6 * 3600
 # A training with no outcome this long after it was queued died without a notification: it is failed.
 TRAINING_DEADLINE_SECONDS = TRAINING_QUEUE_TTL_SECONDS + Runtime.ASYNC_INVOCATION_TIMEOUT_SECONDS + 600
 IDEMPOTENCY_KEY_MAX_CHARS = 128
+# After POST /webhooks/secret/rotate, deliveries are signed with the old secret too for this long.
+WEBHOOK_SECRET_GRACE_SECONDS = 24 * 3600
+# GET /models pages: each model costs a record read and up to three outcome reads (docs/api.md, "Pages").
+MODELS_PAGE_DEFAULT = 20
+MODELS_PAGE_MAX = 50
 MODEL_NAME_MAX_CHARS = 100
 FAILURE_REASON_MAX_CHARS = 2000
 METRICS_NAMESPACE = "AvatarService"

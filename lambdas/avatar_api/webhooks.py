@@ -1,7 +1,13 @@
 """Per-training webhooks (docs/events.md, "Webhooks"): the URL rule, the signature, and one HTTPS POST.
 
 SSRF: a webhook URL is checked twice. At submission (`check_url`): https, a host and no credentials or
-fragment, bounded length, and no IP literal outside the public internet. At delivery
+fragment, bounded length, a port from `AVATAR_WEBHOOK_PORTS` (cdk.json `webhookPorts`, default 443 only),
+no IP literal outside the public internet, and no host that a resolver would read as an IPv4 address
+unless it is one in canonical dotted-decimal form (`0x7f.1`, `2130706433`, `017700000001`, `127.1` are
+refused: `socket.getaddrinfo` turns them into 127.0.0.1). Which addresses are public is decided by an
+explicit table of the IANA special-purpose ranges (`NOT_PUBLIC`) as well as `ipaddress`, so the answer
+is the same on every Python (the `is_global` of 3.11, 3.12 and 3.13 disagree on 6to4, 192.0.0.0/24,
+parts of 2001::/23, ...). The same `check_url` runs again at delivery, with the consumer's ports. At delivery
 (`WebhookSender.post`): the host is resolved once, every address it resolves to must be public
 (a name pointing at 127.0.0.1 or 169.254.169.254 is refused), and the connection goes to a checked
 address, not to a second resolution, with the name kept for TLS (SNI, certificate check) and `Host`.
@@ -13,18 +19,23 @@ from __future__ import annotations
 import hashlib
 import hmac
 import ipaddress
+import os
+import re
 import socket
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from urllib.parse import SplitResult, urlsplit
 
 import urllib3
 from urllib3.exceptions import HTTPError, NewConnectionError
 
+from avatar_contract.names import Env
+
 URL_MAX_CHARS = 2048
 TIMESTAMP_HEADER = "X-Avatar-Timestamp"
 SIGNATURE_HEADER = "X-Avatar-Signature"
 SIGNATURE_PREFIX = "sha256="
+DEFAULT_PORTS = (443,)
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
@@ -39,11 +50,46 @@ class WebhookFailed(Exception):
     """Not delivered for a reason that may pass (DNS, connection, TLS, timeout): retried."""
 
 
+# The IANA special-purpose ranges that are not on the public internet (or, like 6to4, Teredo and NAT64,
+# reach an address embedded in them), whatever this Python's `ipaddress` thinks of them.
+NOT_PUBLIC: tuple[IPNetwork, ...] = tuple(
+    ipaddress.ip_network(network)
+    for network in (
+        "0.0.0.0/8", "10.0.0.0/8", "100.64.0.0/10", "127.0.0.0/8", "169.254.0.0/16", "172.16.0.0/12",
+        "192.0.0.0/24", "192.0.2.0/24", "192.88.99.0/24", "192.168.0.0/16", "198.18.0.0/15",
+        "198.51.100.0/24", "203.0.113.0/24", "224.0.0.0/4", "240.0.0.0/4",
+        "::/96",  # unspecified, loopback and the deprecated IPv4-compatible addresses
+        "64:ff9b::/96", "64:ff9b:1::/48",  # NAT64
+        "100::/64",  # discard
+        "2001::/23",  # IETF protocol assignments, Teredo (2001::/32) among them
+        "2001:db8::/32", "3fff::/20",  # documentation
+        "2002::/16",  # 6to4
+        "5f00::/16",  # SRv6 SIDs
+        "fc00::/7",  # unique local
+        "fe80::/10",  # link-local
+        "fec0::/10",  # site-local (deprecated)
+        "ff00::/8",  # multicast
+    )
+)  # fmt: skip
+# A host whose last label is a number (decimal, octal or 0x-hex) is an IPv4 address to a resolver.
+_NUMERIC_LABEL = re.compile(r"^(0x[0-9a-f]*|[0-9]+)$")
+
+
+def allowed_ports() -> tuple[int, ...]:
+    """The ports a webhook URL may name (`AVATAR_WEBHOOK_PORTS`, comma-separated; default 443)."""
+    configured = os.environ.get(Env.WEBHOOK_PORTS, "")
+    ports = tuple(int(part) for part in configured.split(",") if part.strip())
+    return ports or DEFAULT_PORTS
+
+
 def is_public(address: IPAddress) -> bool:
-    """False for loopback, private, shared, link-local (the instance metadata address), multicast,
-    reserved, unspecified and documentation addresses, and IPv4 addresses mapped into IPv6."""
+    """False for every range of `NOT_PUBLIC` (loopback, private, shared, link-local — the instance
+    metadata address —, site-local, multicast, reserved, documentation, 6to4, Teredo, NAT64, ...), for
+    what `ipaddress` does not call global, and for IPv4 addresses mapped into IPv6 that are not public."""
     if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
         return is_public(address.ipv4_mapped)
+    if any(address in network for network in NOT_PUBLIC if network.version == address.version):
+        return False
     return address.is_global and not (
         address.is_multicast or address.is_loopback or address.is_link_local or address.is_reserved
     )
@@ -56,8 +102,9 @@ def ip_literal(host: str) -> IPAddress | None:
         return None
 
 
-def check_url(url: str) -> SplitResult:
-    """The URL's parts if it may be a webhook; ValueError (with the reason) otherwise."""
+def check_url(url: str, ports: tuple[int, ...] | None = None) -> SplitResult:
+    """The URL's parts if it may be a webhook; ValueError (with the reason) otherwise. `ports`: those
+    allowed (default: `allowed_ports()`)."""
     if len(url) > URL_MAX_CHARS:
         raise ValueError(f"at most {URL_MAX_CHARS} characters")
     if any(c.isspace() or ord(c) < 0x21 or ord(c) > 0x7E for c in url):
@@ -73,14 +120,21 @@ def check_url(url: str) -> SplitResult:
     if not host:
         raise ValueError("must name a host")
     try:
-        parts.port  # noqa: B018 (raises for an invalid port)
+        port = parts.port or 443
     except ValueError as error:
         raise ValueError(f"invalid port ({error})") from None
+    allowed = ports or allowed_ports()
+    if port not in allowed:
+        raise ValueError(f"port {port} is not allowed (allowed: {', '.join(map(str, allowed))})")
     address = ip_literal(host)
     if address is not None and not is_public(address):
         raise ValueError(f"{address} is not a public address")
     if address is None and (host.endswith(".") or ".." in host or len(host) > 253):
         raise ValueError("invalid host name")
+    if address is None and _NUMERIC_LABEL.fullmatch(host.lower().rsplit(".", 1)[-1]):
+        raise ValueError("an IPv4 address must be written in canonical dotted-decimal form (a.b.c.d)")
+    if address is not None and address.version == 4 and host != str(address):
+        raise ValueError("an IPv4 address must be written in canonical dotted-decimal form (a.b.c.d)")
     return parts
 
 
@@ -107,6 +161,8 @@ class WebhookSender:
     allowed_networks: tuple[IPNetwork, ...] = ()
     ca_certs: str | None = None
     resolver: Resolver = resolve
+    # The ports a URL may name; read from the environment when the sender is built (as at submission).
+    ports: tuple[int, ...] = field(default_factory=allowed_ports)
 
     @property
     def attempt_seconds(self) -> float:
@@ -120,7 +176,7 @@ class WebhookSender:
     def post(self, url: str, body: bytes, headers: Mapping[str, str]) -> int:
         """The response's status code. WebhookRefused: not allowed (no retry); WebhookFailed: retry."""
         try:
-            parts = check_url(url)
+            parts = check_url(url, self.ports)
         except ValueError as error:
             raise WebhookRefused(f"webhook URL refused: {error}") from None
         host, port = parts.hostname or "", parts.port or 443

@@ -6,12 +6,13 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
 from aws_cdk import App, Stack
 from aws_cdk import aws_apigateway as apigw
 from aws_cdk.assertions import Template
 
 from avatar_contract.routes import ROUTES
-from stacks.config import API_STAGE_NAME, ServiceConfig
+from stacks.config import API_STAGE_NAME, ConfigError, ServiceConfig
 from stacks.end_users import EndUsers
 from tests.infrastructure.conftest import Synth
 from tests.infrastructure.helpers import actions_of, of_type, one, statements, text
@@ -134,3 +135,50 @@ def test_destroy_policy_deletes_the_user_pool() -> None:
     [pool] = of_type(dict(Template.from_stack(stack).to_json()), "AWS::Cognito::UserPool").values()
     assert pool["DeletionPolicy"] == "Delete"
     assert pool["Properties"].get("DeletionProtection", "INACTIVE") == "INACTIVE"
+
+
+def test_app_client_allows_no_oauth_flow_or_callback_by_default(service: dict[str, Any]) -> None:
+    """Issue 21 L2: CDK's default client would allow the code and implicit grants to https://example.com."""
+    client = one(service, "AWS::Cognito::UserPoolClient")
+    for field in ("AllowedOAuthFlows", "CallbackURLs", "LogoutURLs", "AllowedOAuthScopes"):
+        assert not client.get(field), field
+    assert client.get("AllowedOAuthFlowsUserPoolClient", False) is False
+
+
+def _client_with(context: dict[str, Any]) -> dict[str, Any]:
+    stack = Stack(App(), "Probe")
+    api = apigw.RestApi(stack, "Api", deploy_options=apigw.StageOptions(stage_name=API_STAGE_NAME))
+    api.root.add_method("GET")
+    EndUsers(stack, "EndUsers", config=ServiceConfig.from_context(context), api=api)
+    [client] = of_type(dict(Template.from_stack(stack).to_json()), "AWS::Cognito::UserPoolClient").values()
+    return dict(client["Properties"])
+
+
+def test_configured_callback_urls_get_only_the_code_grant() -> None:
+    urls = ["https://app.example.org/callback", "http://localhost:3000/cb"]
+    client = _client_with({"endUserOAuthCallbackUrls": urls})
+    assert client["AllowedOAuthFlows"] == ["code"]
+    assert client["CallbackURLs"] == urls
+    assert set(client["AllowedOAuthScopes"]) == {"openid", "email"}
+    assert client["AllowedOAuthFlowsUserPoolClient"] is True
+
+
+def test_callback_urls_must_be_https_or_loopback() -> None:
+    for bad in ("http://app.example.org/cb", "https://app.example.org/cb#x", "javascript:alert(1)"):
+        with pytest.raises(ConfigError, match="endUserOAuthCallbackUrls"):
+            ServiceConfig.from_context({"endUserOAuthCallbackUrls": [bad]})
+
+
+def test_api_functions_know_this_identity_pool_and_the_end_user_role(service: dict[str, Any]) -> None:
+    """Issue 21 L1: the functions accept Cognito callers of this pool only (avatar_api.identity)."""
+    functions = [
+        v["Properties"]
+        for v in of_type(service, "AWS::Lambda::Function").values()
+        if v["Properties"]["Handler"].startswith("avatar_api.handlers.")
+        and "status_events" not in v["Properties"]["Handler"]
+    ]
+    assert len(functions) == len({route.function for route in ROUTES})
+    for function in functions:
+        variables = function["Environment"]["Variables"]
+        assert "EndUsersIdentityPool" in text(variables["AVATAR_IDENTITY_POOL_ID"])
+        assert "EndUsersAuthenticatedRole" in text(variables["AVATAR_END_USER_ROLE_ARN"])

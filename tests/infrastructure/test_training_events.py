@@ -6,6 +6,9 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
+
+from stacks.config import ConfigError, ServiceConfig
 from tests.infrastructure.helpers import of_type, one, text
 
 
@@ -59,6 +62,19 @@ def test_consumer_function_reports_partial_batch_failures(service: dict[str, Any
     (mapping,) = of_type(service, "AWS::Lambda::EventSourceMapping").values()
     assert mapping["Properties"]["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
     assert "EventsQueue" in text(mapping["Properties"]["EventSourceArn"])
+
+
+def test_consumer_concurrency_is_bounded_by_its_event_source(service: dict[str, Any]) -> None:
+    """Issue 21 L10: the one function without reserved concurrency has a maximum concurrency instead."""
+    (mapping,) = of_type(service, "AWS::Lambda::EventSourceMapping").values()
+    assert mapping["Properties"]["ScalingConfig"] == {"MaximumConcurrency": 5}  # statusEventsMaxConcurrency
+
+
+def test_consumer_concurrency_setting_is_validated() -> None:
+    with pytest.raises(ConfigError, match="statusEventsMaxConcurrency"):
+        ServiceConfig.from_context({"statusEventsMaxConcurrency": 1})  # SQS's floor is 2
+    config = ServiceConfig.from_context({"statusEventsMaxConcurrency": "20"})
+    assert config.status_events_max_concurrency == 20
 
 
 def test_consumer_role_is_least_privilege(service: dict[str, Any]) -> None:

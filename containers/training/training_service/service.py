@@ -144,9 +144,9 @@ class TrainingService:
         except TrainingError as exc:
             exc.training_id = self.current_training_id
             raise
-        except Exception as exc:  # an unexpected error is still a failed training, with its reason
+        except Exception as exc:  # an unexpected error is still a failed training; its text stays in the logs
             logger.exception("training %s failed", self.current_training_id)
-            reason = f"internal error during training: {type(exc).__name__}: {exc}"
+            reason = "internal error during training (the service's logs have the details)"
             raise TrainingError(reason, self.current_training_id) from exc
         finally:
             self.current_training_id = None
@@ -209,8 +209,9 @@ class TrainingService:
         control.check(0)
         try:
             base_dir = self.base_model_dir()
-        except Exception as exc:
-            raise TrainingError(f"could not load the base model {settings.base_model!r}: {exc}") from exc
+        except Exception as exc:  # where it is and why it failed: the logs, not the caller
+            logger.exception("could not load the base model %r", settings.base_model)
+            raise TrainingError("could not load the base model") from exc
         class_images = None
         if config.with_prior_preservation:
             progress.enter("class_images")
@@ -266,7 +267,8 @@ class TrainingService:
             )
         except Exception as exc:
             self._delete_quietly(preview_bucket, preview_keys)
-            raise PublishFailed(f"could not upload the model to {config.model_s3_uri}: {exc}") from exc
+            logger.exception("could not upload the model to %s", config.model_s3_uri)
+            raise PublishFailed("could not upload the model") from exc
         logger.info("training %s published %s", config.training_id, config.model_s3_uri)
         return TrainingResult(
             training_id=config.training_id,
@@ -299,7 +301,8 @@ class TrainingService:
                 keys.append(key)
         except Exception as exc:
             self._delete_quietly(bucket, keys)
-            raise PublishFailed(f"could not upload the previews to s3://{bucket}/{prefix}: {exc}") from exc
+            logger.exception("could not upload the previews to s3://%s/%s", bucket, prefix)
+            raise PublishFailed("could not upload the previews") from exc
         return keys
 
     def _delete_quietly(self, bucket: str, keys: list[str]) -> None:

@@ -18,6 +18,7 @@ from pydantic import BaseModel, Field
 
 from avatar_api.domain import webhooks
 from avatar_api.domain.status import is_async_location, read_progress, read_result, training_state
+from avatar_api.errors import redact
 from avatar_api.records import TrainingEventMark, TrainingRecord
 from avatar_api.services import Services
 from avatar_api.settings import FAILURE_REASON_MAX_CHARS
@@ -148,7 +149,8 @@ def derive_event(
     state = training_state(services, owner, located)
     if state.status == "queued" and notification.status == "failed" and not located.failure_location:
         # SageMaker failed the invocation itself (e.g. its timeout) and wrote no failure object.
-        reason = (notification.failure_reason or "training failed")[:FAILURE_REASON_MAX_CHARS]
+        log.info("SageMaker failed the invocation", extra={"reason": notification.failure_reason})
+        reason = redact(notification.failure_reason or "")[:FAILURE_REASON_MAX_CHARS] or "training failed"
         state = state.model_copy(update={"status": "failed", "reason": reason})
     if state.status == "queued":
         raise NotYetReadable(f"the outcome of {record.training_id} is not readable yet")

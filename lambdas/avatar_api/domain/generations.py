@@ -178,7 +178,7 @@ def _render(
         for item in encoded:
             base64.b64decode(item, validate=True)
     except (ValueError, binascii.Error, KeyError, TypeError) as error:
-        raise UpstreamError(f"the model endpoint returned an unreadable response: {error}") from error
+        raise UpstreamError("the model endpoint returned an unreadable response") from error
 
     blocked = withhold_blocked(services.moderation, encoded)
     if sum(len(item) for item in encoded) <= MAX_INLINE_IMAGES_BYTES:

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import logging
 
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
+from avatar_api.cursors import make_cursor, read_cursor
 from avatar_api.domain.status import StatusName, TrainingState, is_async_location, training_state
 from avatar_api.errors import Conflict, NotFound
 from avatar_api.records import TrainingRecord
 from avatar_api.services import Services
+from avatar_api.settings import MODELS_PAGE_DEFAULT
 from avatar_contract import keys, s3_keys
 from avatar_contract.keys import split_s3_uri
 
@@ -25,9 +27,12 @@ class ModelSummary(BaseModel):
 
 
 class ModelList(BaseModel):
-    """What GET /models answers."""
+    """What GET /models answers: one page of the caller's models."""
 
     models: list[ModelSummary]
+    next_cursor: str | None = Field(
+        None, description="Pass as `cursor` for the next page; null: this is the last page"
+    )
 
 
 class ModelDeletion(BaseModel):
@@ -39,8 +44,14 @@ class ModelDeletion(BaseModel):
     deleted_objects: int
 
 
-def list_models(services: Services, owner: str) -> ModelList:
-    """Every model the owner has started training, newest first, with its training's status."""
+def list_models(
+    services: Services, owner: str, *, limit: int = MODELS_PAGE_DEFAULT, cursor: str | None = None
+) -> ModelList:
+    """One page of the models the owner has started training, with their trainings' status: up to
+    `limit`, in a stable order (by training id, not by time), after `cursor`. Its cost is one listing
+    and `limit` records, however many models the owner has."""
+    after = read_cursor(services.owner_ids, owner, "models", cursor, keys.TRAINING_ID_RE) if cursor else None
+    records, last = services.records.page_for(owner, after, limit)
     summaries = [
         ModelSummary(
             model_id=record.model_id,
@@ -49,9 +60,10 @@ def list_models(services: Services, owner: str) -> ModelList:
             training_id=record.training_id,
             status=training_state(services, owner, record).status,
         )
-        for record in services.records.list_for(owner)
+        for record in records
     ]
-    return ModelList(models=sorted(summaries, key=lambda item: item.created, reverse=True))
+    next_cursor = make_cursor(services.owner_ids, owner, "models", last) if last else None
+    return ModelList(models=summaries, next_cursor=next_cursor)
 
 
 def find_record(services: Services, owner: str, model_id: str) -> TrainingRecord:

@@ -18,7 +18,7 @@ from pydantic import BaseModel, Field, ValidationError
 
 from avatar_api.aws import Bucket
 from avatar_api.domain.previews import WithheldPreview, shown_previews
-from avatar_api.errors import NotFound
+from avatar_api.errors import NotFound, redact
 from avatar_api.records import TrainingRecord, Webhook
 from avatar_api.services import Services
 from avatar_api.settings import FAILURE_REASON_MAX_CHARS, TRAINING_DEADLINE_SECONDS
@@ -170,7 +170,7 @@ def _failure_reason(body: bytes) -> str:
             reason = str(document.get("reason") or document.get("message") or document.get("error") or text)
         except (ValueError, AttributeError):
             reason = text
-    return reason.strip()[:FAILURE_REASON_MAX_CHARS] or "training failed"
+    return redact(reason)[:FAILURE_REASON_MAX_CHARS] or "training failed"
 
 
 def _preview_keys(

@@ -16,8 +16,11 @@ from datetime import UTC, datetime
 
 from pydantic import BaseModel, Field
 
+from avatar_api.errors import Conflict
 from avatar_api.records import TrainingRecord, Webhook, WebhookAttempt
 from avatar_api.services import Services
+from avatar_api.settings import WEBHOOK_SECRET_GRACE_SECONDS
+from avatar_api.webhook_secrets import RotationConflict, SecretState
 from avatar_api.webhooks import (
     SIGNATURE_HEADER,
     TIMESTAMP_HEADER,
@@ -36,17 +39,50 @@ USER_AGENT = "avatar-service-webhooks/1"
 
 
 class WebhookSecret(BaseModel):
-    """What GET /webhooks/secret answers: the caller's signing secret and how it signs."""
+    """What GET /webhooks/secret (and POST /webhooks/secret/rotate) answers: the caller's signing secret,
+    the previous one while it is still accepted, and how deliveries are signed."""
 
     secret: str = Field(description="Hex; the HMAC-SHA256 key is this string's bytes")
+    previous_secret: str | None = Field(
+        None, description="The secret before the last rotation, while deliveries are still signed with it"
+    )
+    previous_valid_until: str | None = Field(None, description="Until when (UTC) previous_secret signs too")
+    rotated: str | None = Field(None, description="When the secret was last rotated (null: never)")
+    grace_seconds: int = Field(WEBHOOK_SECRET_GRACE_SECONDS, description="How long a replaced secret signs")
     timestamp_header: str = TIMESTAMP_HEADER
     signature_header: str = Field(
-        SIGNATURE_HEADER, description='"sha256=" + hex HMAC-SHA256 of "<timestamp>.<body>"'
+        SIGNATURE_HEADER,
+        description='"sha256=" + hex HMAC-SHA256 of "<timestamp>.<body>", one per valid secret, '
+        "comma-separated (current first)",
+    )
+
+
+def _answer(services: Services, owner: str, state: SecretState) -> WebhookSecret:
+    previous = state.previous_valid(datetime.now(UTC)) and state.previous_generation is not None
+    return WebhookSecret(
+        secret=services.owner_ids.webhook_key(owner, state.generation),
+        previous_secret=(
+            services.owner_ids.webhook_key(owner, state.previous_generation or 0) if previous else None
+        ),
+        previous_valid_until=state.previous_valid_until if previous else None,
+        rotated=state.rotated,
     )
 
 
 def secret_of(services: Services, owner: str) -> WebhookSecret:
-    return WebhookSecret(secret=services.owner_ids.webhook_key(owner))
+    return _answer(services, owner, services.webhook_secrets.state(owner)[0])
+
+
+def rotate_secret(services: Services, owner: str) -> WebhookSecret:
+    """A new secret for the owner's webhooks; the old one signs too for WEBHOOK_SECRET_GRACE_SECONDS."""
+    try:
+        state = services.webhook_secrets.rotate(owner)
+    except RotationConflict:
+        raise Conflict(
+            "the webhook secret was rotated by another request just now; GET /webhooks/secret"
+        ) from None
+    log.info("webhook secret rotated", extra={"generation": state.generation})
+    return _answer(services, owner, state)
 
 
 class WebhookPending(Exception):
@@ -69,7 +105,7 @@ def deliver(
     webhook = record.webhook
     if sender is None or webhook is None or webhook.done:
         return record
-    secret = services.owner_ids.webhook_key(owner)
+    secrets = services.webhook_secrets.valid(owner)  # the current one, then one in its grace period
     sent_here = 0
     while not webhook.done:
         if sent_here:
@@ -81,7 +117,7 @@ def deliver(
             "Content-Type": "application/json",
             "User-Agent": USER_AGENT,
             TIMESTAMP_HEADER: timestamp,
-            SIGNATURE_HEADER: signature(secret, timestamp, body),
+            SIGNATURE_HEADER: ",".join(signature(secret, timestamp, body) for secret in secrets),
         }
         attempt, final = _attempt(sender, webhook.url, body, headers)
         sent_here += 1

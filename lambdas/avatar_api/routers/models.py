@@ -4,21 +4,36 @@
 from typing import Annotated
 
 from aws_lambda_powertools.event_handler import Response
-from aws_lambda_powertools.event_handler.openapi.params import Path
+from aws_lambda_powertools.event_handler.openapi.params import Path, Query
 from aws_lambda_powertools.event_handler.router import APIGatewayRouter
 
+from avatar_api.cursors import CURSOR_MAX_CHARS
 from avatar_api.domain import models
 from avatar_api.domain.models import ModelDeletion, ModelList
 from avatar_api.observability import count, logger
 from avatar_api.routers.common import caller, error_responses, json_response
+from avatar_api.settings import MODELS_PAGE_DEFAULT, MODELS_PAGE_MAX
 
 router = APIGatewayRouter()
 read_router = APIGatewayRouter()
 
 
-@read_router.get("/models", summary="The caller's models", tags=["models"], responses=error_responses())
-def list_models() -> Response[ModelList]:
-    found = models.list_models(*caller(read_router))
+@read_router.get(
+    "/models",
+    summary="One page of the caller's models (follow next_cursor for the rest)",
+    tags=["models"],
+    responses=error_responses(),
+)
+def list_models(
+    limit: Annotated[
+        int, Query(ge=1, le=MODELS_PAGE_MAX, description="Models per page")
+    ] = MODELS_PAGE_DEFAULT,
+    cursor: Annotated[
+        str | None,
+        Query(max_length=CURSOR_MAX_CHARS, description="next_cursor of the previous page (opaque)"),
+    ] = None,
+) -> Response[ModelList]:
+    found = models.list_models(*caller(read_router), limit=limit, cursor=cursor)
     count("ModelsListed")
     return json_response(200, found)
 

@@ -106,3 +106,15 @@ def get_training(training_id: Annotated[str, Path()]) -> Response[TrainingState]
 )
 def get_webhook_secret() -> Response[WebhookSecret]:
     return json_response(200, webhooks.secret_of(*caller(read_router)), headers={"Cache-Control": "no-store"})
+
+
+@router.post(
+    "/webhooks/secret/rotate",
+    summary="A new webhook signing secret; the old one still signs for 24 h (docs/events.md)",
+    tags=["trainings"],
+    responses=error_responses(409),
+)
+def rotate_webhook_secret() -> Response[WebhookSecret]:
+    rotated = webhooks.rotate_secret(*caller(router))
+    count("WebhookSecretRotated")
+    return json_response(200, rotated, headers={"Cache-Control": "no-store"})

@@ -159,15 +159,25 @@ def test_model_not_ready_past_the_time_budget_is_a_retryable_503(
     assert len(api.hosting.calls) == 2
 
 
+SAGEMAKER_MODEL_ERROR = (
+    'Received server error (500) from primary with message "boom". See https://us-east-1.console.aws.'
+    "amazon.com/cloudwatch/home?region=us-east-1#logEventViewer:group=/aws/sagemaker/Endpoints/"
+    "avatar-hosting in account 123456789012 for more information."
+)
+
+
 def test_endpoint_out_of_memory_is_503_and_other_errors_are_502(api: Api) -> None:
     model = train(api)
     api.hosting.queue_error("invoke_endpoint", "ModelError", 507, "CUDA out of memory")
-    api.hosting.queue_error("invoke_endpoint", "ModelError", 424, "boom")
+    api.hosting.queue_error("invoke_endpoint", "ModelError", 424, SAGEMAKER_MODEL_ERROR)
     path = f"/models/{model['model_id']}/generations"
     assert api.call("POST", path, {"prompt": "hi"})["statusCode"] == 503
     failed = api.call("POST", path, {"prompt": "hi"})
     assert failed["statusCode"] == 502
-    assert response_json(failed)["error"]["code"] == "upstream_error"
+    error = response_json(failed)["error"]
+    assert error["code"] == "upstream_error"
+    for internal in ("123456789012", "console.aws", "/aws/sagemaker", "avatar-hosting"):  # issue 21 L7
+        assert internal not in error["message"]
 
 
 def test_images_larger_than_the_response_limit_come_back_as_presigned_urls(

@@ -31,6 +31,8 @@ from avatar_api.domain import webhooks as webhook_delivery
 from avatar_api.handlers.status_events import lambda_handler
 from avatar_api.services import get_services
 from avatar_api.webhooks import WebhookSender
+from avatar_client import verify_webhook
+from avatar_contract.names import Env
 from tests.fixtures.api import ALICE, LambdaContext, owner_id, response_json, selfies
 from tests.fixtures.api_backend import Api
 from tests.integration.api.test_status_events import complete, notification, sqs_event, topic
@@ -136,6 +138,7 @@ def receiver(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Receiv
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     monkeypatch.setattr(webhook_delivery, "BACKOFF_SECONDS", (0.0, 0.0))
+    monkeypatch.setenv(Env.WEBHOOK_PORTS, f"443,{box['r'].port}")  # webhookPorts: this server's port too
     get_services().webhooks = box["r"].sender()
     yield box["r"]
     server.shutdown()
@@ -295,3 +298,45 @@ def test_a_training_without_webhook_shows_none(api: Api) -> None:
     api.queue_training()
     accepted = response_json(api.call("POST", "/trainings", {"images": selfies()}))
     assert response_json(api.call("GET", f"/trainings/{accepted['training_id']}"))["webhook"] is None
+
+
+def test_a_rotated_secret_keeps_the_old_one_signing_for_the_grace_period(
+    api: Api, topic: str, receiver: Receiver
+) -> None:
+    """Issue 21 L3: POST /webhooks/secret/rotate; deliveries carry a signature per valid secret."""
+    old = response_json(api.call("GET", "/webhooks/secret"))
+    assert old["previous_secret"] is None and old["rotated"] is None
+    rotated = api.call("POST", "/webhooks/secret/rotate", {})
+    assert rotated["statusCode"] == 200
+    new = response_json(rotated)
+    assert new["secret"] != old["secret"] and new["previous_secret"] == old["secret"]
+    until = datetime.datetime.fromisoformat(new["previous_valid_until"])
+    grace = until - datetime.datetime.fromisoformat(new["rotated"])
+    assert grace == datetime.timedelta(seconds=new["grace_seconds"]) == datetime.timedelta(hours=24)
+    assert response_json(api.call("GET", "/webhooks/secret")) == new
+    bob = "arn:aws:iam::123456789012:user/bob"
+    assert response_json(api.call("GET", "/webhooks/secret", user=bob))["previous_secret"] is None
+
+    finish(api, receiver.url())
+    ((headers, body),) = receiver.received
+    assert len(headers["X-Avatar-Signature"].split(",")) == 2
+    for secret in (new["secret"], old["secret"]):  # a receiver holding either secret accepts it
+        assert verify_webhook(secret, headers, body)
+    assert not verify_webhook("0" * 64, headers, body)
+
+    # Rotating again within the grace period: the first secret stops at once, the second one is in grace.
+    again = response_json(api.call("POST", "/webhooks/secret/rotate", {}))
+    assert again["previous_secret"] == new["secret"]
+    assert get_services().webhook_secrets.valid(ALICE_OWNER) == [again["secret"], new["secret"]]
+    # After the grace period only the current secret signs.
+    later = datetime.datetime.now(datetime.UTC) + datetime.timedelta(hours=25)
+    assert get_services().webhook_secrets.valid(ALICE_OWNER, later) == [again["secret"]]
+
+
+def test_two_rotations_at_once_one_wins_the_other_is_told(api: Api, monkeypatch: pytest.MonkeyPatch) -> None:
+    secrets = get_services().webhook_secrets
+    stale = secrets.state(ALICE_OWNER)
+    assert api.call("POST", "/webhooks/secret/rotate", {})["statusCode"] == 200
+    monkeypatch.setattr(type(secrets), "state", lambda self, owner: stale)  # read before the first won
+    lost = api.call("POST", "/webhooks/secret/rotate", {})
+    assert lost["statusCode"] == 409 and "rotated" in response_json(lost)["error"]["message"]

@@ -45,7 +45,8 @@ class HandlerTransport:
             # What the stack's request validator admits: a JSON object with its Content-Type.
             assert headers.get("Content-Type") == "application/json", headers
             assert isinstance(json.loads(body or b"null"), dict), body
-        path = urlsplit(url).path.removeprefix("/prod")
+        parts = urlsplit(url)
+        path = parts.path.removeprefix("/prod") + (f"?{parts.query}" if parts.query else "")
         result = self.api.call(
             method,
             path,

@@ -5,10 +5,12 @@ from __future__ import annotations
 import io
 import json
 import tarfile
+from typing import Any
 
 import pytest
 from PIL import Image
 
+from avatar_api.services import get_services
 from avatar_client import AvatarApiError, AvatarClient
 from avatar_client import client as client_module
 from avatar_client.cli import build_parser, run
@@ -21,6 +23,7 @@ from tests.fixtures.api import ALICE, image_bytes, owner_id
 from tests.fixtures.api_backend import DATA_BUCKET, HOSTING_BUCKET, Api
 from tests.fixtures.faces import face_variant
 from tests.fixtures.sigv4 import ENDPOINT
+from tests.integration.api.test_records import record
 from tests.integration.client.conftest import gen_response
 
 
@@ -277,3 +280,39 @@ def test_a_training_can_carry_a_webhook_and_the_secret_is_the_callers(api: Api, 
     assert client.get_training(accepted["training_id"])["webhook"]["url"] == url
     secret = client.webhook_secret()
     assert len(secret) == 64 and int(secret, 16) >= 0
+
+
+def test_list_models_follows_every_page_newest_first(api: Api, client: AvatarClient, transport: Any) -> None:
+    """Issue 21 L8: GET /models is paginated; the SDK follows next_cursor to the end."""
+    records, owner = get_services().records, owner_id(ALICE)
+    made = []
+    for day in range(5):
+        item = record(created=f"2026-01-0{day + 1}T00:00:00+00:00")
+        records.create(owner, item.model_copy(update={"target_model": f"{owner}/{item.model_id}"}))
+        made.append(item.model_id)
+    listed = client.list_models(page_size=2)
+    assert [m["model_id"] for m in listed] == made[::-1]  # every model once, newest first
+    pages = [url for method, url, _, _ in transport.requests if method == "GET" and "/models" in url]
+    assert len(pages) == 3 and "cursor=" in pages[1] and "limit=2" in pages[0]
+
+
+def test_the_webhook_secret_rotates_from_the_sdk_and_the_cli(
+    api: Api, client: AvatarClient, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Issue 21 L3: the SDK's rotate_webhook_secret() and `avatar webhook-secret --rotate`."""
+    first = client.webhook_secret()
+    rotated = client.rotate_webhook_secret()
+    assert rotated["secret"] != first and rotated["previous_secret"] == first
+    assert client.webhook_secret() == rotated["secret"]
+    capsys.readouterr()
+    assert run(build_parser().parse_args(["webhook-secret", "--rotate"]), client) == 0
+    printed = _cli_json(capsys.readouterr().out)
+    assert printed["previous_secret"] == rotated["secret"]
+    assert printed["secret"] not in (first, rotated["secret"])
+    assert run(build_parser().parse_args(["webhook-secret"]), client) == 0
+    assert _cli_json(capsys.readouterr().out)["secret"] == printed["secret"]
+
+
+def _cli_json(out: str) -> dict[str, Any]:
+    """What the CLI printed, without the handlers' metric lines (EMF on stdout) in between."""
+    return dict(json.loads("\n".join(line for line in out.splitlines() if not line.startswith('{"_aws"'))))

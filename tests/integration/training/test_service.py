@@ -269,6 +269,7 @@ def test_missing_base_model_fails_clearly(aws: Any, settings: Any, tmp_path: Pat
             running, tar_bytes(with_config(face_photos(8), config)), 500, "could not load the base model"
         )
         assert failure.training_id == config["training_id"]
+        assert str(tmp_path) not in failure.reason and "Error" not in failure.reason  # issue 21 L7: logs only
         progress = _progress(running, config)  # it had started: its progress ends failed
         assert progress is not None and progress.phase == "failed" and progress.step == 0
 
@@ -290,3 +291,4 @@ def test_failed_artifact_upload_fails_and_removes_previews(aws: Any, settings: A
             running, tar_bytes(with_config(face_photos(8), config)), 502, "could not upload the model"
         )
         assert failure.training_id == config["training_id"]
+        assert "s3://" not in failure.reason and "simulated" not in failure.reason  # issue 21 L7

@@ -8,10 +8,19 @@ import pytest
 
 from avatar_api.errors import Forbidden
 from avatar_api.identity import OwnerIds, principal_of
-from tests.fixtures.api import ACCOUNT, OWNER_KEY, owner_id, rest_event
+from avatar_contract.names import Env
+from tests.fixtures.api import ACCOUNT, IDENTITY_POOL_ID, OWNER_KEY, owner_id, rest_event
 
 ROLE_SESSION = f"arn:aws:sts::{ACCOUNT}:assumed-role/AppUsers/alice"
 COGNITO_ROLE = f"arn:aws:sts::{ACCOUNT}:assumed-role/avatar-end-users/CognitoIdentityCredentials"
+END_USER_ROLE_ARN = f"arn:aws:iam::{ACCOUNT}:role/avatar-end-users"
+
+
+@pytest.fixture(autouse=True)
+def this_stacks_end_users(monkeypatch: pytest.MonkeyPatch) -> None:
+    """What the stack tells the functions (stacks/end_users.py `EndUsers.tell`)."""
+    monkeypatch.setenv(Env.IDENTITY_POOL_ID, IDENTITY_POOL_ID)
+    monkeypatch.setenv(Env.END_USER_ROLE_ARN, END_USER_ROLE_ARN)
 
 
 def _identity(**fields: Any) -> dict[str, Any]:
@@ -36,16 +45,18 @@ def _role_session(session: str, role: str = "AppUsers") -> dict[str, Any]:
     return _identity(accountId=ACCOUNT, caller=caller, user=caller, accessKey="ASIAEXAMPLE", userArn=arn)
 
 
-def _cognito_user(identity_id: str) -> dict[str, Any]:
+def _cognito_user(
+    identity_id: str | None, pool: str = IDENTITY_POOL_ID, kind: str = "authenticated"
+) -> dict[str, Any]:
     caller = "AROAEXAMPLE:CognitoIdentityCredentials"
     return _identity(
-        cognitoIdentityPoolId="us-east-1:0f6c8e9a-1111-2222-3333-444455556666",
+        cognitoIdentityPoolId=pool,
         accountId=ACCOUNT,
         cognitoIdentityId=identity_id,
         caller=caller,
         user=caller,
         accessKey="ASIAEXAMPLE",
-        cognitoAuthenticationType="authenticated",
+        cognitoAuthenticationType=kind,
         cognitoAuthenticationProvider="cognito-idp.us-east-1.amazonaws.com/us-east-1_Example,...",
         userArn=COGNITO_ROLE,
     )
@@ -70,6 +81,36 @@ def test_a_cognito_end_user_is_its_identity_id_not_the_shared_role() -> None:
     one, two = _cognito_user("us-east-1:aaaa-1111"), _cognito_user("us-east-1:bbbb-2222")
     assert principal_of(one) == "cognito:us-east-1:aaaa-1111"
     assert principal_of(one) != principal_of(two)
+
+
+def test_cognito_callers_of_another_identity_pool_are_refused() -> None:
+    """Issue 21 L1: another pool whose role may invoke this API (in this or another stack) names no owner."""
+    other = _cognito_user("us-east-1:aaaa-1111", pool="us-east-1:99999999-0000-0000-0000-000000000000")
+    with pytest.raises(Forbidden, match="identity pool"):
+        principal_of(other)
+
+
+def test_unauthenticated_cognito_identities_are_refused() -> None:
+    with pytest.raises(Forbidden, match="identity pool"):
+        principal_of(_cognito_user("us-east-1:aaaa-1111", kind="unauthenticated"))
+
+
+def test_cognito_callers_are_refused_when_no_pool_is_configured(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv(Env.IDENTITY_POOL_ID)  # enableEndUsers: false, or the variable lost: fail closed
+    with pytest.raises(Forbidden):
+        principal_of(_cognito_user("us-east-1:aaaa-1111"))
+
+
+def test_the_end_user_role_without_a_cognito_identity_is_refused() -> None:
+    """Without its identity id the shared role would make every end user one owner."""
+    for session in ("CognitoIdentityCredentials", "any-name"):
+        with pytest.raises(Forbidden, match="Cognito identity"):
+            principal_of(_role_session(session, role="avatar-end-users"))
+    with pytest.raises(Forbidden):
+        principal_of(_cognito_user(None))  # the pool named, but no identity id
+    # Another role's session named like Cognito's is refused too (it can only be a forgery of one).
+    with pytest.raises(Forbidden):
+        principal_of(_role_session("CognitoIdentityCredentials"))
 
 
 def test_federated_user_sessions_are_refused() -> None:

@@ -12,12 +12,20 @@ from pydantic import ValidationError
 
 from avatar_api.identity import OwnerIds
 from avatar_api.routers.schemas import CreateTrainingRequest
-from avatar_api.webhooks import URL_MAX_CHARS, WebhookRefused, WebhookSender, check_url, signature
+from avatar_api.webhooks import (
+    URL_MAX_CHARS,
+    WebhookRefused,
+    WebhookSender,
+    check_url,
+    is_public,
+    signature,
+)
+from avatar_contract.names import Env
 from tests.fixtures.api import OWNER_KEY, selfies
 
 ACCEPTED = [
     "https://hooks.example.com/avatar",
-    "https://hooks.example.com:8443/avatar?token=abc&x=1",
+    "https://hooks.example.com:443/avatar?token=abc&x=1",
     "https://93.184.216.34/hook",  # a public IP literal
     "https://[2606:2800:220:1:248:1893:25c8:1946]/hook",
 ]
@@ -45,6 +53,8 @@ REFUSED = {
     "https://[::ffff:127.0.0.1]/": "public",  # IPv4-mapped loopback
     "https://[ff02::1]/": "public",
     "https://hooks..example.com/": "host name",
+    "https://hooks.example.com:8443/": "port 8443 is not allowed",  # 443 only unless configured
+    "https://hooks.example.com:80/": "port 80",
     "https://" + "a" * URL_MAX_CHARS + ".com/": "characters",
 }
 
@@ -87,7 +97,9 @@ def test_a_name_that_resolves_to_a_non_public_address_is_refused_before_connecti
 ) -> None:
     """DNS rebinding: the name passed the submission check; what it resolves to at delivery decides."""
     resolver = Resolver(*addresses)
-    sender = WebhookSender(resolver=resolver, connect_timeout_seconds=0.01, read_timeout_seconds=0.01)
+    sender = WebhookSender(
+        resolver=resolver, connect_timeout_seconds=0.01, read_timeout_seconds=0.01, ports=(8443,)
+    )
     with pytest.raises(WebhookRefused, match="non-public"):
         sender.post("https://rebind.example.com:8443/hook", b"{}", {})
     assert resolver.asked == [("rebind.example.com", 8443)]
@@ -106,6 +118,70 @@ def test_an_ip_literal_url_is_checked_again_at_delivery_without_resolving() -> N
     with pytest.raises(WebhookRefused, match="public"):
         WebhookSender(resolver=resolver).post("https://[::ffff:169.254.169.254]/", b"{}", {})
     assert resolver.asked == []
+
+
+# Issue 21 L9: what a resolver (getaddrinfo, inet_aton) reads as an IPv4 address, and IPv6 ranges that
+# reach other networks or are not public, refused at submission exactly as at delivery.
+NON_CANONICAL_IPV4 = ["0x7f.1", "2130706433", "017700000001", "127.1", "0x7f000001", "0177.0.0.1",
+                      "127.0.0.01", "0X7F.0.0.1", "10.1", "hooks.example.123"]  # fmt: skip
+TUNNELLED_OR_LOCAL_IPV6 = [
+    "2002:7f00:1::1",  # 6to4 of 127.0.0.1
+    "2002:5db8:d822::1",  # 6to4 of a public address: still a tunnel
+    "2001:0:4136:e378:8000:63bf:3fff:fdd2",  # Teredo
+    "fec0::1",  # site-local
+    "64:ff9b::a9fe:a9fe",  # NAT64 of 169.254.169.254
+    "::7f00:1",  # IPv4-compatible 127.0.0.1
+    "2001:db8::1",
+]
+SPECIAL_IPV4 = ["192.0.0.9", "192.0.0.170", "192.88.99.1", "198.18.0.1", "100.64.0.1", "192.0.2.1"]
+
+
+@pytest.mark.parametrize("host", NON_CANONICAL_IPV4)
+def test_non_canonical_ipv4_spellings_are_refused_at_submission_and_delivery(host: str) -> None:
+    url = f"https://{host}/hook"
+    with pytest.raises(ValueError, match="canonical dotted-decimal"):
+        check_url(url)
+    resolver = Resolver("127.0.0.1")
+    with pytest.raises(WebhookRefused, match="canonical"):
+        WebhookSender(resolver=resolver).post(url, b"{}", {})
+    assert resolver.asked == []  # refused before any resolution
+
+
+@pytest.mark.parametrize("address", TUNNELLED_OR_LOCAL_IPV6 + SPECIAL_IPV4)
+def test_special_purpose_addresses_are_refused_at_submission_and_delivery(address: str) -> None:
+    literal = f"[{address}]" if ":" in address else address
+    with pytest.raises(ValueError, match="not a public address"):
+        check_url(f"https://{literal}/hook")
+    sender = WebhookSender(resolver=Resolver(address))
+    with pytest.raises(WebhookRefused, match="non-public"):
+        sender.post("https://hooks.example.com/hook", b"{}", {})
+
+
+def test_the_verdict_does_not_depend_on_this_pythons_is_global(monkeypatch: pytest.MonkeyPatch) -> None:
+    """3.11 calls 6to4, site-local and 192.0.0.9 global, 3.12/3.13 differ on others: the explicit
+    table decides, so a Python whose `is_global` says yes to everything refuses the same addresses."""
+    monkeypatch.setattr(ipaddress.IPv4Address, "is_global", property(lambda self: True))
+    monkeypatch.setattr(ipaddress.IPv6Address, "is_global", property(lambda self: True))
+    for address in TUNNELLED_OR_LOCAL_IPV6 + SPECIAL_IPV4 + ["10.0.0.1", "fd00::1", "::1"]:
+        assert not is_public(ipaddress.ip_address(address)), address
+    assert is_public(ipaddress.ip_address("93.184.216.34"))
+    assert is_public(ipaddress.ip_address("2606:2800:220:1:248:1893:25c8:1946"))
+
+
+def test_configured_ports_are_allowed_at_submission_and_delivery(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(Env.WEBHOOK_PORTS, "443,8443")
+    assert check_url("https://hooks.example.com:8443/").port == 8443
+    assert CreateTrainingRequest.model_validate(
+        {"images": selfies(), "webhook_url": "https://hooks.example.com:8443/"}
+    ).webhook_url
+    resolver = Resolver("10.0.0.1")
+    with pytest.raises(WebhookRefused, match="non-public"):  # past the port rule, refused for the address
+        WebhookSender(resolver=resolver).post("https://hooks.example.com:8443/", b"{}", {})
+    with pytest.raises(ValueError, match="port 9443"):
+        check_url("https://hooks.example.com:9443/")
+    monkeypatch.delenv(Env.WEBHOOK_PORTS)
+    with pytest.raises(WebhookRefused, match="port 8443"):
+        WebhookSender(resolver=resolver).post("https://hooks.example.com:8443/", b"{}", {})
 
 
 def reference_signature(secret: str, timestamp: str, body: bytes) -> str:
@@ -127,3 +203,6 @@ def test_each_owner_has_its_own_secret_derived_from_the_owner_key() -> None:
     expected = hmac.new(OWNER_KEY, b"webhook:" + b"a" * 32, hashlib.sha256).hexdigest()
     assert alice == expected and len(alice) == 64 and alice != bob
     assert OwnerIds(OWNER_KEY + b"-other").webhook_key("a" * 32) != alice
+    # Rotations (issue 21 L3): each generation is another secret; generation 0 is the original one.
+    assert ids.webhook_key("a" * 32, 0) == alice
+    assert len({alice, ids.webhook_key("a" * 32, 1), ids.webhook_key("a" * 32, 2)}) == 3
