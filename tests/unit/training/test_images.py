@@ -106,3 +106,28 @@ def test_one_bad_file_is_rejected_by_name_and_the_rest_are_used() -> None:
         assert prepared.rejected[name].startswith("malformed EXIF metadata"), name
     for name in OTHER_FORMATS:
         assert "not a JPEG, PNG or WebP" in prepared.rejected[name], name
+
+
+def test_a_looser_second_crop_where_the_photo_allows_and_less_weight_for_enlarged_faces() -> None:
+    from face_analysis.faces import CropBox
+    from training_service.screening import LOW_RESOLUTION_WEIGHT, wide_box
+
+    photos = face_photos(3)  # the astronaut's face, about 90 px, in 380-512 px photos
+    small = prepare_images(photos, 64, face_crop=True, min_usable=3, max_pixels=MAX_PIXELS)
+    assert sorted(small.wide) == [f"{name}#wide" for name in sorted(photos)]  # room for all three
+    for name, wide in small.wide.items():
+        tight = small.usable[name.removesuffix("#wide")]
+        assert wide.size == (64, 64) and not np.array_equal(np.asarray(wide), np.asarray(tight))
+    assert set(small.weights.values()) == {1.0}  # a 200 px crop shrunk to 64 px: full weight
+    images, weights = small.training_set()
+    assert len(images) == 6 and weights == [1.0] * 6
+
+    # At 512 px the same ~200 px crops are enlarged about 2.6×: they weigh less; their wide crops not.
+    large = prepare_images(photos, 512, face_crop=True, min_usable=3, max_pixels=MAX_PIXELS)
+    assert set(large.weights.values()) == {LOW_RESOLUTION_WEIGHT}
+    assert large.training_set()[1] == [LOW_RESOLUTION_WEIGHT] * 3 + [1.0] * 3
+
+    # No room for the looser square: the tight crop alone.
+    assert wide_box((300, 300), CropBox(center_x=150, center_y=150, size=200, angle=0)) is None
+    box = wide_box((400, 600), CropBox(center_x=60, center_y=100, size=200, angle=3))
+    assert box is not None and (box.size, box.center_x, box.center_y, box.angle) == (320, 160, 160, 3)
