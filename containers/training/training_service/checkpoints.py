@@ -214,7 +214,7 @@ def choose_checkpoint(
     def likeness(images: list[Image.Image]) -> Likeness:
         if screening is None or screening.identity is None:  # the config requires face_crop: not expected
             return Likeness(scores=[None] * len(images), median=None)
-        return score(images, screening.identity)
+        return score(images, screening.identity, screening.spread)
 
     try:
         return choose(

@@ -116,7 +116,9 @@ class Projection:
     checkpoint saved so far plus the current step's adapter (`image_seconds` per preview, estimated from
     the measured step time: `avatar_contract.training_budget.render_seconds`), then packaging and
     publishing (`publish_seconds`). When one more step and that reserve no longer fit in the time left,
-    the loop stops and the best checkpoint so far is published instead of nothing."""
+    the loop stops and the best checkpoint so far is published instead of nothing. It stops only once
+    there is something worth publishing: a saved checkpoint (`checkpoint_steps[0]`), or half the steps
+    when there is only the last one; before that the hard deadline fails the training as before."""
 
     def __init__(
         self,
@@ -134,6 +136,8 @@ class Projection:
         self.publish_seconds = publish_seconds
         self.checkpoint_seconds = checkpoint_seconds
         self.stopped_at: int | None = None
+        last = checkpoint_steps[-1]
+        self.min_steps = checkpoint_steps[0] if len(checkpoint_steps) > 1 else -(-last // 2)
 
     def reserve(self, done: int, step_seconds: float) -> float:
         """Seconds needed after the loop if it stopped after `done` steps."""
@@ -142,6 +146,8 @@ class Projection:
         return (saved + 1) * per_checkpoint + self.publish_seconds
 
     def __call__(self, done: int, loop_seconds: float) -> bool:
+        if done < self.min_steps:
+            return False
         step_seconds = loop_seconds / max(done, 1)
         left = self.control.remaining()
         if left >= step_seconds + self.reserve(done, step_seconds):

@@ -239,10 +239,12 @@ class TrainingService:
         seeds = preview_seeds(config, scoring=plan is not None)
         projection = self._projection(config, control, plan, len(seeds))
         progress.enter("training")
+        images, weights = prepared.training_set()
         trained = train_lora(
-            base_dir, list(prepared.usable.values()), config, adapter_dir, device,
+            base_dir, images, config, adapter_dir, device,
             class_images=class_images, log_every=settings.log_every, sample_steps=settings.sample_steps,
             check=control.check, checkpoints=plan, on_step=progress.on_step, stop=projection,
+            image_weights=weights,
         )  # fmt: skip
         control.check(trained.steps)
         choice = None
@@ -255,7 +257,7 @@ class TrainingService:
         else:  # checkpoint selection: the kept checkpoint's adapter, previews and likeness
             choice = choose_checkpoint(
                 base_dir, plan.adapters(adapter_dir, trained.steps), config, prepared.screening, device,
-                list(prepared.usable.values()), settings.sample_steps, control.check,
+                images, settings.sample_steps, control.check,
             )  # fmt: skip
             adapter_dir, previews = choice.adapter_dir, choice.previews
         kept_loss = final_loss(trained.losses[: choice.step]) if choice else trained.final_loss

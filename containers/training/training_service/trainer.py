@@ -191,6 +191,7 @@ def train_lora(
     checkpoints: Checkpoints | None = None,
     on_step: Callable[[int, float], None] | None = None,  # (steps done, loss) after every step
     stop: Callable[[int, float], bool] | None = None,  # (steps done, seconds so far): end the run now?
+    image_weights: Sequence[float] | None = None,  # per image: its instance loss's weight (default 1)
 ) -> LoraTrainingResult:
     """Fine-tune LoRA adapters on `images` (squares at `config.resolution`) and save them in diffusers
     format as `output_dir/pytorch_lora_weights.safetensors`. With prior preservation and no
@@ -201,6 +202,8 @@ def train_lora(
     adapter is the output and `steps` says how many were done."""
     if not images:
         raise ValueError("no training images")
+    if image_weights is not None and len(image_weights) != len(images):
+        raise ValueError("one weight per training image")
     started = time.monotonic()
     torch.manual_seed(config.seed)
     generator = torch.Generator("cpu").manual_seed(config.seed)
@@ -288,6 +291,7 @@ def train_lora(
         if step and step % len(images) == 0:
             order = torch.randperm(len(images), generator=generator)
         i = int(order[step % len(images)])
+        weight = image_weights[i] if image_weights else 1.0
         mean, std = inst_mean[i : i + 1], inst_std[i : i + 1]
         if prior:
             j = step % len(class_images)
@@ -310,10 +314,10 @@ def train_lora(
         if prior:
             pred_inst, pred_class = pred.chunk(2)
             target_inst, target_class = target.chunk(2)
-            loss = _instance_loss(pred_inst, target_inst, timesteps[:1], scheduler, config.snr_gamma)
+            loss = weight * _instance_loss(pred_inst, target_inst, timesteps[:1], scheduler, config.snr_gamma)
             loss = loss + config.prior_loss_weight * F.mse_loss(pred_class, target_class)
         else:
-            loss = _instance_loss(pred, target, timesteps, scheduler, config.snr_gamma)
+            loss = weight * _instance_loss(pred, target, timesteps, scheduler, config.snr_gamma)
         loss_value = float(loss.detach())
         if not math.isfinite(loss_value):
             raise TrainingDiverged(f"the training loss became {loss_value} at step {step + 1}")
