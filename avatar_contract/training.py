@@ -189,7 +189,9 @@ class TrainingMetrics(BaseModel):
         default_factory=list, description="Per preview: 1 - face distance to the selfies; null: no face"
     )
     identity_similarity_median: float | None = None
-    identity_similarity_threshold: float | None = Field(None, description="Same person above this (0.4)")
+    identity_similarity_threshold: float | None = Field(
+        None, description="Same person above this (calibrated to the selfies, face_analysis.likeness)"
+    )
     checkpoint_step: int | None = Field(
         None, description="The step of the checkpoint kept (checkpoint selection on); null: off, the last"
     )
