@@ -19,7 +19,6 @@ TRAINING_PRESETS: dict[str, dict[str, Any]] = {
         "lora_rank": 4,
         "train_text_encoder": False,
         "with_prior_preservation": False,
-        "use_8bit_adam": False,
         "gradient_checkpointing": False,
         "mixed_precision": "no",
     },
