@@ -65,6 +65,13 @@ class TrainingHyperparameters(BaseModel):
     snr_gamma: float | None = Field(
         5.0, gt=0, le=20, description="Min-SNR loss weighting (Hang et al., 2023); null: plain MSE"
     )
+    face_loss_weight: float | None = Field(
+        None,
+        ge=1,
+        le=10,
+        description="Weigh the loss inside each selfie's face box this many times the rest (needs "
+        "face_crop); null: uniform",
+    )
     validation_prompts: list[str] = Field(
         default_factory=lambda: list(DEFAULT_VALIDATION_PROMPTS), min_length=1, max_length=4
     )
@@ -106,6 +113,12 @@ class TrainingHyperparameters(BaseModel):
             raise ValueError(
                 f"class_noun {self.class_noun!r} is not a word of class_prompt {self.class_prompt!r}"
             )
+        return self
+
+    @model_validator(mode="after")
+    def _face_weight_needs_faces(self) -> TrainingHyperparameters:
+        if self.face_loss_weight is not None and not self.face_crop:
+            raise ValueError("face_loss_weight needs face_crop: the face boxes come from the screening")
         return self
 
     @model_validator(mode="after")

@@ -6,10 +6,11 @@ to be enlarged more than `MAX_UPSCALE`× weighs less in the loss (`training_weig
 from __future__ import annotations
 
 import logging
+import math
 
 from PIL import Image
 
-from face_analysis.faces import CropBox, apply_crop
+from face_analysis.faces import CropBox, Face, apply_crop
 from face_analysis.screening import Screening, Thresholds, screen
 
 logger = logging.getLogger(__name__)
@@ -61,6 +62,31 @@ def wide_crops(
         if verdict.crop is not None and (box := wide_box(decoded[verdict.name].size, verdict.crop)):
             crops[f"{verdict.name}#wide"] = apply_crop(decoded[verdict.name], box, resolution)
     return crops
+
+
+FaceBox = tuple[float, float, float]  # centre x, centre y, side: fractions of the training image
+
+
+def face_box(face: Face, box: CropBox) -> FaceBox:
+    """Where the detected face lies in the crop `box` makes (rotated with it), as fractions."""
+    dx = face.left + face.side / 2 - box.center_x
+    dy = face.top + face.side / 2 - box.center_y
+    angle = math.radians(box.angle)  # PIL rotates counter-clockwise on screen (y pointing down)
+    x = dx * math.cos(angle) + dy * math.sin(angle)
+    y = -dx * math.sin(angle) + dy * math.cos(angle)
+    return (0.5 + x / box.size, 0.5 + y / box.size, face.side / box.size)
+
+
+def face_boxes(decoded: dict[str, Image.Image], screening: Screening) -> dict[str, FaceBox]:
+    """Name (and `<name>#wide`) -> the face box of each training crop (the face-weighted loss)."""
+    boxes: dict[str, FaceBox] = {}
+    for verdict in screening.usable:
+        if verdict.crop is None or verdict.face is None:
+            continue
+        boxes[verdict.name] = face_box(verdict.face, verdict.crop)
+        if wide := wide_box(decoded[verdict.name].size, verdict.crop):
+            boxes[f"{verdict.name}#wide"] = face_box(verdict.face, wide)
+    return boxes
 
 
 def training_weights(screening: Screening, resolution: int) -> dict[str, float]:

@@ -41,11 +41,11 @@ from training_service.deadline import JobControl, Projection
 from training_service.errors import Busy, GpuUnavailable, InvalidInput, PublishFailed, TrainingError
 from training_service.images import prepare_images
 from training_service.likeness import require_likeness, score_previews
+from training_service.objective import final_loss
 from training_service.progress import ProgressReporter
 from training_service.settings import Settings
 from training_service.storage import S3Store
 from training_service.trainer import (
-    final_loss,
     generate_class_images,
     instance_text,
     preview_seeds,
@@ -244,7 +244,7 @@ class TrainingService:
             base_dir, images, config, adapter_dir, device,
             class_images=class_images, log_every=settings.log_every, sample_steps=settings.sample_steps,
             check=control.check, checkpoints=plan, on_step=progress.on_step, stop=projection,
-            image_weights=weights,
+            image_weights=weights, face_boxes=prepared.training_faces(),
         )  # fmt: skip
         control.check(trained.steps)
         choice = None

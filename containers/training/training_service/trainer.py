@@ -18,13 +18,12 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 from diffusers import AutoencoderKL, DDPMScheduler, UNet2DConditionModel
-from diffusers.training_utils import cast_training_params, compute_snr
+from diffusers.training_utils import cast_training_params
 from peft import LoraConfig
 from PIL import Image
 from transformers import CLIPTextModel, CLIPTokenizer
@@ -38,6 +37,7 @@ from avatar_contract.training_budget import SCORING_SEEDS
 from training_service.checkpoints import Checkpoints, save_adapter
 from training_service.deadline import denoising_callback
 from training_service.errors import TrainingDiverged
+from training_service.objective import face_masks, final_loss, instance_loss
 
 logger = logging.getLogger(__name__)
 
@@ -45,8 +45,6 @@ MAX_GRAD_NORM = 1.0
 # Class images come from this seed whatever the user's training seed, so one cached set per deployment
 # serves every training with the same base model, class prompt and resolution (class_images).
 CLASS_IMAGE_SEED = 0
-# `final_loss` is the mean of the last steps' losses: one step's loss swings ~10× with its timestep.
-FINAL_LOSS_WINDOW = 50
 # Gradient checkpointing costs ~20-30 % per step; without it, SD 2.x LoRA training at 512 px with prior
 # preservation peaks near 14 GiB in bf16: it is turned on only below this much GPU memory (or > 768 px).
 GRADIENT_CHECKPOINTING_BELOW_GIB = 20
@@ -102,12 +100,6 @@ def use_gradient_checkpointing(config: TrainingHyperparameters, device: str) -> 
         return False
     total = torch.cuda.get_device_properties(torch.device(device)).total_memory
     return total < GRADIENT_CHECKPOINTING_BELOW_GIB * 2**30 or config.resolution > 768
-
-
-def final_loss(losses: Sequence[float]) -> float:
-    """The mean of the last FINAL_LOSS_WINDOW steps' losses (NaN for none)."""
-    tail = list(losses[-FINAL_LOSS_WINDOW:])
-    return sum(tail) / len(tail) if tail else math.nan
 
 
 def resolve_precision(mixed_precision: str, device: str) -> torch.dtype:
@@ -192,6 +184,7 @@ def train_lora(
     on_step: Callable[[int, float], None] | None = None,  # (steps done, loss) after every step
     stop: Callable[[int, float], bool] | None = None,  # (steps done, seconds so far): end the run now?
     image_weights: Sequence[float] | None = None,  # per image: its instance loss's weight (default 1)
+    face_boxes: Sequence[tuple[float, float, float] | None] | None = None,  # per image (face_loss_weight)
 ) -> LoraTrainingResult:
     """Fine-tune LoRA adapters on `images` (squares at `config.resolution`) and save them in diffusers
     format as `output_dir/pytorch_lora_weights.safetensors`. With prior preservation and no
@@ -251,6 +244,7 @@ def train_lora(
     text_encoder.train(config.train_text_encoder)
 
     inst_mean, inst_std = _encode_latents(vae, images, device, dtype)
+    masks = face_masks(face_boxes, inst_mean.shape[-2:], config.face_loss_weight, len(images), device)
     if prior:
         class_mean, class_std = _encode_latents(vae, class_images, device, dtype)
     vae.to("cpu")  # no longer needed on the device
@@ -314,10 +308,12 @@ def train_lora(
         if prior:
             pred_inst, pred_class = pred.chunk(2)
             target_inst, target_class = target.chunk(2)
-            loss = weight * _instance_loss(pred_inst, target_inst, timesteps[:1], scheduler, config.snr_gamma)
+            loss = weight * instance_loss(
+                pred_inst, target_inst, timesteps[:1], scheduler, config.snr_gamma, masks[i]
+            )
             loss = loss + config.prior_loss_weight * F.mse_loss(pred_class, target_class)
         else:
-            loss = weight * _instance_loss(pred, target, timesteps, scheduler, config.snr_gamma)
+            loss = weight * instance_loss(pred, target, timesteps, scheduler, config.snr_gamma, masks[i])
         loss_value = float(loss.detach())
         if not math.isfinite(loss_value):
             raise TrainingDiverged(f"the training loss became {loss_value} at step {step + 1}")
@@ -360,22 +356,6 @@ def train_lora(
         precision=str(dtype).removeprefix("torch."),
         losses=losses,
     )
-
-
-def _instance_loss(
-    pred: torch.Tensor, target: torch.Tensor, timesteps: torch.Tensor, scheduler: Any, gamma: float | None
-) -> torch.Tensor:
-    """MSE, weighted per sample by min(SNR, γ)/SNR (ε-prediction) or min(SNR, γ)/(SNR + 1)
-    (v-prediction) with `gamma` set: the Min-SNR weighting of Hang et al. (2023), as diffusers' DreamBooth
-    script applies it (`--snr_gamma`, suggested 5.0) to the instance loss."""
-    if gamma is None:
-        return F.mse_loss(pred, target)
-    snr = compute_snr(scheduler, timesteps)
-    weights = torch.clamp(snr, max=gamma) / snr
-    if scheduler.config.prediction_type == "v_prediction":
-        weights = torch.clamp(snr, max=gamma) / (snr + 1)
-    per_sample = F.mse_loss(pred, target, reduction="none").mean(dim=list(range(1, pred.ndim)))
-    return (per_sample * weights.to(per_sample.device)).mean()
 
 
 def render_previews(
