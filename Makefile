@@ -122,8 +122,8 @@ ui: setup $(WEBUI_VENV)/.installed ## The web app on http://127.0.0.1:7860/ over
 bench: setup ## CPU benchmarks: a table on stdout, JSON in benchmarks/results/
 	$(PY) -m benchmarks
 
-bench-gpu: ## GPU benchmarks (run on a GPU machine; see benchmarks/README)
-	$(PY) -m benchmarks.gpu
+bench-gpu: ## GPU benchmarks (run on a GPU machine; see benchmarks/README); BASE_MODEL=dir SELFIES=dir: + likeness per checkpoint
+	$(PY) -m benchmarks.gpu $(if $(SELFIES),--base-model $(BASE_MODEL) --selfies $(SELFIES))
 
 # `make locks` (docs/development.md#locks) resolves every environment's top-level pins into its
 # hash-pinned lock with uv, itself installed from locks/tools.lock; `make images` builds both images from

@@ -2,7 +2,8 @@
 
 The reference's payload (BYTES inputs `prompt`, `negative_prompt`, `gen_args` with
 `num_inference_steps`, `guidance_scale`, `seed`; output `generated_image`) works unchanged; we add
-`num_images`, `width`, `height` and `output_format` to `gen_args`.
+`num_images`, `width`, `height`, `output_format` and `default_negative_prompt` to `gen_args`. The defaults
+are the shared renderer's (`avatar_contract.rendering`: DPM-Solver++ 2M Karras, 25 steps, guidance 7.5).
 """
 
 from __future__ import annotations
@@ -19,14 +20,16 @@ INPUT_NAMES = ("prompt", "negative_prompt", "gen_args")
 class GenArgs(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    num_inference_steps: int = Field(30, ge=1, le=100)
-    guidance_scale: float = Field(7.5, ge=0, le=20)
+    num_inference_steps: int = Field(25, ge=1, le=100)  # rendering.DEFAULT_STEPS
+    guidance_scale: float = Field(7.5, ge=0, le=20)  # rendering.DEFAULT_GUIDANCE_SCALE
     seed: int | None = Field(None, ge=0, le=2**32 - 1)
     num_images: int = Field(1, ge=1, le=4)
-    # None: the base model's native size (512 for SD 2.1-base; 64 for the tiny test pipeline).
+    # None: the model's trained resolution (its metadata), else the base model's native size (512: SD 2.1).
     width: int | None = Field(None, ge=64, le=1024, multiple_of=8)
     height: int | None = Field(None, ge=64, le=1024, multiple_of=8)
     output_format: Literal["jpeg", "png"] = "jpeg"
+    # With no negative prompt sent: true renders with rendering.DEFAULT_NEGATIVE_PROMPT, false with none.
+    default_negative_prompt: bool = True
 
 
 def _bytes_input(name: str, value: str) -> dict[str, Any]:

@@ -49,11 +49,18 @@ def personalize(template: str, metadata: Mapping[str, Any]) -> str:
 
 
 def training_prompts(
-    token: str, instance_prompt: str, class_prompt: str, validation_prompts: list[str]
+    token: str,
+    instance_prompt: str,
+    class_prompt: str,
+    validation_prompts: list[str],
+    class_noun: str | None = None,
 ) -> list[str]:
     """Every prompt a training renders, as the trainer renders it: the instance prompt and the
-    validation prompts personalized, the class prompt as written (class images show no one)."""
+    validation prompts personalized (with `class_noun` when given), the class prompt as written (class
+    images show no one)."""
     identity = {"token": token, "class_prompt": class_prompt}
+    if class_noun:
+        identity["class_noun"] = class_noun
     return [
         personalize(instance_prompt, identity),
         class_prompt,

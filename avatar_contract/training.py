@@ -12,6 +12,8 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from avatar_contract.names import TOKEN_PLACEHOLDER
+from avatar_contract.prompts import DEFAULT_CLASS_NOUN, class_noun
+from avatar_contract.training_budget import DEFAULT_CHECKPOINT_EVERY, MAX_CHECKPOINTS, checkpoint_interval
 
 MIN_IMAGES = 10
 MAX_IMAGES = 20
@@ -19,8 +21,12 @@ PROMPT_MAX_CHARS = 500
 TOKEN_PATTERN = r"^[a-z0-9]{2,16}$"
 # The reference sample's identifier: a `config.json` without `token` (the reference's layout) trains with it.
 REFERENCE_TOKEN = "sks"
-# Checkpoint selection: at most this many checkpoints (the last one included) are rendered and scored.
-MAX_CHECKPOINTS = 10
+# The default validation prompts (docs/training.md): one in a context the selfies do not show, one style
+# prompt, so the kept checkpoint generalises instead of reconstructing the training photos.
+DEFAULT_VALIDATION_PROMPTS = (
+    f"a photo of {TOKEN_PLACEHOLDER} outdoors in a park, smiling",
+    f"a portrait of {TOKEN_PLACEHOLDER}, oil painting",
+)
 
 
 class TrainingHyperparameters(BaseModel):
@@ -35,40 +41,59 @@ class TrainingHyperparameters(BaseModel):
         "out: the service picks a rare one (docs/training.md); one you choose is moderated like the prompts.",
     )
     class_prompt: str = Field("a photo of person", min_length=3, max_length=PROMPT_MAX_CHARS)
+    class_noun: str | None = Field(
+        None,
+        pattern=r"^[A-Za-z][A-Za-z-]{0,31}$",
+        description="The class word <<TOK>> adds after the token; a word of class_prompt (default: "
+        "'person' when the class prompt has it, else its last word)",
+    )
     instance_prompt: str = Field(f"a photo of {TOKEN_PLACEHOLDER}", min_length=3, max_length=PROMPT_MAX_CHARS)
-    max_train_steps: int = Field(800, ge=1, le=3000)
+    max_train_steps: int = Field(1000, ge=1, le=3000)
     learning_rate: float = Field(1e-4, gt=0, le=1e-2)
     lora_rank: int = Field(32, ge=1, le=256)
     train_text_encoder: bool = True
     text_encoder_lora_rank: int = Field(16, ge=1, le=256)
-    text_encoder_learning_rate: float = Field(5e-5, gt=0, le=1e-2)
+    text_encoder_learning_rate: float = Field(1e-5, gt=0, le=1e-2)
     with_prior_preservation: bool = True
-    num_class_images: int = Field(50, ge=1, le=300)
+    num_class_images: int = Field(200, ge=1, le=300)
     prior_loss_weight: float = Field(1.0, ge=0, le=10)
     resolution: int = Field(512, ge=64, le=1024, multiple_of=8)
     face_crop: bool = True
     min_usable_images: int = Field(8, ge=1, le=MAX_IMAGES)
     seed: int = Field(0, ge=0, le=2**32 - 1)
     mixed_precision: Literal["auto", "no", "fp16", "bf16"] = "auto"
-    gradient_checkpointing: bool = True
-    use_8bit_adam: bool = True
+    gradient_checkpointing: bool | None = Field(
+        None, description="null: on only when the GPU has less memory than the run needs (trainer)"
+    )
+    use_8bit_adam: bool = False
+    snr_gamma: float | None = Field(
+        5.0, gt=0, le=20, description="Min-SNR loss weighting (Hang et al., 2023); null: plain MSE"
+    )
+    face_loss_weight: float | None = Field(
+        None,
+        ge=1,
+        le=10,
+        description="Weigh the loss inside each selfie's face box this many times the rest (needs "
+        "face_crop); null: uniform",
+    )
     validation_prompts: list[str] = Field(
-        default_factory=lambda: [f"a photo of {TOKEN_PLACEHOLDER}"], max_length=4
+        default_factory=lambda: list(DEFAULT_VALIDATION_PROMPTS), min_length=1, max_length=4
     )
     min_identity_similarity: float | None = Field(
         None, ge=0, le=1, description="Fail the training when the previews' median likeness is below this"
     )
-    checkpoint_every_steps: int = Field(
-        0,
+    checkpoint_every_steps: int | None = Field(
+        None,
         ge=0,
         le=3000,
-        description="Save the adapter every K steps and keep the checkpoint whose previews look most like "
-        "the selfies (0: off, the last one is kept)",
+        description="Save the adapter every K steps and keep the earliest checkpoint whose previews look "
+        "about as much like the selfies as the best one's (0: off, the last one is kept; null: every "
+        f"{DEFAULT_CHECKPOINT_EVERY} steps, or {MAX_CHECKPOINTS} evenly spaced, when face_crop is on)",
     )
     checkpoint_selection: Literal["best_identity", "last"] = Field(
         "best_identity",
-        description="With checkpoints: keep the best median identity similarity (ties and no faces: the "
-        "later one), or score them all and keep the last",
+        description="With checkpoints: keep the earliest checkpoint within one standard error of the "
+        "best mean identity similarity, or score them all and keep the last",
     )
 
     @field_validator("instance_prompt")
@@ -87,8 +112,22 @@ class TrainingHyperparameters(BaseModel):
         return value
 
     @model_validator(mode="after")
+    def _class_noun_in_class_prompt(self) -> TrainingHyperparameters:
+        if self.class_noun is not None and self.class_noun.lower() not in _words(self.class_prompt):
+            raise ValueError(
+                f"class_noun {self.class_noun!r} is not a word of class_prompt {self.class_prompt!r}"
+            )
+        return self
+
+    @model_validator(mode="after")
+    def _face_weight_needs_faces(self) -> TrainingHyperparameters:
+        if self.face_loss_weight is not None and not self.face_crop:
+            raise ValueError("face_loss_weight needs face_crop: the face boxes come from the screening")
+        return self
+
+    @model_validator(mode="after")
     def _checkpoints_fit(self) -> TrainingHyperparameters:
-        if not self.checkpoint_every_steps:
+        if not self.checkpoint_every_steps:  # off, or automatic (always fits)
             return self
         if not self.face_crop:
             raise ValueError(
@@ -102,12 +141,27 @@ class TrainingHyperparameters(BaseModel):
         return self
 
 
+def _words(prompt: str) -> set[str]:
+    return {word.strip(".,;:!?()").lower() for word in prompt.split()}
+
+
 def checkpoint_steps(hyperparameters: TrainingHyperparameters) -> list[int]:
     """The steps a checkpoint is taken at (every K steps and the last step); [] when selection is off."""
-    every, last = hyperparameters.checkpoint_every_steps, hyperparameters.max_train_steps
+    last = hyperparameters.max_train_steps
+    every = checkpoint_interval(last, hyperparameters.checkpoint_every_steps, hyperparameters.face_crop)
     if not every:
         return []
     return [*range(every, last, every), last]
+
+
+def effective_class_noun(hyperparameters: TrainingHyperparameters) -> str:
+    """The class noun `<<TOK>>` adds: `class_noun`, else "person" when the class prompt says it, else
+    the class prompt's last word (what models trained before `class_noun` existed use)."""
+    if hyperparameters.class_noun:
+        return hyperparameters.class_noun
+    if DEFAULT_CLASS_NOUN in _words(hyperparameters.class_prompt):
+        return DEFAULT_CLASS_NOUN
+    return class_noun({"class_prompt": hyperparameters.class_prompt})
 
 
 def checkpoint_count(hyperparameters: TrainingHyperparameters) -> int:
@@ -139,6 +193,11 @@ class CheckpointLikeness(BaseModel):
     step: int
     identity_similarity: list[float | None] = Field(default_factory=list, description="Per preview")
     identity_similarity_median: float | None = Field(None, description="null: no preview has a face")
+    identity_similarity_mean: float | None = Field(
+        None, description="Over every preview, a failure (no face, near copy) counting 0; null: no face"
+    )
+    identity_similarity_stderr: float | None = Field(None, description="Standard error of that mean")
+    failures: int = Field(0, description="Previews without a face or near-copying a training photo")
 
 
 class TrainingMetrics(BaseModel):
@@ -152,12 +211,17 @@ class TrainingMetrics(BaseModel):
         default_factory=list, description="Per preview: 1 - face distance to the selfies; null: no face"
     )
     identity_similarity_median: float | None = None
-    identity_similarity_threshold: float | None = Field(None, description="Same person above this (0.4)")
+    identity_similarity_threshold: float | None = Field(
+        None, description="Same person above this (calibrated to the selfies, face_analysis.likeness)"
+    )
     checkpoint_step: int | None = Field(
         None, description="The step of the checkpoint kept (checkpoint selection on); null: off, the last"
     )
     checkpoints: list[CheckpointLikeness] = Field(
         default_factory=list, description="Every checkpoint scored (checkpoint selection on)"
+    )
+    stopped_early: bool = Field(
+        False, description="The time budget's projection ended the training before max_train_steps"
     )
 
 

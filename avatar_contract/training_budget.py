@@ -42,6 +42,11 @@ from typing import Final
 from avatar_contract.names import Runtime
 
 TIME_BUDGET_ENV: Final = "AVATAR_TRAINING_TIME_BUDGET_SECONDS"
+# Checkpoint selection (on by default, docs/training.md): a checkpoint every 200 steps, at most
+# MAX_CHECKPOINTS (avatar_contract.training) in all, each scored on prompts × SCORING_SEEDS previews.
+DEFAULT_CHECKPOINT_EVERY: Final = 200
+MAX_CHECKPOINTS: Final = 10
+SCORING_SEEDS: Final = 2
 TRAINING_TIME_MARGIN_SECONDS: Final = 300
 TRAINING_TIME_BUDGET_SECONDS: Final = Runtime.ASYNC_INVOCATION_TIMEOUT_SECONDS - TRAINING_TIME_MARGIN_SECONDS
 
@@ -54,7 +59,7 @@ PRIOR_FACTOR: Final = 1.9
 # The text encoder's LoRA adds its forward and backward pass (77 tokens; ~5% of the UNet's FLOPs),
 # counted as 10%.
 TE_FACTOR: Final = 1.1
-SAMPLE_STEPS_REFERENCE: Final = 30
+SAMPLE_STEPS_REFERENCE: Final = 30  # the A10G image figure's steps (the service renders 25)
 
 # The reference figures the A10G constants are derived from (docs/design.md §3, benchmarks/cost.py).
 REFERENCE_SECONDS: Final = 1500.0  # 1000 steps, 512 px, prior (50 class images), text encoder, ml.g5.xlarge
@@ -135,6 +140,16 @@ def instance_cost(instance_type: str) -> InstanceCost:
     )
 
 
+def render_seconds(
+    step_seconds: float, sample_steps: int, prior: bool = True, text_encoder: bool = True
+) -> float:
+    """One preview's rendering time estimated from a measured training step (the same resolution): the
+    cost model's ratio of a `sample_steps`-step image to a training step on the A10G."""
+    step = A10G.step_512_seconds * (PRIOR_FACTOR if prior else 1) * (TE_FACTOR if text_encoder else 1)
+    image = A10G.image_512_seconds * sample_steps / SAMPLE_STEPS_REFERENCE
+    return step_seconds * image / step
+
+
 def area(resolution: int) -> float:
     """Work of one UNet pass at `resolution` relative to 512 px."""
     pixels = (resolution / 512) ** 2
@@ -174,8 +189,21 @@ def _values(hyperparameters: Mapping[str, object] | object) -> dict[str, object]
             raise ValueError(f"the training estimate needs {name!r}")
         values[name] = value
     every = get("checkpoint_every_steps") if get else getattr(hyperparameters, "checkpoint_every_steps", 0)
-    values["checkpoint_every_steps"] = every or 0
+    face_crop = get("face_crop", True) if get else getattr(hyperparameters, "face_crop", True)
+    steps = int(values["max_train_steps"])  # type: ignore[call-overload]
+    values["checkpoint_every_steps"] = checkpoint_interval(steps, every, bool(face_crop))  # type: ignore[arg-type]
     return values
+
+
+def checkpoint_interval(steps: int, every: int | None, face_crop: bool = True) -> int:
+    """The steps between checkpoints: `every` as set (0: selection off); None (the default) means every
+    DEFAULT_CHECKPOINT_EVERY steps, spread wider for long runs so that at most MAX_CHECKPOINTS are
+    taken, and off without face_crop (checkpoints are scored against the screened selfies)."""
+    if every is not None:
+        return every
+    if not face_crop:
+        return 0
+    return max(DEFAULT_CHECKPOINT_EVERY, -(-steps // MAX_CHECKPOINTS))
 
 
 def _extra_checkpoints(steps: int, every: int) -> int:
@@ -200,9 +228,11 @@ def estimate(
         step *= TE_FACTOR
     image = cost.image_512_seconds * scale * sample_steps / SAMPLE_STEPS_REFERENCE
     classes = int(values["num_class_images"]) if values["with_prior_preservation"] else 0  # type: ignore[call-overload]
-    prompts = len(values["validation_prompts"])  # type: ignore[arg-type]
     steps = int(values["max_train_steps"])  # type: ignore[call-overload]
-    extra = _extra_checkpoints(steps, int(values["checkpoint_every_steps"]))  # type: ignore[call-overload]
+    every = int(values["checkpoint_every_steps"])  # type: ignore[call-overload]
+    # With selection every checkpoint renders each prompt with SCORING_SEEDS seeds; without, one each.
+    prompts = len(values["validation_prompts"]) * (SCORING_SEEDS if every else 1)  # type: ignore[arg-type]
+    extra = _extra_checkpoints(steps, every)
     return TrainingEstimate(
         instance_type=instance_type,
         fixed=cost.fixed_seconds,

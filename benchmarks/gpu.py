@@ -3,11 +3,14 @@ architecture with random weights (same compute and memory as the real model; not
 
 Run it on a machine with one NVIDIA GPU and this repository's pinned Python dependencies. It measures:
 - training: seconds/step at 512 px with the default training config (`TrainingHyperparameters()`:
-  rank 32 UNet + rank 16 text-encoder LoRA, prior preservation, gradient checkpointing, bf16/fp16, 8-bit
-  Adam when bitsandbytes is installed) through the training service's own loop, the projected time
+  rank 32 UNet + rank 16 text-encoder LoRA, prior preservation, Min-SNR, bf16/fp16, gradient
+  checkpointing only below 20 GiB) through the training service's own loop, the projected time
   for the default step count, and peak GPU memory;
 - generation: 30 steps at 512 px through the hosting engine (`BaseModelEngine`, the code of `sd_base`),
   without and with an active LoRA;
+- likeness per checkpoint (`--base-model DIR --selfies DIR`, benchmarks/gpu_likeness.py): the default
+  training on real selfies with the real base model, each checkpoint's mean likeness ± its standard
+  error and failures, the step kept, and each phase's seconds (random weights render no faces);
 - adapters: cold load from disk, warm switch, GPU memory of the base and per resident adapter, and how
   many adapters fit beside the base (and one generation's working memory) in 24 GB.
 
@@ -227,7 +230,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--toy", action="store_true", help="tiny model on CPU (tests); not a measurement")
     parser.add_argument("--allow-cpu", action="store_true", help="run the full-size figures on CPU (hours)")
     parser.add_argument("--results-dir", type=Path, default=RESULTS_DIR)
+    parser.add_argument("--base-model", type=Path, help="a real SD 2.x pipeline directory (likeness part)")
+    parser.add_argument("--selfies", type=Path, help="selfies of one consenting person (likeness part)")
     args = parser.parse_args(argv)
+    if (args.base_model is None) != (args.selfies is None):
+        parser.error("--base-model and --selfies go together")
 
     import torch
 
@@ -257,6 +264,15 @@ def main(argv: list[str] | None = None) -> int:
             import traceback
 
             traceback.print_exc()
+    if args.selfies is not None:
+        from benchmarks.gpu_likeness import bench_likeness
+
+        toy = {"max_train_steps": 4, "checkpoint_every_steps": 2, "num_class_images": 2, "resolution": 64}
+        overrides = toy if args.toy else {}
+        try:
+            bench_likeness(result, args.base_model, args.selfies, device, overrides, 2 if args.toy else None)
+        except Exception as exc:
+            result.error = (result.error or "") + f"bench_likeness: {type(exc).__name__}: {exc}\n"
     result.seconds = time.perf_counter() - started
     path = result.write(args.results_dir, environment() | {"gpu": result.settings["device"]})
     print(render_table(table_rows([result])))

@@ -128,20 +128,28 @@ def crop_box(image_size: tuple[int, int], face: Face, margin: float) -> CropBox:
 
 
 def apply_crop(image: Image.Image, box: CropBox, resolution: int) -> Image.Image:
-    """The crop as a `resolution`² RGB image (rotated corners are filled with the image's mean colour)."""
-    rotated = image
-    if abs(box.angle) >= 0.5:
-        fill = tuple(int(v) for v in np.asarray(image.convert("RGB")).reshape(-1, 3).mean(axis=0))
-        rotated = image.rotate(
-            box.angle, resample=Image.Resampling.BICUBIC, center=(box.center_x, box.center_y), fillcolor=fill
-        )
+    """The crop as a `resolution`² RGB image. When the box is rotated (eye-levelling), the square's
+    corners may reach past the image: they come from the image mirrored at its edges (reflect padding),
+    never a flat fill, so no training image teaches the model blank wedges."""
     half = box.size / 2
-    square = rotated.crop(
-        (
-            round(box.center_x - half),
-            round(box.center_y - half),
-            round(box.center_x - half) + box.size,
-            round(box.center_y - half) + box.size,
-        )
+    if abs(box.angle) < 0.5:
+        left, top = round(box.center_x - half), round(box.center_y - half)
+        square = image.convert("RGB").crop((left, top, left + box.size, top + box.size))
+        return square.resize((resolution, resolution), Image.Resampling.LANCZOS)
+    # The region whose rotation covers the square (half-diagonal reach), reflected where it leaves the image.
+    reach = math.ceil(half * math.sqrt(2)) + 2
+    left, top = round(box.center_x) - reach, round(box.center_y) - reach
+    pixels = np.asarray(image.convert("RGB"))
+    height, width = pixels.shape[:2]
+    inside = pixels[max(top, 0) : min(top + 2 * reach, height), max(left, 0) : min(left + 2 * reach, width)]
+    pad = (
+        (max(-top, 0), max(top + 2 * reach - height, 0)),
+        (max(-left, 0), max(left + 2 * reach - width, 0)),
+        (0, 0),
     )
+    region = Image.fromarray(np.pad(inside, pad, mode="symmetric"))
+    center = (box.center_x - left, box.center_y - top)
+    rotated = region.rotate(box.angle, resample=Image.Resampling.BICUBIC, center=center)
+    corner_x, corner_y = round(center[0] - half), round(center[1] - half)
+    square = rotated.crop((corner_x, corner_y, corner_x + box.size, corner_y + box.size))
     return square.resize((resolution, resolution), Image.Resampling.LANCZOS)

@@ -58,6 +58,7 @@ class Verdict:
 class Screening:
     verdicts: list[Verdict]
     identity: np.ndarray | None  # mean embedding of the kept faces
+    spread: float | None = None  # RMS distance of the kept faces to `identity` (likeness calibration)
 
     @property
     def usable(self) -> list[Verdict]:
@@ -148,6 +149,7 @@ def identity_centre(embeddings: np.ndarray, same_person: float) -> int:
 
 
 def _mark_other_people(verdicts: list[Verdict], limits: Thresholds) -> np.ndarray | None:
+    """Refuse the faces far from the set's robust centre; the kept faces' embeddings (or None)."""
     candidates = [v for v in verdicts if v.usable and v.face is not None]
     if not candidates:
         return None
@@ -163,7 +165,7 @@ def _mark_other_people(verdicts: list[Verdict], limits: Thresholds) -> np.ndarra
                 f"same person below {limits.same_person_distance})",
             )
     kept = [e for v, e in zip(candidates, embeddings, strict=True) if v.usable]
-    return np.mean(kept, axis=0) if kept else None
+    return np.stack(kept) if kept else None
 
 
 class SetScreener:
@@ -183,11 +185,15 @@ class SetScreener:
     def finish(self, unreadable: dict[str, str] | None = None) -> Screening:
         verdicts = sorted(self.verdicts, key=lambda v: v.name)
         _mark_duplicates(self.digests, verdicts, self.limits)
-        identity = _mark_other_people(verdicts, self.limits)
+        kept = _mark_other_people(verdicts, self.limits)
         for name, why in (unreadable or {}).items():
             verdicts.append(Verdict(name=name, usable=False, reason="unreadable", message=why))
         verdicts.sort(key=lambda v: v.name)
-        return Screening(verdicts=verdicts, identity=identity)
+        if kept is None:
+            return Screening(verdicts=verdicts, identity=None)
+        identity = kept.mean(axis=0)
+        spread = float(np.sqrt(np.mean(np.sum((kept - identity) ** 2, axis=1))))
+        return Screening(verdicts=verdicts, identity=identity, spread=spread)
 
 
 def screen(

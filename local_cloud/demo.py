@@ -37,7 +37,7 @@ DEMO_TRAINING_CONFIG: dict[str, Any] = {
     "validation_prompts": ["a photo of <<TOK>>"],
 }
 # The training container renders previews (and prior-preservation class images) with this many steps;
-# the tiny random-weight model does not need its default of 30.
+# the tiny random-weight model does not need its default of 25.
 DEMO_CONTAINER_ENV = {"AVATAR_TRAINING_SAMPLE_STEPS": "4"}
 DEMO_PROMPTS = (
     "a photo of <<TOK>> as an astronaut, high quality",

@@ -3,10 +3,9 @@
 
 - "fast": what the local cloud's tiny random-weight model trains in seconds on a CPU; on a real GPU and
   base model it is a smoke test, not a likeness.
-- "standard": the service's documented defaults (800 steps at 512 px, UNet rank 32, text encoder, prior
-  preservation).
-- "best": the upper end of the HF DreamBooth blog's 800-1200 steps for faces, higher ranks and more class
-  images.
+- "standard": the service's documented defaults (1000 steps at 512 px with checkpoint selection, UNet
+  rank 32, text encoder, prior preservation with 200 class images).
+- "best": the upper end of the HF DreamBooth blog's 800-1200 steps for faces and higher ranks.
 """
 
 from __future__ import annotations
@@ -20,7 +19,6 @@ TRAINING_PRESETS: dict[str, dict[str, Any]] = {
         "lora_rank": 4,
         "train_text_encoder": False,
         "with_prior_preservation": False,
-        "use_8bit_adam": False,
         "gradient_checkpointing": False,
         "mixed_precision": "no",
     },
@@ -29,6 +27,5 @@ TRAINING_PRESETS: dict[str, dict[str, Any]] = {
         "max_train_steps": 1200,
         "lora_rank": 64,
         "text_encoder_lora_rank": 32,
-        "num_class_images": 100,
     },
 }

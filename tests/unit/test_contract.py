@@ -73,7 +73,7 @@ def test_hyperparameters_reject_unknown_keys_and_out_of_range_values():
 
 
 def test_gen_args_bounds():
-    assert GenArgs().num_inference_steps == 30
+    assert GenArgs().num_inference_steps == 25
     with pytest.raises(ValidationError):
         GenArgs(num_inference_steps=0)
     with pytest.raises(ValidationError):
@@ -126,9 +126,14 @@ def test_default_prompts_do_not_repeat_the_class_noun():
     defaults = TrainingHyperparameters()
     assert defaults.token is None  # the service picks one (avatar_contract.instance_tokens)
     rendered = training_prompts(
-        "wud", defaults.instance_prompt, defaults.class_prompt, defaults.validation_prompts
+        "wud", defaults.instance_prompt, defaults.class_prompt, defaults.validation_prompts, "person"
     )
-    assert rendered == ["a photo of wud person", "a photo of person", "a photo of wud person"]
+    assert rendered == [
+        "a photo of wud person",
+        "a photo of person",
+        "a photo of wud person outdoors in a park, smiling",  # a new context
+        "a portrait of wud person, oil painting",  # a style
+    ]
 
 
 def test_the_training_config_always_names_its_token():
@@ -155,6 +160,20 @@ def test_instance_token_candidates_are_short_and_the_pick_is_per_owner():
     assert pick_token("owner-a", refused=lambda token: token == first) != first
     with pytest.raises(NoTokenLeft):
         pick_token("owner-a", refused=lambda _: True)
+
+
+def test_the_class_noun_is_a_word_of_the_class_prompt_and_tok_renders_it() -> None:
+    from avatar_contract.training import effective_class_noun
+
+    lit = TrainingHyperparameters(class_prompt="a photo of a person, natural light")
+    assert effective_class_noun(lit) == "person"  # not "light", the prompt's last word
+    woman = TrainingHyperparameters(class_prompt="a photo of a woman, natural light", class_noun="woman")
+    assert personalize(
+        "<<TOK>> at the beach", {"token": "zwx", "class_noun": effective_class_noun(woman)}
+    ) == ("zwx woman at the beach")
+    assert effective_class_noun(TrainingHyperparameters(class_prompt="a photo of dog")) == "dog"
+    with pytest.raises(ValidationError, match="class_noun 'cat' is not a word of class_prompt"):
+        TrainingHyperparameters(class_prompt="a photo of a person", class_noun="cat")
 
 
 def test_lora_targets_are_the_attention_projections():
@@ -209,11 +228,12 @@ def test_multi_model_name_is_one_stable_path_segment_per_target():
         model_name_for("")
 
 
-def test_checkpoint_selection_is_off_by_default_and_bounded():
+def test_checkpoint_selection_is_on_by_default_and_bounded():
     from avatar_contract.training import MAX_CHECKPOINTS, checkpoint_steps
 
-    assert TrainingHyperparameters().checkpoint_every_steps == 0
-    assert checkpoint_steps(TrainingHyperparameters()) == []
+    assert checkpoint_steps(TrainingHyperparameters()) == [200, 400, 600, 800, 1000]  # on by default
+    assert checkpoint_steps(TrainingHyperparameters(face_crop=False)) == []  # nothing to score against
+    assert checkpoint_steps(TrainingHyperparameters(checkpoint_every_steps=0)) == []
     on = TrainingHyperparameters(max_train_steps=800, checkpoint_every_steps=200)
     assert checkpoint_steps(on) == [200, 400, 600, 800] and on.checkpoint_selection == "best_identity"
     assert checkpoint_steps(TrainingHyperparameters(max_train_steps=100, checkpoint_every_steps=500)) == [100]

@@ -30,6 +30,7 @@ from avatar_contract.generation import GenArgs
 from avatar_contract.gpu import expect_gpu, gpu_unusable_reason
 from avatar_contract.names import TOKEN_PLACEHOLDER, Env, Triton
 from avatar_contract.prompts import MissingTokenError, personalize, token_phrase
+from avatar_contract.rendering import prepare, render
 from hosting_server.deadline import (
     DeadlineExceededError,
     ResponseTooLargeError,
@@ -179,8 +180,7 @@ class BaseModelEngine:
             requires_safety_checker=False,
             variant=weights_variant(source),
         )
-        pipe.set_progress_bar_config(disable=True)
-        self.pipe = pipe.to(self.device)
+        self.pipe = prepare(pipe).to(self.device)  # the shared sampler and VAE slicing
         self.base_load_seconds = time.perf_counter() - started
         # The size the base model was trained at (what diffusers renders when none is given), at least
         # GenArgs' minimum: 512 px for SD 2.1-base.
@@ -328,6 +328,14 @@ class BaseModelEngine:
 
     # ---- rendering -----------------------------------------------------------------------------------
 
+    def default_size(self, metadata: Mapping[str, Any] | None) -> int:
+        """The side rendered when the request gives none: the adapter's trained resolution, else the base
+        model's native size."""
+        trained = (metadata or {}).get("resolution")
+        if isinstance(trained, int) and 64 <= trained <= 1024 and trained % 8 == 0:
+            return trained
+        return self.native_size
+
     def generate(
         self,
         prompt: str,
@@ -338,8 +346,11 @@ class BaseModelEngine:
         triton_model: str | None = None,
         deadline: float | None = None,
     ) -> list[bytes]:
-        """Render `gen_args.num_images` images; returns encoded JPEG/PNG bytes. Image i uses seed
-        `seed + i`, so the same seed and adapter always give the same images. Past `deadline` (Unix
+        """Render `gen_args.num_images` images (`avatar_contract.rendering.render`, as the training's
+        previews); returns encoded JPEG/PNG bytes. Image i uses a CPU generator seeded `seed + i`, so the
+        same seed, prompt and adapter always give the same images, on any device. The default size is the
+        adapter's trained resolution (its metadata), else the base model's. An empty negative prompt
+        means the default one unless `gen_args.default_negative_prompt` is false. Past `deadline` (Unix
         seconds, `hosting_server.deadline`) the render stops with DeadlineExceededError."""
         gen_args = gen_args or GenArgs()
         if not prompt or not prompt.strip():
@@ -355,24 +366,22 @@ class BaseModelEngine:
                     metadata = self.ensure_adapter(adapter_id, adapter_file, triton_model).metadata
                 self.activate(adapter_id)
                 seed = gen_args.seed if gen_args.seed is not None else int(torch.seed() % 2**32)
-                generators = [
-                    torch.Generator(device=self.device).manual_seed((seed + i) % 2**32)
-                    for i in range(gen_args.num_images)
-                ]
-                count = gen_args.num_images
-                with torch.inference_mode():
-                    result = self.pipe(
-                        prompt=[render_prompt(prompt, metadata)] * count,
-                        negative_prompt=[render_prompt(negative_prompt or "", metadata)] * count,
-                        num_inference_steps=gen_args.num_inference_steps,
-                        guidance_scale=gen_args.guidance_scale,
-                        width=gen_args.width or self.native_size,
-                        height=gen_args.height or self.native_size,
-                        generator=generators,
-                        output_type="pil",
-                        callback_on_step_end=step_callback(deadline, gen_args.num_inference_steps),
-                    )
-            return encode_within_limit(result.images, gen_args.output_format)
+                size = self.default_size(metadata)
+                negative = render_prompt(negative_prompt, metadata) if negative_prompt else None
+                if negative is None and not gen_args.default_negative_prompt:
+                    negative = ""
+                images = render(
+                    self.pipe,
+                    render_prompt(prompt, metadata),
+                    seed=seed,
+                    count=gen_args.num_images,
+                    size=(gen_args.width or size, gen_args.height or size),
+                    negative_prompt=negative,
+                    steps=gen_args.num_inference_steps,
+                    guidance_scale=gen_args.guidance_scale,
+                    callback=step_callback(deadline, gen_args.num_inference_steps),
+                )
+            return encode_within_limit(images, gen_args.output_format)
         except ResponseTooLargeError as exc:
             raise InvalidRequestError(str(exc)) from None
         except (InvalidRequestError, AdapterError, DeadlineExceededError):

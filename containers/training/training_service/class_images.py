@@ -1,6 +1,8 @@
-"""Prior-preservation class images, generated once per (base model, class prompt, resolution, count, seed,
-sampling steps) and kept in two places: the instance's cache directory, and the data bucket under
-`class-images/<key>/`, so an instance that scaled up from zero reads them instead of generating them.
+"""Prior-preservation class images, generated once per (base model, class prompt, resolution, count,
+sampling steps, render version) from a fixed seed (`trainer.CLASS_IMAGE_SEED`, never the user's training
+seed, so every training of a deployment shares one set) and kept in two places: the instance's cache
+directory, and the data bucket under `class-images/<key>/`, so an instance that scaled up from zero reads
+them instead of generating them.
 
 The S3 copy is written image by image, then `index.json` last: a set without its index is incomplete and
 ignored. A failing S3 read or write never fails a training; it only costs the generation.
@@ -22,6 +24,7 @@ from PIL import Image
 
 from avatar_contract.base_model import base_model_identity
 from avatar_contract.names import Prefix
+from avatar_contract.rendering import RENDER_VERSION
 from training_service.storage import S3Store
 
 logger = logging.getLogger(__name__)
@@ -31,10 +34,11 @@ INDEX = "index.json"
 
 
 def class_image_key(
-    base_model: str, class_prompt: str, resolution: int, count: int, seed: int, sample_steps: int
+    base_model: str, class_prompt: str, resolution: int, count: int, sample_steps: int
 ) -> str:
-    """The cache key; the base model counts by its manifest digest when it is a staged copy."""
-    parts = [base_model_identity(base_model), class_prompt, resolution, count, seed, sample_steps]
+    """The cache key; the base model counts by its manifest digest when it is a staged copy. The render
+    version counts (the sampler changes the images); the user's training seed does not."""
+    parts = [base_model_identity(base_model), class_prompt, resolution, count, sample_steps, RENDER_VERSION]
     return hashlib.sha256(json.dumps([str(p) for p in parts]).encode()).hexdigest()
 
 
@@ -88,7 +92,6 @@ def cached_class_images(
     class_prompt: str,
     resolution: int,
     count: int,
-    seed: int,
     sample_steps: int,
     generate: Callable[[], list[Image.Image]],
     *,
@@ -97,7 +100,7 @@ def cached_class_images(
 ) -> list[Image.Image]:
     """Class images from the local cache, else from `s3://<bucket>/class-images/<key>/`, else made by
     `generate()` and stored in both for the next training (and the next instance)."""
-    key = class_image_key(base_model, class_prompt, resolution, count, seed, sample_steps)
+    key = class_image_key(base_model, class_prompt, resolution, count, sample_steps)
     target = cache_dir / "class-images" / key
     if (images := _read_local(target)) is not None:
         return images
@@ -123,8 +126,8 @@ def cached_class_images(
             "class_prompt": class_prompt,
             "resolution": resolution,
             "count": count,
-            "seed": seed,
             "sample_steps": sample_steps,
+            "render_version": RENDER_VERSION,
         }
         try:
             _write_s3(store.client, bucket, prefix, target, about)

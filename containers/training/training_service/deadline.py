@@ -62,6 +62,10 @@ class JobControl:
                 self.cancel_reason = reason
                 self._cancelled.set()
 
+    def remaining(self) -> float:
+        """Seconds left before the deadline (negative past it)."""
+        return self.deadline - self._clock()
+
     @property
     def expired(self) -> bool:
         return self._clock() >= self.deadline
@@ -103,3 +107,50 @@ def denoising_callback(check: Callable[[int | None], None] | None) -> Callable[.
         return kwargs
 
     return callback
+
+
+class Projection:
+    """Ends the training loop early when finishing it would overrun the budget (`train_lora`'s `stop`).
+
+    After each step it projects what must still run once the loop ends: rendering and scoring every
+    checkpoint saved so far plus the current step's adapter (`image_seconds` per preview, estimated from
+    the measured step time: `avatar_contract.training_budget.render_seconds`), then packaging and
+    publishing (`publish_seconds`). When one more step and that reserve no longer fit in the time left,
+    the loop stops and the best checkpoint so far is published instead of nothing. It stops only once
+    there is something worth publishing: a saved checkpoint (`checkpoint_steps[0]`), or half the steps
+    when there is only the last one; before that the hard deadline fails the training as before."""
+
+    def __init__(
+        self,
+        control: JobControl,
+        checkpoint_steps: list[int],
+        previews_per_checkpoint: int,
+        image_seconds: Callable[[float], float],
+        publish_seconds: float = 60.0,
+        checkpoint_seconds: float = 5.0,
+    ) -> None:
+        self.control = control
+        self.checkpoint_steps = checkpoint_steps
+        self.previews = previews_per_checkpoint
+        self.image_seconds = image_seconds
+        self.publish_seconds = publish_seconds
+        self.checkpoint_seconds = checkpoint_seconds
+        self.stopped_at: int | None = None
+        last = checkpoint_steps[-1]
+        self.min_steps = checkpoint_steps[0] if len(checkpoint_steps) > 1 else -(-last // 2)
+
+    def reserve(self, done: int, step_seconds: float) -> float:
+        """Seconds needed after the loop if it stopped after `done` steps."""
+        saved = sum(1 for step in self.checkpoint_steps[:-1] if step <= done)
+        per_checkpoint = self.previews * self.image_seconds(step_seconds) + self.checkpoint_seconds
+        return (saved + 1) * per_checkpoint + self.publish_seconds
+
+    def __call__(self, done: int, loop_seconds: float) -> bool:
+        if done < self.min_steps:
+            return False
+        step_seconds = loop_seconds / max(done, 1)
+        left = self.control.remaining()
+        if left >= step_seconds + self.reserve(done, step_seconds):
+            return False
+        self.stopped_at = done
+        return True

@@ -12,7 +12,7 @@ from PIL import Image
 from face_analysis.decode import UnusableImage, decode_image
 from face_analysis.screening import Screening
 from training_service.errors import NotEnoughImages
-from training_service.screening import screen_and_crop
+from training_service.screening import FaceBox, face_boxes, screen_and_crop, training_weights, wide_crops
 
 logger = logging.getLogger(__name__)
 
@@ -22,6 +22,19 @@ class PreparedImages:
     usable: dict[str, Image.Image] = field(default_factory=dict)  # file name -> RGB square at resolution
     rejected: dict[str, str] = field(default_factory=dict)  # file name -> reason
     screening: Screening | None = None  # the face screening, when face_crop is on
+    wide: dict[str, Image.Image] = field(default_factory=dict)  # "<name>#wide" -> the looser crop
+    weights: dict[str, float] = field(default_factory=dict)  # name -> loss weight (default 1)
+    faces: dict[str, FaceBox] = field(default_factory=dict)  # name -> face box in its crop (fractions)
+
+    def training_set(self) -> tuple[list[Image.Image], list[float]]:
+        """Every training image (tight crops, then the looser ones) and its loss weight."""
+        names = [*self.usable, *self.wide]
+        images = [*self.usable.values(), *self.wide.values()]
+        return images, [self.weights.get(name, 1.0) for name in names]
+
+    def training_faces(self) -> list[FaceBox | None]:
+        """The face box of each image of `training_set` (None: no face known, a center crop)."""
+        return [self.faces.get(name) for name in [*self.usable, *self.wide]]
 
 
 def center_crop_box(image_size: tuple[int, int]) -> tuple[int, int, int, int]:
@@ -55,6 +68,9 @@ def prepare_images(
         usable, refused, prepared.screening = screen_and_crop(decoded, resolution)
         prepared.usable.update(usable)
         prepared.rejected.update(refused)
+        prepared.wide = wide_crops(decoded, prepared.screening, resolution)
+        prepared.weights = training_weights(prepared.screening, resolution)
+        prepared.faces = face_boxes(decoded, prepared.screening)
     for name, reason in prepared.rejected.items():
         logger.info("image %s not used: %s", name, reason)
     if len(prepared.usable) < min_usable:

@@ -26,7 +26,7 @@ def score_previews(
     """The previews' likeness (None without a face screening); raise NotLikeTheSelfies below `minimum`."""
     if screening is None or screening.identity is None:
         return None
-    likeness = score(previews, screening.identity)
+    likeness = score(previews, screening.identity, screening.spread)
     logger.info("preview likeness %s (median %s)", likeness.scores, likeness.median)
     return require_likeness(likeness, minimum)
 

@@ -23,22 +23,32 @@ from avatar_contract.artifact import package_user_model
 from avatar_contract.keys import progress_key, target_model
 from avatar_contract.names import Triton
 from avatar_contract.progress import TrainingProgress
-from avatar_contract.training import TrainingConfig, TrainingMetrics, TrainingResult
+from avatar_contract.rendering import RENDER_VERSION
+from avatar_contract.training import (
+    TrainingConfig,
+    TrainingMetrics,
+    TrainingResult,
+    checkpoint_steps,
+    effective_class_noun,
+)
+from avatar_contract.training_budget import CHECKPOINT_SECONDS, render_seconds
 from training_service.archive import IMAGE_SUFFIXES, TrainingInput, read_training_archive
 from training_service.base_model import resolve_base_model
 from training_service.checkpoints import Checkpoints, choose_checkpoint
 from training_service.class_images import cached_class_images
 from training_service.config import Destinations, check_destinations, load_training_config
-from training_service.deadline import JobControl
+from training_service.deadline import JobControl, Projection
 from training_service.errors import Busy, GpuUnavailable, InvalidInput, PublishFailed, TrainingError
 from training_service.images import prepare_images
 from training_service.likeness import require_likeness, score_previews
+from training_service.objective import final_loss
 from training_service.progress import ProgressReporter
 from training_service.settings import Settings
 from training_service.storage import S3Store
 from training_service.trainer import (
     generate_class_images,
     instance_text,
+    preview_seeds,
     render_previews,
     train_lora,
     validation_texts,
@@ -217,37 +227,41 @@ class TrainingService:
             progress.enter("class_images")
             class_images = cached_class_images(
                 settings.cache_dir, settings.base_model, config.class_prompt, config.resolution,
-                config.num_class_images, config.seed, settings.sample_steps,
+                config.num_class_images, settings.sample_steps,
                 lambda: generate_class_images(
                     base_dir, config.class_prompt, config.num_class_images, config.resolution, device,
-                    seed=config.seed, steps=settings.sample_steps, check=control.check,
+                    steps=settings.sample_steps, check=control.check,
                 ),
                 store=self.store, bucket=settings.data_bucket,
             )  # fmt: skip
 
         adapter_dir = work / "adapter"
-        plan = Checkpoints(config, work / "checkpoints") if config.checkpoint_every_steps else None
+        plan = Checkpoints(config, work / "checkpoints") if checkpoint_steps(config) else None
+        seeds = preview_seeds(config, scoring=plan is not None)
+        projection = self._projection(config, control, plan, len(seeds))
         progress.enter("training")
+        images, weights = prepared.training_set()
         trained = train_lora(
-            base_dir, list(prepared.usable.values()), config, adapter_dir, device,
+            base_dir, images, config, adapter_dir, device,
             class_images=class_images, log_every=settings.log_every, sample_steps=settings.sample_steps,
-            check=control.check, checkpoints=plan, on_step=progress.on_step,
+            check=control.check, checkpoints=plan, on_step=progress.on_step, stop=projection,
+            image_weights=weights, face_boxes=prepared.training_faces(),
         )  # fmt: skip
         control.check(trained.steps)
         choice = None
         progress.enter("previews")
         if plan is None:
             previews = render_previews(
-                base_dir, adapter_dir, validation_texts(config),
-                config.resolution, device, seed=config.seed, steps=settings.sample_steps, check=control.check,
+                base_dir, adapter_dir, validation_texts(config), config.resolution, device,
+                seeds=seeds, steps=settings.sample_steps, check=control.check,
             )  # fmt: skip
         else:  # checkpoint selection: the kept checkpoint's adapter, previews and likeness
             choice = choose_checkpoint(
-                base_dir, plan.adapters(adapter_dir), config, prepared.screening, device,
-                settings.sample_steps, control.check,
+                base_dir, plan.adapters(adapter_dir, trained.steps), config, prepared.screening, device,
+                images, settings.sample_steps, control.check,
             )  # fmt: skip
             adapter_dir, previews = choice.adapter_dir, choice.previews
-        kept_loss = trained.losses[choice.step - 1] if choice else trained.final_loss
+        kept_loss = final_loss(trained.losses[: choice.step]) if choice else trained.final_loss
         progress.enter("publishing")
         artifact = package_user_model(
             config.model_id, adapter_dir / Triton.ADAPTER_FILE, _metadata(config, settings, kept_loss),
@@ -287,8 +301,26 @@ class TrainingService:
                 identity_similarity_threshold=likeness.threshold if likeness else None,
                 checkpoint_step=choice.step if choice else None,
                 checkpoints=choice.scored if choice else [],
+                stopped_early=trained.steps < config.max_train_steps,
             ),
         )
+
+    def _projection(
+        self, config: TrainingConfig, control: JobControl, plan: Checkpoints | None, seeds: int
+    ) -> Projection:
+        """The training loop's early stop: what must fit after it is every checkpoint's previews."""
+        steps = plan.steps if plan else [config.max_train_steps]
+        sample_steps = self.settings.sample_steps
+
+        def image_seconds(step_seconds: float) -> float:
+            return render_seconds(
+                step_seconds, sample_steps, config.with_prior_preservation, config.train_text_encoder
+            )
+
+        return Projection(
+            control, steps, len(config.validation_prompts) * seeds, image_seconds,
+            checkpoint_seconds=CHECKPOINT_SECONDS if plan else 0.0,
+        )  # fmt: skip
 
     def _upload_previews(self, previews: list, bucket: str, prefix: str, work: Path) -> list[str]:
         keys: list[str] = []
@@ -322,6 +354,8 @@ def _metadata(config: TrainingConfig, settings: Settings, final_loss: float) -> 
         "token": config.token,
         "instance_prompt": instance_text(config),
         "class_prompt": config.class_prompt,
+        "class_noun": effective_class_noun(config),
+        "render_version": RENDER_VERSION,
         "base_model_id": config.base_model_id or settings.base_model,
         "lora_rank": config.lora_rank,
         "text_encoder_lora_rank": config.text_encoder_lora_rank if config.train_text_encoder else None,

@@ -12,7 +12,8 @@
   service never trains on the CPU: when torch cannot use CUDA, /ping is unhealthy and every training
   fails, with a reason naming the NVIDIA driver and torch's CUDA (`avatar_contract.gpu`).
 - `AVATAR_TRAINING_LOG_EVERY` (25): log step, loss and elapsed time every N steps.
-- `AVATAR_TRAINING_SAMPLE_STEPS` (30): denoising steps for class images and previews.
+- `AVATAR_TRAINING_SAMPLE_STEPS` (25, `avatar_contract.rendering.DEFAULT_STEPS`: what the endpoint renders
+  with): denoising steps for class images and previews.
 - `AVATAR_TRAINING_MAX_BODY_BYTES` (1 GiB, the async payload limit), `AVATAR_TRAINING_MAX_MEMBERS` (200),
   `AVATAR_TRAINING_MAX_UNPACKED_BYTES` (512 MiB), `AVATAR_TRAINING_MAX_IMAGE_BYTES` (30 MiB),
   `AVATAR_TRAINING_MAX_IMAGE_PIXELS` (50,000,000): input limits.
@@ -36,6 +37,7 @@ from pathlib import Path
 from avatar_contract.artifact import USER_TEMPLATE
 from avatar_contract.gpu import expect_gpu, gpu_unusable_reason
 from avatar_contract.names import DEFAULT_BASE_MODEL_ID, Env
+from avatar_contract.rendering import DEFAULT_STEPS
 from avatar_contract.training_budget import TIME_BUDGET_ENV, TRAINING_TIME_BUDGET_SECONDS
 
 DEVICE_VAR = "AVATAR_TRAINING_DEVICE"
@@ -77,7 +79,7 @@ class Settings:
     device: str = "auto"
     expect_gpu: bool = False
     log_every: int = 25
-    sample_steps: int = 30
+    sample_steps: int = DEFAULT_STEPS
     max_body_bytes: int = 2**30
     limits: ArchiveLimits = field(default_factory=ArchiveLimits)
     template_dir: Path = USER_TEMPLATE
@@ -106,7 +108,7 @@ class Settings:
             device=env.get(DEVICE_VAR) or "auto",
             expect_gpu=expect_gpu(env),
             log_every=integer(LOG_EVERY_VAR, 25),
-            sample_steps=integer(SAMPLE_STEPS_VAR, 30),
+            sample_steps=integer(SAMPLE_STEPS_VAR, DEFAULT_STEPS),
             max_body_bytes=integer(MAX_BODY_VAR, 2**30),
             limits=limits,
             time_budget_seconds=float(env.get(TIME_BUDGET_ENV) or TRAINING_TIME_BUDGET_SECONDS),

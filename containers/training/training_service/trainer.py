@@ -18,12 +18,11 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import torch
 import torch.nn.functional as F
-from diffusers import AutoencoderKL, DDPMScheduler, StableDiffusionPipeline, UNet2DConditionModel
+from diffusers import AutoencoderKL, DDPMScheduler, UNet2DConditionModel
 from diffusers.training_utils import cast_training_params
 from peft import LoraConfig
 from PIL import Image
@@ -33,14 +32,23 @@ from avatar_contract.base_model import weights_variant
 from avatar_contract.lora import TEXT_ENCODER_TARGET_MODULES, UNET_TARGET_MODULES
 from avatar_contract.names import Triton
 from avatar_contract.prompts import personalize
-from avatar_contract.training import REFERENCE_TOKEN, TrainingHyperparameters
+from avatar_contract.rendering import DEFAULT_STEPS, load_pipeline, render, render_prompts
+from avatar_contract.training import REFERENCE_TOKEN, TrainingHyperparameters, effective_class_noun
+from avatar_contract.training_budget import SCORING_SEEDS
 from training_service.checkpoints import Checkpoints, save_adapter
 from training_service.deadline import denoising_callback
 from training_service.errors import TrainingDiverged
+from training_service.objective import face_masks, final_loss, instance_loss
 
 logger = logging.getLogger(__name__)
 
 MAX_GRAD_NORM = 1.0
+# Class images come from this seed whatever the user's training seed, so one cached set per deployment
+# serves every training with the same base model, class prompt and resolution (class_images).
+CLASS_IMAGE_SEED = 0
+# Gradient checkpointing costs ~20-30 % per step; without it, SD 2.x LoRA training at 512 px with prior
+# preservation peaks near 14 GiB in bf16: it is turned on only below this much GPU memory (or > 768 px).
+GRADIENT_CHECKPOINTING_BELOW_GIB = 20
 
 
 @dataclass
@@ -62,7 +70,11 @@ class LoraTrainingResult:
 def model_identity(config: TrainingHyperparameters) -> dict[str, str]:
     """What `<<TOK>>` resolves from: the same keys the model's `metadata.json` carries to hosting (a
     `TrainingConfig` always names its token; bare hyper-parameters, as measurements use, the reference's)."""
-    return {"token": config.token or REFERENCE_TOKEN, "class_prompt": config.class_prompt}
+    return {
+        "token": config.token or REFERENCE_TOKEN,
+        "class_prompt": config.class_prompt,
+        "class_noun": effective_class_noun(config),
+    }
 
 
 def instance_text(config: TrainingHyperparameters) -> str:
@@ -73,6 +85,23 @@ def instance_text(config: TrainingHyperparameters) -> str:
 def validation_texts(config: TrainingHyperparameters) -> list[str]:
     """The validation prompts the previews are rendered with, personalized the same way."""
     return [personalize(prompt, model_identity(config)) for prompt in config.validation_prompts]
+
+
+def preview_seeds(config: TrainingHyperparameters, scoring: bool) -> list[int]:
+    """The seeds each validation prompt is rendered with: `seed`, `seed + 1` when checkpoints are scored
+    (what the endpoint renders for `num_images` 2 and that seed), else `seed`."""
+    return [config.seed + n for n in range(SCORING_SEEDS if scoring else 1)]
+
+
+def use_gradient_checkpointing(config: TrainingHyperparameters, device: str) -> bool:
+    """As set, else only where memory requires it: a GPU under GRADIENT_CHECKPOINTING_BELOW_GIB, or more
+    than 768 px (never on the CPU, where memory is not the limit)."""
+    if config.gradient_checkpointing is not None:
+        return config.gradient_checkpointing
+    if not device.startswith("cuda"):
+        return False
+    total = torch.cuda.get_device_properties(torch.device(device)).total_memory
+    return total < GRADIENT_CHECKPOINTING_BELOW_GIB * 2**30 or config.resolution > 768
 
 
 def resolve_precision(mixed_precision: str, device: str) -> torch.dtype:
@@ -116,40 +145,28 @@ def _make_optimizer(groups: list[dict], use_8bit_adam: bool, device: str) -> tor
 Check = Callable[[int | None], None]  # raises to stop the training (training_service.deadline)
 
 
-def _rendering_pipeline(pipeline_dir: Path | str, device: str) -> Any:
-    """The base pipeline that renders class images and previews: `device`'s precision, no safety
-    checker, no progress bars."""
-    dtype = resolve_precision("auto", device)
-    pipe = StableDiffusionPipeline.from_pretrained(
-        pipeline_dir, dtype=dtype, safety_checker=None, variant=weights_variant(pipeline_dir)
-    )
-    pipe.set_progress_bar_config(disable=True)
-    return pipe
-
-
 def generate_class_images(
     pipeline_dir: Path | str,
     prompt: str,
     count: int,
     resolution: int,
     device: str,
-    seed: int = 0,
-    steps: int = 30,
+    steps: int = DEFAULT_STEPS,
     batch_size: int = 4,
     check: Check | None = None,
 ) -> list[Image.Image]:
-    """Images of the class (e.g. "a photo of person") from the base model, for prior preservation."""
-    pipe = _rendering_pipeline(pipeline_dir, device)
-    pipe.to(device)
-    generator = torch.Generator("cpu").manual_seed(seed)
+    """Images of the class (e.g. "a photo of person") from the base model, for prior preservation:
+    rendered as the endpoint renders (`avatar_contract.rendering`), image n from seed CLASS_IMAGE_SEED + n."""
+    pipe = load_pipeline(pipeline_dir, device)
     images: list[Image.Image] = []
     while len(images) < count:
         n = min(batch_size, count - len(images))
-        out = pipe(
-            [prompt] * n, height=resolution, width=resolution, num_inference_steps=steps, generator=generator,
-            callback_on_step_end=denoising_callback(check),
+        images.extend(
+            render(
+                pipe, prompt, seed=CLASS_IMAGE_SEED + len(images), count=n, size=resolution, steps=steps,
+                callback=denoising_callback(check),
+            )
         )  # fmt: skip
-        images.extend(out.images)
     del pipe
     return images
 
@@ -162,19 +179,26 @@ def train_lora(
     device: str = "cpu",
     class_images: Sequence[Image.Image] | None = None,
     log_every: int = 25,
-    sample_steps: int = 30,
+    sample_steps: int = DEFAULT_STEPS,
     on_log: Callable[[int, float, float], None] | None = None,
     check: Check | None = None,
     checkpoints: Checkpoints | None = None,
     on_step: Callable[[int, float], None] | None = None,  # (steps done, loss) after every step
+    stop: Callable[[int, float], bool] | None = None,  # (steps done, seconds so far): end the run now?
+    image_weights: Sequence[float] | None = None,  # per image: its instance loss's weight (default 1)
+    face_boxes: Sequence[tuple[float, float, float] | None] | None = None,  # per image (face_loss_weight)
 ) -> LoraTrainingResult:
     """Fine-tune LoRA adapters on `images` (squares at `config.resolution`) and save them in diffusers
     format as `output_dir/pytorch_lora_weights.safetensors`. With prior preservation and no
     `class_images`, they are generated here first. Raises TrainingDiverged on a NaN/inf loss; `check`
     is called with the steps done before every step (and between denoising steps) and may raise. With
-    `checkpoints`, the adapter is also saved at each of its steps before the last (checkpoint selection)."""
+    `checkpoints`, the adapter is also saved at each of its steps before the last (checkpoint selection).
+    When `stop` answers True after a step (the time budget's projection), the run ends there: that step's
+    adapter is the output and `steps` says how many were done."""
     if not images:
         raise ValueError("no training images")
+    if image_weights is not None and len(image_weights) != len(images):
+        raise ValueError("one weight per training image")
     started = time.monotonic()
     torch.manual_seed(config.seed)
     generator = torch.Generator("cpu").manual_seed(config.seed)
@@ -183,7 +207,7 @@ def train_lora(
     if prior and not class_images:
         class_images = generate_class_images(
             pipeline_dir, config.class_prompt, config.num_class_images, config.resolution, device,
-            seed=config.seed, steps=sample_steps, check=check,
+            steps=sample_steps, check=check,
         )  # fmt: skip
     class_images = class_images or []
 
@@ -215,7 +239,7 @@ def train_lora(
         text_encoder.add_adapter(text_lora)
         trained.append(text_encoder)
     cast_training_params(trained, dtype=torch.float32)  # LoRA weights train in fp32 under autocast
-    if config.gradient_checkpointing:
+    if use_gradient_checkpointing(config, device):
         unet.enable_gradient_checkpointing()
         if config.train_text_encoder:
             text_encoder.activation_checkpointing_enable(
@@ -225,6 +249,7 @@ def train_lora(
     text_encoder.train(config.train_text_encoder)
 
     inst_mean, inst_std = _encode_latents(vae, images, device, dtype)
+    masks = face_masks(face_boxes, inst_mean.shape[-2:], config.face_loss_weight, len(images), device)
     if prior:
         class_mean, class_std = _encode_latents(vae, class_images, device, dtype)
     vae.to("cpu")  # no longer needed on the device
@@ -257,12 +282,15 @@ def train_lora(
     order = torch.randperm(len(images), generator=generator)
     losses: list[float] = []
     loss_value = math.nan
+    done, done_max = 0, config.max_train_steps
+    loop_started = time.monotonic()
     for step in range(config.max_train_steps):
         if check:
             check(step)
         if step and step % len(images) == 0:
             order = torch.randperm(len(images), generator=generator)
         i = int(order[step % len(images)])
+        weight = image_weights[i] if image_weights else 1.0
         mean, std = inst_mean[i : i + 1], inst_std[i : i + 1]
         if prior:
             j = step % len(class_images)
@@ -285,11 +313,12 @@ def train_lora(
         if prior:
             pred_inst, pred_class = pred.chunk(2)
             target_inst, target_class = target.chunk(2)
-            loss = F.mse_loss(pred_inst, target_inst) + config.prior_loss_weight * F.mse_loss(
-                pred_class, target_class
+            loss = weight * instance_loss(
+                pred_inst, target_inst, timesteps[:1], scheduler, config.snr_gamma, masks[i]
             )
+            loss = loss + config.prior_loss_weight * F.mse_loss(pred_class, target_class)
         else:
-            loss = F.mse_loss(pred, target)
+            loss = weight * instance_loss(pred, target, timesteps, scheduler, config.snr_gamma, masks[i])
         loss_value = float(loss.detach())
         if not math.isfinite(loss_value):
             raise TrainingDiverged(f"the training loss became {loss_value} at step {step + 1}")
@@ -315,15 +344,18 @@ def train_lora(
             )
             if on_log:
                 on_log(done, loss_value, elapsed)
+        if done < config.max_train_steps and stop and stop(done, time.monotonic() - loop_started):
+            logger.warning("stopping after step %d of %d: the time budget's projection", done, done_max)
+            break
         if checkpoints is not None and checkpoints.due(done):
             save_adapter(checkpoints.directory(done), unet, text_encoder, unet_lora, text_lora)
 
     save_adapter(output_dir, unet, text_encoder, unet_lora, text_lora)
     return LoraTrainingResult(
         adapter_file=output_dir / Triton.ADAPTER_FILE,
-        steps=config.max_train_steps,
+        steps=done,
         seconds=time.monotonic() - started,
-        final_loss=loss_value,
+        final_loss=final_loss(losses),
         trained_text_encoder=config.train_text_encoder,
         device=device,
         precision=str(dtype).removeprefix("torch."),
@@ -337,21 +369,16 @@ def render_previews(
     prompts: Sequence[str],
     resolution: int,
     device: str,
-    seed: int = 0,
-    steps: int = 30,
+    seeds: Sequence[int] = (0,),
+    steps: int = DEFAULT_STEPS,
     check: Check | None = None,
 ) -> list[Image.Image]:
-    """Render one image per prompt with the trained adapter, loaded the way hosting loads it."""
-    pipe = _rendering_pipeline(pipeline_dir, device)
+    """One image per (prompt, seed) with the trained adapter, loaded the way hosting loads it and rendered
+    as the endpoint renders (`avatar_contract.rendering.render_prompts`)."""
+    pipe = load_pipeline(pipeline_dir, device)
     pipe.load_lora_weights(adapter_dir, weight_name=Triton.ADAPTER_FILE)
-    pipe.to(device)
-    images = []
-    for n, prompt in enumerate(prompts):
-        generator = torch.Generator("cpu").manual_seed(seed + n)
-        out = pipe(
-            prompt, height=resolution, width=resolution, num_inference_steps=steps, generator=generator,
-            callback_on_step_end=denoising_callback(check),
-        )  # fmt: skip
-        images.extend(out.images)
+    images = render_prompts(
+        pipe, prompts, seeds, size=resolution, steps=steps, callback=denoising_callback(check)
+    )
     del pipe
     return images

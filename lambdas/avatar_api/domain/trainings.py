@@ -29,13 +29,14 @@ from avatar_contract import keys
 from avatar_contract.instance_tokens import pick_token
 from avatar_contract.lifecycle import TRAINING_INPUT_TAGGING
 from avatar_contract.names import Runtime
-from avatar_contract.prompts import class_noun, training_prompts
+from avatar_contract.prompts import training_prompts
 from avatar_contract.training import (
     MAX_IMAGES,
     MIN_IMAGES,
     REFERENCE_TOKEN,
     TrainingConfig,
     TrainingHyperparameters,
+    effective_class_noun,
 )
 
 log = logging.getLogger(__name__)
@@ -122,7 +123,11 @@ def start_training(services: Services, owner: str, request: NewTraining) -> Trai
     if services.moderation is not None:  # docs/moderation.md: before anything is written or queued
         # What the trainer renders (the token is in every personalized prompt, so it is moderated too).
         rendered = training_prompts(
-            token, hyper.instance_prompt, hyper.class_prompt, hyper.validation_prompts
+            token,
+            hyper.instance_prompt,
+            hyper.class_prompt,
+            hyper.validation_prompts,
+            effective_class_noun(hyper),
         )
         services.moderation.check_prompts(rendered, "hyperparameters")
     if request.idempotency_key is None:
@@ -188,7 +193,7 @@ def _start(
             preview_s3_prefix=config.preview_s3_prefix,
             image_count=len(images),
             token=token,
-            class_noun=class_noun({"class_prompt": config.class_prompt}),
+            class_noun=effective_class_noun(config),
             idempotency_record=idempotency_record,
             webhook=Webhook(url=request.webhook_url) if request.webhook_url else None,
         )

@@ -95,7 +95,7 @@ def test_bad_requests_and_adapters_are_client_errors(tiny_model_dir: Path, tmp_p
         parse_gen_args('{"num_images": 0}')
     with pytest.raises(InvalidRequestError, match="JSON object"):
         parse_gen_args("[1, 2]")
-    assert parse_gen_args(None).num_inference_steps == 30
+    assert parse_gen_args(None).num_inference_steps == 25
     engine = BaseModelEngine(tiny_model_dir)
     with pytest.raises(InvalidRequestError, match="<<TOK>>"):
         engine.generate("a photo of <<TOK>>", "", ARGS)  # no personal model selected

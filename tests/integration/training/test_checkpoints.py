@@ -51,17 +51,18 @@ def test_no_face_in_any_checkpoint_keeps_the_last_and_a_better_checkpoint_is_pub
     metrics = honest.metrics
     assert metrics.steps == 6 and metrics.checkpoint_step == 6
     assert [(c.step, c.identity_similarity, c.identity_similarity_median) for c in metrics.checkpoints] == [
-        (2, [None], None),
-        (4, [None], None),
-        (6, [None], None),
+        (2, [None, None], None),  # one validation prompt, two seeds
+        (4, [None, None], None),
+        (6, [None, None], None),
     ]
-    assert metrics.identity_similarity == [None] and metrics.identity_similarity_median is None
+    assert all(c.identity_similarity_mean is None and c.failures == 2 for c in metrics.checkpoints)
+    assert metrics.identity_similarity == [None, None] and metrics.identity_similarity_median is None
     assert Image.open(io.BytesIO(last_previews[0])).size == (64, 64)
 
     # A stand-in scorer that prefers the second checkpoint (the real one finds no face in these).
     medians = iter([0.31, 0.72, 0.55])
 
-    def stand_in(images: list[Image.Image], identity: Any) -> Likeness:
+    def stand_in(images: list[Image.Image], identity: Any, spread: Any = None) -> Likeness:
         median = next(medians)
         return Likeness(scores=[median] * len(images), median=median)
 
@@ -71,7 +72,8 @@ def test_no_face_in_any_checkpoint_keeps_the_last_and_a_better_checkpoint_is_pub
     assert chosen.metrics.checkpoint_step == 4
     assert [c.identity_similarity_median for c in chosen.metrics.checkpoints] == [0.31, 0.72, 0.55]
     assert chosen.metrics.identity_similarity_median == 0.72
-    assert chosen.metrics.final_loss == honest.metrics.final_loss  # the same seeded training
+    # the same seeded training; the kept checkpoint's loss is the mean of its own last steps
+    assert chosen.metrics.final_loss == honest.metrics.final_loss
     # What is published is the step-4 adapter and its previews, not the last step's.
     assert kept_adapter.keys() == last_adapter.keys()
     assert any(not torch.equal(kept_adapter[k], last_adapter[k]) for k in kept_adapter)

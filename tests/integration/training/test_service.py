@@ -19,6 +19,7 @@ from diffusers import StableDiffusionPipeline
 from avatar_contract.keys import TRAINING_ID_RE, model_key, progress_key
 from avatar_contract.names import Prefix, Triton
 from avatar_contract.progress import TrainingProgress
+from avatar_contract.rendering import RENDER_VERSION
 from avatar_contract.training import TrainingFailure, TrainingResult
 from tests.fixtures.training_samples import (
     bomb_tar,
@@ -104,7 +105,8 @@ def test_training_publishes_a_model_whose_adapter_changes_the_output(
     assert final is not None and final.phase == "completed"
     assert (final.step, final.total_steps, final.eta_seconds) == (6, 6, 0.0)
     assert held.elapsed_seconds > 0 and held.step == (6 if phase == "publishing" else 0)
-    assert len(result.metrics.preview_image_keys) == 1
+    assert len(result.metrics.preview_image_keys) == 2  # checkpoint selection: one prompt, two seeds
+    assert result.metrics.checkpoint_step == 6 and not result.metrics.stopped_early
     key = model_key(config["owner"], config["model_id"])
     assert running.keys(HOSTING_BUCKET) == [key]
 
@@ -116,6 +118,7 @@ def test_training_publishes_a_model_whose_adapter_changes_the_output(
     # what the adapter was trained on: <<TOK>> is the token and the class noun (as hosting renders it)
     assert metadata["instance_prompt"] == "a photo of sks person"
     assert metadata["class_prompt"] == "a photo of person"
+    assert metadata["class_noun"] == "person" and metadata["render_version"] == RENDER_VERSION
     assert metadata["lora_rank"] == 4 and metadata["text_encoder_lora_rank"] == 4
 
     pipe = StableDiffusionPipeline.from_pretrained(tiny_model_dir, safety_checker=None)

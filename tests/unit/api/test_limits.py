@@ -20,7 +20,7 @@ from avatar_contract.training import TrainingHyperparameters
 
 
 def test_generation_cost_is_images_times_pixels_times_steps() -> None:
-    assert limits.generation_cost(GenArgs(), native_size=512) == 512 * 512 * 30
+    assert limits.generation_cost(GenArgs(), native_size=512) == 512 * 512 * 25  # rendering.DEFAULT_STEPS
     args = GenArgs(num_images=3, width=640, height=512, num_inference_steps=20)
     assert limits.generation_cost(args, native_size=64) == 3 * 640 * 512 * 20
 

@@ -35,8 +35,8 @@ def test_measured_figures_replace_assumptions(tmp_path: Path) -> None:
     )
     _write(tmp_path, adapters)
     inputs = gather_inputs(json.loads(json.dumps(_load(tmp_path))))
-    # 1500 s x 800/1000 steps / (20 s / 10 s per step)
-    assert inputs["our_training_seconds"] == 600.0
+    # 1500 s x 1000/1000 steps / (20 s / 10 s per step)
+    assert inputs["our_training_seconds"] == 750.0
     assert inputs["adapter_mib"] == 40.0
     assert "measured" in inputs.sources["adapter_mib"]
 
@@ -46,7 +46,7 @@ def test_toy_results_are_never_used_as_figures(tmp_path: Path) -> None:
     training.add(Figure("full-size 512px default config", "train step", "s/step", Stats([1.0]), Stats([9.0])))
     _write(tmp_path, training)
     inputs = gather_inputs(_load(tmp_path))
-    assert inputs["our_training_seconds"] == 1200.0
+    assert inputs["our_training_seconds"] == 1500.0  # the default 1000 steps at the reference's pace
 
 
 def _load(results_dir: Path) -> dict:

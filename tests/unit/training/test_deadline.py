@@ -122,3 +122,22 @@ def test_the_budget_setting_comes_from_the_environment() -> None:
     assert Settings.from_env({}).time_budget_seconds == 3300
     assert Settings.from_env({"AVATAR_TRAINING_TIME_BUDGET_SECONDS": "90"}).time_budget_seconds == 90
     assert Settings.from_env({"AVATAR_TRAINING_CANCEL_ON_DISCONNECT": "false"}).cancel_on_disconnect is False
+
+
+def test_the_projection_stops_when_one_more_step_and_the_scoring_no_longer_fit() -> None:
+    from training_service.deadline import Projection
+
+    now = [0.0]
+    control = JobControl(100, clock=lambda: now[0])
+    # checkpoints at 2, 4 and 6; 4 previews each at 1 s; 1 s to save and score; 10 s to publish
+    projection = Projection(control, [2, 4, 6], 4, lambda step: 1.0, publish_seconds=10, checkpoint_seconds=1)
+    assert projection.reserve(1, 5.0) == 1 * 5 + 10  # only the current step's adapter to score
+    assert projection.reserve(4, 5.0) == 3 * 5 + 10  # steps 2 and 4 saved, plus the current one
+    now[0] = 70.0  # 30 s left: a 5 s step + 25 s of scoring (steps 2, 4 and the current) fit
+    assert not projection(4, 20.0)
+    now[0] = 71.0  # 29 s left: no longer
+    assert projection(4, 20.0) and projection.stopped_at == 4
+    now[0] = 99.0  # before the first checkpoint there is nothing to publish: the deadline decides
+    assert not projection(1, 5.0)
+    alone = Projection(control, [6], 2, lambda step: 1.0)  # no checkpoints: half the steps first
+    assert alone.min_steps == 3 and not alone(2, 5.0) and alone(3, 5.0)

@@ -106,3 +106,47 @@ def test_one_bad_file_is_rejected_by_name_and_the_rest_are_used() -> None:
         assert prepared.rejected[name].startswith("malformed EXIF metadata"), name
     for name in OTHER_FORMATS:
         assert "not a JPEG, PNG or WebP" in prepared.rejected[name], name
+
+
+def test_a_looser_second_crop_where_the_photo_allows_and_less_weight_for_enlarged_faces() -> None:
+    from face_analysis.faces import CropBox
+    from training_service.screening import LOW_RESOLUTION_WEIGHT, wide_box
+
+    photos = face_photos(3)  # the astronaut's face, about 90 px, in 380-512 px photos
+    small = prepare_images(photos, 64, face_crop=True, min_usable=3, max_pixels=MAX_PIXELS)
+    assert sorted(small.wide) == [f"{name}#wide" for name in sorted(photos)]  # room for all three
+    for name, wide in small.wide.items():
+        tight = small.usable[name.removesuffix("#wide")]
+        assert wide.size == (64, 64) and not np.array_equal(np.asarray(wide), np.asarray(tight))
+    assert set(small.weights.values()) == {1.0}  # a 200 px crop shrunk to 64 px: full weight
+    images, weights = small.training_set()
+    assert len(images) == 6 and weights == [1.0] * 6
+
+    # At 512 px the same ~200 px crops are enlarged about 2.6×: they weigh less; their wide crops not.
+    large = prepare_images(photos, 512, face_crop=True, min_usable=3, max_pixels=MAX_PIXELS)
+    assert set(large.weights.values()) == {LOW_RESOLUTION_WEIGHT}
+    assert large.training_set()[1] == [LOW_RESOLUTION_WEIGHT] * 3 + [1.0] * 3
+
+    # No room for the looser square: the tight crop alone.
+    assert wide_box((300, 300), CropBox(center_x=150, center_y=150, size=200, angle=0)) is None
+    box = wide_box((400, 600), CropBox(center_x=60, center_y=100, size=200, angle=3))
+    assert box is not None and (box.size, box.center_x, box.center_y, box.angle) == (320, 160, 160, 3)
+
+
+def test_each_training_crop_knows_where_its_face_is() -> None:
+    """The face box in each crop (for the face-weighted loss): centred, about 1/2.2 of the tight crop's
+    side and 1/3.5 of the looser one's, and found there again by the detector."""
+    from face_analysis.faces import find_faces
+
+    prepared = prepare_images(face_photos(3), 256, face_crop=True, min_usable=3, max_pixels=MAX_PIXELS)
+    boxes = prepared.training_faces()
+    images, _ = prepared.training_set()
+    assert len(boxes) == len(images) == 6 and all(box is not None for box in boxes)
+    for image, box in zip(images, boxes, strict=True):
+        assert box is not None
+        cx, cy, side = box
+        [face] = find_faces(image)
+        assert abs(face.left + face.side / 2 - cx * 256) < 0.1 * 256
+        assert abs(face.top + face.side / 2 - cy * 256) < 0.1 * 256
+        assert 0.7 < face.side / (side * 256) < 1.4
+    assert [round(b[2], 2) for b in boxes if b] == [0.45] * 3 + [0.28] * 3

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import math
 import re
 import shutil
 from pathlib import Path
@@ -96,3 +97,38 @@ def test_helpers() -> None:
     assert moderated == [instance_text(config), config.class_prompt, *validation_texts(config)]
     assert resolve_precision("bf16", "cpu") == torch.float32
     assert resolve_precision("no", "cuda") == torch.float32
+
+
+def test_the_objective_min_snr_face_weights_and_the_final_loss(tiny_model_dir: Path, tmp_path: Path) -> None:
+    """Min-SNR and the face-weighted loss change the training (same seed); `final_loss` is the mean of
+    the last 50 steps; the face mask is `weight` inside the box, 1 outside, mean 1."""
+    from training_service.objective import face_masks, final_loss
+
+    plain = dict(train_text_encoder=False, with_prior_preservation=False, max_train_steps=2)
+    runs = {
+        name: train_lora(
+            tiny_model_dir,
+            _images(2),
+            _config(**plain, **extra),
+            tmp_path / name,
+            "cpu",
+            face_boxes=[(0.5, 0.5, 0.5), None],
+        )
+        for name, extra in (
+            ("mse", {"snr_gamma": None}),
+            ("snr", {}),
+            ("face", {"snr_gamma": None, "face_loss_weight": 3.0}),
+        )
+    }
+    assert runs["mse"].losses != runs["snr"].losses
+    assert runs["mse"].losses[0] != runs["face"].losses[0]  # image 0 has a face box
+    assert runs["mse"].final_loss == pytest.approx(sum(runs["mse"].losses) / 2)
+    assert final_loss([10.0] * 10 + [1.0] * 50) == 1.0 and math.isnan(final_loss([]))
+
+    [mask, none] = face_masks([(0.5, 0.5, 0.5), None], torch.Size([8, 8]), 3.0, 2, "cpu")
+    assert none is None and mask is not None and float(mask.mean()) == pytest.approx(1.0)
+    assert float(mask[0, 0, 4, 4] / mask[0, 0, 0, 0]) == pytest.approx(3.0)  # inside vs outside
+    assert int((mask > mask.min()).sum()) == 16  # the centre 4 × 4 of 8 × 8
+    assert face_masks([(0.5, 0.5, 0.5)], torch.Size([8, 8]), None, 1, "cpu") == [None]
+    with pytest.raises(ValueError, match="face_loss_weight needs face_crop"):
+        _config(face_loss_weight=2.0, face_crop=False)
