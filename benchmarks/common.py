@@ -226,9 +226,9 @@ def _torch_threads() -> int | None:
 
 # Peak memory is the kernel's VmHWM of this process's own address space, not `ru_maxrss`. Linux keeps
 # `ru_maxrss` in the process (its signal struct), and exec folds the old address space's high-water mark
-# into it (fs/exec.c); `subprocess` starts a child with vfork/posix_spawn, so that old address space is
-# the benchmark process's own: every child reported at least its parent's peak (20 selfies "peaked" at
-# 5,745 MiB under `make bench`, 196 MiB alone). `/usr/bin/env` in between changes nothing (exec again);
+# into it (fs/exec.c); a child's old address space is the benchmark process's (vfork) or a copy of it with
+# its mark (fork), so every child reported at least its parent's peak (20 selfies "peaked" at 5,745 MiB
+# under `make bench`, 196 MiB alone). `/usr/bin/env` in between changes nothing (exec again);
 # only a small launcher that forks would. VmHWM needs no launcher: exec gives the process a new address
 # space whose mark starts at zero, it is the same counter `ru_maxrss` is taken from otherwise, and
 # `clear_refs` can reset it, so one process can measure one phase (`reset_peak_rss`).
