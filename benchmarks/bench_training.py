@@ -83,7 +83,7 @@ def run(toy: bool = False, only_cases: list[str] | None = None) -> Result:
         "batch": "1 instance image (+1 class image with prior preservation) per step",
         "timing": "median seconds/step of each block after warm-up; blocks (over alternating processes) "
         "are the repeats",
-        "memory": "peak RSS (ru_maxrss) of each fresh interpreter (one per case, side and round)",
+        "memory": "peak RSS (VmHWM) of each fresh interpreter (one per case, side and round)",
     }
     for spec in cases(toy):
         if only_cases and not any(key in spec["case"] for key in only_cases):
@@ -130,7 +130,7 @@ def run(toy: bool = False, only_cases: list[str] | None = None) -> Result:
                 "MiB",
                 ours=Stats(peaks["service"]) if "service" in peaks else None,
                 reference=Stats(peaks["reference"]),
-                note="ru_maxrss of each fresh process",
+                note="VmHWM of each fresh process",
             )
         )
     if missing:

@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 import os
 import platform
-import resource
 import statistics
 import subprocess
 import sys
@@ -225,9 +224,43 @@ def _torch_threads() -> int | None:
     return torch.get_num_threads()
 
 
+# Peak memory is the kernel's VmHWM of this process's own address space, not `ru_maxrss`. Linux keeps
+# `ru_maxrss` in the process (its signal struct), and exec folds the old address space's high-water mark
+# into it (fs/exec.c); a child's old address space is the benchmark process's (vfork) or a copy of it with
+# its mark (fork), so every child reported at least its parent's peak (20 selfies "peaked" at 5,745 MiB
+# under `make bench`, 196 MiB alone). `/usr/bin/env` in between changes nothing (exec again);
+# only a small launcher that forks would. VmHWM needs no launcher: exec gives the process a new address
+# space whose mark starts at zero, it is the same counter `ru_maxrss` is taken from otherwise, and
+# `clear_refs` can reset it, so one process can measure one phase (`reset_peak_rss`).
+PROC_STATUS = Path("/proc/self/status")
+PROC_CLEAR_REFS = Path("/proc/self/clear_refs")
+
+
+def _proc_status_mib(field: str) -> float:
+    try:
+        text = PROC_STATUS.read_text()
+    except OSError as error:
+        raise RuntimeError(f"peak memory needs Linux's {PROC_STATUS} ({error})") from error
+    for line in text.splitlines():
+        if line.startswith(f"{field}:"):
+            return int(line.split()[1]) / 1024  # "VmHWM:    123456 kB"
+    raise RuntimeError(f"{PROC_STATUS} has no {field} line")
+
+
 def peak_rss_mib() -> float:
-    """This process's resident-set high-water mark (Linux reports KiB)."""
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    """This process's resident-set high-water mark since it started (its exec) or since the last
+    `reset_peak_rss()`, in MiB; never the parent's (see above)."""
+    return _proc_status_mib("VmHWM")
+
+
+def reset_peak_rss() -> bool:
+    """Start this process's high-water mark again from its current RSS (Linux >= 4.0, `clear_refs` 5).
+    False where the kernel refuses it: the peak then counts from the process's start."""
+    try:
+        PROC_CLEAR_REFS.write_text("5")
+    except OSError:
+        return False
+    return True
 
 
 def tree_rss_mib(pid: int) -> float:
