@@ -81,7 +81,11 @@ class Triton:
     """Names inside the Triton model repository (hosting) and the per-user model artifact."""
 
     BASE_MODEL_NAME: Final = "sd_base"  # the shared base model, loaded at start
-    USER_TEMPLATE_DIR: Final = "user_lora"  # model_templates/<this>/ is packaged with every adapter
+    USER_TEMPLATE_DIR: Final = "user_lora"  # model_templates/<this>/config.pbtxt goes into every artifact
+    # The Python-based backend in the hosting image that serves every per-user model (its model.py lives
+    # in containers/hosting/backends/<this>/, never in an artifact).
+    USER_BACKEND: Final = "avatar_lora"
+    CONFIG_FILE: Final = "config.pbtxt"
     BASE_TEMPLATE_DIR: Final = "sd_base"  # model_templates/<this>/ is baked into the hosting image
     ADAPTER_FILE: Final = "pytorch_lora_weights.safetensors"
     METADATA_FILE: Final = "metadata.json"

@@ -23,11 +23,12 @@ def test_serve_uses_the_sagemaker_flags_and_loads_the_base_model(tmp_path: Path)
     command, env = serve_command(environ)
     assert command[0].endswith("tritonserver")
     # Only the SageMaker front end, explicit model control with namespaces, what SageMaker's environment
-    # sets (port, port range, threads, shared memory; the growth size is the default), the base model.
+    # sets (port range, threads, shared memory; the growth size is the default), the base model. Triton
+    # listens on the internal port: SageMaker's port (9090 here) is the model gate's.
     expected = """
         --allow-sagemaker=true --allow-grpc=false --allow-http=false --allow-metrics=false
         --model-control-mode=explicit --model-namespacing=true
-        --sagemaker-port=9090 --sagemaker-safe-port-range=9000-9999 --sagemaker-thread-count=4
+        --sagemaker-port=8079 --sagemaker-safe-port-range=9000-9999 --sagemaker-thread-count=4
         --backend-config=python,shm-default-byte-size=33554432
         --backend-config=python,shm-growth-byte-size=1048576
         --model-repository=/opt/avatar/model_repository --load-model=sd_base
@@ -40,7 +41,7 @@ def test_serve_uses_the_sagemaker_flags_and_loads_the_base_model(tmp_path: Path)
 def test_serve_binds_every_interface_by_default_and_loopback_when_told(tmp_path: Path):
     environ = {"PATH": "/usr/bin", "TMPDIR": str(tmp_path), "AVATAR_BASE_MODEL": "/base"}
     command, env = serve_command(environ)  # deployed: SageMaker calls the container on 0.0.0.0:8080
-    assert "--http-address=0.0.0.0" in command and "--sagemaker-port=8080" in command
+    assert "--http-address=0.0.0.0" in command and "--sagemaker-port=8079" in command
     assert "LD_PRELOAD" not in env
     command, env = serve_command({**environ, "AVATAR_TRITON_BIND_ADDRESS": "127.0.0.1"})
     for front_end in ("http", "grpc", "metrics"):
@@ -49,3 +50,11 @@ def test_serve_binds_every_interface_by_default_and_loopback_when_told(tmp_path:
     assert Path(env["LD_PRELOAD"].split()[0]).name.startswith("loopback-bind-")
     with pytest.raises(ValueError, match="loopback"):
         serve_command({**environ, "AVATAR_TRITON_BIND_ADDRESS": "192.168.1.5"})
+
+
+def test_triton_never_takes_the_gates_port(tmp_path: Path):
+    environ = {"PATH": "/usr/bin", "TMPDIR": str(tmp_path), "AVATAR_BASE_MODEL": "/base"}
+    command, _ = serve_command({**environ, "AVATAR_TRITON_INTERNAL_PORT": "7000"})
+    assert "--sagemaker-port=7000" in command and "--sagemaker-port=8080" not in command
+    with pytest.raises(ValueError, match="INTERNAL_PORT"):
+        serve_command({**environ, "AVATAR_TRITON_INTERNAL_PORT": "8080"})
