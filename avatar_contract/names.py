@@ -24,6 +24,9 @@ class Env:
     QUOTA_GENERATIONS_PER_MINUTE: Final = "AVATAR_QUOTA_GENERATIONS_PER_MINUTE"
     # The training events topic the status consumer publishes to (docs/events.md).
     EVENTS_TOPIC_ARN: Final = "AVATAR_EVENTS_TOPIC_ARN"
+    # The status consumer's queue: the model publisher forwards each success notification there once it
+    # has published (or refused) the training's model, so events follow publication (issue 21 M1).
+    STATUS_EVENTS_QUEUE_URL: Final = "AVATAR_STATUS_EVENTS_QUEUE_URL"
     # Training/hosting containers: where the base model comes from (HF id, s3:// URI or a local directory).
     BASE_MODEL: Final = "AVATAR_BASE_MODEL"
     # The staged base model's manifest digest (avatar_contract.base_model): what the download must match.

@@ -22,6 +22,9 @@ from stacks.sagemaker_common import SageMakerEndpoint
 from stacks.status import TrainingStatus
 from stacks.storage import StorageRefs, nag_bucket_name
 
+# What a training writes below its own prefix (trainings/<owner>/<training_id>/).
+TRAINING_WRITES = [f"{Prefix.TRAININGS}*/*/{name}" for name in ("progress.json", "previews/", "staged/")]
+
 
 class TrainingEndpoint(SageMakerEndpoint):
     """Model + async endpoint config + endpoint + autoscaling (min 0; backlog target tracking plus a
@@ -47,13 +50,14 @@ class TrainingEndpoint(SageMakerEndpoint):
             base_image=base_image,
         )
         data, hosting = storage.data_bucket, storage.hosting_bucket
-        # Read the input archive, write previews; SageMaker writes async outputs/failures as this role.
-        grant_objects(self.role, data, storage.data_key, [Prefix.TRAININGS], read=True, write=True)
+        # Read the input archive; write progress, previews and the staged model (never the hosting bucket:
+        # the model publisher checks the staged model and writes models/*, issue 21 M1). SageMaker writes
+        # async outputs/failures as this role.
+        grant_objects(self.role, data, storage.data_key, [Prefix.TRAININGS], read=True)
+        grant_objects(self.role, data, storage.data_key, TRAINING_WRITES, write=True)
         grant_objects(
             self.role, data, storage.data_key, [Prefix.ASYNC_OUTPUTS, Prefix.ASYNC_FAILURES], write=True
         )
-        # Step 6: the trained artifact goes to the hosting bucket.
-        grant_objects(self.role, hosting, storage.hosting_key, [Prefix.MODELS], write=True)
         status.grant_publish(self.role)
         acknowledge(
             self.role,
@@ -118,16 +122,15 @@ class TrainingEndpoint(SageMakerEndpoint):
             self.role,
             nag_bucket_name(config, "data"),
             {
-                Prefix.TRAININGS: "read a training's input archive, write its previews.",
+                Prefix.TRAININGS: "read a training's input archive.",
+                **{
+                    prefix: "write the training's progress, previews and staged model."
+                    for prefix in TRAINING_WRITES
+                },
                 Prefix.ASYNC_OUTPUTS: "SageMaker writes async results as this role.",
                 Prefix.ASYNC_FAILURES: "SageMaker writes async failures as this role.",
                 Prefix.CLASS_IMAGES: "read and cache prior-preservation class images.",
             },
-        )
-        acknowledge_object_prefixes(
-            self.role,
-            nag_bucket_name(config, "hosting"),
-            {Prefix.MODELS: "publish the trained model artifact."},
         )
 
         self._create_endpoint(config, endpoint_config)
