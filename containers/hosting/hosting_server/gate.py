@@ -54,7 +54,7 @@ class ModelGate(ThreadingHTTPServer):
 
     @property
     def url(self) -> str:
-        host, port = self.server_address[:2]
+        host, port = str(self.server_address[0]), int(self.server_address[1])
         return f"http://{'127.0.0.1' if host == '0.0.0.0' else host}:{port}"
 
     def start(self) -> ModelGate:

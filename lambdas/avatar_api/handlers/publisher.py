@@ -39,10 +39,11 @@ def buckets() -> tuple[Bucket, Bucket]:
 
 
 def record_handler(record: SqsRecordModel) -> None:
-    notification = AsyncInferenceNotification.model_validate_json(record.body)
+    body = str(record.body)
+    notification = AsyncInferenceNotification.model_validate_json(body)
     if handle_success(*buckets(), notification) != "ignored":
         sqs, queue_url = events_queue()
-        sqs.send_message(QueueUrl=queue_url, MessageBody=record.body)
+        sqs.send_message(QueueUrl=queue_url, MessageBody=body)
 
 
 @logger.inject_lambda_context(clear_state=True)
