@@ -58,3 +58,63 @@ def test_triton_never_takes_the_gates_port(tmp_path: Path):
     assert "--sagemaker-port=7000" in command and "--sagemaker-port=8080" not in command
     with pytest.raises(ValueError, match="INTERNAL_PORT"):
         serve_command({**environ, "AVATAR_TRITON_INTERNAL_PORT": "8080"})
+
+
+@pytest.mark.slow
+def test_the_containers_serve_answers_behind_the_model_gate(tiny_model_dir: Path, tmp_path: Path):
+    """`serve` as SageMaker runs it: the gate on SageMaker's port refuses a code-bearing model before
+    Triton sees it and passes the rest through; SIGTERM stops Triton and `serve` exits with it."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    import requests
+
+    from hosting_server.triton import TritonNotAvailable, find_triton, free_port
+
+    try:
+        find_triton(tmp_path / "probe")
+    except TritonNotAvailable as exc:
+        pytest.skip(f"no runnable tritonserver: {exc}")
+    port, root = free_port(), Path(__file__).resolve().parents[3]
+    env = {
+        **os.environ,
+        "TMPDIR": str(tmp_path),
+        "AVATAR_BASE_MODEL": str(tiny_model_dir),
+        "AVATAR_MODEL_REPOSITORY": str(root / "model_templates"),
+        "SAGEMAKER_BIND_TO_PORT": str(port),
+        "AVATAR_TRITON_INTERNAL_PORT": str(free_port()),
+        "AVATAR_TRITON_BIND_ADDRESS": "127.0.0.1",
+        "PYTHONPATH": os.pathsep.join(
+            [str(root), str(root / "containers" / "hosting")]
+        ),  # as the image's .pth
+    }
+    serve = subprocess.Popen([sys.executable, "-m", "hosting_server.serve"], env=env, start_new_session=True)
+    try:
+        deadline = time.monotonic() + 180
+        while True:
+            try:
+                if requests.get(f"http://127.0.0.1:{port}/ping", timeout=2).status_code == 200:
+                    break
+            except requests.RequestException:
+                pass
+            assert serve.poll() is None and time.monotonic() < deadline, "serve did not become healthy"
+            time.sleep(0.5)
+        model = tmp_path / "model" / "m-aaaaaaaaaaaaaaaaaaaa"
+        (model / "1").mkdir(parents=True)
+        (model / "config.pbtxt").write_text('backend: "python"\n')
+        (model / "1" / "model.py").write_text("import os\n")
+        response = requests.post(
+            f"http://127.0.0.1:{port}/models", json={"model_name": "x", "url": str(model.parent)}, timeout=30
+        )
+        assert response.status_code == 400 and "refused" in response.json()["error"]
+        assert requests.get(f"http://127.0.0.1:{port}/models/x", timeout=10).status_code == 404
+    finally:
+        serve.send_signal(signal.SIGTERM)
+        try:
+            serve.wait(60)
+        except subprocess.TimeoutExpired:
+            os.killpg(serve.pid, signal.SIGKILL)
+            raise
