@@ -5,14 +5,17 @@ Triton would load whatever that folder holds. The gate checks the folder first
 (`hosting_server.model_gate.check_user_model`): a per-user model with any other file, another backend or an
 execution environment is answered 400 with the reason and never reaches Triton. Every other call
 (`/ping`, list, describe, invoke, unload) is passed through unchanged, status, headers and body, to Triton's
-SageMaker front end on an internal port.
+SageMaker front end on an internal port; when Triton does not answer, the caller's connection is dropped,
+as it would be by a crashed container.
 """
 
 from __future__ import annotations
 
+import contextlib
 import http.client
 import json
 import logging
+import socket
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import urlsplit
@@ -110,9 +113,13 @@ class _Handler(BaseHTTPRequestHandler):
                 [(k, v) for k, v in response.getheaders() if k.lower() not in _HOP_BY_HOP],
                 data,
             )
-        except OSError as err:  # Triton is not (yet, or any more) answering
-            message = json.dumps({"error": f"the model server is unavailable: {err}"}).encode()
-            self._answer(503, [("Content-Type", "application/json")], message)
+        except OSError as err:
+            # Triton is not (yet, or any more) answering: the caller sees what it would see without the
+            # gate, a dropped connection (SageMaker then restarts the container, whose `serve` exits too).
+            log.warning("the model server did not answer %s %s: %s", self.command, self.path, err)
+            self.close_connection = True
+            with contextlib.suppress(OSError):
+                self.connection.shutdown(socket.SHUT_RDWR)
         finally:
             connection.close()
 
