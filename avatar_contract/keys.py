@@ -92,6 +92,18 @@ def preview_prefix(owner: str, training_id: str) -> str:
     return training_prefix(owner, training_id) + "previews/"
 
 
+def staged_prefix(owner: str, training_id: str) -> str:
+    """Where the training container stages its adapter and metadata for the publisher (issue 21 M1):
+    the training role never writes the hosting bucket."""
+    return training_prefix(owner, training_id) + "staged/"
+
+
+def publication_key(owner: str, training_id: str) -> str:
+    """The publisher's verdict on a training's model: published, or refused with a reason
+    (avatar_contract.publishing.Publication); only the publisher and the API write it."""
+    return training_prefix(owner, training_id) + "publication.json"
+
+
 def target_model(owner: str, model_id: str) -> str:
     """`TargetModel` for InvokeEndpoint: the artifact key relative to the endpoint's ModelDataUrl."""
     check_id(owner, OWNER_RE, "owner")

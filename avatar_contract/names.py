@@ -34,6 +34,9 @@ class Env:
     WEBHOOK_PORTS: Final = "AVATAR_WEBHOOK_PORTS"
     # The training events topic the status consumer publishes to (docs/events.md).
     EVENTS_TOPIC_ARN: Final = "AVATAR_EVENTS_TOPIC_ARN"
+    # The status consumer's queue: the model publisher forwards each success notification there once it
+    # has published (or refused) the training's model, so events follow publication (issue 21 M1).
+    STATUS_EVENTS_QUEUE_URL: Final = "AVATAR_STATUS_EVENTS_QUEUE_URL"
     # Training/hosting containers: where the base model comes from (HF id, s3:// URI or a local directory).
     BASE_MODEL: Final = "AVATAR_BASE_MODEL"
     # The staged base model's manifest digest (avatar_contract.base_model): what the download must match.
@@ -91,7 +94,11 @@ class Triton:
     """Names inside the Triton model repository (hosting) and the per-user model artifact."""
 
     BASE_MODEL_NAME: Final = "sd_base"  # the shared base model, loaded at start
-    USER_TEMPLATE_DIR: Final = "user_lora"  # model_templates/<this>/ is packaged with every adapter
+    USER_TEMPLATE_DIR: Final = "user_lora"  # model_templates/<this>/config.pbtxt goes into every artifact
+    # The Python-based backend in the hosting image that serves every per-user model (its model.py lives
+    # in containers/hosting/backends/<this>/, never in an artifact).
+    USER_BACKEND: Final = "avatar_lora"
+    CONFIG_FILE: Final = "config.pbtxt"
     BASE_TEMPLATE_DIR: Final = "sd_base"  # model_templates/<this>/ is baked into the hosting image
     ADAPTER_FILE: Final = "pytorch_lora_weights.safetensors"
     METADATA_FILE: Final = "metadata.json"

@@ -83,13 +83,15 @@ def reference_model(adapter: Path, model_id: str, ranks: tuple[int, int], base_d
     """The reference design's artifact for `model_id` (same layout, the reference template), unpacked."""
     template = work / "reference-template"
     if not template.exists():
-        (template / Triton.VERSION_DIR).mkdir(parents=True)
+        template.mkdir(parents=True)
         config = (
             (REFERENCE_TEMPLATE / "config.pbtxt").read_text().replace("__BASE_MODEL_DIR__", str(base_dir))
         )
         (template / "config.pbtxt").write_text(config)
-        shutil.copy2(REFERENCE_TEMPLATE / "model.py", template / Triton.VERSION_DIR / "model.py")
     archive = package_user_model(
         model_id, adapter, _metadata(model_id, *ranks), work / f"ref-{model_id}.tar.gz", template_dir=template
     )
-    return _unpack(archive, work / f"ref-{model_id}")
+    # The reference design shipped its code in every artifact (ours carries none: issue 21 M1).
+    url = _unpack(archive, work / f"ref-{model_id}")
+    shutil.copy2(REFERENCE_TEMPLATE / "model.py", url / model_id / Triton.VERSION_DIR / "model.py")
+    return url

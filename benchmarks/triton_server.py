@@ -75,8 +75,15 @@ def sagemaker_triton(base_model: Path, env: dict[str, str] | None = None) -> Ite
     """Triton as the hosting container runs it, on a free port; stopped (stubs included) on exit."""
     from hosting_server.triton import start_triton
 
+    # No model gate: the reference design's per-user models carry their own model.py, which the deployed
+    # container's gate refuses (issue 21 M1); the benchmark measures both designs' loads.
     server = start_triton(
-        base_model=base_model, http_port=None, sagemaker=True, env=env, startup_timeout_s=900
+        base_model=base_model,
+        http_port=None,
+        sagemaker=True,
+        env=env,
+        startup_timeout_s=900,
+        model_gate=False,
     )
     try:
         yield MultiModelClient(server.url, server.process.pid, server.log_tail)

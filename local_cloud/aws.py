@@ -19,7 +19,11 @@ from werkzeug.serving import make_server
 
 from avatar_contract.names import StateTable
 from local_cloud.settings import ACCOUNT_ID, CloudSettings
-from stacks.config_constants import STATUS_EVENTS_MAX_RECEIVE_COUNT, STATUS_EVENTS_VISIBILITY_TIMEOUT_SECONDS
+from stacks.config_constants import (
+    PUBLISHER_VISIBILITY_TIMEOUT_SECONDS,
+    STATUS_EVENTS_MAX_RECEIVE_COUNT,
+    STATUS_EVENTS_VISIBILITY_TIMEOUT_SECONDS,
+)
 
 log = logging.getLogger(__name__)
 
@@ -40,6 +44,7 @@ class Provisioned:
     owner_key_secret_arn: str
     events_topic_arn: str = ""
     status_events_queue_url: str = ""
+    publisher_queue_url: str = ""  # the model publisher's queue on the success topic (issue 21 M1)
 
 
 class OneDynamoDbRequestAtATime:
@@ -162,9 +167,8 @@ def provision(aws: MotoAws, settings: CloudSettings, images: dict[str, str]) -> 
             Attributes={"RawMessageDelivery": "true" if settings.raw_message_delivery else "false"},
         )
 
-    events_topic_arn, status_events_queue_url = _provision_training_events(
-        sns, sqs, settings, (success_arn, error_arn)
-    )
+    events_topic_arn, status_events_queue_url = _provision_training_events(sns, sqs, settings, error_arn)
+    publisher_queue_url = _provision_publisher_queue(sns, sqs, settings, success_arn)
 
     sagemaker = aws.client("sagemaker")
     _create_endpoint(
@@ -195,7 +199,14 @@ def provision(aws: MotoAws, settings: CloudSettings, images: dict[str, str]) -> 
     )
     log.info("provisioned %s, %s, %s", settings.data_bucket, settings.hosting_bucket, queue_url)
     return Provisioned(
-        success_arn, error_arn, queue_url, queue_arn, owner_key_arn, events_topic_arn, status_events_queue_url
+        success_arn,
+        error_arn,
+        queue_url,
+        queue_arn,
+        owner_key_arn,
+        events_topic_arn,
+        status_events_queue_url,
+        publisher_queue_url,
     )
 
 
@@ -206,11 +217,12 @@ def _queue_arn(sqs: Any, queue_url: str) -> str:
 
 
 def _provision_training_events(
-    sns: Any, sqs: Any, settings: CloudSettings, status_topic_arns: tuple[str, str]
+    sns: Any, sqs: Any, settings: CloudSettings, error_topic_arn: str
 ) -> tuple[str, str]:
     """As `stacks.training_events.TrainingEvents` declares them: the events topic, and the status
     consumer's queue (visibility timeout, dead-letter queue after the same number of receives) subscribed
-    with raw delivery to the success/error topics. Returns the topic's ARN and the queue's URL."""
+    with raw delivery to the error topic (successes arrive through the model publisher). Returns the
+    topic's ARN and the queue's URL."""
     topic_arn = str(sns.create_topic(Name=settings.events_topic)["TopicArn"])
     dead_letter_url = sqs.create_queue(
         QueueName=settings.status_events_dead_letter_queue,
@@ -230,16 +242,42 @@ def _provision_training_events(
             },
         )["QueueUrl"]
     )
-    queue_arn = _queue_arn(sqs, queue_url)
-    _allow_topics(sqs, queue_url, queue_arn, list(status_topic_arns))
-    for status_topic_arn in status_topic_arns:
-        sns.subscribe(
-            TopicArn=status_topic_arn,
-            Protocol="sqs",
-            Endpoint=queue_arn,
-            Attributes={"RawMessageDelivery": "true"},
-        )
+    _subscribe_raw(sns, sqs, queue_url, error_topic_arn)
     return topic_arn, queue_url
+
+
+def _provision_publisher_queue(sns: Any, sqs: Any, settings: CloudSettings, success_topic_arn: str) -> str:
+    """As `stacks.publisher.ModelPublisher` declares it: the publisher's queue (visibility timeout,
+    dead-letter queue) subscribed with raw delivery to the success topic. Returns its URL."""
+    config = settings.config
+    dead_letter_url = sqs.create_queue(
+        QueueName=config.model_publisher_dead_letter_queue_name,
+        Attributes={"MessageRetentionPeriod": str(14 * 86400)},
+    )["QueueUrl"]
+    redrive = {
+        "deadLetterTargetArn": _queue_arn(sqs, dead_letter_url),
+        "maxReceiveCount": STATUS_EVENTS_MAX_RECEIVE_COUNT,
+    }
+    queue_url = str(
+        sqs.create_queue(
+            QueueName=config.model_publisher_queue_name,
+            Attributes={
+                "MessageRetentionPeriod": str(14 * 86400),
+                "VisibilityTimeout": str(PUBLISHER_VISIBILITY_TIMEOUT_SECONDS),
+                "RedrivePolicy": json.dumps(redrive),
+            },
+        )["QueueUrl"]
+    )
+    _subscribe_raw(sns, sqs, queue_url, success_topic_arn)
+    return queue_url
+
+
+def _subscribe_raw(sns: Any, sqs: Any, queue_url: str, topic_arn: str) -> None:
+    queue_arn = _queue_arn(sqs, queue_url)
+    _allow_topics(sqs, queue_url, queue_arn, [topic_arn])
+    sns.subscribe(
+        TopicArn=topic_arn, Protocol="sqs", Endpoint=queue_arn, Attributes={"RawMessageDelivery": "true"}
+    )
 
 
 def _allow_topics(sqs: Any, queue_url: str, queue_arn: str, topic_arns: list[str]) -> None:

@@ -43,6 +43,8 @@ from local_cloud.sigv4 import Principal
 from local_cloud.supervisor import Supervisor
 from stacks.config import POWERTOOLS_ENVIRONMENT
 from stacks.config_constants import (
+    PUBLISHER_HANDLER,
+    PUBLISHER_TIMEOUT_SECONDS,
     STATUS_EVENTS_BATCH_SIZE,
     STATUS_EVENTS_HANDLER,
     STATUS_EVENTS_TIMEOUT_SECONDS,
@@ -54,6 +56,7 @@ DEFAULT_STATE_DIR = REPO_ROOT / ".local-cloud"
 PRINCIPAL_NAMES = ("avatar-local-user-1", "avatar-local-user-2")
 CONTAINER_START_TIMEOUT = 240.0
 STATUS_EVENTS = Function("status-events", STATUS_EVENTS_HANDLER)  # stacks/training_events.py
+MODEL_PUBLISHER = Function("model-publisher", PUBLISHER_HANDLER)  # stacks/publisher.py
 LOCAL_IMAGES = {"training": "local/avatar-training:latest", "hosting": "local/avatar-hosting:latest"}
 
 
@@ -104,6 +107,7 @@ class LocalCloud:
         self.functions: dict[str, LambdaFunction] = {}
         self.api: LocalApiGateway | None = None
         self.status_events: SqsEventSource | None = None  # the status consumer's SQS event source
+        self.publisher: SqsEventSource | None = None  # the model publisher's SQS event source
         self.end_users: list[end_users.EndUser] = []  # demo end users of the user pool
         self.end_user_pool: end_users.EndUserPool | None = None
         self.identity_pool: LocalIdentityPool | None = None
@@ -186,6 +190,7 @@ class LocalCloud:
             )
             self.functions[function.name].prewarm()
         self._start_status_consumer(lambda_env)
+        self._start_publisher(lambda_env)
         iam_users = {p.access_key_id: p for p in self.principals}
         assert self.identity_pool is not None
         self.api = LocalApiGateway(
@@ -226,6 +231,28 @@ class LocalCloud:
         source.start()
         self.status_events = source
         self.supervisor.watch("status consumer", lambda: not source.is_running(), source.restart)
+
+    def _start_publisher(self, lambda_env: dict[str, str]) -> None:
+        """The model publisher as stacks/publisher.py deploys it: the only writer of models/*, on its own
+        queue on the success topic, forwarding each notification to the status consumer's queue."""
+        assert self.provisioned is not None
+        config = self.settings.config
+        publisher = LambdaFunction(
+            MODEL_PUBLISHER,
+            {**lambda_env, Env.STATUS_EVENTS_QUEUE_URL: self.provisioned.status_events_queue_url},
+            self.log_dir,
+            self.region,
+            timeout_seconds=PUBLISHER_TIMEOUT_SECONDS,
+            max_concurrency=1,
+            physical_name=config.model_publisher_function_name,
+        )
+        self.functions[MODEL_PUBLISHER.name] = publisher
+        source = SqsEventSource(
+            self.aws.client("sqs"), self.provisioned.publisher_queue_url, publisher, self.region, batch_size=1
+        )
+        source.start()
+        self.publisher = source
+        self.supervisor.watch("model publisher", lambda: not source.is_running(), source.restart)
 
     def _start_end_users(self) -> None:
         """The user pool and its app client in moto, the demo end users, the identity pool's stand-in."""
@@ -283,6 +310,7 @@ class LocalCloud:
             steps = [
                 ("api gateway", self.api.stop if self.api else None),
                 ("status consumer", self.status_events.stop if self.status_events else None),
+                ("model publisher", self.publisher.stop if self.publisher else None),
                 *((f"lambda {n}", f.close) for n, f in self.functions.items()),
                 ("sagemaker runtime", self.runtime.stop if self.runtime else None),
                 ("s3 post-policy front", self.s3_front.stop if self.s3_front else None),

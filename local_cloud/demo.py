@@ -242,14 +242,18 @@ def run_demo(
         if notification.status != "completed":
             raise RuntimeError(f"the training failed: {notification.failure_reason}")
 
-        status = client.get_training(training_id)
+        # The notification says the container finished; the model publisher then checks what it staged and
+        # writes the artifact (issue 21 M1): the API says completed once it is published.
+        status = client.wait_for_training(training_id, timeout=120, poll_interval=0.5, max_poll_interval=2)
+        if status["status"] != "completed":
+            raise RuntimeError(f"the model was not published: {status.get('reason')}")
         target_model = status["target_model"]
         head = cloud.client("s3").head_object(
             Bucket=cloud.settings.hosting_bucket, Key=cloud.settings.models_prefix + target_model
         )
         clock.step(
             6,
-            "the training service uploaded the model artifact to the S3 hosting bucket",
+            "the model publisher checked the staged model and wrote the artifact to the S3 hosting bucket",
             0.0,
             f"s3://{cloud.settings.hosting_bucket}/{cloud.settings.models_prefix}{target_model} "
             f"({head['ContentLength']} bytes); metrics {status.get('metrics')}",

@@ -152,6 +152,14 @@ class ServiceConfig(ResourceNames):
         p.boolean,
         "Attach an AWS WAF web ACL (AWS managed common rules + rate limit) to the API stage.",
     )
+    training_vpc_only: bool = setting(
+        "trainingVpcOnly",
+        False,
+        p.boolean,
+        "Run the training endpoint without internet: its own VPC with isolated subnets only and an S3 "
+        "gateway endpoint limited to the data bucket (no NAT, no interface endpoint); adds only flow-log "
+        "ingestion to the bill (docs/configuration.md).",
+    )
     enable_end_users: bool = setting(
         "enableEndUsers",
         True,

@@ -34,6 +34,12 @@ OWNER_FLEET_SHARE = 0.25
 OWNER_INSTANCE_SHARE = 0.5
 GENERATION_RENDER_SECONDS = 20.0
 
+# The model publisher (stacks/publisher.py, issue 21 M1): one notification at a time, at most two at once.
+PUBLISHER_HANDLER = "avatar_api.handlers.publisher.lambda_handler"
+PUBLISHER_TIMEOUT_SECONDS = 300
+PUBLISHER_MAX_CONCURRENCY = 2
+PUBLISHER_VISIBILITY_TIMEOUT_SECONDS = PUBLISHER_TIMEOUT_SECONDS * 6
+
 # CloudWatch Logs accepts only these retention periods (days).
 LOG_RETENTION_DAYS = (
     1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653,

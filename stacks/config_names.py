@@ -40,6 +40,12 @@ class ResourceNames:
     status_events_queue_name = _Named("status-events")
     status_events_dead_letter_queue_name = _Named("status-events-dlq")
     status_events_function_name = _Named("status-events")
+    # The model publisher (issue 21 M1): its queue on the success topic, its function, and its role,
+    # whose fixed name the hosting bucket's policy names as the only writer of `models/*`.
+    model_publisher_queue_name = _Named("model-publisher")
+    model_publisher_dead_letter_queue_name = _Named("model-publisher-dlq")
+    model_publisher_function_name = _Named("model-publisher")
+    model_publisher_role_name = _Named("model-publisher")
     api_name = _Named("api")
     dashboard_name = _Named("dashboard")
     # DynamoDB: per-owner quotas and idempotency records (names are per account and region).

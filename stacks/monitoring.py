@@ -14,6 +14,7 @@ from constructs import Construct
 from stacks.api import Api
 from stacks.config import ServiceConfig
 from stacks.hosting_endpoint import HostingEndpoint
+from stacks.publisher import ModelPublisher
 from stacks.service_principals import source_conditions
 from stacks.status import TrainingStatus
 from stacks.training_endpoint import TrainingEndpoint
@@ -35,6 +36,7 @@ class Monitoring(Construct):
         hosting: HostingEndpoint,
         status: TrainingStatus,
         events: TrainingEvents | None = None,
+        publisher: ModelPublisher | None = None,
     ) -> None:
         super().__init__(scope, construct_id)
         self.alarm_topic = sns.Topic(
@@ -130,6 +132,7 @@ class Monitoring(Construct):
             "TrainingFailures": (failed, 1, "A training invocation failed."),
             "StatusDeadLetters": (dlq_depth, 1, "Training status messages reached the dead-letter queue."),
             **(events.alarms(five_min) if events is not None else {}),
+            **(publisher.alarms(five_min) if publisher is not None else {}),
             "HostingErrors": (
                 hosting.metric("Invocation5XXErrors", "Sum"),
                 5,

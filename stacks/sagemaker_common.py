@@ -85,7 +85,9 @@ def execution_role(
     acknowledge(
         role,
         "AwsSolutions-IAM5[Resource::*]",
-        "ecr:GetAuthorizationToken and cloudwatch:PutMetricData support no resource-level permissions "
+        "ecr:GetAuthorizationToken and cloudwatch:PutMetricData (and, with trainingVpcOnly, the "
+        "ec2:Describe* calls SageMaker makes to place the instances in the VPC) support no resource-level "
+        "permissions "
         "(PutMetricData is limited to the endpoint's namespaces by condition).",
     )
     acknowledge(
@@ -131,8 +133,11 @@ class SageMakerEndpoint(Construct):
             self, "ExecutionRole", config=config, endpoint_name=endpoint_name, image=self.image
         )
 
-    def _create_model(self, **container: Any) -> sagemaker.CfnModel:
-        """The SageMaker model: this endpoint's image, run as its execution role."""
+    def _create_model(
+        self, vpc_config: sagemaker.CfnModel.VpcConfigProperty | None = None, **container: Any
+    ) -> sagemaker.CfnModel:
+        """The SageMaker model: this endpoint's image, run as its execution role (in `vpc_config`'s
+        subnets when given)."""
         model = sagemaker.CfnModel(
             self,
             "Model",
@@ -140,6 +145,7 @@ class SageMakerEndpoint(Construct):
             primary_container=sagemaker.CfnModel.ContainerDefinitionProperty(
                 image=self.image.image_uri, **container
             ),
+            vpc_config=vpc_config,
         )
         # SageMaker checks at CreateModel that the role can pull the image.
         model.node.add_dependency(self.role)

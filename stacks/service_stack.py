@@ -14,6 +14,7 @@ from stacks.config import ServiceConfig
 from stacks.end_users import EndUsers
 from stacks.hosting_endpoint import HostingEndpoint
 from stacks.monitoring import Monitoring
+from stacks.publisher import ModelPublisher
 from stacks.state_table import StateTable, StateTableRefs
 from stacks.status import TrainingStatus
 from stacks.storage import Storage, StorageRefs
@@ -81,6 +82,14 @@ class ServiceStack(Stack):
             owner_key_arn=owner_key.secret_arn,
             state=state_refs,
         )
+        self.publisher = ModelPublisher(
+            self,
+            "Publisher",
+            config=config,
+            storage=storage_refs,
+            status=self.status,
+            events_queue=self.events.queue,
+        )
         self.monitoring = Monitoring(
             self,
             "Monitoring",
@@ -90,6 +99,7 @@ class ServiceStack(Stack):
             hosting=self.hosting,
             status=self.status,
             events=self.events,
+            publisher=self.publisher,
         )
 
         outputs = {

@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from aws_cdk import Aws, Duration, RemovalPolicy
+from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_s3 as s3
 from constructs import Construct
@@ -28,6 +29,12 @@ def bucket_name(config: ServiceConfig, kind: str) -> str:
 def nag_bucket_name(config: ServiceConfig, kind: str) -> str:
     """How cdk-nag prints `bucket_name(config, kind)` in findings."""
     return f"{config.name(kind)}-<AWS::AccountId>-<AWS::Region>"
+
+
+def publisher_role_arn(config: ServiceConfig) -> str:
+    """The model publisher's role (stacks.publisher, fixed name): known to this stack's bucket policy
+    without a cross-stack export."""
+    return f"arn:{Aws.PARTITION}:iam::{Aws.ACCOUNT_ID}:role/{config.model_publisher_role_name}"
 
 
 def removal_policy(config: ServiceConfig) -> RemovalPolicy:
@@ -114,6 +121,18 @@ class Storage(Construct):
                     id="abort-incomplete-uploads", abort_incomplete_multipart_upload_after=Duration.days(1)
                 )
             ],
+        )
+        # Issue 21 M1: the model publisher (stacks.publisher) is the only writer of models/*, whatever
+        # any identity policy in the account allows; its role's name is fixed, so no cross-stack export.
+        self.hosting_bucket.add_to_resource_policy(
+            iam.PolicyStatement(
+                sid="OnlyTheModelPublisherWritesModels",
+                effect=iam.Effect.DENY,
+                principals=[iam.AnyPrincipal()],
+                actions=["s3:PutObject"],
+                resources=[self.hosting_bucket.arn_for_objects(f"{Prefix.MODELS}*")],
+                conditions={"ArnNotEquals": {"aws:PrincipalArn": publisher_role_arn(config)}},
+            )
         )
 
     def _encrypted_bucket(

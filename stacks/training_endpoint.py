@@ -21,6 +21,12 @@ from stacks.nag import acknowledge, acknowledge_object_prefixes
 from stacks.sagemaker_common import SageMakerEndpoint
 from stacks.status import TrainingStatus
 from stacks.storage import StorageRefs, nag_bucket_name
+from stacks.training_network import TrainingNetwork
+
+# What a training reads and writes below its own prefix (trainings/<owner>/<training_id>/): it never sees
+# another training's selfies, records or staged models beyond its own input archive's name pattern.
+TRAINING_INPUT = f"{Prefix.TRAININGS}*/*/input.tar.gz"
+TRAINING_WRITES = [f"{Prefix.TRAININGS}*/*/{name}" for name in ("progress.json", "previews/", "staged/")]
 
 
 class TrainingEndpoint(SageMakerEndpoint):
@@ -47,13 +53,14 @@ class TrainingEndpoint(SageMakerEndpoint):
             base_image=base_image,
         )
         data, hosting = storage.data_bucket, storage.hosting_bucket
-        # Read the input archive, write previews; SageMaker writes async outputs/failures as this role.
-        grant_objects(self.role, data, storage.data_key, [Prefix.TRAININGS], read=True, write=True)
+        # Read the input archive; write progress, previews and the staged model (never the hosting bucket:
+        # the model publisher checks the staged model and writes models/*, issue 21 M1). SageMaker writes
+        # async outputs/failures as this role.
+        grant_objects(self.role, data, storage.data_key, [TRAINING_INPUT], read=True)
+        grant_objects(self.role, data, storage.data_key, TRAINING_WRITES, write=True)
         grant_objects(
             self.role, data, storage.data_key, [Prefix.ASYNC_OUTPUTS, Prefix.ASYNC_FAILURES], write=True
         )
-        # Step 6: the trained artifact goes to the hosting bucket.
-        grant_objects(self.role, hosting, storage.hosting_key, [Prefix.MODELS], write=True)
         status.grant_publish(self.role)
         acknowledge(
             self.role,
@@ -73,7 +80,22 @@ class TrainingEndpoint(SageMakerEndpoint):
             # Stop before SageMaker's async invocation timeout (docs/limits-training.md).
             TIME_BUDGET_ENV: str(TRAINING_TIME_BUDGET_SECONDS),
         }
-        model = self._create_model(environment=environment)
+        vpc_config = None
+        if config.training_vpc_only:  # no internet: isolated subnets, S3 through a gateway endpoint only
+            self.network = TrainingNetwork(self, "Network", config=config, bucket=data)
+            self.network.grant_attach(self.role)
+            vpc_config = sagemaker.CfnModel.VpcConfigProperty(
+                security_group_ids=[self.network.security_group.security_group_id],
+                subnets=self.network.subnet_ids,
+            )
+            acknowledge(
+                self.role,
+                "AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:ec2:<AWS::Region>:<AWS::AccountId>:"
+                "network-interface/*]",
+                "SageMaker creates and deletes the instances' network interfaces in the training subnets; "
+                "their ids are made at run time.",
+            )
+        model = self._create_model(vpc_config=vpc_config, environment=environment)
 
         endpoint_config = sagemaker.CfnEndpointConfig(
             self,
@@ -118,16 +140,15 @@ class TrainingEndpoint(SageMakerEndpoint):
             self.role,
             nag_bucket_name(config, "data"),
             {
-                Prefix.TRAININGS: "read a training's input archive, write its previews.",
+                TRAINING_INPUT: "read a training's input archive (SageMaker's InputLocation).",
+                **{
+                    prefix: "write the training's progress, previews and staged model."
+                    for prefix in TRAINING_WRITES
+                },
                 Prefix.ASYNC_OUTPUTS: "SageMaker writes async results as this role.",
                 Prefix.ASYNC_FAILURES: "SageMaker writes async failures as this role.",
                 Prefix.CLASS_IMAGES: "read and cache prior-preservation class images.",
             },
-        )
-        acknowledge_object_prefixes(
-            self.role,
-            nag_bucket_name(config, "hosting"),
-            {Prefix.MODELS: "publish the trained model artifact."},
         )
 
         self._create_endpoint(config, endpoint_config)

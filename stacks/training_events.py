@@ -1,5 +1,6 @@
 """Training events (docs/events.md): the status consumer — a Lambda function on its own SQS queue
-(KMS, DLQ), subscribed with raw delivery to SageMaker's success/error topics — and the events topic it
+(KMS, DLQ), subscribed with raw delivery to SageMaker's error topic and fed SageMaker's success
+notifications by the model publisher once it has published the model — and the events topic it
 publishes per-owner events to (message attributes `owner`, `status`: apps filter per end user)."""
 
 from __future__ import annotations
@@ -80,8 +81,11 @@ class TrainingEvents(Construct):
                 queue=self.dead_letter_queue, max_receive_count=MAX_RECEIVE_COUNT
             ),
         )
-        for topic in (status.success_topic, status.error_topic):
-            topic.add_subscription(subscriptions.SqsSubscription(self.queue, raw_message_delivery=True))
+        # Failures come straight from SageMaker's error topic; successes come through the model publisher
+        # (stacks.publisher), which forwards each one once the model is published or refused.
+        status.error_topic.add_subscription(
+            subscriptions.SqsSubscription(self.queue, raw_message_delivery=True)
+        )
 
         name = config.status_events_function_name
         log_group = encrypted_log_group(self, "Logs", config, log_group_name=f"/aws/lambda/{name}")

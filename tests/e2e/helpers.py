@@ -21,6 +21,8 @@ from botocore.credentials import Credentials
 
 from avatar_client.client import AvatarClient
 from avatar_client.notifications import TrainingNotification, parse_notification
+from avatar_contract import keys
+from avatar_contract.keys import split_s3_uri
 from avatar_contract.names import Env, StateTable
 from local_cloud import LocalCloud
 from local_cloud.demo import DEMO_TRAINING_CONFIG
@@ -81,9 +83,12 @@ def signed_call(
 
 class NotificationInbox:
     """Reads the status queue as a client app does, keeping every notification by training id (so that
-    tests waiting for different trainings never lose each other's messages)."""
+    tests waiting for different trainings never lose each other's messages). A `Completed` notification
+    is handed out once the model publisher has given its verdict on the model (issue 21 M1: the API says
+    `completed` only then; on the raw queue `Completed` means the training container finished)."""
 
     def __init__(self, cloud: LocalCloud) -> None:
+        self.cloud = cloud
         self.sqs = cloud.client("sqs")
         self.queue_url = cloud.status_queue_url
         self.received: dict[str, list[tuple[TrainingNotification, dict[str, Any]]]] = {}
@@ -106,7 +111,24 @@ class NotificationInbox:
             if time.monotonic() > deadline:
                 raise AssertionError(f"no notification for {training_id} within {timeout:.0f} s")
             self._poll(5)
+        self._wait_for_verdict(self.received[training_id][0][1], timeout)
         return self.received[training_id][0]
+
+    def _wait_for_verdict(self, raw: dict[str, Any], timeout: float) -> None:
+        if raw.get("invocationStatus") != "Completed":
+            return
+        _, key = split_s3_uri(raw["requestParameters"]["inputLocation"])  # trainings/<owner>/<id>/input...
+        owner, training_id = key.split("/")[1:3]
+        verdict = keys.publication_key(owner, training_id)
+        s3, deadline = self.cloud.client("s3"), time.monotonic() + timeout
+        while (
+            s3.list_objects_v2(Bucket=self.cloud.settings.data_bucket, Prefix=verdict).get("KeyCount", 0) == 0
+        ):
+            if time.monotonic() > deadline:
+                raise AssertionError(
+                    f"the model publisher gave no verdict on {training_id} within {timeout:.0f} s"
+                )
+            time.sleep(0.2)
 
     def wait_for_all(self, training_ids: list[str], timeout: float) -> None:
         deadline = time.monotonic() + timeout
@@ -114,6 +136,8 @@ class NotificationInbox:
             if time.monotonic() > deadline:
                 raise AssertionError(f"no notification for {missing} within {timeout:.0f} s")
             self._poll(5)
+        for training_id in training_ids:
+            self._wait_for_verdict(self.received[training_id][0][1], timeout)
 
 
 class EventQueue:

@@ -89,7 +89,8 @@ def test_training_completes_notifies_and_generates_pngs(
     assert result["status"] == "completed" and result["model_id"] == accepted["model_id"]
 
     client = client_for(cloud, cloud.principals[0])
-    status = client.get_training(accepted["training_id"])
+    # completed once the model publisher has checked and published the staged model (issue 21 M1)
+    status = client.wait_for_training(accepted["training_id"], timeout=60, poll_interval=0.5)
     assert status["status"] == "completed"
     owner = cloud.owner_id(cloud.principals[0])
     model_key = f"{cloud.settings.models_prefix}{owner}/{accepted['model_id']}.tar.gz"

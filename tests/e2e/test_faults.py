@@ -19,6 +19,7 @@ import requests
 
 from avatar_contract import keys
 from avatar_contract.multi_model import model_name_for
+from avatar_contract.names import Prefix
 from local_cloud import LocalCloud
 from local_cloud.selfies import make_selfies, to_jpeg
 from tests.e2e.helpers import (
@@ -37,11 +38,13 @@ LONG_TRAINING = {**FAST_TRAINING, "max_train_steps": 3000}  # minutes on a CPU: 
 
 class S3FaultProxy:
     """Between the training container and moto's S3: passes every request on, except, once armed, a PUT
-    under `prefix`, whose connection it cuts after half of the body (each attempt, so retries fail too)."""
+    under `prefix` (and containing `contains`, if set), whose connection it cuts after half of the body (each
+    attempt, so retries fail too)."""
 
     def __init__(self) -> None:
         self.upstream = ""
         self.prefix: str | None = None
+        self.contains: str | None = None
         self.cut: list[str] = []
         self.passed: list[str] = []  # the PUTs passed on
         proxy = self
@@ -54,7 +57,8 @@ class S3FaultProxy:
 
             def _relay(self) -> None:
                 length = int(self.headers.get("Content-Length") or 0)
-                if self.command == "PUT" and proxy.prefix and self.path.startswith(proxy.prefix):
+                armed = proxy.prefix and self.path.startswith(proxy.prefix)
+                if self.command == "PUT" and armed and (proxy.contains or "") in self.path:
                     self.rfile.read(length // 2)
                     proxy.cut.append(self.path)
                     self.close_connection = True
@@ -127,6 +131,7 @@ def _assert_left_nothing(cloud: LocalCloud, owner: str, accepted: dict[str, Any]
     settings = cloud.settings
     assert _objects(cloud, settings.hosting_bucket, keys.model_key(owner, accepted["model_id"])) == []
     assert _objects(cloud, settings.data_bucket, keys.preview_prefix(owner, accepted["training_id"])) == []
+    assert _objects(cloud, settings.data_bucket, keys.staged_prefix(owner, accepted["training_id"])) == []
     for bucket in (settings.hosting_bucket, settings.data_bucket):
         assert cloud.client("s3").list_multipart_uploads(Bucket=bucket).get("Uploads", []) == []
 
@@ -181,7 +186,11 @@ def test_killing_the_training_container_mid_training_fails_that_job_and_the_next
     assert _scratch_files(cloud) == []
     following, raw = _train(cloud, inbox, "after-kill", FAST_TRAINING)
     assert raw["invocationStatus"] == "Completed", raw.get("failureReason")
-    assert client.get_training(following["training_id"])["status"] == "completed"
+    # completed once the model publisher has published it (issue 21 M1)
+    assert (
+        client.wait_for_training(following["training_id"], timeout=60, poll_interval=0.5)["status"]
+        == "completed"
+    )
     assert _objects(cloud, cloud.settings.hosting_bucket, keys.model_key(owner, following["model_id"]))
     assert _scratch_files(cloud) == []
     assert set(inbox.received) >= {accepted["training_id"], following["training_id"]}
@@ -192,17 +201,18 @@ def test_a_model_upload_cut_half_way_publishes_nothing_and_removes_the_previews(
     cloud: LocalCloud, inbox: NotificationInbox, proxy: S3FaultProxy
 ) -> None:
     owner = cloud.owner_id(cloud.principals[0])
-    proxy.prefix = f"/{cloud.settings.hosting_bucket}/{cloud.settings.models_prefix}"
+    # the container stages its model in the data bucket (the publisher alone writes models/*)
+    proxy.prefix, proxy.contains = f"/{cloud.settings.data_bucket}/{Prefix.TRAININGS}{owner}/", "/staged/"
     try:
         accepted, raw = _train(cloud, inbox, "cut-upload", FAST_TRAINING)
     finally:
-        proxy.prefix = None
+        proxy.prefix = proxy.contains = None
     assert len(proxy.cut) >= 2  # the container retried the upload, and every attempt was cut
-    assert all(keys.model_key(owner, accepted["model_id"]) in path for path in proxy.cut)
+    assert all(keys.staged_prefix(owner, accepted["training_id"]) in path for path in proxy.cut)
     assert raw["invocationStatus"] == "Failed"
-    assert "could not upload the model" in raw["failureReason"]
+    assert "could not stage the model" in raw["failureReason"]
     status = client_for(cloud, cloud.principals[0]).get_training(accepted["training_id"])
-    assert status["status"] == "failed" and "could not upload the model" in status["reason"]
+    assert status["status"] == "failed" and "could not stage the model" in status["reason"]
     _assert_left_nothing(cloud, owner, accepted)
     assert _scratch_files(cloud) == []
     previews = f"/{cloud.settings.data_bucket}/{keys.preview_prefix(owner, accepted['training_id'])}"

@@ -91,6 +91,7 @@ VARIANT_CONTEXT = {
     "hostingMaxCapacity": 4,
     "trainingInputRetentionDays": 3,
     "baseImageRegion": "eu-west-1",
+    "trainingVpcOnly": True,
 }
 
 

@@ -44,7 +44,7 @@ def bundled(tmp_path_factory: pytest.TempPathFactory) -> tuple[Synth, Path]:
     built = synthesize(tmp_path_factory.mktemp("cdk.out.bundled"), {"aws:cdk:bundling-stacks": ["**"]})
     functions = built.resources("AvatarService", "AWS::Lambda::Function").values()
     keys = {function["Properties"]["Code"]["S3Key"] for function in functions}
-    assert len(keys) == 1, keys  # the three functions share one asset
+    assert len(keys) == 1, keys  # the functions share one asset
     asset_hash = keys.pop().removesuffix(".zip")
     manifest = json.loads((built.outdir / "AvatarService.assets.json").read_text())
     return built, built.outdir / manifest["files"][asset_hash]["source"]["path"]
@@ -68,7 +68,10 @@ def test_the_built_asset_holds_the_three_packages_and_the_wheels_only(bundled: t
         for record in asset.glob("*.dist-info/RECORD")
         for line in record.read_text().splitlines()
     }
-    wheels = {entry.name for entry in asset.iterdir()} - {"avatar_api", "avatar_contract", "face_analysis"}
+    # The model publisher's template (issue 21 M1): config.pbtxt only, no code.
+    assert _files(asset / "model_templates") == {"user_lora/config.pbtxt"}
+    ours = {"avatar_api", "avatar_contract", "face_analysis", "model_templates"}
+    wheels = {entry.name for entry in asset.iterdir()} - ours
     assert wheels and wheels <= installed  # everything else came from a requirement's wheel
     assert "PIL" in wheels  # lambdas/requirements.txt: pillow
     assert not [f for f in _files(asset) if "__pycache__" in f or f.endswith(".pyc")]

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from stacks.config import ConfigError, ServiceConfig
-from tests.infrastructure.helpers import of_type, one, text
+from tests.infrastructure.helpers import actions_of, of_type, one, statements, text
 
 
 def _queues(service: dict[str, Any]) -> dict[str, dict[str, Any]]:
@@ -37,18 +37,21 @@ def test_consumer_queue_is_encrypted_with_a_dead_letter_queue(service: dict[str,
     assert "StatusMessagingKey" in text(queues["avatar-status-events-dlq"]["KmsMasterKeyId"])
 
 
-def test_consumer_queue_gets_both_topics_raw(service: dict[str, Any]) -> None:
+def test_consumer_queue_gets_the_error_topic_raw_and_successes_from_the_publisher(
+    service: dict[str, Any],
+) -> None:
     subscriptions = [
         v["Properties"]
         for v in of_type(service, "AWS::SNS::Subscription").values()
         if "EventsQueue" in text(v["Properties"]["Endpoint"])
     ]
     assert sorted(text(s["TopicArn"]) for s in subscriptions) == sorted(
-        text({"Ref": k})
-        for k in of_type(service, "AWS::SNS::Topic")
-        if k.startswith(("StatusSuccess", "StatusError"))
+        text({"Ref": k}) for k in of_type(service, "AWS::SNS::Topic") if k.startswith("StatusError")
     )
     assert all(s["RawMessageDelivery"] is True and s["Protocol"] == "sqs" for s in subscriptions)
+    # issue 21 M1: successes reach the consumer only after the publisher's verdict
+    publisher = [s for s in statements(service, "PublisherRole") if "sqs:SendMessage" in actions_of(s)]
+    assert len(publisher) == 1 and "EventsQueue" in text(publisher[0]["Resource"])
 
 
 def test_consumer_function_reports_partial_batch_failures(service: dict[str, Any]) -> None:
@@ -59,7 +62,9 @@ def test_consumer_function_reports_partial_batch_failures(service: dict[str, Any
     ]
     assert function["Handler"] == "avatar_api.handlers.status_events.lambda_handler"
     assert "EventsTopic" in text(function["Environment"]["Variables"]["AVATAR_EVENTS_TOPIC_ARN"])
-    (mapping,) = of_type(service, "AWS::Lambda::EventSourceMapping").values()
+    (mapping,) = [
+        m for k, m in of_type(service, "AWS::Lambda::EventSourceMapping").items() if k.startswith("Events")
+    ]
     assert mapping["Properties"]["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
     assert "EventsQueue" in text(mapping["Properties"]["EventSourceArn"])
 

@@ -9,7 +9,7 @@ import pytest
 from pydantic import ValidationError
 
 from avatar_contract import keys
-from avatar_contract.artifact import package_user_model
+from avatar_contract.artifact import USER_TEMPLATE, artifact_members, package_user_model
 from avatar_contract.generation import GenArgs, build_inference_request, images_from_response
 from avatar_contract.instance_tokens import CANDIDATES, NoTokenLeft, pick_token
 from avatar_contract.lora import TEXT_ENCODER_TARGET_MODULES, UNET_TARGET_MODULES
@@ -87,10 +87,12 @@ def test_kserve_payload_round_trip():
     assert images_from_response({"outputs": [{"name": "generated_image", "data": ["aGk="]}]}) == ["aGk="]
 
 
-def test_artifact_layout(tmp_path):
+def test_artifact_layout_carries_no_code(tmp_path):
+    """Issue 21 M1: config.pbtxt (naming the image's backend), the adapter and the metadata; nothing else,
+    even from a template folder that holds more."""
     template = tmp_path / "tpl"
     (template / "1").mkdir(parents=True)
-    (template / "config.pbtxt").write_text('backend: "python"\n')
+    (template / "config.pbtxt").write_bytes(USER_TEMPLATE.joinpath("config.pbtxt").read_bytes())
     (template / "1" / "model.py").write_text("# model\n")
     adapter = tmp_path / "a.safetensors"
     adapter.write_bytes(b"weights")
@@ -99,13 +101,23 @@ def test_artifact_layout(tmp_path):
     with tarfile.open(out) as tar:
         names = set(tar.getnames())
         meta = json.load(tar.extractfile(f"{mid}/1/{Triton.METADATA_FILE}"))
-    assert names == {
-        f"{mid}/config.pbtxt",
-        f"{mid}/1/model.py",
-        f"{mid}/1/{Triton.ADAPTER_FILE}",
-        f"{mid}/1/{Triton.METADATA_FILE}",
-    }
+        config = tar.extractfile(f"{mid}/config.pbtxt").read().decode()
+    assert (
+        names
+        == set(artifact_members(mid))
+        == {
+            f"{mid}/config.pbtxt",
+            f"{mid}/1/{Triton.ADAPTER_FILE}",
+            f"{mid}/1/{Triton.METADATA_FILE}",
+        }
+    )
     assert meta == {"token": "sks"}
+    assert f'backend: "{Triton.USER_BACKEND}"' in config and '"python"' not in config
+
+
+def test_the_template_holds_no_code():
+    files = sorted(p.relative_to(USER_TEMPLATE).as_posix() for p in USER_TEMPLATE.rglob("*") if p.is_file())
+    assert files == ["config.pbtxt"]
 
 
 # ---- <<TOK>>, LoRA targets, safe tar members, the multi-model name ----------------------------------

@@ -9,8 +9,9 @@ Engine (the shared base model and its adapter cache):
 - `AVATAR_BASE_MODEL`: where the base pipeline comes from (a local directory, s3:// URI or HF id).
 
 `serve` (the tritonserver command line, as Triton's own SageMaker `serve` script reads it):
-- `SAGEMAKER_BIND_TO_PORT` (8080), `AVATAR_TRITON_BIND_ADDRESS` (0.0.0.0, what SageMaker needs; a
-  loopback address keeps every front end on loopback: hosting_server.loopback),
+- `SAGEMAKER_BIND_TO_PORT` (8080: the model gate, hosting_server.gate), `AVATAR_TRITON_INTERNAL_PORT`
+  (8079: Triton's SageMaker front end behind the gate), `AVATAR_TRITON_BIND_ADDRESS` (0.0.0.0, what
+  SageMaker needs; a loopback address keeps every front end on loopback: hosting_server.loopback),
   `AVATAR_MODEL_REPOSITORY` (/opt/avatar/model_repository),
   `AVATAR_TRITON_EXIT_TIMEOUT_SECS` (10), `SAGEMAKER_TRITON_LOG_VERBOSE`,
   `SAGEMAKER_TRITON_SHM_DEFAULT_BYTE_SIZE` (16 MiB), `SAGEMAKER_TRITON_SHM_GROWTH_BYTE_SIZE` (1 MiB), and
@@ -33,6 +34,8 @@ DTYPE_ENV = "AVATAR_TORCH_DTYPE"
 MODEL_REPOSITORY_ENV = "AVATAR_MODEL_REPOSITORY"
 EXIT_TIMEOUT_ENV = "AVATAR_TRITON_EXIT_TIMEOUT_SECS"
 BIND_ADDRESS_ENV = "AVATAR_TRITON_BIND_ADDRESS"
+INTERNAL_PORT_ENV = "AVATAR_TRITON_INTERNAL_PORT"
+DEFAULT_INTERNAL_PORT = 8079
 DEFAULT_BIND_ADDRESS = "0.0.0.0"  # SageMaker calls the container on 0.0.0.0:8080
 DEFAULT_MAX_ADAPTERS = 32
 DEFAULT_MAX_ADAPTER_MB = 4096
@@ -79,6 +82,7 @@ class HostingSettings:
     dtype: str = "auto"
     base_model: str | None = None
     port: int = Runtime.CONTAINER_PORT
+    triton_port: int = DEFAULT_INTERNAL_PORT
     bind_address: str = DEFAULT_BIND_ADDRESS
     model_repository: Path = Path(DEFAULT_MODEL_REPOSITORY)
     exit_timeout_secs: int = 10
@@ -105,6 +109,7 @@ class HostingSettings:
             dtype=env.get(DTYPE_ENV) or "auto",
             base_model=env.get(Env.BASE_MODEL) or None,
             port=_int("SAGEMAKER_BIND_TO_PORT", (env,), Runtime.CONTAINER_PORT),
+            triton_port=_int(INTERNAL_PORT_ENV, (env,), DEFAULT_INTERNAL_PORT),
             bind_address=env.get(BIND_ADDRESS_ENV) or DEFAULT_BIND_ADDRESS,
             model_repository=Path(env.get(MODEL_REPOSITORY_ENV) or DEFAULT_MODEL_REPOSITORY),
             exit_timeout_secs=_int(EXIT_TIMEOUT_ENV, (env,), 10),

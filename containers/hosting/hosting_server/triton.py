@@ -4,7 +4,13 @@ Used by the container's `serve`, the tests, the local cloud and the benchmarks. 
 own SageMaker `serve` script (server repo, docker/sagemaker/serve): SageMaker front end only (no HTTP/gRPC/
 metrics), explicit model control, model namespacing, the Python backend's shared-memory sizes. We add
 `--load-model=sd_base` with the base model's repository (the script's MME mode points the repository at an
-empty dummy directory because it has no model to load at start) and a short `--exit-timeout-secs`.
+empty dummy directory because it has no model to load at start) and a short `--exit-timeout-secs`. In
+SageMaker mode Triton listens on an internal port behind the model gate (hosting_server.gate), which
+refuses any per-user model that is not code-free before Triton sees it.
+
+Per-user models name the Python-based backend `avatar_lora` (containers/hosting/backends/avatar_lora/):
+in the image it is installed under /opt/tritonserver/backends/; from the wheel it is linked into the
+assembled backend directory next to `python`.
 
 Where the binary comes from:
 - in the hosting image: the system `tritonserver` (/opt/tritonserver) and its Python backend;
@@ -33,6 +39,7 @@ from typing import IO
 import requests
 
 from avatar_contract.names import Env, Runtime, Triton
+from hosting_server.gate import ModelGate
 from hosting_server.loopback import (
     ALL_INTERFACES,
     LOOPBACK,
@@ -45,6 +52,8 @@ from hosting_server.loopback import (
 SYSTEM_TRITON_HOME = Path("/opt/tritonserver")
 REPO_ROOT = Path(__file__).resolve().parents[3]
 MODEL_TEMPLATES = REPO_ROOT / "model_templates"
+# Our Python-based backends (one folder each with its model.py), as the hosting image installs them.
+OUR_BACKENDS = Path(__file__).resolve().parents[1] / "backends"
 
 
 class TritonNotAvailable(RuntimeError):
@@ -179,14 +188,17 @@ def find_triton(work_dir: Path | None = None) -> TritonInstall:
     binary = dist / "bin" / "tritonserver"
     if not binary.is_file() or not stub.is_file():
         raise TritonNotAvailable(f"the nvidia-pytriton wheel has no tritonserver or Python {version} stub")
-    # The Python backend runs the stub found next to libtriton_python.so, so assemble that folder.
+    # The Python backend runs the stub found next to libtriton_python.so, so assemble that folder. Copies,
+    # not links: Triton refuses a Python-based backend whose library resolves outside its directory.
     backends = Path(work_dir or tempfile.mkdtemp(prefix="triton-backends-")) / "backends"
     python_backend = backends / "python"
     python_backend.mkdir(parents=True, exist_ok=True)
     for source in (*(dist / "backends" / "python").glob("*.*"), stub):
-        target = python_backend / source.name
-        if not target.exists():
-            target.symlink_to(source)
+        if not (python_backend / source.name).exists():
+            shutil.copy2(source, python_backend / source.name)
+    for backend in sorted(p for p in OUR_BACKENDS.iterdir() if (p / "model.py").is_file()):
+        (backends / backend.name).mkdir(exist_ok=True)
+        shutil.copy2(backend / "model.py", backends / backend.name / "model.py")
     libs = package.parent / "nvidia_pytriton.libs"
     return TritonInstall(binary, backends, (libs,), stub_python_env(stub, backends.parent))
 
@@ -222,6 +234,7 @@ class TritonProcess:
     sagemaker: bool
     _log_file: IO[bytes] | None = field(default=None, repr=False)
     _work_dir: Path | None = field(default=None, repr=False)
+    _gate: ModelGate | None = field(default=None, repr=False)
 
     @property
     def health_url(self) -> str:
@@ -260,6 +273,9 @@ class TritonProcess:
             except subprocess.TimeoutExpired:
                 self.process.kill()
                 self.process.wait(5)
+        if self._gate is not None:
+            self._gate.stop()
+            self._gate = None
         if self._log_file is not None:
             self._log_file.close()
             self._log_file = None
@@ -359,15 +375,19 @@ def start_triton(
     verbose: bool = False,
     extra_args: tuple[str, ...] = (),
     bind_address: str = LOOPBACK,
+    model_gate: bool = True,
 ) -> TritonProcess:
     """Start tritonserver and wait until it answers its health check (the base model is loaded by then).
 
     model_repository: folder holding `sd_base/` (default: model_templates/). base_model: where the base
     pipeline comes from (default: $AVATAR_BASE_MODEL). http_port: None picks a free port. sagemaker:
-    SageMaker MME front end (/ping, /models, /models/{name}/invoke) instead of the KServe HTTP API.
-    bind_address: loopback unless told otherwise; a loopback server found listening anywhere else is
-    stopped. Raises TritonNotAvailable where no tritonserver can run, TritonStartError (with the log
-    tail) when it exits, stays unhealthy or listens beyond loopback.
+    SageMaker MME front end (/ping, /models, /models/{name}/invoke) behind the model gate on `http_port`
+    (Triton itself on a free internal port) instead of the KServe HTTP API.
+    model_gate: False only for the load benchmark's reference design, whose per-user models carry
+    code (the deployed container always has the gate). bind_address: loopback unless told otherwise; a
+    loopback server found listening anywhere else is stopped. Raises TritonNotAvailable where no
+    tritonserver can run, TritonStartError (with the log tail) when it exits, stays unhealthy or listens
+    beyond loopback.
     """
     model_repository = Path(model_repository or default_model_repository()).resolve()
     port = http_port or free_port()
@@ -381,9 +401,11 @@ def start_triton(
     except BaseException:
         shutil.rmtree(work_dir, ignore_errors=True)
         raise
+    gated = sagemaker and model_gate
+    triton_port = free_port() if gated else port
     command = triton_command(
-        install, model_repository, port, sagemaker, load_models, exit_timeout_secs, verbose, extra_args,
-        bind_address=bind_address,
+        install, model_repository, triton_port, sagemaker, load_models, exit_timeout_secs, verbose,
+        extra_args, bind_address=bind_address,
     )  # fmt: skip
     log_path = Path(log_path) if log_path else work_dir / "tritonserver.log"
     log_file = open(log_path, "ab")  # noqa: SIM115 (closed by TritonProcess.stop)
@@ -399,6 +421,8 @@ def start_triton(
         _work_dir=work_dir,
     )
     try:
+        if gated:
+            triton._gate = ModelGate((bind_address, port), triton_port).start()
         triton.wait_ready(startup_timeout_s)
         exposed = non_loopback_listeners(process.pid) if bind_address != ALL_INTERFACES else []
         if exposed:

@@ -29,6 +29,7 @@ from avatar_contract.keys import (
     new_model_id,
     new_training_id,
     preview_prefix,
+    staged_prefix,
 )
 from avatar_contract.names import TOKEN_PLACEHOLDER
 from avatar_contract.training import TrainingConfig
@@ -145,12 +146,14 @@ def load_training_config(
 
 @dataclass(frozen=True)
 class Destinations:
-    """Where one training may write: its artifact object and its preview prefix."""
+    """Where one training may write: its preview prefix and its staging prefix (both in the data bucket;
+    the model publisher, not the training, writes `model_key` in the hosting bucket: issue 21 M1)."""
 
     model_bucket: str
     model_key: str
     preview_bucket: str
     preview_prefix: str
+    staged_prefix: str = ""
 
 
 def check_destinations(config: TrainingConfig, settings: Settings) -> Destinations:
@@ -172,6 +175,7 @@ def check_destinations(config: TrainingConfig, settings: Settings) -> Destinatio
         model_key(config.owner, config.model_id),
         settings.data_bucket,
         preview_prefix(config.owner, config.training_id),
+        staged_prefix(config.owner, config.training_id),
     )
     expected_model = f"s3://{destinations.model_bucket}/{destinations.model_key}"
     if config.model_s3_uri != expected_model:

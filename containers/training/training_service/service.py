@@ -3,14 +3,17 @@
 Knows nothing of HTTP: `TrainingService.run` takes the archive's path and returns a `TrainingResult` or
 raises a `TrainingError` whose reason and status the server passes on. The order of the side effects is
 what makes a failure leave nothing behind: everything is computed locally first, previews go to the data
-bucket next, and the model artifact is written to the hosting bucket last; if that upload fails, the
-previews are deleted again. The destinations are checked against the service's buckets first, and the
-job's `JobControl` (time budget, cancellation) is checked throughout, last before the first upload.
+bucket next, and the adapter and its metadata are staged last (`keys.staged_prefix`, data bucket) for
+the model publisher, which checks them and writes the hosting bucket's archive (issue 21 M1: this
+container never writes `models/*`); if staging fails, the previews are deleted again. The
+destinations are checked against the service's buckets first, and the job's `JobControl` (time budget,
+cancellation) is checked throughout, last before the first upload.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import json
 import logging
 import tempfile
 import threading
@@ -19,10 +22,10 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from avatar_contract.artifact import package_user_model
 from avatar_contract.keys import progress_key, target_model
 from avatar_contract.names import Triton
 from avatar_contract.progress import TrainingProgress
+from avatar_contract.publishing import STAGED_ADAPTER, STAGED_METADATA
 from avatar_contract.rendering import RENDER_VERSION
 from avatar_contract.training import (
     TrainingConfig,
@@ -263,10 +266,12 @@ class TrainingService:
             adapter_dir, previews = choice.adapter_dir, choice.previews
         kept_loss = final_loss(trained.losses[: choice.step]) if choice else trained.final_loss
         progress.enter("publishing")
-        artifact = package_user_model(
-            config.model_id, adapter_dir / Triton.ADAPTER_FILE, _metadata(config, settings, kept_loss),
-            work / f"{config.model_id}.tar.gz", template_dir=settings.template_dir,
-        )  # fmt: skip
+        metadata_file = work / STAGED_METADATA
+        metadata_file.write_text(json.dumps(_metadata(config, settings, kept_loss), indent=2, sort_keys=True))
+        staged = {
+            STAGED_ADAPTER: adapter_dir / Triton.ADAPTER_FILE,
+            STAGED_METADATA: metadata_file,
+        }
 
         if choice is None:
             likeness = score_previews(previews, prepared.screening, config.min_identity_similarity)
@@ -275,15 +280,16 @@ class TrainingService:
         control.check()  # the last point where stopping costs nothing: nothing is published yet
         preview_bucket = destinations.preview_bucket
         preview_keys = self._upload_previews(previews, preview_bucket, destinations.preview_prefix, work)
+        staged_keys = [destinations.staged_prefix + name for name in staged]
         try:
-            self.store.upload_file(
-                artifact, destinations.model_bucket, destinations.model_key, "application/gzip"
-            )
+            for (name, path), key in zip(staged.items(), staged_keys, strict=True):
+                content_type = "application/json" if name == STAGED_METADATA else "application/octet-stream"
+                self.store.upload_file(path, preview_bucket, key, content_type)
         except Exception as exc:
-            self._delete_quietly(preview_bucket, preview_keys)
-            logger.exception("could not upload the model to %s", config.model_s3_uri)
-            raise PublishFailed("could not upload the model") from exc
-        logger.info("training %s published %s", config.training_id, config.model_s3_uri)
+            self._delete_quietly(preview_bucket, [*preview_keys, *staged_keys])
+            logger.exception("could not stage the model for %s", config.model_s3_uri)
+            raise PublishFailed("could not stage the model for publishing") from exc
+        logger.info("training %s staged its model for %s", config.training_id, config.model_s3_uri)
         return TrainingResult(
             training_id=config.training_id,
             model_id=config.model_id,

@@ -34,7 +34,6 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from avatar_contract.artifact import USER_TEMPLATE
 from avatar_contract.gpu import expect_gpu, gpu_unusable_reason
 from avatar_contract.names import DEFAULT_BASE_MODEL_ID, Env
 from avatar_contract.rendering import DEFAULT_STEPS
@@ -82,7 +81,6 @@ class Settings:
     sample_steps: int = DEFAULT_STEPS
     max_body_bytes: int = 2**30
     limits: ArchiveLimits = field(default_factory=ArchiveLimits)
-    template_dir: Path = USER_TEMPLATE
     time_budget_seconds: float = TRAINING_TIME_BUDGET_SECONDS
     cancel_on_disconnect: bool = True
     cancel_grace_seconds: float = 120.0

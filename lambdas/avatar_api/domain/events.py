@@ -69,6 +69,11 @@ def event_id(training_id: str, status: str) -> str:
 
 def owner_of_notification(services: Services, notification: AsyncInferenceNotification) -> str | None:
     """The owner whose input archive the notification names (None: not one of this service's trainings)."""
+    return owner_of_input(services.data.name, notification)
+
+
+def owner_of_input(data_bucket: str, notification: AsyncInferenceNotification) -> str | None:
+    """The owner whose input archive in `data_bucket` the notification names (None: none)."""
     location = notification.request_parameters.input_location
     training_id = notification.inference_id
     if not location or not keys.TRAINING_ID_RE.fullmatch(training_id):
@@ -78,7 +83,7 @@ def owner_of_notification(services: Services, notification: AsyncInferenceNotifi
     except ValueError:
         return None
     parts = key.split("/")
-    if bucket != services.data.name or len(parts) != 4:
+    if bucket != data_bucket or len(parts) != 4:
         return None
     owner = parts[1]
     if not keys.OWNER_RE.fullmatch(owner) or key != keys.training_input_key(owner, training_id):

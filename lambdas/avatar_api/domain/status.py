@@ -1,10 +1,13 @@
 """A training's status (step 6): derived from what SageMaker's async endpoint wrote.
 
 Status has one source of truth: the objects the async endpoint writes (output on success, failure on
-error). The training record only says where those objects will appear. When it cannot say (the rewrite
-after InvokeEndpointAsync failed, or the function timed out there), S3 still does: a published artifact
-means completed, and a training with no outcome after `TRAINING_DEADLINE_SECONDS` died without a
-notification and is failed (docs/limits.md).
+error), and for a success the model publisher's verdict (`keys.publication_key`, issue 21 M1): the
+training container only stages its model, so a training is completed once its model is published, failed
+with the publisher's reason if refused, and queued (phase `publishing`) in between. The training record
+only says where those objects will appear. When it cannot say (the rewrite after InvokeEndpointAsync
+failed, or the function timed out there), S3 still does: a published artifact means completed, and a
+training with no outcome after `TRAINING_DEADLINE_SECONDS` died without a notification and is failed
+(docs/limits.md).
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ from avatar_contract import keys
 from avatar_contract.keys import split_s3_uri
 from avatar_contract.names import Prefix
 from avatar_contract.progress import TrainingProgress
+from avatar_contract.publishing import Publication
 from avatar_contract.training import TrainingFailure, TrainingResult
 
 log = logging.getLogger(__name__)
@@ -85,8 +89,8 @@ def read_progress(services: Services, owner: str, training_id: str) -> TrainingP
 def training_state(
     services: Services, owner: str, record: TrainingRecord, *, previews_etag: str | None = None
 ) -> TrainingState:
-    """Output -> completed, failure -> failed, neither -> queued. The previews only with `previews_etag`
-    (the record's ETag: they are screened first, and the verdicts kept, `domain.previews`)."""
+    """Output and published -> completed, failure or refused -> failed, otherwise queued. The previews
+    only with `previews_etag` (the record's ETag: screened first, the verdicts kept, `domain.previews`)."""
     base = record.model_dump(include={"training_id", "model_id", "model_name", "created", "target_model"})
     base["webhook"] = record.webhook
     output = _read_location(services, record.output_location)
@@ -95,6 +99,17 @@ def training_state(
             result = TrainingResult.model_validate_json(output)
         except ValidationError:
             return TrainingState(**base, status="failed", reason="the training returned an unreadable result")
+        publication = read_publication(services, owner, record)
+        if publication is None:
+            if _age_seconds(record.created) > TRAINING_DEADLINE_SECONDS:
+                reason = "the trained model was not published in time"
+                return TrainingState(**base, status="failed", reason=reason)
+            return TrainingState(**base, status="queued")  # the publisher has not decided yet
+        if publication.status == "refused":
+            reason = redact(publication.reason or "the trained model was not published")[
+                :FAILURE_REASON_MAX_CHARS
+            ]
+            return TrainingState(**base, status="failed", reason=reason)
         urls: list[str] = []
         withheld: list[WithheldPreview] = []
         if previews_etag is not None:
@@ -120,6 +135,19 @@ def training_state(
             "without a notification",
         )
     return TrainingState(**base, status="queued")
+
+
+def read_publication(services: Services, owner: str, record: TrainingRecord) -> Publication | None:
+    """The publisher's verdict on the training's model (None: not decided yet, or unreadable)."""
+    body = services.data.get_bytes(keys.publication_key(owner, record.training_id))
+    if body is None:
+        return None
+    try:
+        publication = Publication.model_validate_json(body)
+    except ValidationError:
+        log.warning("unreadable publication verdict (ignored)", extra={"training_id": record.training_id})
+        return None
+    return publication if publication.model_id == record.model_id else None
 
 
 def read_result(services: Services, record: TrainingRecord) -> TrainingResult | None:

@@ -45,6 +45,7 @@ def train(api: Api, *, outcome: str = "completed", user: str = ALICE, name: str 
             ),
         )
         api.s3.put_object(Bucket=DATA_BUCKET, Key=split_s3_uri(output)[1], Body=result.model_dump_json())
+        api.published(owner, tid, mid)
     elif outcome == "failed":
         failure_doc = TrainingFailure(training_id=tid, reason="no faces found")
         api.s3.put_object(

@@ -93,7 +93,11 @@ def sqs_event(*bodies: Any) -> dict[str, Any]:
     return {"Records": records}
 
 
-def complete(api: Api, accepted: dict[str, Any], output: str, owner: str = ALICE_OWNER) -> str:
+def complete(
+    api: Api, accepted: dict[str, Any], output: str, owner: str = ALICE_OWNER, *, published: bool = True
+) -> str:
+    """What a successful training leaves: its async output and (unless not `published`) the publisher's
+    verdict."""
     preview = keys.preview_prefix(owner, accepted["training_id"]) + "0.png"
     result = TrainingResult(
         training_id=accepted["training_id"],
@@ -112,6 +116,8 @@ def complete(api: Api, accepted: dict[str, Any], output: str, owner: str = ALICE
         ),
     )
     api.s3.put_object(Bucket=DATA_BUCKET, Key=split_s3_uri(output)[1], Body=result.model_dump_json())
+    if published:
+        api.published(owner, accepted["training_id"], accepted["model_id"])
     return preview
 
 

@@ -106,6 +106,9 @@ def test_status_follows_the_async_output(api: Api) -> None:
     )
     api.s3.put_object(Bucket=DATA_BUCKET, Key=split_s3_uri(output)[1], Body=result.model_dump_json())
 
+    # Issue 21 M1: the training only staged its model; completed once the publisher published it.
+    assert response_json(api.call("GET", f"/trainings/{tid}"))["status"] == "queued"
+    api.published(ALICE_OWNER, tid, mid)
     status = response_json(api.call("GET", f"/trainings/{tid}"))
 
     assert status["status"] == "completed" and status["model_id"] == mid

@@ -134,7 +134,8 @@ def test_corrupt_or_incomplete_models_fail_their_own_load_only(
     missing = build_user_model(tiny_model_dir, hosting_work / "missing", seed=4)
     (missing.url / missing.model_id / "1" / "metadata.json").unlink()
     response = mme.load(model_name_for(missing.target_model), missing.url, missing.target_model)
-    assert response.status_code in (400, 500) and "metadata.json is missing" in response.text
+    # refused by the model gate before Triton sees it (hosting_server.model_gate)
+    assert response.status_code == 400 and "lacks" in response.text and "metadata.json" in response.text
 
     assert mme.ping() == 200
     assert mme.describe(model_name_for(corrupt.target_model)).status_code == 404

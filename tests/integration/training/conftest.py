@@ -19,7 +19,6 @@ import boto3
 import pytest
 
 from tests.fixtures.moto_aws import mocked_aws
-from tests.fixtures.training_samples import user_template
 from tests.torch_threads import one_torch_thread  # noqa: F401  (autouse fixture for this folder)
 from training_service.server import create_server, serve_in_thread
 from training_service.service import TrainingService
@@ -91,7 +90,6 @@ def settings(tiny_model_dir: Path, class_image_cache: Path, tmp_path: Path) -> S
         limits=ArchiveLimits(
             max_unpacked_bytes=32 * 2**20, max_image_bytes=8 * 2**20, max_image_pixels=4_000_000
         ),
-        template_dir=user_template(tmp_path),
     )
 
 

@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from avatar_contract.keys import model_key, preview_prefix, progress_key
+from avatar_contract.keys import model_key, preview_prefix, progress_key, staged_prefix
 from avatar_contract.progress import TrainingProgress
 from avatar_contract.training import TrainingFailure, TrainingResult
 from tests.fixtures.image_corpus import CONVERSIONS, MALFORMED_EXIF, OTHER_FORMATS
@@ -85,8 +85,11 @@ def test_a_job_whose_caller_has_gone_is_cancelled_and_the_next_one_runs(running:
     reply = running.post(tar_bytes(with_config(face_photos(8), nxt)))
     assert reply.status == 200, reply.body  # not 429: the dead job gave way
     assert TrainingResult.model_validate(reply.body).model_id == nxt["model_id"]
-    assert running.keys(HOSTING_BUCKET) == [model_key(nxt["owner"], nxt["model_id"])]
-    previews = [k for k in running.keys(DATA_BUCKET) if not k.endswith("/progress.json")]
+    assert running.keys(HOSTING_BUCKET) == []  # the publisher writes models/* (issue 21 M1)
+    staged = staged_prefix(nxt["owner"], nxt["training_id"])
+    previews = [
+        k for k in running.keys(DATA_BUCKET) if not k.endswith("/progress.json") and not k.startswith(staged)
+    ]
     assert previews and all(k.startswith(preview_prefix(nxt["owner"], nxt["training_id"])) for k in previews)
     assert (_progress(running, abandoned).phase, _progress(running, nxt).phase) == ("failed", "completed")
 
@@ -131,8 +134,10 @@ def test_objects_keep_the_bucket_kms_key_and_awkward_images_are_rejected_by_name
     assert result.metrics.usable_images == 4 + len(CONVERSIONS)
 
     written = {HOSTING_BUCKET: running.keys(HOSTING_BUCKET), DATA_BUCKET: running.keys(DATA_BUCKET)}
-    assert written[HOSTING_BUCKET]
+    assert written[HOSTING_BUCKET] == []  # the publisher writes models/* (issue 21 M1)
     assert progress_key(config["owner"], config["training_id"]) in written[DATA_BUCKET]  # KMS too
+    staged = staged_prefix(config["owner"], config["training_id"])
+    assert any(key.startswith(staged) for key in written[DATA_BUCKET])  # the staged model too
     for bucket, objects in written.items():
         for key in objects:
             head = aws.head_object(Bucket=bucket, Key=key)

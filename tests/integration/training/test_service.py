@@ -16,9 +16,13 @@ import pytest
 import torch
 from diffusers import StableDiffusionPipeline
 
-from avatar_contract.keys import TRAINING_ID_RE, model_key, progress_key
+from avatar_api.aws import Bucket
+from avatar_api.domain.publishing import publish
+from avatar_contract.artifact import artifact_members
+from avatar_contract.keys import TRAINING_ID_RE, model_key, progress_key, publication_key, staged_prefix
 from avatar_contract.names import Prefix, Triton
 from avatar_contract.progress import TrainingProgress
+from avatar_contract.publishing import STAGED_ADAPTER, STAGED_METADATA
 from avatar_contract.rendering import RENDER_VERSION
 from avatar_contract.training import TrainingFailure, TrainingResult
 from tests.fixtures.training_samples import (
@@ -46,6 +50,10 @@ def _render(pipe: StableDiffusionPipeline) -> torch.Tensor:
 
 def _extract_model(s3: Any, key: str, target: Path) -> Path:
     blob = s3.get_object(Bucket=HOSTING_BUCKET, Key=key)["Body"].read()
+    with tarfile.open(fileobj=io.BytesIO(blob), mode="r:gz") as tar:
+        assert sorted(tar.getnames()) == sorted(
+            artifact_members(key.rsplit("/", 1)[1].removesuffix(".tar.gz"))
+        )
     with tarfile.open(fileobj=io.BytesIO(blob), mode="r:gz") as tar:
         tar.extractall(target, filter="data")
     return target
@@ -100,13 +108,21 @@ def test_training_publishes_a_model_whose_adapter_changes_the_output(
     assert result.metrics.final_loss > 0
     written = [k for k in running.keys(DATA_BUCKET) if not k.startswith(Prefix.CLASS_IMAGES)]  # shared cache
     progress = progress_key(config["owner"], config["training_id"])
-    assert sorted(written) == sorted([*result.metrics.preview_image_keys, progress])
+    staged = [
+        staged_prefix(config["owner"], config["training_id"]) + n for n in (STAGED_ADAPTER, STAGED_METADATA)
+    ]
+    assert sorted(written) == sorted([*result.metrics.preview_image_keys, progress, *staged])
     final = _progress(running, config)
     assert final is not None and final.phase == "completed"
     assert (final.step, final.total_steps, final.eta_seconds) == (6, 6, 0.0)
     assert held.elapsed_seconds > 0 and held.step == (6 if phase == "publishing" else 0)
     assert len(result.metrics.preview_image_keys) == 2  # checkpoint selection: one prompt, two seeds
     assert result.metrics.checkpoint_step == 6 and not result.metrics.stopped_early
+    # The training writes no model (issue 21 M1): the publisher checks what it staged and publishes it.
+    assert running.keys(HOSTING_BUCKET) == []
+    data, hosting = Bucket(DATA_BUCKET, running.s3), Bucket(HOSTING_BUCKET, running.s3)
+    outcome = publish(data, hosting, config["owner"], config["training_id"], config["model_id"])
+    assert outcome == "published", data.get_json(publication_key(config["owner"], config["training_id"]))
     key = model_key(config["owner"], config["model_id"])
     assert running.keys(HOSTING_BUCKET) == [key]
 
@@ -151,7 +167,9 @@ def test_reference_layout_trains(running: RunningService) -> None:
     result = TrainingResult.model_validate(reply.body)
     assert result.training_id == inference_id and TRAINING_ID_RE.fullmatch(result.training_id)
     assert result.metrics.steps == 4 and result.metrics.usable_images == 9
-    assert running.keys(HOSTING_BUCKET) == [model_key(REFERENCE_OWNER, result.model_id)]
+    staged = staged_prefix(REFERENCE_OWNER, result.training_id)
+    assert {staged + STAGED_ADAPTER, staged + STAGED_METADATA} <= set(running.keys(DATA_BUCKET))
+    assert running.keys(HOSTING_BUCKET) == []
 
 
 def _progress(running: RunningService, config: dict[str, Any]) -> TrainingProgress | None:
@@ -277,21 +295,21 @@ def test_missing_base_model_fails_clearly(aws: Any, settings: Any, tmp_path: Pat
         assert progress is not None and progress.phase == "failed" and progress.step == 0
 
 
-class _FailingHostingUploads(S3Store):
+class _FailingStagingUploads(S3Store):
     def upload_file(self, path: Path, bucket: str, key: str, content_type: str) -> None:
-        if bucket == HOSTING_BUCKET:
+        if "/staged/" in key:
             raise ConnectionError("simulated network failure")
         super().upload_file(path, bucket, key, content_type)
 
 
 @pytest.mark.slow
 def test_failed_artifact_upload_fails_and_removes_previews(aws: Any, settings: Any) -> None:
-    for running in start(TrainingService(settings, _FailingHostingUploads(aws))):
+    for running in start(TrainingService(settings, _FailingStagingUploads(aws))):
         config = training_config(
             HOSTING_BUCKET, DATA_BUCKET, with_prior_preservation=False, max_train_steps=2
         )
         failure = _assert_failed(
-            running, tar_bytes(with_config(face_photos(8), config)), 502, "could not upload the model"
+            running, tar_bytes(with_config(face_photos(8), config)), 502, "could not stage the model"
         )
         assert failure.training_id == config["training_id"]
         assert "s3://" not in failure.reason and "simulated" not in failure.reason  # issue 21 L7
