@@ -75,11 +75,12 @@ def expected(lock: dict[str, str]) -> dict[str, str]:
 
 
 def mismatches(reported: dict[str, str | None], lock: dict[str, str]) -> list[str]:
-    """Each way the imported packages differ from the lock (torch's CUDA compared by major version)."""
+    """Each way the imported packages differ from the lock: versions without their local label (PyPI's
+    torch reports `2.13.0+cu130`), torch's CUDA by major version (None for a CPU build)."""
     found = []
     for name, want in expected(lock).items():
         got = reported.get(name)
-        have = (got or "").split(".")[0] if name == "cuda" else got
+        have = (got or "").split(".")[0] if name == "cuda" else (got or "").split("+")[0]
         if have != want:
             found.append(f"{name}: imported {got}, locked {want}")
     return found

@@ -67,9 +67,14 @@ def test_the_import_check_must_report_the_locked_versions_and_cuda_major() -> No
     good: dict[str, str | None] = {name: lock[name] for name in cuda.CHECKED_MODULES}
     good["cuda"] = lock["nvidia-cuda-runtime"].split(".")[0] + ".0"
     assert cuda.mismatches(good, lock) == []
+    assert cuda.mismatches(good | {"torch": lock["torch"] + "+cu130"}, lock) == []  # PyPI's torch says so
+    cuda_major = lock["nvidia-cuda-runtime"].split(".")[0]
     assert cuda.mismatches(good | {"torch": lock["torch"] + "+cpu", "cuda": None}, lock) == [
-        f"torch: imported {lock['torch']}+cpu, locked {lock['torch']}",
-        f"cuda: imported None, locked {lock['nvidia-cuda-runtime'].split('.')[0]}",
+        f"cuda: imported None, locked {cuda_major}"  # a CPU build
+    ]
+    assert cuda.mismatches(good | {"transformers": "4.0.0", "cuda": "12.8"}, lock) == [
+        f"transformers: imported 4.0.0, locked {lock['transformers']}",
+        f"cuda: imported 12.8, locked {cuda_major}",
     ]
     assert cuda.mismatches({k: v for k, v in good.items() if k != "peft"}, lock) == [
         f"peft: imported None, locked {lock['peft']}"
