@@ -146,5 +146,10 @@ images: setup ## Build both images with buildah on Debian stand-in bases, smoke-
 		{ apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq buildah debootstrap; }
 	$(PY) -m images --cache $(IMAGES_CACHE)
 
+images-cuda: setup ## Build both images from their real locks (CUDA torch, ~3 GB of wheels) on Ubuntu 24.04 stand-ins, import-check them
+	command -v buildah >/dev/null && command -v debootstrap >/dev/null || \
+		{ apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq buildah debootstrap; }
+	$(PY) -m images.cuda --cache $(IMAGES_CACHE)
+
 clean: ## Remove generated output (keeps .venv and node_modules)
 	rm -rf cdk.out demo-out .local-cloud .pytest_cache .ruff_cache .mypy_cache

@@ -7,6 +7,9 @@
   the nvidia-pytriton wheel pinned in requirements-triton.txt, and an entry point that execs its arguments
   (as the Triton image's /opt/nvidia/nvidia_entrypoint.sh does).
 
+Two distributions (`Distro`): BOOKWORM (Debian 12, Python 3.11) for `make images`, and NOBLE (Ubuntu 24.04,
+Python 3.12, as the Triton image) for `make images-cuda`, which installs the real locks' cp312 wheels.
+
 The debootstrap root is cached as a tarball in the cache folder; each stand-in image carries a label with
 the hash of what made it, so an unchanged stand-in is not rebuilt.
 """
@@ -24,22 +27,77 @@ from pathlib import Path
 from images import buildah as bh
 from locks.environments import REPO_ROOT, read_pins
 
-SUITE = "bookworm"
-MIRROR = "http://deb.debian.org/debian"
-# What the DLC's and the Triton image's Python provide that the code needs: the interpreter, pip, CA
-# certificates (boto3 over TLS) and libpython (linked by the Triton Python backend stub).
-PACKAGES = ("python3", "python3-pip", "python-is-python3", "ca-certificates", "libpython3.11")
 PYTHON_IMAGE = "localhost/avatar-standin/python:bookworm"
 TRITON_IMAGE = "localhost/avatar-standin/tritonserver:bookworm"
 TRITON_REQUIREMENTS = Path("requirements-triton.txt")  # the nvidia-pytriton pin (installed --no-deps)
 KEY_LABEL = "avatar.standin.key"
 SYSTEM_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
-STUB_PYTHON = "3.11"
 ENTRYPOINT = "/opt/nvidia/nvidia_entrypoint.sh"
 ENTRYPOINT_SCRIPT = """#!/bin/sh
 # Stand-in for the Triton image's entry point: run the command it is given.
 exec "$@"
 """
+
+
+@dataclass(frozen=True)
+class Distro:
+    """What a pair of stand-ins is bootstrapped from, and the tags they get."""
+
+    suite: str
+    mirror: str
+    # What the DLC's and the Triton image's Python provide that the code needs: the interpreter, pip, CA
+    # certificates (boto3 over TLS) and libpython (linked by the Triton Python backend stub).
+    packages: tuple[str, ...]
+    stub_python: str  # the Triton Python backend stub matching the distribution's Python
+    python_image: str
+    triton_image: str
+    components: tuple[str, ...] = ("main",)
+    script: str | None = None  # a debootstrap script, for a suite this debootstrap does not know by name
+    check_gpg: bool = True
+    # apt sources for `apt-get upgrade` inside the root after debootstrap (none: the suite as released)
+    upgrade_sources: tuple[str, ...] = ()
+
+
+# `make images`: Debian 12, Python 3.11.2.
+BOOKWORM = Distro(
+    suite="bookworm",
+    mirror="http://deb.debian.org/debian",
+    packages=("python3", "python3-pip", "python-is-python3", "ca-certificates", "libpython3.11"),
+    stub_python="3.11",
+    python_image=PYTHON_IMAGE,
+    triton_image=TRITON_IMAGE,
+)
+# `make images-cuda`: Ubuntu 24.04, the Triton 26.05 image's OS and Python (3.12.3 with Ubuntu's patches),
+# the deployed CPython 3.12 whose wheels the real locks install. bookworm's debootstrap has no "noble"
+# script (Ubuntu suites all use "gutsy") and no Ubuntu keyring: the bootstrap trusts the mirror's TLS
+# certificate, then apt inside the root (its own ubuntu-keyring) checks the signed updates it installs.
+NOBLE = Distro(
+    suite="noble",
+    mirror="https://archive.ubuntu.com/ubuntu",
+    packages=("python3", "python3-pip", "python-is-python3", "ca-certificates", "libpython3.12t64"),
+    stub_python="3.12",
+    python_image="localhost/avatar-standin/python:noble",
+    triton_image="localhost/avatar-standin/tritonserver:noble",
+    components=("main", "universe"),  # python3-pip is in universe
+    script="/usr/share/debootstrap/scripts/gutsy",
+    check_gpg=False,
+    upgrade_sources=tuple(
+        f"deb {mirror} {suite} main universe"
+        for mirror, suite in (
+            ("http://archive.ubuntu.com/ubuntu", "noble"),
+            ("http://archive.ubuntu.com/ubuntu", "noble-updates"),
+            ("http://security.ubuntu.com/ubuntu", "noble-security"),
+        )
+    ),
+)
+
+
+def debootstrap_command(distro: Distro, root: Path) -> list[str]:
+    command = ["debootstrap", "--variant=minbase", f"--include={','.join(distro.packages)}"]
+    command += [f"--components={','.join(distro.components)}"]
+    command += [] if distro.check_gpg else ["--no-check-gpg"]
+    command += [distro.suite, str(root), distro.mirror]
+    return command + ([distro.script] if distro.script else [])
 
 
 @dataclass(frozen=True)
@@ -53,21 +111,32 @@ def _key(*parts: str) -> str:
     return hashlib.sha256("\n".join(parts).encode()).hexdigest()[:16]
 
 
-def python_key() -> str:
-    return _key(SUITE, MIRROR, *PACKAGES, Path(__file__).read_text())
+def python_key(distro: Distro = BOOKWORM) -> str:
+    return _key(repr(distro), Path(__file__).read_text())
 
 
-def rootfs_tarball(cache: Path) -> Path:
-    """The debootstrap root (minbase + PACKAGES), built once and kept as a tarball."""
-    tarball = cache / f"rootfs-{SUITE}-{python_key()}.tar"
+def upgrade(root: Path, sources: tuple[str, ...]) -> None:
+    """`apt-get upgrade` inside the root from `sources` (the distribution's updates and security fixes)."""
+    (root / "etc/apt/sources.list").write_text("".join(f"{line}\n" for line in sources))
+    env = {"PATH": SYSTEM_PATH, "DEBIAN_FRONTEND": "noninteractive", "LANG": "C.UTF-8"}
+    for step in (["update", "-qq"], ["-y", "-qq", "upgrade"], ["clean"]):
+        command = ["chroot", str(root), "apt-get", *step]
+        result = subprocess.run(command, env=env, capture_output=True, text=True)  # noisy: no /dev/pts
+        if result.returncode != 0:
+            raise RuntimeError(f"{' '.join(command)} failed:\n{(result.stdout + result.stderr)[-4000:]}")
+
+
+def rootfs_tarball(cache: Path, distro: Distro = BOOKWORM) -> Path:
+    """The debootstrap root (minbase + the distro's packages), built once and kept as a tarball."""
+    tarball = cache / f"rootfs-{distro.suite}-{python_key(distro)}.tar"
     if tarball.is_file():
         return tarball
     cache.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=cache, prefix=".rootfs-") as tmp:
         root = Path(tmp) / "root"
-        include = f"--include={','.join(PACKAGES)}"
-        command = ["debootstrap", "--variant=minbase", include, SUITE, str(root), MIRROR]
-        subprocess.run(command, check=True, stdout=subprocess.DEVNULL)
+        subprocess.run(debootstrap_command(distro, root), check=True, stdout=subprocess.DEVNULL)
+        if distro.upgrade_sources:
+            upgrade(root, distro.upgrade_sources)
         for leftover in ("var/cache/apt/archives", "var/lib/apt/lists"):
             for path in (root / leftover).glob("*"):
                 if path.is_file():
@@ -77,24 +146,24 @@ def rootfs_tarball(cache: Path) -> Path:
             marker.unlink()
         partial = tarball.with_suffix(".partial")
         subprocess.run(["tar", "--numeric-owner", "-C", str(root), "-cf", str(partial), "."], check=True)
-        for stale in cache.glob(f"rootfs-{SUITE}-*.tar"):  # made by an older version of this file
+        for stale in cache.glob(f"rootfs-{distro.suite}-*.tar"):  # made by an older version of this file
             stale.unlink()
         partial.rename(tarball)
     return tarball
 
 
-def build_python(cache: Path) -> bool:
-    key = python_key()
-    if bh.image_label(PYTHON_IMAGE, KEY_LABEL) == key:
+def build_python(cache: Path, distro: Distro = BOOKWORM) -> bool:
+    key = python_key(distro)
+    if bh.image_label(distro.python_image, KEY_LABEL) == key:
         return False
-    tarball = rootfs_tarball(cache)
+    tarball = rootfs_tarball(cache, distro)
     container = bh.buildah("from", "scratch").strip()
     try:
         bh.buildah("add", container, str(tarball), "/")
         bh.buildah("config", "--env", f"PATH={SYSTEM_PATH}",
                    "--env", "LANG=C.UTF-8", "--cmd", "/bin/bash", "--label", f"{KEY_LABEL}={key}",
                    container)  # fmt: skip
-        bh.buildah("commit", "--quiet", "--rm", container, PYTHON_IMAGE)
+        bh.buildah("commit", "--quiet", "--rm", container, distro.python_image)
     except BaseException:
         bh.remove_container(container)
         raise
@@ -122,13 +191,13 @@ def pytriton_wheel(cache: Path) -> Path:
     return unpacked
 
 
-def triton_key(python: str) -> str:
-    return _key(python, read_pins(TRITON_REQUIREMENTS)["nvidia-pytriton"], STUB_PYTHON, ENTRYPOINT_SCRIPT)
+def triton_key(python: str, stub_python: str = BOOKWORM.stub_python) -> str:
+    return _key(python, read_pins(TRITON_REQUIREMENTS)["nvidia-pytriton"], stub_python, ENTRYPOINT_SCRIPT)
 
 
-def build_triton(cache: Path) -> bool:
-    key = triton_key(python_key())
-    if bh.image_label(TRITON_IMAGE, KEY_LABEL) == key:
+def build_triton(cache: Path, distro: Distro = BOOKWORM) -> bool:
+    key = triton_key(python_key(distro), distro.stub_python)
+    if bh.image_label(distro.triton_image, KEY_LABEL) == key:
         return False
     wheel = pytriton_wheel(cache)
     dist = wheel / "pytriton" / "tritonserver"
@@ -140,13 +209,13 @@ def build_triton(cache: Path) -> bool:
         python_backend.mkdir(parents=True)
         for source in (dist / "backends" / "python").glob("*.*"):
             shutil.copy2(source, python_backend)
-        stub = dist / "python_backend_stubs" / STUB_PYTHON / "triton_python_backend_stub"
+        stub = dist / "python_backend_stubs" / distro.stub_python / "triton_python_backend_stub"
         shutil.copy2(stub, python_backend)
         shutil.copytree(wheel / "nvidia_pytriton.libs", home / "lib")
         entrypoint = Path(tmp) / "nvidia_entrypoint.sh"
         entrypoint.write_text(ENTRYPOINT_SCRIPT)
         entrypoint.chmod(0o755)
-        container = bh.buildah("from", "--pull-never", PYTHON_IMAGE).strip()
+        container = bh.buildah("from", "--pull-never", distro.python_image).strip()
         try:
             bh.copy_in(container, home, "/opt/tritonserver")
             bh.copy_in(container, entrypoint, ENTRYPOINT)
@@ -158,18 +227,18 @@ def build_triton(cache: Path) -> bool:
                 f'["{ENTRYPOINT}"]',
             ]
             bh.buildah("config", *config, "--cmd", "", "--label", f"{KEY_LABEL}={key}", container)
-            bh.buildah("commit", "--quiet", "--rm", container, TRITON_IMAGE)
+            bh.buildah("commit", "--quiet", "--rm", container, distro.triton_image)
         except BaseException:
             bh.remove_container(container)
             raise
     return True
 
 
-def ensure_standins(cache: Path | None = None) -> StandIns:
+def ensure_standins(cache: Path | None = None, distro: Distro = BOOKWORM) -> StandIns:
     cache = Path(cache or REPO_ROOT / ".images") / "cache"
     built = []
-    if build_python(cache):
-        built.append(PYTHON_IMAGE)
-    if build_triton(cache):
-        built.append(TRITON_IMAGE)
-    return StandIns(PYTHON_IMAGE, TRITON_IMAGE, tuple(built))
+    if build_python(cache, distro):
+        built.append(distro.python_image)
+    if build_triton(cache, distro):
+        built.append(distro.triton_image)
+    return StandIns(distro.python_image, distro.triton_image, tuple(built))
