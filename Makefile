@@ -129,7 +129,7 @@ bench-gpu: ## GPU benchmarks (run on a GPU machine; see benchmarks/README); BASE
 # hash-pinned lock with uv, itself installed from locks/tools.lock; `make images` builds both images from
 # their Dockerfiles with buildah on Debian stand-in bases (no Docker engine) and smoke-runs them. The cache
 # (stand-in root, wheels) lives in IMAGES_CACHE; buildah's layer cache in its own storage.
-.PHONY: locks images
+.PHONY: locks images images-cuda
 IMAGES_CACHE ?= .images
 UV := .images/tools/bin/uv
 
