@@ -34,6 +34,9 @@ class Env:
     WEBHOOK_PORTS: Final = "AVATAR_WEBHOOK_PORTS"
     # The training events topic the status consumer publishes to (docs/events.md).
     EVENTS_TOPIC_ARN: Final = "AVATAR_EVENTS_TOPIC_ARN"
+    # The operator's packs file (cdk.json `operatorPacksFile`; a relative path is relative to the code
+    # root): GET /packs lists its packs after the curated ones (avatar_contract.packs, docs/packs.md).
+    OPERATOR_PACKS: Final = "AVATAR_OPERATOR_PACKS"
     # Training/hosting containers: where the base model comes from (HF id, s3:// URI or a local directory).
     BASE_MODEL: Final = "AVATAR_BASE_MODEL"
     # The staged base model's manifest digest (avatar_contract.base_model): what the download must match.

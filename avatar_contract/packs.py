@@ -28,7 +28,7 @@ from pydantic import (
 )
 
 from avatar_contract.generation import GenArgs
-from avatar_contract.names import TOKEN_PLACEHOLDER
+from avatar_contract.names import TOKEN_PLACEHOLDER, Env
 from avatar_contract.training import PROMPT_MAX_CHARS
 
 PACK_FORMAT: Final = 1
@@ -36,7 +36,7 @@ DEFAULT_FAMILY: Final = "sd21-base"  # base_models/sd21-base.json's name
 CURATED_DIR: Final = Path(__file__).resolve().parent / "pack_data"
 # The operator's packs file: a path; a relative one is relative to the code root (the folder holding
 # avatar_contract/, where the API functions' asset places it).
-OPERATOR_PACKS_ENV: Final = "AVATAR_OPERATOR_PACKS"
+OPERATOR_PACKS_ENV: Final = Env.OPERATOR_PACKS
 MAX_PROMPTS: Final = 50
 MAX_IMAGES_PER_PROMPT: Final = 16
 MAX_OPERATOR_PACKS: Final = 100
