@@ -137,7 +137,7 @@ def img2img_pipeline(pipe: Any) -> Any:
     and whatever LoRA adapter `pipe` has active): the finishing passes' denoiser."""
     from diffusers import StableDiffusionImg2ImgPipeline
 
-    img2img = StableDiffusionImg2ImgPipeline(**pipe.components)
+    img2img: Any = StableDiffusionImg2ImgPipeline(**pipe.components)
     img2img.set_progress_bar_config(disable=True)
     return img2img
 
@@ -225,14 +225,11 @@ def finish(
         find = finder or finishing.find_face_boxes
         detailed = []
         for i, image in enumerate(out):
+
+            def refine_face(crop: Any, _face: int, i: int = i) -> Any:
+                return denoise(crop, i, face.strength, face.steps)
+
             regions = finishing.face_regions(image, face.margin, face.max_faces, find)
-            detailed.append(
-                finishing.detail_regions(
-                    image,
-                    regions,
-                    lambda crop, _, i=i: denoise(crop, i, face.strength, face.steps),
-                    work_size,
-                )
-            )
+            detailed.append(finishing.detail_regions(image, regions, refine_face, work_size))
         out = detailed
     return out
