@@ -73,3 +73,23 @@ def test_hires_beyond_the_largest_side_is_refused(engine) -> None:
         parse_gen_args({"width": 1024, "hires": {"scale": 2.0}})
     with pytest.raises(InvalidRequestError, match=r"hires\.scale"):
         parse_gen_args({"hires": {"scale": 3}})
+
+
+def test_face_detail_with_the_real_face_model_leaves_a_faceless_image_as_it_was(engine, adapter) -> None:
+    assert engine.face_finder is None  # the project's face model (dlib), as in production
+    plain = engine.generate("a photo of <<TOK>>", "", parse_gen_args(BASE), "u", adapter)
+    args = parse_gen_args({**BASE, "face_detail": {}})
+    assert engine.generate("a photo of <<TOK>>", "", args, "u", adapter) == plain  # noise holds no face
+
+
+def test_face_detail_without_the_face_model_is_refused_before_rendering(engine, monkeypatch) -> None:
+    import face_analysis.models
+
+    def missing() -> None:
+        raise face_analysis.models.ModelsMissing("face_recognition_models is not installed")
+
+    monkeypatch.setattr(face_analysis.models, "models", missing)
+    engine.face_finder = None
+    with pytest.raises(InvalidRequestError, match="face_detail is not available"):
+        engine.generate("a photo", "", parse_gen_args({**BASE, "face_detail": {}}))
+    engine.face_finder = None
