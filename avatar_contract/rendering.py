@@ -137,7 +137,7 @@ def img2img_pipeline(pipe: Any) -> Any:
     and whatever LoRA adapter `pipe` has active): the finishing passes' denoiser."""
     from diffusers import StableDiffusionImg2ImgPipeline
 
-    img2img: Any = StableDiffusionImg2ImgPipeline(**pipe.components)
+    img2img: Any = StableDiffusionImg2ImgPipeline(**pipe.components, requires_safety_checker=False)
     img2img.set_progress_bar_config(disable=True)
     return img2img
 

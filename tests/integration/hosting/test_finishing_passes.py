@@ -45,8 +45,11 @@ def test_without_flags_the_images_do_not_change_and_no_img2img_is_built(engine, 
 
 
 def test_hires_returns_the_upscaled_size_from_the_same_components(engine, adapter) -> None:
+    plain = engine.generate("a photo of <<TOK>>", "", parse_gen_args(BASE), "u", adapter)
     args = parse_gen_args({**BASE, "num_images": 2, "hires": {"scale": 2.0, "strength": 0.5}})
     images = engine.generate("a photo of <<TOK>>", "", args, "u", adapter)
+    # The shared sampler carries no state from the img2img pass into the next plain render.
+    assert engine.generate("a photo of <<TOK>>", "", parse_gen_args(BASE), "u", adapter) == plain
     assert [Image.open(io.BytesIO(i)).size for i in images] == [(128, 128), (128, 128)]
     assert engine.img2img.unet is engine.pipe.unet and engine.img2img.vae is engine.pipe.vae  # shared
     assert images == engine.generate("a photo of <<TOK>>", "", args, "u", adapter)  # deterministic
