@@ -37,6 +37,9 @@ class Env:
     # The status consumer's queue: the model publisher forwards each success notification there once it
     # has published (or refused) the training's model, so events follow publication (issue 21 M1).
     STATUS_EVENTS_QUEUE_URL: Final = "AVATAR_STATUS_EVENTS_QUEUE_URL"
+    # The operator's packs file (cdk.json `operatorPacksFile`; a relative path is relative to the code
+    # root): GET /packs lists its packs after the curated ones (avatar_contract.packs, docs/packs.md).
+    OPERATOR_PACKS: Final = "AVATAR_OPERATOR_PACKS"
     # Training/hosting containers: where the base model comes from (HF id, s3:// URI or a local directory).
     BASE_MODEL: Final = "AVATAR_BASE_MODEL"
     # The staged base model's manifest digest (avatar_contract.base_model): what the download must match.

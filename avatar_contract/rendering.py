@@ -130,3 +130,106 @@ def render_prompts(
         for seed in seeds
         for image in render(pipe, prompt, seed=seed, size=size, steps=steps, callback=callback)
     ]
+
+
+def img2img_pipeline(pipe: Any) -> Any:
+    """An img2img pipeline over `pipe`'s own components (no second copy of any weight, the same sampler
+    and whatever LoRA adapter `pipe` has active): the finishing passes' denoiser."""
+    from diffusers import StableDiffusionImg2ImgPipeline
+
+    img2img: Any = StableDiffusionImg2ImgPipeline(**pipe.components, requires_safety_checker=False)
+    img2img.set_progress_bar_config(disable=True)
+    return img2img
+
+
+def refine(
+    img2img: Any,
+    image: Any,
+    prompt: str,
+    *,
+    seed: int,
+    strength: float,
+    steps: int,
+    negative_prompt: str | None = None,
+    guidance_scale: float = DEFAULT_GUIDANCE_SCALE,
+    callback: Callable[..., dict] | None = None,
+) -> Any:
+    """`image` re-rendered at `strength` (img2img: `int(steps x strength)` denoising steps) with a CPU
+    generator seeded `seed`; the same size comes back."""
+    import torch
+
+    negative = DEFAULT_NEGATIVE_PROMPT if negative_prompt is None else negative_prompt
+    with torch.inference_mode():
+        out = img2img(
+            prompt=prompt,
+            negative_prompt=negative,
+            image=image,
+            strength=strength,
+            num_inference_steps=steps,
+            guidance_scale=guidance_scale,
+            generator=torch.Generator("cpu").manual_seed(seed % 2**32),
+            output_type="pil",
+            callback_on_step_end=callback,
+        )
+    return out.images[0]
+
+
+def finish(
+    img2img: Any,
+    images: Sequence[Any],
+    prompt: str,
+    *,
+    seed: int,
+    args: Any,
+    work_size: int,
+    negative_prompt: str | None = None,
+    finder: Callable[[Any], list[Any]] | None = None,
+    callback_for: Callable[[int], Callable[..., dict] | None] | None = None,
+) -> list[Any]:
+    """The finishing passes `args.hires` then `args.face_detail` (an `avatar_contract.generation.GenArgs`)
+    on rendered `images` (image i refined with seed `seed + i`). `work_size` is the base size face crops
+    are rendered at; `finder` finds faces (default: the project's face model)."""
+    from avatar_contract import finishing
+    from avatar_contract.generation import hires_side
+
+    def denoise(image: Any, index: int, strength: float, steps: int | None) -> Any:
+        steps = steps or args.num_inference_steps
+        return refine(
+            img2img,
+            image,
+            prompt,
+            seed=seed + index,
+            strength=strength,
+            steps=steps,
+            negative_prompt=negative_prompt,
+            guidance_scale=args.guidance_scale,
+            callback=callback_for(steps) if callback_for else None,
+        )
+
+    out = list(images)
+    if args.hires is not None:
+        hires = args.hires
+        out = [
+            denoise(
+                finishing.upscale(
+                    image, (hires_side(image.width, hires.scale), hires_side(image.height, hires.scale))
+                ),
+                i,
+                hires.strength,
+                hires.steps,
+            )
+            for i, image in enumerate(out)
+        ]
+    if args.face_detail is not None:
+        face = args.face_detail
+        find = finder or finishing.find_face_boxes
+        detailed = []
+        for i, image in enumerate(out):
+
+            def refine_face(crop: Any, _face: int, i: int = i) -> Any:
+                return denoise(crop, i, face.strength, face.steps)
+
+            regions = finishing.face_regions(image, face.margin, face.max_faces, find)
+            detailed.append(finishing.detail_regions(image, regions, refine_face, work_size))
+        out = detailed
+    return out

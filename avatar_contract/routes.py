@@ -42,6 +42,7 @@ ROUTES: Final = (
     Route("GET", "/webhooks/secret", READS, 200),  # the caller's webhook signing secret
     Route("POST", "/webhooks/secret/rotate", TRAININGS, 200),  # a new one; the old one signs for a grace
     Route("GET", "/models", READS, 200),
+    Route("GET", "/packs", READS, 200),  # the curated and the operator's avatar packs
     Route("DELETE", "/models/{model_id}", MODELS, 200),
     Route("POST", "/models/{model_id}/generations", GENERATIONS, 200),
 )

@@ -441,6 +441,8 @@ class LocalCloud:
             Env.TRAINING_INSTANCE_TYPE: self.settings.training_instance_type,
             Env.HOSTING_INSTANCE_TYPE: self.settings.hosting_instance_type,
             Env.STATE_TABLE: self.settings.state_table,
+            # Relative to the code root, here the repository root (docs/packs.md).
+            Env.OPERATOR_PACKS: config.operator_packs_file or "",
             **self._end_user_trust(),
             **config.quota_environment(),
             **config.webhook_environment(),

@@ -25,7 +25,7 @@ from avatar_contract.s3_keys import GENERATIONS_PREFIX
 from stacks.config import API_STAGE_NAME, FUNCTION_TIMEOUT_SECONDS, POWERTOOLS_ENVIRONMENT, ServiceConfig
 from stacks.grants import grant_objects
 from stacks.hosting_endpoint import HostingEndpoint
-from stacks.lambda_code import RUNTIME, api_code
+from stacks.lambda_code import OPERATOR_PACKS_ASSET_FILE, RUNTIME, api_code
 from stacks.log_groups import encrypted_log_group
 from stacks.moderation import ContentModeration
 from stacks.nag import acknowledge, acknowledge_object_prefixes
@@ -70,7 +70,7 @@ class Api(Construct):
             if config.lambda_architecture == "arm64"
             else lambda_.Architecture.X86_64
         )
-        code = api_code(architecture)
+        code = api_code(architecture, config.operator_packs_file)
         self.moderation = ContentModeration(self, "Moderation", config=config)
         environment = {
             **self.moderation.environment,
@@ -86,6 +86,8 @@ class Api(Construct):
             **config.webhook_environment(),
             **POWERTOOLS_ENVIRONMENT,
         }
+        if config.operator_packs_file:  # GET /packs lists them (docs/packs.md)
+            environment[Env.OPERATOR_PACKS] = OPERATOR_PACKS_ASSET_FILE
         self.functions: dict[str, lambda_.Function] = {}
         self.roles: dict[str, iam.Role] = {}
         for function in routes.FUNCTIONS:

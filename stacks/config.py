@@ -140,6 +140,14 @@ class ServiceConfig(ResourceNames):
         "`make stage-base-model` staged from it to the data bucket's base-models/<digest>/ (read access on "
         "exactly that prefix).",
     )
+    operator_packs_file: str | None = setting(
+        "operatorPacksFile",
+        None,
+        p.optional(p.packs_file),
+        "The operator's own avatar packs: a JSON file (path from the repository root) of "
+        '`{"packs": [...]}` in the packs schema, validated at synth, shipped with the API functions\' code '
+        "and listed by GET /packs after the curated packs (docs/packs.md). Unset: curated packs only.",
+    )
     training_input_retention_days: int = setting(
         "trainingInputRetentionDays",
         7,

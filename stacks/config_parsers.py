@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Iterable
+from pathlib import Path
 from typing import Any
 
 from stacks.config_constants import LOG_RETENTION_DAYS, MULTI_GPU_INSTANCE_TYPES
@@ -78,6 +79,24 @@ def matching(pattern: re.Pattern[str], expected: str) -> Callable[[str, Any], st
         return value
 
     return parse
+
+
+PACKS_FILE_RE = re.compile(r"^(?!/)(?!.*\.\.)[\w./-]+\.json$")
+REPOSITORY_ROOT = Path(__file__).resolve().parent.parent
+
+
+def packs_file(key: str, value: Any) -> str:
+    """A JSON file of operator packs (path from the repository root), read and validated now with the
+    packs schema (`avatar_contract.packs`), so a bad pack fails synth naming the file and the field."""
+    if not isinstance(value, str) or not PACKS_FILE_RE.match(value):
+        raise fail(key, value, "a .json file path inside the repository, such as packs/operator.json")
+    from avatar_contract.packs import PackError, load_operator_packs  # pydantic: only when one is set
+
+    try:
+        load_operator_packs(REPOSITORY_ROOT / value)
+    except PackError as exc:
+        raise ConfigError(f"cdk.json context {key!r}: {exc}") from None
+    return value
 
 
 def optional(parse: Parser) -> Parser:

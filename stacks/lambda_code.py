@@ -14,6 +14,7 @@ tests touches neither pip nor the network.
 
 from __future__ import annotations
 
+import shlex
 import shutil
 import subprocess
 import sys
@@ -111,18 +112,33 @@ def install_wheels(architecture: lambda_.Architecture, target: Path) -> None:
     _pip(*offline, "--find-links", str(house), "-r", str(_REQUIREMENTS))
 
 
+# Where the operator's packs file (cdk.json `operatorPacksFile`) lands in the asset: the code root, the
+# value of `avatar_contract.packs.OPERATOR_PACKS_ENV` (relative paths resolve against the code root).
+OPERATOR_PACKS_ASSET_FILE = "operator_packs.json"
+
+
+def _included(relative: str) -> list[str]:
+    """`_EXCLUDE` exceptions that put one repository file (and its folders) into the asset."""
+    parts = Path(relative).parts
+    return [f"!{'/'.join(parts[: i + 1])}" for i in range(len(parts))]
+
+
 @jsii.implements(ILocalBundling)
 class LocalPipBundling:
-    """Copy the two packages and install the requirements' Lambda wheels (`--platform manylinux...
-    --only-binary=:all:`) into the asset output: right for Lambda whatever machine runs synth."""
+    """Copy the two packages (and the operator's packs file, if any) and install the requirements'
+    Lambda wheels (`--platform manylinux... --only-binary=:all:`) into the asset output: right for
+    Lambda whatever machine runs synth."""
 
-    def __init__(self, architecture: lambda_.Architecture) -> None:
+    def __init__(self, architecture: lambda_.Architecture, packs_file: str | None = None) -> None:
         self._architecture = architecture
+        self._packs_file = packs_file
 
     def try_bundle(self, output_dir: str, *, image: DockerImage, **_: object) -> bool:
         out = Path(output_dir)
         for name, source in _PACKAGES.items():
             shutil.copytree(source, out / name, ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+        if self._packs_file:
+            shutil.copyfile(REPOSITORY_ROOT / self._packs_file, out / OPERATOR_PACKS_ASSET_FILE)
         install_wheels(self._architecture, out)
         # Console scripts pip writes for some requirements (jmespath's jp.py, ...): nothing runs them.
         shutil.rmtree(out / "bin", ignore_errors=True)
@@ -138,16 +154,20 @@ def _has_requirements(path: Path) -> bool:
     return any(lines)
 
 
-def api_code(architecture: lambda_.Architecture) -> lambda_.Code:
-    """One asset shared by the three API functions (they differ only by handler)."""
+def api_code(architecture: lambda_.Architecture, packs_file: str | None = None) -> lambda_.Code:
+    """One asset shared by the API functions (they differ only by handler); `packs_file` (a path from
+    the repository root, validated by the config) is copied to `OPERATOR_PACKS_ASSET_FILE`."""
+    copy_packs = (
+        f" && cp {shlex.quote(packs_file)} /asset-output/{OPERATOR_PACKS_ASSET_FILE}" if packs_file else ""
+    )
     return lambda_.Code.from_asset(
         str(REPOSITORY_ROOT),
-        exclude=_EXCLUDE,
+        exclude=_EXCLUDE + (_included(packs_file) if packs_file else []),
         ignore_mode=IgnoreMode.GLOB,
         asset_hash_type=AssetHashType.SOURCE,
         bundling=BundlingOptions(
             image=RUNTIME.bundling_image,
-            local=LocalPipBundling(architecture),
+            local=LocalPipBundling(architecture, packs_file),
             # Used only when local bundling is unavailable (it never is where Python runs synth).
             command=[
                 "bash",
@@ -157,7 +177,7 @@ def api_code(architecture: lambda_.Architecture) -> lambda_.Code:
                 "cp -r model_templates/user_lora /asset-output/model_templates/ && "
                 "pip install --no-compile --require-hashes --no-deps -r lambdas/requirements.lock "
                 "-t /asset-output && "
-                "rm -f " + " ".join(f"/asset-output/{unused}" for unused in _UNUSED_MODEL_FILES),
+                "rm -f " + " ".join(f"/asset-output/{unused}" for unused in _UNUSED_MODEL_FILES) + copy_packs,
             ],
         ),
     )

@@ -11,12 +11,13 @@ from aws_lambda_powertools.event_handler.router import APIGatewayRouter
 
 from avatar_api.errors import ApiError, describe_validation_errors, error_body, redact
 from avatar_api.observability import count, logger
-from avatar_api.routers import generations, models, trainings
+from avatar_api.routers import generations, models, packs, trainings
 
 ALL_ROUTERS = (
     trainings.router,
     trainings.read_router,
     models.read_router,
+    packs.read_router,
     models.router,
     generations.router,
 )

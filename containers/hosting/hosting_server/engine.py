@@ -26,11 +26,11 @@ from pydantic import ValidationError
 
 from avatar_contract.base_model import resolve_base_model as shared_resolve_base_model
 from avatar_contract.base_model import weights_variant
-from avatar_contract.generation import GenArgs
+from avatar_contract.generation import HIRES_MAX_SIDE, GenArgs, hires_side
 from avatar_contract.gpu import expect_gpu, gpu_unusable_reason
 from avatar_contract.names import TOKEN_PLACEHOLDER, Env, Triton
 from avatar_contract.prompts import MissingTokenError, personalize, token_phrase
-from avatar_contract.rendering import prepare, render
+from avatar_contract.rendering import finish, img2img_pipeline, prepare, render
 from hosting_server.deadline import (
     DeadlineExceededError,
     ResponseTooLargeError,
@@ -189,6 +189,9 @@ class BaseModelEngine:
         self._adapters: OrderedDict[str, ResidentAdapter] = OrderedDict()
         self._lock = threading.RLock()
         self._lora_enabled = True
+        self._img2img: Any = None  # the finishing passes' pipeline over self.pipe's components, on first use
+        # Finds faces for face_detail (None: the project's face model, avatar_contract.finishing).
+        self.face_finder: Callable[[Any], list[Any]] | None = None
         LOG.info("base model %s on %s/%s in %.1fs", base_model, self.device, dtype, self.base_load_seconds)
 
     # ---- adapter cache -------------------------------------------------------------------------------
@@ -328,6 +331,27 @@ class BaseModelEngine:
 
     # ---- rendering -----------------------------------------------------------------------------------
 
+    @property
+    def img2img(self) -> Any:
+        """The finishing passes' img2img pipeline: built once from the resident base's own components
+        (the same UNet, VAE, text encoder, sampler and active LoRA adapter; no second pipeline)."""
+        if self._img2img is None:
+            self._img2img = img2img_pipeline(self.pipe)
+        return self._img2img
+
+    def _finder(self) -> Callable[[Any], list[Any]]:
+        if self.face_finder is not None:
+            return self.face_finder
+        try:
+            from avatar_contract.finishing import find_face_boxes
+            from face_analysis.models import models
+
+            models()  # the face model's files: refused now, not after the render
+        except (ImportError, RuntimeError) as exc:
+            raise InvalidRequestError(f"face_detail is not available on this endpoint: {exc}") from None
+        self.face_finder = find_face_boxes
+        return find_face_boxes
+
     def default_size(self, metadata: Mapping[str, Any] | None) -> int:
         """The side rendered when the request gives none: the adapter's trained resolution, else the base
         model's native size."""
@@ -370,17 +394,40 @@ class BaseModelEngine:
                 negative = render_prompt(negative_prompt, metadata) if negative_prompt else None
                 if negative is None and not gen_args.default_negative_prompt:
                     negative = ""
+                width, height = gen_args.width or size, gen_args.height or size
+                if (
+                    gen_args.hires
+                    and max(hires_side(width, gen_args.hires.scale), hires_side(height, gen_args.hires.scale))
+                    > HIRES_MAX_SIDE
+                ):
+                    raise InvalidRequestError(
+                        f"hires: {width}x{height} x {gen_args.hires.scale:g} exceeds {HIRES_MAX_SIDE} px"
+                    )
+                finder = self._finder() if gen_args.face_detail else None
+                rendered = render_prompt(prompt, metadata)
                 images = render(
                     self.pipe,
-                    render_prompt(prompt, metadata),
+                    rendered,
                     seed=seed,
                     count=gen_args.num_images,
-                    size=(gen_args.width or size, gen_args.height or size),
+                    size=(width, height),
                     negative_prompt=negative,
                     steps=gen_args.num_inference_steps,
                     guidance_scale=gen_args.guidance_scale,
                     callback=step_callback(deadline, gen_args.num_inference_steps),
                 )
+                if gen_args.hires or gen_args.face_detail:  # with the same adapter still active
+                    images = finish(
+                        self.img2img,
+                        images,
+                        rendered,
+                        seed=seed,
+                        args=gen_args,
+                        work_size=self.native_size,
+                        negative_prompt=negative,
+                        finder=finder,
+                        callback_for=lambda steps: step_callback(deadline, steps),
+                    )
             return encode_within_limit(images, gen_args.output_format)
         except ResponseTooLargeError as exc:
             raise InvalidRequestError(str(exc)) from None

@@ -20,7 +20,7 @@ from avatar_api.settings import (
     MAX_ENDPOINT_RESPONSE_BYTES,
     TRAINING_BUDGET_SECONDS,
 )
-from avatar_contract.generation import GenArgs
+from avatar_contract.generation import GenArgs, output_size, pixel_steps
 from avatar_contract.training import TrainingHyperparameters
 from avatar_contract.training_budget import estimate_seconds
 
@@ -49,9 +49,9 @@ PNG_RESPONSE_BYTES_PER_PIXEL = 4
 
 
 def generation_cost(args: GenArgs, native_size: int) -> int:
-    """Pixel-steps of a request: images x width x height x steps."""
-    width, height = args.width or native_size, args.height or native_size
-    return args.num_images * width * height * args.num_inference_steps
+    """Pixel-steps of a request: images x width x height x steps, plus its finishing passes
+    (`avatar_contract.generation.pixel_steps`, the one cost model)."""
+    return pixel_steps(args, native_size)
 
 
 def throughput(instance_type: str) -> float:
@@ -98,10 +98,10 @@ def check_generation(args: GenArgs, instance_type: str, native_size: int = 512) 
             raise InvalidRequest(
                 f"num_images x width x height x num_inference_steps is {cost:,}; the limit on "
                 f"{instance_type} is {limit:,} (what renders within {GENERATION_BUDGET_SECONDS:.0f} s): "
-                "fewer images, steps or pixels"
+                "fewer images, steps, pixels or finishing passes"
             )
     if args.output_format == "png":
-        width, height = args.width or native_size, args.height or native_size
+        width, height = output_size(args, native_size)  # after a hires pass
         size = args.num_images * width * height * PNG_RESPONSE_BYTES_PER_PIXEL
         if size > MAX_ENDPOINT_RESPONSE_BYTES:
             raise InvalidRequest(

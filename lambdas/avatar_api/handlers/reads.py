@@ -1,10 +1,11 @@
-"""Lambda function `reads` (avatar_contract.routes.READS): the read-only routes and upload slots."""
+"""Lambda function `reads` (avatar_contract.routes.READS): the read-only routes (packs included) and upload
+slots."""
 
 from __future__ import annotations
 
 from avatar_api.app import build_app
 from avatar_api.handlers import make_handler
-from avatar_api.routers import models, trainings
+from avatar_api.routers import models, packs, trainings
 
-app = build_app(trainings.read_router, models.read_router)
+app = build_app(trainings.read_router, models.read_router, packs.read_router)
 lambda_handler = make_handler(app)

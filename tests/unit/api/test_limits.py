@@ -5,6 +5,7 @@ from __future__ import annotations
 from unittest import mock
 
 import pytest
+from pydantic import ValidationError
 
 from avatar_api import handlers
 from avatar_api.domain import limits
@@ -110,3 +111,35 @@ def test_the_stacks_floor_is_one_largest_request() -> None:
     from stacks.config_constants import GENERATION_RENDER_SECONDS
 
     assert GENERATION_RENDER_SECONDS == GENERATION_BUDGET_SECONDS - GENERATION_OVERHEAD_SECONDS
+
+
+def test_finishing_passes_are_counted_by_the_cost_model() -> None:
+    base = limits.generation_cost(GenArgs(), native_size=512)
+    hires = GenArgs.model_validate({"hires": {"scale": 2.0, "strength": 0.4}})
+    assert limits.generation_cost(hires, 512) == base + 1024 * 1024 * 10  # int(25 x 0.4) steps at 1024²
+    faces = GenArgs.model_validate({"num_images": 2, "face_detail": {"max_faces": 3, "strength": 0.4}})
+    assert limits.generation_cost(faces, 512) == 2 * (512 * 512 * 25 + 3 * 512 * 512 * 10)
+
+
+def test_png_bound_uses_the_hires_output_size() -> None:
+    args = GenArgs.model_validate(
+        {"output_format": "png", "width": 768, "height": 768, "hires": {"scale": 2}}
+    )
+    with pytest.raises(InvalidRequest, match="1536x1536"):
+        limits.check_generation(args, "")
+
+
+@pytest.mark.parametrize(
+    "finishing",
+    [
+        {"hires": {"scale": 1.2}},
+        {"hires": {"strength": 0.9}},
+        {"hires": {"unknown": 1}},
+        {"face_detail": {"max_faces": 5}},
+        {"face_detail": {"strength": 0.05}},
+        {"width": 1024, "hires": {"scale": 1.6}},
+    ],
+)
+def test_finishing_pass_bounds(finishing: dict) -> None:
+    with pytest.raises(ValidationError):
+        GenArgs.model_validate(finishing)
