@@ -133,14 +133,18 @@ def test_reads_function_privileges(service: dict[str, Any]) -> None:
     for prefix in ("/trainings/*", "/async-outputs/*", "/async-failures/*", "/models/*"):
         assert prefix in reads
     assert "/uploads/*" not in reads
-    assert [r for r in granted(stmts, "s3:PutObject")] and all(
-        "/uploads/*" in r for r in granted(stmts, "s3:PutObject")
-    )  # presigned upload URLs, signed with this role
+    # presigned upload URLs (signed with this role), and the preview verdicts kept in the training record
+    puts = " ".join(granted(stmts, "s3:PutObject"))
+    assert "/uploads/*" in puts and "/trainings/*/training.json*" in puts
+    assert "/trainings/*" not in puts.replace("/trainings/*/training.json*", "")
+    assert "/models/" not in puts and "/async-" not in puts
     assert not granted(stmts, "s3:DeleteObject")
     assert not granted(stmts, "sagemaker:InvokeEndpoint") and not granted(
         stmts, "sagemaker:InvokeEndpointAsync"
     )
-    assert not [s for s in stmts if any(a.startswith(("rekognition:", "comprehend:")) for a in actions(s))]
+    # GET /trainings/{id} screens previews (Rekognition, issue 21 M2); no text moderation here
+    screening = [a for s in stmts for a in actions(s) if a.startswith(("rekognition:", "comprehend:"))]
+    assert screening == ["rekognition:DetectModerationLabels"]
 
 
 def actions(statement: dict[str, Any]) -> list[str]:

@@ -94,9 +94,10 @@ def test_the_contracts_cost_model_is_what_the_api_asks() -> None:
 
 def test_the_owners_pixel_steps_per_minute_are_gpu_seconds_of_the_instances_throughput() -> None:
     cost, quota = limits.owner_cost(GenArgs(), "ml.g5.xlarge", gpu_seconds_per_minute=30)
-    assert (cost, quota) == (512 * 512 * 30, int(2.5e6 * 30))
+    steps = GenArgs().num_inference_steps
+    assert (cost, quota) == (512 * 512 * steps, int(2.5e6 * 30))
     assert limits.owner_cost(GenArgs(), "ml.g6e.xlarge", 30)[1] == int(4.0e6 * 30)
-    assert limits.owner_cost(GenArgs(), "", 30) == (512 * 512 * 30, None)  # no instance type: no quota
+    assert limits.owner_cost(GenArgs(), "", 30) == (512 * 512 * steps, None)  # no instance type: no quota
 
 
 def test_a_request_that_alone_exceeds_the_owners_minute_is_a_400() -> None:
