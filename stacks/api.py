@@ -130,7 +130,7 @@ class Api(Construct):
         # The trainings function screens selfies (inputs) and, replaying a submission, its previews
         # (outputs); the reads function screens previews in GET /trainings/{id}.
         self.moderation.grant(self.functions[routes.TRAININGS.name], image_stages=("inputs", "outputs"))
-        self.moderation.grant(self.functions[routes.READS.name], image_stages=("outputs",))
+        self.moderation.grant(self.functions[routes.READS.name], image_stages=("outputs",), prompts=False)
         self.moderation.grant(self.functions[routes.GENERATIONS.name], image_stages=("outputs",))
         self.rest_api = self._rest_api(config)
         if config.enable_waf:

@@ -36,12 +36,16 @@ class ContentModeration(Construct):
         self._policy = policy
 
     def grant(
-        self, function: lambda_.Function, *, image_stages: tuple[Literal["inputs", "outputs"], ...]
+        self,
+        function: lambda_.Function,
+        *,
+        image_stages: tuple[Literal["inputs", "outputs"], ...],
+        prompts: bool = True,
     ) -> None:
-        """Let `function` moderate prompts (Comprehend + the deny list) and the images of `image_stages`
-        (Rekognition), each only where that stage is enabled."""
+        """Let `function` moderate prompts (Comprehend + the deny list; unless `prompts` is False) and the
+        images of `image_stages` (Rekognition), each only where that stage is enabled."""
         statements = []
-        if self._policy.prompts.enabled:
+        if prompts and self._policy.prompts.enabled:
             statements.append(iam.PolicyStatement(actions=[TEXT_ACTION], resources=["*"]))
             statements.append(
                 iam.PolicyStatement(actions=["ssm:GetParameter"], resources=[self.deny_list.parameter_arn])

@@ -3,6 +3,7 @@ Lambda functions behind it (runtime, no layer, environment, tracing, least privi
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from avatar_contract import routes
@@ -142,9 +143,17 @@ def test_reads_function_privileges(service: dict[str, Any]) -> None:
     assert not granted(stmts, "sagemaker:InvokeEndpoint") and not granted(
         stmts, "sagemaker:InvokeEndpointAsync"
     )
-    # GET /trainings/{id} screens previews (Rekognition, issue 21 M2); no text moderation here
-    screening = [a for s in stmts for a in actions(s) if a.startswith(("rekognition:", "comprehend:"))]
-    assert screening == ["rekognition:DetectModerationLabels"]
+    assert not [s for s in stmts if any(a.startswith(("rekognition:", "comprehend:")) for a in actions(s))]
+    # GET /trainings/{id} screens previews (Rekognition, issue 21 M2) through its own policy; no prompts
+    moderation = [
+        a
+        for policy in of_type(service, "AWS::IAM::Policy").values()
+        if "ApiReadsRole" in json.dumps(policy["Properties"]["Roles"])
+        for s in policy["Properties"]["PolicyDocument"]["Statement"]
+        for a in actions(s)
+        if a.startswith(("rekognition:", "comprehend:", "ssm:"))
+    ]
+    assert moderation == ["rekognition:DetectModerationLabels"]
 
 
 def actions(statement: dict[str, Any]) -> list[str]:
