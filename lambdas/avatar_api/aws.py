@@ -52,9 +52,6 @@ class Bucket:
                 raise Changed(key) from error
             raise
 
-    def put_json(self, key: str, document: dict[str, Any]) -> str:
-        return self._put_json(key, document)
-
     def _put_json(self, key: str, document: dict[str, Any], **conditions: str) -> str:
         response = self.client.put_object(
             Bucket=self.name,
