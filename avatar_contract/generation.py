@@ -14,7 +14,6 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 OUTPUT_NAME = "generated_image"
-INPUT_NAMES = ("prompt", "negative_prompt", "gen_args")
 
 
 class GenArgs(BaseModel):

@@ -92,7 +92,6 @@ class Triton:
 
     BASE_MODEL_NAME: Final = "sd_base"  # the shared base model, loaded at start
     USER_TEMPLATE_DIR: Final = "user_lora"  # model_templates/<this>/ is packaged with every adapter
-    BASE_TEMPLATE_DIR: Final = "sd_base"  # model_templates/<this>/ is baked into the hosting image
     ADAPTER_FILE: Final = "pytorch_lora_weights.safetensors"
     METADATA_FILE: Final = "metadata.json"
     VERSION_DIR: Final = "1"

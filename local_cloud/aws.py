@@ -32,10 +32,7 @@ SERVICE_SECRET_ACCESS_KEY = "local-cloud-service-role-not-a-secret"
 class Provisioned:
     """Identifiers of what was created (ARNs/URLs the other parts need)."""
 
-    success_topic_arn: str
-    error_topic_arn: str
     status_queue_url: str
-    status_queue_arn: str
     owner_key_secret_arn: str
     events_topic_arn: str = ""
     status_events_queue_url: str = ""
@@ -210,9 +207,7 @@ def provision(aws: MotoAws, settings: CloudSettings, images: dict[str, str]) -> 
         {"Image": images["hosting"], "Mode": "MultiModel", "ModelDataUrl": settings.model_data_url},
     )
     log.info("provisioned %s, %s, %s", settings.data_bucket, settings.hosting_bucket, queue_url)
-    return Provisioned(
-        success_arn, error_arn, queue_url, queue_arn, owner_key_arn, events_topic_arn, status_events_queue_url
-    )
+    return Provisioned(queue_url, owner_key_arn, events_topic_arn, status_events_queue_url)
 
 
 def _queue_arn(sqs: Any, queue_url: str) -> str:

