@@ -71,6 +71,7 @@ lint: setup ## ruff over the whole tree; every lock current with its pins
 	$(PY) -m locks --check
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
+	$(PY) -m vulture
 
 typecheck: setup ## mypy (pydantic plugin) over every package ([tool.mypy] in pyproject.toml)
 	$(VENV)/bin/mypy

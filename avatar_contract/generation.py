@@ -16,7 +16,6 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 OUTPUT_NAME = "generated_image"
-INPUT_NAMES = ("prompt", "negative_prompt", "gen_args")
 # The largest side a hires pass may produce (memory of one img2img batch on a 24 GB GPU, and the size of
 # the answer): width or height x scale beyond this is refused.
 HIRES_MAX_SIDE = 1536

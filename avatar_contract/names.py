@@ -102,7 +102,6 @@ class Triton:
     # in containers/hosting/backends/<this>/, never in an artifact).
     USER_BACKEND: Final = "avatar_lora"
     CONFIG_FILE: Final = "config.pbtxt"
-    BASE_TEMPLATE_DIR: Final = "sd_base"  # model_templates/<this>/ is baked into the hosting image
     ADAPTER_FILE: Final = "pytorch_lora_weights.safetensors"
     METADATA_FILE: Final = "metadata.json"
     VERSION_DIR: Final = "1"

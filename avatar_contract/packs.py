@@ -131,6 +131,7 @@ def _read(path: Path) -> object:
 
 @cache
 def _operator_packs(path: Path, mtime_ns: int) -> tuple[Pack, ...]:
+    del mtime_ns  # only part of the cache key: a changed file is read again
     return load_operator_packs(path)
 
 

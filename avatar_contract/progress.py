@@ -7,14 +7,13 @@ every few seconds, and always at a phase change and at the end (`completed` or `
 
 from __future__ import annotations
 
-from typing import Final, Literal
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
 Phase = Literal[
     "preparing_images", "class_images", "training", "previews", "publishing", "completed", "failed"
 ]
-FINAL_PHASES: Final = ("completed", "failed")
 
 
 class TrainingProgress(BaseModel):

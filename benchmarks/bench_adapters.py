@@ -28,14 +28,6 @@ NAME = "adapters"
 RANKS = (32, 16)
 
 
-def engine_unavailable_reason() -> str | None:
-    try:
-        from hosting_server.engine import BaseModelEngine  # noqa: F401
-    except ImportError as exc:
-        return f"hosting_server is not importable here ({exc}); merge main for the hosting engine"
-    return None
-
-
 def _reference_load(base: Path, adapter: Path, dtype_name: str) -> float:
     """What the reference design's per-user model does when it loads: a whole pipeline plus its LoRA."""
     import torch
@@ -133,10 +125,6 @@ def run(toy: bool = False) -> Result:
         "adapter_ranks": {"unet": RANKS[0], "text_encoder": RANKS[1]},
         "warm_switch": "ensure_adapter (cache hit) + activate (diffusers set_adapters), round robin",
     }
-    missing = engine_unavailable_reason()
-    if missing:
-        result.skip("adapter switch", missing)
-        return result
     _measure(result, "tiny", tiny_pipeline(), "float32", count=2 if toy else 4, switches=6 if toy else 40)
     if toy or not full_size_enabled():
         result.skip("full-size architecture", "not run with --toy" if toy else "--no-full-size")

@@ -71,10 +71,8 @@ def _full_run(resolution: int) -> dict[str, int]:
 
 def run(toy: bool = False, only_cases: list[str] | None = None) -> Result:
     from benchmarks.models import full_size_pipeline, tiny_pipeline
-    from benchmarks.service_training import service_unavailable_reason
 
     result = Result(NAME, "DreamBooth-LoRA training loop: service vs plain diffusers+peft loop", toy)
-    missing = service_unavailable_reason()
     result.settings = {
         "defaults": asdict(default_settings()),
         "device": "cpu",
@@ -93,7 +91,7 @@ def run(toy: bool = False, only_cases: list[str] | None = None) -> Result:
             continue
         pipeline_dir = tiny_pipeline() if spec["model"] == "tiny" else full_size_pipeline()
         settings = asdict(default_settings(**spec["overrides"]))
-        impls = ["reference"] if missing else ["service", "reference"]
+        impls = ["service", "reference"]
         blocks: dict[str, list[float]] = {impl: [] for impl in impls}
         peaks: dict[str, list[float]] = {impl: [] for impl in impls}
         for round_ in range(spec["rounds"]):
@@ -111,13 +109,13 @@ def run(toy: bool = False, only_cases: list[str] | None = None) -> Result:
                 answer = run_json_subprocess("benchmarks.training_case", job, timeout=spec["timeout"])
                 blocks[impl] += answer["block_seconds_per_step"]
                 peaks[impl].append(answer["peak_rss_mib"])
-        ours, ref = blocks.get("service"), blocks["reference"]
+        ours, ref = blocks["service"], blocks["reference"]
         result.add(
             Figure(
                 spec["case"],
                 "train step",
                 "s/step",
-                ours=Stats(ours) if ours else None,
+                ours=Stats(ours),
                 reference=Stats(ref),
                 note=f"{spec['rounds']} process(es) per side, {spec['blocks']} block(s) of {spec['steps']} "
                 f"step(s) each after {spec['warmup']} warm-up step(s)",
@@ -128,11 +126,9 @@ def run(toy: bool = False, only_cases: list[str] | None = None) -> Result:
                 spec["case"],
                 "peak RSS",
                 "MiB",
-                ours=Stats(peaks["service"]) if "service" in peaks else None,
+                ours=Stats(peaks["service"]),
                 reference=Stats(peaks["reference"]),
                 note="VmHWM of each fresh process",
             )
         )
-    if missing:
-        result.skip("training service loop", missing)
     return result

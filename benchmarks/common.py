@@ -16,7 +16,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from importlib import metadata
 from pathlib import Path
@@ -392,10 +392,3 @@ def load_results(results_dir: Path = RESULTS_DIR) -> dict[str, dict[str, Any]]:
             continue
         found[data.get("name", path.stem)] = data
     return found
-
-
-def to_plain(obj: Any) -> Any:
-    """Dataclasses to JSON-able dicts (settings may hold them)."""
-    if hasattr(obj, "__dataclass_fields__"):
-        return asdict(obj)
-    return obj

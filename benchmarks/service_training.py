@@ -16,15 +16,6 @@ import torch
 from benchmarks.reference_training import LoopSettings
 
 
-def service_unavailable_reason() -> str | None:
-    """Why the service loop cannot be measured in this checkout (None when it can)."""
-    try:
-        from training_service import trainer  # noqa: F401
-    except ImportError as exc:
-        return f"training_service is not importable here ({exc}); merge main for the training service"
-    return None
-
-
 def _pil(images: torch.Tensor) -> list:
     from PIL import Image
 

@@ -16,11 +16,9 @@ from typing import Any
 
 
 def triton_unavailable_reason() -> str | None:
-    """Why no Triton can be started from this checkout (None when it can)."""
-    try:
-        from hosting_server.triton import TritonNotAvailable, find_triton
-    except ImportError as exc:
-        return f"hosting_server is not importable here ({exc}); merge main for the hosting launcher"
+    """Why no Triton can be started on this machine (None when it can)."""
+    from hosting_server.triton import TritonNotAvailable, find_triton
+
     try:
         import tempfile
 

@@ -21,8 +21,6 @@ SHA256 = {
     LANDMARKS_FILE: "c4b1e9804792707d3a405c2c16a80a20269e6675021f64a41d30fffafbc41888",
     EMBEDDING_FILE: "55533b28a95800a551ba546ba62fe69625c7e95a7061c338adffead08719da30",
 }
-# Never loaded (licence); the Lambda asset leaves it out.
-UNUSED_FILES = ("shape_predictor_68_face_landmarks.dat", "mmod_human_face_detector.dat")
 
 
 class ModelsMissing(RuntimeError):

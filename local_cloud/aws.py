@@ -13,9 +13,8 @@ from typing import Any
 
 import boto3
 from botocore.config import Config
-from moto.moto_server.threaded_moto_server import ThreadedMotoServer
-from moto.moto_server.werkzeug_app import DomainDispatcherApplication, MotoRequestHandler, create_backend_app
-from werkzeug.serving import make_server
+from moto.server import DomainDispatcherApplication, MotoRequestHandler, create_backend_app
+from werkzeug.serving import BaseWSGIServer, make_server
 
 from avatar_contract.names import StateTable
 from local_cloud.settings import ACCOUNT_ID, CloudSettings
@@ -37,10 +36,7 @@ SERVICE_SECRET_ACCESS_KEY = "local-cloud-service-role-not-a-secret"
 class Provisioned:
     """Identifiers of what was created (ARNs/URLs the other parts need)."""
 
-    success_topic_arn: str
-    error_topic_arn: str
     status_queue_url: str
-    status_queue_arn: str
     owner_key_secret_arn: str
     events_topic_arn: str = ""
     status_events_queue_url: str = ""
@@ -63,17 +59,35 @@ class OneDynamoDbRequestAtATime:
             return list(self.app(environ, start_response))
 
 
-class _MotoServer(ThreadedMotoServer):
-    """moto's threaded server with `OneDynamoDbRequestAtATime` in front of its app (the same construction
-    as `ThreadedMotoServer._server_entry`)."""
+class _MotoServer:
+    """moto's server app (what `moto_server` serves) behind `OneDynamoDbRequestAtATime`, on werkzeug's
+    threaded server in a daemon thread. moto's `ThreadedMotoServer` offers no way to wrap its app except
+    overriding its private `_server_entry`, so the few lines it runs are here, on public names only."""
 
-    def _server_entry(self) -> None:
+    def __init__(self, host: str) -> None:
         app = OneDynamoDbRequestAtATime(DomainDispatcherApplication(create_backend_app))
+        self._host, self._app = host, app
+        self._server: BaseWSGIServer | None = None
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> tuple[str, int]:
+        """Listen on a free port (bound before this returns) and serve; the address served."""
         self._server = make_server(
-            self._ip_address, self._port, app, True, request_handler=MotoRequestHandler
+            self._host, 0, self._app, threaded=True, request_handler=MotoRequestHandler
         )
-        self._server_ready_event.set()
-        self._server.serve_forever()
+        self._thread = threading.Thread(target=self._server.serve_forever, name="moto", daemon=True)
+        self._thread.start()
+        host, port = self._server.server_address[:2]
+        return str(host), int(port)
+
+    def stop(self) -> None:
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+            self._server = None
+        if self._thread is not None:
+            self._thread.join()
+            self._thread = None
 
 
 class MotoAws:
@@ -82,12 +96,11 @@ class MotoAws:
 
     def __init__(self, region: str) -> None:
         self.region = region
-        self._server = _MotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+        self._server = _MotoServer("127.0.0.1")
         self.endpoint_url = ""
 
     def start(self) -> None:
-        self._server.start()
-        host, port = self._server.get_host_and_port()
+        host, port = self._server.start()
         self.endpoint_url = f"http://{host}:{port}"
         # moto keeps its backends per Python process, not per server: start from an empty account even
         # if an earlier local cloud ran in this process (e.g. the previous test module).
@@ -199,14 +212,7 @@ def provision(aws: MotoAws, settings: CloudSettings, images: dict[str, str]) -> 
     )
     log.info("provisioned %s, %s, %s", settings.data_bucket, settings.hosting_bucket, queue_url)
     return Provisioned(
-        success_arn,
-        error_arn,
-        queue_url,
-        queue_arn,
-        owner_key_arn,
-        events_topic_arn,
-        status_events_queue_url,
-        publisher_queue_url,
+        queue_url, owner_key_arn, events_topic_arn, status_events_queue_url, publisher_queue_url
     )
 
 

@@ -504,19 +504,6 @@ class LocalCloud:
         )
         return owner_of(principal.arn, secret["SecretString"].encode())
 
-    def client_env(self, principal: Principal) -> dict[str, str]:
-        """Environment for a client app acting as `principal` (boto3 and the avatar client read it)."""
-        return {
-            "AWS_ACCESS_KEY_ID": principal.access_key_id,
-            "AWS_SECRET_ACCESS_KEY": principal.secret_access_key,
-            "AWS_REGION": self.region,
-            "AWS_DEFAULT_REGION": self.region,
-            Env.AWS_ENDPOINT_URL: self.aws.endpoint_url,
-            "AVATAR_API_URL": self.api_url,
-            "AVATAR_STATUS_QUEUE_URL": self.status_queue_url,
-            **self.end_user_env(),
-        }
-
     def _end_user_trust(self) -> dict[str, str]:
         """What stacks/end_users.py tells the functions: the identity pool and the end users' role."""
         pool = self.identity_pool

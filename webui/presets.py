@@ -72,7 +72,6 @@ FIELDS: tuple[Field, ...] = (
         list(DEFAULT_VALIDATION_PROMPTS),
     ),
 )
-FIELD_KEYS = tuple(field.key for field in FIELDS)
 
 
 def preset_values(name: str) -> list[Any]:

@@ -108,14 +108,6 @@ class Bucket:
     def exists(self, key: str) -> bool:
         return self.size_of(key) is not None
 
-    def list_subprefixes(self, prefix: str) -> list[str]:
-        """The "folders" directly below `prefix`."""
-        found: list[str] = []
-        paginator = self.client.get_paginator("list_objects_v2")
-        for page in paginator.paginate(Bucket=self.name, Prefix=prefix, Delimiter="/"):
-            found.extend(item["Prefix"] for item in page.get("CommonPrefixes", []))
-        return found
-
     def subprefixes_page(self, prefix: str, start_after: str, max_keys: int) -> tuple[list[str], bool]:
         """Up to `max_keys` "folders" directly below `prefix` whose names sort after `start_after` (one
         ListObjectsV2 call), and whether more follow."""

@@ -9,6 +9,8 @@ them)."""
 
 from __future__ import annotations
 
+import hashlib
+import json
 from collections.abc import Callable
 from typing import Any
 
@@ -28,6 +30,9 @@ from avatar_api.errors import IdempotencyKeyReused, RequestInProgress, ServiceUn
 from avatar_api.quotas import KEY_ATTRIBUTE, TTL_ATTRIBUTE
 
 KEY_PREFIX = "idempotency#trainings"
+# What Powertools hashes into the record's key (`event_key_jmespath` over `_payload`'s fields).
+KEY_JMESPATH = "[owner, key]"
+HASH_FUNCTION = "sha256"
 # How long the same key replays the same training (then it may start a new one).
 RECORD_SECONDS = 24 * 3600
 # Without a Lambda context (tests, scripts): how long an attempt counts as running.
@@ -45,11 +50,11 @@ class Submissions:
             table_name=table, key_attr=KEY_ATTRIBUTE, expiry_attr=TTL_ATTRIBUTE, boto3_client=client
         )
         self.config = IdempotencyConfig(
-            event_key_jmespath="[owner, key]",
+            event_key_jmespath=KEY_JMESPATH,
             payload_validation_jmespath="fingerprint",
             raise_on_no_idempotency_key=True,
             expires_after_seconds=record_seconds,
-            hash_function="sha256",
+            hash_function=HASH_FUNCTION,
         )
         self.persistence.configure(self.config, key_prefix=KEY_PREFIX)
 
@@ -65,11 +70,13 @@ class Submissions:
 
     def record_key(self, owner: str, client_key: str) -> str:
         """The table key of (owner, client_key)'s record (stored with the training, so that deleting the
-        model frees the key). Computed by Powertools itself, as it does for every submission."""
-        key = self.persistence._get_hashed_idempotency_key(_payload(owner, client_key, ""))
-        if key is None:  # unreachable: raise_on_no_idempotency_key
-            raise ValueError("no idempotency key")
-        return key
+        model frees the key): Powertools' `<key_prefix>#<hash>`, where the hash is `HASH_FUNCTION` over the
+        sorted-key JSON of what `KEY_JMESPATH` selects. Powertools has no public call that returns the key
+        it will write, so it is computed here, the way Powertools computes it; a test
+        (test_idempotency_keys.py) pins this against the record Powertools actually writes and against a
+        stored key, so a Powertools upgrade that changed the format fails there first."""
+        selected = json.dumps([owner, client_key], sort_keys=True).encode()
+        return f"{KEY_PREFIX}#{hashlib.new(HASH_FUNCTION, selected).hexdigest()}"
 
     def once(
         self, owner: str, client_key: str, fingerprint: str, submit: Callable[[], dict[str, Any]]

@@ -109,9 +109,6 @@ def test_configured_ami_runs_the_base_image(image: str) -> None:
 
 @pytest.mark.parametrize("image", gpu_runtime.IMAGES)
 def test_configured_ami_runs_the_locked_torch(image: str) -> None:
-    lock = gpu_runtime.lock_file(image)
-    if not lock.exists():
-        pytest.skip(f"{lock.relative_to(REPO)} is not in this checkout")
     key, ami = AMI_OF[image]
     need = gpu_runtime.cuda_need(image)
     assert gpu_runtime.provides(ami, need.cuda), f"{key}={ami}: {need.describe()}"

@@ -45,7 +45,7 @@ def main() -> NoReturn:
     print("serve:", " ".join(command), flush=True)
     triton = subprocess.Popen(command, env=env)
 
-    def forward(signum: int, frame: FrameType | None) -> None:
+    def forward(signum: int, _frame: FrameType | None) -> None:
         triton.send_signal(signum)
 
     signal.signal(signal.SIGTERM, forward)

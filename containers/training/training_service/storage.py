@@ -23,7 +23,7 @@ RETRY_CONFIG = Config(retries={"max_attempts": 8, "mode": "standard"}, connect_t
 
 
 class S3Store:
-    """Upload, delete and download-prefix operations on S3."""
+    """Upload and delete operations on S3."""
 
     def __init__(self, client: Any | None = None) -> None:
         self._client = client
@@ -44,18 +44,3 @@ class S3Store:
         for start in range(0, len(keys), 1000):
             batch = [{"Key": key} for key in keys[start : start + 1000]]
             self.client.delete_objects(Bucket=bucket, Delete={"Objects": batch, "Quiet": True})
-
-    def download_prefix(self, bucket: str, prefix: str, target: Path) -> int:
-        """Copy every object under `prefix` to `target` (relative paths kept); returns the count."""
-        count = 0
-        paginator = self.client.get_paginator("list_objects_v2")
-        for page in paginator.paginate(Bucket=bucket, Prefix=prefix):
-            for obj in page.get("Contents", []):
-                relative = obj["Key"][len(prefix) :].lstrip("/")
-                if not relative or relative.endswith("/") or ".." in relative.split("/"):
-                    continue
-                path = target / relative
-                path.parent.mkdir(parents=True, exist_ok=True)
-                self.client.download_file(bucket, obj["Key"], str(path))
-                count += 1
-        return count

@@ -11,7 +11,6 @@ from avatar_api.identity import OwnerIds, principal_of
 from avatar_contract.names import Env
 from tests.fixtures.api import ACCOUNT, IDENTITY_POOL_ID, OWNER_KEY, owner_id, rest_event
 
-ROLE_SESSION = f"arn:aws:sts::{ACCOUNT}:assumed-role/AppUsers/alice"
 COGNITO_ROLE = f"arn:aws:sts::{ACCOUNT}:assumed-role/avatar-end-users/CognitoIdentityCredentials"
 END_USER_ROLE_ARN = f"arn:aws:iam::{ACCOUNT}:role/avatar-end-users"
 

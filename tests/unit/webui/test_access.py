@@ -12,7 +12,6 @@ from webui import access
 from webui.__main__ import build_parser, launch_options, main
 
 GOOD = "alice:correct-horse-battery"
-EXPOSED = ["--api-url", "https://x.example", "--host", "0.0.0.0"]
 
 
 def _auth_file(tmp_path: Path, text: str = GOOD, mode: int = 0o600) -> Path:
