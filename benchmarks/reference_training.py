@@ -23,6 +23,7 @@ from transformers import CLIPTextModel, CLIPTokenizer
 
 from avatar_contract.lora import TEXT_ENCODER_TARGET_MODULES, UNET_TARGET_MODULES
 from avatar_contract.prompts import personalize
+from avatar_contract.training import REFERENCE_TOKEN
 
 
 @dataclass(frozen=True)
@@ -99,7 +100,8 @@ class ReferenceDreamBoothLoRA:
         self.instance, self.klass = instance, klass
         self.instance_ids = self._tokenize(
             personalize(
-                settings.instance_prompt, {"token": settings.token, "class_prompt": settings.class_prompt}
+                settings.instance_prompt,
+                {"token": settings.token or REFERENCE_TOKEN, "class_prompt": settings.class_prompt},
             )
         )
         self.class_ids = self._tokenize(settings.class_prompt)

@@ -113,6 +113,7 @@ def test_generation_sends_the_kserve_request_and_returns_pngs(api: Api) -> None:
         "width": 512,
         "height": 768,
         "output_format": "png",
+        "default_negative_prompt": True,  # the engine adds its default only when none is sent
     }
 
 
