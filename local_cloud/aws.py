@@ -222,6 +222,22 @@ def _queue_arn(sqs: Any, queue_url: str) -> str:
     )
 
 
+def _queue_with_dead_letter(sqs: Any, name: str, dead_letter_name: str, visibility_seconds: int) -> str:
+    """A queue (14 days' retention, `visibility_seconds`) whose messages go to its dead-letter queue after
+    STATUS_EVENTS_MAX_RECEIVE_COUNT receives, as the stack's function queues; returns its URL."""
+    retention = str(14 * 86400)
+    dead_letter_url = sqs.create_queue(
+        QueueName=dead_letter_name, Attributes={"MessageRetentionPeriod": retention}
+    )["QueueUrl"]
+    redrive = {
+        "deadLetterTargetArn": _queue_arn(sqs, dead_letter_url),
+        "maxReceiveCount": STATUS_EVENTS_MAX_RECEIVE_COUNT,
+    }
+    attributes = {"MessageRetentionPeriod": retention, "VisibilityTimeout": str(visibility_seconds)}
+    attributes["RedrivePolicy"] = json.dumps(redrive)
+    return str(sqs.create_queue(QueueName=name, Attributes=attributes)["QueueUrl"])
+
+
 def _provision_training_events(
     sns: Any, sqs: Any, settings: CloudSettings, error_topic_arn: str
 ) -> tuple[str, str]:
@@ -230,23 +246,11 @@ def _provision_training_events(
     with raw delivery to the error topic (successes arrive through the model publisher). Returns the
     topic's ARN and the queue's URL."""
     topic_arn = str(sns.create_topic(Name=settings.events_topic)["TopicArn"])
-    dead_letter_url = sqs.create_queue(
-        QueueName=settings.status_events_dead_letter_queue,
-        Attributes={"MessageRetentionPeriod": str(14 * 86400)},
-    )["QueueUrl"]
-    redrive = {
-        "deadLetterTargetArn": _queue_arn(sqs, dead_letter_url),
-        "maxReceiveCount": STATUS_EVENTS_MAX_RECEIVE_COUNT,
-    }
-    queue_url = str(
-        sqs.create_queue(
-            QueueName=settings.status_events_queue,
-            Attributes={
-                "MessageRetentionPeriod": str(14 * 86400),
-                "VisibilityTimeout": str(STATUS_EVENTS_VISIBILITY_TIMEOUT_SECONDS),
-                "RedrivePolicy": json.dumps(redrive),
-            },
-        )["QueueUrl"]
+    queue_url = _queue_with_dead_letter(
+        sqs,
+        settings.status_events_queue,
+        settings.status_events_dead_letter_queue,
+        STATUS_EVENTS_VISIBILITY_TIMEOUT_SECONDS,
     )
     _subscribe_raw(sns, sqs, queue_url, error_topic_arn)
     return topic_arn, queue_url
@@ -256,23 +260,11 @@ def _provision_publisher_queue(sns: Any, sqs: Any, settings: CloudSettings, succ
     """As `stacks.publisher.ModelPublisher` declares it: the publisher's queue (visibility timeout,
     dead-letter queue) subscribed with raw delivery to the success topic. Returns its URL."""
     config = settings.config
-    dead_letter_url = sqs.create_queue(
-        QueueName=config.model_publisher_dead_letter_queue_name,
-        Attributes={"MessageRetentionPeriod": str(14 * 86400)},
-    )["QueueUrl"]
-    redrive = {
-        "deadLetterTargetArn": _queue_arn(sqs, dead_letter_url),
-        "maxReceiveCount": STATUS_EVENTS_MAX_RECEIVE_COUNT,
-    }
-    queue_url = str(
-        sqs.create_queue(
-            QueueName=config.model_publisher_queue_name,
-            Attributes={
-                "MessageRetentionPeriod": str(14 * 86400),
-                "VisibilityTimeout": str(PUBLISHER_VISIBILITY_TIMEOUT_SECONDS),
-                "RedrivePolicy": json.dumps(redrive),
-            },
-        )["QueueUrl"]
+    queue_url = _queue_with_dead_letter(
+        sqs,
+        config.model_publisher_queue_name,
+        config.model_publisher_dead_letter_queue_name,
+        PUBLISHER_VISIBILITY_TIMEOUT_SECONDS,
     )
     _subscribe_raw(sns, sqs, queue_url, success_topic_arn)
     return queue_url
