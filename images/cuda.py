@@ -24,8 +24,8 @@ from pathlib import Path
 
 from images import buildah as bh
 from images.build import bud_command, download_wheels, run_bud
-from images.locks import DEPLOYED_PYTHON, IMAGES, REPO_ROOT, lock_path, read_pins
 from images.standin import NOBLE, ensure_standins
+from locks.environments import DEPLOYED_PYTHON, IMAGES, REPO_ROOT, lock_path, read_pins
 
 WHEELS_DIR = "wheels-cp312"
 # The wheels must install on both deployed bases: the DLC's Ubuntu 22.04 (glibc 2.35) and the Triton
@@ -121,8 +121,11 @@ def build_and_check(image: str, base_image: str, cache: Path) -> Result:
     reported = import_check(tag(image))
     checked = time.monotonic()
     problems = mismatches(reported, read_pins(lock_path(image)))
-    seconds = [round(b - a, 1) for a, b in ((started, downloaded), (downloaded, built), (built, checked))]
-    result = Result(tag(image), *seconds, bh.image_size_bytes(tag(image)), reported, problems)
+    wheels_s, build_s, import_s = (
+        round(b - a, 1) for a, b in ((started, downloaded), (downloaded, built), (built, checked))
+    )
+    size = bh.image_size_bytes(tag(image))
+    result = Result(tag(image), wheels_s, build_s, import_s, size, reported, problems)
     print(f"{'PASS' if result.ok else 'FAIL'} {image}: {json.dumps(reported)} {'; '.join(problems)}".rstrip())
     return result
 

@@ -21,6 +21,7 @@ import sys
 from pathlib import Path
 
 from locks.environments import (
+    DEPLOYED_PYTHON,
     ENVIRONMENTS,
     EXCLUDE_NEWER,
     IMAGES,
@@ -37,7 +38,6 @@ from locks.environments import (
 
 WORK_DIR = Path(".images/locks")  # derived inputs; the locks' `# via -c ...` annotations name it
 CPU_TORCH = "torch==2.13.0+cpu"
-DEPLOYED_PYTHON = "3.12"
 _DIGEST = re.compile(r"^#\s+inputs: sha256:([0-9a-f]{64})$", re.MULTILINE)
 _EDITABLE = re.compile(r"^\s*-e\s+(\S+)", re.MULTILINE)
 

@@ -19,6 +19,7 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 # so `make locks` gives the same locks on any day. Move it forward to take new releases.
 EXCLUDE_NEWER = "2026-12-07T00:00:00Z"
 LINUX_X86_64 = "x86_64-manylinux_2_28"
+DEPLOYED_PYTHON = "3.12"  # the images' Python (the SageMaker bases) and the Lambda runtime's
 # The CPU build of torch (the development environment and the images' stand-ins): pip's and uv's
 # find-links. On these machines it lies in /opt/wheels; elsewhere: https://download.pytorch.org/whl/cpu/torch/
 TORCH_CPU_WHEELS = "/opt/wheels"
@@ -97,6 +98,11 @@ def environment(name: str) -> Environment:
 
 def normalize(name: str) -> str:
     return re.sub(r"[-_.]+", "-", name).lower()
+
+
+def lock_path(image: str) -> Path:
+    """An image's lock (`containers/<image>/requirements.lock`)."""
+    return environment(image).lock
 
 
 def standin_lock_path(image: str) -> Path:

@@ -72,6 +72,9 @@ class TrainingRecord(BaseModel):
     # absent in records from before the service picked tokens: the artifact's metadata.json names them.
     token: str | None = None
     class_noun: str | None = None
+    # The trained resolution: a generation that names no size renders (and is costed) at it; absent in
+    # records from before, whose generations default to the base model's native size.
+    resolution: int | None = None
     # The state table key of the idempotency record that started it (deleting the model frees the key).
     idempotency_record: str | None = None
     # Set once InvokeEndpointAsync has queued the training (SageMaker's OutputLocation/FailureLocation).

@@ -92,12 +92,9 @@ def generate(
     engine is told the deadline (it stops rendering for a caller that has given up)."""
     sleep = sleep or time.sleep
     clock = clock or time.monotonic
-    limits.check_generation(gen_args, services.hosting_instance_type)
-    cost, cost_limit = limits.owner_cost(
-        gen_args, services.hosting_instance_type, services.quotas.limits.generation_gpu_seconds_per_minute
-    )
-    # The artifact is what the endpoint loads: a training publishes it only on success. Only without
-    # it is the record read, to tell an unknown model (404) from one still training or failed (409).
+    # The artifact is what the endpoint loads: a training publishes it only on success. Without it the
+    # record tells an unknown model (404) from one still training or failed (409); with it, the record is
+    # read only when the request names no size (`_sized`).
     if not keys.MODEL_ID_RE.fullmatch(model_id) or not services.hosting.exists(
         keys.model_key(owner, model_id)
     ):
@@ -106,6 +103,11 @@ def generate(
             f"model {model_id!r} is not ready: its training is still running or failed "
             f"(see GET /trainings/{record.training_id})"
         )
+    gen_args = _sized(services, owner, model_id, gen_args)
+    limits.check_generation(gen_args, services.hosting_instance_type)
+    cost, cost_limit = limits.owner_cost(
+        gen_args, services.hosting_instance_type, services.quotas.limits.generation_gpu_seconds_per_minute
+    )
     seed = gen_args.seed if gen_args.seed is not None else secrets.randbelow(2**32)
     args = gen_args.model_copy(update={"seed": seed})
     if services.moderation is not None:  # before anything reaches the GPU, as the engine renders it
@@ -126,6 +128,16 @@ def generate(
             services.quotas.release_generation(owner, generation_id)
         except Exception:  # reclaimed once GENERATION_SLOT_SECONDS have passed
             log.exception("could not release a generation slot")
+
+
+def _sized(services: Services, owner: str, model_id: str, args: GenArgs) -> GenArgs:
+    """A size the request leaves out is the model's trained resolution (its record), else the base
+    model's native size, sent to the engine explicitly: what renders is what the bounds costed."""
+    if args.width is not None and args.height is not None:
+        return args
+    record = services.records.find_by_model(owner, model_id)
+    size = record.resolution if record is not None and record.resolution else limits.BASE_NATIVE_SIZE
+    return args.model_copy(update={"width": args.width or size, "height": args.height or size})
 
 
 def _render(

@@ -48,6 +48,11 @@ FALLBACK_PIXEL_STEPS_PER_SECOND = min(PIXEL_STEPS_PER_SECOND.values())
 PNG_RESPONSE_BYTES_PER_PIXEL = 4
 
 
+# The base model's native side (SD 2.1-base): what a generation renders at when neither the request nor the
+# model's record names a size (domain.generations sends it explicitly).
+BASE_NATIVE_SIZE = 512
+
+
 def generation_cost(args: GenArgs, native_size: int) -> int:
     """Pixel-steps of a request: images x width x height x steps, plus its finishing passes
     (`avatar_contract.generation.pixel_steps`, the one cost model)."""
@@ -69,7 +74,7 @@ def max_generation_cost(instance_type: str) -> int:
 
 
 def owner_cost(
-    args: GenArgs, instance_type: str, gpu_seconds_per_minute: float, native_size: int = 512
+    args: GenArgs, instance_type: str, gpu_seconds_per_minute: float, native_size: int = BASE_NATIVE_SIZE
 ) -> tuple[int, int | None]:
     """The request's cost and the owner's quota of pixel-steps per minute: `gpu_seconds_per_minute` of the
     instance's throughput, the cost model of `max_generation_cost` (None: no instance type configured, no
@@ -87,7 +92,7 @@ def owner_cost(
     return cost, quota
 
 
-def check_generation(args: GenArgs, instance_type: str, native_size: int = 512) -> None:
+def check_generation(args: GenArgs, instance_type: str, native_size: int = BASE_NATIVE_SIZE) -> None:
     """InvalidRequest (400, naming the limit) for a request that cannot finish or cannot be answered.
 
     `native_size` is the size used when width/height are absent (SD 2.1-base: 512)."""

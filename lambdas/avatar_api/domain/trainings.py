@@ -192,6 +192,7 @@ def _start(
             model_s3_uri=config.model_s3_uri,
             preview_s3_prefix=config.preview_s3_prefix,
             image_count=len(images),
+            resolution=config.resolution,
             token=token,
             class_noun=effective_class_noun(config),
             idempotency_record=idempotency_record,

@@ -72,7 +72,8 @@ def test_the_service_picks_a_rare_token_and_moderates_the_prompts_it_renders(
     assert sent_texts(moderation) == [
         f"a photo of {token} woman",
         "a photo of woman",
-        f"a photo of {token} woman",
+        f"a photo of {token} woman outdoors in a park, smiling",  # the default validation prompts
+        f"a portrait of {token} woman, oil painting",
     ]
     assert training_config(api, accepted["training_id"]).token == token  # what the trainer renders with
     record = get_services().records.load(OWNER, accepted["training_id"])

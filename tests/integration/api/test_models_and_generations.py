@@ -335,8 +335,20 @@ def test_generation_reads_only_the_record_it_needs(api: Api) -> None:
 
     api.s3.meta.events.register("provide-client-params.s3", record_call)
     api.hosting.queue_images([png()])
-    assert api.call("POST", f"/models/{done['model_id']}/generations", {"prompt": "hi"})["statusCode"] == 200
+    sized = {"prompt": "hi", "width": 512, "height": 512}
+    assert api.call("POST", f"/models/{done['model_id']}/generations", sized)["statusCode"] == 200
     assert calls == [("HeadObject", keys.model_key(ALICE_OWNER, done["model_id"]))]  # no record read at all
+
+    calls.clear()  # no size: the record names the trained resolution, which is rendered and costed
+    api.hosting.queue_images([png()])
+    assert api.call("POST", f"/models/{done['model_id']}/generations", {"prompt": "hi"})["statusCode"] == 200
+    assert calls == [
+        ("HeadObject", keys.model_key(ALICE_OWNER, done["model_id"])),
+        ("GetObject", keys.model_entry_key(ALICE_OWNER, done["model_id"])),
+        ("GetObject", keys.training_record_key(ALICE_OWNER, done["training_id"])),
+    ]
+    sent = json.loads(json.loads(api.hosting.calls[-1][1]["Body"])["inputs"][2]["data"][0])
+    assert (sent["width"], sent["height"]) == (512, 512)  # the training's resolution (the default)
 
     calls.clear()
     response = api.call("POST", f"/models/{queued['model_id']}/generations", {"prompt": "hi"})

@@ -11,8 +11,8 @@ import pytest
 
 from images import build as build_module
 from images import cuda
-from images.locks import IMAGES, REPO_ROOT, lock_path, read_pins
 from images.standin import BOOKWORM, NOBLE, debootstrap_command, python_key
+from locks.environments import IMAGES, REPO_ROOT, lock_path, read_pins
 
 
 def _build_args(command: list[str]) -> list[str]:
