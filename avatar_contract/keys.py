@@ -104,6 +104,13 @@ def publication_key(owner: str, training_id: str) -> str:
     return training_prefix(owner, training_id) + "publication.json"
 
 
+def republication_key(owner: str, model_id: str) -> str:
+    """The publisher's verdict on rebuilding an old-layout archive (`publishing.Republication`); named
+    like a training's verdict so the publisher's one write grant covers it, and outside the `t-`
+    folders that list an owner's trainings."""
+    return f"{_trainings_of(owner)}republished/{check_id(model_id, MODEL_ID_RE, 'model id')}/publication.json"
+
+
 def target_model(owner: str, model_id: str) -> str:
     """`TargetModel` for InvokeEndpoint: the artifact key relative to the endpoint's ModelDataUrl."""
     check_id(owner, OWNER_RE, "owner")

