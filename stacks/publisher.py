@@ -156,7 +156,9 @@ class ModelPublisher(Construct):
         grant_objects(self.function, data, storage.data_key, [Prefix.TRAININGS], read=True)
         grant_objects(self.function, data, storage.data_key, [VERDICT], write=True)
         grant_objects(self.function, data, storage.data_key, [STAGED], delete=True)
-        grant_objects(self.function, hosting, storage.hosting_key, [Prefix.MODELS], write=True)
+        # Read too: republishing lists and rebuilds the archives published before they were code-free
+        # (its verdict, trainings/<owner>/republished/<model_id>/publication.json, is a VERDICT key).
+        grant_objects(self.function, hosting, storage.hosting_key, [Prefix.MODELS], read=True, write=True)
         acknowledge(
             self.role,
             "AwsSolutions-IAM5[Resource::*]",
@@ -174,7 +176,10 @@ class ModelPublisher(Construct):
         acknowledge_object_prefixes(
             self.role,
             nag_bucket_name(config, "hosting"),
-            {Prefix.MODELS: "publish the checked, rebuilt model archive (its only writer)."},
+            {
+                Prefix.MODELS: "publish the checked, rebuilt model archive (its only writer); read and "
+                "rebuild the archives published before they were code-free."
+            },
         )
 
     def alarms(self, period: Duration) -> dict[str, tuple[cloudwatch.IMetric, float, str]]:

@@ -2,7 +2,11 @@
 notifications (raw delivery from the success topic) → the training's model checked and published to
 `models/*` (domain.publishing), then the notification forwarded to the status consumer's queue, so a
 training event always follows the publisher's verdict. A record that fails is reported back as a partial
-batch failure, so SQS redelivers only it (then its dead-letter queue)."""
+batch failure, so SQS redelivers only it (then its dead-letter queue).
+
+Invoked directly with `{"republish": {"owner_prefix": …, "limit": N, "continuation": …}}` by an operator
+(docs/deploy.md "Upgrading"), it rebuilds a page of archives published before archives were code-free
+(domain.republishing) and returns the report with the continuation."""
 
 from __future__ import annotations
 
@@ -16,6 +20,7 @@ from aws_lambda_powertools.utilities.parser.models import SqsRecordModel
 
 from avatar_api.aws import Bucket, s3_client
 from avatar_api.domain.publishing import handle_success
+from avatar_api.domain.republishing import RepublishRequest, republish_page
 from avatar_api.handlers import LocalContext
 from avatar_api.observability import logger, tracer
 from avatar_contract.names import Env
@@ -56,4 +61,8 @@ def _instrumented(event: dict[str, Any], context: Any) -> dict[str, Any]:
 
 
 def lambda_handler(event: dict[str, Any], context: Any = None) -> dict[str, Any]:
+    if "republish" in event:
+        data, hosting = buckets()
+        request = RepublishRequest.model_validate(event["republish"] or {})
+        return republish_page(hosting, data, request).model_dump(mode="json")
     return _instrumented(event, context if context is not None else LocalContext())
