@@ -38,5 +38,6 @@ _.LanguageCode
 # Serialized fields written for their readers: the staged metadata's format (the publisher's schema), a
 # listed pack's image count (GET /packs), the `make images-cuda` report (cuda-report.json).
 _.adapter_format
+_.render_version
 _.total_images
 _.import_seconds

@@ -254,6 +254,17 @@ class LocalCloud:
         self.publisher = source
         self.supervisor.watch("model publisher", lambda: not source.is_running(), source.restart)
 
+    def republish_models(self, owner_prefix: str = "", limit: int = 10) -> list[dict[str, Any]]:
+        """The operator's migration (docs/deploy.md "Upgrading"): invoke the model publisher with
+        `{"republish": …}` page after page, as `aws lambda invoke` does, until the listing ends."""
+        publisher, reports = self.functions[MODEL_PUBLISHER.name], []
+        request: dict[str, Any] = {"owner_prefix": owner_prefix, "limit": limit}
+        while True:
+            reports.append(publisher.invoke({"republish": request}))
+            if not reports[-1].get("continuation"):
+                return reports
+            request = {**request, "continuation": reports[-1]["continuation"]}
+
     def _start_end_users(self) -> None:
         """The user pool and its app client in moto, the demo end users, the identity pool's stand-in."""
         cognito_idp = self.aws.client("cognito-idp")

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from tests.infrastructure.helpers import granted, of_type, one, statements, text
+from tests.infrastructure.helpers import actions_of, granted, of_type, one, statements, text
 
 
 def _hosting_policy(storage: dict[str, Any]) -> list[dict[str, Any]]:
@@ -60,3 +60,14 @@ def test_the_publisher_consumes_the_success_topic_on_its_own_queue(service: dict
     assert "SuccessTopic" in text(subscriptions[0]["TopicArn"])
     mapping = one(service, "AWS::Lambda::EventSourceMapping", "PublisherFunction")
     assert mapping["ScalingConfig"]["MaximumConcurrency"] == 2
+
+
+def test_the_publisher_may_read_and_list_models_to_republish_old_archives(service: dict[str, Any]) -> None:
+    """The migration reads `models/*` (and lists it, prefix-limited) to rebuild old-layout archives."""
+    publisher = statements(service, "PublisherRole")
+    reads = " ".join(granted(publisher, "s3:GetObject"))
+    assert "avatar-hosting-" in reads and '/models/*"' in reads
+    listing = [
+        s for s in publisher if "s3:ListBucket" in actions_of(s) and "avatar-hosting-" in text(s["Resource"])
+    ]
+    assert listing and all(s["Condition"]["StringLike"]["s3:prefix"] == ["models/*"] for s in listing)

@@ -18,6 +18,7 @@ from avatar_contract.artifact import package_user_model
 from avatar_contract.names import Env
 from avatar_contract.safe_tar import safe_extract
 from hosting_server.model_gate import check_user_model
+from local_cloud.cloud import MODEL_PUBLISHER, LocalCloud
 from tests.fixtures.api import SESSION
 from tests.fixtures.api_backend import DATA_BUCKET, HOSTING_BUCKET, Api
 from tests.unit.api.test_republishing import old_archive, tar_gz
@@ -106,3 +107,21 @@ def test_an_owner_prefix_limits_the_page_and_a_bad_request_is_refused(api: Api):
         invoke(limit=0)
     with pytest.raises(ValidationError):
         invoke(owner_prefix="../")
+
+
+class _InProcess:
+    """The local cloud's model-publisher function, run in this process on moto."""
+
+    def invoke(self, event: dict[str, Any]) -> Any:
+        return publisher.lambda_handler(event)
+
+
+def test_the_local_clouds_operator_command_pages_until_done(api: Api, tmp_path: Path):
+    for n in (1, 2, 3):
+        api.s3.put_object(
+            Bucket=HOSTING_BUCKET, Key=keys.model_key(ALICE, model_id(n)), Body=oldest(ALICE, n)
+        )
+    cloud = LocalCloud(state_dir=tmp_path)
+    cloud.functions[MODEL_PUBLISHER.name] = _InProcess()  # type: ignore[assignment]
+    reports = cloud.republish_models(limit=2)
+    assert [len(r["republished"]) for r in reports] == [2, 1] and reports[-1]["continuation"] is None
