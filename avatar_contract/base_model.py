@@ -94,7 +94,9 @@ class Manifest:
         elif data.get("format") == MULTI_SOURCE_FORMAT:
             named = dict(data.get("sources") or {})
             if BASE_SOURCE not in named:
-                raise ManifestError(f'format {MULTI_SOURCE_FORMAT} needs a "{BASE_SOURCE}" source in "sources"')
+                raise ManifestError(
+                    f'format {MULTI_SOURCE_FORMAT} needs a "{BASE_SOURCE}" source in "sources"'
+                )
         else:
             raise ManifestError(
                 f"manifest format {data.get('format')!r} is not {FORMAT_VERSION} or {MULTI_SOURCE_FORMAT}"
@@ -208,7 +210,9 @@ class Manifest:
                     found.append(f"{where}.revision {source.revision!r} is not a 40-hex commit revision")
             if source.kind == "s3" and not _S3_URI_RE.fullmatch(source.uri or ""):
                 found.append(f"{where}.uri {source.uri!r} is not an s3://bucket/prefix URI")
-        found += [f"{f.path}: no source {f.source!r}" for f in self.files if f.source and f.source not in named]
+        found += [
+            f"{f.path}: no source {f.source!r}" for f in self.files if f.source and f.source not in named
+        ]
         if not self.files:
             found.append("it lists no files")
         if not any(f.path == "model_index.json" for f in self.files):
@@ -232,7 +236,9 @@ def _source(key: str, value: Any) -> Source:
     where = "source" if key == BASE_SOURCE else f"sources.{key}"
     if not isinstance(value, Mapping) or value.get("kind") not in SOURCE_KINDS:
         raise ManifestError(f"{where}.kind must be one of {', '.join(SOURCE_KINDS)}: {value!r}")
-    return Source(value["kind"], value.get("repo_id"), value.get("revision"), value.get("path"), value.get("uri"))
+    return Source(
+        value["kind"], value.get("repo_id"), value.get("revision"), value.get("path"), value.get("uri")
+    )
 
 
 def _pin(source: Source) -> tuple[str | None, str | None]:

@@ -89,13 +89,18 @@ def fetch(
     if workdir is None:
         raise ValueError("a manifest with several sources is assembled in a work directory: pass workdir")
     tree = workdir / "tree"
+    if not offline:  # every Hub source is checked before the first download
+        for entries in groups.values():
+            source = manifest.source_of(entries[0])
+            if source.kind == "huggingface":
+                check_against_hub(manifest, source, [f.origin_path for f in entries])
     for key, entries in groups.items():
         source = manifest.source_of(entries[0])
         where = workdir / "sources" / key
         where.mkdir(parents=True, exist_ok=True)
         origin = {f.origin_path: f for f in entries}
         LOG.info("%s: %d file(s) from %s", key, len(entries), source.repo_id or source.path or source.uri)
-        root = _fetch_source(manifest, source, sorted(origin), cache_dir, offline, where, s3)
+        root = _fetch_source(manifest, source, sorted(origin), cache_dir, offline, where, s3, checked=True)
         for f in entries:
             link = tree / f.path
             link.parent.mkdir(parents=True, exist_ok=True)
@@ -112,8 +117,9 @@ def _fetch_source(
     offline: bool,
     workdir: Path | None,
     s3: Any | None,
+    checked: bool = False,
 ) -> Path:
-    """A directory holding `wanted` (paths in `source`) of one source."""
+    """A directory holding `wanted` (paths in `source`) of one source (`checked`: against the Hub already)."""
     if source.kind == "directory":
         if not source.path or not Path(source.path).is_dir():
             raise ManifestError(f"source.path {source.path!r} is not a directory")
@@ -124,7 +130,7 @@ def _fetch_source(
         return _from_s3(str(source.uri), wanted, workdir, s3)
     if offline:
         LOG.info("offline: the Hub's metadata is not checked; the per-file checksums are, after the copy")
-    else:
+    elif not checked:
         check_against_hub(manifest, source, wanted)
     from huggingface_hub import snapshot_download
 
