@@ -143,7 +143,7 @@ class Manifest:
         return dict(sorted(groups.items(), key=lambda item: item[0] != BASE_SOURCE))
 
     def mirrored(self, mirror: Source) -> Manifest:
-        """The same files, all from `mirror` under their staged paths (a mirror holds the pipeline's layout)."""
+        """The same files, all from `mirror` under their staged paths (a mirror holds the pipeline)."""
         files = tuple(ManifestFile(f.path, f.size, f.sha256) for f in self.files)
         return Manifest(self.name, mirror, files, self.note)
 
@@ -183,7 +183,7 @@ class Manifest:
         listed: list[Any] = [[f.path, f.size, f.sha256] for f in self.files]
         if self.multi_source:
             listed = [MULTI_SOURCE_FORMAT] + [
-                [*row, *_pin(self.source_of(f)), f.origin_path] for row, f in zip(listed, self.files)
+                [f.path, f.size, f.sha256, *_pin(self.source_of(f)), f.origin_path] for f in self.files
             ]
         canonical = json.dumps(listed, separators=(",", ":"))
         return hashlib.sha256(canonical.encode()).hexdigest()
