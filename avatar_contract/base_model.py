@@ -4,7 +4,10 @@ it stays importable without torch.
 
 A manifest (committed under `base_models/`) pins where a diffusers pipeline comes from (a Hugging Face
 repository at a commit revision, or a local directory) and the size and SHA-256 of every file it needs.
-Its *digest* is the SHA-256 of the canonical file list (paths, sizes, checksums): the content address.
+Format 1 has one `source`; format 2 names several (`"sources": {"base": ..., "vae": ...}`), and a file
+from another than "base" says so (`"source": "vae"`, with `"source_path"` when its path there differs).
+Its *digest* is the SHA-256 of the canonical file list (paths, sizes, checksums; in format 2 also each
+file's pinned repository, revision and path there): the content address.
 A deployment stages the files once to `s3://<data bucket>/base-models/<digest>/<path>` and writes the
 manifest there last (`base-model-manifest.json`), so the manifest object means "staged, complete".
 The containers download exactly the files the staged manifest lists and check every one before use.
@@ -24,7 +27,9 @@ from typing import Any
 
 from avatar_contract.names import Env, Prefix
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 1  # one source; the format every manifest without named sources is written in
+MULTI_SOURCE_FORMAT = 2  # named sources, each file from one of them
+BASE_SOURCE = "base"  # format 2: the source of a file that names none
 MANIFEST_OBJECT = "base-model-manifest.json"  # next to the staged files; written last
 STAGE_COMMAND = "make stage-base-model"
 RECORD_COMMAND = "python -m base_model_staging record"
@@ -56,6 +61,12 @@ class ManifestFile:
     path: str  # relative, POSIX, diffusers layout (e.g. unet/diffusion_pytorch_model.safetensors)
     size: int | None
     sha256: str | None
+    source: str | None = None  # format 2: the named source it comes from (None: the base source)
+    source_path: str | None = None  # its path in that source, when not `path` (a VAE at a repository's root)
+
+    @property
+    def origin_path(self) -> str:
+        return self.source_path or self.path
 
 
 @dataclass(frozen=True)
@@ -74,34 +85,67 @@ class Manifest:
     files: tuple[ManifestFile, ...]
     note: str = ""
     extra: dict[str, Any] = field(default_factory=dict, compare=False)
+    sources: Mapping[str, Source] = field(default_factory=dict)  # format 2: the named sources but "base"
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> Manifest:
-        if data.get("format") != FORMAT_VERSION:
-            raise ManifestError(f"manifest format {data.get('format')!r} is not {FORMAT_VERSION}")
-        source = data.get("source") or {}
-        if source.get("kind") not in SOURCE_KINDS:
-            raise ManifestError(f"source.kind must be one of {', '.join(SOURCE_KINDS)}: {source!r}")
+        if data.get("format") == FORMAT_VERSION:
+            named = {BASE_SOURCE: data.get("source") or {}}
+        elif data.get("format") == MULTI_SOURCE_FORMAT:
+            named = dict(data.get("sources") or {})
+            if BASE_SOURCE not in named:
+                raise ManifestError(
+                    f'format {MULTI_SOURCE_FORMAT} needs a "{BASE_SOURCE}" source in "sources"'
+                )
+        else:
+            raise ManifestError(
+                f"manifest format {data.get('format')!r} is not {FORMAT_VERSION} or {MULTI_SOURCE_FORMAT}"
+            )
+        parsed = {key: _source(key, value) for key, value in named.items()}
         files = []
         for entry in data.get("files") or []:
-            path = entry.get("path")
-            if not isinstance(path, str) or not _PATH_RE.fullmatch(path) or ".." in path.split("/"):
-                raise ManifestError(f"file path {path!r} is not a relative path inside the pipeline")
-            files.append(ManifestFile(path, entry.get("size"), entry.get("sha256")))
+            path, origin = entry.get("path"), entry.get("source_path")
+            for value in (path, *([origin] if origin is not None else [])):
+                if not isinstance(value, str) or not _PATH_RE.fullmatch(value) or ".." in value.split("/"):
+                    raise ManifestError(f"file path {value!r} is not a relative path inside the pipeline")
+            source = entry.get("source")
+            if source is not None and source not in parsed:
+                raise ManifestError(f"{path}: source {source!r} is not one of the manifest's sources")
+            if data.get("format") == FORMAT_VERSION and (source is not None or origin is not None):
+                raise ManifestError(f"{path}: a per-file source needs format {MULTI_SOURCE_FORMAT}")
+            source = None if source == BASE_SOURCE else source
+            files.append(ManifestFile(path, entry.get("size"), entry.get("sha256"), source, origin))
         if len({f.path for f in files}) != len(files):
             raise ManifestError("the manifest lists a file twice")
+        base = parsed.pop(BASE_SOURCE)
         return cls(
             name=str(data.get("name") or "base-model"),
-            source=Source(
-                source["kind"],
-                source.get("repo_id"),
-                source.get("revision"),
-                source.get("path"),
-                source.get("uri"),
-            ),
+            source=base,
             files=tuple(sorted(files, key=lambda f: f.path)),
             note=str(data.get("note") or ""),
+            sources=parsed,
         )
+
+    @property
+    def multi_source(self) -> bool:
+        return bool(self.sources) or any(f.source or f.source_path for f in self.files)
+
+    def source_of(self, entry: ManifestFile) -> Source:
+        return self.sources[entry.source] if entry.source else self.source
+
+    def by_source(self, paths: Iterable[str]) -> dict[str, list[ManifestFile]]:
+        """The entries for `paths`, grouped by the name of the source they come from ("base" first)."""
+        wanted = set(paths)
+        groups: dict[str, list[ManifestFile]] = {}
+        for f in self.files:
+            if f.path in wanted:
+                groups.setdefault(f.source or BASE_SOURCE, []).append(f)
+        return dict(sorted(groups.items(), key=lambda item: item[0] != BASE_SOURCE))
+
+    def mirrored(self, mirror: Source) -> Manifest:
+        """The same files, all from `mirror` under their staged paths (a mirror holds the pipeline)."""
+        files = tuple(ManifestFile(f.path, f.size, f.sha256) for f in self.files)
+        return Manifest(self.name, mirror, files, self.note)
 
     @classmethod
     def load(cls, path: str | os.PathLike[str]) -> Manifest:
@@ -111,11 +155,22 @@ class Manifest:
             raise ManifestError(f"cannot read the base-model manifest {path}: {exc}") from exc
 
     def to_json(self) -> dict[str, Any]:
-        source = {k: v for k, v in vars(self.source).items() if v is not None}
-        data: dict[str, Any] = {"format": FORMAT_VERSION, "name": self.name, "source": source}
+        def plain(item: Any) -> dict[str, Any]:
+            return {k: v for k, v in vars(item).items() if v is not None}
+
+        data: dict[str, Any]
+        if self.multi_source:
+            named = {BASE_SOURCE: self.source, **self.sources}
+            sources = {key: plain(source) for key, source in named.items()}
+            data = {"format": MULTI_SOURCE_FORMAT, "name": self.name, "sources": sources}
+        else:
+            data = {"format": FORMAT_VERSION, "name": self.name, "source": plain(self.source)}
         if self.note:
             data["note"] = self.note
-        data["files"] = [vars(f) for f in self.files]
+        data["files"] = [
+            plain(f) if self.multi_source else {"path": f.path, "size": f.size, "sha256": f.sha256}
+            for f in self.files
+        ]
         return data
 
     def dumps(self) -> str:
@@ -123,8 +178,14 @@ class Manifest:
 
     @property
     def digest(self) -> str:
-        """SHA-256 of the canonical file list: the same bytes give the same prefix, whatever the source."""
-        canonical = json.dumps([[f.path, f.size, f.sha256] for f in self.files], separators=(",", ":"))
+        """SHA-256 of the canonical file list: in format 1 the same bytes give the same prefix, whatever the
+        source; in format 2 each file's pinned origin (repository, revision, path there) counts too."""
+        listed: list[Any] = [[f.path, f.size, f.sha256] for f in self.files]
+        if self.multi_source:
+            listed = [MULTI_SOURCE_FORMAT] + [
+                [f.path, f.size, f.sha256, *_pin(self.source_of(f)), f.origin_path] for f in self.files
+            ]
+        canonical = json.dumps(listed, separators=(",", ":"))
         return hashlib.sha256(canonical.encode()).hexdigest()
 
     @property
@@ -139,13 +200,19 @@ class Manifest:
     def problems(self) -> list[str]:
         """Why this manifest cannot be staged (empty when it is pinned and complete)."""
         found = []
-        if self.source.kind == "huggingface":
-            if not self.source.repo_id:
-                found.append("source.repo_id is missing")
-            if not is_commit(self.source.revision):
-                found.append(f"source.revision {self.source.revision!r} is not a 40-hex commit revision")
-        if self.source.kind == "s3" and not _S3_URI_RE.fullmatch(self.source.uri or ""):
-            found.append(f"source.uri {self.source.uri!r} is not an s3://bucket/prefix URI")
+        named = {BASE_SOURCE: self.source, **self.sources}
+        for key, source in named.items():
+            where = f"sources.{key}" if self.multi_source else "source"
+            if source.kind == "huggingface":
+                if not source.repo_id:
+                    found.append(f"{where}.repo_id is missing")
+                if not is_commit(source.revision):
+                    found.append(f"{where}.revision {source.revision!r} is not a 40-hex commit revision")
+            if source.kind == "s3" and not _S3_URI_RE.fullmatch(source.uri or ""):
+                found.append(f"{where}.uri {source.uri!r} is not an s3://bucket/prefix URI")
+        found += [
+            f"{f.path}: no source {f.source!r}" for f in self.files if f.source and f.source not in named
+        ]
         if not self.files:
             found.append("it lists no files")
         if not any(f.path == "model_index.json" for f in self.files):
@@ -163,6 +230,21 @@ class Manifest:
                 f"`{RECORD_COMMAND} --repo-id <org/name> --revision <commit or branch> --output <manifest>`, "
                 "review the recorded commit and checksums, and commit the file."
             )
+
+
+def _source(key: str, value: Any) -> Source:
+    where = "source" if key == BASE_SOURCE else f"sources.{key}"
+    if not isinstance(value, Mapping) or value.get("kind") not in SOURCE_KINDS:
+        raise ManifestError(f"{where}.kind must be one of {', '.join(SOURCE_KINDS)}: {value!r}")
+    return Source(
+        value["kind"], value.get("repo_id"), value.get("revision"), value.get("path"), value.get("uri")
+    )
+
+
+def _pin(source: Source) -> tuple[str | None, str | None]:
+    """What identifies a source in the digest: a Hub repository and commit; a directory or mirror is only
+    where the same bytes are kept (its path is not part of the content address)."""
+    return (source.repo_id, source.revision) if source.kind == "huggingface" else (None, None)
 
 
 def is_commit(revision: str | None) -> bool:

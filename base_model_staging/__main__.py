@@ -13,7 +13,6 @@ creates in the account and region of your AWS credentials (`<resourcePrefix>-dat
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import json
 import logging
 import sys
@@ -145,7 +144,7 @@ def main(argv: list[str] | None = None) -> int:
             return 0
         origin = manifest  # the committed manifest is staged; a mirror only changes where the bytes come from
         if args.mirror:
-            origin = dataclasses.replace(manifest, source=_mirror(args.mirror))
+            origin = manifest.mirrored(_mirror(args.mirror))
             origin.require_pinned(f"--mirror {args.mirror}")
         with tempfile.TemporaryDirectory(prefix="base-model-") as work:
             report = staging.stage(

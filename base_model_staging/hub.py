@@ -14,7 +14,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterable
 
-from avatar_contract.base_model import Manifest
+from avatar_contract.base_model import Manifest, Source
 from base_model_staging.staging import StagingError
 
 LOG = logging.getLogger(__name__)
@@ -24,19 +24,21 @@ class HubMismatch(StagingError):
     """The Hub's metadata at the pinned revision contradicts the manifest; the message names both values."""
 
 
-def check_against_hub(manifest: Manifest, paths: Iterable[str]) -> bool:
-    """True when the Hub answered and agrees on `paths`; False (logged) when it did not answer. Raises
-    HubMismatch when it answered and disagrees, or has no such revision or file."""
+def check_against_hub(manifest: Manifest, source: Source, paths: Iterable[str]) -> bool:
+    """True when the Hub answered and agrees on `paths` (paths in `source`, one of the manifest's Hub
+    sources); False (logged) when it did not answer. Raises HubMismatch when it answered and disagrees,
+    or has no such revision or file."""
     from huggingface_hub import HfApi
     from huggingface_hub.errors import RepositoryNotFoundError, RevisionNotFoundError
     from huggingface_hub.hf_api import RepoFile
 
-    repo_id, revision = str(manifest.source.repo_id), str(manifest.source.revision)
+    repo_id, revision = str(source.repo_id), str(source.revision)
     where = f"{repo_id}@{revision}"
     wanted = set(paths)
-    entries = [f for f in manifest.files if f.path in wanted]
+    entries = {f.origin_path: f for f in manifest.files if manifest.source_of(f) == source}
+    entries = {path: f for path, f in entries.items() if path in wanted}
     try:
-        answer = HfApi().get_paths_info(repo_id, [f.path for f in entries], revision=revision)
+        answer = HfApi().get_paths_info(repo_id, sorted(entries), revision=revision)
     except (RepositoryNotFoundError, RevisionNotFoundError) as exc:  # the Hub answered: no such thing
         raise HubMismatch(
             f"the Hub has no {where} ({type(exc).__name__}): check the manifest's source"
@@ -52,17 +54,17 @@ def check_against_hub(manifest: Manifest, paths: Iterable[str]) -> bool:
         return False
     found = {info.path: info for info in answer if isinstance(info, RepoFile)}
     problems = []
-    for entry in entries:
-        info = found.get(entry.path)
+    for path, entry in sorted(entries.items()):
+        info = found.get(path)
         if info is None:
-            problems.append(f"{entry.path}: not in {where} on the Hub")
+            problems.append(f"{path}: not in {where} on the Hub")
             continue
         size = info.lfs.size if info.lfs else info.size
         if size != entry.size:
-            problems.append(f"{entry.path}: the Hub says {size} bytes, the manifest says {entry.size}")
+            problems.append(f"{path}: the Hub says {size} bytes, the manifest says {entry.size}")
         if info.lfs and info.lfs.sha256 != entry.sha256:
             problems.append(
-                f"{entry.path}: the Hub's LFS SHA-256 is {info.lfs.sha256}, the manifest says {entry.sha256}"
+                f"{path}: the Hub's LFS SHA-256 is {info.lfs.sha256}, the manifest says {entry.sha256}"
             )
     if problems:
         raise HubMismatch(

@@ -79,10 +79,47 @@ def fetch(
     workdir: Path | None = None,
     s3: Any | None = None,
 ) -> Path:
-    """A local directory holding `paths` of the manifest's source: the directory itself, the Hub's
-    snapshot (after the Hub's metadata agrees with the manifest), or `workdir` with the S3 mirror's copies."""
-    source = manifest.source
-    wanted = sorted(paths)
+    """A local directory holding `paths` (staged paths) of the manifest: from each source, the directory
+    itself, the Hub's snapshot of its repository and revision (after the Hub's metadata agrees with the
+    manifest), or the S3 mirror's copies in `workdir`. With several sources, or a file whose path in its
+    source differs (`source_path`), `workdir/tree` links each staged path to its file in its source."""
+    groups = manifest.by_source(paths)
+    if not manifest.multi_source:
+        return _fetch_source(manifest, manifest.source, sorted(paths), cache_dir, offline, workdir, s3)
+    if workdir is None:
+        raise ValueError("a manifest with several sources is assembled in a work directory: pass workdir")
+    tree = workdir / "tree"
+    if not offline:  # every Hub source is checked before the first download
+        for entries in groups.values():
+            source = manifest.source_of(entries[0])
+            if source.kind == "huggingface":
+                check_against_hub(manifest, source, [f.origin_path for f in entries])
+    for key, entries in groups.items():
+        source = manifest.source_of(entries[0])
+        where = workdir / "sources" / key
+        where.mkdir(parents=True, exist_ok=True)
+        origin = {f.origin_path: f for f in entries}
+        LOG.info("%s: %d file(s) from %s", key, len(entries), source.repo_id or source.path or source.uri)
+        root = _fetch_source(manifest, source, sorted(origin), cache_dir, offline, where, s3, checked=True)
+        for f in entries:
+            link = tree / f.path
+            link.parent.mkdir(parents=True, exist_ok=True)
+            link.unlink(missing_ok=True)
+            link.symlink_to((root / f.origin_path).absolute())
+    return tree
+
+
+def _fetch_source(
+    manifest: Manifest,
+    source: Source,
+    wanted: list[str],
+    cache_dir: Path | None,
+    offline: bool,
+    workdir: Path | None,
+    s3: Any | None,
+    checked: bool = False,
+) -> Path:
+    """A directory holding `wanted` (paths in `source`) of one source (`checked`: against the Hub already)."""
     if source.kind == "directory":
         if not source.path or not Path(source.path).is_dir():
             raise ManifestError(f"source.path {source.path!r} is not a directory")
@@ -93,8 +130,8 @@ def fetch(
         return _from_s3(str(source.uri), wanted, workdir, s3)
     if offline:
         LOG.info("offline: the Hub's metadata is not checked; the per-file checksums are, after the copy")
-    else:
-        check_against_hub(manifest, wanted)
+    elif not checked:
+        check_against_hub(manifest, source, wanted)
     from huggingface_hub import snapshot_download
 
     return Path(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import re
 from pathlib import Path
 from typing import Any
 
@@ -153,3 +154,122 @@ def test_the_weights_variant_is_fp16_only_when_every_weight_file_is_one(
         (tmp_path / name).write_bytes(b"")
     assert weights_variant(tmp_path) == variant
     assert weights_variant(tmp_path / "missing") is None
+
+
+SD21_DIGEST = "bf0cc48eedc632e5302aca63ce6db962d8af4d602bd441ddd00c0b74a28f1d8b"  # staged under this prefix
+SDXL_DIGEST = "49216a81eeb940ece1a68dc0c6a97b6eb5c5d338e8430d5b82920c1135203c62"
+VAE_COMMIT = "fedcba9876543210fedcba9876543210fedcba98"
+
+
+def _two_sources(files: dict[str, bytes], vae_revision: str = VAE_COMMIT) -> dict[str, Any]:
+    """Format 2: `vae/*` from another repository's root, the rest from the base repository."""
+    data = _data(files)
+    base = data.pop("source")
+    data |= {
+        "format": 2,
+        "sources": {"base": base, "vae": {**base, "repo_id": "org/vae", "revision": vae_revision}},
+    }
+    for entry in data["files"]:
+        if entry["path"].startswith("vae/"):
+            entry |= {"source": "vae", "source_path": entry["path"].removeprefix("vae/")}
+    return data
+
+
+VAE_FILES = FILES | {"vae/config.json": b"{2}", "vae/diffusion_pytorch_model.safetensors": b"vae"}
+
+
+def test_the_format_1_default_keeps_its_digest_and_its_bytes() -> None:
+    path = REPO / "base_models" / "sd21-base.json"
+    manifest = Manifest.load(path)
+    assert manifest.digest == SD21_DIGEST and not manifest.multi_source
+    assert manifest.dumps() == path.read_text()  # what `stage` writes next to the files is unchanged
+
+
+def test_a_multi_source_manifest_round_trips_with_one_stable_digest() -> None:
+    data = _two_sources(VAE_FILES)
+    manifest = Manifest.from_json(data)
+    assert manifest.problems() == [] and manifest.multi_source
+    assert Manifest.from_json(manifest.to_json()) == manifest
+    assert manifest.to_json()["format"] == 2 and set(manifest.to_json()["sources"]) == {"base", "vae"}
+    vae = next(f for f in manifest.files if f.path == "vae/config.json")
+    assert manifest.source_of(vae).repo_id == "org/vae" and vae.origin_path == "config.json"
+    assert list(manifest.by_source(VAE_FILES)) == ["base", "vae"]
+    shuffled = dict(
+        data, files=list(reversed(data["files"])), sources=dict(reversed(data["sources"].items()))
+    )
+    assert Manifest.from_json(shuffled).digest == manifest.digest  # order does not matter
+    assert manifest.digest != Manifest.from_json(_data(VAE_FILES)).digest  # the origins count in format 2
+
+
+def test_the_multi_source_digest_follows_each_sources_revision_and_path() -> None:
+    digest = Manifest.from_json(_two_sources(VAE_FILES)).digest
+    assert Manifest.from_json(_two_sources(VAE_FILES, vae_revision="e" * 40)).digest != digest
+    base_moved = _two_sources(VAE_FILES)
+    base_moved["sources"]["base"]["revision"] = "d" * 40
+    assert Manifest.from_json(base_moved).digest != digest
+    other_path = _two_sources(VAE_FILES)
+    other_path["files"][-1]["source_path"] = "sub/diffusion_pytorch_model.safetensors"
+    assert Manifest.from_json(other_path).digest != digest
+    branch = Manifest.from_json(_two_sources(VAE_FILES, vae_revision="main"))
+    assert branch.problems() == ["sources.vae.revision 'main' is not a 40-hex commit revision"]
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        (lambda d: d["sources"].pop("base"), 'needs a "base" source'),
+        (lambda d: d["files"][-1].update(source="vea"), "source 'vea' is not one of the manifest's sources"),
+        (lambda d: d["files"][-1].update(source_path="../x"), "'../x' is not a relative path"),
+        (lambda d: d["sources"]["vae"].update(kind="ftp"), "sources.vae.kind must be one of"),
+        (lambda d: d.update(format=3), "manifest format 3 is not 1 or 2"),
+    ],
+)
+def test_a_malformed_multi_source_manifest_is_refused(change: Any, message: str) -> None:
+    data = _two_sources(VAE_FILES)
+    change(data)
+    with pytest.raises(ManifestError, match=re.escape(message)):
+        Manifest.from_json(data)
+
+
+def test_a_per_file_source_needs_format_2() -> None:
+    data = _data(FILES)
+    data["files"][0]["source_path"] = "elsewhere.json"
+    with pytest.raises(ManifestError, match="a per-file source needs format 2"):
+        Manifest.from_json(data)
+
+
+def test_the_sdxl_manifest_pins_both_repositories_and_stages_the_vae_under_vae(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    from base_model_staging.__main__ import main
+
+    path = REPO / "base_models" / "sdxl-base-1.0.json"
+    manifest = Manifest.load(path)
+    assert manifest.problems() == [] and manifest.digest == SDXL_DIGEST
+    assert (manifest.source.repo_id, manifest.source.revision) == (
+        "stabilityai/stable-diffusion-xl-base-1.0",
+        "462165984030d82259a11f4367a4eed129e94a7b",
+    )
+    vae = manifest.sources["vae"]
+    assert (vae.repo_id, vae.revision) == (
+        "madebyollin/sdxl-vae-fp16-fix",
+        "207b116dae70ace3637169f1ddd2434b91b3a8cd",
+    )
+    from_vae = {f.path: f.origin_path for f in manifest.files if f.source == "vae"}
+    assert from_vae == {
+        "vae/config.json": "config.json",
+        "vae/diffusion_pytorch_model.safetensors": "diffusion_pytorch_model.safetensors",
+    }
+    weights = sorted(f.path for f in manifest.files if f.path.endswith(".safetensors"))
+    assert weights == [
+        "text_encoder/model.fp16.safetensors",
+        "text_encoder_2/model.fp16.safetensors",
+        "unet/diffusion_pytorch_model.fp16.safetensors",
+        "vae/diffusion_pytorch_model.safetensors",  # full precision (fp32, 335 MB): it stays finite in fp16
+    ]
+    sizes = {f.path: f.size for f in manifest.files}
+    assert sizes["tokenizer/merges.txt"] == sizes["tokenizer_2/merges.txt"] == 524619
+    assert len(manifest.files) == 18 and sum(int(f.size or 0) for f in manifest.files) == 7_108_495_421
+    assert manifest.dumps() == path.read_text()
+    assert main(["check", "--manifest-only", "--manifest", str(path)]) == 0, capsys.readouterr().err
+    assert f"is pinned: 18 files, digest {SDXL_DIGEST}" in capsys.readouterr().out
