@@ -81,9 +81,10 @@ def test_second_instance_reads_the_class_images_from_s3(
     assert all(Image.open(path).convert("RGB").getpixel((5, 5)) == MARKER for path in local)
 
 
-def test_a_tampered_staged_model_fails_the_training_naming_the_file(
-    aws: Any, settings: Settings, tiny_model_dir: Path, tmp_path: Path
+def test_a_tampered_staged_model_fails_the_training_naming_the_file_in_the_log(
+    aws: Any, settings: Settings, tiny_model_dir: Path, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
+    """The caller learns the step; the file and the checksums go to the container's log (issue 21 L7)."""
     manifest, uri = _staged(aws, tiny_model_dir)
     aws.put_object(Bucket=DATA_BUCKET, Key=manifest.prefix + "unet/config.json", Body=b"{}")
     broken = replace(settings, base_model=uri, cache_dir=tmp_path / "instance")
@@ -91,5 +92,5 @@ def test_a_tampered_staged_model_fails_the_training_naming_the_file(
     for running in start(TrainingService(broken, S3Store(aws))):
         reply = running.post(tar_bytes(with_config(face_photos(8), config)))
         assert reply.status == 500
-        assert "could not load the base model" in reply.body["reason"]
-        assert "unet/config.json: 2 bytes, the manifest says" in reply.body["reason"]
+        assert reply.body["reason"] == "could not load the base model"
+    assert "unet/config.json: 2 bytes, the manifest says" in caplog.text
