@@ -77,8 +77,8 @@ class TrainingHyperparameters(BaseModel):
         "face_crop); null: uniform",
     )
     validation_prompts: list[str] = Field(
-        default_factory=lambda: list(DEFAULT_VALIDATION_PROMPTS), min_length=1, max_length=4
-    )
+        default_factory=lambda: list(DEFAULT_VALIDATION_PROMPTS), max_length=4
+    )  # []: no previews, so no checkpoint selection either (the last step is published)
     min_identity_similarity: float | None = Field(
         None, ge=0, le=1, description="Fail the training when the previews' median likeness is below this"
     )
@@ -146,7 +146,10 @@ def _words(prompt: str) -> set[str]:
 
 
 def checkpoint_steps(hyperparameters: TrainingHyperparameters) -> list[int]:
-    """The steps a checkpoint is taken at (every K steps and the last step); [] when selection is off."""
+    """The steps a checkpoint is taken at (every K steps and the last step); [] when selection is off
+    (or there are no validation prompts to score checkpoints with)."""
+    if not hyperparameters.validation_prompts:
+        return []
     last = hyperparameters.max_train_steps
     every = checkpoint_interval(last, hyperparameters.checkpoint_every_steps, hyperparameters.face_crop)
     if not every:

@@ -49,4 +49,5 @@ def test_a_mixed_set_trains_on_its_person_and_scores_the_previews(
     assert previews >= 1
     assert metrics["identity_similarity"] == [None] * previews
     assert metrics["identity_similarity_median"] is None
-    assert metrics["identity_similarity_threshold"] == pytest.approx(0.4)
+    # dlib's pairwise 0.6 applied from the centroid: 1 - sqrt(0.36 - r^2), r the kept selfies' spread
+    assert 0.4 <= metrics["identity_similarity_threshold"] < 0.5

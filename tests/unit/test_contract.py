@@ -255,3 +255,10 @@ def test_checkpoint_selection_is_on_by_default_and_bounded():
         TrainingHyperparameters(max_train_steps=1100, checkpoint_every_steps=100)
     with pytest.raises(ValidationError, match="checkpoint_selection"):
         TrainingHyperparameters(checkpoint_every_steps=200, checkpoint_selection="first")
+
+
+def test_no_validation_prompts_means_no_previews_and_no_checkpoint_selection() -> None:
+    from avatar_contract.training import checkpoint_steps
+
+    assert checkpoint_steps(TrainingHyperparameters(max_train_steps=1000)) != []  # on by default
+    assert checkpoint_steps(TrainingHyperparameters(max_train_steps=1000, validation_prompts=[])) == []
