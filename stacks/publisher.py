@@ -40,6 +40,7 @@ from stacks.grants import grant_objects
 from stacks.lambda_code import RUNTIME, api_code
 from stacks.log_groups import encrypted_log_group
 from stacks.nag import acknowledge, acknowledge_object_prefixes
+from stacks.service_principals import trusted_service
 from stacks.status import TrainingStatus
 from stacks.storage import StorageRefs, nag_bucket_name
 
@@ -96,7 +97,7 @@ class ModelPublisher(Construct):
             self,
             "Role",
             role_name=config.model_publisher_role_name,
-            assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"),
+            assumed_by=trusted_service(self, "lambda.amazonaws.com", "lambda"),
             description=f"Avatar service model publisher {name}: the only writer of models/*",
         )
         log_group.grant_write(self.role)

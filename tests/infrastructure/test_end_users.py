@@ -175,7 +175,9 @@ def test_api_functions_know_this_identity_pool_and_the_end_user_role(service: di
         v["Properties"]
         for v in of_type(service, "AWS::Lambda::Function").values()
         if v["Properties"]["Handler"].startswith("avatar_api.handlers.")
-        and "status_events" not in v["Properties"]["Handler"]
+        and not v["Properties"]["Handler"].endswith(
+            ("status_events.lambda_handler", "publisher.lambda_handler")
+        )
     ]
     assert len(functions) == len({route.function for route in ROUTES})
     for function in functions:

@@ -71,7 +71,11 @@ def test_consumer_function_reports_partial_batch_failures(service: dict[str, Any
 
 def test_consumer_concurrency_is_bounded_by_its_event_source(service: dict[str, Any]) -> None:
     """Issue 21 L10: the one function without reserved concurrency has a maximum concurrency instead."""
-    (mapping,) = of_type(service, "AWS::Lambda::EventSourceMapping").values()
+    (mapping,) = [
+        m
+        for m in of_type(service, "AWS::Lambda::EventSourceMapping").values()
+        if "EventsQueue" in text(m["Properties"]["EventSourceArn"])
+    ]
     assert mapping["Properties"]["ScalingConfig"] == {"MaximumConcurrency": 5}  # statusEventsMaxConcurrency
 
 

@@ -40,7 +40,7 @@ def selfie_files(tmp_path, count: int = 10):
 
 
 def complete(api: Api, accepted: dict) -> None:
-
+    """The training finished and the publisher published its model (issue 21 M1)."""
     record = json.loads(
         api.s3.get_object(
             Bucket=DATA_BUCKET,
@@ -58,6 +58,8 @@ def complete(api: Api, accepted: dict) -> None:
     api.s3.put_object(
         Bucket=DATA_BUCKET, Key=split_s3_uri(record["output_location"])[1], Body=result.model_dump_json()
     )
+    owner = accepted["target_model"].split("/")[0]
+    api.published(owner, accepted["training_id"], accepted["model_id"])  # the model publisher's verdict
 
 
 def test_train_generate_list_delete(api: Api, client: AvatarClient, tmp_path) -> None:
