@@ -54,8 +54,9 @@ def aws() -> Iterator[tuple[Any, Any, str, str]]:
     with mock_aws():
         sns, sqs = boto3.client("sns", region_name=REGION), boto3.client("sqs", region_name=REGION)
         topics = tuple(sns.create_topic(Name=n)["TopicArn"] for n in ("success", "error"))
-        _topic_arn, queue_url = _provision_training_events(sns, sqs, SETTINGS, topics)
-        yield sns, sqs, topics[0], queue_url
+        # The consumer's queue is on the error topic; successes reach it through the model publisher.
+        _topic_arn, queue_url = _provision_training_events(sns, sqs, SETTINGS, topics[1])
+        yield sns, sqs, topics[1], queue_url
 
 
 def _visible_now(sqs: Any, queue_url: str, event: dict[str, Any] | None = None) -> None:
@@ -90,7 +91,7 @@ def test_the_consumer_queue_is_provisioned_as_the_stack_declares_it(aws: tuple[A
     assert queue_url.endswith(f"/{SETTINGS.status_events_queue}")
     subscriptions = sns.list_subscriptions()["Subscriptions"]
     ours = [s for s in subscriptions if s["Endpoint"] == attributes["QueueArn"]]
-    assert len(ours) == 2
+    assert [s["TopicArn"].rsplit(":", 1)[1] for s in ours] == ["error"]  # successes: via the publisher
     for subscription in ours:
         raw = sns.get_subscription_attributes(SubscriptionArn=subscription["SubscriptionArn"])
         assert raw["Attributes"]["RawMessageDelivery"] == "true"

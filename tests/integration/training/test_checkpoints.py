@@ -6,7 +6,6 @@ stand-in scorer (never presented as a face match) shows that a better earlier ch
 from __future__ import annotations
 
 import io
-import tarfile
 from typing import Any
 
 import pytest
@@ -14,8 +13,8 @@ import torch
 from PIL import Image
 from safetensors.torch import load
 
-from avatar_contract.keys import model_key
-from avatar_contract.names import Triton
+from avatar_contract.keys import staged_prefix
+from avatar_contract.publishing import STAGED_ADAPTER
 from avatar_contract.training import TrainingResult
 from face_analysis.likeness import Likeness
 from tests.fixtures.training_samples import face_photos, tar_bytes, training_config, with_config
@@ -30,12 +29,8 @@ def _train(running: RunningService) -> tuple[TrainingResult, dict[str, torch.Ten
     reply = running.post(tar_bytes(with_config(face_photos(10), config)))
     assert reply.status == 200, reply.body
     result = TrainingResult.model_validate(reply.body)
-    blob = running.s3.get_object(Bucket=HOSTING_BUCKET, Key=model_key(config["owner"], config["model_id"]))
-    with tarfile.open(fileobj=io.BytesIO(blob["Body"].read()), mode="r:gz") as tar:
-        member = next(m for m in tar.getmembers() if m.name.endswith(Triton.ADAPTER_FILE))
-        extracted = tar.extractfile(member)
-        assert extracted is not None
-        adapter = load(extracted.read())
+    staged = staged_prefix(config["owner"], config["training_id"]) + STAGED_ADAPTER  # for the publisher
+    adapter = load(running.s3.get_object(Bucket=DATA_BUCKET, Key=staged)["Body"].read())
     previews = [
         running.s3.get_object(Bucket=DATA_BUCKET, Key=key)["Body"].read()
         for key in result.metrics.preview_image_keys

@@ -5,9 +5,7 @@ so far instead of failing."""
 
 from __future__ import annotations
 
-import io
 import json
-import tarfile
 from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
@@ -16,8 +14,9 @@ from typing import Any
 import pytest
 from PIL import Image
 
-from avatar_contract.keys import model_key
-from avatar_contract.names import Prefix, Triton
+from avatar_contract.keys import staged_prefix
+from avatar_contract.names import Prefix
+from avatar_contract.publishing import STAGED_ADAPTER, STAGED_METADATA
 from avatar_contract.training import TrainingResult
 from face_analysis.likeness import Likeness
 from tests.fixtures.training_samples import face_photos, tar_bytes, training_config, with_config
@@ -37,12 +36,9 @@ def fresh(aws: Any, settings: Settings, tmp_path: Path) -> Iterator[RunningServi
 
 
 def _metadata(running: RunningService, config: dict[str, Any]) -> dict[str, Any]:
-    blob = running.s3.get_object(Bucket=HOSTING_BUCKET, Key=model_key(config["owner"], config["model_id"]))
-    with tarfile.open(fileobj=io.BytesIO(blob["Body"].read()), mode="r:gz") as tar:
-        member = next(m for m in tar.getmembers() if m.name.endswith(Triton.METADATA_FILE))
-        extracted = tar.extractfile(member)
-        assert extracted is not None
-        return json.loads(extracted.read())
+    """The metadata the training staged for the model publisher (issue 21 M1)."""
+    key = staged_prefix(config["owner"], config["training_id"]) + STAGED_METADATA
+    return json.loads(running.s3.get_object(Bucket=DATA_BUCKET, Key=key)["Body"].read())
 
 
 def test_class_images_are_generated_once_for_every_user_seed_and_tok_has_the_class_noun(
@@ -93,4 +89,5 @@ def test_a_projected_overrun_publishes_the_best_checkpoint_so_far(
     assert metrics.stopped_early and metrics.steps == 3
     assert [c.step for c in metrics.checkpoints] == [2, 3]  # the saved one and where the loop stopped
     assert metrics.checkpoint_step == 2 and metrics.identity_similarity_median == 0.72
-    assert running.keys(HOSTING_BUCKET) == [model_key(config["owner"], config["model_id"])]
+    staged = staged_prefix(config["owner"], config["training_id"])
+    assert staged + STAGED_ADAPTER in running.keys(DATA_BUCKET)  # the best checkpoint, for the publisher
