@@ -26,7 +26,7 @@ import posixpath
 import tarfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Final, Self, cast
+from typing import IO, Final, cast
 
 # One pax or GNU long-name header's data: a path of PATH_MAX (4096) and the usual records fit. Small on
 # purpose: the pax parser of CPython before 3.11.10 / 3.12.6 (CVE-2024-6232) is quadratic in it.
@@ -106,7 +106,7 @@ class TarBudget:
 
         class BudgetedTarInfo(tarfile.TarInfo):
             @classmethod
-            def frombuf(cls, buf: bytes | bytearray, encoding: str, errors: str) -> Self:
+            def frombuf(cls, buf: bytes, encoding: str, errors: str) -> tarfile.TarInfo:
                 info = super().frombuf(buf, encoding, errors)
                 budget.header(info)
                 return info
