@@ -9,9 +9,8 @@ input archive into memory, and by `safe_extract`, which the hosting side's multi
 Bounds (`TarBudget`): tarfile reads a pax or GNU long-name header's data whole, before the member it
 describes, and merges it into that member, so a count of the members tarfile yields misses them (a
 400 KB archive with one 800 MiB pax header used 818 MiB). The budget's `TarInfo` class sees every header
-block as tarfile parses it, through the public classmethod `TarInfo.frombuf`, which `fromtarfile` calls
-on each 512-byte header (pax and GNU long-name ones too) before it reads any data the header announces.
-Each one counts as a member, an extended header's data counts toward the byte limit and may not exceed
+block as tarfile parses it (`_proc_member`, the hook tarfile documents for subclasses): each one counts
+as a member, an extended header's data counts toward the byte limit and may not exceed
 `max_header_bytes` (refused before it is read; that also bounds the pax-parsing regex of
 CVE-2024-6232 on interpreters without its fix), and sparse members are refused. `open_stream` also
 caps the decompressed bytes tarfile may read at all, whatever it reads them for.
@@ -26,7 +25,7 @@ import posixpath
 import tarfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Final, cast
+from typing import IO, Any, Final, cast
 
 # One pax or GNU long-name header's data: a path of PATH_MAX (4096) and the usual records fit. Small on
 # purpose: the pax parser of CPython before 3.11.10 / 3.12.6 (CVE-2024-6232) is quadratic in it.
@@ -105,11 +104,9 @@ class TarBudget:
         budget = self
 
         class BudgetedTarInfo(tarfile.TarInfo):
-            @classmethod
-            def frombuf(cls, buf: bytes, encoding: str, errors: str) -> tarfile.TarInfo:
-                info = super().frombuf(buf, encoding, errors)
-                budget.header(info)
-                return info
+            def _proc_member(self, tar: tarfile.TarFile) -> Any:
+                budget.header(self)
+                return super()._proc_member(tar)  # type: ignore[misc]
 
         return BudgetedTarInfo
 
