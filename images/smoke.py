@@ -41,6 +41,7 @@ from avatar_contract.names import Env, Runtime
 from base_model_staging import sources, staging
 from images import buildah as bh
 from images.tarfile_check import tarfile_check
+from locks.environments import REPO_ROOT
 
 REGION = "us-east-1"
 DATA_BUCKET = "avatar-smoke-data"
@@ -247,6 +248,15 @@ def smoke_training(
             return f"{result['metrics']['steps']} steps in {result['metrics']['seconds']:.1f}s"
 
         def artifact() -> str:
+            # The training stages its model; the model publisher (a Lambda function in the stack) checks it
+            # and writes the artifact (issue 21 M1): run its domain function here as the stack would.
+            sys.path.insert(0, str(REPO_ROOT / "lambdas"))
+            from avatar_api.aws import Bucket
+            from avatar_api.domain.publishing import publish
+
+            data, hosting = Bucket(DATA_BUCKET, s3), Bucket(HOSTING_BUCKET, s3)
+            outcome = publish(data, hosting, config["owner"], config["training_id"], config["model_id"])
+            assert outcome == "published", outcome
             bucket, key = _s3_split(result["model_s3_uri"])
             head = s3.head_object(Bucket=bucket, Key=key)
             blob = s3.get_object(Bucket=bucket, Key=key)["Body"].read()
