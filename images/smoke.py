@@ -255,7 +255,8 @@ def smoke_training(
             from avatar_api.domain.publishing import publish
 
             data, hosting = Bucket(DATA_BUCKET, s3), Bucket(HOSTING_BUCKET, s3)
-            outcome = publish(data, hosting, config["owner"], config["training_id"], config["model_id"])
+            owner = result["target_model"].split("/")[0]
+            outcome = publish(data, hosting, owner, result["training_id"], result["model_id"])
             assert outcome == "published", outcome
             bucket, key = _s3_split(result["model_s3_uri"])
             head = s3.head_object(Bucket=bucket, Key=key)
