@@ -31,6 +31,7 @@ from locks.environments import (
     Environment,
     constraints,
     environment,
+    normalize,
     read_pins,
     requirement_files,
     standin_lock_path,
@@ -135,9 +136,9 @@ def check_deployed_platform(image: str, uv: str) -> None:
     _uv(uv, str(source), "--python-version", DEPLOYED_PYTHON, "--python-platform", LINUX_X86_64,
         "--only-binary", ":all:", "--no-annotate", "--output-file", str(output))  # fmt: skip
     resolved, locked = read_pins(output), read_pins(lock)
-    unmarked = {line.split("==")[0].lower() for line in pins if ";" not in line}
+    unmarked = {normalize(line.split("==")[0]) for line in pins if ";" not in line}
     wrong = {n: (v, locked.get(n)) for n, v in resolved.items() if locked.get(n) != v}
-    missing = {n for n in unmarked if n.replace("_", "-").replace(".", "-") not in resolved}
+    missing = unmarked - set(resolved)
     if wrong or missing:
         raise SystemExit(f"{lock} does not install on Python {DEPLOYED_PYTHON}: {wrong} {missing}")
 
