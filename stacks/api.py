@@ -30,6 +30,7 @@ from stacks.log_groups import encrypted_log_group
 from stacks.moderation import ContentModeration
 from stacks.nag import acknowledge, acknowledge_object_prefixes
 from stacks.owner_key import grant_read_owner_key
+from stacks.queue_consumer import acknowledge_pinned_runtime, lambda_architecture
 from stacks.service_principals import bind_trust, trusted_service
 from stacks.state_table import StateTableRefs
 from stacks.storage import StorageRefs, nag_bucket_name
@@ -65,11 +66,7 @@ class Api(Construct):
         hosting: HostingEndpoint,
     ) -> None:
         super().__init__(scope, construct_id)
-        architecture = (
-            lambda_.Architecture.ARM_64
-            if config.lambda_architecture == "arm64"
-            else lambda_.Architecture.X86_64
-        )
+        architecture = lambda_architecture(config)
         code = api_code(architecture, config.operator_packs_file)
         self.moderation = ContentModeration(self, "Moderation", config=config)
         environment = {
@@ -143,12 +140,7 @@ class Api(Construct):
                 "stage is throttled.",
             )
         for lambda_function in self.functions.values():
-            acknowledge(
-                lambda_function,
-                "AwsSolutions-L1",
-                f"Pinned to {RUNTIME.name}: the bundled wheels are built, and the code is tested, for this "
-                "Python version; moving is a deliberate upgrade.",
-            )
+            acknowledge_pinned_runtime(lambda_function)
 
     # --- permissions -------------------------------------------------------------------------------
 
