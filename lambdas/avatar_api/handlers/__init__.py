@@ -9,6 +9,7 @@ from typing import Any
 
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver
 from aws_lambda_powertools.logging import correlation_paths
+from aws_lambda_powertools.utilities.batch import BatchProcessor, process_partial_response
 
 from avatar_api.observability import logger, metrics, tracer
 
@@ -38,6 +39,28 @@ def make_handler(app: APIGatewayRestResolver) -> Callable[[dict[str, Any], Any],
     @metrics.log_metrics
     def instrumented(event: dict[str, Any], context: Any) -> dict[str, Any]:
         return app.resolve(event, context)
+
+    def lambda_handler(event: dict[str, Any], context: Any = None) -> dict[str, Any]:
+        return instrumented(event, context if context is not None else LocalContext())
+
+    return lambda_handler
+
+
+def make_batch_handler(
+    processor: BatchProcessor, record_handler: Callable[..., None]
+) -> Callable[[dict[str, Any], Any], dict[str, Any]]:
+    """An SQS consumer's entry point: Powertools' batch processing with partial batch failures (SQS
+    redelivers only the records that raised, then sends them to the queue's dead-letter queue), with
+    structured logging and tracing. `record_handler` takes the parsed record (and, if it declares it,
+    `lambda_context`)."""
+
+    @logger.inject_lambda_context(clear_state=True)
+    @tracer.capture_lambda_handler(capture_response=False)
+    def instrumented(event: dict[str, Any], context: Any) -> dict[str, Any]:
+        response = process_partial_response(
+            event=event, record_handler=record_handler, processor=processor, context=context
+        )
+        return dict(response)
 
     def lambda_handler(event: dict[str, Any], context: Any = None) -> dict[str, Any]:
         return instrumented(event, context if context is not None else LocalContext())

@@ -15,14 +15,13 @@ from functools import cache
 from typing import Any
 
 import boto3
-from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
+from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType
 from aws_lambda_powertools.utilities.parser.models import SqsRecordModel
 
 from avatar_api.aws import Bucket, s3_client
 from avatar_api.domain.publishing import handle_success
 from avatar_api.domain.republishing import RepublishRequest, republish_page
-from avatar_api.handlers import LocalContext
-from avatar_api.observability import logger, tracer
+from avatar_api.handlers import make_batch_handler
 from avatar_contract.names import Env
 from avatar_contract.notifications import AsyncInferenceNotification
 
@@ -51,13 +50,7 @@ def record_handler(record: SqsRecordModel) -> None:
         sqs.send_message(QueueUrl=queue_url, MessageBody=body)
 
 
-@logger.inject_lambda_context(clear_state=True)
-@tracer.capture_lambda_handler(capture_response=False)
-def _instrumented(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    response = process_partial_response(
-        event=event, record_handler=record_handler, processor=processor, context=context
-    )
-    return dict(response)
+consume = make_batch_handler(processor, record_handler)
 
 
 def lambda_handler(event: dict[str, Any], context: Any = None) -> dict[str, Any]:
@@ -65,4 +58,4 @@ def lambda_handler(event: dict[str, Any], context: Any = None) -> dict[str, Any]
         data, hosting = buckets()
         request = RepublishRequest.model_validate(event["republish"] or {})
         return republish_page(hosting, data, request).model_dump(mode="json")
-    return _instrumented(event, context if context is not None else LocalContext())
+    return consume(event, context)

@@ -7,13 +7,12 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
+from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType
 from aws_lambda_powertools.utilities.parser.models import SqsRecordModel
 from pydantic import Json
 
 from avatar_api.domain.events import handle_notification
-from avatar_api.handlers import LocalContext
-from avatar_api.observability import logger, tracer
+from avatar_api.handlers import make_batch_handler
 from avatar_api.services import get_services
 from avatar_contract.notifications import AsyncInferenceNotification
 
@@ -32,14 +31,4 @@ def record_handler(record: NotificationRecord, lambda_context: Any) -> None:
     handle_notification(get_services(), record.body, deadline=time.monotonic() + remaining - RESERVE_SECONDS)
 
 
-@logger.inject_lambda_context(clear_state=True)
-@tracer.capture_lambda_handler(capture_response=False)
-def _instrumented(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    response = process_partial_response(
-        event=event, record_handler=record_handler, processor=processor, context=context
-    )
-    return dict(response)
-
-
-def lambda_handler(event: dict[str, Any], context: Any = None) -> dict[str, Any]:
-    return _instrumented(event, context if context is not None else LocalContext())
+lambda_handler = make_batch_handler(processor, record_handler)
