@@ -4,7 +4,7 @@ The reference's payload (BYTES inputs `prompt`, `negative_prompt`, `gen_args` wi
 `num_inference_steps`, `guidance_scale`, `seed`; output `generated_image`) works unchanged; we add
 `num_images`, `width`, `height`, `output_format` and `default_negative_prompt` to `gen_args`, and the
 optional finishing passes `hires` and `face_detail` (docs/hosting.md "Finishing passes"; absent: nothing
-changes). The defaults are the shared renderer's (`avatar_contract.rendering`: DPM-Solver++ 2M Karras,
+changes). The defaults are the shared renderer's (`avatar_runtime.rendering`: DPM-Solver++ 2M Karras,
 25 steps, guidance 7.5). `pixel_steps` is the one cost model of a request (the API's bounds and quotas).
 """
 

@@ -42,7 +42,7 @@ class Env:
     OPERATOR_PACKS: Final = "AVATAR_OPERATOR_PACKS"
     # Training/hosting containers: where the base model comes from (HF id, s3:// URI or a local directory).
     BASE_MODEL: Final = "AVATAR_BASE_MODEL"
-    # The staged base model's manifest digest (avatar_contract.base_model): what the download must match.
+    # The staged base model's manifest digest (avatar_runtime.base_model): what the download must match.
     BASE_MODEL_SHA256: Final = "AVATAR_BASE_MODEL_SHA256"
     # Local directory the containers cache the base model and class images in.
     CACHE_DIR: Final = "AVATAR_CACHE_DIR"

@@ -12,7 +12,7 @@ them without loading a tensor:
   file size;
 - the metadata matches `ModelMetadata` (no other field) and names this training, model and owner;
 
-then rebuilds the archive from the template it carries (`avatar_contract.artifact.package_user_model`:
+then rebuilds the archive from the template it carries (`avatar_runtime.artifact.package_user_model`:
 config.pbtxt, the adapter, metadata re-serialized from the validated model) and writes it.
 """
 

@@ -4,5 +4,5 @@
 the Hub's sizes and SHA-256 with the manifest; a private S3 mirror; or a local directory) and records new
 manifests; `staging` verifies them and uploads them to the content-addressed prefix of the
 data bucket, or checks that a deployment's base model is staged. The manifest format and the containers'
-verified download live in `avatar_contract.base_model`.
+verified download live in `avatar_runtime.base_model`.
 """

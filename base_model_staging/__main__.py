@@ -22,7 +22,7 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from avatar_contract.base_model import Manifest, ManifestError, Source
+from avatar_runtime.base_model import Manifest, ManifestError, Source
 from base_model_staging import sources, staging
 
 REPO_ROOT = Path(__file__).resolve().parent.parent

@@ -14,7 +14,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterable
 
-from avatar_contract.base_model import Manifest, Source
+from avatar_runtime.base_model import Manifest, Source
 from base_model_staging.staging import StagingError
 
 LOG = logging.getLogger(__name__)

@@ -21,7 +21,7 @@ from typing import Any
 from botocore.exceptions import BotoCoreError, ClientError
 from tqdm.auto import tqdm
 
-from avatar_contract.base_model import Manifest, ManifestError, ManifestFile, Source, is_commit, sha256_file
+from avatar_runtime.base_model import Manifest, ManifestError, ManifestFile, Source, is_commit, sha256_file
 from base_model_staging.hub import check_against_hub
 from base_model_staging.staging import StagingError
 

@@ -20,7 +20,7 @@ from typing import Any
 from botocore.exceptions import ClientError
 from tqdm.auto import tqdm
 
-from avatar_contract.base_model import MANIFEST_OBJECT, STAGE_COMMAND, Manifest, ManifestFile, check_file
+from avatar_runtime.base_model import MANIFEST_OBJECT, STAGE_COMMAND, Manifest, ManifestFile, check_file
 
 SHA256_METADATA = "sha256"
 

@@ -10,9 +10,9 @@ import tarfile
 import tempfile
 from pathlib import Path
 
-from avatar_contract.artifact import package_user_model
 from avatar_contract.keys import new_model_id
 from avatar_contract.names import Triton
+from avatar_runtime.artifact import package_user_model
 from benchmarks.models import CACHE
 
 REFERENCE_TEMPLATE = Path(__file__).resolve().parent / "reference_model"

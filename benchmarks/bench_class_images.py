@@ -17,8 +17,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from avatar_contract.rendering import DEFAULT_STEPS
 from avatar_contract.training import TrainingHyperparameters
+from avatar_runtime.rendering import DEFAULT_STEPS
 from benchmarks.common import Figure, Result, Stats, timed
 
 NAME = "class_images"

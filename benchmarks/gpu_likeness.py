@@ -36,8 +36,8 @@ def bench_likeness(
 ) -> None:
     """Train the default configuration (with `overrides`, e.g. fewer steps for a toy run) on `selfies`
     and add one figure per checkpoint to `result`."""
-    from avatar_contract.rendering import DEFAULT_STEPS
     from avatar_contract.training import TrainingHyperparameters
+    from avatar_runtime.rendering import DEFAULT_STEPS
     from training_service.checkpoints import Checkpoints, choose_checkpoint
     from training_service.images import prepare_images
     from training_service.trainer import generate_class_images, train_lora

@@ -22,7 +22,7 @@ WHEELS_MOUNT = "/wheels"
 # The Debian stand-ins' Python: 3.11.2 with Debian's patches. Its changelog (through 3.11.2-6+deb12u9)
 # carries CVE-2024-6232 (since deb12u4) but not PEP 706's extraction filters, so not the CVE-2025-4517
 # family's fixes either: the Dockerfiles' tarfile check refuses it unless named here exactly (docs/images.md).
-# Later security revisions of the same series are covered too (avatar_contract.tarfile_fixes.waived).
+# Later security revisions of the same series are covered too (avatar_runtime.tarfile_fixes.waived).
 STANDIN_TARFILE_WAIVER = "libpython3.11-stdlib=3.11.2-6+deb12u8"
 
 

@@ -34,10 +34,10 @@ import numpy as np
 import requests
 from PIL import Image, ImageEnhance, ImageOps
 
-from avatar_contract.base_model import Source
 from avatar_contract.generation import build_inference_request, images_from_response
 from avatar_contract.keys import model_key, new_model_id, new_training_id, preview_prefix
 from avatar_contract.names import Env, Runtime
+from avatar_runtime.base_model import Source
 from base_model_staging import sources, staging
 from images import buildah as bh
 from images.tarfile_check import tarfile_check

@@ -1,4 +1,4 @@
-"""The smoke run's tarfile check: the Dockerfiles' `python -m avatar_contract.tarfile_fixes` run again
+"""The smoke run's tarfile check: the Dockerfiles' `python -m avatar_runtime.tarfile_fixes` run again
 inside each built image (under `buildah run`), to show what the build accepted and why."""
 
 from __future__ import annotations
@@ -8,7 +8,7 @@ import subprocess
 from collections.abc import Callable
 from typing import Protocol
 
-from avatar_contract.tarfile_fixes import waived
+from avatar_runtime.tarfile_fixes import waived
 from images import buildah as bh
 
 
@@ -25,7 +25,7 @@ def tarfile_check(report: Reporter, image: str, python: str, waiver: str) -> Non
         container = bh.buildah("from", "--pull-never", image).strip().splitlines()[-1]
         try:
             run = ["buildah", "run", "--isolation", bh.ISOLATION, container, "--"]
-            command = [*run, python, "-m", "avatar_contract.tarfile_fixes", "--json"]
+            command = [*run, python, "-m", "avatar_runtime.tarfile_fixes", "--json"]
             result = subprocess.run(command, capture_output=True, text=True, timeout=300)
         finally:
             bh.remove_container(container)

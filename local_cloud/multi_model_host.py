@@ -27,7 +27,7 @@ import requests
 from botocore.exceptions import ClientError
 
 from avatar_contract.multi_model import model_name_for
-from avatar_contract.safe_tar import UnsafeArchiveError
+from avatar_runtime.safe_tar import UnsafeArchiveError
 from local_cloud.runtime_api import RuntimeApiError, s3_split, validation_error
 
 log = logging.getLogger(__name__)

@@ -14,8 +14,8 @@ from aws_cdk import Annotations
 from aws_cdk import aws_iam as iam
 from constructs import Construct
 
-from avatar_contract.base_model import STAGE_COMMAND, Manifest, ManifestError
 from avatar_contract.names import Env
+from avatar_runtime.base_model import STAGE_COMMAND, Manifest, ManifestError
 from stacks.config import ConfigError, ServiceConfig
 from stacks.grants import grant_objects
 from stacks.nag import acknowledge

@@ -39,7 +39,7 @@ from stacks.config_names import ResourceNames
 from stacks.config_parsers import ConfigError, Parser
 from stacks.gpu_runtime import AMI_RUNTIMES, DEFAULT_AMI
 
-DEFAULT_BASE_MODEL_MANIFEST = "base_models/sd21-base.json"  # avatar_contract.base_model's format
+DEFAULT_BASE_MODEL_MANIFEST = "base_models/sd21-base.json"  # avatar_runtime.base_model's format
 
 __all__ = [
     "API_STAGE_NAME",

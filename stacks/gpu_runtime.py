@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from avatar_contract.gpu import EXPECT_GPU_ENV  # noqa: F401 - the containers' "instance has a GPU" flag
+from avatar_runtime.gpu import EXPECT_GPU_ENV  # noqa: F401 - the containers' "instance has a GPU" flag
 from stacks.config_parsers import ConfigError
 
 REPO = Path(__file__).resolve().parent.parent

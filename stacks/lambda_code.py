@@ -1,7 +1,6 @@
-"""The API functions' code asset: `avatar_api/`, `avatar_contract/` and `face_analysis/` at the root,
-plus the wheels of `lambdas/requirements.lock` (hash-pinned, `make locks`) for the functions' platform,
-bundled locally with pip
-(no Docker needed).
+"""The API functions' code asset: `avatar_api/`, `avatar_contract/`, `avatar_runtime/` and `face_analysis/`
+at the root, plus the wheels of `lambdas/requirements.lock` (hash-pinned, `make locks`) for the functions'
+platform, bundled locally with pip (no Docker needed).
 Everything the code imports is bundled, Powertools and boto3 included (no layer, not the runtime's own
 boto3): the functions run exactly the releases `make test-lambda` tests on Python 3.12 (about 60 MiB
 unzipped of Lambda's 250 MB; tests/infrastructure/test_lambda_code.py builds and checks it).
@@ -30,6 +29,7 @@ RUNTIME = lambda_.Runtime.PYTHON_3_12
 _PACKAGES = {
     "avatar_api": REPOSITORY_ROOT / "lambdas" / "avatar_api",
     "avatar_contract": REPOSITORY_ROOT / "avatar_contract",
+    "avatar_runtime": REPOSITORY_ROOT / "avatar_runtime",
     "face_analysis": REPOSITORY_ROOT / "face_analysis",
     # The per-user model template the model publisher rebuilds every archive from (issue 21 M1).
     "model_templates/user_lora": REPOSITORY_ROOT / "model_templates" / "user_lora",
@@ -52,6 +52,8 @@ _EXCLUDE = [
     "!lambdas/avatar_api/**",
     "!avatar_contract",
     "!avatar_contract/**",
+    "!avatar_runtime",
+    "!avatar_runtime/**",
     "!face_analysis",
     "!face_analysis/**",
     "!model_templates",
@@ -172,7 +174,7 @@ def api_code(architecture: lambda_.Architecture, packs_file: str | None = None) 
             command=[
                 "bash",
                 "-c",
-                "cp -r lambdas/avatar_api avatar_contract face_analysis /asset-output/ && "
+                "cp -r lambdas/avatar_api avatar_contract avatar_runtime face_analysis /asset-output/ && "
                 "mkdir -p /asset-output/model_templates && "
                 "cp -r model_templates/user_lora /asset-output/model_templates/ && "
                 "pip install --no-compile --require-hashes --no-deps -r lambdas/requirements.lock "

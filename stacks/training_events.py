@@ -29,7 +29,6 @@ from stacks.status import TrainingStatus, encrypted_topic
 from stacks.storage import StorageRefs, nag_bucket_name
 
 HANDLER = STATUS_EVENTS_HANDLER
-FUNCTION_TIMEOUT = Duration.seconds(STATUS_EVENTS_TIMEOUT_SECONDS)
 BATCH_SIZE = STATUS_EVENTS_BATCH_SIZE
 MAX_RECEIVE_COUNT = STATUS_EVENTS_MAX_RECEIVE_COUNT
 

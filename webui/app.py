@@ -27,7 +27,7 @@ MIN_SELFIES, MAX_SELFIES = 10, 20
 PREVIEW_RETRIES = 15
 SIZES = list(range(64, 1025, 64))
 # Generation defaults: the local cloud's tiny random-weight model at its size and a few steps; a deployed
-# stack's SD 2.1-base at its native 512 px and the API's 25 steps (avatar_contract.rendering).
+# stack's SD 2.1-base at its native 512 px and the API's 25 steps (avatar_runtime.rendering).
 LOCAL_GENERATION = {"steps": 4, "size": 64}
 DEPLOYED_GENERATION = {"steps": 25, "size": 512}
 CSS = """

@@ -141,7 +141,7 @@ def test_config_modules_import_only_the_standard_library() -> None:
         "dataclasses",
         "typing",
         "avatar_contract.names",
-        "avatar_contract.gpu",
+        "avatar_runtime.gpu",
         "avatar_contract.moderation",
         "stacks",
     }

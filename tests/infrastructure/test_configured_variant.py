@@ -9,8 +9,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-from avatar_contract.base_model import Manifest
 from avatar_contract.names import Env
+from avatar_runtime.base_model import Manifest
 from stacks.base_images import hosting_base_image, training_base_image
 from tests.infrastructure.conftest import Synth
 from tests.infrastructure.helpers import granted, of_type, one, statements, text

@@ -109,4 +109,4 @@ def test_images_build_from_the_repository_root_with_sagemaker_base_images(synth:
         assert (staged / source["dockerFile"]).is_file()
         # the root .dockerignore keeps the build context small
         assert not (staged / ".venv").exists() and not (staged / "node_modules").exists()
-        assert (staged / "avatar_contract").is_dir()
+        assert (staged / "avatar_contract").is_dir() and (staged / "avatar_runtime").is_dir()

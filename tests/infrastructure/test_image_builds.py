@@ -45,10 +45,10 @@ def test_build_arguments_are_the_base_image_the_lock_and_a_wheel_folder(image: s
 def test_the_build_refuses_a_python_without_the_tarfile_fixes(image: str) -> None:
     """The check runs after our code is copied in, and is given the waiver argument only."""
     lines = instructions(image)
-    check = [n for n, line in enumerate(lines) if "-m avatar_contract.tarfile_fixes" in line]
+    check = [n for n, line in enumerate(lines) if "-m avatar_runtime.tarfile_fixes" in line]
     assert len(check) == 1, lines
     assert lines[check[0]].endswith('--waive "${TARFILE_WAIVER}"'), lines[check[0]]
-    copied = [n for n, line in enumerate(lines) if line.startswith("COPY avatar_contract/")]
+    copied = [n for n, line in enumerate(lines) if line.startswith("COPY avatar_runtime/")]
     assert copied and copied[0] < check[0]
 
 

@@ -55,11 +55,12 @@ def _files(root: Path) -> set[str]:
 
 
 @pytest.mark.slow
-def test_the_built_asset_holds_the_three_packages_and_the_wheels_only(bundled: tuple[Synth, Path]) -> None:
+def test_the_built_asset_holds_our_packages_and_the_wheels_only(bundled: tuple[Synth, Path]) -> None:
     _, asset = bundled
     assert asset.is_dir() and asset != REPOSITORY_ROOT
     for name, source in (("avatar_api", REPOSITORY_ROOT / "lambdas/avatar_api"),
                          ("avatar_contract", REPOSITORY_ROOT / "avatar_contract"),
+                         ("avatar_runtime", REPOSITORY_ROOT / "avatar_runtime"),
                          ("face_analysis", REPOSITORY_ROOT / "face_analysis")):  # fmt: skip
         expected = {f for f in _files(source) if "__pycache__" not in f and not f.endswith(".pyc")}
         assert _files(asset / name) == expected, name
@@ -70,7 +71,7 @@ def test_the_built_asset_holds_the_three_packages_and_the_wheels_only(bundled: t
     }
     # The model publisher's template (issue 21 M1): config.pbtxt only, no code.
     assert _files(asset / "model_templates") == {"user_lora/config.pbtxt"}
-    ours = {"avatar_api", "avatar_contract", "face_analysis", "model_templates"}
+    ours = {"avatar_api", "avatar_contract", "avatar_runtime", "face_analysis", "model_templates"}
     wheels = {entry.name for entry in asset.iterdir()} - ours
     assert wheels and wheels <= installed  # everything else came from a requirement's wheel
     assert "PIL" in wheels  # lambdas/requirements.txt: pillow

@@ -1,4 +1,4 @@
-"""The base-model manifest (avatar_contract.base_model): format, content address, what counts as pinned."""
+"""The base-model manifest (avatar_runtime.base_model): format, content address, what counts as pinned."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from avatar_contract.base_model import (
+from avatar_runtime.base_model import (
     Manifest,
     ManifestError,
     base_model_identity,

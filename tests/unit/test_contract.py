@@ -9,15 +9,15 @@ import pytest
 from pydantic import ValidationError
 
 from avatar_contract import keys
-from avatar_contract.artifact import USER_TEMPLATE, artifact_members, package_user_model
 from avatar_contract.generation import GenArgs, build_inference_request, images_from_response
 from avatar_contract.instance_tokens import CANDIDATES, NoTokenLeft, pick_token
 from avatar_contract.lora import TEXT_ENCODER_TARGET_MODULES, UNET_TARGET_MODULES
 from avatar_contract.multi_model import model_name_for
 from avatar_contract.names import Triton
 from avatar_contract.prompts import MissingTokenError, personalize, token_phrase, training_prompts
-from avatar_contract.safe_tar import UnsafeArchiveError, check_member, safe_extract
 from avatar_contract.training import TrainingConfig, TrainingHyperparameters
+from avatar_runtime.artifact import USER_TEMPLATE, artifact_members, package_user_model
+from avatar_runtime.safe_tar import UnsafeArchiveError, check_member, safe_extract
 
 KEY = b"k" * 32
 OWNER = keys.owner_of("x", KEY)

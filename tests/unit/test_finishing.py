@@ -1,4 +1,4 @@
-"""The finishing passes' image work (avatar_contract.finishing) on a real public-domain portrait pasted
+"""The finishing passes' image work (avatar_runtime.finishing) on a real public-domain portrait pasted
 into a larger canvas: faces found by the project's face model, crops placed around them, and the paste
 back through a feathered mask that changes only the face's region."""
 
@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from avatar_contract.finishing import (
+from avatar_runtime.finishing import (
     FaceBox,
     Region,
     detail_regions,

@@ -1,4 +1,4 @@
-"""avatar_contract.gpu: the driver version and the reason a GPU cannot be used (no GPU needed)."""
+"""avatar_runtime.gpu: the driver version and the reason a GPU cannot be used (no GPU needed)."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import stat
 from pathlib import Path
 from types import SimpleNamespace
 
-from avatar_contract.gpu import expect_gpu, gpu_unusable_reason, nvidia_driver_version
+from avatar_runtime.gpu import expect_gpu, gpu_unusable_reason, nvidia_driver_version
 
 PROC_TEXT = (
     "NVRM version: NVIDIA UNIX x86_64 Kernel Module  470.256.02  Thu May  2 14:37:44 UTC 2024\n"

@@ -7,7 +7,7 @@ import tarfile
 
 import pytest
 
-from avatar_contract.tarfile_fixes import (
+from avatar_runtime.tarfile_fixes import (
     FILTER_BYPASS,
     PAX_REDOS,
     Interpreter,

@@ -12,8 +12,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from avatar_contract.base_model import weights_variant
 from avatar_contract.lora import TEXT_ENCODER_TARGET_MODULES, UNET_TARGET_MODULES
+from avatar_runtime.base_model import weights_variant
 
 
 def make_random_adapter(

@@ -24,13 +24,13 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from avatar_contract.base_model import resolve_base_model as shared_resolve_base_model
-from avatar_contract.base_model import weights_variant
 from avatar_contract.generation import HIRES_MAX_SIDE, GenArgs, hires_side
-from avatar_contract.gpu import expect_gpu, gpu_unusable_reason
 from avatar_contract.names import TOKEN_PLACEHOLDER, Env, Triton
 from avatar_contract.prompts import MissingTokenError, personalize, token_phrase
-from avatar_contract.rendering import finish, img2img_pipeline, prepare, render
+from avatar_runtime.base_model import resolve_base_model as shared_resolve_base_model
+from avatar_runtime.base_model import weights_variant
+from avatar_runtime.gpu import expect_gpu, gpu_unusable_reason
+from avatar_runtime.rendering import finish, img2img_pipeline, prepare, render
 from hosting_server.deadline import (
     DeadlineExceededError,
     ResponseTooLargeError,
@@ -129,7 +129,7 @@ class ResidentAdapter:
 
 def resolve_base_model(spec: str | os.PathLike[str], cache_dir: str | os.PathLike[str] | None = None) -> str:
     """A local directory with the pipeline: `spec` itself, the verified copy of a staged
-    `s3://.../base-models/<digest>/` (see avatar_contract.base_model), or a Hugging Face id's download
+    `s3://.../base-models/<digest>/` (see avatar_runtime.base_model), or a Hugging Face id's download
     (refused when HF_HUB_OFFLINE is set, as in the image)."""
     root = Path(cache_dir or os.environ.get(Env.CACHE_DIR) or "/tmp/avatar-cache")
     return str(shared_resolve_base_model(str(spec), root))
@@ -190,7 +190,7 @@ class BaseModelEngine:
         self._lock = threading.RLock()
         self._lora_enabled = True
         self._img2img: Any = None  # the finishing passes' pipeline over self.pipe's components, on first use
-        # Finds faces for face_detail (None: the project's face model, avatar_contract.finishing).
+        # Finds faces for face_detail (None: the project's face model, avatar_runtime.finishing).
         self.face_finder: Callable[[Any], list[Any]] | None = None
         LOG.info("base model %s on %s/%s in %.1fs", base_model, self.device, dtype, self.base_load_seconds)
 
@@ -343,7 +343,7 @@ class BaseModelEngine:
         if self.face_finder is not None:
             return self.face_finder
         try:
-            from avatar_contract.finishing import find_face_boxes
+            from avatar_runtime.finishing import find_face_boxes
             from face_analysis.models import models
 
             models()  # the face model's files: refused now, not after the render
@@ -370,7 +370,7 @@ class BaseModelEngine:
         triton_model: str | None = None,
         deadline: float | None = None,
     ) -> list[bytes]:
-        """Render `gen_args.num_images` images (`avatar_contract.rendering.render`, as the training's
+        """Render `gen_args.num_images` images (`avatar_runtime.rendering.render`, as the training's
         previews); returns encoded JPEG/PNG bytes. Image i uses a CPU generator seeded `seed + i`, so the
         same seed, prompt and adapter always give the same images, on any device. The default size is the
         adapter's trained resolution (its metadata), else the base model's. An empty negative prompt

@@ -16,14 +16,14 @@ from typing import Any
 import requests
 
 from avatar_contract.multi_model import TARGET_MODEL_HEADER, model_name_for
-from avatar_contract.safe_tar import safe_extract
+from avatar_runtime.safe_tar import safe_extract
 
 __all__ = ["TARGET_MODEL_HEADER", "MultiModelClient", "extract_model_archive", "model_name_for"]
 
 
 def extract_model_archive(archive: Path | str, models_root: Path | str, target_model: str) -> Path:
     """Extract like SageMaker does (into `<models_root>/<model_name>/model/`); returns the `url` to load.
-    Every member is checked first (`avatar_contract.safe_tar`): nothing is written for an unsafe archive."""
+    Every member is checked first (`avatar_runtime.safe_tar`): nothing is written for an unsafe archive."""
     url = Path(models_root) / model_name_for(target_model) / "model"
     return safe_extract(archive, url)
 

@@ -1,6 +1,6 @@
 """What the hosting container accepts as a per-user model, checked before Triton sees it.
 
-A per-user archive carries no code (avatar_contract.artifact): one model folder holding exactly
+A per-user archive carries no code (avatar_runtime.artifact): one model folder holding exactly
 `config.pbtxt`, `1/pytorch_lora_weights.safetensors` and `1/metadata.json`, and a `config.pbtxt` that is the
 image's own template byte for byte (it names the `avatar_lora` Python-based backend baked into the image).
 Anything else could make Triton run code from the archive: a `model.py` under `backend: "python"`, a
@@ -16,8 +16,8 @@ import re
 import stat
 from pathlib import Path
 
-from avatar_contract.artifact import USER_TEMPLATE, artifact_members
 from avatar_contract.names import Triton
+from avatar_runtime.artifact import USER_TEMPLATE, artifact_members
 
 # Far above what a trained adapter weighs (rank 128 UNet + rank 64 text encoder, fp32: ~200 MB) and what
 # the publisher writes as metadata; a bigger file is not one of ours.

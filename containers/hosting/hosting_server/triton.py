@@ -73,12 +73,15 @@ class TritonInstall:
 
 
 def _python_packages_path() -> list[str]:
-    """Where this interpreter's packages and our own packages (avatar_contract, hosting_server) live."""
+    """Where this interpreter's packages and our own packages (avatar_contract, avatar_runtime,
+    hosting_server) live."""
     import avatar_contract
+    import avatar_runtime
     import hosting_server
 
     paths = [
         str(Path(avatar_contract.__file__).resolve().parents[1]),
+        str(Path(avatar_runtime.__file__).resolve().parents[1]),
         str(Path(hosting_server.__file__).resolve().parents[1]),
         sysconfig.get_paths()["purelib"],
         sysconfig.get_paths()["platlib"],

@@ -1,11 +1,11 @@
 """Safe reading of the training input archive (`.tar.gz` or plain `.tar`).
 
 Nothing is extracted to disk by the member's own name: the archive is streamed once, each member is
-checked (type and path by `avatar_contract.safe_tar.check_member`, then count and sizes) before its data
+checked (type and path by `avatar_runtime.safe_tar.check_member`, then count and sizes) before its data
 is read, and only image files and the root `config.json` are kept, in memory, under their base names.
 A symlink, hard link, device, FIFO, sparse file, absolute path or `..` component rejects the whole
 archive. The count and size limits cover every header block, pax and GNU long-name ones included, and
-the decompressed stream as a whole (`avatar_contract.safe_tar.TarBudget`, `open_stream`).
+the decompressed stream as a whole (`avatar_runtime.safe_tar.TarBudget`, `open_stream`).
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, BinaryIO
 
-from avatar_contract.safe_tar import (
+from avatar_runtime.safe_tar import (
     ArchiveLimitError,
     TarBudget,
     UnsafeArchiveError,

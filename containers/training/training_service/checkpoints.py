@@ -1,6 +1,6 @@
 """Checkpoint selection (on by default, docs/training.md): the trainer saves the adapter every K steps
 (`Checkpoints`, its one hook in the loop); afterwards each checkpoint renders every validation prompt with
-two seeds, exactly as the endpoint renders them (`avatar_contract.rendering`), and each preview is scored
+two seeds, exactly as the endpoint renders them (`avatar_runtime.rendering`), and each preview is scored
 against the selfies' identity (face_analysis.likeness). A preview without a face, or one that near-copies
 a training crop (the screening's difference hash), is a failure and scores 0. Each checkpoint's mean and
 its standard error are kept, and the **earliest** checkpoint whose mean is within one standard error of
@@ -25,8 +25,8 @@ from peft.utils import get_peft_model_state_dict
 from PIL import Image
 
 from avatar_contract.names import Triton
-from avatar_contract.rendering import DEFAULT_STEPS, load_pipeline, render_prompts
 from avatar_contract.training import CheckpointLikeness, TrainingHyperparameters, checkpoint_steps
+from avatar_runtime.rendering import DEFAULT_STEPS, load_pipeline, render_prompts
 from face_analysis.likeness import Likeness, score
 from face_analysis.quality import difference_hash, hash_distance
 from face_analysis.screening import Screening, Thresholds
@@ -176,7 +176,7 @@ def render_each(
     steps: int = DEFAULT_STEPS,
     check: Check | None = None,
 ) -> Callable[[Path], list[Image.Image]]:
-    """A renderer for `choose`: one loaded pipeline (`avatar_contract.rendering.load_pipeline`), each
+    """A renderer for `choose`: one loaded pipeline (`avatar_runtime.rendering.load_pipeline`), each
     checkpoint's adapter loaded as hosting loads it, one preview per (prompt, seed) rendered as the
     endpoint renders it, the adapter unloaded again."""
 

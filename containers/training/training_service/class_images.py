@@ -22,9 +22,9 @@ from typing import Any
 
 from PIL import Image
 
-from avatar_contract.base_model import base_model_identity
 from avatar_contract.names import Prefix
-from avatar_contract.rendering import RENDER_VERSION
+from avatar_runtime.base_model import base_model_identity
+from avatar_runtime.rendering import RENDER_VERSION
 from training_service.storage import S3Store
 
 logger = logging.getLogger(__name__)

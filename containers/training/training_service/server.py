@@ -22,8 +22,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 from avatar_contract.names import Runtime
-from avatar_contract.safe_tar import python_has_tarfile_fixes
 from avatar_contract.training import TrainingFailure
+from avatar_runtime.safe_tar import python_has_tarfile_fixes
 from training_service.deadline import peer_closed
 from training_service.errors import InvalidInput, TooLarge, TrainingError
 from training_service.service import TrainingService

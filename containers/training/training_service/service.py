@@ -26,7 +26,6 @@ from avatar_contract.keys import progress_key, target_model
 from avatar_contract.names import Triton
 from avatar_contract.progress import TrainingProgress
 from avatar_contract.publishing import STAGED_ADAPTER, STAGED_METADATA
-from avatar_contract.rendering import RENDER_VERSION
 from avatar_contract.training import (
     TrainingConfig,
     TrainingMetrics,
@@ -35,6 +34,7 @@ from avatar_contract.training import (
     effective_class_noun,
 )
 from avatar_contract.training_budget import CHECKPOINT_SECONDS, render_seconds
+from avatar_runtime.rendering import RENDER_VERSION
 from training_service.archive import IMAGE_SUFFIXES, TrainingInput, read_training_archive
 from training_service.base_model import resolve_base_model
 from training_service.checkpoints import Checkpoints, choose_checkpoint

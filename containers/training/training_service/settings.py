@@ -10,9 +10,9 @@
 - `AVATAR_TRAINING_DEVICE` (`auto`): `auto` (CUDA when available, else CPU), `cpu`, `cuda`, `cuda:N`.
 - `AVATAR_EXPECT_GPU` (false; the CDK app sets it from the instance type): the instance has a GPU, so the
   service never trains on the CPU: when torch cannot use CUDA, /ping is unhealthy and every training
-  fails, with a reason naming the NVIDIA driver and torch's CUDA (`avatar_contract.gpu`).
+  fails, with a reason naming the NVIDIA driver and torch's CUDA (`avatar_runtime.gpu`).
 - `AVATAR_TRAINING_LOG_EVERY` (25): log step, loss and elapsed time every N steps.
-- `AVATAR_TRAINING_SAMPLE_STEPS` (25, `avatar_contract.rendering.DEFAULT_STEPS`: what the endpoint renders
+- `AVATAR_TRAINING_SAMPLE_STEPS` (25, `avatar_runtime.rendering.DEFAULT_STEPS`: what the endpoint renders
   with): denoising steps for class images and previews.
 - `AVATAR_TRAINING_MAX_BODY_BYTES` (1 GiB, the async payload limit), `AVATAR_TRAINING_MAX_MEMBERS` (200),
   `AVATAR_TRAINING_MAX_UNPACKED_BYTES` (512 MiB), `AVATAR_TRAINING_MAX_IMAGE_BYTES` (30 MiB),
@@ -34,10 +34,10 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from avatar_contract.gpu import expect_gpu, gpu_unusable_reason
 from avatar_contract.names import DEFAULT_BASE_MODEL_ID, Env
-from avatar_contract.rendering import DEFAULT_STEPS
 from avatar_contract.training_budget import TIME_BUDGET_ENV, TRAINING_TIME_BUDGET_SECONDS
+from avatar_runtime.gpu import expect_gpu, gpu_unusable_reason
+from avatar_runtime.rendering import DEFAULT_STEPS
 
 DEVICE_VAR = "AVATAR_TRAINING_DEVICE"
 LOG_EVERY_VAR = "AVATAR_TRAINING_LOG_EVERY"

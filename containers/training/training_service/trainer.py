@@ -28,13 +28,13 @@ from peft import LoraConfig
 from PIL import Image
 from transformers import CLIPTextModel, CLIPTokenizer
 
-from avatar_contract.base_model import weights_variant
 from avatar_contract.lora import TEXT_ENCODER_TARGET_MODULES, UNET_TARGET_MODULES
 from avatar_contract.names import Triton
 from avatar_contract.prompts import personalize
-from avatar_contract.rendering import DEFAULT_STEPS, load_pipeline, render, render_prompts
 from avatar_contract.training import REFERENCE_TOKEN, TrainingHyperparameters, effective_class_noun
 from avatar_contract.training_budget import SCORING_SEEDS
+from avatar_runtime.base_model import weights_variant
+from avatar_runtime.rendering import DEFAULT_STEPS, load_pipeline, render, render_prompts
 from training_service.checkpoints import Checkpoints, save_adapter
 from training_service.deadline import denoising_callback
 from training_service.errors import TrainingDiverged
@@ -156,7 +156,7 @@ def generate_class_images(
     check: Check | None = None,
 ) -> list[Image.Image]:
     """Images of the class (e.g. "a photo of person") from the base model, for prior preservation:
-    rendered as the endpoint renders (`avatar_contract.rendering`), image n from seed CLASS_IMAGE_SEED + n."""
+    rendered as the endpoint renders (`avatar_runtime.rendering`), image n from seed CLASS_IMAGE_SEED + n."""
     pipe = load_pipeline(pipeline_dir, device)
     images: list[Image.Image] = []
     while len(images) < count:
@@ -374,7 +374,7 @@ def render_previews(
     check: Check | None = None,
 ) -> list[Image.Image]:
     """One image per (prompt, seed) with the trained adapter, loaded the way hosting loads it and rendered
-    as the endpoint renders (`avatar_contract.rendering.render_prompts`)."""
+    as the endpoint renders (`avatar_runtime.rendering.render_prompts`)."""
     pipe = load_pipeline(pipeline_dir, device)
     pipe.load_lora_weights(adapter_dir, weight_name=Triton.ADAPTER_FILE)
     images = render_prompts(

@@ -20,7 +20,6 @@ from avatar_api.aws import Bucket
 from avatar_api.domain.events import owner_of_input
 from avatar_api.records import TrainingRecords
 from avatar_contract import keys
-from avatar_contract.artifact import package_user_model
 from avatar_contract.notifications import AsyncInferenceNotification
 from avatar_contract.publishing import (
     MAX_ADAPTER_BYTES,
@@ -32,6 +31,7 @@ from avatar_contract.publishing import (
     check_adapter,
     check_metadata,
 )
+from avatar_runtime.artifact import package_user_model
 
 log = logging.getLogger(__name__)
 

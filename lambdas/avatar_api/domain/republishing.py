@@ -4,7 +4,7 @@ refuses them. Only the publisher may rewrite `models/*`, so it migrates them, a 
 operator invokes it directly (docs/deploy.md "Upgrading").
 
 For each `models/<owner>/<model_id>.tar.gz` of a page: the archive is streamed through the project's
-safe tar reader (`avatar_contract.safe_tar`: every member checked, headers and bytes bounded) and only
+safe tar reader (`avatar_runtime.safe_tar`: every member checked, headers and bytes bounded) and only
 its adapter and metadata are kept; an archive that already holds exactly the published layout (the
 template's config.pbtxt, adapter, metadata) is left alone. The adapter and metadata get exactly the
 checks a staged model gets (`avatar_contract.publishing`), the archive is rebuilt from the template
@@ -28,7 +28,6 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from avatar_api.aws import Bucket
 from avatar_contract import keys
-from avatar_contract.artifact import USER_TEMPLATE, artifact_members, package_user_model
 from avatar_contract.names import Prefix, Triton
 from avatar_contract.publishing import (
     MAX_ADAPTER_BYTES,
@@ -38,7 +37,8 @@ from avatar_contract.publishing import (
     check_adapter,
     check_metadata,
 )
-from avatar_contract.safe_tar import TarBudget, UnsafeArchiveError, check_member, open_stream
+from avatar_runtime.artifact import USER_TEMPLATE, artifact_members, package_user_model
+from avatar_runtime.safe_tar import TarBudget, UnsafeArchiveError, check_member, open_stream
 
 log = logging.getLogger(__name__)
 

@@ -18,9 +18,9 @@ from safetensors.numpy import save
 from avatar_api.handlers import publisher
 from avatar_api.handlers.status_events import lambda_handler as status_consumer
 from avatar_contract import keys
-from avatar_contract.artifact import USER_TEMPLATE, artifact_members
 from avatar_contract.names import Env, Triton
 from avatar_contract.publishing import STAGED_ADAPTER, STAGED_METADATA
+from avatar_runtime.artifact import USER_TEMPLATE, artifact_members
 from tests.fixtures.api import SESSION, LambdaContext, response_json
 from tests.fixtures.api_backend import DATA_BUCKET, HOSTING_BUCKET, Api
 from tests.integration.api.test_status_events import (

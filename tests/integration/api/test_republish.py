@@ -14,9 +14,9 @@ from pydantic import ValidationError
 
 from avatar_api.handlers import publisher
 from avatar_contract import keys
-from avatar_contract.artifact import package_user_model
 from avatar_contract.names import Env
-from avatar_contract.safe_tar import safe_extract
+from avatar_runtime.artifact import package_user_model
+from avatar_runtime.safe_tar import safe_extract
 from hosting_server.model_gate import check_user_model
 from local_cloud.cloud import MODEL_PUBLISHER, LocalCloud
 from tests.fixtures.api import SESSION

@@ -11,7 +11,7 @@ from typing import Any
 import boto3
 import pytest
 
-from avatar_contract.base_model import Manifest, Source
+from avatar_runtime.base_model import Manifest, Source
 from base_model_staging import sources
 from tests.fixtures.moto_aws import mocked_aws
 

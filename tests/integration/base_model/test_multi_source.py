@@ -15,7 +15,7 @@ import pytest
 from huggingface_hub import HfApi
 from huggingface_hub.hf_api import RepoFile
 
-from avatar_contract.base_model import Manifest, ManifestFile, Source, resolve_base_model, sha256_file
+from avatar_runtime.base_model import Manifest, ManifestFile, Source, resolve_base_model, sha256_file
 from base_model_staging import sources, staging
 from base_model_staging.__main__ import main
 from base_model_staging.hub import HubMismatch

@@ -18,7 +18,7 @@ from huggingface_hub import HfApi
 from huggingface_hub.errors import RevisionNotFoundError
 from huggingface_hub.hf_api import RepoFile
 
-from avatar_contract.base_model import Manifest, ManifestError, Source
+from avatar_runtime.base_model import Manifest, ManifestError, Source
 from base_model_staging import sources, staging
 from base_model_staging.__main__ import main
 from base_model_staging.hub import HubMismatch

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from huggingface_hub.errors import LocalEntryNotFoundError
 
-from avatar_contract.base_model import MANIFEST_OBJECT, Manifest, Source
+from avatar_runtime.base_model import MANIFEST_OBJECT, Manifest, Source
 from base_model_staging import sources, staging
 from base_model_staging.__main__ import main
 from tests.integration.base_model.conftest import BUCKET, COMMIT, REPO_ID

@@ -1,4 +1,4 @@
-"""What the containers do with a staged base model (avatar_contract.base_model.resolve_base_model, shared
+"""What the containers do with a staged base model (avatar_runtime.base_model.resolve_base_model, shared
 by both): download exactly the staged files from S3 once, check every one, fail naming the file."""
 
 from __future__ import annotations
@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 
-from avatar_contract.base_model import BaseModelError, Manifest, resolve_base_model
 from avatar_contract.names import Env
+from avatar_runtime.base_model import BaseModelError, Manifest, resolve_base_model
 from base_model_staging import sources, staging
 from tests.integration.base_model.conftest import BUCKET
 

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from avatar_contract import keys
-from avatar_contract.artifact import package_user_model
+from avatar_runtime.artifact import package_user_model
 from hosting_server.adapters import adapter_metadata, make_random_adapter
 from hosting_server.mme import MultiModelClient, extract_model_archive
 from hosting_server.triton import TritonNotAvailable, TritonProcess, start_triton

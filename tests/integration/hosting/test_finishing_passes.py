@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from avatar_contract.finishing import FaceBox
+from avatar_runtime.finishing import FaceBox
 from hosting_server.adapters import adapter_metadata, make_random_adapter, write_metadata
 from hosting_server.engine import BaseModelEngine, InvalidRequestError, parse_gen_args
 

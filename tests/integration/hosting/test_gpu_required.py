@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from avatar_contract.gpu import EXPECT_GPU_ENV
+from avatar_runtime.gpu import EXPECT_GPU_ENV
 from hosting_server.engine import BaseModelEngine
 
 

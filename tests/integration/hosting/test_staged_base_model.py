@@ -10,8 +10,8 @@ from typing import Any
 import boto3
 import pytest
 
-from avatar_contract.base_model import BaseModelError, Source
 from avatar_contract.names import Env
+from avatar_runtime.base_model import BaseModelError, Source
 from base_model_staging import sources, staging
 from hosting_server.engine import BaseModelEngine, resolve_base_model
 from tests.fixtures.moto_aws import mocked_aws

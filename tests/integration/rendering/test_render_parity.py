@@ -1,4 +1,4 @@
-"""One render function (avatar_contract.rendering): a training preview and the hosting endpoint give the
+"""One render function (avatar_runtime.rendering): a training preview and the hosting endpoint give the
 same image for the same seed, prompt and adapter (tiny random model, CPU, fp32), at the adapter's trained
 resolution by default, with the shared sampler and the default negative prompt."""
 

@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 import torch
 
-from avatar_contract.gpu import EXPECT_GPU_ENV
+from avatar_runtime.gpu import EXPECT_GPU_ENV
 from tests.fixtures.training_samples import face_photos, tar_bytes, training_config, with_config
 from tests.integration.training.conftest import (
     DATA_BUCKET,

@@ -18,13 +18,13 @@ from diffusers import StableDiffusionPipeline
 
 from avatar_api.aws import Bucket
 from avatar_api.domain.publishing import publish
-from avatar_contract.artifact import artifact_members
 from avatar_contract.keys import TRAINING_ID_RE, model_key, progress_key, publication_key, staged_prefix
 from avatar_contract.names import Prefix, Triton
 from avatar_contract.progress import TrainingProgress
 from avatar_contract.publishing import STAGED_ADAPTER, STAGED_METADATA
-from avatar_contract.rendering import RENDER_VERSION
 from avatar_contract.training import TrainingFailure, TrainingResult
+from avatar_runtime.artifact import artifact_members
+from avatar_runtime.rendering import RENDER_VERSION
 from tests.fixtures.training_samples import (
     bomb_tar,
     face_photos,

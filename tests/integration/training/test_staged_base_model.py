@@ -12,8 +12,8 @@ import boto3
 import pytest
 from PIL import Image
 
-from avatar_contract.base_model import Manifest, Source
 from avatar_contract.names import Prefix
+from avatar_runtime.base_model import Manifest, Source
 from base_model_staging import sources, staging
 from tests.fixtures.training_samples import face_photos, tar_bytes, training_config, with_config
 from tests.integration.training.conftest import DATA_BUCKET, HOSTING_BUCKET, start

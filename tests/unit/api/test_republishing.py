@@ -19,9 +19,9 @@ from moto import mock_aws
 from avatar_api.aws import Bucket
 from avatar_api.domain.republishing import RepublishRequest, republish, republish_page
 from avatar_contract import keys
-from avatar_contract.artifact import package_user_model
 from avatar_contract.publishing import InvalidStagedModel
-from avatar_contract.safe_tar import safe_extract
+from avatar_runtime.artifact import package_user_model
+from avatar_runtime.safe_tar import safe_extract
 from hosting_server.model_gate import RefusedModel, check_user_model
 from tests.unit.test_publishing import OWNER, adapter, metadata
 

@@ -13,9 +13,9 @@ import pytest
 import requests
 
 from avatar_contract import keys
-from avatar_contract.artifact import package_user_model
 from avatar_contract.names import Triton
-from avatar_contract.safe_tar import safe_extract
+from avatar_runtime.artifact import package_user_model
+from avatar_runtime.safe_tar import safe_extract
 from hosting_server.gate import ModelGate
 from hosting_server.model_gate import RefusedModel, check_user_model, template_config
 

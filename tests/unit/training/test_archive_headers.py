@@ -10,7 +10,7 @@ import tracemalloc
 
 import pytest
 
-from avatar_contract.safe_tar import (
+from avatar_runtime.safe_tar import (
     MAX_HEADER_BYTES,
     ArchiveLimitError,
     TarBudget,

@@ -2,7 +2,7 @@
 
 It lives in the hosting image (/opt/tritonserver/backends/avatar_lora/model.py), never in an artifact: a
 per-user model is only `config.pbtxt` (naming this backend), `1/pytorch_lora_weights.safetensors` and
-`1/metadata.json` (avatar_contract.artifact), so a model archive carries no code. It imports
+`1/metadata.json` (avatar_runtime.artifact), so a model archive carries no code. It imports
 no torch and holds no base weights: loading it only checks that its adapter is a readable safetensors file
 with LoRA weights and that its metadata names a token, so a corrupt or missing adapter fails this model's
 load with a clear message and nothing else. Each request is forwarded to the shared base model (`sd_base`)

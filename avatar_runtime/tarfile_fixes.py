@@ -1,6 +1,6 @@
 """Whether this interpreter's tarfile has the security fixes the images require (standard library only).
 
-Run in each image build (`python -m avatar_contract.tarfile_fixes`, containers/*/Dockerfile): it exits 1,
+Run in each image build (`python -m avatar_runtime.tarfile_fixes`, containers/*/Dockerfile): it exits 1,
 failing the build, when the base image's Python lacks them. Two families (docs/limits-training.md):
 
 - CVE-2024-6232, quadratic (ReDoS) parsing of pax headers: fixed in 3.11.10, 3.12.6;

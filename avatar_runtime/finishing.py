@@ -1,6 +1,6 @@
 """The image work of the finishing passes (docs/hosting.md "Finishing passes"), apart from any pipeline:
 where a face's crop lies, the upscale, and the paste back through a feathered mask. The denoising itself
-is a callable (`avatar_contract.rendering.refine` in the engine; a fake one in the tests), so this module
+is a callable (`avatar_runtime.rendering.refine` in the engine; a fake one in the tests), so this module
 needs only Pillow and is tested on real photographs without a model.
 
 `face_detail` follows ADetailer: each face found is cropped as a square `margin` x its side, the crop is

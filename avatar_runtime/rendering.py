@@ -57,7 +57,7 @@ def load_pipeline(source: Any, device: str, dtype: Any = None) -> Any:
     """The base pipeline from `source` (a local directory), prepared, on `device` at `render_dtype`."""
     from diffusers import StableDiffusionPipeline
 
-    from avatar_contract.base_model import weights_variant
+    from avatar_runtime.base_model import weights_variant
 
     pipe = StableDiffusionPipeline.from_pretrained(
         source,
@@ -189,8 +189,8 @@ def finish(
     """The finishing passes `args.hires` then `args.face_detail` (an `avatar_contract.generation.GenArgs`)
     on rendered `images` (image i refined with seed `seed + i`). `work_size` is the base size face crops
     are rendered at; `finder` finds faces (default: the project's face model)."""
-    from avatar_contract import finishing
     from avatar_contract.generation import hires_side
+    from avatar_runtime import finishing
 
     def denoise(image: Any, index: int, strength: float, steps: int | None) -> Any:
         steps = steps or args.num_inference_steps
