@@ -11,8 +11,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from avatar_contract import rendering
 from avatar_contract.generation import GenArgs
+from avatar_runtime import rendering
 from hosting_server.adapters import adapter_metadata, make_random_adapter, write_metadata
 from hosting_server.engine import BaseModelEngine
 from tests.torch_threads import one_torch_thread  # noqa: F401  (autouse)
