@@ -26,6 +26,11 @@ class Env:
     QUOTA_GENERATIONS_IN_FLIGHT: Final = "AVATAR_QUOTA_GENERATIONS_IN_FLIGHT"
     QUOTA_DRY_RUNS_PER_HOUR: Final = "AVATAR_QUOTA_DRY_RUNS_PER_HOUR"
     QUOTA_REFUSED_TRAININGS_PER_DAY: Final = "AVATAR_QUOTA_REFUSED_TRAININGS_PER_DAY"
+    # Pack jobs one owner may have queued or running at once (cdk.json `quotaPackJobsInFlight`).
+    QUOTA_PACK_JOBS_IN_FLIGHT: Final = "AVATAR_QUOTA_PACK_JOBS_IN_FLIGHT"
+    # The pack runner's work queue (docs/packs.md): POST /packs sends one message per image to it, and the
+    # runner delays a message on it (ChangeMessageVisibility) while the model loads or the endpoint throttles.
+    PACK_QUEUE_URL: Final = "AVATAR_PACK_QUEUE_URL"
     # This stack's Cognito identity pool and its authenticated role (docs/end-users.md): the only identity
     # pool whose callers are accepted, and the role accepted only with a Cognito identity (unset: none).
     IDENTITY_POOL_ID: Final = "AVATAR_IDENTITY_POOL_ID"
@@ -115,6 +120,26 @@ class Runtime:
     # One training at a time per instance.
     ASYNC_MAX_CONCURRENT_INVOCATIONS_PER_INSTANCE: Final = 1
     CONTAINER_PORT: Final = 8080
+
+
+class PackRunner:
+    """The pack runner (docs/packs.md): its handler, timeout and SQS settings (the stack, the local cloud
+    and the function itself read them here)."""
+
+    HANDLER: Final = "avatar_api.handlers.pack_runner.lambda_handler"
+    # One image per invocation: reserved concurrency is then the number of images rendering at once.
+    BATCH_SIZE: Final = 1
+    TIMEOUT_SECONDS: Final = 120  # one image (the endpoint's 60 s at most), moderation, storing, events
+    # What one endpoint call may wait (SageMaker's real-time invocation limit is 60 s).
+    INVOKE_SECONDS: Final = 60
+    # AWS's advice for an SQS event source: six times the function's timeout.
+    VISIBILITY_TIMEOUT_SECONDS: Final = TIMEOUT_SECONDS * 6
+    # Receives of one image before it is recorded failed (the last one) or, if even that fails, moves to
+    # the dead-letter queue; between receives the runner delays it FIRST_BACKOFF_SECONDS, doubling, at most
+    # MAX_BACKOFF_SECONDS (model loading, throttling).
+    MAX_RECEIVE_COUNT: Final = 8
+    FIRST_BACKOFF_SECONDS: Final = 10
+    MAX_BACKOFF_SECONDS: Final = 300
 
 
 # Community mirror of SD 2.1-base (Stability AI removed its SD 2.x repositories in November 2025). Deployed

@@ -45,4 +45,10 @@ ROUTES: Final = (
     Route("GET", "/packs", READS, 200),  # the curated and the operator's avatar packs
     Route("DELETE", "/models/{model_id}", MODELS, 200),
     Route("POST", "/models/{model_id}/generations", GENERATIONS, 200),
+    # Pack jobs (docs/packs.md): started and cancelled by the generations function (moderation, the GPU
+    # quotas, the pack queue), read by the reads function.
+    Route("POST", "/models/{model_id}/packs", GENERATIONS, 202),
+    Route("GET", "/models/{model_id}/packs", READS, 200),
+    Route("GET", "/models/{model_id}/packs/{job_id}", READS, 200),
+    Route("POST", "/models/{model_id}/packs/{job_id}/cancel", GENERATIONS, 200),
 )

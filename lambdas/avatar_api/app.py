@@ -11,7 +11,7 @@ from aws_lambda_powertools.event_handler.router import APIGatewayRouter
 
 from avatar_api.errors import ApiError, describe_validation_errors, error_body, redact
 from avatar_api.observability import count, logger
-from avatar_api.routers import generations, models, packs, trainings
+from avatar_api.routers import generations, models, pack_jobs, packs, trainings
 
 ALL_ROUTERS = (
     trainings.router,
@@ -20,6 +20,8 @@ ALL_ROUTERS = (
     packs.read_router,
     models.router,
     generations.router,
+    pack_jobs.read_router,
+    pack_jobs.router,
 )
 API_TITLE = "Personalized Avatar Service API"
 API_VERSION = "1.0.0"

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import IO, Any
 
 import boto3
@@ -124,6 +125,15 @@ class Bucket:
             for page in paginator.paginate(Bucket=self.name, Prefix=prefix)
             for item in page.get("Contents", [])
         ]
+
+    def list_modified(self, prefix: str) -> dict[str, datetime]:
+        """Every key under `prefix` with when it was last written."""
+        paginator = self.client.get_paginator("list_objects_v2")
+        return {
+            item["Key"]: item["LastModified"]
+            for page in paginator.paginate(Bucket=self.name, Prefix=prefix)
+            for item in page.get("Contents", [])
+        }
 
     def delete(self, key: str) -> None:
         self.client.delete_object(Bucket=self.name, Key=key)

@@ -81,6 +81,20 @@ class Conflict(ApiError):
     code = "conflict"
 
 
+class ModelNotFound(NotFound):
+    code = "model_not_found"
+
+
+class PackNotFound(NotFound):
+    code = "pack_not_found"
+
+
+class JobFinished(Conflict):
+    """A pack job whose images have all finished cannot be cancelled."""
+
+    code = "job_finished"
+
+
 class IdempotencyKeyReused(ApiError):
     status = 422
     code = "idempotency_key_reused"

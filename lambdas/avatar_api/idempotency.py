@@ -30,6 +30,7 @@ from avatar_api.errors import IdempotencyKeyReused, RequestInProgress, ServiceUn
 from avatar_api.quotas import KEY_ATTRIBUTE, TTL_ATTRIBUTE
 
 KEY_PREFIX = "idempotency#trainings"
+PACK_KEY_PREFIX = "idempotency#packs"  # POST /models/{model_id}/packs (domain.pack_jobs)
 # What Powertools hashes into the record's key (`event_key_jmespath` over `_payload`'s fields).
 KEY_JMESPATH = "[owner, key]"
 HASH_FUNCTION = "sha256"
@@ -43,9 +44,18 @@ IN_PROGRESS_RETRY_AFTER_SECONDS = 5
 class Submissions:
     """Runs a submission at most once per (owner, idempotency key)."""
 
-    def __init__(self, table: str, client: Any, *, record_seconds: int = RECORD_SECONDS) -> None:
+    def __init__(
+        self,
+        table: str,
+        client: Any,
+        *,
+        record_seconds: int = RECORD_SECONDS,
+        key_prefix: str = KEY_PREFIX,
+        what: str = "training",
+    ) -> None:
         self.table = table
         self.client = client
+        self.key_prefix, self.what = key_prefix, what
         self.persistence = DynamoDBPersistenceLayer(
             table_name=table, key_attr=KEY_ATTRIBUTE, expiry_attr=TTL_ATTRIBUTE, boto3_client=client
         )
@@ -56,7 +66,7 @@ class Submissions:
             expires_after_seconds=record_seconds,
             hash_function=HASH_FUNCTION,
         )
-        self.persistence.configure(self.config, key_prefix=KEY_PREFIX)
+        self.persistence.configure(self.config, key_prefix=key_prefix)
 
     def register(self, lambda_context: Any) -> None:
         """Tie the in-progress expiry to this invocation's remaining time."""
@@ -76,7 +86,7 @@ class Submissions:
         (test_idempotency_keys.py) pins this against the record Powertools actually writes and against a
         stored key, so a Powertools upgrade that changed the format fails there first."""
         selected = json.dumps([owner, client_key], sort_keys=True).encode()
-        return f"{KEY_PREFIX}#{hashlib.new(HASH_FUNCTION, selected).hexdigest()}"
+        return f"{self.key_prefix}#{hashlib.new(HASH_FUNCTION, selected).hexdigest()}"
 
     def once(
         self, owner: str, client_key: str, fingerprint: str, submit: Callable[[], dict[str, Any]]
@@ -97,13 +107,13 @@ class Submissions:
             data_keyword_argument="submission",
             persistence_store=self.persistence,
             config=self.config,
-            key_prefix=KEY_PREFIX,
+            key_prefix=self.key_prefix,
         )(run)
         try:
             result = once(submission=_payload(owner, client_key, fingerprint))
         except IdempotencyValidationError:
             raise IdempotencyKeyReused(
-                "Idempotency-Key was already used for a different training request"
+                f"Idempotency-Key was already used for a different {self.what} request"
             ) from None
         except IdempotencyAlreadyInProgressError:
             raise RequestInProgress(
@@ -118,7 +128,7 @@ class Submissions:
 
     def forget(self, record_key: str) -> bool:
         """Delete a submission's record (its model was deleted). Only keys of this kind are touched."""
-        if not record_key.startswith(f"{KEY_PREFIX}#"):
+        if not record_key.startswith(f"{self.key_prefix}#"):
             return False
         self.client.delete_item(TableName=self.table, Key={KEY_ATTRIBUTE: {"S": record_key}})
         return True

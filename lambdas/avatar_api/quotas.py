@@ -13,7 +13,9 @@ Two kinds of item, both under `quota#<owner>#...` (the idempotency records share
 Windows also meter what costs the service without starting a training (docs/limits.md): dry runs
 (`...#dry-runs-hour#<unix hour>`), refused submissions (`...#refused-trainings-day#<date>`: taken up front,
 given back once the training is queued) and the GPU cost of generations (`...#generation-cost-minute#<unix
-minute>`, pixel-steps); the pool `...#generation-slots` caps an owner's generations in flight.
+minute>`, pixel-steps); the pool `...#generation-slots` caps an owner's generations in flight. Pack jobs
+(docs/packs.md) take their pixel-steps from an hourly window at the same GPU-seconds-per-minute rate
+(`...#pack-cost-hour#<unix hour>`) and a slot of the pool `...#pack-slots` until they finish.
 
 The limits come from the environment (`Env.QUOTA_*`, set from cdk.json by the stacks)."""
 
@@ -45,6 +47,8 @@ __all__ = ["KEY_ATTRIBUTE", "QUOTA_PREFIX", "TTL_ATTRIBUTE", "QuotaLimits", "Quo
 QUOTA_PREFIX = "quota#"
 # A refused training slot: when to look again (a training takes minutes to hours).
 TRAINING_SLOT_RETRY_AFTER_SECONDS = 60
+# A refused pack slot: when to look again (a pack job takes minutes).
+PACK_SLOT_RETRY_AFTER_SECONDS = 60
 
 
 @dataclass(frozen=True)
@@ -61,6 +65,7 @@ class QuotaLimits:
     generations_in_flight: int = 1
     dry_runs_per_hour: int = 30
     refused_trainings_per_day: int = 10
+    pack_jobs_in_flight: int = 2  # cdk.json quotaPackJobsInFlight
 
     @classmethod
     def from_env(cls) -> QuotaLimits:
@@ -82,6 +87,7 @@ class QuotaLimits:
             refused_trainings_per_day=limit(
                 Env.QUOTA_REFUSED_TRAININGS_PER_DAY, default.refused_trainings_per_day
             ),
+            pack_jobs_in_flight=limit(Env.QUOTA_PACK_JOBS_IN_FLIGHT, default.pack_jobs_in_flight),
         )
 
 
@@ -280,3 +286,47 @@ class Quotas(QuotaItems):
     def release_upload_slots(self, owner: str, upload_id: str) -> None:
         """A training took the batch's uploads (idempotent)."""
         self._release(f"{QUOTA_PREFIX}{owner}#upload-slots", upload_id)
+
+    # --- pack jobs ---------------------------------------------------------------------------------
+
+    def take_pack(
+        self, owner: str, job_id: str, cost: int, cost_limit: int | None, hold_seconds: float
+    ) -> None:
+        """`cost` pixel-steps of the owner's hourly pack budget `cost_limit` (None: no cost quota) and one
+        of the owner's pack slots, held until `release_pack` (or for `hold_seconds`). Nothing is taken
+        when one of them refuses."""
+        now = self.clock()
+        hour = math.floor(now / 3600)
+        cost_key = f"{QUOTA_PREFIX}{owner}#pack-cost-hour#{hour}"
+        if cost_limit is not None:
+            self._count(
+                cost_key,
+                cost_limit,
+                n=cost,
+                expires=(hour + 1) * 3600,
+                refusal=f"at most {cost_limit:,} pixel-steps (images x width x height x steps) of pack jobs "
+                "per owner per hour",
+                retry_after=max(1, math.ceil((hour + 1) * 3600 - now)),
+            )
+        try:
+            self._hold(
+                self._pack_pool(owner),
+                job_id,
+                1,
+                self.limits.pack_jobs_in_flight,
+                until=now + hold_seconds,
+                refusal=f"at most {self.limits.pack_jobs_in_flight} pack job(s) per owner at a time",
+                retry_after=lambda _: PACK_SLOT_RETRY_AFTER_SECONDS,
+            )
+        except Exception:
+            if cost_limit is not None:
+                self._uncount(cost_key, cost)
+            raise
+
+    def release_pack(self, owner: str, job_id: str) -> None:
+        """The job finished or was cancelled: free its slot (idempotent)."""
+        self._release(self._pack_pool(owner), job_id)
+
+    @staticmethod
+    def _pack_pool(owner: str) -> str:
+        return f"{QUOTA_PREFIX}{owner}#pack-slots"

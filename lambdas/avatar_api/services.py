@@ -5,6 +5,7 @@ Tests and the local cloud swap them with `use_services` (e.g. buckets on moto, a
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 from typing import TYPE_CHECKING
 
 from avatar_api.aws import (
@@ -15,9 +16,10 @@ from avatar_api.aws import (
     runtime_client,
     s3_client,
 )
-from avatar_api.idempotency import Submissions
+from avatar_api.idempotency import PACK_KEY_PREFIX, Submissions
 from avatar_api.identity import OwnerIds
-from avatar_api.messaging import EventsTopic
+from avatar_api.messaging import EventsTopic, WorkQueue
+from avatar_api.pack_state import PackState
 from avatar_api.quotas import QuotaLimits, Quotas
 from avatar_api.records import TrainingRecords
 from avatar_api.settings import GENERATION_BUDGET_SECONDS, Settings
@@ -44,11 +46,22 @@ class Services:
     moderation: Moderator | None = None  # None: no moderation (docs/moderation.md)
     events: EventsTopic | None = None  # the training events topic (only the status consumer publishes)
     webhooks: WebhookSender | None = None  # None: webhooks are recorded but not sent
+    pack_queue: WorkQueue | None = None  # the pack runner's work queue (docs/packs.md)
 
     @property
     def records(self) -> TrainingRecords:
         """The training records, in the data bucket."""
         return TrainingRecords(self.data)
+
+    @property
+    def pack_state(self) -> PackState:
+        """Pack jobs' counters, in the state table (avatar_api.pack_state)."""
+        return PackState(self.quotas.table, self.quotas.client)
+
+    @cached_property
+    def pack_submissions(self) -> Submissions:
+        """The idempotency records of pack jobs (`idempotency#packs#...`), in the state table."""
+        return Submissions(self.quotas.table, self.quotas.client, key_prefix=PACK_KEY_PREFIX, what="pack")
 
     @property
     def webhook_secrets(self) -> WebhookSecrets:
@@ -77,6 +90,7 @@ class Services:
             moderation=Moderator.from_environment(),
             events=EventsTopic.from_arn(settings.events_topic_arn) if settings.events_topic_arn else None,
             webhooks=WebhookSender(),  # the product's rules; tests inject their own (tests/fixtures)
+            pack_queue=WorkQueue.from_url(settings.pack_queue_url) if settings.pack_queue_url else None,
         )
 
 

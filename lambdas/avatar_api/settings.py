@@ -26,6 +26,13 @@ MAX_OPEN_UPLOAD_SLOTS = 40
 # (Lambda's synchronous response limit is 6 MB, API Gateway's 10 MB).
 MAX_INLINE_IMAGES_BYTES = 4_500_000
 DOWNLOAD_URL_EXPIRES_SECONDS = 3600
+# Pack jobs (docs/packs.md): their images' presigned URLs last this long; a job's slot in flight is
+# reclaimed after PACK_JOB_SLOT_SECONDS however it ended; its counters item expires after PACK_STATE_SECONDS.
+PACK_URL_EXPIRES_SECONDS = 900
+PACK_JOB_SLOT_SECONDS = 6 * 3600
+PACK_STATE_SECONDS = 14 * 86400
+PACK_JOBS_PAGE_DEFAULT = 20
+PACK_JOBS_PAGE_MAX = 50
 # Generation: the whole request must fit in API Gateway's 29 s integration timeout.
 GENERATION_BUDGET_SECONDS = 27.0
 MODEL_NOT_READY_RETRY_AFTER_SECONDS = 30
@@ -69,7 +76,8 @@ class Settings:
     training_instance_type: str = ""
     hosting_instance_type: str = ""
     state_table: str = ""  # quotas and idempotency records (DynamoDB)
-    events_topic_arn: str = ""  # only the status consumer needs it (docs/events.md)
+    events_topic_arn: str = ""  # the status consumer and the pack runner publish to it (docs/events.md)
+    pack_queue_url: str = ""  # the generations function and the pack runner (docs/packs.md)
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -87,4 +95,5 @@ class Settings:
             hosting_instance_type=os.environ.get(Env.HOSTING_INSTANCE_TYPE, ""),
             state_table=os.environ[Env.STATE_TABLE],
             events_topic_arn=os.environ.get(Env.EVENTS_TOPIC_ARN, ""),
+            pack_queue_url=os.environ.get(Env.PACK_QUEUE_URL, ""),
         )

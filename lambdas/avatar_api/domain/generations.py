@@ -92,29 +92,15 @@ def generate(
     engine is told the deadline (it stops rendering for a caller that has given up)."""
     sleep = sleep or time.sleep
     clock = clock or time.monotonic
-    # The artifact is what the endpoint loads: a training publishes it only on success. Without it the
-    # record tells an unknown model (404) from one still training or failed (409); with it, the record is
-    # read only when the request names no size (`_sized`).
-    if not keys.MODEL_ID_RE.fullmatch(model_id) or not services.hosting.exists(
-        keys.model_key(owner, model_id)
-    ):
-        record = find_record(services, owner, model_id)
-        raise Conflict(
-            f"model {model_id!r} is not ready: its training is still running or failed "
-            f"(see GET /trainings/{record.training_id})"
-        )
-    gen_args = _sized(services, owner, model_id, gen_args)
+    require_ready(services, owner, model_id)
+    gen_args = sized(services, owner, model_id, gen_args)
     limits.check_generation(gen_args, services.hosting_instance_type)
     cost, cost_limit = limits.owner_cost(
         gen_args, services.hosting_instance_type, services.quotas.limits.generation_gpu_seconds_per_minute
     )
     seed = gen_args.seed if gen_args.seed is not None else secrets.randbelow(2**32)
     args = gen_args.model_copy(update={"seed": seed})
-    if services.moderation is not None:  # before anything reaches the GPU, as the engine renders it
-        rendered = prompt
-        if TOKEN_PLACEHOLDER in prompt:
-            rendered = personalize(prompt, model_identity(services, owner, model_id))
-        services.moderation.check_prompts([rendered])
+    moderate_prompts(services, owner, model_id, [prompt])  # before anything reaches the GPU
     # Counted once it is headed for the GPU: one of the minute's requests, its cost of the owner's
     # pixel-steps per minute, and one of the owner's slots in flight (released whatever happens).
     generation_id = secrets.token_hex(8)
@@ -130,7 +116,35 @@ def generate(
             log.exception("could not release a generation slot")
 
 
-def _sized(services: Services, owner: str, model_id: str, args: GenArgs) -> GenArgs:
+def require_ready(services: Services, owner: str, model_id: str) -> None:
+    """NotFound (404) for an unknown model or another owner's, Conflict (409) for one still training or
+    failed. The artifact is what the endpoint loads: a training publishes it only on success. Without it
+    the record tells an unknown model from one still training or failed; with it, the record is read only
+    when a request names no size (`sized`)."""
+    if not keys.MODEL_ID_RE.fullmatch(model_id) or not services.hosting.exists(
+        keys.model_key(owner, model_id)
+    ):
+        record = find_record(services, owner, model_id)
+        raise Conflict(
+            f"model {model_id!r} is not ready: its training is still running or failed "
+            f"(see GET /trainings/{record.training_id})"
+        )
+
+
+def moderate_prompts(
+    services: Services, owner: str, model_id: str, prompts: list[str], field: str = "prompt"
+) -> None:
+    """ContentBlocked (422) for a prompt moderation refuses as the engine renders it (`<<TOK>>` as the
+    model's token and class noun)."""
+    if services.moderation is None:
+        return
+    if any(TOKEN_PLACEHOLDER in prompt for prompt in prompts):
+        identity = model_identity(services, owner, model_id)
+        prompts = [personalize(prompt, identity) for prompt in prompts]
+    services.moderation.check_prompts(prompts, field)
+
+
+def sized(services: Services, owner: str, model_id: str, args: GenArgs) -> GenArgs:
     """A size the request leaves out is the model's trained resolution (its record), else the base
     model's native size, sent to the engine explicitly: what renders is what the bounds costed."""
     if args.width is not None and args.height is not None:
@@ -138,6 +152,31 @@ def _sized(services: Services, owner: str, model_id: str, args: GenArgs) -> GenA
     record = services.records.find_by_model(owner, model_id)
     size = record.resolution if record is not None and record.resolution else limits.BASE_NATIVE_SIZE
     return args.model_copy(update={"width": args.width or size, "height": args.height or size})
+
+
+def invoke_engine(
+    services: Services,
+    owner: str,
+    model_id: str,
+    prompts: tuple[str, str],
+    args: GenArgs,
+    remaining: float,
+) -> list[str]:
+    """One InvokeEndpoint with `TargetModel` (the owner's model), waiting at most `remaining` seconds;
+    the base64 images. Raises ModelNotReady (being loaded), EndpointError (the runtime refused or
+    failed) or UpstreamError (an unreadable answer)."""
+    prompt, negative_prompt = prompts
+    payload = build_inference_request(prompt, negative_prompt, engine_args(args, remaining))
+    response = services.hosting_endpoint.invoke(
+        keys.target_model(owner, model_id), payload, read_timeout=remaining
+    )
+    try:
+        encoded = images_from_response(response)
+        for item in encoded:
+            base64.b64decode(item, validate=True)
+    except (ValueError, binascii.Error, KeyError, TypeError) as error:
+        raise UpstreamError("the model endpoint returned an unreadable response") from error
+    return encoded
 
 
 def _render(
@@ -152,8 +191,6 @@ def _render(
     clock: Callable[[], float],
 ) -> Generation:
     """Invoke the endpoint (a model being loaded is retried until `deadline`) and answer the images."""
-    prompt, negative_prompt = prompts
-    target = keys.target_model(owner, model_id)
     content_type = CONTENT_TYPES[args.output_format]
 
     backoff = FIRST_BACKOFF_SECONDS
@@ -164,9 +201,8 @@ def _render(
                 f"model {model_id!r} did not answer in time; retry",
                 retry_after=MODEL_NOT_READY_RETRY_AFTER_SECONDS,
             )
-        payload = build_inference_request(prompt, negative_prompt, engine_args(args, remaining))
         try:
-            response = services.hosting_endpoint.invoke(target, payload, read_timeout=remaining)
+            encoded = invoke_engine(services, owner, model_id, prompts, args, remaining)
             break
         except ModelNotReady as error:
             remaining = deadline - clock()
@@ -184,13 +220,6 @@ def _render(
             raise endpoint_failure(
                 error, "model endpoint", retry_after=MODEL_NOT_READY_RETRY_AFTER_SECONDS
             ) from error
-
-    try:
-        encoded = images_from_response(response)
-        for item in encoded:
-            base64.b64decode(item, validate=True)
-    except (ValueError, binascii.Error, KeyError, TypeError) as error:
-        raise UpstreamError("the model endpoint returned an unreadable response") from error
 
     blocked = withhold_blocked(services.moderation, encoded)
     if sum(len(item) for item in encoded) <= MAX_INLINE_IMAGES_BYTES:

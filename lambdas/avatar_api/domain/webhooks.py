@@ -112,14 +112,7 @@ def deliver(
             time.sleep(BACKOFF_SECONDS[min(len(webhook.attempts), len(BACKOFF_SECONDS)) - 1])
         if deadline is not None and time.monotonic() + sender.attempt_seconds > deadline:
             raise WebhookPending(f"webhook of {record.training_id}: no time left for attempt")
-        timestamp = str(int(time.time()))
-        headers = {
-            "Content-Type": "application/json",
-            "User-Agent": USER_AGENT,
-            TIMESTAMP_HEADER: timestamp,
-            SIGNATURE_HEADER: ",".join(signature(secret, timestamp, body) for secret in secrets),
-        }
-        attempt, final = _attempt(sender, webhook.url, body, headers)
+        attempt, final = _attempt(sender, webhook.url, body, signed_headers(secrets, body))
         sent_here += 1
         webhook = _after(webhook, attempt, final)
         record = record.model_copy(update={"webhook": webhook})
@@ -134,6 +127,40 @@ def deliver(
             },
         )
     return record
+
+
+def signed_headers(secrets: list[str], body: bytes) -> dict[str, str]:
+    """The headers of one delivery of `body`: a timestamp and a signature per valid secret."""
+    timestamp = str(int(time.time()))
+    return {
+        "Content-Type": "application/json",
+        "User-Agent": USER_AGENT,
+        TIMESTAMP_HEADER: timestamp,
+        SIGNATURE_HEADER: ",".join(signature(secret, timestamp, body) for secret in secrets),
+    }
+
+
+def post_signed(
+    services: Services, owner: str, url: str, body: bytes, *, attempts: int = 1, deadline: float | None = None
+) -> bool:
+    """POST `body` to `url` signed as every webhook is, up to `attempts` times with the same backoff and
+    the same rule of what is retried as `deliver`; whether it was delivered (pack jobs' webhooks, which
+    keep no attempts record: docs/packs.md). `deadline` is a `time.monotonic()` value."""
+    sender = services.webhooks
+    if sender is None:
+        return False
+    secrets = services.webhook_secrets.valid(owner)
+    for number in range(1, attempts + 1):
+        if number > 1:
+            time.sleep(BACKOFF_SECONDS[min(number - 1, len(BACKOFF_SECONDS)) - 1])
+        if deadline is not None and time.monotonic() + sender.attempt_seconds > deadline:
+            return False
+        attempt, final = _attempt(sender, url, body, signed_headers(secrets, body))
+        delivered = attempt.status_code is not None and 200 <= attempt.status_code < 300
+        log.info("webhook attempt", extra={"attempt": number, "status_code": attempt.status_code})
+        if delivered or final:
+            return delivered
+    return False
 
 
 def _attempt(

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from avatar_api.app import build_app
 from avatar_api.handlers import make_handler
-from avatar_api.routers import models, packs, trainings
+from avatar_api.routers import models, pack_jobs, packs, trainings
 
-app = build_app(trainings.read_router, models.read_router, packs.read_router)
+app = build_app(trainings.read_router, models.read_router, packs.read_router, pack_jobs.read_router)
 lambda_handler = make_handler(app)

@@ -12,6 +12,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 from avatar_api.settings import IDEMPOTENCY_KEY_MAX_CHARS, MAX_IMAGE_BYTES, MODEL_NAME_MAX_CHARS
 from avatar_api.webhooks import URL_MAX_CHARS, check_url
 from avatar_contract.generation import GenArgs
+from avatar_contract.pack_jobs import PackJobRequest
 from avatar_contract.s3_keys import UPLOAD_ID_RE
 from avatar_contract.training import MAX_IMAGES, MIN_IMAGES, PROMPT_MAX_CHARS, TrainingHyperparameters
 
@@ -105,6 +106,18 @@ class GenerationRequest(GenArgs):
 
     def gen_args(self) -> GenArgs:
         return GenArgs.model_validate(self.model_dump(exclude={"prompt", "negative_prompt"}))
+
+
+class PackJobBody(PackJobRequest):
+    """POST /models/{model_id}/packs (avatar_contract.pack_jobs.PackJobRequest, the one definition), with
+    the webhook URL checked as POST /trainings checks it."""
+
+    @field_validator("webhook_url")
+    @classmethod
+    def _webhook_url(cls, value: str | None) -> str | None:
+        if value is not None:
+            check_url(value)
+        return value
 
 
 class ErrorDetail(BaseModel):

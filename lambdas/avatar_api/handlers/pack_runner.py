@@ -1,0 +1,62 @@
+"""Lambda function `pack-runner` (docs/packs.md): SQS batches of pack work items (one image each) →
+`domain.pack_runner`. An item to retry later (the model loading, throttling) has its message's visibility
+changed to the backoff and is reported back as a partial batch failure, so SQS redelivers only it then
+(after `PackRunner.MAX_RECEIVE_COUNT` receives: its dead-letter queue)."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
+from aws_lambda_powertools.utilities.parser.models import SqsRecordModel
+from pydantic import Json
+
+from avatar_api.domain.pack_runner import RetryLater, handle_item
+from avatar_api.handlers import LocalContext
+from avatar_api.observability import count, logger, metrics, tracer
+from avatar_api.services import get_services
+from avatar_contract.pack_jobs import PackWorkItem
+
+
+class WorkItemRecord(SqsRecordModel):
+    body: Json[PackWorkItem]
+
+
+processor = BatchProcessor(event_type=EventType.SQS, model=WorkItemRecord)
+# Kept free at the end of the invocation for storing, counting, the events and the batch response.
+RESERVE_SECONDS = 15.0
+
+
+def record_handler(record: WorkItemRecord, lambda_context: Any) -> None:
+    remaining = lambda_context.get_remaining_time_in_millis() / 1000
+    services = get_services()
+    receives = int(record.attributes.ApproximateReceiveCount)
+    try:
+        outcome = handle_item(
+            services,
+            record.body,
+            receive_count=receives,
+            deadline=time.monotonic() + remaining - RESERVE_SECONDS,
+        )
+    except RetryLater as later:
+        count("PackImageDelayed")
+        logger.info("pack image delayed", extra={"reason": str(later), "seconds": later.seconds})
+        if services.pack_queue is not None:
+            services.pack_queue.delay(record.receiptHandle, later.seconds)
+        raise
+    count(f"PackImage{outcome.capitalize()}")
+
+
+@logger.inject_lambda_context(clear_state=True)
+@tracer.capture_lambda_handler(capture_response=False)
+@metrics.log_metrics
+def _instrumented(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    response = process_partial_response(
+        event=event, record_handler=record_handler, processor=processor, context=context
+    )
+    return dict(response)
+
+
+def lambda_handler(event: dict[str, Any], context: Any = None) -> dict[str, Any]:
+    return _instrumented(event, context if context is not None else LocalContext())
