@@ -282,6 +282,20 @@ class ServiceConfig(ResourceNames):
         "Training submissions of one owner that may be refused (4xx after decoding, screening or moderation "
         "began) per UTC day; beyond, submissions get 429 quota_exceeded (docs/limits.md).",
     )
+    quota_pack_jobs_in_flight: int = setting(
+        "quotaPackJobsInFlight",
+        2,
+        p.integer(1, 1000),
+        "Pack jobs one owner may have queued or running at once (429 quota_exceeded beyond; docs/packs.md). "
+        "Their images' pixel-steps come from the generations' GPU-seconds per minute, metered per hour.",
+    )
+    pack_runner_reserved_concurrency: int = setting(
+        "packRunnerReservedConcurrency",
+        2,
+        p.integer(1, 100),
+        "Reserved concurrency of the pack runner: how many pack images render at once, the share of the "
+        "hosting fleet background packs may take from interactive generations (docs/packs.md).",
+    )
     reserved_concurrency_trainings: int | None = setting(
         "reservedConcurrencyTrainings",
         10,
@@ -350,6 +364,7 @@ class ServiceConfig(ResourceNames):
     def __post_init__(self) -> None:
         functions = ("trainings", "reads", "models", "generations")
         reserved = sum(self.reserved_concurrency(name) or 0 for name in functions)
+        reserved += self.pack_runner_reserved_concurrency
         if reserved > 900:  # Lambda keeps 100 of an account's (default 1000) concurrency unreserved
             raise ConfigError(
                 f"cdk.json context 'reservedConcurrency*' reserve {reserved} executions in total; at most 900"
@@ -407,6 +422,7 @@ class ServiceConfig(ResourceNames):
             Env.QUOTA_GENERATIONS_IN_FLIGHT: str(self.generations_in_flight()),
             Env.QUOTA_DRY_RUNS_PER_HOUR: str(self.quota_dry_runs_per_hour),
             Env.QUOTA_REFUSED_TRAININGS_PER_DAY: str(self.quota_refused_trainings_per_day),
+            Env.QUOTA_PACK_JOBS_IN_FLIGHT: str(self.quota_pack_jobs_in_flight),
         }
 
     def generation_gpu_seconds_per_minute(self) -> float:

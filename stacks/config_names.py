@@ -46,6 +46,10 @@ class ResourceNames:
     model_publisher_dead_letter_queue_name = _Named("model-publisher-dlq")
     model_publisher_function_name = _Named("model-publisher")
     model_publisher_role_name = _Named("model-publisher")
+    # The pack runner (docs/packs.md): its work queue, dead-letter queue and function.
+    pack_queue_name = _Named("pack-work")
+    pack_dead_letter_queue_name = _Named("pack-work-dlq")
+    pack_runner_function_name = _Named("pack-runner")
     api_name = _Named("api")
     dashboard_name = _Named("dashboard")
     # DynamoDB: per-owner quotas and idempotency records (names are per account and region).

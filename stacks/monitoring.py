@@ -14,6 +14,7 @@ from constructs import Construct
 from stacks.api import Api
 from stacks.config import ServiceConfig
 from stacks.hosting_endpoint import HostingEndpoint
+from stacks.pack_runner import PackRunnerFunction
 from stacks.publisher import ModelPublisher
 from stacks.service_principals import source_conditions
 from stacks.status import TrainingStatus
@@ -37,6 +38,7 @@ class Monitoring(Construct):
         status: TrainingStatus,
         events: TrainingEvents | None = None,
         publisher: ModelPublisher | None = None,
+        packs: PackRunnerFunction | None = None,
     ) -> None:
         super().__init__(scope, construct_id)
         self.alarm_topic = sns.Topic(
@@ -133,6 +135,7 @@ class Monitoring(Construct):
             "StatusDeadLetters": (dlq_depth, 1, "Training status messages reached the dead-letter queue."),
             **(events.alarms(five_min) if events is not None else {}),
             **(publisher.alarms(five_min) if publisher is not None else {}),
+            **(packs.alarms(five_min) if packs is not None else {}),
             "HostingErrors": (
                 hosting.metric("Invocation5XXErrors", "Sum"),
                 5,

@@ -14,6 +14,7 @@ from stacks.config import ServiceConfig
 from stacks.end_users import EndUsers
 from stacks.hosting_endpoint import HostingEndpoint
 from stacks.monitoring import Monitoring
+from stacks.pack_runner import PackRunnerFunction
 from stacks.publisher import ModelPublisher
 from stacks.state_table import StateTable, StateTableRefs
 from stacks.status import TrainingStatus
@@ -90,6 +91,19 @@ class ServiceStack(Stack):
             status=self.status,
             events_queue=self.events.queue,
         )
+        self.packs = PackRunnerFunction(
+            self,
+            "Packs",
+            config=config,
+            storage=storage_refs,
+            state=state_refs,
+            hosting=self.hosting,
+            key=self.status.key,
+            events_topic=self.events.topic,
+            owner_key_arn=owner_key.secret_arn,
+            moderation=self.api.moderation,
+        )
+        self.packs.grant_api(self.api.functions, storage_refs, state_refs, config)
         self.monitoring = Monitoring(
             self,
             "Monitoring",
@@ -100,6 +114,7 @@ class ServiceStack(Stack):
             status=self.status,
             events=self.events,
             publisher=self.publisher,
+            packs=self.packs,
         )
 
         outputs = {
@@ -119,6 +134,10 @@ class ServiceStack(Stack):
             "TrainingEventsSubscribePolicyArn": (
                 self.events.subscribe_policy.managed_policy_arn,
                 "Attach to a client app's role to let it subscribe (with a filter policy) to training events",
+            ),
+            "PackQueueUrl": (
+                self.packs.queue.queue_url,
+                "Pack work queue: one item per image (docs/packs.md)",
             ),
             "TrainingEndpointName": (self.training.endpoint_name, "Asynchronous training endpoint"),
             "HostingEndpointName": (self.hosting.endpoint_name, "Multi-model hosting endpoint"),

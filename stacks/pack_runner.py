@@ -1,0 +1,214 @@
+"""The pack runner (docs/packs.md, issue 25): the pack work queue (KMS, TLS only, a dead-letter queue) that
+POST /models/{model_id}/packs fills with one item per image, and the function that renders them on the
+multi-model endpoint. Its reserved concurrency (`packRunnerReservedConcurrency`) is how many pack images
+render at once: the share of the hosting fleet background packs may take, so interactive generations keep
+the rest. Alarms: anything in the dead-letter queue, function errors."""
+
+from __future__ import annotations
+
+from aws_cdk import Duration
+from aws_cdk import aws_cloudwatch as cloudwatch
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_kms as kms
+from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_lambda_event_sources as sources
+from aws_cdk import aws_sns as sns
+from aws_cdk import aws_sqs as sqs
+from constructs import Construct
+
+from avatar_contract import routes
+from avatar_contract.names import Env, PackRunner
+from avatar_contract.s3_keys import GENERATIONS_PREFIX
+from stacks.config import POWERTOOLS_ENVIRONMENT, ServiceConfig
+from stacks.grants import grant_objects
+from stacks.hosting_endpoint import HostingEndpoint
+from stacks.lambda_code import RUNTIME, api_code
+from stacks.log_groups import encrypted_log_group
+from stacks.moderation import ContentModeration
+from stacks.nag import acknowledge, acknowledge_object_prefixes
+from stacks.owner_key import grant_read_owner_key
+from stacks.service_principals import trusted_service
+from stacks.state_table import PACK_IDEMPOTENCY_KEYS, PACK_KEYS, QUOTA_KEYS, StateTableRefs
+from stacks.storage import StorageRefs, nag_bucket_name
+
+# generations/<owner>/<model_id>/packs/<job_id>/...: a job's record, images and results.
+PACK_OBJECTS = f"{GENERATIONS_PREFIX}*/*/packs/"
+# The owner's webhook secret generation (avatar_contract.keys.webhook_secret_key): to sign webhooks.
+WEBHOOK_SECRETS = "trainings/*/_webhook-secret.json"
+
+
+class PackRunnerFunction(Construct):
+    """Work queue + DLQ (the messaging key), the runner with its own reserved concurrency, its grants."""
+
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        config: ServiceConfig,
+        storage: StorageRefs,
+        state: StateTableRefs,
+        hosting: HostingEndpoint,
+        key: kms.IKey,
+        events_topic: sns.ITopic,
+        owner_key_arn: str,
+        moderation: ContentModeration,
+    ) -> None:
+        super().__init__(scope, construct_id)
+        self.key = key
+        self.dead_letter_queue = sqs.Queue(
+            self,
+            "DeadLetterQueue",
+            queue_name=config.pack_dead_letter_queue_name,
+            encryption=sqs.QueueEncryption.KMS,
+            encryption_master_key=key,
+            enforce_ssl=True,
+            retention_period=Duration.days(14),
+        )
+        self.queue = sqs.Queue(
+            self,
+            "Queue",
+            queue_name=config.pack_queue_name,
+            encryption=sqs.QueueEncryption.KMS,
+            encryption_master_key=key,
+            data_key_reuse=Duration.hours(1),
+            enforce_ssl=True,
+            retention_period=Duration.days(4),
+            visibility_timeout=Duration.seconds(PackRunner.VISIBILITY_TIMEOUT_SECONDS),
+            dead_letter_queue=sqs.DeadLetterQueue(
+                queue=self.dead_letter_queue, max_receive_count=PackRunner.MAX_RECEIVE_COUNT
+            ),
+        )
+        name = config.pack_runner_function_name
+        log_group = encrypted_log_group(self, "Logs", config, log_group_name=f"/aws/lambda/{name}")
+        self.role = iam.Role(
+            self,
+            "Role",
+            assumed_by=trusted_service(self, "lambda.amazonaws.com", "lambda"),
+            description=f"Avatar service pack runner {name}",
+        )
+        log_group.grant_write(self.role)
+        architecture = (
+            lambda_.Architecture.ARM_64
+            if config.lambda_architecture == "arm64"
+            else lambda_.Architecture.X86_64
+        )
+        self.function = lambda_.Function(
+            self,
+            "PackRunnerFunction",
+            function_name=name,
+            role=self.role,
+            description="Avatar service: pack work items -> images of the owner's model",
+            runtime=RUNTIME,
+            architecture=architecture,
+            handler=PackRunner.HANDLER,
+            code=api_code(architecture),
+            environment={
+                **moderation.environment,
+                Env.DATA_BUCKET: storage.data_bucket.bucket_name,
+                Env.HOSTING_BUCKET: storage.hosting_bucket.bucket_name,
+                Env.OWNER_KEY_SECRET: owner_key_arn,  # signs webhooks (avatar_api.identity)
+                Env.HOSTING_ENDPOINT: hosting.endpoint_name,
+                Env.HOSTING_INSTANCE_TYPE: config.hosting_instance_type,
+                Env.STATE_TABLE: config.state_table_name,
+                Env.EVENTS_TOPIC_ARN: events_topic.topic_arn,
+                Env.PACK_QUEUE_URL: self.queue.queue_url,  # to delay a message (backoff)
+                **config.quota_environment(),
+                **config.webhook_environment(),
+                **POWERTOOLS_ENVIRONMENT,
+            },
+            memory_size=1024,
+            timeout=Duration.seconds(PackRunner.TIMEOUT_SECONDS),
+            reserved_concurrent_executions=config.pack_runner_reserved_concurrency,
+            tracing=lambda_.Tracing.ACTIVE,
+            log_group=log_group,
+        )
+        self.function.add_event_source(
+            sources.SqsEventSource(
+                self.queue, batch_size=PackRunner.BATCH_SIZE, report_batch_item_failures=True
+            )
+        )
+        data = storage.data_bucket
+        grant_objects(self.function, data, storage.data_key, [PACK_OBJECTS], read=True, write=True)
+        grant_objects(self.function, data, storage.data_key, [WEBHOOK_SECRETS], read=True)
+        hosting.grant_invoke(self.function)
+        events_topic.grant_publish(self.function)
+        grant_read_owner_key(self.role, owner_key_arn, storage.data_key)
+        # Counts its images and claims the job's end (pack#), gives the job's slot back (quota#).
+        state.grant(self.function, ["GetItem", "UpdateItem"], [QUOTA_KEYS, PACK_KEYS])
+        moderation.grant(self.function, image_stages=("outputs",), prompts=False)
+        self._acknowledge(config)
+
+    def grant_api(
+        self,
+        functions: dict[str, lambda_.Function],
+        storage: StorageRefs,
+        state: StateTableRefs,
+        config: ServiceConfig,
+    ) -> None:
+        """The generations function starts and cancels jobs: it sends work items, writes a job's record
+        (and removes it when the submission rolls back), creates and cancels its counters, and keeps the
+        idempotency records of pack submissions. The reads function presigns a job's images."""
+        generations, reads = functions[routes.GENERATIONS.name], functions[routes.READS.name]
+        # Send only (CDK's grant_send_messages adds kms:ReEncrypt* and GenerateDataKey*): SQS needs a data
+        # key of the queue's key, and Decrypt to reuse it.
+        iam.Grant.add_to_principal(
+            grantee=generations, actions=["sqs:SendMessage"], resource_arns=[self.queue.queue_arn]
+        )
+        self.key.grant(generations, "kms:GenerateDataKey", "kms:Decrypt")
+        generations.add_environment(Env.PACK_QUEUE_URL, self.queue.queue_url)
+        data, data_key = storage.data_bucket, storage.data_key
+        grant_objects(generations, data, data_key, [PACK_OBJECTS], read=True, write=True, delete=True)
+        grant_objects(reads, data, data_key, [PACK_OBJECTS], read=True)
+        read_write = ["GetItem", "PutItem", "UpdateItem", "DeleteItem"]
+        state.grant(generations, read_write, [PACK_KEYS, PACK_IDEMPOTENCY_KEYS])
+        for function, reason in (
+            (generations, "record, read and roll back the caller's pack jobs; presign their images."),
+            (reads, "read the caller's pack jobs and presign their images."),
+        ):
+            role = function.role
+            assert isinstance(role, iam.Role)
+            acknowledge_object_prefixes(role, nag_bucket_name(config, "data"), {PACK_OBJECTS: reason})
+
+    def alarms(self, period: Duration) -> dict[str, tuple[cloudwatch.IMetric, float, str]]:
+        """The runner's alarms (stacks.monitoring creates them like the others)."""
+        return {
+            "PackDeadLetters": (
+                self.dead_letter_queue.metric_approximate_number_of_messages_visible(
+                    period=period, statistic="Maximum"
+                ),
+                1,
+                "Pack work items the runner could not finish reached its dead-letter queue.",
+            ),
+            "PackRunnerFunctionErrors": (
+                self.function.metric_errors(period=period, statistic="Sum"),
+                1,
+                "The pack runner function raised errors.",
+            ),
+        }
+
+    def _acknowledge(self, config: ServiceConfig) -> None:
+        acknowledge(
+            self.function,
+            "AwsSolutions-L1",
+            f"Pinned to {RUNTIME.name}: the bundled wheels are built, and the code is tested, for this "
+            "Python version; moving is a deliberate upgrade.",
+        )
+        acknowledge(
+            self.role,
+            "AwsSolutions-IAM5[Resource::*]",
+            "X-Ray PutTraceSegments/PutTelemetryRecords support no resource-level permissions.",
+        )
+        acknowledge(
+            self.role,
+            "AwsSolutions-IAM5[Action::kms:GenerateDataKey*]",
+            "CDK's SNS publish grant on the KMS-encrypted events topic: data keys of the messaging key.",
+        )
+        acknowledge_object_prefixes(
+            self.role,
+            nag_bucket_name(config, "data"),
+            {
+                PACK_OBJECTS: "store a pack job's images and results under the owner's model.",
+                WEBHOOK_SECRETS: "which generation of the owner's webhook secret signs.",
+            },
+        )
