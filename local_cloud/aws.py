@@ -16,7 +16,7 @@ from botocore.config import Config
 from moto.server import DomainDispatcherApplication, MotoRequestHandler, create_backend_app
 from werkzeug.serving import BaseWSGIServer, make_server
 
-from avatar_contract.names import StateTable
+from avatar_contract.names import PackRunner, StateTable
 from local_cloud.settings import ACCOUNT_ID, CloudSettings
 from stacks.config_constants import (
     PUBLISHER_VISIBILITY_TIMEOUT_SECONDS,
@@ -41,6 +41,7 @@ class Provisioned:
     events_topic_arn: str = ""
     status_events_queue_url: str = ""
     publisher_queue_url: str = ""  # the model publisher's queue on the success topic (issue 21 M1)
+    pack_queue_url: str = ""  # the pack runner's work queue (docs/packs.md)
 
 
 class OneDynamoDbRequestAtATime:
@@ -182,6 +183,14 @@ def provision(aws: MotoAws, settings: CloudSettings, images: dict[str, str]) -> 
 
     events_topic_arn, status_events_queue_url = _provision_training_events(sns, sqs, settings, error_arn)
     publisher_queue_url = _provision_publisher_queue(sns, sqs, settings, success_arn)
+    # As stacks.pack_runner.PackRunnerFunction declares it (visibility timeout, dead-letter queue).
+    pack_queue_url = _queue_with_dead_letter(
+        sqs,
+        settings.config.pack_queue_name,
+        settings.config.pack_dead_letter_queue_name,
+        PackRunner.VISIBILITY_TIMEOUT_SECONDS,
+        PackRunner.MAX_RECEIVE_COUNT,
+    )
 
     sagemaker = aws.client("sagemaker")
     _create_endpoint(
@@ -212,7 +221,12 @@ def provision(aws: MotoAws, settings: CloudSettings, images: dict[str, str]) -> 
     )
     log.info("provisioned %s, %s, %s", settings.data_bucket, settings.hosting_bucket, queue_url)
     return Provisioned(
-        queue_url, owner_key_arn, events_topic_arn, status_events_queue_url, publisher_queue_url
+        queue_url,
+        owner_key_arn,
+        events_topic_arn,
+        status_events_queue_url,
+        publisher_queue_url,
+        pack_queue_url,
     )
 
 
@@ -222,16 +236,22 @@ def _queue_arn(sqs: Any, queue_url: str) -> str:
     )
 
 
-def _queue_with_dead_letter(sqs: Any, name: str, dead_letter_name: str, visibility_seconds: int) -> str:
+def _queue_with_dead_letter(
+    sqs: Any,
+    name: str,
+    dead_letter_name: str,
+    visibility_seconds: int,
+    max_receive_count: int = STATUS_EVENTS_MAX_RECEIVE_COUNT,
+) -> str:
     """A queue (14 days' retention, `visibility_seconds`) whose messages go to its dead-letter queue after
-    STATUS_EVENTS_MAX_RECEIVE_COUNT receives, as the stack's function queues; returns its URL."""
+    `max_receive_count` receives, as the stack's function queues; returns its URL."""
     retention = str(14 * 86400)
     dead_letter_url = sqs.create_queue(
         QueueName=dead_letter_name, Attributes={"MessageRetentionPeriod": retention}
     )["QueueUrl"]
     redrive = {
         "deadLetterTargetArn": _queue_arn(sqs, dead_letter_url),
-        "maxReceiveCount": STATUS_EVENTS_MAX_RECEIVE_COUNT,
+        "maxReceiveCount": max_receive_count,
     }
     attributes = {"MessageRetentionPeriod": retention, "VisibilityTimeout": str(visibility_seconds)}
     attributes["RedrivePolicy"] = json.dumps(redrive)

@@ -26,7 +26,7 @@ from typing import Any
 
 from avatar_contract.keys import owner_of
 from avatar_contract.moderation import ENV_VAR, INITIAL_DENY_LIST
-from avatar_contract.names import Env
+from avatar_contract.names import Env, PackRunner
 from avatar_contract.routes import FUNCTIONS, Function
 from local_cloud import end_users
 from local_cloud.apigateway import LocalApiGateway
@@ -57,6 +57,7 @@ PRINCIPAL_NAMES = ("avatar-local-user-1", "avatar-local-user-2")
 CONTAINER_START_TIMEOUT = 240.0
 STATUS_EVENTS = Function("status-events", STATUS_EVENTS_HANDLER)  # stacks/training_events.py
 MODEL_PUBLISHER = Function("model-publisher", PUBLISHER_HANDLER)  # stacks/publisher.py
+PACK_RUNNER = Function("pack-runner", PackRunner.HANDLER)  # stacks/pack_runner.py
 LOCAL_IMAGES = {"training": "local/avatar-training:latest", "hosting": "local/avatar-hosting:latest"}
 
 
@@ -108,6 +109,7 @@ class LocalCloud:
         self.api: LocalApiGateway | None = None
         self.status_events: SqsEventSource | None = None  # the status consumer's SQS event source
         self.publisher: SqsEventSource | None = None  # the model publisher's SQS event source
+        self.pack_runner: SqsEventSource | None = None  # the pack runner's SQS event source
         self.end_users: list[end_users.EndUser] = []  # demo end users of the user pool
         self.end_user_pool: end_users.EndUserPool | None = None
         self.identity_pool: LocalIdentityPool | None = None
@@ -191,6 +193,7 @@ class LocalCloud:
             self.functions[function.name].prewarm()
         self._start_status_consumer(lambda_env)
         self._start_publisher(lambda_env)
+        self._start_pack_runner(lambda_env)
         iam_users = {p.access_key_id: p for p in self.principals}
         assert self.identity_pool is not None
         self.api = LocalApiGateway(
@@ -253,6 +256,32 @@ class LocalCloud:
         source.start()
         self.publisher = source
         self.supervisor.watch("model publisher", lambda: not source.is_running(), source.restart)
+
+    def _start_pack_runner(self, lambda_env: dict[str, str]) -> None:
+        """The pack runner as stacks/pack_runner.py deploys it: its timeout, the events topic, and an SQS
+        event source on its work queue with the stack's batch size; one invocation at a time (the local
+        stand-in for its reserved concurrency)."""
+        assert self.provisioned is not None
+        runner = LambdaFunction(
+            PACK_RUNNER,
+            {**lambda_env, Env.EVENTS_TOPIC_ARN: self.provisioned.events_topic_arn},
+            self.log_dir,
+            self.region,
+            timeout_seconds=PackRunner.TIMEOUT_SECONDS,
+            max_concurrency=1,
+            physical_name=self.settings.config.pack_runner_function_name,
+        )
+        self.functions[PACK_RUNNER.name] = runner
+        source = SqsEventSource(
+            self.aws.client("sqs"),
+            self.provisioned.pack_queue_url,
+            runner,
+            self.region,
+            batch_size=PackRunner.BATCH_SIZE,
+        )
+        source.start()
+        self.pack_runner = source
+        self.supervisor.watch("pack runner", lambda: not source.is_running(), source.restart)
 
     def republish_models(self, owner_prefix: str = "", limit: int = 10) -> list[dict[str, Any]]:
         """The operator's migration (docs/deploy.md "Upgrading"): invoke the model publisher with
@@ -322,6 +351,7 @@ class LocalCloud:
                 ("api gateway", self.api.stop if self.api else None),
                 ("status consumer", self.status_events.stop if self.status_events else None),
                 ("model publisher", self.publisher.stop if self.publisher else None),
+                ("pack runner", self.pack_runner.stop if self.pack_runner else None),
                 *((f"lambda {n}", f.close) for n, f in self.functions.items()),
                 ("sagemaker runtime", self.runtime.stop if self.runtime else None),
                 ("s3 post-policy front", self.s3_front.stop if self.s3_front else None),
@@ -452,6 +482,7 @@ class LocalCloud:
             Env.TRAINING_INSTANCE_TYPE: self.settings.training_instance_type,
             Env.HOSTING_INSTANCE_TYPE: self.settings.hosting_instance_type,
             Env.STATE_TABLE: self.settings.state_table,
+            Env.PACK_QUEUE_URL: self.provisioned.pack_queue_url if self.provisioned else "",
             # Relative to the code root, here the repository root (docs/packs.md).
             Env.OPERATOR_PACKS: config.operator_packs_file or "",
             **self._end_user_trust(),
