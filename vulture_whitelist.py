@@ -36,8 +36,11 @@ _.timestep
 _.LanguageCode
 
 # Serialized fields written for their readers: the staged metadata's format (the publisher's schema), a
-# listed pack's image count (GET /packs), the `make images-cuda` report (cuda-report.json).
+# listed pack's image count (GET /packs), the `make images-cuda` report (cuda-report.json), a pack job's
+# last change (GET …/packs/{job_id}) and the version of the pack it renders (its record, job.json).
 _.adapter_format
 _.render_version
 _.total_images
 _.import_seconds
+_.updated_at
+_.pack_version
