@@ -54,7 +54,9 @@ class ContentModeration(Construct):
             statements.append(iam.PolicyStatement(actions=[IMAGE_ACTION], resources=["*"]))
         if not statements or function.role is None:
             return
-        name = function.node.id.removesuffix("Function")
+        # "TrainingsFunction" -> "Trainings"; a queue consumer's "Function" -> its construct's id ("Packs").
+        scope = function.node.scope
+        name = function.node.id.removesuffix("Function") or (scope.node.id if scope else "Consumer")
         policy = iam.Policy(self, f"{name}Moderation", statements=statements, roles=[function.role])
         acknowledge(
             policy,

@@ -11,23 +11,19 @@ from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_lambda as lambda_
-from aws_cdk import aws_lambda_event_sources as sources
 from aws_cdk import aws_sns as sns
-from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
 from avatar_contract import routes
 from avatar_contract.names import Env, PackRunner
 from avatar_contract.s3_keys import GENERATIONS_PREFIX
-from stacks.config import POWERTOOLS_ENVIRONMENT, ServiceConfig
+from stacks.config import ServiceConfig
 from stacks.grants import grant_objects
 from stacks.hosting_endpoint import HostingEndpoint
-from stacks.lambda_code import RUNTIME, api_code
-from stacks.log_groups import encrypted_log_group
 from stacks.moderation import ContentModeration
 from stacks.nag import acknowledge, acknowledge_object_prefixes
 from stacks.owner_key import grant_read_owner_key
-from stacks.service_principals import trusted_service
+from stacks.queue_consumer import FunctionSpec, QueueSpec, queue_consumer
 from stacks.state_table import PACK_IDEMPOTENCY_KEYS, PACK_KEYS, QUOTA_KEYS, StateTableRefs
 from stacks.storage import StorageRefs, nag_bucket_name
 
@@ -56,53 +52,27 @@ class PackRunnerFunction(Construct):
     ) -> None:
         super().__init__(scope, construct_id)
         self.key = key
-        self.dead_letter_queue = sqs.Queue(
+        self.consumer = queue_consumer(
             self,
-            "DeadLetterQueue",
-            queue_name=config.pack_dead_letter_queue_name,
-            encryption=sqs.QueueEncryption.KMS,
-            encryption_master_key=key,
-            enforce_ssl=True,
-            retention_period=Duration.days(14),
-        )
-        self.queue = sqs.Queue(
-            self,
-            "Queue",
-            queue_name=config.pack_queue_name,
-            encryption=sqs.QueueEncryption.KMS,
-            encryption_master_key=key,
-            data_key_reuse=Duration.hours(1),
-            enforce_ssl=True,
-            retention_period=Duration.days(4),
-            visibility_timeout=Duration.seconds(PackRunner.VISIBILITY_TIMEOUT_SECONDS),
-            dead_letter_queue=sqs.DeadLetterQueue(
-                queue=self.dead_letter_queue, max_receive_count=PackRunner.MAX_RECEIVE_COUNT
+            config=config,
+            key=key,
+            queue=QueueSpec(
+                name=config.pack_queue_name,
+                dead_letter_name=config.pack_dead_letter_queue_name,
+                visibility_timeout_seconds=PackRunner.VISIBILITY_TIMEOUT_SECONDS,
+                max_receive_count=PackRunner.MAX_RECEIVE_COUNT,
+                retention_days=4,
             ),
-        )
-        name = config.pack_runner_function_name
-        log_group = encrypted_log_group(self, "Logs", config, log_group_name=f"/aws/lambda/{name}")
-        self.role = iam.Role(
-            self,
-            "Role",
-            assumed_by=trusted_service(self, "lambda.amazonaws.com", "lambda"),
-            description=f"Avatar service pack runner {name}",
-        )
-        log_group.grant_write(self.role)
-        architecture = (
-            lambda_.Architecture.ARM_64
-            if config.lambda_architecture == "arm64"
-            else lambda_.Architecture.X86_64
-        )
-        self.function = lambda_.Function(
-            self,
-            "PackRunnerFunction",
-            function_name=name,
-            role=self.role,
-            description="Avatar service: pack work items -> images of the owner's model",
-            runtime=RUNTIME,
-            architecture=architecture,
-            handler=PackRunner.HANDLER,
-            code=api_code(architecture),
+            function=FunctionSpec(
+                name=config.pack_runner_function_name,
+                handler=PackRunner.HANDLER,
+                description="Avatar service: pack work items -> images of the owner's model",
+                role_description=f"Avatar service pack runner {config.pack_runner_function_name}",
+                memory_mb=1024,
+                timeout_seconds=PackRunner.TIMEOUT_SECONDS,
+                batch_size=PackRunner.BATCH_SIZE,
+                reserved_concurrency=config.pack_runner_reserved_concurrency,
+            ),
             environment={
                 **moderation.environment,
                 Env.DATA_BUCKET: storage.data_bucket.bucket_name,
@@ -112,22 +82,14 @@ class PackRunnerFunction(Construct):
                 Env.HOSTING_INSTANCE_TYPE: config.hosting_instance_type,
                 Env.STATE_TABLE: config.state_table_name,
                 Env.EVENTS_TOPIC_ARN: events_topic.topic_arn,
-                Env.PACK_QUEUE_URL: self.queue.queue_url,  # to delay a message (backoff)
                 **config.quota_environment(),
                 **config.webhook_environment(),
-                **POWERTOOLS_ENVIRONMENT,
             },
-            memory_size=1024,
-            timeout=Duration.seconds(PackRunner.TIMEOUT_SECONDS),
-            reserved_concurrent_executions=config.pack_runner_reserved_concurrency,
-            tracing=lambda_.Tracing.ACTIVE,
-            log_group=log_group,
         )
-        self.function.add_event_source(
-            sources.SqsEventSource(
-                self.queue, batch_size=PackRunner.BATCH_SIZE, report_batch_item_failures=True
-            )
-        )
+        self.queue, self.dead_letter_queue = self.consumer.queue, self.consumer.dead_letter_queue
+        self.role, self.function = self.consumer.role, self.consumer.function
+        # To delay a message (backoff): the queue's own URL.
+        self.function.add_environment(Env.PACK_QUEUE_URL, self.queue.queue_url)
         data = storage.data_bucket
         grant_objects(self.function, data, storage.data_key, [PACK_OBJECTS], read=True, write=True)
         grant_objects(self.function, data, storage.data_key, [WEBHOOK_SECRETS], read=True)
@@ -172,33 +134,14 @@ class PackRunnerFunction(Construct):
 
     def alarms(self, period: Duration) -> dict[str, tuple[cloudwatch.IMetric, float, str]]:
         """The runner's alarms (stacks.monitoring creates them like the others)."""
-        return {
-            "PackDeadLetters": (
-                self.dead_letter_queue.metric_approximate_number_of_messages_visible(
-                    period=period, statistic="Maximum"
-                ),
-                1,
-                "Pack work items the runner could not finish reached its dead-letter queue.",
-            ),
-            "PackRunnerFunctionErrors": (
-                self.function.metric_errors(period=period, statistic="Sum"),
-                1,
-                "The pack runner function raised errors.",
-            ),
-        }
+        return self.consumer.alarms(
+            "PackRunner",
+            period,
+            dead_letters="Pack work items the runner could not finish reached its dead-letter queue.",
+            errors="The pack runner function raised errors.",
+        )
 
     def _acknowledge(self, config: ServiceConfig) -> None:
-        acknowledge(
-            self.function,
-            "AwsSolutions-L1",
-            f"Pinned to {RUNTIME.name}: the bundled wheels are built, and the code is tested, for this "
-            "Python version; moving is a deliberate upgrade.",
-        )
-        acknowledge(
-            self.role,
-            "AwsSolutions-IAM5[Resource::*]",
-            "X-Ray PutTraceSegments/PutTelemetryRecords support no resource-level permissions.",
-        )
         acknowledge(
             self.role,
             "AwsSolutions-IAM5[Action::kms:GenerateDataKey*]",

@@ -1,5 +1,5 @@
 """A Lambda function on its own SQS queue: the shape of every queue consumer of the service (the status
-consumer, the model publisher).
+consumer, the model publisher, the pack runner).
 
 Each consumer gets a KMS-encrypted, TLS-only queue with a dead-letter queue, its own role and encrypted log
 group, the API's code asset on the pinned runtime, X-Ray tracing, partial batch failures, and two alarms
@@ -55,6 +55,7 @@ class QueueSpec:
     dead_letter_name: str
     visibility_timeout_seconds: int
     max_receive_count: int
+    retention_days: int = 14
 
 
 @dataclass(frozen=True)
@@ -69,6 +70,7 @@ class FunctionSpec:
     timeout_seconds: int
     batch_size: int
     max_concurrency: int | None = None  # the event source's bound (None: as many as Lambda scales to)
+    reserved_concurrency: int | None = None  # the function's own share of the account's concurrency
     role_name: str | None = None  # fixed when a resource policy names the role
     ephemeral_storage_mib: int | None = None
 
@@ -123,7 +125,7 @@ def queue_consumer(
         encryption_master_key=key,
         data_key_reuse=Duration.hours(1),
         enforce_ssl=True,
-        retention_period=RETENTION,
+        retention_period=Duration.days(queue.retention_days),
         visibility_timeout=Duration.seconds(queue.visibility_timeout_seconds),
         dead_letter_queue=sqs.DeadLetterQueue(
             queue=dead_letter_queue, max_receive_count=queue.max_receive_count
@@ -155,6 +157,7 @@ def queue_consumer(
             Size.mebibytes(function.ephemeral_storage_mib) if function.ephemeral_storage_mib else None
         ),
         timeout=Duration.seconds(function.timeout_seconds),
+        reserved_concurrent_executions=function.reserved_concurrency,
         tracing=lambda_.Tracing.ACTIVE,
         log_group=log_group,
     )

@@ -85,7 +85,7 @@ def test_runner_grants_are_scoped(service: dict[str, Any]) -> None:
     )
     assert granted(runner, "rekognition:DetectModerationLabels") or any(
         "rekognition:DetectModerationLabels" in actions_of(s)
-        for s in statements(service, "ApiModerationPackRunner")
+        for s in statements(service, "ApiModerationPacks")
     )
 
 
@@ -108,7 +108,7 @@ def test_dead_letters_and_errors_raise_alarms(service: dict[str, Any]) -> None:
     names = {
         v["Properties"].get("AlarmName", "") for v in of_type(service, "AWS::CloudWatch::Alarm").values()
     }
-    assert {"avatar-pack-dead-letters", "avatar-pack-runner-function-errors"} <= names
+    assert {"avatar-pack-runner-dead-letters", "avatar-pack-runner-function-errors"} <= names
 
 
 def test_pack_settings_are_validated() -> None:

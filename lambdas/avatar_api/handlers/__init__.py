@@ -47,20 +47,24 @@ def make_handler(app: APIGatewayRestResolver) -> Callable[[dict[str, Any], Any],
 
 
 def make_batch_handler(
-    processor: BatchProcessor, record_handler: Callable[..., None]
+    processor: BatchProcessor, record_handler: Callable[..., None], *, with_metrics: bool = False
 ) -> Callable[[dict[str, Any], Any], dict[str, Any]]:
     """An SQS consumer's entry point: Powertools' batch processing with partial batch failures (SQS
     redelivers only the records that raised, then sends them to the queue's dead-letter queue), with
     structured logging and tracing. `record_handler` takes the parsed record (and, if it declares it,
-    `lambda_context`)."""
+    `lambda_context`). `with_metrics`: flush the metrics the records count (Powertools' EMF)."""
 
-    @logger.inject_lambda_context(clear_state=True)
-    @tracer.capture_lambda_handler(capture_response=False)
-    def instrumented(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    def process(event: dict[str, Any], context: Any) -> dict[str, Any]:
         response = process_partial_response(
             event=event, record_handler=record_handler, processor=processor, context=context
         )
         return dict(response)
+
+    if with_metrics:
+        process = metrics.log_metrics(process)
+    instrumented = logger.inject_lambda_context(clear_state=True)(
+        tracer.capture_lambda_handler(capture_response=False)(process)
+    )
 
     def lambda_handler(event: dict[str, Any], context: Any = None) -> dict[str, Any]:
         return instrumented(event, context if context is not None else LocalContext())

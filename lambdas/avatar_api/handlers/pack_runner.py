@@ -8,13 +8,13 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
+from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType
 from aws_lambda_powertools.utilities.parser.models import SqsRecordModel
 from pydantic import Json
 
 from avatar_api.domain.pack_runner import RetryLater, handle_item
-from avatar_api.handlers import LocalContext
-from avatar_api.observability import count, logger, metrics, tracer
+from avatar_api.handlers import make_batch_handler
+from avatar_api.observability import count, logger
 from avatar_api.services import get_services
 from avatar_contract.pack_jobs import PackWorkItem
 
@@ -52,15 +52,4 @@ def record_handler(record: WorkItemRecord, lambda_context: Any) -> None:
     count(f"PackImage{outcome.capitalize()}")
 
 
-@logger.inject_lambda_context(clear_state=True)
-@tracer.capture_lambda_handler(capture_response=False)
-@metrics.log_metrics
-def _instrumented(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    response = process_partial_response(
-        event=event, record_handler=record_handler, processor=processor, context=context
-    )
-    return dict(response)
-
-
-def lambda_handler(event: dict[str, Any], context: Any = None) -> dict[str, Any]:
-    return _instrumented(event, context if context is not None else LocalContext())
+lambda_handler = make_batch_handler(processor, record_handler, with_metrics=True)
