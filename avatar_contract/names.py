@@ -15,7 +15,7 @@ class Env:
     # The endpoints' instance types: what the API's cost bounds are computed for (docs/limits.md).
     TRAINING_INSTANCE_TYPE: Final = "AVATAR_TRAINING_INSTANCE_TYPE"
     HOSTING_INSTANCE_TYPE: Final = "AVATAR_HOSTING_INSTANCE_TYPE"
-    # The Secrets Manager secret (name or ARN) holding the per-deployment owner-id key (avatar_api.identity).
+    # The Secrets Manager secret (name or ARN) holding the owner-id key (avatar_api.adapters.owner_ids).
     OWNER_KEY_SECRET: Final = "AVATAR_OWNER_KEY_SECRET"
     # The state table (DynamoDB): per-owner quotas and idempotency records (docs/limits.md), and the quotas.
     STATE_TABLE: Final = "AVATAR_STATE_TABLE"

@@ -251,7 +251,7 @@ def smoke_training(
             # The training stages its model; the model publisher (a Lambda function in the stack) checks it
             # and writes the artifact (issue 21 M1): run its domain function here as the stack would.
             sys.path.insert(0, str(REPO_ROOT / "lambdas"))
-            from avatar_api.aws import Bucket
+            from avatar_api.adapters.aws import Bucket
             from avatar_api.domain.publishing import publish
 
             data, hosting = Bucket(DATA_BUCKET, s3), Bucket(HOSTING_BUCKET, s3)

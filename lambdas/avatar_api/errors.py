@@ -13,7 +13,6 @@ from __future__ import annotations
 import os
 import re
 
-from avatar_api.aws import EndpointError
 from avatar_contract.names import Env
 
 _REDACTIONS = (
@@ -143,6 +142,43 @@ class RequestInProgress(ApiError):
 class UpstreamError(ApiError):
     status = 502
     code = "upstream_error"
+
+
+# Failures the adapters raise and the domain handles (none of them reaches a caller as it is).
+
+
+class AlreadyExists(Exception):
+    """A conditional create found the object already there."""
+
+
+class Changed(Exception):
+    """A conditional replace found the object changed (or gone) since it was read or written."""
+
+
+class ModelNotReady(Exception):
+    """The multi-model endpoint is still loading the target model (retry later)."""
+
+
+# The SageMaker runtime's answers that a later attempt can get past: throttling, the service or the
+# container briefly unavailable, out of memory (507, the model server's answer while it is full), and
+# timeouts. Everything else (ValidationError, ModelError 424, ...) fails the same way again.
+RETRYABLE_STATUSES = frozenset({429, 500, 502, 503, 504, 507})
+THROTTLING_CODES = frozenset({"ThrottlingException", "Throttling", "TooManyRequestsException"})
+TIMEOUT_CODE = "Timeout"
+
+
+class EndpointError(Exception):
+    """The SageMaker runtime refused or failed a call. `retryable` is the one classification of which
+    failures are worth retrying (the API answers them with 503 and Retry-After, the others with 502)."""
+
+    def __init__(self, message: str, *, code: str = "", status: int = 0) -> None:
+        super().__init__(message)
+        self.code = code
+        self.status = status
+
+    @property
+    def retryable(self) -> bool:
+        return self.status in RETRYABLE_STATUSES or self.code in THROTTLING_CODES or self.code == TIMEOUT_CODE
 
 
 def endpoint_failure(error: EndpointError, endpoint: str, *, retry_after: int = 5) -> ApiError:

@@ -7,7 +7,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from avatar_api.aws import (
+from avatar_api.adapters.aws import (
     Bucket,
     HostingEndpointClient,
     TrainingEndpointClient,
@@ -15,14 +15,14 @@ from avatar_api.aws import (
     runtime_client,
     s3_client,
 )
-from avatar_api.idempotency import Submissions
-from avatar_api.identity import OwnerIds
-from avatar_api.messaging import EventsTopic
-from avatar_api.quotas import QuotaLimits, Quotas
-from avatar_api.records import TrainingRecords
+from avatar_api.adapters.idempotency import Submissions
+from avatar_api.adapters.messaging import EventsTopic
+from avatar_api.adapters.owner_ids import OwnerIds
+from avatar_api.adapters.quotas import QuotaLimits, Quotas
+from avatar_api.adapters.records import TrainingRecords
+from avatar_api.adapters.webhook_secrets import WebhookSecrets
+from avatar_api.adapters.webhooks import WebhookSender
 from avatar_api.settings import GENERATION_BUDGET_SECONDS, Settings
-from avatar_api.webhook_secrets import WebhookSecrets
-from avatar_api.webhooks import WebhookSender
 
 if TYPE_CHECKING:
     from avatar_api.domain.moderation import Moderator

@@ -62,7 +62,7 @@ class Settings:
 
     data_bucket: str
     hosting_bucket: str
-    owner_key_secret: str  # Secrets Manager name or ARN of the owner-id key (avatar_api.identity)
+    owner_key_secret: str  # Secrets Manager name or ARN of the owner-id key (avatar_api.adapters.owner_ids)
     training_endpoint: str = ""  # only the trainings function needs it
     hosting_endpoint: str = ""  # only the generations function needs it
     # What the cost bounds are computed for (docs/limits.md); empty: not configured (no bound applies).

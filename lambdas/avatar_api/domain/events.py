@@ -17,9 +17,9 @@ from typing import Literal
 from pydantic import BaseModel, Field
 
 from avatar_api.domain import webhooks
+from avatar_api.domain.records import TrainingEventMark, TrainingRecord
 from avatar_api.domain.status import is_async_location, read_progress, read_result, training_state
 from avatar_api.errors import redact
-from avatar_api.records import TrainingEventMark, TrainingRecord
 from avatar_api.services import Services
 from avatar_api.settings import FAILURE_REASON_MAX_CHARS
 from avatar_contract import keys

@@ -6,10 +6,10 @@ import logging
 
 from pydantic import BaseModel, Field
 
-from avatar_api.cursors import make_cursor, read_cursor
+from avatar_api.adapters.cursors import make_cursor, read_cursor
+from avatar_api.domain.records import TrainingRecord
 from avatar_api.domain.status import StatusName, TrainingState, is_async_location, training_state
 from avatar_api.errors import Conflict, NotFound
-from avatar_api.records import TrainingRecord
 from avatar_api.services import Services
 from avatar_api.settings import MODELS_PAGE_DEFAULT
 from avatar_contract import keys, s3_keys

@@ -19,10 +19,10 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field, ValidationError
 
-from avatar_api.aws import Bucket
+from avatar_api.adapters.aws import Bucket
 from avatar_api.domain.previews import WithheldPreview, shown_previews
+from avatar_api.domain.records import TrainingRecord, Webhook
 from avatar_api.errors import NotFound, redact
-from avatar_api.records import TrainingRecord, Webhook
 from avatar_api.services import Services
 from avatar_api.settings import FAILURE_REASON_MAX_CHARS, TRAINING_DEADLINE_SECONDS
 from avatar_contract import keys

@@ -16,13 +16,12 @@ from datetime import UTC, datetime
 
 from pydantic import BaseModel, Field
 
-from avatar_api.aws import EndpointError
 from avatar_api.domain import limits, screening
 from avatar_api.domain.images import CheckedImage
+from avatar_api.domain.records import TrainingRecord, Webhook
 from avatar_api.domain.status import StatusName, get_training
 from avatar_api.domain.uploads import ImageSource, InlineImage, delete_uploaded
-from avatar_api.errors import ApiError, InvalidRequest, endpoint_failure
-from avatar_api.records import TrainingRecord, Webhook
+from avatar_api.errors import ApiError, EndpointError, InvalidRequest, endpoint_failure
 from avatar_api.services import Services
 from avatar_api.settings import TRAINING_DEADLINE_SECONDS, TRAINING_QUEUE_TTL_SECONDS
 from avatar_contract import keys

@@ -7,7 +7,7 @@ from aws_lambda_powertools.event_handler.openapi.types import OpenAPIResponse
 from aws_lambda_powertools.event_handler.router import APIGatewayRouter
 from pydantic import BaseModel
 
-from avatar_api.identity import principal_of
+from avatar_api.routers.identity import principal_of
 from avatar_api.routers.schemas import ErrorResponse
 from avatar_api.services import Services, get_services
 

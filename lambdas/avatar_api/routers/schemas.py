@@ -9,8 +9,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from avatar_api.adapters.webhooks import URL_MAX_CHARS, check_url
 from avatar_api.settings import IDEMPOTENCY_KEY_MAX_CHARS, MAX_IMAGE_BYTES, MODEL_NAME_MAX_CHARS
-from avatar_api.webhooks import URL_MAX_CHARS, check_url
 from avatar_contract.generation import GenArgs
 from avatar_contract.s3_keys import UPLOAD_ID_RE
 from avatar_contract.training import MAX_IMAGES, MIN_IMAGES, PROMPT_MAX_CHARS, TrainingHyperparameters

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from avatar_api.aws import TrainingEndpointClient
+from avatar_api.adapters.aws import TrainingEndpointClient
 from avatar_api.domain.trainings import NewTraining, start_training
 from avatar_api.domain.uploads import InlineImage
 from avatar_api.errors import RequestInProgress

@@ -8,10 +8,10 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from avatar_api.aws import EndpointError, HostingEndpointClient, ModelNotReady
+from avatar_api.adapters.aws import HostingEndpointClient
+from avatar_api.adapters.records import TrainingRecords
 from avatar_api.domain import generations
-from avatar_api.errors import ServiceUnavailable
-from avatar_api.records import TrainingRecords
+from avatar_api.errors import EndpointError, ModelNotReady, ServiceUnavailable
 from avatar_api.services import get_services
 from avatar_contract import keys
 from avatar_contract.generation import GenArgs

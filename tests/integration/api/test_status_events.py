@@ -9,8 +9,8 @@ from typing import Any
 
 import pytest
 
+from avatar_api.adapters.messaging import EventsTopic
 from avatar_api.handlers.status_events import lambda_handler
-from avatar_api.messaging import EventsTopic
 from avatar_api.services import get_services
 from avatar_contract import keys
 from avatar_contract.keys import split_s3_uri

@@ -27,10 +27,10 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
+from avatar_api.adapters.webhooks import WebhookSender
 from avatar_api.domain import webhooks as webhook_delivery
 from avatar_api.handlers.status_events import lambda_handler
 from avatar_api.services import get_services
-from avatar_api.webhooks import WebhookSender
 from avatar_client import verify_webhook
 from avatar_contract.names import Env
 from tests.fixtures.api import ALICE, LambdaContext, owner_id, response_json, selfies

@@ -5,8 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from avatar_api.aws import EndpointError
-from avatar_api.errors import ServiceUnavailable, UpstreamError, endpoint_failure
+from avatar_api.errors import EndpointError, ServiceUnavailable, UpstreamError, endpoint_failure
 
 
 @pytest.mark.parametrize(

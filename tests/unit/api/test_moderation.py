@@ -265,7 +265,7 @@ def test_images_are_screened_concurrently_and_verdicts_keep_their_order() -> Non
 
 
 def test_clients_are_made_on_first_use_only() -> None:
-    from avatar_api.moderation_aws import ModerationClients
+    from avatar_api.adapters.moderation_aws import ModerationClients
 
     made: list[str] = []
 
@@ -281,7 +281,7 @@ def test_clients_are_made_on_first_use_only() -> None:
 
 
 def test_comprehend_can_be_called_in_another_region(monkeypatch: pytest.MonkeyPatch) -> None:
-    from avatar_api.moderation_aws import ModerationClients
+    from avatar_api.adapters.moderation_aws import ModerationClients
 
     monkeypatch.setenv("AWS_DEFAULT_REGION", "eu-central-1")
     clients = ModerationClients.from_environment("", comprehend_region="eu-west-1")

@@ -5,8 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from avatar_api.aws import EndpointError
-from avatar_api.errors import endpoint_failure, redact
+from avatar_api.errors import EndpointError, endpoint_failure, redact
 from avatar_contract.names import Env
 
 ACCOUNT = "123456789012"

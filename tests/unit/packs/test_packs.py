@@ -9,9 +9,9 @@ from typing import Any
 
 import pytest
 
+from avatar_api.adapters.moderation_aws import ModerationClients
 from avatar_api.domain.moderation import Moderator
 from avatar_api.domain.packs import ListedPack
-from avatar_api.moderation_aws import ModerationClients
 from avatar_contract import packs
 from avatar_contract.instance_tokens import pick_token
 from avatar_contract.moderation import INITIAL_DENY_LIST, ModerationPolicy

@@ -26,8 +26,8 @@ from aws_lambda_powertools.utilities.idempotency.exceptions import (
     IdempotencyValidationError,
 )
 
+from avatar_api.adapters.quotas import KEY_ATTRIBUTE, TTL_ATTRIBUTE
 from avatar_api.errors import IdempotencyKeyReused, RequestInProgress, ServiceUnavailable
-from avatar_api.quotas import KEY_ATTRIBUTE, TTL_ATTRIBUTE
 
 KEY_PREFIX = "idempotency#trainings"
 # What Powertools hashes into the record's key (`event_key_jmespath` over `_payload`'s fields).
