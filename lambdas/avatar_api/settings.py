@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 
-from avatar_contract.names import Env, Runtime
+from avatar_contract.names import API_TIMEOUT_SECONDS, Env, Runtime
 from avatar_contract.training_budget import TRAINING_TIME_BUDGET_SECONDS
 
 # Per image: decoded bytes and pixels (a decompression bomb is refused before it is decoded).
@@ -26,8 +26,8 @@ MAX_OPEN_UPLOAD_SLOTS = 40
 # (Lambda's synchronous response limit is 6 MB, API Gateway's 10 MB).
 MAX_INLINE_IMAGES_BYTES = 4_500_000
 DOWNLOAD_URL_EXPIRES_SECONDS = 3600
-# Generation: the whole request must fit in API Gateway's 29 s integration timeout.
-GENERATION_BUDGET_SECONDS = 27.0
+# Generation: the whole request must fit in API Gateway's integration timeout (2 s left to answer).
+GENERATION_BUDGET_SECONDS = API_TIMEOUT_SECONDS - 2.0
 MODEL_NOT_READY_RETRY_AFTER_SECONDS = 30
 # A generation's in-flight slot (per-owner cap, docs/limits.md) is released when it answers; one whose
 # function died is reclaimed after this (longer than any invocation: the function's timeout is 29 s).
