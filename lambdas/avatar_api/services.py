@@ -50,6 +50,10 @@ class Services:
         """The training records, in the data bucket."""
         return TrainingRecords(self.data)
 
+    def bucket(self, name: str) -> Bucket:
+        """The data bucket, or another bucket by name on the same client (an async output elsewhere)."""
+        return self.data if name == self.data.name else Bucket(name, self.data.client)
+
     @property
     def webhook_secrets(self) -> WebhookSecrets:
         """Which generation of each owner's webhook secret is current (in the data bucket)."""

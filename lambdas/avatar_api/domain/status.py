@@ -19,7 +19,6 @@ from typing import Any
 
 from pydantic import BaseModel, Field, ValidationError
 
-from avatar_api.adapters.aws import Bucket
 from avatar_api.domain.previews import WithheldPreview, shown_previews
 from avatar_api.domain.records import TrainingRecord, Webhook
 from avatar_api.errors import NotFound, redact
@@ -194,8 +193,7 @@ def _read_location(services: Services, uri: str | None) -> bytes | None:
     bucket_name, key = split_s3_uri(uri)
     if not key.startswith((Prefix.ASYNC_OUTPUTS, Prefix.ASYNC_FAILURES)):
         return None
-    bucket = services.data if bucket_name == services.data.name else Bucket(bucket_name, services.data.client)
-    return bucket.get_bytes(key)
+    return services.bucket(bucket_name).get_bytes(key)
 
 
 def _failure_reason(body: bytes) -> str:
