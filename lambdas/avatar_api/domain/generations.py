@@ -11,12 +11,19 @@ from collections.abc import Callable
 
 from pydantic import BaseModel, Field
 
-from avatar_api.aws import EndpointError, ModelNotReady
 from avatar_api.domain import limits
 from avatar_api.domain.model_identity import model_identity
 from avatar_api.domain.models import find_record
 from avatar_api.domain.moderation import withhold_blocked
-from avatar_api.errors import Conflict, NotFound, ServiceUnavailable, UpstreamError, endpoint_failure
+from avatar_api.errors import (
+    Conflict,
+    EndpointError,
+    ModelNotReady,
+    NotFound,
+    ServiceUnavailable,
+    UpstreamError,
+    endpoint_failure,
+)
 from avatar_api.services import Services
 from avatar_api.settings import (
     DOWNLOAD_URL_EXPIRES_SECONDS,
