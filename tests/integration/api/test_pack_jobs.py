@@ -19,12 +19,13 @@ from avatar_api.adapters.webhooks import WebhookSender
 from avatar_api.domain import pack_runner
 from avatar_api.domain.pack_runner import RetryLater
 from avatar_api.handlers.pack_runner import lambda_handler as runner_handler
+from avatar_api.lambda_context import LocalContext
 from avatar_api.services import get_services
 from avatar_client import verify_webhook
 from avatar_contract import keys, s3_keys
 from avatar_contract.pack_jobs import PackWorkItem
 from local_cloud.event_source import SqsEventSource
-from tests.fixtures.api import ALICE, BOB, SESSION, LambdaContext, header, owner_id, png, response_json
+from tests.fixtures.api import ALICE, BOB, SESSION, header, owner_id, png, response_json
 from tests.fixtures.api_backend import DATA_BUCKET, Api
 from tests.fixtures.moderation import StubbedModeration, ready_model
 
@@ -61,7 +62,7 @@ class RunnerFunction:
     responses: list[dict[str, Any]] = field(default_factory=list)
 
     def invoke(self, event: dict[str, Any]) -> Any:
-        response = runner_handler(event, LambdaContext())
+        response = runner_handler(event, LocalContext())
         self.responses.append(response)
         return response
 
