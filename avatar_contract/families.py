@@ -138,19 +138,31 @@ class BaseFamily(_Frozen):
         return personalize(template, metadata)
 
 
+# Prior preservation trains on an instance and a class image per step: the UNet's batch doubles (a little
+# less than 2× on a GPU that batch 1 does not fill). The same for every family.
+PRIOR_FACTOR: Final = 1.9
+# SD 2.1-base's calibration (docs/limits-training.md): the reference sample's own run on ml.g5.xlarge (A10G).
+REFERENCE_SECONDS: Final = 1500.0  # 1000 steps, 512 px, prior (50 class images), text encoder
+REFERENCE_STEPS: Final = 1000
+REFERENCE_CLASS_IMAGES: Final = 50
+REFERENCE_CLASS_IMAGE_STEPS: Final = 50  # diffusers' default num_inference_steps, which the sample used
+SD21_A10G_IMAGE_SECONDS: Final = 2.5  # 30 steps at 512 px, fp16 (benchmarks/cost.py's generation figure)
+LOOP_SPEEDUP: Final = 1.071  # reference loop ÷ our loop, measured (docs/performance.md, full-size 512 px)
+SD21_FIXED_SECONDS: Final = 60.0  # three pipeline loads from local disk, VAE latents, packaging, upload
+SD21_TE_FACTOR: Final = 1.1  # the text encoder's LoRA: its forward and backward (~5% of the UNet's FLOPs)
+
+
 def _calibrated_sd21_a10g() -> TimeBudget:
-    """SD 2.1-base on the A10G, from the reference sample's 1500 s for 1000 steps at 512 px with prior
-    preservation (50 class images at 50 steps) and text-encoder training on ml.g5.xlarge, 2.5 s per 30-step
-    image, and our loop's measured speed-up over the reference's (1.071): docs/limits-training.md."""
-    fixed, image, prior, text_encoder = 60.0, 2.5, 1.9, 1.1  # prior: training_budget.PRIOR_FACTOR
-    class_seconds = 50 * image * 50 / 30
-    reference_step = (1500.0 - fixed - class_seconds) / 1000
+    """SD 2.1-base on the A10G: the reference's step (its 1500 s less loading and class images) ÷ our
+    loop's speed-up, without prior preservation and text encoder."""
+    class_seconds = REFERENCE_CLASS_IMAGES * SD21_A10G_IMAGE_SECONDS * REFERENCE_CLASS_IMAGE_STEPS / 30
+    reference_step = (REFERENCE_SECONDS - SD21_FIXED_SECONDS - class_seconds) / REFERENCE_STEPS
     return TimeBudget(
-        step_seconds=reference_step / 1.071 / (prior * text_encoder),
-        image_seconds=image,
-        fixed_seconds=fixed,
+        step_seconds=reference_step / LOOP_SPEEDUP / (PRIOR_FACTOR * SD21_TE_FACTOR),
+        image_seconds=SD21_A10G_IMAGE_SECONDS,
+        fixed_seconds=SD21_FIXED_SECONDS,
         attention_share=0.12,  # FLOP count of SD 2.x's UNet at 64×64 latents
-        text_encoder_factor=text_encoder,
+        text_encoder_factor=SD21_TE_FACTOR,
         source="calibrated: reference sample 1500 s / 1000 steps on ml.g5.xlarge, loop speed-up measured",
     )
 
