@@ -32,7 +32,10 @@ class FamilyName(StrEnum):
 
 DEFAULT_FAMILY: Final = FamilyName.SD21_BASE
 LEGACY_FAMILY: Final = FamilyName.SD21_BASE  # what a model recorded without a family was trained on
-FAMILY_KEY: Final = "base_family"  # in metadata.json, the training result and the model record
+FAMILY_KEY: Final = "base_family"  # in metadata.json, the training config and the model record
+# S3 user metadata (x-amz-meta-base-family) of a published model archive: its model's base family, so the
+# API refuses a model of another family from the HeadObject it makes anyway.
+ARTIFACT_FAMILY_METADATA: Final = "base-family"
 MANIFEST_DIR: Final = "base_models"
 
 

@@ -269,9 +269,7 @@ def hyperparameters_model(name: FamilyName | str = DEFAULT_FAMILY) -> type[Train
 def training_config_model(name: FamilyName | str = DEFAULT_FAMILY) -> type[TrainingConfig]:
     """`TrainingConfig` with the defaults and bounds of the family `name` (what its container reads)."""
     chosen = family(name).name
-    return create_model(
-        f"TrainingConfig_{chosen.name}", __base__=TrainingConfig, **_family_fields(chosen)
-    )
+    return create_model(f"TrainingConfig_{chosen.name}", __base__=TrainingConfig, **_family_fields(chosen))
 
 
 def for_family(

@@ -95,6 +95,13 @@ class JobFinished(Conflict):
     code = "job_finished"
 
 
+class ModelFamilyMismatch(ApiError):
+    """The model was trained on another base family than the deployment serves (the message names both)."""
+
+    status = 409
+    code = "model_family_mismatch"
+
+
 class IdempotencyKeyReused(ApiError):
     status = 422
     code = "idempotency_key_reused"

@@ -17,7 +17,6 @@ from avatar_api.errors import InvalidRequest
 from avatar_api.observability import count, logger
 from avatar_api.routers.common import caller, error_responses, json_response
 from avatar_api.routers.schemas import IDEMPOTENCY_KEY_PATTERN, CreateTrainingRequest, CreateUploadsRequest
-from avatar_contract.training import TrainingHyperparameters
 
 router = APIGatewayRouter()
 read_router = APIGatewayRouter()
@@ -64,9 +63,10 @@ def create_training(
         else uploads.UploadedImage(image.upload_id or "", image.index or 0)
         for image in body.images
     ]
-    hyperparameters = body.config or TrainingHyperparameters()
+    services, owner = caller(router)
+    hyperparameters = trainings.family_hyperparameters(services, body.config)
     if body.dry_run:
-        report = screening.dry_run(*caller(router), sources, hyperparameters)
+        report = screening.dry_run(services, owner, sources, hyperparameters)
         count("TrainingDryRun")
         return json_response(200, report)
     request = trainings.NewTraining(
@@ -76,7 +76,6 @@ def create_training(
         idempotency_key=idempotency_key or body.idempotency_key,
         webhook_url=body.webhook_url,
     )
-    services, owner = caller(router)
     services.submissions.register(router.lambda_context)  # the in-progress expiry: this invocation's time
     accepted = trainings.start_training(services, owner, request)
     count("TrainingReplayed" if accepted.replayed else "TrainingStarted")
