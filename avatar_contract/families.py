@@ -237,7 +237,9 @@ SDXL_BASE_1_0: Final = BaseFamily(
         text_encoder_learning_rate=FloatRange(default=5e-6, maximum=1e-2),
         lora_rank=IntRange(default=32, minimum=1, maximum=128),
         text_encoder_lora_rank=IntRange(default=16, minimum=1, maximum=128),
-        resolution=IntRange(default=1024, minimum=512, maximum=1024),
+        # The lower bounds are the smallest latent the pipeline takes, not a quality floor (SDXL below
+        # ~768 px degrades): tests and the local cloud's tiny SDXL train and render at 64 px.
+        resolution=IntRange(default=1024, minimum=64, maximum=1024),
         train_text_encoder=False,
         with_prior_preservation=False,
         num_class_images=IntRange(default=100, minimum=1, maximum=300),
@@ -259,7 +261,7 @@ SDXL_BASE_1_0: Final = BaseFamily(
         source="estimate: SD 2.1-base's calibrated A10G step scaled by SDXL's UNet work at 1024 px",
     ),
     generation=GenerationDefaults(
-        min_side=512,
+        min_side=64,
         max_side=1536,
         steps=_SAMPLING,
         guidance_scale=7.5,

@@ -49,7 +49,7 @@ def test_unset_fields_take_the_family_default_and_set_ones_stay() -> None:
 @pytest.mark.parametrize(
     ("name", "field", "value"),
     [
-        ("sdxl-base-1.0", "resolution", 256),  # below SDXL's minimum, fine for SD 2.1
+        ("sdxl-base-1.0", "text_encoder_lora_rank", 200),  # above SDXL's bound, fine for SD 2.1
         ("sdxl-base-1.0", "lora_rank", 200),  # above SDXL's rank bound
         ("sd21-base", "resolution", 1032),
     ],

@@ -55,10 +55,10 @@ def test_a_training_takes_the_deployed_familys_defaults_and_names_it(api: Api, n
 
 def test_a_value_outside_the_deployed_familys_bounds_is_a_400_naming_field_and_family(api: Api) -> None:
     deploy("sdxl-base-1.0")
-    response = submit(api, {"resolution": 256})  # fine for sd21-base
+    response = submit(api, {"lora_rank": 200})  # fine for sd21-base
     assert response["statusCode"] == 400, response["body"]
     message = response_json(response)["error"]["message"]
-    assert "config.resolution" in message and "sdxl-base-1.0" in message
+    assert "config.lora_rank" in message and "sdxl-base-1.0" in message
     assert api.training.calls == [] and api.object_keys() == []
 
 

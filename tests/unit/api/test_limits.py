@@ -153,7 +153,7 @@ def test_finishing_pass_bounds(finishing: dict) -> None:
         ({"width": 1024, "hires": {"scale": 1.6}}, "hires: width 1024 x scale 1.6 exceeds 1536 px", None),
         ({"width": 1024, "hires": {"scale": 2.0}}, "hires: width 1024 x scale 2 exceeds 1536 px", None),
         ({"width": 1536}, "width: 1536 px is outside 64-1024 px", None),
-        ({"height": 256}, None, "height: 256 px is outside 512-1536 px"),
+        ({"height": 1280}, "height: 1280 px is outside 64-1024 px", None),
         ({"width": 1024, "height": 1024}, None, None),
     ],
 )
