@@ -12,8 +12,7 @@ import pytest
 
 from avatar_api.services import get_services
 from avatar_contract import keys
-from avatar_contract.artifact import ARTIFACT_FAMILY_METADATA
-from avatar_contract.families import FamilyName, family
+from avatar_contract.families import ARTIFACT_FAMILY_METADATA, FamilyName, family
 from avatar_contract.training import TrainingConfig
 from tests.fixtures.api import ALICE, owner_id, png, response_json, selfies
 from tests.fixtures.api_backend import DATA_BUCKET, HOSTING_BUCKET, Api
