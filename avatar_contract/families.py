@@ -170,7 +170,7 @@ def _calibrated_sd21_a10g() -> TimeBudget:
     )
 
 
-_SAMPLING = IntRange(default=25, minimum=1, maximum=100)  # avatar_contract.rendering.DEFAULT_STEPS
+_SAMPLING = IntRange(default=25, minimum=1, maximum=100)  # avatar_runtime.rendering.DEFAULT_STEPS
 
 SD21_BASE: Final = BaseFamily(
     name=FamilyName.SD21_BASE,

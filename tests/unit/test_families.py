@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import pytest
 
-from avatar_contract.base_model import Manifest
 from avatar_contract.families import (
     DEFAULT_FAMILY,
     FAMILIES,
@@ -19,6 +18,7 @@ from avatar_contract.families import (
 )
 from avatar_contract.names import Env
 from avatar_contract.training_budget import A10G
+from avatar_runtime.base_model import Manifest
 
 ALL = list(FamilyName)
 
