@@ -25,7 +25,7 @@ MIN_OWNER_KEY_BYTES = 32
 
 
 def owner_of(principal: str, key: bytes) -> str:
-    """Stable, opaque owner id for a principal (see avatar_api.identity for which one): an HMAC under the
+    """Stable, opaque owner id for a principal (see avatar_api routers.identity for which): an HMAC under the
     deployment's owner-id key, so nobody can compute another caller's owner id from a known ARN."""
     if not principal:
         raise ValueError("principal must not be empty")

@@ -15,7 +15,7 @@ class Env:
     # The endpoints' instance types: what the API's cost bounds are computed for (docs/limits.md).
     TRAINING_INSTANCE_TYPE: Final = "AVATAR_TRAINING_INSTANCE_TYPE"
     HOSTING_INSTANCE_TYPE: Final = "AVATAR_HOSTING_INSTANCE_TYPE"
-    # The Secrets Manager secret (name or ARN) holding the per-deployment owner-id key (avatar_api.identity).
+    # The Secrets Manager secret (name or ARN) holding the owner-id key (avatar_api.adapters.owner_ids).
     OWNER_KEY_SECRET: Final = "AVATAR_OWNER_KEY_SECRET"
     # The state table (DynamoDB): per-owner quotas and idempotency records (docs/limits.md), and the quotas.
     STATE_TABLE: Final = "AVATAR_STATE_TABLE"
@@ -144,6 +144,10 @@ class PackRunner:
     FIRST_BACKOFF_SECONDS: Final = 10
     MAX_BACKOFF_SECONDS: Final = 300
 
+
+# API Gateway's default integration timeout, and so each API function's timeout and the time a request
+# may take (docs/design.md §5): the stacks, the handlers' stand-in context and the local gateway use it.
+API_TIMEOUT_SECONDS: Final = 29
 
 # Community mirror of SD 2.1-base (Stability AI removed its SD 2.x repositories in November 2025). Deployed
 # containers never load it from the Hub: they load the copy staged from base_models/sd21-base.json.

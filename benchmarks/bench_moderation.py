@@ -40,8 +40,8 @@ def _samples(call, count: int) -> Stats:
 def run(toy: bool = False) -> Result:
     import boto3
 
+    from avatar_api.adapters.moderation_aws import ModerationClients
     from avatar_api.domain.moderation import Moderator, withhold_blocked
-    from avatar_api.moderation_aws import ModerationClients
     from avatar_contract.moderation import ModerationPolicy
     from local_cloud.cloud import new_principal
     from local_cloud.moderation import ModerationStandIns

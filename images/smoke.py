@@ -38,6 +38,7 @@ from avatar_contract.generation import build_inference_request, images_from_resp
 from avatar_contract.keys import model_key, new_model_id, new_training_id, preview_prefix
 from avatar_contract.names import Env, Runtime
 from avatar_runtime.base_model import Source
+from avatar_runtime.ports import free_port
 from base_model_staging import sources, staging
 from images import buildah as bh
 from images.tarfile_check import tarfile_check
@@ -106,9 +107,7 @@ def _wait_http(url: str, timeout_s: float, alive: Callable[[], bool]) -> request
 @contextmanager
 def moto_server(log_dir: Path) -> Iterator[str]:
     """moto's server on a free local port (the AWS endpoint for both containers)."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
+    port = free_port()
     log = open(log_dir / "moto.log", "ab")  # noqa: SIM115 (closed below)
     command = [str(Path(sys.executable).with_name("moto_server")), "-H", "127.0.0.1", "-p", str(port)]
     process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT)
@@ -251,7 +250,7 @@ def smoke_training(
             # The training stages its model; the model publisher (a Lambda function in the stack) checks it
             # and writes the artifact (issue 21 M1): run its domain function here as the stack would.
             sys.path.insert(0, str(REPO_ROOT / "lambdas"))
-            from avatar_api.aws import Bucket
+            from avatar_api.adapters.aws import Bucket
             from avatar_api.domain.publishing import publish
 
             data, hosting = Bucket(DATA_BUCKET, s3), Bucket(HOSTING_BUCKET, s3)

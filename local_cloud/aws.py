@@ -45,19 +45,41 @@ class Provisioned:
 
 
 class OneDynamoDbRequestAtATime:
-    """WSGI middleware: DynamoDB applies each request (its condition and its write) atomically; moto checks
-    and writes in separate steps that its server threads interleave, so two conditional updates (a quota,
-    docs/limits.md) could both pass. Its DynamoDB requests therefore run one at a time."""
+    """DynamoDB applies each request (its condition and its write) atomically; moto checks and writes in
+    separate steps that threads can interleave, so two conditional updates (a quota, docs/limits.md) could
+    both pass. On moto, DynamoDB requests therefore run one at a time: as WSGI middleware around moto's
+    server (`wsgi`, the local cloud), or around an in-process moto client (`client`, the API tests)."""
 
-    def __init__(self, app: Any) -> None:
-        self.app = app
+    def __init__(self) -> None:
         self._lock = threading.Lock()
 
-    def __call__(self, environ: dict[str, Any], start_response: Any) -> Any:
-        if not environ.get("HTTP_X_AMZ_TARGET", "").startswith("DynamoDB_"):
-            return self.app(environ, start_response)
-        with self._lock:
-            return list(self.app(environ, start_response))
+    def wsgi(self, app: Any) -> Any:
+        def serve(environ: dict[str, Any], start_response: Any) -> Any:
+            if not environ.get("HTTP_X_AMZ_TARGET", "").startswith("DynamoDB_"):
+                return app(environ, start_response)
+            with self._lock:
+                return list(app(environ, start_response))
+
+        return serve
+
+    def client(self, client: Any) -> Any:
+        return _OneCallAtATime(client, self._lock)
+
+
+class _OneCallAtATime:
+    def __init__(self, client: Any, lock: threading.Lock) -> None:
+        self._client, self._lock = client, lock
+
+    def __getattr__(self, name: str) -> Any:
+        attribute = getattr(self._client, name)
+        if name.startswith("_") or not callable(attribute):
+            return attribute
+
+        def one_at_a_time(*args: Any, **kwargs: Any) -> Any:
+            with self._lock:
+                return attribute(*args, **kwargs)
+
+        return one_at_a_time
 
 
 class _MotoServer:
@@ -66,7 +88,7 @@ class _MotoServer:
     overriding its private `_server_entry`, so the few lines it runs are here, on public names only."""
 
     def __init__(self, host: str) -> None:
-        app = OneDynamoDbRequestAtATime(DomainDispatcherApplication(create_backend_app))
+        app = OneDynamoDbRequestAtATime().wsgi(DomainDispatcherApplication(create_backend_app))
         self._host, self._app = host, app
         self._server: BaseWSGIServer | None = None
         self._thread: threading.Thread | None = None

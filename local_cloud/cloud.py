@@ -28,6 +28,7 @@ from avatar_contract.keys import owner_of
 from avatar_contract.moderation import ENV_VAR, INITIAL_DENY_LIST
 from avatar_contract.names import Env, PackRunner
 from avatar_contract.routes import FUNCTIONS, Function
+from avatar_runtime.ports import free_port
 from local_cloud import end_users
 from local_cloud.apigateway import LocalApiGateway
 from local_cloud.aws import SERVICE_ACCESS_KEY_ID, SERVICE_SECRET_ACCESS_KEY, MotoAws, Provisioned, provision
@@ -35,7 +36,7 @@ from local_cloud.event_source import SqsEventSource
 from local_cloud.identity_pool import LocalIdentityPool
 from local_cloud.lambda_runtime import LambdaFunction
 from local_cloud.moderation import ModerationStandIns
-from local_cloud.processes import ManagedProcess, free_port, kill_group
+from local_cloud.processes import ManagedProcess, kill_group
 from local_cloud.s3_post_policy import S3PostPolicyFront
 from local_cloud.sagemaker_runtime import LocalSageMakerRuntime
 from local_cloud.settings import ACCOUNT_ID, DEFAULT_REGION, CloudSettings, load_settings

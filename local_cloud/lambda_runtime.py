@@ -23,6 +23,7 @@ import uuid
 from pathlib import Path
 from typing import Any
 
+from avatar_contract.names import API_TIMEOUT_SECONDS
 from avatar_contract.routes import Function
 from local_cloud.settings import ACCOUNT_ID
 
@@ -117,7 +118,7 @@ class LambdaFunction:
         env: dict[str, str],
         log_dir: Path,
         region: str,
-        timeout_seconds: float = 29.0,
+        timeout_seconds: float = API_TIMEOUT_SECONDS,
         memory_mb: int = 1024,
         max_concurrency: int = 3,
         physical_name: str | None = None,

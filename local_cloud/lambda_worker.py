@@ -10,29 +10,10 @@ import importlib
 import json
 import os
 import sys
-import time
 import traceback
-from dataclasses import dataclass
 from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
-
-
-@dataclass
-class LambdaContext:
-    """The attributes of Lambda's context object that handlers and Powertools read."""
-
-    function_name: str
-    aws_request_id: str
-    memory_limit_in_mb: int
-    invoked_function_arn: str
-    deadline_ms: int
-    function_version: str = "$LATEST"
-    log_group_name: str = ""
-    log_stream_name: str = "local"
-
-    def get_remaining_time_in_millis(self) -> int:
-        return max(0, self.deadline_ms - int(time.time() * 1000))
 
 
 def main(handler_path: str) -> None:
@@ -44,6 +25,9 @@ def main(handler_path: str) -> None:
             sys.path.insert(0, path)
     module_name, _, function_name = handler_path.rpartition(".")
     handler = getattr(importlib.import_module(module_name), function_name)
+    from avatar_api.lambda_context import (
+        LocalContext,  # the one context stand-in (lambdas/ is on the path now)
+    )
 
     def answer(message: dict) -> None:
         sys.stdout.flush()
@@ -54,7 +38,7 @@ def main(handler_path: str) -> None:
     for line in protocol_in:
         request = json.loads(line)
         try:
-            result = handler(request["event"], LambdaContext(**request["context"]))
+            result = handler(request["event"], LocalContext(**request["context"]))
             answer({"result": result})
         except Exception as exc:
             traceback.print_exc()

@@ -9,7 +9,6 @@ import logging
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import time
 import urllib.error
@@ -17,13 +16,6 @@ import urllib.request
 from pathlib import Path
 
 log = logging.getLogger(__name__)
-
-
-def free_port() -> int:
-    """A port on 127.0.0.1 that nothing listens on right now (for children that need it up front)."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 class ContainerStartError(RuntimeError):

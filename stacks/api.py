@@ -101,7 +101,7 @@ class Api(Construct):
                 description=f"Avatar service API function {name}",
             )
             log_group.grant_write(role)
-            # Every route derives the caller's owner id from this key (avatar_api.identity).
+            # Every route derives the caller's owner id from this key (avatar_api.adapters.owner_ids).
             grant_read_owner_key(role, owner_key.secret_arn, storage.data_key)
             self.roles[function.name] = role
             self.functions[function.name] = lambda_.Function(

@@ -440,7 +440,7 @@ class ServiceConfig(ResourceNames):
         return value or None
 
     def quota_environment(self) -> dict[str, str]:
-        """The per-owner quotas as the API functions read them (avatar_api.quotas.QuotaLimits)."""
+        """The per-owner quotas as the API functions read them (avatar_api.adapters.quotas.QuotaLimits)."""
         return {
             Env.QUOTA_CONCURRENT_TRAININGS: str(self.quota_concurrent_trainings),
             Env.QUOTA_TRAININGS_PER_DAY: str(self.quota_trainings_per_day),

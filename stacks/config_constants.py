@@ -1,13 +1,16 @@
-"""Fixed values of the deployment that are not configuration (standard library only).
+"""Fixed values of the deployment that are not configuration (standard library and avatar_contract only).
 
-The CDK app and the local cloud both import these, so the two use one source.
+The CDK app and the local cloud both import these, so the two use one source; platform limits the
+Lambda code shares come from avatar_contract.names.
 """
 
 from __future__ import annotations
 
+from avatar_contract.names import API_TIMEOUT_SECONDS
+
 # Fixed settings of the API tier.
 API_STAGE_NAME = "v1"
-FUNCTION_TIMEOUT_SECONDS = 29  # API Gateway's default integration timeout (docs/design.md §5)
+FUNCTION_TIMEOUT_SECONDS = API_TIMEOUT_SECONDS  # API Gateway's default integration timeout
 POWERTOOLS_ENVIRONMENT = {
     "POWERTOOLS_SERVICE_NAME": "avatar-api",
     "POWERTOOLS_METRICS_NAMESPACE": "AvatarService",

@@ -150,7 +150,7 @@ class EndUsers(Construct):
 
     def tell(self, functions: Iterable[lambda_.Function]) -> None:
         """Give the API functions this identity pool's id and the end users' role ARN: they accept Cognito
-        callers of this pool only, and the role only with a Cognito identity (avatar_api.identity)."""
+        callers of this pool only, and the role only with a Cognito identity (avatar_api.routers.identity)."""
         for function in functions:
             function.add_environment(Env.IDENTITY_POOL_ID, self.identity_pool.ref)
             function.add_environment(Env.END_USER_ROLE_ARN, self.authenticated_role.role_arn)

@@ -77,7 +77,7 @@ class PackRunnerFunction(Construct):
                 **moderation.environment,
                 Env.DATA_BUCKET: storage.data_bucket.bucket_name,
                 Env.HOSTING_BUCKET: storage.hosting_bucket.bucket_name,
-                Env.OWNER_KEY_SECRET: owner_key_arn,  # signs webhooks (avatar_api.identity)
+                Env.OWNER_KEY_SECRET: owner_key_arn,  # signs webhooks (avatar_api.routers.identity)
                 Env.HOSTING_ENDPOINT: hosting.endpoint_name,
                 Env.HOSTING_INSTANCE_TYPE: config.hosting_instance_type,
                 Env.STATE_TABLE: config.state_table_name,

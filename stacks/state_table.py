@@ -29,7 +29,7 @@ from stacks.storage import removal_policy
 KEY_ACTIONS = ["kms:Decrypt", "kms:Encrypt", "kms:GenerateDataKey", "kms:DescribeKey"]
 QUOTA_KEYS = "quota#*"
 IDEMPOTENCY_KEYS = "idempotency#*"
-# Pack jobs' counters (avatar_api.pack_state) and the idempotency records of pack submissions.
+# Pack jobs' counters (avatar_api.adapters.pack_state) and the idempotency records of pack submissions.
 PACK_KEYS = "pack#*"
 PACK_IDEMPOTENCY_KEYS = "idempotency#packs#*"
 

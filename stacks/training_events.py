@@ -77,10 +77,10 @@ class TrainingEvents(Construct):
             environment={
                 Env.DATA_BUCKET: storage.data_bucket.bucket_name,
                 Env.HOSTING_BUCKET: storage.hosting_bucket.bucket_name,
-                # Read only to sign webhooks (the owner's secret derives from it; avatar_api.identity).
+                # Read only to sign webhooks (the owner's secret derives from it: adapters.owner_ids).
                 Env.OWNER_KEY_SECRET: owner_key_arn,
                 Env.EVENTS_TOPIC_ARN: self.topic.topic_arn,
-                # The consumer gives a finished training's concurrency slot back (avatar_api.quotas).
+                # The consumer gives a finished training's concurrency slot back (avatar_api.adapters.quotas).
                 Env.STATE_TABLE: config.state_table_name,
                 **config.webhook_environment(),
             },

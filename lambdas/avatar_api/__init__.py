@@ -1,7 +1,8 @@
 """The Personalized Avatar Service's REST API: Lambda handlers behind API Gateway (docs/design.md §4).
 
-Layout: `routers/` (HTTP: Powertools routes, request/response models), `domain/` (plain functions that
-know nothing of HTTP or events), `aws.py` (small classes around S3 and the SageMaker runtime),
-`handlers/` (one Lambda entry point per function of `avatar_contract.routes`), `app.py` (every router
-in one resolver: the OpenAPI document and the local cloud use it).
+Layers (docs/development.md): `handlers/` (one Lambda entry point per function of
+`avatar_contract.routes`) and `routers/` (HTTP: Powertools routes, request models, the error mapping) →
+`domain/` (plain functions that know nothing of HTTP or events) → `adapters/` (every AWS or network
+access). `services.py` builds the adapters; `app.py` holds every router in one resolver (the OpenAPI
+document and the local cloud use it).
 """

@@ -1,4 +1,4 @@
-"""The REST resolver: routers, validation, and the one mapping from errors to HTTP responses.
+"""The REST resolver: routers, validation, and the error answers (statuses from `routers.common.STATUS_OF`).
 
 `build_app(*routers)` is what each Lambda handler uses with its own routers; `app` holds every route
 (for the OpenAPI document and for callers that serve the whole API from one process)."""
@@ -12,6 +12,8 @@ from aws_lambda_powertools.event_handler.router import APIGatewayRouter
 from avatar_api.errors import ApiError, describe_validation_errors, error_body, redact
 from avatar_api.observability import count, logger
 from avatar_api.routers import generations, models, pack_jobs, packs, trainings
+from avatar_api.routers.common import STATUS_OF, error_headers, http_status
+from avatar_contract.status import ErrorCode
 
 ALL_ROUTERS = (
     trainings.router,
@@ -31,7 +33,7 @@ API_DESCRIPTION = (
 )
 
 
-def _error(status: int, code: str, message: str, headers: dict[str, str] | None = None) -> Response:
+def _error(status: int, code: ErrorCode, message: str, headers: dict[str, str] | None = None) -> Response:
     return Response(
         status_code=status,
         content_type=content_types.APPLICATION_JSON,
@@ -48,29 +50,31 @@ def build_app(*routers: APIGatewayRouter) -> APIGatewayRestResolver:
     @app.exception_handler(ApiError)
     def _api_error(error: ApiError) -> Response:
         count(type(error).__name__)
-        log = logger.warning if error.status < 500 else logger.error
-        log("request failed", extra={"status": error.status, "code": error.code, "reason": error.message})
-        if error.status >= 500 and error.__cause__ is not None:  # what the caller is not told
+        status = http_status(error)
+        log = logger.warning if status < 500 else logger.error
+        log("request failed", extra={"status": status, "code": error.code, "reason": error.message})
+        if status >= 500 and error.__cause__ is not None:  # what the caller is not told
             log("caused by", exc_info=error.__cause__)
-        return _error(error.status, error.code, redact(error.message), error.headers)
+        return _error(status, error.code, redact(error.message), error_headers(error) or None)
 
     @app.exception_handler(RequestValidationError)
     def _invalid(error: RequestValidationError) -> Response:
         count("InvalidRequest")
         message = describe_validation_errors(list(error.errors()))
         logger.warning("invalid request", extra={"reason": message})
-        return _error(400, "invalid_request", message)
+        return _error(STATUS_OF[ErrorCode.INVALID_REQUEST], ErrorCode.INVALID_REQUEST, message)
 
     @app.not_found
     def _no_route(_: Exception) -> Response:
         count("RouteNotFound")
-        return _error(404, "not_found", "no such route")
+        return _error(STATUS_OF[ErrorCode.NOT_FOUND], ErrorCode.NOT_FOUND, "no such route")
 
     @app.exception_handler(Exception)
     def _unexpected(error: Exception) -> Response:
         count("InternalError")
         logger.exception("unexpected error")
-        return _error(500, "internal_error", "internal error; the request id is in the logs")
+        message = "internal error; the request id is in the logs"
+        return _error(STATUS_OF[ErrorCode.INTERNAL_ERROR], ErrorCode.INTERNAL_ERROR, message)
 
     return app
 

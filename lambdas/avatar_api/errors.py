@@ -1,4 +1,5 @@
-"""Domain errors and their single mapping to HTTP: `{"error": {"code", "message"}}`.
+"""Domain errors (a code, no HTTP: their one HTTP mapping is `routers.common.STATUS_OF`), the failures the
+adapters raise, and the error body `{"error": {"code", "message"}}`.
 
 What a caller reads — an error message, a training's failure reason — never names this deployment's
 internals: `redact` replaces ARNs (roles, functions, endpoints), account ids, S3 URIs and bucket names,
@@ -13,8 +14,8 @@ from __future__ import annotations
 import os
 import re
 
-from avatar_api.aws import EndpointError
 from avatar_contract.names import Env
+from avatar_contract.status import ErrorCode
 
 _REDACTIONS = (
     (re.compile(r"Traceback \(most recent call last\).*", re.DOTALL), ""),
@@ -45,130 +46,167 @@ def redact(text: str) -> str:
 
 
 class ApiError(Exception):
-    """An error a caller can act on. `status` and `code` are what the client sees."""
+    """An error a caller can act on: the domain raises it, knowing nothing of HTTP. `code` is what the
+    caller reads (`avatar_contract.status.ErrorCode`; its one HTTP status is in `routers.common`);
+    `caller_fault` says whether the caller's request was refused (metered, docs/limits.md) or the service
+    failed; `retry_after` (seconds), where set, is sent as `Retry-After`."""
 
-    status = 500
-    code = "internal_error"
+    code = ErrorCode.INTERNAL_ERROR
+    caller_fault = False
 
-    def __init__(self, message: str, *, headers: dict[str, str] | None = None) -> None:
+    def __init__(self, message: str, *, retry_after: int | None = None) -> None:
         super().__init__(message)
         self.message = message
-        self.headers = headers or {}
+        self.retry_after = retry_after
 
 
-class InvalidRequest(ApiError):
-    status = 400
-    code = "invalid_request"
+class Refusal(ApiError):
+    """The caller's request is refused (the service did nothing wrong)."""
+
+    caller_fault = True
 
 
-class PayloadTooLarge(ApiError):
-    status = 413
-    code = "payload_too_large"
+class InvalidRequest(Refusal):
+    code = ErrorCode.INVALID_REQUEST
 
 
-class Forbidden(ApiError):
-    status = 403
-    code = "forbidden"
+class PayloadTooLarge(Refusal):
+    code = ErrorCode.PAYLOAD_TOO_LARGE
 
 
-class NotFound(ApiError):
-    status = 404
-    code = "not_found"
+class Forbidden(Refusal):
+    code = ErrorCode.FORBIDDEN
 
 
-class Conflict(ApiError):
-    status = 409
-    code = "conflict"
+class NotFound(Refusal):
+    code = ErrorCode.NOT_FOUND
+
+
+class Conflict(Refusal):
+    code = ErrorCode.CONFLICT
 
 
 class ModelNotFound(NotFound):
-    code = "model_not_found"
+    code = ErrorCode.MODEL_NOT_FOUND
 
 
 class PackNotFound(NotFound):
-    code = "pack_not_found"
+    code = ErrorCode.PACK_NOT_FOUND
 
 
 class JobFinished(Conflict):
     """A pack job whose images have all finished cannot be cancelled."""
 
-    code = "job_finished"
+    code = ErrorCode.JOB_FINISHED
 
 
-class ModelFamilyMismatch(ApiError):
+class ModelFamilyMismatch(Conflict):
     """The model was trained on another base family than the deployment serves (the message names both)."""
 
-    status = 409
-    code = "model_family_mismatch"
+    code = ErrorCode.MODEL_FAMILY_MISMATCH
 
 
-class IdempotencyKeyReused(ApiError):
-    status = 422
-    code = "idempotency_key_reused"
+class IdempotencyKeyReused(Refusal):
+    code = ErrorCode.IDEMPOTENCY_KEY_REUSED
 
 
-class ContentBlocked(ApiError):
+class ContentBlocked(Refusal):
     """Content moderation refused a prompt, an image or every generated image; `category` names why."""
 
-    status = 422
-    code = "content_blocked"
+    code = ErrorCode.CONTENT_BLOCKED
 
     def __init__(self, message: str, *, category: str) -> None:
         super().__init__(message)
         self.category = category
 
 
-class ServiceUnavailable(ApiError):
-    """Retryable: the caller should try again after `Retry-After` seconds."""
+class NotEnoughUsableImages(Refusal):
+    """The selfie screening left too few usable images (the message gives every reason)."""
 
-    status = 503
-    code = "service_unavailable"
-
-    def __init__(self, message: str, *, retry_after: int = 5) -> None:
-        super().__init__(message, headers={"Retry-After": str(retry_after)})
-        self.retry_after = retry_after
+    code = ErrorCode.NOT_ENOUGH_USABLE_IMAGES
 
 
-class TooManyUploads(ApiError):
-    """Too many open upload slots: retry after `Retry-After` seconds (or use the open ones)."""
+class TooManyUploads(Refusal):
+    """Too many open upload slots: retry after `retry_after` seconds (or use the open ones)."""
 
-    status = 429
-    code = "too_many_uploads"
+    code = ErrorCode.TOO_MANY_UPLOADS
 
     def __init__(self, message: str, *, retry_after: int) -> None:
-        super().__init__(message, headers={"Retry-After": str(retry_after)})
+        super().__init__(message, retry_after=retry_after)
 
 
-class QuotaExceeded(ApiError):
-    """A per-owner quota (docs/limits.md): the message names the limit; retry after `Retry-After` s."""
+class QuotaExceeded(Refusal):
+    """A per-owner quota (docs/limits.md): the message names the limit; retry after `retry_after` s."""
 
-    status = 429
-    code = "quota_exceeded"
+    code = ErrorCode.QUOTA_EXCEEDED
+    retry_after: int
 
     def __init__(self, message: str, *, retry_after: int) -> None:
-        super().__init__(message, headers={"Retry-After": str(retry_after)})
-        self.retry_after = retry_after
+        super().__init__(message, retry_after=retry_after)
 
 
-class RequestInProgress(ApiError):
+class RequestInProgress(Refusal):
     """Retryable: a request with the same Idempotency-Key is still being processed."""
 
-    status = 409
-    code = "request_in_progress"
+    code = ErrorCode.REQUEST_IN_PROGRESS
 
     def __init__(self, message: str, *, retry_after: int) -> None:
-        super().__init__(message, headers={"Retry-After": str(retry_after)})
-        self.retry_after = retry_after
+        super().__init__(message, retry_after=retry_after)
+
+
+class ServiceUnavailable(ApiError):
+    """Retryable: the caller should try again after `retry_after` seconds."""
+
+    code = ErrorCode.SERVICE_UNAVAILABLE
+
+    def __init__(self, message: str, *, retry_after: int = 5) -> None:
+        super().__init__(message, retry_after=retry_after)
 
 
 class UpstreamError(ApiError):
-    status = 502
-    code = "upstream_error"
+    code = ErrorCode.UPSTREAM_ERROR
+
+
+# Failures the adapters raise and the domain handles (none of them reaches a caller as it is).
+
+
+class AlreadyExists(Exception):
+    """A conditional create found the object already there."""
+
+
+class Changed(Exception):
+    """A conditional replace found the object changed (or gone) since it was read or written."""
+
+
+class ModelNotReady(Exception):
+    """The multi-model endpoint is still loading the target model (retry later)."""
+
+
+# The SageMaker runtime's answers that a later attempt can get past: throttling, the service or the
+# container briefly unavailable, out of memory (507, the model server's answer while it is full), and
+# timeouts. Everything else (ValidationError, ModelError 424, ...) fails the same way again.
+RETRYABLE_STATUSES = frozenset({429, 500, 502, 503, 504, 507})
+THROTTLING_CODES = frozenset({"ThrottlingException", "Throttling", "TooManyRequestsException"})
+TIMEOUT_CODE = "Timeout"
+
+
+class EndpointError(Exception):
+    """The SageMaker runtime refused or failed a call. `retryable` is the one classification of which
+    failures are worth retrying (the API answers them with 503 and Retry-After, the others with 502)."""
+
+    def __init__(self, message: str, *, code: str = "", status: int = 0) -> None:
+        super().__init__(message)
+        self.code = code
+        self.status = status
+
+    @property
+    def retryable(self) -> bool:
+        return self.status in RETRYABLE_STATUSES or self.code in THROTTLING_CODES or self.code == TIMEOUT_CODE
 
 
 def endpoint_failure(error: EndpointError, endpoint: str, *, retry_after: int = 5) -> ApiError:
     """The one mapping of a SageMaker runtime failure to what the caller sees: retryable ones (see
-    `EndpointError.retryable`) are 503 with Retry-After, the others 502."""
+    `EndpointError.retryable`) are ServiceUnavailable (with Retry-After), the others UpstreamError."""
     reason = error.code or str(error.status)
     if error.retryable:
         return ServiceUnavailable(
@@ -178,7 +216,7 @@ def endpoint_failure(error: EndpointError, endpoint: str, *, retry_after: int = 
 
 
 def error_body(code: str, message: str) -> dict[str, dict[str, str]]:
-    return {"error": {"code": code, "message": message}}
+    return {"error": {"code": str(code), "message": message}}
 
 
 def describe_validation_errors(errors: list[dict]) -> str:

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from functools import cached_property
 from typing import TYPE_CHECKING
 
-from avatar_api.aws import (
+from avatar_api.adapters.aws import (
     Bucket,
     HostingEndpointClient,
     TrainingEndpointClient,
@@ -16,15 +16,15 @@ from avatar_api.aws import (
     runtime_client,
     s3_client,
 )
-from avatar_api.idempotency import PACK_KEY_PREFIX, Submissions
-from avatar_api.identity import OwnerIds
-from avatar_api.messaging import EventsTopic, WorkQueue
-from avatar_api.pack_state import PackState
-from avatar_api.quotas import QuotaLimits, Quotas
-from avatar_api.records import TrainingRecords
+from avatar_api.adapters.idempotency import PACK_KEY_PREFIX, Submissions
+from avatar_api.adapters.messaging import EventsTopic, WorkQueue
+from avatar_api.adapters.owner_ids import OwnerIds
+from avatar_api.adapters.pack_state import PackState
+from avatar_api.adapters.quotas import QuotaLimits, Quotas
+from avatar_api.adapters.records import TrainingRecords
+from avatar_api.adapters.webhook_secrets import WebhookSecrets
+from avatar_api.adapters.webhooks import WebhookSender
 from avatar_api.settings import GENERATION_BUDGET_SECONDS, Settings
-from avatar_api.webhook_secrets import WebhookSecrets
-from avatar_api.webhooks import WebhookSender
 from avatar_contract.families import DEFAULT_FAMILY, FamilyName
 
 if TYPE_CHECKING:
@@ -57,9 +57,13 @@ class Services:
         """The training records, in the data bucket."""
         return TrainingRecords(self.data)
 
+    def bucket(self, name: str) -> Bucket:
+        """The data bucket, or another bucket by name on the same client (an async output elsewhere)."""
+        return self.data if name == self.data.name else Bucket(name, self.data.client)
+
     @property
     def pack_state(self) -> PackState:
-        """Pack jobs' counters, in the state table (avatar_api.pack_state)."""
+        """Pack jobs' counters, in the state table (avatar_api.adapters.pack_state)."""
         return PackState(self.quotas.table, self.quotas.client)
 
     @cached_property

@@ -6,7 +6,7 @@ import os
 from dataclasses import dataclass
 
 from avatar_contract.families import DEFAULT_FAMILY, FamilyName, family_from_env
-from avatar_contract.names import Env, Runtime
+from avatar_contract.names import API_TIMEOUT_SECONDS, Env, Runtime
 from avatar_contract.training_budget import TRAINING_TIME_BUDGET_SECONDS
 
 # Per image: decoded bytes and pixels (a decompression bomb is refused before it is decoded).
@@ -34,8 +34,8 @@ PACK_JOB_SLOT_SECONDS = 6 * 3600
 PACK_STATE_SECONDS = 14 * 86400
 PACK_JOBS_PAGE_DEFAULT = 20
 PACK_JOBS_PAGE_MAX = 50
-# Generation: the whole request must fit in API Gateway's 29 s integration timeout.
-GENERATION_BUDGET_SECONDS = 27.0
+# Generation: the whole request must fit in API Gateway's integration timeout (2 s left to answer).
+GENERATION_BUDGET_SECONDS = API_TIMEOUT_SECONDS - 2.0
 MODEL_NOT_READY_RETRY_AFTER_SECONDS = 30
 # A generation's in-flight slot (per-owner cap, docs/limits.md) is released when it answers; one whose
 # function died is reclaimed after this (longer than any invocation: the function's timeout is 29 s).
@@ -70,7 +70,7 @@ class Settings:
 
     data_bucket: str
     hosting_bucket: str
-    owner_key_secret: str  # Secrets Manager name or ARN of the owner-id key (avatar_api.identity)
+    owner_key_secret: str  # Secrets Manager name or ARN of the owner-id key (avatar_api.adapters.owner_ids)
     training_endpoint: str = ""  # only the trainings function needs it
     hosting_endpoint: str = ""  # only the generations function needs it
     # What the cost bounds are computed for (docs/limits.md); empty: not configured (no bound applies).

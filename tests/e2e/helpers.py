@@ -179,7 +179,7 @@ class EventQueue:
 
 
 def training_slots(cloud: LocalCloud, principal: Principal) -> dict[str, Any]:
-    """The owner's concurrent-training pool item in the state table (avatar_api.quotas' key layout)."""
+    """The owner's concurrent-training pool item in the state table (adapters.quotas' key layout)."""
     key = f"quota#{cloud.owner_id(principal)}#training-slots"
     found = cloud.client("dynamodb").get_item(
         TableName=cloud.settings.state_table, Key={StateTable.KEY_ATTRIBUTE: {"S": key}}

@@ -170,7 +170,7 @@ def test_callback_urls_must_be_https_or_loopback() -> None:
 
 
 def test_api_functions_know_this_identity_pool_and_the_end_user_role(service: dict[str, Any]) -> None:
-    """Issue 21 L1: the functions accept Cognito callers of this pool only (avatar_api.identity)."""
+    """Issue 21 L1: the functions accept Cognito callers of this pool only (avatar_api.routers.identity)."""
     functions = [
         v["Properties"]
         for v in of_type(service, "AWS::Lambda::Function").values()

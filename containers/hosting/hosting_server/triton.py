@@ -25,7 +25,6 @@ import os
 import re
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import sysconfig
@@ -39,6 +38,7 @@ from typing import IO
 import requests
 
 from avatar_contract.names import Env, Runtime, Triton
+from avatar_runtime.ports import free_port
 from hosting_server.gate import ModelGate
 from hosting_server.loopback import (
     ALL_INTERFACES,
@@ -204,12 +204,6 @@ def find_triton(work_dir: Path | None = None) -> TritonInstall:
         shutil.copy2(backend / "model.py", backends / backend.name / "model.py")
     libs = package.parent / "nvidia_pytriton.libs"
     return TritonInstall(binary, backends, (libs,), stub_python_env(stub, backends.parent))
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def sagemaker_args(port: int, shm_default_bytes: int = 2**24, shm_growth_bytes: int = 2**20) -> list[str]:

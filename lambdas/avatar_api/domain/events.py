@@ -17,15 +17,16 @@ from typing import Literal
 from pydantic import BaseModel, Field
 
 from avatar_api.domain import webhooks
-from avatar_api.domain.status import is_async_location, read_progress, read_result, training_state
+from avatar_api.domain.records import TrainingEventMark, TrainingRecord
+from avatar_api.domain.status import is_async_location, read_progress, training_outcome
 from avatar_api.errors import redact
-from avatar_api.records import TrainingEventMark, TrainingRecord
 from avatar_api.services import Services
 from avatar_api.settings import FAILURE_REASON_MAX_CHARS
 from avatar_contract import keys
 from avatar_contract.keys import split_s3_uri
 from avatar_contract.notifications import AsyncInferenceNotification
 from avatar_contract.progress import TrainingProgress
+from avatar_contract.status import TrainingStatus
 
 log = logging.getLogger(__name__)
 
@@ -48,7 +49,7 @@ class TrainingEvent(BaseModel):
     training_id: str
     model_id: str
     model_name: str | None = None
-    status: Literal["completed", "failed"]
+    status: Literal[TrainingStatus.COMPLETED, TrainingStatus.FAILED]
     reason: str | None = None
     preview_keys: list[str] = Field(default_factory=list, description="Data bucket keys of the previews")
     identity_similarity: list[float | None] = Field(default_factory=list)
@@ -151,16 +152,19 @@ def derive_event(
             "failure_location": record.failure_location or response.failure_location,
         }
     )
-    state = training_state(services, owner, located)
-    if state.status == "queued" and notification.status == "failed" and not located.failure_location:
+    state, result = training_outcome(services, owner, located)  # the async output read once
+    if (
+        state.status == TrainingStatus.QUEUED
+        and notification.status == "failed"
+        and not located.failure_location
+    ):
         # SageMaker failed the invocation itself (e.g. its timeout) and wrote no failure object.
         log.info("SageMaker failed the invocation", extra={"reason": notification.failure_reason})
         reason = redact(notification.failure_reason or "")[:FAILURE_REASON_MAX_CHARS] or "training failed"
-        state = state.model_copy(update={"status": "failed", "reason": reason})
-    if state.status == "queued":
+        state = state.model_copy(update={"status": TrainingStatus.FAILED, "reason": reason})
+    if state.status == TrainingStatus.QUEUED:
         raise NotYetReadable(f"the outcome of {record.training_id} is not readable yet")
-    result = read_result(services, located) if state.status == "completed" else None
-    metrics = result.metrics if result is not None else None
+    metrics = result.metrics if result is not None and state.status == TrainingStatus.COMPLETED else None
     allowed = keys.preview_prefix(owner, record.training_id)
     return TrainingEvent(
         event_id=event_id(record.training_id, state.status),

@@ -11,14 +11,15 @@ from collections.abc import Callable
 
 from pydantic import BaseModel, Field
 
-from avatar_api.aws import EndpointError, ModelNotReady
 from avatar_api.domain import limits
 from avatar_api.domain.model_identity import model_identity
 from avatar_api.domain.models import find_record
 from avatar_api.domain.moderation import withhold_blocked
 from avatar_api.errors import (
     Conflict,
+    EndpointError,
     ModelFamilyMismatch,
+    ModelNotReady,
     NotFound,
     ServiceUnavailable,
     UpstreamError,

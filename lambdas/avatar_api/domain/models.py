@@ -6,14 +6,15 @@ import logging
 
 from pydantic import BaseModel, Field
 
-from avatar_api.cursors import make_cursor, read_cursor
-from avatar_api.domain.status import StatusName, TrainingState, is_async_location, training_state
+from avatar_api.adapters.cursors import make_cursor, read_cursor
+from avatar_api.domain.records import TrainingRecord
+from avatar_api.domain.status import TrainingState, is_async_location, training_state
 from avatar_api.errors import Conflict, NotFound
-from avatar_api.records import TrainingRecord
 from avatar_api.services import Services
 from avatar_api.settings import MODELS_PAGE_DEFAULT
 from avatar_contract import keys, s3_keys
 from avatar_contract.keys import split_s3_uri
+from avatar_contract.status import TrainingStatus
 
 log = logging.getLogger(__name__)
 
@@ -23,7 +24,7 @@ class ModelSummary(BaseModel):
     name: str | None
     created: str
     training_id: str
-    status: StatusName
+    status: TrainingStatus
 
 
 class ModelList(BaseModel):
@@ -85,7 +86,7 @@ def delete_model(services: Services, owner: str, model_id: str) -> ModelDeletion
     stored generations and the idempotency record (its key is free again). The record goes last, so a
     failed delete can be retried."""
     record, state = find_model(services, owner, model_id)
-    if state.status == "queued":
+    if state.status == TrainingStatus.QUEUED:
         raise Conflict(
             f"model {model_id!r} is still training; delete it once GET /trainings/{record.training_id} "
             "reports completed or failed"

@@ -1,6 +1,6 @@
 """Content moderation (docs/moderation.md): prompts before anything reaches the GPU, generated images before
 they are returned, selfies at training submission. The policy is `avatar_contract.moderation`'s; the
-services are behind `avatar_api.moderation_aws`. Blocked content is `ContentBlocked` (422) naming the
+services are behind `avatar_api.adapters.moderation_aws`. Blocked content is `ContentBlocked` (422) naming the
 category; a moderation service that is down is `ServiceUnavailable` (503) or, where the stage is configured
 `open`, let through, logged and counted."""
 
@@ -18,9 +18,9 @@ from typing import Any
 
 from PIL import Image
 
+from avatar_api.adapters.moderation_aws import ModerationClients, ModerationUnavailable
 from avatar_api.domain import prompt_text
 from avatar_api.errors import ContentBlocked, ServiceUnavailable
-from avatar_api.moderation_aws import ModerationClients, ModerationUnavailable
 from avatar_contract.moderation import (
     DENY_LIST_CATEGORY,
     ENV_VAR,

@@ -4,7 +4,7 @@ its images, list a model's jobs, cancel one. The pack runner (`domain.pack_runne
 State: the job's record (`job.json`, written once), each image's PNG and its result (`<i>.<status>.json`,
 the status in the key so one listing tells them all) and a cancel marker live in the data bucket under the
 model's prefix (`avatar_contract.s3_keys.pack_job_prefix`), so deleting the model erases them; the
-counters that concurrent workers change live in the state table (`avatar_api.pack_state`).
+counters that concurrent workers change live in the state table (`avatar_api.adapters.pack_state`).
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 
-from avatar_api.cursors import make_cursor, read_cursor
+from avatar_api.adapters.cursors import make_cursor, read_cursor
 from avatar_api.domain import limits
 from avatar_api.domain.generations import moderate_prompts, require_ready, sized
 from avatar_api.domain.models import find_record
@@ -30,6 +30,7 @@ from avatar_api.settings import (
 )
 from avatar_contract import s3_keys
 from avatar_contract.keys import MODEL_ID_RE
+from avatar_contract.names import API_TIMEOUT_SECONDS
 from avatar_contract.pack_jobs import (
     MAX_PACK_IMAGES,
     MAX_SEED,
@@ -134,6 +135,8 @@ def start_pack(
     model_id: str,
     request: PackJobRequest,
     idempotency_key: str | None = None,
+    *,
+    attempt_seconds: float = API_TIMEOUT_SECONDS,
 ) -> PackJob:
     """Check the model (the caller's, ready), the pack or the inline prompts (moderated as rendered),
     the quotas, then record the job and queue one work item per image. The same idempotency key with
@@ -162,6 +165,7 @@ def start_pack(
         idempotency_key,
         _fingerprint(model_id, request),
         lambda: _start(services, spec, cost, budget).model_dump(mode="json"),
+        attempt_seconds=attempt_seconds,
     )
     if not replayed:
         return PackJob.model_validate(answer)

@@ -1,7 +1,7 @@
 """The pack runner (docs/packs.md): one work item = one image of a job. It skips cancelled jobs, renders
 the image on the multi-model endpoint with the owner's model (`domain.generations.invoke_engine`, as
 generations do), moderates it before anything is stored (blocked: recorded with its labels, never
-stored), stores the PNG, records the result, counts it (`avatar_api.pack_state`) and announces it: a
+stored), stores the PNG, records the result, counts it (`avatar_api.adapters.pack_state`) and announces it: a
 training-events-style SNS event and the signed webhook, per image and at the job's end.
 
 A model still loading, throttling or a retryable endpoint failure is `RetryLater` (the handler delays the
@@ -20,13 +20,13 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
-from avatar_api.aws import EndpointError, ModelNotReady
+from avatar_api.adapters.aws import EndpointError, ModelNotReady
+from avatar_api.adapters.pack_state import PackCounts
 from avatar_api.domain import webhooks
 from avatar_api.domain.generations import invoke_engine
 from avatar_api.domain.moderation import label_entries
 from avatar_api.domain.pack_jobs import read_spec
 from avatar_api.errors import ApiError, ServiceUnavailable, redact
-from avatar_api.pack_state import PackCounts
 from avatar_api.services import Services
 from avatar_contract import s3_keys
 from avatar_contract.names import PackRunner

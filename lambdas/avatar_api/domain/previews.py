@@ -14,7 +14,7 @@ import logging
 from pydantic import BaseModel, Field
 
 from avatar_api.domain.moderation import label_entries
-from avatar_api.records import TrainingRecord
+from avatar_api.domain.records import TrainingRecord
 from avatar_api.services import Services
 from avatar_api.settings import DOWNLOAD_URL_EXPIRES_SECONDS
 

@@ -16,9 +16,9 @@ import tempfile
 from pathlib import Path
 from typing import Literal
 
-from avatar_api.aws import Bucket
+from avatar_api.adapters.aws import Bucket
+from avatar_api.adapters.records import TrainingRecords
 from avatar_api.domain.events import owner_of_input
-from avatar_api.records import TrainingRecords
 from avatar_contract import keys
 from avatar_contract.families import ARTIFACT_FAMILY_METADATA, family_of
 from avatar_contract.notifications import AsyncInferenceNotification

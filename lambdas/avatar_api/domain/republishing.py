@@ -26,7 +26,7 @@ from typing import IO, Any, Literal
 from botocore.exceptions import ClientError
 from pydantic import BaseModel, ConfigDict, Field
 
-from avatar_api.aws import Bucket
+from avatar_api.adapters.aws import Bucket
 from avatar_contract import keys
 from avatar_contract.families import ARTIFACT_FAMILY_METADATA, family_of
 from avatar_contract.names import Prefix, Triton

@@ -13,15 +13,10 @@ from pydantic import BaseModel, Field
 
 from avatar_api.domain.images import CheckedImage
 from avatar_api.domain.uploads import ImageSource, load_image
-from avatar_api.errors import ApiError
+from avatar_api.errors import NotEnoughUsableImages
 from avatar_api.services import Services
 from avatar_contract.training import TrainingHyperparameters
 from face_analysis.screening import Reason, Screening, SetScreener, summary
-
-
-class NotEnoughUsableImages(ApiError):
-    status = 422
-    code = "not_enough_usable_images"
 
 
 class CropBox(BaseModel):

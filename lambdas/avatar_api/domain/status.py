@@ -15,14 +15,13 @@ from __future__ import annotations
 import json
 import logging
 from datetime import UTC, datetime
-from typing import Any, Literal
+from typing import Any
 
 from pydantic import BaseModel, Field, ValidationError
 
-from avatar_api.aws import Bucket
 from avatar_api.domain.previews import WithheldPreview, shown_previews
+from avatar_api.domain.records import TrainingRecord, Webhook
 from avatar_api.errors import NotFound, redact
-from avatar_api.records import TrainingRecord, Webhook
 from avatar_api.services import Services
 from avatar_api.settings import FAILURE_REASON_MAX_CHARS, TRAINING_DEADLINE_SECONDS
 from avatar_contract import keys
@@ -30,11 +29,10 @@ from avatar_contract.keys import split_s3_uri
 from avatar_contract.names import Prefix
 from avatar_contract.progress import TrainingProgress
 from avatar_contract.publishing import Publication
+from avatar_contract.status import TrainingStatus
 from avatar_contract.training import TrainingFailure, TrainingResult
 
 log = logging.getLogger(__name__)
-
-StatusName = Literal["queued", "completed", "failed"]
 
 
 class TrainingState(BaseModel):
@@ -44,7 +42,7 @@ class TrainingState(BaseModel):
     model_id: str
     model_name: str | None
     created: str
-    status: StatusName
+    status: TrainingStatus
     target_model: str
     reason: str | None = None
     metrics: dict[str, Any] | None = None
@@ -61,14 +59,25 @@ class TrainingState(BaseModel):
 
 
 def get_training(services: Services, owner: str, training_id: str) -> TrainingState:
+    record, etag = _load(services, owner, training_id)
+    state = training_state(services, owner, record, previews_etag=etag)
+    if state.status != TrainingStatus.QUEUED:
+        return state
+    return state.model_copy(update={"progress": read_progress(services, owner, record.training_id)})
+
+
+def status_of(services: Services, owner: str, training_id: str) -> TrainingStatus:
+    """The owner's training's status alone (no previews screened, no progress read); NotFound as
+    `get_training`."""
+    record, _ = _load(services, owner, training_id)
+    return training_state(services, owner, record).status
+
+
+def _load(services: Services, owner: str, training_id: str) -> tuple[TrainingRecord, str]:
     loaded = services.records.load_versioned(owner, training_id)
     if loaded is None:
         raise NotFound(f"training {training_id!r} not found")
-    record, etag = loaded
-    state = training_state(services, owner, record, previews_etag=etag)
-    if state.status != "queued":
-        return state
-    return state.model_copy(update={"progress": read_progress(services, owner, record.training_id)})
+    return loaded
 
 
 def read_progress(services: Services, owner: str, training_id: str) -> TrainingProgress | None:
@@ -91,6 +100,14 @@ def training_state(
 ) -> TrainingState:
     """Output and published -> completed, failure or refused -> failed, otherwise queued. The previews
     only with `previews_etag` (the record's ETag: screened first, the verdicts kept, `domain.previews`)."""
+    return training_outcome(services, owner, record, previews_etag=previews_etag)[0]
+
+
+def training_outcome(
+    services: Services, owner: str, record: TrainingRecord, *, previews_etag: str | None = None
+) -> tuple[TrainingState, TrainingResult | None]:
+    """`training_state`, and the training's result as the container wrote it when it is completed and
+    readable (the async output is read once)."""
     base = record.model_dump(include={"training_id", "model_id", "model_name", "created", "target_model"})
     base["webhook"] = record.webhook
     output = _read_location(services, record.output_location)
@@ -98,43 +115,46 @@ def training_state(
         try:
             result = TrainingResult.model_validate_json(output)
         except ValidationError:
-            return TrainingState(**base, status="failed", reason="the training returned an unreadable result")
+            reason = "the training returned an unreadable result"
+            return TrainingState(**base, status=TrainingStatus.FAILED, reason=reason), None
         publication = read_publication(services, owner, record)
         if publication is None:
             if _age_seconds(record.created) > TRAINING_DEADLINE_SECONDS:
                 reason = "the trained model was not published in time"
-                return TrainingState(**base, status="failed", reason=reason)
-            return TrainingState(**base, status="queued")  # the publisher has not decided yet
+                return TrainingState(**base, status=TrainingStatus.FAILED, reason=reason), None
+            return TrainingState(**base, status=TrainingStatus.QUEUED), None  # the publisher has not decided
         if publication.status == "refused":
             reason = redact(publication.reason or "the trained model was not published")[
                 :FAILURE_REASON_MAX_CHARS
             ]
-            return TrainingState(**base, status="failed", reason=reason)
+            return TrainingState(**base, status=TrainingStatus.FAILED, reason=reason), None
         urls: list[str] = []
         withheld: list[WithheldPreview] = []
         if previews_etag is not None:
             preview_keys = _preview_keys(services, owner, record, result.metrics.preview_image_keys)
             urls, withheld = shown_previews(services, owner, record, previews_etag, preview_keys)
-        return TrainingState(
+        state = TrainingState(
             **base,
-            status="completed",
+            status=TrainingStatus.COMPLETED,
             metrics=result.metrics.model_dump(exclude={"preview_image_keys"}),
             preview_urls=urls,
             previews_withheld=withheld,
         )
+        return state, result
     failure = _read_location(services, record.failure_location)
     if failure is not None:
-        return TrainingState(**base, status="failed", reason=_failure_reason(failure))
+        return TrainingState(**base, status=TrainingStatus.FAILED, reason=_failure_reason(failure)), None
     if services.hosting.exists(keys.model_key(owner, record.model_id)):
-        return TrainingState(**base, status="completed")  # published; its output is not (yet) readable
+        # Published; its output is not (yet) readable.
+        return TrainingState(**base, status=TrainingStatus.COMPLETED), None
     if _age_seconds(record.created) > TRAINING_DEADLINE_SECONDS:
         return TrainingState(
             **base,
-            status="failed",
+            status=TrainingStatus.FAILED,
             reason=f"no outcome {TRAINING_DEADLINE_SECONDS} s after the training was queued: its job ended "
             "without a notification",
-        )
-    return TrainingState(**base, status="queued")
+        ), None
+    return TrainingState(**base, status=TrainingStatus.QUEUED), None
 
 
 def read_publication(services: Services, owner: str, record: TrainingRecord) -> Publication | None:
@@ -148,17 +168,6 @@ def read_publication(services: Services, owner: str, record: TrainingRecord) -> 
         log.warning("unreadable publication verdict (ignored)", extra={"training_id": record.training_id})
         return None
     return publication if publication.model_id == record.model_id else None
-
-
-def read_result(services: Services, record: TrainingRecord) -> TrainingResult | None:
-    """The training's async output as the container wrote it (None: absent or unreadable)."""
-    output = _read_location(services, record.output_location)
-    if output is None:
-        return None
-    try:
-        return TrainingResult.model_validate_json(output)
-    except ValidationError:
-        return None
 
 
 def _age_seconds(created: str) -> float:
@@ -184,8 +193,7 @@ def _read_location(services: Services, uri: str | None) -> bytes | None:
     bucket_name, key = split_s3_uri(uri)
     if not key.startswith((Prefix.ASYNC_OUTPUTS, Prefix.ASYNC_FAILURES)):
         return None
-    bucket = services.data if bucket_name == services.data.name else Bucket(bucket_name, services.data.client)
-    return bucket.get_bytes(key)
+    return services.bucket(bucket_name).get_bytes(key)
 
 
 def _failure_reason(body: bytes) -> str:

@@ -16,20 +16,26 @@ from datetime import UTC, datetime
 
 from pydantic import BaseModel, Field, ValidationError
 
-from avatar_api.aws import EndpointError
 from avatar_api.domain import limits, screening
 from avatar_api.domain.images import CheckedImage
-from avatar_api.domain.status import StatusName, get_training
+from avatar_api.domain.records import TrainingRecord, Webhook
+from avatar_api.domain.status import status_of
 from avatar_api.domain.uploads import ImageSource, InlineImage, delete_uploaded
-from avatar_api.errors import ApiError, InvalidRequest, describe_validation_errors, endpoint_failure
-from avatar_api.records import TrainingRecord, Webhook
+from avatar_api.errors import (
+    ApiError,
+    EndpointError,
+    InvalidRequest,
+    describe_validation_errors,
+    endpoint_failure,
+)
 from avatar_api.services import Services
 from avatar_api.settings import TRAINING_DEADLINE_SECONDS, TRAINING_QUEUE_TTL_SECONDS
 from avatar_contract import keys
 from avatar_contract.instance_tokens import pick_token
 from avatar_contract.lifecycle import TRAINING_INPUT_TAGGING
-from avatar_contract.names import Runtime
+from avatar_contract.names import API_TIMEOUT_SECONDS, Runtime
 from avatar_contract.prompts import training_prompts
+from avatar_contract.status import TrainingStatus
 from avatar_contract.training import (
     MAX_IMAGES,
     MIN_IMAGES,
@@ -53,6 +59,9 @@ class NewTraining:
     model_name: str | None = None
     idempotency_key: str | None = None
     webhook_url: str | None = None
+    # How long this attempt may still run (the invocation's remaining time): until then its quota slot
+    # and its idempotency record count as in progress; a crashed attempt's are reclaimed after it.
+    attempt_seconds: float = API_TIMEOUT_SECONDS
 
     def fingerprint(self) -> str:
         """Digest of everything that defines the request (reusing a key for another request is refused)."""
@@ -78,7 +87,7 @@ class TrainingAccepted(BaseModel):
     training_id: str
     model_id: str
     target_model: str
-    status: StatusName
+    status: TrainingStatus
     created: str
     replayed: bool = Field(False, description="True when an earlier request with this idempotency key won")
     token: str | None = Field(
@@ -154,6 +163,7 @@ def start_training(services: Services, owner: str, request: NewTraining) -> Trai
         request.idempotency_key,
         request.fingerprint(),
         lambda: _start(services, owner, request, token, record_key).model_dump(mode="json"),
+        attempt_seconds=request.attempt_seconds,
     )
     accepted = TrainingAccepted.model_validate(result)
     return _replay(services, owner, accepted) if replayed else accepted
@@ -174,7 +184,7 @@ def _start(
     reclaimed); once queued it lasts until the status consumer releases it (or the training's deadline)."""
     training_id, model_id = keys.new_training_id(), keys.new_model_id()
     created = _now()
-    services.quotas.take_training(owner, training_id, hold_seconds=services.submissions.attempt_seconds())
+    services.quotas.take_training(owner, training_id, hold_seconds=request.attempt_seconds)
     written: list[str] = []
     try:
         # Checked and screened one image at a time; a set the screening refuses (422 with every reason)
@@ -231,7 +241,7 @@ def _start(
         raise endpoint_failure(error, "training endpoint") from error
     except Exception as error:
         # The caller's refusals (4xx) are metered (docs/limits.md); the service's own failures are not.
-        refused = isinstance(error, ApiError) and error.status < 500
+        refused = isinstance(error, ApiError) and error.caller_fault
         _roll_back(services, owner, training_id, written, refused=refused)
         raise
 
@@ -259,7 +269,7 @@ def _start(
         training_id=training_id,
         model_id=model_id,
         target_model=record.target_model,
-        status="queued",
+        status=TrainingStatus.QUEUED,
         created=created,
         token=token,
     )
@@ -282,5 +292,5 @@ def _roll_back(
 def _replay(services: Services, owner: str, accepted: TrainingAccepted) -> TrainingAccepted:
     """The first request's answer, with the training's current status (a deleted model's key was freed,
     so its training exists)."""
-    status = get_training(services, owner, accepted.training_id).status
+    status = status_of(services, owner, accepted.training_id)
     return accepted.model_copy(update={"status": status, "replayed": True})

@@ -9,9 +9,8 @@ from typing import Literal
 
 from pydantic import BaseModel
 
-from avatar_api.aws import Changed
 from avatar_api.domain.images import CheckedImage, Inspect, check_image
-from avatar_api.errors import InvalidRequest, PayloadTooLarge, QuotaExceeded, TooManyUploads
+from avatar_api.errors import Changed, InvalidRequest, PayloadTooLarge, QuotaExceeded, TooManyUploads
 from avatar_api.services import Services
 from avatar_api.settings import (
     MAX_IMAGE_BYTES,

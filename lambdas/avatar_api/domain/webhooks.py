@@ -16,12 +16,8 @@ from datetime import UTC, datetime
 
 from pydantic import BaseModel, Field
 
-from avatar_api.errors import Conflict
-from avatar_api.records import TrainingRecord, Webhook, WebhookAttempt
-from avatar_api.services import Services
-from avatar_api.settings import WEBHOOK_SECRET_GRACE_SECONDS
-from avatar_api.webhook_secrets import RotationConflict, SecretState
-from avatar_api.webhooks import (
+from avatar_api.adapters.webhook_secrets import RotationConflict, SecretState
+from avatar_api.adapters.webhooks import (
     SIGNATURE_HEADER,
     TIMESTAMP_HEADER,
     WebhookFailed,
@@ -29,6 +25,10 @@ from avatar_api.webhooks import (
     WebhookSender,
     signature,
 )
+from avatar_api.domain.records import TrainingRecord, Webhook, WebhookAttempt
+from avatar_api.errors import Conflict
+from avatar_api.services import Services
+from avatar_api.settings import WEBHOOK_SECRET_GRACE_SECONDS
 
 log = logging.getLogger(__name__)
 

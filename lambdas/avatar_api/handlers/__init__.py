@@ -2,31 +2,15 @@
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from typing import Any
 
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.batch import BatchProcessor, process_partial_response
 
+from avatar_api.lambda_context import LocalContext
 from avatar_api.observability import logger, metrics, tracer
-
-
-@dataclass
-class LocalContext:
-    """Stands in for the Lambda context when a caller outside Lambda (the local cloud) passes None."""
-
-    function_name: str = "avatar-api-local"
-    function_version: str = "$LATEST"
-    memory_limit_in_mb: int = 1024
-    invoked_function_arn: str = "arn:aws:lambda:local:000000000000:function:avatar-api-local"
-    aws_request_id: str = field(default_factory=lambda: str(uuid.uuid4()))
-    remaining_time_in_millis: int = 29_000
-
-    def get_remaining_time_in_millis(self) -> int:
-        return self.remaining_time_in_millis
 
 
 def make_handler(app: APIGatewayRestResolver) -> Callable[[dict[str, Any], Any], dict[str, Any]]:

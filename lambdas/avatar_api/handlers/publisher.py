@@ -18,7 +18,7 @@ import boto3
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType
 from aws_lambda_powertools.utilities.parser.models import SqsRecordModel
 
-from avatar_api.aws import Bucket, s3_client
+from avatar_api.adapters.aws import Bucket, s3_client
 from avatar_api.domain.publishing import handle_success
 from avatar_api.domain.republishing import RepublishRequest, republish_page
 from avatar_api.handlers import make_batch_handler

@@ -1,4 +1,5 @@
-"""Shared bits of the HTTP layer: the caller's owner id, JSON responses, documented error responses."""
+"""Shared bits of the HTTP layer: the caller's owner id, the remaining time, JSON responses, and the one
+mapping of domain errors to HTTP (`STATUS_OF`, `error_headers`) with its documented error responses."""
 
 from __future__ import annotations
 
@@ -7,9 +8,33 @@ from aws_lambda_powertools.event_handler.openapi.types import OpenAPIResponse
 from aws_lambda_powertools.event_handler.router import APIGatewayRouter
 from pydantic import BaseModel
 
-from avatar_api.identity import principal_of
+from avatar_api.errors import ApiError
+from avatar_api.routers.identity import principal_of
 from avatar_api.routers.schemas import ErrorResponse
 from avatar_api.services import Services, get_services
+from avatar_contract.status import ErrorCode
+
+# The one HTTP status of each error code (the domain raises codes; app.py answers with these).
+STATUS_OF: dict[ErrorCode, int] = {
+    ErrorCode.INVALID_REQUEST: 400,
+    ErrorCode.FORBIDDEN: 403,
+    ErrorCode.NOT_FOUND: 404,
+    ErrorCode.MODEL_NOT_FOUND: 404,
+    ErrorCode.PACK_NOT_FOUND: 404,
+    ErrorCode.CONFLICT: 409,
+    ErrorCode.MODEL_FAMILY_MISMATCH: 409,
+    ErrorCode.JOB_FINISHED: 409,
+    ErrorCode.REQUEST_IN_PROGRESS: 409,
+    ErrorCode.PAYLOAD_TOO_LARGE: 413,
+    ErrorCode.IDEMPOTENCY_KEY_REUSED: 422,
+    ErrorCode.CONTENT_BLOCKED: 422,
+    ErrorCode.NOT_ENOUGH_USABLE_IMAGES: 422,
+    ErrorCode.QUOTA_EXCEEDED: 429,
+    ErrorCode.TOO_MANY_UPLOADS: 429,
+    ErrorCode.INTERNAL_ERROR: 500,
+    ErrorCode.UPSTREAM_ERROR: 502,
+    ErrorCode.SERVICE_UNAVAILABLE: 503,
+}
 
 _ERROR_TEXT = {
     400: "Invalid request (the message names the field)",
@@ -36,6 +61,21 @@ def error_responses(*statuses: int) -> dict[int, OpenAPIResponse]:
         }
         for status in (400, 403, *statuses)
     }
+
+
+def http_status(error: ApiError) -> int:
+    return STATUS_OF[error.code]
+
+
+def error_headers(error: ApiError) -> dict[str, str]:
+    """`Retry-After` where the error says when to retry."""
+    return {"Retry-After": str(error.retry_after)} if error.retry_after is not None else {}
+
+
+def remaining_seconds(router: APIGatewayRouter, default: float) -> float:
+    """How long this invocation may still run (`default` without a Lambda context)."""
+    remaining_ms = getattr(router.lambda_context, "get_remaining_time_in_millis", None)
+    return remaining_ms() / 1000 if callable(remaining_ms) else default
 
 
 def caller(router: APIGatewayRouter) -> tuple[Services, str]:

@@ -10,7 +10,7 @@ from aws_lambda_powertools.event_handler.router import APIGatewayRouter
 from avatar_api.domain import generations
 from avatar_api.domain.generations import Generation
 from avatar_api.observability import count
-from avatar_api.routers.common import caller, error_responses, json_response
+from avatar_api.routers.common import caller, error_responses, json_response, remaining_seconds
 from avatar_api.routers.schemas import GenerationRequest
 from avatar_api.settings import GENERATION_BUDGET_SECONDS
 
@@ -20,12 +20,8 @@ RESPONSE_MARGIN_SECONDS = 2.0
 
 
 def _time_budget() -> float:
-    budget = GENERATION_BUDGET_SECONDS
-    context = router.lambda_context
-    remaining_ms = getattr(context, "get_remaining_time_in_millis", None)
-    if callable(remaining_ms):
-        budget = min(budget, remaining_ms() / 1000 - RESPONSE_MARGIN_SECONDS)
-    return budget
+    remaining = remaining_seconds(router, default=GENERATION_BUDGET_SECONDS + RESPONSE_MARGIN_SECONDS)
+    return min(GENERATION_BUDGET_SECONDS, remaining - RESPONSE_MARGIN_SECONDS)
 
 
 @router.post(

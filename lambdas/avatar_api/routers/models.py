@@ -7,7 +7,7 @@ from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.openapi.params import Path, Query
 from aws_lambda_powertools.event_handler.router import APIGatewayRouter
 
-from avatar_api.cursors import CURSOR_MAX_CHARS
+from avatar_api.adapters.cursors import CURSOR_MAX_CHARS
 from avatar_api.domain import models
 from avatar_api.domain.models import ModelDeletion, ModelList
 from avatar_api.observability import count, logger

@@ -8,12 +8,13 @@ from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.openapi.params import Body, Header, Path, Query
 from aws_lambda_powertools.event_handler.router import APIGatewayRouter
 
-from avatar_api.cursors import CURSOR_MAX_CHARS
+from avatar_api.adapters.cursors import CURSOR_MAX_CHARS
 from avatar_api.domain import pack_jobs
 from avatar_api.observability import count, logger
-from avatar_api.routers.common import caller, error_responses, json_response
+from avatar_api.routers.common import caller, error_responses, json_response, remaining_seconds
 from avatar_api.routers.schemas import IDEMPOTENCY_KEY_PATTERN, PackJobBody
 from avatar_api.settings import PACK_JOBS_PAGE_DEFAULT, PACK_JOBS_PAGE_MAX
+from avatar_contract.names import API_TIMEOUT_SECONDS
 from avatar_contract.pack_jobs import PackJob, PackJobList
 
 router = APIGatewayRouter()
@@ -39,8 +40,8 @@ def start_pack(
     ] = None,
 ) -> Response[PackJob]:
     services, owner = caller(router)
-    services.pack_submissions.register(router.lambda_context)  # the in-progress expiry: this invocation's
-    job = pack_jobs.start_pack(services, owner, model_id, body, idempotency_key)
+    attempt = remaining_seconds(router, default=API_TIMEOUT_SECONDS)  # the in-progress expiry
+    job = pack_jobs.start_pack(services, owner, model_id, body, idempotency_key, attempt_seconds=attempt)
     count("PackJobReplayed" if job.replayed else "PackJobStarted")
     logger.info("pack job accepted", extra={"job_id": job.job_id, "replayed": job.replayed})
     return json_response(202, job, headers={"Location": f"/models/{model_id}/packs/{job.job_id}"})

@@ -5,9 +5,9 @@ from aws_lambda_powertools.event_handler.router import APIGatewayRouter
 
 from avatar_api.domain import packs
 from avatar_api.domain.packs import PackList
-from avatar_api.identity import principal_of
 from avatar_api.observability import count
 from avatar_api.routers.common import error_responses, json_response
+from avatar_api.routers.identity import principal_of
 
 read_router = APIGatewayRouter()
 

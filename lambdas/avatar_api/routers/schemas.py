@@ -9,11 +9,12 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from avatar_api.adapters.webhooks import URL_MAX_CHARS, check_url
 from avatar_api.settings import IDEMPOTENCY_KEY_MAX_CHARS, MAX_IMAGE_BYTES, MODEL_NAME_MAX_CHARS
-from avatar_api.webhooks import URL_MAX_CHARS, check_url
 from avatar_contract.generation import GenArgs
 from avatar_contract.pack_jobs import PackJobRequest
 from avatar_contract.s3_keys import UPLOAD_ID_RE
+from avatar_contract.status import ErrorCode
 from avatar_contract.training import MAX_IMAGES, MIN_IMAGES, PROMPT_MAX_CHARS, TrainingHyperparameters
 
 IDEMPOTENCY_KEY_PATTERN = rf"^[\x21-\x7e]{{1,{IDEMPOTENCY_KEY_MAX_CHARS}}}$"
@@ -121,7 +122,7 @@ class PackJobBody(PackJobRequest):
 
 
 class ErrorDetail(BaseModel):
-    code: str
+    code: ErrorCode
     message: str
 
 

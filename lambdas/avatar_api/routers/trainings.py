@@ -15,8 +15,9 @@ from avatar_api.domain.uploads import UploadBatch
 from avatar_api.domain.webhooks import WebhookSecret
 from avatar_api.errors import InvalidRequest
 from avatar_api.observability import count, logger
-from avatar_api.routers.common import caller, error_responses, json_response
+from avatar_api.routers.common import caller, error_responses, json_response, remaining_seconds
 from avatar_api.routers.schemas import IDEMPOTENCY_KEY_PATTERN, CreateTrainingRequest, CreateUploadsRequest
+from avatar_contract.names import API_TIMEOUT_SECONDS
 
 router = APIGatewayRouter()
 read_router = APIGatewayRouter()
@@ -75,8 +76,8 @@ def create_training(
         model_name=body.model_name,
         idempotency_key=idempotency_key or body.idempotency_key,
         webhook_url=body.webhook_url,
+        attempt_seconds=remaining_seconds(router, default=API_TIMEOUT_SECONDS),
     )
-    services.submissions.register(router.lambda_context)  # the in-progress expiry: this invocation's time
     accepted = trainings.start_training(services, owner, request)
     count("TrainingReplayed" if accepted.replayed else "TrainingStarted")
     logger.info(

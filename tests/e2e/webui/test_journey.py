@@ -22,8 +22,8 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Page, expect, sync_playwright
 
+from avatar_runtime.ports import free_port
 from local_cloud import LocalCloud
-from local_cloud.processes import free_port
 from local_cloud.selfies import make_selfies, to_jpeg
 from tests.e2e.helpers import client_for
 

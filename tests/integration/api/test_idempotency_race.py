@@ -3,6 +3,7 @@ identical requests start exactly one training, and a crashed attempt's key is us
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import threading
 import time
@@ -11,13 +12,14 @@ from typing import Any
 
 import pytest
 
-from avatar_api.aws import TrainingEndpointClient
+from avatar_api.adapters.aws import TrainingEndpointClient
 from avatar_api.domain.trainings import NewTraining, start_training
 from avatar_api.domain.uploads import InlineImage
 from avatar_api.errors import RequestInProgress
+from avatar_api.routers.common import error_headers
 from avatar_api.services import get_services
 from avatar_contract.training import TrainingHyperparameters
-from tests.fixtures.api import ALICE, LambdaContext, header, image_bytes, owner_id, selfies
+from tests.fixtures.api import ALICE, header, image_bytes, owner_id, selfies
 from tests.fixtures.api_backend import DATA_BUCKET, STATE_TABLE, Api
 
 
@@ -69,7 +71,7 @@ def test_concurrent_identical_requests_start_exactly_one_training(api: Api) -> N
         try:
             return start_training(services, owner, request).training_id
         except RequestInProgress as error:
-            assert error.headers["Retry-After"]
+            assert error_headers(error)["Retry-After"]
             return "in-progress"
 
     with ThreadPoolExecutor(6) as pool:
@@ -112,8 +114,8 @@ def test_a_crashed_attempt_frees_its_key_after_the_in_progress_expiry(api: Api) 
     services.training_endpoint = TrainingEndpointClient("avatar-training", runtime)
     # One training at a time: the crashed attempt's slot must come back with its key.
     services.quotas.limits = type(services.quotas.limits)(concurrent_trainings=1)
-    request, owner = _request("crash"), owner_id(ALICE)
-    services.submissions.register(LambdaContext(remaining_ms=8000))
+    # The attempt may run 8 s (the invocation's remaining time, which the router passes in).
+    request, owner = dataclasses.replace(_request("crash"), attempt_seconds=8.0), owner_id(ALICE)
 
     real_invoke = runtime.invoke_endpoint_async
 

@@ -8,10 +8,11 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from avatar_api.aws import EndpointError, HostingEndpointClient, ModelNotReady
+from avatar_api.adapters.aws import HostingEndpointClient
+from avatar_api.adapters.records import TrainingRecords
 from avatar_api.domain import generations
-from avatar_api.errors import ServiceUnavailable
-from avatar_api.records import TrainingRecords
+from avatar_api.errors import EndpointError, ModelNotReady, ServiceUnavailable
+from avatar_api.routers.common import error_headers, http_status
 from avatar_api.services import get_services
 from avatar_contract import keys
 from avatar_contract.generation import GenArgs
@@ -220,7 +221,7 @@ def test_each_attempt_waits_only_for_the_time_left_and_a_late_answer_is_a_struct
         )
 
     assert endpoint.read_timeouts == [27.0, 26.0, 24.0]  # the backoff's 1 s and 2 s are counted
-    assert raised.value.status == 503 and "Retry-After" in raised.value.headers
+    assert http_status(raised.value) == 503 and "Retry-After" in error_headers(raised.value)
 
 
 def test_no_attempt_starts_after_the_deadline(api: Api) -> None:

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from avatar_api.records import TrainingRecords
+from avatar_api.adapters.records import TrainingRecords
 from avatar_api.services import get_services
 from tests.fixtures.api import ALICE, BOB, owner_id, response_json
 from tests.fixtures.api_backend import Api

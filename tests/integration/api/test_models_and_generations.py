@@ -148,7 +148,7 @@ def test_model_not_ready_past_the_time_budget_is_a_retryable_503(
     api: Api, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr("time.sleep", lambda _: None)
-    api.context.remaining_ms = 7_000  # budget 5 s: tries, sleeps 1 s, tries, then 2 s + 3 s > what is left
+    api.remaining_seconds = 7.0  # budget 5 s: tries, sleeps 1 s, tries, then 2 s + 3 s > what is left
     model = train(api)
     for _ in range(2):
         api.hosting.queue_error("invoke_endpoint", "ModelNotReadyException", 429, "loading")

@@ -14,12 +14,12 @@ from typing import Any
 
 import pytest
 
+from avatar_api.adapters.messaging import EventsTopic, WorkQueue
+from avatar_api.adapters.webhooks import WebhookSender
 from avatar_api.domain import pack_runner
 from avatar_api.domain.pack_runner import RetryLater
 from avatar_api.handlers.pack_runner import lambda_handler as runner_handler
-from avatar_api.messaging import EventsTopic, WorkQueue
 from avatar_api.services import get_services
-from avatar_api.webhooks import WebhookSender
 from avatar_client import verify_webhook
 from avatar_contract import keys, s3_keys
 from avatar_contract.pack_jobs import PackWorkItem

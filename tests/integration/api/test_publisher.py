@@ -17,12 +17,13 @@ from safetensors.numpy import save
 
 from avatar_api.handlers import publisher
 from avatar_api.handlers.status_events import lambda_handler as status_consumer
+from avatar_api.lambda_context import LocalContext
 from avatar_contract import keys
 from avatar_contract.families import ARTIFACT_FAMILY_METADATA
 from avatar_contract.names import Env, Triton
 from avatar_contract.publishing import STAGED_ADAPTER, STAGED_METADATA
 from avatar_runtime.artifact import USER_TEMPLATE, artifact_members
-from tests.fixtures.api import SESSION, LambdaContext, response_json
+from tests.fixtures.api import SESSION, response_json
 from tests.fixtures.api_backend import DATA_BUCKET, HOSTING_BUCKET, Api
 from tests.integration.api.test_status_events import (
     ALICE_OWNER,
@@ -73,7 +74,7 @@ def stage(api: Api, accepted: dict[str, Any], adapter: bytes | None = None, **me
 
 
 def run_publisher(message: dict[str, Any]) -> None:
-    assert publisher.lambda_handler(sqs_event(message), LambdaContext()) == {"batchItemFailures": []}
+    assert publisher.lambda_handler(sqs_event(message), LocalContext()) == {"batchItemFailures": []}
 
 
 def status_of(api: Api, accepted: dict[str, Any]) -> dict[str, Any]:
@@ -90,7 +91,7 @@ def test_a_staged_model_is_checked_rebuilt_and_published_then_the_training_compl
     # The container succeeded, but nothing is published yet: still queued, and no event (retried).
     assert status_of(api, accepted)["status"] == "queued"
     with pytest.raises(BatchProcessingError):  # every record of the batch failed: SQS retries it
-        status_consumer(sqs_event(message), LambdaContext())
+        status_consumer(sqs_event(message), LocalContext())
 
     run_publisher(message)
     assert forwarded(events_queue) == [message]  # the training event follows the verdict
@@ -112,7 +113,7 @@ def test_a_staged_model_is_checked_rebuilt_and_published_then_the_training_compl
     staged = keys.staged_prefix(ALICE_OWNER, accepted["training_id"])
     assert not [k for k in api.object_keys() if k.startswith(staged)]
     assert status_of(api, accepted)["status"] == "completed"
-    assert status_consumer(sqs_event(message), LambdaContext()) == {"batchItemFailures": []}
+    assert status_consumer(sqs_event(message), LocalContext()) == {"batchItemFailures": []}
 
 
 HOSTILE = {
@@ -137,7 +138,7 @@ def test_a_hostile_staging_is_refused_with_its_reason_and_nothing_is_published(
     run_publisher(message)
 
     assert api.object_keys(HOSTING_BUCKET) == []
-    assert status_consumer(sqs_event(message), LambdaContext()) == {"batchItemFailures": []}  # failed event
+    assert status_consumer(sqs_event(message), LocalContext()) == {"batchItemFailures": []}  # failed event
     state = status_of(api, accepted)
     assert state["status"] == "failed" and state["reason"].startswith("the trained model was not published")
 

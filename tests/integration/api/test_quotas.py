@@ -12,8 +12,8 @@ from typing import Any
 
 import pytest
 
+from avatar_api.adapters.quotas import QuotaLimits, Quotas
 from avatar_api.errors import QuotaExceeded
-from avatar_api.quotas import QuotaLimits, Quotas
 from avatar_api.services import get_services
 from tests.fixtures.api import ALICE, BOB, b64, header, owner_id, png, response_json, selfies
 from tests.fixtures.api_backend import STATE_TABLE, Api

@@ -6,8 +6,9 @@ import json
 
 import pytest
 
-from avatar_api.aws import AlreadyExists, Changed
-from avatar_api.records import TrainingRecord, TrainingRecords
+from avatar_api.adapters.records import TrainingRecords
+from avatar_api.domain.records import TrainingRecord
+from avatar_api.errors import AlreadyExists, Changed
 from avatar_api.services import get_services
 from avatar_contract import keys
 from tests.fixtures.api import ALICE, BOB, owner_id

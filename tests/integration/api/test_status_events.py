@@ -9,14 +9,15 @@ from typing import Any
 
 import pytest
 
+from avatar_api.adapters.messaging import EventsTopic
 from avatar_api.handlers.status_events import lambda_handler
-from avatar_api.messaging import EventsTopic
+from avatar_api.lambda_context import LocalContext
 from avatar_api.services import get_services
 from avatar_contract import keys
 from avatar_contract.keys import split_s3_uri
 from avatar_contract.progress import TrainingProgress
 from avatar_contract.training import TrainingFailure, TrainingMetrics, TrainingResult
-from tests.fixtures.api import ALICE, BOB, SESSION, LambdaContext, owner_id, response_json, selfies
+from tests.fixtures.api import ALICE, BOB, SESSION, owner_id, response_json, selfies
 from tests.fixtures.api_backend import DATA_BUCKET, HOSTING_BUCKET, Api
 from tests.fixtures.notifications import FAILURE, SUCCESS
 
@@ -127,9 +128,9 @@ def test_a_completed_training_reaches_its_owner_once(api: Api, topic: str) -> No
     preview = complete(api, accepted, output)
     message = notification(accepted, ALICE_OWNER, output)
 
-    assert lambda_handler(sqs_event(message), LambdaContext()) == {"batchItemFailures": []}
+    assert lambda_handler(sqs_event(message), LocalContext()) == {"batchItemFailures": []}
     # redelivered (SQS is at-least-once): nothing is published again
-    assert lambda_handler(sqs_event(message), LambdaContext()) == {"batchItemFailures": []}
+    assert lambda_handler(sqs_event(message), LocalContext()) == {"batchItemFailures": []}
 
     events = alice.messages()
     assert len(events) == 1 and bob.messages() == []
@@ -150,7 +151,7 @@ def test_a_failed_training_carries_its_reason(api: Api, topic: str) -> None:
     body = TrainingFailure(training_id=accepted["training_id"], reason="only 3 usable faces; need 8")
     api.s3.put_object(Bucket=DATA_BUCKET, Key=split_s3_uri(failure)[1], Body=body.model_dump_json())
 
-    lambda_handler(sqs_event(notification(accepted, ALICE_OWNER, failure, failed=True)), LambdaContext())
+    lambda_handler(sqs_event(notification(accepted, ALICE_OWNER, failure, failed=True)), LocalContext())
 
     (event,) = alice.messages()
     assert event["status"] == "failed" and "only 3 usable faces" in event["reason"]
@@ -166,7 +167,7 @@ def test_only_the_unreadable_records_of_a_batch_are_retried(api: Api, topic: str
         "not json",
     )
 
-    response = lambda_handler(event, LambdaContext())
+    response = lambda_handler(event, LocalContext())
 
     failed = {item["itemIdentifier"] for item in response["batchItemFailures"]}
     assert failed == {event["Records"][1]["messageId"], event["Records"][2]["messageId"]}
@@ -180,7 +181,7 @@ def test_a_notification_cannot_address_another_owner(api: Api, topic: str) -> No
     forged = notification(accepted, BOB_OWNER, output)
     elsewhere = notification(accepted, ALICE_OWNER, f"s3://{DATA_BUCKET}/async-outputs/other.out")
 
-    assert lambda_handler(sqs_event(forged, elsewhere), LambdaContext()) == {"batchItemFailures": []}
+    assert lambda_handler(sqs_event(forged, elsewhere), LocalContext()) == {"batchItemFailures": []}
 
     assert bob.messages() == []
     record = get_services().records.load(ALICE_OWNER, accepted["training_id"])
@@ -198,8 +199,8 @@ def test_an_outcome_gives_the_owners_training_slot_back(api: Api, topic: str) ->
 
     complete(api, accepted, output)
     message = notification(accepted, ALICE_OWNER, output)
-    assert lambda_handler(sqs_event(message), LambdaContext()) == {"batchItemFailures": []}
-    assert lambda_handler(sqs_event(message), LambdaContext()) == {"batchItemFailures": []}  # redelivered
+    assert lambda_handler(sqs_event(message), LocalContext()) == {"batchItemFailures": []}
+    assert lambda_handler(sqs_event(message), LocalContext()) == {"batchItemFailures": []}  # redelivered
 
     again = api.call("POST", "/trainings", {"images": selfies()})
     assert again["statusCode"] == 202, again["body"]
@@ -216,6 +217,6 @@ def test_the_event_carries_the_trainings_last_progress(api: Api, topic: str) -> 
     key = keys.progress_key(ALICE_OWNER, accepted["training_id"])
     api.s3.put_object(Bucket=DATA_BUCKET, Key=key, Body=final.model_dump_json())
     message = notification(accepted, ALICE_OWNER, output)
-    assert lambda_handler(sqs_event(message), LambdaContext()) == {"batchItemFailures": []}
+    assert lambda_handler(sqs_event(message), LocalContext()) == {"batchItemFailures": []}
     [event] = alice.messages()
     assert TrainingProgress.model_validate(event["progress"]) == final

@@ -12,7 +12,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from avatar_api.aws import Bucket
+from avatar_api.adapters.aws import Bucket
 from avatar_api.services import get_services
 from avatar_api.settings import MAX_IMAGE_BYTES, MAX_OPEN_UPLOAD_SLOTS, UPLOAD_URL_EXPIRES_SECONDS
 from tests.fixtures.api import ALICE, BOB, header, image_bytes, owner_id, response_json

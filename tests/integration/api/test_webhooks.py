@@ -27,13 +27,14 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
+from avatar_api.adapters.webhooks import WebhookSender
 from avatar_api.domain import webhooks as webhook_delivery
 from avatar_api.handlers.status_events import lambda_handler
+from avatar_api.lambda_context import LocalContext
 from avatar_api.services import get_services
-from avatar_api.webhooks import WebhookSender
 from avatar_client import verify_webhook
 from avatar_contract.names import Env
-from tests.fixtures.api import ALICE, LambdaContext, owner_id, response_json, selfies
+from tests.fixtures.api import ALICE, owner_id, response_json, selfies
 from tests.fixtures.api_backend import Api
 from tests.integration.api.test_status_events import complete, notification, sqs_event, topic
 
@@ -152,11 +153,11 @@ def submit_with_webhook(api: Api, url: str) -> tuple[dict[str, Any], str]:
     return response_json(reply), output
 
 
-def finish(api: Api, url: str, context: LambdaContext | None = None) -> tuple[dict[str, Any], dict[str, Any]]:
+def finish(api: Api, url: str, context: LocalContext | None = None) -> tuple[dict[str, Any], dict[str, Any]]:
     accepted, output = submit_with_webhook(api, url)
     complete(api, accepted, output)
     message = notification(accepted, ALICE_OWNER, output)
-    assert lambda_handler(sqs_event(message), context or LambdaContext()) == {"batchItemFailures": []}
+    assert lambda_handler(sqs_event(message), context or LocalContext()) == {"batchItemFailures": []}
     return accepted, message
 
 
@@ -179,7 +180,7 @@ def test_the_signed_event_is_delivered_once(api: Api, topic: str, receiver: Rece
     assert event["owner"] == ALICE_OWNER
 
     # redelivered notification: the delivered webhook is not sent again
-    assert lambda_handler(sqs_event(message), LambdaContext()) == {"batchItemFailures": []}
+    assert lambda_handler(sqs_event(message), LocalContext()) == {"batchItemFailures": []}
     assert len(receiver.received) == 1
     webhook = webhook_of(api, accepted["training_id"])
     assert webhook["url"] == receiver.url() and webhook["delivered"] is True and webhook["done"] is True
@@ -221,7 +222,7 @@ def test_a_client_error_or_a_redirect_is_not_retried(
     webhook = webhook_of(api, accepted["training_id"])
     assert [a["status_code"] for a in webhook["attempts"]] == [status]
     assert webhook["done"] is True and webhook["delivered"] is False
-    lambda_handler(sqs_event(message), LambdaContext())
+    lambda_handler(sqs_event(message), LocalContext())
     assert len(receiver.received) == 1
 
 
@@ -277,10 +278,10 @@ def test_out_of_time_the_record_goes_back_to_the_queue_and_continues(
     event = sqs_event(notification(accepted, ALICE_OWNER, output))
 
     with pytest.raises(BatchProcessingError, match="All records failed"):  # the whole batch is retried
-        lambda_handler(event, LambdaContext(remaining_ms=5_000))
+        lambda_handler(event, LocalContext.with_remaining(5))
     assert receiver.received == [] and webhook_of(api, accepted["training_id"])["attempts"] == []
 
-    assert lambda_handler(event, LambdaContext()) == {"batchItemFailures": []}
+    assert lambda_handler(event, LocalContext()) == {"batchItemFailures": []}
     assert len(receiver.received) == 1 and webhook_of(api, accepted["training_id"])["delivered"]
 
 

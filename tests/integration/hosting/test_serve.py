@@ -72,7 +72,8 @@ def test_the_containers_serve_answers_behind_the_model_gate(tiny_model_dir: Path
 
     import requests
 
-    from hosting_server.triton import TritonNotAvailable, find_triton, free_port
+    from avatar_runtime.ports import free_port
+    from hosting_server.triton import TritonNotAvailable, find_triton
 
     try:
         find_triton(tmp_path / "probe")

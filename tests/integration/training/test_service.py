@@ -16,7 +16,7 @@ import pytest
 import torch
 from diffusers import StableDiffusionPipeline
 
-from avatar_api.aws import Bucket
+from avatar_api.adapters.aws import Bucket
 from avatar_api.domain.publishing import publish
 from avatar_contract.keys import TRAINING_ID_RE, model_key, progress_key, publication_key, staged_prefix
 from avatar_contract.names import Prefix, Triton

@@ -10,9 +10,10 @@ import re
 import pytest
 
 from avatar_api.app import app
+from avatar_api.lambda_context import LocalContext
 from avatar_api.openapi import DEFAULT_PATH, openapi_document
 from avatar_contract.routes import FUNCTIONS, ROUTES
-from tests.fixtures.api import LambdaContext, rest_event
+from tests.fixtures.api import rest_event
 
 
 def _registered(resolver) -> set[tuple[str, str]]:
@@ -39,7 +40,7 @@ def test_a_route_of_another_function_is_not_found(monkeypatch: pytest.MonkeyPatc
     monkeypatch.setenv("POWERTOOLS_TRACE_DISABLED", "1")
     from avatar_api.handlers import generations
 
-    response = generations.lambda_handler(rest_event("GET", "/models", resource="/models"), LambdaContext())
+    response = generations.lambda_handler(rest_event("GET", "/models", resource="/models"), LocalContext())
     assert response["statusCode"] == 404
     assert json.loads(response["body"])["error"]["code"] == "not_found"
 

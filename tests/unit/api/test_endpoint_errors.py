@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from avatar_api.aws import EndpointError
-from avatar_api.errors import ServiceUnavailable, UpstreamError, endpoint_failure
+from avatar_api.errors import EndpointError, ServiceUnavailable, UpstreamError, endpoint_failure
+from avatar_api.routers.common import error_headers, http_status
 
 
 @pytest.mark.parametrize(
@@ -38,13 +38,17 @@ def test_retryable_failures_map_to_503_with_retry_after() -> None:
         EndpointError("busy", code="ThrottlingException", status=400), "model endpoint", retry_after=30
     )
     assert isinstance(error, ServiceUnavailable)
-    assert (error.status, error.code, error.headers) == (503, "service_unavailable", {"Retry-After": "30"})
+    assert (http_status(error), error.code, error_headers(error)) == (
+        503,
+        "service_unavailable",
+        {"Retry-After": "30"},
+    )
     assert "model endpoint" in error.message and "ThrottlingException" in error.message
 
 
 def test_other_failures_map_to_502_naming_the_endpoint_and_reason() -> None:
     error = endpoint_failure(EndpointError("boom", code="ModelError", status=424), "training endpoint")
     assert isinstance(error, UpstreamError)
-    assert (error.status, error.code) == (502, "upstream_error")
+    assert (http_status(error), error.code) == (502, "upstream_error")
     # SageMaker's own message names the account and its log group: it stays in the logs (issue 21 L7).
     assert error.message == "the training endpoint failed (ModelError)"

@@ -19,6 +19,7 @@ from avatar_api.domain.moderation import (
     withhold_blocked,
 )
 from avatar_api.errors import ContentBlocked, ServiceUnavailable
+from avatar_api.routers.common import error_headers, http_status
 from avatar_contract.moderation import ImageModeration, ModerationPolicy, PolicyError, PromptModeration
 from tests.fixtures.api import b64, image_bytes
 from tests.fixtures.moderation import StubbedModeration
@@ -141,7 +142,7 @@ def test_the_threshold_of_each_category_decides() -> None:
     stub.queue_scores({"INSULT": 0.91})
     with pytest.raises(ContentBlocked) as raised:
         stub.moderator.check_prompts(["you fool"])
-    assert raised.value.status == 422 and raised.value.code == "content_blocked"
+    assert http_status(raised.value) == 422 and raised.value.code == "content_blocked"
     assert raised.value.category == "INSULT" and "INSULT" in raised.value.message
     assert stub.metrics == ["ContentBlockedPromptInsult"]
 
@@ -164,7 +165,7 @@ def test_comprehend_down_fails_closed_by_default(code: str) -> None:
     stub.queue_error("comprehend", "detect_toxic_content", code, 400 if code.startswith("Too") else 500)
     with pytest.raises(ServiceUnavailable) as raised:
         stub.moderator.check_prompts(["a pony"])
-    assert raised.value.headers["Retry-After"]
+    assert error_headers(raised.value)["Retry-After"]
     assert stub.metrics == ["ModerationUnavailablePrompt"]
 
 
@@ -265,7 +266,7 @@ def test_images_are_screened_concurrently_and_verdicts_keep_their_order() -> Non
 
 
 def test_clients_are_made_on_first_use_only() -> None:
-    from avatar_api.moderation_aws import ModerationClients
+    from avatar_api.adapters.moderation_aws import ModerationClients
 
     made: list[str] = []
 
@@ -281,7 +282,7 @@ def test_clients_are_made_on_first_use_only() -> None:
 
 
 def test_comprehend_can_be_called_in_another_region(monkeypatch: pytest.MonkeyPatch) -> None:
-    from avatar_api.moderation_aws import ModerationClients
+    from avatar_api.adapters.moderation_aws import ModerationClients
 
     monkeypatch.setenv("AWS_DEFAULT_REGION", "eu-central-1")
     clients = ModerationClients.from_environment("", comprehend_region="eu-west-1")

@@ -6,8 +6,9 @@ from typing import Any
 
 import pytest
 
+from avatar_api.adapters.owner_ids import OwnerIds
 from avatar_api.errors import Forbidden
-from avatar_api.identity import OwnerIds, principal_of
+from avatar_api.routers.identity import principal_of
 from avatar_contract.names import Env
 from tests.fixtures.api import ACCOUNT, IDENTITY_POOL_ID, OWNER_KEY, owner_id, rest_event
 
@@ -126,13 +127,17 @@ def test_no_iam_identity_is_forbidden(context: Any) -> None:
 
 def test_owner_ids_are_keyed_stable_and_distinct() -> None:
     ids = OwnerIds(OWNER_KEY)
-    alice = ids.of_event(
+
+    def of_event(event: dict[str, Any]) -> str:
+        return ids.owner_of(principal_of(event.get("requestContext")))
+
+    alice = of_event(
         rest_event("GET", "/models", resource="/models", user_arn=f"arn:aws:iam::{ACCOUNT}:user/a")
     )
-    again = ids.of_event(
+    again = of_event(
         rest_event("GET", "/models", resource="/models", user_arn=f"arn:aws:iam::{ACCOUNT}:user/a")
     )
-    bob = ids.of_event(
+    bob = of_event(
         rest_event("GET", "/models", resource="/models", user_arn=f"arn:aws:iam::{ACCOUNT}:user/b")
     )
     assert alice == again == owner_id(f"arn:aws:iam::{ACCOUNT}:user/a") and alice != bob

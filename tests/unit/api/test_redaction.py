@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from avatar_api.aws import EndpointError
-from avatar_api.errors import endpoint_failure, redact
+from avatar_api.errors import EndpointError, endpoint_failure, redact
+from avatar_api.routers.common import http_status
 from avatar_contract.names import Env
 
 ACCOUNT = "123456789012"
@@ -65,5 +65,5 @@ def test_what_a_caller_needs_is_kept() -> None:
 
 def test_an_endpoint_failure_does_not_carry_sagemakers_message() -> None:
     error = endpoint_failure(EndpointError(SAGEMAKER_MODEL_ERROR, code="ModelError", status=424), "endpoint")
-    assert error.status == 502 and "ModelError" in error.message
+    assert http_status(error) == 502 and "ModelError" in error.message
     assert ACCOUNT not in error.message and "console" not in error.message

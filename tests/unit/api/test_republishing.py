@@ -16,7 +16,7 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from avatar_api.aws import Bucket
+from avatar_api.adapters.aws import Bucket
 from avatar_api.domain.republishing import RepublishRequest, republish, republish_page
 from avatar_contract import keys
 from avatar_contract.publishing import InvalidStagedModel

@@ -10,9 +10,8 @@ import ipaddress
 import pytest
 from pydantic import ValidationError
 
-from avatar_api.identity import OwnerIds
-from avatar_api.routers.schemas import CreateTrainingRequest
-from avatar_api.webhooks import (
+from avatar_api.adapters.owner_ids import OwnerIds
+from avatar_api.adapters.webhooks import (
     URL_MAX_CHARS,
     WebhookRefused,
     WebhookSender,
@@ -20,6 +19,7 @@ from avatar_api.webhooks import (
     is_public,
     signature,
 )
+from avatar_api.routers.schemas import CreateTrainingRequest
 from avatar_contract.names import Env
 from tests.fixtures.api import OWNER_KEY, selfies
 

@@ -148,7 +148,7 @@ def test_the_gate_passes_a_clean_load_and_every_other_call_through(gate: ModelGa
 
 
 def test_the_gate_drops_the_call_while_triton_is_down_as_a_crashed_container_would(tmp_path: Path):
-    from hosting_server.triton import free_port
+    from avatar_runtime.ports import free_port
 
     server = ModelGate(("127.0.0.1", 0), free_port()).start()
     try:

@@ -10,16 +10,17 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
+from avatar_api.adapters.moderation_aws import ModerationClients
 from avatar_api.domain.moderation import Moderator
 from avatar_api.domain.packs import ListedPack
-from avatar_api.moderation_aws import ModerationClients
+from avatar_api.lambda_context import LocalContext
 from avatar_contract import packs
 from avatar_contract.instance_tokens import pick_token
 from avatar_contract.moderation import INITIAL_DENY_LIST, ModerationPolicy
 from avatar_contract.packs import PackError, curated_packs, load_operator_packs
 from avatar_contract.prompts import personalize
 from local_cloud.moderation import LEXICON, classify_text
-from tests.fixtures.api import LambdaContext, response_json, rest_event
+from tests.fixtures.api import response_json, rest_event
 
 OPERATOR_PACK = {
     "name": "garden-party",
@@ -116,7 +117,7 @@ def test_get_packs_lists_curated_then_operator_packs(monkeypatch: pytest.MonkeyP
     monkeypatch.setenv(packs.OPERATOR_PACKS_ENV, str(path))
     from avatar_api.handlers import reads
 
-    response = reads.lambda_handler(rest_event("GET", "/packs", resource="/packs"), LambdaContext())
+    response = reads.lambda_handler(rest_event("GET", "/packs", resource="/packs"), LocalContext())
     assert response["statusCode"] == 200
     listed = [ListedPack.model_validate(p) for p in response_json(response)["packs"]]
     assert [p.name for p in listed] == [p.name for p in curated_packs()] + ["garden-party"]
@@ -128,7 +129,7 @@ def test_get_packs_needs_a_signed_caller(monkeypatch: pytest.MonkeyPatch) -> Non
     from avatar_api.handlers import reads
 
     event = rest_event("GET", "/packs", resource="/packs", user_arn=None)
-    assert reads.lambda_handler(event, LambdaContext())["statusCode"] == 403
+    assert reads.lambda_handler(event, LocalContext())["statusCode"] == 403
 
 
 @pytest.mark.parametrize(

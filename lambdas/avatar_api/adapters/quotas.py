@@ -31,7 +31,7 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from avatar_api.quota_items import (
+from avatar_api.adapters.quota_items import (
     KEY_ATTRIBUTE,
     SLOT_ATTRIBUTE_PREFIX,
     TTL_ATTRIBUTE,

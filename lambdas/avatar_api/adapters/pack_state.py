@@ -15,7 +15,7 @@ from typing import Any, Literal
 
 from botocore.exceptions import ClientError
 
-from avatar_api.quota_items import KEY_ATTRIBUTE, TTL_ATTRIBUTE, conditional_failure
+from avatar_api.adapters.quota_items import KEY_ATTRIBUTE, TTL_ATTRIBUTE, conditional_failure
 
 log = logging.getLogger(__name__)
 

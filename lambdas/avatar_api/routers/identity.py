@@ -13,21 +13,16 @@ from is chosen so that no caller can pick it:
 
 Federated-user sessions (`sts:GetFederationToken`) name themselves too and carry no parent identity, so
 they are refused. The owner id is an HMAC of the principal under a per-deployment key kept in Secrets
-Manager (`OwnerIds`), so it cannot be computed from a known ARN.
+Manager (`adapters.owner_ids.OwnerIds`), so it cannot be computed from a known ARN.
 """
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import os
 import re
 from typing import Any
 
-from aws_lambda_powertools.utilities import parameters
-
 from avatar_api.errors import Forbidden
-from avatar_contract.keys import owner_of
 from avatar_contract.names import Env
 
 # arn:<partition>:sts::<account>:assumed-role/<role name>/<session name>
@@ -38,8 +33,6 @@ _ROLE = re.compile(r"^arn:([a-z-]+):iam::(\d{12}):role/([^/]+)$")
 # The session name Cognito's enhanced flow gives every identity-pool session.
 _COGNITO_SESSION = "CognitoIdentityCredentials"
 _COGNITO_REFUSED = "this Cognito identity is not accepted: sign in through this stack's identity pool"
-# The key never changes (a new key would re-own every model), so the cached copy never goes stale.
-_SECRET_MAX_AGE_SECONDS = 24 * 3600
 
 
 def principal_of(request_context: dict[str, Any] | None) -> str:
@@ -86,57 +79,3 @@ def _end_user_role_session() -> str | None:
         return None
     partition, account, name = role.groups()
     return f"arn:{partition}:sts::{account}:assumed-role/{name}"
-
-
-class OwnerIds:
-    """Owner ids under this deployment's key."""
-
-    def __init__(self, key: bytes) -> None:
-        self._key = key
-
-    @classmethod
-    def from_secret(cls, secret_id: str) -> OwnerIds:
-        """The key in Secrets Manager (created and retained by the stateful stack), fetched once per
-        container by Powertools Parameters."""
-        value = parameters.get_secret(secret_id, max_age=_SECRET_MAX_AGE_SECONDS)
-        if not isinstance(value, str) or not value:
-            raise RuntimeError(f"secret {secret_id} holds no owner-id key")
-        return cls(value.encode())
-
-    @classmethod
-    def deferred(cls, secret_id: str) -> OwnerIds:
-        """Like `from_secret`, but the key is fetched on first use (the status consumer reads it only to
-        sign a training's webhook)."""
-        return _DeferredOwnerIds(secret_id)
-
-    def owner_of(self, principal: str) -> str:
-        return owner_of(principal, self._key)
-
-    def mac(self, message: str) -> str:
-        """Hex HMAC-SHA256 of `message` under the key (page cursors: avatar_api.cursors)."""
-        return hmac.new(self._key, message.encode(), hashlib.sha256).hexdigest()
-
-    def webhook_key(self, owner: str, generation: int = 0) -> str:
-        """The owner's webhook signing secret (hex) of `generation` (0 until the first rotation): derived
-        from the key, so only the generation is stored, and one owner's secret says nothing about another's
-        (docs/events.md, "Webhooks")."""
-        message = f"webhook:{owner}" if generation == 0 else f"webhook:{owner}:{generation}"
-        return hmac.new(self._key, message.encode(), hashlib.sha256).hexdigest()
-
-    def of_event(self, raw_event: dict[str, Any]) -> str:
-        """The owner id of the caller of an API Gateway proxy event."""
-        return self.owner_of(principal_of(raw_event.get("requestContext")))
-
-
-class _DeferredOwnerIds(OwnerIds):
-    def __init__(self, secret_id: str) -> None:
-        self._secret_id = secret_id
-
-    def owner_of(self, principal: str) -> str:
-        return OwnerIds.from_secret(self._secret_id).owner_of(principal)  # cached by Powertools
-
-    def webhook_key(self, owner: str, generation: int = 0) -> str:
-        return OwnerIds.from_secret(self._secret_id).webhook_key(owner, generation)
-
-    def mac(self, message: str) -> str:
-        return OwnerIds.from_secret(self._secret_id).mac(message)

@@ -12,8 +12,8 @@ import binascii
 import hmac
 import re
 
+from avatar_api.adapters.owner_ids import OwnerIds
 from avatar_api.errors import InvalidRequest
-from avatar_api.identity import OwnerIds
 
 CURSOR_MAX_CHARS = 200
 _MAC_CHARS = 32

@@ -3,9 +3,9 @@
 The record's key is a hash of the owner and the client's Idempotency-Key (`idempotency#trainings#<sha256>`),
 so an owner never meets another owner's record; the request's fingerprint is validated against the
 record (a different request under the same key is refused). While the first attempt runs its record is
-`INPROGRESS` until the function's remaining time has passed (`register`); a crashed attempt's key is
-usable again after that. Completed records replay their answer for `RECORD_SECONDS` (then TTL removes
-them)."""
+`INPROGRESS` for the attempt's time (`once(..., attempt_seconds=)`, the invocation's remaining time); a
+crashed attempt's key is usable again after that. Completed records replay their answer for
+`RECORD_SECONDS` (then TTL removes them)."""
 
 from __future__ import annotations
 
@@ -26,8 +26,9 @@ from aws_lambda_powertools.utilities.idempotency.exceptions import (
     IdempotencyValidationError,
 )
 
+from avatar_api.adapters.quotas import KEY_ATTRIBUTE, TTL_ATTRIBUTE
 from avatar_api.errors import IdempotencyKeyReused, RequestInProgress, ServiceUnavailable
-from avatar_api.quotas import KEY_ATTRIBUTE, TTL_ATTRIBUTE
+from avatar_api.lambda_context import LocalContext
 
 KEY_PREFIX = "idempotency#trainings"
 PACK_KEY_PREFIX = "idempotency#packs"  # POST /models/{model_id}/packs (domain.pack_jobs)
@@ -36,8 +37,6 @@ KEY_JMESPATH = "[owner, key]"
 HASH_FUNCTION = "sha256"
 # How long the same key replays the same training (then it may start a new one).
 RECORD_SECONDS = 24 * 3600
-# Without a Lambda context (tests, scripts): how long an attempt counts as running.
-DEFAULT_ATTEMPT_SECONDS = 29.0
 IN_PROGRESS_RETRY_AFTER_SECONDS = 5
 
 
@@ -68,16 +67,6 @@ class Submissions:
         )
         self.persistence.configure(self.config, key_prefix=key_prefix)
 
-    def register(self, lambda_context: Any) -> None:
-        """Tie the in-progress expiry to this invocation's remaining time."""
-        self.config.register_lambda_context(lambda_context)
-
-    def attempt_seconds(self) -> float:
-        """How long the current attempt may still run (its in-progress record lasts this long)."""
-        context = self.config.lambda_context
-        remaining = getattr(context, "get_remaining_time_in_millis", None)
-        return remaining() / 1000 if callable(remaining) else DEFAULT_ATTEMPT_SECONDS
-
     def record_key(self, owner: str, client_key: str) -> str:
         """The table key of (owner, client_key)'s record (stored with the training, so that deleting the
         model frees the key): Powertools' `<key_prefix>#<hash>`, where the hash is `HASH_FUNCTION` over the
@@ -89,14 +78,21 @@ class Submissions:
         return f"{self.key_prefix}#{hashlib.new(HASH_FUNCTION, selected).hexdigest()}"
 
     def once(
-        self, owner: str, client_key: str, fingerprint: str, submit: Callable[[], dict[str, Any]]
+        self,
+        owner: str,
+        client_key: str,
+        fingerprint: str,
+        submit: Callable[[], dict[str, Any]],
+        *,
+        attempt_seconds: float,
     ) -> tuple[dict[str, Any], bool]:
         """`submit()`'s result and False, or, when an earlier identical request already ran under this
         key, its stored result and True. A different request under the key: IdempotencyKeyReused; the
-        first attempt still running: RequestInProgress (retryable). If `submit` raises, the record is
-        removed and the key is free again."""
-        if self.config.lambda_context is None:  # never run without an in-progress expiry
-            self.register(_Attempt())
+        first attempt still running (its record is in progress for `attempt_seconds`): RequestInProgress
+        (retryable). If `submit` raises, the record is removed and the key is free again."""
+        # Powertools reads the in-progress expiry from a Lambda context: this attempt's.
+        attempt = LocalContext.with_remaining(attempt_seconds)
+        self.config.register_lambda_context(attempt)  # type: ignore[arg-type]  # reads only the time left
         ran: list[bool] = []
 
         def run(submission: dict[str, Any]) -> dict[str, Any]:
@@ -132,13 +128,6 @@ class Submissions:
             return False
         self.client.delete_item(TableName=self.table, Key={KEY_ATTRIBUTE: {"S": record_key}})
         return True
-
-
-class _Attempt:
-    """Stands in for a Lambda context where there is none: the attempt may run DEFAULT_ATTEMPT_SECONDS."""
-
-    def get_remaining_time_in_millis(self) -> int:
-        return int(DEFAULT_ATTEMPT_SECONDS * 1000)
 
 
 def _payload(owner: str, client_key: str, fingerprint: str) -> dict[str, str]:

@@ -1,4 +1,4 @@
-"""The two kinds of quota item in the state table (avatar_api.quotas), each changed by one conditional
+"""The two kinds of quota item in the state table (`adapters.quotas`), each changed by one conditional
 UpdateItem: a **window** counts uses (`_count`/`_uncount`), a **pool** holds slots by id (`_hold`/`_release`,
 expired slots reclaimed)."""
 

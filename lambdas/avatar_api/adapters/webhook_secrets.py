@@ -14,8 +14,9 @@ from datetime import UTC, datetime, timedelta
 
 from pydantic import BaseModel, ConfigDict
 
-from avatar_api.aws import AlreadyExists, Bucket, Changed
-from avatar_api.identity import OwnerIds
+from avatar_api.adapters.aws import Bucket
+from avatar_api.adapters.owner_ids import OwnerIds
+from avatar_api.errors import AlreadyExists, Changed
 from avatar_api.settings import WEBHOOK_SECRET_GRACE_SECONDS
 from avatar_contract import keys
 

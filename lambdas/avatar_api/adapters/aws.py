@@ -14,16 +14,10 @@ from botocore.config import Config
 from botocore.exceptions import ClientError, ReadTimeoutError
 from botocore.exceptions import ConnectionError as BotoConnectionError
 
+from avatar_api.errors import TIMEOUT_CODE, AlreadyExists, Changed, EndpointError, ModelNotReady
+
 _MISSING = {"404", "NoSuchKey", "NotFound"}
 _CONDITION_FAILED = {"PreconditionFailed", "ConditionalRequestConflict", "412", "409"}
-
-
-class AlreadyExists(Exception):
-    """A conditional create found the object already there."""
-
-
-class Changed(Exception):
-    """A conditional replace found the object changed (or gone) since it was read or written."""
 
 
 @dataclass
@@ -214,32 +208,6 @@ class Bucket:
 
     def uri(self, key: str) -> str:
         return f"s3://{self.name}/{key}"
-
-
-class ModelNotReady(Exception):
-    """The multi-model endpoint is still loading the target model (retry later)."""
-
-
-# The SageMaker runtime's answers that a later attempt can get past: throttling, the service or the
-# container briefly unavailable, out of memory (507, the model server's answer while it is full), and
-# timeouts. Everything else (ValidationError, ModelError 424, ...) fails the same way again.
-RETRYABLE_STATUSES = frozenset({429, 500, 502, 503, 504, 507})
-THROTTLING_CODES = frozenset({"ThrottlingException", "Throttling", "TooManyRequestsException"})
-TIMEOUT_CODE = "Timeout"
-
-
-class EndpointError(Exception):
-    """The SageMaker runtime refused or failed a call. `retryable` is the one classification of which
-    failures are worth retrying (the API answers them with 503 and Retry-After, the others with 502)."""
-
-    def __init__(self, message: str, *, code: str = "", status: int = 0) -> None:
-        super().__init__(message)
-        self.code = code
-        self.status = status
-
-    @property
-    def retryable(self) -> bool:
-        return self.status in RETRYABLE_STATUSES or self.code in THROTTLING_CODES or self.code == TIMEOUT_CODE
 
 
 def _endpoint_error(error: ClientError) -> EndpointError:
