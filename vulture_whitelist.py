@@ -44,3 +44,11 @@ _.total_images
 _.import_seconds
 _.updated_at
 _.pack_version
+
+# avatar_contract.families: values of a base family the SDXL training and hosting paths read, and the
+# definition's record of its licence (docs/base-model.md "Adding a family").
+_.precompute_latents
+_.precompute_text_embeddings
+_.license
+_.micro_conditioning
+_.unet_lora_targets

@@ -6,6 +6,8 @@ The reference's payload (BYTES inputs `prompt`, `negative_prompt`, `gen_args` wi
 optional finishing passes `hires` and `face_detail` (docs/hosting.md "Finishing passes"; absent: nothing
 changes). The defaults are the shared renderer's (`avatar_runtime.rendering`: DPM-Solver++ 2M Karras,
 25 steps, guidance 7.5). `pixel_steps` is the one cost model of a request (the API's bounds and quotas).
+`GenArgs` accepts the sizes of any base family; `family_bounds_problem` checks one family's (the API
+before anything is queued, the hosting engine before rendering).
 """
 
 from __future__ import annotations
@@ -15,10 +17,13 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from avatar_contract.families import DEFAULT_FAMILY, FAMILIES, FamilyName, family
+
 OUTPUT_NAME = "generated_image"
-# The largest side a hires pass may produce (memory of one img2img batch on a 24 GB GPU, and the size of
-# the answer): width or height x scale beyond this is refused.
-HIRES_MAX_SIDE = 1536
+# The largest side a hires pass may produce in any family (its own bound: `family_bounds_problem`).
+HIRES_MAX_SIDE = max(f.generation.hires_max_side for f in FAMILIES.values())
+_MIN_SIDE = min(f.generation.min_side for f in FAMILIES.values())
+_MAX_SIDE = max(f.generation.max_side for f in FAMILIES.values())
 
 
 class HiresPass(BaseModel):
@@ -53,9 +58,9 @@ class GenArgs(BaseModel):
     guidance_scale: float = Field(7.5, ge=0, le=20)  # rendering.DEFAULT_GUIDANCE_SCALE
     seed: int | None = Field(None, ge=0, le=2**32 - 1)
     num_images: int = Field(1, ge=1, le=4)
-    # None: the model's trained resolution (its metadata), else the base model's native size (512: SD 2.1).
-    width: int | None = Field(None, ge=64, le=1024, multiple_of=8)
-    height: int | None = Field(None, ge=64, le=1024, multiple_of=8)
+    # None: the model's trained resolution (its metadata), else the base family's native size.
+    width: int | None = Field(None, ge=_MIN_SIDE, le=_MAX_SIDE, multiple_of=8)
+    height: int | None = Field(None, ge=_MIN_SIDE, le=_MAX_SIDE, multiple_of=8)
     output_format: Literal["jpeg", "png"] = "jpeg"
     # With no negative prompt sent: true renders with rendering.DEFAULT_NEGATIVE_PROMPT, false with none.
     default_negative_prompt: bool = True
@@ -73,6 +78,32 @@ class GenArgs(BaseModel):
                         f"hires: {name} {side} x scale {self.hires.scale:g} exceeds {HIRES_MAX_SIDE} px"
                     )
         return self
+
+
+def family_bounds_problem(args: GenArgs, base_family: FamilyName | str = DEFAULT_FAMILY) -> str | None:
+    """None when `args` fits the family's generation bounds; else which field does not, and why (absent
+    sizes count as the family's native size)."""
+    chosen = family(base_family)
+    bounds = chosen.generation
+    sides = {"width": args.width, "height": args.height}
+    for name, side in sides.items():
+        if side is not None and not bounds.min_side <= side <= bounds.max_side:
+            limits = f"{bounds.min_side}-{bounds.max_side} px"
+            return f"{name}: {side} px is outside {limits} for base family {chosen.name}"
+    if not bounds.steps.minimum <= args.num_inference_steps <= bounds.steps.maximum:
+        return (
+            f"num_inference_steps: {args.num_inference_steps} is outside {bounds.steps.minimum}-"
+            f"{bounds.steps.maximum} for base family {chosen.name}"
+        )
+    if args.hires is not None:
+        for name, side in sides.items():
+            upscaled = hires_side(side or chosen.native_resolution, args.hires.scale)
+            if upscaled > bounds.hires_max_side:
+                return (
+                    f"hires: {name} {side or chosen.native_resolution} x scale {args.hires.scale:g} exceeds "
+                    f"{bounds.hires_max_side} px for base family {chosen.name}"
+                )
+    return None
 
 
 def hires_side(side: int, scale: float) -> int:

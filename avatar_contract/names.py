@@ -45,6 +45,9 @@ class Env:
     # The operator's packs file (cdk.json `operatorPacksFile`; a relative path is relative to the code
     # root): GET /packs lists its packs after the curated ones (avatar_contract.packs, docs/packs.md).
     OPERATOR_PACKS: Final = "AVATAR_OPERATOR_PACKS"
+    # The base family this deployment serves (cdk.json `baseModel`; avatar_contract.families): both
+    # containers, the API and the model publisher read it.
+    BASE_FAMILY: Final = "AVATAR_BASE_FAMILY"
     # Training/hosting containers: where the base model comes from (HF id, s3:// URI or a local directory).
     BASE_MODEL: Final = "AVATAR_BASE_MODEL"
     # The staged base model's manifest digest (avatar_runtime.base_model): what the download must match.

@@ -5,9 +5,9 @@ when loaded).
 
 A pack is a themed set of prompts with `<<TOK>>` (`avatar_contract.prompts`), each with its negative
 prompt, its generation settings (`GenArgs`, finishing passes included; no seed and no `num_images`: a pack
-job chooses those) and how many images it yields. `family` names the base model family the settings are
-for (the base model manifest's `name`; today only `sd21-base`): a pack whose settings differ per family
-is one file per family under the same name.
+job chooses those) and how many images it yields. `family` names the base family the settings are for
+(`avatar_contract.families`: `sd21-base` or `sdxl-base-1.0`): a pack whose settings differ per family is
+one file per family under the same name.
 """
 
 from __future__ import annotations
@@ -27,16 +27,18 @@ from pydantic import (
     model_validator,
 )
 
+from avatar_contract import families
 from avatar_contract.generation import GenArgs
 from avatar_contract.names import TOKEN_PLACEHOLDER, Env
 from avatar_contract.training import PROMPT_MAX_CHARS
 
 PACK_FORMAT: Final = 1
-DEFAULT_FAMILY: Final = "sd21-base"  # base_models/sd21-base.json's name
+DEFAULT_FAMILY: Final = str(families.DEFAULT_FAMILY)
 CURATED_DIR: Final = Path(__file__).resolve().parent / "pack_data"
 # The operator's packs file: a path; a relative one is relative to the code root (the folder holding
 # avatar_contract/, where the API functions' asset places it).
 OPERATOR_PACKS_ENV: Final = Env.OPERATOR_PACKS
+_FAMILY_PATTERN: Final = "^(" + "|".join(name.replace(".", r"\.") for name in families.FamilyName) + ")$"
 MAX_PROMPTS: Final = 50
 MAX_IMAGES_PER_PROMPT: Final = 16
 MAX_OPERATOR_PACKS: Final = 100
@@ -81,7 +83,9 @@ class Pack(BaseModel):
     format: Literal[1] = PACK_FORMAT
     name: str = Field(..., pattern=r"^[a-z0-9][a-z0-9-]{1,39}$", description="Unique per family")
     version: int = Field(1, ge=1, description="Raised whenever the pack's prompts or settings change")
-    family: str = Field(DEFAULT_FAMILY, pattern=r"^[a-z0-9][a-z0-9.-]{0,39}$", description="Base family")
+    family: str = Field(
+        DEFAULT_FAMILY, pattern=_FAMILY_PATTERN, description="Base family (avatar_contract.families)"
+    )
     title: str = Field(..., min_length=1, max_length=80)
     description: str = Field(..., min_length=1, max_length=500)
     negative_prompt: str | None = Field(

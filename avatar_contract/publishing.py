@@ -27,6 +27,7 @@ from typing import IO, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from avatar_contract.families import FamilyName, family, family_of
 from avatar_contract.keys import MODEL_ID_RE, OWNER_RE, TRAINING_ID_RE
 from avatar_contract.lora import TEXT_ENCODER_TARGET_MODULES, UNET_TARGET_MODULES
 
@@ -43,7 +44,7 @@ DTYPE_BYTES = {"F16": 2, "BF16": 2, "F32": 4}
 
 _MODULES = "|".join(re.escape(m) for m in (*UNET_TARGET_MODULES, *TEXT_ENCODER_TARGET_MODULES))
 TENSOR_NAME = re.compile(
-    rf"^(?P<part>unet|text_encoder)\.(?:[a-z_]+[0-9]?\.(?:[0-9]{{1,3}}\.)?){{1,12}}(?:{_MODULES})"
+    rf"^(?P<part>unet|text_encoder(?:_[2-9])?)\.(?:[a-z_]+[0-9]?\.(?:[0-9]{{1,3}}\.)?){{1,12}}(?:{_MODULES})"
     r"\.(?:lora_(?P<factor>[AB])|lora(?:_linear_layer)?\.(?P<direction>down|up))\.weight$"
 )
 
@@ -66,6 +67,8 @@ class ModelMetadata(BaseModel):
     class_prompt: str = Field(max_length=1000)
     class_noun: str | None = Field(default=None, max_length=64, pattern=r"^[^\x00-\x1f<>]+$")
     render_version: int | None = Field(default=None, ge=1, le=1000)
+    # The base family it was trained on (None: a model from before families, sd21-base).
+    base_family: FamilyName | None = None
     base_model_id: str = Field(max_length=500)
     lora_rank: int = Field(ge=1, le=MAX_RANK)
     text_encoder_lora_rank: int | None = Field(default=None, ge=1, le=MAX_RANK)
@@ -113,7 +116,8 @@ def check_adapter(stream: IO[bytes], size: int, metadata: ModelMetadata) -> Adap
     if not header or len(header) > MAX_TENSORS:
         raise InvalidStagedModel(f"the adapter holds {len(header)} tensors; 1 to {MAX_TENSORS} expected")
     spans: list[tuple[int, int]] = []
-    ranks: dict[str, set[int]] = {"unet": set(), "text_encoder": set()}
+    encoders = family(family_of(metadata.model_dump(mode="json"))).text_encoders
+    ranks: dict[str, set[int]] = {"unet": set(), **{encoder: set() for encoder in encoders}}
     for name, tensor in header.items():
         match = TENSOR_NAME.fullmatch(name)
         if match is None:
@@ -128,6 +132,11 @@ def check_adapter(stream: IO[bytes], size: int, metadata: ModelMetadata) -> Adap
         if not _ints(shape, 2) or not all(1 <= d <= MAX_DIMENSION for d in shape):
             raise InvalidStagedModel(f"tensor {name!r} has shape {str(shape)[:60]}; 2-D, 1..{MAX_DIMENSION}")
         rank = shape[0] if match["factor"] == "A" or match["direction"] == "down" else shape[1]
+        if match["part"] not in ranks:
+            raise InvalidStagedModel(
+                f"tensor {name[:200]!r} adapts {match['part']}, which base family "
+                f"{family_of(metadata.model_dump(mode='json'))} has not"
+            )
         ranks[match["part"]].add(rank)
         if not _ints(offsets, 2) or not 0 <= offsets[0] <= offsets[1]:
             raise InvalidStagedModel(f"tensor {name!r} has invalid data offsets")
@@ -142,17 +151,16 @@ def check_adapter(stream: IO[bytes], size: int, metadata: ModelMetadata) -> Adap
         position = end
     if 8 + length + position != size:
         raise InvalidStagedModel("the adapter's size does not match its header")
-    expected = {"unet": metadata.lora_rank, "text_encoder": metadata.text_encoder_lora_rank}
     for part, seen in ranks.items():
-        if seen and seen != {expected[part]}:
+        expected = metadata.lora_rank if part == "unet" else metadata.text_encoder_lora_rank
+        if seen and seen != {expected}:
             raise InvalidStagedModel(
-                f"the adapter's {part} rank {sorted(seen)} is not the metadata's {expected[part]}"
+                f"the adapter's {part} rank {sorted(seen)} is not the metadata's {expected}"
             )
     if not ranks["unet"]:
         raise InvalidStagedModel("the adapter holds no UNet LoRA weights")
-    return AdapterSummary(
-        len(header), size, min(ranks["unet"]), min(ranks["text_encoder"]) if ranks["text_encoder"] else None
-    )
+    text_ranks = set().union(*(seen for part, seen in ranks.items() if part != "unet"))
+    return AdapterSummary(len(header), size, min(ranks["unet"]), min(text_ranks) if text_ranks else None)
 
 
 def check_metadata(raw: bytes, *, owner: str, training_id: str | None, model_id: str) -> ModelMetadata:

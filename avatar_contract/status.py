@@ -24,6 +24,7 @@ class ErrorCode(StrEnum):
     MODEL_NOT_FOUND = "model_not_found"  # POST /models/{model_id}/packs: no such model of the caller's
     PACK_NOT_FOUND = "pack_not_found"  # no such pack (GET /packs lists them)
     CONFLICT = "conflict"
+    MODEL_FAMILY_MISMATCH = "model_family_mismatch"  # a model of another base family than the deployed one
     JOB_FINISHED = "job_finished"  # a pack job whose images have all finished cannot be cancelled
     REQUEST_IN_PROGRESS = "request_in_progress"
     PAYLOAD_TOO_LARGE = "payload_too_large"

@@ -2,15 +2,20 @@
 training input archive, and the JSON the training container returns on success (docs/design.md §4).
 
 Bounds live here once: the API rejects out-of-range values with the field name, and the training
-container validates the same model again when it reads `config.json`.
+container validates the same model again when it reads `config.json`. The defaults and bounds that
+depend on the base model come from its family (`avatar_contract.families`): `hyperparameters_model` and
+`training_config_model` are the schemas of one family; the classes below accept any family's values
+(their defaults are the default family's) and are what the family schemas extend.
 """
 
 from __future__ import annotations
 
-from typing import Literal
+from functools import cache
+from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, create_model, field_validator, model_validator
 
+from avatar_contract.families import DEFAULT_FAMILY, FAMILIES, FamilyName, IntRange, family
 from avatar_contract.names import TOKEN_PLACEHOLDER
 from avatar_contract.prompts import DEFAULT_CLASS_NOUN, class_noun
 from avatar_contract.training_budget import DEFAULT_CHECKPOINT_EVERY, MAX_CHECKPOINTS, checkpoint_interval
@@ -27,6 +32,27 @@ DEFAULT_VALIDATION_PROMPTS = (
     f"a photo of {TOKEN_PLACEHOLDER} outdoors in a park, smiling",
     f"a portrait of {TOKEN_PLACEHOLDER}, oil painting",
 )
+_DEFAULTS = family(DEFAULT_FAMILY).training
+
+
+def _widest(name: str) -> IntRange:
+    """The union of every family's bounds of `name` (the family-free schema's), the default family's
+    default."""
+    ranges = [getattr(f.training, name) for f in FAMILIES.values()]
+    return IntRange(
+        default=getattr(_DEFAULTS, name).default,
+        minimum=min(r.minimum for r in ranges),
+        maximum=max(r.maximum for r in ranges),
+    )
+
+
+def _widest_rate(name: str) -> tuple[float, float]:
+    return getattr(_DEFAULTS, name).default, max(getattr(f.training, name).maximum for f in FAMILIES.values())
+
+
+_STEPS, _RANK, _TE_RANK = _widest("max_train_steps"), _widest("lora_rank"), _widest("text_encoder_lora_rank")
+_RESOLUTION, _CLASS_IMAGES = _widest("resolution"), _widest("num_class_images")
+_LR, _TE_LR = _widest_rate("learning_rate"), _widest_rate("text_encoder_learning_rate")
 
 
 class TrainingHyperparameters(BaseModel):
@@ -48,24 +74,27 @@ class TrainingHyperparameters(BaseModel):
         "'person' when the class prompt has it, else its last word)",
     )
     instance_prompt: str = Field(f"a photo of {TOKEN_PLACEHOLDER}", min_length=3, max_length=PROMPT_MAX_CHARS)
-    max_train_steps: int = Field(1000, ge=1, le=3000)
-    learning_rate: float = Field(1e-4, gt=0, le=1e-2)
-    lora_rank: int = Field(32, ge=1, le=256)
-    train_text_encoder: bool = True
-    text_encoder_lora_rank: int = Field(16, ge=1, le=256)
-    text_encoder_learning_rate: float = Field(1e-5, gt=0, le=1e-2)
-    with_prior_preservation: bool = True
-    num_class_images: int = Field(200, ge=1, le=300)
+    max_train_steps: int = Field(_STEPS.default, ge=_STEPS.minimum, le=_STEPS.maximum)
+    learning_rate: float = Field(_LR[0], gt=0, le=_LR[1])
+    lora_rank: int = Field(_RANK.default, ge=_RANK.minimum, le=_RANK.maximum)
+    train_text_encoder: bool = _DEFAULTS.train_text_encoder
+    text_encoder_lora_rank: int = Field(_TE_RANK.default, ge=_TE_RANK.minimum, le=_TE_RANK.maximum)
+    text_encoder_learning_rate: float = Field(_TE_LR[0], gt=0, le=_TE_LR[1])
+    with_prior_preservation: bool = _DEFAULTS.with_prior_preservation
+    num_class_images: int = Field(_CLASS_IMAGES.default, ge=_CLASS_IMAGES.minimum, le=_CLASS_IMAGES.maximum)
     prior_loss_weight: float = Field(1.0, ge=0, le=10)
-    resolution: int = Field(512, ge=64, le=1024, multiple_of=8)
+    resolution: int = Field(
+        _RESOLUTION.default, ge=_RESOLUTION.minimum, le=_RESOLUTION.maximum, multiple_of=8
+    )
     face_crop: bool = True
     min_usable_images: int = Field(8, ge=1, le=MAX_IMAGES)
     seed: int = Field(0, ge=0, le=2**32 - 1)
-    mixed_precision: Literal["auto", "no", "fp16", "bf16"] = "auto"
+    mixed_precision: Literal["auto", "no", "fp16", "bf16"] = _DEFAULTS.mixed_precision
     gradient_checkpointing: bool | None = Field(
-        None, description="null: on only when the GPU has less memory than the run needs (trainer)"
+        _DEFAULTS.gradient_checkpointing,
+        description="null: on only when the GPU has less memory than the run needs (trainer)",
     )
-    use_8bit_adam: bool = False
+    use_8bit_adam: bool = _DEFAULTS.use_8bit_adam
     snr_gamma: float | None = Field(
         5.0, gt=0, le=20, description="Min-SNR loss weighting (Hang et al., 2023); null: plain MSE"
     )
@@ -176,6 +205,11 @@ class TrainingConfig(TrainingHyperparameters):
     destinations, written by the API handler (or the reference's own keys, mapped by the container)."""
 
     schema_version: Literal[1] = 1
+    base_family: FamilyName | None = Field(
+        None,
+        description="The family the API validated it for; the container refuses another (null: written "
+        "before families, sd21-base)",
+    )
     token: str = Field(
         REFERENCE_TOKEN,
         pattern=TOKEN_PATTERN,
@@ -188,6 +222,65 @@ class TrainingConfig(TrainingHyperparameters):
     base_model_id: str | None = None
     model_s3_uri: str = Field(..., pattern=r"^s3://[^/]+/.+\.tar\.gz$", description="Artifact destination")
     preview_s3_prefix: str = Field(..., pattern=r"^s3://[^/]+/.*/$", description="Where previews go")
+
+
+def _family_fields(name: FamilyName) -> dict[str, Any]:
+    """The field definitions whose defaults and bounds are the family's."""
+    t = family(name).training
+
+    def ranged(r: IntRange, **extra: Any) -> tuple[type, Any]:
+        return int, Field(r.default, ge=r.minimum, le=r.maximum, **extra)
+
+    return {
+        "max_train_steps": ranged(t.max_train_steps),
+        "learning_rate": (float, Field(t.learning_rate.default, gt=0, le=t.learning_rate.maximum)),
+        "lora_rank": ranged(t.lora_rank),
+        "train_text_encoder": (bool, t.train_text_encoder),
+        "text_encoder_lora_rank": ranged(t.text_encoder_lora_rank),
+        "text_encoder_learning_rate": (
+            float,
+            Field(t.text_encoder_learning_rate.default, gt=0, le=t.text_encoder_learning_rate.maximum),
+        ),
+        "with_prior_preservation": (bool, t.with_prior_preservation),
+        "num_class_images": ranged(t.num_class_images),
+        "resolution": ranged(t.resolution, multiple_of=8),
+        "mixed_precision": (Literal["auto", "no", "fp16", "bf16"], t.mixed_precision),
+        "gradient_checkpointing": (
+            bool | None,
+            Field(
+                t.gradient_checkpointing,
+                description="null: on only when the GPU has less memory than the run needs (trainer)",
+            ),
+        ),
+        "use_8bit_adam": (bool, t.use_8bit_adam),
+    }
+
+
+@cache
+def hyperparameters_model(name: FamilyName | str = DEFAULT_FAMILY) -> type[TrainingHyperparameters]:
+    """`TrainingHyperparameters` with the defaults and bounds of the family `name`."""
+    chosen = family(name).name
+    return create_model(
+        f"TrainingHyperparameters_{chosen.name}", __base__=TrainingHyperparameters, **_family_fields(chosen)
+    )
+
+
+@cache
+def training_config_model(name: FamilyName | str = DEFAULT_FAMILY) -> type[TrainingConfig]:
+    """`TrainingConfig` with the defaults and bounds of the family `name` (what its container reads)."""
+    chosen = family(name).name
+    return create_model(f"TrainingConfig_{chosen.name}", __base__=TrainingConfig, **_family_fields(chosen))
+
+
+def for_family(
+    hyperparameters: TrainingHyperparameters | None, name: FamilyName | str
+) -> TrainingHyperparameters:
+    """`hyperparameters` (as the client set them; None: all defaults) validated against the family
+    `name`: its defaults for what is unset, its bounds (pydantic's ValidationError naming the field)."""
+    model = hyperparameters_model(name)
+    if hyperparameters is None:
+        return model()
+    return model.model_validate(hyperparameters.model_dump(exclude_unset=True))
 
 
 class CheckpointLikeness(BaseModel):

@@ -7,30 +7,33 @@ answer and SageMaker's own overhead), or at `TIME_BUDGET_ENV` when the CDK app s
 "training exceeded its time budget (N of M steps)". The API refuses, before anything is queued, a
 configuration whose estimate (below) exceeds the budget, so a user learns it at once, not after an hour.
 
-**The cost model** (`estimate`), per instance type, for the SD 2.1-base architecture and the training
-service's loop (bf16/fp16, gradient checkpointing, batch 1)::
+**The cost model** (`estimate`), per instance type and base family (`avatar_contract.families`: its
+`TimeBudget` holds the A10G constants at its native resolution `n`), for the training service's loop
+(bf16/fp16, batch 1)::
 
     seconds = fixed
-            + steps × step_512 × area(resolution) × (PRIOR_FACTOR if prior) × (TE_FACTOR if text encoder)
-            + class images × image_512 × area(resolution) × sample_steps / 30   (prior preservation only)
-            + validation prompts × image_512 × area(resolution) × sample_steps / 30
+            + steps × step_n × area(resolution) × (PRIOR_FACTOR if prior) × (te_factor if text encoder)
+            + class images × image_n × area(resolution) × sample_steps / 30   (prior preservation only)
+            + validation prompts × image_n × area(resolution) × sample_steps / 30
             + (checkpoints − 1) × (validation prompts × image + CHECKPOINT_SECONDS)   (selection only)
 
-    area(r) = p × (1 − a + a × p),  p = (r / 512)²,  a = ATTENTION_SHARE
+    area(r) = p × (1 − a + a × p),  p = (r / n)²,  a = the family's attention share
 
-`area` is the pixel count relative to 512², plus the self-attention part that grows with its square.
-Class images are counted as generated (a fresh instance has none cached), which is the worst case.
-With checkpoint selection (`checkpoint_every_steps`) every checkpoint but the last renders its own
-previews too, and is saved, loaded into the rendering pipeline and its faces scored (`CHECKPOINT_SECONDS`).
+`area` is the pixel count relative to the native resolution's, plus the self-attention part that grows
+with its square. Class images are counted as generated (a fresh instance has none cached), which is the
+worst case. With checkpoint selection (`checkpoint_every_steps`) every checkpoint but the last renders its
+own previews too, and is saved, loaded into the rendering pipeline and its faces scored
+(`CHECKPOINT_SECONDS`).
 
 **Calibration** (docs/limits-training.md has the derivation): no GPU has run `make bench-gpu` for this
-repository yet, so the A10G constants come from the figures docs/performance.md and benchmarks/cost.md
+repository yet. sd21-base's A10G constants come from the figures docs/performance.md and benchmarks/cost.md
 already use — the reference sample's 1500 s for 1000 steps at 512 px with prior preservation (50 class
 images) and text-encoder training on ml.g5.xlarge (A10G), 2.5 s per 30-step 512 px image on an A10G, and
 the measured speed-up of our loop over the reference's (1.071, full-size 512 px on CPU) — and the CPU
 measurement of the full-size architecture sets nothing but a sanity check (256 → 512 px: 3.5× the time
-for 4× the pixels, where `area` gives 4.4×: the model errs long). Other GPUs are scaled from the A10G by
-an estimated relative throughput. When `make bench-gpu` runs, replace `A10G` by its figures.
+for 4× the pixels, where `area` gives 4.4×: the model errs long). sdxl-base-1.0's are estimates scaled
+from them (avatar_contract.families). Other GPUs are scaled from the A10G by an estimated relative
+throughput. When `make bench-gpu` runs, replace the families' constants by its figures.
 """
 
 from __future__ import annotations
@@ -39,6 +42,14 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Final
 
+from avatar_contract.families import (  # noqa: F401 - re-exported: the calibration's figures
+    DEFAULT_FAMILY,
+    LOOP_SPEEDUP,
+    PRIOR_FACTOR,
+    REFERENCE_SECONDS,
+    FamilyName,
+    family,
+)
 from avatar_contract.names import Runtime
 
 TIME_BUDGET_ENV: Final = "AVATAR_TRAINING_TIME_BUDGET_SECONDS"
@@ -50,25 +61,7 @@ SCORING_SEEDS: Final = 2
 TRAINING_TIME_MARGIN_SECONDS: Final = 300
 TRAINING_TIME_BUDGET_SECONDS: Final = Runtime.ASYNC_INVOCATION_TIMEOUT_SECONDS - TRAINING_TIME_MARGIN_SECONDS
 
-# Share of a 512 px UNet step spent in self-attention (FLOP count of SD 2.x's UNet: ~12% at 64×64
-# latents, growing with the square of the token count).
-ATTENTION_SHARE: Final = 0.12
-# Prior preservation trains on an instance and a class image per step: the UNet's batch doubles
-# (a little less than 2× on a GPU that batch 1 does not fill).
-PRIOR_FACTOR: Final = 1.9
-# The text encoder's LoRA adds its forward and backward pass (77 tokens; ~5% of the UNet's FLOPs),
-# counted as 10%.
-TE_FACTOR: Final = 1.1
-SAMPLE_STEPS_REFERENCE: Final = 30  # the A10G image figure's steps (the service renders 25)
-
-# The reference figures the A10G constants are derived from (docs/design.md §3, benchmarks/cost.py).
-REFERENCE_SECONDS: Final = 1500.0  # 1000 steps, 512 px, prior (50 class images), text encoder, ml.g5.xlarge
-REFERENCE_STEPS: Final = 1000
-REFERENCE_CLASS_IMAGES: Final = 50
-REFERENCE_CLASS_IMAGE_STEPS: Final = 50  # diffusers' default num_inference_steps, which the sample used
-A10G_IMAGE_512_SECONDS: Final = 2.5  # 30 steps at 512 px, fp16 (benchmarks/cost.py's generation figure)
-LOOP_SPEEDUP: Final = 1.071  # reference loop ÷ our loop, measured (docs/performance.md, full-size 512 px)
-FIXED_SECONDS: Final = 60.0  # three pipeline loads from local disk, VAE latents, packaging, upload
+SAMPLE_STEPS_REFERENCE: Final = 30  # the families' image figures' steps (the service renders 25)
 # Per extra checkpoint: save the adapter (37 MiB), load it into the rendering pipeline, score the faces
 # of its previews on the CPU (dlib, about 0.2 s each at 512 px): an estimate, not measured on a GPU.
 CHECKPOINT_SECONDS: Final = 5.0
@@ -76,30 +69,20 @@ CHECKPOINT_SECONDS: Final = 5.0
 
 @dataclass(frozen=True)
 class InstanceCost:
-    """Per-GPU constants of the cost model."""
+    """Per-GPU constants of the cost model for one family, at its native resolution."""
 
     gpu: str
-    step_512_seconds: float  # one training step at 512 px: UNet LoRA, no prior, no text encoder
-    image_512_seconds: float  # one 30-step 512 px image (class images, previews)
-    fixed_seconds: float = FIXED_SECONDS
+    step_seconds: float  # one training step: UNet LoRA, no prior, no text encoder
+    image_seconds: float  # one 30-step image (class images, previews)
+    native_resolution: int
+    attention_share: float
+    text_encoder_factor: float
+    fixed_seconds: float
     source: str = "estimate"
 
 
-def _a10g() -> InstanceCost:
-    class_seconds = REFERENCE_CLASS_IMAGES * A10G_IMAGE_512_SECONDS * REFERENCE_CLASS_IMAGE_STEPS / 30
-    reference_step = (REFERENCE_SECONDS - FIXED_SECONDS - class_seconds) / REFERENCE_STEPS
-    # ≈ 1.23 s/step for the reference's loop; ours is LOOP_SPEEDUP faster; without prior and text encoder
-    ours_default = reference_step / LOOP_SPEEDUP
-    return InstanceCost(
-        gpu="A10G",
-        step_512_seconds=ours_default / (PRIOR_FACTOR * TE_FACTOR),
-        image_512_seconds=A10G_IMAGE_512_SECONDS,
-        source="calibrated: reference sample 1500 s / 1000 steps on ml.g5.xlarge, loop speed-up measured",
-    )
-
-
-A10G: Final = _a10g()
-# Estimated throughput relative to the A10G for SD 2.x training in bf16/fp16 (public spec sheets:
+A10G_GPU: Final = "A10G"
+# Estimated throughput relative to the A10G for diffusion training in bf16/fp16 (public spec sheets:
 # tensor FLOPS and memory bandwidth); not measured here.
 RELATIVE_THROUGHPUT: Final = {
     "T4": 0.35,
@@ -123,37 +106,55 @@ FAMILY_GPU: Final = {
 }
 
 
-def instance_cost(instance_type: str) -> InstanceCost:
-    """The cost constants for a SageMaker instance type (ValueError for one without a known GPU)."""
-    family = instance_type.rsplit(".", 1)[0]
-    gpu = FAMILY_GPU.get(family)
+def instance_cost(instance_type: str, base_family: FamilyName | str = DEFAULT_FAMILY) -> InstanceCost:
+    """The cost constants for a SageMaker instance type and base family (ValueError for an instance type
+    without a known GPU)."""
+    gpu = FAMILY_GPU.get(instance_type.rsplit(".", 1)[0])
     if gpu is None:
         raise ValueError(f"no training cost model for instance type {instance_type!r}")
-    if gpu == A10G.gpu:
-        return A10G
+    chosen = family(base_family)
+    budget = chosen.time_budget
     speed = RELATIVE_THROUGHPUT[gpu]
     return InstanceCost(
         gpu=gpu,
-        step_512_seconds=A10G.step_512_seconds / speed,
-        image_512_seconds=A10G.image_512_seconds / speed,
-        source=f"estimate: A10G figures ÷ {speed} (relative throughput)",
+        step_seconds=budget.step_seconds / speed,
+        image_seconds=budget.image_seconds / speed,
+        native_resolution=chosen.native_resolution,
+        attention_share=budget.attention_share,
+        text_encoder_factor=budget.text_encoder_factor,
+        fixed_seconds=budget.fixed_seconds,
+        source=budget.source
+        if gpu == A10G_GPU
+        else f"estimate: A10G figures ÷ {speed} (relative throughput)",
     )
 
 
+A10G: Final = instance_cost("ml.g5.xlarge")  # the default family's A10G constants
+
+
 def render_seconds(
-    step_seconds: float, sample_steps: int, prior: bool = True, text_encoder: bool = True
+    step_seconds: float,
+    sample_steps: int,
+    prior: bool = True,
+    text_encoder: bool = True,
+    base_family: FamilyName | str = DEFAULT_FAMILY,
 ) -> float:
     """One preview's rendering time estimated from a measured training step (the same resolution): the
-    cost model's ratio of a `sample_steps`-step image to a training step on the A10G."""
-    step = A10G.step_512_seconds * (PRIOR_FACTOR if prior else 1) * (TE_FACTOR if text_encoder else 1)
-    image = A10G.image_512_seconds * sample_steps / SAMPLE_STEPS_REFERENCE
+    cost model's ratio of a `sample_steps`-step image to a training step of the family on the A10G."""
+    cost = instance_cost("ml.g5.xlarge", base_family)
+    step = (
+        cost.step_seconds * (PRIOR_FACTOR if prior else 1) * (cost.text_encoder_factor if text_encoder else 1)
+    )
+    image = cost.image_seconds * sample_steps / SAMPLE_STEPS_REFERENCE
     return step_seconds * image / step
 
 
-def area(resolution: int) -> float:
-    """Work of one UNet pass at `resolution` relative to 512 px."""
-    pixels = (resolution / 512) ** 2
-    return pixels * (1 - ATTENTION_SHARE + ATTENTION_SHARE * pixels)
+def area(resolution: int, base_family: FamilyName | str = DEFAULT_FAMILY) -> float:
+    """Work of one UNet pass at `resolution` relative to the family's native resolution."""
+    chosen = family(base_family)
+    pixels = (resolution / chosen.native_resolution) ** 2
+    share = chosen.time_budget.attention_share
+    return pixels * (1 - share + share * pixels)
 
 
 @dataclass(frozen=True)
@@ -215,18 +216,19 @@ def estimate(
     hyperparameters: Mapping[str, object] | object,
     instance_type: str,
     sample_steps: int = SAMPLE_STEPS_REFERENCE,
+    base_family: FamilyName | str = DEFAULT_FAMILY,
 ) -> TrainingEstimate:
     """The cost model's parts for one training: `hyperparameters` is a `TrainingHyperparameters` (or its
     `model_dump()`); `sample_steps` the service's denoising steps for class images and previews."""
     values = _values(hyperparameters)
-    cost = instance_cost(instance_type)
-    scale = area(int(values["resolution"]))  # type: ignore[call-overload]
-    step = cost.step_512_seconds * scale
+    cost = instance_cost(instance_type, base_family)
+    scale = area(int(values["resolution"]), base_family)  # type: ignore[call-overload]
+    step = cost.step_seconds * scale
     if values["with_prior_preservation"]:
         step *= PRIOR_FACTOR
     if values["train_text_encoder"]:
-        step *= TE_FACTOR
-    image = cost.image_512_seconds * scale * sample_steps / SAMPLE_STEPS_REFERENCE
+        step *= cost.text_encoder_factor
+    image = cost.image_seconds * scale * sample_steps / SAMPLE_STEPS_REFERENCE
     classes = int(values["num_class_images"]) if values["with_prior_preservation"] else 0  # type: ignore[call-overload]
     steps = int(values["max_train_steps"])  # type: ignore[call-overload]
     every = int(values["checkpoint_every_steps"])  # type: ignore[call-overload]
@@ -247,9 +249,10 @@ def estimate_seconds(
     hyperparameters: Mapping[str, object] | object,
     instance_type: str,
     sample_steps: int = SAMPLE_STEPS_REFERENCE,
+    base_family: FamilyName | str = DEFAULT_FAMILY,
 ) -> float:
     """Estimated wall-clock seconds of one training on `instance_type` (see the module docstring)."""
-    return estimate(hyperparameters, instance_type, sample_steps).total
+    return estimate(hyperparameters, instance_type, sample_steps, base_family).total
 
 
 def over_budget_reason(
@@ -257,9 +260,10 @@ def over_budget_reason(
     instance_type: str,
     budget_seconds: float = TRAINING_TIME_BUDGET_SECONDS,
     sample_steps: int = SAMPLE_STEPS_REFERENCE,
+    base_family: FamilyName | str = DEFAULT_FAMILY,
 ) -> str | None:
     """None when the training fits `budget_seconds`; otherwise why not, with the estimate."""
-    parts = estimate(hyperparameters, instance_type, sample_steps)
+    parts = estimate(hyperparameters, instance_type, sample_steps, base_family)
     if parts.total <= budget_seconds:
         return None
     return (

@@ -425,6 +425,7 @@ class LocalCloud:
         env = {
             **self._aws_env(),
             Env.BASE_MODEL: str(base_model),
+            Env.BASE_FAMILY: str(self.settings.config.base_model),  # cdk.json baseModel, as the stacks set it
             Env.CACHE_DIR: str(cache_dir),
             Env.DATA_BUCKET: self.settings.data_bucket,
             Env.HOSTING_BUCKET: self.settings.hosting_bucket,
@@ -480,6 +481,7 @@ class LocalCloud:
             Env.OWNER_KEY_SECRET: self.provisioned.owner_key_secret_arn if self.provisioned else "",
             Env.TRAINING_ENDPOINT: self.settings.training_endpoint,
             Env.HOSTING_ENDPOINT: self.settings.hosting_endpoint,
+            Env.BASE_FAMILY: str(config.base_model),
             Env.TRAINING_INSTANCE_TYPE: self.settings.training_instance_type,
             Env.HOSTING_INSTANCE_TYPE: self.settings.hosting_instance_type,
             Env.STATE_TABLE: self.settings.state_table,

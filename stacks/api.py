@@ -76,6 +76,7 @@ class Api(Construct):
             Env.OWNER_KEY_SECRET: owner_key.secret_arn,
             Env.TRAINING_ENDPOINT: training.endpoint_name,
             Env.HOSTING_ENDPOINT: hosting.endpoint_name,
+            Env.BASE_FAMILY: str(config.base_model),
             Env.TRAINING_INSTANCE_TYPE: config.training_instance_type,
             Env.HOSTING_INSTANCE_TYPE: config.hosting_instance_type,
             Env.STATE_TABLE: config.state_table_name,  # known name: no cross-stack export

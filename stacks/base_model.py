@@ -1,8 +1,9 @@
 """The staged base model both endpoints load (issue 10 A): `s3://<data bucket>/base-models/<digest>/`.
 
-The digest comes from the committed manifest (`baseModelManifest`), so synth needs no AWS call and a new
-manifest is a new prefix (and new SageMaker models). Both containers get the URI, the digest they must
-verify against, and `HF_HUB_OFFLINE=1` (they never contact the Hub); their roles may read exactly that
+The digest comes from the committed manifest of the base family (`baseModel`; `baseModelManifest` names
+another), so synth needs no AWS call and a new manifest is a new prefix (and new SageMaker models). Both
+containers get the URI, the digest they must verify against, the family (`AVATAR_BASE_FAMILY`) and
+`HF_HUB_OFFLINE=1` (they never contact the Hub); their roles may read exactly that
 prefix. `make deploy` checks the prefix is staged before it deploys the service stack.
 """
 
@@ -25,12 +26,14 @@ REPOSITORY_ROOT = Path(__file__).resolve().parent.parent
 
 
 def load_manifest(config: ServiceConfig) -> Manifest:
-    """The configured manifest; a missing or malformed file fails synth naming the key."""
+    """The configured manifest (the family's unless `baseModelManifest` names another); a missing or
+    malformed file fails synth naming the key."""
     path = Path(config.base_model_manifest)
+    key = "baseModelManifest" if config.base_model_manifest_override else "baseModel"
     try:
         return Manifest.load(path if path.is_absolute() else REPOSITORY_ROOT / path)
     except ManifestError as exc:
-        raise ConfigError(f"cdk.json context 'baseModelManifest': {exc}") from exc
+        raise ConfigError(f"cdk.json context {key!r}: {exc}") from exc
 
 
 class StagedBaseModel:
@@ -52,7 +55,12 @@ class StagedBaseModel:
 
     @property
     def environment(self) -> dict[str, str]:
-        return {Env.BASE_MODEL: self.uri, Env.BASE_MODEL_SHA256: self.manifest.digest, "HF_HUB_OFFLINE": "1"}
+        return {
+            Env.BASE_MODEL: self.uri,
+            Env.BASE_MODEL_SHA256: self.manifest.digest,
+            Env.BASE_FAMILY: str(self.config.base_model),
+            "HF_HUB_OFFLINE": "1",
+        }
 
     def grant_read(self, role: iam.Role) -> None:
         """GetObject on `base-models/<digest>/*`, ListBucket limited to it, kms:Decrypt on the data key."""

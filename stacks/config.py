@@ -23,6 +23,7 @@ from dataclasses import asdict, dataclass, field, fields, is_dataclass
 from typing import Any, Literal
 
 import avatar_contract.moderation as mod
+from avatar_contract.families import DEFAULT_FAMILY, BaseFamily, FamilyName, family
 from avatar_contract.names import Env
 from stacks import config_parsers as p
 from stacks.config_constants import (  # noqa: F401 - re-exported: one import site for the stacks
@@ -38,8 +39,6 @@ from stacks.config_constants import (  # noqa: F401 - re-exported: one import si
 from stacks.config_names import ResourceNames
 from stacks.config_parsers import ConfigError, Parser
 from stacks.gpu_runtime import AMI_RUNTIMES, DEFAULT_AMI
-
-DEFAULT_BASE_MODEL_MANIFEST = "base_models/sd21-base.json"  # avatar_runtime.base_model's format
 
 __all__ = [
     "API_STAGE_NAME",
@@ -81,11 +80,20 @@ class ServiceConfig(ResourceNames):
         p.matching(p.PREFIX_RE, "2-20 lowercase letters, digits or '-', starting with a letter"),
         "Prefix of every physical name (endpoints, topics, queues, functions, alarms, dashboard).",
     )
-    training_instance_type: str = setting(
+    base_model: FamilyName = setting(  # noqa: RUF009 - a StrEnum
+        "baseModel",
+        DEFAULT_FAMILY,
+        p.family_name,
+        "Base family of both endpoints (avatar_contract.families): `sd21-base` or `sdxl-base-1.0`. It "
+        "selects the staged manifest, the training and generation defaults and bounds and the instance "
+        "types left unset; a model trained on another family is refused (docs/base-model.md).",
+    )
+    training_instance_override: str | None = setting(
         "trainingInstanceType",
-        "ml.g5.2xlarge",
-        p.instance_type,
-        "GPU instance type of the asynchronous training endpoint.",
+        None,
+        p.optional(p.instance_type),
+        "GPU instance type of the asynchronous training endpoint. Unset: the base family's "
+        "(ml.g5.2xlarge for both).",
     )
     training_max_capacity: int = setting(
         "trainingMaxCapacity",
@@ -106,11 +114,12 @@ class ServiceConfig(ResourceNames):
         "SageMaker inference AMI (NVIDIA driver, CUDA) of the training endpoint; synth rejects one whose "
         "CUDA is below the training image's (docs/gpu-runtime.md).",
     )
-    hosting_instance_type: str = setting(
+    hosting_instance_override: str | None = setting(
         "hostingInstanceType",
-        "ml.g5.xlarge",
-        p.hosting_instance,
-        "Single-GPU instance type of the Triton multi-model endpoint.",
+        None,
+        p.optional(p.hosting_instance),
+        "Single-GPU instance type of the Triton multi-model endpoint. Unset: the base family's "
+        "(sd21-base: ml.g5.xlarge; sdxl-base-1.0: ml.g5.2xlarge).",
     )
     hosting_inference_ami_version: str = setting(
         "hostingInferenceAmiVersion",
@@ -132,13 +141,14 @@ class ServiceConfig(ResourceNames):
         p.number(10, 95),
         "Target average GPU utilisation (%) that hosting autoscaling keeps.",
     )
-    base_model_manifest: str = setting(
+    base_model_manifest_override: str | None = setting(
         "baseModelManifest",
-        DEFAULT_BASE_MODEL_MANIFEST,
-        p.matching(p.MANIFEST_RE, "a manifest file such as base_models/sd21-base.json"),
+        None,
+        p.optional(p.matching(p.MANIFEST_RE, "a manifest file such as base_models/sd21-base.json")),
         "Base model manifest (path from the repository root): both containers load the copy "
         "`make stage-base-model` staged from it to the data bucket's base-models/<digest>/ (read access on "
-        "exactly that prefix).",
+        "exactly that prefix). Unset: the base family's, base_models/<baseModel>.json; set it only for a "
+        "copy of the same family's pipeline (a private mirror).",
     )
     operator_packs_file: str | None = setting(
         "operatorPacksFile",
@@ -400,6 +410,23 @@ class ServiceConfig(ResourceNames):
         return {spec.key: spec.default for spec in SETTINGS}
 
     # --- derived values ----------------------------------------------------------------------------
+
+    @property
+    def family(self) -> BaseFamily:
+        """The base family both endpoints serve (`baseModel`)."""
+        return family(self.base_model)
+
+    @property
+    def training_instance_type(self) -> str:
+        return self.training_instance_override or self.family.training_instance_type
+
+    @property
+    def hosting_instance_type(self) -> str:
+        return self.hosting_instance_override or self.family.hosting_instance_type
+
+    @property
+    def base_model_manifest(self) -> str:
+        return self.base_model_manifest_override or self.family.manifest_path
 
     def moderation_policy(self, deny_list_parameter: str) -> mod.ModerationPolicy:
         """The three moderation stages and the deny list's SSM parameter (the functions' environment)."""

@@ -12,6 +12,7 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
+from avatar_contract.families import FamilyName
 from stacks.config_constants import LOG_RETENTION_DAYS, MULTI_GPU_INSTANCE_TYPES
 
 Parser = Callable[[str, Any], Any]
@@ -131,6 +132,13 @@ def log_retention(key: str, value: Any) -> int:
 
 def instance_type(key: str, value: Any) -> str:
     return matching(INSTANCE_RE, "a SageMaker instance type such as ml.g5.2xlarge")(key, value)
+
+
+def family_name(key: str, value: Any) -> FamilyName:
+    names = [str(name) for name in FamilyName]
+    if value not in names:
+        raise fail(key, value, f"one of {', '.join(names)}")
+    return FamilyName(value)
 
 
 def hosting_instance(key: str, value: Any) -> str:

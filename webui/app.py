@@ -20,16 +20,16 @@ from avatar_client import AvatarClient, prepare_selfie
 from avatar_client.client import GeneratedImages
 from webui import views
 from webui.access import upload_problem
-from webui.presets import DEFAULT_PRESET, FIELDS, PRESETS, config_from_values, preset_values
+from webui.presets import DEFAULT_PRESET, FAMILY, FIELDS, PRESETS, config_from_values, preset_values
 from webui.session import SignedIn, Target, client_for, sign_in_end_user
 
 MIN_SELFIES, MAX_SELFIES = 10, 20
 PREVIEW_RETRIES = 15
-SIZES = list(range(64, 1025, 64))
+SIZES = list(range(64, FAMILY.generation.max_side + 1, 64))
 # Generation defaults: the local cloud's tiny random-weight model at its size and a few steps; a deployed
-# stack's SD 2.1-base at its native 512 px and the API's 25 steps (avatar_runtime.rendering).
+# stack's base family at its native size and the API's steps (avatar_contract.families).
 LOCAL_GENERATION = {"steps": 4, "size": 64}
-DEPLOYED_GENERATION = {"steps": 25, "size": 512}
+DEPLOYED_GENERATION = {"steps": FAMILY.generation.steps.default, "size": FAMILY.native_resolution}
 CSS = """
 .training-progress progress { width: 100%; height: 1.25rem; }
 .status-line p { font-weight: 600; }

@@ -1,5 +1,6 @@
 """Training presets and the advanced panel's fields: documented configuration keys only
-(docs/training.md, `avatar_contract.training.TrainingHyperparameters`)."""
+(docs/training.md, `avatar_contract.training.TrainingHyperparameters`), with the defaults and bounds of the
+base family the target serves (`AVATAR_BASE_FAMILY`, default sd21-base: `avatar_contract.families`)."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from avatar_client.presets import TRAINING_PRESETS
+from avatar_contract.families import BaseFamily, family_from_env
 from avatar_contract.training import DEFAULT_VALIDATION_PROMPTS
 
 # The SDK's presets (avatar_client.presets): fast, standard, best.
@@ -30,48 +32,104 @@ class Field:
     values: tuple[Any, ...] = ()  # a "choice" whose labels stand for these values (same order)
 
 
-# The API's defaults (docs/training.md, "Configuration keys and defaults"), in the panel's order.
-FIELDS: tuple[Field, ...] = (
-    Field("max_train_steps", "Training steps", "int", 1000, 1, 3000, 1),
-    Field("resolution", "Resolution (px)", "int", 512, 64, 1024, 8),
-    Field("learning_rate", "Learning rate", "float", 1e-4, info="above 0, at most 0.01"),
-    Field("lora_rank", "LoRA rank (UNet)", "int", 32, 1, 256, 1),
-    Field("train_text_encoder", "Train the text encoder", "bool", True),
-    Field("text_encoder_lora_rank", "LoRA rank (text encoder)", "int", 16, 1, 256, 1),
-    Field("text_encoder_learning_rate", "Text encoder learning rate", "float", 1e-5),
-    Field("with_prior_preservation", "Prior preservation", "bool", True),
-    Field("num_class_images", "Class images", "int", 200, 1, 300, 1),
-    Field("prior_loss_weight", "Prior loss weight", "float", 1.0, 0, 10),
-    Field("face_crop", "Screen faces and crop around them", "bool", True),
-    Field("min_usable_images", "Minimum usable selfies", "int", 8, 1, 20, 1),
-    Field("seed", "Seed", "int", 0, 0, 2**32 - 1, 1),
-    Field("mixed_precision", "Mixed precision", "choice", "auto", choices=("auto", "no", "fp16", "bf16")),
-    Field(
-        "gradient_checkpointing",
-        "Gradient checkpointing",
-        "choice",
-        None,
-        choices=("auto", "on", "off"),
-        values=(None, True, False),
-        info="auto: only where memory needs it",
-    ),
-    Field("use_8bit_adam", "8-bit Adam", "bool", False),
-    Field(
-        "token",
-        "Identifier token",
-        "text",
-        None,
-        info="empty: the service picks a rare one; else 2-16 lowercase letters or digits (moderated)",
-    ),
-    Field("instance_prompt", "Instance prompt", "text", "a photo of <<TOK>>", info="must contain <<TOK>>"),
-    Field("class_prompt", "Class prompt", "text", "a photo of person"),
-    Field(
-        "validation_prompts",
-        "Preview prompts (one a line, at most 4)",
-        "lines",
-        list(DEFAULT_VALIDATION_PROMPTS),
-    ),
-)
+def fields_for(base: BaseFamily) -> tuple[Field, ...]:
+    """The panel's fields with the API's defaults for `base` (docs/training.md, "Configuration keys and
+    defaults"), in the panel's order."""
+    t = base.training
+    steps, resolution, rank, te_rank, classes = (
+        t.max_train_steps, t.resolution, t.lora_rank, t.text_encoder_lora_rank, t.num_class_images
+    )  # fmt: skip
+    return (
+        Field("max_train_steps", "Training steps", "int", steps.default, steps.minimum, steps.maximum, 1),
+        Field(
+            "resolution",
+            "Resolution (px)",
+            "int",
+            resolution.default,
+            resolution.minimum,
+            resolution.maximum,
+            8,
+        ),
+        Field(
+            "learning_rate",
+            "Learning rate",
+            "float",
+            t.learning_rate.default,
+            info=f"above 0, at most {t.learning_rate.maximum:g}",
+        ),
+        Field("lora_rank", "LoRA rank (UNet)", "int", rank.default, rank.minimum, rank.maximum, 1),
+        Field("train_text_encoder", "Train the text encoders", "bool", t.train_text_encoder),
+        Field(
+            "text_encoder_lora_rank",
+            "LoRA rank (text encoders)",
+            "int",
+            te_rank.default,
+            te_rank.minimum,
+            te_rank.maximum,
+            1,
+        ),
+        Field(
+            "text_encoder_learning_rate",
+            "Text encoder learning rate",
+            "float",
+            t.text_encoder_learning_rate.default,
+        ),
+        Field("with_prior_preservation", "Prior preservation", "bool", t.with_prior_preservation),
+        Field(
+            "num_class_images", "Class images", "int", classes.default, classes.minimum, classes.maximum, 1
+        ),
+        *_common_fields(t.mixed_precision, t.gradient_checkpointing, t.use_8bit_adam),
+    )
+
+
+def _common_fields(
+    mixed_precision: str, gradient_checkpointing: bool | None, use_8bit_adam: bool
+) -> tuple[Field, ...]:
+    return (
+        Field("prior_loss_weight", "Prior loss weight", "float", 1.0, 0, 10),
+        Field("face_crop", "Screen faces and crop around them", "bool", True),
+        Field("min_usable_images", "Minimum usable selfies", "int", 8, 1, 20, 1),
+        Field("seed", "Seed", "int", 0, 0, 2**32 - 1, 1),
+        Field(
+            "mixed_precision",
+            "Mixed precision",
+            "choice",
+            mixed_precision,
+            choices=("auto", "no", "fp16", "bf16"),
+        ),
+        Field(
+            "gradient_checkpointing",
+            "Gradient checkpointing",
+            "choice",
+            gradient_checkpointing,
+            choices=("auto", "on", "off"),
+            values=(None, True, False),
+            info="auto: only where memory needs it",
+        ),
+        Field("use_8bit_adam", "8-bit Adam", "bool", use_8bit_adam),
+        Field(
+            "token",
+            "Identifier token",
+            "text",
+            None,
+            info="empty: the service picks a rare one; else 2-16 lowercase letters or digits (moderated)",
+        ),
+        Field(
+            "instance_prompt", "Instance prompt", "text", "a photo of <<TOK>>", info="must contain <<TOK>>"
+        ),
+        Field("class_prompt", "Class prompt", "text", "a photo of person"),
+        Field(
+            "validation_prompts",
+            "Preview prompts (one a line, at most 4)",
+            "lines",
+            list(DEFAULT_VALIDATION_PROMPTS),
+        ),
+    )
+
+
+# The target's family (the web app's AVATAR_BASE_FAMILY; a deployed stack's cdk.json baseModel).
+FAMILY = family_from_env()
+FIELDS: tuple[Field, ...] = fields_for(FAMILY)
 
 
 def preset_values(name: str) -> list[Any]:

@@ -3,8 +3,9 @@
 
 - "fast": what the local cloud's tiny random-weight model trains in seconds on a CPU; on a real GPU and
   base model it is a smoke test, not a likeness.
-- "standard": the service's documented defaults (1000 steps at 512 px with checkpoint selection, UNet
-  rank 32, text encoder, prior preservation with 200 class images).
+- "standard": the service's documented defaults, which are its base family's (sd21-base: 1000 steps at
+  512 px with checkpoint selection, UNet rank 32, text encoder, prior preservation with 200 class images;
+  sdxl-base-1.0: 800 steps at 1024 px, UNet rank 32, no prior preservation: docs/training.md).
 - "best": the upper end of the HF DreamBooth blog's 800-1200 steps for faces and higher ranks.
 """
 

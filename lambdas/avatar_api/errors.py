@@ -100,6 +100,12 @@ class JobFinished(Conflict):
     code = ErrorCode.JOB_FINISHED
 
 
+class ModelFamilyMismatch(Conflict):
+    """The model was trained on another base family than the deployment serves (the message names both)."""
+
+    code = ErrorCode.MODEL_FAMILY_MISMATCH
+
+
 class IdempotencyKeyReused(Refusal):
     code = ErrorCode.IDEMPOTENCY_KEY_REUSED
 

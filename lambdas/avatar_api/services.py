@@ -25,6 +25,7 @@ from avatar_api.adapters.records import TrainingRecords
 from avatar_api.adapters.webhook_secrets import WebhookSecrets
 from avatar_api.adapters.webhooks import WebhookSender
 from avatar_api.settings import GENERATION_BUDGET_SECONDS, Settings
+from avatar_contract.families import DEFAULT_FAMILY, FamilyName
 
 if TYPE_CHECKING:
     from avatar_api.domain.moderation import Moderator
@@ -43,6 +44,9 @@ class Services:
     # The endpoints' instance types, for the cost bounds (domain.limits); empty: not configured.
     training_instance_type: str = ""
     hosting_instance_type: str = ""
+    # The base family both endpoints serve: training defaults and bounds, generation bounds, and the
+    # family a model must have been trained on to generate (avatar_contract.families).
+    base_family: FamilyName = DEFAULT_FAMILY
     moderation: Moderator | None = None  # None: no moderation (docs/moderation.md)
     events: EventsTopic | None = None  # the training events topic (only the status consumer publishes)
     webhooks: WebhookSender | None = None  # None: webhooks are recorded but not sent
@@ -91,6 +95,7 @@ class Services:
             submissions=Submissions(settings.state_table, dynamodb),
             training_instance_type=settings.training_instance_type,
             hosting_instance_type=settings.hosting_instance_type,
+            base_family=settings.base_family,
             moderation=Moderator.from_environment(),
             events=EventsTopic.from_arn(settings.events_topic_arn) if settings.events_topic_arn else None,
             webhooks=WebhookSender(),  # the product's rules; tests inject their own (tests/fixtures)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 
+from avatar_contract.families import DEFAULT_FAMILY, FamilyName, family_from_env
 from avatar_contract.names import API_TIMEOUT_SECONDS, Env, Runtime
 from avatar_contract.training_budget import TRAINING_TIME_BUDGET_SECONDS
 
@@ -76,6 +77,8 @@ class Settings:
     training_instance_type: str = ""
     hosting_instance_type: str = ""
     state_table: str = ""  # quotas and idempotency records (DynamoDB)
+    # The base family both endpoints serve (avatar_contract.families; unset: the default family).
+    base_family: FamilyName = DEFAULT_FAMILY
     events_topic_arn: str = ""  # the status consumer and the pack runner publish to it (docs/events.md)
     pack_queue_url: str = ""  # the generations function and the pack runner (docs/packs.md)
 
@@ -94,6 +97,7 @@ class Settings:
             training_instance_type=os.environ.get(Env.TRAINING_INSTANCE_TYPE, ""),
             hosting_instance_type=os.environ.get(Env.HOSTING_INSTANCE_TYPE, ""),
             state_table=os.environ[Env.STATE_TABLE],
+            base_family=family_from_env().name,
             events_topic_arn=os.environ.get(Env.EVENTS_TOPIC_ARN, ""),
             pack_queue_url=os.environ.get(Env.PACK_QUEUE_URL, ""),
         )

@@ -92,23 +92,12 @@ VARIANT_CONTEXT = {
     "trainingInputRetentionDays": 3,
     "baseImageRegion": "eu-west-1",
     "trainingVpcOnly": True,
+    "baseModel": "sdxl-base-1.0",  # the other family: its manifest, its hosting instance type
 }
 
 
 @pytest.fixture(scope="session")
 def variant(tmp_path_factory: pytest.TempPathFactory) -> Synth:
-    """The app with every non-default option that changes resources (a second, independent synth)."""
-    manifest = pinned_manifest(tmp_path_factory.mktemp("manifest") / "private-mirror.json")
-    context = {**VARIANT_CONTEXT, "baseModelManifest": str(manifest)}
-    return synthesize(tmp_path_factory.mktemp("cdk.out.variant"), context)
-
-
-def pinned_manifest(path: Path) -> Path:
-    """A well-formed, pinned manifest (format test data: its checksums are of these stand-in bytes)."""
-    import hashlib
-
-    files = {"model_index.json": b"{}", "unet/diffusion_pytorch_model.safetensors": b"weights"}
-    entries = [{"path": k, "size": len(v), "sha256": hashlib.sha256(v).hexdigest()} for k, v in files.items()]
-    source = {"kind": "huggingface", "repo_id": "example-org/sd21-mirror", "revision": "a" * 40}
-    path.write_text(json.dumps({"format": 1, "name": "mirror", "source": source, "files": entries}))
-    return path
+    """The app with every non-default option that changes resources (a second, independent synth), on
+    the other base family."""
+    return synthesize(tmp_path_factory.mktemp("cdk.out.variant"), VARIANT_CONTEXT)

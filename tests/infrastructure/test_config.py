@@ -57,7 +57,29 @@ def test_defaults() -> None:
     assert config.training_instance_type == "ml.g5.2xlarge"
     assert config.hosting_instance_type == "ml.g5.xlarge"
     assert config.base_model_manifest == "base_models/sd21-base.json"
+    assert config.base_model == "sd21-base"
     assert config.training_input_retention_days == 7
+
+
+@pytest.mark.parametrize(
+    ("name", "training", "hosting"),
+    [("sd21-base", "ml.g5.2xlarge", "ml.g5.xlarge"), ("sdxl-base-1.0", "ml.g5.2xlarge", "ml.g5.2xlarge")],
+)
+def test_base_model_selects_the_family_manifest_and_instance_defaults(
+    name: str, training: str, hosting: str
+) -> None:
+    config = ServiceConfig.from_context({"baseModel": name})
+    assert config.family.name == name
+    assert config.base_model_manifest == f"base_models/{name}.json"
+    assert (config.training_instance_type, config.hosting_instance_type) == (training, hosting)
+
+
+def test_instance_type_keys_override_the_family_defaults() -> None:
+    config = ServiceConfig.from_context(
+        {"baseModel": "sdxl-base-1.0", "trainingInstanceType": "ml.g6e.xlarge", "hostingInstanceType": ""}
+    )
+    assert config.training_instance_type == "ml.g6e.xlarge"
+    assert config.hosting_instance_type == "ml.g5.2xlarge"
 
 
 def test_command_line_strings_are_parsed() -> None:
@@ -88,6 +110,7 @@ def test_command_line_strings_are_parsed() -> None:
         ({"hostingMinCapacity": 0}, "hostingMinCapacity"),
         ({"hostingMinCapacity": 3, "hostingMaxCapacity": 2}, "hostingMinCapacity"),
         ({"baseModelManifest": "s3://bucket/manifest.json"}, "baseModelManifest"),
+        ({"baseModel": "sd15"}, "baseModel"),
         ({"baseModelManifest": "base_models/sd21-base.yaml"}, "baseModelManifest"),
         ({"baseModelId": "stabilityai/stable-diffusion-2-1-base"}, "baseModelId"),  # replaced by the manifest
         ({"trainingInputRetentionDays": -1}, "trainingInputRetentionDays"),
@@ -141,6 +164,7 @@ def test_config_modules_import_only_the_standard_library() -> None:
         "dataclasses",
         "typing",
         "avatar_contract.names",
+        "avatar_contract.families",
         "avatar_runtime.gpu",
         "avatar_contract.moderation",
         "stacks",

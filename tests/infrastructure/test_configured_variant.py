@@ -43,6 +43,8 @@ def test_settings_reach_the_resources(variant: Synth) -> None:
     assert one(service, "AWS::SageMaker::Endpoint", "TrainingEndpoint")["EndpointName"] == "demo-training"
     config = one(service, "AWS::SageMaker::EndpointConfig", "TrainingEndpointConfig")
     assert config["ProductionVariants"][0]["InstanceType"] == "ml.g6.2xlarge"
+    hosting = one(service, "AWS::SageMaker::EndpointConfig", "HostingEndpointConfig")
+    assert hosting["ProductionVariants"][0]["InstanceType"] == "ml.g5.2xlarge"  # sdxl-base-1.0's default
     target = one(service, "AWS::ApplicationAutoScaling::ScalableTarget", "HostingScalableTarget")
     assert (target["MinCapacity"], target["MaxCapacity"]) == (2, 4)
     rules = {
@@ -57,19 +59,28 @@ def test_settings_reach_the_resources(variant: Synth) -> None:
         if "FunctionName" in v["Properties"]
     )
     assert function["Architectures"] == ["x86_64"]
+    api_functions = [
+        v["Properties"]
+        for v in of_type(service, "AWS::Lambda::Function").values()
+        if v["Properties"].get("FunctionName") in ("demo-trainings", "demo-generations")
+    ]
+    assert len(api_functions) == 2
+    for api_function in api_functions:
+        assert api_function["Environment"]["Variables"][Env.BASE_FAMILY] == "sdxl-base-1.0"
     assert "Layers" not in function  # Powertools is bundled with the code
 
 
-def test_another_manifest_is_another_staged_prefix(variant: Synth) -> None:
+def test_another_family_is_its_manifest_and_another_staged_prefix(variant: Synth) -> None:
     service = variant.template("AvatarService")
     envs = [
         one(service, "AWS::SageMaker::Model", prefix)["PrimaryContainer"]["Environment"]
         for prefix in ("TrainingModel", "HostingModel")
     ]
-    digest = envs[0][Env.BASE_MODEL_SHA256]
+    digest = Manifest.load(REPO / "base_models" / "sdxl-base-1.0.json").digest
     assert digest != Manifest.load(REPO / "base_models" / "sd21-base.json").digest
     for env in envs:
         assert env[Env.BASE_MODEL_SHA256] == digest
+        assert env[Env.BASE_FAMILY] == "sdxl-base-1.0"
         assert text(env[Env.BASE_MODEL]).endswith(f'/base-models/{digest}/"]]}}')
     for role in ("TrainingExecutionRole", "HostingExecutionRole"):
         assert any(

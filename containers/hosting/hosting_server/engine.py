@@ -24,7 +24,8 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from avatar_contract.generation import HIRES_MAX_SIDE, GenArgs, hires_side
+from avatar_contract.families import family
+from avatar_contract.generation import GenArgs, family_bounds_problem
 from avatar_contract.names import TOKEN_PLACEHOLDER, Env, Triton
 from avatar_contract.prompts import MissingTokenError, personalize, token_phrase
 from avatar_runtime.base_model import resolve_base_model as shared_resolve_base_model
@@ -186,6 +187,7 @@ class BaseModelEngine:
         # GenArgs' minimum: 512 px for SD 2.1-base.
         self.native_size = max(64, pipe.unet.config.sample_size * pipe.vae_scale_factor)
         self.base_model = str(base_model)
+        self.family = settings.base_family  # its generation bounds (avatar_contract.families)
         self._adapters: OrderedDict[str, ResidentAdapter] = OrderedDict()
         self._lock = threading.RLock()
         self._lora_enabled = True
@@ -356,7 +358,8 @@ class BaseModelEngine:
         """The side rendered when the request gives none: the adapter's trained resolution, else the base
         model's native size."""
         trained = (metadata or {}).get("resolution")
-        if isinstance(trained, int) and 64 <= trained <= 1024 and trained % 8 == 0:
+        bounds = family(self.family).generation
+        if isinstance(trained, int) and bounds.min_side <= trained <= bounds.max_side and trained % 8 == 0:
             return trained
         return self.native_size
 
@@ -395,14 +398,10 @@ class BaseModelEngine:
                 if negative is None and not gen_args.default_negative_prompt:
                     negative = ""
                 width, height = gen_args.width or size, gen_args.height or size
-                if (
-                    gen_args.hires
-                    and max(hires_side(width, gen_args.hires.scale), hires_side(height, gen_args.hires.scale))
-                    > HIRES_MAX_SIDE
-                ):
-                    raise InvalidRequestError(
-                        f"hires: {width}x{height} x {gen_args.hires.scale:g} exceeds {HIRES_MAX_SIDE} px"
-                    )
+                sized = gen_args.model_copy(update={"width": width, "height": height})
+                problem = family_bounds_problem(sized, self.family)
+                if problem:
+                    raise InvalidRequestError(problem)
                 finder = self._finder() if gen_args.face_detail else None
                 rendered = render_prompt(prompt, metadata)
                 images = render(

@@ -20,6 +20,7 @@ import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import urlsplit
 
+from avatar_contract.families import FamilyName, family_from_env
 from hosting_server.model_gate import RefusedModel, check_user_model, template_config
 
 log = logging.getLogger(__name__)
@@ -28,20 +29,25 @@ UPSTREAM_TIMEOUT_S = 3600.0  # SageMaker bounds its own calls (load ≤ 360 s, i
 _HOP_BY_HOP = {"connection", "keep-alive", "transfer-encoding", "te", "trailer", "upgrade", "content-length"}
 
 
-def load_refusal(body: bytes, template: bytes) -> str | None:
-    """Why a `POST /models` body must not reach Triton, or None when it may."""
+def load_refusal(
+    body: bytes, template: bytes, served_family: FamilyName | None = None
+) -> tuple[int, str] | None:
+    """The HTTP status and reason a `POST /models` body is refused with (409: a model of another base
+    family than `served_family`), or None when it may reach Triton."""
+    malformed = (400, "a load request is a JSON object with model_name and url")
     try:
         request = json.loads(body)
     except ValueError:
-        return "a load request is a JSON object with model_name and url"
+        return malformed
     if not isinstance(request, dict) or not isinstance(request.get("url"), str):
-        return "a load request is a JSON object with model_name and url"
+        return malformed
+    name = request.get("model_name")
     try:
-        check_user_model(request["url"], template)
+        check_user_model(request["url"], template, served_family)
     except RefusedModel as refused:
-        return f"model {request.get('model_name')!r} refused: {refused}"
+        return refused.status, f"model {name!r} refused: {refused}"
     except OSError as err:
-        return f"model {request.get('model_name')!r} refused: its folder cannot be read ({err.strerror})"
+        return 400, f"model {name!r} refused: its folder cannot be read ({err.strerror})"
     return None
 
 
@@ -49,10 +55,16 @@ class ModelGate(ThreadingHTTPServer):
     daemon_threads = True
 
     def __init__(
-        self, address: tuple[str, int], upstream_port: int, upstream_host: str = "127.0.0.1"
+        self,
+        address: tuple[str, int],
+        upstream_port: int,
+        upstream_host: str = "127.0.0.1",
+        served_family: FamilyName | None = None,
     ) -> None:
         self.upstream = (upstream_host, upstream_port)
         self.template = template_config()
+        # The base family this endpoint serves (AVATAR_BASE_FAMILY, set by the CDK app).
+        self.served_family = served_family or family_from_env().name
         super().__init__(address, _Handler)
 
     @property
@@ -95,11 +107,12 @@ class _Handler(BaseHTTPRequestHandler):
     def _pass(self) -> None:
         body = self._read_body()
         if self.command == "POST" and urlsplit(self.path).path.rstrip("/") == "/models":
-            refusal = load_refusal(body, self.server.template)
+            refusal = load_refusal(body, self.server.template, self.server.served_family)
             if refusal is not None:
-                log.warning("refused a model load: %s", refusal)
+                status, reason = refusal
+                log.warning("refused a model load: %s", reason)
                 self._answer(
-                    400, [("Content-Type", "application/json")], json.dumps({"error": refusal}).encode()
+                    status, [("Content-Type", "application/json")], json.dumps({"error": reason}).encode()
                 )
                 return
         headers = {k: v for k, v in self.headers.items() if k.lower() not in _HOP_BY_HOP}

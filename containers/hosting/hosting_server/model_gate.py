@@ -8,14 +8,18 @@ Anything else could make Triton run code from the archive: a `model.py` under `b
 `runtime:` file, or an `EXECUTION_ENV_PATH` parameter pointing at a packed Python environment. So a load
 whose folder holds any other file, folder or link, or a config that differs from the template, is refused
 with a clear message and never reaches Triton (`hosting_server.gate` answers SageMaker's `POST /models`).
+A model trained on another base family than the one this endpoint serves (`metadata.json`'s
+`base_family`; none: sd21-base) is refused too (`FamilyRefused`, answered 409 naming both families).
 """
 
 from __future__ import annotations
 
+import json
 import re
 import stat
 from pathlib import Path
 
+from avatar_contract.families import FamilyMismatchError, FamilyName, UnknownFamilyError, require_family
 from avatar_contract.names import Triton
 from avatar_runtime.artifact import USER_TEMPLATE, artifact_members
 
@@ -36,6 +40,14 @@ _FORBIDDEN_FIELDS = {
 
 class RefusedModel(ValueError):
     """The folder is not a code-free per-user model; the message says why."""
+
+    status = 400
+
+
+class FamilyRefused(RefusedModel):
+    """A per-user model of another base family than the endpoint serves (the message names both)."""
+
+    status = 409
 
 
 def template_config() -> bytes:
@@ -60,8 +72,29 @@ def check_config(config: bytes, template: bytes) -> None:
     raise RefusedModel("config.pbtxt differs from the image's per-user model template")
 
 
-def check_user_model(url: Path | str, template: bytes | None = None) -> Path:
-    """Check an extracted per-user model (SageMaker's `url`): its model folder, or RefusedModel."""
+def check_family(metadata_file: Path, served: FamilyName | None, model: str) -> None:
+    """FamilyRefused when the model's metadata names another base family than `served` (None: no check)."""
+    if served is None:
+        return
+    try:
+        metadata = json.loads(metadata_file.read_bytes())
+    except ValueError:
+        raise RefusedModel(f"{Triton.METADATA_FILE} is not JSON") from None
+    if not isinstance(metadata, dict):
+        raise RefusedModel(f"{Triton.METADATA_FILE} is not a JSON object")
+    try:
+        require_family(metadata, served, model)
+    except FamilyMismatchError as exc:
+        raise FamilyRefused(str(exc)) from None
+    except UnknownFamilyError as exc:
+        raise RefusedModel(str(exc)) from None
+
+
+def check_user_model(
+    url: Path | str, template: bytes | None = None, served_family: FamilyName | None = None
+) -> Path:
+    """Check an extracted per-user model (SageMaker's `url`): its model folder, or RefusedModel
+    (FamilyRefused for a model of another base family than `served_family`; None: not checked)."""
     root = Path(url)
     if not root.is_dir() or root.is_symlink():
         raise RefusedModel(f"model location {root} is not a folder")
@@ -97,4 +130,5 @@ def check_user_model(url: Path | str, template: bytes | None = None) -> Path:
     check_config(
         (model_dir / Triton.CONFIG_FILE).read_bytes(), template_config() if template is None else template
     )
+    check_family(version / Triton.METADATA_FILE, served_family, f"model {model_id!r}")
     return model_dir

@@ -25,6 +25,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from avatar_contract.families import DEFAULT_FAMILY, FamilyName, family_from_env
 from avatar_contract.names import Env, Runtime
 
 MAX_ADAPTERS_ENV = "AVATAR_MAX_RESIDENT_ADAPTERS"
@@ -81,6 +82,7 @@ class HostingSettings:
     device: str = "auto"
     dtype: str = "auto"
     base_model: str | None = None
+    base_family: FamilyName = DEFAULT_FAMILY  # AVATAR_BASE_FAMILY: the family sd_base serves
     port: int = Runtime.CONTAINER_PORT
     triton_port: int = DEFAULT_INTERNAL_PORT
     bind_address: str = DEFAULT_BIND_ADDRESS
@@ -108,6 +110,7 @@ class HostingSettings:
             device=env.get(DEVICE_ENV) or "auto",
             dtype=env.get(DTYPE_ENV) or "auto",
             base_model=env.get(Env.BASE_MODEL) or None,
+            base_family=family_from_env(env).name,
             port=_int("SAGEMAKER_BIND_TO_PORT", (env,), Runtime.CONTAINER_PORT),
             triton_port=_int(INTERNAL_PORT_ENV, (env,), DEFAULT_INTERNAL_PORT),
             bind_address=env.get(BIND_ADDRESS_ENV) or DEFAULT_BIND_ADDRESS,

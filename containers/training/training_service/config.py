@@ -32,7 +32,7 @@ from avatar_contract.keys import (
     staged_prefix,
 )
 from avatar_contract.names import TOKEN_PLACEHOLDER
-from avatar_contract.training import TrainingConfig
+from avatar_contract.training import TrainingConfig, training_config_model
 from training_service.errors import InvalidInput, TrainingError
 from training_service.settings import Settings
 
@@ -130,7 +130,8 @@ def _reference_destination(settings: Settings, inference_id: str | None) -> dict
 def load_training_config(
     raw: dict[str, Any] | None, settings: Settings, inference_id: str | None = None
 ) -> TrainingConfig:
-    """Validate the archive's config (ours or the reference's) into a `TrainingConfig`."""
+    """Validate the archive's config (ours or the reference's) into a `TrainingConfig` of the base family
+    this endpoint trains (its defaults and bounds); InvalidInput for one submitted for another family."""
     if raw is None:
         raw = {}
     if is_reference_config(raw):
@@ -138,8 +139,14 @@ def load_training_config(
         values.update(_reference_destination(settings, inference_id))
     else:
         values = raw
+    submitted = values.get("base_family")
+    if submitted is not None and submitted != settings.base_family:
+        raise InvalidInput(
+            f"base_family: the training was submitted for base family {submitted!r}; this endpoint trains "
+            f"{str(settings.base_family)!r}"
+        )
     try:
-        return TrainingConfig.model_validate(values)
+        return training_config_model(settings.base_family).model_validate(values)
     except ValidationError as exc:
         raise InvalidInput(_fields_error(exc)) from exc
 

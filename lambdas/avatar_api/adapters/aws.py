@@ -64,9 +64,16 @@ class Bucket:
         self.client.put_object(Bucket=self.name, Key=key, Body=data, ContentType=content_type)
 
     def upload_file(
-        self, key: str, fileobj: IO[bytes], content_type: str, tagging: str | None = None
+        self,
+        key: str,
+        fileobj: IO[bytes],
+        content_type: str,
+        tagging: str | None = None,
+        metadata: dict[str, str] | None = None,
     ) -> None:
-        extra = {"ContentType": content_type, **({"Tagging": tagging} if tagging else {})}
+        extra: dict[str, Any] = {"ContentType": content_type, **({"Tagging": tagging} if tagging else {})}
+        if metadata:
+            extra["Metadata"] = metadata
         self.client.upload_fileobj(fileobj, self.name, key, ExtraArgs=extra)
 
     def get_bytes(self, key: str) -> bytes | None:
@@ -102,6 +109,16 @@ class Bucket:
 
     def exists(self, key: str) -> bool:
         return self.size_of(key) is not None
+
+    def user_metadata(self, key: str) -> dict[str, str] | None:
+        """The object's user metadata (x-amz-meta-*, names lower-cased), or None if it does not exist."""
+        try:
+            response = self.client.head_object(Bucket=self.name, Key=key)
+        except ClientError as error:
+            if error.response.get("Error", {}).get("Code") in _MISSING:
+                return None
+            raise
+        return {str(k).lower(): str(v) for k, v in (response.get("Metadata") or {}).items()}
 
     def subprefixes_page(self, prefix: str, start_after: str, max_keys: int) -> tuple[list[str], bool]:
         """Up to `max_keys` "folders" directly below `prefix` whose names sort after `start_after` (one

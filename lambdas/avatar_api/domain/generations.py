@@ -18,6 +18,7 @@ from avatar_api.domain.moderation import withhold_blocked
 from avatar_api.errors import (
     Conflict,
     EndpointError,
+    ModelFamilyMismatch,
     ModelNotReady,
     NotFound,
     ServiceUnavailable,
@@ -32,6 +33,7 @@ from avatar_api.settings import (
     MODEL_NOT_READY_RETRY_AFTER_SECONDS,
 )
 from avatar_contract import keys, s3_keys
+from avatar_contract.families import ARTIFACT_FAMILY_METADATA, FAMILY_KEY, FamilyMismatchError, require_family
 from avatar_contract.generation import GenArgs, build_inference_request, images_from_response
 from avatar_contract.names import TOKEN_PLACEHOLDER
 from avatar_contract.prompts import personalize
@@ -101,9 +103,12 @@ def generate(
     clock = clock or time.monotonic
     require_ready(services, owner, model_id)
     gen_args = sized(services, owner, model_id, gen_args)
-    limits.check_generation(gen_args, services.hosting_instance_type)
+    limits.check_generation(gen_args, services.hosting_instance_type, services.base_family)
     cost, cost_limit = limits.owner_cost(
-        gen_args, services.hosting_instance_type, services.quotas.limits.generation_gpu_seconds_per_minute
+        gen_args,
+        services.hosting_instance_type,
+        services.quotas.limits.generation_gpu_seconds_per_minute,
+        services.base_family,
     )
     seed = gen_args.seed if gen_args.seed is not None else secrets.randbelow(2**32)
     args = gen_args.model_copy(update={"seed": seed})
@@ -125,17 +130,27 @@ def generate(
 
 def require_ready(services: Services, owner: str, model_id: str) -> None:
     """NotFound (404) for an unknown model or another owner's, Conflict (409) for one still training or
-    failed. The artifact is what the endpoint loads: a training publishes it only on success. Without it
+    failed, ModelFamilyMismatch (409) for one trained on another base family than the deployed one. The
+    artifact is what the endpoint loads: a training publishes it only on success. Without it
     the record tells an unknown model from one still training or failed; with it, the record is read only
     when a request names no size (`sized`)."""
-    if not keys.MODEL_ID_RE.fullmatch(model_id) or not services.hosting.exists(
-        keys.model_key(owner, model_id)
-    ):
+    artifact = (
+        services.hosting.user_metadata(keys.model_key(owner, model_id))
+        if keys.MODEL_ID_RE.fullmatch(model_id)
+        else None
+    )
+    if artifact is None:
         record = find_record(services, owner, model_id)
         raise Conflict(
             f"model {model_id!r} is not ready: its training is still running or failed "
             f"(see GET /trainings/{record.training_id})"
         )
+    # Its published archive's S3 metadata names its base family (none: published before families).
+    try:
+        named = {FAMILY_KEY: artifact.get(ARTIFACT_FAMILY_METADATA)}
+        require_family(named, services.base_family, f"model {model_id!r}")
+    except FamilyMismatchError as exc:
+        raise ModelFamilyMismatch(str(exc)) from None
 
 
 def moderate_prompts(
@@ -153,11 +168,15 @@ def moderate_prompts(
 
 def sized(services: Services, owner: str, model_id: str, args: GenArgs) -> GenArgs:
     """A size the request leaves out is the model's trained resolution (its record), else the base
-    model's native size, sent to the engine explicitly: what renders is what the bounds costed."""
+    family's native size, sent to the engine explicitly: what renders is what the bounds costed."""
     if args.width is not None and args.height is not None:
         return args
     record = services.records.find_by_model(owner, model_id)
-    size = record.resolution if record is not None and record.resolution else limits.BASE_NATIVE_SIZE
+    size = (
+        record.resolution
+        if record is not None and record.resolution
+        else limits.native_size(services.base_family)
+    )
     return args.model_copy(update={"width": args.width or size, "height": args.height or size})
 
 

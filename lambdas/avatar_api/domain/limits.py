@@ -5,12 +5,14 @@
   (the one model the API and the training container share).
 * A generation's cost (images x pixels x steps) must fit the generations function's time budget on the
   configured hosting instance type, and its worst-case response must fit SageMaker's 6 MB response limit.
+  Its sizes must be within the deployed base family's bounds (`avatar_contract.families`).
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from functools import partial
 from typing import Any
 
 from avatar_api.errors import InvalidRequest
@@ -20,14 +22,16 @@ from avatar_api.settings import (
     MAX_ENDPOINT_RESPONSE_BYTES,
     TRAINING_BUDGET_SECONDS,
 )
-from avatar_contract.generation import GenArgs, output_size, pixel_steps
+from avatar_contract.families import DEFAULT_FAMILY, FamilyName, family
+from avatar_contract.generation import GenArgs, family_bounds_problem, output_size, pixel_steps
 from avatar_contract.training import TrainingHyperparameters
 from avatar_contract.training_budget import estimate_seconds
 
 log = logging.getLogger(__name__)
 
-# Denoising throughput of the hosting instance's GPU (SD 2.1-base, fp16, classifier-free guidance) in
-# pixel-steps per second: one 512x512 image at one step is 262,144 pixel-steps. Estimates from public
+# Denoising throughput of the hosting instance's GPU for the default family (sd21-base, fp16,
+# classifier-free guidance) in pixel-steps per second: one 512x512 image at one step is 262,144
+# pixel-steps; another family scales it by its `generation.relative_throughput`. Estimates from public
 # figures until `make bench-gpu` measures them (docs/limits.md), rounded down.
 PIXEL_STEPS_PER_SECOND = {
     "ml.g4dn.xlarge": 1.0e6,  # T4
@@ -48,41 +52,47 @@ FALLBACK_PIXEL_STEPS_PER_SECOND = min(PIXEL_STEPS_PER_SECOND.values())
 PNG_RESPONSE_BYTES_PER_PIXEL = 4
 
 
-# The base model's native side (SD 2.1-base): what a generation renders at when neither the request nor the
-# model's record names a size (domain.generations sends it explicitly).
-BASE_NATIVE_SIZE = 512
-
-
 def generation_cost(args: GenArgs, native_size: int) -> int:
     """Pixel-steps of a request: images x width x height x steps, plus its finishing passes
     (`avatar_contract.generation.pixel_steps`, the one cost model)."""
     return pixel_steps(args, native_size)
 
 
-def throughput(instance_type: str) -> float:
-    """Pixel-steps per second on `instance_type` (the slowest known figure for an unknown type)."""
+def native_size(base_family: FamilyName | str = DEFAULT_FAMILY) -> int:
+    """The side a generation renders at when neither the request nor the model's record names one (the
+    family's native resolution; domain.generations sends it explicitly)."""
+    return family(base_family).native_resolution
+
+
+def throughput(instance_type: str, base_family: FamilyName | str = DEFAULT_FAMILY) -> float:
+    """Pixel-steps per second of the family on `instance_type` (the slowest known figure for an unknown
+    type)."""
     figure = PIXEL_STEPS_PER_SECOND.get(instance_type)
     if figure is None:
         log.warning("no throughput figure for %s; using the slowest known", instance_type)
-        return FALLBACK_PIXEL_STEPS_PER_SECOND
-    return figure
+        figure = FALLBACK_PIXEL_STEPS_PER_SECOND
+    return figure * family(base_family).generation.relative_throughput
 
 
-def max_generation_cost(instance_type: str) -> int:
+def max_generation_cost(instance_type: str, base_family: FamilyName | str = DEFAULT_FAMILY) -> int:
     """The largest cost that finishes within the generation budget on `instance_type`."""
-    return int(throughput(instance_type) * (GENERATION_BUDGET_SECONDS - GENERATION_OVERHEAD_SECONDS))
+    seconds = GENERATION_BUDGET_SECONDS - GENERATION_OVERHEAD_SECONDS
+    return int(throughput(instance_type, base_family) * seconds)
 
 
 def owner_cost(
-    args: GenArgs, instance_type: str, gpu_seconds_per_minute: float, native_size: int = BASE_NATIVE_SIZE
+    args: GenArgs,
+    instance_type: str,
+    gpu_seconds_per_minute: float,
+    base_family: FamilyName | str = DEFAULT_FAMILY,
 ) -> tuple[int, int | None]:
     """The request's cost and the owner's quota of pixel-steps per minute: `gpu_seconds_per_minute` of the
     instance's throughput, the cost model of `max_generation_cost` (None: no instance type configured, no
     cost quota). InvalidRequest (400) for a request that alone exceeds the quota (waiting cannot help)."""
-    cost = generation_cost(args, native_size)
+    cost = generation_cost(args, native_size(base_family))
     if not instance_type:
         return cost, None
-    quota = int(throughput(instance_type) * gpu_seconds_per_minute)
+    quota = int(throughput(instance_type, base_family) * gpu_seconds_per_minute)
     if cost > quota:
         raise InvalidRequest(
             f"num_images x width x height x num_inference_steps is {cost:,}; an owner may use at most "
@@ -92,13 +102,18 @@ def owner_cost(
     return cost, quota
 
 
-def check_generation(args: GenArgs, instance_type: str, native_size: int = BASE_NATIVE_SIZE) -> None:
-    """InvalidRequest (400, naming the limit) for a request that cannot finish or cannot be answered.
-
-    `native_size` is the size used when width/height are absent (SD 2.1-base: 512)."""
-    cost = generation_cost(args, native_size)
+def check_generation(
+    args: GenArgs, instance_type: str, base_family: FamilyName | str = DEFAULT_FAMILY
+) -> None:
+    """InvalidRequest (400, naming the limit) for a request that cannot finish or cannot be answered, or
+    whose sizes are outside the base family's bounds (absent sizes: the family's native size)."""
+    problem = family_bounds_problem(args, base_family)
+    if problem:
+        raise InvalidRequest(f"gen_args.{problem}")
+    native = native_size(base_family)
+    cost = generation_cost(args, native)
     if instance_type:
-        limit = max_generation_cost(instance_type)
+        limit = max_generation_cost(instance_type, base_family)
         if cost > limit:
             raise InvalidRequest(
                 f"num_images x width x height x num_inference_steps is {cost:,}; the limit on "
@@ -106,7 +121,7 @@ def check_generation(args: GenArgs, instance_type: str, native_size: int = BASE_
                 "fewer images, steps, pixels or finishing passes"
             )
     if args.output_format == "png":
-        width, height = output_size(args, native_size)  # after a hires pass
+        width, height = output_size(args, native)  # after a hires pass
         size = args.num_images * width * height * PNG_RESPONSE_BYTES_PER_PIXEL
         if size > MAX_ENDPOINT_RESPONSE_BYTES:
             raise InvalidRequest(
@@ -116,21 +131,26 @@ def check_generation(args: GenArgs, instance_type: str, native_size: int = BASE_
             )
 
 
-def _contract_estimator() -> Callable[[Any, str], float]:
-    """The contract's cost model (avatar_contract.training_budget), shared with the training container."""
-    return estimate_seconds
+def _contract_estimator(base_family: FamilyName | str = DEFAULT_FAMILY) -> Callable[[Any, str], float]:
+    """The contract's cost model (avatar_contract.training_budget) for the family, shared with the
+    training container."""
+    return partial(estimate_seconds, base_family=base_family)
 
 
 # Tests replace it; in production it is the contract's cost model.
-estimator: Callable[[], Callable[[Any, str], float]] = _contract_estimator
+estimator: Callable[..., Callable[[Any, str], float]] = _contract_estimator
 
 
-def check_training(hyperparameters: TrainingHyperparameters, instance_type: str) -> float | None:
-    """The estimated seconds of this training on `instance_type`; InvalidRequest (400, with the estimate)
-    when they exceed the budget. None when no instance type is configured (nothing to estimate for)."""
+def check_training(
+    hyperparameters: TrainingHyperparameters,
+    instance_type: str,
+    base_family: FamilyName | str = DEFAULT_FAMILY,
+) -> float | None:
+    """The estimated seconds of this training of the family on `instance_type`; InvalidRequest (400, with
+    the estimate) when they exceed the budget. None when no instance type is configured."""
     if not instance_type:
         return None
-    seconds = float(estimator()(hyperparameters, instance_type))
+    seconds = float(estimator(base_family)(hyperparameters, instance_type))
     if seconds > TRAINING_BUDGET_SECONDS:
         raise InvalidRequest(
             f"config: this training is estimated at {seconds:,.0f} s on {instance_type}; the limit is "

@@ -89,7 +89,7 @@ def plan(
         args = sized(services, owner, model_id, prompt.gen_args).model_copy(
             update={"output_format": "png", "num_images": 1}
         )
-        limits.check_generation(args, services.hosting_instance_type)
+        limits.check_generation(args, services.hosting_instance_type, services.base_family)
         for _ in range(request.images_per_prompt or prompt.images):
             image_seed = (seed + len(images)) % (MAX_SEED + 1)
             images.append(
@@ -106,11 +106,17 @@ def plan(
 def job_cost(services: Services, images: list[PackImageSpec]) -> tuple[int, int | None]:
     """The job's pixel-steps (the generations' cost model) and the owner's hourly pack budget: the
     generations' GPU-seconds per minute, for an hour (None: no instance type, no cost quota)."""
-    cost = sum(limits.generation_cost(image.gen_args, limits.BASE_NATIVE_SIZE) for image in images)
+    cost = sum(
+        limits.generation_cost(image.gen_args, limits.native_size(services.base_family)) for image in images
+    )
     instance = services.hosting_instance_type
     if not instance:
         return cost, None
-    budget = int(limits.throughput(instance) * services.quotas.limits.generation_gpu_seconds_per_minute * 60)
+    budget = int(
+        limits.throughput(instance, services.base_family)
+        * services.quotas.limits.generation_gpu_seconds_per_minute
+        * 60
+    )
     if cost > budget:
         raise InvalidRequest(
             f"the job's images x width x height x steps is {cost:,}; an owner's pack jobs may use at most "

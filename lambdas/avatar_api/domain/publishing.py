@@ -20,6 +20,7 @@ from avatar_api.adapters.aws import Bucket
 from avatar_api.adapters.records import TrainingRecords
 from avatar_api.domain.events import owner_of_input
 from avatar_contract import keys
+from avatar_contract.families import ARTIFACT_FAMILY_METADATA, family_of
 from avatar_contract.notifications import AsyncInferenceNotification
 from avatar_contract.publishing import (
     MAX_ADAPTER_BYTES,
@@ -78,7 +79,9 @@ def publish(data: Bucket, hosting: Bucket, owner: str, training_id: str, model_i
             model_id, adapter, metadata.model_dump(mode="json"), Path(work) / "model.tar.gz"
         )
         with archive.open("rb") as body:
-            hosting.upload_file(keys.model_key(owner, model_id), body, "application/gzip")
+            hosting.upload_file(
+                keys.model_key(owner, model_id), body, "application/gzip", metadata=_family_metadata(metadata)
+            )
     _verdict(data, verdict_key, Publication(training_id=training_id, model_id=model_id, status="published"))
     for name in (STAGED_ADAPTER, STAGED_METADATA):  # the published archive holds them now
         data.delete(staged + name)
@@ -100,6 +103,11 @@ def _checked_staging(
     with adapter.open("rb") as stream:
         check_adapter(stream, adapter.stat().st_size, metadata)
     return metadata
+
+
+def _family_metadata(metadata: ModelMetadata) -> dict[str, str]:
+    """The archive object's user metadata: the model's base family (read back by domain.generations)."""
+    return {ARTIFACT_FAMILY_METADATA: str(family_of(metadata.model_dump(mode="json")))}
 
 
 def _verdict(data: Bucket, key: str, publication: Publication) -> None:

@@ -64,6 +64,9 @@ class TrainingRecord(BaseModel):
     # The trained resolution: a generation that names no size renders (and is costed) at it; absent in
     # records from before, whose generations default to the base model's native size.
     resolution: int | None = None
+    # The base family it is trained on (avatar_contract.families); absent in records from before
+    # families, whose models are sd21-base (`families.family_of`).
+    base_family: str | None = None
     # The state table key of the idempotency record that started it (deleting the model frees the key).
     idempotency_record: str | None = None
     # Set once InvokeEndpointAsync has queued the training (SageMaker's OutputLocation/FailureLocation).

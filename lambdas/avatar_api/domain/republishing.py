@@ -28,6 +28,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from avatar_api.adapters.aws import Bucket
 from avatar_contract import keys
+from avatar_contract.families import ARTIFACT_FAMILY_METADATA, family_of
 from avatar_contract.names import Prefix, Triton
 from avatar_contract.publishing import (
     MAX_ADAPTER_BYTES,
@@ -121,8 +122,9 @@ def republish(hosting: Bucket, data: Bucket, key: str, etag: str) -> Verdict:
         try:
             with archive.open("rb") as body:
                 hosting.client.put_object(
-                    Bucket=hosting.name, Key=key, Body=body, ContentType="application/gzip", IfMatch=etag
-                )
+                    Bucket=hosting.name, Key=key, Body=body, ContentType="application/gzip", IfMatch=etag,
+                    Metadata={ARTIFACT_FAMILY_METADATA: str(family_of(metadata.model_dump(mode="json")))},
+                )  # fmt: skip
         except ClientError as error:
             if error.response.get("Error", {}).get("Code") in {
                 "PreconditionFailed", "ConditionalRequestConflict", "412", "409", "NoSuchKey",

@@ -14,14 +14,20 @@ import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, ValidationError
 
 from avatar_api.domain import limits, screening
 from avatar_api.domain.images import CheckedImage
 from avatar_api.domain.records import TrainingRecord, Webhook
 from avatar_api.domain.status import status_of
 from avatar_api.domain.uploads import ImageSource, InlineImage, delete_uploaded
-from avatar_api.errors import ApiError, EndpointError, InvalidRequest, endpoint_failure
+from avatar_api.errors import (
+    ApiError,
+    EndpointError,
+    InvalidRequest,
+    describe_validation_errors,
+    endpoint_failure,
+)
 from avatar_api.services import Services
 from avatar_api.settings import TRAINING_DEADLINE_SECONDS, TRAINING_QUEUE_TTL_SECONDS
 from avatar_contract import keys
@@ -37,6 +43,8 @@ from avatar_contract.training import (
     TrainingConfig,
     TrainingHyperparameters,
     effective_class_noun,
+    for_family,
+    training_config_model,
 )
 
 log = logging.getLogger(__name__)
@@ -111,6 +119,20 @@ def _build_archive(images: list[CheckedImage], config: TrainingConfig) -> tempfi
     return spool
 
 
+def family_hyperparameters(
+    services: Services, sent: TrainingHyperparameters | None
+) -> TrainingHyperparameters:
+    """The client's hyper-parameters (None: none sent) with the deployed base family's defaults for what
+    is unset; InvalidRequest (400, naming the field) for a value outside that family's bounds."""
+    try:
+        return for_family(sent, services.base_family)
+    except ValidationError as exc:
+        errors = [{**e, "loc": ("config", *e["loc"])} for e in exc.errors()]
+        raise InvalidRequest(
+            f"{describe_validation_errors(errors)} (base family {services.base_family})"
+        ) from None
+
+
 def start_training(services: Services, owner: str, request: NewTraining) -> TrainingAccepted:
     """Validate the images, package the input, queue it on the async endpoint (steps 1-2).
 
@@ -120,7 +142,7 @@ def start_training(services: Services, owner: str, request: NewTraining) -> Trai
         raise InvalidRequest(
             f"images: {len(request.images)} given; send between {MIN_IMAGES} and {MAX_IMAGES}"
         )
-    limits.check_training(request.hyperparameters, services.training_instance_type)
+    limits.check_training(request.hyperparameters, services.training_instance_type, services.base_family)
     hyper = request.hyperparameters
     token = hyper.token or _pick_token(services, owner)
     if services.moderation is not None:  # docs/moderation.md: before anything is written or queued
@@ -171,8 +193,9 @@ def _start(
         screening.require_enough(screened, request.hyperparameters)
         if services.moderation is not None:
             services.moderation.check_selfies([image.data for image in images])
-        config = TrainingConfig(
+        config = training_config_model(services.base_family)(
             **request.hyperparameters.model_dump(exclude={"token"}),
+            base_family=services.base_family,
             token=token,
             training_id=training_id,
             model_id=model_id,
@@ -197,6 +220,7 @@ def _start(
             preview_s3_prefix=config.preview_s3_prefix,
             image_count=len(images),
             resolution=config.resolution,
+            base_family=services.base_family,
             token=token,
             class_noun=effective_class_noun(config),
             idempotency_record=idempotency_record,

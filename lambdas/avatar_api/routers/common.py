@@ -22,6 +22,7 @@ STATUS_OF: dict[ErrorCode, int] = {
     ErrorCode.MODEL_NOT_FOUND: 404,
     ErrorCode.PACK_NOT_FOUND: 404,
     ErrorCode.CONFLICT: 409,
+    ErrorCode.MODEL_FAMILY_MISMATCH: 409,
     ErrorCode.JOB_FINISHED: 409,
     ErrorCode.REQUEST_IN_PROGRESS: 409,
     ErrorCode.PAYLOAD_TOO_LARGE: 413,
@@ -40,7 +41,8 @@ _ERROR_TEXT = {
     403: "No IAM identity in the request",
     404: "Unknown id, or it belongs to another caller",
     409: "The model is still training or its training failed (conflict), or a request with the same "
-    "Idempotency-Key is still running (request_in_progress: retry after Retry-After seconds)",
+    "Idempotency-Key is still running (request_in_progress: retry after Retry-After seconds), or the "
+    "model was trained on another base family than the one deployed (model_family_mismatch)",
     413: "An image is larger than the limits",
     422: "Idempotency key reused for a different request, or content blocked by moderation (content_blocked)",
     429: "A per-owner quota (quota_exceeded, the message names it) or too many open upload slots "

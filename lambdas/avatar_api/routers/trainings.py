@@ -18,7 +18,6 @@ from avatar_api.observability import count, logger
 from avatar_api.routers.common import caller, error_responses, json_response, remaining_seconds
 from avatar_api.routers.schemas import IDEMPOTENCY_KEY_PATTERN, CreateTrainingRequest, CreateUploadsRequest
 from avatar_contract.names import API_TIMEOUT_SECONDS
-from avatar_contract.training import TrainingHyperparameters
 
 router = APIGatewayRouter()
 read_router = APIGatewayRouter()
@@ -65,9 +64,10 @@ def create_training(
         else uploads.UploadedImage(image.upload_id or "", image.index or 0)
         for image in body.images
     ]
-    hyperparameters = body.config or TrainingHyperparameters()
+    services, owner = caller(router)
+    hyperparameters = trainings.family_hyperparameters(services, body.config)
     if body.dry_run:
-        report = screening.dry_run(*caller(router), sources, hyperparameters)
+        report = screening.dry_run(services, owner, sources, hyperparameters)
         count("TrainingDryRun")
         return json_response(200, report)
     request = trainings.NewTraining(
@@ -78,7 +78,7 @@ def create_training(
         webhook_url=body.webhook_url,
         attempt_seconds=remaining_seconds(router, default=API_TIMEOUT_SECONDS),
     )
-    accepted = trainings.start_training(*caller(router), request)
+    accepted = trainings.start_training(services, owner, request)
     count("TrainingReplayed" if accepted.replayed else "TrainingStarted")
     logger.info(
         "training accepted", extra={"training_id": accepted.training_id, "replayed": accepted.replayed}

@@ -32,7 +32,7 @@ def estimates(monkeypatch: pytest.MonkeyPatch) -> list[tuple[TrainingHyperparame
         calls.append((hyperparameters, instance_type))
         return 4000.0 if hyperparameters.max_train_steps > 1000 else 900.0
 
-    monkeypatch.setattr("avatar_api.domain.limits.estimator", lambda: estimate)
+    monkeypatch.setattr("avatar_api.domain.limits.estimator", lambda *_: estimate)
     return calls
 
 

@@ -19,6 +19,7 @@ from avatar_api.handlers import publisher
 from avatar_api.handlers.status_events import lambda_handler as status_consumer
 from avatar_api.lambda_context import LocalContext
 from avatar_contract import keys
+from avatar_contract.families import ARTIFACT_FAMILY_METADATA
 from avatar_contract.names import Env, Triton
 from avatar_contract.publishing import STAGED_ADAPTER, STAGED_METADATA
 from avatar_runtime.artifact import USER_TEMPLATE, artifact_members
@@ -85,7 +86,7 @@ def test_a_staged_model_is_checked_rebuilt_and_published_then_the_training_compl
 ):
     accepted, output, _ = submit(api)
     complete(api, accepted, output, published=False)
-    stage(api, accepted)
+    stage(api, accepted, base_family="sdxl-base-1.0")
     message = notification(accepted, ALICE_OWNER, output)
     # The container succeeded, but nothing is published yet: still queued, and no event (retried).
     assert status_of(api, accepted)["status"] == "queued"
@@ -106,6 +107,9 @@ def test_a_staged_model_is_checked_rebuilt_and_published_then_the_training_compl
         metadata = json.load(tar.extractfile(f"{mid}/1/{Triton.METADATA_FILE}"))  # type: ignore[arg-type]
     assert config == (USER_TEMPLATE / Triton.CONFIG_FILE).read_bytes()
     assert metadata["token"] == "sks" and metadata["adapter_format"] == "diffusers"
+    assert metadata["base_family"] == "sdxl-base-1.0"  # and on the object, for the API's HeadObject
+    head = api.s3.head_object(Bucket=HOSTING_BUCKET, Key=key)
+    assert head["Metadata"] == {ARTIFACT_FAMILY_METADATA: "sdxl-base-1.0"}
     staged = keys.staged_prefix(ALICE_OWNER, accepted["training_id"])
     assert not [k for k in api.object_keys() if k.startswith(staged)]
     assert status_of(api, accepted)["status"] == "completed"

@@ -73,7 +73,10 @@ def test_face_detail_rerenders_only_the_face_region(engine, adapter) -> None:
 
 def test_hires_beyond_the_largest_side_is_refused(engine) -> None:
     with pytest.raises(InvalidRequestError, match="hires"):
-        parse_gen_args({"width": 1024, "hires": {"scale": 2.0}})
+        parse_gen_args({"width": 1536, "hires": {"scale": 1.5}})  # beyond every family's bound
+    too_large = parse_gen_args({"width": 1024, "hires": {"scale": 2.0}})  # 2048 px: sdxl-base-1.0's bound
+    with pytest.raises(InvalidRequestError, match="exceeds 1536 px for base family sd21-base"):
+        engine.generate("a photo of a person", "", too_large)
     with pytest.raises(InvalidRequestError, match=r"hires\.scale"):
         parse_gen_args({"hires": {"scale": 3}})
 

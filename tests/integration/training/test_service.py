@@ -135,6 +135,7 @@ def test_training_publishes_a_model_whose_adapter_changes_the_output(
     assert metadata["instance_prompt"] == "a photo of sks person"
     assert metadata["class_prompt"] == "a photo of person"
     assert metadata["class_noun"] == "person" and metadata["render_version"] == RENDER_VERSION
+    assert metadata["base_family"] == "sd21-base"  # the endpoint's family (AVATAR_BASE_FAMILY unset)
     assert metadata["lora_rank"] == 4 and metadata["text_encoder_lora_rank"] == 4
 
     pipe = StableDiffusionPipeline.from_pretrained(tiny_model_dir, safety_checker=None)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from unittest import mock
 
 import pytest
@@ -67,7 +68,7 @@ def test_the_training_budget_is_the_invocation_timeout_minus_a_margin(
 ) -> None:
     assert 0 < TRAINING_BUDGET_SECONDS < Runtime.ASYNC_INVOCATION_TIMEOUT_SECONDS
     answers = iter([float(TRAINING_BUDGET_SECONDS), TRAINING_BUDGET_SECONDS + 1.0])
-    monkeypatch.setattr(limits, "estimator", lambda: lambda hp, it: next(answers))
+    monkeypatch.setattr(limits, "estimator", lambda *_: lambda hp, it: next(answers))
     assert limits.check_training(TrainingHyperparameters(), "ml.g5.2xlarge") == TRAINING_BUDGET_SECONDS
     with pytest.raises(InvalidRequest, match=r"estimated at 3,301 s on ml\.g5\.2xlarge"):
         limits.check_training(TrainingHyperparameters(), "ml.g5.2xlarge")
@@ -138,9 +139,38 @@ def test_png_bound_uses_the_hires_output_size() -> None:
         {"hires": {"unknown": 1}},
         {"face_detail": {"max_faces": 5}},
         {"face_detail": {"strength": 0.05}},
-        {"width": 1024, "hires": {"scale": 1.6}},
+        {"width": 1536, "hires": {"scale": 1.5}},  # beyond every family's hires bound
     ],
 )
 def test_finishing_pass_bounds(finishing: dict) -> None:
     with pytest.raises(ValidationError):
         GenArgs.model_validate(finishing)
+
+
+@pytest.mark.parametrize(
+    ("gen_args", "sd21", "sdxl"),
+    [
+        ({"width": 1024, "hires": {"scale": 1.6}}, "hires: width 1024 x scale 1.6 exceeds 1536 px", None),
+        ({"width": 1024, "hires": {"scale": 2.0}}, "hires: width 1024 x scale 2 exceeds 1536 px", None),
+        ({"width": 1536}, "width: 1536 px is outside 64-1024 px", None),
+        ({"height": 1280}, "height: 1280 px is outside 64-1024 px", None),
+        ({"width": 1024, "height": 1024}, None, None),
+    ],
+)
+def test_sizes_are_bounded_by_the_deployed_family(gen_args: dict, sd21: str | None, sdxl: str | None) -> None:
+    args = GenArgs.model_validate(gen_args)  # any family's sizes parse
+    for family_name, expected in (("sd21-base", sd21), ("sdxl-base-1.0", sdxl)):
+        if expected is None:
+            limits.check_generation(args, "", family_name)
+        else:
+            with pytest.raises(
+                InvalidRequest, match=re.escape(f"gen_args.{expected} for base family {family_name}")
+            ):
+                limits.check_generation(args, "", family_name)
+
+
+def test_the_throughput_and_native_size_are_the_familys() -> None:
+    assert limits.native_size("sd21-base") == 512 and limits.native_size("sdxl-base-1.0") == 1024
+    assert limits.throughput("ml.g5.xlarge", "sdxl-base-1.0") < limits.throughput("ml.g5.xlarge", "sd21-base")
+    sdxl = limits.owner_cost(GenArgs(), "", 30, "sdxl-base-1.0")[0]
+    assert sdxl == 1024 * 1024 * 25  # an absent size is the family's native one

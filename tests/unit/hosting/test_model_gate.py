@@ -13,11 +13,12 @@ import pytest
 import requests
 
 from avatar_contract import keys
+from avatar_contract.families import FAMILY_KEY, FamilyName
 from avatar_contract.names import Triton
 from avatar_runtime.artifact import package_user_model
 from avatar_runtime.safe_tar import safe_extract
 from hosting_server.gate import ModelGate
-from hosting_server.model_gate import RefusedModel, check_user_model, template_config
+from hosting_server.model_gate import FamilyRefused, RefusedModel, check_user_model, template_config
 
 ENV_PARAMETER = 'parameters: {{ key: "EXECUTION_ENV_PATH", value: {{ string_value: "{}" }} }}\n'
 
@@ -159,3 +160,51 @@ def test_the_gate_drops_the_call_while_triton_is_down_as_a_crashed_container_wou
 
 def test_the_template_the_gate_compares_with_names_the_images_backend():
     assert f'backend: "{Triton.USER_BACKEND}"'.encode() in template_config()
+
+
+def _family_model(tmp_path: Path, metadata: dict) -> Path:
+    adapter = tmp_path / "adapter.safetensors"
+    adapter.write_bytes(b"weights")
+    archive = package_user_model(keys.new_model_id(), adapter, metadata, tmp_path / "m.tar.gz")
+    return safe_extract(archive, tmp_path / "model")
+
+
+@pytest.mark.parametrize(
+    ("metadata", "served", "refused"),
+    [
+        ({"token": "sks"}, FamilyName.SD21_BASE, None),  # from before families: sd21-base
+        ({"token": "sks"}, FamilyName.SDXL_BASE_1_0, "'sd21-base'"),
+        ({"token": "sks", FAMILY_KEY: "sdxl-base-1.0"}, FamilyName.SDXL_BASE_1_0, None),
+        ({"token": "sks", FAMILY_KEY: "sdxl-base-1.0"}, FamilyName.SD21_BASE, "'sdxl-base-1.0'"),
+    ],
+)
+def test_a_model_of_another_family_is_refused_naming_both(
+    tmp_path: Path, metadata: dict, served: FamilyName, refused: str | None
+) -> None:
+    url = _family_model(tmp_path, metadata)
+    if refused is None:
+        check_user_model(url, served_family=served)
+        return
+    with pytest.raises(FamilyRefused) as caught:
+        check_user_model(url, served_family=served)
+    assert refused in str(caught.value) and f"'{served}'" in str(caught.value)
+
+
+def test_the_gate_answers_409_for_a_model_of_another_family(tmp_path: Path) -> None:
+    _Triton.seen = []
+    upstream = ThreadingHTTPServer(("127.0.0.1", 0), _Triton)
+    threading.Thread(target=upstream.serve_forever, daemon=True).start()
+    server = ModelGate(("127.0.0.1", 0), upstream.server_address[1], served_family=FamilyName.SDXL_BASE_1_0)
+    server.start()
+    try:
+        url = _family_model(tmp_path, {"token": "sks"})
+        response = requests.post(
+            f"{server.url}/models", json={"model_name": "m", "url": str(url)}, timeout=10
+        )
+        assert response.status_code == 409
+        assert "'sd21-base'" in response.json()["error"] and "'sdxl-base-1.0'" in response.json()["error"]
+        assert _Triton.seen == []
+    finally:
+        server.stop()
+        upstream.shutdown()
+        upstream.server_close()

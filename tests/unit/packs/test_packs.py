@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from pydantic import ValidationError
 
 from avatar_api.adapters.moderation_aws import ModerationClients
 from avatar_api.domain.moderation import Moderator
@@ -129,3 +130,21 @@ def test_get_packs_needs_a_signed_caller(monkeypatch: pytest.MonkeyPatch) -> Non
 
     event = rest_event("GET", "/packs", resource="/packs", user_arn=None)
     assert reads.lambda_handler(event, LocalContext())["statusCode"] == 403
+
+
+@pytest.mark.parametrize(
+    ("family_name", "valid"), [("sdxl-base-1.0", True), ("sd21-base", True), ("flux", False)]
+)
+def test_a_pack_names_one_of_the_base_families(family_name: str, valid: bool) -> None:
+    document = {
+        "name": "demo",
+        "title": "Demo",
+        "description": "A pack",
+        "family": family_name,
+        "prompts": [{"prompt": "a photo of <<TOK>>"}],
+    }
+    if valid:
+        assert packs.Pack.model_validate(document).family == family_name
+    else:
+        with pytest.raises(ValidationError, match="family"):
+            packs.Pack.model_validate(document)

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import pytest
 
+from avatar_contract.families import FamilyName, family
 from avatar_contract.keys import model_key, preview_prefix
+from avatar_contract.names import Env
 from tests.fixtures.training_samples import training_config
 from training_service.config import REFERENCE_OWNER, load_training_config
 from training_service.errors import InvalidInput
@@ -68,3 +70,26 @@ def test_reference_layout_needs_default_buckets_and_known_keys() -> None:
         load_training_config({"n_steps": 10, "steps": 5}, SETTINGS)
     with pytest.raises(InvalidInput, match="instance_prompt"):
         load_training_config({"concept_prompt": "photo of jw"}, SETTINGS)
+
+
+@pytest.mark.parametrize("name", list(FamilyName))
+def test_the_config_is_validated_with_the_endpoints_family(name: FamilyName) -> None:
+    settings = Settings(hosting_bucket="hosting", data_bucket="data", base_family=name)
+    raw = training_config("hosting", "data", base_family=str(name))
+    del raw["resolution"]
+    config = load_training_config(raw, settings)
+    assert config.resolution == family(name).native_resolution
+    assert config.use_8bit_adam is family(name).training.use_8bit_adam
+
+
+def test_a_config_for_another_family_is_refused_naming_both() -> None:
+    settings = Settings(hosting_bucket="hosting", data_bucket="data", base_family=FamilyName.SDXL_BASE_1_0)
+    with pytest.raises(InvalidInput, match=r"'sd21-base'; this endpoint trains 'sdxl-base-1\.0'"):
+        load_training_config(training_config("hosting", "data", base_family="sd21-base"), settings)
+    with pytest.raises(InvalidInput, match="lora_rank"):  # within sd21-base's bounds, not sdxl-base-1.0's
+        load_training_config(training_config("hosting", "data", lora_rank=200), settings)
+
+
+def test_the_family_comes_from_the_environment() -> None:
+    assert Settings.from_env({Env.BASE_FAMILY: "sdxl-base-1.0"}).base_family == FamilyName.SDXL_BASE_1_0
+    assert Settings.from_env({}).base_family == FamilyName.SD21_BASE

@@ -5,9 +5,10 @@ from __future__ import annotations
 
 import pytest
 
-from avatar_contract.training import TrainingHyperparameters
+from avatar_contract.families import FamilyName, family
+from avatar_contract.training import TrainingHyperparameters, hyperparameters_model
 from local_cloud.demo import DEMO_TRAINING_CONFIG
-from webui.presets import FIELDS, PRESETS, config_from_values, preset_values
+from webui.presets import FIELDS, PRESETS, config_from_values, fields_for, preset_values
 
 
 @pytest.mark.parametrize("name", sorted(PRESETS))
@@ -53,3 +54,16 @@ def test_an_empty_token_box_leaves_the_token_to_the_service() -> None:
     assert "token" not in config_from_values(values)
     values[keys.index("token")] = "zwx"
     assert config_from_values(values)["token"] == "zwx"
+
+
+@pytest.mark.parametrize("name", list(FamilyName))
+def test_the_panel_shows_the_targets_family_defaults_and_bounds(name: FamilyName) -> None:
+    base = family(name)
+    fields = {field.key: field for field in fields_for(base)}
+    defaults = hyperparameters_model(name)()
+    for key, field in fields.items():
+        assert getattr(defaults, key) == field.default, key
+    assert fields["resolution"].maximum == base.training.resolution.maximum
+    assert fields["lora_rank"].maximum == base.training.lora_rank.maximum
+    for preset in PRESETS.values():  # every preset is valid for every family
+        hyperparameters_model(name).model_validate(preset)
