@@ -1,4 +1,10 @@
-"""Fixtures of the end-to-end tests: one local cloud per test module (tiny model, fast settings)."""
+"""Fixtures of the end-to-end tests: ONE local cloud per test session (tiny model, fast settings), shared
+by every module that asks for `cloud`, with fresh principals (new IAM users, so new owner ids) per module.
+
+A module whose tests change the cloud itself (other container settings, killed containers, fewer loaded
+models) overrides `cloud` with its own module-scoped `running_cloud(...)`; `inbox` follows whichever
+`cloud` the module gets. Under pytest-xdist the tests on the shared cloud form one group (tests/conftest.py),
+so the session boots it once."""
 
 from __future__ import annotations
 
@@ -10,13 +16,25 @@ import pytest
 from local_cloud import LocalCloud
 from tests.e2e.helpers import NotificationInbox, running_cloud
 
+# The shared cloud's inbox: it keeps every notification by training id, whichever module reads it first.
+_SHARED_INBOXES: dict[int, NotificationInbox] = {}
+
+
+@pytest.fixture(scope="session")
+def shared_cloud(tiny_model_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalCloud]:
+    with running_cloud(tmp_path_factory.mktemp("local-cloud"), tiny_model_dir) as local_cloud:
+        _SHARED_INBOXES[id(local_cloud)] = NotificationInbox(local_cloud)
+        yield local_cloud
+        del _SHARED_INBOXES[id(local_cloud)]
+
 
 @pytest.fixture(scope="module")
-def cloud(tiny_model_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalCloud]:
-    with running_cloud(tmp_path_factory.mktemp("local-cloud"), tiny_model_dir) as local_cloud:
-        yield local_cloud
+def cloud(shared_cloud: LocalCloud) -> LocalCloud:
+    """The session's cloud, with this module's own two principals (`cloud.principals`)."""
+    shared_cloud.renew_principals()
+    return shared_cloud
 
 
 @pytest.fixture(scope="module")
 def inbox(cloud: LocalCloud) -> NotificationInbox:
-    return NotificationInbox(cloud)
+    return _SHARED_INBOXES.get(id(cloud)) or NotificationInbox(cloud)
