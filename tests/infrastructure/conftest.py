@@ -92,12 +92,21 @@ VARIANT_CONTEXT = {
     "trainingInputRetentionDays": 3,
     "baseImageRegion": "eu-west-1",
     "trainingVpcOnly": True,
+    # Other settings that change resources, checked on this same synth (one synth fewer each):
+    "quotaTrainingsPerDay": 2,  # test_state_table.py
+    "quotaGenerationsPerMinute": 7,
+    "reservedConcurrencyModels": 0,
+    "reservedConcurrencyGenerations": "",
+    "moderationPrompts": {"enabled": False},  # test_moderation.py
+    "moderationInputs": {"enabled": False},
+    "operatorPacksFile": "packs/operator.example.json",  # test_operator_packs.py
 }
 
 
 @pytest.fixture(scope="session")
 def variant(tmp_path_factory: pytest.TempPathFactory) -> Synth:
-    """The app with every non-default option that changes resources (a second, independent synth)."""
+    """The app with every non-default option that changes resources (a second, independent synth): a test
+    of another setting adds it to VARIANT_CONTEXT rather than synthesizing the app again."""
     manifest = pinned_manifest(tmp_path_factory.mktemp("manifest") / "private-mirror.json")
     context = {**VARIANT_CONTEXT, "baseModelManifest": str(manifest)}
     return synthesize(tmp_path_factory.mktemp("cdk.out.variant"), context)
