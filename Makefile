@@ -55,9 +55,13 @@ setup: $(VENV)/.installed node_modules/.installed .whl/.fetched $(VENV)/.triton-
 PYTHON_LAMBDA ?= $(shell for p in python3.12 $(wildcard $(HOME)/.pyenv/versions/3.12*/bin/python3.12 /root/.pyenv/versions/3.12*/bin/python3.12); do \
 	$$p -c 'import sys; sys.exit(sys.version_info[:2] != (3, 12))' 2>/dev/null && { command -v $$p; break; }; done)
 LAMBDA_VENV := .venv-lambda
+# Two pytest-xdist workers; each module stays on one, and the users of a costly session fixture (the local
+# cloud, the synth) form one group (tests/conftest.py). PYTEST_WORKERS= runs in one process.
+PYTEST_WORKERS ?= -n 2 --dist loadgroup
+
 .PHONY: test-lambda
 # Which tests are the Lambda code's (and which of those need the development environment, so stay in the
-# main run): LAMBDA_TESTS in tests/conftest.py. `make test` runs each test once (docs/development.md#tests).
+# main run): LAMBDA_TESTS in tests/conftest.py. `make test` runs each test once (docs/development.md#how-make-test-runs-the-suite).
 
 $(LAMBDA_VENV)/.installed: lambdas/requirements-test.lock
 	@test -n "$(PYTHON_LAMBDA)" || { echo "make test-lambda needs CPython 3.12 (the Lambda runtime's Python): install it or set PYTHON_LAMBDA=/path/to/python3.12" >&2; exit 1; }
@@ -76,10 +80,6 @@ lint: setup ## ruff over the whole tree; every lock current with its pins
 
 typecheck: setup ## mypy (pydantic plugin) over every package ([tool.mypy] in pyproject.toml)
 	$(VENV)/bin/mypy
-
-# Two pytest-xdist workers; each module stays on one, and the users of a costly session fixture (the local
-# cloud, the synth) form one group (tests/conftest.py). PYTEST_WORKERS= runs in one process.
-PYTEST_WORKERS ?= -n 2 --dist loadgroup
 
 test: lint typecheck $(WEBUI_VENV)/.installed ## Lint, type check, then the whole test suite (unit, infrastructure, integration, e2e)
 	$(PY) -m pytest $(PYTEST_WORKERS) --lambda-tests=exclude

@@ -20,6 +20,17 @@ from tests.e2e.helpers import NotificationInbox, running_cloud
 _SHARED_INBOXES: dict[int, NotificationInbox] = {}
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """The modules with a cloud of their own run before the shared cloud starts (it then stays up until the
+    session ends): never two clouds at once in one process."""
+    here = Path(__file__).parent
+
+    def shares(item: pytest.Item) -> bool:
+        return here in item.path.parents and "shared_cloud" in getattr(item, "fixturenames", ())
+
+    items.sort(key=shares)  # stable: the order within each part stays
+
+
 @pytest.fixture(scope="session")
 def shared_cloud(tiny_model_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalCloud]:
     with running_cloud(tmp_path_factory.mktemp("local-cloud"), tiny_model_dir) as local_cloud:
