@@ -61,7 +61,8 @@ PYTEST_WORKERS ?= -n 2 --dist loadgroup
 
 .PHONY: test-lambda
 # Which tests are the Lambda code's (and which of those need the development environment, so stay in the
-# main run): LAMBDA_TESTS in tests/conftest.py. `make test` runs each test once (docs/development.md#how-make-test-runs-the-suite).
+# main run): LAMBDA_TESTS in tests/conftest.py. `make test` runs each test once
+# (docs/development.md#how-make-test-runs-the-suite).
 
 $(LAMBDA_VENV)/.installed: lambdas/requirements-test.lock
 	@test -n "$(PYTHON_LAMBDA)" || { echo "make test-lambda needs CPython 3.12 (the Lambda runtime's Python): install it or set PYTHON_LAMBDA=/path/to/python3.12" >&2; exit 1; }
