@@ -55,12 +55,14 @@ setup: $(VENV)/.installed node_modules/.installed .whl/.fetched $(VENV)/.triton-
 PYTHON_LAMBDA ?= $(shell for p in python3.12 $(wildcard $(HOME)/.pyenv/versions/3.12*/bin/python3.12 /root/.pyenv/versions/3.12*/bin/python3.12); do \
 	$$p -c 'import sys; sys.exit(sys.version_info[:2] != (3, 12))' 2>/dev/null && { command -v $$p; break; }; done)
 LAMBDA_VENV := .venv-lambda
+# Two pytest-xdist workers; each module stays on one, and the users of a costly session fixture (the local
+# cloud, the synth) form one group (tests/conftest.py). PYTEST_WORKERS= runs in one process.
+PYTEST_WORKERS ?= -n 2 --dist loadgroup
+
 .PHONY: test-lambda
-LAMBDA_TESTS := tests/unit/api tests/integration/api tests/unit/client tests/integration/client tests/unit/test_contract.py
-# These build their fixtures with the development environment (the CLIP tokenizer, safetensors, the local
-# cloud's server), which the Lambda bundle does not carry; they run in `make test`'s main pytest.
-LAMBDA_TESTS += --ignore=tests/unit/api/test_prompt_text.py --ignore=tests/unit/api/test_republishing.py
-LAMBDA_TESTS += --ignore=tests/integration/api/test_publisher.py --ignore=tests/integration/api/test_republish.py
+# Which tests are the Lambda code's (and which of those need the development environment, so stay in the
+# main run): LAMBDA_TESTS in tests/conftest.py. `make test` runs each test once
+# (docs/development.md#how-make-test-runs-the-suite).
 
 $(LAMBDA_VENV)/.installed: lambdas/requirements-test.lock
 	@test -n "$(PYTHON_LAMBDA)" || { echo "make test-lambda needs CPython 3.12 (the Lambda runtime's Python): install it or set PYTHON_LAMBDA=/path/to/python3.12" >&2; exit 1; }
@@ -69,7 +71,7 @@ $(LAMBDA_VENV)/.installed: lambdas/requirements-test.lock
 	touch $@
 
 test-lambda: $(LAMBDA_VENV)/.installed ## The handler, contract and client tests on Python 3.12 (.venv-lambda)
-	$(LAMBDA_VENV)/bin/python -m pytest -p no:cacheprovider $(LAMBDA_TESTS)
+	$(LAMBDA_VENV)/bin/python -m pytest -p no:cacheprovider $(PYTEST_WORKERS) --lambda-tests=only
 
 lint: setup ## ruff over the whole tree; every lock current with its pins
 	$(PY) -m locks --check
@@ -81,7 +83,7 @@ typecheck: setup ## mypy (pydantic plugin) over every package ([tool.mypy] in py
 	$(VENV)/bin/mypy
 
 test: lint typecheck $(WEBUI_VENV)/.installed ## Lint, type check, then the whole test suite (unit, infrastructure, integration, e2e)
-	$(PY) -m pytest
+	$(PY) -m pytest $(PYTEST_WORKERS) --lambda-tests=exclude
 	$(MAKE) test-lambda
 
 check: test ## Everything before a commit: lint + typecheck + tests (what CI runs)
@@ -124,7 +126,8 @@ ui: setup $(WEBUI_VENV)/.installed ## The web app on http://127.0.0.1:7860/ over
 	$(PY) -m local_cloud up
 	trap '$(PY) -m local_cloud down' EXIT; $(WEBUI_VENV)/bin/python -m webui --local-cloud .local-cloud
 
-bench: setup ## CPU benchmarks: a table on stdout, JSON in benchmarks/results/
+bench: setup ## CPU benchmarks: a table on stdout, JSON in benchmarks/results/ (after their toy-size check)
+	$(PY) -m pytest -p no:cacheprovider -m bench tests/unit/benchmarks
 	$(PY) -m benchmarks
 
 bench-gpu: ## GPU benchmarks (run on a GPU machine; see benchmarks/README); BASE_MODEL=dir SELFIES=dir: + likeness per checkpoint

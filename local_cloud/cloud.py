@@ -99,6 +99,8 @@ class LocalCloud:
         self.extra_lambda_env = extra_lambda_env or {}  # e.g. other quotas (avatar_contract.names.Env)
         self.settings: CloudSettings = load_settings(region)
         self.principals: list[Principal] = [new_principal(n) for n in PRINCIPAL_NAMES]
+        self._iam_users: dict[str, Principal] = {}  # access key id -> IAM user the API accepts
+        self._renewals = 0
         self.aws = MotoAws(region)
         self.provisioned: Provisioned | None = None
         self.training: ManagedProcess | None = None
@@ -195,11 +197,11 @@ class LocalCloud:
         self._start_status_consumer(lambda_env)
         self._start_publisher(lambda_env)
         self._start_pack_runner(lambda_env)
-        iam_users = {p.access_key_id: p for p in self.principals}
+        self._iam_users.update((p.access_key_id, p) for p in self.principals)
         assert self.identity_pool is not None
         self.api = LocalApiGateway(
             self.functions,
-            collections.ChainMap(iam_users, self.identity_pool.principals),  # type: ignore[arg-type]
+            collections.ChainMap(self._iam_users, self.identity_pool.principals),  # type: ignore[arg-type]
             self.region,
             self.settings.stage,
             access_log=logging.getLogger("local_cloud.api_gateway"),
@@ -535,6 +537,22 @@ class LocalCloud:
     def events_topic_arn(self) -> str:
         """The training events topic (docs/events.md): subscribe with a filter policy on `owner`."""
         return self.provisioned.events_topic_arn if self.provisioned else ""
+
+    def renew_principals(self) -> None:
+        """Fresh principals, e.g. for each test module sharing one running cloud: new IAM users (new names,
+        keys and ARNs; the earlier keys keep working) and the demo end users created anew (same e-mail
+        addresses, new passwords and user pool subs), so new owner ids with nothing filed under them."""
+        self._renewals += 1
+        self.principals = [new_principal(f"{n}-{self._renewals}") for n in PRINCIPAL_NAMES]
+        self._iam_users.update((p.access_key_id, p) for p in self.principals)
+        if self.end_user_pool is not None:
+            cognito_idp, pool_id = self.aws.client("cognito-idp"), self.end_user_pool.user_pool_id
+            for user in self.end_users:
+                cognito_idp.admin_delete_user(UserPoolId=pool_id, Username=user.email)
+            self.end_users = [end_users.add_user(cognito_idp, pool_id, e) for e in end_users.DEMO_USERS]
+        if self.api is not None:  # started: the credentials files and the state name the new ones
+            self._write_credentials()
+            self._write_state()
 
     def client(self, service: str) -> Any:
         """A boto3 client for moto's AWS (with the service role's credentials), for inspection."""

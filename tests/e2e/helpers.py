@@ -31,6 +31,7 @@ from local_cloud.sigv4 import Principal
 # The demo's fast training, with fewer steps: finishes in seconds on a 2-core CPU with the tiny model.
 FAST_TRAINING: dict[str, Any] = {**DEMO_TRAINING_CONFIG, "max_train_steps": 2}
 FAST_CONTAINER_ENV = {"AVATAR_TRAINING_SAMPLE_STEPS": "2"}
+DENIED = "sparklewing"  # on every test cloud's moderation deny list
 
 
 def client_for(cloud: LocalCloud, principal: Principal) -> AvatarClient:
@@ -206,6 +207,13 @@ def running_cloud(state_dir: Path, base_model_dir: Path, **options: Any) -> Iter
     # These tests start many trainings per owner; the quotas themselves are tested on the API.
     options.setdefault("extra_lambda_env", E2E_QUOTAS)
     with LocalCloud(state_dir=state_dir, base_model_dir=base_model_dir, **options) as cloud:
+        # The deny list of tests/e2e/test_moderation.py, set before any function read (and cached) it
+        cloud.client("ssm").put_parameter(
+            Name=cloud.settings.config.moderation_deny_list_parameter_name,
+            Value=f"# e2e\n{DENIED}\n",
+            Type="String",
+            Overwrite=True,
+        )
         yield cloud
         urls, pids = cloud.listening_urls(), cloud.child_pids()
     assert_stopped_cleanly(urls, pids)

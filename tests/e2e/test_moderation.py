@@ -14,10 +14,9 @@ from avatar_client.client import AvatarApiError
 from local_cloud import LocalCloud
 from local_cloud.moderation import IMAGE_MARKER_KEY
 from local_cloud.selfies import make_selfies, to_jpeg
-from tests.e2e.helpers import FAST_TRAINING, NotificationInbox, client_for
+from tests.e2e.helpers import DENIED, FAST_TRAINING, NotificationInbox, client_for
 
 pytestmark = pytest.mark.slow
-DENIED = "sparklewing"
 GEN = {"width": 64, "height": 64, "num_inference_steps": 2, "seed": 11}
 
 
@@ -32,13 +31,6 @@ def _png(image: Image.Image, marker: str | None = None) -> bytes:
 
 @pytest.fixture(scope="module")
 def model(cloud: LocalCloud, inbox: NotificationInbox) -> dict[str, Any]:
-    # The deployer's deny list, edited before any function read (and cached) it.
-    cloud.client("ssm").put_parameter(
-        Name=cloud.settings.config.moderation_deny_list_parameter_name,
-        Value=f"# e2e\n{DENIED}\n",
-        Type="String",
-        Overwrite=True,
-    )
     client = client_for(cloud, cloud.principals[0])
     accepted = client.start_training(
         [to_jpeg(i) for i in make_selfies(10)], model_name="moderated", config=FAST_TRAINING, prepare=False

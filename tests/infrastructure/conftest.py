@@ -93,11 +93,20 @@ VARIANT_CONTEXT = {
     "baseImageRegion": "eu-west-1",
     "trainingVpcOnly": True,
     "baseModel": "sdxl-base-1.0",  # the other family: its manifest, its hosting instance type
+    # Other settings that change resources, checked on this same synth (one synth fewer each):
+    "quotaTrainingsPerDay": 2,  # test_state_table.py
+    "quotaGenerationsPerMinute": 7,
+    "reservedConcurrencyModels": 0,
+    "reservedConcurrencyGenerations": "",
+    "moderationPrompts": {"enabled": False},  # test_moderation.py
+    "moderationInputs": {"enabled": False},
+    "operatorPacksFile": "packs/operator.example.json",  # test_operator_packs.py
 }
 
 
 @pytest.fixture(scope="session")
 def variant(tmp_path_factory: pytest.TempPathFactory) -> Synth:
     """The app with every non-default option that changes resources (a second, independent synth), on
-    the other base family."""
+    the other base family: a test of another setting adds it to VARIANT_CONTEXT rather than synthesizing
+    the app again."""
     return synthesize(tmp_path_factory.mktemp("cdk.out.variant"), VARIANT_CONTEXT)

@@ -11,6 +11,7 @@ import pytest
 from avatar_contract import routes
 from avatar_contract.moderation import ENV_VAR, ModerationPolicy
 from stacks.config import ConfigError, ServiceConfig
+from tests.infrastructure.conftest import Synth
 from tests.infrastructure.helpers import actions_of, of_type, one, statements, text
 
 PARAMETER = "/avatar/moderation/deny-list"
@@ -106,13 +107,8 @@ def test_settings_are_parsed_and_validated() -> None:
         assert says in str(raised.value)
 
 
-def test_disabled_stages_grant_nothing(tmp_path: Any) -> None:
-    from tests.infrastructure.conftest import synthesize
-
-    synth = synthesize(
-        tmp_path, {"moderationPrompts": {"enabled": False}, "moderationInputs": {"enabled": False}}
-    )
-    service = synth.template("AvatarService")
+def test_disabled_stages_grant_nothing(variant: Synth) -> None:
+    service = variant.template("AvatarService")  # VARIANT_CONTEXT: the prompts and inputs stages off
     for function in ("Trainings", "Generations"):  # previews and generated images: the outputs stage
         stmts = statements(service, f"ApiModeration{function}Moderation")
         assert [action for s in stmts for action in actions_of(s)] == ["rekognition:DetectModerationLabels"]

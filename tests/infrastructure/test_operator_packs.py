@@ -11,17 +11,17 @@ from avatar_contract.names import Env
 from avatar_contract.packs import load_operator_packs
 from stacks import lambda_code
 from stacks.lambda_code import OPERATOR_PACKS_ASSET_FILE, LocalPipBundling
-from tests.infrastructure.conftest import synthesize
+from tests.infrastructure.conftest import VARIANT_CONTEXT, Synth
 
 EXAMPLE = "packs/operator.example.json"
 
 
-def test_the_functions_are_told_where_the_packs_file_is(tmp_path: Path) -> None:
-    synth = synthesize(tmp_path / "cdk.out", {"operatorPacksFile": EXAMPLE})
+def test_the_functions_are_told_where_the_packs_file_is(variant: Synth) -> None:
+    assert VARIANT_CONTEXT["operatorPacksFile"] == EXAMPLE
     functions = [
         resource["Properties"]
-        for stack_id in synth.templates
-        for resource in synth.resources(stack_id, "AWS::Lambda::Function").values()
+        for stack_id in variant.templates
+        for resource in variant.resources(stack_id, "AWS::Lambda::Function").values()
         if "avatar_api.handlers.reads" in str(resource["Properties"].get("Handler"))
     ]
     assert functions

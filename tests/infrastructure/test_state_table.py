@@ -10,7 +10,7 @@ import pytest
 from avatar_contract import routes
 from avatar_contract.names import Env, StateTable
 from stacks.config import ConfigError, ServiceConfig
-from tests.infrastructure.conftest import Synth, synthesize
+from tests.infrastructure.conftest import Synth
 from tests.infrastructure.helpers import actions_of, of_type, one, statements, text
 
 
@@ -131,21 +131,13 @@ def test_each_function_has_its_reserved_concurrency(service: dict[str, Any]) -> 
     }
 
 
-def test_configured_quotas_and_unreserved_functions(tmp_path: Any) -> None:
-    variant: Synth = synthesize(
-        tmp_path,
-        {
-            "quotaTrainingsPerDay": 2,
-            "quotaGenerationsPerMinute": 7,
-            "reservedConcurrencyModels": 0,
-            "reservedConcurrencyGenerations": "",
-        },
-    )
-    functions = _functions(variant.template("AvatarService"))
-    assert "ReservedConcurrentExecutions" not in functions["avatar-models"]
-    assert "ReservedConcurrentExecutions" not in functions["avatar-generations"]
-    assert functions["avatar-trainings"]["ReservedConcurrentExecutions"] == 10
-    env = functions["avatar-generations"]["Environment"]["Variables"]
+def test_configured_quotas_and_unreserved_functions(variant: Synth) -> None:
+    # VARIANT_CONTEXT: quotaTrainingsPerDay 2, quotaGenerationsPerMinute 7, no reservation for two functions
+    functions = _functions(variant.template("AvatarService"))  # resourcePrefix "demo"
+    assert "ReservedConcurrentExecutions" not in functions["demo-models"]
+    assert "ReservedConcurrentExecutions" not in functions["demo-generations"]
+    assert functions["demo-trainings"]["ReservedConcurrentExecutions"] == 10
+    env = functions["demo-generations"]["Environment"]["Variables"]
     assert (env[Env.QUOTA_TRAININGS_PER_DAY], env[Env.QUOTA_GENERATIONS_PER_MINUTE]) == ("2", "7")
 
 

@@ -1,6 +1,7 @@
 """`python -m benchmarks --toy` and `python -m benchmarks.gpu --toy` run end to end (real training
 steps, a real Triton server, the real handlers) and write well-formed results that measured something.
-No speed is asserted: a duration only has to be positive."""
+No speed is asserted: a duration only has to be positive. The two toy runs carry the `bench` marker: `make
+bench` runs them before the real benchmarks, `make test` leaves them out (pyproject's addopts)."""
 
 from __future__ import annotations
 
@@ -55,6 +56,7 @@ def _check_result(path: Path, omissions: set[str]) -> dict:
 
 
 @pytest.mark.slow
+@pytest.mark.bench
 def test_every_benchmark_runs_at_toy_size(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["--toy", "--results-dir", str(tmp_path)]) == 0
     table = capsys.readouterr().out
@@ -76,6 +78,7 @@ def test_unknown_benchmark_is_refused(capsys: pytest.CaptureFixture[str]) -> Non
 
 
 @pytest.mark.slow
+@pytest.mark.bench
 def test_gpu_script_runs_at_toy_size_on_cpu(tmp_path: Path) -> None:
     from benchmarks.gpu import main as gpu_main
 
