@@ -176,7 +176,7 @@ def test_api_functions_know_this_identity_pool_and_the_end_user_role(service: di
         for v in of_type(service, "AWS::Lambda::Function").values()
         if v["Properties"]["Handler"].startswith("avatar_api.handlers.")
         and not v["Properties"]["Handler"].endswith(
-            ("status_events.lambda_handler", "publisher.lambda_handler")
+            ("status_events.lambda_handler", "publisher.lambda_handler", "pack_runner.lambda_handler")
         )
     ]
     assert len(functions) == len({route.function for route in ROUTES})

@@ -33,23 +33,25 @@ def _reads_the_key_through_secrets_manager_only(service: dict[str, Any], policy_
     assert decrypt and all(s["Action"] == "kms:Decrypt" for s in decrypt)
 
 
-def test_the_api_functions_and_the_status_consumer_read_the_owner_key_and_nothing_else_does(
+def test_the_api_functions_and_the_webhook_signers_read_the_owner_key_and_nothing_else_does(
     service: dict[str, Any],
 ) -> None:
-    """The API derives owner ids from it; the status consumer derives each owner's webhook secret."""
+    """The API derives owner ids from it; the status consumer and the pack runner derive each owner's
+    webhook secret."""
     functions = of_type(service, "AWS::Lambda::Function")
     named = [
         f
         for f in functions.values()
         if Env.OWNER_KEY_SECRET in f["Properties"].get("Environment", {}).get("Variables", {})
     ]
-    assert len(named) == len(routes.FUNCTIONS) + 1
+    assert len(named) == len(routes.FUNCTIONS) + 2
     for function in routes.FUNCTIONS:
         _reads_the_key_through_secrets_manager_only(service, f"Api{function.name.title()}RoleDefaultPolicy")
     _reads_the_key_through_secrets_manager_only(service, "EventsRoleDefaultPolicy")
+    _reads_the_key_through_secrets_manager_only(service, "PacksRoleDefaultPolicy")
     everyone = [
         logical_id
         for logical_id in of_type(service, "AWS::IAM::Policy")
         if any("secretsmanager:GetSecretValue" in s["Action"] for s in statements(service, logical_id))
     ]
-    assert everyone and all(logical_id.startswith(("Api", "EventsRole")) for logical_id in everyone)
+    assert everyone and all(logical_id.startswith(("Api", "EventsRole", "PacksRole")) for logical_id in everyone)
