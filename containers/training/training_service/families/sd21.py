@@ -1,0 +1,29 @@
+"""SD 2.x's text conditioning: one CLIP text encoder (OpenCLIP ViT-H), its last hidden state as the
+UNet's cross-attention context, nothing else (diffusers' `train_dreambooth_lora.py`)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import torch
+from transformers import CLIPTextModel
+
+from training_service.families.common import CropGeometry, Encoded, TextConditioning
+
+
+class SD2Conditioning(TextConditioning):
+    ENCODERS = (("tokenizer", "text_encoder", CLIPTextModel),)
+
+    def encode(self) -> Encoded:
+        return Encoded(context=self.encoders["text_encoder"](self.input_ids[0])[0])
+
+    def unet_kwargs(
+        self,
+        encoded: Encoded,
+        rows: Sequence[int],
+        geometry: Sequence[CropGeometry],
+        resolution: int,
+        dtype: torch.dtype,
+    ) -> dict[str, Any]:
+        return {"encoder_hidden_states": encoded.context[list(rows)].to(dtype)}
