@@ -248,7 +248,7 @@ class TrainingService:
             base_dir, images, config, adapter_dir, device,
             class_images=class_images, log_every=settings.log_every, sample_steps=settings.sample_steps,
             check=control.check, checkpoints=plan, on_step=progress.on_step, stop=projection,
-            image_weights=weights, face_boxes=prepared.training_faces(),
+            image_weights=weights, face_boxes=prepared.training_faces(), crops=prepared.training_crops(),
         )  # fmt: skip
         control.check(trained.steps)
         choice = None

@@ -14,9 +14,10 @@ from __future__ import annotations
 from pathlib import Path
 
 from avatar_runtime.rendering import pipeline_class
-from training_service.families.common import CropGeometry, Encoded, TextConditioning
+from training_service.families.common import Encoded, TextConditioning
 from training_service.families.sd21 import SD2Conditioning
 from training_service.families.sdxl import SDXLConditioning
+from training_service.images import CropGeometry
 
 # The diffusers text-to-image class of each family's pipeline → its training conditioning.
 CONDITIONING: dict[str, type[TextConditioning]] = {

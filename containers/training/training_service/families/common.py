@@ -14,31 +14,7 @@ from peft import LoraConfig
 from transformers import AutoTokenizer
 
 from avatar_contract.lora import TEXT_ENCODER_TARGET_MODULES
-
-
-@dataclass(frozen=True)
-class CropGeometry:
-    """Where a training square came from, in SDXL's micro-conditioning terms (Podell et al. 2023, §2.2):
-    the source photo's (height, width) and the crop's top-left corner, both in pixels of the photo scaled
-    so the crop is `resolution` wide (diffusers' `train_dreambooth_lora_sdxl.py` resizes, then crops)."""
-
-    original_size: tuple[int, int]
-    crop_top_left: tuple[int, int]
-
-    @classmethod
-    def square(cls, resolution: int) -> CropGeometry:
-        """An image that is the whole square (class images, rendered at `resolution`)."""
-        return cls((resolution, resolution), (0, 0))
-
-    @classmethod
-    def of_crop(cls, photo_size: tuple[int, int], left: float, top: float, side: float, resolution: int):
-        """The crop `side` px wide at (`left`, `top`) of a photo `photo_size` = (width, height)."""
-        scale = resolution / side
-        width, height = photo_size
-        return cls(
-            (round(height * scale), round(width * scale)),
-            (max(0, round(top * scale)), max(0, round(left * scale))),
-        )
+from training_service.images import CropGeometry
 
 
 @dataclass

@@ -9,7 +9,8 @@ from typing import Any
 import torch
 from transformers import CLIPTextModel
 
-from training_service.families.common import CropGeometry, Encoded, TextConditioning
+from training_service.families.common import Encoded, TextConditioning
+from training_service.images import CropGeometry
 
 
 class SD2Conditioning(TextConditioning):

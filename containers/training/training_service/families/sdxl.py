@@ -12,7 +12,8 @@ from typing import Any
 import torch
 from transformers import CLIPTextModel, CLIPTextModelWithProjection
 
-from training_service.families.common import CropGeometry, Encoded, TextConditioning
+from training_service.families.common import Encoded, TextConditioning
+from training_service.images import CropGeometry
 
 
 def time_ids(geometry: CropGeometry, resolution: int) -> list[int]:
