@@ -42,20 +42,21 @@ def save_adapter(
     unet: Any,
     unet_lora: Any,
     text_encoders: Mapping[str, Any],
-    text_lora: Any | None,
+    text_lora: Mapping[str, Any],
 ) -> None:
     """The LoRA layers in diffusers format (`Triton.ADAPTER_FILE`), saved by the base pipeline's own class
     (`save_lora_weights` of StableDiffusionPipeline, StableDiffusionXLPipeline, ...): the UNet's, and each
-    trained text encoder's under its component name (`text_encoder`, `text_encoder_2`)."""
+    trained text encoder's (those `text_lora` configures) under its subfolder name (`text_encoder`,
+    `text_encoder_2`)."""
     output_dir.mkdir(parents=True, exist_ok=True)
 
     def layers(model: Any) -> dict[str, Any]:
         return convert_state_dict_to_diffusers(get_peft_model_state_dict(model, save_embedding_layers=False))
 
     text: dict[str, Any] = {}
-    for name, encoder in text_encoders.items() if text_lora else ():
-        text[f"{name}_lora_layers"] = layers(encoder)
-        text[f"{name}_lora_adapter_metadata"] = text_lora.to_dict()
+    for name, lora in text_lora.items():
+        text[f"{name}_lora_layers"] = layers(text_encoders[name])
+        text[f"{name}_lora_adapter_metadata"] = lora.to_dict()
     pipeline_class(pipeline_dir).save_lora_weights(
         output_dir,
         unet_lora_layers=layers(unet),

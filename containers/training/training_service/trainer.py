@@ -27,7 +27,6 @@ from diffusers.training_utils import cast_training_params
 from peft import LoraConfig
 from PIL import Image
 
-from avatar_contract.lora import UNET_TARGET_MODULES
 from avatar_contract.names import Triton
 from avatar_contract.prompts import personalize
 from avatar_contract.training import REFERENCE_TOKEN, TrainingHyperparameters, effective_class_noun
@@ -220,7 +219,8 @@ def train_lora(
     variant = weights_variant(pipeline_dir)  # "fp16" for the staged default: cast to `dtype` on load
     prompts = [instance_text(config)] + ([config.class_prompt] if prior else [])
     # The family's tokenizers and text encoders (SD 2.x: one; SDXL: two), its fixed prompts tokenized.
-    text = conditioning_for(pipeline_dir)(pipeline_dir, prompts, device, dtype, variant)
+    family, conditioning = conditioning_for(pipeline_dir)
+    text = conditioning(family, pipeline_dir, prompts, device, dtype, variant)
     vae = AutoencoderKL.from_pretrained(pipeline_dir, subfolder="vae", dtype=dtype, variant=variant)
     unet = UNet2DConditionModel.from_pretrained(pipeline_dir, subfolder="unet", dtype=dtype, variant=variant)
     scheduler = DDPMScheduler.from_pretrained(pipeline_dir, subfolder="scheduler")
@@ -230,15 +230,14 @@ def train_lora(
 
     unet_lora = LoraConfig(
         r=config.lora_rank, lora_alpha=config.lora_rank, init_lora_weights="gaussian",
-        target_modules=list(UNET_TARGET_MODULES),
+        target_modules=list(family.unet_lora_targets),
     )  # fmt: skip
     unet.add_adapter(unet_lora)
     trained: list[torch.nn.Module] = [unet]
-    text_lora = None
-    text_encoders: dict = {}
+    text_lora: dict[str, LoraConfig] = {}  # per text encoder subfolder, when they train
     if config.train_text_encoder:
-        text_encoders, text_lora = text.add_lora(config.text_encoder_lora_rank)
-        trained += text_encoders.values()
+        text_lora = text.add_lora(config.text_encoder_lora_rank)
+        trained += text.encoders.values()
     cast_training_params(trained, dtype=torch.float32)  # LoRA weights train in fp32 under autocast
     if use_gradient_checkpointing(config, device):
         unet.enable_gradient_checkpointing()
@@ -254,15 +253,16 @@ def train_lora(
     scaling = vae.config.scaling_factor
     size = config.resolution
     geometry = [g or CropGeometry.square(size) for g in (crops or [None] * len(images))]
-    if not config.train_text_encoder:  # the prompts' conditioning is fixed: computed once, then the
-        with torch.no_grad():  # text encoders leave the device
+    if not config.train_text_encoder:  # the prompts' conditioning is fixed: computed once, and where the
+        with torch.no_grad():  # family says so (SDXL's two encoders: 1.6 GB in fp16) they leave the device
             fixed = text.encode()
-        text.offload()
+        if family.training.precompute_text_embeddings:
+            text.offload()
 
     unet_params = [p for p in unet.parameters() if p.requires_grad]
     groups = [{"params": unet_params, "lr": config.learning_rate}]
     params = list(unet_params)
-    for encoder in text_encoders.values():
+    for encoder in text.encoders.values() if config.train_text_encoder else ():
         text_params = [p for p in encoder.parameters() if p.requires_grad]
         groups.append({"params": text_params, "lr": config.text_encoder_learning_rate})
         params += text_params
@@ -345,9 +345,9 @@ def train_lora(
             logger.warning("stopping after step %d of %d: the time budget's projection", done, done_max)
             break
         if checkpoints is not None and checkpoints.due(done):
-            save_adapter(checkpoints.directory(done), pipeline_dir, unet, unet_lora, text_encoders, text_lora)
+            save_adapter(checkpoints.directory(done), pipeline_dir, unet, unet_lora, text.encoders, text_lora)
 
-    save_adapter(output_dir, pipeline_dir, unet, unet_lora, text_encoders, text_lora)
+    save_adapter(output_dir, pipeline_dir, unet, unet_lora, text.encoders, text_lora)
     return LoraTrainingResult(
         adapter_file=output_dir / Triton.ADAPTER_FILE,
         steps=done,

@@ -5,34 +5,50 @@ loss, LoRA on the UNet. What a family decides is its text conditioning: which to
 it has, how a prompt becomes the UNet's context (SD 2.x: the one encoder's last hidden state; SDXL: two
 encoders' penultimate states concatenated, plus the second's pooled projection and the micro-conditioning
 time ids), and which components carry text-encoder LoRA. `conditioning_for` picks the family's
-`TextConditioning` from the pipeline folder's own class (`model_index.json`), so a base model can never be
-trained as another family.
+`TextConditioning` from the pipeline folder's own class (`model_index.json`) matched against the
+families' definitions (`avatar_contract.families`), so a base model can never be trained as another
+family.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 
+from avatar_contract.families import FAMILIES, BaseFamily, FamilyName
 from avatar_runtime.rendering import pipeline_class
 from training_service.families.common import Encoded, TextConditioning
 from training_service.families.sd21 import SD2Conditioning
 from training_service.families.sdxl import SDXLConditioning
 from training_service.images import CropGeometry
 
-# The diffusers text-to-image class of each family's pipeline → its training conditioning.
-CONDITIONING: dict[str, type[TextConditioning]] = {
-    "StableDiffusionPipeline": SD2Conditioning,
-    "StableDiffusionXLPipeline": SDXLConditioning,
+# Each family's training conditioning (its definition: avatar_contract.families).
+CONDITIONING: dict[FamilyName, type[TextConditioning]] = {
+    FamilyName.SD21_BASE: SD2Conditioning,
+    FamilyName.SDXL_BASE_1_0: SDXLConditioning,
 }
 
 
-def conditioning_for(pipeline_dir: Path | str) -> type[TextConditioning]:
-    """The conditioning class for the pipeline in `pipeline_dir`; ValueError for a class no family has."""
+def family_of_pipeline(pipeline_dir: Path | str) -> BaseFamily:
+    """The family whose text-to-image pipeline class the folder names (`model_index.json`); ValueError
+    for a class no family has."""
     name = pipeline_class(pipeline_dir).__name__
-    try:
-        return CONDITIONING[name]
-    except KeyError:
-        raise ValueError(f"no base-model family trains a {name}") from None
+    for candidate in FAMILIES.values():
+        if candidate.text2img_pipeline == name:
+            return candidate
+    raise ValueError(f"no base-model family has the pipeline class {name} of {pipeline_dir}")
 
 
-__all__ = ["CONDITIONING", "CropGeometry", "Encoded", "TextConditioning", "conditioning_for"]
+def conditioning_for(pipeline_dir: Path | str) -> tuple[BaseFamily, type[TextConditioning]]:
+    """The family of the pipeline in `pipeline_dir` and its conditioning class."""
+    family = family_of_pipeline(pipeline_dir)
+    return family, CONDITIONING[family.name]
+
+
+__all__ = [
+    "CONDITIONING",
+    "CropGeometry",
+    "Encoded",
+    "TextConditioning",
+    "conditioning_for",
+    "family_of_pipeline",
+]

@@ -1,6 +1,7 @@
 """The per-family text conditioning's shared part: loading the tokenizers and text encoders a family
-names, tokenizing the training's fixed prompts once, LoRA on the encoders, and taking the encoders off
-the device once their output is fixed (`training_service.families`)."""
+names (`avatar_contract.families`), tokenizing the training's fixed prompts once, LoRA on the encoders
+(the family's target modules), and taking the encoders off the device once their output is fixed
+(`training_service.families`)."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ import torch
 from peft import LoraConfig
 from transformers import AutoTokenizer
 
-from avatar_contract.lora import TEXT_ENCODER_TARGET_MODULES
+from avatar_contract.families import BaseFamily
 from training_service.images import CropGeometry
 
 
@@ -27,22 +28,25 @@ class Encoded:
 
 
 class TextConditioning:
-    """One family's tokenizers and text encoders (subclasses: `ENCODERS`, `encode`, `unet_kwargs`)."""
+    """One family's tokenizers and text encoders (subclasses: `ENCODER_CLASSES`, `encode`, `unet_kwargs`)."""
 
-    ENCODERS: ClassVar[tuple[tuple[str, str, type], ...]]  # (tokenizer, text encoder, its model class)
+    ENCODER_CLASSES: ClassVar[tuple[type, ...]]  # the transformers class of each of the family's encoders
 
     def __init__(
         self,
+        family: BaseFamily,
         pipeline_dir: Path | str,
         prompts: Sequence[str],
         device: str,
         dtype: torch.dtype,
         variant: str | None,
     ) -> None:
+        self.family = family
         self.device = device
-        self.encoders: dict[str, Any] = {}
+        self.encoders: dict[str, Any] = {}  # text encoder subfolder -> model, in the pipeline's order
         self.input_ids: list[torch.Tensor] = []
-        for tokenizer_name, encoder_name, model_class in self.ENCODERS:
+        parts = zip(family.tokenizers, family.text_encoders, self.ENCODER_CLASSES, strict=True)
+        for tokenizer_name, encoder_name, model_class in parts:
             tokenizer = AutoTokenizer.from_pretrained(pipeline_dir, subfolder=tokenizer_name)
             encoder = model_class.from_pretrained(
                 pipeline_dir, subfolder=encoder_name, dtype=dtype, variant=variant
@@ -55,18 +59,20 @@ class TextConditioning:
             ).input_ids  # fmt: skip
             self.input_ids.append(ids.to(device))
 
-    def add_lora(self, rank: int) -> tuple[dict[str, Any], LoraConfig]:
-        """LoRA of `rank` on every text encoder's attention projections; the encoders, set to train."""
-        config = LoraConfig(
-            r=rank,
-            lora_alpha=rank,
-            init_lora_weights="gaussian",
-            target_modules=list(TEXT_ENCODER_TARGET_MODULES),
-        )
-        for encoder in self.encoders.values():
-            encoder.add_adapter(config)
+    def add_lora(self, rank: int) -> dict[str, LoraConfig]:
+        """LoRA of `rank` on every text encoder's target modules (the family's); the encoders, set to
+        train. Returns each encoder's LoRA configuration by subfolder."""
+        configs = {}
+        for name, encoder in self.encoders.items():
+            configs[name] = LoraConfig(
+                r=rank,
+                lora_alpha=rank,
+                init_lora_weights="gaussian",
+                target_modules=list(self.family.text_encoder_lora_targets[name]),
+            )
+            encoder.add_adapter(configs[name])
             encoder.train()
-        return self.encoders, config
+        return configs
 
     def enable_checkpointing(self) -> None:
         for encoder in self.encoders.values():

@@ -14,10 +14,11 @@ from training_service.images import CropGeometry
 
 
 class SD2Conditioning(TextConditioning):
-    ENCODERS = (("tokenizer", "text_encoder", CLIPTextModel),)
+    ENCODER_CLASSES = (CLIPTextModel,)
 
     def encode(self) -> Encoded:
-        return Encoded(context=self.encoders["text_encoder"](self.input_ids[0])[0])
+        [encoder] = self.encoders.values()
+        return Encoded(context=encoder(self.input_ids[0])[0])
 
     def unet_kwargs(
         self,

@@ -22,15 +22,12 @@ def time_ids(geometry: CropGeometry, resolution: int) -> list[int]:
 
 
 class SDXLConditioning(TextConditioning):
-    ENCODERS = (
-        ("tokenizer", "text_encoder", CLIPTextModel),
-        ("tokenizer_2", "text_encoder_2", CLIPTextModelWithProjection),
-    )
+    ENCODER_CLASSES = (CLIPTextModel, CLIPTextModelWithProjection)
 
     def encode(self) -> Encoded:
         contexts, pooled = [], None
-        for (_, name, _), ids in zip(self.ENCODERS, self.input_ids, strict=True):
-            out = self.encoders[name](ids, output_hidden_states=True)
+        for encoder, ids in zip(self.encoders.values(), self.input_ids, strict=True):
+            out = encoder(ids, output_hidden_states=True)
             contexts.append(out.hidden_states[-2])  # SDXL conditions on the penultimate layer
             pooled = out[0]  # the last encoder's pooled, projected embedding (text_embeds)
         return Encoded(context=torch.cat(contexts, dim=-1), pooled=pooled)
