@@ -22,6 +22,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from avatar_contract.families import FAMILY_KEY
 from avatar_contract.keys import progress_key, target_model
 from avatar_contract.names import Triton
 from avatar_contract.progress import TrainingProgress
@@ -42,6 +43,7 @@ from training_service.class_images import cached_class_images
 from training_service.config import Destinations, check_destinations, load_training_config
 from training_service.deadline import JobControl, Projection
 from training_service.errors import Busy, GpuUnavailable, InvalidInput, PublishFailed, TrainingError
+from training_service.families import family_of_pipeline
 from training_service.images import prepare_images
 from training_service.likeness import require_likeness, score_previews
 from training_service.objective import final_loss
@@ -267,7 +269,9 @@ class TrainingService:
         kept_loss = final_loss(trained.losses[: choice.step]) if choice else trained.final_loss
         progress.enter("publishing")
         metadata_file = work / STAGED_METADATA
-        metadata_file.write_text(json.dumps(_metadata(config, settings, kept_loss), indent=2, sort_keys=True))
+        family = family_of_pipeline(base_dir).name
+        metadata = _metadata(config, settings, kept_loss) | {FAMILY_KEY: str(family)}
+        metadata_file.write_text(json.dumps(metadata, indent=2, sort_keys=True))
         staged = {
             STAGED_ADAPTER: adapter_dir / Triton.ADAPTER_FILE,
             STAGED_METADATA: metadata_file,
