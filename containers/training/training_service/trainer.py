@@ -1,12 +1,15 @@
-"""DreamBooth fine-tuning with LoRA (diffusers + peft): the training loop.
+"""DreamBooth fine-tuning with LoRA (diffusers + peft): the training loop, one for every base family.
 
-The method is DreamBooth (Ruiz et al., 2022) as diffusers' `train_dreambooth_lora.py` example applies it
-to Stable Diffusion: LoRA adapters on the UNet's attention projections (and optionally the CLIP text
-encoder's), the noise-prediction MSE on the instance images, plus the same loss on images the base model
-generated for the class prompt (prior preservation) weighted by `prior_loss_weight`. Written here as one
+The method is DreamBooth (Ruiz et al., 2022) as diffusers' `train_dreambooth_lora.py` (SD 2.x) and
+`train_dreambooth_lora_sdxl.py` (SDXL) examples apply it: LoRA adapters on the UNet's attention
+projections (and optionally every CLIP text encoder's), the noise-prediction MSE on the instance images,
+plus the same loss on images the base model generated for the class prompt (prior preservation) weighted
+by `prior_loss_weight`. What differs per family — its text encoders, how a prompt conditions the UNet,
+SDXL's pooled embedding and micro-conditioning — is `training_service.families`. Written here as one
 compact loop (no accelerate launcher: one process, one device) so the service and the benchmarks can call
-it as a function. The frozen VAE encodes every image once up front; its latent distribution is sampled
-each step, which is what encoding each step would give, at a fraction of the cost.
+it as a function. The frozen VAE encodes every image once up front and leaves (its latent distribution is
+sampled each step, which is what encoding each step would give); with frozen text encoders the prompts
+are encoded once too, and the encoders leave before the UNet is loaded where the family says so.
 """
 
 from __future__ import annotations
@@ -221,12 +224,24 @@ def train_lora(
     # The family's tokenizers and text encoders (SD 2.x: one; SDXL: two), its fixed prompts tokenized.
     family, conditioning = conditioning_for(pipeline_dir)
     text = conditioning(family, pipeline_dir, prompts, device, dtype, variant)
+    if not config.train_text_encoder:  # the prompts' conditioning is fixed: computed once, and where the
+        with torch.no_grad():  # family says so (SDXL's two encoders: 1.6 GB in fp16) the encoders are
+            fixed = text.encode()  # released before the UNet arrives
+        if family.training.precompute_text_embeddings:
+            text.release()
+    # The frozen VAE encodes every image once (its latent distribution, sampled each step), then leaves.
     vae = AutoencoderKL.from_pretrained(pipeline_dir, subfolder="vae", dtype=dtype, variant=variant)
+    vae.requires_grad_(False)
+    vae.to(device)
+    inst_mean, inst_std = _encode_latents(vae, images, device, dtype)
+    if prior:
+        class_mean, class_std = _encode_latents(vae, class_images, device, dtype)
+    scaling = vae.config.scaling_factor
+    del vae
     unet = UNet2DConditionModel.from_pretrained(pipeline_dir, subfolder="unet", dtype=dtype, variant=variant)
     scheduler = DDPMScheduler.from_pretrained(pipeline_dir, subfolder="scheduler")
-    for model in (vae, unet):
-        model.requires_grad_(False)
-        model.to(device)
+    unet.requires_grad_(False)
+    unet.to(device)
 
     unet_lora = LoraConfig(
         r=config.lora_rank, lora_alpha=config.lora_rank, init_lora_weights="gaussian",
@@ -245,19 +260,9 @@ def train_lora(
             text.enable_checkpointing()
     unet.train()
 
-    inst_mean, inst_std = _encode_latents(vae, images, device, dtype)
     masks = face_masks(face_boxes, inst_mean.shape[-2:], config.face_loss_weight, len(images), device)
-    if prior:
-        class_mean, class_std = _encode_latents(vae, class_images, device, dtype)
-    vae.to("cpu")  # no longer needed on the device
-    scaling = vae.config.scaling_factor
     size = config.resolution
     geometry = [g or CropGeometry.square(size) for g in (crops or [None] * len(images))]
-    if not config.train_text_encoder:  # the prompts' conditioning is fixed: computed once, and where the
-        with torch.no_grad():  # family says so (SDXL's two encoders: 1.6 GB in fp16) they leave the device
-            fixed = text.encode()
-        if family.training.precompute_text_embeddings:
-            text.offload()
 
     unet_params = [p for p in unet.parameters() if p.requires_grad]
     groups = [{"params": unet_params, "lr": config.learning_rate}]

@@ -78,10 +78,11 @@ class TextConditioning:
         for encoder in self.encoders.values():
             encoder.activation_checkpointing_enable(activation_checkpointing_kwargs={"use_reentrant": False})
 
-    def offload(self) -> None:
-        """The encoders leave the device (their output is fixed: pre-computed once)."""
+    def release(self) -> None:
+        """The encoders leave the device and memory (their output is fixed: pre-computed once)."""
         for encoder in self.encoders.values():
             encoder.to("cpu")
+        self.encoders.clear()
         if self.device.startswith("cuda"):
             torch.cuda.empty_cache()
 
