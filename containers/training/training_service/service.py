@@ -42,7 +42,14 @@ from training_service.checkpoints import Checkpoints, choose_checkpoint
 from training_service.class_images import cached_class_images
 from training_service.config import Destinations, check_destinations, load_training_config
 from training_service.deadline import JobControl, Projection
-from training_service.errors import Busy, GpuUnavailable, InvalidInput, PublishFailed, TrainingError
+from training_service.errors import (
+    Busy,
+    GpuUnavailable,
+    InvalidInput,
+    PublishFailed,
+    TrainingError,
+    WrongFamily,
+)
 from training_service.families import family_of_pipeline
 from training_service.images import prepare_images
 from training_service.likeness import require_likeness, score_previews
@@ -227,6 +234,12 @@ class TrainingService:
         except Exception as exc:  # where it is and why it failed: the logs, not the caller
             logger.exception("could not load the base model %r", settings.base_model)
             raise TrainingError("could not load the base model") from exc
+        family = family_of_pipeline(base_dir).name
+        if config.base_family is not None and config.base_family != family:
+            raise WrongFamily(
+                f"config.json was validated for base family {str(config.base_family)!r}; this instance "
+                f"trains {str(family)!r}"
+            )
         class_images = None
         if config.with_prior_preservation:
             progress.enter("class_images")
@@ -269,7 +282,6 @@ class TrainingService:
         kept_loss = final_loss(trained.losses[: choice.step]) if choice else trained.final_loss
         progress.enter("publishing")
         metadata_file = work / STAGED_METADATA
-        family = family_of_pipeline(base_dir).name
         metadata = _metadata(config, settings, kept_loss) | {FAMILY_KEY: str(family)}
         metadata_file.write_text(json.dumps(metadata, indent=2, sort_keys=True))
         staged = {

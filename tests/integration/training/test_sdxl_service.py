@@ -14,7 +14,7 @@ import torch
 from safetensors.torch import load_file
 
 from avatar_contract.families import FAMILY_KEY
-from avatar_contract.keys import staged_prefix
+from avatar_contract.keys import progress_key, staged_prefix
 from avatar_contract.names import Prefix
 from avatar_contract.publishing import STAGED_ADAPTER, STAGED_METADATA
 from avatar_contract.training import TrainingResult
@@ -67,3 +67,11 @@ def test_an_sdxl_training_stages_a_model_of_its_family(
     before = _render(pipe)
     pipe.load_lora_weights(tmp_path, weight_name=adapter.name)
     assert (_render(pipe) - before).abs().max() > 1e-4
+
+
+def test_a_config_validated_for_another_family_is_a_409(sdxl_running: RunningService) -> None:
+    config = training_config(HOSTING_BUCKET, DATA_BUCKET, base_family="sd21-base", face_crop=False)
+    reply = sdxl_running.post(tar_bytes(with_config(face_photos(8), config)))
+    assert reply.status == 409, reply.body
+    assert "'sd21-base'" in reply.body["reason"] and "'sdxl-base-1.0'" in reply.body["reason"]
+    assert sdxl_running.keys(DATA_BUCKET) == [progress_key(config["owner"], config["training_id"])]
