@@ -143,12 +143,10 @@ def build_tiny_sdxl_pipeline(out_dir: Path | str, seed: int = 0) -> Path:
     return _save(parts, Path(out_dir), torch.float32)
 
 
-def build_full_size_sdxl_pipeline(
-    out_dir: Path | str, dtype: torch.dtype = torch.float16, seed: int = 0
-) -> Path:
-    """The SDXL 1.0 base architecture (unet/config.json and the text encoders' configs of
-    stabilityai/stable-diffusion-xl-base-1.0) with random weights, saved in `dtype`."""
-    torch.manual_seed(seed)
+def full_size_sdxl_components() -> dict[str, object]:
+    """The SDXL 1.0 base architecture's components (unet/config.json and the text encoders' configs of
+    stabilityai/stable-diffusion-xl-base-1.0), randomly initialised on torch's current default device
+    (`meta`: sizes only)."""
     tokenizer, tokenizer_2 = _build_tokenizer(vocab_size=49408), _build_tokenizer(vocab_size=49408)
     text_encoder = CLIPTextModel(  # OpenAI CLIP ViT-L/14's text tower
         _clip_config(
@@ -165,11 +163,19 @@ def build_full_size_sdxl_pipeline(
         cross_attention_dim=2048, time_embed_dim=256, pooled_dim=1280,
     )  # fmt: skip
     vae = _sdxl_vae(sample_size=1024, widths=(128, 256, 512, 512), layers_per_block=2)
-    parts = dict(
+    return dict(
         vae=vae, text_encoder=text_encoder, text_encoder_2=text_encoder_2, tokenizer=tokenizer,
         tokenizer_2=tokenizer_2, unet=unet,
     )  # fmt: skip
-    return _save(parts, Path(out_dir), dtype)
+
+
+def build_full_size_sdxl_pipeline(
+    out_dir: Path | str, dtype: torch.dtype = torch.float16, seed: int = 0
+) -> Path:
+    """The SDXL 1.0 base architecture (`full_size_sdxl_components`) with random weights, saved in `dtype`
+    (building it holds the fp32 weights: about 14 GB of memory)."""
+    torch.manual_seed(seed)
+    return _save(full_size_sdxl_components(), Path(out_dir), dtype)
 
 
 def ensure_tiny_sdxl_pipeline(cache_dir: Path | str | None = None) -> Path:
