@@ -65,6 +65,18 @@ def pipeline_class(source: Any) -> Any:
     return getattr(diffusers, name)
 
 
+def pipeline_family(source: Any) -> Any:
+    """The base family (`avatar_contract.families.BaseFamily`) whose text-to-image pipeline class the
+    folder names; ValueError for a class no family has."""
+    from avatar_contract.families import FAMILIES
+
+    name = pipeline_class(source).__name__
+    for candidate in FAMILIES.values():
+        if candidate.text2img_pipeline == name:
+            return candidate
+    raise ValueError(f"no base-model family has the pipeline class {name} of {source}")
+
+
 def load_pipeline(source: Any, device: str, dtype: Any = None) -> Any:
     """The base pipeline from `source` (a local directory; its own class: SD 2.x or SDXL), prepared, on
     `device` at `render_dtype`."""

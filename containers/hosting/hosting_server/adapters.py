@@ -74,9 +74,12 @@ def adapter_metadata(
     text_encoder_rank: int = 4,
     base_model_id: str = "random-sd",
     training_id: str = "t-00000000000000000000",
+    base_family: str | None = None,
 ) -> dict[str, Any]:
-    """The metadata the training service writes next to the adapter (`metadata.json`)."""
-    return {
+    """The metadata the training service writes next to the adapter (`metadata.json`); `base_family`
+    None leaves the family out (a model from before families: sd21-base)."""
+    family = {} if base_family is None else {"base_family": base_family}
+    return family | {
         "model_id": model_id,
         "training_id": training_id,
         "token": token,

@@ -38,6 +38,7 @@ from typing import IO
 
 import requests
 
+from avatar_contract.families import FamilyName
 from avatar_contract.names import Env, Runtime, Triton
 from hosting_server.gate import ModelGate
 from hosting_server.loopback import (
@@ -425,7 +426,9 @@ def start_triton(
     )
     try:
         if gated:
-            triton._gate = ModelGate((bind_address, port), triton_port).start()
+            served = run_env.get(Env.BASE_FAMILY)  # the family this server's gate accepts (unset: default)
+            family = FamilyName(served) if served else None
+            triton._gate = ModelGate((bind_address, port), triton_port, served_family=family).start()
         triton.wait_ready(startup_timeout_s)
         exposed = non_loopback_listeners(process.pid) if bind_address != ALL_INTERFACES else []
         if exposed:

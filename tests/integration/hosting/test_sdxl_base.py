@@ -23,6 +23,7 @@ from .conftest import build_user_model, reference_payload
 
 pytestmark = pytest.mark.slow
 ARGS = parse_gen_args({"num_inference_steps": 2, "seed": 3})
+SDXL = "sdxl-base-1.0"
 
 
 def test_the_engine_serves_sdxl_with_both_text_encoders_adapted(tiny_sdxl_model_dir: Path, tmp_path: Path):
@@ -31,7 +32,7 @@ def test_the_engine_serves_sdxl_with_both_text_encoders_adapted(tiny_sdxl_model_
     adapters = []
     for seed in (1, 2):
         adapter = make_random_adapter(tiny_sdxl_model_dir, tmp_path / f"a{seed}", seed=seed)
-        write_metadata(adapter, adapter_metadata(f"m-{seed:020d}", token=f"tok{seed}"))
+        write_metadata(adapter, adapter_metadata(f"m-{seed:020d}", token=f"tok{seed}", base_family=SDXL))
         adapters.append(adapter)
     first = engine.generate("a photo of <<TOK>>", "", ARGS, "u1", adapters[0])
     assert first != engine.generate("a photo of <<TOK>>", "", ARGS, "u2", adapters[1])
@@ -52,8 +53,9 @@ def test_an_sd21_adapter_does_not_load_into_sdxl(
 ):
     engine = BaseModelEngine(tiny_sdxl_model_dir, device="cpu")
     adapter = make_random_adapter(tiny_model_dir, tmp_path / "sd21", seed=3)
-    write_metadata(adapter, adapter_metadata("m-00000000000000000003", token="tok3"))
-    with pytest.raises(AdapterError):
+    # Even when its metadata claims SDXL, SD 2.1's layers do not fit the SDXL UNet: refused, nothing kept.
+    write_metadata(adapter, adapter_metadata("m-00000000000000000003", token="tok3", base_family=SDXL))
+    with pytest.raises(AdapterError, match=r"does not fit|holds no LoRA"):
         engine.generate("a photo of <<TOK>>", "", ARGS, "u3", adapter)
     assert engine.resident == []
 
@@ -84,7 +86,7 @@ def sdxl_triton(
     try:
         server = start_triton(
             base_model=tiny_sdxl_model_dir, http_port=None, log_path=log, startup_timeout_s=180
-        )
+        )  # AVATAR_BASE_FAMILY unset: SDXL's 512 px minimum would refuse the tiny stand-in's 64 px
     except TritonNotAvailable as exc:
         pytest.skip(f"the tritonserver from nvidia-pytriton cannot run here: {exc}")
     with server:
@@ -109,3 +111,14 @@ def test_triton_answers_the_reference_payload_on_the_sdxl_base(
     image = Image.open(io.BytesIO(base64.b64decode(first[0])))
     assert image.format == "JPEG" and image.size == (64, 64)  # the tiny SDXL's native size
     assert first == images(0) and first != images(1) and first != images(0, seed=43)
+
+
+def test_an_endpoint_refuses_a_model_of_another_family_with_a_409_naming_both(
+    sdxl_triton: TritonProcess, tiny_sdxl_model_dir: Path, tmp_path: Path
+):
+    mme = MultiModelClient(sdxl_triton.url)  # its gate serves the default family (sd21-base)
+    user = build_user_model(tiny_sdxl_model_dir, tmp_path, seed=23, family=SDXL)
+    response = mme.load(model_name_for(user.target_model), user.url, target_model=user.target_model)
+    assert response.status_code == 409, response.text
+    assert "'sd21-base'" in response.text and "'sdxl-base-1.0'" in response.text
+    assert mme.ping() == 200

@@ -14,8 +14,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from avatar_contract.families import FAMILIES, BaseFamily, FamilyName
-from avatar_runtime.rendering import pipeline_class
+from avatar_contract.families import BaseFamily, FamilyName
+from avatar_runtime.rendering import pipeline_family
 from training_service.families.common import Encoded, TextConditioning
 from training_service.families.sd21 import SD2Conditioning
 from training_service.families.sdxl import SDXLConditioning
@@ -31,11 +31,8 @@ CONDITIONING: dict[FamilyName, type[TextConditioning]] = {
 def family_of_pipeline(pipeline_dir: Path | str) -> BaseFamily:
     """The family whose text-to-image pipeline class the folder names (`model_index.json`); ValueError
     for a class no family has."""
-    name = pipeline_class(pipeline_dir).__name__
-    for candidate in FAMILIES.values():
-        if candidate.text2img_pipeline == name:
-            return candidate
-    raise ValueError(f"no base-model family has the pipeline class {name} of {pipeline_dir}")
+    chosen: BaseFamily = pipeline_family(pipeline_dir)
+    return chosen
 
 
 def conditioning_for(pipeline_dir: Path | str) -> tuple[BaseFamily, type[TextConditioning]]:
