@@ -41,7 +41,7 @@ def architecture(job: dict[str, Any]) -> dict[str, Any]:
     config = _family_defaults(job["family"])
     build = full_size_sdxl_components if job["family"] == "sdxl-base-1.0" else full_size_components
     with torch.device("meta"):
-        parts = {k: v for k, v in build().items() if isinstance(v, torch.nn.Module)}
+        parts: dict[str, Any] = {k: v for k, v in build().items() if isinstance(v, torch.nn.Module)}
         counts = {k: sum(p.numel() for p in v.parameters()) for k, v in parts.items()}
         unet_lora = LoraConfig(r=config.lora_rank, lora_alpha=config.lora_rank,
                                target_modules=list(chosen.unet_lora_targets))  # fmt: skip

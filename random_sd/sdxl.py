@@ -114,7 +114,7 @@ def _sdxl_vae(
 
 def _save(parts: dict[str, object], out_dir: Path, dtype: torch.dtype) -> Path:
     pipe = StableDiffusionXLPipeline(
-        **parts,  # type: ignore[arg-type]
+        **parts,
         scheduler=EulerDiscreteScheduler(**_SCHEDULER),
         force_zeros_for_empty_prompt=True,
     )

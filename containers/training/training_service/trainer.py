@@ -309,8 +309,8 @@ def train_lora(
         rows, sources = ([0, 1], [geometry[i], CropGeometry.square(size)]) if prior else ([0], [geometry[i]])
         with autocast:
             encoded = text.encode() if config.train_text_encoder else fixed
-            conditioning = text.unet_kwargs(encoded, rows, sources, size, dtype)
-            pred = unet(noisy.to(dtype), timesteps, **conditioning).sample
+            unet_inputs = text.unet_kwargs(encoded, rows, sources, size, dtype)
+            pred = unet(noisy.to(dtype), timesteps, **unet_inputs).sample
         pred = pred.float()
         if prior:
             pred_inst, pred_class = pred.chunk(2)

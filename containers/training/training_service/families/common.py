@@ -30,7 +30,7 @@ class Encoded:
 class TextConditioning:
     """One family's tokenizers and text encoders (subclasses: `ENCODER_CLASSES`, `encode`, `unet_kwargs`)."""
 
-    ENCODER_CLASSES: ClassVar[tuple[type, ...]]  # the transformers class of each of the family's encoders
+    ENCODER_CLASSES: ClassVar[tuple[Any, ...]]  # the transformers class of each of the family's encoders
 
     def __init__(
         self,
