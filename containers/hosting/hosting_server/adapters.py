@@ -34,7 +34,7 @@ def make_random_adapter(
     from peft import LoraConfig, get_peft_model_state_dict
 
     from avatar_contract.names import Triton
-    from avatar_contract.rendering import pipeline_class
+    from avatar_runtime.rendering import pipeline_class
 
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
