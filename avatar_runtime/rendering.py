@@ -42,7 +42,7 @@ def render_dtype(device: str) -> Any:
 
 
 def prepare(pipe: Any) -> Any:
-    """Give a loaded `StableDiffusionPipeline` the shared sampler, VAE slicing and no progress bar."""
+    """Give a loaded pipeline (SD 2.x or SDXL) the shared sampler, VAE slicing and no progress bar."""
     from diffusers import DPMSolverMultistepScheduler
 
     pipe.scheduler = DPMSolverMultistepScheduler.from_config(
@@ -53,18 +53,46 @@ def prepare(pipe: Any) -> Any:
     return pipe
 
 
+def pipeline_class(source: Any) -> Any:
+    """The diffusers text-to-image pipeline class a local pipeline folder names (`model_index.json`'s
+    `_class_name`: `StableDiffusionPipeline`, `StableDiffusionXLPipeline`, ...)."""
+    import json
+    from pathlib import Path
+
+    import diffusers
+
+    name = json.loads((Path(source) / "model_index.json").read_text())["_class_name"]
+    return getattr(diffusers, name)
+
+
+def pipeline_family(source: Any) -> Any:
+    """The base family (`avatar_contract.families.BaseFamily`) whose text-to-image pipeline class the
+    folder names; ValueError for a class no family has."""
+    from avatar_contract.families import FAMILIES
+
+    name = pipeline_class(source).__name__
+    for candidate in FAMILIES.values():
+        if candidate.text2img_pipeline == name:
+            return candidate
+    raise ValueError(f"no base-model family has the pipeline class {name} of {source}")
+
+
 def load_pipeline(source: Any, device: str, dtype: Any = None) -> Any:
-    """The base pipeline from `source` (a local directory), prepared, on `device` at `render_dtype`."""
-    from diffusers import StableDiffusionPipeline
+    """The base pipeline from `source` (a local directory; its own class: SD 2.x or SDXL), prepared, on
+    `device` at `render_dtype`."""
+    import inspect
 
     from avatar_runtime.base_model import weights_variant
 
-    pipe = StableDiffusionPipeline.from_pretrained(
+    cls = pipeline_class(source)
+    extra: dict[str, Any] = {}
+    if "requires_safety_checker" in inspect.signature(cls.__init__).parameters:  # SD 1.x/2.x pipelines
+        extra = {"safety_checker": None, "requires_safety_checker": False}
+    pipe = cls.from_pretrained(
         source,
         dtype=dtype or render_dtype(device),
-        safety_checker=None,
-        requires_safety_checker=False,
         variant=weights_variant(source),  # "fp16" for the staged default: cast to `dtype` on load
+        **extra,
     )
     return prepare(pipe).to(device)
 
@@ -134,10 +162,11 @@ def render_prompts(
 
 def img2img_pipeline(pipe: Any) -> Any:
     """An img2img pipeline over `pipe`'s own components (no second copy of any weight, the same sampler
-    and whatever LoRA adapter `pipe` has active): the finishing passes' denoiser."""
-    from diffusers import StableDiffusionImg2ImgPipeline
+    and whatever LoRA adapter `pipe` has active): the finishing passes' denoiser, of `pipe`'s family
+    (diffusers' AutoPipelineForImage2Image maps each text-to-image class to its img2img class)."""
+    from diffusers import AutoPipelineForImage2Image
 
-    img2img: Any = StableDiffusionImg2ImgPipeline(**pipe.components, requires_safety_checker=False)
+    img2img: Any = AutoPipelineForImage2Image.from_pipe(pipe)
     img2img.set_progress_bar_config(disable=True)
     return img2img
 

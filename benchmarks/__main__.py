@@ -29,6 +29,7 @@ MODULES = {
     "class_images": "bench_class_images",
     "moderation": "bench_moderation",
     "faces": "bench_faces",
+    "families": "bench_families",
 }
 
 

@@ -1,5 +1,7 @@
-"""`python -m benchmarks.gpu` (`make bench-gpu`): the GPU figures, on the full-size SD 2.1-base
-architecture with random weights (same compute and memory as the real model; nothing is downloaded).
+"""`python -m benchmarks.gpu` (`make bench-gpu`): the GPU figures, on the full-size architecture of each
+base family (SD 2.1-base, SDXL 1.0) with random weights (same compute and memory as the real models;
+nothing is downloaded). `--family` picks one; each family's figures run at its native resolution with its
+default training configuration (`avatar_contract.families`).
 
 Run it on a machine with one NVIDIA GPU and this repository's pinned Python dependencies. It measures:
 - training: seconds/step at 512 px with the default training config (`TrainingHyperparameters()`:
@@ -101,14 +103,16 @@ def _synthetic_pil(count: int, resolution: int, seed: int) -> list:
     return [Image.fromarray(a) for a in array]
 
 
-def bench_training(result: Result, torch: Any, base: Path, device: str, toy: bool) -> None:
-    from avatar_contract.training import TrainingHyperparameters
+def bench_training(result: Result, torch: Any, base: Path, device: str, toy: bool, family: str) -> None:
+    from avatar_contract.families import family as family_definition
+    from avatar_contract.training import TrainingHyperparameters, hyperparameters_model
     from training_service.trainer import train_lora
 
-    defaults = TrainingHyperparameters()
-    resolution = 64 if toy else 512
+    defaults = hyperparameters_model(family)()
+    resolution = 64 if toy else family_definition(family).native_resolution
     warmup, timed = (1, 1) if toy else (3, 10)
-    config = defaults.model_copy(update={"resolution": resolution, "max_train_steps": warmup + timed})
+    update = {"resolution": resolution, "max_train_steps": warmup + timed}
+    config = TrainingHyperparameters(**defaults.model_dump() | update)  # the family-free schema: 64 px toys
     marks: list[float] = []
     if device == "cuda":
         torch.cuda.reset_peak_memory_stats()
@@ -119,14 +123,16 @@ def bench_training(result: Result, torch: Any, base: Path, device: str, toy: boo
             config,
             Path(out),
             device=device,
-            class_images=_synthetic_pil(defaults.num_class_images if not toy else 4, resolution, 2),
+            class_images=_synthetic_pil(defaults.num_class_images if not toy else 4, resolution, 2)
+            if config.with_prior_preservation
+            else None,
             log_every=1,
             on_log=lambda step, loss, elapsed: marks.append(elapsed),
         )
     steps = [b - a for a, b in zip([0.0, *marks[:-1]], marks, strict=True)][warmup:]
     setup = marks[0] - statistics.median(steps)  # the first step also carries loading and latent encoding
     per_step = Stats(steps)
-    label = f"{resolution}px default config ({run.precision})"
+    label = f"{family} {resolution}px default config ({run.precision}, {run.optimizer})"
     result.add(
         Figure(label, "training step", "s/step", per_step, note=f"{run.device}, after {warmup} warm-up steps")
     )
@@ -146,15 +152,17 @@ def bench_training(result: Result, torch: Any, base: Path, device: str, toy: boo
                 label, "training peak GPU memory", "GiB", Stats([torch.cuda.max_memory_allocated() / 2**30])
             )
         )
-    result.settings["training"] = config.model_dump(exclude={"validation_prompts"})
+    result.settings[f"training {family}"] = config.model_dump(exclude={"validation_prompts"})
 
 
-def bench_hosting(result: Result, torch: Any, base: Path, device: str, toy: bool) -> None:
+def bench_hosting(result: Result, torch: Any, base: Path, device: str, toy: bool, family: str) -> None:
+    from avatar_contract.families import family as family_definition
     from avatar_contract.generation import GenArgs
     from benchmarks.artifacts import adapter_copies, random_adapter
     from hosting_server.engine import BaseModelEngine, CacheBound
 
-    size, steps, repeats, count = (64, 2, 1, 2) if toy else (512, 30, 3, 8)
+    native = family_definition(family).native_resolution
+    size, steps, repeats, count = (64, 2, 1, 2) if toy else (native, 30, 3, 8)
     adapter = random_adapter(base, *RANKS)
     work = Path(tempfile.mkdtemp(prefix="bench-gpu-adapters-"))
     try:
@@ -162,7 +170,7 @@ def bench_hosting(result: Result, torch: Any, base: Path, device: str, toy: bool
         engine = BaseModelEngine(base, bound=CacheBound(max_adapters=count + 1, max_bytes=0), device=device)
         _sync(torch, device)
         base_mib = _allocated_mib(torch, device) - before
-        label = f"{size}px {steps} steps ({str(engine.dtype).removeprefix('torch.')})"
+        label = f"{family} {size}px {steps} steps ({str(engine.dtype).removeprefix('torch.')})"
         args = GenArgs(num_inference_steps=steps, width=size, height=size, seed=1)
         ids = adapter_copies(adapter, RANKS, count, work)
         engine.generate("a photo of a person", gen_args=args)  # warm-up (kernels, allocator)
@@ -200,19 +208,21 @@ def bench_hosting(result: Result, torch: Any, base: Path, device: str, toy: bool
             model_id, path = ids[index % count]
             warm.append(_seconds(torch, device, _switch, engine, model_id, path))
         memory_unit = "MiB (GPU)" if device == "cuda" else "MiB (RSS, CPU)"
-        result.add(Figure("adapters", "cold adapter load + activate", "s", Stats(cold)))
-        result.add(Figure("adapters", "warm switch", "s", Stats(warm)))
-        result.add(Figure("memory", "base pipeline", memory_unit, Stats([base_mib])))
-        result.add(Figure("memory", "per resident adapter", memory_unit, Stats(per_adapter)))
+        result.add(Figure(f"{family} " + "adapters", "cold adapter load + activate", "s", Stats(cold)))
+        result.add(Figure(f"{family} " + "adapters", "warm switch", "s", Stats(warm)))
+        result.add(Figure(f"{family} " + "memory", "base pipeline", memory_unit, Stats([base_mib])))
+        result.add(Figure(f"{family} " + "memory", "per resident adapter", memory_unit, Stats(per_adapter)))
         if device == "cuda":
             result.add(
-                Figure("memory", f"generation working memory ({size}px)", "MiB (GPU)", Stats([working]))
+                Figure(
+                    f"{family} memory", f"generation working memory ({size}px)", "MiB (GPU)", Stats([working])
+                )
             )
             per = max(statistics.median(per_adapter), 1e-3)
             fit = int((GPU_BUDGET_GIB * 1024 - base_mib - working) / per)
             result.add(
                 Figure(
-                    "memory",
+                    f"{family} memory",
                     f"adapters that fit beside the base in {GPU_BUDGET_GIB:.0f} GB",
                     "adapters",
                     Stats([float(fit)]),
@@ -232,38 +242,45 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--results-dir", type=Path, default=RESULTS_DIR)
     parser.add_argument("--base-model", type=Path, help="a real SD 2.x pipeline directory (likeness part)")
     parser.add_argument("--selfies", type=Path, help="selfies of one consenting person (likeness part)")
+    parser.add_argument(
+        "--family", choices=["sd21-base", "sdxl-base-1.0"], action="append", help="default: both families"
+    )
     args = parser.parse_args(argv)
     if (args.base_model is None) != (args.selfies is None):
         parser.error("--base-model and --selfies go together")
 
     import torch
 
-    from benchmarks.models import full_size_pipeline, tiny_pipeline
+    from benchmarks.models import family_pipeline
 
     device = "cuda" if torch.cuda.is_available() and not args.toy else "cpu"
     if device == "cpu" and not (args.toy or args.allow_cpu):
         print("no CUDA GPU here: run on a GPU machine, or use --toy (tiny model on CPU)", file=sys.stderr)
         return 2
+    families = args.family or ["sd21-base", "sdxl-base-1.0"]
     result = Result(
-        "gpu", "GPU: training, generation, adapters, memory (full-size SD 2.1 architecture)", args.toy
+        "gpu", "GPU: training, generation, adapters, memory (full-size architectures per family)", args.toy
     )
     result.settings = {
         "device": _device_record(torch, device),
         "adapter_ranks": {"unet": RANKS[0], "te": RANKS[1]},
     }
-    base = tiny_pipeline() if args.toy else full_size_pipeline()
     started = time.perf_counter()
-    for part in (bench_training, bench_hosting):
-        gc.collect()
-        if device == "cuda":
-            torch.cuda.empty_cache()  # each part's memory figures start from a clean device
-        try:
-            part(result, torch, base, device, args.toy)
-        except Exception as exc:
-            result.error = (result.error or "") + f"{part.__name__}: {type(exc).__name__}: {exc}\n"
-            import traceback
+    for family in families:
+        base = family_pipeline(family, args.toy)
+        for part in (bench_training, bench_hosting):
+            gc.collect()
+            if device == "cuda":
+                torch.cuda.empty_cache()  # each part's memory figures start from a clean device
+            try:
+                part(result, torch, base, device, args.toy, family)
+            except Exception as exc:
+                result.error = (
+                    result.error or ""
+                ) + f"{family} {part.__name__}: {type(exc).__name__}: {exc}\n"
+                import traceback
 
-            traceback.print_exc()
+                traceback.print_exc()
     if args.selfies is not None:
         from benchmarks.gpu_likeness import bench_likeness
 

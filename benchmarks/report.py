@@ -82,6 +82,7 @@ PERFORMANCE_HOWTO = """### Reproduce
 ```bash
 make bench                                   # everything (< 15 min on 2 idle cores): table + results/*.json
 .venv/bin/python -m benchmarks --only training,triton_load   # some of them
+.venv/bin/python -m benchmarks --only families               # SD 2.1 and SDXL side by side (below)
 .venv/bin/python -m benchmarks --no-full-size                # skip the full-size architecture (minutes less)
 .venv/bin/python -m benchmarks --toy                         # toy size, seconds (what the tests run)
 .venv/bin/python -m benchmarks.report                        # the latest results as Markdown
@@ -93,10 +94,12 @@ shared and noisy: compare ratios, not absolute seconds.
 
 ### GPU
 
-`make bench-gpu` (`python -m benchmarks.gpu`) measures, on the full-size architecture in bf16/fp16:
-training seconds/step at 512 px with the default config and the projected time for the default 800
-steps, 30-step 512 px generation with and without an active LoRA, adapter cold load and warm switch, GPU
-memory of the base and per resident adapter, and how many adapters fit beside the base in 24 GB.
+`make bench-gpu` (`python -m benchmarks.gpu`) measures, for each base family (SD 2.1-base and SDXL 1.0,
+`--family` picks one) on its full-size architecture in bf16/fp16: training seconds/step at the family's
+native resolution (512 / 1024 px) with its default config and the projected time for its default step
+count, 30-step generation at that size with and without an active LoRA, adapter cold load and warm
+switch, GPU memory of the base and per resident adapter, and how many adapters fit beside the base in
+24 GB.
 **It has not been run on a GPU**: none was available to this work (its code runs on CPU at toy size in
 the tests). Until it is run, the GPU figures in the cost model are labelled estimates.
 """

@@ -395,9 +395,13 @@ class LocalCloud:
     def _base_model(self) -> Path:
         if self.base_model_dir is not None:
             return Path(self.base_model_dir).resolve()
-        from random_sd import ensure_tiny_pipeline  # torch/diffusers: imported only when needed
+        from avatar_contract.families import FamilyName, family_from_env
+        from random_sd import ensure_tiny_pipeline, ensure_tiny_sdxl_pipeline  # torch: only when needed
 
-        return Path(ensure_tiny_pipeline(self.state_dir / "base-model")).resolve()
+        # The tiny random-weight pipeline of the configured base family (AVATAR_BASE_FAMILY).
+        sdxl = family_from_env().name == FamilyName.SDXL_BASE_1_0
+        ensure = ensure_tiny_sdxl_pipeline if sdxl else ensure_tiny_pipeline
+        return Path(ensure(self.state_dir / "base-model")).resolve()
 
     def _aws_env(self) -> dict[str, str]:
         return {

@@ -8,6 +8,7 @@ import shutil
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import torch
 from diffusers import AutoencoderKL, PNDMScheduler, StableDiffusionPipeline, UNet2DConditionModel
@@ -150,10 +151,9 @@ def build_tiny_pipeline(out_dir: Path | str, seed: int = 0) -> Path:
     return _save(unet, vae, text_encoder, tokenizer, Path(out_dir), torch.float32)
 
 
-def build_full_size_pipeline(out_dir: Path | str, dtype: torch.dtype = torch.float16, seed: int = 0) -> Path:
-    """The SD 2.1-base architecture (UNet 866 M, VAE 84 M, OpenCLIP ViT-H text encoder 340 M parameters)
-    with random weights, saved in `dtype`: the same compute and memory as the real model, no download."""
-    torch.manual_seed(seed)
+def full_size_components() -> dict[str, Any]:
+    """The SD 2.1-base architecture's components (UNet 866 M, VAE 84 M, OpenCLIP ViT-H text encoder
+    340 M parameters), randomly initialised on torch's current default device (`meta`: sizes only)."""
     unet = _unet(
         sample_size=64,
         widths=(320, 640, 1280, 1280),
@@ -167,7 +167,22 @@ def build_full_size_pipeline(out_dir: Path | str, dtype: torch.dtype = torch.flo
     text_encoder = _text_encoder(
         tokenizer, hidden=1024, intermediate=4096, layers=23, heads=16, projection=512
     )
-    return _save(unet, vae, text_encoder, tokenizer, Path(out_dir), dtype)
+    return {"unet": unet, "vae": vae, "text_encoder": text_encoder, "tokenizer": tokenizer}
+
+
+def build_full_size_pipeline(out_dir: Path | str, dtype: torch.dtype = torch.float16, seed: int = 0) -> Path:
+    """The SD 2.1-base architecture with random weights (`full_size_components`), saved in `dtype`: the
+    same compute and memory as the real model, no download."""
+    torch.manual_seed(seed)
+    parts = full_size_components()
+    return _save(
+        parts["unet"],
+        parts["vae"],
+        parts["text_encoder"],
+        parts["tokenizer"],
+        Path(out_dir),
+        dtype,
+    )
 
 
 def ensure_built(target: Path, build: Callable[[Path], object]) -> Path:

@@ -1,4 +1,5 @@
-"""The shared base model: one SD pipeline per process and a bounded LRU cache of resident LoRA adapters.
+"""The shared base model: one diffusion pipeline per process (SD 2.x or SDXL: the base's own class) and a
+bounded LRU cache of resident LoRA adapters.
 
 This module knows nothing of Triton: `model_templates/sd_base/1/model.py` is a thin adapter around
 `BaseModelEngine`, and the benchmarks drive the engine directly to time adapter switches.
@@ -29,9 +30,8 @@ from avatar_contract.generation import GenArgs, family_bounds_problem
 from avatar_contract.names import TOKEN_PLACEHOLDER, Env, Triton
 from avatar_contract.prompts import MissingTokenError, personalize, token_phrase
 from avatar_runtime.base_model import resolve_base_model as shared_resolve_base_model
-from avatar_runtime.base_model import weights_variant
 from avatar_runtime.gpu import expect_gpu, gpu_unusable_reason
-from avatar_runtime.rendering import finish, img2img_pipeline, prepare, render
+from avatar_runtime.rendering import finish, img2img_pipeline, load_pipeline, render
 from hosting_server.deadline import (
     DeadlineExceededError,
     ResponseTooLargeError,
@@ -149,7 +149,6 @@ class BaseModelEngine:
     ) -> None:
         """`bound`, `device` and `dtype` override `settings` (default: read from the environment)."""
         import torch
-        from diffusers import StableDiffusionPipeline
         from diffusers.utils import logging as diffusers_logging
         from transformers.utils import logging as transformers_logging
 
@@ -174,17 +173,12 @@ class BaseModelEngine:
         self.dtype = getattr(torch, dtype)
         source = resolve_base_model(base_model)
         started = time.perf_counter()
-        pipe = StableDiffusionPipeline.from_pretrained(
-            source,
-            dtype=self.dtype,
-            safety_checker=None,
-            requires_safety_checker=False,
-            variant=weights_variant(source),
-        )
-        self.pipe = prepare(pipe).to(self.device)  # the shared sampler and VAE slicing
+        # The pipeline class the base names (StableDiffusionPipeline, StableDiffusionXLPipeline), prepared
+        # with the shared sampler and VAE slicing, as the training renders its previews.
+        self.pipe = pipe = load_pipeline(source, str(self.device), self.dtype)
         self.base_load_seconds = time.perf_counter() - started
         # The size the base model was trained at (what diffusers renders when none is given), at least
-        # GenArgs' minimum: 512 px for SD 2.1-base.
+        # GenArgs' minimum: 512 px for SD 2.1-base, 1024 px for SDXL.
         self.native_size = max(64, pipe.unet.config.sample_size * pipe.vae_scale_factor)
         self.base_model = str(base_model)
         self.family = settings.base_family  # its generation bounds (avatar_contract.families)
@@ -311,7 +305,9 @@ class BaseModelEngine:
     def _adapter_nbytes(self, name: str) -> int:
         marker = f".{name}."
         total = 0
-        for component in (self.pipe.unet, self.pipe.text_encoder):
+        for component in self.pipe.components.values():  # the UNet and every text encoder
+            if not isinstance(component, self._torch.nn.Module):
+                continue
             for param_name, param in component.named_parameters():
                 if marker in param_name:
                     total += param.numel() * param.element_size()

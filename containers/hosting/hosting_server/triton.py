@@ -37,6 +37,7 @@ from typing import IO
 
 import requests
 
+from avatar_contract.families import FamilyName
 from avatar_contract.names import Env, Runtime, Triton
 from avatar_runtime.ports import free_port
 from hosting_server.gate import ModelGate
@@ -419,7 +420,9 @@ def start_triton(
     )
     try:
         if gated:
-            triton._gate = ModelGate((bind_address, port), triton_port).start()
+            served = run_env.get(Env.BASE_FAMILY)  # the family this server's gate accepts (unset: default)
+            family = FamilyName(served) if served else None
+            triton._gate = ModelGate((bind_address, port), triton_port, served_family=family).start()
         triton.wait_ready(startup_timeout_s)
         exposed = non_loopback_listeners(process.pid) if bind_address != ALL_INTERFACES else []
         if exposed:

@@ -6,6 +6,8 @@ training (docs/design.md §2 steps 3, 4, 6).
 - `archive`, `config`, `images`: safe input reading, config mapping (ours and the reference's) and the
   destination check, face-aware image preparation; `decode`: one image to RGB, or the reason it is unusable.
 - `deadline`: the time budget and cancellation of one training (docs/limits-training.md).
-- `trainer`: `train_lora(pipeline_dir, images, config, output_dir, device)` — the training loop.
+- `trainer`: `train_lora(pipeline_dir, images, config, output_dir, device)` — the training loop, one for
+  every base family; `families`: what differs per family (text encoders, prompt conditioning, SDXL's
+  pooled embedding and micro-conditioning), picked by the base pipeline's class.
 - `settings`: environment variables.
 """

@@ -14,19 +14,18 @@ from __future__ import annotations
 import logging
 import math
 import statistics
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from diffusers import StableDiffusionPipeline
 from diffusers.utils import convert_state_dict_to_diffusers
 from peft.utils import get_peft_model_state_dict
 from PIL import Image
 
 from avatar_contract.names import Triton
 from avatar_contract.training import CheckpointLikeness, TrainingHyperparameters, checkpoint_steps
-from avatar_runtime.rendering import DEFAULT_STEPS, load_pipeline, render_prompts
+from avatar_runtime.rendering import DEFAULT_STEPS, load_pipeline, pipeline_class, render_prompts
 from face_analysis.likeness import Likeness, score
 from face_analysis.quality import difference_hash, hash_distance
 from face_analysis.screening import Screening, Thresholds
@@ -38,26 +37,33 @@ Check = Callable[[int | None], None]
 
 
 def save_adapter(
-    output_dir: Path, unet: Any, text_encoder: Any, unet_lora: Any, text_lora: Any | None
+    output_dir: Path,
+    pipeline_dir: Path | str,
+    unet: Any,
+    unet_lora: Any,
+    text_encoders: Mapping[str, Any],
+    text_lora: Mapping[str, Any],
 ) -> None:
-    """The LoRA layers in diffusers format (`Triton.ADAPTER_FILE`), text encoder's when it trains."""
+    """The LoRA layers in diffusers format (`Triton.ADAPTER_FILE`), saved by the base pipeline's own class
+    (`save_lora_weights` of StableDiffusionPipeline, StableDiffusionXLPipeline, ...): the UNet's, and each
+    trained text encoder's (those `text_lora` configures) under its subfolder name (`text_encoder`,
+    `text_encoder_2`)."""
     output_dir.mkdir(parents=True, exist_ok=True)
-    StableDiffusionPipeline.save_lora_weights(
+
+    def layers(model: Any) -> dict[str, Any]:
+        return convert_state_dict_to_diffusers(get_peft_model_state_dict(model, save_embedding_layers=False))
+
+    text: dict[str, Any] = {}
+    for name, lora in text_lora.items():
+        text[f"{name}_lora_layers"] = layers(text_encoders[name])
+        text[f"{name}_lora_adapter_metadata"] = lora.to_dict()
+    pipeline_class(pipeline_dir).save_lora_weights(
         output_dir,
-        unet_lora_layers=convert_state_dict_to_diffusers(
-            get_peft_model_state_dict(unet, save_embedding_layers=False)
-        ),
-        text_encoder_lora_layers=(
-            convert_state_dict_to_diffusers(
-                get_peft_model_state_dict(text_encoder, save_embedding_layers=False)
-            )
-            if text_lora
-            else None
-        ),
+        unet_lora_layers=layers(unet),
         weight_name=Triton.ADAPTER_FILE,
         safe_serialization=True,
         unet_lora_adapter_metadata=unet_lora.to_dict(),
-        text_encoder_lora_adapter_metadata=text_lora.to_dict() if text_lora else None,
+        **text,
     )
 
 

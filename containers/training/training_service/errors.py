@@ -73,3 +73,9 @@ class Cancelled(TrainingError):
     499: "client closed request" (nginx's code); nobody reads it, the logs do."""
 
     status = 499
+
+
+class WrongFamily(TrainingError):
+    """The config was validated for another base family than the one this instance trains (409)."""
+
+    status = 409

@@ -12,9 +12,43 @@ from PIL import Image
 from face_analysis.decode import UnusableImage, decode_image
 from face_analysis.screening import Screening
 from training_service.errors import NotEnoughImages
-from training_service.screening import FaceBox, face_boxes, screen_and_crop, training_weights, wide_crops
+from training_service.screening import (
+    FaceBox,
+    crop_corners,
+    face_boxes,
+    screen_and_crop,
+    training_weights,
+    wide_crops,
+)
 
 logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class CropGeometry:
+    """Where a training square came from, in SDXL's micro-conditioning terms (Podell et al. 2023, §2.2):
+    the source photo's (height, width) and the crop's top-left corner, both in pixels of the photo scaled
+    so the crop is `resolution` wide (diffusers' `train_dreambooth_lora_sdxl.py` resizes, then crops)."""
+
+    original_size: tuple[int, int]
+    crop_top_left: tuple[int, int]
+
+    @classmethod
+    def square(cls, resolution: int) -> CropGeometry:
+        """An image that is the whole square (class images, rendered at `resolution`)."""
+        return cls((resolution, resolution), (0, 0))
+
+    @classmethod
+    def of_crop(
+        cls, photo_size: tuple[int, int], left: float, top: float, side: float, resolution: int
+    ) -> CropGeometry:
+        """The crop `side` px wide at (`left`, `top`) of a photo `photo_size` = (width, height)."""
+        scale = resolution / side
+        width, height = photo_size
+        return cls(
+            (round(height * scale), round(width * scale)),
+            (max(0, round(top * scale)), max(0, round(left * scale))),
+        )
 
 
 @dataclass
@@ -25,6 +59,7 @@ class PreparedImages:
     wide: dict[str, Image.Image] = field(default_factory=dict)  # "<name>#wide" -> the looser crop
     weights: dict[str, float] = field(default_factory=dict)  # name -> loss weight (default 1)
     faces: dict[str, FaceBox] = field(default_factory=dict)  # name -> face box in its crop (fractions)
+    crops: dict[str, CropGeometry] = field(default_factory=dict)  # name -> where its square was cut from
 
     def training_set(self) -> tuple[list[Image.Image], list[float]]:
         """Every training image (tight crops, then the looser ones) and its loss weight."""
@@ -35,6 +70,10 @@ class PreparedImages:
     def training_faces(self) -> list[FaceBox | None]:
         """The face box of each image of `training_set` (None: no face known, a center crop)."""
         return [self.faces.get(name) for name in [*self.usable, *self.wide]]
+
+    def training_crops(self) -> list[CropGeometry | None]:
+        """Where each image of `training_set` was cut from its photo (SDXL's micro-conditioning)."""
+        return [self.crops.get(name) for name in [*self.usable, *self.wide]]
 
 
 def center_crop_box(image_size: tuple[int, int]) -> tuple[int, int, int, int]:
@@ -63,6 +102,9 @@ def prepare_images(
             decoded[name] = image
         else:
             box = center_crop_box(image.size)
+            prepared.crops[name] = CropGeometry.of_crop(
+                image.size, box[0], box[1], box[2] - box[0], resolution
+            )
             prepared.usable[name] = image.crop(box).resize((resolution, resolution), Image.Resampling.LANCZOS)
     if face_crop:
         usable, refused, prepared.screening = screen_and_crop(decoded, resolution)
@@ -71,6 +113,10 @@ def prepare_images(
         prepared.wide = wide_crops(decoded, prepared.screening, resolution)
         prepared.weights = training_weights(prepared.screening, resolution)
         prepared.faces = face_boxes(decoded, prepared.screening)
+        prepared.crops = {
+            name: CropGeometry.of_crop(decoded[name.split("#")[0]].size, *corner, resolution)
+            for name, corner in crop_corners(decoded, prepared.screening).items()
+        }
     for name, reason in prepared.rejected.items():
         logger.info("image %s not used: %s", name, reason)
     if len(prepared.usable) < min_usable:

@@ -89,6 +89,25 @@ def face_boxes(decoded: dict[str, Image.Image], screening: Screening) -> dict[st
     return boxes
 
 
+def crop_corners(
+    decoded: dict[str, Image.Image], screening: Screening
+) -> dict[str, tuple[float, float, float]]:
+    """Name (and `<name>#wide`) -> (left, top, side) of each training crop's square in its photo (before
+    any eye-levelling rotation, which turns the square about its centre)."""
+
+    def corner(box: CropBox) -> tuple[float, float, float]:
+        return box.center_x - box.size / 2, box.center_y - box.size / 2, box.size
+
+    corners: dict[str, tuple[float, float, float]] = {}
+    for verdict in screening.usable:
+        if verdict.crop is None:
+            continue
+        corners[verdict.name] = corner(verdict.crop)
+        if wide := wide_box(decoded[verdict.name].size, verdict.crop):
+            corners[f"{verdict.name}#wide"] = corner(wide)
+    return corners
+
+
 def training_weights(screening: Screening, resolution: int) -> dict[str, float]:
     """Name -> loss weight of each kept selfie: LOW_RESOLUTION_WEIGHT when its tight crop was enlarged
     more than MAX_UPSCALE×, else 1 (its wide crop, enlarged less, keeps weight 1)."""

@@ -22,6 +22,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from avatar_contract.families import FAMILY_KEY
 from avatar_contract.keys import progress_key, target_model
 from avatar_contract.names import Triton
 from avatar_contract.progress import TrainingProgress
@@ -41,7 +42,15 @@ from training_service.checkpoints import Checkpoints, choose_checkpoint
 from training_service.class_images import cached_class_images
 from training_service.config import Destinations, check_destinations, load_training_config
 from training_service.deadline import JobControl, Projection
-from training_service.errors import Busy, GpuUnavailable, InvalidInput, PublishFailed, TrainingError
+from training_service.errors import (
+    Busy,
+    GpuUnavailable,
+    InvalidInput,
+    PublishFailed,
+    TrainingError,
+    WrongFamily,
+)
+from training_service.families import family_of_pipeline
 from training_service.images import prepare_images
 from training_service.likeness import require_likeness, score_previews
 from training_service.objective import final_loss
@@ -225,6 +234,12 @@ class TrainingService:
         except Exception as exc:  # where it is and why it failed: the logs, not the caller
             logger.exception("could not load the base model %r", settings.base_model)
             raise TrainingError("could not load the base model") from exc
+        family = family_of_pipeline(base_dir).name
+        if config.base_family is not None and config.base_family != family:
+            raise WrongFamily(
+                f"config.json was validated for base family {str(config.base_family)!r}; this instance "
+                f"trains {str(family)!r}"
+            )
         class_images = None
         if config.with_prior_preservation:
             progress.enter("class_images")
@@ -248,7 +263,7 @@ class TrainingService:
             base_dir, images, config, adapter_dir, device,
             class_images=class_images, log_every=settings.log_every, sample_steps=settings.sample_steps,
             check=control.check, checkpoints=plan, on_step=progress.on_step, stop=projection,
-            image_weights=weights, face_boxes=prepared.training_faces(),
+            image_weights=weights, face_boxes=prepared.training_faces(), crops=prepared.training_crops(),
         )  # fmt: skip
         control.check(trained.steps)
         choice = None
@@ -267,7 +282,8 @@ class TrainingService:
         kept_loss = final_loss(trained.losses[: choice.step]) if choice else trained.final_loss
         progress.enter("publishing")
         metadata_file = work / STAGED_METADATA
-        metadata_file.write_text(json.dumps(_metadata(config, settings, kept_loss), indent=2, sort_keys=True))
+        metadata = _metadata(config, settings, kept_loss) | {FAMILY_KEY: str(family)}
+        metadata_file.write_text(json.dumps(metadata, indent=2, sort_keys=True))
         staged = {
             STAGED_ADAPTER: adapter_dir / Triton.ADAPTER_FILE,
             STAGED_METADATA: metadata_file,

@@ -1,12 +1,15 @@
-"""DreamBooth fine-tuning with LoRA (diffusers + peft): the training loop.
+"""DreamBooth fine-tuning with LoRA (diffusers + peft): the training loop, one for every base family.
 
-The method is DreamBooth (Ruiz et al., 2022) as diffusers' `train_dreambooth_lora.py` example applies it
-to Stable Diffusion: LoRA adapters on the UNet's attention projections (and optionally the CLIP text
-encoder's), the noise-prediction MSE on the instance images, plus the same loss on images the base model
-generated for the class prompt (prior preservation) weighted by `prior_loss_weight`. Written here as one
+The method is DreamBooth (Ruiz et al., 2022) as diffusers' `train_dreambooth_lora.py` (SD 2.x) and
+`train_dreambooth_lora_sdxl.py` (SDXL) examples apply it: LoRA adapters on the UNet's attention
+projections (and optionally every CLIP text encoder's), the noise-prediction MSE on the instance images,
+plus the same loss on images the base model generated for the class prompt (prior preservation) weighted
+by `prior_loss_weight`. What differs per family — its text encoders, how a prompt conditions the UNet,
+SDXL's pooled embedding and micro-conditioning — is `training_service.families`. Written here as one
 compact loop (no accelerate launcher: one process, one device) so the service and the benchmarks can call
-it as a function. The frozen VAE encodes every image once up front; its latent distribution is sampled
-each step, which is what encoding each step would give, at a fraction of the cost.
+it as a function. The frozen VAE encodes every image once up front and leaves (its latent distribution is
+sampled each step, which is what encoding each step would give); with frozen text encoders the prompts
+are encoded once too, and the encoders leave before the UNet is loaded where the family says so.
 """
 
 from __future__ import annotations
@@ -26,9 +29,7 @@ from diffusers import AutoencoderKL, DDPMScheduler, UNet2DConditionModel
 from diffusers.training_utils import cast_training_params
 from peft import LoraConfig
 from PIL import Image
-from transformers import CLIPTextModel, CLIPTokenizer
 
-from avatar_contract.lora import TEXT_ENCODER_TARGET_MODULES, UNET_TARGET_MODULES
 from avatar_contract.names import Triton
 from avatar_contract.prompts import personalize
 from avatar_contract.training import REFERENCE_TOKEN, TrainingHyperparameters, effective_class_noun
@@ -38,6 +39,7 @@ from avatar_runtime.rendering import DEFAULT_STEPS, load_pipeline, render, rende
 from training_service.checkpoints import Checkpoints, save_adapter
 from training_service.deadline import denoising_callback
 from training_service.errors import TrainingDiverged
+from training_service.families import CropGeometry, conditioning_for
 from training_service.objective import face_masks, final_loss, instance_loss
 
 logger = logging.getLogger(__name__)
@@ -61,6 +63,7 @@ class LoraTrainingResult:
     device: str
     precision: str
     losses: list[float] = field(default_factory=list)
+    optimizer: str = "AdamW"  # "AdamW8bit" when bitsandbytes was used
 
     @property
     def seconds_per_step(self) -> float:
@@ -132,13 +135,17 @@ def _encode_latents(vae: AutoencoderKL, images: Sequence[Image.Image], device: s
 
 
 def _make_optimizer(groups: list[dict], use_8bit_adam: bool, device: str) -> torch.optim.Optimizer:
+    """8-bit AdamW (bitsandbytes) when asked for on a GPU and importable (the CUDA image), else torch's
+    AdamW, saying so: the optimizer state then takes 8 bytes per trained parameter instead of 2."""
     if use_8bit_adam and device.startswith("cuda"):
         try:
-            import bitsandbytes as bnb  # optional: halves optimizer memory on GPU
+            import bitsandbytes as bnb  # optional: quarters the optimizer state's memory on GPU
 
             return bnb.optim.AdamW8bit(groups, betas=(0.9, 0.999), weight_decay=1e-2, eps=1e-8)
         except ImportError:
-            logger.info("bitsandbytes is not installed: using torch AdamW")
+            logger.warning("use_8bit_adam: bitsandbytes is not importable here; using torch AdamW")
+    elif use_8bit_adam:
+        logger.warning("use_8bit_adam: 8-bit Adam needs a CUDA device; using torch AdamW on %s", device)
     return torch.optim.AdamW(groups, betas=(0.9, 0.999), weight_decay=1e-2, eps=1e-8)
 
 
@@ -187,6 +194,7 @@ def train_lora(
     stop: Callable[[int, float], bool] | None = None,  # (steps done, seconds so far): end the run now?
     image_weights: Sequence[float] | None = None,  # per image: its instance loss's weight (default 1)
     face_boxes: Sequence[tuple[float, float, float] | None] | None = None,  # per image (face_loss_weight)
+    crops: Sequence[CropGeometry | None] | None = None,  # per image: where it was cropped (SDXL's time ids)
 ) -> LoraTrainingResult:
     """Fine-tune LoRA adapters on `images` (squares at `config.resolution`) and save them in diffusers
     format as `output_dir/pytorch_lora_weights.safetensors`. With prior preservation and no
@@ -212,63 +220,55 @@ def train_lora(
     class_images = class_images or []
 
     variant = weights_variant(pipeline_dir)  # "fp16" for the staged default: cast to `dtype` on load
-    tokenizer = CLIPTokenizer.from_pretrained(pipeline_dir, subfolder="tokenizer")
-    text_encoder = CLIPTextModel.from_pretrained(
-        pipeline_dir, subfolder="text_encoder", dtype=dtype, variant=variant
-    )
+    prompts = [instance_text(config)] + ([config.class_prompt] if prior else [])
+    # The family's tokenizers and text encoders (SD 2.x: one; SDXL: two), its fixed prompts tokenized.
+    family, conditioning = conditioning_for(pipeline_dir)
+    text = conditioning(family, pipeline_dir, prompts, device, dtype, variant)
+    if not config.train_text_encoder:  # the prompts' conditioning is fixed: computed once, and where the
+        with torch.no_grad():  # family says so (SDXL's two encoders: 1.6 GB in fp16) the encoders are
+            fixed = text.encode()  # released before the UNet arrives
+        if family.training.precompute_text_embeddings:
+            text.release()
+    # The frozen VAE encodes every image once (its latent distribution, sampled each step), then leaves.
     vae = AutoencoderKL.from_pretrained(pipeline_dir, subfolder="vae", dtype=dtype, variant=variant)
+    vae.requires_grad_(False)
+    vae.to(device)
+    inst_mean, inst_std = _encode_latents(vae, images, device, dtype)
+    if prior:
+        class_mean, class_std = _encode_latents(vae, class_images, device, dtype)
+    scaling = vae.config.scaling_factor
+    del vae
     unet = UNet2DConditionModel.from_pretrained(pipeline_dir, subfolder="unet", dtype=dtype, variant=variant)
     scheduler = DDPMScheduler.from_pretrained(pipeline_dir, subfolder="scheduler")
-    models: tuple[torch.nn.Module, ...] = (text_encoder, vae, unet)
-    for model in models:
-        model.requires_grad_(False)
-        model.to(device)
+    unet.requires_grad_(False)
+    unet.to(device)
 
     unet_lora = LoraConfig(
         r=config.lora_rank, lora_alpha=config.lora_rank, init_lora_weights="gaussian",
-        target_modules=list(UNET_TARGET_MODULES),
+        target_modules=list(family.unet_lora_targets),
     )  # fmt: skip
     unet.add_adapter(unet_lora)
-    trained = [unet]
-    text_lora = None
+    trained: list[torch.nn.Module] = [unet]
+    text_lora: dict[str, LoraConfig] = {}  # per text encoder subfolder, when they train
     if config.train_text_encoder:
-        text_lora = LoraConfig(
-            r=config.text_encoder_lora_rank, lora_alpha=config.text_encoder_lora_rank,
-            init_lora_weights="gaussian", target_modules=list(TEXT_ENCODER_TARGET_MODULES),
-        )  # fmt: skip
-        text_encoder.add_adapter(text_lora)
-        trained.append(text_encoder)
+        text_lora = text.add_lora(config.text_encoder_lora_rank)
+        trained += text.encoders.values()
     cast_training_params(trained, dtype=torch.float32)  # LoRA weights train in fp32 under autocast
     if use_gradient_checkpointing(config, device):
         unet.enable_gradient_checkpointing()
         if config.train_text_encoder:
-            text_encoder.activation_checkpointing_enable(
-                activation_checkpointing_kwargs={"use_reentrant": False}
-            )
+            text.enable_checkpointing()
     unet.train()
-    text_encoder.train(config.train_text_encoder)
 
-    inst_mean, inst_std = _encode_latents(vae, images, device, dtype)
     masks = face_masks(face_boxes, inst_mean.shape[-2:], config.face_loss_weight, len(images), device)
-    if prior:
-        class_mean, class_std = _encode_latents(vae, class_images, device, dtype)
-    vae.to("cpu")  # no longer needed on the device
-    scaling = vae.config.scaling_factor
-
-    prompts = [instance_text(config)] + ([config.class_prompt] if prior else [])
-    input_ids = tokenizer(
-        prompts, padding="max_length", max_length=tokenizer.model_max_length, truncation=True,
-        return_tensors="pt",
-    ).input_ids.to(device)  # fmt: skip
-    if not config.train_text_encoder:
-        with torch.no_grad():
-            fixed_embeddings = text_encoder(input_ids)[0]
+    size = config.resolution
+    geometry = [g or CropGeometry.square(size) for g in (crops or [None] * len(images))]
 
     unet_params = [p for p in unet.parameters() if p.requires_grad]
     groups = [{"params": unet_params, "lr": config.learning_rate}]
     params = list(unet_params)
-    if config.train_text_encoder:
-        text_params = [p for p in text_encoder.parameters() if p.requires_grad]
+    for encoder in text.encoders.values() if config.train_text_encoder else ():
+        text_params = [p for p in encoder.parameters() if p.requires_grad]
         groups.append({"params": text_params, "lr": config.text_encoder_learning_rate})
         params += text_params
     optimizer = _make_optimizer(groups, config.use_8bit_adam, device)
@@ -306,9 +306,11 @@ def train_lora(
             target = scheduler.get_velocity(latents, noise, timesteps)
         else:
             target = noise
+        rows, sources = ([0, 1], [geometry[i], CropGeometry.square(size)]) if prior else ([0], [geometry[i]])
         with autocast:
-            embeddings = text_encoder(input_ids)[0] if config.train_text_encoder else fixed_embeddings
-            pred = unet(noisy.to(dtype), timesteps, embeddings.to(dtype)).sample
+            encoded = text.encode() if config.train_text_encoder else fixed
+            unet_inputs = text.unet_kwargs(encoded, rows, sources, size, dtype)
+            pred = unet(noisy.to(dtype), timesteps, **unet_inputs).sample
         pred = pred.float()
         if prior:
             pred_inst, pred_class = pred.chunk(2)
@@ -348,9 +350,9 @@ def train_lora(
             logger.warning("stopping after step %d of %d: the time budget's projection", done, done_max)
             break
         if checkpoints is not None and checkpoints.due(done):
-            save_adapter(checkpoints.directory(done), unet, text_encoder, unet_lora, text_lora)
+            save_adapter(checkpoints.directory(done), pipeline_dir, unet, unet_lora, text.encoders, text_lora)
 
-    save_adapter(output_dir, unet, text_encoder, unet_lora, text_lora)
+    save_adapter(output_dir, pipeline_dir, unet, unet_lora, text.encoders, text_lora)
     return LoraTrainingResult(
         adapter_file=output_dir / Triton.ADAPTER_FILE,
         steps=done,
@@ -360,6 +362,7 @@ def train_lora(
         device=device,
         precision=str(dtype).removeprefix("torch."),
         losses=losses,
+        optimizer=type(optimizer).__name__,
     )
 
 

@@ -27,7 +27,12 @@ class UserModel:
 
 
 def build_user_model(
-    base_model_dir: Path, work: Path, seed: int, token: str = "sks", corrupt: bytes | None = None
+    base_model_dir: Path,
+    work: Path,
+    seed: int,
+    token: str = "sks",
+    corrupt: bytes | None = None,
+    family: str | None = None,
 ) -> UserModel:
     """A per-user model exactly as the training service packages it (random adapter for the tiny base)."""
     model_id = keys.new_model_id()
@@ -36,7 +41,10 @@ def build_user_model(
     if corrupt is not None:
         adapter.write_bytes(corrupt)
     archive = package_user_model(
-        model_id, adapter, adapter_metadata(model_id, token=token), work / f"{model_id}.tar.gz"
+        model_id,
+        adapter,
+        adapter_metadata(model_id, token=token, base_family=family),
+        work / f"{model_id}.tar.gz",
     )
     target = keys.target_model(owner, model_id)
     url = extract_model_archive(archive, work / "opt-ml-models", target)

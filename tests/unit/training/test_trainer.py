@@ -33,20 +33,22 @@ def _config(**overrides) -> TrainingHyperparameters:
 
 
 def test_same_seed_same_adapter_and_text_encoder_lora_included(
-    tiny_model_dir: Path, tmp_path: Path, caplog: pytest.LogCaptureFixture
+    tiny_family_model_dir: Path, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     with caplog.at_level(logging.INFO, logger="training_service.trainer"):
         first = train_lora(
-            tiny_model_dir, _images(), _config(), tmp_path / "a", "cpu", log_every=2, sample_steps=2
+            tiny_family_model_dir, _images(), _config(), tmp_path / "a", "cpu", log_every=2, sample_steps=2
         )
     progress = [r.getMessage() for r in caplog.records if r.getMessage().startswith("step ")]
     assert [m.split(" loss ")[0] for m in progress] == ["step 2/3", "step 3/3"]  # every 2 steps, and the last
     assert all(re.search(r"loss \d+\.\d+ elapsed \d+\.\ds$", m) for m in progress)
-    second = train_lora(tiny_model_dir, _images(), _config(), tmp_path / "b", "cpu", sample_steps=2)
+    second = train_lora(tiny_family_model_dir, _images(), _config(), tmp_path / "b", "cpu", sample_steps=2)
     a, b = load_file(first.adapter_file), load_file(second.adapter_file)
     assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
     assert first.losses == second.losses and len(first.losses) == 3
     assert any(k.startswith("unet.") for k in a) and any(k.startswith("text_encoder.") for k in a)
+    if (tiny_family_model_dir / "text_encoder_2").is_dir():  # SDXL: LoRA on both text encoders
+        assert any(k.startswith("text_encoder_2.") for k in a)
     lora_up = [t for k, t in a.items() if "lora.up" in k or "lora_B" in k]
     assert lora_up and any(t.abs().sum() > 0 for t in lora_up)  # B starts at zero: training moved it
     assert first.precision == "float32" and first.seconds_per_step > 0

@@ -1,0 +1,185 @@
+"""Random-weight SDXL 1.0 pipelines, built in code with no downloads (the SD 2.x ones: `builders`).
+
+SDXL differs from SD 2.x in what this module builds: two CLIP text encoders (OpenAI ViT-L, and OpenCLIP
+ViT-bigG *with* its projection, whose pooled output conditions the UNet), their hidden states concatenated
+into the cross-attention context, a UNet with `addition_embed_type="text_time"` (the pooled prompt
+embedding plus six micro-conditioning numbers: original size, crop top-left, target size), 1024 px native
+resolution and a VAE scaling factor of 0.13025. `build_tiny_sdxl_pipeline` is small enough to train and
+render on a laptop CPU in seconds; `build_full_size_sdxl_pipeline` is the real architecture (UNet 2.57 G,
+text encoders 123 M + 695 M, VAE 84 M parameters) for the benchmarks.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import torch
+from diffusers import AutoencoderKL, EulerDiscreteScheduler, StableDiffusionXLPipeline, UNet2DConditionModel
+from transformers import CLIPTextConfig, CLIPTextModel, CLIPTextModelWithProjection, CLIPTokenizer
+
+from random_sd.builders import _build_tokenizer, ensure_built
+
+# SDXL 1.0's scheduler (scheduler/scheduler_config.json of stabilityai/stable-diffusion-xl-base-1.0).
+_SCHEDULER = dict(
+    beta_start=0.00085,
+    beta_end=0.012,
+    beta_schedule="scaled_linear",
+    num_train_timesteps=1000,
+    prediction_type="epsilon",
+    steps_offset=1,
+    timestep_spacing="leading",
+    interpolation_type="linear",
+    use_karras_sigmas=False,
+)
+SDXL_VAE_SCALING_FACTOR = 0.13025
+MICRO_CONDITIONS = 6  # original (h, w), crop top-left (y, x), target (h, w)
+
+
+def _clip_config(
+    tokenizer: CLIPTokenizer,
+    *,
+    hidden: int,
+    intermediate: int,
+    layers: int,
+    heads: int,
+    projection: int,
+    act: str,
+) -> CLIPTextConfig:
+    return CLIPTextConfig(
+        vocab_size=len(tokenizer),
+        hidden_size=hidden,
+        intermediate_size=intermediate,
+        num_hidden_layers=layers,
+        num_attention_heads=heads,
+        max_position_embeddings=77,
+        projection_dim=projection,
+        hidden_act=act,
+        bos_token_id=tokenizer.bos_token_id,
+        eos_token_id=tokenizer.eos_token_id,
+        pad_token_id=tokenizer.pad_token_id,
+    )
+
+
+def _sdxl_unet(
+    *,
+    sample_size: int,
+    widths: tuple[int, ...],
+    head_dims: tuple[int, ...],
+    transformer_layers: tuple[int, ...],
+    cross_attention_dim: int,
+    time_embed_dim: int,
+    pooled_dim: int,
+    norm_groups: int = 32,
+) -> UNet2DConditionModel:
+    """An SDXL UNet: no attention in the first (highest-resolution) block, cross-attention below it with
+    `transformer_layers` per block, and the "text_time" added embedding."""
+    attention_blocks = len(widths) - 1
+    return UNet2DConditionModel(
+        sample_size=sample_size,
+        in_channels=4,
+        out_channels=4,
+        layers_per_block=2,
+        block_out_channels=widths,
+        down_block_types=("DownBlock2D",) + ("CrossAttnDownBlock2D",) * attention_blocks,
+        up_block_types=("CrossAttnUpBlock2D",) * attention_blocks + ("UpBlock2D",),
+        transformer_layers_per_block=transformer_layers,
+        attention_head_dim=head_dims,
+        cross_attention_dim=cross_attention_dim,
+        use_linear_projection=True,
+        addition_embed_type="text_time",
+        addition_time_embed_dim=time_embed_dim,
+        projection_class_embeddings_input_dim=MICRO_CONDITIONS * time_embed_dim + pooled_dim,
+        norm_num_groups=norm_groups,
+    )
+
+
+def _sdxl_vae(
+    *, sample_size: int, widths: tuple[int, ...], layers_per_block: int, groups: int = 32
+) -> AutoencoderKL:
+    return AutoencoderKL(
+        in_channels=3,
+        out_channels=3,
+        down_block_types=("DownEncoderBlock2D",) * len(widths),
+        up_block_types=("UpDecoderBlock2D",) * len(widths),
+        block_out_channels=widths,
+        layers_per_block=layers_per_block,
+        latent_channels=4,
+        sample_size=sample_size,
+        norm_num_groups=groups,
+        scaling_factor=SDXL_VAE_SCALING_FACTOR,
+        force_upcast=False,  # as madebyollin/sdxl-vae-fp16-fix, the VAE the SDXL manifest stages
+    )
+
+
+def _save(parts: dict[str, object], out_dir: Path, dtype: torch.dtype) -> Path:
+    pipe = StableDiffusionXLPipeline(
+        **parts,
+        scheduler=EulerDiscreteScheduler(**_SCHEDULER),
+        force_zeros_for_empty_prompt=True,
+    )
+    pipe.to(dtype=dtype)  # type: ignore[attr-defined]  # diffusers' __init__ shows type checkers its dummy class
+    out_dir.mkdir(parents=True, exist_ok=True)
+    pipe.save_pretrained(out_dir, safe_serialization=True)  # type: ignore[attr-defined]  # as above
+    return out_dir
+
+
+def build_tiny_sdxl_pipeline(out_dir: Path | str, seed: int = 0) -> Path:
+    """A tiny SDXL-style pipeline (about 1.5 M parameters; 8 px latents render a 64 px image)."""
+    torch.manual_seed(seed)
+    tokenizer, tokenizer_2 = _build_tokenizer(), _build_tokenizer()
+    small = dict(hidden=32, intermediate=37, layers=2, heads=4, projection=32, act="gelu")
+    text_encoder = CLIPTextModel(_clip_config(tokenizer, **small))  # type: ignore[arg-type]
+    text_encoder_2 = CLIPTextModelWithProjection(_clip_config(tokenizer_2, **small))  # type: ignore[arg-type]
+    unet = _sdxl_unet(
+        sample_size=8, widths=(32, 64), head_dims=(2, 4), transformer_layers=(1, 1),
+        cross_attention_dim=64, time_embed_dim=8, pooled_dim=32,
+    )  # fmt: skip
+    vae = _sdxl_vae(sample_size=64, widths=(32, 64), layers_per_block=1)
+    parts = dict(
+        vae=vae, text_encoder=text_encoder, text_encoder_2=text_encoder_2, tokenizer=tokenizer,
+        tokenizer_2=tokenizer_2, unet=unet,
+    )  # fmt: skip
+    return _save(parts, Path(out_dir), torch.float32)
+
+
+def full_size_sdxl_components() -> dict[str, object]:
+    """The SDXL 1.0 base architecture's components (unet/config.json and the text encoders' configs of
+    stabilityai/stable-diffusion-xl-base-1.0), randomly initialised on torch's current default device
+    (`meta`: sizes only)."""
+    tokenizer, tokenizer_2 = _build_tokenizer(vocab_size=49408), _build_tokenizer(vocab_size=49408)
+    text_encoder = CLIPTextModel(  # OpenAI CLIP ViT-L/14's text tower
+        _clip_config(
+            tokenizer, hidden=768, intermediate=3072, layers=12, heads=12, projection=768, act="quick_gelu"
+        )
+    )
+    text_encoder_2 = CLIPTextModelWithProjection(  # OpenCLIP ViT-bigG/14's text tower, with its projection
+        _clip_config(
+            tokenizer_2, hidden=1280, intermediate=5120, layers=32, heads=20, projection=1280, act="gelu"
+        )
+    )
+    unet = _sdxl_unet(
+        sample_size=128, widths=(320, 640, 1280), head_dims=(5, 10, 20), transformer_layers=(1, 2, 10),
+        cross_attention_dim=2048, time_embed_dim=256, pooled_dim=1280,
+    )  # fmt: skip
+    vae = _sdxl_vae(sample_size=1024, widths=(128, 256, 512, 512), layers_per_block=2)
+    return dict(
+        vae=vae, text_encoder=text_encoder, text_encoder_2=text_encoder_2, tokenizer=tokenizer,
+        tokenizer_2=tokenizer_2, unet=unet,
+    )  # fmt: skip
+
+
+def build_full_size_sdxl_pipeline(
+    out_dir: Path | str, dtype: torch.dtype = torch.float16, seed: int = 0
+) -> Path:
+    """The SDXL 1.0 base architecture (`full_size_sdxl_components`) with random weights, saved in `dtype`
+    (building it holds the fp32 weights: about 14 GB of memory)."""
+    torch.manual_seed(seed)
+    return _save(full_size_sdxl_components(), Path(out_dir), dtype)
+
+
+def ensure_tiny_sdxl_pipeline(cache_dir: Path | str | None = None) -> Path:
+    """Build the tiny SDXL pipeline once into a cache directory and return its path (`ensure_built`)."""
+    default = Path.home() / ".cache" / "avatar-tiny-sd"
+    root = Path(cache_dir) if cache_dir else Path(os.environ.get("AVATAR_TINY_MODEL_DIR", default))
+    return ensure_built(root / "tiny-sdxl-v1", build_tiny_sdxl_pipeline)
