@@ -54,4 +54,6 @@ def test_the_api_functions_and_the_webhook_signers_read_the_owner_key_and_nothin
         for logical_id in of_type(service, "AWS::IAM::Policy")
         if any("secretsmanager:GetSecretValue" in s["Action"] for s in statements(service, logical_id))
     ]
-    assert everyone and all(logical_id.startswith(("Api", "EventsRole", "PacksRole")) for logical_id in everyone)
+    assert everyone and all(
+        logical_id.startswith(("Api", "EventsRole", "PacksRole")) for logical_id in everyone
+    )
