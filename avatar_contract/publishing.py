@@ -23,7 +23,7 @@ import math
 import re
 import struct
 from dataclasses import dataclass
-from typing import IO, Any, Literal
+from typing import IO, Any, Final, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
@@ -53,10 +53,18 @@ class InvalidStagedModel(ValueError):
     """The staged adapter or metadata is not a model the publisher publishes; the message says why."""
 
 
+# The schema version of `metadata.json` (ModelMetadata). A change a reader must know about bumps it; a
+# file without `metadata_version` was written before versions and reads as version 1.
+METADATA_VERSION: Final = 1
+
+
 class ModelMetadata(BaseModel):
-    """`metadata.json` of a per-user model: what the training service writes, nothing else."""
+    """`metadata.json` of a per-user model: the one schema the training service writes it with and the
+    publisher checks it against (the hosting engine reads its `token`, `class_noun` and `resolution`)."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
+
+    metadata_version: int = Field(default=METADATA_VERSION, ge=1, le=METADATA_VERSION)
 
     model_id: str = Field(pattern=MODEL_ID_RE.pattern)
     training_id: str = Field(pattern=TRAINING_ID_RE.pattern)

@@ -22,11 +22,11 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from avatar_contract.families import FAMILY_KEY
+from avatar_contract.families import FamilyName
 from avatar_contract.keys import progress_key, target_model
 from avatar_contract.names import Triton
 from avatar_contract.progress import TrainingProgress
-from avatar_contract.publishing import STAGED_ADAPTER, STAGED_METADATA
+from avatar_contract.publishing import STAGED_ADAPTER, STAGED_METADATA, ModelMetadata
 from avatar_contract.training import (
     TrainingConfig,
     TrainingMetrics,
@@ -282,7 +282,7 @@ class TrainingService:
         kept_loss = final_loss(trained.losses[: choice.step]) if choice else trained.final_loss
         progress.enter("publishing")
         metadata_file = work / STAGED_METADATA
-        metadata = _metadata(config, settings, kept_loss) | {FAMILY_KEY: str(family)}
+        metadata = _metadata(config, settings, family, kept_loss)
         metadata_file.write_text(json.dumps(metadata, indent=2, sort_keys=True))
         staged = {
             STAGED_ADAPTER: adapter_dir / Triton.ADAPTER_FILE,
@@ -371,25 +371,27 @@ class TrainingService:
             logger.exception("could not delete previews %s from %s", keys, bucket)
 
 
-def _metadata(config: TrainingConfig, settings: Settings, final_loss: float) -> dict[str, Any]:
-    return {
-        "model_id": config.model_id,
-        "training_id": config.training_id,
-        "owner": config.owner,
-        "model_name": config.model_name,
-        "token": config.token,
-        "instance_prompt": instance_text(config),
-        "class_prompt": config.class_prompt,
-        "class_noun": effective_class_noun(config),
-        "render_version": RENDER_VERSION,
-        "base_family": str(settings.base_family),
-        "base_model_id": config.base_model_id or settings.base_model,
-        "lora_rank": config.lora_rank,
-        "text_encoder_lora_rank": config.text_encoder_lora_rank if config.train_text_encoder else None,
-        "train_text_encoder": config.train_text_encoder,
-        "resolution": config.resolution,
-        "max_train_steps": config.max_train_steps,
-        "final_loss": final_loss,
-        "adapter_format": "diffusers",
-        "created": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
-    }
+def _metadata(
+    config: TrainingConfig, settings: Settings, family: FamilyName, final_loss: float
+) -> dict[str, Any]:
+    """`metadata.json`, built with its one schema (so a training never stages what the publisher refuses)."""
+    return ModelMetadata(
+        model_id=config.model_id,
+        training_id=config.training_id,
+        owner=config.owner,
+        model_name=config.model_name,
+        token=config.token,
+        instance_prompt=instance_text(config),
+        class_prompt=config.class_prompt,
+        class_noun=effective_class_noun(config),
+        render_version=RENDER_VERSION,
+        base_family=family,  # the base pipeline's (a config for another family was refused)
+        base_model_id=config.base_model_id or settings.base_model,
+        lora_rank=config.lora_rank,
+        text_encoder_lora_rank=config.text_encoder_lora_rank if config.train_text_encoder else None,
+        train_text_encoder=config.train_text_encoder,
+        resolution=config.resolution,
+        max_train_steps=config.max_train_steps,
+        final_loss=final_loss,
+        created=dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+    ).model_dump(mode="json")
