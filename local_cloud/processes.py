@@ -114,6 +114,26 @@ def _signal_group(pgid: int, sig: signal.Signals) -> None:
         os.killpg(pgid, sig)
 
 
+def shared_memory_of_group(pgid: int) -> set[Path]:
+    """The /dev/shm files mapped by the processes of group `pgid` (Triton's Python backend regions), read
+    from /proc: what a killed group leaves behind."""
+    found: set[Path] = set()
+    for proc in Path("/proc").glob("[0-9]*"):
+        try:
+            if os.getpgid(int(proc.name)) != pgid:
+                continue
+            maps = (proc / "maps").read_text()
+        except (OSError, ValueError):  # gone, or not ours to read
+            continue
+        found |= {Path(line.split(maxsplit=5)[5]) for line in maps.splitlines() if " /dev/shm/" in line}
+    return found
+
+
+def remove_files(paths: set[Path]) -> None:
+    for path in paths:
+        path.unlink(missing_ok=True)
+
+
 def kill_group(pgid: int) -> None:
     """SIGKILL whatever is left of a process group this package started (its leader's pid)."""
     _signal_group(pgid, signal.SIGKILL)

@@ -6,11 +6,23 @@ the local cloud); `build_full_size_pipeline` makes the real SD 2.1-base architec
 through the same `from_pretrained` path as the real model.
 """
 
-from random_sd.builders import (
-    build_full_size_pipeline,
-    build_tiny_pipeline,
-    ensure_built,
-    ensure_tiny_pipeline,
-)
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from random_sd.builders import (
+        build_full_size_pipeline,
+        build_tiny_pipeline,
+        ensure_built,
+        ensure_tiny_pipeline,
+    )
 
 __all__ = ["build_full_size_pipeline", "build_tiny_pipeline", "ensure_built", "ensure_tiny_pipeline"]
+
+
+def __getattr__(name: str) -> object:
+    """The builders, imported (with torch and diffusers) on first use: `random_sd.cache` stays light."""
+    if name in __all__:
+        from random_sd import builders
+
+        return getattr(builders, name)
+    raise AttributeError(f"module 'random_sd' has no attribute {name!r}")

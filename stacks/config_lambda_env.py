@@ -29,6 +29,8 @@ class LambdaResources:
     events_topic_arn: str = ""  # the status consumer's training events topic
     status_events_queue_url: str = ""  # where the model publisher forwards each notification
     operator_packs: str = ""  # the operator packs file, relative to the code root (docs/packs.md)
+    # The pack queue: the stacks add it with `add_environment` once the queue exists (stacks.pack_runner)
+    pack_queue_url: str = ""
 
 
 def api_environment(config: ServiceConfig, resources: LambdaResources) -> dict[str, str]:
@@ -51,6 +53,8 @@ def api_environment(config: ServiceConfig, resources: LambdaResources) -> dict[s
     }
     if resources.operator_packs:  # GET /packs lists them (docs/packs.md)
         env[Env.OPERATOR_PACKS] = resources.operator_packs
+    if resources.pack_queue_url:
+        env[Env.PACK_QUEUE_URL] = resources.pack_queue_url
     return env
 
 
@@ -83,7 +87,9 @@ def publisher_environment(config: ServiceConfig, resources: LambdaResources) -> 
 
 def pack_runner_environment(config: ServiceConfig, resources: LambdaResources) -> dict[str, str]:
     """The pack runner's environment (stacks/pack_runner.py)."""
+    queue = {Env.PACK_QUEUE_URL: resources.pack_queue_url} if resources.pack_queue_url else {}
     return {
+        **queue,
         MODERATION_POLICY: config.moderation_policy(config.moderation_deny_list_parameter_name).to_json(),
         Env.DATA_BUCKET: resources.data_bucket,
         Env.HOSTING_BUCKET: resources.hosting_bucket,
