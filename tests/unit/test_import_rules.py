@@ -29,6 +29,8 @@ VIOLATIONS = [
     ("lambdas/avatar_api/records.py", "import local_cloud", "the Lambda code imports no container"),
     ("lambdas/avatar_api/domain/models.py", "import avatar_api.routers", "avatar_api: handlers -> routers"),
     ("local_cloud/settings.py", "import local_cloud.cloud", "no import cycles"),
+    ("containers/hosting/hosting_server/gate.py", "import training_service", "the Lambda code and the two"),
+    ("stacks/config_names.py", "import local_cloud", "containers, shared runtime, stacks"),
 ]
 
 
