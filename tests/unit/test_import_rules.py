@@ -17,7 +17,7 @@ import pytest
 ROOT = Path(__file__).resolve().parents[2]
 PYTHONPATH = ["lambdas", "containers/training", "containers/hosting", "client"]
 PACKAGES = [
-    "avatar_contract", "lambdas/avatar_api", "containers/training/training_service",
+    "avatar_contract", "avatar_runtime", "lambdas/avatar_api", "containers/training/training_service",
     "containers/hosting/hosting_server", "local_cloud", "benchmarks", "stacks", "random_sd",
     "base_model_staging", "face_analysis", "images", "locks", "webui", "client/avatar_client",
 ]  # fmt: skip
