@@ -42,6 +42,7 @@ from local_cloud.processes import (
     kill_group,
     remove_files,
     shared_memory_of_group,
+    wait_group_gone,
 )
 from local_cloud.s3_post_policy import S3PostPolicyFront
 from local_cloud.sagemaker_runtime import LocalSageMakerRuntime
@@ -504,6 +505,7 @@ class LocalCloud:
         shared_memory = shared_memory_of_group(pgid)
         self.hosting.stop(timeout_s=STOP_GRACE_SECONDS)
         kill_group(pgid)  # its Python backend stubs, if they outlived it
+        wait_group_gone(pgid)
         remove_files(shared_memory)
 
     def _lambda_resources(self) -> LambdaResources:
