@@ -26,7 +26,7 @@ LINT_IMPORTS = Path(sys.executable).with_name("lint-imports")
 # One violation per contract: (file, line appended to it, the contract's name in the report).
 VIOLATIONS = [
     ("avatar_contract/names.py", "import face_analysis", "avatar_contract (the contract) imports no other"),
-    ("lambdas/avatar_api/records.py", "import local_cloud", "the Lambda code imports no container"),
+    ("lambdas/avatar_api/adapters/records.py", "import local_cloud", "the Lambda code imports no container"),
     ("lambdas/avatar_api/domain/models.py", "import avatar_api.routers", "avatar_api: handlers -> routers"),
     ("local_cloud/settings.py", "import local_cloud.cloud", "no import cycles"),
     ("containers/hosting/hosting_server/gate.py", "import training_service", "the Lambda code and the two"),
@@ -66,6 +66,7 @@ def test_each_import_rule_fails_on_a_violation(tmp_path: Path) -> None:
     report = result.stdout + result.stderr
     assert result.returncode != 0, report
     for _file, _line, contract in VIOLATIONS:
-        verdict = re.search(rf"^{re.escape(contract)}.* (KEPT|BROKEN)$", report, re.MULTILINE)
+        line = rf"^{re.escape(contract)}.* (KEPT|BROKEN)( \(\d+ ignored imports?\))?$"
+        verdict = re.search(line, report, re.MULTILINE)
         assert verdict and verdict.group(1) == "BROKEN", f"{contract!r} not broken:\n{report}"
     assert "KEPT" not in report
