@@ -73,11 +73,16 @@ $(LAMBDA_VENV)/.installed: lambdas/requirements-test.lock
 test-lambda: $(LAMBDA_VENV)/.installed ## The handler, contract and client tests on Python 3.12 (.venv-lambda)
 	$(LAMBDA_VENV)/bin/python -m pytest -p no:cacheprovider $(PYTEST_WORKERS) --lambda-tests=only
 
-lint: setup ## ruff over the whole tree; every lock current with its pins
+# lint-imports: the import rules ([tool.importlinter] in pyproject.toml, docs/development.md); the package
+# folders of pytest's pythonpath on PYTHONPATH so every root package resolves.
+IMPORT_PATH := lambdas:containers/training:containers/hosting:client
+
+lint: setup ## ruff over the whole tree; the import rules; every lock current with its pins
 	$(PY) -m locks --check
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(PY) -m vulture
+	PYTHONPATH=$(IMPORT_PATH) $(VENV)/bin/lint-imports --no-cache
 
 typecheck: setup ## mypy (pydantic plugin) over every package ([tool.mypy] in pyproject.toml)
 	$(VENV)/bin/mypy

@@ -52,3 +52,7 @@ _.precompute_text_embeddings
 _.license
 _.micro_conditioning
 _.unet_lora_targets
+
+# PEP 562's module attribute hook: random_sd loads its builders (torch, diffusers) on first use.
+_.__getattr__
+_.metadata_version  # avatar_contract.publishing.ModelMetadata: written to metadata.json for its readers

@@ -26,6 +26,7 @@ MODULES = {
     "adapters": "bench_adapters",
     "lambda": "bench_lambda",
     "demo": "bench_demo",
+    "local_cloud": "bench_local_cloud",
     "class_images": "bench_class_images",
     "moderation": "bench_moderation",
     "faces": "bench_faces",

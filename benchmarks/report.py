@@ -46,7 +46,7 @@ def result_from_json(data: dict[str, Any]) -> Result:
 
 def render(results_dir: Path) -> str:
     found = load_results(results_dir)
-    order = ["training", "triton_load", "adapters", "lambda", "demo", "gpu"]
+    order = ["training", "triton_load", "adapters", "lambda", "demo", "local_cloud", "gpu"]
     names = sorted(found, key=lambda n: (order.index(n) if n in order else len(order), n))
     results = [result_from_json(found[name]) for name in names]
     lines = [render_table(table_rows(results), markdown=True), ""]

@@ -17,6 +17,7 @@ from moto.server import DomainDispatcherApplication, MotoRequestHandler, create_
 from werkzeug.serving import BaseWSGIServer, make_server
 
 from avatar_contract.names import PackRunner, StateTable
+from local_cloud.http_server import POLL_INTERVAL_S
 from local_cloud.settings import ACCOUNT_ID, CloudSettings
 from stacks.config_constants import (
     PUBLISHER_VISIBILITY_TIMEOUT_SECONDS,
@@ -98,7 +99,9 @@ class _MotoServer:
         self._server = make_server(
             self._host, 0, self._app, threaded=True, request_handler=MotoRequestHandler
         )
-        self._thread = threading.Thread(target=self._server.serve_forever, name="moto", daemon=True)
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, args=(POLL_INTERVAL_S,), name="moto", daemon=True
+        )
         self._thread.start()
         host, port = self._server.server_address[:2]
         return str(host), int(port)
@@ -109,7 +112,7 @@ class _MotoServer:
             self._server.server_close()
             self._server = None
         if self._thread is not None:
-            self._thread.join()
+            self._thread.join(1)
             self._thread = None
 
 

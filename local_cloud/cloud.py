@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import collections
 import configparser
-import contextlib
 import json
 import logging
 import os
@@ -19,36 +18,53 @@ import string
 import sys
 import threading
 import time
-from concurrent.futures import Future, ThreadPoolExecutor
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from types import TracebackType
 from typing import Any
 
+from avatar_contract.families import FamilyName
 from avatar_contract.keys import owner_of
-from avatar_contract.moderation import ENV_VAR, INITIAL_DENY_LIST
+from avatar_contract.moderation import INITIAL_DENY_LIST
 from avatar_contract.names import Env, PackRunner
 from avatar_contract.routes import FUNCTIONS, Function
 from avatar_runtime.ports import free_port
 from local_cloud import end_users
 from local_cloud.apigateway import LocalApiGateway
 from local_cloud.aws import SERVICE_ACCESS_KEY_ID, SERVICE_SECRET_ACCESS_KEY, MotoAws, Provisioned, provision
+from local_cloud.components import Component, Components
 from local_cloud.event_source import SqsEventSource
 from local_cloud.identity_pool import LocalIdentityPool
 from local_cloud.lambda_runtime import LambdaFunction
 from local_cloud.moderation import ModerationStandIns
-from local_cloud.processes import ManagedProcess, kill_group
+from local_cloud.processes import (
+    ManagedProcess,
+    kill_group,
+    remove_files,
+    shared_memory_of_group,
+    wait_group_gone,
+)
 from local_cloud.s3_post_policy import S3PostPolicyFront
 from local_cloud.sagemaker_runtime import LocalSageMakerRuntime
 from local_cloud.settings import ACCOUNT_ID, DEFAULT_REGION, CloudSettings, load_settings
 from local_cloud.sigv4 import Principal
 from local_cloud.supervisor import Supervisor
-from stacks.config import POWERTOOLS_ENVIRONMENT
+from random_sd.cache import TINY_PIPELINE_FOLDER, TINY_SDXL_PIPELINE_FOLDER, cached_tiny_pipeline
+from stacks.config import ServiceConfig
 from stacks.config_constants import (
     PUBLISHER_HANDLER,
     PUBLISHER_TIMEOUT_SECONDS,
     STATUS_EVENTS_BATCH_SIZE,
     STATUS_EVENTS_HANDLER,
     STATUS_EVENTS_TIMEOUT_SECONDS,
+)
+from stacks.config_lambda_env import (
+    LambdaResources,
+    api_environment,
+    pack_runner_environment,
+    publisher_environment,
+    status_events_environment,
 )
 
 log = logging.getLogger("local_cloud")
@@ -59,6 +75,8 @@ CONTAINER_START_TIMEOUT = 240.0
 STATUS_EVENTS = Function("status-events", STATUS_EVENTS_HANDLER)  # stacks/training_events.py
 MODEL_PUBLISHER = Function("model-publisher", PUBLISHER_HANDLER)  # stacks/publisher.py
 PACK_RUNNER = Function("pack-runner", PackRunner.HANDLER)  # stacks/pack_runner.py
+STOP_GRACE_SECONDS = 0.3  # a container's time to exit on its own before it is killed (its state is discarded)
+EnvironmentBuilder = Callable[[ServiceConfig, LambdaResources], dict[str, str]]
 LOCAL_IMAGES = {"training": "local/avatar-training:latest", "hosting": "local/avatar-hosting:latest"}
 
 
@@ -79,7 +97,22 @@ def new_principal(name: str) -> Principal:
 
 
 class LocalCloud:
-    """Start with `start()` (or `with`), stop with `stop()`; everything listens on 127.0.0.1 only."""
+    """Start with `start()` (or `with`), stop with `stop()`; everything listens on 127.0.0.1 only.
+
+    Its parts are the `Component`s of `_components()` (local_cloud/components.py): started concurrently
+    where independent, stopped in the reverse order. Each part's attribute is set by its component's start.
+    """
+
+    provisioned: Provisioned
+    base_model: Path
+    training: ManagedProcess
+    hosting: Any  # hosting_server.triton.TritonProcess
+    runtime: LocalSageMakerRuntime
+    moderation: ModerationStandIns
+    identity_pool: LocalIdentityPool
+    end_user_pool: end_users.EndUserPool
+    s3_front: S3PostPolicyFront  # what S3 enforces on presigned POSTs
+    api: LocalApiGateway
 
     def __init__(
         self,
@@ -102,25 +135,83 @@ class LocalCloud:
         self._iam_users: dict[str, Principal] = {}  # access key id -> IAM user the API accepts
         self._renewals = 0
         self.aws = MotoAws(region)
-        self.provisioned: Provisioned | None = None
-        self.training: ManagedProcess | None = None
-        self.hosting: Any = None  # hosting_server.triton.TritonProcess
-        self._hosting_future: Future[Any] | None = None
-        self.runtime: LocalSageMakerRuntime | None = None
-        self.moderation: ModerationStandIns | None = None
+        self.ports = {"training": free_port(), "hosting": free_port()}  # the containers' (SageMaker's)
         self.functions: dict[str, LambdaFunction] = {}
-        self.api: LocalApiGateway | None = None
-        self.status_events: SqsEventSource | None = None  # the status consumer's SQS event source
-        self.publisher: SqsEventSource | None = None  # the model publisher's SQS event source
-        self.pack_runner: SqsEventSource | None = None  # the pack runner's SQS event source
+        self.event_sources: dict[str, SqsEventSource] = {}  # component name -> its SQS poller
         self.end_users: list[end_users.EndUser] = []  # demo end users of the user pool
-        self.end_user_pool: end_users.EndUserPool | None = None
-        self.identity_pool: LocalIdentityPool | None = None
-        self.s3_front: S3PostPolicyFront | None = None  # what S3 enforces on presigned POSTs
         self._log_handler: logging.Handler | None = None
         self.supervisor = Supervisor()
+        self.components = Components(self._components())
         self._started = False
         self._stop_lock = threading.Lock()
+
+    def _components(self) -> list[Component]:
+        """Every part of the local cloud, in its start order (stopped in the reverse order)."""
+        return [
+            Component("moto", lambda: self.aws.start(), lambda: self.aws.stop()),
+            Component("base model", self._resolve_base_model),
+            Component(
+                "training container", self._start_training, self._stop_training, ("moto", "base model")
+            ),
+            Component("hosting container", self._start_hosting, self._stop_hosting, ("moto", "base model")),
+            Component("resources", self._provision, after=("moto",)),
+            Component(
+                "moderation stand-ins", self._start_moderation, lambda: self.moderation.stop(), ("resources",)
+            ),
+            Component("end users", self._start_end_users, lambda: self.identity_pool.stop(), ("moto",)),
+            Component("sagemaker runtime", self._start_runtime, lambda: self.runtime.stop(), ("resources",)),
+            Component("s3 post-policy front", self._start_s3_front, lambda: self.s3_front.stop(), ("moto",)),
+            Component(
+                "lambda functions",
+                self._start_functions,
+                self._close_functions,
+                (
+                    "resources",
+                    "moderation stand-ins",
+                    "end users",
+                    "sagemaker runtime",
+                    "s3 post-policy front",
+                ),
+            ),
+            self._queue_consumer(
+                "status consumer",  # as stacks/training_events.py deploys it
+                STATUS_EVENTS,
+                self.settings.status_events_function,
+                lambda: (status_events_environment, self.provisioned.status_events_queue_url),
+                timeout_seconds=STATUS_EVENTS_TIMEOUT_SECONDS,
+                batch_size=STATUS_EVENTS_BATCH_SIZE,
+            ),
+            self._queue_consumer(
+                "model publisher",  # as stacks/publisher.py deploys it: the only writer of models/*
+                MODEL_PUBLISHER,
+                self.settings.config.model_publisher_function_name,
+                lambda: (publisher_environment, self.provisioned.publisher_queue_url),
+                timeout_seconds=PUBLISHER_TIMEOUT_SECONDS,
+                batch_size=1,
+            ),
+            self._queue_consumer(
+                "pack runner",  # as stacks/pack_runner.py deploys it (one at a time: reserved concurrency)
+                PACK_RUNNER,
+                self.settings.config.pack_runner_function_name,
+                lambda: (pack_runner_environment, self.provisioned.pack_queue_url),
+                timeout_seconds=PackRunner.TIMEOUT_SECONDS,
+                batch_size=PackRunner.BATCH_SIZE,
+            ),
+            Component("api gateway", self._start_api, lambda: self.api.stop(), ("lambda functions",)),
+            Component(
+                "supervisor",  # first to stop: nothing is restarted while the cloud stops
+                self._supervise,
+                self.supervisor.stop,
+                (
+                    "training container",
+                    "hosting container",
+                    "status consumer",
+                    "model publisher",
+                    "pack runner",
+                ),
+            ),
+            Component("state files", self._write_files, self._remove_state, ("api gateway", "supervisor")),
+        ]
 
     # -- lifecycle -----------------------------------------------------------------------------------
     def __enter__(self) -> LocalCloud:
@@ -138,18 +229,32 @@ class LocalCloud:
         self._setup_logging()
         self._started = True
         try:
-            self._start()
+            self.components.start()
         except BaseException:
             self.stop()
             raise
         log.info("local cloud up in %.1f s: %s", time.monotonic() - started, self.api_url)
         return self
 
-    def _start(self) -> None:
-        self.aws.start()
-        log.info("moto server at %s", self.aws.endpoint_url)
+    def stop(self) -> None:
+        """Stop every component that was started, in reverse order; safe to call twice."""
+        with self._stop_lock:
+            if not self._started:
+                return
+            self._started = False
+            started = time.monotonic()
+            self.components.stop()
+            log.info("local cloud stopped in %.2f s", time.monotonic() - started)
+            if self._log_handler is not None:
+                logging.getLogger().removeHandler(self._log_handler)
+                self._log_handler.close()
+                self._log_handler = None
+
+    # -- the components' starts and stops ---------------------------------------------------------------
+    def _provision(self) -> None:
         self.provisioned = provision(self.aws, self.settings, LOCAL_IMAGES)
-        self._start_end_users()
+
+    def _start_moderation(self) -> None:
         self.moderation = ModerationStandIns(self.region, {SERVICE_ACCESS_KEY_ID: _service_principal()})
         self.moderation.start()
         self.aws.client("ssm").put_parameter(
@@ -157,48 +262,86 @@ class LocalCloud:
             Value=INITIAL_DENY_LIST,
             Type="String",
         )
-        base_model = self._base_model()
-        training_port, hosting_port = free_port(), free_port()
-        self.training = self._training_container(training_port, base_model)
-        self.training.start()
-        # Triton (and its base model) and the training service warm up while the rest is wired.
-        hosting_start = ThreadPoolExecutor(1, thread_name_prefix="hosting-start")
-        self._hosting_future = hosting_start.submit(self._start_hosting, hosting_port, base_model)
-        hosting_start.shutdown(wait=False)
 
+    def _start_runtime(self) -> None:
         self.runtime = LocalSageMakerRuntime(
             self.aws.client,
             self.region,
             containers={
-                self.settings.training_model: f"http://127.0.0.1:{training_port}",
-                self.settings.hosting_model: f"http://127.0.0.1:{hosting_port}",
+                self.settings.training_model: self._container_url("training"),
+                self.settings.hosting_model: self._container_url("hosting"),
             },
             work_dir=self.state_dir / "sagemaker" / "models",
             principals={SERVICE_ACCESS_KEY_ID: _service_principal()},
             max_loaded_models=self.max_loaded_models,
         )
         self.runtime.start()
-        # The functions' S3 (and so the presigned POSTs they hand out) goes through the policy front.
+
+    def _start_s3_front(self) -> None:
+        """The functions' S3 (and so the presigned POSTs they hand out) goes through the policy front."""
         self.s3_front = S3PostPolicyFront(
             self.aws.endpoint_url, {SERVICE_ACCESS_KEY_ID: SERVICE_SECRET_ACCESS_KEY}, self.region
         )
         self.s3_front.start()
-        lambda_env = self.lambda_environment()
+
+    def _start_functions(self) -> None:
+        """The API's functions (stacks/api.py), one warm sandbox each."""
+        env = self.lambda_environment()
         for function in FUNCTIONS:
             self.functions[function.name] = LambdaFunction(
                 function,
-                lambda_env,
+                env,
                 self.log_dir,
                 self.region,
                 timeout_seconds=self.settings.lambda_timeout_seconds,
                 physical_name=self.settings.function_name(function.name),
             )
             self.functions[function.name].prewarm()
-        self._start_status_consumer(lambda_env)
-        self._start_publisher(lambda_env)
-        self._start_pack_runner(lambda_env)
+
+    def _close_functions(self) -> None:
+        """Every function's sandboxes, closed together (each closes its own promptly)."""
+        functions = list(self.functions.values())
+        with ThreadPoolExecutor(max(1, len(functions)), thread_name_prefix="lambda-close") as pool:
+            list(pool.map(lambda f: f.close(), functions))
+
+    def _queue_consumer(
+        self,
+        name: str,
+        function: Function,
+        physical_name: str,
+        wiring: Callable[[], tuple[EnvironmentBuilder, str]],
+        timeout_seconds: float,
+        batch_size: int,
+    ) -> Component:
+        """A function behind an SQS event source, as a stack deploys one: `wiring()` gives its environment's
+        builder (stacks/config_lambda_env.py) and its queue's URL; one poller, one batch at a time. The
+        supervisor restarts a poller whose thread died."""
+
+        def start() -> None:
+            build, queue_url = wiring()
+            consumer = LambdaFunction(
+                function,
+                {**self._local_lambda_env(), **self.stack_environment(build)},
+                self.log_dir,
+                self.region,
+                timeout_seconds=timeout_seconds,
+                max_concurrency=1,
+                physical_name=physical_name,
+            )
+            self.functions[function.name] = consumer
+            source = SqsEventSource(self.aws.client("sqs"), queue_url, consumer, self.region, batch_size)
+            self.event_sources[name] = source
+            source.start()
+            self.supervisor.watch(name, lambda: not source.is_running(), source.restart)
+
+        def stop() -> None:
+            if name in self.event_sources:
+                self.event_sources.pop(name).stop()
+
+        return Component(name, start, stop, after=("lambda functions",))
+
+    def _start_api(self) -> None:
         self._iam_users.update((p.access_key_id, p) for p in self.principals)
-        assert self.identity_pool is not None
         self.api = LocalApiGateway(
             self.functions,
             collections.ChainMap(self._iam_users, self.identity_pool.principals),  # type: ignore[arg-type]
@@ -207,84 +350,13 @@ class LocalCloud:
             access_log=logging.getLogger("local_cloud.api_gateway"),
         )
         self.api.start()
-        self.training.wait_healthy(f"http://127.0.0.1:{training_port}/ping", CONTAINER_START_TIMEOUT)
-        self.hosting = self._hosting_future.result()
-        self._supervise(training_port, hosting_port, base_model)
+
+    def _write_files(self) -> None:
         self._write_credentials()
         self._write_state()
 
-    def _start_status_consumer(self, lambda_env: dict[str, str]) -> None:
-        """The status consumer as stacks/training_events.py deploys it: its environment (the events
-        topic), its timeout, and an SQS event source on its queue with the stack's batch size."""
-        assert self.provisioned is not None
-        consumer = LambdaFunction(
-            STATUS_EVENTS,
-            {**lambda_env, Env.EVENTS_TOPIC_ARN: self.provisioned.events_topic_arn},
-            self.log_dir,
-            self.region,
-            timeout_seconds=STATUS_EVENTS_TIMEOUT_SECONDS,
-            max_concurrency=1,  # one poller: one batch at a time
-            physical_name=self.settings.status_events_function,
-        )
-        self.functions[STATUS_EVENTS.name] = consumer
-        source = SqsEventSource(
-            self.aws.client("sqs"),
-            self.provisioned.status_events_queue_url,
-            consumer,
-            self.region,
-            batch_size=STATUS_EVENTS_BATCH_SIZE,
-        )
-        source.start()
-        self.status_events = source
-        self.supervisor.watch("status consumer", lambda: not source.is_running(), source.restart)
-
-    def _start_publisher(self, lambda_env: dict[str, str]) -> None:
-        """The model publisher as stacks/publisher.py deploys it: the only writer of models/*, on its own
-        queue on the success topic, forwarding each notification to the status consumer's queue."""
-        assert self.provisioned is not None
-        config = self.settings.config
-        publisher = LambdaFunction(
-            MODEL_PUBLISHER,
-            {**lambda_env, Env.STATUS_EVENTS_QUEUE_URL: self.provisioned.status_events_queue_url},
-            self.log_dir,
-            self.region,
-            timeout_seconds=PUBLISHER_TIMEOUT_SECONDS,
-            max_concurrency=1,
-            physical_name=config.model_publisher_function_name,
-        )
-        self.functions[MODEL_PUBLISHER.name] = publisher
-        source = SqsEventSource(
-            self.aws.client("sqs"), self.provisioned.publisher_queue_url, publisher, self.region, batch_size=1
-        )
-        source.start()
-        self.publisher = source
-        self.supervisor.watch("model publisher", lambda: not source.is_running(), source.restart)
-
-    def _start_pack_runner(self, lambda_env: dict[str, str]) -> None:
-        """The pack runner as stacks/pack_runner.py deploys it: its timeout, the events topic, and an SQS
-        event source on its work queue with the stack's batch size; one invocation at a time (the local
-        stand-in for its reserved concurrency)."""
-        assert self.provisioned is not None
-        runner = LambdaFunction(
-            PACK_RUNNER,
-            {**lambda_env, Env.EVENTS_TOPIC_ARN: self.provisioned.events_topic_arn},
-            self.log_dir,
-            self.region,
-            timeout_seconds=PackRunner.TIMEOUT_SECONDS,
-            max_concurrency=1,
-            physical_name=self.settings.config.pack_runner_function_name,
-        )
-        self.functions[PACK_RUNNER.name] = runner
-        source = SqsEventSource(
-            self.aws.client("sqs"),
-            self.provisioned.pack_queue_url,
-            runner,
-            self.region,
-            batch_size=PackRunner.BATCH_SIZE,
-        )
-        source.start()
-        self.pack_runner = source
-        self.supervisor.watch("pack runner", lambda: not source.is_running(), source.restart)
+    def _remove_state(self) -> None:
+        (self.state_dir / "state.json").unlink(missing_ok=True)
 
     def republish_models(self, owner_prefix: str = "", limit: int = 10) -> list[dict[str, Any]]:
         """The operator's migration (docs/deploy.md "Upgrading"): invoke the model publisher with
@@ -315,69 +387,24 @@ class LocalCloud:
             self.identity_pool.url,
         )
 
-    def _supervise(self, training_port: int, hosting_port: int, base_model: Path) -> None:
+    def _supervise(self) -> None:
         """Restart a container that dies, as SageMaker does; the multi-model host forgets the models
         the dead Triton had loaded (the next call loads them again)."""
-        training = self.training
-        assert training is not None
 
         def restart_training() -> None:
-            training.stop()
-            training.start()
-            training.wait_healthy(f"http://127.0.0.1:{training_port}/ping", CONTAINER_START_TIMEOUT)
+            self._stop_training()
+            self._start_training()
 
         def restart_hosting() -> None:
-            host = self.runtime.host(self.settings.hosting_endpoint) if self.runtime else None
+            host = self.runtime.host(self.settings.hosting_endpoint)
             if host is not None:
                 host.forget_all()
-            old = self.hosting
-            old.stop()
-            kill_group(old.process.pid)  # its Python backend stubs, if they outlived it
-            self.hosting = self._start_hosting(hosting_port, base_model)
+            self._stop_hosting()
+            self._start_hosting()
 
-        self.supervisor.watch("training", training.exited, restart_training)
+        self.supervisor.watch("training", lambda: self.training.exited(), restart_training)
         self.supervisor.watch("hosting", lambda: not self.hosting.is_running(), restart_hosting)
         self.supervisor.start()
-
-    def stop(self) -> None:
-        """Stop everything that was started, in reverse order; safe to call twice."""
-        with self._stop_lock:
-            if not self._started:
-                return
-            self._started = False
-            self.supervisor.stop()  # first: nothing is restarted while the cloud stops
-            if self.hosting is None and self._hosting_future is not None:
-                with contextlib.suppress(Exception):  # a start-up that failed midway: wait for Triton
-                    self.hosting = self._hosting_future.result()
-            hosting_pgid = self.hosting.process.pid if self.hosting else None
-            steps = [
-                ("api gateway", self.api.stop if self.api else None),
-                ("status consumer", self.status_events.stop if self.status_events else None),
-                ("model publisher", self.publisher.stop if self.publisher else None),
-                ("pack runner", self.pack_runner.stop if self.pack_runner else None),
-                *((f"lambda {n}", f.close) for n, f in self.functions.items()),
-                ("sagemaker runtime", self.runtime.stop if self.runtime else None),
-                ("s3 post-policy front", self.s3_front.stop if self.s3_front else None),
-                ("moderation stand-ins", self.moderation.stop if self.moderation else None),
-                ("identity pool stand-in", self.identity_pool.stop if self.identity_pool else None),
-                ("hosting container", self.hosting.stop if self.hosting else None),
-                ("hosting processes", (lambda: kill_group(hosting_pgid)) if hosting_pgid else None),
-                ("training container", self.training.stop if self.training else None),
-                ("moto", self.aws.stop if self.aws.endpoint_url else None),
-            ]
-            for name, step in steps:
-                if step is None:
-                    continue
-                try:
-                    step()
-                except Exception:
-                    log.exception("stopping %s failed", name)
-            (self.state_dir / "state.json").unlink(missing_ok=True)
-            log.info("local cloud stopped")
-            if self._log_handler is not None:
-                logging.getLogger().removeHandler(self._log_handler)
-                self._log_handler.close()
-                self._log_handler = None
 
     # -- wiring --------------------------------------------------------------------------------------
     def _setup_logging(self) -> None:
@@ -392,16 +419,20 @@ class LocalCloud:
         logging.getLogger("werkzeug").setLevel(logging.WARNING)  # moto's per-request access log
         self._log_handler = handler
 
-    def _base_model(self) -> Path:
+    def _resolve_base_model(self) -> None:
         if self.base_model_dir is not None:
-            return Path(self.base_model_dir).resolve()
-        from avatar_contract.families import FamilyName, family_from_env
-        from random_sd import ensure_tiny_pipeline, ensure_tiny_sdxl_pipeline  # torch: only when needed
+            self.base_model = Path(self.base_model_dir).resolve()
+            return
+        # The tiny random-weight pipeline of the configured base family (cdk.json baseModel).
+        sdxl = self.settings.config.base_model == FamilyName.SDXL_BASE_1_0
+        folder = TINY_SDXL_PIPELINE_FOLDER if sdxl else TINY_PIPELINE_FOLDER
+        cached = cached_tiny_pipeline(self.state_dir / "base-model", folder)
+        if cached is None:  # torch/diffusers: imported only to build it
+            import random_sd
 
-        # The tiny random-weight pipeline of the configured base family (AVATAR_BASE_FAMILY).
-        sdxl = family_from_env().name == FamilyName.SDXL_BASE_1_0
-        ensure = ensure_tiny_sdxl_pipeline if sdxl else ensure_tiny_pipeline
-        return Path(ensure(self.state_dir / "base-model")).resolve()
+            ensure = random_sd.ensure_tiny_sdxl_pipeline if sdxl else random_sd.ensure_tiny_pipeline
+            cached = ensure(self.state_dir / "base-model")
+        self.base_model = cached.resolve()
 
     def _aws_env(self) -> dict[str, str]:
         return {
@@ -410,9 +441,6 @@ class LocalCloud:
             "AWS_REGION": self.region,
             "AWS_DEFAULT_REGION": self.region,
             Env.AWS_ENDPOINT_URL: self.aws.endpoint_url,
-            "AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME": self.runtime.url if self.runtime else "",
-            "AWS_ENDPOINT_URL_COMPREHEND": self.moderation.url if self.moderation else "",
-            "AWS_ENDPOINT_URL_REKOGNITION": self.moderation.url if self.moderation else "",
             "AWS_EC2_METADATA_DISABLED": "true",
         }
 
@@ -423,124 +451,137 @@ class LocalCloud:
         env["PYTHONUNBUFFERED"] = "1"
         return env
 
-    def _container_env(self, name: str, base_model: Path) -> dict[str, str]:
+    def _container_url(self, name: str) -> str:
+        return f"http://127.0.0.1:{self.ports[name]}"
+
+    def _container_env(self, name: str) -> dict[str, str]:
         """What SageMaker and the stacks give a container: AWS access (here: moto), the base model, a
         cache folder."""
         cache_dir = self.state_dir / "cache" / name
         cache_dir.mkdir(parents=True, exist_ok=True)
-        env = {
+        return {
             **self._aws_env(),
-            Env.BASE_MODEL: str(base_model),
+            Env.BASE_MODEL: str(self.base_model),
             Env.BASE_FAMILY: str(self.settings.config.base_model),  # cdk.json baseModel, as the stacks set it
             Env.CACHE_DIR: str(cache_dir),
             Env.DATA_BUCKET: self.settings.data_bucket,
             Env.HOSTING_BUCKET: self.settings.hosting_bucket,
             **self.extra_container_env,
         }
-        for service in ("SAGEMAKER_RUNTIME", "COMPREHEND", "REKOGNITION"):
-            env.pop(f"AWS_ENDPOINT_URL_{service}", None)
-        return env
 
-    def _training_container(self, port: int, base_model: Path) -> ManagedProcess:
-        """The training container's entry point (its HTTP app) as a local process."""
+    def _start_training(self) -> None:
+        """The training container's entry point (its HTTP app) as a local process, until healthy."""
         env = {
             **self._base_env(),
             "PYTHONPATH": os.pathsep.join([str(REPO_ROOT / "containers" / "training"), str(REPO_ROOT)]),
-            **self._container_env("training", base_model),
+            **self._container_env("training"),
         }
-        command = [
-            sys.executable,
-            "-m",
-            "training_service.server",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
-        ]
+        command = [sys.executable, "-m", "training_service.server", "--host", "127.0.0.1"]
+        command += ["--port", str(self.ports["training"])]
         log_path, scratch = self.log_dir / "training-container.log", self.state_dir / "tmp" / "training"
-        return ManagedProcess("training", command, env, log_path, REPO_ROOT, scratch_dir=scratch)
+        self.training = ManagedProcess("training", command, env, log_path, REPO_ROOT, scratch_dir=scratch)
+        self.training.start()
+        self.training.wait_healthy(f"{self._container_url('training')}/ping", CONTAINER_START_TIMEOUT)
 
-    def _start_hosting(self, port: int, base_model: Path) -> Any:
+    def _stop_training(self) -> None:
+        if hasattr(self, "training"):
+            self.training.stop(grace=STOP_GRACE_SECONDS)
+
+    def _start_hosting(self) -> None:
         """The hosting container's start-up: tritonserver in SageMaker multi-model mode, base model loaded."""
         hosting_source = str(REPO_ROOT / "containers" / "hosting")
         if hosting_source not in sys.path:  # `python -m local_cloud` from the repository root
             sys.path.insert(0, hosting_source)
         from hosting_server.triton import start_triton  # the hosting container's own launcher
 
-        return start_triton(
-            base_model=base_model,
-            http_port=port,
+        self.hosting = start_triton(
+            base_model=self.base_model,
+            http_port=self.ports["hosting"],
             sagemaker=True,
             log_path=self.log_dir / "hosting-triton.log",
-            env=self._container_env("hosting", base_model),
+            env=self._container_env("hosting"),
             startup_timeout_s=CONTAINER_START_TIMEOUT,
         )
 
-    def lambda_environment(self) -> dict[str, str]:
-        """The Lambda functions' environment: what the stack sets, plus the endpoint URLs of this cloud."""
-        config = self.settings.config
-        env = {
+    def _stop_hosting(self) -> None:
+        """Triton and its Python backend stubs: interrupted, killed after a moment, and the shared memory
+        they held removed (a killed Triton leaves its /dev/shm regions behind)."""
+        if not hasattr(self, "hosting"):
+            return
+        pgid = self.hosting.process.pid
+        shared_memory = shared_memory_of_group(pgid)
+        self.hosting.stop(timeout_s=STOP_GRACE_SECONDS)
+        kill_group(pgid)  # its Python backend stubs, if they outlived it
+        wait_group_gone(pgid)
+        remove_files(shared_memory)
+
+    def _lambda_resources(self) -> LambdaResources:
+        return LambdaResources(
+            data_bucket=self.settings.data_bucket,
+            hosting_bucket=self.settings.hosting_bucket,
+            owner_key_secret=self.provisioned.owner_key_secret_arn,
+            training_endpoint=self.settings.training_endpoint,
+            hosting_endpoint=self.settings.hosting_endpoint,
+            events_topic_arn=self.provisioned.events_topic_arn,
+            status_events_queue_url=self.provisioned.status_events_queue_url,
+            pack_queue_url=self.provisioned.pack_queue_url,  # what stacks/pack_runner.py adds
+            # Relative to the code root, here the repository root (docs/packs.md).
+            operator_packs=self.settings.config.operator_packs_file or "",
+        )
+
+    def _local_lambda_env(self) -> dict[str, str]:
+        """What Lambda itself gives every function, pointed at this cloud's endpoints."""
+        return {
             **self._base_env(),
             **self._aws_env(),
-            Env.DATA_BUCKET: self.settings.data_bucket,
-            Env.HOSTING_BUCKET: self.settings.hosting_bucket,
-            Env.OWNER_KEY_SECRET: self.provisioned.owner_key_secret_arn if self.provisioned else "",
-            Env.TRAINING_ENDPOINT: self.settings.training_endpoint,
-            Env.HOSTING_ENDPOINT: self.settings.hosting_endpoint,
-            Env.BASE_FAMILY: str(config.base_model),
-            Env.TRAINING_INSTANCE_TYPE: self.settings.training_instance_type,
-            Env.HOSTING_INSTANCE_TYPE: self.settings.hosting_instance_type,
-            Env.STATE_TABLE: self.settings.state_table,
-            Env.PACK_QUEUE_URL: self.provisioned.pack_queue_url if self.provisioned else "",
-            # Relative to the code root, here the repository root (docs/packs.md).
-            Env.OPERATOR_PACKS: config.operator_packs_file or "",
-            **self._end_user_trust(),
-            **config.quota_environment(),
-            **config.webhook_environment(),
-            **POWERTOOLS_ENVIRONMENT,
-            ENV_VAR: config.moderation_policy(config.moderation_deny_list_parameter_name).to_json(),
+            "AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME": self.runtime.url,
+            "AWS_ENDPOINT_URL_COMPREHEND": self.moderation.url,
+            "AWS_ENDPOINT_URL_REKOGNITION": self.moderation.url,
+            "AWS_ENDPOINT_URL_S3": self.s3_front.url,
             "POWERTOOLS_TRACE_DISABLED": "true",  # no X-Ray daemon here
-            "AWS_ENDPOINT_URL_S3": self.s3_front.url if self.s3_front else "",
-            **dict(self.settings.lambda_environment),
-            **self.extra_lambda_env,
         }
-        return env
+
+    def stack_environment(self, build: EnvironmentBuilder = api_environment) -> dict[str, str]:
+        """What the stack sets in a function's environment (`build`, from stacks/config_lambda_env.py, the
+        one builder; default: the API functions'), with this cloud's identifiers, then `extra_lambda_env`."""
+        return {**build(self.settings.config, self._lambda_resources()), **self.extra_lambda_env}
+
+    def lambda_environment(self) -> dict[str, str]:
+        """The API functions' environment: the stack's (`stack_environment`), the end users' trust
+        (stacks/end_users.py), and the endpoint URLs of this cloud."""
+        pool = self.identity_pool
+        return {
+            **self._local_lambda_env(),
+            Env.IDENTITY_POOL_ID: pool.identity_pool_id,
+            Env.END_USER_ROLE_ARN: f"arn:aws:iam::{pool.account_id}:role/{pool.role_name}",
+            **self.stack_environment(),
+        }
 
     def child_pids(self) -> list[int]:
         """Every process the local cloud started (containers and Lambda sandboxes)."""
         pids = [pid for f in self.functions.values() for pid in f.pids()]
-        if self.training is not None and self.training.process is not None:
+        if self.training.process is not None:
             pids.append(self.training.process.pid)
-        if self.hosting is not None:
-            pids.append(self.hosting.process.pid)
-        return pids
+        return [*pids, self.hosting.process.pid]
 
     def listening_urls(self) -> list[str]:
         """Base URLs of everything the local cloud listens on."""
-        urls = [self.aws.endpoint_url, self.api_url]
-        if self.runtime is not None:
-            urls += [self.runtime.url, *self.runtime.containers.values()]
-        if self.moderation is not None:
-            urls.append(self.moderation.url)
-        if self.identity_pool is not None:
-            urls.append(self.identity_pool.url)
-        if self.s3_front is not None:
-            urls.append(self.s3_front.url)
-        return [url for url in urls if url]
+        urls = [self.aws.endpoint_url, self.api_url, self.runtime.url, *self.runtime.containers.values()]
+        return [*urls, self.moderation.url, self.identity_pool.url, self.s3_front.url]
 
     # -- what clients need ---------------------------------------------------------------------------
     @property
     def api_url(self) -> str:
-        return self.api.url if self.api else ""
+        return self.api.url
 
     @property
     def status_queue_url(self) -> str:
-        return self.provisioned.status_queue_url if self.provisioned else ""
+        return self.provisioned.status_queue_url
 
     @property
     def events_topic_arn(self) -> str:
         """The training events topic (docs/events.md): subscribe with a filter policy on `owner`."""
-        return self.provisioned.events_topic_arn if self.provisioned else ""
+        return self.provisioned.events_topic_arn
 
     def renew_principals(self) -> None:
         """Fresh principals, e.g. for each test module sharing one running cloud: new IAM users (new names,
@@ -564,28 +605,14 @@ class LocalCloud:
 
     def owner_id(self, principal: Principal) -> str:
         """The owner id this cloud's API files `principal`'s trainings and models under (for inspection)."""
-        if self.provisioned is None:
-            raise RuntimeError("the local cloud is not started")
         secret = self.client("secretsmanager").get_secret_value(
             SecretId=self.provisioned.owner_key_secret_arn
         )
         return owner_of(principal.arn, secret["SecretString"].encode())
 
-    def _end_user_trust(self) -> dict[str, str]:
-        """What stacks/end_users.py tells the functions: the identity pool and the end users' role."""
-        pool = self.identity_pool
-        if pool is None:
-            return {}
-        return {
-            Env.IDENTITY_POOL_ID: pool.identity_pool_id,
-            Env.END_USER_ROLE_ARN: f"arn:aws:iam::{pool.account_id}:role/{pool.role_name}",
-        }
-
     def end_user_env(self) -> dict[str, str]:
         """Where an end user's app signs in (boto3 reads the AWS_ENDPOINT_URL_<SERVICE> variables)."""
         pool = self.end_user_pool
-        if pool is None:
-            return {}
         return {
             "AWS_ENDPOINT_URL_COGNITO_IDENTITY_PROVIDER": pool.cognito_idp_url,
             "AWS_ENDPOINT_URL_COGNITO_IDENTITY": pool.cognito_identity_url,
@@ -618,8 +645,8 @@ class LocalCloud:
             "pid": os.getpid(),
             "api_url": self.api_url,
             "aws_endpoint_url": self.aws.endpoint_url,
-            "sagemaker_runtime_url": self.runtime.url if self.runtime else "",
-            "moderation_stand_ins_url": self.moderation.url if self.moderation else "",
+            "sagemaker_runtime_url": self.runtime.url,
+            "moderation_stand_ins_url": self.moderation.url,
             "status_queue_url": self.status_queue_url,
             "events_topic_arn": self.events_topic_arn,
             "region": self.region,

@@ -118,11 +118,15 @@ class SqsEventSource:
         self.deleted = 0
         self.left = 0  # records left for redelivery (failures of a batch, or whole failed batches)
         self._stop = threading.Event()
+        self._lock = threading.Lock()  # stop() and the start of an invocation exclude each other
+        self._invoking = False
         self._thread: threading.Thread | None = None
 
     def start(self) -> None:
         if self.is_running():
             return
+        if self._thread is not None:  # a stopped poller may still be in its last long poll
+            self._thread.join(self.wait_seconds + 5)
         self._stop.clear()
         self._thread = threading.Thread(
             target=self._run, name=f"sqs-event-source-{self.function.name}", daemon=True
@@ -130,18 +134,24 @@ class SqsEventSource:
         self._thread.start()
 
     def is_running(self) -> bool:
-        return self._thread is not None and self._thread.is_alive()
+        """Polling: started, not stopped, and its thread alive."""
+        return self._thread is not None and self._thread.is_alive() and not self._stop.is_set()
 
     def restart(self) -> None:
         """Start a poller again (the supervisor calls it if the thread ever died)."""
         self.start()
 
     def stop(self) -> None:
-        """Stop polling; an invocation under way finishes first (bounded by the function's timeout)."""
-        self._stop.set()
+        """Stop polling, without waiting out a long poll: the thread, once its poll returns, invokes
+        nothing (what it received becomes visible again after the visibility timeout, as when Lambda
+        disables a mapping) and ends. An invocation under way finishes first (bounded by the function's
+        timeout)."""
+        with self._lock:
+            self._stop.set()
+            invoking = self._invoking
         if self._thread is not None:
-            self._thread.join(self.wait_seconds + self.function.timeout + 5)
-            if self._thread.is_alive():
+            self._thread.join(self.wait_seconds + self.function.timeout + 5 if invoking else 0.05)
+            if invoking and self._thread.is_alive():
                 log.warning("the %s event source did not stop in time", self.function.name)
 
     def _run(self) -> None:
@@ -149,6 +159,8 @@ class SqsEventSource:
             try:
                 self.poll_once()
             except Exception:  # moto restarting, a malformed message...: keep polling, as Lambda does
+                if self._stop.is_set():  # the local cloud stops (moto may be gone already)
+                    return
                 log.exception("polling %s for %s failed", self.queue_url, self.function.name)
                 self._stop.wait(1.0)
 
@@ -164,8 +176,19 @@ class SqsEventSource:
         messages = response.get("Messages", [])
         if not messages:
             return 0
-        batch = [m["MessageId"] for m in messages]
         event = {"Records": [sqs_record(m, self.queue_arn, self.region) for m in messages]}
+        with self._lock:
+            if self._stop.is_set():
+                return 0
+            self._invoking = True
+        try:
+            return self._invoke(event, messages)
+        finally:
+            self._invoking = False
+
+    def _invoke(self, event: dict[str, Any], messages: list[dict[str, Any]]) -> int:
+        """Invoke the function with one batch; delete what succeeded. Returns the batch's size."""
+        batch = [m["MessageId"] for m in messages]
         try:
             result = self.function.invoke(event)
         except (LambdaInvocationError, LambdaTimeout) as error:

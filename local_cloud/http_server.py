@@ -16,6 +16,9 @@ from urllib.parse import SplitResult
 from local_cloud.sigv4 import Principal, verify_sigv4
 
 Answer = tuple[int, dict[str, str], bytes]
+# How often serve_forever looks for shutdown(): stop() returns within about this long (the default 0.5 s
+# per server added up to seconds over the local cloud's servers).
+POLL_INTERVAL_S = 0.02
 
 
 @dataclass(frozen=True)
@@ -47,7 +50,9 @@ class LocalHttpServer:
         self.access_log = access_log
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler_class())
         self._server.daemon_threads = True
-        self._thread = threading.Thread(target=self._server.serve_forever, name=name, daemon=True)
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, args=(POLL_INTERVAL_S,), name=name, daemon=True
+        )
 
     @property
     def port(self) -> int:
@@ -63,7 +68,7 @@ class LocalHttpServer:
     def stop(self) -> None:
         self._server.shutdown()
         self._server.server_close()
-        self._thread.join(5)
+        self._thread.join(1)
 
     def _answer(self, handler: BaseHTTPRequestHandler) -> Answer:
         length = int(handler.headers.get("Content-Length") or 0)

@@ -98,10 +98,12 @@ class _Worker:
         return message["result"]
 
     def stop(self) -> None:
+        """End of input ends an idle worker at once; one still importing or running is killed soon
+        after (a sandbox keeps nothing worth waiting for)."""
         with contextlib.suppress(OSError):
             self._in.close()
         try:
-            self.process.wait(2)
+            self.process.wait(0.2)
         except subprocess.TimeoutExpired:
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(self.process.pid, signal.SIGKILL)

@@ -105,6 +105,7 @@ class ManagedProcess:
         _signal_group(pgid, signal.SIGKILL)  # whatever of its group is left
         if self.process.poll() is None:
             self.process.wait(5)
+        wait_group_gone(pgid)
         log.info("stopped %s", self.name)
         self.process = None
 
@@ -112,6 +113,47 @@ class ManagedProcess:
 def _signal_group(pgid: int, sig: signal.Signals) -> None:
     with contextlib.suppress(ProcessLookupError, PermissionError):
         os.killpg(pgid, sig)
+
+
+def shared_memory_of_group(pgid: int) -> set[Path]:
+    """The /dev/shm files mapped by the processes of group `pgid` (Triton's Python backend regions), read
+    from /proc: what a killed group leaves behind."""
+    found: set[Path] = set()
+    for proc in Path("/proc").glob("[0-9]*"):
+        try:
+            if os.getpgid(int(proc.name)) != pgid:
+                continue
+            maps = (proc / "maps").read_text()
+        except (OSError, ValueError):  # gone, or not ours to read
+            continue
+        found |= {Path(line.split(maxsplit=5)[5]) for line in maps.splitlines() if " /dev/shm/" in line}
+    return found
+
+
+def live_members(pgid: int) -> list[int]:
+    """The processes of group `pgid` still running (zombies, only waiting to be reaped, do not count)."""
+    members = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[2]) == pgid and fields[0] != "Z":
+            members.append(int(stat.parent.name))
+    return members
+
+
+def wait_group_gone(pgid: int, timeout: float = 5.0) -> None:
+    """Return once nothing of a killed group runs (a SIGKILLed process still frees its memory for a
+    moment), or after `timeout`."""
+    deadline = time.monotonic() + timeout
+    while live_members(pgid) and time.monotonic() < deadline:
+        time.sleep(0.01)
+
+
+def remove_files(paths: set[Path]) -> None:
+    for path in paths:
+        path.unlink(missing_ok=True)
 
 
 def kill_group(pgid: int) -> None:

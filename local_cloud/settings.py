@@ -1,13 +1,14 @@
 """Names and settings of the local cloud's resources, taken from the CDK app's own configuration.
 
 `stacks.config.ServiceConfig` (read from cdk.json's context) is the one source for physical names and
-settings; this module only maps it onto the few values the local cloud needs and copies no default, so
-the two cannot drift.
+settings: each name below reads the `ServiceConfig` attribute the stacks name the resource with
+(stacks/config_names.py), so the two cannot drift; no name or default is copied here.
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -21,40 +22,51 @@ DEFAULT_REGION = "us-east-1"
 CDK_JSON = Path(__file__).resolve().parent.parent / "cdk.json"
 
 
+class _Config:
+    """A read-only name of `CloudSettings`: `read(settings.config)`, the `ServiceConfig` name the stacks
+    use, or `<prefix>-<suffix>` (`ServiceConfig.name`) for what CloudFormation names on AWS."""
+
+    def __init__(self, read: Callable[[ServiceConfig], str]) -> None:
+        self.read = read
+
+    def __get__(self, settings: CloudSettings, owner: type | None = None) -> str:
+        return self.read(settings.config)
+
+
 @dataclass(frozen=True)
 class CloudSettings:
     """What the local cloud provisions and how it behaves, named exactly as the deployed stacks."""
 
     region: str
-    stage: str
-    data_bucket: str
-    hosting_bucket: str
-    state_table: str
-    success_topic: str
-    error_topic: str
-    status_queue: str
-    events_topic: str  # the training events topic and the status consumer (stacks/training_events.py)
-    status_events_queue: str
-    status_events_dead_letter_queue: str
-    status_events_function: str
-    owner_key_secret: str
-    raw_message_delivery: bool
-    training_endpoint: str
-    training_endpoint_config: str
-    training_model: str
-    hosting_endpoint: str
-    hosting_endpoint_config: str
-    hosting_model: str
-    variant_name: str
-    training_instance_type: str
-    hosting_instance_type: str
     config: ServiceConfig
+    stage: str = API_STAGE_NAME
+    raw_message_delivery: bool = True  # as the CDK app subscribes the queue (body = SageMaker's JSON)
     max_concurrent_invocations_per_instance: int = Runtime.ASYNC_MAX_CONCURRENT_INVOCATIONS_PER_INSTANCE
     async_output_prefix: str = Prefix.ASYNC_OUTPUTS
     async_failure_prefix: str = Prefix.ASYNC_FAILURES
     models_prefix: str = Prefix.MODELS
     lambda_timeout_seconds: int = FUNCTION_TIMEOUT_SECONDS
-    lambda_environment: tuple[tuple[str, str], ...] = ()
+
+    data_bucket = _Config(lambda c: c.data_bucket_name)
+    hosting_bucket = _Config(lambda c: c.hosting_bucket_name)
+    state_table = _Config(lambda c: c.state_table_name)
+    success_topic = _Config(lambda c: c.training_success_topic_name)
+    error_topic = _Config(lambda c: c.training_error_topic_name)
+    status_queue = _Config(lambda c: c.status_queue_name)
+    events_topic = _Config(lambda c: c.training_events_topic_name)  # stacks/training_events.py
+    status_events_queue = _Config(lambda c: c.status_events_queue_name)
+    status_events_dead_letter_queue = _Config(lambda c: c.status_events_dead_letter_queue_name)
+    status_events_function = _Config(lambda c: c.status_events_function_name)
+    training_endpoint = _Config(lambda c: c.training_endpoint_name)
+    hosting_endpoint = _Config(lambda c: c.hosting_endpoint_name)
+    variant_name = _Config(lambda c: c.variant_name)
+    training_instance_type = _Config(lambda c: c.training_instance_type)
+    hosting_instance_type = _Config(lambda c: c.hosting_instance_type)
+    owner_key_secret = _Config(lambda c: c.name("owner-key"))
+    training_endpoint_config = _Config(lambda c: c.name("training-config"))
+    training_model = _Config(lambda c: c.name("training-model"))
+    hosting_endpoint_config = _Config(lambda c: c.name("hosting-config"))
+    hosting_model = _Config(lambda c: c.name("hosting-model"))
 
     def function_name(self, function: str) -> str:
         """Physical Lambda function name (`ServiceConfig.function_name`)."""
@@ -88,33 +100,4 @@ def load_settings(region: str = DEFAULT_REGION, context: dict[str, Any] | None =
     """Settings from the CDK app's `ServiceConfig` built from cdk.json's context (or `context`)."""
     if context is None:
         context = json.loads(CDK_JSON.read_text()).get("context", {})
-    return _from_names(ServiceConfig.from_context(context), region)
-
-
-def _from_names(config: ServiceConfig, region: str) -> CloudSettings:
-    return CloudSettings(
-        region=region,
-        stage=API_STAGE_NAME,
-        data_bucket=config.data_bucket_name,
-        hosting_bucket=config.hosting_bucket_name,
-        state_table=config.state_table_name,
-        success_topic=config.training_success_topic_name,
-        error_topic=config.training_error_topic_name,
-        status_queue=config.status_queue_name,
-        events_topic=config.training_events_topic_name,
-        status_events_queue=config.status_events_queue_name,
-        status_events_dead_letter_queue=config.status_events_dead_letter_queue_name,
-        status_events_function=config.status_events_function_name,
-        owner_key_secret=config.name("owner-key"),
-        raw_message_delivery=True,  # as the CDK app subscribes the queue (body = SageMaker's JSON)
-        training_endpoint=config.training_endpoint_name,
-        training_endpoint_config=config.name("training-config"),
-        training_model=config.name("training-model"),
-        hosting_endpoint=config.hosting_endpoint_name,
-        hosting_endpoint_config=config.name("hosting-config"),
-        hosting_model=config.name("hosting-model"),
-        variant_name=config.variant_name,
-        training_instance_type=config.training_instance_type,
-        hosting_instance_type=config.hosting_instance_type,
-        config=config,
-    )
+    return CloudSettings(region, ServiceConfig.from_context(context))

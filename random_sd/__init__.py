@@ -7,14 +7,23 @@ through the same `from_pretrained` path as the real model. `random_sd.sdxl` does
 (`build_tiny_sdxl_pipeline`, `build_full_size_sdxl_pipeline`).
 """
 
-from random_sd.builders import (
-    build_full_size_pipeline,
-    build_tiny_pipeline,
-    ensure_built,
-    ensure_tiny_pipeline,
-)
-from random_sd.sdxl import build_full_size_sdxl_pipeline, build_tiny_sdxl_pipeline, ensure_tiny_sdxl_pipeline
+from typing import TYPE_CHECKING
 
+if TYPE_CHECKING:
+    from random_sd.builders import (
+        build_full_size_pipeline,
+        build_tiny_pipeline,
+        ensure_built,
+        ensure_tiny_pipeline,
+    )
+    from random_sd.sdxl import (
+        build_full_size_sdxl_pipeline,
+        build_tiny_sdxl_pipeline,
+        ensure_tiny_sdxl_pipeline,
+    )
+
+_BUILDERS = ("build_full_size_pipeline", "build_tiny_pipeline", "ensure_built", "ensure_tiny_pipeline")
+_SDXL = ("build_full_size_sdxl_pipeline", "build_tiny_sdxl_pipeline", "ensure_tiny_sdxl_pipeline")
 __all__ = [
     "build_full_size_pipeline",
     "build_full_size_sdxl_pipeline",
@@ -24,3 +33,16 @@ __all__ = [
     "ensure_tiny_pipeline",
     "ensure_tiny_sdxl_pipeline",
 ]
+
+
+def __getattr__(name: str) -> object:
+    """The builders, imported (with torch and diffusers) on first use: `random_sd.cache` stays light."""
+    if name in _BUILDERS:
+        from random_sd import builders
+
+        return getattr(builders, name)
+    if name in _SDXL:
+        from random_sd import sdxl
+
+        return getattr(sdxl, name)
+    raise AttributeError(f"module 'random_sd' has no attribute {name!r}")

@@ -15,6 +15,8 @@ from diffusers import AutoencoderKL, PNDMScheduler, StableDiffusionPipeline, UNe
 from tokenizers.pre_tokenizers import ByteLevel
 from transformers import CLIPTextConfig, CLIPTextModel, CLIPTokenizer
 
+from random_sd.cache import tiny_pipeline_dir
+
 # SD 2.1-base's scheduler (scheduler/scheduler_config.json of stabilityai/stable-diffusion-2-1-base).
 _SCHEDULER = dict(
     beta_start=0.00085,
@@ -203,6 +205,4 @@ def ensure_built(target: Path, build: Callable[[Path], object]) -> Path:
 
 def ensure_tiny_pipeline(cache_dir: Path | str | None = None) -> Path:
     """Build the tiny pipeline once into a cache directory and return its path (see `ensure_built`)."""
-    default = Path.home() / ".cache" / "avatar-tiny-sd"
-    root = Path(cache_dir) if cache_dir else Path(os.environ.get("AVATAR_TINY_MODEL_DIR", default))
-    return ensure_built(root / "tiny-sd-v1", build_tiny_pipeline)
+    return ensure_built(tiny_pipeline_dir(cache_dir), build_tiny_pipeline)

@@ -11,7 +11,6 @@ text encoders 123 M + 695 M, VAE 84 M parameters) for the benchmarks.
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import torch
@@ -19,6 +18,7 @@ from diffusers import AutoencoderKL, EulerDiscreteScheduler, StableDiffusionXLPi
 from transformers import CLIPTextConfig, CLIPTextModel, CLIPTextModelWithProjection, CLIPTokenizer
 
 from random_sd.builders import _build_tokenizer, ensure_built
+from random_sd.cache import TINY_SDXL_PIPELINE_FOLDER, tiny_pipeline_dir
 
 # SDXL 1.0's scheduler (scheduler/scheduler_config.json of stabilityai/stable-diffusion-xl-base-1.0).
 _SCHEDULER = dict(
@@ -180,6 +180,4 @@ def build_full_size_sdxl_pipeline(
 
 def ensure_tiny_sdxl_pipeline(cache_dir: Path | str | None = None) -> Path:
     """Build the tiny SDXL pipeline once into a cache directory and return its path (`ensure_built`)."""
-    default = Path.home() / ".cache" / "avatar-tiny-sd"
-    root = Path(cache_dir) if cache_dir else Path(os.environ.get("AVATAR_TINY_MODEL_DIR", default))
-    return ensure_built(root / "tiny-sdxl-v1", build_tiny_sdxl_pipeline)
+    return ensure_built(tiny_pipeline_dir(cache_dir, TINY_SDXL_PIPELINE_FOLDER), build_tiny_sdxl_pipeline)

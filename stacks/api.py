@@ -20,9 +20,10 @@ from aws_cdk import aws_wafv2 as wafv2
 from constructs import Construct
 
 from avatar_contract import routes
-from avatar_contract.names import Env, Prefix
+from avatar_contract.names import Prefix
 from avatar_contract.s3_keys import GENERATIONS_PREFIX
-from stacks.config import API_STAGE_NAME, FUNCTION_TIMEOUT_SECONDS, POWERTOOLS_ENVIRONMENT, ServiceConfig
+from stacks.config import API_STAGE_NAME, FUNCTION_TIMEOUT_SECONDS, ServiceConfig
+from stacks.config_lambda_env import LambdaResources, api_environment
 from stacks.grants import grant_objects
 from stacks.hosting_endpoint import HostingEndpoint
 from stacks.lambda_code import OPERATOR_PACKS_ASSET_FILE, RUNTIME, api_code
@@ -69,23 +70,17 @@ class Api(Construct):
         architecture = lambda_architecture(config)
         code = api_code(architecture, config.operator_packs_file)
         self.moderation = ContentModeration(self, "Moderation", config=config)
-        environment = {
-            **self.moderation.environment,
-            Env.DATA_BUCKET: storage.data_bucket.bucket_name,
-            Env.HOSTING_BUCKET: storage.hosting_bucket.bucket_name,
-            Env.OWNER_KEY_SECRET: owner_key.secret_arn,
-            Env.TRAINING_ENDPOINT: training.endpoint_name,
-            Env.HOSTING_ENDPOINT: hosting.endpoint_name,
-            Env.BASE_FAMILY: str(config.base_model),
-            Env.TRAINING_INSTANCE_TYPE: config.training_instance_type,
-            Env.HOSTING_INSTANCE_TYPE: config.hosting_instance_type,
-            Env.STATE_TABLE: config.state_table_name,  # known name: no cross-stack export
-            **config.quota_environment(),
-            **config.webhook_environment(),
-            **POWERTOOLS_ENVIRONMENT,
-        }
-        if config.operator_packs_file:  # GET /packs lists them (docs/packs.md)
-            environment[Env.OPERATOR_PACKS] = OPERATOR_PACKS_ASSET_FILE
+        environment = api_environment(
+            config,
+            LambdaResources(
+                data_bucket=storage.data_bucket.bucket_name,
+                hosting_bucket=storage.hosting_bucket.bucket_name,
+                owner_key_secret=owner_key.secret_arn,
+                training_endpoint=training.endpoint_name,
+                hosting_endpoint=hosting.endpoint_name,
+                operator_packs=OPERATOR_PACKS_ASSET_FILE if config.operator_packs_file else "",
+            ),
+        )
         self.functions: dict[str, lambda_.Function] = {}
         self.roles: dict[str, iam.Role] = {}
         for function in routes.FUNCTIONS:

@@ -12,7 +12,7 @@ from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_ssm as ssm
 from constructs import Construct
 
-from avatar_contract.moderation import ENV_VAR, INITIAL_DENY_LIST
+from avatar_contract.moderation import INITIAL_DENY_LIST
 from stacks.config import ServiceConfig
 from stacks.nag import acknowledge
 
@@ -30,10 +30,8 @@ class ContentModeration(Construct):
             string_value=INITIAL_DENY_LIST,
             description="Avatar service prompt deny list (docs/moderation.md)",
         )
-        # The name itself, not a token: the policy goes into the environment as JSON text.
-        policy = config.moderation_policy(config.moderation_deny_list_parameter_name)
-        self.environment = {ENV_VAR: policy.to_json()}
-        self._policy = policy
+        # The functions' environment carries this policy (stacks.config_lambda_env.api_environment).
+        self._policy = config.moderation_policy(config.moderation_deny_list_parameter_name)
 
     def grant(
         self,

@@ -18,6 +18,7 @@ from avatar_contract import routes
 from avatar_contract.names import Env, PackRunner
 from avatar_contract.s3_keys import GENERATIONS_PREFIX
 from stacks.config import ServiceConfig
+from stacks.config_lambda_env import LambdaResources, pack_runner_environment
 from stacks.grants import grant_objects
 from stacks.hosting_endpoint import HostingEndpoint
 from stacks.moderation import ContentModeration
@@ -73,18 +74,16 @@ class PackRunnerFunction(Construct):
                 batch_size=PackRunner.BATCH_SIZE,
                 reserved_concurrency=config.pack_runner_reserved_concurrency,
             ),
-            environment={
-                **moderation.environment,
-                Env.DATA_BUCKET: storage.data_bucket.bucket_name,
-                Env.HOSTING_BUCKET: storage.hosting_bucket.bucket_name,
-                Env.OWNER_KEY_SECRET: owner_key_arn,  # signs webhooks (avatar_api.routers.identity)
-                Env.HOSTING_ENDPOINT: hosting.endpoint_name,
-                Env.HOSTING_INSTANCE_TYPE: config.hosting_instance_type,
-                Env.STATE_TABLE: config.state_table_name,
-                Env.EVENTS_TOPIC_ARN: events_topic.topic_arn,
-                **config.quota_environment(),
-                **config.webhook_environment(),
-            },
+            environment=pack_runner_environment(
+                config,
+                LambdaResources(
+                    data_bucket=storage.data_bucket.bucket_name,
+                    hosting_bucket=storage.hosting_bucket.bucket_name,
+                    owner_key_secret=owner_key_arn,
+                    hosting_endpoint=hosting.endpoint_name,
+                    events_topic_arn=events_topic.topic_arn,
+                ),
+            ),
         )
         self.queue, self.dead_letter_queue = self.consumer.queue, self.consumer.dead_letter_queue
         self.role, self.function = self.consumer.role, self.consumer.function

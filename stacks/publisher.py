@@ -25,7 +25,7 @@ from aws_cdk import aws_sns_subscriptions as subscriptions
 from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
-from avatar_contract.names import Env, Prefix
+from avatar_contract.names import Prefix
 from stacks.config import ServiceConfig
 from stacks.config_constants import (
     PUBLISHER_HANDLER,
@@ -34,6 +34,7 @@ from stacks.config_constants import (
     PUBLISHER_VISIBILITY_TIMEOUT_SECONDS,
     STATUS_EVENTS_MAX_RECEIVE_COUNT,
 )
+from stacks.config_lambda_env import LambdaResources, publisher_environment
 from stacks.grants import grant_objects
 from stacks.nag import acknowledge_object_prefixes
 from stacks.queue_consumer import FunctionSpec, QueueSpec, queue_consumer
@@ -84,12 +85,14 @@ class ModelPublisher(Construct):
                 batch_size=1,
                 max_concurrency=PUBLISHER_MAX_CONCURRENCY,
             ),
-            environment={
-                Env.DATA_BUCKET: storage.data_bucket.bucket_name,
-                Env.HOSTING_BUCKET: storage.hosting_bucket.bucket_name,
-                # The status consumer's queue: each notification goes on there after the verdict.
-                Env.STATUS_EVENTS_QUEUE_URL: events_queue.queue_url,
-            },
+            environment=publisher_environment(
+                config,
+                LambdaResources(
+                    data_bucket=storage.data_bucket.bucket_name,
+                    hosting_bucket=storage.hosting_bucket.bucket_name,
+                    status_events_queue_url=events_queue.queue_url,
+                ),
+            ),
         )
         self.queue, self.dead_letter_queue = self.consumer.queue, self.consumer.dead_letter_queue
         self.role, self.function = self.consumer.role, self.consumer.function

@@ -11,7 +11,7 @@ from aws_cdk import aws_iam as iam
 from aws_cdk import aws_sns_subscriptions as subscriptions
 from constructs import Construct
 
-from avatar_contract.names import Env, Prefix
+from avatar_contract.names import Prefix
 from stacks.config import ServiceConfig
 from stacks.config_constants import (
     STATUS_EVENTS_BATCH_SIZE,
@@ -20,6 +20,7 @@ from stacks.config_constants import (
     STATUS_EVENTS_TIMEOUT_SECONDS,
     STATUS_EVENTS_VISIBILITY_TIMEOUT_SECONDS,
 )
+from stacks.config_lambda_env import LambdaResources, status_events_environment
 from stacks.grants import grant_objects
 from stacks.nag import acknowledge, acknowledge_object_prefixes
 from stacks.owner_key import grant_read_owner_key
@@ -74,16 +75,15 @@ class TrainingEvents(Construct):
                 batch_size=BATCH_SIZE,
                 max_concurrency=config.status_events_max_concurrency,
             ),
-            environment={
-                Env.DATA_BUCKET: storage.data_bucket.bucket_name,
-                Env.HOSTING_BUCKET: storage.hosting_bucket.bucket_name,
-                # Read only to sign webhooks (the owner's secret derives from it: adapters.owner_ids).
-                Env.OWNER_KEY_SECRET: owner_key_arn,
-                Env.EVENTS_TOPIC_ARN: self.topic.topic_arn,
-                # The consumer gives a finished training's concurrency slot back (avatar_api.adapters.quotas).
-                Env.STATE_TABLE: config.state_table_name,
-                **config.webhook_environment(),
-            },
+            environment=status_events_environment(
+                config,
+                LambdaResources(
+                    data_bucket=storage.data_bucket.bucket_name,
+                    hosting_bucket=storage.hosting_bucket.bucket_name,
+                    owner_key_secret=owner_key_arn,
+                    events_topic_arn=self.topic.topic_arn,
+                ),
+            ),
         )
         self.queue, self.dead_letter_queue = self.consumer.queue, self.consumer.dead_letter_queue
         self.role, self.function = self.consumer.role, self.consumer.function

@@ -73,7 +73,8 @@ class ModelGate(ThreadingHTTPServer):
         return f"http://{'127.0.0.1' if host == '0.0.0.0' else host}:{port}"
 
     def start(self) -> ModelGate:
-        threading.Thread(target=self.serve_forever, name="model-gate", daemon=True).start()
+        # A short poll interval: stop() (shutdown) returns within it rather than serve_forever's 0.5 s.
+        threading.Thread(target=self.serve_forever, args=(0.02,), name="model-gate", daemon=True).start()
         return self
 
     def stop(self) -> None:

@@ -30,6 +30,7 @@ from face_analysis.likeness import Likeness, score
 from face_analysis.quality import difference_hash, hash_distance
 from face_analysis.screening import Screening, Thresholds
 from training_service.deadline import denoising_callback
+from training_service.personalization import preview_seeds, validation_texts
 
 logger = logging.getLogger(__name__)
 
@@ -210,8 +211,6 @@ def choose_checkpoint(
 ) -> Choice:
     """Render every checkpoint's previews with one pipeline, score them against the screening's identity,
     flag near copies of `training_crops` and keep one (`config.checkpoint_selection`)."""
-    from training_service.trainer import preview_seeds, validation_texts  # the trainer imports us
-
     pipe = load_pipeline(pipeline_dir, device)
     seeds = preview_seeds(config, scoring=True)
     render = render_each(pipe, validation_texts(config), config.resolution, seeds, sample_steps, check)

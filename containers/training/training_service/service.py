@@ -54,17 +54,11 @@ from training_service.families import family_of_pipeline
 from training_service.images import prepare_images
 from training_service.likeness import require_likeness, score_previews
 from training_service.objective import final_loss
+from training_service.personalization import instance_text, preview_seeds, validation_texts
 from training_service.progress import ProgressReporter
 from training_service.settings import Settings
 from training_service.storage import S3Store
-from training_service.trainer import (
-    generate_class_images,
-    instance_text,
-    preview_seeds,
-    render_previews,
-    train_lora,
-    validation_texts,
-)
+from training_service.trainer import generate_class_images, render_previews, train_lora
 
 logger = logging.getLogger(__name__)
 

@@ -31,9 +31,7 @@ from peft import LoraConfig
 from PIL import Image
 
 from avatar_contract.names import Triton
-from avatar_contract.prompts import personalize
-from avatar_contract.training import REFERENCE_TOKEN, TrainingHyperparameters, effective_class_noun
-from avatar_contract.training_budget import SCORING_SEEDS
+from avatar_contract.training import TrainingHyperparameters
 from avatar_runtime.base_model import weights_variant
 from avatar_runtime.rendering import DEFAULT_STEPS, load_pipeline, render, render_prompts
 from training_service.checkpoints import Checkpoints, save_adapter
@@ -41,6 +39,7 @@ from training_service.deadline import denoising_callback
 from training_service.errors import TrainingDiverged
 from training_service.families import CropGeometry, conditioning_for
 from training_service.objective import face_masks, final_loss, instance_loss
+from training_service.personalization import instance_text
 
 logger = logging.getLogger(__name__)
 
@@ -68,32 +67,6 @@ class LoraTrainingResult:
     @property
     def seconds_per_step(self) -> float:
         return self.seconds / max(self.steps, 1)
-
-
-def model_identity(config: TrainingHyperparameters) -> dict[str, str]:
-    """What `<<TOK>>` resolves from: the same keys the model's `metadata.json` carries to hosting (a
-    `TrainingConfig` always names its token; bare hyper-parameters, as measurements use, the reference's)."""
-    return {
-        "token": config.token or REFERENCE_TOKEN,
-        "class_prompt": config.class_prompt,
-        "class_noun": effective_class_noun(config),
-    }
-
-
-def instance_text(config: TrainingHyperparameters) -> str:
-    """The instance prompt the adapter is trained on (`a photo of <<TOK>>` → `a photo of sks person`)."""
-    return personalize(config.instance_prompt, model_identity(config))
-
-
-def validation_texts(config: TrainingHyperparameters) -> list[str]:
-    """The validation prompts the previews are rendered with, personalized the same way."""
-    return [personalize(prompt, model_identity(config)) for prompt in config.validation_prompts]
-
-
-def preview_seeds(config: TrainingHyperparameters, scoring: bool) -> list[int]:
-    """The seeds each validation prompt is rendered with: `seed`, `seed + 1` when checkpoints are scored
-    (what the endpoint renders for `num_images` 2 and that seed), else `seed`."""
-    return [config.seed + n for n in range(SCORING_SEEDS if scoring else 1)]
 
 
 def use_gradient_checkpointing(config: TrainingHyperparameters, device: str) -> bool:

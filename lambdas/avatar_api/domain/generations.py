@@ -8,6 +8,7 @@ import logging
 import secrets
 import time
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 from pydantic import BaseModel, Field
 
@@ -25,7 +26,6 @@ from avatar_api.errors import (
     UpstreamError,
     endpoint_failure,
 )
-from avatar_api.services import Services
 from avatar_api.settings import (
     DOWNLOAD_URL_EXPIRES_SECONDS,
     GENERATION_SLOT_SECONDS,
@@ -37,6 +37,9 @@ from avatar_contract.families import ARTIFACT_FAMILY_METADATA, FAMILY_KEY, Famil
 from avatar_contract.generation import GenArgs, build_inference_request, images_from_response
 from avatar_contract.names import TOKEN_PLACEHOLDER
 from avatar_contract.prompts import personalize
+
+if TYPE_CHECKING:  # the type only: services.py, which builds them, is the layer above
+    from avatar_api.services import Services
 
 log = logging.getLogger(__name__)
 

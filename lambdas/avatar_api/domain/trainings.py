@@ -13,6 +13,7 @@ import tempfile
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING
 
 from pydantic import BaseModel, Field, ValidationError
 
@@ -28,7 +29,6 @@ from avatar_api.errors import (
     describe_validation_errors,
     endpoint_failure,
 )
-from avatar_api.services import Services
 from avatar_api.settings import TRAINING_DEADLINE_SECONDS, TRAINING_QUEUE_TTL_SECONDS
 from avatar_contract import keys
 from avatar_contract.instance_tokens import pick_token
@@ -46,6 +46,9 @@ from avatar_contract.training import (
     for_family,
     training_config_model,
 )
+
+if TYPE_CHECKING:  # the type only: services.py, which builds them, is the layer above
+    from avatar_api.services import Services
 
 log = logging.getLogger(__name__)
 

@@ -5,13 +5,12 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from pydantic import BaseModel
 
 from avatar_api.domain.images import CheckedImage, Inspect, check_image
 from avatar_api.errors import Changed, InvalidRequest, PayloadTooLarge, QuotaExceeded, TooManyUploads
-from avatar_api.services import Services
 from avatar_api.settings import (
     MAX_IMAGE_BYTES,
     MAX_OPEN_UPLOAD_SLOTS,
@@ -20,6 +19,9 @@ from avatar_api.settings import (
 )
 from avatar_contract import s3_keys
 from avatar_contract.training import MAX_IMAGES
+
+if TYPE_CHECKING:  # the type only: services.py, which builds them, is the layer above
+    from avatar_api.services import Services
 
 log = logging.getLogger(__name__)
 

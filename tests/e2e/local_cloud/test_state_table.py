@@ -20,7 +20,7 @@ def cloud(tmp_path: Path) -> Iterator[LocalCloud]:
     cloud.aws = MotoAws(cloud.region)
     cloud.aws.start()
     try:
-        provision(cloud.aws, cloud.settings, LOCAL_IMAGES)
+        cloud.provisioned = provision(cloud.aws, cloud.settings, LOCAL_IMAGES)
         yield cloud
     finally:
         cloud.aws.stop()
@@ -40,14 +40,14 @@ def test_state_table_is_provisioned_with_its_key_ttl_and_recovery(cloud: LocalCl
 
 
 def test_functions_get_the_table_and_the_quotas(cloud: LocalCloud, tmp_path: Path) -> None:
-    tmp_base = tmp_path / "base"
-    env = cloud.lambda_environment()
+    env = cloud.stack_environment()  # the API functions' (what lambda_environment adds is local)
     assert env[Env.STATE_TABLE] == "avatar-state"
     assert env[Env.QUOTA_CONCURRENT_TRAININGS] == "1"  # cdk.json's
     assert env[Env.QUOTA_GENERATIONS_PER_MINUTE] == "20"
     assert env[Env.QUOTA_TRAININGS_PER_DAY] == "9"  # extra_lambda_env wins
     assert env[Env.BASE_FAMILY] == "sd21-base"  # cdk.json's baseModel, as the stacks set it
-    assert cloud._container_env("training", tmp_base)[Env.BASE_FAMILY] == "sd21-base"
+    cloud.base_model = tmp_path / "base"
+    assert cloud._container_env("training")[Env.BASE_FAMILY] == "sd21-base"
 
 
 def test_concurrent_conditional_updates_cannot_overshoot(cloud: LocalCloud) -> None:

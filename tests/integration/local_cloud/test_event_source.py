@@ -5,6 +5,7 @@ what succeeded, redelivery of `batchItemFailures` and of failed batches, the dea
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -179,3 +180,23 @@ def test_stop_ends_the_background_poller(aws: tuple[Any, Any, str, str]) -> None
     assert source.is_running()
     source.stop()
     assert not source.is_running()
+
+
+def test_stop_does_not_wait_out_the_long_poll(aws: tuple[Any, Any, str, str]) -> None:
+    """stop() returns at once while a long poll is under way; what that poll still receives is not
+    invoked (it becomes visible again after the visibility timeout), and the thread then ends."""
+    _sns, sqs, _success_arn, queue_url = aws
+    function = RecordingFunction()
+    source = SqsEventSource(sqs, queue_url, function, REGION, batch_size=1, wait_seconds=3)
+    source.start()
+    time.sleep(0.3)  # inside its first long poll
+    started = time.monotonic()
+    source.stop()
+    assert time.monotonic() - started < 0.5
+    assert not source.is_running()
+    sqs.send_message(QueueUrl=queue_url, MessageBody="after stop")
+    thread = source._thread
+    assert thread is not None
+    thread.join(5)
+    assert not thread.is_alive()
+    assert function.events == []

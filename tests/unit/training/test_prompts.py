@@ -11,9 +11,9 @@ from avatar_contract.training import TrainingConfig
 from hosting_server.engine import render_prompt
 from tests.fixtures.training_samples import training_config
 from training_service.config import load_training_config
+from training_service.personalization import instance_text, validation_texts
 from training_service.service import _metadata
 from training_service.settings import Settings
-from training_service.trainer import instance_text, validation_texts
 
 SETTINGS = Settings(hosting_bucket="hosting", data_bucket="data")
 OURS = training_config("hosting", "data", validation_prompts=["a photo of <<TOK>>", "<<TOK>> in the rain"])

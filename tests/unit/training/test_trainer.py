@@ -17,7 +17,8 @@ from skimage import data
 from avatar_contract.prompts import training_prompts
 from avatar_contract.training import TrainingHyperparameters
 from training_service.errors import TrainingDiverged
-from training_service.trainer import instance_text, resolve_precision, train_lora, validation_texts
+from training_service.personalization import instance_text, validation_texts
+from training_service.trainer import resolve_precision, train_lora
 
 pytestmark = pytest.mark.slow
 
