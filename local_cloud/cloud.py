@@ -18,7 +18,7 @@ import string
 import sys
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from types import TracebackType
@@ -122,6 +122,7 @@ class LocalCloud:
         max_loaded_models: int = 8,
         extra_container_env: dict[str, str] | None = None,
         extra_lambda_env: dict[str, str] | None = None,
+        context: Mapping[str, Any] | None = None,
     ) -> None:
         self.state_dir = Path(state_dir or DEFAULT_STATE_DIR).resolve()
         self.log_dir = self.state_dir / "logs"
@@ -130,7 +131,8 @@ class LocalCloud:
         self.max_loaded_models = max_loaded_models
         self.extra_container_env = extra_container_env or {}
         self.extra_lambda_env = extra_lambda_env or {}  # e.g. other quotas (avatar_contract.names.Env)
-        self.settings: CloudSettings = load_settings(region)
+        # cdk.json's context, with `context` applied over it (as `cdk -c key=value`: e.g. the base family).
+        self.settings: CloudSettings = load_settings(region, overrides=context)
         self.principals: list[Principal] = [new_principal(n) for n in PRINCIPAL_NAMES]
         self._iam_users: dict[str, Principal] = {}  # access key id -> IAM user the API accepts
         self._renewals = 0

@@ -8,7 +8,7 @@ settings: each name below reads the `ServiceConfig` attribute the stacks name th
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -96,8 +96,13 @@ class CloudSettings:
         return f"s3://{self.hosting_bucket}/{self.models_prefix}"
 
 
-def load_settings(region: str = DEFAULT_REGION, context: dict[str, Any] | None = None) -> CloudSettings:
-    """Settings from the CDK app's `ServiceConfig` built from cdk.json's context (or `context`)."""
+def load_settings(
+    region: str = DEFAULT_REGION,
+    context: dict[str, Any] | None = None,
+    overrides: Mapping[str, Any] | None = None,
+) -> CloudSettings:
+    """Settings from the CDK app's `ServiceConfig` built from cdk.json's context (or `context`), with
+    `overrides` applied as `cdk -c key=value` would (e.g. {"baseModel": "sdxl-base-1.0"})."""
     if context is None:
         context = json.loads(CDK_JSON.read_text()).get("context", {})
-    return CloudSettings(region, ServiceConfig.from_context(context))
+    return CloudSettings(region, ServiceConfig.from_context({**context, **(overrides or {})}))

@@ -15,9 +15,8 @@ from local_cloud.cloud import LocalCloud
     ("family", "pipeline"),
     [("sd21-base", "StableDiffusionPipeline"), ("sdxl-base-1.0", "StableDiffusionXLPipeline")],
 )
-def test_the_tiny_base_follows_avatar_base_family(
-    family: str, pipeline: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setenv("AVATAR_BASE_FAMILY", family)
-    base = LocalCloud(state_dir=tmp_path)._base_model()
+def test_the_tiny_base_follows_the_configured_base_family(family: str, pipeline: str, tmp_path: Path) -> None:
+    cloud = LocalCloud(state_dir=tmp_path, context={"baseModel": family})
+    cloud._resolve_base_model()
+    base = cloud.base_model
     assert json.loads((base / "model_index.json").read_text())["_class_name"] == pipeline
