@@ -48,6 +48,8 @@ class Env:
     # The base family this deployment serves (cdk.json `baseModel`; avatar_contract.families): both
     # containers, the API and the model publisher read it.
     BASE_FAMILY: Final = "AVATAR_BASE_FAMILY"
+    # The torch device of both containers: auto (CUDA when available, else CPU), cpu, cuda, cuda:N.
+    DEVICE: Final = "AVATAR_DEVICE"
     # Training/hosting containers: where the base model comes from (HF id, s3:// URI or a local directory).
     BASE_MODEL: Final = "AVATAR_BASE_MODEL"
     # The staged base model's manifest digest (avatar_runtime.base_model): what the download must match.

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-import os
+from collections.abc import Mapping
 from dataclasses import dataclass
 
-from avatar_contract.families import DEFAULT_FAMILY, FamilyName, family_from_env
+from avatar_contract.families import DEFAULT_FAMILY, FamilyName, family
 from avatar_contract.names import API_TIMEOUT_SECONDS, Env, Runtime
 from avatar_contract.training_budget import TRAINING_TIME_BUDGET_SECONDS
+from avatar_runtime.environment import Environment
 
 # Per image: decoded bytes and pixels (a decompression bomb is refused before it is decoded).
 MAX_IMAGE_BYTES = 15 * 1024 * 1024
@@ -83,21 +84,19 @@ class Settings:
     pack_queue_url: str = ""  # the generations function and the pack runner (docs/packs.md)
 
     @classmethod
-    def from_env(cls) -> Settings:
-        required = (Env.DATA_BUCKET, Env.HOSTING_BUCKET, Env.OWNER_KEY_SECRET, Env.STATE_TABLE)
-        missing = [name for name in required if not os.environ.get(name)]
-        if missing:
-            raise RuntimeError(f"missing environment variables: {', '.join(missing)}")
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
+        env = Environment(environ)
+        required = env.required(Env.DATA_BUCKET, Env.HOSTING_BUCKET, Env.OWNER_KEY_SECRET, Env.STATE_TABLE)
         return cls(
-            data_bucket=os.environ[Env.DATA_BUCKET],
-            hosting_bucket=os.environ[Env.HOSTING_BUCKET],
-            owner_key_secret=os.environ[Env.OWNER_KEY_SECRET],
-            training_endpoint=os.environ.get(Env.TRAINING_ENDPOINT, ""),
-            hosting_endpoint=os.environ.get(Env.HOSTING_ENDPOINT, ""),
-            training_instance_type=os.environ.get(Env.TRAINING_INSTANCE_TYPE, ""),
-            hosting_instance_type=os.environ.get(Env.HOSTING_INSTANCE_TYPE, ""),
-            state_table=os.environ[Env.STATE_TABLE],
-            base_family=family_from_env().name,
-            events_topic_arn=os.environ.get(Env.EVENTS_TOPIC_ARN, ""),
-            pack_queue_url=os.environ.get(Env.PACK_QUEUE_URL, ""),
+            data_bucket=required[Env.DATA_BUCKET],
+            hosting_bucket=required[Env.HOSTING_BUCKET],
+            owner_key_secret=required[Env.OWNER_KEY_SECRET],
+            training_endpoint=env.text(Env.TRAINING_ENDPOINT),
+            hosting_endpoint=env.text(Env.HOSTING_ENDPOINT),
+            training_instance_type=env.text(Env.TRAINING_INSTANCE_TYPE),
+            hosting_instance_type=env.text(Env.HOSTING_INSTANCE_TYPE),
+            state_table=required[Env.STATE_TABLE],
+            base_family=family(env.text(Env.BASE_FAMILY, DEFAULT_FAMILY)).name,
+            events_topic_arn=env.text(Env.EVENTS_TOPIC_ARN),
+            pack_queue_url=env.text(Env.PACK_QUEUE_URL),
         )

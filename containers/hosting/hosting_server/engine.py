@@ -39,7 +39,7 @@ from hosting_server.deadline import (
     step_callback,
 )
 from hosting_server.deadline import check as deadline_check
-from hosting_server.settings import DEVICE_ENV, CacheBound, HostingSettings
+from hosting_server.settings import CacheBound, HostingSettings
 
 LOG = logging.getLogger(__name__)
 
@@ -165,7 +165,7 @@ class BaseModelEngine:
         self.device = torch.device(device)
         if self.device.type != "cuda" and expect_gpu():  # never serve from the CPU of a GPU instance
             raise RuntimeError(
-                gpu_unusable_reason(torch) or f"{DEVICE_ENV}={device} on an instance with a GPU"
+                gpu_unusable_reason(torch) or f"{Env.DEVICE}={device} on an instance with a GPU"
             )
         dtype = dtype or settings.dtype
         if dtype == "auto":

