@@ -6,121 +6,16 @@ expired presigned URL refreshed)."""
 from __future__ import annotations
 
 import io
-import json
 from pathlib import Path
-from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
-from avatar_client import PACK_FINISHED, AvatarApiError, AvatarClient, PackTimeout
+from avatar_client import AvatarApiError, AvatarClient, PackTimeout
 from avatar_client.packs import pack_image_name, withheld
 from avatar_client.progress import PackProgressDisplay, describe_pack
-from tests.fixtures.sigv4 import CREDENTIALS, ENDPOINT, verify_sigv4
-
-PNG = b"\x89PNG\r\n\x1a\n-image-"
-STORAGE = "https://bucket.s3.amazonaws.com/"
-
-
-class FakePackApi:
-    """One model's pack jobs: each GET of a running job finishes its next image; image `blocked_index`
-    is withheld by moderation. Presigned URLs carry a generation number; `expire()` makes the issued
-    ones answer 403, as S3 does after 15 minutes."""
-
-    def __init__(self, blocked_index: int | None = None, errors: list[tuple[int, str]] | None = None) -> None:
-        self.jobs: dict[str, dict[str, Any]] = {}
-        self.calls: list[tuple[str, str, dict[str, Any] | None, dict[str, str]]] = []
-        self.blocked_index = blocked_index
-        self.errors = list(errors or [])  # answers to give before any real one
-        self.url_generation = 0
-
-    def expire(self) -> None:
-        self.url_generation += 1
-
-    def __call__(self, method: str, url: str, headers: dict[str, str], body: bytes | None, timeout: float):
-        if url.startswith(STORAGE):
-            generation = int(parse_qs(urlsplit(url).query)["g"][0])
-            return (
-                (403, {}, b"<Error>expired</Error>") if generation < self.url_generation else (200, {}, PNG)
-            )
-        assert verify_sigv4(method, url, headers, body, CREDENTIALS)
-        document = json.loads(body) if body else None
-        path = urlsplit(url).path.removeprefix(urlsplit(ENDPOINT).path)
-        self.calls.append((method, url, document, headers))
-        if self.errors:
-            status, code = self.errors.pop(0)
-            return (
-                status,
-                {"Retry-After": "1"},
-                json.dumps({"error": {"code": code, "message": code}}).encode(),
-            )
-        status, answer = self.answer(method, path, urlsplit(url).query, document)
-        return status, {}, json.dumps(answer).encode()
-
-    def answer(self, method: str, path: str, query: str, body: Any) -> tuple[int, dict[str, Any]]:
-        parts = path.strip("/").split("/")
-        if path == "/packs":
-            return 200, {"packs": [{"name": "astronaut", "total_images": 12, "source": "curated"}]}
-        if method == "POST" and len(parts) == 3:
-            job_id = f"pk-{len(self.jobs)}"
-            total = 3 * (body.get("images_per_prompt") or 1)
-            self.jobs[job_id] = {
-                "job_id": job_id, "model_id": parts[1], "pack": body.get("pack"), "status": "queued",
-                "total": total, "done": 0, "succeeded": 0, "blocked": 0, "failed": 0, "cancelled": 0,
-                "seed": body.get("seed", 7),
-                "images": [
-                    {"index": i, "prompt_index": i % 3, "prompt": "x", "status": "pending", "url": None,
-                     "labels": None, "error": None}
-                    for i in range(total)
-                ],
-            }  # fmt: skip
-            return 202, self.view(job_id)
-        if method == "GET" and len(parts) == 3:
-            page = parse_qs(query)
-            jobs = sorted(self.jobs, reverse=True)
-            if "cursor" not in page:
-                return 200, {"jobs": [self.view(j) for j in jobs[:1]], "next_cursor": "c1"}
-            return 200, {"jobs": [self.view(j) for j in jobs[1:]], "next_cursor": None}
-        job = self.jobs.get(parts[3])
-        if job is None:
-            return 404, {"error": {"code": "job_not_found", "message": "no such job"}}
-        if method == "POST" and parts[-1] == "cancel":
-            if job["status"] in PACK_FINISHED:
-                return 409, {"error": {"code": "job_finished", "message": "already finished"}}
-            for image in job["images"]:
-                if image["status"] == "pending":
-                    image["status"] = "cancelled"
-                    job["cancelled"] += 1
-                    job["done"] += 1
-            job["status"] = "cancelled"
-            return 200, self.view(parts[3])
-        self.advance(job)
-        return 200, self.view(parts[3])
-
-    def advance(self, job: dict[str, Any]) -> None:
-        pending = [image for image in job["images"] if image["status"] == "pending"]
-        if not pending:
-            return
-        image = pending[0]
-        if image["index"] == self.blocked_index:
-            image.update(status="blocked", labels=["Violence"])
-            job["blocked"] += 1
-        else:
-            image["status"] = "succeeded"
-            job["succeeded"] += 1
-        job["done"] += 1
-        if job["done"] < job["total"]:
-            job["status"] = "running"
-        else:
-            job["status"] = "partial" if job["blocked"] else "succeeded"
-
-    def view(self, job_id: str) -> dict[str, Any]:
-        """The job as the API answers it: fresh presigned URLs for the succeeded images."""
-        job = json.loads(json.dumps(self.jobs[job_id]))
-        for image in job["images"]:
-            if image["status"] == "succeeded":
-                image["url"] = f"{STORAGE}{job_id}/{image['index']}.png?g={self.url_generation}"
-        return job
+from tests.fixtures.pack_api import PNG, FakePackApi
+from tests.fixtures.sigv4 import CREDENTIALS, ENDPOINT
 
 
 @pytest.fixture(autouse=True)
