@@ -6,6 +6,7 @@ expired presigned URL refreshed)."""
 from __future__ import annotations
 
 import io
+import json
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
@@ -159,3 +160,18 @@ def test_describe_pack_and_its_display() -> None:
     assert "[############............] pack pk-0: running 8/16" in tty.getvalue()
     bar_display.done()
     assert tty.getvalue().endswith("\r\033[K")
+
+
+def test_list_pack_jobs_follows_next_token_pages_too() -> None:
+    """The pack routes page with `next_token` (sent back as `next_token`), GET /models with `next_cursor`."""
+    pages = {"": {"jobs": [{"job_id": "pk-2"}], "next_token": "t1"}, "t1": {"jobs": [{"job_id": "pk-1"}]}}
+    queries: list[dict[str, list[str]]] = []
+
+    def transport(method: str, url: str, headers: dict, body: bytes | None, timeout: float):
+        query = parse_qs(urlsplit(url).query)
+        queries.append(query)
+        return 200, {}, json.dumps(pages[query.get("next_token", [""])[0]]).encode()
+
+    sdk = AvatarClient(ENDPOINT, "us-east-1", credentials=CREDENTIALS, transport=transport)
+    assert [job["job_id"] for job in sdk.list_pack_jobs("m-1")] == ["pk-2", "pk-1"]
+    assert queries[1] == {"limit": ["50"], "next_token": ["t1"]}
