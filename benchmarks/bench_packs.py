@@ -3,9 +3,10 @@ the local cloud on the tiny model, train a model with the demo's fast settings, 
 over 3 inline prompts (`AvatarClient.start_pack`), wait for it with `wait_for_pack` and record images per
 minute, the time to the first image and the time from start to the finished job.
 
-Needs the pack routes (`POST /models/{id}/packs`, issue 25 item 2): where this checkout's API answers
-them with a 404 that is not `model_not_found` (the route does not exist), the measurement is skipped with
-that reason and nothing else runs (the probe comes before any training).
+Needs the pack routes (`POST /models/{id}/packs`, issue 25 item 2): where this checkout's API does not
+route them (API Gateway's 403 `Missing Authentication Token` for an unknown route, or a 404 that is not
+`model_not_found`), the measurement is skipped with that reason and nothing else runs (the probe, a pack
+for an unknown model, comes before any training).
 """
 
 from __future__ import annotations
@@ -35,10 +36,13 @@ def route_missing(client: Any) -> str | None:
     try:
         client.start_pack(UNKNOWN_MODEL, prompts=PROMPTS[:1])
     except AvatarApiError as error:
-        if error.status == 404 and error.code != "model_not_found":
+        # API Gateway (and the local cloud's) answer a route it does not have with 403 "Missing
+        # Authentication Token"; a resolver without the route answers 404 with another code
+        unrouted = error.status == 403 and error.code.upper() == "MISSING_AUTHENTICATION_TOKEN"
+        if unrouted or (error.status == 404 and error.code != "model_not_found"):
             return (
-                f"POST /models/{{id}}/packs answers 404 {error.code}: this checkout has no pack routes "
-                "(issue 25 item 2); run again once they are merged"
+                f"POST /models/{{id}}/packs answers {error.status} {error.code}: this checkout has no pack "
+                "routes (issue 25 item 2); run again once they are merged"
             )
         if error.status in (404, 422):
             return None

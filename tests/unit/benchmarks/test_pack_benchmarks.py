@@ -31,7 +31,13 @@ def test_a_missing_route_is_a_skip_with_its_reason() -> None:
     client = Refusing(404, "not_found")
     assert "no pack routes" in str(route_missing(client))
     assert client.calls == [(UNKNOWN_MODEL, {"prompts": PROMPTS[:1]})]
+    # what the local cloud's API Gateway (and AWS's) answers for a route it does not have
+    assert "answers 403 MISSING_AUTHENTICATION_TOKEN" in str(
+        route_missing(Refusing(403, "MISSING_AUTHENTICATION_TOKEN"))
+    )
     assert route_missing(Refusing(404, "model_not_found")) is None
+    with pytest.raises(AvatarApiError):
+        route_missing(Refusing(403, "forbidden"))
     with pytest.raises(AvatarApiError):
         route_missing(Refusing(500, "internal_error"))
 
