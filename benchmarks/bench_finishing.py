@@ -1,5 +1,5 @@
 """The finishing passes on CPU (docs/hosting.md "Finishing passes", issue 25): `hires` and `face_detail`
-as the hosting engine runs them (`avatar_contract.rendering.finish` over the engine's img2img pipeline,
+as the hosting engine runs them (`avatar_runtime.rendering.finish` over the engine's img2img pipeline,
 built from the resident base's components, with a user's LoRA active), on the tiny model and on the
 full-size SD 2.1-base architecture (random weights, `random_sd`), beside the plain render they follow.
 
@@ -26,7 +26,7 @@ PROMPT = "a portrait photo of a person, detailed face"  # as rendered (<<TOK>> r
 
 
 def _centre_face(image: Any) -> list[Any]:
-    from avatar_contract.finishing import FaceBox
+    from avatar_runtime.finishing import FaceBox
 
     side = min(image.size) / 4
     return [FaceBox(image.size[0] / 2 - side / 2, image.size[1] / 2 - side / 2, side)]
@@ -55,7 +55,7 @@ def _measure(
 ) -> None:
     """`side`: the render size (default: the model's native size, which face crops are rendered at)."""
     from avatar_contract.generation import hires_side, img2img_steps
-    from avatar_contract.rendering import finish, render
+    from avatar_runtime.rendering import finish, render
     from benchmarks.artifacts import adapter_copies, random_adapter
     from hosting_server.engine import BaseModelEngine, CacheBound
 
@@ -114,7 +114,7 @@ def _detection(result: Result, size: int) -> None:
     from face_analysis.models import models
 
     sys.path.insert(0, str(REPO_ROOT))
-    from avatar_contract.finishing import find_face_boxes
+    from avatar_runtime.finishing import find_face_boxes
     from tests.fixtures.faces import astronaut
 
     models()
