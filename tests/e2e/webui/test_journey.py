@@ -229,6 +229,7 @@ def _a_pack_fills_the_gallery_and_another_is_cancelled(page: Page, api: AvatarCl
     expect(page.locator("#pack-status")).to_contain_text("Pack cancelled", timeout=PACK_TIMEOUT_MS)
     cancelled = api.get_pack(model_id, cancelled_id)
     assert cancelled["status"] == "cancelled" and cancelled["cancelled"] > 0, cancelled
+    page.get_by_role("tab", name="3. My models and avatars").click()  # back where the journey goes on
 
 
 def test_an_end_user_signs_in_with_e_mail_and_password(page: Page, web_app: str, cloud: LocalCloud) -> None:
