@@ -38,7 +38,9 @@ def test_one_row_per_curated_pack_and_a_second_family_adds_rows(monkeypatch: pyt
     assert sorted(row.pack for row in pack_costs(inputs)) == names and len(names) >= 4
     other = Family("sdxl-base-1.0", 1024, "ml.g5.2xlarge_hour", "generation_seconds")
     monkeypatch.setattr(pack_cost, "FAMILIES", (*FAMILIES, other))
-    monkeypatch.setattr("avatar_contract.packs.curated_packs", lambda: (*curated_packs(), _pack("sdxl-base-1.0")))
+    monkeypatch.setattr(
+        "avatar_contract.packs.curated_packs", lambda: (*curated_packs(), _pack("sdxl-base-1.0"))
+    )
     rows = pack_costs(inputs)
     assert [row.pack for row in rows if row.family == "sdxl-base-1.0"] == ["pilot"]
 
