@@ -31,6 +31,8 @@ MODULES = {
     "moderation": "bench_moderation",
     "faces": "bench_faces",
     "families": "bench_families",
+    "finishing": "bench_finishing",
+    "packs": "bench_packs",
 }
 
 

@@ -28,6 +28,7 @@ from benchmarks.cost_model import (  # noqa: F401 - gather_inputs re-exported fo
     moderation_cost_per_generation,
     month,
 )
+from benchmarks.pack_cost import render_section as render_pack_section
 
 COST_MD = Path(__file__).resolve().parent / "cost.md"
 
@@ -114,8 +115,8 @@ def render(results: dict[str, Any]) -> str:
                 f"{_money(m['training'])} | {_money(m['api'])} | {_money(m['storage'])} | "
                 f"{_money(m['total'])} | {_money(m['per_user'])} |"
             )
+    lines += ["", *render_pack_section(inputs)]
     lines += [
-        "",
         "## How each figure is computed",
         "",
         "- **Training**: instance seconds × hourly price. Our async endpoint runs on ml.g5.2xlarge (the CDK "

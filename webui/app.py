@@ -1,5 +1,6 @@
 """The Gradio app: sign in, selfies with their verdicts, training with presets and live progress, my
-models, generation into a gallery with downloads, deletion after a confirmation (docs/webui.md).
+models, generation into a gallery with downloads, deletion after a confirmation, avatar packs (their own
+tab: webui/packs_tab.py) (docs/webui.md).
 
 Every handler talks to the API through `avatar_client` only, and turns any error into a readable message
 in the screen's status line; long calls (training, generation) run on Gradio's queue as generators, so the
@@ -20,6 +21,7 @@ from avatar_client import AvatarClient, prepare_selfie
 from avatar_client.client import GeneratedImages
 from webui import views
 from webui.access import upload_problem
+from webui.packs_tab import build_packs_tab
 from webui.presets import DEFAULT_PRESET, FAMILY, FIELDS, PRESETS, config_from_values, preset_values
 from webui.session import SignedIn, Target, client_for, sign_in_end_user
 
@@ -315,6 +317,7 @@ def build(target: Target, poll_interval: float = 2.0) -> gr.Blocks:
                     confirm_button = gr.Button("Yes, delete it", variant="stop", elem_id="confirm-delete")
                     cancel_button = gr.Button("Cancel", elem_id="cancel-delete")
                 models_status = gr.Markdown("", elem_id="models-status", elem_classes="status-line")
+            build_packs_tab(who, lambda session: _client(target, session), out_dir, poll_interval)
 
         sign_in_button.click(sign_in, [profile], [who, signed_in, model])
         user_button.click(sign_in_user, [email, password, code], [who, signed_in, model, password, code])

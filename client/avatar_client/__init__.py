@@ -3,14 +3,17 @@ preparation, waiting for trainings (SQS notifications or polling) and image gene
 
 from avatar_client.client import AvatarApiError, AvatarClient, GeneratedImages, TrainingTimeout
 from avatar_client.notifications import TrainingNotification, parse_notification
+from avatar_client.packs import PACK_FINISHED, PackTimeout
 from avatar_client.selfies import MAX_SIDE, prepare_selfie
 from avatar_client.webhooks import verify_webhook
 
 __all__ = [
     "MAX_SIDE",
+    "PACK_FINISHED",
     "AvatarApiError",
     "AvatarClient",
     "GeneratedImages",
+    "PackTimeout",
     "TrainingNotification",
     "TrainingTimeout",
     "parse_notification",

@@ -1,7 +1,7 @@
 """`avatar`: the command line on top of `AvatarClient`.
 
-Commands: login, logout, train, status, generate, models, delete, doctor (checks a deployed stack; see
-doctor.py).
+Commands: login, logout, train, status, generate, models, delete, pack (avatar packs; see pack_cli.py),
+doctor (checks a deployed stack; see doctor.py).
 
 Configuration (flags win over environment variables):
   --endpoint / AVATAR_API_URL            the API's base URL (CloudFormation output of the deployment)
@@ -36,6 +36,7 @@ from avatar_client.end_users import (
     login_file,
     save_login,
 )
+from avatar_client.pack_cli import add_pack_parser, run_pack
 from avatar_client.presets import TRAINING_PRESETS
 from avatar_client.progress import ProgressDisplay
 from avatar_client.selfies import selfie_paths
@@ -101,6 +102,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     delete = commands.add_parser("delete", help="erase a model and everything it was made from")
     delete.add_argument("model_id")
+    add_pack_parser(commands)
 
     doctor = commands.add_parser("doctor", help="check a deployed stack: endpoints, AMI, base model, queue")
     doctor.add_argument(
@@ -191,6 +193,8 @@ def run(args: argparse.Namespace, client: AvatarClient) -> int:
     if args.command == "delete":
         _print(client.delete_model(args.model_id))
         return 0
+    if args.command == "pack":
+        return run_pack(args, client)
     if args.command == "webhook-secret":
         _print(client.rotate_webhook_secret() if args.rotate else client.webhook_secrets())
         return 0

@@ -24,6 +24,7 @@ import boto3
 from urllib3 import encode_multipart_formdata
 
 from avatar_client.end_users import EndUserPool, EndUserSession
+from avatar_client.packs import PacksMixin
 from avatar_client.selfies import prepare_selfie
 from avatar_client.signing import sign_request
 
@@ -102,14 +103,14 @@ def urllib_transport(
         return error.code, dict(error.headers.items()), error.read()
 
 
-class AvatarClient:
+class AvatarClient(PacksMixin):
     """Client of one deployment's REST API.
 
     `endpoint_url`: the API's base URL (e.g. `https://abc.execute-api.eu-west-1.amazonaws.com/prod`).
     Credentials come from `credentials` (botocore), else `session` (boto3), else boto3's default chain.
     `wait_for_training` polls the API: it never reads the status queue, which holds every owner's
     notifications (an app backend consumes that queue, or subscribes to its owners' training events:
-    docs/events.md)."""
+    docs/events.md). The pack calls (`start_pack`, `wait_for_pack`, ...) are in avatar_client.packs."""
 
     def __init__(
         self,

@@ -2,7 +2,8 @@
 
 The `progress` of `GET /trainings/{id}` (what the training container last wrote; docs/training.md,
 "Progress") carries phase, step, total_steps, loss, elapsed_seconds, eta_seconds, updated and
-queue_position. The CLI and `make demo` show it through this module.
+queue_position. The CLI and `make demo` show it through this module. A pack job's progress (done/total
+images, `describe_pack`, `PackProgressDisplay`) reuses the same bar.
 """
 
 from __future__ import annotations
@@ -106,6 +107,52 @@ class ProgressDisplay:
             self.stream.write(f"{self.label}: {describe(status, elapsed)}\n")
             self.stream.flush()
             self._last_key, self._last_phase, self._last_line = key, progress.get("phase"), now
+
+    def done(self) -> None:
+        if self.tty:
+            self.stream.write("\r\033[K")
+            self.stream.flush()
+
+
+def describe_pack(job: Mapping[str, Any], elapsed: float | None = None) -> str:
+    """One line for a pack job, e.g. `running 5/16 images (4 ready, 1 withheld) (elapsed 1m05s)`."""
+    total, done = job.get("total") or 0, job.get("done") or 0
+    counts = [
+        f"{job[key]} {word}"
+        for key, word in (("succeeded", "ready"), ("blocked", "withheld"), ("failed", "failed"))
+        if job.get(key)
+    ]
+    if job.get("cancelled"):
+        counts.append(f"{job['cancelled']} cancelled")
+    text = f"{job.get('status', 'queued')} {done}/{total} images"
+    if counts:
+        text += f" ({', '.join(counts)})"
+    return text if elapsed is None else f"{text} (elapsed {duration(elapsed)})"
+
+
+class PackProgressDisplay:
+    """A pack job's progress for `wait_for_pack`'s `on_progress`: on a terminal a bar of done/total
+    redrawn in place; otherwise a plain line each time `done` or the status changes."""
+
+    def __init__(self, label: str, stream: Any = None) -> None:
+        self.label = label
+        self.stream = stream or sys.stderr
+        isatty = getattr(self.stream, "isatty", None)
+        self.tty = bool(isatty and isatty())
+        self._last_key: tuple[Any, ...] | None = None
+
+    def __call__(self, job: Mapping[str, Any], elapsed: float) -> None:
+        total = job.get("total") or 0
+        if self.tty:
+            done = (job.get("done") or 0) / total if total else 0.0
+            self.stream.write(f"\r{bar(done)} {self.label}: {describe_pack(job, elapsed)}\033[K")
+            self.stream.flush()
+            return
+        key = (job.get("status"), job.get("done"))
+        if key != self._last_key:
+            self.stream.write(f"{self.label}: {describe_pack(job, elapsed)}\n")
+            self.stream.flush()
+            self._last_key = key
 
     def done(self) -> None:
         if self.tty:

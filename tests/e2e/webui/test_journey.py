@@ -1,6 +1,7 @@
 """The web app in a real browser (Playwright driving Debian's Chromium) against the local cloud: sign in,
 upload the demo selfies, train with the fast preset, watch the progress reach the end, generate two
-avatars, see them in the gallery, read an API error as a sentence, delete the model after a confirmation;
+avatars, see them in the gallery, read an API error as a sentence, run a pack in the Packs tab (the gallery
+filling as its images arrive) and cancel another, delete the model after a confirmation;
 then sign in as a demo end user of the local cloud's user pool (e-mail and password) and be refused with a
 wrong password.
 
@@ -12,6 +13,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import time
@@ -22,6 +24,7 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Page, expect, sync_playwright
 
+from avatar_client import PACK_FINISHED, AvatarClient
 from avatar_runtime.ports import free_port
 from local_cloud import LocalCloud
 from local_cloud.selfies import make_selfies, to_jpeg
@@ -34,6 +37,7 @@ WEBUI_PYTHON = REPO_ROOT / ".venv-webui" / "bin" / "python"
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 SCREENSHOTS = Path(os.environ.get("AVATAR_WEBUI_SCREENSHOTS", REPO_ROOT / ".webui-screenshots"))
 TRAINING_TIMEOUT_MS = 600_000
+PACK_TIMEOUT_MS = 300_000
 
 
 @pytest.fixture(scope="module")
@@ -169,12 +173,63 @@ def test_the_whole_journey_in_a_browser(page: Page, cloud: LocalCloud, tmp_path:
     expect(page.locator("#models-status")).to_contain_text("The service refused this (400 invalid_request)")
     expect(page.locator("body")).not_to_contain_text("Traceback")
 
+    _a_pack_fills_the_gallery_and_another_is_cancelled(page, api, model_id)
+
     # Delete the model, after a confirmation
     page.get_by_role("button", name="Delete this model…").click()
     expect(page.locator("#confirm-text")).to_contain_text(model_id)
     page.get_by_role("button", name="Yes, delete it").click()
     expect(page.locator("#models-status")).to_contain_text(f"Deleted model {model_id}")
     assert model_id not in [model["model_id"] for model in api.list_models()]
+
+
+def _pack_job(page: Page) -> str:
+    """The job id the Packs tab's progress names (`Pack pk-…: …`)."""
+    expect(page.locator("#pack-progress p[data-status]")).to_be_visible(timeout=60_000)
+    return page.locator("#pack-progress").inner_text().split("Pack ", 1)[1].split(":", 1)[0]
+
+
+def _a_pack_fills_the_gallery_and_another_is_cancelled(page: Page, api: AvatarClient, model_id: str) -> None:
+    """The Packs tab: the ready model and the catalogue's first pack preselected, one image per prompt,
+    the gallery filling while the job runs (its size never shrinks) up to every finished image, the
+    delivered ones to download; then a 48-image run of it cancelled from the page."""
+    page.get_by_role("tab", name="4. Packs").click()
+    expect(page.locator("#pack-status")).to_contain_text("ready model(s)", timeout=30_000)
+    expect(page.get_by_role("combobox", name="Ready model")).to_have_value(f"webui ({model_id})")
+    first_pack = api.list_packs()[0]
+    expect(page.get_by_role("combobox", name="Pack")).to_have_value(re.compile(rf"\({first_pack['name']}\)$"))
+    expect(page.locator("#pack-details")).to_contain_text(first_pack["title"])
+    page.locator("#pack-images-per-prompt input[type=number]").fill("1")
+    page.get_by_role("button", name="Start pack").click()
+    job_id = _pack_job(page)
+    sizes = [0]
+    deadline = time.monotonic() + PACK_TIMEOUT_MS / 1000
+    while page.locator("#pack-progress p[data-status]").get_attribute("data-status") not in PACK_FINISHED:
+        assert time.monotonic() < deadline, (
+            f"pack {job_id} did not finish: {page.locator('#pack-progress').inner_text()}"
+        )
+        sizes.append(page.locator("#pack-gallery img").count())
+        assert sizes[-1] >= sizes[-2], sizes  # images are only ever added
+        page.wait_for_timeout(300)
+    job = api.get_pack(model_id, job_id)
+    assert job["status"] in ("succeeded", "partial"), job
+    assert job["total"] == len(first_pack["prompts"])
+    shown = job["succeeded"] + job["blocked"] + job["failed"]
+    expect(page.locator("#pack-gallery img")).to_have_count(shown)
+    expect(page.locator("#pack-downloads a")).to_have_count(job["succeeded"])
+    expect(page.locator("#pack-status")).to_contain_text(f"of {job['total']} image(s) delivered")
+    _screenshot(page, "packs")
+    _at_phone_width(page, "packs")
+
+    page.locator("#pack-images-per-prompt input[type=number]").fill("16")
+    page.get_by_role("button", name="Start pack").click()
+    expect(page.locator("#pack-progress")).not_to_contain_text(job_id, timeout=60_000)
+    cancelled_id = _pack_job(page)
+    page.get_by_role("button", name="Cancel pack").click()
+    expect(page.locator("#pack-status")).to_contain_text("Pack cancelled", timeout=PACK_TIMEOUT_MS)
+    cancelled = api.get_pack(model_id, cancelled_id)
+    assert cancelled["status"] == "cancelled" and cancelled["cancelled"] > 0, cancelled
+    page.get_by_role("tab", name="3. My models and avatars").click()  # back where the journey goes on
 
 
 def test_an_end_user_signs_in_with_e_mail_and_password(page: Page, web_app: str, cloud: LocalCloud) -> None:
