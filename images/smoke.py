@@ -307,8 +307,8 @@ def smoke_hosting(
             assert reply.status_code == 200, f"POST /models answered {reply.status_code}: {reply.text[:1000]}"
             return f"{target} as {name}"
 
-        def invoke() -> str:
-            gen_args = {"num_inference_steps": 3, "guidance_scale": 7.5, "seed": 0}
+        def invoke(finishing: dict[str, Any] | None = None) -> str:
+            gen_args = {"num_inference_steps": 3, "guidance_scale": 7.5, "seed": 0, **(finishing or {})}
             payload = build_inference_request("a photo of sks person", "blurry, low quality", gen_args)
             reply = requests.post(f"{url}/models/{name}/invoke", json=payload, headers=headers, timeout=300)
             assert reply.status_code == 200, f"invoke answered {reply.status_code}: {reply.text[:1000]}"
@@ -327,6 +327,11 @@ def smoke_hosting(
         ok = report.run("hosting: /ping 200", ping)
         ok = ok and report.run("hosting: POST /models loads the trained model", load)
         ok = ok and report.run("hosting: reference payload answered", invoke)
+        # The face model is in the image: face_detail runs (a 400 "not available" otherwise).
+        ok = ok and report.run(
+            "hosting: face_detail answered (the face model is in the image)",
+            lambda: invoke({"face_detail": {"steps": 1}}),
+        )
         ok and report.run("hosting: model unloaded", unload)
     finally:
         if len([c for c in report.checks if not c.ok]) > failures:
