@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Sequence
 from functools import cache
 from pathlib import Path
 from typing import Final, Literal
@@ -190,3 +191,14 @@ def all_packs() -> tuple[Pack, ...]:
     except OSError as exc:
         raise PackError(f"{path}: cannot be read ({exc.strerror})") from None
     return curated_packs() + _operator_packs(path, mtime)
+
+
+def pack_for_family(packs: Sequence[Pack], name: str, family: str) -> Pack | None:
+    """The pack `name` as a deployment of `family` runs it: its variant for that family where there is one,
+    else its default-family file (rendered at the family's native size: packs name no size), else any."""
+    matching = [pack for pack in packs if pack.name == name]
+    for wanted in (family, DEFAULT_FAMILY):
+        found = next((pack for pack in matching if pack.family == wanted), None)
+        if found is not None:
+            return found
+    return matching[0] if matching else None

@@ -4,8 +4,11 @@ cost model the quotas use) and the family's measured or assumed generation time;
 calls of the background runner (SQS work item, runner Lambda waiting for the endpoint, moderation, S3,
 events) and the client's polling. `benchmarks.cost` renders the table into `benchmarks/cost.md`.
 
-A second base family adds one `Family` to `FAMILIES` (its native size, instance price and the Inputs key
-of its generation time) and its packs (`<name>.<family>.json`) add rows.
+Every base family of `avatar_contract.families` gets a row per curated pack: the pack's own variant for
+that family (`<name>.<family>.json`) where there is one, else its default-family file rendered at the
+family's native size (what POST /models/{id}/packs does on that deployment). A family's image time is the
+measured SD 2.1 figure (`generation_seconds`, `make bench-gpu`) for SD 2.1 and the family's own
+`time_budget.image_seconds` (an estimate until `make bench-gpu` runs on a GPU) for the others.
 """
 
 from __future__ import annotations
@@ -28,15 +31,32 @@ REFERENCE_STEPS = 30  # what `generation_seconds` is measured at (bench-gpu: 30 
 
 @dataclass(frozen=True)
 class Family:
-    """A base model family as the cost model sees it."""
+    """A base family (`avatar_contract.families`) as the cost model sees it."""
 
     name: str  # base_models/<name>.json, a pack's `family`
     native_size: int  # the size a pack image is rendered at when its gen_args name none
     instance_price: str  # PRICES key of the hosting instance
-    generation_key: str  # Inputs key: seconds of one image at the native size, REFERENCE_STEPS steps
+    image_seconds: float | None  # one image at the native size, REFERENCE_STEPS steps (None: measured input)
+
+    def generation_seconds(self, inputs: Inputs) -> float:
+        return inputs["generation_seconds"] if self.image_seconds is None else self.image_seconds
 
 
-FAMILIES: tuple[Family, ...] = (Family("sd21-base", 512, "ml.g5.xlarge_hour", "generation_seconds"),)
+def _families() -> tuple[Family, ...]:
+    from avatar_contract.families import DEFAULT_FAMILY, FAMILIES
+
+    return tuple(
+        Family(
+            str(f.name),
+            f.native_resolution,
+            f"{f.hosting_instance_type}_hour",
+            None if f.name == DEFAULT_FAMILY else f.time_budget.image_seconds,
+        )
+        for f in FAMILIES.values()
+    )
+
+
+FAMILIES: tuple[Family, ...] = _families()
 
 
 @dataclass
@@ -58,7 +78,7 @@ class PackCost:
 
 
 def seconds_per_pixel_step(family: Family, inputs: Inputs) -> float:
-    return inputs[family.generation_key] / (family.native_size**2 * REFERENCE_STEPS)
+    return family.generation_seconds(inputs) / (family.native_size**2 * REFERENCE_STEPS)
 
 
 def pack_gpu_seconds(pack: Any, family: Family, inputs: Inputs) -> float:
@@ -93,14 +113,14 @@ def pack_cost(pack: Any, family: Family, inputs: Inputs) -> PackCost:
 
 
 def pack_costs(inputs: Inputs) -> list[PackCost]:
-    """One row per (family, curated pack of that family)."""
-    from avatar_contract.packs import curated_packs
+    """One row per (family, curated pack): the pack's variant for the family, else its default one."""
+    from avatar_contract.packs import curated_packs, pack_for_family
 
+    packs = curated_packs()
     rows = []
     for family in FAMILIES:
-        for pack in curated_packs():
-            if pack.family == family.name:
-                rows.append(pack_cost(pack, family, inputs))
+        for name in dict.fromkeys(pack.name for pack in packs):
+            rows.append(pack_cost(pack_for_family(packs, name, family.name), family, inputs))
     return rows
 
 
@@ -125,5 +145,17 @@ def render_section(inputs: Inputs) -> list[str]:
             f"| {row.family} | {row.pack} | {row.images} | {row.gpu_seconds:.1f} | ${row.hosting:.4f} | "
             f"${row.per_image_calls:.4f} | ${row.total:.4f} | ${row.per_image:.5f} |"
         )
+    estimated = [f for f in FAMILIES if f.image_seconds is not None]
+    if estimated:
+        lines += [
+            "",
+            "Image time per family: "
+            + "; ".join(
+                f"{f.name} {f.image_seconds:g} s per {REFERENCE_STEPS}-step {f.native_size} px image on the "
+                f"hosting GPU (the family's estimate, `avatar_contract.families`: not measured)"
+                for f in estimated
+            )
+            + "; sd21-base: `generation_seconds` below.",
+        ]
     lines.append("")
     return lines

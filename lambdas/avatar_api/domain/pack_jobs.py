@@ -44,7 +44,7 @@ from avatar_contract.pack_jobs import (
     PackWorkItem,
     final_status,
 )
-from avatar_contract.packs import DEFAULT_FAMILY, PackPrompt, all_packs
+from avatar_contract.packs import PackPrompt, all_packs, pack_for_family
 
 if TYPE_CHECKING:  # the type only: services.py, which builds them, is the layer above
     from avatar_api.services import Services
@@ -65,12 +65,12 @@ def _ready(services: Services, owner: str, model_id: str) -> None:
         raise ModelNotFound(error.message) from None
 
 
-def _prompts(request: PackJobRequest) -> tuple[list[PackPrompt], str | None, int | None]:
-    """The prompts, their default negative prompt, and the pack's version (None: inline)."""
+def _prompts(request: PackJobRequest, family: str) -> tuple[list[PackPrompt], str | None, int | None]:
+    """The prompts, their default negative prompt, and the pack's version (None: inline); a named pack
+    as the deployed base family runs it (`avatar_contract.packs.pack_for_family`)."""
     if request.prompts is not None:
         return request.prompts, request.negative_prompt, None
-    matching = [pack for pack in all_packs() if pack.name == request.pack]
-    pack = next((p for p in matching if p.family == DEFAULT_FAMILY), matching[0] if matching else None)
+    pack = pack_for_family(all_packs(), request.pack or "", family)
     if pack is None:
         raise PackNotFound(f"pack {request.pack!r} not found (GET /packs lists them)")
     return pack.prompts, pack.negative_prompt, pack.version
@@ -81,7 +81,7 @@ def plan(
 ) -> tuple[list[PackImageSpec], int | None]:
     """Every image of the job (sized, seeded, PNG, one a call) and the pack's version; InvalidRequest for
     more than MAX_PACK_IMAGES or a prompt over the generation bounds."""
-    prompts, negative, version = _prompts(request)
+    prompts, negative, version = _prompts(request, services.base_family)
     total = sum(request.images_per_prompt or prompt.images for prompt in prompts)
     if total > MAX_PACK_IMAGES:
         raise InvalidRequest(

@@ -1,5 +1,6 @@
 """The cost of a pack per base family (benchmarks/pack_cost.py): GPU time from the images' pixel-steps,
-finishing passes included, one row per (family, curated pack), and a second family adding its rows."""
+finishing passes included, one row per (family, curated pack): its variant for the family, else its
+default file at the family's native size."""
 
 from __future__ import annotations
 
@@ -9,9 +10,8 @@ import pytest
 
 from avatar_contract.generation import GenArgs, HiresPass
 from avatar_contract.packs import Pack, PackPrompt, curated_packs
-from benchmarks import pack_cost
 from benchmarks.cost import gather_inputs, write_cost_model
-from benchmarks.pack_cost import FAMILIES, Family, pack_costs
+from benchmarks.pack_cost import FAMILIES, pack_costs
 from benchmarks.pack_cost import pack_cost as cost_of
 
 
@@ -32,17 +32,32 @@ def test_gpu_time_follows_the_pixel_steps_and_the_finishing_passes() -> None:
     assert hires.total > plain.total > plain.hosting > 0 and plain.per_image == plain.total / 8
 
 
-def test_one_row_per_curated_pack_and_a_second_family_adds_rows(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_every_family_gets_a_row_per_curated_pack_at_its_own_size_and_time() -> None:
     inputs = gather_inputs({})
-    names = sorted(pack.name for pack in curated_packs() if pack.family == "sd21-base")
-    assert sorted(row.pack for row in pack_costs(inputs)) == names and len(names) >= 4
-    other = Family("sdxl-base-1.0", 1024, "ml.g5.2xlarge_hour", "generation_seconds")
-    monkeypatch.setattr(pack_cost, "FAMILIES", (*FAMILIES, other))
-    monkeypatch.setattr(
-        "avatar_contract.packs.curated_packs", lambda: (*curated_packs(), _pack("sdxl-base-1.0"))
-    )
+    names = sorted({pack.name for pack in curated_packs()})
     rows = pack_costs(inputs)
-    assert [row.pack for row in rows if row.family == "sdxl-base-1.0"] == ["pilot"]
+    assert {family.name for family in FAMILIES} == {"sd21-base", "sdxl-base-1.0"} and len(names) >= 4
+    for family in FAMILIES:
+        assert sorted(row.pack for row in rows if row.family == family.name) == names
+    sd21, sdxl = (next(f for f in FAMILIES if f.name == name) for name in ("sd21-base", "sdxl-base-1.0"))
+    assert (sd21.native_size, sdxl.native_size) == (512, 1024)
+    # the same pack (no size in it) costs what its images cost at each family's image time
+    by = {(row.family, row.pack): row for row in rows}
+    ratio = sdxl.generation_seconds(inputs) / sd21.generation_seconds(inputs)
+    assert by["sdxl-base-1.0", "astronaut"].gpu_seconds == pytest.approx(
+        by["sd21-base", "astronaut"].gpu_seconds * ratio
+    )
+
+
+def test_a_family_variant_of_a_pack_is_the_one_that_family_runs(monkeypatch: pytest.MonkeyPatch) -> None:
+    inputs = gather_inputs({})
+    monkeypatch.setattr(
+        "avatar_contract.packs.curated_packs",
+        lambda: (*curated_packs(), _pack("sdxl-base-1.0"), _pack("sd21-base", num_inference_steps=5)),
+    )
+    rows = {(row.family, row.pack): row for row in pack_costs(inputs)}
+    assert rows["sdxl-base-1.0", "pilot"].gpu_seconds != rows["sd21-base", "pilot"].gpu_seconds
+    assert rows["sd21-base", "pilot"].images == rows["sdxl-base-1.0", "pilot"].images == 8
 
 
 def test_the_cost_document_has_the_pack_table(tmp_path: Path) -> None:
