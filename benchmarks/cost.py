@@ -28,6 +28,7 @@ from benchmarks.cost_model import (  # noqa: F401 - gather_inputs re-exported fo
     moderation_cost_per_generation,
     month,
 )
+from benchmarks.family_cost import render_section as render_family_section
 from benchmarks.pack_cost import render_section as render_pack_section
 
 COST_MD = Path(__file__).resolve().parent / "cost.md"
@@ -115,7 +116,7 @@ def render(results: dict[str, Any]) -> str:
                 f"{_money(m['training'])} | {_money(m['api'])} | {_money(m['storage'])} | "
                 f"{_money(m['total'])} | {_money(m['per_user'])} |"
             )
-    lines += ["", *render_pack_section(inputs)]
+    lines += ["", *render_family_section(inputs), *render_pack_section(inputs)]
     lines += [
         "## How each figure is computed",
         "",
