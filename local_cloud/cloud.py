@@ -50,6 +50,7 @@ from local_cloud.sagemaker_runtime import LocalSageMakerRuntime
 from local_cloud.settings import ACCOUNT_ID, DEFAULT_REGION, CloudSettings, load_settings
 from local_cloud.sigv4 import Principal
 from local_cloud.supervisor import Supervisor
+from local_cloud.webhook_sink import WebhookSink
 from random_sd.cache import TINY_PIPELINE_FOLDER, TINY_SDXL_PIPELINE_FOLDER, cached_tiny_pipeline
 from stacks.config import ServiceConfig
 from stacks.config_constants import (
@@ -112,6 +113,7 @@ class LocalCloud:
     identity_pool: LocalIdentityPool
     end_user_pool: end_users.EndUserPool
     s3_front: S3PostPolicyFront  # what S3 enforces on presigned POSTs
+    webhook_sink: WebhookSink  # stands in for a receiver's public HTTPS endpoint (webhook_sink.py)
     api: LocalApiGateway
 
     def __init__(
@@ -163,6 +165,7 @@ class LocalCloud:
             Component("end users", self._start_end_users, lambda: self.identity_pool.stop(), ("moto",)),
             Component("sagemaker runtime", self._start_runtime, lambda: self.runtime.stop(), ("resources",)),
             Component("s3 post-policy front", self._start_s3_front, lambda: self.s3_front.stop(), ("moto",)),
+            Component("webhook sink", self._start_webhook_sink, lambda: self.webhook_sink.stop()),
             Component(
                 "lambda functions",
                 self._start_functions,
@@ -173,6 +176,7 @@ class LocalCloud:
                     "end users",
                     "sagemaker runtime",
                     "s3 post-policy front",
+                    "webhook sink",
                 ),
             ),
             self._queue_consumer(
@@ -286,6 +290,10 @@ class LocalCloud:
         )
         self.s3_front.start()
 
+    def _start_webhook_sink(self) -> None:
+        self.webhook_sink = WebhookSink(self.state_dir / "webhook-sink")
+        self.webhook_sink.start()
+
     def _start_functions(self) -> None:
         """The API's functions (stacks/api.py), one warm sandbox each."""
         env = self.lambda_environment()
@@ -297,6 +305,7 @@ class LocalCloud:
                 self.region,
                 timeout_seconds=self.settings.lambda_timeout_seconds,
                 physical_name=self.settings.function_name(function.name),
+                webhook_ca=self.webhook_sink.ca_path,
             )
             self.functions[function.name].prewarm()
 
@@ -323,12 +332,13 @@ class LocalCloud:
             build, queue_url = wiring()
             consumer = LambdaFunction(
                 function,
-                {**self._local_lambda_env(), **self.stack_environment(build)},
+                self._with_sink_port({**self._local_lambda_env(), **self.stack_environment(build)}),
                 self.log_dir,
                 self.region,
                 timeout_seconds=timeout_seconds,
                 max_concurrency=1,
                 physical_name=physical_name,
+                webhook_ca=self.webhook_sink.ca_path,
             )
             self.functions[function.name] = consumer
             source = SqsEventSource(self.aws.client("sqs"), queue_url, consumer, self.region, batch_size)
@@ -552,12 +562,21 @@ class LocalCloud:
         """The API functions' environment: the stack's (`stack_environment`), the end users' trust
         (stacks/end_users.py), and the endpoint URLs of this cloud."""
         pool = self.identity_pool
-        return {
-            **self._local_lambda_env(),
-            Env.IDENTITY_POOL_ID: pool.identity_pool_id,
-            Env.END_USER_ROLE_ARN: f"arn:aws:iam::{pool.account_id}:role/{pool.role_name}",
-            **self.stack_environment(),
-        }
+        return self._with_sink_port(
+            {
+                **self._local_lambda_env(),
+                Env.IDENTITY_POOL_ID: pool.identity_pool_id,
+                Env.END_USER_ROLE_ARN: f"arn:aws:iam::{pool.account_id}:role/{pool.role_name}",
+                **self.stack_environment(),
+            }
+        )
+
+    def _with_sink_port(self, env: dict[str, str]) -> dict[str, str]:
+        """`env` with the webhook sink's port after the stack's allowed webhook ports (cdk.json
+        `webhookPorts`): the only webhook setting the sink needs there (the rest is code: webhook_sink.py)."""
+        if Env.WEBHOOK_PORTS not in env:
+            return env
+        return {**env, Env.WEBHOOK_PORTS: f"{env[Env.WEBHOOK_PORTS]},{self.webhook_sink.port}"}
 
     def child_pids(self) -> list[int]:
         """Every process the local cloud started (containers and Lambda sandboxes)."""
@@ -569,7 +588,13 @@ class LocalCloud:
     def listening_urls(self) -> list[str]:
         """Base URLs of everything the local cloud listens on."""
         urls = [self.aws.endpoint_url, self.api_url, self.runtime.url, *self.runtime.containers.values()]
-        return [*urls, self.moderation.url, self.identity_pool.url, self.s3_front.url]
+        return [
+            *urls,
+            self.moderation.url,
+            self.identity_pool.url,
+            self.s3_front.url,
+            self.webhook_sink.listening_url,
+        ]
 
     # -- what clients need ---------------------------------------------------------------------------
     @property

@@ -47,11 +47,16 @@ class _Worker:
     stdout; the child points its own stdout/stderr at the function's log file (what Lambda sends to
     CloudWatch Logs), so the handler's logging cannot corrupt the protocol."""
 
-    def __init__(self, function: Function, env: dict[str, str], log_path: Path) -> None:
+    def __init__(
+        self, function: Function, env: dict[str, str], log_path: Path, webhook_ca: Path | None = None
+    ) -> None:
         log_file = log_path.open("ab")
+        command = [sys.executable, "-m", "local_cloud.lambda_worker", function.handler]
+        if webhook_ca is not None:  # webhooks go to the local cloud's sink (local_cloud/webhook_sink.py)
+            command += ["--webhook-ca", str(webhook_ca)]
         try:
             self.process = subprocess.Popen(
-                [sys.executable, "-m", "local_cloud.lambda_worker", function.handler],
+                command,
                 env=env,
                 cwd=REPO_ROOT,
                 stdin=subprocess.PIPE,
@@ -124,8 +129,10 @@ class LambdaFunction:
         memory_mb: int = 1024,
         max_concurrency: int = 3,
         physical_name: str | None = None,
+        webhook_ca: Path | None = None,
     ) -> None:
         self.function = function
+        self.webhook_ca = webhook_ca  # the webhook sink's CA (local_cloud/webhook_sink.py), if any
         self.name = physical_name or function.name
         self.env = {
             **env,
@@ -154,7 +161,7 @@ class LambdaFunction:
 
     def _spawn(self) -> _Worker:
         self._count += 1
-        worker = _Worker(self.function, self.env, self.log_path)
+        worker = _Worker(self.function, self.env, self.log_path, self.webhook_ca)
         self._all.append(worker)
         return worker
 
