@@ -1,9 +1,9 @@
 """Pack jobs through the local cloud (docs/packs.md, issue 25): a pack of 9 images over 3 prompts runs in
 the background on the tiny model and completes with its events; an image the moderation stand-in flags
 is withheld and the rest delivered; an interactive generation is served while a pack runs; cancelling
-stops the remaining work; deleting the model erases the pack's images. One model, one local cloud. (The
-signed webhooks are tested on moto, tests/integration/api/test_pack_jobs.py: the product refuses webhooks
-to this machine.)"""
+stops the remaining work; deleting the model erases the pack's images. One model, one local cloud. The
+pack's signed webhooks (one per image, one at the end) go to the local cloud's webhook sink, the stand-in
+for a receiver's HTTPS endpoint (local_cloud/webhook_sink.py), and are verified with the owner's secret."""
 
 from __future__ import annotations
 
@@ -15,6 +15,7 @@ import pytest
 import requests
 
 from avatar_client.client import AvatarClient
+from avatar_client.webhooks import verify_webhook
 from avatar_contract import s3_keys
 from avatar_contract.pack_jobs import PackJobStatus
 from local_cloud import LocalCloud
@@ -124,7 +125,12 @@ def test_a_pack_completes_with_its_events_a_flagged_image_withheld(
     assert cloud.moderation is not None
     cloud.moderation.flag_image(flagged, "Explicit")
 
-    status, started = client.request("POST", f"/models/{model_id}/packs", _pack(3))
+    sink = cloud.webhook_sink
+    assert sink is not None
+    hook = f"/packs/{owner[:8]}?token=t0k"
+    status, started = client.request(
+        "POST", f"/models/{model_id}/packs", {**_pack(3), "webhook_url": sink.url(hook)}
+    )
 
     assert status == 202 and started["total"] == 9 and started["status"] == "queued"
     job = _wait(client, model_id, started["job_id"])
@@ -139,6 +145,14 @@ def test_a_pack_completes_with_its_events_a_flagged_image_withheld(
     assert sorted(e["index"] for e in seen if e["type"] == "pack.image") == list(range(9))
     (completed,) = [e for e in seen if e["type"] == "pack.completed"]
     assert completed["status"] == "partial" and completed["blocked"] == 1
+    # The same events, signed, at the job's webhook: one per image and one at the end.
+    hooks = sink.wait_for(lambda d: d.path == hook, 10)
+    secret = client.webhook_secret()
+    assert all(verify_webhook(secret, d.headers, d.body) for d in hooks)
+    assert not any(verify_webhook("not-the-secret", d.headers, d.body) for d in hooks)
+    posted = [json.loads(d.body) for d in hooks]
+    assert sorted(e["index"] for e in posted if e["type"] == "pack.image") == list(range(9))
+    assert [e for e in posted if e["type"] == "pack.completed"] == [completed]
 
     # Deleting the model erases the pack: its record, results and images.
     assert client.delete_model(model_id)["deleted"] is True
