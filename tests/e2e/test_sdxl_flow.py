@@ -31,7 +31,7 @@ SDXL = {"baseModel": str(FamilyName.SDXL_BASE_1_0)}
 def cloud(tiny_sdxl_model_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalCloud]:
     """Its own cloud: the deployment's family is the cloud's configuration (cdk.json `baseModel`)."""
     with running_cloud(
-        tmp_path_factory.mktemp("local-cloud-sdxl"), tiny_sdxl_model_dir, context_overrides=SDXL
+        tmp_path_factory.mktemp("local-cloud-sdxl"), tiny_sdxl_model_dir, context=SDXL
     ) as local_cloud:
         yield local_cloud
 
