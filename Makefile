@@ -116,8 +116,12 @@ destroy: setup ## Remove the stacks (the stateful stack keeps its buckets unless
 smoke: setup ## After a deploy: endpoints InService on the configured AMI, base model staged, queue (FULL=1 SELFIES=dir: + train, generate)
 	$(PY) -m avatar_client doctor $$($(PY) -m stacks.config --doctor-args) $(if $(FULL),--full --selfies $(SELFIES))
 
-demo: setup ## The whole product on this machine: the local cloud, a training and two avatars
-	$(PY) -m local_cloud.demo
+# BASE_MODEL=sdxl-base-1.0 runs the local cloud, the demo and the web app on that base family's tiny
+# random-weight model (cdk.json's `baseModel` otherwise), as `cdk -c baseModel=...` deploys it.
+LOCAL_CONTEXT := $(if $(BASE_MODEL),-c baseModel=$(BASE_MODEL))
+
+demo: setup ## The whole product on this machine: the local cloud, a training and two avatars (BASE_MODEL=sdxl-base-1.0: on SDXL)
+	$(PY) -m local_cloud.demo $(LOCAL_CONTEXT)
 
 # The web app (docs/webui.md) in its own environment: it needs only the SDK and gradio, and every gradio
 # release pins pillow<13 where the main environment pins pillow 13.
@@ -127,9 +131,9 @@ $(WEBUI_VENV)/.installed: webui/requirements.lock client/pyproject.toml
 	$(WEBUI_VENV)/bin/python -m pip install $(PIP_CLIENT)
 	touch $@
 
-ui: setup $(WEBUI_VENV)/.installed ## The web app on http://127.0.0.1:7860/ over the local cloud (Ctrl-C stops both)
-	$(PY) -m local_cloud up
-	trap '$(PY) -m local_cloud down' EXIT; $(WEBUI_VENV)/bin/python -m webui --local-cloud .local-cloud
+ui: setup $(WEBUI_VENV)/.installed ## The web app on http://127.0.0.1:7860/ over the local cloud (Ctrl-C stops both; BASE_MODEL=sdxl-base-1.0: on SDXL)
+	$(PY) -m local_cloud up $(LOCAL_CONTEXT)
+	trap '$(PY) -m local_cloud down' EXIT; $(if $(BASE_MODEL),AVATAR_BASE_FAMILY=$(BASE_MODEL)) $(WEBUI_VENV)/bin/python -m webui --local-cloud .local-cloud
 
 bench: setup ## CPU benchmarks: a table on stdout, JSON in benchmarks/results/ (after their toy-size check)
 	$(PY) -m pytest -p no:cacheprovider -m bench tests/unit/benchmarks
@@ -154,10 +158,10 @@ $(UV): locks/tools.lock
 locks: $(UV) ## Regenerate every lock file from the top-level pins (needs the package index)
 	$(PYTHON) -m locks --uv $(UV) --torch-wheels $(TORCH_CPU_WHEELS)
 
-images: setup ## Build both images with buildah on Debian stand-in bases, smoke-run them
+images: setup ## Build both images with buildah on Debian stand-in bases, smoke-run them on each base family (BASE_MODEL=...: that one only)
 	command -v buildah >/dev/null && command -v debootstrap >/dev/null || \
 		{ apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq buildah debootstrap; }
-	$(PY) -m images --cache $(IMAGES_CACHE)
+	$(PY) -m images --cache $(IMAGES_CACHE) $(if $(BASE_MODEL),--family $(BASE_MODEL))
 
 images-cuda: setup ## Build both images from their real locks (CUDA torch, ~3 GB of wheels) on Ubuntu 24.04 stand-ins, import-check them
 	command -v buildah >/dev/null && command -v debootstrap >/dev/null || \

@@ -1,9 +1,10 @@
 """`make images`: stand-in bases, both images built from their Dockerfiles, both smoke-run; figures saved.
 
-    python -m images [--cache DIR] [--no-smoke]
+    python -m images [--cache DIR] [--no-smoke] [--family sd21-base|sdxl-base-1.0 ...]
 
 Prints PASS/FAIL per check and a summary (build seconds, uncompressed sizes, smoke seconds); writes the
-same figures to <cache>/report.json. Exits non-zero when anything failed.
+same figures to <cache>/report.json. Exits non-zero when anything failed. The smoke run trains and serves
+each base family's tiny random-weight pipeline in the same built images (default: every family).
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import sys
 import time
 from pathlib import Path
 
+from avatar_contract.families import FamilyName
 from images import buildah as bh
 from images.build import STANDIN_TARFILE_WAIVER, build
 from images.standin import ensure_standins
@@ -31,6 +33,13 @@ def main(argv: list[str] | None = None) -> int:
         "--cache", type=Path, default=REPO_ROOT / ".images", help="cache folder (ignored by git)"
     )
     parser.add_argument("--no-smoke", action="store_true", help="build only")
+    parser.add_argument(
+        "--family",
+        action="append",
+        type=FamilyName,
+        choices=list(FamilyName),
+        help="smoke-run only this base family (repeatable; default: every family)",
+    )
     args = parser.parse_args(argv)
     missing = [tool for tool in TOOLS if shutil.which(tool) is None]
     if missing:
@@ -58,11 +67,15 @@ def main(argv: list[str] | None = None) -> int:
     ok = True
     if not args.no_smoke:
         from images.smoke import smoke
-        from random_sd import ensure_tiny_pipeline  # torch: imported only for the smoke run
+        from random_sd import ensure_tiny_pipeline, ensure_tiny_sdxl_pipeline  # torch: only for the smoke run
 
         started = time.monotonic()
-        pipeline = ensure_tiny_pipeline(cache / "tiny-sd")
-        report = smoke(tags["training"], tags["hosting"], pipeline, cache / "logs", STANDIN_TARFILE_WAIVER)
+        tiny = {
+            FamilyName.SD21_BASE: ensure_tiny_pipeline,
+            FamilyName.SDXL_BASE_1_0: ensure_tiny_sdxl_pipeline,
+        }
+        pipelines = {family: tiny[family](cache / "tiny-sd") for family in args.family or list(FamilyName)}
+        report = smoke(tags["training"], tags["hosting"], pipelines, cache / "logs", STANDIN_TARFILE_WAIVER)
         figures["smoke_seconds"] = round(time.monotonic() - started, 1)
         figures["checks"] = [
             {"name": c.name, "ok": c.ok, "seconds": round(c.seconds, 1)} for c in report.checks

@@ -2,6 +2,9 @@
 its own environment plus what SageMaker and the stacks set, port 8080; AWS is moto's server on this host
 (a chroot shares the host's network).
 
+Once per base family asked for (`make images` smoke-runs both, sd21-base and sdxl-base-1.0, in the same
+built images: each family's tiny random-weight pipeline staged as its base model, the containers told the
+family as the stacks tell them, `AVATAR_BASE_FAMILY`):
 training: `/ping` 200; one `/invocations` training of the tiny random model from a real input archive
 (face photos + config.json); the artifact lands in moto's S3.
 hosting: `/ping` 200; the artifact of that training loaded through the multi-model API (`POST /models`
@@ -23,7 +26,7 @@ import subprocess
 import sys
 import tarfile
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -34,6 +37,7 @@ import numpy as np
 import requests
 from PIL import Image, ImageEnhance, ImageOps
 
+from avatar_contract.families import ARTIFACT_FAMILY_METADATA, DEFAULT_FAMILY, FamilyName
 from avatar_contract.generation import build_inference_request, images_from_response
 from avatar_contract.keys import model_key, new_model_id, new_training_id, preview_prefix
 from avatar_contract.names import Env, Runtime
@@ -154,9 +158,10 @@ class Container:
         bh.remove_container(self.container)
 
 
-def container_env(endpoint_url: str, base_model: str) -> dict[str, str]:
+def container_env(endpoint_url: str, base_model: str, family: FamilyName = DEFAULT_FAMILY) -> dict[str, str]:
     """What the stacks (and the local cloud) give both containers; AWS credentials are moto's."""
     return {
+        Env.BASE_FAMILY: str(family),
         "AWS_ACCESS_KEY_ID": "smoke",
         "AWS_SECRET_ACCESS_KEY": "smoke",
         "AWS_REGION": REGION,
@@ -171,10 +176,10 @@ def container_env(endpoint_url: str, base_model: str) -> dict[str, str]:
     }
 
 
-def stage_base_model(s3: Any, pipeline_dir: Path) -> str:
+def stage_base_model(s3: Any, pipeline_dir: Path, family: FamilyName = DEFAULT_FAMILY) -> str:
     """The tiny pipeline staged into moto's S3 as `make stage-base-model` stages a deployment's base model:
     a manifest recorded from the folder, the verified files under `base-models/<digest>/`."""
-    manifest = sources.record(Source("directory", path=str(pipeline_dir)), "tiny-sd")
+    manifest = sources.record(Source("directory", path=str(pipeline_dir)), f"tiny-{family}")
     return staging.stage(manifest, DATA_BUCKET, s3, lambda _paths: pipeline_dir, progress=False).uri
 
 
@@ -224,10 +229,11 @@ def smoke_training(
     report: Report, image: str, env: dict[str, str], s3: Any, log_dir: Path
 ) -> tuple[str, str] | None:
     """Run the training image; (target model, artifact S3 URI) of the model it trained, or None."""
+    family = env[Env.BASE_FAMILY]
     if not _free(PORT):
-        report.run("training: port 8080 free", _fail(f"port {PORT} is in use on this machine"))
+        report.run(f"{family} training: port 8080 free", _fail(f"port {PORT} is in use on this machine"))
         return None
-    container = Container(image, env, log_dir / "training-container.log")
+    container = Container(image, env, log_dir / f"training-container-{family}.log")
     result: dict[str, Any] = {}
     try:
         url = f"http://127.0.0.1:{PORT}"
@@ -263,11 +269,12 @@ def smoke_training(
             with tarfile.open(fileobj=io.BytesIO(blob)) as tar:
                 names = tar.getnames()
             assert any(n.endswith("pytorch_lora_weights.safetensors") for n in names), names
-            return f"s3://{bucket}/{key} ({head['ContentLength']} bytes)"
+            assert head["Metadata"].get(ARTIFACT_FAMILY_METADATA) == family, head["Metadata"]
+            return f"s3://{bucket}/{key} ({head['ContentLength']} bytes, {family})"
 
-        ok = report.run("training: /ping 200", ping)
-        ok = ok and report.run("training: /invocations trains the tiny model", train)
-        ok = ok and report.run("training: artifact in S3", artifact)
+        ok = report.run(f"{family} training: /ping 200", ping)
+        ok = ok and report.run(f"{family} training: /invocations trains the tiny model", train)
+        ok = ok and report.run(f"{family} training: artifact in S3", artifact)
         return (result["target_model"], result["model_s3_uri"]) if ok else None
     finally:
         if not report.ok:
@@ -281,7 +288,9 @@ def smoke_hosting(
     """Run the hosting image; `model`: (target model, artifact URI), the URI ending in the target model."""
     target, artifact_uri = model
     assert artifact_uri.endswith("/" + target), (target, artifact_uri)  # <ModelDataUrl><TargetModel>
-    container = Container(image, {**env, "SAGEMAKER_MULTI_MODEL": "true"}, log_dir / "hosting-container.log")
+    family = env[Env.BASE_FAMILY]
+    hosting_env = {**env, "SAGEMAKER_MULTI_MODEL": "true"}
+    container = Container(image, hosting_env, log_dir / f"hosting-container-{family}.log")
     failures = len([c for c in report.checks if not c.ok])
     try:
         url = f"http://127.0.0.1:{PORT}"
@@ -308,7 +317,9 @@ def smoke_hosting(
             return f"{target} as {name}"
 
         def invoke(finishing: dict[str, Any] | None = None) -> str:
-            gen_args = {"num_inference_steps": 3, "guidance_scale": 7.5, "seed": 0, **(finishing or {})}
+            # the smallest size every family allows: the tiny models' native sizes cost minutes on a CPU
+            gen_args = {"num_inference_steps": 3, "guidance_scale": 7.5, "seed": 0, "width": 64, "height": 64}
+            gen_args |= finishing or {}
             payload = build_inference_request("a photo of sks person", "blurry, low quality", gen_args)
             reply = requests.post(f"{url}/models/{name}/invoke", json=payload, headers=headers, timeout=300)
             assert reply.status_code == 200, f"invoke answered {reply.status_code}: {reply.text[:1000]}"
@@ -324,15 +335,15 @@ def smoke_hosting(
             assert after.status_code == 404, f"GET /models/{name} after unload answered {after.status_code}"
             return "unloaded (404 afterwards)"
 
-        ok = report.run("hosting: /ping 200", ping)
-        ok = ok and report.run("hosting: POST /models loads the trained model", load)
-        ok = ok and report.run("hosting: reference payload answered", invoke)
+        ok = report.run(f"{family} hosting: /ping 200", ping)
+        ok = ok and report.run(f"{family} hosting: POST /models loads the trained model", load)
+        ok = ok and report.run(f"{family} hosting: reference payload answered", invoke)
         # The face model is in the image: face_detail runs (a 400 "not available" otherwise).
         ok = ok and report.run(
-            "hosting: face_detail answered (the face model is in the image)",
+            f"{family} hosting: face_detail answered (the face model is in the image)",
             lambda: invoke({"face_detail": {"steps": 1}}),
         )
-        ok and report.run("hosting: model unloaded", unload)
+        ok and report.run(f"{family} hosting: model unloaded", unload)
     finally:
         if len([c for c in report.checks if not c.ok]) > failures:
             print(container.log_tail(), flush=True)
@@ -340,8 +351,13 @@ def smoke_hosting(
 
 
 def smoke(
-    training_image: str, hosting_image: str, pipeline_dir: Path, log_dir: Path, waiver: str = ""
+    training_image: str,
+    hosting_image: str,
+    pipelines: Mapping[FamilyName, Path],
+    log_dir: Path,
+    waiver: str = "",
 ) -> Report:
+    """`pipelines`: each family to smoke-run, with its tiny pipeline (staged as that family's base)."""
     report = Report()
     log_dir.mkdir(parents=True, exist_ok=True)
     tarfile_check(report, training_image, "python", waiver)
@@ -351,10 +367,11 @@ def smoke(
                           aws_access_key_id="smoke", aws_secret_access_key="smoke")  # fmt: skip
         for bucket in (DATA_BUCKET, HOSTING_BUCKET):
             s3.create_bucket(Bucket=bucket)
-        env = container_env(endpoint_url, stage_base_model(s3, pipeline_dir))
-        model = smoke_training(report, training_image, env, s3, log_dir)
-        if model is None:
-            report.run("hosting: smoke run", _fail("skipped: the training produced no model"))
-        else:
-            smoke_hosting(report, hosting_image, env, s3, model, log_dir)
+        for family, pipeline_dir in pipelines.items():
+            env = container_env(endpoint_url, stage_base_model(s3, pipeline_dir, family), family)
+            model = smoke_training(report, training_image, env, s3, log_dir)
+            if model is None:
+                report.run(f"{family} hosting: smoke run", _fail("skipped: the training produced no model"))
+            else:
+                smoke_hosting(report, hosting_image, env, s3, model, log_dir)
     return report

@@ -18,6 +18,7 @@ import time
 from pathlib import Path
 
 from local_cloud.cloud import DEFAULT_STATE_DIR, LocalCloud
+from local_cloud.settings import add_context_argument, context_from_args
 
 STARTUP_TIMEOUT_SECONDS = 300
 
@@ -65,18 +66,18 @@ def _print_summary(cloud_state: dict, credentials: Path) -> None:
         print("  export " + " ".join(f"{k}={v}" for k, v in cloud_state["end_users"].items()))
 
 
-def serve(state_dir: Path) -> int:
+def serve(state_dir: Path, context: dict[str, str]) -> int:
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
-    with LocalCloud(state_dir=state_dir) as cloud:
+    with LocalCloud(state_dir=state_dir, context=context) as cloud:
         print(f"local cloud up: {cloud.api_url} (Ctrl-C to stop)", flush=True)
         stop.wait()
     print("local cloud stopped", flush=True)
     return 0
 
 
-def up(state_dir: Path) -> int:
+def up(state_dir: Path, context: dict[str, str]) -> int:
     state = _read_state(state_dir)
     if state and _alive(state["pid"]):
         print(f"already running (pid {state['pid']})")
@@ -87,7 +88,10 @@ def up(state_dir: Path) -> int:
     (state_dir / "logs").mkdir(exist_ok=True)
     out = (state_dir / "logs" / "supervisor.log").open("ab")
     process = subprocess.Popen(
-        [sys.executable, "-m", "local_cloud", "serve", "--state-dir", str(state_dir)],
+        [
+            *(sys.executable, "-m", "local_cloud", "serve", "--state-dir", str(state_dir)),
+            *(arg for key, value in context.items() for arg in ("-c", f"{key}={value}")),
+        ],
         stdin=subprocess.DEVNULL,
         stdout=out,
         stderr=subprocess.STDOUT,
@@ -110,7 +114,7 @@ def up(state_dir: Path) -> int:
     return 1
 
 
-def down(state_dir: Path) -> int:
+def down(state_dir: Path, _context: dict[str, str]) -> int:
     state = _read_state(state_dir)
     if not state or not _alive(state["pid"]):
         print("the local cloud is not running")
@@ -129,7 +133,7 @@ def down(state_dir: Path) -> int:
     return 0
 
 
-def status(state_dir: Path) -> int:
+def status(state_dir: Path, _context: dict[str, str]) -> int:
     state = _read_state(state_dir)
     if state and _alive(state["pid"]):
         _print_summary(state, Path(state["credentials_file"]))
@@ -142,9 +146,11 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m local_cloud", description=__doc__.splitlines()[0])
     parser.add_argument("command", choices=["up", "down", "status", "serve"])
     parser.add_argument("--state-dir", type=Path, default=DEFAULT_STATE_DIR, help="default: .local-cloud/")
+    add_context_argument(parser)
     args = parser.parse_args(argv)
     state_dir = args.state_dir.resolve()
-    return {"up": up, "down": down, "status": status, "serve": serve}[args.command](state_dir)
+    context = context_from_args(parser, args)
+    return {"up": up, "down": down, "status": status, "serve": serve}[args.command](state_dir, context)
 
 
 if __name__ == "__main__":

@@ -30,6 +30,7 @@ from avatar_contract.keys import progress_key
 from local_cloud.cloud import REPO_ROOT, LocalCloud
 from local_cloud.contact_sheet import contact_sheet
 from local_cloud.selfies import make_selfies, to_jpeg
+from local_cloud.settings import add_context_argument, context_from_args, load_settings
 
 # Small and fast on a 2-core CPU: the tiny random-weight model at 64 px, a few LoRA steps.
 DEMO_TRAINING_CONFIG: dict[str, Any] = {
@@ -144,7 +145,10 @@ def _seconds_between(start_iso: str, end_iso: str) -> float:
 
 
 def run_demo(
-    out_dir: Path, state_dir: Path | None = None, training_steps: int | None = None
+    out_dir: Path,
+    state_dir: Path | None = None,
+    training_steps: int | None = None,
+    context: dict[str, str] | None = None,
 ) -> dict[str, Any]:
     AvatarClient, parse_notification = _client_modules()
     clock = StepClock()
@@ -155,13 +159,14 @@ def run_demo(
     config = dict(DEMO_TRAINING_CONFIG)
     if training_steps:
         config["max_train_steps"] = training_steps
+    family = load_settings(overrides=context).config.base_model  # cdk.json baseModel, or -c's
 
     clock.say(
         "starting the local cloud: moto (S3, SNS, SQS, SageMaker), API Gateway, Lambda, training service, "
-        "Triton (builds the tiny random-weight SD model on first use) ..."
+        f"Triton (builds the tiny random-weight {family} model on first use) ..."
     )
     t = time.monotonic()
-    with LocalCloud(state_dir=state_dir, extra_container_env=DEMO_CONTAINER_ENV) as cloud:
+    with LocalCloud(state_dir=state_dir, extra_container_env=DEMO_CONTAINER_ENV, context=context) as cloud:
         clock.timings.append(("local cloud start-up", time.monotonic() - t))
         clock.say(
             f"local cloud up in {time.monotonic() - t:.1f} s — API {cloud.api_url}, logs {cloud.log_dir}"
@@ -301,7 +306,10 @@ def run_demo(
         sheet = contact_sheet(
             [("selfies (inputs)", selfies), ("training previews", previews), ("avatars (outputs)", avatars)],
             out_dir / "contact-sheet.png",
-            title=f"Personalized Avatar Service - local cloud demo (model {model_id}, tiny random-weight SD)",
+            title=(
+                f"Personalized Avatar Service - local cloud demo "
+                f"(model {model_id}, tiny random-weight {family})"
+            ),
         )
         clock.say(f"contact sheet: {sheet}")
         clock.say("shutting the local cloud down ...")
@@ -333,8 +341,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=REPO_ROOT / "demo-out")
     parser.add_argument("--state-dir", type=Path, default=None, help="default: .local-cloud/")
     parser.add_argument("--steps", type=int, default=None, help="LoRA training steps (default 8)")
+    add_context_argument(parser)  # -c baseModel=sdxl-base-1.0: the demo on the tiny SDXL
     args = parser.parse_args(argv)
-    run_demo(args.out.resolve(), args.state_dir, args.steps)
+    run_demo(args.out.resolve(), args.state_dir, args.steps, context_from_args(parser, args))
     return 0
 
 

@@ -7,6 +7,7 @@ settings: each name below reads the `ServiceConfig` attribute the stacks name th
 
 from __future__ import annotations
 
+import argparse
 import json
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -106,3 +107,31 @@ def load_settings(
     if context is None:
         context = json.loads(CDK_JSON.read_text()).get("context", {})
     return CloudSettings(region, ServiceConfig.from_context({**context, **(overrides or {})}))
+
+
+def add_context_argument(parser: argparse.ArgumentParser) -> None:
+    """`-c key=value` (repeatable), as `cdk synth -c` takes it: a cdk.json context value for this run."""
+    parser.add_argument(
+        "-c",
+        "--context",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override a cdk.json context value, as cdk -c does (e.g. -c baseModel=sdxl-base-1.0)",
+    )
+
+
+def context_from_args(parser: argparse.ArgumentParser, args: argparse.Namespace) -> dict[str, str]:
+    """The `-c` pairs as a dict, checked against the CDK app's configuration (a bad key or value is a
+    usage error naming it, before anything starts)."""
+    overrides: dict[str, str] = {}
+    for pair in args.context:
+        key, sep, value = pair.partition("=")
+        if not sep or not key:
+            parser.error(f"-c takes key=value (e.g. baseModel=sdxl-base-1.0), not {pair!r}")
+        overrides[key] = value
+    try:
+        load_settings(overrides=overrides)
+    except (ValueError, TypeError) as exc:
+        parser.error(f"-c {' '.join(args.context)}: {exc}")
+    return overrides
