@@ -24,6 +24,7 @@ import boto3
 from urllib3 import encode_multipart_formdata
 
 from avatar_client.end_users import EndUserPool, EndUserSession
+from avatar_client.errors import AvatarApiError
 from avatar_client.packs import PacksMixin
 from avatar_client.selfies import prepare_selfie
 from avatar_client.signing import sign_request
@@ -35,15 +36,6 @@ ProgressCallback = Callable[[dict[str, Any], float], None]
 
 # Inline selfies travel as base64 inside the JSON body; API Gateway takes at most 10 MB per request.
 INLINE_BODY_LIMIT = 7 * 2**20
-# The API's answers that a later attempt can get past: 503 (`service_unavailable`, with Retry-After: a
-# SageMaker endpoint busy, scaling or loading the model), and API Gateway's own 429 (throttled) and 504
-# (integration timeout). Everything else (400-422, 500, 502 `upstream_error`) fails the same way again.
-RETRYABLE_STATUSES = frozenset({429, 503, 504})
-# By code: 409 `request_in_progress` (the same Idempotency-Key is still running) is worth retrying; 429
-# `quota_exceeded` (a per-owner quota, docs/limits.md) is not retried automatically: its Retry-After can be
-# hours, so the caller decides (the error carries `retry_after`).
-RETRYABLE_CODES = frozenset({"request_in_progress"})
-NOT_RETRYABLE_CODES = frozenset({"quota_exceeded"})
 _REGION_IN_HOST = re.compile(r"\.execute-api\.([a-z0-9-]+)\.amazonaws\.com")
 
 
@@ -60,24 +52,6 @@ def upload_form(fields: dict[str, str], data: bytes) -> tuple[bytes, str]:
     form: list[tuple[str, Any]] = [*fields.items(), ("Content-Type", image_content_type(data))]
     form.append(("file", ("selfie", data, image_content_type(data))))
     return encode_multipart_formdata(form)
-
-
-class AvatarApiError(Exception):
-    """The API answered with an error (`{"error": {"code", "message"}}`)."""
-
-    def __init__(self, status: int, code: str, message: str, retry_after: float | None = None) -> None:
-        super().__init__(f"{status} {code}: {message}")
-        self.status = status
-        self.code = code
-        self.message = message
-        self.retry_after = retry_after
-
-    @property
-    def retryable(self) -> bool:
-        """Worth sending again (after `retry_after` seconds when the API names them)."""
-        if self.code in NOT_RETRYABLE_CODES:
-            return False
-        return self.status in RETRYABLE_STATUSES or self.code in RETRYABLE_CODES
 
 
 class TrainingTimeout(TimeoutError):

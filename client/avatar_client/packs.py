@@ -18,6 +18,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote, urlencode
 
+from avatar_client.errors import AvatarApiError
+
 # A job is over once its status is one of these (`done == total`, nothing pending any more).
 PACK_FINISHED = frozenset({"succeeded", "partial", "failed", "cancelled"})
 # (the pack job's document, as `get_pack` returns it, seconds waited so far)
@@ -199,8 +201,6 @@ class PacksMixin:
 
 
 def _retryable(error: BaseException) -> bool:
-    from avatar_client.client import AvatarApiError
-
     return isinstance(error, AvatarApiError) and error.retryable
 
 
