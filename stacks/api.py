@@ -15,7 +15,6 @@ from aws_cdk import Duration, RemovalPolicy, Size
 from aws_cdk import aws_apigateway as apigw
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
-from aws_cdk import aws_secretsmanager as secretsmanager
 from aws_cdk import aws_wafv2 as wafv2
 from constructs import Construct
 
@@ -23,7 +22,7 @@ from avatar_contract import routes
 from avatar_contract.names import Prefix
 from avatar_contract.s3_keys import GENERATIONS_PREFIX
 from stacks.config import API_STAGE_NAME, FUNCTION_TIMEOUT_SECONDS, ServiceConfig
-from stacks.config_lambda_env import LambdaResources, api_environment
+from stacks.config_lambda_env import api_environment
 from stacks.grants import grant_objects
 from stacks.hosting_endpoint import HostingEndpoint
 from stacks.lambda_code import OPERATOR_PACKS_ASSET_FILE, RUNTIME, api_code
@@ -33,7 +32,7 @@ from stacks.nag import acknowledge, acknowledge_object_prefixes
 from stacks.owner_key import grant_read_owner_key
 from stacks.queue_consumer import acknowledge_pinned_runtime, lambda_architecture
 from stacks.service_principals import bind_trust, trusted_service
-from stacks.state_table import StateTableRefs
+from stacks.service_refs import ServiceRefs
 from stacks.storage import StorageRefs, nag_bucket_name
 from stacks.training_endpoint import TrainingEndpoint
 
@@ -58,24 +57,19 @@ class Api(Construct):
         self,
         scope: Construct,
         construct_id: str,
+        refs: ServiceRefs,
         *,
-        config: ServiceConfig,
-        storage: StorageRefs,
-        owner_key: secretsmanager.ISecret,
-        state: StateTableRefs,
         training: TrainingEndpoint,
         hosting: HostingEndpoint,
     ) -> None:
+        config, storage, owner_key, state = refs.config, refs.storage, refs.owner_key, refs.state
         super().__init__(scope, construct_id)
         architecture = lambda_architecture(config)
         code = api_code(architecture, config.operator_packs_file)
         self.moderation = ContentModeration(self, "Moderation", config=config)
         environment = api_environment(
             config,
-            LambdaResources(
-                data_bucket=storage.data_bucket.bucket_name,
-                hosting_bucket=storage.hosting_bucket.bucket_name,
-                owner_key_secret=owner_key.secret_arn,
+            refs.lambda_resources(
                 training_endpoint=training.endpoint_name,
                 hosting_endpoint=hosting.endpoint_name,
                 operator_packs=OPERATOR_PACKS_ASSET_FILE if config.operator_packs_file else "",
@@ -196,58 +190,57 @@ class Api(Construct):
         hosting.grant_invoke(generations)
 
         data_name, hosting_name = nag_bucket_name(config, "data"), nag_bucket_name(config, "hosting")
-        acknowledge_object_prefixes(
-            self.roles[routes.TRAININGS.name],
-            data_name,
-            {
-                Prefix.TRAININGS: "write and read the input archive and record; roll back failed submissions",
-                Prefix.UPLOADS: "read the uploaded selfies, remove them once a training took them.",
-                Prefix.ASYNC_OUTPUTS: "read SageMaker's async result of a training.",
-                Prefix.ASYNC_FAILURES: "read SageMaker's async failure of a training.",
-            },
-        )
-        acknowledge_object_prefixes(
-            self.roles[routes.READS.name],
-            data_name,
-            {
-                Prefix.TRAININGS: "read the caller's training records, progress and previews.",
-                Prefix.UPLOADS: "presigned selfie uploads (URLs signed by this role).",
-                Prefix.ASYNC_OUTPUTS: "read SageMaker's async result of a training.",
-                Prefix.ASYNC_FAILURES: "read SageMaker's async failure of a training.",
-                TRAINING_RECORDS: "store the preview moderation verdicts in the caller's training record.",
-            },
-        )
-        acknowledge_object_prefixes(
-            self.roles[routes.READS.name],
-            hosting_name,
-            {Prefix.MODELS: "is a training's model published (its status)."},
-        )
-        acknowledge_object_prefixes(
-            self.roles[routes.MODELS.name],
-            data_name,
-            {
-                prefix: "erase a deleted model's training inputs, records, outputs and images."
-                for prefix in erasable
-            },
-        )
-        acknowledge_object_prefixes(
-            self.roles[routes.MODELS.name],
-            hosting_name,
-            {Prefix.MODELS: "list and delete the caller's models."},
-        )
-        acknowledge_object_prefixes(
-            self.roles[routes.GENERATIONS.name],
-            data_name,
-            {
-                Prefix.TRAININGS: "read the training record (409 while a model is still training).",
-                GENERATIONS_PREFIX: "store images too large to return inline, then presign them.",
-            },
-        )
-        acknowledge_object_prefixes(
-            self.roles[routes.GENERATIONS.name],
-            hosting_name,
-            {Prefix.MODELS: "check the model exists (404) before invoking."},
-        )
+        # Why each function's role may reach objects under a prefix wildcard, per bucket.
+        prefix_reasons = [
+            (
+                routes.TRAININGS,
+                data_name,
+                {
+                    Prefix.TRAININGS: "write and read the input archive and record; "
+                    "roll back failed submissions",
+                    Prefix.UPLOADS: "read the uploaded selfies, remove them once a training took them.",
+                    Prefix.ASYNC_OUTPUTS: "read SageMaker's async result of a training.",
+                    Prefix.ASYNC_FAILURES: "read SageMaker's async failure of a training.",
+                },
+            ),
+            (
+                routes.READS,
+                data_name,
+                {
+                    Prefix.TRAININGS: "read the caller's training records, progress and previews.",
+                    Prefix.UPLOADS: "presigned selfie uploads (URLs signed by this role).",
+                    Prefix.ASYNC_OUTPUTS: "read SageMaker's async result of a training.",
+                    Prefix.ASYNC_FAILURES: "read SageMaker's async failure of a training.",
+                    TRAINING_RECORDS: "store the preview moderation verdicts in the caller's "
+                    "training record.",
+                },
+            ),
+            (routes.READS, hosting_name, {Prefix.MODELS: "is a training's model published (its status)."}),
+            (
+                routes.MODELS,
+                data_name,
+                {
+                    prefix: "erase a deleted model's training inputs, records, outputs and images."
+                    for prefix in erasable
+                },
+            ),
+            (routes.MODELS, hosting_name, {Prefix.MODELS: "list and delete the caller's models."}),
+            (
+                routes.GENERATIONS,
+                data_name,
+                {
+                    Prefix.TRAININGS: "read the training record (409 while a model is still training).",
+                    GENERATIONS_PREFIX: "store images too large to return inline, then presign them.",
+                },
+            ),
+            (
+                routes.GENERATIONS,
+                hosting_name,
+                {Prefix.MODELS: "check the model exists (404) before invoking."},
+            ),
+        ]
+        for function, bucket_name, prefixes in prefix_reasons:
+            acknowledge_object_prefixes(self.roles[function.name], bucket_name, prefixes)
         for role in self.roles.values():
             acknowledge(
                 role,

@@ -16,28 +16,19 @@ from aws_cdk import aws_sagemaker as sagemaker
 from constructs import Construct
 
 from avatar_contract.names import Prefix
-from stacks.base_model import StagedBaseModel
-from stacks.config import ServiceConfig
 from stacks.gpu_runtime import EXPECT_GPU_ENV, instance_has_gpu, variant_runtime
 from stacks.grants import grant_objects
 from stacks.nag import acknowledge_object_prefixes
 from stacks.sagemaker_common import SageMakerEndpoint
-from stacks.storage import StorageRefs, nag_bucket_name
+from stacks.service_refs import ServiceRefs
+from stacks.storage import nag_bucket_name
 
 
 class HostingEndpoint(SageMakerEndpoint):
     """Model in MultiModel mode + endpoint config + endpoint + GPU-utilisation autoscaling."""
 
-    def __init__(
-        self,
-        scope: Construct,
-        construct_id: str,
-        *,
-        config: ServiceConfig,
-        storage: StorageRefs,
-        base_image: str,
-        base_model: StagedBaseModel,
-    ) -> None:
+    def __init__(self, scope: Construct, construct_id: str, refs: ServiceRefs, *, base_image: str) -> None:
+        config, storage, base_model = refs.config, refs.storage, refs.base_model
         super().__init__(
             scope,
             construct_id,

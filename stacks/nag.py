@@ -22,3 +22,13 @@ def acknowledge_object_prefixes(scope: IConstruct, bucket_name: str, prefixes: d
             f"Objects under {prefix} only ({why.rstrip('.')}); their keys are made at run time (per owner, "
             "or per invocation by SageMaker), so a prefix wildcard is the narrowest resource IAM can name.",
         )
+
+
+def acknowledge_encrypted_publish(scope: IConstruct, topics: str) -> None:
+    """CDK's SNS publish grant on KMS-encrypted `topics` (e.g. "events topic") adds `kms:GenerateDataKey*`:
+    data keys of the messaging key, the action family KMS defines for them."""
+    acknowledge(
+        scope,
+        "AwsSolutions-IAM5[Action::kms:GenerateDataKey*]",
+        f"CDK's SNS publish grant on the KMS-encrypted {topics}: data keys of the messaging key.",
+    )

@@ -9,7 +9,6 @@ from __future__ import annotations
 from aws_cdk import Duration
 from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_iam as iam
-from aws_cdk import aws_kms as kms
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_sns as sns
 from constructs import Construct
@@ -18,13 +17,14 @@ from avatar_contract import routes
 from avatar_contract.names import Env, PackRunner
 from avatar_contract.s3_keys import GENERATIONS_PREFIX
 from stacks.config import ServiceConfig
-from stacks.config_lambda_env import LambdaResources, pack_runner_environment
+from stacks.config_lambda_env import pack_runner_environment
 from stacks.grants import grant_objects
 from stacks.hosting_endpoint import HostingEndpoint
 from stacks.moderation import ContentModeration
-from stacks.nag import acknowledge, acknowledge_object_prefixes
+from stacks.nag import acknowledge_encrypted_publish, acknowledge_object_prefixes
 from stacks.owner_key import grant_read_owner_key
 from stacks.queue_consumer import FunctionSpec, QueueSpec, queue_consumer
+from stacks.service_refs import ServiceRefs
 from stacks.state_table import PACK_IDEMPOTENCY_KEYS, PACK_KEYS, QUOTA_KEYS, StateTableRefs
 from stacks.storage import StorageRefs, nag_bucket_name
 
@@ -41,16 +41,14 @@ class PackRunnerFunction(Construct):
         self,
         scope: Construct,
         construct_id: str,
+        refs: ServiceRefs,
         *,
-        config: ServiceConfig,
-        storage: StorageRefs,
-        state: StateTableRefs,
         hosting: HostingEndpoint,
-        key: kms.IKey,
         events_topic: sns.ITopic,
-        owner_key_arn: str,
         moderation: ContentModeration,
     ) -> None:
+        config, storage, state, key = refs.config, refs.storage, refs.state, refs.status.key
+        owner_key_arn = refs.owner_key.secret_arn
         super().__init__(scope, construct_id)
         self.key = key
         self.consumer = queue_consumer(
@@ -76,12 +74,8 @@ class PackRunnerFunction(Construct):
             ),
             environment=pack_runner_environment(
                 config,
-                LambdaResources(
-                    data_bucket=storage.data_bucket.bucket_name,
-                    hosting_bucket=storage.hosting_bucket.bucket_name,
-                    owner_key_secret=owner_key_arn,
-                    hosting_endpoint=hosting.endpoint_name,
-                    events_topic_arn=events_topic.topic_arn,
+                refs.lambda_resources(
+                    hosting_endpoint=hosting.endpoint_name, events_topic_arn=events_topic.topic_arn
                 ),
             ),
         )
@@ -141,11 +135,7 @@ class PackRunnerFunction(Construct):
         )
 
     def _acknowledge(self, config: ServiceConfig) -> None:
-        acknowledge(
-            self.role,
-            "AwsSolutions-IAM5[Action::kms:GenerateDataKey*]",
-            "CDK's SNS publish grant on the KMS-encrypted events topic: data keys of the messaging key.",
-        )
+        acknowledge_encrypted_publish(self.role, "events topic")
         acknowledge_object_prefixes(
             self.role,
             nag_bucket_name(config, "data"),

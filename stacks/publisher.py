@@ -34,11 +34,11 @@ from stacks.config_constants import (
     PUBLISHER_VISIBILITY_TIMEOUT_SECONDS,
     STATUS_EVENTS_MAX_RECEIVE_COUNT,
 )
-from stacks.config_lambda_env import LambdaResources, publisher_environment
+from stacks.config_lambda_env import publisher_environment
 from stacks.grants import grant_objects
 from stacks.nag import acknowledge_object_prefixes
 from stacks.queue_consumer import FunctionSpec, QueueSpec, queue_consumer
-from stacks.status import TrainingStatus
+from stacks.service_refs import ServiceRefs
 from stacks.storage import StorageRefs, nag_bucket_name
 
 # Per training, below its own prefix: the staged adapter and metadata (read, then deleted), the verdict.
@@ -50,15 +50,9 @@ class ModelPublisher(Construct):
     """Queue + DLQ on the success topic, the publisher function and its fixed-name role."""
 
     def __init__(
-        self,
-        scope: Construct,
-        construct_id: str,
-        *,
-        config: ServiceConfig,
-        storage: StorageRefs,
-        status: TrainingStatus,
-        events_queue: sqs.IQueue,
+        self, scope: Construct, construct_id: str, refs: ServiceRefs, *, events_queue: sqs.IQueue
     ) -> None:
+        config, storage, status = refs.config, refs.storage, refs.status
         super().__init__(scope, construct_id)
         self.consumer = queue_consumer(
             self,
@@ -86,12 +80,7 @@ class ModelPublisher(Construct):
                 max_concurrency=PUBLISHER_MAX_CONCURRENCY,
             ),
             environment=publisher_environment(
-                config,
-                LambdaResources(
-                    data_bucket=storage.data_bucket.bucket_name,
-                    hosting_bucket=storage.hosting_bucket.bucket_name,
-                    status_events_queue_url=events_queue.queue_url,
-                ),
+                config, refs.lambda_resources(status_events_queue_url=events_queue.queue_url)
             ),
         )
         self.queue, self.dead_letter_queue = self.consumer.queue, self.consumer.dead_letter_queue

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 from aws_cdk import Duration, Size
 from aws_cdk import aws_cloudwatch as cloudwatch
@@ -98,6 +99,18 @@ class QueueConsumer:
         }
 
 
+def _encrypted_queue(scope: Construct, construct_id: str, key: kms.IKey, **props: Any) -> sqs.Queue:
+    """A queue KMS-encrypted with the messaging `key`, TLS only; `props`: the rest of `sqs.QueueProps`."""
+    return sqs.Queue(
+        scope,
+        construct_id,
+        encryption=sqs.QueueEncryption.KMS,
+        encryption_master_key=key,
+        enforce_ssl=True,
+        **props,
+    )
+
+
 def queue_consumer(
     scope: Construct,
     *,
@@ -108,23 +121,15 @@ def queue_consumer(
     environment: Mapping[str, str],
 ) -> QueueConsumer:
     """The queue, its dead-letter queue and the function consuming it, in `scope`."""
-    dead_letter_queue = sqs.Queue(
-        scope,
-        "DeadLetterQueue",
-        queue_name=queue.dead_letter_name,
-        encryption=sqs.QueueEncryption.KMS,
-        encryption_master_key=key,
-        enforce_ssl=True,
-        retention_period=RETENTION,
+    dead_letter_queue = _encrypted_queue(
+        scope, "DeadLetterQueue", key, queue_name=queue.dead_letter_name, retention_period=RETENTION
     )
-    work_queue = sqs.Queue(
+    work_queue = _encrypted_queue(
         scope,
         "Queue",
+        key,
         queue_name=queue.name,
-        encryption=sqs.QueueEncryption.KMS,
-        encryption_master_key=key,
         data_key_reuse=Duration.hours(1),
-        enforce_ssl=True,
         retention_period=Duration.days(queue.retention_days),
         visibility_timeout=Duration.seconds(queue.visibility_timeout_seconds),
         dead_letter_queue=sqs.DeadLetterQueue(

@@ -16,6 +16,7 @@ from stacks.hosting_endpoint import HostingEndpoint
 from stacks.monitoring import Monitoring
 from stacks.pack_runner import PackRunnerFunction
 from stacks.publisher import ModelPublisher
+from stacks.service_refs import ServiceRefs
 from stacks.state_table import StateTable, StateTableRefs
 from stacks.status import TrainingStatus
 from stacks.storage import Storage, StorageRefs
@@ -43,64 +44,22 @@ class ServiceStack(Stack):
         storage_refs = StorageRefs.import_into(self, storage, config)
         self.status = TrainingStatus(self, "Status", config=config)
         self.base_model = StagedBaseModel(self, config, storage_refs)
-        self.training = TrainingEndpoint(
-            self,
-            "Training",
-            config=config,
-            storage=storage_refs,
-            status=self.status,
-            base_image=training_base_image,
-            base_model=self.base_model,
-        )
-        self.hosting = HostingEndpoint(
-            self,
-            "Hosting",
-            config=config,
-            storage=storage_refs,
-            base_image=hosting_base_image,
-            base_model=self.base_model,
-        )
         state_refs = StateTableRefs.import_into(self, state, config)
-        self.api = Api(
-            self,
-            "Api",
-            config=config,
-            storage=storage_refs,
-            owner_key=owner_key,
-            state=state_refs,
-            training=self.training,
-            hosting=self.hosting,
-        )
+        refs = ServiceRefs(config, storage_refs, state_refs, self.status, owner_key, self.base_model)
+        self.training = TrainingEndpoint(self, "Training", refs, base_image=training_base_image)
+        self.hosting = HostingEndpoint(self, "Hosting", refs, base_image=hosting_base_image)
+        self.api = Api(self, "Api", refs, training=self.training, hosting=self.hosting)
         if config.enable_end_users:  # its stack outputs: UserPoolId, UserPoolClientId, IdentityPoolId
             self.end_users = EndUsers(self, "EndUsers", config=config, api=self.api.rest_api)
             self.end_users.tell(self.api.functions.values())
-        self.events = TrainingEvents(
-            self,
-            "Events",
-            config=config,
-            storage=storage_refs,
-            status=self.status,
-            owner_key_arn=owner_key.secret_arn,
-            state=state_refs,
-        )
-        self.publisher = ModelPublisher(
-            self,
-            "Publisher",
-            config=config,
-            storage=storage_refs,
-            status=self.status,
-            events_queue=self.events.queue,
-        )
+        self.events = TrainingEvents(self, "Events", refs)
+        self.publisher = ModelPublisher(self, "Publisher", refs, events_queue=self.events.queue)
         self.packs = PackRunnerFunction(
             self,
             "Packs",
-            config=config,
-            storage=storage_refs,
-            state=state_refs,
+            refs,
             hosting=self.hosting,
-            key=self.status.key,
             events_topic=self.events.topic,
-            owner_key_arn=owner_key.secret_arn,
             moderation=self.api.moderation,
         )
         self.packs.grant_api(self.api.functions, storage_refs, state_refs, config)

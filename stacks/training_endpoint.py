@@ -13,14 +13,13 @@ from constructs import Construct
 
 from avatar_contract.names import Env, Prefix, Runtime
 from avatar_contract.training_budget import TIME_BUDGET_ENV, TRAINING_TIME_BUDGET_SECONDS
-from stacks.base_model import StagedBaseModel
 from stacks.config import ServiceConfig
 from stacks.gpu_runtime import EXPECT_GPU_ENV, instance_has_gpu, variant_runtime
 from stacks.grants import grant_objects
-from stacks.nag import acknowledge, acknowledge_object_prefixes
+from stacks.nag import acknowledge, acknowledge_encrypted_publish, acknowledge_object_prefixes
 from stacks.sagemaker_common import SageMakerEndpoint
-from stacks.status import TrainingStatus
-from stacks.storage import StorageRefs, nag_bucket_name
+from stacks.service_refs import ServiceRefs
+from stacks.storage import nag_bucket_name
 from stacks.training_network import TrainingNetwork
 
 # What a training reads and writes below its own prefix (trainings/<owner>/<training_id>/): it never sees
@@ -33,17 +32,8 @@ class TrainingEndpoint(SageMakerEndpoint):
     """Model + async endpoint config + endpoint + autoscaling (min 0; backlog target tracking plus a
     step policy on HasBacklogWithoutCapacity, the only way out of zero instances)."""
 
-    def __init__(
-        self,
-        scope: Construct,
-        construct_id: str,
-        *,
-        config: ServiceConfig,
-        storage: StorageRefs,
-        status: TrainingStatus,
-        base_image: str,
-        base_model: StagedBaseModel,
-    ) -> None:
+    def __init__(self, scope: Construct, construct_id: str, refs: ServiceRefs, *, base_image: str) -> None:
+        config, storage, status, base_model = refs.config, refs.storage, refs.status, refs.base_model
         super().__init__(
             scope,
             construct_id,
@@ -62,11 +52,7 @@ class TrainingEndpoint(SageMakerEndpoint):
             self.role, data, storage.data_key, [Prefix.ASYNC_OUTPUTS, Prefix.ASYNC_FAILURES], write=True
         )
         status.grant_publish(self.role)
-        acknowledge(
-            self.role,
-            "AwsSolutions-IAM5[Action::kms:GenerateDataKey*]",
-            "CDK's SNS publish grant on the KMS-encrypted status topics: data keys of the messaging key.",
-        )
+        acknowledge_encrypted_publish(self.role, "status topics")
         base_model.grant_read(self.role)
         # Prior-preservation class images, shared by every instance (read, and written on a miss).
         grant_objects(self.role, data, storage.data_key, [Prefix.CLASS_IMAGES], read=True, write=True)

@@ -20,13 +20,14 @@ from stacks.config_constants import (
     STATUS_EVENTS_TIMEOUT_SECONDS,
     STATUS_EVENTS_VISIBILITY_TIMEOUT_SECONDS,
 )
-from stacks.config_lambda_env import LambdaResources, status_events_environment
+from stacks.config_lambda_env import status_events_environment
 from stacks.grants import grant_objects
-from stacks.nag import acknowledge, acknowledge_object_prefixes
+from stacks.nag import acknowledge, acknowledge_encrypted_publish, acknowledge_object_prefixes
 from stacks.owner_key import grant_read_owner_key
 from stacks.queue_consumer import FunctionSpec, QueueSpec, queue_consumer
-from stacks.state_table import QUOTA_KEYS, StateTableRefs
-from stacks.status import TrainingStatus, encrypted_topic
+from stacks.service_refs import ServiceRefs
+from stacks.state_table import QUOTA_KEYS
+from stacks.status import encrypted_topic
 from stacks.storage import StorageRefs, nag_bucket_name
 
 HANDLER = STATUS_EVENTS_HANDLER
@@ -37,17 +38,9 @@ MAX_RECEIVE_COUNT = STATUS_EVENTS_MAX_RECEIVE_COUNT
 class TrainingEvents(Construct):
     """Events topic, consumer queue + DLQ on the status topics, the consumer, a subscribe policy."""
 
-    def __init__(
-        self,
-        scope: Construct,
-        construct_id: str,
-        *,
-        config: ServiceConfig,
-        storage: StorageRefs,
-        status: TrainingStatus,
-        owner_key_arn: str,
-        state: StateTableRefs,
-    ) -> None:
+    def __init__(self, scope: Construct, construct_id: str, refs: ServiceRefs) -> None:
+        config, storage, status, state = refs.config, refs.storage, refs.status, refs.state
+        owner_key_arn = refs.owner_key.secret_arn
         super().__init__(scope, construct_id)
         key = status.key
         self.topic = encrypted_topic(
@@ -76,13 +69,7 @@ class TrainingEvents(Construct):
                 max_concurrency=config.status_events_max_concurrency,
             ),
             environment=status_events_environment(
-                config,
-                LambdaResources(
-                    data_bucket=storage.data_bucket.bucket_name,
-                    hosting_bucket=storage.hosting_bucket.bucket_name,
-                    owner_key_secret=owner_key_arn,
-                    events_topic_arn=self.topic.topic_arn,
-                ),
+                config, refs.lambda_resources(events_topic_arn=self.topic.topic_arn)
             ),
         )
         self.queue, self.dead_letter_queue = self.consumer.queue, self.consumer.dead_letter_queue
@@ -141,11 +128,7 @@ class TrainingEvents(Construct):
         )
         grant_objects(self.function, hosting, storage.hosting_key, [Prefix.MODELS], read=True)
         self.topic.grant_publish(self.function)
-        acknowledge(
-            self.role,
-            "AwsSolutions-IAM5[Action::kms:GenerateDataKey*]",
-            "CDK's SNS publish grant on the KMS-encrypted events topic: data keys of the messaging key.",
-        )
+        acknowledge_encrypted_publish(self.role, "events topic")
         acknowledge_object_prefixes(
             self.role,
             nag_bucket_name(config, "data"),

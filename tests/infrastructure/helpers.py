@@ -5,9 +5,21 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from avatar_contract import routes
+
 
 def of_type(template: dict[str, Any], resource_type: str) -> dict[str, dict[str, Any]]:
     return {k: v for k, v in template["Resources"].items() if v["Type"] == resource_type}
+
+
+def api_functions(template: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """The API's functions (not the queue consumers), their properties by function name."""
+    handlers = {function.handler for function in routes.FUNCTIONS}
+    return {
+        v["Properties"]["FunctionName"]: v["Properties"]
+        for v in of_type(template, "AWS::Lambda::Function").values()
+        if v["Properties"]["Handler"] in handlers
+    }
 
 
 def one(template: dict[str, Any], resource_type: str, logical_prefix: str = "") -> dict[str, Any]:

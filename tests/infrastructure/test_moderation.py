@@ -8,24 +8,13 @@ from typing import Any
 
 import pytest
 
-from avatar_contract import routes
 from avatar_contract.moderation import ENV_VAR, ModerationPolicy
 from stacks.config import ConfigError, ServiceConfig
 from tests.infrastructure.conftest import Synth
-from tests.infrastructure.helpers import actions_of, of_type, one, statements, text
+from tests.infrastructure.helpers import actions_of, api_functions, of_type, one, statements, text
 
 PARAMETER = "/avatar/moderation/deny-list"
 RULE = "Annotation::AwsSolutions-IAM5[Resource::*]"
-
-
-def _functions(service: dict[str, Any]) -> dict[str, dict[str, Any]]:
-    """The API's functions (not the status consumer), by name."""
-    handlers = {function.handler for function in routes.FUNCTIONS}
-    return {
-        v["Properties"]["FunctionName"]: v["Properties"]
-        for v in of_type(service, "AWS::Lambda::Function").values()
-        if v["Properties"]["Handler"] in handlers
-    }
 
 
 def test_the_deny_list_is_one_ssm_parameter(service: dict[str, Any]) -> None:
@@ -35,7 +24,7 @@ def test_the_deny_list_is_one_ssm_parameter(service: dict[str, Any]) -> None:
 
 
 def test_every_function_gets_the_configured_policy(service: dict[str, Any]) -> None:
-    for properties in _functions(service).values():
+    for properties in api_functions(service).values():
         policy = ModerationPolicy.from_json(properties["Environment"]["Variables"][ENV_VAR])
         assert policy == ServiceConfig().moderation_policy(PARAMETER)
         assert policy.outputs.on_failure == "closed"
@@ -113,6 +102,6 @@ def test_disabled_stages_grant_nothing(variant: Synth) -> None:
         stmts = statements(service, f"ApiModeration{function}Moderation")
         assert [action for s in stmts for action in actions_of(s)] == ["rekognition:DetectModerationLabels"]
     policy = ModerationPolicy.from_json(
-        next(iter(_functions(service).values()))["Environment"]["Variables"][ENV_VAR]
+        next(iter(api_functions(service).values()))["Environment"]["Variables"][ENV_VAR]
     )
     assert not policy.prompts.enabled and not policy.inputs.enabled and policy.outputs.enabled

@@ -11,7 +11,7 @@ from avatar_contract import routes
 from avatar_contract.names import Env, StateTable
 from stacks.config import ConfigError, ServiceConfig
 from tests.infrastructure.conftest import Synth
-from tests.infrastructure.helpers import actions_of, of_type, one, statements, text
+from tests.infrastructure.helpers import actions_of, api_functions, of_type, one, statements, text
 
 
 def _table(storage: dict[str, Any]) -> dict[str, Any]:
@@ -95,18 +95,8 @@ def test_no_wildcard_table_actions(service: dict[str, Any]) -> None:
             assert not [a for a in actions_of(statement) if a.startswith("dynamodb:") and "*" in a]
 
 
-def _functions(template: dict[str, Any]) -> dict[str, dict[str, Any]]:
-    """The API's functions (not the status consumer), by name."""
-    handlers = {function.handler for function in routes.FUNCTIONS}
-    return {
-        v["Properties"]["FunctionName"]: v["Properties"]
-        for v in of_type(template, "AWS::Lambda::Function").values()
-        if v["Properties"]["Handler"] in handlers
-    }
-
-
 def test_functions_know_the_table_by_name_and_the_quotas(service: dict[str, Any]) -> None:
-    for props in _functions(service).values():
+    for props in api_functions(service).values():
         env = props["Environment"]["Variables"]
         assert env[Env.STATE_TABLE] == "avatar-state"  # a plain name: no cross-stack import
         assert env[Env.QUOTA_CONCURRENT_TRAININGS] == "1"
@@ -120,7 +110,7 @@ def test_functions_know_the_table_by_name_and_the_quotas(service: dict[str, Any]
 
 
 def test_each_function_has_its_reserved_concurrency(service: dict[str, Any]) -> None:
-    functions = _functions(service)
+    functions = api_functions(service)
     assert {
         f.name: functions[f"avatar-{f.name}"].get("ReservedConcurrentExecutions") for f in routes.FUNCTIONS
     } == {
@@ -131,9 +121,9 @@ def test_each_function_has_its_reserved_concurrency(service: dict[str, Any]) -> 
     }
 
 
-def test_configured_quotas_and_unreserved_functions(variant: Synth) -> None:
+def test_configured_quotas_and_unreservedapi_functions(variant: Synth) -> None:
     # VARIANT_CONTEXT: quotaTrainingsPerDay 2, quotaGenerationsPerMinute 7, no reservation for two functions
-    functions = _functions(variant.template("AvatarService"))  # resourcePrefix "demo"
+    functions = api_functions(variant.template("AvatarService"))  # resourcePrefix "demo"
     assert "ReservedConcurrentExecutions" not in functions["demo-models"]
     assert "ReservedConcurrentExecutions" not in functions["demo-generations"]
     assert functions["demo-trainings"]["ReservedConcurrentExecutions"] == 10
