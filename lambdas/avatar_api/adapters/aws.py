@@ -76,13 +76,18 @@ class Bucket:
             extra["Metadata"] = metadata
         self.client.upload_fileobj(fileobj, self.name, key, ExtraArgs=extra)
 
-    def get_bytes(self, key: str) -> bytes | None:
+    def _if_exists(self, call: Callable[..., dict[str, Any]], key: str) -> dict[str, Any] | None:
+        """`call(Bucket=, Key=)`'s response (get_object, head_object), or None if there is no object."""
         try:
-            return self.client.get_object(Bucket=self.name, Key=key)["Body"].read()
+            return call(Bucket=self.name, Key=key)
         except ClientError as error:
             if error.response.get("Error", {}).get("Code") in _MISSING:
                 return None
             raise
+
+    def get_bytes(self, key: str) -> bytes | None:
+        response = self._if_exists(self.client.get_object, key)
+        return None if response is None else response["Body"].read()
 
     def get_json(self, key: str) -> dict[str, Any] | None:
         data = self.get_bytes(key)
@@ -90,34 +95,24 @@ class Bucket:
 
     def get_json_versioned(self, key: str) -> tuple[dict[str, Any], str] | None:
         """The document and its ETag (for `put_json_if_unchanged`), or None if it does not exist."""
-        try:
-            response = self.client.get_object(Bucket=self.name, Key=key)
-        except ClientError as error:
-            if error.response.get("Error", {}).get("Code") in _MISSING:
-                return None
-            raise
+        response = self._if_exists(self.client.get_object, key)
+        if response is None:
+            return None
         return json.loads(response["Body"].read()), str(response.get("ETag", ""))
 
     def size_of(self, key: str) -> int | None:
         """The object's size in bytes, or None if it does not exist."""
-        try:
-            return int(self.client.head_object(Bucket=self.name, Key=key)["ContentLength"])
-        except ClientError as error:
-            if error.response.get("Error", {}).get("Code") in _MISSING:
-                return None
-            raise
+        response = self._if_exists(self.client.head_object, key)
+        return None if response is None else int(response["ContentLength"])
 
     def exists(self, key: str) -> bool:
         return self.size_of(key) is not None
 
     def user_metadata(self, key: str) -> dict[str, str] | None:
         """The object's user metadata (x-amz-meta-*, names lower-cased), or None if it does not exist."""
-        try:
-            response = self.client.head_object(Bucket=self.name, Key=key)
-        except ClientError as error:
-            if error.response.get("Error", {}).get("Code") in _MISSING:
-                return None
-            raise
+        response = self._if_exists(self.client.head_object, key)
+        if response is None:
+            return None
         return {str(k).lower(): str(v) for k, v in (response.get("Metadata") or {}).items()}
 
     def subprefixes_page(self, prefix: str, start_after: str, max_keys: int) -> tuple[list[str], bool]:
@@ -180,12 +175,9 @@ class Bucket:
 
     def head(self, key: str) -> tuple[int, str] | None:
         """The object's size and ETag, or None if it does not exist."""
-        try:
-            response = self.client.head_object(Bucket=self.name, Key=key)
-        except ClientError as error:
-            if error.response.get("Error", {}).get("Code") in _MISSING:
-                return None
-            raise
+        response = self._if_exists(self.client.head_object, key)
+        if response is None:
+            return None
         return int(response["ContentLength"]), str(response["ETag"])
 
     def get_bounded(self, key: str, etag: str, max_bytes: int) -> bytes:

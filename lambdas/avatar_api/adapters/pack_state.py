@@ -109,39 +109,37 @@ class PackState:
         when it was counted already (a redelivery) or the job's item is gone."""
         if status not in COUNTED:
             raise ValueError(f"not a finished image's status: {status}")
-        try:
-            answer = self.client.update_item(
-                TableName=self.table,
-                Key=self.key(owner, job_id),
-                UpdateExpression="ADD done :one, #status :one, finished :index",
-                ConditionExpression="attribute_exists(#pk) AND NOT contains(finished, :i)",
-                ExpressionAttributeNames={"#pk": KEY_ATTRIBUTE, "#status": status},
-                ExpressionAttributeValues={
-                    ":one": {"N": "1"},
-                    ":index": {"NS": [str(index)]},
-                    ":i": {"N": str(index)},
-                },
-                ReturnValues="ALL_NEW",
-            )
-        except ClientError as error:
-            if conditional_failure(error):
-                return None
-            raise
-        return PackCounts.of(answer["Attributes"])
+        return self._update_if(
+            owner,
+            job_id,
+            UpdateExpression="ADD done :one, #status :one, finished :index",
+            ConditionExpression="attribute_exists(#pk) AND NOT contains(finished, :i)",
+            ExpressionAttributeNames={"#pk": KEY_ATTRIBUTE, "#status": status},
+            ExpressionAttributeValues={
+                ":one": {"N": "1"},
+                ":index": {"NS": [str(index)]},
+                ":i": {"N": str(index)},
+            },
+        )
 
     def claim_completion(self, owner: str, job_id: str) -> PackCounts | None:
         """The counts if this caller is the one to announce the job's end (every image finished, or it
         was cancelled) — exactly one caller gets them; None for every other."""
+        return self._update_if(
+            owner,
+            job_id,
+            UpdateExpression="SET completed = :yes",
+            ConditionExpression="attribute_exists(#pk) AND attribute_not_exists(completed) AND "
+            "(done = #total OR cancelled = :yes)",
+            ExpressionAttributeNames={"#pk": KEY_ATTRIBUTE, "#total": "total"},
+            ExpressionAttributeValues={":yes": {"BOOL": True}},
+        )
+
+    def _update_if(self, owner: str, job_id: str, **update: Any) -> PackCounts | None:
+        """One conditional UpdateItem of the job's item: the counts after it, or None if it was refused."""
         try:
             answer = self.client.update_item(
-                TableName=self.table,
-                Key=self.key(owner, job_id),
-                UpdateExpression="SET completed = :yes",
-                ConditionExpression="attribute_exists(#pk) AND attribute_not_exists(completed) AND "
-                "(done = #total OR cancelled = :yes)",
-                ExpressionAttributeNames={"#pk": KEY_ATTRIBUTE, "#total": "total"},
-                ExpressionAttributeValues={":yes": {"BOOL": True}},
-                ReturnValues="ALL_NEW",
+                TableName=self.table, Key=self.key(owner, job_id), ReturnValues="ALL_NEW", **update
             )
         except ClientError as error:
             if conditional_failure(error):

@@ -61,6 +61,13 @@ class ImageInput(Strict):
             return b""  # only reachable for oversized data; the size check refuses it first
 
 
+def _checked_webhook_url(value: str | None) -> str | None:
+    """A webhook URL field's validator: `check_url`'s refusal, or the value unchanged."""
+    if value is not None:
+        check_url(value)
+    return value
+
+
 class CreateTrainingRequest(Strict):
     images: list[ImageInput] = Field(..., min_length=MIN_IMAGES, max_length=MAX_IMAGES)
     model_name: str | None = Field(None, min_length=1, max_length=MODEL_NAME_MAX_CHARS)
@@ -77,12 +84,7 @@ class CreateTrainingRequest(Strict):
         description="https URL that receives the training's event, signed (docs/events.md, Webhooks)",
     )
 
-    @field_validator("webhook_url")
-    @classmethod
-    def _webhook_url(cls, value: str | None) -> str | None:
-        if value is not None:
-            check_url(value)
-        return value
+    _webhook_url = field_validator("webhook_url")(_checked_webhook_url)
 
 
 class CreateUploadsRequest(Strict):
@@ -113,12 +115,7 @@ class PackJobBody(PackJobRequest):
     """POST /models/{model_id}/packs (avatar_contract.pack_jobs.PackJobRequest, the one definition), with
     the webhook URL checked as POST /trainings checks it."""
 
-    @field_validator("webhook_url")
-    @classmethod
-    def _webhook_url(cls, value: str | None) -> str | None:
-        if value is not None:
-            check_url(value)
-        return value
+    _webhook_url = field_validator("webhook_url")(_checked_webhook_url)
 
 
 class ErrorDetail(BaseModel):
