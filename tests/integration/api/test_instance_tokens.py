@@ -6,9 +6,6 @@ from __future__ import annotations
 import io
 import json
 import tarfile
-from collections.abc import Iterator
-
-import pytest
 
 from avatar_api.domain.trainings import NewTraining
 from avatar_api.domain.uploads import ImageSource, InlineImage
@@ -21,15 +18,6 @@ from tests.fixtures.api_backend import DATA_BUCKET, Api
 from tests.fixtures.moderation import StubbedModeration, ready_model
 
 OWNER = owner_id(ALICE)
-
-
-@pytest.fixture
-def moderation(api: Api) -> Iterator[StubbedModeration]:
-    stub = StubbedModeration()
-    get_services().moderation = stub.moderator
-    yield stub
-    stub.comprehend.assert_no_pending_responses()
-    stub.ssm.assert_no_pending_responses()
 
 
 def sent_texts(stub: StubbedModeration) -> list[str]:

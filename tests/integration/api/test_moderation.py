@@ -4,9 +4,6 @@ answered by botocore's Stubber with their real shapes, the SageMaker runtime's r
 from __future__ import annotations
 
 import base64
-from collections.abc import Iterator
-
-import pytest
 
 from avatar_api.services import get_services
 from avatar_contract.moderation import ImageModeration, ModerationPolicy
@@ -16,15 +13,6 @@ from tests.fixtures.moderation import StubbedModeration
 from tests.fixtures.moderation import ready_model as fixture_ready_model
 
 OWNER = owner_id(ALICE)
-
-
-@pytest.fixture
-def moderation(api: Api) -> Iterator[StubbedModeration]:
-    stub = StubbedModeration()
-    get_services().moderation = stub.moderator
-    yield stub
-    stub.comprehend.assert_no_pending_responses()
-    stub.rekognition.assert_no_pending_responses()
 
 
 def ready_model(api: Api) -> str:

@@ -4,8 +4,6 @@ botocore's Stubber."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
 
 from avatar_api.services import get_services
@@ -45,11 +43,8 @@ def completed_training(api: Api, previews: int = 2) -> tuple[str, list[str]]:
 
 
 @pytest.fixture
-def stub(api: Api) -> Iterator[StubbedModeration]:
-    moderation = StubbedModeration()
-    get_services().moderation = moderation.moderator
-    yield moderation
-    moderation.rekognition.assert_no_pending_responses()
+def stub(moderation: StubbedModeration) -> StubbedModeration:
+    return moderation
 
 
 def rekognition_calls(stub: StubbedModeration) -> list[bytes]:
