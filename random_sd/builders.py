@@ -60,24 +60,29 @@ def _build_tokenizer(vocab_size: int | None = None) -> CLIPTokenizer:
     )
 
 
-def _text_encoder(
-    tokenizer: CLIPTokenizer, *, hidden: int, intermediate: int, layers: int, heads: int, projection: int
-) -> CLIPTextModel:
-    """A randomly initialised CLIP text encoder sized as given, for `tokenizer`'s vocabulary."""
-    return CLIPTextModel(
-        CLIPTextConfig(
-            vocab_size=len(tokenizer),
-            hidden_size=hidden,
-            intermediate_size=intermediate,
-            num_hidden_layers=layers,
-            num_attention_heads=heads,
-            max_position_embeddings=77,
-            projection_dim=projection,
-            hidden_act="gelu",
-            bos_token_id=tokenizer.bos_token_id,
-            eos_token_id=tokenizer.eos_token_id,
-            pad_token_id=tokenizer.pad_token_id,
-        )
+def _clip_config(
+    tokenizer: CLIPTokenizer,
+    *,
+    hidden: int,
+    intermediate: int,
+    layers: int,
+    heads: int,
+    projection: int,
+    act: str = "gelu",
+) -> CLIPTextConfig:
+    """A CLIP text encoder's configuration sized as given, for `tokenizer`'s vocabulary."""
+    return CLIPTextConfig(
+        vocab_size=len(tokenizer),
+        hidden_size=hidden,
+        intermediate_size=intermediate,
+        num_hidden_layers=layers,
+        num_attention_heads=heads,
+        max_position_embeddings=77,
+        projection_dim=projection,
+        hidden_act=act,
+        bos_token_id=tokenizer.bos_token_id,
+        eos_token_id=tokenizer.eos_token_id,
+        pad_token_id=tokenizer.pad_token_id,
     )
 
 
@@ -129,8 +134,9 @@ def _unet(
     )
 
 
-def _vae(*, sample_size: int, widths: tuple[int, ...], layers_per_block: int) -> AutoencoderKL:
-    """A randomly initialised SD 2.x VAE (4 latent channels): one encoder and one decoder block per width."""
+def _vae(*, sample_size: int, widths: tuple[int, ...], layers_per_block: int, **extra: Any) -> AutoencoderKL:
+    """A randomly initialised VAE (4 latent channels): one encoder and one decoder block per width; SD 2.x's
+    unless `extra` (AutoencoderKL's other arguments) says otherwise."""
     return AutoencoderKL(
         in_channels=3,
         out_channels=3,
@@ -140,6 +146,7 @@ def _vae(*, sample_size: int, widths: tuple[int, ...], layers_per_block: int) ->
         layers_per_block=layers_per_block,
         latent_channels=4,
         sample_size=sample_size,
+        **extra,
     )
 
 
@@ -149,7 +156,9 @@ def build_tiny_pipeline(out_dir: Path | str, seed: int = 0) -> Path:
     unet = _unet(sample_size=8, widths=(32, 64), head_dims=(2, 4), layers_per_block=1, cross_attention_dim=32)
     vae = _vae(sample_size=64, widths=(32, 64), layers_per_block=1)
     tokenizer = _build_tokenizer()
-    text_encoder = _text_encoder(tokenizer, hidden=32, intermediate=37, layers=2, heads=4, projection=32)
+    text_encoder = CLIPTextModel(
+        _clip_config(tokenizer, hidden=32, intermediate=37, layers=2, heads=4, projection=32)
+    )
     return _save(unet, vae, text_encoder, tokenizer, Path(out_dir), torch.float32)
 
 
@@ -166,8 +175,8 @@ def full_size_components() -> dict[str, Any]:
     vae = _vae(sample_size=512, widths=(128, 256, 512, 512), layers_per_block=2)
     tokenizer = _build_tokenizer(vocab_size=49408)
     # OpenCLIP ViT-H/14's text tower, as SD 2.x uses it (the last of its 24 layers is dropped).
-    text_encoder = _text_encoder(
-        tokenizer, hidden=1024, intermediate=4096, layers=23, heads=16, projection=512
+    text_encoder = CLIPTextModel(
+        _clip_config(tokenizer, hidden=1024, intermediate=4096, layers=23, heads=16, projection=512)
     )
     return {"unet": unet, "vae": vae, "text_encoder": text_encoder, "tokenizer": tokenizer}
 

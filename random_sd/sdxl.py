@@ -15,9 +15,9 @@ from pathlib import Path
 
 import torch
 from diffusers import AutoencoderKL, EulerDiscreteScheduler, StableDiffusionXLPipeline, UNet2DConditionModel
-from transformers import CLIPTextConfig, CLIPTextModel, CLIPTextModelWithProjection, CLIPTokenizer
+from transformers import CLIPTextModel, CLIPTextModelWithProjection
 
-from random_sd.builders import _build_tokenizer, ensure_built
+from random_sd.builders import _build_tokenizer, _clip_config, _vae, ensure_built
 from random_sd.cache import TINY_SDXL_PIPELINE_FOLDER, tiny_pipeline_dir
 
 # SDXL 1.0's scheduler (scheduler/scheduler_config.json of stabilityai/stable-diffusion-xl-base-1.0).
@@ -34,31 +34,6 @@ _SCHEDULER = dict(
 )
 SDXL_VAE_SCALING_FACTOR = 0.13025
 MICRO_CONDITIONS = 6  # original (h, w), crop top-left (y, x), target (h, w)
-
-
-def _clip_config(
-    tokenizer: CLIPTokenizer,
-    *,
-    hidden: int,
-    intermediate: int,
-    layers: int,
-    heads: int,
-    projection: int,
-    act: str,
-) -> CLIPTextConfig:
-    return CLIPTextConfig(
-        vocab_size=len(tokenizer),
-        hidden_size=hidden,
-        intermediate_size=intermediate,
-        num_hidden_layers=layers,
-        num_attention_heads=heads,
-        max_position_embeddings=77,
-        projection_dim=projection,
-        hidden_act=act,
-        bos_token_id=tokenizer.bos_token_id,
-        eos_token_id=tokenizer.eos_token_id,
-        pad_token_id=tokenizer.pad_token_id,
-    )
 
 
 def _sdxl_unet(
@@ -97,15 +72,10 @@ def _sdxl_unet(
 def _sdxl_vae(
     *, sample_size: int, widths: tuple[int, ...], layers_per_block: int, groups: int = 32
 ) -> AutoencoderKL:
-    return AutoencoderKL(
-        in_channels=3,
-        out_channels=3,
-        down_block_types=("DownEncoderBlock2D",) * len(widths),
-        up_block_types=("UpDecoderBlock2D",) * len(widths),
-        block_out_channels=widths,
-        layers_per_block=layers_per_block,
-        latent_channels=4,
+    return _vae(
         sample_size=sample_size,
+        widths=widths,
+        layers_per_block=layers_per_block,
         norm_num_groups=groups,
         scaling_factor=SDXL_VAE_SCALING_FACTOR,
         force_upcast=False,  # as madebyollin/sdxl-vae-fp16-fix, the VAE the SDXL manifest stages
