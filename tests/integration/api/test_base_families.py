@@ -4,18 +4,15 @@ model_family_mismatch naming both); models from before families are sd21-base.""
 
 from __future__ import annotations
 
-import io
 import json
-import tarfile
 
 import pytest
 
 from avatar_api.services import get_services
 from avatar_contract import keys
 from avatar_contract.families import ARTIFACT_FAMILY_METADATA, FamilyName, family
-from avatar_contract.training import TrainingConfig
 from tests.fixtures.api import ALICE, owner_id, png, response_json, selfies
-from tests.fixtures.api_backend import DATA_BUCKET, HOSTING_BUCKET, Api
+from tests.fixtures.api_backend import HOSTING_BUCKET, Api
 
 ALICE_OWNER = owner_id(ALICE)
 
@@ -30,21 +27,12 @@ def submit(api: Api, config: dict | None = None) -> dict:
     return api.call("POST", "/trainings", body)
 
 
-def packaged_config(api: Api, training_id: str) -> TrainingConfig:
-    key = keys.training_input_key(ALICE_OWNER, training_id)
-    archive = api.s3.get_object(Bucket=DATA_BUCKET, Key=key)["Body"].read()
-    with tarfile.open(fileobj=io.BytesIO(archive)) as tar:
-        member = tar.extractfile("config.json")
-        assert member is not None
-        return TrainingConfig.model_validate_json(member.read())
-
-
 @pytest.mark.parametrize("name", list(FamilyName))
 def test_a_training_takes_the_deployed_familys_defaults_and_names_it(api: Api, name: str) -> None:
     deploy(name)
     response = submit(api, {"max_train_steps": 300})
     assert response["statusCode"] == 202, response["body"]
-    config = packaged_config(api, response_json(response)["training_id"])
+    config = api.packaged_config(ALICE_OWNER, response_json(response)["training_id"])
     defaults = family(name).training
     assert config.base_family == name
     assert (config.max_train_steps, config.resolution) == (300, defaults.resolution.default)

@@ -3,18 +3,15 @@
 
 from __future__ import annotations
 
-import io
 import json
-import tarfile
 
 from avatar_api.domain.trainings import NewTraining
 from avatar_api.domain.uploads import ImageSource, InlineImage
 from avatar_api.services import get_services
-from avatar_contract import keys
 from avatar_contract.instance_tokens import CANDIDATES, pick_token
-from avatar_contract.training import TrainingConfig, TrainingHyperparameters
+from avatar_contract.training import TrainingHyperparameters
 from tests.fixtures.api import ALICE, owner_id, response_json, selfies
-from tests.fixtures.api_backend import DATA_BUCKET, Api
+from tests.fixtures.api_backend import Api
 from tests.fixtures.moderation import StubbedModeration, ready_model
 
 OWNER = owner_id(ALICE)
@@ -33,15 +30,6 @@ def clean_selfies(stub: StubbedModeration, count: int = 10) -> list[dict[str, st
     for _ in range(count):
         stub.queue_labels()
     return selfies(count)
-
-
-def training_config(api: Api, training_id: str) -> TrainingConfig:
-    key = keys.training_input_key(OWNER, training_id)
-    archive = api.s3.get_object(Bucket=DATA_BUCKET, Key=key)["Body"].read()
-    with tarfile.open(fileobj=io.BytesIO(archive)) as tar:
-        member = tar.extractfile("config.json")
-        assert member is not None
-        return TrainingConfig.model_validate_json(member.read())
 
 
 def test_the_service_picks_a_rare_token_and_moderates_the_prompts_it_renders(
@@ -63,7 +51,7 @@ def test_the_service_picks_a_rare_token_and_moderates_the_prompts_it_renders(
         f"a photo of {token} woman outdoors in a park, smiling",  # the default validation prompts
         f"a portrait of {token} woman, oil painting",
     ]
-    assert training_config(api, accepted["training_id"]).token == token  # what the trainer renders with
+    assert api.packaged_config(OWNER, accepted["training_id"]).token == token  # what the trainer renders with
     record = get_services().records.load(OWNER, accepted["training_id"])
     assert record is not None and (record.token, record.class_noun) == (token, "woman")
 

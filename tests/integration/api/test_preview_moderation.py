@@ -8,11 +8,9 @@ import pytest
 
 from avatar_api.services import get_services
 from avatar_contract import keys
-from avatar_contract.keys import split_s3_uri
 from avatar_contract.moderation import ImageModeration, ModerationPolicy
-from avatar_contract.training import TrainingMetrics, TrainingResult
 from tests.fixtures.api import ALICE, image_bytes, owner_id, response_json, selfies
-from tests.fixtures.api_backend import DATA_BUCKET, HOSTING_BUCKET, Api
+from tests.fixtures.api_backend import DATA_BUCKET, Api
 from tests.fixtures.moderation import StubbedModeration
 
 OWNER = owner_id(ALICE)
@@ -28,16 +26,16 @@ def completed_training(api: Api, previews: int = 2) -> tuple[str, list[str]]:
     preview_keys = [keys.preview_prefix(OWNER, tid) + f"preview-{n}.jpg" for n in range(previews)]
     for n, key in enumerate(preview_keys):
         api.s3.put_object(Bucket=DATA_BUCKET, Key=key, Body=image_bytes("JPEG", seed=n))
-    result = TrainingResult(
-        training_id=tid,
-        model_id=mid,
-        target_model=accepted["target_model"],
-        model_s3_uri=f"s3://{HOSTING_BUCKET}/{keys.model_key(OWNER, mid)}",
-        metrics=TrainingMetrics(
-            steps=10, seconds=3.5, final_loss=0.1, usable_images=10, preview_image_keys=preview_keys
-        ),
+    api.put_training_result(
+        output,
+        OWNER,
+        accepted,
+        steps=10,
+        seconds=3.5,
+        final_loss=0.1,
+        usable_images=10,
+        preview_image_keys=preview_keys,
     )
-    api.s3.put_object(Bucket=DATA_BUCKET, Key=split_s3_uri(output)[1], Body=result.model_dump_json())
     api.published(OWNER, tid, mid)  # the publisher's verdict: only then is it completed (issue 21 M1)
     return tid, preview_keys
 

@@ -16,9 +16,9 @@ from avatar_api.services import get_services
 from avatar_contract import keys
 from avatar_contract.keys import split_s3_uri
 from avatar_contract.progress import TrainingProgress
-from avatar_contract.training import TrainingFailure, TrainingMetrics, TrainingResult
+from avatar_contract.training import TrainingFailure
 from tests.fixtures.api import ALICE, BOB, SESSION, owner_id, response_json, selfies
-from tests.fixtures.api_backend import DATA_BUCKET, HOSTING_BUCKET, Api
+from tests.fixtures.api_backend import DATA_BUCKET, Api
 from tests.fixtures.notifications import FAILURE, SUCCESS
 
 ALICE_OWNER, BOB_OWNER = owner_id(ALICE), owner_id(BOB)
@@ -100,23 +100,19 @@ def complete(
     """What a successful training leaves: its async output and (unless not `published`) the publisher's
     verdict."""
     preview = keys.preview_prefix(owner, accepted["training_id"]) + "0.png"
-    result = TrainingResult(
-        training_id=accepted["training_id"],
-        model_id=accepted["model_id"],
-        target_model=accepted["target_model"],
-        model_s3_uri=f"s3://{HOSTING_BUCKET}/{keys.model_key(owner, accepted['model_id'])}",
-        metrics=TrainingMetrics(
-            steps=10,
-            seconds=3.0,
-            final_loss=0.1,
-            usable_images=10,
-            preview_image_keys=[preview, "../../escape"],
-            identity_similarity=[0.7],
-            identity_similarity_median=0.7,
-            identity_similarity_threshold=0.4,
-        ),
+    api.put_training_result(
+        output,
+        owner,
+        accepted,
+        steps=10,
+        seconds=3.0,
+        final_loss=0.1,
+        usable_images=10,
+        preview_image_keys=[preview, "../../escape"],
+        identity_similarity=[0.7],
+        identity_similarity_median=0.7,
+        identity_similarity_threshold=0.4,
     )
-    api.s3.put_object(Bucket=DATA_BUCKET, Key=split_s3_uri(output)[1], Body=result.model_dump_json())
     if published:
         api.published(owner, accepted["training_id"], accepted["model_id"])
     return preview

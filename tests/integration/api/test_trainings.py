@@ -12,7 +12,7 @@ import requests
 from avatar_contract import keys
 from avatar_contract.keys import split_s3_uri
 from avatar_contract.names import Env
-from avatar_contract.training import TrainingConfig, TrainingFailure, TrainingMetrics, TrainingResult
+from avatar_contract.training import TrainingConfig, TrainingFailure
 from tests.fixtures.api import ALICE, BOB, b64, header, image_bytes, owner_id, response_json, selfies
 from tests.fixtures.api_backend import DATA_BUCKET, HOSTING_BUCKET, Api
 
@@ -91,20 +91,16 @@ def test_status_follows_the_async_output(api: Api) -> None:
     tid, mid = accepted["training_id"], accepted["model_id"]
     preview = keys.preview_prefix(ALICE_OWNER, tid) + "0.png"
     api.s3.put_object(Bucket=DATA_BUCKET, Key=preview, Body=image_bytes("PNG"))
-    result = TrainingResult(
-        training_id=tid,
-        model_id=mid,
-        target_model=accepted["target_model"],
-        model_s3_uri=f"s3://{HOSTING_BUCKET}/{keys.model_key(ALICE_OWNER, mid)}",
-        metrics=TrainingMetrics(
-            steps=10,
-            seconds=3.5,
-            final_loss=0.1,
-            usable_images=10,
-            preview_image_keys=[preview, "../../escape"],
-        ),
+    api.put_training_result(
+        output,
+        ALICE_OWNER,
+        accepted,
+        steps=10,
+        seconds=3.5,
+        final_loss=0.1,
+        usable_images=10,
+        preview_image_keys=[preview, "../../escape"],
     )
-    api.s3.put_object(Bucket=DATA_BUCKET, Key=split_s3_uri(output)[1], Body=result.model_dump_json())
 
     # Issue 21 M1: the training only staged its model; completed once the publisher published it.
     assert response_json(api.call("GET", f"/trainings/{tid}"))["status"] == "queued"
