@@ -27,6 +27,7 @@ from PIL import Image
 
 from avatar_client.presets import TRAINING_PRESETS
 from avatar_contract.keys import progress_key
+from avatar_contract.status import TrainingStatus
 from local_cloud.cloud import REPO_ROOT, LocalCloud
 from local_cloud.contact_sheet import contact_sheet
 from local_cloud.selfies import make_selfies, to_jpeg
@@ -130,7 +131,7 @@ def wait_for_notification(
         response = sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=10, WaitTimeSeconds=10)
         for message in response.get("Messages", []):
             notification = parse(message["Body"])
-            if notification and notification.training_id == training_id:
+            if notification and notification.inference_id == training_id:
                 sqs.delete_message(QueueUrl=queue_url, ReceiptHandle=message["ReceiptHandle"])
                 return notification, json.loads(message["Body"])
     raise TimeoutError(f"no notification for {training_id} after {timeout:.0f} s")
@@ -224,13 +225,14 @@ def run_demo(
                 sqs, cloud.status_queue_url, training_id, parse_notification, clock, timeout=300
             )
         received = dt.datetime.now(dt.UTC)
+        outcome = notification.response_parameters
         owner = accepted["target_model"].split("/")[0]
         watcher.say_last(cloud, data_bucket, progress_key(owner, training_id))
         clock.step(
             3,
             "SageMaker async endpoint ran the training",
             _seconds_between(raw["receivedTime"], raw["eventTime"]),
-            f"{notification.status}, output {notification.output_location or notification.failure_location}",
+            f"{notification.status}, output {outcome.output_location or outcome.failure_location}",
         )
         clock.step(
             4,
@@ -242,15 +244,15 @@ def run_demo(
             5,
             "client app received it from the SQS status queue",
             max(0.0, (received - _parse_time(raw["eventTime"])).total_seconds()),
-            f"inferenceId={notification.training_id} (time from eventTime to receipt)",
+            f"inferenceId={notification.inference_id} (time from eventTime to receipt)",
         )
-        if notification.status != "completed":
+        if notification.status != TrainingStatus.COMPLETED:
             raise RuntimeError(f"the training failed: {notification.failure_reason}")
 
         # The notification says the container finished; the model publisher then checks what it staged and
         # writes the artifact (issue 21 M1): the API says completed once it is published.
         status = client.wait_for_training(training_id, timeout=120, poll_interval=0.5, max_poll_interval=2)
-        if status["status"] != "completed":
+        if status["status"] != TrainingStatus.COMPLETED:
             raise RuntimeError(f"the model was not published: {status.get('reason')}")
         target_model = status["target_model"]
         head = cloud.client("s3").head_object(

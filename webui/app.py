@@ -19,6 +19,7 @@ import gradio as gr
 
 from avatar_client import AvatarClient, prepare_selfie
 from avatar_client.client import GeneratedImages
+from avatar_contract.status import TrainingStatus
 from webui import views
 from webui.access import upload_problem
 from webui.packs_tab import build_packs_tab
@@ -132,7 +133,7 @@ def build(target: Target, poll_interval: float = 2.0) -> gr.Blocks:
             # (metrics, preview URLs) is written: ask again for a little while
             for _ in range(PREVIEW_RETRIES):
                 if (
-                    status["status"] != "completed"
+                    status["status"] != TrainingStatus.COMPLETED
                     or status.get("preview_urls")
                     or status.get("previews_withheld")
                 ):
@@ -144,11 +145,11 @@ def build(target: Target, poll_interval: float = 2.0) -> gr.Blocks:
         except Exception as error:
             yield views.progress_html(status, 0), previews, views.readable_error(error), gr.update()
             return
-        if status["status"] == "completed":
+        if status["status"] == TrainingStatus.COMPLETED:
             message += " Your model is ready in the My models tab."
             if status.get("previews_withheld"):
                 message += f" {len(status['previews_withheld'])} preview(s) withheld by content moderation."
-        selected = accepted["model_id"] if status["status"] == "completed" else None
+        selected = accepted["model_id"] if status["status"] == TrainingStatus.COMPLETED else None
         yield (
             views.progress_html(status, 0),
             previews,

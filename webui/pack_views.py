@@ -17,10 +17,12 @@ from PIL import Image, ImageDraw
 from avatar_client import PACK_FINISHED, AvatarClient
 from avatar_client.packs import pack_image_name
 from avatar_client.progress import describe_pack
+from avatar_contract.pack_jobs import PackImageStatus, PackJobStatus
+from avatar_contract.status import TrainingStatus
 from webui.views import readable_error
 
 TILE_SIDE = 256
-READY = "completed"  # a model whose training completed can render packs
+READY = TrainingStatus.COMPLETED  # a model whose training completed can render packs
 
 
 def ready_models(models: list[dict[str, Any]]) -> list[tuple[str, str]]:
@@ -69,10 +71,10 @@ def tile(text: str, side: int = TILE_SIDE) -> Image.Image:
 
 def caption(image: dict[str, Any]) -> str:
     number = int(image["index"]) + 1
-    if image.get("status") == "blocked":
+    if image.get("status") == PackImageStatus.BLOCKED:
         labels = ", ".join(image.get("labels") or []) or "no label given"
         return f"{number}: withheld by content moderation ({labels})"
-    if image.get("status") == "failed":
+    if image.get("status") == PackImageStatus.FAILED:
         return f"{number}: failed ({image.get('error') or 'no reason given'})"
     return f"{number}: {image.get('prompt', '')}"
 
@@ -80,7 +82,7 @@ def caption(image: dict[str, Any]) -> str:
 def progress_html(job: dict[str, Any]) -> str:
     """A labelled <progress> of the images done, with the counts in words."""
     total, done = int(job.get("total") or 0), int(job.get("done") or 0)
-    state = str(job.get("status", "queued"))
+    state = str(job.get("status", PackJobStatus.QUEUED))
     return (
         f'<div class="training-progress" role="status" aria-live="polite">'
         f'<progress max="{max(total, 1)}" value="{done}" aria-label="Pack progress"></progress>'
@@ -118,7 +120,7 @@ class PackRun:
         gallery = []
         for image in sorted(job.get("images", []), key=lambda item: item["index"]):
             index, state = int(image["index"]), image.get("status")
-            if state == "succeeded":
+            if state == PackImageStatus.SUCCEEDED:
                 if index not in self.images:
                     path = self.out_dir / pack_image_name(job, image)
                     path.write_bytes(self.client.pack_image(self.model_id, job, index))
@@ -126,9 +128,9 @@ class PackRun:
                         self.images[index] = opened.convert("RGB")
                     self.files[index] = path
                 gallery.append((self.images[index], caption(image)))
-            elif state == "blocked":
+            elif state == PackImageStatus.BLOCKED:
                 gallery.append((tile("withheld\nby content moderation"), caption(image)))
-            elif state == "failed":
+            elif state == PackImageStatus.FAILED:
                 gallery.append((tile("failed"), caption(image)))
         return gallery
 

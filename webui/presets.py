@@ -1,15 +1,20 @@
-"""Training presets and the advanced panel's fields: documented configuration keys only
-(docs/training.md, `avatar_contract.training.TrainingHyperparameters`), with the defaults and bounds of the
-base family the target serves (`AVATAR_BASE_FAMILY`, default sd21-base: `avatar_contract.families`)."""
+"""Training presets and the advanced panel's fields: documented configuration keys only, generated from
+the hyper-parameter schema (`avatar_contract.training.hyperparameters_model`: each key's default and
+bounds) of the base family the target serves (`AVATAR_BASE_FAMILY`, default sd21-base)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, Literal, get_args
+
+import annotated_types
+from pydantic import BaseModel
+from pydantic.fields import FieldInfo
 
 from avatar_client.presets import TRAINING_PRESETS
 from avatar_contract.families import BaseFamily, family_from_env
-from avatar_contract.training import DEFAULT_VALIDATION_PROMPTS
+from avatar_contract.names import TOKEN_PLACEHOLDER
+from avatar_contract.training import hyperparameters_model
 
 # The SDK's presets (avatar_client.presets): fast, standard, best.
 PRESETS: dict[str, dict[str, Any]] = TRAINING_PRESETS
@@ -33,98 +38,87 @@ class Field:
 
 
 def fields_for(base: BaseFamily) -> tuple[Field, ...]:
-    """The panel's fields with the API's defaults for `base` (docs/training.md, "Configuration keys and
-    defaults"), in the panel's order."""
-    t = base.training
-    steps, resolution, rank, te_rank, classes = (
-        t.max_train_steps, t.resolution, t.lora_rank, t.text_encoder_lora_rank, t.num_class_images
-    )  # fmt: skip
+    """The panel's fields with the API's defaults and bounds for `base` (docs/training.md, "Configuration
+    keys and defaults"), in the panel's order."""
+    return fields_from(hyperparameters_model(base.name))
+
+
+def fields_from(schema: type[BaseModel]) -> tuple[Field, ...]:
+    """The panel's fields generated from the hyper-parameter schema: each key's default and its `ge`/`le`
+    bounds come from the model; the labels, steps and order are the panel's own."""
+    keys = schema.model_fields
+
+    def number(key: str, label: str, kind: Literal["int", "float"], step: float | None = None) -> Field:
+        minimum, maximum = _bounds(keys[key])
+        return Field(key, label, kind, _default(keys[key]), minimum, maximum, step)
+
+    def plain(key: str, label: str, kind: Literal["bool", "text", "lines"], info: str = "") -> Field:
+        return Field(key, label, kind, _default(keys[key]), info=info)
+
+    learning_rate_maximum = _bounds(keys["learning_rate"])[1]
     return (
-        Field("max_train_steps", "Training steps", "int", steps.default, steps.minimum, steps.maximum, 1),
-        Field(
-            "resolution",
-            "Resolution (px)",
-            "int",
-            resolution.default,
-            resolution.minimum,
-            resolution.maximum,
-            8,
-        ),
+        number("max_train_steps", "Training steps", "int", 1),
+        number("resolution", "Resolution (px)", "int", 8),
         Field(
             "learning_rate",
             "Learning rate",
             "float",
-            t.learning_rate.default,
-            info=f"above 0, at most {t.learning_rate.maximum:g}",
+            _default(keys["learning_rate"]),
+            info=f"above 0, at most {learning_rate_maximum:g}",
         ),
-        Field("lora_rank", "LoRA rank (UNet)", "int", rank.default, rank.minimum, rank.maximum, 1),
-        Field("train_text_encoder", "Train the text encoders", "bool", t.train_text_encoder),
-        Field(
-            "text_encoder_lora_rank",
-            "LoRA rank (text encoders)",
-            "int",
-            te_rank.default,
-            te_rank.minimum,
-            te_rank.maximum,
-            1,
-        ),
+        number("lora_rank", "LoRA rank (UNet)", "int", 1),
+        plain("train_text_encoder", "Train the text encoders", "bool"),
+        number("text_encoder_lora_rank", "LoRA rank (text encoders)", "int", 1),
         Field(
             "text_encoder_learning_rate",
             "Text encoder learning rate",
             "float",
-            t.text_encoder_learning_rate.default,
+            _default(keys["text_encoder_learning_rate"]),
         ),
-        Field("with_prior_preservation", "Prior preservation", "bool", t.with_prior_preservation),
-        Field(
-            "num_class_images", "Class images", "int", classes.default, classes.minimum, classes.maximum, 1
-        ),
-        *_common_fields(t.mixed_precision, t.gradient_checkpointing, t.use_8bit_adam),
-    )
-
-
-def _common_fields(
-    mixed_precision: str, gradient_checkpointing: bool | None, use_8bit_adam: bool
-) -> tuple[Field, ...]:
-    return (
-        Field("prior_loss_weight", "Prior loss weight", "float", 1.0, 0, 10),
-        Field("face_crop", "Screen faces and crop around them", "bool", True),
-        Field("min_usable_images", "Minimum usable selfies", "int", 8, 1, 20, 1),
-        Field("seed", "Seed", "int", 0, 0, 2**32 - 1, 1),
+        plain("with_prior_preservation", "Prior preservation", "bool"),
+        number("num_class_images", "Class images", "int", 1),
+        number("prior_loss_weight", "Prior loss weight", "float"),
+        plain("face_crop", "Screen faces and crop around them", "bool"),
+        number("min_usable_images", "Minimum usable selfies", "int", 1),
+        number("seed", "Seed", "int", 1),
         Field(
             "mixed_precision",
             "Mixed precision",
             "choice",
-            mixed_precision,
-            choices=("auto", "no", "fp16", "bf16"),
+            _default(keys["mixed_precision"]),
+            choices=get_args(keys["mixed_precision"].annotation),
         ),
         Field(
             "gradient_checkpointing",
             "Gradient checkpointing",
             "choice",
-            gradient_checkpointing,
+            _default(keys["gradient_checkpointing"]),
             choices=("auto", "on", "off"),
             values=(None, True, False),
             info="auto: only where memory needs it",
         ),
-        Field("use_8bit_adam", "8-bit Adam", "bool", use_8bit_adam),
-        Field(
+        plain("use_8bit_adam", "8-bit Adam", "bool"),
+        plain(
             "token",
             "Identifier token",
             "text",
-            None,
-            info="empty: the service picks a rare one; else 2-16 lowercase letters or digits (moderated)",
+            "empty: the service picks a rare one; else 2-16 lowercase letters or digits (moderated)",
         ),
-        Field(
-            "instance_prompt", "Instance prompt", "text", "a photo of <<TOK>>", info="must contain <<TOK>>"
-        ),
-        Field("class_prompt", "Class prompt", "text", "a photo of person"),
-        Field(
-            "validation_prompts",
-            "Preview prompts (one a line, at most 4)",
-            "lines",
-            list(DEFAULT_VALIDATION_PROMPTS),
-        ),
+        plain("instance_prompt", "Instance prompt", "text", f"must contain {TOKEN_PLACEHOLDER}"),
+        plain("class_prompt", "Class prompt", "text"),
+        plain("validation_prompts", "Preview prompts (one a line, at most 4)", "lines"),
     )
+
+
+def _default(field: FieldInfo) -> Any:
+    return field.get_default(call_default_factory=True)
+
+
+def _bounds(field: FieldInfo) -> tuple[float | None, float | None]:
+    """The field's inclusive bounds (`ge`, `le`), None where it has none."""
+    minimum = next((item.ge for item in field.metadata if isinstance(item, annotated_types.Ge)), None)
+    maximum = next((item.le for item in field.metadata if isinstance(item, annotated_types.Le)), None)
+    return minimum, maximum  # type: ignore[return-value]
 
 
 # The target's family (the web app's AVATAR_BASE_FAMILY; a deployed stack's cdk.json baseModel).

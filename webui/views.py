@@ -13,10 +13,13 @@ from PIL import Image, ImageDraw, ImageOps
 
 from avatar_client import AvatarApiError
 from avatar_client.end_users import SignInError
+from avatar_contract.progress import Phase
+from avatar_contract.status import TrainingStatus
 
 THUMBNAIL_SIDE = 192
-FINISHED = ("completed", "failed")
-_PHASES = {
+FINISHED = (TrainingStatus.COMPLETED, TrainingStatus.FAILED)
+# What the bar says in each running phase (the phases: avatar_contract.progress).
+_PHASES: dict[Phase, str] = {
     "preparing_images": "preparing the selfies",
     "class_images": "rendering class images",
     "training": "training",
@@ -100,15 +103,15 @@ def progress_html(status: dict[str, Any], waited: float) -> str:
     the status alone (an indeterminate bar while it runs)."""
     state = str(status.get("status", "unknown"))
     progress = status.get("progress") if isinstance(status.get("progress"), dict) else None
-    if state == "completed":
+    if state == TrainingStatus.COMPLETED:
         bar, text = '<progress max="1" value="1" aria-label="Training progress"></progress>', "completed"
-    elif state == "failed":
+    elif state == TrainingStatus.FAILED:
         bar = '<progress max="1" value="0" aria-label="Training progress"></progress>'
         text = f"failed: {status.get('reason') or 'no reason given'}"
     elif progress and progress.get("total_steps"):
         step, total = int(progress.get("step") or 0), int(progress["total_steps"])
         bar = f'<progress max="{total}" value="{step}" aria-label="Training progress"></progress>'
-        phase = _PHASES.get(str(progress.get("phase")), str(progress.get("phase") or state))
+        phase = _PHASES.get(progress.get("phase"), str(progress.get("phase") or state))
         loss = progress.get("loss")
         parts = [f"{phase}: step {step}/{total}"]
         if loss is not None:

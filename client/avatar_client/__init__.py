@@ -2,7 +2,7 @@
 preparation, waiting for trainings (SQS notifications or polling) and image generation."""
 
 from avatar_client.client import AvatarApiError, AvatarClient, GeneratedImages, TrainingTimeout
-from avatar_client.notifications import TrainingNotification, parse_notification
+from avatar_client.notifications import parse_notification
 from avatar_client.packs import PACK_FINISHED, PackTimeout
 from avatar_client.selfies import MAX_SIDE, prepare_selfie
 from avatar_client.webhooks import verify_webhook
@@ -14,7 +14,6 @@ __all__ = [
     "AvatarClient",
     "GeneratedImages",
     "PackTimeout",
-    "TrainingNotification",
     "TrainingTimeout",
     "parse_notification",
     "prepare_selfie",

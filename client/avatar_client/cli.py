@@ -40,6 +40,7 @@ from avatar_client.pack_cli import add_pack_parser, run_pack
 from avatar_client.presets import TRAINING_PRESETS
 from avatar_client.progress import ProgressDisplay
 from avatar_client.selfies import selfie_paths
+from avatar_contract.status import TrainingStatus
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -141,7 +142,7 @@ def _wait(client: AvatarClient, training_id: str, args: argparse.Namespace) -> i
     finally:
         progress.done()
     _print(status)
-    return 0 if status["status"] == "completed" else 1
+    return 0 if status["status"] == TrainingStatus.COMPLETED else 1
 
 
 def output_paths(output: Path, count: int) -> list[Path]:

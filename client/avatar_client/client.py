@@ -28,6 +28,7 @@ from avatar_client.errors import AvatarApiError
 from avatar_client.packs import PacksMixin
 from avatar_client.selfies import prepare_selfie
 from avatar_client.signing import sign_request
+from avatar_contract.status import TrainingStatus
 
 # (method, url, headers, body, timeout) -> (status, headers, body)
 Transport = Callable[[str, str, dict[str, str], bytes | None, float], tuple[int, dict[str, str], bytes]]
@@ -294,8 +295,8 @@ class AvatarClient(PacksMixin):
             except AvatarApiError as error:
                 if not error.retryable:
                     raise
-                status = {"status": "queued"}
-            if status["status"] != "queued":
+                status = {"status": TrainingStatus.QUEUED}
+            if status["status"] != TrainingStatus.QUEUED:
                 return status
             if on_progress:
                 on_progress(status, elapsed)

@@ -24,6 +24,8 @@ from dataclasses import dataclass, field
 from typing import Any, TextIO
 from urllib.parse import urlsplit
 
+from avatar_contract.status import TrainingStatus
+
 BASE_MODEL_ENV = "AVATAR_BASE_MODEL"  # avatar_contract.names.Env.BASE_MODEL (the client stands alone)
 BASE_MODEL_SHA256_ENV = "AVATAR_BASE_MODEL_SHA256"
 MANIFEST_OBJECTS = ("base-model-manifest.json", "manifest.json")
@@ -230,7 +232,7 @@ class Doctor:
             yield Check("training", False, f"{type(exc).__name__}: {exc}")
             return
         seconds = time.monotonic() - started
-        if status.get("status") != "completed":
+        if status.get("status") != TrainingStatus.COMPLETED:
             yield Check(
                 "training", False, f"{accepted['training_id']} {status.get('status')}: {status.get('reason')}"
             )

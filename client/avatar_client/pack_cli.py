@@ -25,8 +25,9 @@ from typing import Any
 from avatar_client.client import AvatarClient
 from avatar_client.packs import withheld
 from avatar_client.progress import PackProgressDisplay, describe_pack
+from avatar_contract.pack_jobs import PackJobStatus
 
-DELIVERED = ("succeeded", "partial")
+DELIVERED = (PackJobStatus.SUCCEEDED, PackJobStatus.PARTIAL)
 
 
 def add_pack_parser(commands: Any) -> None:

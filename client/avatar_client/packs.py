@@ -19,9 +19,10 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import quote, urlencode
 
 from avatar_client.errors import AvatarApiError
+from avatar_contract.pack_jobs import PackImageStatus, PackJobStatus
 
 # A job is over once its status is one of these (`done == total`, nothing pending any more).
-PACK_FINISHED = frozenset({"succeeded", "partial", "failed", "cancelled"})
+PACK_FINISHED = frozenset(status for status in PackJobStatus if status.final)
 # (the pack job's document, as `get_pack` returns it, seconds waited so far)
 PackProgressCallback = Callable[[dict[str, Any], float], None]
 # The presigned URL expired (S3 answers 403) or the object is briefly not there (404 right after the
@@ -160,7 +161,7 @@ class PacksMixin:
     def pack_image(self, model_id: str, job: dict[str, Any], index: int) -> bytes:
         """The PNG bytes of a succeeded image of `job`; an expired URL is refreshed once."""
         image = next(item for item in job["images"] if item["index"] == index)
-        if image.get("status") != "succeeded" or not image.get("url"):
+        if image.get("status") != PackImageStatus.SUCCEEDED or not image.get("url"):
             status = image.get("status")
             raise ValueError(f"image {index} of {job['job_id']} is {status}: nothing to download")
         try:
@@ -191,7 +192,7 @@ class PacksMixin:
         skipped = set(skip)
         paths = []
         for image in sorted(job["images"], key=lambda item: item["index"]):
-            if image.get("status") != "succeeded" or image["index"] in skipped:
+            if image.get("status") != PackImageStatus.SUCCEEDED or image["index"] in skipped:
                 continue
             path = out / pack_image_name(job, image)
             if not (path.exists() and path.stat().st_size):
@@ -206,7 +207,7 @@ def _retryable(error: BaseException) -> bool:
 
 def withheld(job: dict[str, Any]) -> list[dict[str, Any]]:
     """The images content moderation blocked: index, prompt and labels (never delivered)."""
-    return [image for image in job.get("images", []) if image.get("status") == "blocked"]
+    return [image for image in job.get("images", []) if image.get("status") == PackImageStatus.BLOCKED]
 
 
 __all__ = [

@@ -11,18 +11,15 @@ from __future__ import annotations
 import sys
 import time
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import Any, get_args
+
+from avatar_contract.pack_jobs import PackJobStatus
+from avatar_contract.progress import Phase
+from avatar_contract.status import TrainingStatus
 
 SPINNER = "|/-\\"
-PHASE_NAMES = {
-    "preparing_images": "preparing images",
-    "class_images": "class images",
-    "training": "training",
-    "previews": "previews",
-    "publishing": "publishing",
-    "completed": "completed",
-    "failed": "failed",
-}
+# The phases as words (`preparing_images` -> `preparing images`).
+PHASE_NAMES = {phase: phase.replace("_", " ") for phase in get_args(Phase)}
 
 
 def duration(seconds: float) -> str:
@@ -51,8 +48,8 @@ def describe(status: Mapping[str, Any], elapsed: float | None = None) -> str:
     """One line for a training's status document, e.g. `training step 120/800 loss 0.1234 ETA 3m20s`."""
     progress = status.get("progress")
     if not progress:
-        text = str(status.get("status", "queued"))
-        if text == "queued":
+        text = str(status.get("status", TrainingStatus.QUEUED))
+        if text == TrainingStatus.QUEUED:
             text = "queued, waiting for a training instance"
         return text if elapsed is None else f"{text} ({duration(elapsed)})"
     parts = [PHASE_NAMES.get(progress.get("phase", ""), str(progress.get("phase")))]
@@ -124,7 +121,7 @@ def describe_pack(job: Mapping[str, Any], elapsed: float | None = None) -> str:
     ]
     if job.get("cancelled"):
         counts.append(f"{job['cancelled']} cancelled")
-    text = f"{job.get('status', 'queued')} {done}/{total} images"
+    text = f"{job.get('status', PackJobStatus.QUEUED)} {done}/{total} images"
     if counts:
         text += f" ({', '.join(counts)})"
     return text if elapsed is None else f"{text} (elapsed {duration(elapsed)})"

@@ -20,10 +20,11 @@ from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
 
 from avatar_client.client import AvatarClient
-from avatar_client.notifications import TrainingNotification, parse_notification
+from avatar_client.notifications import parse_notification
 from avatar_contract import keys
 from avatar_contract.keys import split_s3_uri
 from avatar_contract.names import Env, StateTable
+from avatar_contract.notifications import AsyncInferenceNotification
 from local_cloud import LocalCloud
 from local_cloud.demo import DEMO_TRAINING_CONFIG
 from local_cloud.sigv4 import Principal
@@ -92,7 +93,7 @@ class NotificationInbox:
         self.cloud = cloud
         self.sqs = cloud.client("sqs")
         self.queue_url = cloud.status_queue_url
-        self.received: dict[str, list[tuple[TrainingNotification, dict[str, Any]]]] = {}
+        self.received: dict[str, list[tuple[AsyncInferenceNotification, dict[str, Any]]]] = {}
 
     def _poll(self, wait_seconds: int) -> None:
         response = self.sqs.receive_message(
@@ -101,12 +102,14 @@ class NotificationInbox:
         for message in response.get("Messages", []):
             notification = parse_notification(message["Body"])
             assert notification is not None, f"not a SageMaker notification: {message['Body']}"
-            self.received.setdefault(notification.training_id, []).append(
+            self.received.setdefault(notification.inference_id, []).append(
                 (notification, json.loads(message["Body"]))
             )
             self.sqs.delete_message(QueueUrl=self.queue_url, ReceiptHandle=message["ReceiptHandle"])
 
-    def wait_for(self, training_id: str, timeout: float = 150) -> tuple[TrainingNotification, dict[str, Any]]:
+    def wait_for(
+        self, training_id: str, timeout: float = 150
+    ) -> tuple[AsyncInferenceNotification, dict[str, Any]]:
         deadline = time.monotonic() + timeout
         while training_id not in self.received:
             if time.monotonic() > deadline:

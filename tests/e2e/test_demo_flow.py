@@ -81,9 +81,10 @@ def test_training_completes_notifies_and_generates_pngs(
     assert raw["inferenceId"] == accepted["training_id"]
     assert raw["eventSource"] == "aws:sagemaker" and raw["eventName"] == "InferenceResult"
     assert raw["requestParameters"]["inputLocation"].endswith(f"/{accepted['training_id']}/input.tar.gz")
-    assert raw["responseParameters"]["outputLocation"] == notification.output_location
+    output_location = notification.response_parameters.output_location
+    assert raw["responseParameters"]["outputLocation"] == output_location
     assert "failureReason" not in raw
-    output_bucket, output_key = split_s3_uri(notification.output_location)
+    output_bucket, output_key = split_s3_uri(output_location or "")
     assert output_key.startswith(cloud.settings.async_output_prefix)
     result = json.loads(cloud.client("s3").get_object(Bucket=output_bucket, Key=output_key)["Body"].read())
     assert result["status"] == "completed" and result["model_id"] == accepted["model_id"]

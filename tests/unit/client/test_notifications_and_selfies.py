@@ -15,10 +15,10 @@ from tests.fixtures.notifications import FAILURE, SUCCESS
 def test_raw_success_notification() -> None:
     notification = parse_notification(json.dumps(SUCCESS))
     assert notification is not None
-    assert notification.training_id == "t-aaaaaaaaaaaaaaaaaaaa"
+    assert notification.inference_id == "t-aaaaaaaaaaaaaaaaaaaa"
     assert notification.status == "completed"
-    assert notification.input_location == "s3://data/trainings/o/t-1/input.tar.gz"
-    assert notification.output_location == "s3://data/async-outputs/x.out"
+    assert notification.request_parameters.input_location == "s3://data/trainings/o/t-1/input.tar.gz"
+    assert notification.response_parameters.output_location == "s3://data/async-outputs/x.out"
     assert notification.failure_reason is None
 
 
@@ -33,7 +33,7 @@ def test_sns_wrapped_failure_notification() -> None:
     assert notification is not None
     assert notification.status == "failed"
     assert "only 3 usable faces" in (notification.failure_reason or "")
-    assert notification.failure_location == "s3://data/async-failures/x-error.out"
+    assert notification.response_parameters.failure_location == "s3://data/async-failures/x-error.out"
 
 
 @pytest.mark.parametrize(
@@ -45,6 +45,7 @@ def test_sns_wrapped_failure_notification() -> None:
         json.dumps({**SUCCESS, "eventSource": "aws:s3"}),
         json.dumps({**SUCCESS, "invocationStatus": "InProgress"}),
         json.dumps({k: v for k, v in SUCCESS.items() if k != "inferenceId"}),
+        json.dumps({**SUCCESS, "inferenceId": ""}),
     ],
 )
 def test_other_messages_are_not_notifications(body: str) -> None:

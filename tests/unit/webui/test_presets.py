@@ -4,11 +4,13 @@ values turn back into exactly the preset's configuration."""
 from __future__ import annotations
 
 import pytest
+from pydantic import Field as PydanticField
+from pydantic import create_model
 
 from avatar_contract.families import FamilyName, family
 from avatar_contract.training import TrainingHyperparameters, hyperparameters_model
 from local_cloud.demo import DEMO_TRAINING_CONFIG
-from webui.presets import FIELDS, PRESETS, config_from_values, fields_for, preset_values
+from webui.presets import FIELDS, PRESETS, config_from_values, fields_for, fields_from, preset_values
 
 
 @pytest.mark.parametrize("name", sorted(PRESETS))
@@ -67,3 +69,18 @@ def test_the_panel_shows_the_targets_family_defaults_and_bounds(name: FamilyName
     assert fields["lora_rank"].maximum == base.training.lora_rank.maximum
     for preset in PRESETS.values():  # every preset is valid for every family
         hyperparameters_model(name).model_validate(preset)
+
+
+def test_the_panel_is_generated_from_the_schema() -> None:
+    schema = create_model(
+        "Edited",
+        __base__=hyperparameters_model(),
+        prior_loss_weight=(float, PydanticField(2.5, ge=0.5, le=3)),
+        min_usable_images=(int, PydanticField(5, ge=2, le=9)),
+        class_prompt=(str, "a photo of a dog"),
+    )
+    fields = {field.key: field for field in fields_from(schema)}
+    weight, usable = fields["prior_loss_weight"], fields["min_usable_images"]
+    assert (weight.default, weight.minimum, weight.maximum) == (2.5, 0.5, 3)
+    assert (usable.default, usable.minimum, usable.maximum) == (5, 2, 9)
+    assert fields["class_prompt"].default == "a photo of a dog"
