@@ -23,10 +23,11 @@ help: ## List the targets
 # top-level pins (docs/development.md#locks). The CPU build of torch comes from TORCH_CPU_WHEELS.
 TORCH_CPU_WHEELS ?= /opt/wheels
 PIP_SYNC = --quiet --disable-pip-version-check --require-hashes --no-deps
-# The SDK itself (pure Python, from this tree): editable, no index, no build isolation.
-PIP_CLIENT = --quiet --disable-pip-version-check --no-deps --no-index --no-build-isolation -e ./client
+# The contract (the repository root's one distribution, avatar_contract) and the SDK that depends on it
+# (pure Python, from this tree): editable, no index, no build isolation.
+PIP_CLIENT = --quiet --disable-pip-version-check --no-deps --no-index --no-build-isolation -e . -e ./client
 
-$(VENV)/.installed: requirements-dev.lock requirements-triton.lock client/pyproject.toml
+$(VENV)/.installed: requirements-dev.lock requirements-triton.lock pyproject.toml client/pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install $(PIP_SYNC) --find-links $(TORCH_CPU_WHEELS) -r requirements-dev.lock
 	$(PY) -m pip install $(PIP_SYNC) -r requirements-triton.lock
@@ -123,9 +124,9 @@ LOCAL_CONTEXT := $(if $(BASE_MODEL),-c baseModel=$(BASE_MODEL))
 demo: setup ## The whole product on this machine: the local cloud, a training and two avatars (BASE_MODEL=sdxl-base-1.0: on SDXL)
 	$(PY) -m local_cloud.demo $(LOCAL_CONTEXT)
 
-# The web app (docs/webui.md) in its own environment: it needs only the SDK and gradio, and every gradio
+# The web app (docs/webui.md) in its own environment: it needs only the contract, the SDK and gradio, and every gradio
 # release pins pillow<13 where the main environment pins pillow 13.
-$(WEBUI_VENV)/.installed: webui/requirements.lock client/pyproject.toml
+$(WEBUI_VENV)/.installed: webui/requirements.lock pyproject.toml client/pyproject.toml
 	test -x $(WEBUI_VENV)/bin/python || $(PYTHON) -m venv $(WEBUI_VENV)
 	$(WEBUI_VENV)/bin/python -m pip install $(PIP_SYNC) -r webui/requirements.lock
 	$(WEBUI_VENV)/bin/python -m pip install $(PIP_CLIENT)
