@@ -1,8 +1,8 @@
 """SageMaker asynchronous-inference notifications (docs/design.md §4, "Training output and status").
 
 The one model of the body SageMaker publishes to the success/error topics (raw delivery puts it into SQS
-unchanged). The status consumer parses it with the Powertools parser; the client SDK, which stands alone,
-reads the same fields (client/avatar_client/notifications.py; tests check both agree on the fixtures).
+unchanged). The status consumer parses it with the Powertools parser; the client SDK returns it from
+`parse_notification` (client/avatar_client/notifications.py, which only unwraps SNS's envelope).
 """
 
 from __future__ import annotations

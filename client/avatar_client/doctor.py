@@ -24,9 +24,10 @@ from dataclasses import dataclass, field
 from typing import Any, TextIO
 from urllib.parse import urlsplit
 
+from avatar_contract.names import Env
 from avatar_contract.status import TrainingStatus
 
-BASE_MODEL_ENV = "AVATAR_BASE_MODEL"  # avatar_contract.names.Env.BASE_MODEL (the client stands alone)
+BASE_MODEL_ENV = Env.BASE_MODEL
 BASE_MODEL_SHA256_ENV = "AVATAR_BASE_MODEL_SHA256"
 MANIFEST_OBJECTS = ("base-model-manifest.json", "manifest.json")
 REQUIRED_OUTPUTS = ("TrainingEndpointName", "HostingEndpointName", "StatusQueueUrl")
