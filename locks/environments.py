@@ -49,7 +49,7 @@ ENVIRONMENTS: tuple[Environment, ...] = (
     ),
     Environment(
         "dev", Path("requirements-dev.txt"), Path("requirements-dev.lock"), "3.11", LINUX_X86_64, (),
-        ("--no-emit-package", "avatar-client"), cpu_torch=True,
+        ("--no-emit-package", "avatar-client", "--no-emit-package", "avatar-contract"), cpu_torch=True,
         installs="`make setup`: .venv (tests, local cloud, CDK, benchmarks), CPU torch",
     ),
     Environment(
@@ -75,7 +75,8 @@ ENVIRONMENTS: tuple[Environment, ...] = (
     ),
     Environment(
         "webui", Path("webui/requirements.txt"), Path("webui/requirements.lock"), "3.11", LINUX_X86_64,
-        options=("--no-emit-package", "avatar-client"), installs="`make ui`: .venv-webui",
+        options=("--no-emit-package", "avatar-client", "--no-emit-package", "avatar-contract"),
+        installs="`make ui`: .venv-webui",
     ),
     Environment(
         "training", Path("containers/training/requirements.txt"),
