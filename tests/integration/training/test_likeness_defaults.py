@@ -72,7 +72,7 @@ def test_a_projected_overrun_publishes_the_best_checkpoint_so_far(
     # The projection's preview estimate (asked from step 2, the first checkpoint, on): nothing after
     # step 2, then more than the budget left.
     estimates = iter([0.0])
-    monkeypatch.setattr(service, "render_seconds", lambda *args: next(estimates, 1e9))
+    monkeypatch.setattr(service, "render_seconds", lambda *args, **kwargs: next(estimates, 1e9))
     # A stand-in scorer preferring the step-2 checkpoint (the tiny model renders no faces).
     medians = iter([0.72, 0.31])
 
