@@ -68,7 +68,9 @@ def finished(cloud: LocalCloud, inbox: NotificationInbox) -> list[tuple[int, dic
     accepted = [(n, a) for n, a in enumerate(answers) if plans[n] == "selfies"]
     assert all(a["status"] == "queued" for _, a in accepted)
     assert len({a["training_id"] for _, a in accepted}) == 10
-    inbox.wait_for_all([a["training_id"] for _, a in accepted], timeout=170)
+    # Ten trainings one after another on one training container, beside the other test worker: a bound
+    # that catches a lost or stuck training, not a speed target (that is `make bench`'s).
+    inbox.wait_for_all([a["training_id"] for _, a in accepted], timeout=480)
     return [(n, {**a, "plan": plans[n]}) for n, a in accepted]
 
 
