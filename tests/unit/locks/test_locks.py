@@ -83,8 +83,9 @@ def checkout(tmp_path: Path) -> Path:
         for path in (env.requirements, env.lock):
             (tmp_path / path).parent.mkdir(parents=True, exist_ok=True)
             shutil.copy(REPO_ROOT / path, tmp_path / path)
-    for path in ["requirements.txt", "client/pyproject.toml", "images/standin/training.lock",
-                 "images/standin/hosting.lock", "containers/hosting/triton-stub.txt"]:  # fmt: skip
+    for path in ["requirements.txt", "pyproject.toml", "client/pyproject.toml",  # the editable projects
+                 "images/standin/training.lock", "images/standin/hosting.lock",
+                 "containers/hosting/triton-stub.txt"]:  # fmt: skip
         (tmp_path / path).parent.mkdir(parents=True, exist_ok=True)
         shutil.copy(REPO_ROOT / path, tmp_path / path)
     return tmp_path
