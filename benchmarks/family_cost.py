@@ -9,7 +9,6 @@ the API refuses over-budget trainings with), at the family's defaults on its def
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -46,8 +45,9 @@ class FamilyCost:
 
 def staged_gib(manifest: str) -> float:
     """The base model's weights as staged (the manifest's byte count)."""
-    files = json.loads((REPOSITORY_ROOT / manifest).read_text())["files"]
-    return sum(int(entry["size"]) for entry in files) / 2**30
+    from avatar_runtime.base_model import Manifest
+
+    return sum(int(entry.size or 0) for entry in Manifest.load(REPOSITORY_ROOT / manifest).files) / 2**30
 
 
 def family_costs(inputs: Inputs) -> list[FamilyCost]:
