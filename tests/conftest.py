@@ -1,6 +1,7 @@
 """Fixtures shared by every test layer, and the groups pytest-xdist keeps on one worker."""
 
 from pathlib import Path, PurePosixPath
+from typing import Any
 
 import pytest
 
@@ -58,7 +59,7 @@ SHARED_GROUPS = {
 }
 
 
-@pytest.hookimpl(tryfirst=True)  # before pytest-xdist reads the groups
+@pytest.hookimpl(tryfirst=True)  # before pytest-xdist's worker names each test's group
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """`--dist loadgroup` (make test): each module stays on one worker, so a module-scoped fixture (a local
     cloud, a Triton server, a training) is built once; the users of a costly session fixture are one group."""
@@ -68,6 +69,20 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
         names = getattr(item, "fixturenames", ())
         group = next((g for name, g in SHARED_GROUPS.items() if name in names), None)
         item.add_marker(pytest.mark.xdist_group(group or item.nodeid.split("::", 1)[0]))
+
+
+@pytest.hookimpl(optionalhook=True)  # a pytest-xdist hook: the controller has each worker's test ids
+def pytest_xdist_node_collection_finished(node: Any, ids: list[str]) -> None:
+    """pytest-xdist schedules `--dist loadgroup` by the `@group` suffix its worker adds to each test id. A
+    pytest whose ids it cannot rename (9.2 with xdist 3.8) drops the suffix without a word and every test
+    is scheduled alone, so a module's local cloud boots on both workers: stop the run instead."""
+    ungrouped = [nodeid for nodeid in ids if "@" not in nodeid]
+    if node.config.getvalue("dist") == "loadgroup" and ungrouped:
+        pytest.exit(
+            f"--dist loadgroup: pytest-xdist did not group {ungrouped[0]} (and {len(ungrouped) - 1} more): "
+            "pytest and pytest-xdist at versions that do not work together (see requirements-dev.txt)",
+            returncode=pytest.ExitCode.USAGE_ERROR,
+        )
 
 
 @pytest.fixture(scope="session")
