@@ -3,7 +3,8 @@ starts it with `run_json_subprocess` (a JSON job on stdin, one JSON line out).
 
 Parts: `architecture` (parameter counts and the default adapter's size, computed on torch's `meta`
 device: no weights exist, nothing is allocated), `train` (the training service's loop with the family's
-default hyper-parameters at a reduced resolution) and `serve` (the hosting engine: base cold load, cold
+default hyper-parameters at a reduced resolution), `adapter` (a random adapter of the default ranks, cached)
+and `serve` (the hosting engine: base cold load, cold
 adapter load, warm switch).
 """
 
@@ -99,14 +100,26 @@ def train(job: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def _ranks(family: str) -> tuple[int, int]:
+    config = _family_defaults(family)
+    return config.lora_rank, config.text_encoder_lora_rank
+
+
+def adapter(job: dict[str, Any]) -> dict[str, Any]:
+    """The family's default-rank random adapter, built (fp32 pipeline in memory) and cached on disk in its own
+    process, so that `serve`'s peak is the serving one."""
+    from benchmarks.artifacts import random_adapter
+
+    return {"adapter": str(random_adapter(Path(job["pipeline_dir"]), *_ranks(job["family"])))}
+
+
 def serve(job: dict[str, Any]) -> dict[str, Any]:
-    from benchmarks.artifacts import adapter_copies, random_adapter
+    from benchmarks.artifacts import adapter_copies
     from benchmarks.gpu import _switch
     from hosting_server.engine import BaseModelEngine, CacheBound
 
-    config = _family_defaults(job["family"])
-    ranks = (config.lora_rank, config.text_encoder_lora_rank)
-    adapter = random_adapter(Path(job["pipeline_dir"]), *ranks)
+    ranks = _ranks(job["family"])
+    adapter = Path(job["adapter"])
     count = job["adapters"]
     with tempfile.TemporaryDirectory(prefix="bench-family-serve-") as work:
         ids = adapter_copies(adapter, ranks, count, Path(work))
@@ -133,7 +146,7 @@ def serve(job: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-PARTS = {"architecture": architecture, "train": train, "serve": serve}
+PARTS = {"architecture": architecture, "train": train, "adapter": adapter, "serve": serve}
 
 if __name__ == "__main__":
     job = json.loads(sys.stdin.read())
