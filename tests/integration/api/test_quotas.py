@@ -23,9 +23,12 @@ ALICE_OWNER = owner_id(ALICE)
 
 
 def quotas(**limits: int) -> Quotas:
-    """The API's quotas, set to cdk.json's defaults overridden by `limits`."""
+    """The API's quotas, set to cdk.json's defaults overridden by `limits`, on a clock stopped at now: a
+    test moves it on itself, so a minute, hour or UTC day that turns during a slow run changes nothing."""
     service_quotas = get_services().quotas
     service_quotas.limits = QuotaLimits(**limits)
+    now = service_quotas.clock()
+    service_quotas.clock = lambda: now
     return service_quotas
 
 

@@ -18,6 +18,7 @@ from tests.fixtures.sigv4 import CREDENTIALS, ENDPOINT, REGION, verify_sigv4
 
 # The API on moto (moto, stubbed runtime, environment), shared with tests/integration/api.
 api = api_backend.api
+faces_found_once = api_backend.faces_found_once
 aws_test_environment = api_backend.aws_test_environment
 
 BODY_METHODS = ("POST", "PUT", "PATCH")
