@@ -48,7 +48,7 @@ def acknowledge_pinned_runtime(function: lambda_.Function) -> None:
     )
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class QueueSpec:
     """The queue side: names, how long a message is hidden while handled, deliveries before the DLQ."""
 
@@ -59,9 +59,10 @@ class QueueSpec:
     retention_days: int = 14
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class FunctionSpec:
-    """The function side: name, handler, sizes, and how many batches run at once."""
+    """The function side: name, handler, sizes, and how many batches run at once (named arguments only:
+    most fields share a type, so a value in the wrong place would still type-check)."""
 
     name: str
     handler: str
