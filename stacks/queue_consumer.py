@@ -1,11 +1,11 @@
 """A Lambda function on its own SQS queue: the shape of every queue consumer of the service (the status
 consumer, the model publisher, the pack runner).
 
-Each consumer gets a KMS-encrypted, TLS-only queue with a dead-letter queue, its own role and encrypted log
-group, the API's code asset on the pinned runtime, X-Ray tracing, partial batch failures, and two alarms
-(dead letters, function errors). The parts are created in the caller's scope under fixed ids
-(`DeadLetterQueue`, `Queue`, `Logs`, `Role`, `Function`), so the CloudFormation logical ids of the
-constructs that use it do not change.
+Each consumer gets a queue with a dead-letter queue, both TLS-only and encrypted with the messaging key
+(`TrainingStatus.key`), its own role and encrypted log group, the API's code asset on the pinned runtime,
+X-Ray tracing, partial batch failures, and two alarms (dead letters, function errors). The parts are
+created in the caller's scope under fixed ids (`DeadLetterQueue`, `Queue`, `Logs`, `Role`, `Function`), so
+the CloudFormation logical ids of the constructs that use it do not change.
 """
 
 from __future__ import annotations
@@ -28,6 +28,7 @@ from stacks.lambda_code import RUNTIME, api_code
 from stacks.log_groups import encrypted_log_group
 from stacks.nag import acknowledge
 from stacks.service_principals import trusted_service
+from stacks.service_refs import ServiceRefs
 
 RETENTION = Duration.days(14)
 
@@ -77,26 +78,38 @@ class FunctionSpec:
     ephemeral_storage_mib: int | None = None
 
 
+@dataclass(frozen=True, kw_only=True)
+class AlarmSpec:
+    """The consumer's two alarms, `<name>DeadLetters` and `<name>FunctionErrors`, and their descriptions."""
+
+    name: str
+    dead_letters: str
+    errors: str
+
+
 @dataclass(frozen=True)
 class QueueConsumer:
     dead_letter_queue: sqs.Queue
     queue: sqs.Queue
     role: iam.Role
     function: lambda_.Function
+    alarm: AlarmSpec
 
-    def alarms(
-        self, name: str, period: Duration, dead_letters: str, errors: str
-    ) -> dict[str, tuple[cloudwatch.IMetric, float, str]]:
-        """`<name>DeadLetters` and `<name>FunctionErrors` (stacks.monitoring creates them)."""
+    def alarms(self, period: Duration) -> dict[str, tuple[cloudwatch.IMetric, float, str]]:
+        """The two alarms' metrics, thresholds and descriptions (stacks.monitoring creates them)."""
         return {
-            f"{name}DeadLetters": (
+            f"{self.alarm.name}DeadLetters": (
                 self.dead_letter_queue.metric_approximate_number_of_messages_visible(
                     period=period, statistic="Maximum"
                 ),
                 1,
-                dead_letters,
+                self.alarm.dead_letters,
             ),
-            f"{name}FunctionErrors": (self.function.metric_errors(period=period, statistic="Sum"), 1, errors),
+            f"{self.alarm.name}FunctionErrors": (
+                self.function.metric_errors(period=period, statistic="Sum"),
+                1,
+                self.alarm.errors,
+            ),
         }
 
 
@@ -114,14 +127,15 @@ def _encrypted_queue(scope: Construct, construct_id: str, key: kms.IKey, **props
 
 def queue_consumer(
     scope: Construct,
+    refs: ServiceRefs,
     *,
-    config: ServiceConfig,
-    key: kms.IKey,
     queue: QueueSpec,
     function: FunctionSpec,
     environment: Mapping[str, str],
+    alarm: AlarmSpec,
 ) -> QueueConsumer:
     """The queue, its dead-letter queue and the function consuming it, in `scope`."""
+    config, key = refs.config, refs.status.key
     dead_letter_queue = _encrypted_queue(
         scope, "DeadLetterQueue", key, queue_name=queue.dead_letter_name, retention_period=RETENTION
     )
@@ -181,4 +195,4 @@ def queue_consumer(
         "AwsSolutions-IAM5[Resource::*]",
         "X-Ray PutTraceSegments/PutTelemetryRecords support no resource-level permissions.",
     )
-    return QueueConsumer(dead_letter_queue, work_queue, role, consumer)
+    return QueueConsumer(dead_letter_queue, work_queue, role, consumer, alarm)

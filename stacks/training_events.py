@@ -5,8 +5,6 @@ publishes per-owner events to (message attributes `owner`, `status`: apps filter
 
 from __future__ import annotations
 
-from aws_cdk import Duration
-from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_sns_subscriptions as subscriptions
 from constructs import Construct
@@ -24,7 +22,7 @@ from stacks.config_lambda_env import status_events_environment
 from stacks.grants import grant_objects
 from stacks.nag import acknowledge, acknowledge_encrypted_publish, acknowledge_object_prefixes
 from stacks.owner_key import grant_read_owner_key
-from stacks.queue_consumer import FunctionSpec, QueueSpec, queue_consumer
+from stacks.queue_consumer import AlarmSpec, FunctionSpec, QueueSpec, queue_consumer
 from stacks.service_refs import ServiceRefs
 from stacks.state_table import QUOTA_KEYS
 from stacks.status import encrypted_topic
@@ -48,8 +46,7 @@ class TrainingEvents(Construct):
         )
         self.consumer = queue_consumer(
             self,
-            config=config,
-            key=key,
+            refs,
             queue=QueueSpec(
                 name=config.status_events_queue_name,
                 dead_letter_name=config.status_events_dead_letter_queue_name,
@@ -70,6 +67,12 @@ class TrainingEvents(Construct):
             ),
             environment=status_events_environment(
                 config, refs.lambda_resources(events_topic_arn=self.topic.topic_arn)
+            ),
+            alarm=AlarmSpec(
+                name="StatusEvents",
+                dead_letters="Notifications the status consumer could not turn into events reached its "
+                "dead-letter queue.",
+                errors="The status consumer function raised errors.",
             ),
         )
         self.queue, self.dead_letter_queue = self.consumer.queue, self.consumer.dead_letter_queue
@@ -107,16 +110,6 @@ class TrainingEvents(Construct):
             "AwsSolutions-IAM5[Resource::<EventsTopic97220A64>:*]",
             "Subscription ARNs are <topic ARN>:<uuid> and only known after subscribing; the wildcard is "
             "limited to this topic's subscriptions.",
-        )
-
-    def alarms(self, period: Duration) -> dict[str, tuple[cloudwatch.IMetric, float, str]]:
-        """The consumer's alarms (stacks.monitoring creates them like the others)."""
-        return self.consumer.alarms(
-            "StatusEvents",
-            period,
-            dead_letters="Notifications the status consumer could not turn into events reached its "
-            "dead-letter queue.",
-            errors="The status consumer function raised errors.",
         )
 
     def _grant(self, config: ServiceConfig, storage: StorageRefs) -> None:
