@@ -15,6 +15,7 @@ from aws_cdk import aws_sagemaker as sagemaker
 from constructs import Construct
 
 from stacks.config import ServiceConfig
+from stacks.gpu_runtime import variant_runtime
 from stacks.log_groups import encrypted_log_group
 from stacks.nag import acknowledge
 from stacks.service_principals import bind_trust, trusted_service
@@ -113,8 +114,9 @@ def endpoint_arn(scope: Construct, endpoint_name: str) -> str:
 
 
 class SageMakerEndpoint(Construct):
-    """An endpoint's image (built from `dockerfile` FROM `base_image`) and execution role; subclasses add
-    their grants and model, then `_create_endpoint` and `_scalable_target`."""
+    """An endpoint's image (`image`: "training" or "hosting", built from containers/<image>/Dockerfile FROM
+    `base_image`) and execution role; subclasses add their grants and model, then `_create_endpoint` and
+    `_scalable_target`."""
 
     def __init__(
         self,
@@ -123,12 +125,15 @@ class SageMakerEndpoint(Construct):
         *,
         config: ServiceConfig,
         endpoint_name: str,
-        dockerfile: str,
+        image: str,
         base_image: str,
     ) -> None:
         super().__init__(scope, construct_id)
         self.endpoint_name = endpoint_name
-        self.image = container_image(self, "Image", dockerfile=dockerfile, base_image=base_image)
+        self.image_name = image
+        self.image = container_image(
+            self, "Image", dockerfile=f"containers/{image}/Dockerfile", base_image=base_image
+        )
         self.role = execution_role(
             self, "ExecutionRole", config=config, endpoint_name=endpoint_name, image=self.image
         )
@@ -151,14 +156,44 @@ class SageMakerEndpoint(Construct):
         model.node.add_dependency(self.role)
         return model
 
-    def _create_endpoint(self, config: ServiceConfig, endpoint_config: sagemaker.CfnEndpointConfig) -> None:
-        """The endpoint itself, with its log group, from `endpoint_config`."""
+    def _create_endpoint(
+        self,
+        config: ServiceConfig,
+        model: sagemaker.CfnModel,
+        *,
+        instance_type: str,
+        initial_instance_count: int,
+        ami_key: str,
+        ami: str,
+        model_data_download: bool,
+        **endpoint_config: Any,
+    ) -> None:
+        """The endpoint, with its log group, and its configuration: one production variant running `model` on
+        `instance_type`, with the inference AMI `ami` (cdk.json `ami_key`) checked against this endpoint's
+        image and the startup timeouts (gpu_runtime.variant_runtime); `endpoint_config`: the rest of
+        `CfnEndpointConfig`'s properties."""
+        config_resource = sagemaker.CfnEndpointConfig(
+            self,
+            "EndpointConfig",
+            production_variants=[
+                sagemaker.CfnEndpointConfig.ProductionVariantProperty(
+                    variant_name=config.variant_name,
+                    model_name=model.attr_model_name,
+                    instance_type=instance_type,
+                    initial_instance_count=initial_instance_count,
+                    **variant_runtime(
+                        ami_key, ami, instance_type, self.image_name, model_data_download=model_data_download
+                    ),
+                )
+            ],
+            **endpoint_config,
+        )
         self.log_group = endpoint_log_group(self, config, self.endpoint_name)
         self.endpoint = sagemaker.CfnEndpoint(
             self,
             "Endpoint",
             endpoint_name=self.endpoint_name,
-            endpoint_config_name=endpoint_config.attr_endpoint_config_name,
+            endpoint_config_name=config_resource.attr_endpoint_config_name,
         )
         self.endpoint_arn = endpoint_arn(self, self.endpoint_name)
 
