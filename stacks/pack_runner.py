@@ -21,7 +21,7 @@ from stacks.hosting_endpoint import HostingEndpoint
 from stacks.moderation import ContentModeration
 from stacks.nag import acknowledge_encrypted_publish, acknowledge_object_prefixes
 from stacks.owner_key import grant_read_owner_key
-from stacks.queue_consumer import AlarmSpec, FunctionSpec, QueueSpec, queue_consumer
+from stacks.queue_consumer import AlarmSpec, FunctionSpec, QueueConsumer, QueueSpec
 from stacks.service_refs import ServiceRefs
 from stacks.state_table import PACK_IDEMPOTENCY_KEYS, PACK_KEYS, QUOTA_KEYS, StateTableRefs
 from stacks.storage import StorageRefs, nag_bucket_name
@@ -32,7 +32,7 @@ PACK_OBJECTS = f"{GENERATIONS_PREFIX}*/*/packs/"
 WEBHOOK_SECRETS = "trainings/*/_webhook-secret.json"
 
 
-class PackRunnerFunction(Construct):
+class PackRunnerFunction(QueueConsumer):
     """Work queue + DLQ (the messaging key), the runner with its own reserved concurrency, its grants."""
 
     def __init__(
@@ -49,8 +49,7 @@ class PackRunnerFunction(Construct):
         owner_key_arn = refs.owner_key.secret_arn
         super().__init__(scope, construct_id)
         self.key = refs.status.key
-        self.consumer = queue_consumer(
-            self,
+        self._consume(
             refs,
             queue=QueueSpec(
                 name=config.pack_queue_name,
@@ -81,8 +80,6 @@ class PackRunnerFunction(Construct):
                 errors="The pack runner function raised errors.",
             ),
         )
-        self.queue, self.dead_letter_queue = self.consumer.queue, self.consumer.dead_letter_queue
-        self.role, self.function = self.consumer.role, self.consumer.function
         # To delay a message (backoff): the queue's own URL.
         self.function.add_environment(Env.PACK_QUEUE_URL, self.queue.queue_url)
         data = storage.data_bucket

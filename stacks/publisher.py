@@ -35,7 +35,7 @@ from stacks.config_constants import (
 from stacks.config_lambda_env import publisher_environment
 from stacks.grants import grant_objects
 from stacks.nag import acknowledge_object_prefixes
-from stacks.queue_consumer import AlarmSpec, FunctionSpec, QueueSpec, queue_consumer
+from stacks.queue_consumer import AlarmSpec, FunctionSpec, QueueConsumer, QueueSpec
 from stacks.service_refs import ServiceRefs
 from stacks.storage import StorageRefs, nag_bucket_name
 
@@ -44,7 +44,7 @@ STAGED = f"{Prefix.TRAININGS}*/*/staged/"
 VERDICT = f"{Prefix.TRAININGS}*/*/publication.json"
 
 
-class ModelPublisher(Construct):
+class ModelPublisher(QueueConsumer):
     """Queue + DLQ on the success topic, the publisher function and its fixed-name role."""
 
     def __init__(
@@ -52,8 +52,7 @@ class ModelPublisher(Construct):
     ) -> None:
         config, storage, status = refs.config, refs.storage, refs.status
         super().__init__(scope, construct_id)
-        self.consumer = queue_consumer(
-            self,
+        self._consume(
             refs,
             queue=QueueSpec(
                 name=config.model_publisher_queue_name,
@@ -86,8 +85,6 @@ class ModelPublisher(Construct):
                 errors="The model publisher function raised errors.",
             ),
         )
-        self.queue, self.dead_letter_queue = self.consumer.queue, self.consumer.dead_letter_queue
-        self.role, self.function = self.consumer.role, self.consumer.function
         status.success_topic.add_subscription(
             subscriptions.SqsSubscription(self.queue, raw_message_delivery=True)
         )

@@ -71,7 +71,7 @@ class ServiceStack(Stack):
             training=self.training,
             hosting=self.hosting,
             status=self.status,
-            consumers=(self.events.consumer, self.publisher.consumer, self.packs.consumer),
+            consumers=(self.events, self.publisher, self.packs),
         )
 
         outputs = {

@@ -22,7 +22,7 @@ from stacks.config_lambda_env import status_events_environment
 from stacks.grants import grant_objects
 from stacks.nag import acknowledge, acknowledge_encrypted_publish, acknowledge_object_prefixes
 from stacks.owner_key import grant_read_owner_key
-from stacks.queue_consumer import AlarmSpec, FunctionSpec, QueueSpec, queue_consumer
+from stacks.queue_consumer import AlarmSpec, FunctionSpec, QueueConsumer, QueueSpec
 from stacks.service_refs import ServiceRefs
 from stacks.state_table import QUOTA_KEYS
 from stacks.status import encrypted_topic
@@ -33,7 +33,7 @@ BATCH_SIZE = STATUS_EVENTS_BATCH_SIZE
 MAX_RECEIVE_COUNT = STATUS_EVENTS_MAX_RECEIVE_COUNT
 
 
-class TrainingEvents(Construct):
+class TrainingEvents(QueueConsumer):
     """Events topic, consumer queue + DLQ on the status topics, the consumer, a subscribe policy."""
 
     def __init__(self, scope: Construct, construct_id: str, refs: ServiceRefs) -> None:
@@ -44,8 +44,7 @@ class TrainingEvents(Construct):
         self.topic = encrypted_topic(
             self, "Topic", config.training_events_topic_name, "Avatar training events", key
         )
-        self.consumer = queue_consumer(
-            self,
+        self._consume(
             refs,
             queue=QueueSpec(
                 name=config.status_events_queue_name,
@@ -75,8 +74,6 @@ class TrainingEvents(Construct):
                 errors="The status consumer function raised errors.",
             ),
         )
-        self.queue, self.dead_letter_queue = self.consumer.queue, self.consumer.dead_letter_queue
-        self.role, self.function = self.consumer.role, self.consumer.function
         # Failures come straight from SageMaker's error topic; successes come through the model publisher
         # (stacks.publisher), which forwards each one once the model is published or refused.
         status.error_topic.add_subscription(
