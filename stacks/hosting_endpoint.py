@@ -32,12 +32,10 @@ class HostingEndpoint(SageMakerEndpoint):
         super().__init__(
             scope,
             construct_id,
-            config=config,
             endpoint_name=config.hosting_endpoint_name,
             image="hosting",
             base_image=base_image,
         )
-        self.variant_name = config.variant_name
         grant_objects(self.role, storage.hosting_bucket, storage.hosting_key, [Prefix.MODELS], read=True)
         acknowledge_object_prefixes(
             self.role, nag_bucket_name(config, "hosting"), {Prefix.MODELS: "load per-user model artifacts."}
@@ -66,14 +64,12 @@ class HostingEndpoint(SageMakerEndpoint):
             model_data_download=False,
         )
 
-        target = self._scalable_target(
-            self.variant_name, config.hosting_min_capacity, config.hosting_max_capacity
-        )
-        target.scale_to_track_metric(
-            "GpuUtilizationTracking",
+        self._scalable_target(
+            config.hosting_min_capacity,
+            config.hosting_max_capacity,
+            tracking="GpuUtilizationTracking",
             target_value=config.hosting_gpu_utilization_target,
-            custom_metric=self.instance_metric("GPUUtilization"),
-            scale_in_cooldown=Duration.minutes(10),
+            metric=self.instance_metric("GPUUtilization"),
             scale_out_cooldown=Duration.minutes(3),
         )
 

@@ -6,8 +6,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from aws_cdk import ArnFormat, Stack
+from aws_cdk import ArnFormat, Duration, Stack
 from aws_cdk import aws_applicationautoscaling as appscaling
+from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_ecr_assets as ecr_assets
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_logs as logs
@@ -15,6 +16,7 @@ from aws_cdk import aws_sagemaker as sagemaker
 from constructs import Construct
 
 from stacks.config import ServiceConfig
+from stacks.config_names import VARIANT_NAME
 from stacks.gpu_runtime import variant_runtime
 from stacks.log_groups import encrypted_log_group
 from stacks.nag import acknowledge
@@ -42,7 +44,6 @@ def execution_role(
     scope: Construct,
     construct_id: str,
     *,
-    config: ServiceConfig,
     endpoint_name: str,
     image: ecr_assets.DockerImageAsset,
 ) -> iam.Role:
@@ -123,20 +124,18 @@ class SageMakerEndpoint(Construct):
         scope: Construct,
         construct_id: str,
         *,
-        config: ServiceConfig,
         endpoint_name: str,
         image: str,
         base_image: str,
     ) -> None:
         super().__init__(scope, construct_id)
         self.endpoint_name = endpoint_name
+        self.variant_name = VARIANT_NAME
         self.image_name = image
         self.image = container_image(
             self, "Image", dockerfile=f"containers/{image}/Dockerfile", base_image=base_image
         )
-        self.role = execution_role(
-            self, "ExecutionRole", config=config, endpoint_name=endpoint_name, image=self.image
-        )
+        self.role = execution_role(self, "ExecutionRole", endpoint_name=endpoint_name, image=self.image)
 
     def _create_model(
         self, vpc_config: sagemaker.CfnModel.VpcConfigProperty | None = None, **container: Any
@@ -177,7 +176,7 @@ class SageMakerEndpoint(Construct):
             "EndpointConfig",
             production_variants=[
                 sagemaker.CfnEndpointConfig.ProductionVariantProperty(
-                    variant_name=config.variant_name,
+                    variant_name=self.variant_name,
                     model_name=model.attr_model_name,
                     instance_type=instance_type,
                     initial_instance_count=initial_instance_count,
@@ -198,20 +197,36 @@ class SageMakerEndpoint(Construct):
         self.endpoint_arn = endpoint_arn(self, self.endpoint_name)
 
     def _scalable_target(
-        self, variant_name: str, min_capacity: int, max_capacity: int
+        self,
+        min_capacity: int,
+        max_capacity: int,
+        *,
+        tracking: str,
+        target_value: float,
+        metric: cloudwatch.IMetric,
+        scale_out_cooldown: Duration,
     ) -> appscaling.ScalableTarget:
-        """The variant's instance count as an Application Auto Scaling target (after the endpoint)."""
+        """The variant's instance count as an Application Auto Scaling target (after the endpoint) with the
+        target-tracking policy `tracking` that keeps `metric` at `target_value`; it scales in after 10 quiet
+        minutes, out after `scale_out_cooldown`."""
         self.scalable_target = appscaling.ScalableTarget(
             self,
             "ScalableTarget",
             service_namespace=appscaling.ServiceNamespace.SAGEMAKER,
-            resource_id=f"endpoint/{self.endpoint_name}/variant/{variant_name}",
+            resource_id=f"endpoint/{self.endpoint_name}/variant/{self.variant_name}",
             scalable_dimension="sagemaker:variant:DesiredInstanceCount",
             min_capacity=min_capacity,
             max_capacity=max_capacity,
         )
         self.scalable_target.node.add_dependency(self.endpoint)
         bind_trust(self.scalable_target.role, "application-autoscaling", "scalable-target/*")
+        self.scalable_target.scale_to_track_metric(
+            tracking,
+            target_value=target_value,
+            custom_metric=metric,
+            scale_in_cooldown=Duration.minutes(10),
+            scale_out_cooldown=scale_out_cooldown,
+        )
         return self.scalable_target
 
     def _grant(self, grantee: iam.IGrantable, action: str) -> None:

@@ -37,7 +37,6 @@ class TrainingEndpoint(SageMakerEndpoint):
         super().__init__(
             scope,
             construct_id,
-            config=config,
             endpoint_name=config.training_endpoint_name,
             image="training",
             base_image=base_image,
@@ -140,12 +139,12 @@ class TrainingEndpoint(SageMakerEndpoint):
         )
 
     def _autoscale(self, config: ServiceConfig) -> None:
-        target = self._scalable_target(config.variant_name, 0, config.training_max_capacity)
-        target.scale_to_track_metric(
-            "BacklogTracking",
+        target = self._scalable_target(
+            0,
+            config.training_max_capacity,
+            tracking="BacklogTracking",
             target_value=config.training_backlog_per_instance,
-            custom_metric=self._metric("ApproximateBacklogSizePerInstance"),
-            scale_in_cooldown=Duration.minutes(10),
+            metric=self._metric("ApproximateBacklogSizePerInstance"),
             scale_out_cooldown=Duration.minutes(5),
         )
         # Target tracking cannot leave zero instances (the per-instance backlog is undefined there):
