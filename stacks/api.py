@@ -49,6 +49,19 @@ FUNCTION_MEMORY_MB = {
 # Training records: trainings/<owner>/<training id>/training.json (avatar_contract.keys).
 TRAINING_RECORDS = f"{Prefix.TRAININGS}*/training.json"
 
+# The access log records every standard field API Gateway offers (apigw.JsonWithStandardFieldProps).
+ACCESS_LOG_FIELDS = (
+    "caller",
+    "http_method",
+    "ip",
+    "protocol",
+    "request_time",
+    "resource_path",
+    "response_length",
+    "status",
+    "user",
+)
+
 
 class Api(Construct):
     """Lambda functions (one per `routes.FUNCTIONS` entry) behind an IAM-authorized REST API."""
@@ -266,15 +279,7 @@ class Api(Construct):
                 throttling_burst_limit=config.api_throttling_burst_limit,
                 access_log_destination=apigw.LogGroupLogDestination(access_logs),
                 access_log_format=apigw.AccessLogFormat.json_with_standard_fields(
-                    caller=True,
-                    http_method=True,
-                    ip=True,
-                    protocol=True,
-                    request_time=True,
-                    resource_path=True,
-                    response_length=True,
-                    status=True,
-                    user=True,
+                    **dict.fromkeys(ACCESS_LOG_FIELDS, True)
                 ),
                 logging_level=apigw.MethodLoggingLevel.ERROR,
                 data_trace_enabled=False,

@@ -16,7 +16,7 @@ from aws_cdk import aws_sagemaker as sagemaker
 from constructs import Construct
 
 from avatar_contract.names import Prefix
-from stacks.gpu_runtime import EXPECT_GPU_ENV, instance_has_gpu, variant_runtime
+from stacks.gpu_runtime import EXPECT_GPU_ENV, instance_has_gpu
 from stacks.grants import grant_objects
 from stacks.nag import acknowledge_object_prefixes
 from stacks.sagemaker_common import SageMakerEndpoint
@@ -32,12 +32,10 @@ class HostingEndpoint(SageMakerEndpoint):
         super().__init__(
             scope,
             construct_id,
-            config=config,
             endpoint_name=config.hosting_endpoint_name,
-            dockerfile="containers/hosting/Dockerfile",
+            image="hosting",
             base_image=base_image,
         )
-        self.variant_name = config.variant_name
         grant_objects(self.role, storage.hosting_bucket, storage.hosting_key, [Prefix.MODELS], read=True)
         acknowledge_object_prefixes(
             self.role, nag_bucket_name(config, "hosting"), {Prefix.MODELS: "load per-user model artifacts."}
@@ -53,38 +51,25 @@ class HostingEndpoint(SageMakerEndpoint):
             },
             multi_model_config=sagemaker.CfnModel.MultiModelConfigProperty(model_cache_setting="Enabled"),
         )
-        endpoint_config = sagemaker.CfnEndpointConfig(
-            self,
-            "EndpointConfig",
-            # No KmsKeyId: g5 (NVMe instance-store) instances reject a volume key (docs/design.md §5).
-            production_variants=[
-                sagemaker.CfnEndpointConfig.ProductionVariantProperty(
-                    variant_name=self.variant_name,
-                    model_name=model.attr_model_name,
-                    instance_type=config.hosting_instance_type,
-                    initial_instance_count=config.hosting_min_capacity,
-                    # No model-data download timeout: a multi-model endpoint loads user models on demand,
-                    # not at startup; the base model is fetched by the container during its health check.
-                    **variant_runtime(
-                        "hostingInferenceAmiVersion",
-                        config.hosting_inference_ami_version,
-                        config.hosting_instance_type,
-                        "hosting",
-                        model_data_download=False,
-                    ),
-                )
-            ],
+        # No KmsKeyId: g5 (NVMe instance-store) instances reject a volume key (docs/design.md §5).
+        self._create_endpoint(
+            config,
+            model,
+            instance_type=config.hosting_instance_type,
+            initial_instance_count=config.hosting_min_capacity,
+            ami_key="hostingInferenceAmiVersion",
+            ami=config.hosting_inference_ami_version,
+            # No model-data download timeout: a multi-model endpoint loads user models on demand,
+            # not at startup; the base model is fetched by the container during its health check.
+            model_data_download=False,
         )
-        self._create_endpoint(config, endpoint_config)
 
-        target = self._scalable_target(
-            self.variant_name, config.hosting_min_capacity, config.hosting_max_capacity
-        )
-        target.scale_to_track_metric(
-            "GpuUtilizationTracking",
+        self._scalable_target(
+            config.hosting_min_capacity,
+            config.hosting_max_capacity,
+            tracking="GpuUtilizationTracking",
             target_value=config.hosting_gpu_utilization_target,
-            custom_metric=self.instance_metric("GPUUtilization"),
-            scale_in_cooldown=Duration.minutes(10),
+            metric=self.instance_metric("GPUUtilization"),
             scale_out_cooldown=Duration.minutes(3),
         )
 

@@ -11,17 +11,18 @@ from stacks.config import ServiceConfig
 
 def service_key(
     scope: Construct,
-    construct_id: str,
-    *,
     config: ServiceConfig,
     purpose: str,
     description: str,
+    *,
     removal_policy: RemovalPolicy,
     pending_window: Duration | None = None,
 ) -> kms.Key:
+    """The `purpose` key ("data", "hosting", "state", "messaging"): construct `<Purpose>Key` in `scope`, alias
+    `alias/<prefix>-<purpose>`."""
     return kms.Key(
         scope,
-        construct_id,
+        f"{purpose.title()}Key",
         alias=f"alias/{config.name(purpose)}",
         description=description,
         enable_key_rotation=True,

@@ -3,6 +3,8 @@ encrypted alarm topic (plus an optional e-mail subscription from context `alarmE
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from aws_cdk import Duration
 from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_cloudwatch_actions as cw_actions
@@ -14,12 +16,10 @@ from constructs import Construct
 from stacks.api import Api
 from stacks.config import ServiceConfig
 from stacks.hosting_endpoint import HostingEndpoint
-from stacks.pack_runner import PackRunnerFunction
-from stacks.publisher import ModelPublisher
+from stacks.queue_consumer import QueueConsumer
 from stacks.service_principals import source_conditions
 from stacks.status import TrainingStatus
 from stacks.training_endpoint import TrainingEndpoint
-from stacks.training_events import TrainingEvents
 
 
 class Monitoring(Construct):
@@ -36,10 +36,9 @@ class Monitoring(Construct):
         training: TrainingEndpoint,
         hosting: HostingEndpoint,
         status: TrainingStatus,
-        events: TrainingEvents | None = None,
-        publisher: ModelPublisher | None = None,
-        packs: PackRunnerFunction | None = None,
+        consumers: Sequence[QueueConsumer] = (),
     ) -> None:
+        """`consumers`: the queue consumers (status events, model publisher, pack runner), two alarms each."""
         super().__init__(scope, construct_id)
         self.alarm_topic = sns.Topic(
             self,
@@ -133,9 +132,7 @@ class Monitoring(Construct):
             ),
             "TrainingFailures": (failed, 1, "A training invocation failed."),
             "StatusDeadLetters": (dlq_depth, 1, "Training status messages reached the dead-letter queue."),
-            **(events.alarms(five_min) if events is not None else {}),
-            **(publisher.alarms(five_min) if publisher is not None else {}),
-            **(packs.alarms(five_min) if packs is not None else {}),
+            **{name: alarm for consumer in consumers for name, alarm in consumer.alarms(five_min).items()},
             "HostingErrors": (
                 hosting.metric("Invocation5XXErrors", "Sum"),
                 5,

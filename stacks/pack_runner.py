@@ -6,8 +6,6 @@ the rest. Alarms: anything in the dead-letter queue, function errors."""
 
 from __future__ import annotations
 
-from aws_cdk import Duration
-from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_sns as sns
@@ -23,7 +21,7 @@ from stacks.hosting_endpoint import HostingEndpoint
 from stacks.moderation import ContentModeration
 from stacks.nag import acknowledge_encrypted_publish, acknowledge_object_prefixes
 from stacks.owner_key import grant_read_owner_key
-from stacks.queue_consumer import FunctionSpec, QueueSpec, queue_consumer
+from stacks.queue_consumer import AlarmSpec, FunctionSpec, QueueConsumer, QueueSpec
 from stacks.service_refs import ServiceRefs
 from stacks.state_table import PACK_IDEMPOTENCY_KEYS, PACK_KEYS, QUOTA_KEYS, StateTableRefs
 from stacks.storage import StorageRefs, nag_bucket_name
@@ -34,7 +32,7 @@ PACK_OBJECTS = f"{GENERATIONS_PREFIX}*/*/packs/"
 WEBHOOK_SECRETS = "trainings/*/_webhook-secret.json"
 
 
-class PackRunnerFunction(Construct):
+class PackRunnerFunction(QueueConsumer):
     """Work queue + DLQ (the messaging key), the runner with its own reserved concurrency, its grants."""
 
     def __init__(
@@ -47,14 +45,12 @@ class PackRunnerFunction(Construct):
         events_topic: sns.ITopic,
         moderation: ContentModeration,
     ) -> None:
-        config, storage, state, key = refs.config, refs.storage, refs.state, refs.status.key
+        config, storage, state = refs.config, refs.storage, refs.state
         owner_key_arn = refs.owner_key.secret_arn
         super().__init__(scope, construct_id)
-        self.key = key
-        self.consumer = queue_consumer(
-            self,
-            config=config,
-            key=key,
+        self.key = refs.status.key
+        self._consume(
+            refs,
             queue=QueueSpec(
                 name=config.pack_queue_name,
                 dead_letter_name=config.pack_dead_letter_queue_name,
@@ -78,9 +74,12 @@ class PackRunnerFunction(Construct):
                     hosting_endpoint=hosting.endpoint_name, events_topic_arn=events_topic.topic_arn
                 ),
             ),
+            alarm=AlarmSpec(
+                name="PackRunner",
+                dead_letters="Pack work items the runner could not finish reached its dead-letter queue.",
+                errors="The pack runner function raised errors.",
+            ),
         )
-        self.queue, self.dead_letter_queue = self.consumer.queue, self.consumer.dead_letter_queue
-        self.role, self.function = self.consumer.role, self.consumer.function
         # To delay a message (backoff): the queue's own URL.
         self.function.add_environment(Env.PACK_QUEUE_URL, self.queue.queue_url)
         data = storage.data_bucket
@@ -124,15 +123,6 @@ class PackRunnerFunction(Construct):
             role = function.role
             assert isinstance(role, iam.Role)
             acknowledge_object_prefixes(role, nag_bucket_name(config, "data"), {PACK_OBJECTS: reason})
-
-    def alarms(self, period: Duration) -> dict[str, tuple[cloudwatch.IMetric, float, str]]:
-        """The runner's alarms (stacks.monitoring creates them like the others)."""
-        return self.consumer.alarms(
-            "PackRunner",
-            period,
-            dead_letters="Pack work items the runner could not finish reached its dead-letter queue.",
-            errors="The pack runner function raised errors.",
-        )
 
     def _acknowledge(self, config: ServiceConfig) -> None:
         acknowledge_encrypted_publish(self.role, "events topic")

@@ -18,8 +18,6 @@ Its role has a fixed name (`config.model_publisher_role_name`): the hosting buck
 
 from __future__ import annotations
 
-from aws_cdk import Duration
-from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_sns_subscriptions as subscriptions
 from aws_cdk import aws_sqs as sqs
@@ -37,7 +35,7 @@ from stacks.config_constants import (
 from stacks.config_lambda_env import publisher_environment
 from stacks.grants import grant_objects
 from stacks.nag import acknowledge_object_prefixes
-from stacks.queue_consumer import FunctionSpec, QueueSpec, queue_consumer
+from stacks.queue_consumer import AlarmSpec, FunctionSpec, QueueConsumer, QueueSpec
 from stacks.service_refs import ServiceRefs
 from stacks.storage import StorageRefs, nag_bucket_name
 
@@ -46,7 +44,7 @@ STAGED = f"{Prefix.TRAININGS}*/*/staged/"
 VERDICT = f"{Prefix.TRAININGS}*/*/publication.json"
 
 
-class ModelPublisher(Construct):
+class ModelPublisher(QueueConsumer):
     """Queue + DLQ on the success topic, the publisher function and its fixed-name role."""
 
     def __init__(
@@ -54,10 +52,8 @@ class ModelPublisher(Construct):
     ) -> None:
         config, storage, status = refs.config, refs.storage, refs.status
         super().__init__(scope, construct_id)
-        self.consumer = queue_consumer(
-            self,
-            config=config,
-            key=status.key,
+        self._consume(
+            refs,
             queue=QueueSpec(
                 name=config.model_publisher_queue_name,
                 dead_letter_name=config.model_publisher_dead_letter_queue_name,
@@ -82,9 +78,13 @@ class ModelPublisher(Construct):
             environment=publisher_environment(
                 config, refs.lambda_resources(status_events_queue_url=events_queue.queue_url)
             ),
+            alarm=AlarmSpec(
+                name="ModelPublisher",
+                dead_letters="Finished trainings the model publisher could not handle reached its "
+                "dead-letter queue.",
+                errors="The model publisher function raised errors.",
+            ),
         )
-        self.queue, self.dead_letter_queue = self.consumer.queue, self.consumer.dead_letter_queue
-        self.role, self.function = self.consumer.role, self.consumer.function
         status.success_topic.add_subscription(
             subscriptions.SqsSubscription(self.queue, raw_message_delivery=True)
         )
@@ -120,14 +120,4 @@ class ModelPublisher(Construct):
                 Prefix.MODELS: "publish the checked, rebuilt model archive (its only writer); read and "
                 "rebuild the archives published before they were code-free."
             },
-        )
-
-    def alarms(self, period: Duration) -> dict[str, tuple[cloudwatch.IMetric, float, str]]:
-        """The publisher's alarms (stacks.monitoring creates them like the others)."""
-        return self.consumer.alarms(
-            "ModelPublisher",
-            period,
-            dead_letters="Finished trainings the model publisher could not handle reached its dead-letter "
-            "queue.",
-            errors="The model publisher function raised errors.",
         )

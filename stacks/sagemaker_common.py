@@ -6,8 +6,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from aws_cdk import ArnFormat, Stack
+from aws_cdk import ArnFormat, Duration, Stack
 from aws_cdk import aws_applicationautoscaling as appscaling
+from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_ecr_assets as ecr_assets
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_logs as logs
@@ -15,6 +16,8 @@ from aws_cdk import aws_sagemaker as sagemaker
 from constructs import Construct
 
 from stacks.config import ServiceConfig
+from stacks.config_names import VARIANT_NAME
+from stacks.gpu_runtime import variant_runtime
 from stacks.log_groups import encrypted_log_group
 from stacks.nag import acknowledge
 from stacks.service_principals import bind_trust, trusted_service
@@ -41,7 +44,6 @@ def execution_role(
     scope: Construct,
     construct_id: str,
     *,
-    config: ServiceConfig,
     endpoint_name: str,
     image: ecr_assets.DockerImageAsset,
 ) -> iam.Role:
@@ -113,25 +115,27 @@ def endpoint_arn(scope: Construct, endpoint_name: str) -> str:
 
 
 class SageMakerEndpoint(Construct):
-    """An endpoint's image (built from `dockerfile` FROM `base_image`) and execution role; subclasses add
-    their grants and model, then `_create_endpoint` and `_scalable_target`."""
+    """An endpoint's image (`image`: "training" or "hosting", built from containers/<image>/Dockerfile FROM
+    `base_image`) and execution role; subclasses add their grants and model, then `_create_endpoint` and
+    `_scalable_target`."""
 
     def __init__(
         self,
         scope: Construct,
         construct_id: str,
         *,
-        config: ServiceConfig,
         endpoint_name: str,
-        dockerfile: str,
+        image: str,
         base_image: str,
     ) -> None:
         super().__init__(scope, construct_id)
         self.endpoint_name = endpoint_name
-        self.image = container_image(self, "Image", dockerfile=dockerfile, base_image=base_image)
-        self.role = execution_role(
-            self, "ExecutionRole", config=config, endpoint_name=endpoint_name, image=self.image
+        self.variant_name = VARIANT_NAME
+        self.image_name = image
+        self.image = container_image(
+            self, "Image", dockerfile=f"containers/{image}/Dockerfile", base_image=base_image
         )
+        self.role = execution_role(self, "ExecutionRole", endpoint_name=endpoint_name, image=self.image)
 
     def _create_model(
         self, vpc_config: sagemaker.CfnModel.VpcConfigProperty | None = None, **container: Any
@@ -151,32 +155,78 @@ class SageMakerEndpoint(Construct):
         model.node.add_dependency(self.role)
         return model
 
-    def _create_endpoint(self, config: ServiceConfig, endpoint_config: sagemaker.CfnEndpointConfig) -> None:
-        """The endpoint itself, with its log group, from `endpoint_config`."""
+    def _create_endpoint(
+        self,
+        config: ServiceConfig,
+        model: sagemaker.CfnModel,
+        *,
+        instance_type: str,
+        initial_instance_count: int,
+        ami_key: str,
+        ami: str,
+        model_data_download: bool,
+        **endpoint_config: Any,
+    ) -> None:
+        """The endpoint, with its log group, and its configuration: one production variant running `model` on
+        `instance_type`, with the inference AMI `ami` (cdk.json `ami_key`) checked against this endpoint's
+        image and the startup timeouts (gpu_runtime.variant_runtime); `endpoint_config`: the rest of
+        `CfnEndpointConfig`'s properties."""
+        config_resource = sagemaker.CfnEndpointConfig(
+            self,
+            "EndpointConfig",
+            production_variants=[
+                sagemaker.CfnEndpointConfig.ProductionVariantProperty(
+                    variant_name=self.variant_name,
+                    model_name=model.attr_model_name,
+                    instance_type=instance_type,
+                    initial_instance_count=initial_instance_count,
+                    **variant_runtime(
+                        ami_key, ami, instance_type, self.image_name, model_data_download=model_data_download
+                    ),
+                )
+            ],
+            **endpoint_config,
+        )
         self.log_group = endpoint_log_group(self, config, self.endpoint_name)
         self.endpoint = sagemaker.CfnEndpoint(
             self,
             "Endpoint",
             endpoint_name=self.endpoint_name,
-            endpoint_config_name=endpoint_config.attr_endpoint_config_name,
+            endpoint_config_name=config_resource.attr_endpoint_config_name,
         )
         self.endpoint_arn = endpoint_arn(self, self.endpoint_name)
 
     def _scalable_target(
-        self, variant_name: str, min_capacity: int, max_capacity: int
+        self,
+        min_capacity: int,
+        max_capacity: int,
+        *,
+        tracking: str,
+        target_value: float,
+        metric: cloudwatch.IMetric,
+        scale_out_cooldown: Duration,
     ) -> appscaling.ScalableTarget:
-        """The variant's instance count as an Application Auto Scaling target (after the endpoint)."""
+        """The variant's instance count as an Application Auto Scaling target (after the endpoint) with the
+        target-tracking policy `tracking` that keeps `metric` at `target_value`; it scales in after 10 quiet
+        minutes, out after `scale_out_cooldown`."""
         self.scalable_target = appscaling.ScalableTarget(
             self,
             "ScalableTarget",
             service_namespace=appscaling.ServiceNamespace.SAGEMAKER,
-            resource_id=f"endpoint/{self.endpoint_name}/variant/{variant_name}",
+            resource_id=f"endpoint/{self.endpoint_name}/variant/{self.variant_name}",
             scalable_dimension="sagemaker:variant:DesiredInstanceCount",
             min_capacity=min_capacity,
             max_capacity=max_capacity,
         )
         self.scalable_target.node.add_dependency(self.endpoint)
         bind_trust(self.scalable_target.role, "application-autoscaling", "scalable-target/*")
+        self.scalable_target.scale_to_track_metric(
+            tracking,
+            target_value=target_value,
+            custom_metric=metric,
+            scale_in_cooldown=Duration.minutes(10),
+            scale_out_cooldown=scale_out_cooldown,
+        )
         return self.scalable_target
 
     def _grant(self, grantee: iam.IGrantable, action: str) -> None:

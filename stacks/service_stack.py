@@ -71,9 +71,7 @@ class ServiceStack(Stack):
             training=self.training,
             hosting=self.hosting,
             status=self.status,
-            events=self.events,
-            publisher=self.publisher,
-            packs=self.packs,
+            consumers=(self.events, self.publisher, self.packs),
         )
 
         outputs = {

@@ -42,10 +42,9 @@ class StateTable(Construct):
         policy = removal_policy(config)
         self.key = service_key(
             self,
-            "StateKey",
-            config=config,
-            purpose="state",
-            description="Encrypts the avatar service's state table (per-owner quotas, idempotency records).",
+            config,
+            "state",
+            "Encrypts the avatar service's state table (per-owner quotas, idempotency records).",
             removal_policy=policy,
         )
         self.table = dynamodb.Table(

@@ -42,10 +42,9 @@ class TrainingStatus(Construct):
         # SNS must be allowed to use it to deliver into the encrypted queue (added by the subscription).
         self.key = service_key(
             self,
-            "MessagingKey",
-            config=config,
-            purpose="messaging",
-            description="Encrypts the avatar service's training status topics and queues, and its alarms.",
+            config,
+            "messaging",
+            "Encrypts the avatar service's training status topics and queues, and its alarms.",
             removal_policy=RemovalPolicy.DESTROY,
             pending_window=Duration.days(7),
         )

@@ -52,18 +52,16 @@ class Storage(Construct):
 
         self.data_key = service_key(
             self,
-            "DataKey",
-            config=config,
-            purpose="data",
-            description="Encrypts the avatar service's training data (selfies, records, async outputs).",
+            config,
+            "data",
+            "Encrypts the avatar service's training data (selfies, records, async outputs).",
             removal_policy=policy,
         )
         self.hosting_key = service_key(
             self,
-            "HostingKey",
-            config=config,
-            purpose="hosting",
-            description="Encrypts the avatar service's trained model artifacts.",
+            config,
+            "hosting",
+            "Encrypts the avatar service's trained model artifacts.",
             removal_policy=policy,
         )
 

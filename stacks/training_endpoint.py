@@ -14,7 +14,7 @@ from constructs import Construct
 from avatar_contract.names import Env, Prefix, Runtime
 from avatar_contract.training_budget import TIME_BUDGET_ENV, TRAINING_TIME_BUDGET_SECONDS
 from stacks.config import ServiceConfig
-from stacks.gpu_runtime import EXPECT_GPU_ENV, instance_has_gpu, variant_runtime
+from stacks.gpu_runtime import EXPECT_GPU_ENV, instance_has_gpu
 from stacks.grants import grant_objects
 from stacks.nag import acknowledge, acknowledge_encrypted_publish, acknowledge_object_prefixes
 from stacks.sagemaker_common import SageMakerEndpoint
@@ -37,9 +37,8 @@ class TrainingEndpoint(SageMakerEndpoint):
         super().__init__(
             scope,
             construct_id,
-            config=config,
             endpoint_name=config.training_endpoint_name,
-            dockerfile="containers/training/Dockerfile",
+            image="training",
             base_image=base_image,
         )
         data, hosting = storage.data_bucket, storage.hosting_bucket
@@ -83,24 +82,29 @@ class TrainingEndpoint(SageMakerEndpoint):
             )
         model = self._create_model(vpc_config=vpc_config, environment=environment)
 
-        endpoint_config = sagemaker.CfnEndpointConfig(
-            self,
-            "EndpointConfig",
-            production_variants=[
-                sagemaker.CfnEndpointConfig.ProductionVariantProperty(
-                    variant_name=config.variant_name,
-                    model_name=model.attr_model_name,
-                    instance_type=config.training_instance_type,
-                    initial_instance_count=1,  # CreateEndpoint needs >= 1; autoscaling then goes to 0.
-                    **variant_runtime(
-                        "trainingInferenceAmiVersion",
-                        config.training_inference_ami_version,
-                        config.training_instance_type,
-                        "training",
-                        model_data_download=True,
-                    ),
-                )
-            ],
+        acknowledge_object_prefixes(
+            self.role,
+            nag_bucket_name(config, "data"),
+            {
+                TRAINING_INPUT: "read a training's input archive (SageMaker's InputLocation).",
+                **{
+                    prefix: "write the training's progress, previews and staged model."
+                    for prefix in TRAINING_WRITES
+                },
+                Prefix.ASYNC_OUTPUTS: "SageMaker writes async results as this role.",
+                Prefix.ASYNC_FAILURES: "SageMaker writes async failures as this role.",
+                Prefix.CLASS_IMAGES: "read and cache prior-preservation class images.",
+            },
+        )
+
+        self._create_endpoint(
+            config,
+            model,
+            instance_type=config.training_instance_type,
+            initial_instance_count=1,  # CreateEndpoint needs >= 1; autoscaling then goes to 0.
+            ami_key="trainingInferenceAmiVersion",
+            ami=config.training_inference_ami_version,
+            model_data_download=True,
             # No KmsKeyId for the ML storage volume: g5 (and other NVMe instance-store) instances reject
             # one; their instance storage is hardware-encrypted (docs/design.md §5); outputs use KMS.
             async_inference_config=sagemaker.CfnEndpointConfig.AsyncInferenceConfigProperty(
@@ -122,22 +126,6 @@ class TrainingEndpoint(SageMakerEndpoint):
                 ),
             ),
         )
-        acknowledge_object_prefixes(
-            self.role,
-            nag_bucket_name(config, "data"),
-            {
-                TRAINING_INPUT: "read a training's input archive (SageMaker's InputLocation).",
-                **{
-                    prefix: "write the training's progress, previews and staged model."
-                    for prefix in TRAINING_WRITES
-                },
-                Prefix.ASYNC_OUTPUTS: "SageMaker writes async results as this role.",
-                Prefix.ASYNC_FAILURES: "SageMaker writes async failures as this role.",
-                Prefix.CLASS_IMAGES: "read and cache prior-preservation class images.",
-            },
-        )
-
-        self._create_endpoint(config, endpoint_config)
 
         self._autoscale(config)
 
@@ -151,12 +139,12 @@ class TrainingEndpoint(SageMakerEndpoint):
         )
 
     def _autoscale(self, config: ServiceConfig) -> None:
-        target = self._scalable_target(config.variant_name, 0, config.training_max_capacity)
-        target.scale_to_track_metric(
-            "BacklogTracking",
+        target = self._scalable_target(
+            0,
+            config.training_max_capacity,
+            tracking="BacklogTracking",
             target_value=config.training_backlog_per_instance,
-            custom_metric=self._metric("ApproximateBacklogSizePerInstance"),
-            scale_in_cooldown=Duration.minutes(10),
+            metric=self._metric("ApproximateBacklogSizePerInstance"),
             scale_out_cooldown=Duration.minutes(5),
         )
         # Target tracking cannot leave zero instances (the per-instance backlog is undefined there):

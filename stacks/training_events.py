@@ -5,8 +5,6 @@ publishes per-owner events to (message attributes `owner`, `status`: apps filter
 
 from __future__ import annotations
 
-from aws_cdk import Duration
-from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_sns_subscriptions as subscriptions
 from constructs import Construct
@@ -24,7 +22,7 @@ from stacks.config_lambda_env import status_events_environment
 from stacks.grants import grant_objects
 from stacks.nag import acknowledge, acknowledge_encrypted_publish, acknowledge_object_prefixes
 from stacks.owner_key import grant_read_owner_key
-from stacks.queue_consumer import FunctionSpec, QueueSpec, queue_consumer
+from stacks.queue_consumer import AlarmSpec, FunctionSpec, QueueConsumer, QueueSpec
 from stacks.service_refs import ServiceRefs
 from stacks.state_table import QUOTA_KEYS
 from stacks.status import encrypted_topic
@@ -35,7 +33,7 @@ BATCH_SIZE = STATUS_EVENTS_BATCH_SIZE
 MAX_RECEIVE_COUNT = STATUS_EVENTS_MAX_RECEIVE_COUNT
 
 
-class TrainingEvents(Construct):
+class TrainingEvents(QueueConsumer):
     """Events topic, consumer queue + DLQ on the status topics, the consumer, a subscribe policy."""
 
     def __init__(self, scope: Construct, construct_id: str, refs: ServiceRefs) -> None:
@@ -46,10 +44,8 @@ class TrainingEvents(Construct):
         self.topic = encrypted_topic(
             self, "Topic", config.training_events_topic_name, "Avatar training events", key
         )
-        self.consumer = queue_consumer(
-            self,
-            config=config,
-            key=key,
+        self._consume(
+            refs,
             queue=QueueSpec(
                 name=config.status_events_queue_name,
                 dead_letter_name=config.status_events_dead_letter_queue_name,
@@ -71,9 +67,13 @@ class TrainingEvents(Construct):
             environment=status_events_environment(
                 config, refs.lambda_resources(events_topic_arn=self.topic.topic_arn)
             ),
+            alarm=AlarmSpec(
+                name="StatusEvents",
+                dead_letters="Notifications the status consumer could not turn into events reached its "
+                "dead-letter queue.",
+                errors="The status consumer function raised errors.",
+            ),
         )
-        self.queue, self.dead_letter_queue = self.consumer.queue, self.consumer.dead_letter_queue
-        self.role, self.function = self.consumer.role, self.consumer.function
         # Failures come straight from SageMaker's error topic; successes come through the model publisher
         # (stacks.publisher), which forwards each one once the model is published or refused.
         status.error_topic.add_subscription(
@@ -107,16 +107,6 @@ class TrainingEvents(Construct):
             "AwsSolutions-IAM5[Resource::<EventsTopic97220A64>:*]",
             "Subscription ARNs are <topic ARN>:<uuid> and only known after subscribing; the wildcard is "
             "limited to this topic's subscriptions.",
-        )
-
-    def alarms(self, period: Duration) -> dict[str, tuple[cloudwatch.IMetric, float, str]]:
-        """The consumer's alarms (stacks.monitoring creates them like the others)."""
-        return self.consumer.alarms(
-            "StatusEvents",
-            period,
-            dead_letters="Notifications the status consumer could not turn into events reached its "
-            "dead-letter queue.",
-            errors="The status consumer function raised errors.",
         )
 
     def _grant(self, config: ServiceConfig, storage: StorageRefs) -> None:

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import subprocess
 from pathlib import Path
-from typing import Any
 
 import pytest
 
@@ -13,19 +11,12 @@ from locks.environments import REPO_ROOT
 
 
 def test_buildah_gets_the_real_dockerfile_and_only_the_four_build_arguments(
-    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, recorded_commands: list[list[str]]
 ) -> None:
-    calls: list[list[str]] = []
-
-    def run(command: list[str], **_: Any) -> subprocess.CompletedProcess[str]:
-        calls.append(command)
-        return subprocess.CompletedProcess(command, 0, "", "")
-
     monkeypatch.setattr(build_module, "wheelhouse", lambda image, cache: tmp_path)
-    monkeypatch.setattr(build_module.subprocess, "run", run)
     monkeypatch.setattr(build_module.bh, "image_size_bytes", lambda tag: 42)
     built = build_module.build("hosting", "localhost/standin:1", tmp_path)
-    (command,) = calls
+    (command,) = recorded_commands
     assert command[:4] == ["buildah", "bud", "--isolation", "chroot"] and command[-1] == str(REPO_ROOT)
     assert command[command.index("-f") + 1] == "containers/hosting/Dockerfile"
     build_args = [command[i + 1] for i, arg in enumerate(command) if arg == "--build-arg"]

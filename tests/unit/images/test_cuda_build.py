@@ -3,13 +3,10 @@
 from __future__ import annotations
 
 import re
-import subprocess
 from pathlib import Path
-from typing import Any
 
 import pytest
 
-from images import build as build_module
 from images import cuda
 from images.standin import BOOKWORM, NOBLE, debootstrap_command, python_key
 from locks.environments import IMAGES, REPO_ROOT, lock_path, read_pins
@@ -38,17 +35,10 @@ def test_the_cuda_build_installs_the_dockerfiles_own_lock_with_no_waiver(image: 
 
 
 def test_the_wheels_are_cpython_3_12_manylinux_wheels_of_the_real_lock(
-    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+    tmp_path: Path, recorded_commands: list[list[str]]
 ) -> None:
-    calls: list[list[str]] = []
-
-    def run(command: list[str], **_: Any) -> subprocess.CompletedProcess[str]:
-        calls.append(command)
-        return subprocess.CompletedProcess(command, 0, "", "")
-
-    monkeypatch.setattr(build_module.subprocess, "run", run)
     assert cuda.wheelhouse("hosting", tmp_path) == tmp_path / "wheels-cp312"
-    (command,) = calls
+    (command,) = recorded_commands
     assert command[command.index("-r") + 1] == str(REPO_ROOT / "containers/hosting/requirements.lock")
     assert {"--require-hashes", "--no-deps"} <= set(command)
     assert command[command.index("--only-binary") + 1] == ":all:"
@@ -59,7 +49,7 @@ def test_the_wheels_are_cpython_3_12_manylinux_wheels_of_the_real_lock(
     assert "manylinux_2_28_x86_64" in platforms and "manylinux2014_x86_64" in platforms
     assert "manylinux_2_35_x86_64" in platforms and "manylinux_2_36_x86_64" not in platforms
     # Done once per lock content: a second call downloads nothing.
-    assert cuda.wheelhouse("hosting", tmp_path) == tmp_path / "wheels-cp312" and len(calls) == 1
+    assert cuda.wheelhouse("hosting", tmp_path) == tmp_path / "wheels-cp312" and len(recorded_commands) == 1
 
 
 def test_the_import_check_must_report_the_locked_versions_and_cuda_major() -> None:
