@@ -31,29 +31,24 @@ _NOISE_SCHEDULE = dict(
 _SCHEDULER = dict(**_NOISE_SCHEDULE, set_alpha_to_one=False, skip_prk_steps=True)
 
 
-def _clip_config(
-    tokenizer: CLIPTokenizer,
-    *,
-    hidden: int,
-    intermediate: int,
-    layers: int,
-    heads: int,
-    projection: int,
-    act: str = "gelu",
-) -> CLIPTextConfig:
-    """A CLIP text encoder's configuration sized as given, for `tokenizer`'s vocabulary and length."""
+# The tiny pipelines' text encoders (the SD 2.x one and both of SDXL's), in CLIPTextConfig's terms.
+_TINY_TEXT_ENCODER: dict[str, Any] = dict(
+    hidden_size=32, intermediate_size=37, num_hidden_layers=2, num_attention_heads=4, projection_dim=32
+)
+
+
+def _clip_config(tokenizer: CLIPTokenizer, hidden_act: str = "gelu", **sizes: Any) -> CLIPTextConfig:
+    """A CLIP text encoder's configuration for `tokenizer`'s vocabulary and length, sized by `sizes`
+    (CLIPTextConfig's hidden_size, intermediate_size, num_hidden_layers, num_attention_heads,
+    projection_dim)."""
     return CLIPTextConfig(
         vocab_size=len(tokenizer),
-        hidden_size=hidden,
-        intermediate_size=intermediate,
-        num_hidden_layers=layers,
-        num_attention_heads=heads,
         max_position_embeddings=tokenizer.model_max_length,
-        projection_dim=projection,
-        hidden_act=act,
         bos_token_id=tokenizer.bos_token_id,
         eos_token_id=tokenizer.eos_token_id,
         pad_token_id=tokenizer.pad_token_id,
+        hidden_act=hidden_act,
+        **sizes,
     )
 
 
@@ -133,9 +128,7 @@ def build_tiny_pipeline(out_dir: Path | str, seed: int = 0) -> Path:
     unet = _unet(sample_size=8, widths=(32, 64), head_dims=(2, 4), layers_per_block=1, cross_attention_dim=32)
     vae = _vae(sample_size=64, widths=(32, 64), layers_per_block=1)
     tokenizer = build_tokenizer()
-    text_encoder = CLIPTextModel(
-        _clip_config(tokenizer, hidden=32, intermediate=37, layers=2, heads=4, projection=32)
-    )
+    text_encoder = CLIPTextModel(_clip_config(tokenizer, **_TINY_TEXT_ENCODER))
     return _save(unet, vae, text_encoder, tokenizer, Path(out_dir), torch.float32)
 
 
@@ -153,7 +146,14 @@ def full_size_components() -> dict[str, Any]:
     tokenizer = build_tokenizer(vocab_size=49408)
     # OpenCLIP ViT-H/14's text tower, as SD 2.x uses it (the last of its 24 layers is dropped).
     text_encoder = CLIPTextModel(
-        _clip_config(tokenizer, hidden=1024, intermediate=4096, layers=23, heads=16, projection=512)
+        _clip_config(
+            tokenizer,
+            hidden_size=1024,
+            intermediate_size=4096,
+            num_hidden_layers=23,
+            num_attention_heads=16,
+            projection_dim=512,
+        )
     )
     return {"unet": unet, "vae": vae, "text_encoder": text_encoder, "tokenizer": tokenizer}
 

@@ -17,7 +17,7 @@ import torch
 from diffusers import AutoencoderKL, EulerDiscreteScheduler, StableDiffusionXLPipeline, UNet2DConditionModel
 from transformers import CLIPTextModel, CLIPTextModelWithProjection
 
-from random_sd.builders import _NOISE_SCHEDULE, _clip_config, _unet, _vae, ensure_built
+from random_sd.builders import _NOISE_SCHEDULE, _TINY_TEXT_ENCODER, _clip_config, _unet, _vae, ensure_built
 from random_sd.cache import TINY_SDXL_PIPELINE_FOLDER, tiny_pipeline_dir
 from random_sd.tokenizer import build_tokenizer
 
@@ -84,9 +84,8 @@ def build_tiny_sdxl_pipeline(out_dir: Path | str, seed: int = 0) -> Path:
     """A tiny SDXL-style pipeline (about 1.5 M parameters; 8 px latents render a 64 px image)."""
     torch.manual_seed(seed)
     tokenizer, tokenizer_2 = build_tokenizer(), build_tokenizer()
-    small = dict(hidden=32, intermediate=37, layers=2, heads=4, projection=32, act="gelu")
-    text_encoder = CLIPTextModel(_clip_config(tokenizer, **small))  # type: ignore[arg-type]
-    text_encoder_2 = CLIPTextModelWithProjection(_clip_config(tokenizer_2, **small))  # type: ignore[arg-type]
+    text_encoder = CLIPTextModel(_clip_config(tokenizer, **_TINY_TEXT_ENCODER))
+    text_encoder_2 = CLIPTextModelWithProjection(_clip_config(tokenizer_2, **_TINY_TEXT_ENCODER))
     unet = _sdxl_unet(
         sample_size=8, widths=(32, 64), head_dims=(2, 4), transformer_layers=(1, 1),
         cross_attention_dim=64, time_embed_dim=8, pooled_dim=32,
@@ -106,14 +105,16 @@ def full_size_sdxl_components() -> dict[str, object]:
     tokenizer, tokenizer_2 = build_tokenizer(vocab_size=49408), build_tokenizer(vocab_size=49408)
     text_encoder = CLIPTextModel(  # OpenAI CLIP ViT-L/14's text tower
         _clip_config(
-            tokenizer, hidden=768, intermediate=3072, layers=12, heads=12, projection=768, act="quick_gelu"
+            tokenizer, hidden_size=768, intermediate_size=3072, num_hidden_layers=12,
+            num_attention_heads=12, projection_dim=768, hidden_act="quick_gelu",
         )
-    )
+    )  # fmt: skip
     text_encoder_2 = CLIPTextModelWithProjection(  # OpenCLIP ViT-bigG/14's text tower, with its projection
         _clip_config(
-            tokenizer_2, hidden=1280, intermediate=5120, layers=32, heads=20, projection=1280, act="gelu"
+            tokenizer_2, hidden_size=1280, intermediate_size=5120, num_hidden_layers=32,
+            num_attention_heads=20, projection_dim=1280, hidden_act="gelu",
         )
-    )
+    )  # fmt: skip
     unet = _sdxl_unet(
         sample_size=128, widths=(320, 640, 1280), head_dims=(5, 10, 20), transformer_layers=(1, 2, 10),
         cross_attention_dim=2048, time_embed_dim=256, pooled_dim=1280,
