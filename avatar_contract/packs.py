@@ -17,7 +17,7 @@ import os
 from collections.abc import Sequence
 from functools import cache
 from pathlib import Path
-from typing import Final, Literal
+from typing import Annotated, Final, Literal
 
 from pydantic import (
     BaseModel,
@@ -31,7 +31,7 @@ from pydantic import (
 from avatar_contract import families
 from avatar_contract.generation import GenArgs
 from avatar_contract.names import TOKEN_PLACEHOLDER, Env
-from avatar_contract.training import PROMPT_MAX_CHARS
+from avatar_contract.training import PROMPT_MAX_CHARS, names_the_subject
 
 PACK_FORMAT: Final = 1
 DEFAULT_FAMILY: Final = str(families.DEFAULT_FAMILY)
@@ -54,19 +54,14 @@ class PackPrompt(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    prompt: str = Field(..., min_length=1, max_length=PROMPT_MAX_CHARS, description="Contains <<TOK>>")
+    prompt: Annotated[str, names_the_subject(f"must contain {TOKEN_PLACEHOLDER} (the user's subject)")] = (
+        Field(..., min_length=1, max_length=PROMPT_MAX_CHARS, description="Contains <<TOK>>")
+    )
     negative_prompt: str | None = Field(
         None, max_length=PROMPT_MAX_CHARS, description="None: the pack's negative prompt"
     )
     images: int = Field(4, ge=1, le=MAX_IMAGES_PER_PROMPT, description="Images of this prompt per pack")
     gen_args: GenArgs = Field(default_factory=GenArgs, description="Settings and finishing passes")
-
-    @field_validator("prompt")
-    @classmethod
-    def _names_the_subject(cls, value: str) -> str:
-        if TOKEN_PLACEHOLDER not in value:
-            raise ValueError(f"must contain {TOKEN_PLACEHOLDER} (the user's subject)")
-        return value
 
     @field_validator("gen_args")
     @classmethod

@@ -11,9 +11,17 @@ depend on the base model come from its family (`avatar_contract.families`): `hyp
 from __future__ import annotations
 
 from functools import cache
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, create_model, field_validator, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    create_model,
+    field_validator,
+    model_validator,
+)
 
 from avatar_contract.families import DEFAULT_FAMILY, FAMILIES, FamilyName, IntRange, family
 from avatar_contract.names import TOKEN_PLACEHOLDER
@@ -33,6 +41,17 @@ DEFAULT_VALIDATION_PROMPTS = (
     f"a portrait of {TOKEN_PLACEHOLDER}, oil painting",
 )
 _DEFAULTS = family(DEFAULT_FAMILY).training
+
+
+def names_the_subject(message: str) -> AfterValidator:
+    """A prompt field's check that the prompt contains `<<TOK>>` (the user's subject): `message` when not."""
+
+    def check(prompt: str) -> str:
+        if TOKEN_PLACEHOLDER not in prompt:
+            raise ValueError(message)
+        return prompt
+
+    return AfterValidator(check)
 
 
 def _widest(name: str) -> IntRange:
@@ -73,7 +92,9 @@ class TrainingHyperparameters(BaseModel):
         description="The class word <<TOK>> adds after the token; a word of class_prompt (default: "
         "'person' when the class prompt has it, else its last word)",
     )
-    instance_prompt: str = Field(f"a photo of {TOKEN_PLACEHOLDER}", min_length=3, max_length=PROMPT_MAX_CHARS)
+    instance_prompt: Annotated[
+        str, names_the_subject(f"must contain the placeholder {TOKEN_PLACEHOLDER}")
+    ] = Field(f"a photo of {TOKEN_PLACEHOLDER}", min_length=3, max_length=PROMPT_MAX_CHARS)
     max_train_steps: int = Field(_STEPS.default, ge=_STEPS.minimum, le=_STEPS.maximum)
     learning_rate: float = Field(_LR[0], gt=0, le=_LR[1])
     lora_rank: int = Field(_RANK.default, ge=_RANK.minimum, le=_RANK.maximum)
@@ -124,13 +145,6 @@ class TrainingHyperparameters(BaseModel):
         description="With checkpoints: keep the earliest checkpoint within one standard error of the "
         "best mean identity similarity, or score them all and keep the last",
     )
-
-    @field_validator("instance_prompt")
-    @classmethod
-    def _instance_prompt_has_token(cls, value: str) -> str:
-        if TOKEN_PLACEHOLDER not in value:
-            raise ValueError(f"must contain the placeholder {TOKEN_PLACEHOLDER}")
-        return value
 
     @field_validator("validation_prompts")
     @classmethod

@@ -103,6 +103,20 @@ def batches(count: int, width: int, height: int, max_pixels: int = MAX_BATCH_PIX
     return [range(start, min(start + size, count)) for start in range(0, count, size)]
 
 
+def _negative(negative_prompt: str | None) -> str:
+    """The negative prompt rendered: `DEFAULT_NEGATIVE_PROMPT` for None, none for ""."""
+    return DEFAULT_NEGATIVE_PROMPT if negative_prompt is None else negative_prompt
+
+
+def _pil_images(pipe: Any, callback: Callable[..., dict] | None, **inputs: Any) -> list[Any]:
+    """`pipe(**inputs)`'s PIL images, rendered without autograd, `callback` at the end of each step."""
+    import torch
+
+    with torch.inference_mode():
+        out = pipe(**inputs, output_type="pil", callback_on_step_end=callback)
+    return list(out.images)
+
+
 def render(
     pipe: Any,
     prompt: str,
@@ -121,23 +135,19 @@ def render(
     import torch
 
     width, height = (size, size) if isinstance(size, int) else size
-    negative = DEFAULT_NEGATIVE_PROMPT if negative_prompt is None else negative_prompt
     images: list[Any] = []
     for batch in batches(count, width, height, max_pixels):
-        generators = [torch.Generator("cpu").manual_seed((seed + i) % 2**32) for i in batch]
-        with torch.inference_mode():
-            out = pipe(
-                prompt=[prompt] * len(batch),
-                negative_prompt=[negative] * len(batch),
-                num_inference_steps=steps,
-                guidance_scale=guidance_scale,
-                width=width,
-                height=height,
-                generator=generators,
-                output_type="pil",
-                callback_on_step_end=callback,
-            )
-        images.extend(out.images)
+        images += _pil_images(
+            pipe,
+            callback,
+            prompt=[prompt] * len(batch),
+            negative_prompt=[_negative(negative_prompt)] * len(batch),
+            num_inference_steps=steps,
+            guidance_scale=guidance_scale,
+            width=width,
+            height=height,
+            generator=[torch.Generator("cpu").manual_seed((seed + i) % 2**32) for i in batch],
+        )
     return images
 
 
@@ -187,20 +197,17 @@ def refine(
     generator seeded `seed`; the same size comes back."""
     import torch
 
-    negative = DEFAULT_NEGATIVE_PROMPT if negative_prompt is None else negative_prompt
-    with torch.inference_mode():
-        out = img2img(
-            prompt=prompt,
-            negative_prompt=negative,
-            image=image,
-            strength=strength,
-            num_inference_steps=steps,
-            guidance_scale=guidance_scale,
-            generator=torch.Generator("cpu").manual_seed(seed % 2**32),
-            output_type="pil",
-            callback_on_step_end=callback,
-        )
-    return out.images[0]
+    return _pil_images(
+        img2img,
+        callback,
+        prompt=prompt,
+        negative_prompt=_negative(negative_prompt),
+        image=image,
+        strength=strength,
+        num_inference_steps=steps,
+        guidance_scale=guidance_scale,
+        generator=torch.Generator("cpu").manual_seed(seed % 2**32),
+    )[0]
 
 
 def finish(

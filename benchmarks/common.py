@@ -382,6 +382,12 @@ def render_table(rows: Sequence[Sequence[str]], markdown: bool = False) -> str:
     return "\n".join(out)
 
 
+def markdown_section(heading: str, text: str, table: Sequence[Sequence[str]]) -> list[str]:
+    """The lines of a generated page's `## heading` section: a paragraph, then a markdown table whose first
+    row is the header."""
+    return [f"## {heading}", "", text, "", render_table(table, markdown=True)]
+
+
 def load_results(results_dir: Path = RESULTS_DIR) -> dict[str, dict[str, Any]]:
     """Every results file in a folder, by benchmark name."""
     found = {}

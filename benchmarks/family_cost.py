@@ -12,6 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from benchmarks.common import markdown_section
 from benchmarks.cost_model import PRICES, Inputs, api_cost_per_generation
 
 REPOSITORY_ROOT = Path(__file__).resolve().parent.parent
@@ -87,9 +88,7 @@ def family_costs(inputs: Inputs) -> list[FamilyCost]:
 
 def render_section(inputs: Inputs) -> list[str]:
     """The `## Per base family` section of cost.md."""
-    lines = [
-        "## Per base family",
-        "",
+    text = (
         "Each family at its defaults (`avatar_contract.families`, cdk.json `baseModel`). Training: the "
         "service's cost model (`avatar_contract.training_budget.estimate`: its A10G constants are "
         "estimates, no GPU measured) on the family's training instance. Image: one 30-step image at the "
@@ -97,18 +96,22 @@ def render_section(inputs: Inputs) -> list[str]:
         f"memory ({', '.join(f'{k} {v:g} GiB' for k, v in WORKING_GIB.items())}, estimates)) ÷ one "
         "default adapter in fp16 (computed), capped by the adapter cache's bound "
         f"({CACHE_BOUND}). Per 1000 images: the GPU time at the hosting price over the utilization target "
-        "plus API Gateway, Lambda and moderation per request (`benchmarks/family_cost.py`).",
-        "",
-        "| family | training (defaults) | per model | one image | base weights | adapters resident per "
-        "24 GB GPU | per 1000 images (hosting instance) |",
-        "|---|---|---|---|---|---|---|",
+        "plus API Gateway, Lambda and moderation per request (`benchmarks/family_cost.py`)."
+    )
+    header = [
+        "family", "training (defaults)", "per model", "one image", "base weights",
+        "adapters resident per 24 GB GPU", "per 1000 images (hosting instance)",
+    ]  # fmt: skip
+    rows = [
+        [
+            row.family,
+            f"{row.training_seconds:,.0f} s on {row.training_instance} (estimate)",
+            f"${row.training_cost:.2f}",
+            f"{row.image_seconds:g} s ({row.image_source})",
+            f"{row.base_gib:.1f} GiB (manifest)",
+            f"{row.resident} (memory allows {row.resident_by_memory})",
+            f"${row.per_1000_images:.2f} ({row.hosting_instance})",
+        ]
+        for row in family_costs(inputs)
     ]
-    for row in family_costs(inputs):
-        lines.append(
-            f"| {row.family} | {row.training_seconds:,.0f} s on {row.training_instance} (estimate) | "
-            f"${row.training_cost:.2f} | {row.image_seconds:g} s ({row.image_source}) | "
-            f"{row.base_gib:.1f} GiB (manifest) | {row.resident} (memory allows {row.resident_by_memory}) | "
-            f"${row.per_1000_images:.2f} ({row.hosting_instance}) |"
-        )
-    lines.append("")
-    return lines
+    return [*markdown_section("Per base family", text, [header, *rows]), ""]

@@ -17,6 +17,7 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
+from benchmarks.common import markdown_section
 from benchmarks.cost_model import PRICES, Inputs, moderation_cost_per_generation
 
 # A pack job's own calls (docs/packs.md): per image one SQS work item (send, receive, delete), one
@@ -126,25 +127,30 @@ def pack_costs(inputs: Inputs) -> list[PackCost]:
 
 def render_section(inputs: Inputs) -> list[str]:
     """The `## Avatar packs` section of cost.md."""
-    lines = [
-        "## Avatar packs, per base family",
-        "",
+    text = (
         "One run of each curated pack (`avatar_contract/pack_data/`): GPU time from the images' "
         "pixel-steps (`avatar_contract.generation.pixel_steps`, finishing passes included; face_detail "
         "counted at its `max_faces` bound) × the family's seconds per pixel-step (its generation time ÷ "
         f"(native size² × {REFERENCE_STEPS} steps)), at the hosting price over the utilization target; "
         "plus per image an SQS work item, the runner Lambda waiting for the endpoint, Rekognition "
         "moderation, an S3 PUT and GET and an SNS event, and per job the POST, the client's polls every "
-        f"{POLL_SECONDS:.0f} s and the prompt moderation (`benchmarks/pack_cost.py`).",
-        "",
-        "| family | pack | images | GPU seconds | hosting | AWS calls | total | per image |",
-        "|---|---|---|---|---|---|---|---|",
+        f"{POLL_SECONDS:.0f} s and the prompt moderation (`benchmarks/pack_cost.py`)."
+    )
+    header = ["family", "pack", "images", "GPU seconds", "hosting", "AWS calls", "total", "per image"]
+    rows = [
+        [
+            row.family,
+            row.pack,
+            str(row.images),
+            f"{row.gpu_seconds:.1f}",
+            f"${row.hosting:.4f}",
+            f"${row.per_image_calls:.4f}",
+            f"${row.total:.4f}",
+            f"${row.per_image:.5f}",
+        ]
+        for row in pack_costs(inputs)
     ]
-    for row in pack_costs(inputs):
-        lines.append(
-            f"| {row.family} | {row.pack} | {row.images} | {row.gpu_seconds:.1f} | ${row.hosting:.4f} | "
-            f"${row.per_image_calls:.4f} | ${row.total:.4f} | ${row.per_image:.5f} |"
-        )
+    lines = markdown_section("Avatar packs, per base family", text, [header, *rows])
     estimated = [f for f in FAMILIES if f.image_seconds is not None]
     if estimated:
         lines += [

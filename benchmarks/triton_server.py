@@ -78,7 +78,6 @@ def sagemaker_triton(base_model: Path, env: dict[str, str] | None = None) -> Ite
     server = start_triton(
         base_model=base_model,
         http_port=None,
-        sagemaker=True,
         env=env,
         startup_timeout_s=900,
         model_gate=False,

@@ -4,7 +4,8 @@
 the local cloud); `build_full_size_pipeline` makes the real SD 2.1-base architecture with random weights
 (benchmarks of compute and memory). Both are written with `save_pretrained`, so every consumer loads them
 through the same `from_pretrained` path as the real model. `random_sd.sdxl` does the same for SDXL 1.0
-(`build_tiny_sdxl_pipeline`, `build_full_size_sdxl_pipeline`).
+(`build_tiny_sdxl_pipeline`, `build_full_size_sdxl_pipeline`). Their CLIP tokenizer is defined in code too
+(`random_sd.tokenizer.build_tokenizer`, without torch: tests that tokenize as CLIP does build it).
 """
 
 from typing import TYPE_CHECKING

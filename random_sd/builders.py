@@ -12,77 +12,43 @@ from typing import Any
 
 import torch
 from diffusers import AutoencoderKL, PNDMScheduler, StableDiffusionPipeline, UNet2DConditionModel
-from tokenizers.pre_tokenizers import ByteLevel
 from transformers import CLIPTextConfig, CLIPTextModel, CLIPTokenizer
 
 from random_sd.cache import tiny_pipeline_dir
+from random_sd.tokenizer import build_tokenizer
 
-# SD 2.1-base's scheduler (scheduler/scheduler_config.json of stabilityai/stable-diffusion-2-1-base).
-_SCHEDULER = dict(
+# The training noise schedule SD 2.1-base and SDXL 1.0 share (scheduler/scheduler_config.json of
+# stabilityai/stable-diffusion-2-1-base and of stabilityai/stable-diffusion-xl-base-1.0).
+_NOISE_SCHEDULE = dict(
     beta_start=0.00085,
     beta_end=0.012,
     beta_schedule="scaled_linear",
     num_train_timesteps=1000,
     prediction_type="epsilon",
-    set_alpha_to_one=False,
-    skip_prk_steps=True,
     steps_offset=1,
 )
-_WORDS = (
-    "a photo of person man woman face portrait sks in the style painting wearing hat smiling "
-    "on beach at night with glasses astronaut space suit close up high quality"
-).split()
+# SD 2.1-base's scheduler (PNDM).
+_SCHEDULER = dict(**_NOISE_SCHEDULE, set_alpha_to_one=False, skip_prk_steps=True)
 
 
-def _build_tokenizer(vocab_size: int | None = None) -> CLIPTokenizer:
-    """A byte-level BPE CLIP tokenizer whose vocabulary is defined here: every byte symbol, a few
-    whole words, and (for the full-size architecture) filler entries up to the real vocabulary size."""
-    symbols = sorted(ByteLevel.alphabet())
-    vocab: list[str] = [*symbols, *(s + "</w>" for s in symbols)]
-    merges: list[tuple[str, str]] = []
-    for word in _WORDS:  # merge each word left to right so common words become single tokens
-        parts = [*word[:-1], word[-1] + "</w>"]
-        while len(parts) > 1:
-            if (parts[0], parts[1]) not in merges:
-                merges.append((parts[0], parts[1]))
-            merged = parts[0] + parts[1]
-            if merged not in vocab:
-                vocab.append(merged)
-            parts = [merged, *parts[2:]]
-    vocab += ["<|startoftext|>", "<|endoftext|>"]
-    if vocab_size is not None:
-        vocab += [f"<|filler{i}|>" for i in range(vocab_size - len(vocab))]
-    # transformers annotates merges as strings; its tokenizers BPE model takes the pairs themselves
-    return CLIPTokenizer(
-        vocab={tok: i for i, tok in enumerate(vocab)},
-        merges=merges,  # type: ignore[arg-type]
-        model_max_length=77,
-    )
+# The tiny pipelines' text encoders (the SD 2.x one and both of SDXL's), in CLIPTextConfig's terms.
+_TINY_TEXT_ENCODER: dict[str, Any] = dict(
+    hidden_size=32, intermediate_size=37, num_hidden_layers=2, num_attention_heads=4, projection_dim=32
+)
 
 
-def _clip_config(
-    tokenizer: CLIPTokenizer,
-    *,
-    hidden: int,
-    intermediate: int,
-    layers: int,
-    heads: int,
-    projection: int,
-    act: str = "gelu",
-) -> CLIPTextConfig:
-    """A CLIP text encoder's configuration sized as given, for `tokenizer`'s vocabulary."""
+def _clip_config(tokenizer: CLIPTokenizer, hidden_act: str = "gelu", **sizes: Any) -> CLIPTextConfig:
+    """A CLIP text encoder's configuration for `tokenizer`'s vocabulary and length, sized by `sizes`
+    (CLIPTextConfig's hidden_size, intermediate_size, num_hidden_layers, num_attention_heads,
+    projection_dim)."""
     return CLIPTextConfig(
         vocab_size=len(tokenizer),
-        hidden_size=hidden,
-        intermediate_size=intermediate,
-        num_hidden_layers=layers,
-        num_attention_heads=heads,
-        max_position_embeddings=77,
-        projection_dim=projection,
-        hidden_act=act,
+        max_position_embeddings=tokenizer.model_max_length,
         bos_token_id=tokenizer.bos_token_id,
         eos_token_id=tokenizer.eos_token_id,
         pad_token_id=tokenizer.pad_token_id,
+        hidden_act=hidden_act,
+        **sizes,
     )
 
 
@@ -117,20 +83,26 @@ def _unet(
     head_dims: tuple[int, ...],
     layers_per_block: int,
     cross_attention_dim: int,
+    plain_block: int = -1,
+    **extra: Any,
 ) -> UNet2DConditionModel:
-    """A randomly initialised SD 2.x UNet: one block per width, cross-attention in all but the deepest."""
-    attention_blocks = len(widths) - 1
+    """A randomly initialised UNet (4 latent channels): one block per width, with cross-attention in all
+    but `plain_block` (SD 2.x: the deepest, -1; SDXL: the first, 0), the up path mirroring the down path;
+    SD 2.x's unless `extra` (UNet2DConditionModel's other arguments) says otherwise."""
+    down = ["CrossAttnDownBlock2D"] * len(widths)
+    down[plain_block] = "DownBlock2D"
     return UNet2DConditionModel(
         sample_size=sample_size,
         in_channels=4,
         out_channels=4,
         layers_per_block=layers_per_block,
         block_out_channels=widths,
-        down_block_types=("CrossAttnDownBlock2D",) * attention_blocks + ("DownBlock2D",),
-        up_block_types=("UpBlock2D",) + ("CrossAttnUpBlock2D",) * attention_blocks,
+        down_block_types=tuple(down),
+        up_block_types=tuple(block.replace("Down", "Up") for block in reversed(down)),
         cross_attention_dim=cross_attention_dim,
         attention_head_dim=head_dims,
         use_linear_projection=True,
+        **extra,
     )
 
 
@@ -155,10 +127,8 @@ def build_tiny_pipeline(out_dir: Path | str, seed: int = 0) -> Path:
     torch.manual_seed(seed)
     unet = _unet(sample_size=8, widths=(32, 64), head_dims=(2, 4), layers_per_block=1, cross_attention_dim=32)
     vae = _vae(sample_size=64, widths=(32, 64), layers_per_block=1)
-    tokenizer = _build_tokenizer()
-    text_encoder = CLIPTextModel(
-        _clip_config(tokenizer, hidden=32, intermediate=37, layers=2, heads=4, projection=32)
-    )
+    tokenizer = build_tokenizer()
+    text_encoder = CLIPTextModel(_clip_config(tokenizer, **_TINY_TEXT_ENCODER))
     return _save(unet, vae, text_encoder, tokenizer, Path(out_dir), torch.float32)
 
 
@@ -173,10 +143,17 @@ def full_size_components() -> dict[str, Any]:
         cross_attention_dim=1024,
     )
     vae = _vae(sample_size=512, widths=(128, 256, 512, 512), layers_per_block=2)
-    tokenizer = _build_tokenizer(vocab_size=49408)
+    tokenizer = build_tokenizer(vocab_size=49408)
     # OpenCLIP ViT-H/14's text tower, as SD 2.x uses it (the last of its 24 layers is dropped).
     text_encoder = CLIPTextModel(
-        _clip_config(tokenizer, hidden=1024, intermediate=4096, layers=23, heads=16, projection=512)
+        _clip_config(
+            tokenizer,
+            hidden_size=1024,
+            intermediate_size=4096,
+            num_hidden_layers=23,
+            num_attention_heads=16,
+            projection_dim=512,
+        )
     )
     return {"unet": unet, "vae": vae, "text_encoder": text_encoder, "tokenizer": tokenizer}
 

@@ -17,20 +17,13 @@ import torch
 from diffusers import AutoencoderKL, EulerDiscreteScheduler, StableDiffusionXLPipeline, UNet2DConditionModel
 from transformers import CLIPTextModel, CLIPTextModelWithProjection
 
-from random_sd.builders import _build_tokenizer, _clip_config, _vae, ensure_built
+from random_sd.builders import _NOISE_SCHEDULE, _TINY_TEXT_ENCODER, _clip_config, _unet, _vae, ensure_built
 from random_sd.cache import TINY_SDXL_PIPELINE_FOLDER, tiny_pipeline_dir
+from random_sd.tokenizer import build_tokenizer
 
-# SDXL 1.0's scheduler (scheduler/scheduler_config.json of stabilityai/stable-diffusion-xl-base-1.0).
+# SDXL 1.0's scheduler (Euler; scheduler/scheduler_config.json of stabilityai/stable-diffusion-xl-base-1.0).
 _SCHEDULER = dict(
-    beta_start=0.00085,
-    beta_end=0.012,
-    beta_schedule="scaled_linear",
-    num_train_timesteps=1000,
-    prediction_type="epsilon",
-    steps_offset=1,
-    timestep_spacing="leading",
-    interpolation_type="linear",
-    use_karras_sigmas=False,
+    **_NOISE_SCHEDULE, timestep_spacing="leading", interpolation_type="linear", use_karras_sigmas=False
 )
 SDXL_VAE_SCALING_FACTOR = 0.13025
 MICRO_CONDITIONS = 6  # original (h, w), crop top-left (y, x), target (h, w)
@@ -45,27 +38,20 @@ def _sdxl_unet(
     cross_attention_dim: int,
     time_embed_dim: int,
     pooled_dim: int,
-    norm_groups: int = 32,
 ) -> UNet2DConditionModel:
     """An SDXL UNet: no attention in the first (highest-resolution) block, cross-attention below it with
     `transformer_layers` per block, and the "text_time" added embedding."""
-    attention_blocks = len(widths) - 1
-    return UNet2DConditionModel(
+    return _unet(
         sample_size=sample_size,
-        in_channels=4,
-        out_channels=4,
+        widths=widths,
+        head_dims=head_dims,
         layers_per_block=2,
-        block_out_channels=widths,
-        down_block_types=("DownBlock2D",) + ("CrossAttnDownBlock2D",) * attention_blocks,
-        up_block_types=("CrossAttnUpBlock2D",) * attention_blocks + ("UpBlock2D",),
-        transformer_layers_per_block=transformer_layers,
-        attention_head_dim=head_dims,
         cross_attention_dim=cross_attention_dim,
-        use_linear_projection=True,
+        plain_block=0,
+        transformer_layers_per_block=transformer_layers,
         addition_embed_type="text_time",
         addition_time_embed_dim=time_embed_dim,
         projection_class_embeddings_input_dim=MICRO_CONDITIONS * time_embed_dim + pooled_dim,
-        norm_num_groups=norm_groups,
     )
 
 
@@ -97,10 +83,9 @@ def _save(parts: dict[str, object], out_dir: Path, dtype: torch.dtype) -> Path:
 def build_tiny_sdxl_pipeline(out_dir: Path | str, seed: int = 0) -> Path:
     """A tiny SDXL-style pipeline (about 1.5 M parameters; 8 px latents render a 64 px image)."""
     torch.manual_seed(seed)
-    tokenizer, tokenizer_2 = _build_tokenizer(), _build_tokenizer()
-    small = dict(hidden=32, intermediate=37, layers=2, heads=4, projection=32, act="gelu")
-    text_encoder = CLIPTextModel(_clip_config(tokenizer, **small))  # type: ignore[arg-type]
-    text_encoder_2 = CLIPTextModelWithProjection(_clip_config(tokenizer_2, **small))  # type: ignore[arg-type]
+    tokenizer, tokenizer_2 = build_tokenizer(), build_tokenizer()
+    text_encoder = CLIPTextModel(_clip_config(tokenizer, **_TINY_TEXT_ENCODER))
+    text_encoder_2 = CLIPTextModelWithProjection(_clip_config(tokenizer_2, **_TINY_TEXT_ENCODER))
     unet = _sdxl_unet(
         sample_size=8, widths=(32, 64), head_dims=(2, 4), transformer_layers=(1, 1),
         cross_attention_dim=64, time_embed_dim=8, pooled_dim=32,
@@ -117,17 +102,19 @@ def full_size_sdxl_components() -> dict[str, object]:
     """The SDXL 1.0 base architecture's components (unet/config.json and the text encoders' configs of
     stabilityai/stable-diffusion-xl-base-1.0), randomly initialised on torch's current default device
     (`meta`: sizes only)."""
-    tokenizer, tokenizer_2 = _build_tokenizer(vocab_size=49408), _build_tokenizer(vocab_size=49408)
+    tokenizer, tokenizer_2 = build_tokenizer(vocab_size=49408), build_tokenizer(vocab_size=49408)
     text_encoder = CLIPTextModel(  # OpenAI CLIP ViT-L/14's text tower
         _clip_config(
-            tokenizer, hidden=768, intermediate=3072, layers=12, heads=12, projection=768, act="quick_gelu"
+            tokenizer, hidden_size=768, intermediate_size=3072, num_hidden_layers=12,
+            num_attention_heads=12, projection_dim=768, hidden_act="quick_gelu",
         )
-    )
+    )  # fmt: skip
     text_encoder_2 = CLIPTextModelWithProjection(  # OpenCLIP ViT-bigG/14's text tower, with its projection
         _clip_config(
-            tokenizer_2, hidden=1280, intermediate=5120, layers=32, heads=20, projection=1280, act="gelu"
+            tokenizer_2, hidden_size=1280, intermediate_size=5120, num_hidden_layers=32,
+            num_attention_heads=20, projection_dim=1280, hidden_act="gelu",
         )
-    )
+    )  # fmt: skip
     unet = _sdxl_unet(
         sample_size=128, widths=(320, 640, 1280), head_dims=(5, 10, 20), transformer_layers=(1, 2, 10),
         cross_attention_dim=2048, time_embed_dim=256, pooled_dim=1280,

@@ -14,10 +14,8 @@ from training_service.errors import TrainingError
 logger = logging.getLogger(__name__)
 
 
-class NotLikeTheSelfies(TrainingError):
+class NotLikeTheSelfies(TrainingError, status=422):
     """The previews' median likeness is below `min_identity_similarity`."""
-
-    status = 422
 
 
 def score_previews(

@@ -7,34 +7,12 @@ from __future__ import annotations
 import random
 
 import pytest
-from tokenizers.pre_tokenizers import ByteLevel
 from transformers import CLIPTokenizer
 
 from avatar_api.domain.prompt_text import CLIP_TEXT_TOKENS, model_prefix, normalized, skeleton
+from random_sd.tokenizer import build_tokenizer
 
 WORDS = "a photo of portrait person naked in the style hat beach don't we'll it's".split()
-
-
-def clip_tokenizer(words: list[str]) -> CLIPTokenizer:
-    """A CLIP BPE tokenizer in which each of `words` is one token (every other piece: bytes)."""
-    symbols = sorted(ByteLevel.alphabet())
-    vocab = [*symbols, *(symbol + "</w>" for symbol in symbols)]
-    merges: list[tuple[str, str]] = []
-    for word in words:
-        parts = [*word[:-1], word[-1] + "</w>"]
-        while len(parts) > 1:
-            if (parts[0], parts[1]) not in merges:
-                merges.append((parts[0], parts[1]))
-            merged = parts[0] + parts[1]
-            if merged not in vocab:
-                vocab.append(merged)
-            parts = [merged, *parts[2:]]
-    vocab += ["<|startoftext|>", "<|endoftext|>"]
-    return CLIPTokenizer(
-        vocab={token: index for index, token in enumerate(vocab)},
-        merges=merges,  # type: ignore[arg-type]
-        model_max_length=77,
-    )
 
 
 def read_end(tokenizer: CLIPTokenizer, text: str) -> int:
@@ -46,7 +24,7 @@ def read_end(tokenizer: CLIPTokenizer, text: str) -> int:
 @pytest.fixture(scope="module")
 def tokenizer() -> CLIPTokenizer:
     # Its pre-tokens one token each: the words, their contractions' two halves, the punctuation.
-    return clip_tokenizer([*WORDS, "don", "we", "it", "'t", "'ll", "'s", ",", "."])
+    return build_tokenizer([*WORDS, "don", "we", "it", "'t", "'ll", "'s", ",", "."])
 
 
 def test_the_cut_is_exactly_where_the_model_stops_when_every_word_is_one_token(

@@ -1,6 +1,7 @@
 """The per-family text conditioning's shared part: loading the tokenizers and text encoders a family
 names (`avatar_contract.families`), tokenizing the training's fixed prompts once, LoRA on the encoders
-(the family's target modules), and taking the encoders off the device once their output is fixed
+(the family's target modules), the UNet's conditioning keywords (with SDXL's micro-conditioning where
+the family has it), and taking the encoders off the device once their output is fixed
 (`training_service.families`)."""
 
 from __future__ import annotations
@@ -27,8 +28,13 @@ class Encoded:
     pooled: torch.Tensor | None = None
 
 
+def time_ids(geometry: CropGeometry, resolution: int) -> list[int]:
+    """The micro-conditioning of one training square: (original h, w, crop top, left, target h, w)."""
+    return [*geometry.original_size, *geometry.crop_top_left, resolution, resolution]
+
+
 class TextConditioning:
-    """One family's tokenizers and text encoders (subclasses: `ENCODER_CLASSES`, `encode`, `unet_kwargs`)."""
+    """One family's tokenizers and text encoders (subclasses: `ENCODER_CLASSES`, `encode`)."""
 
     ENCODER_CLASSES: ClassVar[tuple[Any, ...]]  # the transformers class of each of the family's encoders
 
@@ -99,8 +105,18 @@ class TextConditioning:
         dtype: torch.dtype,
     ) -> dict[str, Any]:
         """The UNet's conditioning keywords for a batch whose prompts are `rows` of `encoded` and whose
-        images came from `geometry`."""
-        raise NotImplementedError
+        images came from `geometry`: the cross-attention context, and for a family with micro-conditioning
+        (SDXL) the added embedding, the pooled prompt embedding plus each image's `time_ids`."""
+        picked = list(rows)
+        kwargs: dict[str, Any] = {"encoder_hidden_states": encoded.context[picked].to(dtype)}
+        if self.family.micro_conditioning:
+            assert encoded.pooled is not None  # encode() sets it for a family with an added embedding
+            ids = torch.tensor([time_ids(g, resolution) for g in geometry], device=encoded.context.device)
+            kwargs["added_cond_kwargs"] = {
+                "text_embeds": encoded.pooled[picked].to(dtype),
+                "time_ids": ids.to(dtype),
+            }
+        return kwargs
 
 
 __all__ = ["CropGeometry", "Encoded", "TextConditioning"]

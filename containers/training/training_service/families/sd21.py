@@ -3,14 +3,9 @@ UNet's cross-attention context, nothing else (diffusers' `train_dreambooth_lora.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import Any
-
-import torch
 from transformers import CLIPTextModel
 
 from training_service.families.common import Encoded, TextConditioning
-from training_service.images import CropGeometry
 
 
 class SD2Conditioning(TextConditioning):
@@ -19,13 +14,3 @@ class SD2Conditioning(TextConditioning):
     def encode(self) -> Encoded:
         [encoder] = self.encoders.values()
         return Encoded(context=encoder(self.input_ids[0])[0])
-
-    def unet_kwargs(
-        self,
-        encoded: Encoded,
-        rows: Sequence[int],
-        geometry: Sequence[CropGeometry],
-        resolution: int,
-        dtype: torch.dtype,
-    ) -> dict[str, Any]:
-        return {"encoder_hidden_states": encoded.context[list(rows)].to(dtype)}

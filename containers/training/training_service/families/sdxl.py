@@ -6,19 +6,10 @@ image: original size, crop top-left, target size."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import Any
-
 import torch
 from transformers import CLIPTextModel, CLIPTextModelWithProjection
 
 from training_service.families.common import Encoded, TextConditioning
-from training_service.images import CropGeometry
-
-
-def time_ids(geometry: CropGeometry, resolution: int) -> list[int]:
-    """The micro-conditioning of one training square: (original h, w, crop top, left, target h, w)."""
-    return [*geometry.original_size, *geometry.crop_top_left, resolution, resolution]
 
 
 class SDXLConditioning(TextConditioning):
@@ -31,21 +22,3 @@ class SDXLConditioning(TextConditioning):
             contexts.append(out.hidden_states[-2])  # SDXL conditions on the penultimate layer
             pooled = out[0]  # the last encoder's pooled, projected embedding (text_embeds)
         return Encoded(context=torch.cat(contexts, dim=-1), pooled=pooled)
-
-    def unet_kwargs(
-        self,
-        encoded: Encoded,
-        rows: Sequence[int],
-        geometry: Sequence[CropGeometry],
-        resolution: int,
-        dtype: torch.dtype,
-    ) -> dict[str, Any]:
-        assert encoded.pooled is not None  # encode() always sets it
-        ids = torch.tensor([time_ids(g, resolution) for g in geometry], device=encoded.context.device)
-        return {
-            "encoder_hidden_states": encoded.context[list(rows)].to(dtype),
-            "added_cond_kwargs": {
-                "text_embeds": encoded.pooled[list(rows)].to(dtype),
-                "time_ids": ids.to(dtype),
-            },
-        }
