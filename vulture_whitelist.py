@@ -50,7 +50,6 @@ _.pack_version
 _.precompute_latents
 _.precompute_text_embeddings
 _.license
-_.micro_conditioning
 _.unet_lora_targets
 
 # PEP 562's module attribute hook: random_sd loads its builders (torch, diffusers) on first use.
