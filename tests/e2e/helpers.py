@@ -27,6 +27,7 @@ from avatar_contract.names import Env, StateTable
 from avatar_contract.notifications import AsyncInferenceNotification
 from local_cloud import LocalCloud
 from local_cloud.demo import DEMO_TRAINING_CONFIG
+from local_cloud.processes import live_members
 from local_cloud.sigv4 import Principal
 
 # The demo's fast training, with fewer steps: finishes in seconds on a 2-core CPU with the tiny model.
@@ -228,24 +229,9 @@ def assert_stopped_cleanly(urls: list[str], pids: list[int]) -> None:
     for pid in pids:
         with contextlib.suppress(ChildProcessError):
             os.waitpid(pid, os.WNOHANG)  # reap, in case the test process is the parent
-        alive = _live_members(pid)  # every child leads its own process group
+        alive = live_members(pid)  # every child leads its own process group
         assert not alive, f"process group {pid} of the local cloud still runs {alive}"
     for url in urls:
         host, port = urlsplit(url).hostname, urlsplit(url).port
         with socket.socket() as probe:
             assert probe.connect_ex((host, port)) != 0, f"{url} still accepts connections"
-
-
-def _live_members(pgid: int) -> list[int]:
-    """Processes of a process group that still run (zombies, which only wait for their new parent to
-    reap them, do not count)."""
-    members = []
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            fields = stat.read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        state, group = fields[0], int(fields[2])
-        if group == pgid and state != "Z":
-            members.append(int(stat.parent.name))
-    return members
