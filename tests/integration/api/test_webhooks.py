@@ -22,10 +22,6 @@ from typing import Any
 
 import pytest
 from aws_lambda_powertools.utilities.batch.exceptions import BatchProcessingError
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
 
 from avatar_api.adapters.webhooks import WebhookSender
 from avatar_api.domain import webhooks as webhook_delivery
@@ -34,6 +30,7 @@ from avatar_api.lambda_context import LocalContext
 from avatar_api.services import get_services
 from avatar_client import verify_webhook
 from avatar_contract.names import Env
+from local_cloud.webhook_sink import make_certificates
 from tests.fixtures.api import ALICE, owner_id, response_json, selfies
 from tests.fixtures.api_backend import Api
 from tests.integration.api.test_status_events import complete, notification, sqs_event, topic
@@ -43,53 +40,6 @@ ALICE_OWNER = owner_id(ALICE)
 HOST = "hooks.test"
 OTHER_HOST = "other.test"  # resolves to the same server, whose certificate does not name it
 LOOPBACK = (ipaddress.ip_network("127.0.0.1/32"),)
-
-
-def _certificates(directory: Path) -> tuple[Path, Path, Path]:
-    """A CA, and a certificate for HOST it signed: (ca.pem, server.pem, server.key)."""
-    now = datetime.datetime.now(datetime.UTC)
-    ca_key, server_key = ec.generate_private_key(ec.SECP256R1()), ec.generate_private_key(ec.SECP256R1())
-    ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "avatar webhook test CA")])
-    ca = (
-        x509.CertificateBuilder()
-        .subject_name(ca_name)
-        .issuer_name(ca_name)
-        .public_key(ca_key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(minutes=5))
-        .not_valid_after(now + datetime.timedelta(hours=1))
-        .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
-        .add_extension(
-            x509.KeyUsage(True, False, False, False, False, True, True, False, False), critical=True
-        )
-        .add_extension(x509.SubjectKeyIdentifier.from_public_key(ca_key.public_key()), critical=False)
-        .sign(ca_key, hashes.SHA256())
-    )
-    server = (
-        x509.CertificateBuilder()
-        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, HOST)]))
-        .issuer_name(ca_name)
-        .public_key(server_key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(minutes=5))
-        .not_valid_after(now + datetime.timedelta(hours=1))
-        .add_extension(x509.SubjectAlternativeName([x509.DNSName(HOST)]), critical=False)
-        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
-        .add_extension(
-            x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_key.public_key()), critical=False
-        )
-        .add_extension(x509.ExtendedKeyUsage([x509.oid.ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
-        .sign(ca_key, hashes.SHA256())
-    )
-    paths = directory / "ca.pem", directory / "server.pem", directory / "server.key"
-    paths[0].write_bytes(ca.public_bytes(serialization.Encoding.PEM))
-    paths[1].write_bytes(server.public_bytes(serialization.Encoding.PEM))
-    paths[2].write_bytes(
-        server_key.private_bytes(
-            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
-        )
-    )
-    return paths
 
 
 @dataclass
@@ -116,7 +66,7 @@ class Receiver:
 
 @pytest.fixture
 def receiver(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Receiver]:
-    ca, cert, key = _certificates(tmp_path)
+    ca, cert, key = make_certificates(tmp_path, HOST)  # OTHER_HOST is not named
     box: dict[str, Receiver] = {}
 
     class Handler(BaseHTTPRequestHandler):
