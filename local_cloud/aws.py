@@ -254,36 +254,30 @@ def _provision_training_events(
     with raw delivery to the error topic (successes arrive through the model publisher). Returns the
     topic's ARN and the queue's URL."""
     topic_arn = str(sns.create_topic(Name=settings.events_topic)["TopicArn"])
-    queue_url = _queue_with_dead_letter(
-        sqs,
-        settings.status_events_queue,
-        settings.status_events_dead_letter_queue,
-        STATUS_EVENTS_VISIBILITY_TIMEOUT_SECONDS,
-    )
-    _subscribe_raw(sns, sqs, queue_url, error_topic_arn)
+    names = settings.status_events_queue, settings.status_events_dead_letter_queue
+    queue_url = _subscribed_queue(sns, sqs, error_topic_arn, names, STATUS_EVENTS_VISIBILITY_TIMEOUT_SECONDS)
     return topic_arn, queue_url
 
 
 def _provision_publisher_queue(sns: Any, sqs: Any, settings: CloudSettings, success_topic_arn: str) -> str:
     """As `stacks.publisher.ModelPublisher` declares it: the publisher's queue (visibility timeout,
     dead-letter queue) subscribed with raw delivery to the success topic. Returns its URL."""
-    config = settings.config
-    queue_url = _queue_with_dead_letter(
-        sqs,
-        config.model_publisher_queue_name,
-        config.model_publisher_dead_letter_queue_name,
-        PUBLISHER_VISIBILITY_TIMEOUT_SECONDS,
-    )
-    _subscribe_raw(sns, sqs, queue_url, success_topic_arn)
-    return queue_url
+    names = settings.config.model_publisher_queue_name, settings.config.model_publisher_dead_letter_queue_name
+    return _subscribed_queue(sns, sqs, success_topic_arn, names, PUBLISHER_VISIBILITY_TIMEOUT_SECONDS)
 
 
-def _subscribe_raw(sns: Any, sqs: Any, queue_url: str, topic_arn: str) -> None:
+def _subscribed_queue(
+    sns: Any, sqs: Any, topic_arn: str, names: tuple[str, str], visibility_seconds: int
+) -> str:
+    """A function's queue, `names` (the queue's and its dead-letter queue's), subscribed with raw delivery
+    to `topic_arn`; returns its URL."""
+    queue_url = _queue_with_dead_letter(sqs, *names, visibility_seconds)
     queue_arn = _queue_arn(sqs, queue_url)
     _allow_topics(sqs, queue_url, queue_arn, [topic_arn])
     sns.subscribe(
         TopicArn=topic_arn, Protocol="sqs", Endpoint=queue_arn, Attributes={"RawMessageDelivery": "true"}
     )
+    return queue_url
 
 
 def _allow_topics(sqs: Any, queue_url: str, queue_arn: str, topic_arns: list[str]) -> None:
