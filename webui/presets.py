@@ -48,65 +48,52 @@ def fields_from(schema: type[BaseModel]) -> tuple[Field, ...]:
     bounds come from the model; the labels, steps and order are the panel's own."""
     keys = schema.model_fields
 
+    def field(key: str, label: str, kind: Any, **options: Any) -> Field:  # kind: as `Field.kind`
+        return Field(key, label, kind, _default(keys[key]), **options)
+
     def number(key: str, label: str, kind: Literal["int", "float"], step: float | None = None) -> Field:
         minimum, maximum = _bounds(keys[key])
-        return Field(key, label, kind, _default(keys[key]), minimum, maximum, step)
-
-    def plain(key: str, label: str, kind: Literal["bool", "text", "lines"], info: str = "") -> Field:
-        return Field(key, label, kind, _default(keys[key]), info=info)
+        return field(key, label, kind, minimum=minimum, maximum=maximum, step=step)
 
     learning_rate_maximum = _bounds(keys["learning_rate"])[1]
     return (
         number("max_train_steps", "Training steps", "int", 1),
         number("resolution", "Resolution (px)", "int", 8),
-        Field(
-            "learning_rate",
-            "Learning rate",
-            "float",
-            _default(keys["learning_rate"]),
-            info=f"above 0, at most {learning_rate_maximum:g}",
-        ),
+        field("learning_rate", "Learning rate", "float", info=f"above 0, at most {learning_rate_maximum:g}"),
         number("lora_rank", "LoRA rank (UNet)", "int", 1),
-        plain("train_text_encoder", "Train the text encoders", "bool"),
+        field("train_text_encoder", "Train the text encoders", "bool"),
         number("text_encoder_lora_rank", "LoRA rank (text encoders)", "int", 1),
-        Field(
-            "text_encoder_learning_rate",
-            "Text encoder learning rate",
-            "float",
-            _default(keys["text_encoder_learning_rate"]),
-        ),
-        plain("with_prior_preservation", "Prior preservation", "bool"),
+        field("text_encoder_learning_rate", "Text encoder learning rate", "float"),
+        field("with_prior_preservation", "Prior preservation", "bool"),
         number("num_class_images", "Class images", "int", 1),
         number("prior_loss_weight", "Prior loss weight", "float"),
-        plain("face_crop", "Screen faces and crop around them", "bool"),
+        field("face_crop", "Screen faces and crop around them", "bool"),
         number("min_usable_images", "Minimum usable selfies", "int", 1),
         number("seed", "Seed", "int", 1),
-        Field(
+        field(
             "mixed_precision",
             "Mixed precision",
             "choice",
-            _default(keys["mixed_precision"]),
             choices=get_args(keys["mixed_precision"].annotation),
         ),
-        Field(
+        field(
             "gradient_checkpointing",
             "Gradient checkpointing",
             "choice",
-            _default(keys["gradient_checkpointing"]),
             choices=("auto", "on", "off"),
             values=(None, True, False),
             info="auto: only where memory needs it",
         ),
-        plain("use_8bit_adam", "8-bit Adam", "bool"),
-        plain(
+        field("use_8bit_adam", "8-bit Adam", "bool"),
+        field(
             "token",
             "Identifier token",
             "text",
-            "empty: the service picks a rare one; else 2-16 lowercase letters or digits (moderated)",
+            info="empty: the service picks a rare one; else 2-16 lowercase letters or digits (moderated)",
         ),
-        plain("instance_prompt", "Instance prompt", "text", f"must contain {TOKEN_PLACEHOLDER}"),
-        plain("class_prompt", "Class prompt", "text"),
-        plain("validation_prompts", "Preview prompts (one a line, at most 4)", "lines"),
+        field("instance_prompt", "Instance prompt", "text", info=f"must contain {TOKEN_PLACEHOLDER}"),
+        field("class_prompt", "Class prompt", "text"),
+        field("validation_prompts", "Preview prompts (one a line, at most 4)", "lines"),
     )
 
 
