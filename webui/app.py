@@ -25,6 +25,7 @@ from webui.access import upload_problem
 from webui.packs_tab import build_packs_tab
 from webui.presets import DEFAULT_PRESET, FAMILY, FIELDS, PRESETS, config_from_values, preset_values
 from webui.session import SignedIn, Target, client_for, sign_in_end_user
+from webui.widgets import image_gallery
 
 MIN_SELFIES, MAX_SELFIES = 10, 20
 PREVIEW_RETRIES = 15
@@ -301,17 +302,7 @@ def build(target: Target, poll_interval: float = 2.0) -> gr.Blocks:
                     width = gr.Dropdown(SIZES, value=defaults["size"], label="Width (px)", elem_id="width")
                     height = gr.Dropdown(SIZES, value=defaults["size"], label="Height (px)", elem_id="height")
                 generate_button = gr.Button("Generate", variant="primary", elem_id="generate-button")
-                generated = gr.Gallery(
-                    label="Avatars",
-                    columns=4,
-                    height="auto",
-                    format="png",
-                    buttons=["download", "fullscreen"],
-                    elem_id="gallery",
-                )
-                downloads = gr.File(
-                    label="Download the images", file_count="multiple", interactive=False, elem_id="downloads"
-                )
+                generated, downloads = image_gallery("Avatars", "gallery", "Download the images", "downloads")
                 delete_button = gr.Button("Delete this model…", variant="stop", elem_id="delete-button")
                 with gr.Row(visible=False) as confirm_row:
                     confirm_text = gr.Markdown("", elem_id="confirm-text")

@@ -12,6 +12,7 @@ import gradio as gr
 
 from avatar_client import AvatarClient
 from webui import pack_views, views
+from webui.widgets import image_gallery
 
 ClientFor = Callable[[Any], AvatarClient]  # the signed-in session's client (raises views.NotSignedIn)
 
@@ -83,18 +84,9 @@ def build_packs_tab(who: Any, client_for: ClientFor, out_dir: Path, poll_interva
             cancel_button = gr.Button("Cancel pack", variant="stop", elem_id="pack-cancel")
         progress = gr.HTML("", elem_id="pack-progress")
         status = gr.Markdown("", elem_id="pack-status", elem_classes="status-line")
-        gallery = gr.Gallery(
-            label="Pack images",
-            columns=4,
-            height="auto",
-            format="png",
-            buttons=["download", "fullscreen"],
-            elem_id="pack-gallery",
+        gallery, downloads = image_gallery(
+            "Pack images", "pack-gallery", "Download the delivered images", "pack-downloads"
         )
-        downloads = gr.File(
-            label="Download the delivered images", file_count="multiple", interactive=False,
-            elem_id="pack-downloads",
-        )  # fmt: skip
 
     outputs = [model, pack, catalogue, status]
     tab.select(load, [who], outputs)
