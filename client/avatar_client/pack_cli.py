@@ -28,6 +28,14 @@ from avatar_client.progress import PackProgressDisplay, describe_pack
 from avatar_contract.pack_jobs import PackJobStatus
 
 DELIVERED = (PackJobStatus.SUCCEEDED, PackJobStatus.PARTIAL)
+# `avatar pack start`'s options that `AvatarClient.start_pack` takes under the same name: (name, type, help).
+START_OPTIONS: tuple[tuple[str, type, str], ...] = (
+    ("negative_prompt", str, "with --prompts: their default negative prompt"),
+    ("images_per_prompt", int, "1-16, instead of each prompt's count"),
+    ("seed", int, "image i uses seed + i (default: random, recorded)"),
+    ("webhook_url", str, "HTTPS URL signed events go to, per image and at the end"),
+    ("idempotency_key", str, "retrying with the same key never starts a second job"),
+)
 
 
 def add_pack_parser(commands: Any) -> None:
@@ -43,11 +51,8 @@ def add_pack_parser(commands: Any) -> None:
     source.add_argument(
         "--prompts", type=Path, help='JSON file: a list of {"prompt": "<<TOK>> ...", "images": N, ...}'
     )
-    start.add_argument("--negative-prompt", help="with --prompts: their default negative prompt")
-    start.add_argument("--images-per-prompt", type=int, help="1-16, instead of each prompt's count")
-    start.add_argument("--seed", type=int, help="image i uses seed + i (default: random, recorded)")
-    start.add_argument("--webhook-url", help="HTTPS URL signed events go to, per image and at the end")
-    start.add_argument("--idempotency-key", help="retrying with the same key never starts a second job")
+    for name, kind, text in START_OPTIONS:
+        start.add_argument("--" + name.replace("_", "-"), type=kind, help=text)
     _wait_flags(start)
 
     jobs = verbs.add_parser("jobs", help="a model's pack jobs, newest first")
@@ -121,16 +126,8 @@ def run_pack(args: argparse.Namespace, client: AvatarClient) -> int:
         return 0
     if verb == "start":
         prompts = json.loads(args.prompts.read_text()) if args.prompts else None
-        job = client.start_pack(
-            args.model_id,
-            pack=args.pack,
-            prompts=prompts,
-            images_per_prompt=args.images_per_prompt,
-            seed=args.seed,
-            webhook_url=args.webhook_url,
-            idempotency_key=args.idempotency_key,
-            negative_prompt=args.negative_prompt,
-        )
+        options = {name: getattr(args, name) for name, _kind, _text in START_OPTIONS}
+        job = client.start_pack(args.model_id, pack=args.pack, prompts=prompts, **options)
         if not args.wait:
             _print(job)
             return 0
