@@ -9,20 +9,16 @@ from pathlib import Path
 
 import pytest
 
-from avatar_client import AvatarClient
 from avatar_client.cli import build_parser, main, run
 from tests.fixtures.pack_api import PNG, FakePackApi
-from tests.fixtures.sigv4 import CREDENTIALS, ENDPOINT
+from tests.fixtures.sigv4 import ENDPOINT
+from tests.unit.client.helpers import client_of
 
-
-@pytest.fixture(autouse=True)
-def _no_sleep(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr("time.sleep", lambda _: None)
+pytestmark = pytest.mark.usefixtures("no_sleep")
 
 
 def avatar(api: FakePackApi, *argv: str) -> int:
-    client = AvatarClient(ENDPOINT, "us-east-1", credentials=CREDENTIALS, transport=api)
-    return run(build_parser().parse_args(list(argv)), client)
+    return run(build_parser().parse_args(list(argv)), client_of(api))
 
 
 def test_pack_list_prints_the_catalogue(capsys: pytest.CaptureFixture[str]) -> None:
@@ -101,7 +97,7 @@ def test_waiting_for_a_cancelled_job_exits_1_and_out_needs_wait(capsys: pytest.C
 
 def test_an_api_error_is_one_line_and_exit_2(monkeypatch: pytest.MonkeyPatch, capsys) -> None:
     api = FakePackApi(errors=[(409, "job_finished")])
-    client = AvatarClient(ENDPOINT, "us-east-1", credentials=CREDENTIALS, transport=api)
+    client = client_of(api)
     monkeypatch.setattr("avatar_client.cli.make_client", lambda args: client)
     assert main(["pack", "cancel", "m-1", "pk-0"]) == 2
     assert capsys.readouterr().err == "avatar: 409 job_finished: job_finished\n"

@@ -12,25 +12,19 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
-from avatar_client import AvatarApiError, AvatarClient, PackTimeout
+from avatar_client import AvatarApiError, PackTimeout
 from avatar_client.packs import pack_image_name, withheld
 from avatar_client.progress import PackProgressDisplay, describe_pack
 from tests.fixtures.pack_api import PNG, FakePackApi
-from tests.fixtures.sigv4 import CREDENTIALS, ENDPOINT
+from tests.fixtures.sigv4 import ENDPOINT
+from tests.unit.client.helpers import client_of
 
-
-@pytest.fixture(autouse=True)
-def _no_sleep(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr("time.sleep", lambda _: None)
-
-
-def client(api: FakePackApi) -> AvatarClient:
-    return AvatarClient(ENDPOINT, "us-east-1", credentials=CREDENTIALS, transport=api)
+pytestmark = pytest.mark.usefixtures("no_sleep")
 
 
 def test_list_packs_and_start_a_pack_by_name() -> None:
     api = FakePackApi()
-    sdk = client(api)
+    sdk = client_of(api)
     assert [pack["name"] for pack in sdk.list_packs()] == ["astronaut"]
     job = sdk.start_pack(
         "m-1", pack="astronaut", images_per_prompt=2, seed=42, webhook_url="https://h.example/x"
@@ -50,28 +44,28 @@ def test_list_packs_and_start_a_pack_by_name() -> None:
 def test_inline_prompts_are_sent_as_given_and_exactly_one_source_is_required() -> None:
     api = FakePackApi()
     prompts = [{"prompt": "<<TOK>> as a pilot", "images": 2}]
-    client(api).start_pack("m-1", prompts=prompts, negative_prompt="blurry", idempotency_key="k-1")
+    client_of(api).start_pack("m-1", prompts=prompts, negative_prompt="blurry", idempotency_key="k-1")
     _, _, body, headers = api.calls[-1]
     assert body == {"prompts": prompts, "negative_prompt": "blurry"} and headers["Idempotency-Key"] == "k-1"
     for wrong in ({}, {"pack": "astronaut", "prompts": prompts}):
         with pytest.raises(ValueError, match="exactly one"):
-            client(api).start_pack("m-1", **wrong)  # type: ignore[arg-type]
+            client_of(api).start_pack("m-1", **wrong)  # type: ignore[arg-type]
     assert len(api.calls) == 1
 
 
 def test_start_is_retried_with_the_same_key_and_quota_is_not() -> None:
     api = FakePackApi(errors=[(503, "service_unavailable")])
-    assert client(api).start_pack("m-1", pack="astronaut")["job_id"] == "pk-0"
+    assert client_of(api).start_pack("m-1", pack="astronaut")["job_id"] == "pk-0"
     assert len(api.calls) == 2 and len({call[3]["Idempotency-Key"] for call in api.calls}) == 1
     api = FakePackApi(errors=[(429, "quota_exceeded")])
     with pytest.raises(AvatarApiError) as refused:
-        client(api).start_pack("m-1", pack="astronaut")
+        client_of(api).start_pack("m-1", pack="astronaut")
     assert refused.value.code == "quota_exceeded" and refused.value.retry_after == 1 and len(api.calls) == 1
 
 
 def test_wait_for_pack_reports_every_answer_up_to_the_finished_job() -> None:
     api = FakePackApi(blocked_index=1)
-    sdk = client(api)
+    sdk = client_of(api)
     job = sdk.start_pack("m-1", pack="astronaut", images_per_prompt=2)
     seen: list[tuple[int, int, str]] = []
     final = sdk.wait_for_pack(
@@ -84,7 +78,7 @@ def test_wait_for_pack_reports_every_answer_up_to_the_finished_job() -> None:
 
 def test_wait_for_pack_waits_out_retryable_errors_and_raises_others() -> None:
     api = FakePackApi()
-    sdk = client(api)
+    sdk = client_of(api)
     job_id = sdk.start_pack("m-1", pack="astronaut")["job_id"]
     api.errors = [(503, "service_unavailable"), (504, "timeout")]
     assert sdk.wait_for_pack("m-1", job_id)["status"] == "succeeded"
@@ -94,7 +88,7 @@ def test_wait_for_pack_waits_out_retryable_errors_and_raises_others() -> None:
 
 def test_wait_for_pack_times_out(monkeypatch: pytest.MonkeyPatch) -> None:
     api = FakePackApi()
-    sdk = client(api)
+    sdk = client_of(api)
     job_id = sdk.start_pack("m-1", pack="astronaut", images_per_prompt=16)["job_id"]
     clock = iter(range(0, 10_000, 10))
     monkeypatch.setattr("avatar_client.packs.time.monotonic", lambda: float(next(clock)))
@@ -104,7 +98,7 @@ def test_wait_for_pack_times_out(monkeypatch: pytest.MonkeyPatch) -> None:
 
 def test_cancel_and_cancelling_a_finished_job() -> None:
     api = FakePackApi()
-    sdk = client(api)
+    sdk = client_of(api)
     job_id = sdk.start_pack("m-1", pack="astronaut")["job_id"]
     sdk.get_pack("m-1", job_id)
     cancelled = sdk.cancel_pack("m-1", job_id)
@@ -117,7 +111,7 @@ def test_cancel_and_cancelling_a_finished_job() -> None:
 
 def test_list_pack_jobs_follows_every_page() -> None:
     api = FakePackApi()
-    sdk = client(api)
+    sdk = client_of(api)
     for _ in range(3):
         sdk.start_pack("m-1", pack="astronaut")
     assert [job["job_id"] for job in sdk.list_pack_jobs("m-1", page_size=1)] == ["pk-2", "pk-1", "pk-0"]
@@ -126,7 +120,7 @@ def test_list_pack_jobs_follows_every_page() -> None:
 
 def test_download_writes_the_succeeded_images_and_refreshes_expired_urls(tmp_path: Path) -> None:
     api = FakePackApi(blocked_index=0)
-    sdk = client(api)
+    sdk = client_of(api)
     job = sdk.wait_for_pack("m-1", sdk.start_pack("m-1", pack="astronaut")["job_id"])
     api.expire()  # the URLs in `job` are stale now: S3 answers 403, the SDK asks the API for fresh ones
     paths = sdk.download_pack("m-1", job, tmp_path / "out")
@@ -172,6 +166,6 @@ def test_list_pack_jobs_follows_next_token_pages_too() -> None:
         queries.append(query)
         return 200, {}, json.dumps(pages[query.get("next_token", [""])[0]]).encode()
 
-    sdk = AvatarClient(ENDPOINT, "us-east-1", credentials=CREDENTIALS, transport=transport)
+    sdk = client_of(transport)
     assert [job["job_id"] for job in sdk.list_pack_jobs("m-1")] == ["pk-2", "pk-1"]
     assert queries[1] == {"limit": ["50"], "next_token": ["t1"]}

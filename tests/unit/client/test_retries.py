@@ -7,9 +7,10 @@ import json
 
 import pytest
 
-from avatar_client import AvatarApiError, AvatarClient
-from tests.fixtures.sigv4 import CREDENTIALS, ENDPOINT
+from avatar_client import AvatarApiError
+from tests.unit.client.helpers import client_of
 
+pytestmark = pytest.mark.usefixtures("no_sleep")
 GENERATED = {"model_id": "m-x", "seed": 1, "images": [{"content_type": "image/png", "data": "iVBORw=="}]}
 
 
@@ -47,19 +48,10 @@ def test_retryable_statuses(status: int, retryable: bool) -> None:
     assert AvatarApiError(status, "x", "y").retryable is retryable
 
 
-@pytest.fixture(autouse=True)
-def _no_sleep(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr("time.sleep", lambda _: None)
-
-
-def client(transport: ScriptedTransport) -> AvatarClient:
-    return AvatarClient(ENDPOINT, "us-east-1", credentials=CREDENTIALS, transport=transport)
-
-
 def test_training_is_retried_on_503_with_the_same_idempotency_key() -> None:
     accepted = {"training_id": "t-x", "status": "queued"}
     transport = ScriptedTransport(error(503, "service_unavailable"), (202, accepted))
-    assert client(transport).start_training([b"x"] * 10, prepare=False) == accepted
+    assert client_of(transport).start_training([b"x"] * 10, prepare=False) == accepted
     assert len({headers["Idempotency-Key"] for headers in transport.sent}) == 1 and len(transport.sent) == 2
 
 
@@ -67,28 +59,28 @@ def test_training_is_retried_on_503_with_the_same_idempotency_key() -> None:
 def test_training_is_not_retried_on_errors_that_repeat(status: int) -> None:
     transport = ScriptedTransport(error(status, "upstream_error"), (202, {}))
     with pytest.raises(AvatarApiError) as refused:
-        client(transport).start_training([b"x"] * 10, prepare=False)
+        client_of(transport).start_training([b"x"] * 10, prepare=False)
     assert refused.value.status == status and len(transport.sent) == 1
 
 
 def test_generation_is_retried_on_503_and_not_on_502() -> None:
     transport = ScriptedTransport(error(503, "service_unavailable"), (200, GENERATED))
-    assert client(transport).generate("m-x", "hi").seed == 1
+    assert client_of(transport).generate("m-x", "hi").seed == 1
     transport = ScriptedTransport(error(502, "upstream_error"), (200, GENERATED))
     with pytest.raises(AvatarApiError):
-        client(transport).generate("m-x", "hi")
+        client_of(transport).generate("m-x", "hi")
     assert len(transport.sent) == 1
 
 
 def test_training_in_progress_is_retried_with_the_same_key_and_a_quota_is_not() -> None:
     accepted = {"training_id": "t-x", "status": "queued", "replayed": True}
     transport = ScriptedTransport(error(409, "request_in_progress"), (202, accepted))
-    assert client(transport).start_training([b"x"] * 10, prepare=False) == accepted
+    assert client_of(transport).start_training([b"x"] * 10, prepare=False) == accepted
     assert len({headers["Idempotency-Key"] for headers in transport.sent}) == 1 and len(transport.sent) == 2
     transport = ScriptedTransport(error(429, "quota_exceeded"), (202, accepted))
     with pytest.raises(AvatarApiError) as refused:
-        client(transport).start_training([b"x"] * 10, prepare=False)
+        client_of(transport).start_training([b"x"] * 10, prepare=False)
     assert refused.value.code == "quota_exceeded" and not refused.value.retryable and len(transport.sent) == 1
     transport = ScriptedTransport(error(409, "conflict"), (202, accepted))
     with pytest.raises(AvatarApiError):
-        client(transport).start_training([b"x"] * 10, prepare=False)
+        client_of(transport).start_training([b"x"] * 10, prepare=False)
