@@ -32,6 +32,13 @@ from local_cloud.sigv4 import SignatureError, verify_sigv4
 REGION = "us-east-1"
 
 
+def _unsigned_client(service: str, endpoint_url: str) -> Any:
+    """A boto3 client that signs nothing, as an app calls the Cognito operations before sign-in."""
+    return boto3.client(
+        service, region_name=REGION, endpoint_url=endpoint_url, config=Config(signature_version=UNSIGNED)
+    )
+
+
 @dataclass
 class Pools:
     aws: MotoAws
@@ -41,20 +48,10 @@ class Pools:
     users: list[end_users.EndUser]
 
     def idp(self) -> Any:
-        return boto3.client(
-            "cognito-idp",
-            region_name=REGION,
-            endpoint_url=self.aws.endpoint_url,
-            config=Config(signature_version=UNSIGNED),
-        )
+        return _unsigned_client("cognito-idp", self.aws.endpoint_url)
 
     def identity(self) -> Any:
-        return boto3.client(
-            "cognito-identity",
-            region_name=REGION,
-            endpoint_url=self.stand_in.url,
-            config=Config(signature_version=UNSIGNED),
-        )
+        return _unsigned_client("cognito-identity", self.stand_in.url)
 
     def id_token(self, user: end_users.EndUser) -> str:
         result = self.idp().initiate_auth(
