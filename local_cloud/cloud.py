@@ -638,15 +638,8 @@ class LocalCloud:
         return owner_of(principal.arn, secret["SecretString"].encode())
 
     def end_user_env(self) -> dict[str, str]:
-        """Where an end user's app signs in (boto3 reads the AWS_ENDPOINT_URL_<SERVICE> variables)."""
-        pool = self.end_user_pool
-        return {
-            "AWS_ENDPOINT_URL_COGNITO_IDENTITY_PROVIDER": pool.cognito_idp_url,
-            "AWS_ENDPOINT_URL_COGNITO_IDENTITY": pool.cognito_identity_url,
-            "AVATAR_USER_POOL_ID": pool.user_pool_id,
-            "AVATAR_USER_POOL_CLIENT_ID": pool.client_id,
-            "AVATAR_IDENTITY_POOL_ID": pool.identity_pool_id,
-        }
+        """Where an end user's app signs in (`EndUserPool.environment`)."""
+        return self.end_user_pool.environment()
 
     def _write_credentials(self) -> None:
         parser = configparser.ConfigParser()

@@ -39,6 +39,17 @@ class EndUserPool:
     cognito_idp_url: str  # moto
     cognito_identity_url: str  # the identity pool's stand-in
 
+    def environment(self) -> dict[str, str]:
+        """Where an end user's app signs in: the variables `avatar login` and the web app read the pool's
+        ids from, and the two Cognito services' URLs (boto3 reads AWS_ENDPOINT_URL_<SERVICE>)."""
+        return {
+            "AWS_ENDPOINT_URL_COGNITO_IDENTITY_PROVIDER": self.cognito_idp_url,
+            "AWS_ENDPOINT_URL_COGNITO_IDENTITY": self.cognito_identity_url,
+            "AVATAR_USER_POOL_ID": self.user_pool_id,
+            "AVATAR_USER_POOL_CLIENT_ID": self.client_id,
+            "AVATAR_IDENTITY_POOL_ID": self.identity_pool_id,
+        }
+
 
 def new_password() -> str:
     """A random password that satisfies the pool's policy (every character class, 20 characters)."""
