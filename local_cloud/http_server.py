@@ -1,10 +1,11 @@
-"""The HTTP server under the local cloud's stand-ins (`ServedOverHttp`): a `ThreadingHTTPServer` on
-127.0.0.1 (a free port) served from a daemon thread, that hands each request to a function and sends back
-what it returns, always with a Content-Length (and no body for HEAD)."""
+"""The HTTP server under the local cloud's stand-ins (`ServedOverHttp`) and its webhook sink (over TLS): a
+`ThreadingHTTPServer` on 127.0.0.1 (a free port) served from a daemon thread, that hands each request to a
+function and sends back what it returns, always with a Content-Length (and no body for HEAD)."""
 
 from __future__ import annotations
 
 import logging
+import ssl
 import threading
 import time
 from collections.abc import Callable, Mapping
@@ -43,6 +44,7 @@ class LocalHttpServer:
         access_log: logging.Logger,
         max_body_bytes: int | None = None,
         on_too_large: Callable[[], Answer] | None = None,
+        tls: ssl.SSLContext | None = None,
     ) -> None:
         self.name = name
         self._respond, self._on_error, self._on_too_large = respond, on_error, on_too_large
@@ -50,6 +52,9 @@ class LocalHttpServer:
         self.access_log = access_log
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler_class())
         self._server.daemon_threads = True
+        self._scheme = "https" if tls else "http"
+        if tls:
+            self._server.socket = tls.wrap_socket(self._server.socket, server_side=True)
         self._thread = threading.Thread(
             target=self._server.serve_forever, args=(POLL_INTERVAL_S,), name=name, daemon=True
         )
@@ -60,15 +65,16 @@ class LocalHttpServer:
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+        return f"{self._scheme}://127.0.0.1:{self.port}"
 
     def start(self) -> None:
         self._thread.start()
 
     def stop(self) -> None:
-        self._server.shutdown()
+        if self._thread.is_alive():  # never started: no serve_forever to shut down, no thread to join
+            self._server.shutdown()
+            self._thread.join(1)
         self._server.server_close()
-        self._thread.join(1)
 
     def _answer(self, handler: BaseHTTPRequestHandler) -> Answer:
         length = int(handler.headers.get("Content-Length") or 0)

@@ -13,19 +13,21 @@ from __future__ import annotations
 
 import datetime
 import ipaddress
+import logging
 import ssl
 import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+
+from local_cloud.http_server import Answer, LocalHttpServer, Request
 
 if TYPE_CHECKING:
     from avatar_api.adapters.webhooks import WebhookSender
@@ -33,6 +35,7 @@ if TYPE_CHECKING:
 HOST = "webhooks.local-cloud.test"  # .test: reserved (RFC 6761), never a real name
 LOOPBACK = "127.0.0.1"
 MAX_BODY_BYTES = 1024 * 1024
+log = logging.getLogger(__name__)  # the access log, as the other stand-ins keep theirs
 
 
 @dataclass(frozen=True)
@@ -99,48 +102,32 @@ class WebhookSink:
         self.ca_path, cert, key = make_certificates(directory)
         self._deliveries: list[Delivery] = []
         self._arrived = threading.Condition()
-        sink = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:
-                length = int(self.headers.get("Content-Length") or 0)
-                if length > MAX_BODY_BYTES:
-                    self.send_response(413)
-                else:
-                    body = self.rfile.read(length)
-                    sink._record(Delivery(self.path, dict(self.headers.items()), body))
-                    self.send_response(200)
-                self.send_header("Content-Length", "0")
-                self.end_headers()
-
-            def log_message(self, format: str, *args: Any) -> None:
-                pass
-
-        self._server = ThreadingHTTPServer((LOOPBACK, 0), Handler)
-        self._server.daemon_threads = True
-        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-        context.load_cert_chain(cert, key)
-        self._server.socket = context.wrap_socket(self._server.socket, server_side=True)
-        self._thread = threading.Thread(target=self._server.serve_forever, name="webhook-sink", daemon=True)
-
-    @property
-    def port(self) -> int:
-        return int(self._server.server_address[1])
+        tls = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        tls.load_cert_chain(cert, key)
+        self._server = LocalHttpServer(
+            "webhook-sink",
+            self._receive,
+            on_error=lambda error: (500, {}, b""),
+            access_log=log,
+            max_body_bytes=MAX_BODY_BYTES,
+            on_too_large=lambda: (413, {}, b""),
+            tls=tls,
+        )
+        self.port = self._server.port
+        self.listening_url = self._server.url  # https://127.0.0.1:<port>
+        self.start = self._server.start
+        self.stop = self._server.stop
 
     def url(self, path: str = "/") -> str:
         return f"https://{HOST}:{self.port}{path}"
 
-    @property
-    def listening_url(self) -> str:
-        return f"https://{LOOPBACK}:{self.port}"
-
-    def start(self) -> None:
-        self._thread.start()
-
-    def stop(self) -> None:
-        if self._thread.is_alive():
-            self._server.shutdown()
-        self._server.server_close()
+    def _receive(self, request: Request) -> Answer:
+        """Every POST is recorded and answered 200 (any other method 501, as `http.server` answers one
+        it has no handler for)."""
+        if request.method != "POST":
+            return 501, {}, b""
+        self._record(Delivery(request.target, dict(request.headers), request.body))
+        return 200, {}, b""
 
     def _record(self, delivery: Delivery) -> None:
         with self._arrived:
