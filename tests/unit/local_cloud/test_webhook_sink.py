@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import socket
 import sys
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -65,6 +66,15 @@ def test_only_the_sinks_name_is_mapped_to_loopback(sink: WebhookSink) -> None:
     with pytest.raises(WebhookRefused, match="port"):  # ports: only those allowed
         sender.post(f"https://{HOST}:{_free_port()}/", b"{}", {})
     assert sink.deliveries == []
+
+
+def test_the_sink_listens_over_tls_and_stops_at_once_even_if_never_started(tmp_path: Path) -> None:
+    sink = WebhookSink(tmp_path / "sink")
+    assert sink.listening_url == f"https://127.0.0.1:{sink.port}"
+    stopping = threading.Thread(target=sink.stop, daemon=True)  # a shutdown() would wait forever
+    stopping.start()
+    stopping.join(5)
+    assert not stopping.is_alive()
 
 
 def test_the_sandbox_gets_the_ca_as_an_argument_not_an_environment_variable(tmp_path: Path) -> None:
