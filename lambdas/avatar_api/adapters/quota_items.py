@@ -6,8 +6,8 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Callable
-from types import TracebackType
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from botocore.exceptions import ClientError
@@ -62,10 +62,16 @@ class QuotaItems:
             ExpressionAttributeValues={":minus": {"N": str(-n)}, ":n": {"N": str(n)}},
         )
 
-    def _all_or_nothing(self) -> _Takes:
+    @contextmanager
+    def _all_or_nothing(self) -> Iterator[_Takes]:
         """`with self._all_or_nothing() as takes:` counts taken with `takes.count` are given back when
         anything later in the block (another count, a hold) refuses or fails."""
-        return _Takes(self)
+        takes = _Takes(self)
+        try:
+            yield takes
+        except Exception:
+            takes.give_back()
+            raise
 
     # --- pools -------------------------------------------------------------------------------------
 
@@ -185,15 +191,9 @@ class _Takes:
         self._items._count(key, limit, n=n, expires=expires, refusal=refusal, retry_after=retry_after)
         self._taken.append((key, n))
 
-    def __enter__(self) -> _Takes:
-        return self
-
-    def __exit__(
-        self, kind: type[BaseException] | None, error: BaseException | None, trace: TracebackType | None
-    ) -> None:
-        if isinstance(error, Exception):
-            for key, n in self._taken:
-                self._items._uncount(key, n)
+    def give_back(self) -> None:
+        for key, n in self._taken:
+            self._items._uncount(key, n)
 
 
 def decimal_seconds(moment: float) -> str:
