@@ -126,32 +126,31 @@ class NotEnoughUsableImages(Refusal):
     code = ErrorCode.NOT_ENOUGH_USABLE_IMAGES
 
 
-class TooManyUploads(Refusal):
-    """Too many open upload slots: retry after `retry_after` seconds (or use the open ones)."""
+class RetryLater(Refusal):
+    """A refusal that always says when to look again: `retry_after` seconds."""
 
-    code = ErrorCode.TOO_MANY_UPLOADS
-
-    def __init__(self, message: str, *, retry_after: int) -> None:
-        super().__init__(message, retry_after=retry_after)
-
-
-class QuotaExceeded(Refusal):
-    """A per-owner quota (docs/limits.md): the message names the limit; retry after `retry_after` s."""
-
-    code = ErrorCode.QUOTA_EXCEEDED
     retry_after: int
 
     def __init__(self, message: str, *, retry_after: int) -> None:
         super().__init__(message, retry_after=retry_after)
 
 
-class RequestInProgress(Refusal):
+class TooManyUploads(RetryLater):
+    """Too many open upload slots: retry after `retry_after` seconds (or use the open ones)."""
+
+    code = ErrorCode.TOO_MANY_UPLOADS
+
+
+class QuotaExceeded(RetryLater):
+    """A per-owner quota (docs/limits.md): the message names the limit; retry after `retry_after` s."""
+
+    code = ErrorCode.QUOTA_EXCEEDED
+
+
+class RequestInProgress(RetryLater):
     """Retryable: a request with the same Idempotency-Key is still being processed."""
 
     code = ErrorCode.REQUEST_IN_PROGRESS
-
-    def __init__(self, message: str, *, retry_after: int) -> None:
-        super().__init__(message, retry_after=retry_after)
 
 
 class ServiceUnavailable(ApiError):

@@ -6,7 +6,8 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from botocore.exceptions import ClientError
@@ -39,36 +40,38 @@ class QuotaItems:
         self, key: str, limit: int, *, n: int = 1, expires: float, refusal: str, retry_after: int
     ) -> None:
         """`ADD used n` only if the window keeps within `limit` (`used <= limit - n`)."""
-        try:
-            self.client.update_item(
-                TableName=self.table,
-                Key={KEY_ATTRIBUTE: {"S": key}},
-                UpdateExpression="ADD used :n SET #ttl = :ttl",
-                ConditionExpression="attribute_not_exists(used) OR used <= :room",
-                ExpressionAttributeNames={"#ttl": TTL_ATTRIBUTE},
-                ExpressionAttributeValues={
-                    ":n": {"N": str(n)},
-                    ":room": {"N": str(limit - n)},
-                    ":ttl": {"N": str(int(expires) + WINDOW_TTL_MARGIN_SECONDS)},
-                },
-            )
-        except ClientError as error:
-            if conditional_failure(error):
-                raise QuotaExceeded(f"quota exceeded: {refusal}", retry_after=retry_after) from None
-            raise
+        taken = self._update(
+            key,
+            UpdateExpression="ADD used :n SET #ttl = :ttl",
+            ConditionExpression="attribute_not_exists(used) OR used <= :room",
+            ExpressionAttributeNames={"#ttl": TTL_ATTRIBUTE},
+            ExpressionAttributeValues={
+                ":n": {"N": str(n)},
+                ":room": {"N": str(limit - n)},
+                ":ttl": {"N": str(int(expires) + WINDOW_TTL_MARGIN_SECONDS)},
+            },
+        )
+        if not taken:
+            raise QuotaExceeded(f"quota exceeded: {refusal}", retry_after=retry_after)
 
     def _uncount(self, key: str, n: int = 1) -> None:
+        self._update(
+            key,
+            UpdateExpression="ADD used :minus",
+            ConditionExpression="used >= :n",
+            ExpressionAttributeValues={":minus": {"N": str(-n)}, ":n": {"N": str(n)}},
+        )
+
+    @contextmanager
+    def _all_or_nothing(self) -> Iterator[_Takes]:
+        """`with self._all_or_nothing() as takes:` counts taken with `takes.count` are given back when
+        anything later in the block (another count, a hold) refuses or fails."""
+        takes = _Takes(self)
         try:
-            self.client.update_item(
-                TableName=self.table,
-                Key={KEY_ATTRIBUTE: {"S": key}},
-                UpdateExpression="ADD used :minus",
-                ConditionExpression="used >= :n",
-                ExpressionAttributeValues={":minus": {"N": str(-n)}, ":n": {"N": str(n)}},
-            )
-        except ClientError as error:
-            if not conditional_failure(error):
-                raise
+            yield takes
+        except Exception:
+            takes.give_back()
+            raise
 
     # --- pools -------------------------------------------------------------------------------------
 
@@ -84,33 +87,43 @@ class QuotaItems:
         retry_after: Callable[[float | None], int],
     ) -> None:
         for attempt in (1, 2):
-            try:
-                self.client.update_item(
-                    TableName=self.table,
-                    Key={KEY_ATTRIBUTE: {"S": key}},
-                    UpdateExpression="ADD used :n SET #slot = :slot, #ttl = :ttl",
-                    ConditionExpression=(
-                        "attribute_not_exists(#slot) AND (attribute_not_exists(used) OR used <= :room)"
-                    ),
-                    ExpressionAttributeNames={
-                        "#slot": SLOT_ATTRIBUTE_PREFIX + slot_id,
-                        "#ttl": TTL_ATTRIBUTE,
-                    },
-                    ExpressionAttributeValues={
-                        ":n": {"N": str(n)},
-                        ":room": {"N": str(limit - n)},
-                        ":slot": _slot_value(n, until),
-                        # The pool outlives its longest slot; an idle owner's item goes by TTL.
-                        ":ttl": {"N": str(int(until) + WINDOW_TTL_MARGIN_SECONDS)},
-                    },
-                )
+            taken = self._update(
+                key,
+                UpdateExpression="ADD used :n SET #slot = :slot, #ttl = :ttl",
+                ConditionExpression=(
+                    "attribute_not_exists(#slot) AND (attribute_not_exists(used) OR used <= :room)"
+                ),
+                ExpressionAttributeNames={
+                    "#slot": SLOT_ATTRIBUTE_PREFIX + slot_id,
+                    "#ttl": TTL_ATTRIBUTE,
+                },
+                ExpressionAttributeValues={
+                    ":n": {"N": str(n)},
+                    ":room": {"N": str(limit - n)},
+                    ":slot": _slot_value(n, until),
+                    # The pool outlives its longest slot; an idle owner's item goes by TTL.
+                    ":ttl": {"N": str(int(until) + WINDOW_TTL_MARGIN_SECONDS)},
+                },
+            )
+            if taken:
                 return
-            except ClientError as error:
-                if not conditional_failure(error):
-                    raise
             soonest = self._reclaim_expired(key)
             if attempt == 2 or soonest is not None:  # None: a stale slot was freed, take again
                 raise QuotaExceeded(f"quota exceeded: {refusal}", retry_after=retry_after(soonest))
+
+    def _hold_one(
+        self,
+        key: str,
+        request_id: str,
+        limit: int,
+        what: str,
+        *,
+        until: float,
+        retry_after: Callable[[float | None], int],
+    ) -> None:
+        """One slot of a pool of requests in flight (`limit` per owner): `what` names the request."""
+        refusal = f"at most {limit} {what}(s) per owner at a time"
+        self._hold(key, request_id, 1, limit, until=until, refusal=refusal, retry_after=retry_after)
 
     def _release(self, key: str, slot_id: str) -> None:
         item = self._get(key)
@@ -120,18 +133,13 @@ class QuotaItems:
 
     def _remove_slot(self, key: str, slot_id: str, slot: dict[str, Any]) -> None:
         """Remove exactly this entry and its count (a concurrent release of it changes nothing)."""
-        try:
-            self.client.update_item(
-                TableName=self.table,
-                Key={KEY_ATTRIBUTE: {"S": key}},
-                UpdateExpression="REMOVE #slot ADD used :minus",
-                ConditionExpression="#slot = :slot",
-                ExpressionAttributeNames={"#slot": SLOT_ATTRIBUTE_PREFIX + slot_id},
-                ExpressionAttributeValues={":slot": slot, ":minus": {"N": str(-int(slot["M"]["n"]["N"]))}},
-            )
-        except ClientError as error:
-            if not conditional_failure(error):
-                raise
+        self._update(
+            key,
+            UpdateExpression="REMOVE #slot ADD used :minus",
+            ConditionExpression="#slot = :slot",
+            ExpressionAttributeNames={"#slot": SLOT_ATTRIBUTE_PREFIX + slot_id},
+            ExpressionAttributeValues={":slot": slot, ":minus": {"N": str(-int(slot["M"]["n"]["N"]))}},
+        )
 
     def _reclaim_expired(self, key: str) -> float | None:
         """Free the pool's slots whose `until` has passed. Returns when the soonest remaining slot
@@ -151,11 +159,41 @@ class QuotaItems:
             return None
         return soonest if soonest != math.inf else 0.0
 
+    def _update(self, key: str, **update: Any) -> bool:
+        """One conditional UpdateItem of the item `key` (`update`: its expressions); False when the
+        condition did not hold (nothing changed then)."""
+        try:
+            self.client.update_item(TableName=self.table, Key={KEY_ATTRIBUTE: {"S": key}}, **update)
+        except ClientError as error:
+            if conditional_failure(error):
+                return False
+            raise
+        return True
+
     def _get(self, key: str) -> dict[str, Any]:
         response = self.client.get_item(
             TableName=self.table, Key={KEY_ATTRIBUTE: {"S": key}}, ConsistentRead=True
         )
         return dict(response.get("Item", {}))
+
+
+class _Takes:
+    """The window counts one request has taken so far (`QuotaItems._all_or_nothing`)."""
+
+    def __init__(self, items: QuotaItems) -> None:
+        self._items = items
+        self._taken: list[tuple[str, int]] = []
+
+    def count(
+        self, key: str, limit: int, *, n: int = 1, expires: float, refusal: str, retry_after: int
+    ) -> None:
+        """`QuotaItems._count`, remembered to be given back."""
+        self._items._count(key, limit, n=n, expires=expires, refusal=refusal, retry_after=retry_after)
+        self._taken.append((key, n))
+
+    def give_back(self) -> None:
+        for key, n in self._taken:
+            self._items._uncount(key, n)
 
 
 def decimal_seconds(moment: float) -> str:

@@ -29,15 +29,12 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from botocore.exceptions import ClientError
-
 from avatar_api.adapters.quota_items import (
     KEY_ATTRIBUTE,
     SLOT_ATTRIBUTE_PREFIX,
     TTL_ATTRIBUTE,
     WINDOW_TTL_MARGIN_SECONDS,
     QuotaItems,
-    conditional_failure,
     decimal_seconds,
 )
 from avatar_contract.names import Env
@@ -111,44 +108,33 @@ class Quotas(QuotaItems):
         calls `release_training` (or for `hold_seconds`, after which the slot is reclaimed).
         QuotaExceeded names the limit; nothing is taken then."""
         now = self.clock()
-        day = datetime.fromtimestamp(now, UTC)
-        day_end = math.floor(now / 86400 + 1) * 86400
-        day_key = f"{QUOTA_PREFIX}{owner}#trainings-day#{day:%Y-%m-%d}"
-        self._count(
-            day_key,
-            self.limits.trainings_per_day,
-            expires=day_end,
-            refusal=f"at most {self.limits.trainings_per_day} trainings per owner per UTC day",
-            retry_after=math.ceil(day_end - now),
-        )
-        try:
+        _, day_end, retry_after = _window(now, 86400)
+        with self._all_or_nothing() as takes:
+            takes.count(
+                self._trainings_key(owner, now),
+                self.limits.trainings_per_day,
+                expires=day_end,
+                refusal=f"at most {self.limits.trainings_per_day} trainings per owner per UTC day",
+                retry_after=retry_after,
+            )
             # A refusal costs the service (decoding, screening, moderation): one of the day's refusals is
             # taken now and given back once the training is queued (`training_queued`).
-            self._count(
+            takes.count(
                 self._refusals_key(owner, now),
                 self.limits.refused_trainings_per_day,
                 expires=day_end,
                 refusal=f"at most {self.limits.refused_trainings_per_day} refused training submissions per "
                 "owner per UTC day",
-                retry_after=math.ceil(day_end - now),
+                retry_after=retry_after,
             )
-        except Exception:
-            self._uncount(day_key)
-            raise
-        try:
-            self._hold(
+            self._hold_one(
                 self._training_pool(owner),
                 training_id,
-                1,
                 self.limits.concurrent_trainings,
+                "training",
                 until=now + hold_seconds,
-                refusal=f"at most {self.limits.concurrent_trainings} training(s) per owner at a time",
                 retry_after=lambda _: TRAINING_SLOT_RETRY_AFTER_SECONDS,
             )
-        except Exception:
-            self._uncount(day_key)
-            self._uncount(self._refusals_key(owner, now))
-            raise
 
     def training_queued(self, owner: str) -> None:
         """The submission was not refused: give back the refusal `take_training` took."""
@@ -157,26 +143,22 @@ class Quotas(QuotaItems):
     def keep_training(self, owner: str, training_id: str, hold_seconds: float) -> None:
         """The training is queued: hold its slot until `release_training` or for `hold_seconds`."""
         until = self.clock() + hold_seconds
-        try:
-            self.client.update_item(
-                TableName=self.table,
-                Key={KEY_ATTRIBUTE: {"S": self._training_pool(owner)}},
-                UpdateExpression="SET #slot.#until = :until, #ttl = :ttl",
-                ConditionExpression="attribute_exists(#slot)",
-                ExpressionAttributeNames={
-                    "#slot": SLOT_ATTRIBUTE_PREFIX + training_id,
-                    "#until": "until",
-                    "#ttl": TTL_ATTRIBUTE,
-                },
-                ExpressionAttributeValues={
-                    ":until": {"N": decimal_seconds(until)},
-                    ":ttl": {"N": str(int(until) + WINDOW_TTL_MARGIN_SECONDS)},
-                },
-            )
-        except ClientError as error:
-            if not conditional_failure(error):
-                raise
-            raise RuntimeError(f"training {training_id}'s slot was reclaimed before it was kept") from None
+        kept = self._update(
+            self._training_pool(owner),
+            UpdateExpression="SET #slot.#until = :until, #ttl = :ttl",
+            ConditionExpression="attribute_exists(#slot)",
+            ExpressionAttributeNames={
+                "#slot": SLOT_ATTRIBUTE_PREFIX + training_id,
+                "#until": "until",
+                "#ttl": TTL_ATTRIBUTE,
+            },
+            ExpressionAttributeValues={
+                ":until": {"N": decimal_seconds(until)},
+                ":ttl": {"N": str(int(until) + WINDOW_TTL_MARGIN_SECONDS)},
+            },
+        )
+        if not kept:
+            raise RuntimeError(f"training {training_id}'s slot was reclaimed before it was kept")
 
     def give_back_training(self, owner: str, training_id: str, *, refused: bool = False) -> None:
         """A submission that rolled back: its slot and its count for the day (it never started). A
@@ -184,20 +166,19 @@ class Quotas(QuotaItems):
         (5xx, an endpoint error) gets it back."""
         self.release_training(owner, training_id)
         now = self.clock()
-        self._uncount(f"{QUOTA_PREFIX}{owner}#trainings-day#{datetime.fromtimestamp(now, UTC):%Y-%m-%d}")
+        self._uncount(self._trainings_key(owner, now))
         if not refused:
             self._uncount(self._refusals_key(owner, now))
 
     def take_dry_run(self, owner: str) -> None:
         """One of the owner's dry runs this hour (decoding and screening up to 20 selfies)."""
-        now = self.clock()
-        hour = math.floor(now / 3600)
+        hour, end, retry_after = _window(self.clock(), 3600)
         self._count(
             f"{QUOTA_PREFIX}{owner}#dry-runs-hour#{hour}",
             self.limits.dry_runs_per_hour,
-            expires=(hour + 1) * 3600,
+            expires=end,
             refusal=f"at most {self.limits.dry_runs_per_hour} dry runs per owner per hour",
-            retry_after=max(1, math.ceil((hour + 1) * 3600 - now)),
+            retry_after=retry_after,
         )
 
     def release_training(self, owner: str, training_id: str) -> None:
@@ -208,6 +189,10 @@ class Quotas(QuotaItems):
     @staticmethod
     def _training_pool(owner: str) -> str:
         return f"{QUOTA_PREFIX}{owner}#training-slots"
+
+    @staticmethod
+    def _trainings_key(owner: str, now: float) -> str:
+        return f"{QUOTA_PREFIX}{owner}#trainings-day#{datetime.fromtimestamp(now, UTC):%Y-%m-%d}"
 
     @staticmethod
     def _refusals_key(owner: str, now: float) -> str:
@@ -222,43 +207,33 @@ class Quotas(QuotaItems):
         (None: no cost quota), and one of the owner's slots for generations in flight, held until
         `release_generation` (or for `hold_seconds`). Nothing is taken when one of them refuses."""
         now = self.clock()
-        minute = math.floor(now / 60)
-        retry_after = max(1, math.ceil((minute + 1) * 60 - now))
-        count_key = f"{QUOTA_PREFIX}{owner}#generations-minute#{minute}"
-        cost_key = f"{QUOTA_PREFIX}{owner}#generation-cost-minute#{minute}"
-        self._count(
-            count_key,
-            self.limits.generations_per_minute,
-            expires=(minute + 1) * 60,
-            refusal=f"at most {self.limits.generations_per_minute} generations per owner per minute",
-            retry_after=retry_after,
-        )
-        taken = [(count_key, 1)]
-        try:
+        minute, end, retry_after = _window(now, 60)
+        with self._all_or_nothing() as takes:
+            takes.count(
+                f"{QUOTA_PREFIX}{owner}#generations-minute#{minute}",
+                self.limits.generations_per_minute,
+                expires=end,
+                refusal=f"at most {self.limits.generations_per_minute} generations per owner per minute",
+                retry_after=retry_after,
+            )
             if cost_limit is not None:
-                self._count(
-                    cost_key,
+                takes.count(
+                    f"{QUOTA_PREFIX}{owner}#generation-cost-minute#{minute}",
                     cost_limit,
                     n=cost,
-                    expires=(minute + 1) * 60,
+                    expires=end,
                     refusal=f"at most {cost_limit:,} pixel-steps (num_images x width x height x "
                     "num_inference_steps) of generations per owner per minute",
                     retry_after=retry_after,
                 )
-                taken.append((cost_key, cost))
-            self._hold(
+            self._hold_one(
                 self._generation_pool(owner),
                 generation_id,
-                1,
                 self.limits.generations_in_flight,
+                "generation",
                 until=now + hold_seconds,
-                refusal=f"at most {self.limits.generations_in_flight} generation(s) per owner at a time",
                 retry_after=lambda soonest: max(1, math.ceil(soonest - now)) if soonest else 1,
             )
-        except Exception:
-            for key, n in taken:
-                self._uncount(key, n)
-            raise
 
     def release_generation(self, owner: str, generation_id: str) -> None:
         """The generation answered or failed: free its slot (idempotent)."""
@@ -296,32 +271,26 @@ class Quotas(QuotaItems):
         of the owner's pack slots, held until `release_pack` (or for `hold_seconds`). Nothing is taken
         when one of them refuses."""
         now = self.clock()
-        hour = math.floor(now / 3600)
-        cost_key = f"{QUOTA_PREFIX}{owner}#pack-cost-hour#{hour}"
-        if cost_limit is not None:
-            self._count(
-                cost_key,
-                cost_limit,
-                n=cost,
-                expires=(hour + 1) * 3600,
-                refusal=f"at most {cost_limit:,} pixel-steps (images x width x height x steps) of pack jobs "
-                "per owner per hour",
-                retry_after=max(1, math.ceil((hour + 1) * 3600 - now)),
-            )
-        try:
-            self._hold(
+        hour, end, retry_after = _window(now, 3600)
+        with self._all_or_nothing() as takes:
+            if cost_limit is not None:
+                takes.count(
+                    f"{QUOTA_PREFIX}{owner}#pack-cost-hour#{hour}",
+                    cost_limit,
+                    n=cost,
+                    expires=end,
+                    refusal=f"at most {cost_limit:,} pixel-steps (images x width x height x steps) of pack "
+                    "jobs per owner per hour",
+                    retry_after=retry_after,
+                )
+            self._hold_one(
                 self._pack_pool(owner),
                 job_id,
-                1,
                 self.limits.pack_jobs_in_flight,
+                "pack job",
                 until=now + hold_seconds,
-                refusal=f"at most {self.limits.pack_jobs_in_flight} pack job(s) per owner at a time",
                 retry_after=lambda _: PACK_SLOT_RETRY_AFTER_SECONDS,
             )
-        except Exception:
-            if cost_limit is not None:
-                self._uncount(cost_key, cost)
-            raise
 
     def release_pack(self, owner: str, job_id: str) -> None:
         """The job finished or was cancelled: free its slot (idempotent)."""
@@ -330,3 +299,11 @@ class Quotas(QuotaItems):
     @staticmethod
     def _pack_pool(owner: str) -> str:
         return f"{QUOTA_PREFIX}{owner}#pack-slots"
+
+
+def _window(now: float, seconds: int) -> tuple[int, int, int]:
+    """The fixed UTC window of `seconds` that `now` falls in: its number (Unix seconds // `seconds`), when
+    it ends (Unix seconds) and how long until then (at least 1 s: a refusal's Retry-After)."""
+    number = math.floor(now / seconds)
+    end = (number + 1) * seconds
+    return number, end, max(1, math.ceil(end - now))

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 
 from pydantic import BaseModel, Field
 
+from avatar_api import settings
 from avatar_api.domain import limits
 from avatar_api.domain.model_identity import model_identity
 from avatar_api.domain.models import find_record
@@ -25,12 +26,6 @@ from avatar_api.errors import (
     ServiceUnavailable,
     UpstreamError,
     endpoint_failure,
-)
-from avatar_api.settings import (
-    DOWNLOAD_URL_EXPIRES_SECONDS,
-    GENERATION_SLOT_SECONDS,
-    MAX_INLINE_IMAGES_BYTES,
-    MODEL_NOT_READY_RETRY_AFTER_SECONDS,
 )
 from avatar_contract import keys, s3_keys
 from avatar_contract.families import ARTIFACT_FAMILY_METADATA, FAMILY_KEY, FamilyMismatchError, require_family
@@ -119,7 +114,7 @@ def generate(
     # Counted once it is headed for the GPU: one of the minute's requests, its cost of the owner's
     # pixel-steps per minute, and one of the owner's slots in flight (released whatever happens).
     generation_id = secrets.token_hex(8)
-    services.quotas.take_generation(owner, generation_id, cost, cost_limit, GENERATION_SLOT_SECONDS)
+    services.quotas.take_generation(owner, generation_id, cost, cost_limit, settings.GENERATION_SLOT_SECONDS)
     try:
         return _render(
             services, owner, model_id, (prompt, negative_prompt), args, seed, deadline, sleep, clock
@@ -228,7 +223,7 @@ def _render(
         if remaining <= 0:
             raise ServiceUnavailable(
                 f"model {model_id!r} did not answer in time; retry",
-                retry_after=MODEL_NOT_READY_RETRY_AFTER_SECONDS,
+                retry_after=settings.MODEL_NOT_READY_RETRY_AFTER_SECONDS,
             )
         try:
             encoded = invoke_engine(services, owner, model_id, prompts, args, remaining)
@@ -238,7 +233,7 @@ def _render(
             if remaining < backoff + MIN_ATTEMPT_SECONDS:
                 raise ServiceUnavailable(
                     f"model {model_id!r} is being loaded; retry in a little while",
-                    retry_after=MODEL_NOT_READY_RETRY_AFTER_SECONDS,
+                    retry_after=settings.MODEL_NOT_READY_RETRY_AFTER_SECONDS,
                 ) from error
             log.info("model not ready, retrying", extra={"backoff_seconds": backoff})
             sleep(backoff)
@@ -247,11 +242,11 @@ def _render(
             if error.code == "ValidationError" and "not found" in str(error).lower():
                 raise NotFound(f"model {model_id!r} has no artifact") from error
             raise endpoint_failure(
-                error, "model endpoint", retry_after=MODEL_NOT_READY_RETRY_AFTER_SECONDS
+                error, "model endpoint", retry_after=settings.MODEL_NOT_READY_RETRY_AFTER_SECONDS
             ) from error
 
     blocked = withhold_blocked(services.moderation, encoded)
-    if sum(len(item) for item in encoded) <= MAX_INLINE_IMAGES_BYTES:
+    if sum(len(item) for item in encoded) <= settings.MAX_INLINE_IMAGES_BYTES:
         images = [GeneratedImage(content_type=content_type, data=item) for item in encoded]
     else:
         generation_id = s3_keys.new_generation_id()
@@ -265,7 +260,7 @@ def _render(
             images.append(
                 GeneratedImage(
                     content_type=content_type,
-                    url=services.data.presigned_get(key, DOWNLOAD_URL_EXPIRES_SECONDS),
+                    url=services.data.presigned_get(key, settings.DOWNLOAD_URL_EXPIRES_SECONDS),
                 )
             )
     for index, labels in blocked.items():

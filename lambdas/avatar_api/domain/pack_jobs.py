@@ -17,17 +17,12 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
+from avatar_api import settings
 from avatar_api.adapters.cursors import make_cursor, read_cursor
 from avatar_api.domain import limits
 from avatar_api.domain.generations import moderate_prompts, require_ready, sized
 from avatar_api.domain.models import find_record
 from avatar_api.errors import InvalidRequest, JobFinished, ModelNotFound, NotFound, PackNotFound
-from avatar_api.settings import (
-    PACK_JOB_SLOT_SECONDS,
-    PACK_JOBS_PAGE_DEFAULT,
-    PACK_STATE_SECONDS,
-    PACK_URL_EXPIRES_SECONDS,
-)
 from avatar_contract import s3_keys
 from avatar_contract.keys import MODEL_ID_RE
 from avatar_contract.names import API_TIMEOUT_SECONDS
@@ -183,11 +178,11 @@ def _start(services: Services, spec: PackJobSpec, cost: int, budget: int | None)
     owner, model_id = spec.owner, spec.model_id
     job_id = s3_keys.new_pack_job_id(int(time.time() * 1000))
     spec = spec.model_copy(update={"job_id": job_id, "created_at": _now()})
-    services.quotas.take_pack(owner, job_id, cost, budget, PACK_JOB_SLOT_SECONDS)
+    services.quotas.take_pack(owner, job_id, cost, budget, settings.PACK_JOB_SLOT_SECONDS)
     job_key = s3_keys.pack_job_prefix(owner, model_id, job_id) + s3_keys.PACK_JOB_FILE
     try:
         services.data.put_json_if_absent(job_key, spec.model_dump(mode="json"))
-        services.pack_state.create(owner, job_id, len(spec.images), time.time() + PACK_STATE_SECONDS)
+        services.pack_state.create(owner, job_id, len(spec.images), time.time() + settings.PACK_STATE_SECONDS)
         items = [
             PackWorkItem(owner=owner, model_id=model_id, job_id=job_id, index=i)
             for i in range(len(spec.images))
@@ -280,7 +275,7 @@ def _images(services: Services, spec: PackJobSpec, statuses: list[PackImageStatu
         if status == PackImageStatus.SUCCEEDED:
             key = s3_keys.pack_image_key(owner, model_id, job_id, index)
             return found.model_copy(
-                update={"url": services.data.presigned_get(key, PACK_URL_EXPIRES_SECONDS)}
+                update={"url": services.data.presigned_get(key, settings.PACK_URL_EXPIRES_SECONDS)}
             )
         if status in (PackImageStatus.BLOCKED, PackImageStatus.FAILED):
             result = (
@@ -298,7 +293,7 @@ def list_jobs(
     owner: str,
     model_id: str,
     *,
-    limit: int = PACK_JOBS_PAGE_DEFAULT,
+    limit: int = settings.PACK_JOBS_PAGE_DEFAULT,
     next_token: str | None = None,
 ) -> PackJobList:
     """One page of the owner's jobs of the model, newest first (job ids sort newest first)."""

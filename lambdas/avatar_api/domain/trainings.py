@@ -99,6 +99,12 @@ class TrainingAccepted(BaseModel):
         "from before the service picked tokens",
     )
 
+    @classmethod
+    def queued(cls, record: TrainingRecord) -> TrainingAccepted:
+        """The answer for the training `record` that this request queued."""
+        fields = record.model_dump(include={"training_id", "model_id", "target_model", "created", "token"})
+        return cls(status=TrainingStatus.QUEUED, **fields)
+
 
 def _now() -> str:
     return datetime.now(UTC).isoformat(timespec="seconds")
@@ -268,14 +274,7 @@ def _start(
                 extra={"training_id": training_id, "attempt": attempt},
             )
     delete_uploaded(services, owner, request.images)
-    return TrainingAccepted(
-        training_id=training_id,
-        model_id=model_id,
-        target_model=record.target_model,
-        status=TrainingStatus.QUEUED,
-        created=created,
-        token=token,
-    )
+    return TrainingAccepted.queued(record)
 
 
 def _roll_back(

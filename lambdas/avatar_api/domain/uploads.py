@@ -9,14 +9,9 @@ from typing import TYPE_CHECKING, Literal
 
 from pydantic import BaseModel
 
+from avatar_api import settings
 from avatar_api.domain.images import CheckedImage, Inspect, check_image
 from avatar_api.errors import Changed, InvalidRequest, PayloadTooLarge, QuotaExceeded, TooManyUploads
-from avatar_api.settings import (
-    MAX_IMAGE_BYTES,
-    MAX_OPEN_UPLOAD_SLOTS,
-    UPLOAD_CONTENT_TYPE_PREFIX,
-    UPLOAD_URL_EXPIRES_SECONDS,
-)
 from avatar_contract import s3_keys
 from avatar_contract.training import MAX_IMAGES
 
@@ -66,25 +61,33 @@ def create_uploads(services: Services, owner: str, count: int) -> UploadBatch:
     upload_id = s3_keys.new_upload_id()
     try:
         services.quotas.take_upload_slots(
-            owner, upload_id, count, MAX_OPEN_UPLOAD_SLOTS, hold_seconds=UPLOAD_URL_EXPIRES_SECONDS
+            owner,
+            upload_id,
+            count,
+            settings.MAX_OPEN_UPLOAD_SLOTS,
+            hold_seconds=settings.UPLOAD_URL_EXPIRES_SECONDS,
         )
     except QuotaExceeded as refused:
         raise TooManyUploads(
-            f"count: {count} more would exceed the {MAX_OPEN_UPLOAD_SLOTS} upload slots an owner may hold "
-            f"open; use them or retry once they expire (at most {UPLOAD_URL_EXPIRES_SECONDS} s)",
+            f"count: {count} more would exceed the {settings.MAX_OPEN_UPLOAD_SLOTS} upload slots an owner "
+            "may hold open; use them or retry once they expire "
+            f"(at most {settings.UPLOAD_URL_EXPIRES_SECONDS} s)",
             retry_after=refused.retry_after,
         ) from None
     slots = []
     for index in range(count):
         post = services.data.presigned_post(
             s3_keys.upload_key(owner, upload_id, index),
-            UPLOAD_URL_EXPIRES_SECONDS,
-            max_bytes=MAX_IMAGE_BYTES,
-            content_type_prefix=UPLOAD_CONTENT_TYPE_PREFIX,
+            settings.UPLOAD_URL_EXPIRES_SECONDS,
+            max_bytes=settings.MAX_IMAGE_BYTES,
+            content_type_prefix=settings.UPLOAD_CONTENT_TYPE_PREFIX,
         )
         slots.append(UploadSlot(index=index, url=post["url"], fields=post["fields"]))
     return UploadBatch(
-        upload_id=upload_id, expires_in=UPLOAD_URL_EXPIRES_SECONDS, max_bytes=MAX_IMAGE_BYTES, uploads=slots
+        upload_id=upload_id,
+        expires_in=settings.UPLOAD_URL_EXPIRES_SECONDS,
+        max_bytes=settings.MAX_IMAGE_BYTES,
+        uploads=slots,
     )
 
 
@@ -106,12 +109,13 @@ def load_image(
             f"{field_name}: nothing was uploaded for upload_id {source.upload_id} index {source.index}"
         )
     size, etag = found
-    if size > MAX_IMAGE_BYTES:
+    if size > settings.MAX_IMAGE_BYTES:
         raise PayloadTooLarge(
-            f"{field_name}: image is {size / 2**20:.1f} MiB; the limit is {MAX_IMAGE_BYTES // 2**20} MiB"
+            f"{field_name}: image is {size / 2**20:.1f} MiB; "
+            f"the limit is {settings.MAX_IMAGE_BYTES // 2**20} MiB"
         )
     try:
-        data = services.data.get_bounded(key, etag, MAX_IMAGE_BYTES)
+        data = services.data.get_bounded(key, etag, settings.MAX_IMAGE_BYTES)
     except Changed as error:
         raise InvalidRequest(
             f"{field_name}: the upload changed while it was read; send the request again"

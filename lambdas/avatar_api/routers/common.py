@@ -1,13 +1,16 @@
-"""Shared bits of the HTTP layer: the caller's owner id, the remaining time, JSON responses, and the one
-mapping of domain errors to HTTP (`STATUS_OF`, `error_headers`) with its documented error responses."""
+"""Shared bits of the HTTP layer: the caller's owner id, the remaining time, JSON responses, the query
+parameters of a listing's pages, and the one mapping of domain errors to HTTP (`STATUS_OF`,
+`error_headers`) with its documented error responses."""
 
 from __future__ import annotations
 
 from aws_lambda_powertools.event_handler import Response, content_types
+from aws_lambda_powertools.event_handler.openapi.params import Query
 from aws_lambda_powertools.event_handler.openapi.types import OpenAPIResponse
 from aws_lambda_powertools.event_handler.router import APIGatewayRouter
 from pydantic import BaseModel
 
+from avatar_api.adapters.cursors import CURSOR_MAX_CHARS
 from avatar_api.errors import ApiError
 from avatar_api.routers.identity import principal_of
 from avatar_api.routers.schemas import ErrorResponse
@@ -61,6 +64,16 @@ def error_responses(*statuses: int) -> dict[int, OpenAPIResponse]:
         }
         for status in (400, 403, *statuses)
     }
+
+
+def page_size(maximum: int, items: str) -> Query:
+    """A listing's `limit` query parameter: 1 to `maximum` `items` per page."""
+    return Query(ge=1, le=maximum, description=f"{items} per page")
+
+
+def page_token(field: str) -> Query:
+    """A listing's continuation query parameter: the previous page's `field` (an opaque cursor)."""
+    return Query(max_length=CURSOR_MAX_CHARS, description=f"{field} of the previous page (opaque)")
 
 
 def http_status(error: ApiError) -> int:

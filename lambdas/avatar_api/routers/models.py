@@ -4,14 +4,13 @@
 from typing import Annotated
 
 from aws_lambda_powertools.event_handler import Response
-from aws_lambda_powertools.event_handler.openapi.params import Path, Query
+from aws_lambda_powertools.event_handler.openapi.params import Path
 from aws_lambda_powertools.event_handler.router import APIGatewayRouter
 
-from avatar_api.adapters.cursors import CURSOR_MAX_CHARS
 from avatar_api.domain import models
 from avatar_api.domain.models import ModelDeletion, ModelList
 from avatar_api.observability import count, logger
-from avatar_api.routers.common import caller, error_responses, json_response
+from avatar_api.routers.common import caller, error_responses, json_response, page_size, page_token
 from avatar_api.settings import MODELS_PAGE_DEFAULT, MODELS_PAGE_MAX
 
 router = APIGatewayRouter()
@@ -25,13 +24,8 @@ read_router = APIGatewayRouter()
     responses=error_responses(),
 )
 def list_models(
-    limit: Annotated[
-        int, Query(ge=1, le=MODELS_PAGE_MAX, description="Models per page")
-    ] = MODELS_PAGE_DEFAULT,
-    cursor: Annotated[
-        str | None,
-        Query(max_length=CURSOR_MAX_CHARS, description="next_cursor of the previous page (opaque)"),
-    ] = None,
+    limit: Annotated[int, page_size(MODELS_PAGE_MAX, "Models")] = MODELS_PAGE_DEFAULT,
+    cursor: Annotated[str | None, page_token("next_cursor")] = None,
 ) -> Response[ModelList]:
     found = models.list_models(*caller(read_router), limit=limit, cursor=cursor)
     count("ModelsListed")

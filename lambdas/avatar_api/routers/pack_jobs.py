@@ -5,13 +5,19 @@
 from typing import Annotated
 
 from aws_lambda_powertools.event_handler import Response
-from aws_lambda_powertools.event_handler.openapi.params import Body, Header, Path, Query
+from aws_lambda_powertools.event_handler.openapi.params import Body, Header, Path
 from aws_lambda_powertools.event_handler.router import APIGatewayRouter
 
-from avatar_api.adapters.cursors import CURSOR_MAX_CHARS
 from avatar_api.domain import pack_jobs
 from avatar_api.observability import count, logger
-from avatar_api.routers.common import caller, error_responses, json_response, remaining_seconds
+from avatar_api.routers.common import (
+    caller,
+    error_responses,
+    json_response,
+    page_size,
+    page_token,
+    remaining_seconds,
+)
 from avatar_api.routers.schemas import IDEMPOTENCY_KEY_PATTERN, PackJobBody
 from avatar_api.settings import PACK_JOBS_PAGE_DEFAULT, PACK_JOBS_PAGE_MAX
 from avatar_contract.names import API_TIMEOUT_SECONDS
@@ -67,13 +73,8 @@ def cancel_pack(model_id: Annotated[str, Path()], job_id: Annotated[str, Path()]
 )
 def list_packs_of_model(
     model_id: Annotated[str, Path()],
-    limit: Annotated[
-        int, Query(ge=1, le=PACK_JOBS_PAGE_MAX, description="Jobs per page")
-    ] = PACK_JOBS_PAGE_DEFAULT,
-    next_token: Annotated[
-        str | None,
-        Query(max_length=CURSOR_MAX_CHARS, description="next_token of the previous page (opaque)"),
-    ] = None,
+    limit: Annotated[int, page_size(PACK_JOBS_PAGE_MAX, "Jobs")] = PACK_JOBS_PAGE_DEFAULT,
+    next_token: Annotated[str | None, page_token("next_token")] = None,
 ) -> Response[PackJobList]:
     found = pack_jobs.list_jobs(*caller(read_router), model_id, limit=limit, next_token=next_token)
     count("PackJobsListed")

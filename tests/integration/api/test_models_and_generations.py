@@ -185,7 +185,7 @@ def test_endpoint_out_of_memory_is_503_and_other_errors_are_502(api: Api) -> Non
 def test_images_larger_than_the_response_limit_come_back_as_presigned_urls(
     api: Api, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr("avatar_api.domain.generations.MAX_INLINE_IMAGES_BYTES", 100)
+    monkeypatch.setattr("avatar_api.settings.MAX_INLINE_IMAGES_BYTES", 100)
     model = train(api)
     api.hosting.queue_images([png(seed=3), png(seed=4)])
 
@@ -272,7 +272,7 @@ def test_generation_errors(api: Api) -> None:
 def test_delete_erases_everything_of_the_model_and_nothing_else(
     api: Api, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr("avatar_api.domain.generations.MAX_INLINE_IMAGES_BYTES", 100)
+    monkeypatch.setattr("avatar_api.settings.MAX_INLINE_IMAGES_BYTES", 100)
     mine = train(api, name="mine")
     other = train(api, name="other")
     bobs = train(api, user=BOB, name="bobs")

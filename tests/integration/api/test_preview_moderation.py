@@ -12,6 +12,7 @@ from avatar_contract.moderation import ImageModeration, ModerationPolicy
 from tests.fixtures.api import ALICE, image_bytes, owner_id, response_json, selfies
 from tests.fixtures.api_backend import DATA_BUCKET, Api
 from tests.fixtures.moderation import StubbedModeration
+from tests.integration.api.helpers import put_successful_result
 
 OWNER = owner_id(ALICE)
 
@@ -26,16 +27,7 @@ def completed_training(api: Api, previews: int = 2) -> tuple[str, list[str]]:
     preview_keys = [keys.preview_prefix(OWNER, tid) + f"preview-{n}.jpg" for n in range(previews)]
     for n, key in enumerate(preview_keys):
         api.s3.put_object(Bucket=DATA_BUCKET, Key=key, Body=image_bytes("JPEG", seed=n))
-    api.put_training_result(
-        output,
-        OWNER,
-        accepted,
-        steps=10,
-        seconds=3.5,
-        final_loss=0.1,
-        usable_images=10,
-        preview_image_keys=preview_keys,
-    )
+    put_successful_result(api, output, OWNER, accepted, preview_keys)
     api.published(OWNER, tid, mid)  # the publisher's verdict: only then is it completed (issue 21 M1)
     return tid, preview_keys
 

@@ -7,6 +7,7 @@ Issue 21 M3: dry runs per hour and refused submissions per day are metered; M4: 
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -46,6 +47,19 @@ def assert_quota_exceeded(response: dict[str, Any], limit: str) -> int:
     return retry_after
 
 
+def assert_window_fills(
+    request: Callable[[], dict[str, Any]], allowed: int, status: int, limit: str, window_seconds: int
+) -> int:
+    """`allowed` requests pass (`status`), the next is refused naming `limit` with a Retry-After within
+    the window: returns the Retry-After."""
+    for _ in range(allowed):
+        response = request()
+        assert response["statusCode"] == status, response["body"]
+    retry_after = assert_quota_exceeded(request(), limit)
+    assert retry_after <= window_seconds
+    return retry_after
+
+
 def test_one_training_at_a_time_until_the_status_consumer_releases_it(api: Api) -> None:
     limits = quotas()
     first = response_json(post_training(api))
@@ -62,10 +76,9 @@ def test_one_training_at_a_time_until_the_status_consumer_releases_it(api: Api) 
 
 def test_trainings_per_utc_day(api: Api) -> None:
     limits = quotas(concurrent_trainings=10)
-    for _ in range(5):
-        assert post_training(api)["statusCode"] == 202
-    retry_after = assert_quota_exceeded(post_training(api), "5 trainings per owner per UTC day")
-    assert retry_after <= 86400
+    retry_after = assert_window_fills(
+        lambda: post_training(api), 5, 202, "5 trainings per owner per UTC day", 86400
+    )
     later = limits.clock() + retry_after + 1  # the next UTC day
     limits.clock = lambda: later
     assert post_training(api)["statusCode"] == 202
@@ -160,10 +173,9 @@ def dry_run(api: Api, user: str = ALICE) -> dict[str, Any]:
 
 def test_dry_runs_per_hour(api: Api) -> None:
     limits = quotas(dry_runs_per_hour=2)
-    for _ in range(2):
-        assert dry_run(api)["statusCode"] == 200
-    retry_after = assert_quota_exceeded(dry_run(api), "at most 2 dry runs per owner per hour")
-    assert retry_after <= 3600
+    retry_after = assert_window_fills(
+        lambda: dry_run(api), 2, 200, "at most 2 dry runs per owner per hour", 3600
+    )
     assert dry_run(api, user=BOB)["statusCode"] == 200  # per owner
     assert post_training(api)["statusCode"] == 202  # a dry run takes nothing from the trainings
     later = limits.clock() + retry_after + 0.01
@@ -187,12 +199,13 @@ def refused_submission(api: Api, user: str = ALICE) -> dict[str, Any]:
 
 def test_refused_submissions_per_utc_day(api: Api) -> None:
     limits = quotas(concurrent_trainings=10, trainings_per_day=10, refused_trainings_per_day=2)
-    for _ in range(2):
-        assert refused_submission(api)["statusCode"] == 400
-    retry_after = assert_quota_exceeded(
-        refused_submission(api), "at most 2 refused training submissions per owner per UTC day"
+    retry_after = assert_window_fills(
+        lambda: refused_submission(api),
+        2,
+        400,
+        "at most 2 refused training submissions per owner per UTC day",
+        86400,
     )
-    assert retry_after <= 86400
     # Every submission is refused until the next UTC day (a refusal is taken up front), another owner is not.
     assert_quota_exceeded(post_training(api), "refused training submissions")
     assert post_training(api, user=BOB)["statusCode"] == 202

@@ -20,6 +20,7 @@ from avatar_contract.training import TrainingFailure
 from tests.fixtures.api import ALICE, BOB, SESSION, owner_id, response_json, selfies
 from tests.fixtures.api_backend import DATA_BUCKET, Api
 from tests.fixtures.notifications import FAILURE, SUCCESS
+from tests.integration.api.helpers import put_successful_result
 
 ALICE_OWNER, BOB_OWNER = owner_id(ALICE), owner_id(BOB)
 
@@ -100,15 +101,12 @@ def complete(
     """What a successful training leaves: its async output and (unless not `published`) the publisher's
     verdict."""
     preview = keys.preview_prefix(owner, accepted["training_id"]) + "0.png"
-    api.put_training_result(
+    put_successful_result(
+        api,
         output,
         owner,
         accepted,
-        steps=10,
-        seconds=3.0,
-        final_loss=0.1,
-        usable_images=10,
-        preview_image_keys=[preview, "../../escape"],
+        [preview, "../../escape"],
         identity_similarity=[0.7],
         identity_similarity_median=0.7,
         identity_similarity_threshold=0.4,

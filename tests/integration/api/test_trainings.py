@@ -15,6 +15,7 @@ from avatar_contract.names import Env
 from avatar_contract.training import TrainingConfig, TrainingFailure
 from tests.fixtures.api import ALICE, BOB, b64, header, image_bytes, owner_id, response_json, selfies
 from tests.fixtures.api_backend import DATA_BUCKET, HOSTING_BUCKET, Api
+from tests.integration.api.helpers import put_successful_result
 
 ALICE_OWNER = owner_id(ALICE)
 
@@ -91,16 +92,7 @@ def test_status_follows_the_async_output(api: Api) -> None:
     tid, mid = accepted["training_id"], accepted["model_id"]
     preview = keys.preview_prefix(ALICE_OWNER, tid) + "0.png"
     api.s3.put_object(Bucket=DATA_BUCKET, Key=preview, Body=image_bytes("PNG"))
-    api.put_training_result(
-        output,
-        ALICE_OWNER,
-        accepted,
-        steps=10,
-        seconds=3.5,
-        final_loss=0.1,
-        usable_images=10,
-        preview_image_keys=[preview, "../../escape"],
-    )
+    put_successful_result(api, output, ALICE_OWNER, accepted, [preview, "../../escape"])
 
     # Issue 21 M1: the training only staged its model; completed once the publisher published it.
     assert response_json(api.call("GET", f"/trainings/{tid}"))["status"] == "queued"

@@ -16,7 +16,8 @@ def _error_classes() -> list[type[errors.ApiError]]:
         cls = todo.pop()
         found.append(cls)
         todo.extend(cls.__subclasses__())
-    return [cls for cls in found if cls is not errors.Refusal]  # Refusal: the base of the 4xx ones
+    # Refusal and RetryLater: the bases of the 4xx ones
+    return [cls for cls in found if cls not in (errors.Refusal, errors.RetryLater)]
 
 
 def test_every_error_code_has_one_status() -> None:
