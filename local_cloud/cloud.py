@@ -154,10 +154,11 @@ class LocalCloud:
         return [
             Component("moto", lambda: self.aws.start(), lambda: self.aws.stop()),
             Component("base model", self._resolve_base_model),
+            # The slowest first: Triton and its base model bound the start-up (docs/local-cloud.md).
+            Component("hosting container", self._start_hosting, self._stop_hosting, ("moto", "base model")),
             Component(
                 "training container", self._start_training, self._stop_training, ("moto", "base model")
             ),
-            Component("hosting container", self._start_hosting, self._stop_hosting, ("moto", "base model")),
             Component("resources", self._provision, after=("moto",)),
             Component(
                 "moderation stand-ins", self._start_moderation, lambda: self.moderation.stop(), ("resources",)
@@ -204,6 +205,11 @@ class LocalCloud:
                 batch_size=PackRunner.BATCH_SIZE,
             ),
             Component("api gateway", self._start_api, lambda: self.api.stop(), ("lambda functions",)),
+            Component(
+                "lambda sandboxes",  # pre-warmed once the containers are up: no CPU taken from their start
+                self._prewarm_functions,
+                after=("hosting container", "training container", "api gateway"),
+            ),
             Component(
                 "supervisor",  # first to stop: nothing is restarted while the cloud stops
                 self._supervise,
@@ -295,7 +301,8 @@ class LocalCloud:
         self.webhook_sink.start()
 
     def _start_functions(self) -> None:
-        """The API's functions (stacks/api.py), one warm sandbox each."""
+        """The API's functions (stacks/api.py): invocable at once (a sandbox starts on demand, its cold start
+        counted against the timeout as in Lambda); `_prewarm_functions` starts one warm sandbox each."""
         env = self.lambda_environment()
         for function in FUNCTIONS:
             self.functions[function.name] = LambdaFunction(
@@ -307,6 +314,12 @@ class LocalCloud:
                 physical_name=self.settings.function_name(function.name),
                 webhook_ca=self.webhook_sink.ca_path,
             )
+
+    def _prewarm_functions(self) -> None:
+        """One sandbox per API function, importing its handler in the background (not waited for: a
+        request meanwhile waits for that import, as for a cold start). Started once the containers are
+        up, so that four handler imports (~0.6 s of CPU each) do not slow Triton's start on 2 cores."""
+        for function in FUNCTIONS:
             self.functions[function.name].prewarm()
 
     def _close_functions(self) -> None:
@@ -516,14 +529,15 @@ class LocalCloud:
         )
 
     def _stop_hosting(self) -> None:
-        """Triton and its Python backend stubs: interrupted, killed after a moment, and the shared memory
-        they held removed (a killed Triton leaves its /dev/shm regions behind)."""
+        """Triton and its Python backend stubs: killed at once (interrupted, Triton spends seconds unloading
+        models whose state is discarded anyway), then the shared memory they held removed (a killed Triton
+        leaves its /dev/shm regions behind)."""
         if not hasattr(self, "hosting"):
             return
         pgid = self.hosting.process.pid
         shared_memory = shared_memory_of_group(pgid)
-        self.hosting.stop(timeout_s=STOP_GRACE_SECONDS)
-        kill_group(pgid)  # its Python backend stubs, if they outlived it
+        kill_group(pgid)  # Triton and its Python backend stubs
+        self.hosting.stop(timeout_s=STOP_GRACE_SECONDS)  # reaps it; its model gate and work folder go
         wait_group_gone(pgid)
         remove_files(shared_memory)
 

@@ -36,7 +36,8 @@ class Component:
 
 
 class Components:
-    """Starts and stops a list of `Component`s; `started_in` holds each start's duration (seconds)."""
+    """Starts and stops a list of `Component`s. `started_in` holds each start's duration and `started_at`
+    when it began, after `start()` was called (seconds): together the critical path of a start-up."""
 
     def __init__(self, components: list[Component], max_parallel: int = 8) -> None:
         seen: set[str] = set()
@@ -50,11 +51,14 @@ class Components:
         self.components = components
         self.max_parallel = max_parallel
         self.started_in: dict[str, float] = {}
+        self.started_at: dict[str, float] = {}
+        self._began = 0.0
         self._tried: set[str] = set()  # every component whose start ran (or runs): stop() stops it
 
     def start(self) -> None:
         """Start each component once those it comes after are up. On the first failure no further
         component starts; the starts under way finish, then the failure is raised (`stop()` cleans up)."""
+        self._began = time.monotonic()
         pending, up = list(self.components), set[str]()
         running: dict[Future[None], Component] = {}
         error: BaseException | None = None
@@ -80,6 +84,7 @@ class Components:
 
     def _start_one(self, component: Component) -> None:
         started = time.monotonic()
+        self.started_at[component.name] = started - self._began
         component.start()
         self.started_in[component.name] = time.monotonic() - started
         log.info("started %s in %.2f s", component.name, self.started_in[component.name])

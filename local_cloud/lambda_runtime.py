@@ -103,12 +103,13 @@ class _Worker:
         return message["result"]
 
     def stop(self) -> None:
-        """End of input ends an idle worker at once; one still importing or running is killed soon
-        after (a sandbox keeps nothing worth waiting for)."""
+        """End of input ends an idle worker at once; one still importing is killed at once, one running
+        soon after (a sandbox keeps nothing worth waiting for)."""
+        importing = not self.ready and not select.select([self._out], [], [], 0)[0]  # no "ready" line yet
         with contextlib.suppress(OSError):
             self._in.close()
         try:
-            self.process.wait(0.2)
+            self.process.wait(0 if importing else 0.2)
         except subprocess.TimeoutExpired:
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(self.process.pid, signal.SIGKILL)

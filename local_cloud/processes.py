@@ -16,6 +16,7 @@ import urllib.request
 from pathlib import Path
 
 log = logging.getLogger(__name__)
+HEALTH_POLL_S = 0.05  # how often a starting container's health check is tried: it is up within this long
 
 
 class ContainerStartError(RuntimeError):
@@ -81,7 +82,7 @@ class ManagedProcess:
                         return
             except (urllib.error.URLError, ConnectionError, TimeoutError, OSError):
                 pass
-            time.sleep(0.25)
+            time.sleep(HEALTH_POLL_S)
         raise ContainerStartError(
             f"{self.name} not healthy at {url} after {timeout:.0f} s:\n{self.log_tail()}"
         )

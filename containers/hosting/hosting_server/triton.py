@@ -258,7 +258,7 @@ class TritonProcess:
                     return
             except requests.RequestException:
                 pass
-            time.sleep(0.2)
+            time.sleep(0.05)  # a short poll: the local cloud's start-up waits on this one
         self.stop()
         raise TritonStartError(f"tritonserver not healthy after {timeout_s:.0f}s:\n{self.log_tail()}")
 

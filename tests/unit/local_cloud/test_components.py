@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import threading
 import time
+from pathlib import Path
 
 import pytest
 
@@ -89,3 +90,30 @@ def test_a_component_may_only_come_after_earlier_ones() -> None:
         Components([recorder.component("a", ("b",)), recorder.component("b")])
     with pytest.raises(ValueError, match="two components"):
         Components([recorder.component("a"), recorder.component("a")])
+
+
+def test_each_start_records_when_it_began_and_how_long_it_took() -> None:
+    recorder = Recorder()
+    components = Components(
+        [
+            recorder.component("slow", seconds=0.2),
+            recorder.component("beside"),
+            recorder.component("after slow", ("slow",)),
+        ]
+    )
+    components.start()
+    began, took = components.started_at, components.started_in
+    assert began["slow"] < 0.1 and began["beside"] < 0.1  # both at once, at the start
+    assert took["slow"] >= 0.2
+    assert began["after slow"] >= began["slow"] + took["slow"]  # the critical path: one after the other
+
+
+def test_the_local_cloud_starts_the_slowest_first_and_its_lambda_sandboxes_once_the_containers_are_up(
+    tmp_path: Path,
+) -> None:
+    from local_cloud.cloud import LocalCloud
+
+    components = {c.name: c for c in LocalCloud(state_dir=tmp_path).components.components}
+    order = list(components)
+    assert order.index("hosting container") < order.index("training container")  # Triton: the slowest
+    assert {"hosting container", "training container"} <= set(components["lambda sandboxes"].after)
