@@ -245,16 +245,6 @@ def estimate(
     )
 
 
-def estimate_seconds(
-    hyperparameters: Mapping[str, object] | object,
-    instance_type: str,
-    sample_steps: int = SAMPLE_STEPS_REFERENCE,
-    base_family: FamilyName | str = DEFAULT_FAMILY,
-) -> float:
-    """Estimated wall-clock seconds of one training on `instance_type` (see the module docstring)."""
-    return estimate(hyperparameters, instance_type, sample_steps, base_family).total
-
-
 def over_budget_reason(
     hyperparameters: Mapping[str, object] | object,
     instance_type: str,

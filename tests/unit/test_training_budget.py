@@ -13,7 +13,7 @@ G5 = "ml.g5.2xlarge"
 
 
 def _seconds(instance_type: str = G5, **overrides: object) -> float:
-    return budget.estimate_seconds(TrainingHyperparameters(**overrides), instance_type)
+    return budget.estimate(TrainingHyperparameters(**overrides), instance_type).total
 
 
 def test_the_budget_is_the_async_limit_minus_the_margin() -> None:
@@ -44,7 +44,7 @@ def test_the_accepted_maxima_are_refused_with_the_estimate() -> None:
     reason = budget.over_budget_reason(maxima, G5)
     assert reason is not None
     assert f"on {G5}" in reason and "the limit is 3300 s" in reason
-    estimate = round(budget.estimate_seconds(maxima, G5))
+    estimate = round(budget.estimate(maxima, G5).total)
     assert f"estimated at {estimate} s" in reason and estimate > 3 * 3600
     assert budget.over_budget_reason(TrainingHyperparameters(), G5) is None
 
@@ -79,9 +79,9 @@ def test_instance_types() -> None:
 
 def test_a_mapping_and_the_model_give_the_same_estimate() -> None:
     model = TrainingHyperparameters(max_train_steps=1200, resolution=640)
-    assert budget.estimate_seconds(model.model_dump(), G5) == budget.estimate_seconds(model, G5)
+    assert budget.estimate(model.model_dump(), G5).total == budget.estimate(model, G5).total
     with pytest.raises(ValueError, match="resolution"):
-        budget.estimate_seconds({"max_train_steps": 5}, G5)
+        budget.estimate({"max_train_steps": 5}, G5)
 
 
 def test_checkpoints_add_their_previews_to_the_estimate_and_the_refusal_says_so() -> None:
@@ -123,8 +123,8 @@ def test_each_family_default_fits_its_default_instance_with_room(name: FamilyNam
 
 
 def test_sdxl_at_its_native_size_costs_more_than_sd21_at_its_own() -> None:
-    sd21 = budget.estimate_seconds(TrainingHyperparameters(resolution=512), G5, base_family="sd21-base")
-    sdxl = budget.estimate_seconds(TrainingHyperparameters(resolution=1024), G5, base_family="sdxl-base-1.0")
+    sd21 = budget.estimate(TrainingHyperparameters(resolution=512), G5, base_family="sd21-base").total
+    sdxl = budget.estimate(TrainingHyperparameters(resolution=1024), G5, base_family="sdxl-base-1.0").total
     assert sdxl > 2 * sd21
     # at SDXL's native 1024 px, prior preservation (100 class images) and 800 steps leave the budget
     prior = hyperparameters_model("sdxl-base-1.0")(with_prior_preservation=True)

@@ -12,12 +12,13 @@ from __future__ import annotations
 
 import hashlib
 import logging
-from typing import TYPE_CHECKING, Literal
+from typing import Literal
 
 from pydantic import BaseModel, Field
 
 from avatar_api.domain import webhooks
 from avatar_api.domain.records import TrainingEventMark, TrainingRecord
+from avatar_api.domain.services import Services
 from avatar_api.domain.status import is_async_location, read_progress, training_outcome
 from avatar_api.errors import redact
 from avatar_api.settings import FAILURE_REASON_MAX_CHARS
@@ -26,9 +27,6 @@ from avatar_contract.keys import split_s3_uri
 from avatar_contract.notifications import AsyncInferenceNotification
 from avatar_contract.progress import TrainingProgress
 from avatar_contract.status import TrainingStatus
-
-if TYPE_CHECKING:  # the type only: services.py, which builds them, is the layer above
-    from avatar_api.services import Services
 
 log = logging.getLogger(__name__)
 

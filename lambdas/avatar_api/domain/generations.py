@@ -8,7 +8,6 @@ import logging
 import secrets
 import time
 from collections.abc import Callable
-from typing import TYPE_CHECKING
 
 from pydantic import BaseModel, Field
 
@@ -17,6 +16,7 @@ from avatar_api.domain import limits
 from avatar_api.domain.model_identity import model_identity
 from avatar_api.domain.models import find_record
 from avatar_api.domain.moderation import withhold_blocked
+from avatar_api.domain.services import Services
 from avatar_api.errors import (
     Conflict,
     EndpointError,
@@ -32,9 +32,6 @@ from avatar_contract.families import ARTIFACT_FAMILY_METADATA, FAMILY_KEY, Famil
 from avatar_contract.generation import GenArgs, build_inference_request, images_from_response
 from avatar_contract.names import TOKEN_PLACEHOLDER
 from avatar_contract.prompts import personalize
-
-if TYPE_CHECKING:  # the type only: services.py, which builds them, is the layer above
-    from avatar_api.services import Services
 
 log = logging.getLogger(__name__)
 

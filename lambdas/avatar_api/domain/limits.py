@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from functools import partial
 from typing import Any
 
 from avatar_api.errors import InvalidRequest
@@ -25,7 +24,7 @@ from avatar_api.settings import (
 from avatar_contract.families import DEFAULT_FAMILY, FamilyName, family
 from avatar_contract.generation import GenArgs, family_bounds_problem, output_size, pixel_steps
 from avatar_contract.training import TrainingHyperparameters
-from avatar_contract.training_budget import estimate_seconds
+from avatar_contract.training_budget import estimate
 
 log = logging.getLogger(__name__)
 
@@ -134,7 +133,11 @@ def check_generation(
 def _contract_estimator(base_family: FamilyName | str = DEFAULT_FAMILY) -> Callable[[Any, str], float]:
     """The contract's cost model (avatar_contract.training_budget) for the family, shared with the
     training container."""
-    return partial(estimate_seconds, base_family=base_family)
+
+    def seconds(hyperparameters: Any, instance_type: str) -> float:
+        return estimate(hyperparameters, instance_type, base_family=base_family).total
+
+    return seconds
 
 
 # Tests replace it; in production it is the contract's cost model.

@@ -13,17 +13,15 @@ import json
 import logging
 import tarfile
 import threading
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
+from avatar_api.domain.services import Services
 from avatar_api.errors import UpstreamError
 from avatar_contract import keys
 from avatar_contract.names import Triton
 from avatar_contract.prompts import DEFAULT_CLASS_NOUN, class_noun
-
-if TYPE_CHECKING:  # the type only: services.py, which builds them, is the layer above
-    from avatar_api.services import Services
 
 log = logging.getLogger(__name__)
 

@@ -3,21 +3,18 @@
 from __future__ import annotations
 
 import logging
-from typing import TYPE_CHECKING
 
 from pydantic import BaseModel, Field
 
 from avatar_api.adapters.cursors import make_cursor, read_cursor
 from avatar_api.domain.records import TrainingRecord
+from avatar_api.domain.services import Services
 from avatar_api.domain.status import TrainingState, is_async_location, training_state
 from avatar_api.errors import Conflict, NotFound
 from avatar_api.settings import MODELS_PAGE_DEFAULT
 from avatar_contract import keys, s3_keys
 from avatar_contract.keys import split_s3_uri
 from avatar_contract.status import TrainingStatus
-
-if TYPE_CHECKING:  # the type only: services.py, which builds them, is the layer above
-    from avatar_api.services import Services
 
 log = logging.getLogger(__name__)
 

@@ -15,13 +15,13 @@ import secrets
 import time
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING
 
 from avatar_api import settings
 from avatar_api.adapters.cursors import make_cursor, read_cursor
 from avatar_api.domain import limits
 from avatar_api.domain.generations import moderate_prompts, require_ready, sized
 from avatar_api.domain.models import find_record
+from avatar_api.domain.services import Services
 from avatar_api.errors import InvalidRequest, JobFinished, ModelNotFound, NotFound, PackNotFound
 from avatar_contract import s3_keys
 from avatar_contract.keys import MODEL_ID_RE
@@ -40,9 +40,6 @@ from avatar_contract.pack_jobs import (
     final_status,
 )
 from avatar_contract.packs import PackPrompt, all_packs, pack_for_family
-
-if TYPE_CHECKING:  # the type only: services.py, which builds them, is the layer above
-    from avatar_api.services import Services
 
 log = logging.getLogger(__name__)
 

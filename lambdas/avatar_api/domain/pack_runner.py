@@ -16,7 +16,7 @@ import hashlib
 import logging
 import time
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Literal
+from typing import Literal
 
 from pydantic import BaseModel, Field
 
@@ -26,13 +26,11 @@ from avatar_api.domain import webhooks
 from avatar_api.domain.generations import invoke_engine
 from avatar_api.domain.moderation import label_entries
 from avatar_api.domain.pack_jobs import read_spec
+from avatar_api.domain.services import Services
 from avatar_api.errors import ApiError, ServiceUnavailable, redact
 from avatar_contract import s3_keys
 from avatar_contract.names import PackRunner
 from avatar_contract.pack_jobs import PackImageStatus, PackJobSpec, PackWorkItem, final_status
-
-if TYPE_CHECKING:  # the type only: services.py, which builds them, is the layer above
-    from avatar_api.services import Services
 
 log = logging.getLogger(__name__)
 

@@ -10,16 +10,13 @@ labels. When Rekognition fails, `closed` withholds the previews not screened yet
 from __future__ import annotations
 
 import logging
-from typing import TYPE_CHECKING
 
 from pydantic import BaseModel, Field
 
 from avatar_api.domain.moderation import label_entries
 from avatar_api.domain.records import TrainingRecord
+from avatar_api.domain.services import Services
 from avatar_api.settings import DOWNLOAD_URL_EXPIRES_SECONDS
-
-if TYPE_CHECKING:  # the type only: services.py, which builds them, is the layer above
-    from avatar_api.services import Services
 
 log = logging.getLogger(__name__)
 

@@ -8,19 +8,15 @@ decoded once, and only its verdict stays. Dry runs are metered per owner (docs/l
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from PIL import Image
 from pydantic import BaseModel, Field
 
 from avatar_api.domain.images import CheckedImage
+from avatar_api.domain.services import Services
 from avatar_api.domain.uploads import ImageSource, load_image
 from avatar_api.errors import NotEnoughUsableImages
 from avatar_contract.training import TrainingHyperparameters
 from face_analysis.screening import Reason, Screening, SetScreener, summary
-
-if TYPE_CHECKING:  # the type only: services.py, which builds them, is the layer above
-    from avatar_api.services import Services
 
 
 class CropBox(BaseModel):

@@ -15,12 +15,13 @@ from __future__ import annotations
 import json
 import logging
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from pydantic import BaseModel, Field, ValidationError
 
 from avatar_api.domain.previews import WithheldPreview, shown_previews
 from avatar_api.domain.records import TrainingRecord, Webhook
+from avatar_api.domain.services import Services
 from avatar_api.errors import NotFound, redact
 from avatar_api.settings import FAILURE_REASON_MAX_CHARS, TRAINING_DEADLINE_SECONDS
 from avatar_contract import keys
@@ -30,9 +31,6 @@ from avatar_contract.progress import TrainingProgress
 from avatar_contract.publishing import Publication
 from avatar_contract.status import TrainingStatus
 from avatar_contract.training import TrainingFailure, TrainingResult
-
-if TYPE_CHECKING:  # the type only: services.py, which builds them, is the layer above
-    from avatar_api.services import Services
 
 log = logging.getLogger(__name__)
 

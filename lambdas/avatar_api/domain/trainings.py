@@ -13,13 +13,13 @@ import tempfile
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING
 
 from pydantic import BaseModel, Field, ValidationError
 
 from avatar_api.domain import limits, screening
 from avatar_api.domain.images import CheckedImage
 from avatar_api.domain.records import TrainingRecord, Webhook
+from avatar_api.domain.services import Services
 from avatar_api.domain.status import status_of
 from avatar_api.domain.uploads import ImageSource, InlineImage, delete_uploaded
 from avatar_api.errors import (
@@ -46,9 +46,6 @@ from avatar_contract.training import (
     for_family,
     training_config_model,
 )
-
-if TYPE_CHECKING:  # the type only: services.py, which builds them, is the layer above
-    from avatar_api.services import Services
 
 log = logging.getLogger(__name__)
 

@@ -5,18 +5,16 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Literal
+from typing import Literal
 
 from pydantic import BaseModel
 
 from avatar_api import settings
 from avatar_api.domain.images import CheckedImage, Inspect, check_image
+from avatar_api.domain.services import Services
 from avatar_api.errors import Changed, InvalidRequest, PayloadTooLarge, QuotaExceeded, TooManyUploads
 from avatar_contract import s3_keys
 from avatar_contract.training import MAX_IMAGES
-
-if TYPE_CHECKING:  # the type only: services.py, which builds them, is the layer above
-    from avatar_api.services import Services
 
 log = logging.getLogger(__name__)
 

@@ -13,7 +13,6 @@ from __future__ import annotations
 import logging
 import time
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING
 
 from pydantic import BaseModel, Field
 
@@ -27,11 +26,9 @@ from avatar_api.adapters.webhooks import (
     signature,
 )
 from avatar_api.domain.records import TrainingRecord, Webhook, WebhookAttempt
+from avatar_api.domain.services import Services
 from avatar_api.errors import Conflict
 from avatar_api.settings import WEBHOOK_SECRET_GRACE_SECONDS
-
-if TYPE_CHECKING:  # the type only: services.py, which builds them, is the layer above
-    from avatar_api.services import Services
 
 log = logging.getLogger(__name__)
 

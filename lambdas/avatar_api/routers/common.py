@@ -11,10 +11,11 @@ from aws_lambda_powertools.event_handler.router import APIGatewayRouter
 from pydantic import BaseModel
 
 from avatar_api.adapters.cursors import CURSOR_MAX_CHARS
+from avatar_api.domain.services import Services
 from avatar_api.errors import ApiError
 from avatar_api.routers.identity import principal_of
 from avatar_api.routers.schemas import ErrorResponse
-from avatar_api.services import Services, get_services
+from avatar_api.services import get_services
 from avatar_contract.status import ErrorCode
 
 # The one HTTP status of each error code (the domain raises codes; app.py answers with these).
