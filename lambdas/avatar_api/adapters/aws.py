@@ -4,20 +4,25 @@
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import IO, Any
+from typing import IO, Any, TypeVar
 
 import boto3
 from botocore.config import Config
 from botocore.exceptions import ClientError, ReadTimeoutError
 from botocore.exceptions import ConnectionError as BotoConnectionError
+from pydantic import BaseModel, ValidationError
 
 from avatar_api.errors import TIMEOUT_CODE, AlreadyExists, Changed, EndpointError, ModelNotReady
 
 _MISSING = {"404", "NoSuchKey", "NotFound"}
 _CONDITION_FAILED = {"PreconditionFailed", "ConditionalRequestConflict", "412", "409"}
+
+log = logging.getLogger(__name__)
+M = TypeVar("M", bound=BaseModel)
 
 
 @dataclass
@@ -92,6 +97,18 @@ class Bucket:
     def get_json(self, key: str) -> dict[str, Any] | None:
         data = self.get_bytes(key)
         return None if data is None else json.loads(data)
+
+    def get_model(self, key: str, model: type[M], *, unreadable: str, level: int = logging.ERROR) -> M | None:
+        """The object at `key` read as `model`, or None when there is none. An object that is not one
+        (not JSON, or not the model) is logged at `level` as `unreadable` with its key, and reads as None."""
+        data = self.get_bytes(key)
+        if data is None:
+            return None
+        try:
+            return model.model_validate_json(data)
+        except ValidationError:
+            log.log(level, unreadable, extra={"key": key})
+            return None
 
     def get_json_versioned(self, key: str) -> tuple[dict[str, Any], str] | None:
         """The document and its ETag (for `put_json_if_unchanged`), or None if it does not exist."""

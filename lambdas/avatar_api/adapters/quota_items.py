@@ -111,20 +111,6 @@ class QuotaItems:
             if attempt == 2 or soonest is not None:  # None: a stale slot was freed, take again
                 raise QuotaExceeded(f"quota exceeded: {refusal}", retry_after=retry_after(soonest))
 
-    def _hold_one(
-        self,
-        key: str,
-        request_id: str,
-        limit: int,
-        what: str,
-        *,
-        until: float,
-        retry_after: Callable[[float | None], int],
-    ) -> None:
-        """One slot of a pool of requests in flight (`limit` per owner): `what` names the request."""
-        refusal = f"at most {limit} {what}(s) per owner at a time"
-        self._hold(key, request_id, 1, limit, until=until, refusal=refusal, retry_after=retry_after)
-
     def _release(self, key: str, slot_id: str) -> None:
         item = self._get(key)
         slot = item.get(SLOT_ATTRIBUTE_PREFIX + slot_id)

@@ -88,6 +88,27 @@ class QuotaLimits:
         )
 
 
+@dataclass(frozen=True)
+class InFlight:
+    """A pool of one owner's requests in flight (`quota#<owner>#<suffix>`): one slot per request, at most
+    `limit(QuotaLimits)` at a time. A refusal's Retry-After is `retry_after_seconds`, or (None) the time
+    until the pool's soonest slot expires."""
+
+    suffix: str
+    what: str  # names the request in the refusal
+    limit: Callable[[QuotaLimits], int]
+    retry_after_seconds: int | None = None
+
+
+TRAININGS_IN_FLIGHT = InFlight(
+    "training-slots", "training", lambda limit: limit.concurrent_trainings, TRAINING_SLOT_RETRY_AFTER_SECONDS
+)
+GENERATIONS_IN_FLIGHT = InFlight("generation-slots", "generation", lambda limit: limit.generations_in_flight)
+PACKS_IN_FLIGHT = InFlight(
+    "pack-slots", "pack job", lambda limit: limit.pack_jobs_in_flight, PACK_SLOT_RETRY_AFTER_SECONDS
+)
+
+
 class Quotas(QuotaItems):
     """Take and give back an owner's quota. Every decision is one conditional write."""
 
@@ -127,14 +148,7 @@ class Quotas(QuotaItems):
                 "owner per UTC day",
                 retry_after=retry_after,
             )
-            self._hold_one(
-                self._training_pool(owner),
-                training_id,
-                self.limits.concurrent_trainings,
-                "training",
-                until=now + hold_seconds,
-                retry_after=lambda _: TRAINING_SLOT_RETRY_AFTER_SECONDS,
-            )
+            self._take_slot(TRAININGS_IN_FLIGHT, owner, training_id, now, hold_seconds)
 
     def training_queued(self, owner: str) -> None:
         """The submission was not refused: give back the refusal `take_training` took."""
@@ -144,7 +158,7 @@ class Quotas(QuotaItems):
         """The training is queued: hold its slot until `release_training` or for `hold_seconds`."""
         until = self.clock() + hold_seconds
         kept = self._update(
-            self._training_pool(owner),
+            _pool_key(TRAININGS_IN_FLIGHT, owner),
             UpdateExpression="SET #slot.#until = :until, #ttl = :ttl",
             ConditionExpression="attribute_exists(#slot)",
             ExpressionAttributeNames={
@@ -184,11 +198,7 @@ class Quotas(QuotaItems):
     def release_training(self, owner: str, training_id: str) -> None:
         """The training completed or failed: free its concurrency slot. Idempotent (a second release,
         or one for an unknown training, changes nothing). For the status consumer."""
-        self._release(self._training_pool(owner), training_id)
-
-    @staticmethod
-    def _training_pool(owner: str) -> str:
-        return f"{QUOTA_PREFIX}{owner}#training-slots"
+        self._release(_pool_key(TRAININGS_IN_FLIGHT, owner), training_id)
 
     @staticmethod
     def _trainings_key(owner: str, now: float) -> str:
@@ -197,6 +207,19 @@ class Quotas(QuotaItems):
     @staticmethod
     def _refusals_key(owner: str, now: float) -> str:
         return f"{QUOTA_PREFIX}{owner}#refused-trainings-day#{datetime.fromtimestamp(now, UTC):%Y-%m-%d}"
+
+    def _take_slot(self, pool: InFlight, owner: str, slot_id: str, now: float, hold_seconds: float) -> None:
+        """One slot of the owner's `pool` for `slot_id`, held until released or for `hold_seconds`."""
+        limit, fixed = pool.limit(self.limits), pool.retry_after_seconds
+
+        def retry_after(soonest: float | None) -> int:
+            if fixed is not None:
+                return fixed
+            return max(1, math.ceil(soonest - now)) if soonest else 1
+
+        refusal = f"at most {limit} {pool.what}(s) per owner at a time"
+        self._hold(_pool_key(pool, owner), slot_id, 1, limit, until=now + hold_seconds, refusal=refusal,
+                   retry_after=retry_after)  # fmt: skip
 
     # --- generations and uploads -------------------------------------------------------------------
 
@@ -226,22 +249,11 @@ class Quotas(QuotaItems):
                     "num_inference_steps) of generations per owner per minute",
                     retry_after=retry_after,
                 )
-            self._hold_one(
-                self._generation_pool(owner),
-                generation_id,
-                self.limits.generations_in_flight,
-                "generation",
-                until=now + hold_seconds,
-                retry_after=lambda soonest: max(1, math.ceil(soonest - now)) if soonest else 1,
-            )
+            self._take_slot(GENERATIONS_IN_FLIGHT, owner, generation_id, now, hold_seconds)
 
     def release_generation(self, owner: str, generation_id: str) -> None:
         """The generation answered or failed: free its slot (idempotent)."""
-        self._release(self._generation_pool(owner), generation_id)
-
-    @staticmethod
-    def _generation_pool(owner: str) -> str:
-        return f"{QUOTA_PREFIX}{owner}#generation-slots"
+        self._release(_pool_key(GENERATIONS_IN_FLIGHT, owner), generation_id)
 
     def take_upload_slots(
         self, owner: str, upload_id: str, count: int, limit: int, hold_seconds: float
@@ -283,22 +295,15 @@ class Quotas(QuotaItems):
                     "jobs per owner per hour",
                     retry_after=retry_after,
                 )
-            self._hold_one(
-                self._pack_pool(owner),
-                job_id,
-                self.limits.pack_jobs_in_flight,
-                "pack job",
-                until=now + hold_seconds,
-                retry_after=lambda _: PACK_SLOT_RETRY_AFTER_SECONDS,
-            )
+            self._take_slot(PACKS_IN_FLIGHT, owner, job_id, now, hold_seconds)
 
     def release_pack(self, owner: str, job_id: str) -> None:
         """The job finished or was cancelled: free its slot (idempotent)."""
-        self._release(self._pack_pool(owner), job_id)
+        self._release(_pool_key(PACKS_IN_FLIGHT, owner), job_id)
 
-    @staticmethod
-    def _pack_pool(owner: str) -> str:
-        return f"{QUOTA_PREFIX}{owner}#pack-slots"
+
+def _pool_key(pool: InFlight, owner: str) -> str:
+    return f"{QUOTA_PREFIX}{owner}#{pool.suffix}"
 
 
 def _window(now: float, seconds: int) -> tuple[int, int, int]:

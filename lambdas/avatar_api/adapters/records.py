@@ -18,6 +18,7 @@ from avatar_contract import keys
 from avatar_contract.names import Prefix
 
 log = logging.getLogger(__name__)
+UNREADABLE = "unreadable training record (treated as absent)"
 
 
 class _ModelEntry(BaseModel):
@@ -47,7 +48,7 @@ class TrainingRecords:
         try:
             return TrainingRecord.model_validate(found[0]), found[1]
         except ValidationError:
-            log.error("unreadable training record (treated as absent)", extra={"key": key})
+            log.error(UNREADABLE, extra={"key": key})
             return None
 
     def find_by_model(self, owner: str, model_id: str) -> TrainingRecord | None:
@@ -116,11 +117,4 @@ class TrainingRecords:
         return keys.training_record_key(owner, record.training_id)
 
     def _read(self, key: str) -> TrainingRecord | None:
-        document = self.bucket.get_json(key)
-        if document is None:
-            return None
-        try:
-            return TrainingRecord.model_validate(document)
-        except ValidationError:
-            log.error("unreadable training record (treated as absent)", extra={"key": key})
-            return None
+        return self.bucket.get_model(key, TrainingRecord, unreadable=UNREADABLE)

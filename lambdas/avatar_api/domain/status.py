@@ -85,14 +85,8 @@ def read_progress(services: Services, owner: str, training_id: str) -> TrainingP
 
     `queue_position` stays null: SageMaker's async queue cannot be inspected per request (docs/api.md)."""
     key = keys.progress_key(owner, training_id)
-    body = services.data.get_bytes(key)
-    if body is None:
-        return None
-    try:
-        return TrainingProgress.model_validate_json(body)
-    except ValidationError:
-        log.warning("unreadable training progress (ignored)", extra={"key": key})
-        return None
+    unreadable = "unreadable training progress (ignored)"
+    return services.data.get_model(key, TrainingProgress, unreadable=unreadable, level=logging.WARNING)
 
 
 def training_state(

@@ -86,9 +86,10 @@ def test_an_unreadable_record_is_absent_not_an_error(api: Api, records: Training
     stored = record()
     records.create(OWNER, stored)
     key = keys.training_record_key(OWNER, stored.training_id)
-    api.s3.put_object(Bucket=DATA_BUCKET, Key=key, Body=json.dumps({"training_id": stored.training_id}))
-    assert records.load(OWNER, stored.training_id) is None
-    assert records.find_by_model(OWNER, stored.model_id) is None
+    for body in (json.dumps({"training_id": stored.training_id}), "not json"):
+        api.s3.put_object(Bucket=DATA_BUCKET, Key=key, Body=body)
+        assert records.load(OWNER, stored.training_id) is None
+        assert records.find_by_model(OWNER, stored.model_id) is None
 
 
 def test_delete_removes_the_record_and_its_model_entry(api: Api, records: TrainingRecords) -> None:
