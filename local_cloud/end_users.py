@@ -9,7 +9,7 @@ import secrets
 import string
 import uuid
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from local_cloud.identity_pool import LocalIdentityPool
 from local_cloud.settings import ACCOUNT_ID, CloudSettings
@@ -18,8 +18,7 @@ from stacks import config_end_users as end_users
 DEMO_USERS = ("alice@example.com", "bob@example.com")
 
 
-@dataclass(frozen=True)
-class EndUser:
+class EndUser(NamedTuple):
     """A demo end user of the local cloud (valid only for this run)."""
 
     email: str
