@@ -65,6 +65,10 @@ class TritonStartError(RuntimeError):
     """tritonserver exited or did not become healthy; the message ends with its log tail."""
 
 
+class TritonNotReady(TritonStartError):
+    """tritonserver kept running but did not answer its health check in time (it was stopped)."""
+
+
 @dataclass(frozen=True)
 class TritonInstall:
     binary: Path
@@ -260,7 +264,7 @@ class TritonProcess:
                 pass
             time.sleep(0.05)  # a short poll: the local cloud's start-up waits on this one
         self.stop()
-        raise TritonStartError(f"tritonserver not healthy after {timeout_s:.0f}s:\n{self.log_tail()}")
+        raise TritonNotReady(f"tritonserver not healthy after {timeout_s:.0f}s:\n{self.log_tail()}")
 
     def stop(self, timeout_s: float = 15) -> int | None:
         """SIGTERM (Triton unloads its models and exits after --exit-timeout-secs), then SIGKILL."""
