@@ -5,6 +5,7 @@ SHELL := /bin/bash
 PYTHON ?= python3.11
 VENV := .venv
 WEBUI_VENV := .venv-webui
+LAMBDA_VENV := .venv-lambda
 PY := $(VENV)/bin/python
 CDK := node_modules/.bin/cdk
 
@@ -12,7 +13,7 @@ export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
 export CDK_DISABLE_CLI_TELEMETRY := true
 export PYTHONDONTWRITEBYTECODE := 1
 
-.PHONY: help setup test lint typecheck check synth deploy destroy demo bench bench-gpu clean
+.PHONY: help setup test-setup test lint typecheck check synth deploy destroy demo bench bench-gpu clean
 .PHONY: stage-base-model check-base-model
 .PHONY: ui
 
@@ -51,14 +52,17 @@ $(VENV)/.triton-stub: $(VENV)/.installed containers/hosting/triton-stub.lock
 
 setup: $(VENV)/.installed node_modules/.installed .whl/.fetched $(VENV)/.triton-stub ## Create .venv, install pinned deps, CDK CLI, Lambda wheels
 
+test-setup: setup $(WEBUI_VENV)/.installed $(LAMBDA_VENV)/.installed ## setup, plus the web app's venv (browser test) and the Lambda tests' (CPython 3.12)
+
 # The Lambda code on the Lambda runtime's Python (3.12), torch-free, with exactly the bundled packages.
 # The first CPython 3.12 that runs: python3.12 on PATH, else a pyenv install.
 PYTHON_LAMBDA ?= $(shell for p in python3.12 $(wildcard $(HOME)/.pyenv/versions/3.12*/bin/python3.12 /root/.pyenv/versions/3.12*/bin/python3.12); do \
 	$$p -c 'import sys; sys.exit(sys.version_info[:2] != (3, 12))' 2>/dev/null && { command -v $$p; break; }; done)
-LAMBDA_VENV := .venv-lambda
 # Two pytest-xdist workers; each module stays on one, and the users of a costly session fixture (the local
-# cloud, the synth) form one group (tests/conftest.py). PYTEST_WORKERS= runs in one process.
-PYTEST_WORKERS ?= -n 2 --dist loadgroup
+# cloud, the synth) form one group (tests/conftest.py). The groups go out in collection order, the end-to-end
+# modules (minutes each) first and the unit tests last to fill in, not reordered by their number of tests
+# (xdist's default, which sent the few-test, longest modules last). PYTEST_WORKERS= runs in one process.
+PYTEST_WORKERS ?= -n 2 --dist loadgroup --no-loadscope-reorder
 
 .PHONY: test-lambda
 # Which tests are the Lambda code's (and which of those need the development environment, so stay in the
@@ -88,7 +92,7 @@ lint: setup ## ruff over the whole tree; the import rules; every lock current wi
 typecheck: setup ## mypy (pydantic plugin) over every package ([tool.mypy] in pyproject.toml)
 	$(VENV)/bin/mypy
 
-test: lint typecheck $(WEBUI_VENV)/.installed ## Lint, type check, then the whole test suite (unit, infrastructure, integration, e2e)
+test: test-setup lint typecheck ## Lint, type check, then the whole test suite (unit, infrastructure, integration, e2e)
 	$(PY) -m pytest $(PYTEST_WORKERS) --lambda-tests=exclude
 	$(MAKE) test-lambda
 

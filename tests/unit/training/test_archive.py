@@ -87,6 +87,8 @@ def test_refuses_an_oversized_image_and_config() -> None:
         (tar_bytes({"config.json": b"[1, 2]"}), "JSON object"),
         (tar_bytes({"a.jpg": b"1", "dir/a.jpg": b"2"}), "two images are named"),
     ],
+    # by the expected words: a gzip blob carries its mtime, and ids must be the same on every xdist worker
+    ids=["empty", "zip", "config-not-json", "config-not-object", "duplicate-image-names"],
 )
 def test_refuses_unreadable_archives_and_configs(blob: bytes, words: str) -> None:
     with pytest.raises(InvalidInput, match=words):
