@@ -19,8 +19,8 @@ from aws_cdk import aws_wafv2 as wafv2
 from constructs import Construct
 
 from avatar_contract import routes
+from avatar_contract.keys import GENERATIONS_PREFIX
 from avatar_contract.names import Prefix
-from avatar_contract.s3_keys import GENERATIONS_PREFIX
 from stacks.config import API_STAGE_NAME, FUNCTION_TIMEOUT_SECONDS, ServiceConfig
 from stacks.config_lambda_env import api_environment
 from stacks.grants import grant_objects

@@ -12,8 +12,8 @@ from aws_cdk import aws_sns as sns
 from constructs import Construct
 
 from avatar_contract import routes
+from avatar_contract.keys import GENERATIONS_PREFIX
 from avatar_contract.names import Env, PackRunner
-from avatar_contract.s3_keys import GENERATIONS_PREFIX
 from stacks.config import ServiceConfig
 from stacks.config_lambda_env import pack_runner_environment
 from stacks.grants import grant_objects

@@ -11,9 +11,9 @@ from aws_cdk import aws_kms as kms
 from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
+from avatar_contract.keys import GENERATIONS_PREFIX
 from avatar_contract.lifecycle import TRAINING_INPUT_TAG_KEY, TRAINING_INPUT_TAG_VALUE
 from avatar_contract.names import Prefix
-from avatar_contract.s3_keys import GENERATIONS_PREFIX
 from stacks.config import ServiceConfig
 from stacks.keys import service_key
 from stacks.nag import acknowledge

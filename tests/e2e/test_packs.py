@@ -16,7 +16,7 @@ import requests
 
 from avatar_client.client import AvatarClient
 from avatar_client.webhooks import verify_webhook
-from avatar_contract import s3_keys
+from avatar_contract import keys
 from avatar_contract.pack_jobs import PackJobStatus
 from local_cloud import LocalCloud
 from local_cloud.selfies import make_selfies, to_jpeg
@@ -167,7 +167,7 @@ def test_a_pack_completes_with_its_events_a_flagged_image_withheld(
 
     # Deleting the model erases the pack: its record, results and images.
     assert client.delete_model(model_id)["deleted"] is True
-    prefix = s3_keys.packs_prefix(owner, model_id)
+    prefix = keys.packs_prefix(owner, model_id)
     left = cloud.client("s3").list_objects_v2(Bucket=cloud.settings.data_bucket, Prefix=prefix)
     assert left.get("KeyCount", 0) == 0
     assert requests.get(job["images"][1]["url"], timeout=30).status_code in (403, 404)

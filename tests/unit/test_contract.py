@@ -38,6 +38,22 @@ def test_key_layout_is_under_the_owner_prefix():
     assert keys.target_model(owner, mid) == f"{owner}/{mid}.tar.gz"
 
 
+def test_the_owner_of_a_training_input_is_read_back_from_its_key_and_nothing_else():
+    tid, other = keys.new_training_id(), keys.new_training_id()
+    key = keys.training_input_key(OWNER, tid)
+    assert keys.owner_of_training_input(key, tid) == OWNER
+    for wrong_key, training_id in [
+        (key, other),  # another training's input
+        (key, "not-an-id"),
+        (keys.training_record_key(OWNER, tid), tid),  # not the input archive
+        (key.replace(OWNER, "A" * 32), tid),  # not an owner id
+        (f"uploads/{OWNER}/{tid}/input.tar.gz", tid),
+        (f"trainings/{OWNER}/x/{tid}/input.tar.gz", tid),
+        ("", tid),
+    ]:
+        assert keys.owner_of_training_input(wrong_key, training_id) is None, wrong_key
+
+
 @pytest.mark.parametrize(
     ("uri", "parts"),
     [

@@ -76,20 +76,13 @@ def owner_of_notification(services: Services, notification: AsyncInferenceNotifi
 def owner_of_input(data_bucket: str, notification: AsyncInferenceNotification) -> str | None:
     """The owner whose input archive in `data_bucket` the notification names (None: none)."""
     location = notification.request_parameters.input_location
-    training_id = notification.inference_id
-    if not location or not keys.TRAINING_ID_RE.fullmatch(training_id):
+    if not location:
         return None
     try:
         bucket, key = split_s3_uri(location)
     except ValueError:
         return None
-    parts = key.split("/")
-    if bucket != data_bucket or len(parts) != 4:
-        return None
-    owner = parts[1]
-    if not keys.OWNER_RE.fullmatch(owner) or key != keys.training_input_key(owner, training_id):
-        return None
-    return owner
+    return keys.owner_of_training_input(key, notification.inference_id) if bucket == data_bucket else None
 
 
 def handle_notification(

@@ -27,7 +27,7 @@ from avatar_api.errors import (
     UpstreamError,
     endpoint_failure,
 )
-from avatar_contract import keys, s3_keys
+from avatar_contract import keys
 from avatar_contract.families import ARTIFACT_FAMILY_METADATA, FAMILY_KEY, FamilyMismatchError, require_family
 from avatar_contract.generation import GenArgs, build_inference_request, images_from_response
 from avatar_contract.names import TOKEN_PLACEHOLDER
@@ -246,13 +246,13 @@ def _render(
     if sum(len(item) for item in encoded) <= settings.MAX_INLINE_IMAGES_BYTES:
         images = [GeneratedImage(content_type=content_type, data=item) for item in encoded]
     else:
-        generation_id = s3_keys.new_generation_id()
+        generation_id = keys.new_generation_id()
         images = []
         for index, item in enumerate(encoded):
             if index in blocked:
                 images.append(GeneratedImage())
                 continue
-            key = s3_keys.generation_image_key(owner, model_id, generation_id, index)
+            key = keys.generation_image_key(owner, model_id, generation_id, index)
             services.data.put_bytes(key, base64.b64decode(item), content_type)
             images.append(
                 GeneratedImage(

@@ -12,7 +12,7 @@ from avatar_api.domain.services import Services
 from avatar_api.domain.status import TrainingState, is_async_location, training_state
 from avatar_api.errors import Conflict, NotFound
 from avatar_api.settings import MODELS_PAGE_DEFAULT
-from avatar_contract import keys, s3_keys
+from avatar_contract import keys
 from avatar_contract.keys import split_s3_uri
 from avatar_contract.status import TrainingStatus
 
@@ -108,7 +108,7 @@ def delete_model(services: Services, owner: str, model_id: str) -> ModelDeletion
             log.warning(
                 "async location outside the data bucket's async prefixes left alone", extra={"uri": location}
             )
-    deleted += services.data.delete_prefix(s3_keys.generation_model_prefix(owner, model_id))
+    deleted += services.data.delete_prefix(keys.generation_model_prefix(owner, model_id))
     if record.idempotency_record and services.submissions.forget(record.idempotency_record):
         deleted += 1
     # Everything under trainings/<owner>/<training_id>/ (input, previews), then the record and its entry.

@@ -3,7 +3,7 @@ its images, list a model's jobs, cancel one. The pack runner (`domain.pack_runne
 
 State: the job's record (`job.json`, written once), each image's PNG and its result (`<i>.<status>.json`,
 the status in the key so one listing tells them all) and a cancel marker live in the data bucket under the
-model's prefix (`avatar_contract.s3_keys.pack_job_prefix`), so deleting the model erases them; the
+model's prefix (`avatar_contract.keys.pack_job_prefix`), so deleting the model erases them; the
 counters that concurrent workers change live in the state table (`avatar_api.adapters.pack_state`).
 """
 
@@ -23,7 +23,7 @@ from avatar_api.domain.generations import moderate_prompts, require_ready, sized
 from avatar_api.domain.models import find_record
 from avatar_api.domain.services import Services
 from avatar_api.errors import InvalidRequest, JobFinished, ModelNotFound, NotFound, PackNotFound
-from avatar_contract import s3_keys
+from avatar_contract import keys
 from avatar_contract.keys import MODEL_ID_RE
 from avatar_contract.names import API_TIMEOUT_SECONDS
 from avatar_contract.pack_jobs import (
@@ -173,10 +173,10 @@ def _start(services: Services, spec: PackJobSpec, cost: int, budget: int | None)
     if queue is None:
         raise RuntimeError("AVATAR_PACK_QUEUE_URL is not set for this function")
     owner, model_id = spec.owner, spec.model_id
-    job_id = s3_keys.new_pack_job_id(int(time.time() * 1000))
+    job_id = keys.new_pack_job_id(int(time.time() * 1000))
     spec = spec.model_copy(update={"job_id": job_id, "created_at": _now()})
     services.quotas.take_pack(owner, job_id, cost, budget, settings.PACK_JOB_SLOT_SECONDS)
-    job_key = s3_keys.pack_job_prefix(owner, model_id, job_id) + s3_keys.PACK_JOB_FILE
+    job_key = keys.pack_job_prefix(owner, model_id, job_id) + keys.PACK_JOB_FILE
     try:
         services.data.put_json_if_absent(job_key, spec.model_dump(mode="json"))
         services.pack_state.create(owner, job_id, len(spec.images), time.time() + settings.PACK_STATE_SECONDS)
@@ -202,11 +202,9 @@ def _start(services: Services, spec: PackJobSpec, cost: int, budget: int | None)
 
 
 def read_spec(services: Services, owner: str, model_id: str, job_id: str) -> PackJobSpec | None:
-    if not s3_keys.PACK_JOB_ID_RE.fullmatch(job_id) or not MODEL_ID_RE.fullmatch(model_id):
+    if not keys.PACK_JOB_ID_RE.fullmatch(job_id) or not MODEL_ID_RE.fullmatch(model_id):
         return None
-    document = services.data.get_json(
-        s3_keys.pack_job_prefix(owner, model_id, job_id) + s3_keys.PACK_JOB_FILE
-    )
+    document = services.data.get_json(keys.pack_job_prefix(owner, model_id, job_id) + keys.PACK_JOB_FILE)
     return PackJobSpec.model_validate(document) if document is not None else None
 
 
@@ -215,19 +213,19 @@ def get_job(services: Services, owner: str, model_id: str, job_id: str) -> PackJ
     spec = read_spec(services, owner, model_id, job_id)
     if spec is None:
         raise NotFound(f"pack job {job_id!r} not found")
-    listed = services.data.list_modified(s3_keys.pack_job_prefix(owner, model_id, job_id))
+    listed = services.data.list_modified(keys.pack_job_prefix(owner, model_id, job_id))
     return view(services, spec, listed, details=True)
 
 
 def view(services: Services, spec: PackJobSpec, listed: dict[str, datetime], *, details: bool) -> PackJob:
     """The job as its objects say: `listed` is its prefix's listing (key -> last written)."""
-    prefix = s3_keys.pack_job_prefix(spec.owner, spec.model_id, spec.job_id)
+    prefix = keys.pack_job_prefix(spec.owner, spec.model_id, spec.job_id)
     results: dict[int, str] = {}
     for key in listed:
         parts = key[len(prefix) :].split(".")
         if len(parts) == 3 and parts[0].isdigit() and parts[2] == "json":
             results[int(parts[0])] = parts[1]
-    cancelled = prefix + s3_keys.PACK_CANCELLED_FILE in listed
+    cancelled = prefix + keys.PACK_CANCELLED_FILE in listed
     counts = {status: 0 for status in PackImageStatus}
     statuses: list[PackImageStatus] = []
     for index in range(len(spec.images)):
@@ -270,13 +268,13 @@ def _images(services: Services, spec: PackJobSpec, statuses: list[PackImageStatu
         image, status = spec.images[index], statuses[index]
         found = PackImage(index=index, prompt_index=image.prompt_index, prompt=image.prompt, status=status)
         if status == PackImageStatus.SUCCEEDED:
-            key = s3_keys.pack_image_key(owner, model_id, job_id, index)
+            key = keys.pack_image_key(owner, model_id, job_id, index)
             return found.model_copy(
                 update={"url": services.data.presigned_get(key, settings.PACK_URL_EXPIRES_SECONDS)}
             )
         if status in (PackImageStatus.BLOCKED, PackImageStatus.FAILED):
             result = (
-                services.data.get_json(s3_keys.pack_result_key(owner, model_id, job_id, index, status)) or {}
+                services.data.get_json(keys.pack_result_key(owner, model_id, job_id, index, status)) or {}
             )
             return found.model_copy(update={"labels": result.get("labels"), "error": result.get("error")})
         return found
@@ -299,10 +297,10 @@ def list_jobs(
     except NotFound as error:
         raise ModelNotFound(error.message) from None
     listing = f"packs:{model_id}"
-    prefix = s3_keys.packs_prefix(owner, model_id)
+    prefix = keys.packs_prefix(owner, model_id)
     after = ""
     if next_token:
-        position = read_cursor(services.owner_ids, owner, listing, next_token, s3_keys.PACK_JOB_ID_RE)
+        position = read_cursor(services.owner_ids, owner, listing, next_token, keys.PACK_JOB_ID_RE)
         after = f"{prefix}{position}0"  # after every key under <position>/ ('0' sorts after '/')
     found, more = services.data.subprefixes_page(prefix, after, limit)
     job_ids = [entry[len(prefix) :].rstrip("/") for entry in found]
@@ -311,7 +309,7 @@ def list_jobs(
         spec = read_spec(services, owner, model_id, job_id)
         if spec is None:
             return None
-        listed = services.data.list_modified(s3_keys.pack_job_prefix(owner, model_id, job_id))
+        listed = services.data.list_modified(keys.pack_job_prefix(owner, model_id, job_id))
         return view(services, spec, listed, details=False)
 
     with ThreadPoolExecutor(READ_THREADS) as pool:
@@ -329,9 +327,9 @@ def cancel_job(services: Services, owner: str, model_id: str, job_id: str) -> Pa
     outcome = services.pack_state.cancel(owner, job_id)
     if outcome in ("finished", "missing"):
         raise JobFinished(f"pack job {job_id!r} has finished; nothing to cancel")
-    prefix = s3_keys.pack_job_prefix(owner, model_id, job_id)
+    prefix = keys.pack_job_prefix(owner, model_id, job_id)
     if outcome == "cancelled":
-        services.data.put_json(prefix + s3_keys.PACK_CANCELLED_FILE, {"cancelled_at": _now()})
+        services.data.put_json(prefix + keys.PACK_CANCELLED_FILE, {"cancelled_at": _now()})
         try:
             services.quotas.release_pack(owner, job_id)
         except Exception:  # reclaimed after PACK_JOB_SLOT_SECONDS

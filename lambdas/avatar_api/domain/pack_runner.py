@@ -28,7 +28,7 @@ from avatar_api.domain.moderation import label_entries
 from avatar_api.domain.pack_jobs import read_spec
 from avatar_api.domain.services import Services
 from avatar_api.errors import ApiError, ServiceUnavailable, redact
-from avatar_contract import s3_keys
+from avatar_contract import keys
 from avatar_contract.names import PackRunner
 from avatar_contract.pack_jobs import PackImageStatus, PackJobSpec, PackWorkItem, final_status
 
@@ -108,7 +108,7 @@ def handle_item(
     status, document = _render(services, spec, item.index, last, receive_count, deadline)
     if read_spec(services, item.owner, item.model_id, item.job_id) is None:
         return "dropped"  # the model was deleted while the image rendered: store nothing
-    key = s3_keys.pack_result_key(spec.owner, spec.model_id, spec.job_id, item.index, status)
+    key = keys.pack_result_key(spec.owner, spec.model_id, spec.job_id, item.index, status)
     services.data.put_json(key, {"index": item.index, "status": status, "finished_at": _now(), **document})
     _count(services, spec, item.index, status, deadline)
     return status
@@ -153,7 +153,7 @@ def _render(
         }
     except (ApiError, ValueError) as error:
         return "failed", {"error": redact(str(error))[:ERROR_MAX_CHARS]}
-    key = s3_keys.pack_image_key(spec.owner, spec.model_id, spec.job_id, index)
+    key = keys.pack_image_key(spec.owner, spec.model_id, spec.job_id, index)
     services.data.put_bytes(key, png, "image/png")
     return "succeeded", {}
 
@@ -169,7 +169,7 @@ def _retry_or_fail(
 
 def _recorded(services: Services, spec: PackJobSpec, index: int) -> str | None:
     """The status of image `index` if its result is stored already."""
-    prefix = s3_keys.pack_job_prefix(spec.owner, spec.model_id, spec.job_id) + f"{index}."
+    prefix = keys.pack_job_prefix(spec.owner, spec.model_id, spec.job_id) + f"{index}."
     for key in services.data.list_keys(prefix):
         status = key[len(prefix) :].removesuffix(".json")
         if status in (PackImageStatus.SUCCEEDED, PackImageStatus.BLOCKED, PackImageStatus.FAILED):

@@ -13,7 +13,7 @@ from avatar_api import settings
 from avatar_api.domain.images import CheckedImage, Inspect, check_image
 from avatar_api.domain.services import Services
 from avatar_api.errors import Changed, InvalidRequest, PayloadTooLarge, QuotaExceeded, TooManyUploads
-from avatar_contract import s3_keys
+from avatar_contract import keys
 from avatar_contract.training import MAX_IMAGES
 
 log = logging.getLogger(__name__)
@@ -56,7 +56,7 @@ def create_uploads(services: Services, owner: str, count: int) -> UploadBatch:
     atomically in the state table: concurrent requests cannot overshoot)."""
     if not 1 <= count <= MAX_IMAGES:
         raise InvalidRequest(f"count: must be between 1 and {MAX_IMAGES}")
-    upload_id = s3_keys.new_upload_id()
+    upload_id = keys.new_upload_id()
     try:
         services.quotas.take_upload_slots(
             owner,
@@ -75,7 +75,7 @@ def create_uploads(services: Services, owner: str, count: int) -> UploadBatch:
     slots = []
     for index in range(count):
         post = services.data.presigned_post(
-            s3_keys.upload_key(owner, upload_id, index),
+            keys.upload_key(owner, upload_id, index),
             settings.UPLOAD_URL_EXPIRES_SECONDS,
             max_bytes=settings.MAX_IMAGE_BYTES,
             content_type_prefix=settings.UPLOAD_CONTENT_TYPE_PREFIX,
@@ -98,7 +98,7 @@ def load_image(
     if isinstance(source, InlineImage):
         return check_image(source.data, field_name, inspect)
     try:
-        key = s3_keys.upload_key(owner, source.upload_id, source.index)
+        key = keys.upload_key(owner, source.upload_id, source.index)
     except ValueError as error:
         raise InvalidRequest(f"{field_name}: {error}") from error
     found = services.data.head(key)
@@ -124,7 +124,7 @@ def load_image(
 def delete_uploaded(services: Services, owner: str, sources: list[ImageSource]) -> None:
     """Remove the uploaded selfies a queued training took (best effort: the lifecycle rule expires them)."""
     uploaded = [source for source in sources if isinstance(source, UploadedImage)]
-    for key in [s3_keys.upload_key(owner, source.upload_id, source.index) for source in uploaded]:
+    for key in [keys.upload_key(owner, source.upload_id, source.index) for source in uploaded]:
         try:
             services.data.delete(key)
         except Exception:

@@ -12,8 +12,8 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 from avatar_api.adapters.webhooks import URL_MAX_CHARS, check_url
 from avatar_api.settings import IDEMPOTENCY_KEY_MAX_CHARS, MAX_IMAGE_BYTES, MODEL_NAME_MAX_CHARS
 from avatar_contract.generation import GenArgs
+from avatar_contract.keys import UPLOAD_ID_RE
 from avatar_contract.pack_jobs import PackJobRequest
-from avatar_contract.s3_keys import UPLOAD_ID_RE
 from avatar_contract.status import ErrorCode
 from avatar_contract.training import MAX_IMAGES, MIN_IMAGES, PROMPT_MAX_CHARS, TrainingHyperparameters
 

@@ -9,7 +9,7 @@ import time
 
 import pytest
 
-from avatar_contract import keys, s3_keys
+from avatar_contract import keys
 from avatar_contract.keys import split_s3_uri
 from avatar_contract.training import TrainingFailure, TrainingMetrics, TrainingResult
 from tests.fixtures.api import ALICE, BOB, header, image_bytes, owner_id, png, response_json, selfies
@@ -191,7 +191,7 @@ def test_images_larger_than_the_response_limit_come_back_as_presigned_urls(
 
     result = response_json(api.call("POST", f"/models/{model['model_id']}/generations", {"prompt": "hi"}))
 
-    prefix = s3_keys.generation_model_prefix(ALICE_OWNER, model["model_id"])
+    prefix = keys.generation_model_prefix(ALICE_OWNER, model["model_id"])
     stored = [k for k in api.object_keys() if k.startswith(prefix)]
     assert len(stored) == 2
     assert all(i["data"] is None and prefix in i["url"] for i in result["images"])

@@ -22,7 +22,7 @@ from avatar_api.handlers.pack_runner import lambda_handler as runner_handler
 from avatar_api.lambda_context import LocalContext
 from avatar_api.services import get_services
 from avatar_client import verify_webhook
-from avatar_contract import keys, s3_keys
+from avatar_contract import keys
 from avatar_contract.pack_jobs import PackWorkItem
 from local_cloud.event_source import SqsEventSource
 from tests.fixtures.api import ALICE, BOB, SESSION, header, owner_id, png, response_json
@@ -166,7 +166,7 @@ def test_a_job_renders_every_image_with_events_and_signed_webhooks(api: Api, pac
     assert [args["seed"] for args in sent_args] == [100, 101, 102]
     assert {args["output_format"] for args in sent_args} == {"png"}
     stored = api.object_keys()
-    prefix = s3_keys.pack_job_prefix(OWNER, model_id, job["job_id"])
+    prefix = keys.pack_job_prefix(OWNER, model_id, job["job_id"])
     assert {f"{prefix}{i}.png" for i in range(3)} <= set(stored)
 
     events = packs.events()
@@ -208,7 +208,7 @@ def test_a_blocked_and_a_failed_image_do_not_fail_the_job(api: Api, packs: Packs
     assert blocked["labels"] == ["Explicit", "Explicit Nudity"]
     assert failed["status"] == "failed" and "ValidationError" in failed["error"] and failed["url"] is None
     assert delivered["status"] == "succeeded" and delivered["url"]
-    prefix = s3_keys.pack_job_prefix(OWNER, model_id, job["job_id"])
+    prefix = keys.pack_job_prefix(OWNER, model_id, job["job_id"])
     assert f"{prefix}0.png" not in api.object_keys()  # never stored
     assert all(
         response is not None and not response["batchItemFailures"] for response in packs.function.responses
@@ -365,12 +365,12 @@ def test_deleting_the_model_erases_its_pack_jobs(api: Api, packs: Packs) -> None
     job = response_json(packs.start(INLINE, model_id))
     api.hosting.queue_images([png(seed=1)])
     packs.run(1)
-    prefix = s3_keys.pack_job_prefix(OWNER, model_id, job["job_id"])
+    prefix = keys.pack_job_prefix(OWNER, model_id, job["job_id"])
     assert any(key.startswith(prefix) and key.endswith(".png") for key in api.object_keys())
     assert api.call("DELETE", f"/models/{model_id}")["statusCode"] == 200
 
     assert not [
-        key for key in api.object_keys(DATA_BUCKET) if key.startswith(s3_keys.packs_prefix(OWNER, model_id))
+        key for key in api.object_keys(DATA_BUCKET) if key.startswith(keys.packs_prefix(OWNER, model_id))
     ]
     packs.run(2)  # the job's remaining items find no job: dropped, nothing stored again
     assert packs.waiting() == 0

@@ -1,4 +1,4 @@
-"""The pack jobs contract (avatar_contract.pack_jobs, s3_keys): the request's rules, the final status rule,
+"""The pack jobs contract (avatar_contract.pack_jobs, keys): the request's rules, the final status rule,
 job ids that sort newest first, and the runner's backoff."""
 
 from __future__ import annotations
@@ -7,17 +7,17 @@ import pytest
 from pydantic import ValidationError
 
 from avatar_api.domain.pack_runner import backoff_seconds
-from avatar_contract import s3_keys
+from avatar_contract import keys
 from avatar_contract.pack_jobs import MAX_PACK_IMAGES, PackJobRequest, PackJobStatus, final_status
 
 PROMPT = {"prompt": "<<TOK>> as an astronaut", "images": 4}
 
 
 def test_job_ids_sort_newest_first() -> None:
-    older, newer = s3_keys.new_pack_job_id(1_800_000_000_000), s3_keys.new_pack_job_id(1_800_000_000_001)
+    older, newer = keys.new_pack_job_id(1_800_000_000_000), keys.new_pack_job_id(1_800_000_000_001)
     assert newer < older
-    assert s3_keys.PACK_JOB_ID_RE.fullmatch(older) and s3_keys.PACK_JOB_ID_RE.fullmatch(newer)
-    assert s3_keys.pack_job_prefix("a" * 32, "m-" + "a" * 20, older).endswith(f"/packs/{older}/")
+    assert keys.PACK_JOB_ID_RE.fullmatch(older) and keys.PACK_JOB_ID_RE.fullmatch(newer)
+    assert keys.pack_job_prefix("a" * 32, "m-" + "a" * 20, older).endswith(f"/packs/{older}/")
 
 
 @pytest.mark.parametrize(
